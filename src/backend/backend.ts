@@ -1,0 +1,95 @@
+// The Backend interface: the operations a model's forward pass is made of. The model (TypeScript)
+// decides what runs; a backend decides how. Two implement it: the plain-TS reference backend (the
+// oracle for tests) and the native backend (C++ kernels on a thread pool).
+//
+// Conventions, shared by every backend:
+// - Activations are row-major Float32Arrays: a batch of `n` tokens with `d` features is n*d floats.
+// - A weight matrix as GGUF stores it has dims [cols, rows] (ggml order): `rows` output features, each a
+//   contiguous row of `cols` input features. matmul computes out[n, rows] = x[n, cols] · Wᵀ.
+// - Batches are token-packed: token i belongs to KV slot `slots[i]` at position `positions[i]`.
+import type { GGUFFile, GGUFTensorInfo } from '../model/gguf/reader.js';
+import type { GGMLType } from '../model/gguf/types.js';
+
+/** A weight tensor loaded by a backend (a view on the model file where the backend can). */
+export interface Weight {
+  readonly name: string;
+  readonly type: GGMLType;
+  /** Output features (ggml dims[1]); 1 for vectors. */
+  readonly rows: number;
+  /** Input features (ggml dims[0]): the contiguous dimension. */
+  readonly cols: number;
+}
+
+/**
+ * The KV cache as the attention op reads it: for each layer, K and V each one contiguous array laid out
+ * [slot][position][kvHead][headDim] (the layout the vAttention manager provides in virtual memory and
+ * the static manager provides up front). `slotStride` = maxContext * kvHeads * headDim floats.
+ */
+export interface ContiguousKV {
+  readonly layout: 'contiguous';
+  readonly maxSlots: number;
+  readonly maxContext: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  keys(layer: number): Float32Array;
+  values(layer: number): Float32Array;
+}
+
+export interface AttentionShape {
+  nHeads: number;
+  nKVHeads: number;
+  headDim: number;
+  /** Softmax scale, normally 1/sqrt(headDim). */
+  scale: number;
+}
+
+export interface RopeParams {
+  nHeads: number;
+  headDim: number;
+  /** How many leading dims of each head rotate (usually headDim). */
+  ropeDim: number;
+  freqBase: number;
+  /** Linear position scaling factor (1 = none). */
+  freqScale: number;
+  /**
+   * 'normal' rotates adjacent pairs (x[2i], x[2i+1]) as original Llama GGUFs need; 'neox' rotates
+   * (x[i], x[i + ropeDim/2]) as Qwen2 / GPT-NeoX-style models do.
+   */
+  mode: 'normal' | 'neox';
+}
+
+export interface Backend {
+  readonly name: string;
+
+  /** Loads one tensor of the model. Vectors (norm weights, biases) have rows = 1. */
+  loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight;
+  /** Dequantizes a whole tensor to f32 (norm weights, biases, tests). */
+  toFloat32(w: Weight): Float32Array;
+
+  /** out[n, w.rows] = x[n, w.cols] · wᵀ */
+  matmul(out: Float32Array, x: Float32Array, n: number, w: Weight): void;
+  /** out[i, :] = row ids[i] of the table (dequantized). */
+  embed(out: Float32Array, ids: Int32Array, table: Weight): void;
+  /** out[r, :] = x[r, :] / rms(x[r, :]) * weight, for n rows of `dim`. out may alias x. */
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
+  /** Rotates the first ropeDim dims of every head of every token in place; x is [n, nHeads*headDim]. */
+  rope(x: Float32Array, positions: Int32Array, p: RopeParams): void;
+  /** out[i] = silu(gate[i]) * up[i] for i < len. out may alias gate. */
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
+  /** x[i] += y[i] for i < len. */
+  add(x: Float32Array, y: Float32Array, len: number): void;
+  /** x[r, :] += bias for n rows (Qwen2-style QKV biases). */
+  addBias(x: Float32Array, bias: Float32Array, n: number): void;
+
+  /** Writes this batch's K and V rows ([n, kvHeads*headDim]) into the cache at (slot, position). */
+  kvStore(kv: ContiguousKV, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
+  /**
+   * Causal attention for a token-packed batch: token i attends to positions 0..positions[i] of its slot's
+   * cached K/V (this batch's rows must already be stored). q and out are [n, nHeads*headDim]; GQA maps
+   * query head h to KV head floor(h / (nHeads / nKVHeads)).
+   */
+  attention(out: Float32Array, q: Float32Array, kv: ContiguousKV, layer: number, slots: Int32Array, positions: Int32Array, shape: AttentionShape): void;
+
+  /** Releases native resources (thread pool, mappings). */
+  close(): void;
+}
