@@ -63,6 +63,8 @@ export interface Backend {
 
   /** Loads one tensor of the model. Vectors (norm weights, biases) have rows = 1. */
   loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight;
+  /** Makes a weight from raw GGML bytes (rows x cols elements of `type`); tests and generated models. */
+  createWeight(name: string, type: GGMLType, rows: number, cols: number, bytes: Uint8Array): Weight;
   /** Dequantizes a whole tensor to f32 (norm weights, biases, tests). */
   toFloat32(w: Weight): Float32Array;
 

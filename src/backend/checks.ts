@@ -1,0 +1,34 @@
+// Argument checks and small shared computations every backend applies at its op boundaries.
+import type { RopeParams } from './backend.js';
+import type { GGUFTensorInfo } from '../model/gguf/reader.js';
+import { type GGMLType, typeName, typeTraits } from '../model/gguf/types.js';
+
+export function checkLength(what: string, a: ArrayLike<number>, need: number): void {
+  if (a.length < need) throw new RangeError(`${what}: has ${a.length} elements, needs ${need}`);
+}
+
+/** A GGUF tensor as a matrix: ggml's dims[0] is the row length; vectors are one row. */
+export function weightDims(info: GGUFTensorInfo): { rows: number; cols: number } {
+  if (info.dims.length > 2) throw new RangeError(`tensor "${info.name}" has ${info.dims.length} dimensions; weights have at most 2`);
+  return { cols: info.dims[0]!, rows: info.dims[1] ?? 1 };
+}
+
+export function checkWeightShape(name: string, type: GGMLType, rows: number, cols: number, nBytes: number): void {
+  const t = typeTraits(type);
+  if (!t) throw new RangeError(`weight "${name}": unknown type ${type}`);
+  if (!(Number.isInteger(rows) && rows > 0 && Number.isInteger(cols) && cols > 0)) {
+    throw new RangeError(`weight "${name}": bad shape ${rows}x${cols}`);
+  }
+  if (cols % t.blockSize !== 0) throw new RangeError(`weight "${name}": row length ${cols} is not a multiple of the ${typeName(type)} block size ${t.blockSize}`);
+  const need = (rows * cols / t.blockSize) * t.typeSize;
+  if (nBytes !== need) throw new RangeError(`weight "${name}": ${rows}x${cols} ${typeName(type)} needs ${need} bytes, got ${nBytes}`);
+}
+
+/** RoPE inverse frequencies base^(-2i/ropeDim) for i < ropeDim/2. */
+export function ropeInvFreqs(p: RopeParams): Float64Array {
+  if (p.ropeDim % 2 !== 0 || p.ropeDim > p.headDim) throw new RangeError(`rope: ropeDim ${p.ropeDim} must be even and <= headDim ${p.headDim}`);
+  const half = p.ropeDim / 2;
+  const f = new Float64Array(half);
+  for (let i = 0; i < half; i++) f[i] = Math.pow(p.freqBase, (-2 * i) / p.ropeDim);
+  return f;
+}

@@ -1,0 +1,187 @@
+// The reference backend: every op in plain TypeScript with f32 math, written to be obviously right
+// rather than fast. It is the oracle the native kernels are tested against.
+import type { AttentionShape, Backend, ContiguousKV, RopeParams, Weight } from '../backend.js';
+import { dequantize } from '../../model/gguf/dequant.js';
+import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
+import type { GGMLType } from '../../model/gguf/types.js';
+import { checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
+
+/** A weight held as raw bytes, dequantized to f32 the first time an op needs it. */
+class ReferenceWeight implements Weight {
+  private f32: Float32Array | undefined;
+  constructor(
+    readonly name: string,
+    readonly type: GGMLType,
+    readonly rows: number,
+    readonly cols: number,
+    private readonly bytes: Uint8Array,
+  ) {}
+  floats(): Float32Array {
+    this.f32 ??= dequantize(this.type, this.bytes, this.rows * this.cols);
+    return this.f32;
+  }
+}
+
+function asRef(w: Weight): ReferenceWeight {
+  if (!(w instanceof ReferenceWeight)) throw new TypeError(`weight "${w.name}" was not created by the reference backend`);
+  return w;
+}
+
+export class ReferenceBackend implements Backend {
+  readonly name = 'reference';
+
+  loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight {
+    const { rows, cols } = weightDims(info);
+    return this.createWeight(info.name, info.type, rows, cols, file.tensorBytes(info));
+  }
+
+  createWeight(name: string, type: GGMLType, rows: number, cols: number, bytes: Uint8Array): Weight {
+    checkWeightShape(name, type, rows, cols, bytes.length);
+    return new ReferenceWeight(name, type, rows, cols, bytes);
+  }
+
+  toFloat32(w: Weight): Float32Array {
+    return asRef(w).floats().slice();
+  }
+
+  matmul(out: Float32Array, x: Float32Array, n: number, w: Weight): void {
+    const W = asRef(w).floats();
+    const { rows, cols } = w;
+    checkLength('matmul x', x, n * cols);
+    checkLength('matmul out', out, n * rows);
+    for (let t = 0; t < n; t++) {
+      const xo = t * cols;
+      for (let r = 0; r < rows; r++) {
+        const wo = r * cols;
+        let acc = 0;
+        for (let c = 0; c < cols; c++) acc += x[xo + c]! * W[wo + c]!;
+        out[t * rows + r] = acc;
+      }
+    }
+  }
+
+  embed(out: Float32Array, ids: Int32Array, table: Weight): void {
+    const W = asRef(table).floats();
+    const dim = table.cols;
+    checkLength('embed out', out, ids.length * dim);
+    ids.forEach((id, i) => {
+      if (!(id >= 0 && id < table.rows)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${table.rows - 1})`);
+      out.set(W.subarray(id * dim, (id + 1) * dim), i * dim);
+    });
+  }
+
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
+    checkLength('rmsnorm x', x, n * dim);
+    checkLength('rmsnorm out', out, n * dim);
+    checkLength('rmsnorm weight', weight, dim);
+    for (let r = 0; r < n; r++) {
+      let ss = 0;
+      for (let i = 0; i < dim; i++) ss += x[r * dim + i]! ** 2;
+      const inv = 1 / Math.sqrt(ss / dim + eps);
+      for (let i = 0; i < dim; i++) out[r * dim + i] = x[r * dim + i]! * inv * weight[i]!;
+    }
+  }
+
+  rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
+    const width = p.nHeads * p.headDim;
+    checkLength('rope x', x, positions.length * width);
+    const invFreq = ropeInvFreqs(p);
+    const half = p.ropeDim / 2;
+    for (let t = 0; t < positions.length; t++) {
+      const pos = positions[t]! * p.freqScale;
+      for (let h = 0; h < p.nHeads; h++) {
+        const base = t * width + h * p.headDim;
+        for (let i = 0; i < half; i++) {
+          const angle = pos * invFreq[i]!;
+          const cos = Math.cos(angle), sin = Math.sin(angle);
+          const a = p.mode === 'neox' ? base + i : base + 2 * i;
+          const b = p.mode === 'neox' ? base + i + half : base + 2 * i + 1;
+          const x0 = x[a]!, x1 = x[b]!;
+          x[a] = x0 * cos - x1 * sin;
+          x[b] = x0 * sin + x1 * cos;
+        }
+      }
+    }
+  }
+
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {
+    checkLength('swiglu gate', gate, len);
+    checkLength('swiglu up', up, len);
+    checkLength('swiglu out', out, len);
+    for (let i = 0; i < len; i++) {
+      const g = gate[i]!;
+      out[i] = (g / (1 + Math.exp(-g))) * up[i]!;
+    }
+  }
+
+  add(x: Float32Array, y: Float32Array, len: number): void {
+    checkLength('add x', x, len);
+    checkLength('add y', y, len);
+    for (let i = 0; i < len; i++) x[i] = x[i]! + y[i]!;
+  }
+
+  addBias(x: Float32Array, bias: Float32Array, n: number): void {
+    const d = bias.length;
+    checkLength('addBias x', x, n * d);
+    for (let r = 0; r < n; r++) for (let i = 0; i < d; i++) x[r * d + i] = x[r * d + i]! + bias[i]!;
+  }
+
+  kvStore(kv: ContiguousKV, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void {
+    const row = kv.kvHeads * kv.headDim;
+    const n = slots.length;
+    checkLength('kvStore k', k, n * row);
+    checkLength('kvStore v', v, n * row);
+    const K = kv.keys(layer), V = kv.values(layer);
+    for (let t = 0; t < n; t++) {
+      const at = cacheRow(kv, slots[t]!, positions[t]!);
+      K.set(k.subarray(t * row, (t + 1) * row), at);
+      V.set(v.subarray(t * row, (t + 1) * row), at);
+    }
+  }
+
+  attention(out: Float32Array, q: Float32Array, kv: ContiguousKV, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+    const n = slots.length;
+    const qWidth = s.nHeads * s.headDim;
+    checkLength('attention q', q, n * qWidth);
+    checkLength('attention out', out, n * qWidth);
+    if (s.nHeads % s.nKVHeads !== 0) throw new RangeError(`${s.nHeads} query heads are not a multiple of ${s.nKVHeads} KV heads`);
+    const group = s.nHeads / s.nKVHeads;
+    const K = kv.keys(layer), V = kv.values(layer);
+    const kvRow = kv.kvHeads * kv.headDim;
+    for (let t = 0; t < n; t++) {
+      const slot = slots[t]!, pos = positions[t]!;
+      const first = cacheRow(kv, slot, 0);
+      cacheRow(kv, slot, pos); // range check
+      for (let h = 0; h < s.nHeads; h++) {
+        const qo = t * qWidth + h * s.headDim;
+        const kvOff = Math.floor(h / group) * s.headDim;
+        const scores = new Float64Array(pos + 1);
+        let max = -Infinity;
+        for (let j = 0; j <= pos; j++) {
+          const ko = first + j * kvRow + kvOff;
+          let dot = 0;
+          for (let d = 0; d < s.headDim; d++) dot += q[qo + d]! * K[ko + d]!;
+          scores[j] = dot * s.scale;
+          if (scores[j]! > max) max = scores[j]!;
+        }
+        let sum = 0;
+        for (let j = 0; j <= pos; j++) sum += scores[j] = Math.exp(scores[j]! - max);
+        for (let d = 0; d < s.headDim; d++) {
+          let acc = 0;
+          for (let j = 0; j <= pos; j++) acc += scores[j]! * V[first + j * kvRow + kvOff + d]!;
+          out[qo + d] = acc / sum;
+        }
+      }
+    }
+  }
+
+  close(): void {}
+}
+
+/** Float offset of (slot, position) in a layer's K or V array, range-checked. */
+function cacheRow(kv: ContiguousKV, slot: number, pos: number): number {
+  if (!(slot >= 0 && slot < kv.maxSlots)) throw new RangeError(`KV slot ${slot} is outside 0..${kv.maxSlots - 1}`);
+  if (!(pos >= 0 && pos < kv.maxContext)) throw new RangeError(`position ${pos} is outside the context (0..${kv.maxContext - 1})`);
+  return (slot * kv.maxContext + pos) * kv.kvHeads * kv.headDim;
+}
+
