@@ -1,0 +1,173 @@
+// Turns one row of logits into the next token. The order of the transforms follows llama.cpp's default
+// chain: penalties, top-k, top-p, min-p, temperature, then a draw. Temperature <= 0 means greedy.
+import { Rng, randomSeed } from './rng.js';
+
+export interface SamplingParams {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  /** Divides positive logits / multiplies negative ones of tokens already seen (1 = off). */
+  repetitionPenalty?: number;
+  /** Subtracted once from the logit of every token already generated (0 = off). */
+  presencePenalty?: number;
+  /** Subtracted per occurrence from the logit of generated tokens (0 = off). */
+  frequencyPenalty?: number;
+  /** How many recent tokens the penalties look at (default 64; -1 = all). */
+  penaltyLastN?: number;
+  seed?: number;
+  /** Return the top-n log-probabilities with each token (0 = none). */
+  topLogprobs?: number;
+}
+
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+}
+
+export interface SampledToken {
+  token: number;
+  /** Log-probability of the chosen token under the model's (unpenalised, untempered) distribution. */
+  logprob: number;
+  top: TokenLogprob[];
+}
+
+export class SamplingError extends RangeError {
+  override name = 'SamplingError';
+}
+
+/** Checks ranges once, up front, so a bad request fails before it takes any resources. */
+export function validateSamplingParams(p: SamplingParams): void {
+  const check = (name: string, v: number | undefined, ok: (v: number) => boolean, range: string) => {
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) {
+      throw new SamplingError(`${name} must be ${range}, got ${String(v)}`);
+    }
+  };
+  check('temperature', p.temperature, (v) => v >= 0 && v <= 100, 'between 0 and 100');
+  check('top_k', p.topK, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer');
+  check('top_p', p.topP, (v) => v > 0 && v <= 1, 'in (0, 1]');
+  check('min_p', p.minP, (v) => v >= 0 && v <= 1, 'in [0, 1]');
+  check('repetition_penalty', p.repetitionPenalty, (v) => v > 0 && v <= 10, 'in (0, 10]');
+  check('presence_penalty', p.presencePenalty, (v) => v >= -2 && v <= 2, 'between -2 and 2');
+  check('frequency_penalty', p.frequencyPenalty, (v) => v >= -2 && v <= 2, 'between -2 and 2');
+  check('penalty_last_n', p.penaltyLastN, (v) => Number.isInteger(v) && v >= -1, 'an integer >= -1');
+  check('seed', p.seed, (v) => Number.isInteger(v), 'an integer');
+  check('top_logprobs', p.topLogprobs, (v) => Number.isInteger(v) && v >= 0 && v <= 20, 'an integer between 0 and 20');
+}
+
+export class Sampler {
+  private readonly rng: Rng;
+  private readonly p: Required<Omit<SamplingParams, 'seed'>>;
+
+  constructor(params: SamplingParams = {}) {
+    validateSamplingParams(params);
+    this.rng = new Rng(params.seed ?? randomSeed());
+    this.p = {
+      temperature: params.temperature ?? 1,
+      topK: params.topK ?? 0,
+      topP: params.topP ?? 1,
+      minP: params.minP ?? 0,
+      repetitionPenalty: params.repetitionPenalty ?? 1,
+      presencePenalty: params.presencePenalty ?? 0,
+      frequencyPenalty: params.frequencyPenalty ?? 0,
+      penaltyLastN: params.penaltyLastN ?? 64,
+      topLogprobs: params.topLogprobs ?? 0,
+    };
+  }
+
+  /** Picks the next token from `logits` given the tokens generated so far (for penalties). */
+  sample(logits: Float32Array, history: readonly number[] = []): SampledToken {
+    const p = this.p;
+    const logprobs = logSoftmax(logits);
+    const work = this.applyPenalties(logits, history);
+
+    let token: number;
+    if (p.temperature <= 0) {
+      token = argmax(work);
+    } else {
+      // Candidates sorted by logit, then cut by top-k, top-p and min-p.
+      let cand = Array.from(work.keys()).filter((i) => work[i]! > -Infinity);
+      cand.sort((a, b) => work[b]! - work[a]! || a - b);
+      if (p.topK > 0 && cand.length > p.topK) cand = cand.slice(0, p.topK);
+      const probs = softmaxOf(cand.map((i) => work[i]!));
+      let keep = cand.length;
+      if (p.topP < 1) {
+        let cum = 0;
+        for (let i = 0; i < probs.length; i++) {
+          cum += probs[i]!;
+          if (cum >= p.topP) { keep = i + 1; break; }
+        }
+      }
+      if (p.minP > 0) {
+        const floor = probs[0]! * p.minP;
+        let k = 0;
+        while (k < keep && probs[k]! >= floor) k++;
+        keep = Math.max(1, k);
+      }
+      cand = cand.slice(0, keep);
+      const tempered = softmaxOf(cand.map((i) => work[i]! / p.temperature));
+      let r = this.rng.next();
+      token = cand[cand.length - 1]!;
+      for (let i = 0; i < cand.length; i++) {
+        r -= tempered[i]!;
+        if (r < 0) { token = cand[i]!; break; }
+      }
+    }
+    return { token, logprob: logprobs[token]!, top: topN(logprobs, p.topLogprobs) };
+  }
+
+  private applyPenalties(logits: Float32Array, history: readonly number[]): Float32Array {
+    const p = this.p;
+    if (p.repetitionPenalty === 1 && p.presencePenalty === 0 && p.frequencyPenalty === 0) return logits;
+    const recent = p.penaltyLastN < 0 ? history : history.slice(Math.max(0, history.length - p.penaltyLastN));
+    const counts = new Map<number, number>();
+    for (const t of recent) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const out = logits.slice();
+    for (const [t, count] of counts) {
+      if (t < 0 || t >= out.length) continue;
+      let l = out[t]!;
+      if (p.repetitionPenalty !== 1) l = l > 0 ? l / p.repetitionPenalty : l * p.repetitionPenalty;
+      l -= p.presencePenalty + count * p.frequencyPenalty;
+      out[t] = l;
+    }
+    return out;
+  }
+}
+
+export function argmax(a: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
+  return best;
+}
+
+export function logSoftmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const l of logits) if (l > max) max = l;
+  let sum = 0;
+  for (const l of logits) sum += Math.exp(l - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
+  return out;
+}
+
+function softmaxOf(values: number[]): number[] {
+  const max = Math.max(...values);
+  const e = values.map((v) => Math.exp(v - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
+function topN(logprobs: Float64Array, n: number): TokenLogprob[] {
+  if (n <= 0) return [];
+  const best: TokenLogprob[] = [];
+  for (let i = 0; i < logprobs.length; i++) {
+    const lp = logprobs[i]!;
+    if (best.length < n || lp > best[best.length - 1]!.logprob) {
+      best.push({ token: i, logprob: lp });
+      best.sort((a, b) => b.logprob - a.logprob || a.token - b.token);
+      if (best.length > n) best.pop();
+    }
+  }
+  return best;
+}
