@@ -240,8 +240,8 @@ export class GGUFFile {
     const tensorCount = c.u64('tensor count');
     const kvCount = c.u64('metadata count');
     // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at least 8+4+8+4+8.
-    if (kvCount * 13 > c.remaining) c.fail(`metadata count ${kvCount} is larger than the file can hold`);
-    if (tensorCount * 32 > c.remaining) c.fail(`tensor count ${tensorCount} is larger than the file can hold`);
+    if (kvCount * 13 > c.remaining) c.fail(`metadata count ${kvCount} is larger than the file can hold (truncated or corrupt file)`);
+    if (tensorCount * 32 > c.remaining) c.fail(`tensor count ${tensorCount} is larger than the file can hold (truncated or corrupt file)`);
 
     const metadata = new Map<string, GGUFValue>();
     for (let i = 0; i < kvCount; i++) {
