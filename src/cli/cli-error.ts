@@ -1,0 +1,19 @@
+/** A mistake in how the CLI was called: printed as one line, exit code 1. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+/** Parses an integer option, with the option's name in the error. */
+export function intOption(name: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`--${name} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
+export function numberOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new CliError(`--${name} must be a number, got "${value}"`);
+  return n;
+}
