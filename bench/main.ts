@@ -1,0 +1,35 @@
+// `npm run bench -- <subcommand> [options]`: the benchmark dispatcher. Each benchmark lives in its own
+// module, loaded only when its subcommand runs; adding one is one line in COMMANDS.
+
+type Command = { about: string; run: (argv: string[]) => Promise<void> };
+
+const COMMANDS: Record<string, Command> = {
+  'gen-model': { about: 'generate (or find cached) a benchmark model: --shape tinyllama-1.1b --dtype q8_0', run: async (a) => (await import('./models.js')).genModelCommand(a) },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.about}`);
+  return `usage: npm run bench -- <subcommand> [options]\n\n${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const [name, ...rest] = process.argv.slice(2);
+  if (name === undefined || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`unknown benchmark "${name}"\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  await command.run(rest);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  if (process.env.VSERVE_DEBUG) console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,189 @@
+// Benchmark models: Llama-shaped GGUF files at real model shapes with random weights and the real
+// Llama SentencePiece tokenizer (all tokenizer.* metadata of ../shared/vocab/ggml-vocab-llama-spm.gguf),
+// generated on demand into .cache/models/ and reused by name. Speed does not depend on the weights'
+// values and peers load the same file; the values are still sane (small, zero-mean; norms ≈ 1) so a
+// forward pass gives finite logits.
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { GGUFFile } from '../src/model/gguf/reader.js';
+import { GGMLType, typeTraits } from '../src/model/gguf/types.js';
+import { GGUFWriter, inferTyped, type TensorPlan } from '../src/model/gguf/writer.js';
+import { BenchArgs } from './args.js';
+import { modelCacheDir, repoRoot } from './paths.js';
+import { ProgressBar } from './progress.js';
+import { fillRandomBlocks, normWeights, Xorshift128 } from './random-weights.js';
+
+/** Bump when the generated files change, so stale cached files are regenerated. */
+const GENERATOR_VERSION = 2;
+const WEIGHT_STD = 0.02;
+const SPM_VOCAB = join(repoRoot, '..', 'shared', 'vocab', 'ggml-vocab-llama-spm.gguf');
+
+export interface ModelShape {
+  dim: number;
+  ffn: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  context: number;
+  ropeBase: number;
+  note?: string;
+}
+
+export const SHAPES = {
+  'tinyllama-1.1b': { dim: 2048, ffn: 5632, layers: 22, heads: 32, kvHeads: 4, vocab: 32000, context: 2048, ropeBase: 10000 },
+  'llama-3.2-1b': {
+    dim: 2048, ffn: 8192, layers: 16, heads: 32, kvHeads: 8, vocab: 32000, context: 8192, ropeBase: 500000,
+    note: 'Llama-3.2-1B layer shapes, but with the 32000-token llama-spm vocabulary instead of its 128256-token one, ' +
+      'an untied output matrix, and context 8192',
+  },
+  'llama-2-7b': { dim: 4096, ffn: 11008, layers: 32, heads: 32, kvHeads: 32, vocab: 32000, context: 4096, ropeBase: 10000 },
+} satisfies Record<string, ModelShape>;
+export type ShapeName = keyof typeof SHAPES;
+
+/** Weight formats: the type of the matrices, and of the output matrix where it differs. */
+const DTYPES = {
+  f32: { matrix: GGMLType.F32, output: GGMLType.F32, fileType: 0 },
+  f16: { matrix: GGMLType.F16, output: GGMLType.F16, fileType: 1 },
+  q8_0: { matrix: GGMLType.Q8_0, output: GGMLType.Q8_0, fileType: 7 },
+  q4_0: { matrix: GGMLType.Q4_0, output: GGMLType.Q4_0, fileType: 2 },
+  // As llama.cpp's k-quant mixes do: the output matrix in Q6_K. file_type 14 = MOSTLY_Q4_K_S.
+  q4_K: { matrix: GGMLType.Q4_K, output: GGMLType.Q6_K, fileType: 14 },
+} as const;
+export type BenchDType = keyof typeof DTYPES;
+
+export function isShapeName(s: string): s is ShapeName {
+  return Object.hasOwn(SHAPES, s);
+}
+export function isBenchDType(s: string): s is BenchDType {
+  return Object.hasOwn(DTYPES, s);
+}
+
+export function benchModelPath(shape: ShapeName, dtype: BenchDType): string {
+  return join(modelCacheDir, `${shape}-${dtype}.gguf`);
+}
+
+/** Path of the benchmark model, generating it first unless a current one is cached. */
+export async function ensureBenchModel(shape: ShapeName, dtype: BenchDType): Promise<string> {
+  const path = benchModelPath(shape, dtype);
+  if (isCurrent(path)) return path;
+  mkdirSync(modelCacheDir, { recursive: true });
+  const partial = `${path}.partial-${process.pid}`;
+  try {
+    writeBenchModel(partial, shape, dtype);
+    renameSync(partial, path); // never leave a half-written file under the final name
+  } catch (e) {
+    rmSync(partial, { force: true });
+    throw e;
+  }
+  return path;
+}
+
+function isCurrent(path: string): boolean {
+  if (!existsSync(path)) return false;
+  try {
+    const f = GGUFFile.open(path);
+    const version = f.get('vserve.bench.generator_version');
+    f.close();
+    return version === GENERATOR_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+function seedOf(text: string): number {
+  let h = 2166136261; // FNV-1a
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+function planModel(shape: ShapeName, dtype: BenchDType): GGUFWriter {
+  const s: ModelShape = SHAPES[shape];
+  const { matrix, output, fileType } = DTYPES[dtype];
+  const headDim = s.dim / s.heads;
+  const kvDim = headDim * s.kvHeads;
+  const w = new GGUFWriter();
+  w.setString('general.architecture', 'llama');
+  w.setString('general.name', `vserve bench ${shape} ${dtype} (random weights)`);
+  w.setUint32('general.file_type', fileType);
+  if (matrix !== GGMLType.F32 && matrix !== GGMLType.F16) w.setUint32('general.quantization_version', 2);
+  w.setUint32('llama.context_length', s.context);
+  w.setUint32('llama.embedding_length', s.dim);
+  w.setUint32('llama.block_count', s.layers);
+  w.setUint32('llama.feed_forward_length', s.ffn);
+  w.setUint32('llama.rope.dimension_count', headDim);
+  w.setUint32('llama.attention.head_count', s.heads);
+  w.setUint32('llama.attention.head_count_kv', s.kvHeads);
+  w.setFloat32('llama.attention.layer_norm_rms_epsilon', 1e-5);
+  w.setFloat32('llama.rope.freq_base', s.ropeBase);
+  w.setUint32('llama.vocab_size', s.vocab);
+  w.setUint32('vserve.bench.generator_version', GENERATOR_VERSION);
+  if (s.note) w.setString('vserve.bench.note', s.note);
+
+  const vocab = GGUFFile.open(SPM_VOCAB);
+  try {
+    for (const [key, value] of vocab.metadata) if (key.startsWith('tokenizer.')) w.set(key, inferTyped(value));
+  } finally {
+    vocab.close();
+  }
+
+  w.addTensor('token_embd.weight', [s.dim, s.vocab], matrix);
+  for (let l = 0; l < s.layers; l++) {
+    const p = `blk.${l}.`;
+    w.addTensor(`${p}attn_norm.weight`, [s.dim], GGMLType.F32);
+    w.addTensor(`${p}attn_q.weight`, [s.dim, s.dim], matrix);
+    w.addTensor(`${p}attn_k.weight`, [s.dim, kvDim], matrix);
+    w.addTensor(`${p}attn_v.weight`, [s.dim, kvDim], matrix);
+    w.addTensor(`${p}attn_output.weight`, [s.dim, s.dim], matrix);
+    w.addTensor(`${p}ffn_norm.weight`, [s.dim], GGMLType.F32);
+    w.addTensor(`${p}ffn_gate.weight`, [s.dim, s.ffn], matrix);
+    w.addTensor(`${p}ffn_up.weight`, [s.dim, s.ffn], matrix);
+    w.addTensor(`${p}ffn_down.weight`, [s.ffn, s.dim], matrix);
+  }
+  w.addTensor('output_norm.weight', [s.dim], GGMLType.F32);
+  w.addTensor('output.weight', [s.dim, s.vocab], output);
+  return w;
+}
+
+const CHUNK_BYTES = 8 << 20;
+
+function writeBenchModel(path: string, shape: ShapeName, dtype: BenchDType): void {
+  const w = planModel(shape, dtype);
+  const rng = new Xorshift128(seedOf(`${shape}/${dtype}/${GENERATOR_VERSION}`));
+  const progress = new ProgressBar(`${shape}-${dtype}`, w.fileSize());
+  progress.add(w.header().length);
+  const words = new Uint32Array(CHUNK_BYTES / 4 + 1);
+  const buffer = new Uint8Array(words.buffer);
+
+  function* tensorData(t: TensorPlan): Iterable<Uint8Array> {
+    if (t.dims.length === 1) {
+      const bytes = new Uint8Array(normWeights(t.dims[0]!, rng).buffer);
+      progress.add(bytes.length);
+      yield bytes;
+      return;
+    }
+    const { typeSize } = typeTraits(t.type)!;
+    const blocksPerChunk = Math.floor(CHUNK_BYTES / typeSize);
+    for (let done = 0; done < t.nBytes; ) {
+      const n = Math.min(blocksPerChunk * typeSize, t.nBytes - done);
+      const chunk = buffer.subarray(0, n);
+      fillRandomBlocks(t.type, chunk, words.subarray(0, Math.ceil(n / 4)), rng, WEIGHT_STD);
+      done += n;
+      progress.add(n);
+      yield chunk; // written before the next fill reuses the buffer
+    }
+  }
+
+  w.writeFile(path, tensorData);
+  progress.finish();
+}
+
+/** `npm run bench -- gen-model --shape tinyllama-1.1b --dtype q8_0`: prints the model's path. */
+export async function genModelCommand(argv: readonly string[]): Promise<void> {
+  const args = new BenchArgs(argv);
+  const shape = args.string('shape', 'tinyllama-1.1b');
+  const dtype = args.string('dtype', 'q8_0');
+  if (!isShapeName(shape)) throw new Error(`unknown --shape "${shape}" (one of: ${Object.keys(SHAPES).join(', ')})`);
+  if (!isBenchDType(dtype)) throw new Error(`unknown --dtype "${dtype}" (one of: ${Object.keys(DTYPES).join(', ')})`);
+  console.log(await ensureBenchModel(shape, dtype));
+}

@@ -1,0 +1,146 @@
+// Random but numerically sane weight data, written directly as GGML blocks (no float quantization
+// step, so a 1 GB file takes seconds). Quants are uniform random bits; each block's scale is a
+// constant chosen so that the dequantized values have roughly the requested standard deviation.
+// Symmetric formats have one more negative level than positive (Q4_0: -8..7), so their mean would be
+// -half a step; every other block's scale is negated to cancel it. Without that, the common offset
+// piles up in the residual stream and every logit row gets the same input, so greedy decoding repeats
+// one token. Block layouts follow ggml (ggml-common.h):
+//   Q8_0  { f16 d; int8 qs[32] }                          x = d*q
+//   Q4_0  { f16 d; u8 qs[16] }                            x = d*(nibble-8); low nibbles hold 0..15, high 16..31
+//   Q4_K  { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] } x = d*sc*q - dmin*m, 8 sub-blocks of 32 with 6-bit sc/m
+//   Q6_K  { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d } x = d*scale*(q-32), 16 sub-blocks of 16
+import { GGMLType, typeName, typeTraits } from '../src/model/gguf/types.js';
+
+/** xorshift128: fast, seedable, plenty random for weights whose values do not matter for speed. */
+export class Xorshift128 {
+  private x: number;
+  private y = 362436069;
+  private z = 521288629;
+  private w = 88675123;
+
+  constructor(seed: number) {
+    this.x = seed >>> 0 || 123456789;
+    for (let i = 0; i < 16; i++) this.next(); // mix the seed in
+  }
+
+  next(): number {
+    const t = this.x ^ (this.x << 11);
+    this.x = this.y;
+    this.y = this.z;
+    this.z = this.w;
+    this.w = (this.w ^ (this.w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+    return this.w;
+  }
+
+  fill(out: Uint32Array): void {
+    let { x, y, z, w } = this;
+    for (let i = 0; i < out.length; i++) {
+      const t = x ^ (x << 11);
+      x = y;
+      y = z;
+      z = w;
+      w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+      out[i] = w;
+    }
+    Object.assign(this, { x, y, z, w });
+  }
+}
+
+const f32 = new Float32Array(1);
+const f32bits = new Uint32Array(f32.buffer);
+
+/** IEEE half bits of a normal-range number (truncating; the constants here need no rounding). */
+export function halfBits(v: number): number {
+  f32[0] = v;
+  const b = f32bits[0]!;
+  const sign = (b >>> 16) & 0x8000;
+  const exp = ((b >>> 23) & 0xff) - 127 + 15;
+  if (exp <= 0) return sign; // too small for a normal half: zero
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | ((b >>> 13) & 0x3ff);
+}
+
+function putHalf(bytes: Uint8Array, at: number, half: number): void {
+  bytes[at] = half & 0xff;
+  bytes[at + 1] = half >>> 8;
+}
+
+/** Standard deviation of a uniform integer distribution over `levels` consecutive values. */
+const uniformStd = (levels: number) => Math.sqrt((levels * levels - 1) / 12);
+
+/**
+ * Fills `bytes` (a whole number of blocks of `type`) with random weights of about `std` standard
+ * deviation. `words` must view the same memory as 32-bit words (bytes.length rounded up to 4).
+ */
+export function fillRandomBlocks(type: GGMLType, bytes: Uint8Array, words: Uint32Array, rng: Xorshift128, std: number): void {
+  const traits = typeTraits(type);
+  if (!traits || bytes.length % traits.typeSize !== 0) throw new Error(`cannot fill ${bytes.length} bytes of ${typeName(type)}`);
+  rng.fill(words);
+  const nBlocks = bytes.length / traits.typeSize;
+  switch (type) {
+    case GGMLType.F32: {
+      // sign and mantissa random, exponent fixed to 2^e with 2^e*1.5 ≈ std: |x| uniform in [2^e, 2^(e+1)).
+      const exp = Math.round(Math.log2(std / 1.5)) + 127;
+      for (let i = 0; i < words.length; i++) words[i] = (words[i]! & 0x807fffff) | (exp << 23);
+      return;
+    }
+    case GGMLType.F16: {
+      // As for F32 with a half's 5-bit exponent, for both halves of each word.
+      const exp = Math.round(Math.log2(std / 1.5)) + 15;
+      const fixed = ((exp << 10) << 16) | (exp << 10);
+      for (let i = 0; i < words.length; i++) words[i] = (words[i]! & 0x83ff83ff) | fixed;
+      return;
+    }
+    case GGMLType.Q8_0: {
+      // Quants in [-64, 63] (7 random bits sign-extended): never -128, which some SIMD kernels treat specially.
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i]!;
+        words[i] = (w & 0x7f7f7f7f) | ((w & 0x40404040) << 1);
+      }
+      const d = halfBits(std / uniformStd(128));
+      for (let b = 0; b < nBlocks; b++) putHalf(bytes, b * 34, b & 1 ? d ^ 0x8000 : d);
+      return;
+    }
+    case GGMLType.Q4_0: {
+      const d = halfBits(std / uniformStd(16));
+      for (let b = 0; b < nBlocks; b++) putHalf(bytes, b * 18, b & 1 ? d ^ 0x8000 : d);
+      return;
+    }
+    case GGMLType.Q4_K: {
+      // Every sub-block gets scale = min = 15 (so no high bits are needed): x = 15*(d*q - dmin), and
+      // dmin = 7.5*d centres the nibbles on zero.
+      const d = std / (15 * uniformStd(16));
+      const dHalf = halfBits(d);
+      const dminHalf = halfBits(7.5 * d);
+      for (let b = 0; b < nBlocks; b++) {
+        const at = b * 144;
+        putHalf(bytes, at, dHalf);
+        putHalf(bytes, at + 2, dminHalf);
+        // scales[0..3] = sub-block scales 0-3, scales[4..7] = mins 0-3 (6 bits each, top 2 bits hold the
+        // high bits of sub-blocks 4-7, zero here); scales[8..11] = low nibble scale / high nibble min of 4-7.
+        bytes.fill(15, at + 4, at + 12);
+        bytes.fill(0xff, at + 12, at + 16);
+      }
+      return;
+    }
+    case GGMLType.Q6_K: {
+      const scale = 16;
+      const d = halfBits(std / (scale * uniformStd(64)));
+      for (let b = 0; b < nBlocks; b++) {
+        const at = b * 210;
+        for (let i = 0; i < 16; i++) bytes[at + 192 + i] = i & 1 ? 256 - scale : scale; // int8 ±scale
+        putHalf(bytes, at + 208, d);
+      }
+      return;
+    }
+    default:
+      throw new Error(`random ${typeName(type)} blocks are not implemented`);
+  }
+}
+
+/** Norm weights: 1 ± 5%, f32 (llama.cpp's converter keeps norms in f32). */
+export function normWeights(n: number, rng: Xorshift128): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = 1 + ((rng.next() / 0x100000000) - 0.5) * 0.1;
+  return out;
+}
