@@ -1,0 +1,59 @@
+// The Tokenizer interface every vocabulary kind implements, and the options of encode and decode.
+import type { StreamingDetokenizer, StreamingDetokenizerOptions } from './streaming-detokenizer.js';
+import type { TokenType } from './vocabulary.js';
+
+/** 'spm': SentencePiece-style (tokenizer.ggml.model = llama); 'bpe': byte-level BPE (gpt2). */
+export type TokenizerKind = 'spm' | 'bpe';
+
+export interface EncodeOptions {
+  /** Add BOS/EOS as the file's tokenizer.ggml.add_bos_token / add_eos_token say. Default false. */
+  addSpecial?: boolean;
+  /**
+   * Recognise the texts of control tokens (e.g. `<|im_start|>`, `<s>`) in the text as those tokens.
+   * Default false. User-defined tokens are always recognised, as llama.cpp does.
+   */
+  parseSpecial?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Leave control tokens (BOS, EOS, chat markers) out of the text. Default false. */
+  skipSpecial?: boolean;
+}
+
+export interface Tokenizer {
+  readonly kind: TokenizerKind;
+  readonly vocabSize: number;
+  /** Token texts as the GGUF stores them (SPM uses `▁` for spaces, byte-level BPE its byte alphabet). */
+  readonly tokens: readonly string[];
+  readonly bos: number | undefined;
+  readonly eos: number | undefined;
+  /** End-of-turn token (tokenizer.ggml.eot_token_id), when the file names one. */
+  readonly eot: number | undefined;
+  readonly addBos: boolean;
+  readonly addEos: boolean;
+  /** SentencePiece's leading-space rule: a space is put before text that starts the input or follows a special token. */
+  readonly addSpacePrefix: boolean;
+
+  encode(text: string, opts?: EncodeOptions): number[];
+  /**
+   * The text of a token sequence. Bytes that are not valid UTF-8 become U+FFFD. With addSpacePrefix,
+   * the space encode put before the first text (and before text after a special token) is removed, so
+   * decode(encode(x)) === x.
+   */
+  decode(ids: readonly number[], opts?: DecodeOptions): string;
+  /**
+   * A fresh streaming detokenizer over this vocabulary: push(id) returns only complete text. By default
+   * the ids continue a prompt (see StreamingDetokenizer).
+   */
+  streamDecoder(opts?: StreamingDetokenizerOptions): StreamingDetokenizer;
+  /**
+   * The raw bytes a token contributes to the text (a control token contributes its own text). The
+   * array is shared: do not modify it.
+   */
+  tokenToPiece(id: number): Uint8Array;
+  tokenType(id: number): TokenType;
+  /** The id of a token text exactly as stored in the vocabulary, or undefined. */
+  tokenId(text: string): number | undefined;
+  /** True for EOS, EOT and the other tokens that end a turn (e.g. `<|eot_id|>`, `<|im_end|>`). */
+  isEndOfGeneration(id: number): boolean;
+}
