@@ -1,0 +1,41 @@
+// Bytes a decode step must read from memory: every weight matrix once, except the token embedding
+// table, of which only one row is gathered; plus the KV cache up to the current position. Bandwidth
+// divided by this is the decode speed no engine can beat on a weight-bound model.
+import { GGUFFile } from '../src/model/gguf/reader.js';
+import { readLlamaConfig } from '../src/model/llama-config.js';
+
+export interface DecodeTraffic {
+  fileBytes: number;
+  /** All tensor bytes. */
+  weightBytes: number;
+  embeddingBytes: number;
+  /** Weight bytes read per decoded token (all but the embedding table). */
+  weightBytesPerToken: number;
+  /** KV bytes per position per token (K and V, all layers) at `kvElemBytes` per element. */
+  kvBytesPerPosition: number;
+}
+
+export function decodeTraffic(path: string, kvElemBytes: number): DecodeTraffic {
+  const f = GGUFFile.open(path);
+  try {
+    const c = readLlamaConfig(f);
+    const weightBytes = f.tensors.reduce((n, t) => n + t.nBytes, 0);
+    const embeddingBytes = f.tensor('token_embd.weight')?.nBytes ?? 0;
+    // With tied embeddings the table is also the output matrix and is read whole.
+    const tied = !f.tensor('output.weight');
+    return {
+      fileBytes: f.fileSize,
+      weightBytes,
+      embeddingBytes,
+      weightBytesPerToken: tied ? weightBytes : weightBytes - embeddingBytes,
+      kvBytesPerPosition: 2 * c.nLayers * c.nKVHeads * c.headDim * kvElemBytes,
+    };
+  } finally {
+    f.close();
+  }
+}
+
+/** Bytes per decoded token at an average context of `positions` tokens. */
+export function bytesPerDecodedToken(t: DecodeTraffic, positions: number): number {
+  return t.weightBytesPerToken + t.kvBytesPerPosition * positions;
+}

@@ -1,0 +1,252 @@
+// `npm run bench -- single`: one sequence, prefill tok/s (128- and 512-token prompts in one batch) and
+// decode tok/s (greedy, after the 128-token prompt) for vserve and llama.cpp (node-llama-cpp) on the
+// same generated model files and the same token ids, engines alternating within each repetition, the
+// median reported; next to the machine's read bandwidth measured in the same run and the decode
+// speed that bandwidth allows.
+import os from 'node:os';
+import type { LlamaModel as PeerModel } from 'node-llama-cpp';
+import type { BackendKind } from '../src/backend/index.js';
+import { readLlamaConfig } from '../src/model/llama-config.js';
+import { GGUFFile } from '../src/model/gguf/reader.js';
+import { BenchArgs } from './args.js';
+import { measureReadBandwidth, type BandwidthMeasurement } from './bandwidth.js';
+import { bytesPerDecodedToken, decodeTraffic, type DecodeTraffic } from './decode-traffic.js';
+import { machineInfo } from './machine.js';
+import { ensureBenchModel, isBenchDType, isShapeName } from './models.js';
+import { Xorshift128 } from './random-weights.js';
+import { markdownTable, writeReport } from './report.js';
+import type { SingleSequenceEngine } from './single/engine.js';
+import { LlamaCppEngine, loadLlamaCppModel, NODE_LLAMA_CPP_VERSION } from './single/llama-cpp.js';
+import { VserveEngine } from './single/vserve.js';
+import { median, round } from './stats.js';
+
+const CONTEXT = 1024;
+/** llama.cpp's default KV type is f16; the limit counts KV reads at that size (tiny next to weights here). */
+const KV_ELEM_BYTES = 2;
+const FIRST_ID = 259; // after the SPM vocabulary's control and byte tokens
+const BOS = 1;
+
+interface Options {
+  models: { name: string; path: string }[];
+  reps: number;
+  decode: number;
+  prompts: number[];
+  peerThreads: number[];
+  vserveThreads: number;
+  vserveBackend: BackendKind;
+  peer: boolean;
+}
+
+interface EngineResult {
+  label: string;
+  details: Record<string, string | number>;
+  /** Per prompt length: tok/s of each repetition. */
+  prefill: Record<number, number[]>;
+  decode: number[];
+  error?: string;
+}
+
+interface ModelResult {
+  name: string;
+  path: string;
+  traffic: DecodeTraffic;
+  decodePositions: number;
+  bytesPerDecodedToken: number;
+  decodeLimitTokS: number;
+  engines: EngineResult[];
+  unavailable: string[];
+}
+
+async function options(argv: readonly string[]): Promise<Options> {
+  const args = new BenchArgs(argv);
+  const info = machineInfo();
+  const shape = args.string('shape', 'tinyllama-1.1b');
+  if (!isShapeName(shape)) throw new Error(`unknown --shape "${shape}"`);
+  const explicit = args.string('model', '');
+  const models = explicit
+    ? [{ name: explicit.replace(/^.*\//, ''), path: explicit }]
+    : await Promise.all(args.list('dtypes', ['q8_0', 'q4_0']).map(async (d) => {
+      if (!isBenchDType(d)) throw new Error(`unknown dtype "${d}" in --dtypes`);
+      return { name: `${shape} ${d}`, path: await ensureBenchModel(shape, d) };
+    }));
+  const cores = info.physicalCores;
+  // The physical core count, plus 1 and 2 (DESIGN.md §6 asks for the best of these), within the machine.
+  const peerThreads = args.list('peer-threads', [...new Set([cores, 1, 2])].map(String)).map(Number)
+    .filter((t) => t >= 1 && t <= info.logicalCores).sort((a, b) => b - a);
+  const backend = args.string('vserve-backend', 'native');
+  if (backend !== 'native' && backend !== 'reference') throw new Error(`--vserve-backend must be native or reference`);
+  return {
+    models,
+    reps: Math.max(1, args.int('reps', 3)),
+    decode: Math.max(2, args.int('decode', 32)),
+    prompts: args.list('prompts', ['128', '512']).map(Number),
+    peerThreads,
+    vserveThreads: args.int('threads', cores),
+    vserveBackend: backend,
+    peer: !args.flag('no-peer'),
+  };
+}
+
+function randomPrompt(length: number, vocab: number, seed: number): number[] {
+  const rng = new Xorshift128(seed);
+  return [BOS, ...Array.from({ length: length - 1 }, () => FIRST_ID + (rng.next() % (vocab - FIRST_ID)))];
+}
+
+async function benchModel(model: { name: string; path: string }, o: Options, bw: BandwidthMeasurement): Promise<ModelResult> {
+  const file = GGUFFile.open(model.path);
+  const config = readLlamaConfig(file);
+  file.close();
+  const traffic = decodeTraffic(model.path, KV_ELEM_BYTES);
+  const decodePrompt = o.prompts[0]!;
+  const decodePositions = decodePrompt + o.decode / 2;
+  const perToken = bytesPerDecodedToken(traffic, decodePositions);
+  const result: ModelResult = {
+    name: model.name, path: model.path, traffic, decodePositions, bytesPerDecodedToken: perToken,
+    decodeLimitTokS: (bw.best.gbPerS * 1e9) / perToken, engines: [], unavailable: [],
+  };
+
+  const engines: SingleSequenceEngine[] = [];
+  process.stderr.write(`${model.name}: loading engines\n`);
+  try {
+    const vserve = VserveEngine.load(model.path, o.vserveBackend, o.vserveThreads, CONTEXT);
+    if (vserve) engines.push(vserve);
+    else result.unavailable.push(`vserve: the ${o.vserveBackend} backend is not available yet`);
+  } catch (e) {
+    result.unavailable.push(`vserve: ${(e as Error).message}`);
+  }
+  let peerModel: PeerModel | undefined;
+  if (o.peer) {
+    peerModel = await loadLlamaCppModel(model.path);
+    for (const t of o.peerThreads) engines.push(await LlamaCppEngine.create(peerModel, t, CONTEXT, Math.max(...o.prompts)));
+  }
+  const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [] } as EngineResult]));
+  const prompts = o.prompts.map((n, i) => randomPrompt(n, config.vocabSize, 1000 + i));
+
+  try {
+    for (const e of engines) await e.run(prompts[0]!.slice(0, 16), 2); // warm caches, JIT and page cache
+    for (let rep = 0; rep < o.reps; rep++) {
+      // Alternate which engine goes first, so slow drifts (thermal, page cache) do not favour one side.
+      const order = rep % 2 === 0 ? engines : [...engines].reverse();
+      for (const e of order) {
+        const r = results.get(e)!;
+        if (r.error) continue;
+        try {
+          for (const [i, prompt] of prompts.entries()) {
+            const timings = await e.run(prompt, i === 0 ? o.decode + 1 : 1);
+            (r.prefill[prompt.length] ??= []).push(prompt.length / (timings.prefillMs / 1000));
+            if (i === 0) r.decode.push(timings.decodeMs.length / (timings.decodeMs.reduce((a, b) => a + b, 0) / 1000));
+          }
+          process.stderr.write(`${model.name} rep ${rep + 1}/${o.reps} ${e.label}: ` +
+            `${Object.entries(r.prefill).map(([n, v]) => `prefill${n} ${v.at(-1)!.toFixed(1)}`).join(', ')}, decode ${r.decode.at(-1)!.toFixed(2)} tok/s\n`);
+        } catch (err) {
+          r.error = (err as Error).message;
+          process.stderr.write(`${model.name} ${e.label}: ${r.error}\n`);
+        }
+      }
+    }
+  } finally {
+    for (const e of engines) await e.close();
+    await peerModel?.dispose();
+  }
+  result.engines = [...results.values()];
+  return result;
+}
+
+/** Best (highest median) llama.cpp value of a metric across thread counts. */
+function bestPeer(m: ModelResult, metric: (e: EngineResult) => number[] | undefined): { value: number; label: string } | undefined {
+  let best: { value: number; label: string } | undefined;
+  for (const e of m.engines.filter((x) => x.label.startsWith('llama.cpp'))) {
+    const v = median(metric(e) ?? []);
+    if (Number.isFinite(v) && (!best || v > best.value)) best = { value: v, label: e.label };
+  }
+  return best;
+}
+
+function summarize(m: ModelResult, prompts: number[]) {
+  const metrics: Record<string, (e: EngineResult) => number[] | undefined> = Object.fromEntries([
+    ...prompts.map((n) => [`prefill${n}`, (e: EngineResult) => e.prefill[n]] as const),
+    ['decode', (e: EngineResult) => e.decode] as const,
+  ]);
+  const engines = m.engines.map((e) => ({
+    label: e.label,
+    details: e.details,
+    ...(e.error ? { error: e.error } : {}),
+    medianTokS: Object.fromEntries(Object.entries(metrics).map(([k, f]) => [k, round(median(f(e) ?? []))])),
+    samplesTokS: Object.fromEntries(Object.entries(metrics).map(([k, f]) => [k, (f(e) ?? []).map((x) => round(x))])),
+    decodeFractionOfLimit: round(median(e.decode) / m.decodeLimitTokS),
+  }));
+  const vserve = m.engines.find((e) => e.label.startsWith('vserve'));
+  const ratios = Object.fromEntries(Object.entries(metrics).map(([k, f]) => {
+    const peer = bestPeer(m, f);
+    const own = vserve ? median(f(vserve) ?? []) : NaN;
+    return [k, { vserveOverLlamaCpp: round(own / (peer?.value ?? NaN)), bestLlamaCpp: peer?.label ?? null }];
+  }));
+  return { ...m, decodeLimitTokS: round(m.decodeLimitTokS), engines, ratios };
+}
+
+const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? String(round(x, digits)) : 'n/a');
+const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
+
+function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeof summarize>[], machine: ReturnType<typeof machineInfo>): string {
+  const bwLine = bw.points.map((p) => `${fmt(p.gbPerS)} GB/s with ${p.threads} thread${p.threads > 1 ? 's' : ''}`).join(', ');
+  const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit'];
+  const rows: (string | number)[][] = [];
+  for (const m of models) {
+    const first = `${m.name} (${gb(m.traffic.fileBytes)}; limit ${fmt(m.decodeLimitTokS)} tok/s)`;
+    m.engines.forEach((e, i) => rows.push([
+      i === 0 ? first : '',
+      e.error ? `${e.label} (failed: ${e.error})` : e.label,
+      ...o.prompts.map((n) => fmt(e.medianTokS[`prefill${n}`] ?? NaN)),
+      fmt(e.medianTokS.decode ?? NaN),
+      pct(e.decodeFractionOfLimit),
+    ]));
+    for (const u of m.unavailable) rows.push([m.engines.length ? '' : first, u, ...o.prompts.map(() => '—'), '—', '—']);
+    rows.push(['', '**vserve / best llama.cpp**', ...[...o.prompts.map((n) => `prefill${n}`), 'decode'].map((k) => {
+      const r = m.ratios[k]!.vserveOverLlamaCpp;
+      return Number.isFinite(r) ? `${fmt(r, 2)}x` : 'n/a';
+    }), '']);
+  }
+  return [
+    `# Single sequence: vserve vs llama.cpp (node-llama-cpp ${NODE_LLAMA_CPP_VERSION})`,
+    '',
+    `${machine.cpu}, ${machine.physicalCores} physical cores, ${machine.memoryGiB} GiB, Node ${machine.node}. ` +
+      `Read bandwidth (${bw.source === 'native' ? "vserve's native addon" : 'JS fallback: worker threads summing a shared buffer; may understate the true bandwidth'}): ${bwLine}.`,
+    '',
+    `Random-weight models from \`npm run bench -- gen-model\`; prompts are random token ids (same ids for both engines), ` +
+      `evaluated in one batch from an empty context (time to the first generated token). Decode: ${o.decode} greedy tokens after the ` +
+      `${o.prompts[0]}-token prompt. Median of ${o.reps} repetitions, engines alternating. The decode limit is the best ` +
+      `bandwidth divided by the bytes read per token (all weights except the token embedding table, plus f16 KV at the mean context).`,
+    '',
+    markdownTable(header, rows),
+    '',
+  ].join('\n');
+}
+
+export async function singleCommand(argv: readonly string[]): Promise<void> {
+  const o = await options(argv);
+  const machine = machineInfo();
+  const loadBefore = os.loadavg()[0]!;
+  process.stderr.write('measuring read bandwidth\n');
+  const threadCounts = Array.from({ length: machine.physicalCores }, (_, i) => i + 1);
+  const bw = await measureReadBandwidth(threadCounts);
+  const models = [];
+  for (const m of o.models) models.push(summarize(await benchModel(m, o, bw), o.prompts));
+  const report = {
+    benchmark: 'single',
+    date: new Date().toISOString(),
+    machine,
+    options: { ...o, models: undefined },
+    // Other work on the machine skews every number; the 1-minute load average says whether there was any.
+    loadAverage: { before: round(loadBefore), after: round(os.loadavg()[0]!) },
+    bandwidth: { ...bw, points: bw.points.map((p) => ({ ...p, gbPerS: round(p.gbPerS) })), best: { ...bw.best, gbPerS: round(bw.best.gbPerS) } },
+    models,
+  };
+  let md = markdown(o, bw, models, machine);
+  if (Math.max(report.loadAverage.before, report.loadAverage.after) > 0.5) {
+    md += `
+Note: the machine was not idle (1-minute load average ${report.loadAverage.before} before, ${report.loadAverage.after} after); numbers may be low and noisy.
+`;
+  }
+  writeReport('single', report, md);
+}
