@@ -4,9 +4,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { GGUFFile } from '../../src/model/gguf/reader.js';
-import { createTokenizer, type Tokenizer } from '../../src/model/tokenizer/index.js';
 import { vocabFile } from '../paths.js';
+import { loadTokenizer } from './vocab-fixtures.js';
 
 const SEPARATOR = '\n__ggml_vocab_test__\n';
 const VOCABS = ['llama-spm', 'gpt-2', 'falcon', 'starcoder', 'mpt'];
@@ -24,15 +23,6 @@ function loadVectors(name: string): Vector[] {
   assert.equal(outputs.pop(), '');
   assert.equal(inputs.length, outputs.length, `${name}: .inp and .out disagree on the number of strings`);
   return inputs.map((text, i) => ({ text, ids: outputs[i]!.split(' ').filter((s) => s !== '').map(Number) }));
-}
-
-function loadTokenizer(name: string): Tokenizer {
-  const file = GGUFFile.open(vocabFile(name));
-  try {
-    return createTokenizer(file);
-  } finally {
-    file.close();
-  }
 }
 
 const show = (ids: readonly number[]) => `[${ids.join(' ')}]`;

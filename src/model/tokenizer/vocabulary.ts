@@ -20,11 +20,19 @@ export enum TokenType {
 
 export type GGUFMetadata = ReadonlyMap<string, GGUFValue>;
 
-/** Texts of control tokens that end a turn in common chat formats, for files that do not name an EOT id. */
-const END_OF_TURN_TEXTS = new Set([
-  '<|eot_id|>', '<|eom_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>',
-  '<|end_of_text|>', '<EOT>', '<｜end▁of▁sentence｜>', '<|return|>', '<|call|>',
+// Which tokens end a generation is not stored in GGUF files beyond a few ids, so, like llama.cpp, we
+// also go by well-known token texts. Such tokens are made control tokens whatever their stored type.
+/** End-of-turn texts, in the order an EOT id is guessed from them when the file names none. */
+const END_OF_TURN_TEXTS = [
+  '<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>', '<EOT>', '_<EOT>',
+  '<｜end▁of▁sentence｜>', '<end_of_utterance>',
+];
+const END_OF_GENERATION_TEXTS = new Set([
+  ...END_OF_TURN_TEXTS, '<|eom_id|>', '<|return|>', '<|call|>',
+  // Fill-in-the-middle padding and repository/file separators end a code completion.
+  '<|fim_pad|>', '<fim-pad>', '<fim_pad>', '<|fim_repo|>', '<|repo_name|>', '<fim-repo>', '<|file_sep|>', '<file-sep>',
 ]);
+const END_OF_GENERATION_KEYS = ['eos', 'eot', 'eom', 'fim_pad', 'fim_rep', 'fim_sep'];
 
 /** Defaults that depend on the tokenizer kind when the file does not set them. */
 export interface VocabularyDefaults {
@@ -59,20 +67,24 @@ export class Vocabulary {
     // When a text appears twice the later id wins, as in llama.cpp.
     this.tokens.forEach((text, id) => this.idByText.set(text, id));
 
+    this.tokens.forEach((text, id) => {
+      if (END_OF_GENERATION_TEXTS.has(text)) {
+        this.types[id] = TokenType.Control;
+        this.endOfGeneration.add(id);
+      }
+    });
     this.bos = this.tokenIdKey(meta, 'bos');
     this.eos = this.tokenIdKey(meta, 'eos');
-    this.eot = this.tokenIdKey(meta, 'eot');
+    this.eot = this.tokenIdKey(meta, 'eot') ?? this.guessEndOfTurn();
     this.unk = this.tokenIdKey(meta, 'unknown');
     this.addBos = flag(meta, 'tokenizer.ggml.add_bos_token', defaults.addBos);
     this.addEos = flag(meta, 'tokenizer.ggml.add_eos_token', false);
     this.addSpacePrefix = flag(meta, 'tokenizer.ggml.add_space_prefix', defaults.addSpacePrefix);
 
-    for (const id of [this.eos, this.eot, this.tokenIdKey(meta, 'eom')]) {
+    for (const key of END_OF_GENERATION_KEYS) {
+      const id = key === 'eot' ? this.eot : this.tokenIdKey(meta, key);
       if (id !== undefined) this.endOfGeneration.add(id);
     }
-    this.tokens.forEach((text, id) => {
-      if (this.isSpecial(id) && END_OF_TURN_TEXTS.has(text)) this.endOfGeneration.add(id);
-    });
   }
 
   get size(): number {
@@ -103,6 +115,14 @@ export class Vocabulary {
     if (!Number.isInteger(id) || id < 0 || id >= this.tokens.length) {
       throw new TokenizerError(`token id ${id} is out of range (the vocabulary has ${this.tokens.length} tokens)`);
     }
+  }
+
+  private guessEndOfTurn(): number | undefined {
+    for (const text of END_OF_TURN_TEXTS) {
+      const id = this.idByText.get(text);
+      if (id !== undefined) return id;
+    }
+    return undefined;
   }
 
   /** tokenizer.ggml.<name>_token_id; an id outside the vocabulary is ignored, as llama.cpp does. */
