@@ -38,7 +38,9 @@ export interface Tokenizer {
   /**
    * The text of a token sequence. Bytes that are not valid UTF-8 become U+FFFD. With addSpacePrefix,
    * the space encode put before the first text (and before text after a special token) is removed, so
-   * decode(encode(x)) === x.
+   * decode(encode(x)) === x. (llama.cpp removes it only when the first id is not BOS, giving
+   * " Once upon" for [BOS, ▁Once, ▁upon].) No Hugging Face-style clean-up of spaces before
+   * punctuation is done: the text is exactly the tokens' bytes.
    */
   decode(ids: readonly number[], opts?: DecodeOptions): string;
   /**
