@@ -4,36 +4,18 @@
 import type { ContiguousKV } from '../backend/backend.js';
 import { ArrayKV } from '../backend/array-kv.js';
 import type { LlamaModel } from '../model/llama.js';
-import { Sampler, type SamplingParams, type TokenLogprob } from './sampler.js';
-import { StopMatcher } from './stop-matcher.js';
+import { StreamingDetokenizer } from '../model/tokenizer/streaming-detokenizer.js';
+import type { Tokenizer } from '../model/tokenizer/tokenizer.js';
+import { Completion, completionBudget, type FinishReason, type GenerateDelta, type GenerationTokenizer, type RequestParams } from './completion.js';
 
-/** What generation needs of a tokenizer. */
-export interface GenerationTokenizer {
-  encode(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
-  isEndOfGeneration(id: number): boolean;
-  /** A fresh incremental decoder: push(id) returns complete text, flush() the rest. */
-  streamDecoder(): { push(id: number): string; flush(): string };
-}
+export { ContextLengthError, type FinishReason, type GenerateDelta, type GenerationTokenizer } from './completion.js';
 
-export interface GenerateOptions extends SamplingParams {
-  /** Tokens to generate at most (default: until the context is full). */
-  maxTokens?: number;
-  stop?: string[];
+export interface GenerateOptions extends RequestParams {
   /** Prompt tokens per forward pass during prefill (default 512). */
   prefillChunk?: number;
   /** Reuse a KV cache (slot 0 is used); by default one is made for this call. */
   kv?: ContiguousKV;
-  /** Return the chosen token's logprob and the top-n alternatives with each delta. */
-  logprobs?: boolean;
 }
-
-export interface GenerateDelta {
-  text: string;
-  tokens: number[];
-  logprobs?: { token: number; logprob: number; top: TokenLogprob[] }[];
-}
-
-export type FinishReason = 'stop' | 'length';
 
 export interface GenerateSummary {
   finishReason: FinishReason;
@@ -45,38 +27,27 @@ export interface GenerateSummary {
   decodeTokS: number;
 }
 
-export class ContextLengthError extends RangeError {
-  override name = 'ContextLengthError';
-}
-
 /**
  * Generates a continuation of `prompt` (text, or token ids used as they are). Yields deltas as text
  * becomes complete; returns the summary.
  */
 export function* generate(
   model: LlamaModel,
-  tokenizer: GenerationTokenizer,
+  tokenizer: Tokenizer,
   prompt: string | number[],
   opts: GenerateOptions = {},
 ): Generator<GenerateDelta, GenerateSummary> {
   const t0 = performance.now();
   const c = model.config;
   const promptIds = typeof prompt === 'string' ? tokenizer.encode(prompt, { addSpecial: true }) : prompt;
-  if (promptIds.length === 0) throw new RangeError('the prompt is empty (no tokens)');
   const kv = opts.kv ?? new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim);
-  const ctx = Math.min(c.contextLength, kv.maxContext);
-  if (promptIds.length >= ctx) {
-    throw new ContextLengthError(`the prompt has ${promptIds.length} tokens; the context holds ${ctx} (prompt plus at least one generated token)`);
-  }
-  const maxTokens = Math.min(opts.maxTokens ?? Infinity, ctx - promptIds.length);
-  const sampler = new Sampler({ ...opts, topLogprobs: opts.logprobs ? (opts.topLogprobs ?? 0) : 0 });
-  const stop = new StopMatcher(opts.stop ?? []);
-  const detok = tokenizer.streamDecoder();
+  const maxTokens = completionBudget(promptIds.length, Math.min(c.contextLength, kv.maxContext), opts.maxTokens);
+  const completion = new Completion(tokenizer, opts, maxTokens);
   const chunk = opts.prefillChunk ?? 512;
 
   // Prefill: the prompt in chunks; logits only for the last prompt token.
   let logits: Float32Array | undefined;
-  for (let start = 0; start < promptIds.length; start += chunk) {
+  for (let start = 0; start < promptIds.length && maxTokens > 0; start += chunk) {
     const ids = promptIds.slice(start, start + chunk);
     const isLast = start + ids.length === promptIds.length;
     logits = model.forward(
@@ -91,33 +62,22 @@ export function* generate(
   }
   const tPrefill = performance.now();
 
-  const generated: number[] = [];
-  let finishReason: FinishReason = 'length';
+  const generated = completion.generated;
   let tFirst = 0;
-  while (generated.length < maxTokens) {
-    const pick = sampler.sample(logits!, generated);
-    if (generated.length === 0) tFirst = performance.now();
-    if (tokenizer.isEndOfGeneration(pick.token)) { finishReason = 'stop'; break; }
-    generated.push(pick.token);
-    const out = stop.push(detok.push(pick.token));
-    const delta: GenerateDelta = { text: out.text, tokens: [pick.token] };
-    if (opts.logprobs) delta.logprobs = [pick];
-    yield delta;
-    if (out.stopped) { finishReason = 'stop'; break; }
-    if (generated.length >= maxTokens) break;
+  while (maxTokens > 0) {
+    const delta = completion.accept(logits!);
+    tFirst ||= performance.now();
+    if (delta) yield delta;
+    if (completion.finishReason) break;
     const pos = promptIds.length + generated.length - 1;
-    logits = model.forward({ tokens: Int32Array.of(pick.token), positions: Int32Array.of(pos), slots: Int32Array.of(0), logitRows: Int32Array.of(0) }, kv);
+    logits = model.forward({ tokens: Int32Array.of(generated.at(-1)!), positions: Int32Array.of(pos), slots: Int32Array.of(0), logitRows: Int32Array.of(0) }, kv);
   }
-  if (!stop.done) {
-    const rest = stop.push(detok.flush());
-    const tail = rest.text + (rest.stopped ? '' : stop.flush());
-    if (rest.stopped) finishReason = 'stop';
-    if (tail) yield { text: tail, tokens: [] };
-  }
+  const tail = completion.close();
+  if (tail) yield tail;
   const tEnd = performance.now();
   const decodeSteps = Math.max(0, generated.length - 1);
   return {
-    finishReason,
+    finishReason: completion.finishReason!,
     promptTokens: promptIds.length,
     completionTokens: generated.length,
     ttftMs: (tFirst || tEnd) - t0,

@@ -31,7 +31,7 @@ class Cursor {
   private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
   private view: DataView = new DataView(new ArrayBuffer(0));
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(private readonly src: ByteSource, private readonly path?: string) {}
 
