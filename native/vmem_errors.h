@@ -31,6 +31,9 @@ class VmemError : public std::runtime_error {
 [[noreturn]] void ThrowSystemError(const std::string& what, int err);
 
 // mmap failed while mapping or unmapping KV pages; ENOMEM there means vm.max_map_count was hit.
-[[noreturn]] void ThrowMapError(const std::string& what, int err, size_t pageBytes);
+VmemError MapError(const std::string& what, int err, size_t pageBytes);
+[[noreturn]] inline void ThrowMapError(const std::string& what, int err, size_t pageBytes) {
+  throw MapError(what, err, pageBytes);
+}
 
 }  // namespace vserve::vmem

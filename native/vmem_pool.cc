@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <iterator>
 
 #include "vmem_errors.h"
 
@@ -30,6 +31,44 @@ void PagePool::SetFree(uint32_t page, bool free) {
   }
 }
 
+void PagePool::AddRun(uint32_t start, uint32_t length) {
+  runs_[start] = length;
+  runsByLength_.emplace(length, start);
+}
+
+void PagePool::RemoveRun(uint32_t start) {
+  auto it = runs_.find(start);
+  runsByLength_.erase({it->second, start});
+  runs_.erase(it);
+}
+
+void PagePool::MarkUsed(uint32_t page) {
+  auto it = std::prev(runs_.upper_bound(page));  // the run holding the free page
+  uint32_t start = it->first, end = it->first + it->second;
+  RemoveRun(start);
+  if (page > start) AddRun(start, page - start);
+  if (page + 1 < end) AddRun(page + 1, end - page - 1);
+  SetFree(page, false);
+  freeCount_--;
+}
+
+void PagePool::MarkFree(uint32_t page) {
+  uint32_t start = page, end = page + 1;
+  auto right = runs_.find(page + 1);
+  if (right != runs_.end()) {
+    end += right->second;
+    RemoveRun(page + 1);
+  }
+  auto left = runs_.lower_bound(page);
+  if (left != runs_.begin() && std::prev(left)->first + std::prev(left)->second == page) {
+    start = std::prev(left)->first;
+    RemoveRun(start);
+  }
+  AddRun(start, end - start);
+  SetFree(page, true);
+  freeCount_++;
+}
+
 void PagePool::Resize(uint32_t pages) {
   uint32_t old = pageCount();
   if (pages < old) {
@@ -41,52 +80,40 @@ void PagePool::Resize(uint32_t pages) {
     }
   }
   if (ftruncate(fd_, static_cast<off_t>(OffsetOf(pages))) != 0) ThrowSystemError("ftruncate of the KV page pool", errno);
-  // Pages that drop off the end must not be counted free any more; growing adds free pages.
-  for (uint32_t p = pages; p < old; p++) {
-    SetFree(p, false);
-    freeCount_--;
+  if (pages < old) {
+    // The pages that drop off the end are all free: they are the tail of the last run.
+    for (uint32_t p = pages; p < old; p++) SetFree(p, false);
+    freeCount_ -= old - pages;
+    uint32_t start = runs_.rbegin()->first;
+    RemoveRun(start);
+    if (start < pages) AddRun(start, pages - start);
   }
   freeBits_.resize((pages + 63) / 64, 0);
   refs_.resize(pages, 0);
   maybeCommitted_.resize(pages, 0);
-  for (uint32_t p = old; p < pages; p++) {
-    SetFree(p, true);
-    freeCount_++;
+  if (pages > old) {
+    for (uint32_t p = old; p < pages; p++) SetFree(p, true);
+    freeCount_ += pages - old;
+    uint32_t start = old;
+    if (!runs_.empty() && runs_.rbegin()->first + runs_.rbegin()->second == old) {
+      start = runs_.rbegin()->first;
+      RemoveRun(start);
+    }
+    AddRun(start, pages - start);
   }
-  // Clear stale bits past the end so word scans see only real pages.
-  if (pages % 64 != 0 && !freeBits_.empty()) freeBits_.back() &= (uint64_t{1} << (pages % 64)) - 1;
 }
 
 uint32_t PagePool::PickExtentStart() const {
-  uint32_t bestStart = kNoPage, bestLen = 0, runStart = 0, runLen = 0;
-  uint32_t n = pageCount();
-  for (uint32_t word = 0; word < freeBits_.size(); word++) {
-    uint64_t bits = freeBits_[word];
-    uint32_t base = word * 64;
-    if (bits == 0 && runLen == 0) continue;  // fast skip of fully used words
-    for (uint32_t i = 0; i < 64 && base + i < n; i++) {
-      if ((bits >> i) & 1) {
-        if (runLen == 0) runStart = base + i;
-        runLen++;
-        if (runLen > bestLen) {
-          bestLen = runLen;
-          bestStart = runStart;
-        }
-      } else {
-        runLen = 0;
-      }
-    }
-  }
-  if (bestStart == kNoPage) return kNoPage;
+  if (runsByLength_.empty()) return kNoPage;
+  auto [length, start] = *runsByLength_.rbegin();
   // A run that follows a used page may be where that page's slot grows next: start in its middle.
-  return bestStart == 0 ? 0 : bestStart + bestLen / 2;
+  return start == 0 ? 0 : start + length / 2;
 }
 
 uint32_t PagePool::Take(uint32_t after) {
   if (freeCount_ == 0) return kNoPage;
   uint32_t page = (after != kNoPage && after + 1 < pageCount() && IsFree(after + 1)) ? after + 1 : PickExtentStart();
-  SetFree(page, false);
-  freeCount_--;
+  MarkUsed(page);
   refs_[page] = 1;
   maybeCommitted_[page] = 1;
   return page;
@@ -96,8 +123,7 @@ void PagePool::Retain(uint32_t page) { refs_[page]++; }
 
 bool PagePool::Release(uint32_t page) {
   if (--refs_[page] != 0) return false;
-  SetFree(page, true);
-  freeCount_++;
+  MarkFree(page);
   return true;
 }
 

@@ -4,6 +4,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <set>
+#include <utility>
 #include <vector>
 
 namespace vserve::vmem {
@@ -43,6 +46,11 @@ class PagePool {
   // Where a new extent should start: inside the largest free run, leaving room for the extent before it.
   uint32_t PickExtentStart() const;
   void PunchRun(uint32_t first, uint32_t count);
+  // The free pages as maximal runs, indexed by start and by length (largest run in O(log n)).
+  void AddRun(uint32_t start, uint32_t length);
+  void RemoveRun(uint32_t start);
+  void MarkUsed(uint32_t page);
+  void MarkFree(uint32_t page);
 
   int fd_ = -1;
   size_t pageBytes_;
@@ -50,6 +58,8 @@ class PagePool {
   std::vector<uint32_t> refs_;
   std::vector<uint8_t> maybeCommitted_;  // page was handed out since it was last punched
   uint32_t freeCount_ = 0;
+  std::map<uint32_t, uint32_t> runs_;                   // start -> length
+  std::set<std::pair<uint32_t, uint32_t>> runsByLength_;  // (length, start)
 };
 
 }  // namespace vserve::vmem

@@ -239,29 +239,47 @@ void VirtualKV::Grow(uint32_t slot, uint32_t pages, Batch& batch) {
   }
 }
 
-void VirtualKV::RunBatch(Batch& batch) {
-  MapBatchResult result = RunMapBatch(batch.jobs);
-  FinishBatch(batch, result);
+void VirtualKV::ReserveMapCount(Batch& batch) {
+  try {
+    mapCount_.Reserve(batch.jobs.size(), geometry_.pageBytes());
+  } catch (const VmemError& refusal) {
+    MapBatchResult nothingRan;
+    nothingRan.error = ENOMEM;
+    FinishBatch(batch, nothingRan, &refusal);
+  }
 }
 
-void VirtualKV::FinishBatch(const Batch& batch, const MapBatchResult& result) {
+void VirtualKV::RunBatch(Batch& batch) {
+  ReserveMapCount(batch);
+  FinishBatch(batch, RunMapBatch(batch.jobs));
+}
+
+void VirtualKV::FinishBatch(const Batch& batch, const MapBatchResult& result, const VmemError* refusal) {
   counters_.mapCalls += result.mapCalls;
   counters_.mapNs += result.mapNs;
   for (size_t j = 0; j < result.completed; j++) counters_.pagesMapped += batch.jobs[j].bytes / geometry_.pageBytes();
   if (result.error == 0) return;
-  // Undo what did not get mapped: those pages go back to the pool, token counts shrink to what is mapped.
-  for (size_t j = result.completed; j < batch.jobs.size(); j++) {
+  VmemError error = refusal != nullptr ? *refusal
+                                        : MapError("mmap(MAP_FIXED) of KV pages failed with " +
+                                                       std::string(std::strerror(result.error)),
+                                                   result.error, geometry_.pageBytes());
+  // Undo the whole batch, newest first, so that the process gets its mappings back (at vm.max_map_count
+  // even the JS heap cannot grow) and the call changed nothing.
+  for (size_t j = batch.jobs.size(); j-- > 0;) {
     const JobOwner& owner = batch.owners[j];
     std::vector<uint32_t>& pages = slots_[owner.slot].pages[owner.range];
+    if (j < result.completed) {
+      const MapJob& job = batch.jobs[j];
+      RunMapJob(MapJob{job.addr, job.bytes, -1, 0});  // back to PROT_NONE; merges with its neighbours
+      counters_.pagesMapped -= job.bytes / geometry_.pageBytes();
+    }
     while (pages.size() > owner.firstIndex) {
       pool_->Release(pages.back());
       pages.pop_back();
     }
-    Slot& s = slots_[owner.slot];
-    uint64_t capacity = uint64_t{pages.size()} * geometry_.pageBytes() / geometry_.tokenBytes();
-    s.tokens = static_cast<uint32_t>(std::min<uint64_t>(s.tokens, capacity));
   }
-  ThrowMapError("mapping KV pages (mmap MAP_FIXED)", result.error, geometry_.pageBytes());
+  for (auto [slot, tokens] : batch.tokensBefore) slots_[slot].tokens = tokens;
+  throw error;
 }
 
 void VirtualKV::JoinPending() {
@@ -319,11 +337,13 @@ GrowOutcome VirtualKV::Step(const int32_t* lens, size_t count, bool async) {
   for (uint32_t s = 0; s < count; s++) {
     if (lens[s] <= 0) continue;
     Grow(s, geometry_.PagesFor(floors[s]), batch);
+    batch.tokensBefore.emplace_back(s, slots_[s].tokens);
     slots_[s].tokens = floors[s];
   }
   outcome.pagesMapped = need;
   if (batch.jobs.empty()) return outcome;
   if (async) {
+    ReserveMapCount(batch);
     pending_ = batch;
     worker_.Submit(std::move(batch.jobs));
   } else {

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "vmem_address_space.h"
+#include "vmem_errors.h"
 #include "vmem_geometry.h"
+#include "vmem_map_count.h"
 #include "vmem_map_worker.h"
 #include "vmem_pool.h"
 
@@ -92,6 +94,7 @@ class VirtualKV {
   struct Batch {
     std::vector<MapJob> jobs;
     std::vector<JobOwner> owners;
+    std::vector<std::pair<uint32_t, uint32_t>> tokensBefore;  // (slot, tokens) to restore on failure
   };
 
   char* PageAddress(uint32_t slot, uint32_t range, uint32_t index) const;
@@ -100,7 +103,9 @@ class VirtualKV {
   void Grow(uint32_t slot, uint32_t pages, Batch& batch);
   static void Queue(Batch& batch, const MapJob& job, const JobOwner& owner);
   void RunBatch(Batch& batch);
-  void FinishBatch(const Batch& batch, const MapBatchResult& result);
+  // Books a batch's result; on failure undoes it and throws `refusal` if given, else the mmap error.
+  void FinishBatch(const Batch& batch, const MapBatchResult& result, const VmemError* refusal = nullptr);
+  void ReserveMapCount(Batch& batch);
   void JoinPending();
   // Unmaps every range of `slot` down to `keepPages` pages; returns the pool pages that became free.
   uint64_t ReleaseTail(uint32_t slot, uint32_t keepPages);
@@ -120,6 +125,7 @@ class VirtualKV {
   std::unique_ptr<PagePool> pool_;
   std::vector<Slot> slots_;
   MapWorker worker_;
+  MapCountBudget mapCount_;
   Batch pending_;
   VirtualKVCounters counters_;
   uint64_t clock_ = 0;
