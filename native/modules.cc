@@ -1,8 +1,9 @@
 #include "modules.h"
 
+#include "vmem_binding.h"
+
 namespace vserve {
 void InitModules(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  InitVmem(env, exports);
 }
 }  // namespace vserve

@@ -1,0 +1,52 @@
+// Shape of a virtual KV cache and the byte arithmetic that follows from it. Address layout:
+//   base + range * rangeBytes + slot * slotBytes + position * tokenBytes,  range = layer * 2 + (0 = K, 1 = V)
+// Each (layer, K/V) range is [slot][position][kvHead][headDim]. A slot's stride is padded up to whole pages
+// (paddedContext >= maxContext) so that no page straddles two slots.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace vserve::vmem {
+
+struct KVShape {
+  uint32_t layers = 0;
+  uint32_t kvHeads = 0;
+  uint32_t headDim = 0;
+  uint32_t elemSize = 0;
+  uint32_t maxSlots = 0;
+  uint32_t maxContext = 0;
+};
+
+class KVGeometry {
+ public:
+  // Validates the shape and page size; throws VmemError with what to change.
+  KVGeometry(const KVShape& shape, size_t pageBytes);
+
+  const KVShape& shape() const { return shape_; }
+  size_t pageBytes() const { return pageBytes_; }
+  uint32_t ranges() const { return shape_.layers * 2; }
+  size_t tokenBytes() const { return tokenBytes_; }
+  uint32_t paddedContext() const { return paddedContext_; }
+  size_t slotBytes() const { return slotBytes_; }
+  size_t rangeBytes() const { return rangeBytes_; }
+  size_t totalBytes() const { return rangeBytes_ * ranges(); }
+  uint32_t pagesPerSlot() const { return static_cast<uint32_t>(slotBytes_ / pageBytes_); }
+
+  // Pages one (slot, range) needs to hold `tokens` tokens.
+  uint32_t PagesFor(uint32_t tokens) const {
+    return static_cast<uint32_t>((uint64_t{tokens} * tokenBytes_ + pageBytes_ - 1) / pageBytes_);
+  }
+  // Pages that `tokens` tokens fill completely (the shareable part of a prefix).
+  uint32_t FullPages(uint32_t tokens) const { return static_cast<uint32_t>(uint64_t{tokens} * tokenBytes_ / pageBytes_); }
+  size_t SlotOffset(uint32_t range, uint32_t slot) const { return range * rangeBytes_ + slot * slotBytes_; }
+
+ private:
+  KVShape shape_;
+  size_t pageBytes_;
+  size_t tokenBytes_;
+  uint32_t paddedContext_;
+  size_t slotBytes_;
+  size_t rangeBytes_;
+};
+
+}  // namespace vserve::vmem

@@ -1,0 +1,135 @@
+// vAttention on the CPU: every (layer, K/V) gets one contiguous virtual range for maxSlots x maxContext
+// tokens, and pool pages are mapped into a slot's part of it as the slot grows. This class holds the
+// whole state (slots, their pages, the pool) and does every mmap; the binding only converts arguments.
+//
+// Invariants: a slot's pages in each range are a prefix [0, n) of its part of the range (pages[r][i] is
+// the pool page mapped at page i); pages shared with another slot lie below both slots' token counts and
+// are never written (compaction copies them first); idle slots (deferred reclamation) hold only private
+// pages.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "vmem_address_space.h"
+#include "vmem_errors.h"
+#include "vmem_geometry.h"
+#include "vmem_map_count.h"
+#include "vmem_map_worker.h"
+#include "vmem_pool.h"
+
+namespace vserve::vmem {
+
+struct VirtualKVOptions {
+  KVShape shape;
+  size_t pageBytes = 64 * 1024;
+  uint64_t budgetBytes = 0;
+  bool deferredReclaim = true;  // a freed slot keeps its pages for the next request
+  bool trimOnFree = false;      // punch freed pages out of the memfd at once
+};
+
+enum class SlotState : uint8_t { kFree = 0, kActive = 1, kIdle = 2 };
+
+// Outcome of a call that may need pool pages. ok = false means the pool (with every reclaimable page)
+// was too small and nothing changed: the caller waits or preempts.
+struct GrowOutcome {
+  bool ok = true;
+  uint64_t pagesNeeded = 0;
+  uint64_t pagesAvailable = 0;
+  uint64_t pagesMapped = 0;
+};
+
+struct VirtualKVCounters {
+  uint64_t mapCalls = 0, mapNs = 0, unmapCalls = 0, unmapNs = 0, pagesMapped = 0, pagesUnmapped = 0;
+  uint64_t pagesReclaimed = 0;  // taken from idle slots or surplus when the pool ran dry
+};
+
+class VirtualKV {
+ public:
+  explicit VirtualKV(const VirtualKVOptions& options);
+  ~VirtualKV();
+
+  const KVGeometry& geometry() const { return geometry_; }
+  char* RangeBase(uint32_t range) const { return space_->base() + range * geometry_.rangeBytes(); }
+  const PagePool& pool() const { return *pool_; }
+  const VirtualKVCounters& counters() const { return counters_; }
+  bool closed() const { return closed_; }
+
+  void ReservePhysical(uint64_t bytes);
+  // Returns the slot, or -1 when every slot is in use. Prefers an idle slot that still holds pages.
+  int32_t AllocSlot();
+  void FreeSlot(uint32_t slot);
+  // lens[s] = tokens slot s holds after this step (<= 0: unchanged). Maps the missing pages now, or on the
+  // background thread when async (joined by the next call or Wait()).
+  GrowOutcome Step(const int32_t* lens, size_t count, bool async);
+  void Wait();
+  // dst (active, empty) gets src's first `tokens` tokens: full pages mapped shared, the partial page copied.
+  GrowOutcome Share(uint32_t src, uint32_t dst, uint32_t tokens);
+  // Keeps positions keep[0..kept) (ascending; one list for all layers or one per layer), moved to the front,
+  // and unmaps the pages past them.
+  GrowOutcome Compact(uint32_t slot, const int32_t* keep, size_t keepLen, uint32_t kept);
+  uint64_t Trim();
+  void Close();
+
+  uint64_t PagesNeeded(uint32_t slot, uint32_t tokens) const;
+  uint64_t ReclaimablePages() const;
+  SlotState StateOf(uint32_t slot) const { return slots_[slot].state; }
+  uint32_t TokensOf(uint32_t slot) const { return slots_[slot].tokens; }
+  const std::vector<uint32_t>& PagesOf(uint32_t slot, uint32_t range) const { return slots_[slot].pages[range]; }
+  uint64_t MappedPagesOf(uint32_t slot) const;
+  void CheckSlot(uint32_t slot) const;
+  void CheckOpen() const;
+
+ private:
+  struct Slot {
+    SlotState state = SlotState::kFree;
+    uint32_t tokens = 0;
+    uint64_t idleSince = 0;
+    std::vector<std::vector<uint32_t>> pages;  // [range] -> pool page at each page index
+  };
+  // Where a pending map job's pages were recorded, to undo them if the job fails.
+  struct JobOwner {
+    uint32_t slot, range, firstIndex;
+  };
+  struct Batch {
+    std::vector<MapJob> jobs;
+    std::vector<JobOwner> owners;
+    std::vector<std::pair<uint32_t, uint32_t>> tokensBefore;  // (slot, tokens) to restore on failure
+  };
+
+  char* PageAddress(uint32_t slot, uint32_t range, uint32_t index) const;
+  void RequireActive(uint32_t slot, const char* what) const;
+  // Appends pool pages to each range of `slot` up to `pages` and queues their mappings.
+  void Grow(uint32_t slot, uint32_t pages, Batch& batch);
+  static void Queue(Batch& batch, const MapJob& job, const JobOwner& owner);
+  void RunBatch(Batch& batch);
+  // Books a batch's result; on failure undoes it and throws `refusal` if given, else the mmap error.
+  void FinishBatch(const Batch& batch, const MapBatchResult& result, const VmemError* refusal = nullptr);
+  void ReserveMapCount(Batch& batch);
+  void JoinPending();
+  // Unmaps every range of `slot` down to `keepPages` pages; returns the pool pages that became free.
+  uint64_t ReleaseTail(uint32_t slot, uint32_t keepPages);
+  uint64_t SurplusPages(uint32_t slot, uint32_t floorTokens) const;
+  // Frees `deficit` pages from idle slots (oldest first), then from active slots' pages beyond floors[s].
+  void Reclaim(uint64_t deficit, const std::vector<uint32_t>& floors);
+  uint64_t Available(const std::vector<uint32_t>& floors) const;
+  std::vector<uint32_t> TokenFloors() const;
+  bool HoldsSharedPages(uint32_t slot) const;
+  void CopyOnWrite(uint32_t slot, uint32_t range, uint32_t index);
+  void MoveRows(uint32_t slot, uint32_t range, const int32_t* keep, uint32_t kept);
+  void AfterRelease();
+
+  KVGeometry geometry_;
+  VirtualKVOptions options_;
+  std::unique_ptr<AddressSpace> space_;
+  std::unique_ptr<PagePool> pool_;
+  std::vector<Slot> slots_;
+  MapWorker worker_;
+  MapCountBudget mapCount_;
+  Batch pending_;
+  VirtualKVCounters counters_;
+  uint64_t clock_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace vserve::vmem

@@ -1,0 +1,75 @@
+// The one interface of the KV-cache managers (virtual = vAttention, paged = vLLM-style block tables,
+// static = every slot backed for maxContext). The scheduler asks it capacity questions before it admits
+// or grows a sequence, and calls step/stepAsync before the model writes a step's K/V.
+//
+// Units: a "page" is `pageBytes` bytes of one (layer, K/V) of one slot, in every manager, so page counts
+// can be compared across managers; a request for T tokens needs pagesForTokens(T) pages in all.
+import type { ContiguousKV } from '../backend/backend.js';
+import type { PagedKVView } from './paged-view.js';
+import type { ResolvedKVShape } from './shape.js';
+import type { KVStats } from './stats.js';
+
+export type KVManagerKind = 'virtual' | 'paged' | 'static';
+
+/**
+ * Outcome of a call that may need pages. `ok: false` is pool exhaustion: nothing changed, and the caller
+ * waits for memory or preempts a sequence. (Programming errors throw instead, see errors.ts.)
+ */
+export interface GrowResult {
+  ok: boolean;
+  /** Pages the call needed beyond what the slots already held. */
+  pagesNeeded: number;
+  /** Pages that were free or reclaimable when it was asked. */
+  pagesAvailable: number;
+  /** Pages newly mapped (or placed in block tables) by the call, shared ones included. */
+  pagesMapped: number;
+}
+
+/** Per-slot token targets for step(): seqLens[slot] = tokens the slot holds after the step; <= 0 = unchanged. */
+export type SeqLens = ArrayLike<number>;
+
+/** Keep list for compact(): ascending positions for all layers, or one list per layer (same lengths). */
+export type KeepPositions = Int32Array | readonly Int32Array[];
+
+export interface KVCacheManager {
+  readonly kind: KVManagerKind;
+  readonly shape: ResolvedKVShape;
+  readonly pageBytes: number;
+
+  /** Takes a slot for a new sequence, or returns null when all are in use. */
+  allocSlot(): number | null;
+  /** Gives a slot back. Throws ERR_KV_DOUBLE_FREE / ERR_KV_UNKNOWN_SLOT on misuse. */
+  freeSlot(slot: number): void;
+  /** Makes every slot able to hold seqLens[slot] tokens before the model writes them. */
+  step(seqLens: SeqLens): GrowResult;
+  /**
+   * Like step(), but the memory work runs in the background; the result (pool exhaustion included) is
+   * known at once. The next call into the manager, or wait(), joins it: call wait() (or the next
+   * stepAsync) before the model writes the tokens this call made room for.
+   */
+  stepAsync(seqLens: SeqLens): GrowResult;
+  /** Joins the background work of the last stepAsync (throws its error, if any). */
+  wait(): void;
+  /** dst (allocated, empty) gets src's first `tokens` tokens; full pages are shared, not copied, where possible. */
+  sharePrefix(src: number, dst: number, tokens: number): GrowResult;
+  /** Keeps only the given positions, moved to the front in order, and releases the pages past them. */
+  compact(slot: number, keep: KeepPositions): GrowResult;
+
+  /** Tokens slot holds now. */
+  tokens(slot: number): number;
+  /** Pages slot must still get to hold `tokens` tokens (0 if it can already). */
+  pagesNeeded(slot: number, tokens: number): number;
+  /** Whether slot can grow to `tokens` now (within maxContext, and enough free or reclaimable pages). */
+  canGrow(slot: number, tokens: number): boolean;
+  /** Pages a new sequence of `tokens` tokens needs: the admission question. */
+  pagesForTokens(tokens: number): number;
+  freePages(): number;
+  /** Free pages plus pages that can be reclaimed from idle slots and slots' unused tails. */
+  availablePages(): number;
+  /** Returns unused memory to the OS where the manager can; returns the bytes released. */
+  trim(): number;
+  stats(): KVStats;
+  /** The cache as the attention op reads it. */
+  view(): ContiguousKV | PagedKVView;
+  close(): void;
+}

@@ -1,0 +1,270 @@
+// vLLM-style paged KV cache: memory is a pool of blocks of `blockSize` tokens; each slot has a block
+// table. Here only the memory manager (allocation, sharing, compaction, accounting); the attention kernel
+// that walks the block tables is separate. One block id covers all layers, so in page units (one layer's
+// K or V) a block is layers x 2 pages.
+import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
+import { BlockAllocator } from './block-allocator.js';
+import { KVError } from './errors.js';
+import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
+import type { PagedKVView } from './paged-view.js';
+import { rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { SlotTable } from './slot-table.js';
+import { buildStats, type KVStats, type SlotStats } from './stats.js';
+
+export interface PagedKVOptions extends KVShape {
+  budgetBytes: number;
+  /** Tokens per block, 16..256 (default 16, vLLM's). */
+  blockSize?: number;
+}
+
+export class PagedKVManager implements KVCacheManager {
+  readonly kind = 'paged' as const;
+  readonly shape: ResolvedKVShape;
+  readonly pageBytes: number;
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  readonly maxBlocksPerSlot: number;
+  private readonly blocks: BlockAllocator;
+  private readonly slots: SlotTable;
+  private readonly tables: Int32Array;
+  private readonly blockCounts: Int32Array;
+  private readonly arrays: Float32Array[];
+  private readonly rowFloats: number;
+  private readonly ranges: number;
+  private readonly scratch: Int32Array;
+
+  constructor(options: PagedKVOptions) {
+    this.shape = resolveShape(options);
+    if (this.shape.elemSize !== 4) throw new KVError('ERR_KV_INVALID_ARGUMENT', 'PagedKV stores f32 (elemSize 4) only');
+    this.blockSize = options.blockSize ?? 16;
+    if (!Number.isInteger(this.blockSize) || this.blockSize < 16 || this.blockSize > 256) {
+      throw new KVError('ERR_KV_INVALID_ARGUMENT', `blockSize must be an integer from 16 to 256, got ${this.blockSize}`);
+    }
+    this.ranges = rangeCount(this.shape);
+    this.pageBytes = this.blockSize * tokenBytes(this.shape);
+    this.numBlocks = Math.floor(options.budgetBytes / (this.pageBytes * this.ranges));
+    if (this.numBlocks < 1) {
+      throw new KVError('ERR_KV_INVALID_ARGUMENT', `budget of ${options.budgetBytes} bytes is smaller than one block (${this.pageBytes * this.ranges} bytes)`);
+    }
+    this.maxBlocksPerSlot = Math.ceil(this.shape.maxContext / this.blockSize);
+    this.blocks = new BlockAllocator(this.numBlocks);
+    this.slots = new SlotTable(this.shape.maxSlots, this.shape.maxContext);
+    this.tables = new Int32Array(this.shape.maxSlots * this.maxBlocksPerSlot).fill(-1);
+    this.blockCounts = new Int32Array(this.shape.maxSlots);
+    this.rowFloats = this.shape.kvHeads * this.shape.headDim;
+    // Untouched pages of these arrays stay unbacked (zero pages) until a block is written.
+    this.arrays = Array.from({ length: this.ranges }, () => new Float32Array(this.numBlocks * this.blockSize * this.rowFloats));
+    this.scratch = new Int32Array(this.shape.maxSlots);
+  }
+
+  allocSlot(): number | null {
+    return this.slots.alloc();
+  }
+
+  freeSlot(slot: number): void {
+    this.slots.free(slot);
+    this.truncateBlocks(slot, 0);
+  }
+
+  private blocksFor(tokens: number): number {
+    return Math.ceil(tokens / this.blockSize);
+  }
+
+  private truncateBlocks(slot: number, keep: number): void {
+    const base = slot * this.maxBlocksPerSlot;
+    for (let i = keep; i < this.blockCounts[slot]!; i++) {
+      this.blocks.release(this.tables[base + i]!);
+      this.tables[base + i] = -1;
+    }
+    this.blockCounts[slot] = Math.min(this.blockCounts[slot]!, keep);
+  }
+
+  private appendBlock(slot: number, id: number): void {
+    this.tables[slot * this.maxBlocksPerSlot + this.blockCounts[slot]!] = id;
+    this.blockCounts[slot]!++;
+  }
+
+  private result(ok: boolean, blocksNeeded: number, blocksMapped: number): GrowResult {
+    return {
+      ok,
+      pagesNeeded: blocksNeeded * this.ranges,
+      pagesAvailable: this.blocks.freeCount * this.ranges,
+      pagesMapped: blocksMapped * this.ranges,
+    };
+  }
+
+  step(seqLens: SeqLens): GrowResult {
+    const lens = toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch);
+    let need = 0;
+    for (let s = 0; s < lens.length; s++) {
+      if (lens[s]! <= 0) continue;
+      this.slots.checkStepTarget(s, lens[s]!);
+      need += Math.max(0, this.blocksFor(lens[s]!) - this.blockCounts[s]!);
+    }
+    if (need > this.blocks.freeCount) return this.result(false, need, 0);
+    for (let s = 0; s < lens.length; s++) {
+      if (lens[s]! <= 0) continue;
+      while (this.blockCounts[s]! < this.blocksFor(lens[s]!)) this.appendBlock(s, this.blocks.take());
+      this.slots.tokens[s] = lens[s]!;
+    }
+    return this.result(true, need, need);
+  }
+
+  /** Nothing to map ahead of time: block tables change synchronously. */
+  stepAsync(seqLens: SeqLens): GrowResult {
+    return this.step(seqLens);
+  }
+
+  wait(): void {}
+
+  private rowOffset(slot: number, position: number): number {
+    const block = this.tables[slot * this.maxBlocksPerSlot + Math.floor(position / this.blockSize)]!;
+    return (block * this.blockSize + (position % this.blockSize)) * this.rowFloats;
+  }
+
+  private copyBlock(from: number, to: number): void {
+    const floats = this.blockSize * this.rowFloats;
+    for (const a of this.arrays) a.copyWithin(to * floats, from * floats, (from + 1) * floats);
+  }
+
+  sharePrefix(src: number, dst: number, tokens: number): GrowResult {
+    this.slots.checkShare(src, dst, tokens);
+    const full = Math.floor(tokens / this.blockSize);
+    const partialRows = tokens % this.blockSize;
+    const need = partialRows > 0 ? 1 : 0;
+    this.truncateBlocks(dst, 0);
+    if (need > this.blocks.freeCount) return this.result(false, need, 0);
+    const srcBase = src * this.maxBlocksPerSlot;
+    for (let i = 0; i < full; i++) {
+      this.blocks.retain(this.tables[srcBase + i]!);
+      this.appendBlock(dst, this.tables[srcBase + i]!);
+    }
+    if (partialRows > 0) {
+      const copy = this.blocks.take();
+      this.copyBlock(this.tables[srcBase + full]!, copy);
+      this.appendBlock(dst, copy);
+    }
+    this.slots.tokens[dst] = tokens;
+    return this.result(true, need, full + need);
+  }
+
+  compact(slot: number, keep: KeepPositions): GrowResult {
+    this.slots.requireActive(slot, 'compact');
+    const flat = flattenKeep(keep, this.shape.layers);
+    const tokens = this.slots.tokens[slot]!;
+    if (flat.kept > tokens) {
+      throw new KVError('ERR_KV_INVALID_ARGUMENT', `compact: cannot keep ${flat.kept} tokens of slot ${slot}, which holds ${tokens}`);
+    }
+    const lists = Array.from({ length: this.shape.layers }, (_, layer) => layerKeep(flat, layer, tokens));
+    // Blocks that rows are written into must not be shared: copy those first.
+    let firstMoved = flat.kept;
+    for (const list of lists) {
+      let i = 0;
+      while (i < list.length && list[i] === i) i++;
+      firstMoved = Math.min(firstMoved, i);
+    }
+    const keepBlocks = this.blocksFor(flat.kept);
+    const base = slot * this.maxBlocksPerSlot;
+    const copies: number[] = [];
+    for (let i = Math.floor(firstMoved / this.blockSize); i < keepBlocks && firstMoved < flat.kept; i++) {
+      if (this.blocks.refCount(this.tables[base + i]!) > 1) copies.push(i);
+    }
+    if (copies.length > this.blocks.freeCount) return this.result(false, copies.length, 0);
+    for (const i of copies) {
+      const copy = this.blocks.take();
+      this.copyBlock(this.tables[base + i]!, copy);
+      this.blocks.release(this.tables[base + i]!);
+      this.tables[base + i] = copy;
+    }
+    lists.forEach((list, layer) => {
+      for (const a of [this.arrays[layer * 2]!, this.arrays[layer * 2 + 1]!]) {
+        for (let i = 0; i < list.length; i++) {
+          if (list[i] === i) continue;
+          const from = this.rowOffset(slot, list[i]!);
+          a.copyWithin(this.rowOffset(slot, i), from, from + this.rowFloats);
+        }
+      }
+    });
+    this.truncateBlocks(slot, keepBlocks);
+    this.slots.tokens[slot] = flat.kept;
+    return this.result(true, copies.length, copies.length);
+  }
+
+  tokens(slot: number): number {
+    this.slots.requireActive(slot, 'tokens');
+    return this.slots.tokens[slot]!;
+  }
+
+  pagesNeeded(slot: number, tokens: number): number {
+    return Math.max(0, this.blocksFor(tokens) - this.blockCounts[slot]!) * this.ranges;
+  }
+
+  canGrow(slot: number, tokens: number): boolean {
+    return tokens <= this.shape.maxContext && this.pagesNeeded(slot, tokens) <= this.availablePages();
+  }
+
+  pagesForTokens(tokens: number): number {
+    return this.blocksFor(tokens) * this.ranges;
+  }
+
+  freePages(): number {
+    return this.blocks.freeCount * this.ranges;
+  }
+
+  availablePages(): number {
+    return this.freePages();
+  }
+
+  /** The block arrays are allocated once; nothing is returned to the OS. */
+  trim(): number {
+    return 0;
+  }
+
+  /** Block ids of slot, in position order. */
+  blockTable(slot: number): Int32Array {
+    const base = slot * this.maxBlocksPerSlot;
+    return this.tables.slice(base, base + this.blockCounts[slot]!);
+  }
+
+  blockRefCount(block: number): number {
+    return this.blocks.refCount(block);
+  }
+
+  stats(): KVStats {
+    const slots: SlotStats[] = [];
+    for (let slot = 0; slot < this.shape.maxSlots; slot++) {
+      if (!this.slots.isActive(slot)) continue;
+      const pages = this.blockCounts[slot]! * this.ranges;
+      slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages, bytes: pages * this.pageBytes });
+    }
+    const usedPages = (this.numBlocks - this.blocks.freeCount) * this.ranges;
+    const counts = {
+      kind: this.kind,
+      pageBytes: this.pageBytes,
+      totalPages: this.numBlocks * this.ranges,
+      freePages: this.freePages(),
+      usedPages,
+      sharedPages: this.blocks.sharedCount() * this.ranges,
+      residentBytes: usedPages * this.pageBytes,
+    };
+    return buildStats(counts, slots, tokenBytes(this.shape) * this.ranges);
+  }
+
+  view(): PagedKVView {
+    return {
+      layout: 'paged',
+      maxSlots: this.shape.maxSlots,
+      kvHeads: this.shape.kvHeads,
+      headDim: this.shape.headDim,
+      blockSize: this.blockSize,
+      numBlocks: this.numBlocks,
+      maxBlocksPerSlot: this.maxBlocksPerSlot,
+      keys: (layer) => this.arrays[layer * 2]!,
+      values: (layer) => this.arrays[layer * 2 + 1]!,
+      blockTables: this.tables,
+      seqLens: this.slots.tokens,
+    };
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,160 @@
+// The static baseline (HF / FasterTransformer style): every slot is backed for maxContext tokens up
+// front, in plain anonymous memory, laid out exactly like the virtual manager's ranges.
+import type { ContiguousKV } from '../backend/backend.js';
+import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
+import { KVError } from './errors.js';
+import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
+import { rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { SlotTable } from './slot-table.js';
+import { buildStats, type KVStats, type SlotStats } from './stats.js';
+
+export interface StaticKVOptions extends KVShape {
+  /** Touch every page at construction so the memory is really backed (default true). */
+  prefault?: boolean;
+}
+
+const NOTHING_NEEDED: GrowResult = { ok: true, pagesNeeded: 0, pagesAvailable: 0, pagesMapped: 0 };
+
+export class StaticKVManager implements KVCacheManager {
+  readonly kind = 'static' as const;
+  readonly shape: ResolvedKVShape;
+  /** A page is one slot's whole (layer, K/V) range: maxContext tokens. */
+  readonly pageBytes: number;
+  private readonly slots: SlotTable;
+  private readonly arrays: Float32Array[];
+  private readonly rowFloats: number;
+  private readonly slotFloats: number;
+  private readonly ranges: number;
+  private readonly scratch: Int32Array;
+  private readonly contiguous: ContiguousKV;
+
+  constructor(options: StaticKVOptions) {
+    this.shape = resolveShape(options);
+    if (this.shape.elemSize !== 4) throw new KVError('ERR_KV_INVALID_ARGUMENT', 'StaticKV stores f32 (elemSize 4) only');
+    this.ranges = rangeCount(this.shape);
+    this.rowFloats = this.shape.kvHeads * this.shape.headDim;
+    this.slotFloats = this.shape.maxContext * this.rowFloats;
+    this.pageBytes = this.shape.maxContext * tokenBytes(this.shape);
+    this.arrays = Array.from({ length: this.ranges }, () => {
+      const a = new Float32Array(this.shape.maxSlots * this.slotFloats);
+      if (options.prefault ?? true) a.fill(0);
+      return a;
+    });
+    this.slots = new SlotTable(this.shape.maxSlots, this.shape.maxContext);
+    this.scratch = new Int32Array(this.shape.maxSlots);
+    this.contiguous = {
+      layout: 'contiguous',
+      maxSlots: this.shape.maxSlots,
+      maxContext: this.shape.maxContext,
+      kvHeads: this.shape.kvHeads,
+      headDim: this.shape.headDim,
+      keys: (layer) => this.arrays[layer * 2]!,
+      values: (layer) => this.arrays[layer * 2 + 1]!,
+    };
+  }
+
+  allocSlot(): number | null {
+    return this.slots.alloc();
+  }
+
+  freeSlot(slot: number): void {
+    this.slots.free(slot);
+  }
+
+  step(seqLens: SeqLens): GrowResult {
+    const lens = toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch);
+    for (let s = 0; s < lens.length; s++) if (lens[s]! > 0) this.slots.checkStepTarget(s, lens[s]!);
+    for (let s = 0; s < lens.length; s++) if (lens[s]! > 0) this.slots.tokens[s] = lens[s]!;
+    return NOTHING_NEEDED;
+  }
+
+  stepAsync(seqLens: SeqLens): GrowResult {
+    return this.step(seqLens);
+  }
+
+  wait(): void {}
+
+  sharePrefix(src: number, dst: number, tokens: number): GrowResult {
+    this.slots.checkShare(src, dst, tokens);
+    for (const a of this.arrays) {
+      a.copyWithin(dst * this.slotFloats, src * this.slotFloats, src * this.slotFloats + tokens * this.rowFloats);
+    }
+    this.slots.tokens[dst] = tokens;
+    return NOTHING_NEEDED;
+  }
+
+  compact(slot: number, keep: KeepPositions): GrowResult {
+    this.slots.requireActive(slot, 'compact');
+    const flat = flattenKeep(keep, this.shape.layers);
+    const tokens = this.slots.tokens[slot]!;
+    if (flat.kept > tokens) {
+      throw new KVError('ERR_KV_INVALID_ARGUMENT', `compact: cannot keep ${flat.kept} tokens of slot ${slot}, which holds ${tokens}`);
+    }
+    for (let layer = 0; layer < this.shape.layers; layer++) {
+      const list = layerKeep(flat, layer, tokens);
+      for (const a of [this.arrays[layer * 2]!, this.arrays[layer * 2 + 1]!]) {
+        const base = slot * this.slotFloats;
+        for (let i = 0; i < list.length; i++) {
+          if (list[i] !== i) a.copyWithin(base + i * this.rowFloats, base + list[i]! * this.rowFloats, base + (list[i]! + 1) * this.rowFloats);
+        }
+      }
+    }
+    this.slots.tokens[slot] = flat.kept;
+    return NOTHING_NEEDED;
+  }
+
+  tokens(slot: number): number {
+    this.slots.requireActive(slot, 'tokens');
+    return this.slots.tokens[slot]!;
+  }
+
+  pagesNeeded(): number {
+    return 0;
+  }
+
+  canGrow(slot: number, tokens: number): boolean {
+    return this.slots.isActive(slot) && tokens <= this.shape.maxContext;
+  }
+
+  /** A new sequence needs a whole slot, whatever its length. */
+  pagesForTokens(): number {
+    return this.ranges;
+  }
+
+  freePages(): number {
+    return (this.shape.maxSlots - this.slots.activeCount()) * this.ranges;
+  }
+
+  availablePages(): number {
+    return this.freePages();
+  }
+
+  trim(): number {
+    return 0;
+  }
+
+  stats(): KVStats {
+    const slots: SlotStats[] = [];
+    for (let slot = 0; slot < this.shape.maxSlots; slot++) {
+      if (this.slots.isActive(slot)) {
+        slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages: this.ranges, bytes: this.ranges * this.pageBytes });
+      }
+    }
+    const totalPages = this.shape.maxSlots * this.ranges;
+    const counts = {
+      kind: this.kind,
+      pageBytes: this.pageBytes,
+      totalPages,
+      freePages: this.freePages(),
+      usedPages: slots.length * this.ranges,
+      residentBytes: totalPages * this.pageBytes,
+    };
+    return buildStats(counts, slots, tokenBytes(this.shape) * this.ranges);
+  }
+
+  view(): ContiguousKV {
+    return this.contiguous;
+  }
+
+  close(): void {}
+}

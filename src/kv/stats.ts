@@ -1,0 +1,91 @@
+// What every KV manager reports about its memory, in one shape so the three can be compared.
+
+export type SlotState = 'free' | 'active' | 'idle';
+
+export interface SlotStats {
+  slot: number;
+  /** 'idle': freed, but still holding its pages for the next request (deferred reclamation). */
+  state: SlotState;
+  tokens: number;
+  /** Pages this slot maps, summed over layers and K/V (a shared page counts in every slot). */
+  pages: number;
+  bytes: number;
+}
+
+export interface KVStats {
+  kind: 'virtual' | 'paged' | 'static';
+  /** Bytes of one page: the unit of every page count below. */
+  pageBytes: number;
+  totalPages: number;
+  freePages: number;
+  /** Pages holding data of some slot (each counted once, however many slots share it). */
+  usedPages: number;
+  /** Pages mapped into more than one slot. */
+  sharedPages: number;
+  /** Pages kept by idle slots. */
+  idlePages: number;
+  /** Pages that can be taken back when the pool runs dry (idle slots, pages beyond a slot's tokens). */
+  reclaimablePages: number;
+  activeSlots: number;
+  idleSlots: number;
+  storedTokens: number;
+  /** Bytes of K and V the active slots' tokens occupy. */
+  storedBytes: number;
+  /** Bytes of pages held by active slots (a shared page counted in each). */
+  activeBytes: number;
+  /** Share of active slots' page bytes not filled by tokens: 1 - storedBytes / activeBytes. */
+  fragmentation: number;
+  /** Physical memory the manager holds now, as the OS accounts it where it can tell. */
+  residentBytes: number;
+  mapCalls: number;
+  mapNs: number;
+  unmapCalls: number;
+  unmapNs: number;
+  /** Slots that are not free. */
+  slots: SlotStats[];
+}
+
+export function fragmentation(storedBytes: number, activeBytes: number): number {
+  return activeBytes === 0 ? 0 : 1 - storedBytes / activeBytes;
+}
+
+/** Fills in the derived fields from the per-slot list. */
+export function summarizeSlots(
+  slots: SlotStats[],
+  storedBytesPerToken: number,
+): Pick<KVStats, 'activeSlots' | 'idleSlots' | 'storedTokens' | 'storedBytes' | 'activeBytes' | 'fragmentation'> {
+  let activeSlots = 0;
+  let idleSlots = 0;
+  let storedTokens = 0;
+  let activeBytes = 0;
+  for (const s of slots) {
+    if (s.state === 'active') {
+      activeSlots++;
+      storedTokens += s.tokens;
+      activeBytes += s.bytes;
+    } else if (s.state === 'idle') {
+      idleSlots++;
+    }
+  }
+  const storedBytes = storedTokens * storedBytesPerToken;
+  return { activeSlots, idleSlots, storedTokens, storedBytes, activeBytes, fragmentation: fragmentation(storedBytes, activeBytes) };
+}
+
+/** The page counts a manager knows itself; the rest of KVStats is derived or defaults to 0. */
+export type KVPageCounts = Pick<KVStats, 'kind' | 'pageBytes' | 'totalPages' | 'freePages' | 'usedPages' | 'residentBytes'> &
+  Partial<Pick<KVStats, 'sharedPages' | 'idlePages' | 'reclaimablePages' | 'mapCalls' | 'mapNs' | 'unmapCalls' | 'unmapNs'>>;
+
+export function buildStats(counts: KVPageCounts, slots: SlotStats[], storedBytesPerToken: number): KVStats {
+  return {
+    sharedPages: 0,
+    idlePages: 0,
+    reclaimablePages: 0,
+    mapCalls: 0,
+    mapNs: 0,
+    unmapCalls: 0,
+    unmapNs: 0,
+    ...counts,
+    ...summarizeSlots(slots, storedBytesPerToken),
+    slots,
+  };
+}

@@ -1,0 +1,192 @@
+// vAttention on the CPU: the KV of every slot is contiguous in virtual memory, and physical pages from a
+// memfd pool are mapped in as the slot grows (native/vmem_virtual_kv.cc does the work).
+//
+// The view's Float32Arrays cover each layer's whole reserved range, but only mapped pages may be touched:
+// reading or writing a position the slot has not been grown to with step()/stepAsync() (+ wait()) is a
+// SIGSEGV that kills the process, not an exception. So: step() before the model writes; never read past
+// a slot's tokens. After close() the arrays are detached (length 0).
+import type { ContiguousKV } from '../backend/backend.js';
+import { checkSlotIndex, flattenKeep, toSeqLensArray } from './arguments.js';
+import { KVError } from './errors.js';
+import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
+import { loadVmem, type NativeLayout, type NativeVirtualKV } from './native-vmem.js';
+import { defaultPageSize } from './page-size.js';
+import { rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { buildStats, type KVStats, type SlotState, type SlotStats } from './stats.js';
+
+export interface VirtualKVOptions extends KVShape {
+  /** Physical memory for K and V of all slots: the pool (memfd) size. */
+  budgetBytes: number;
+  /** Bytes per page, a multiple of 4 KiB up to 2 MiB; by default chosen from the budget (see page-size.ts). */
+  pageSize?: number;
+  /** A freed slot keeps its pages and is reused first; pages are taken back only when the pool runs dry. Default true. */
+  deferredReclaim?: boolean;
+  /** Punch freed pages out of the pool at once (else trim() does it). Default false. */
+  trimOnFree?: boolean;
+}
+
+const SLOT_STATES: readonly SlotState[] = ['free', 'active', 'idle'];
+
+export class VirtualKVManager implements KVCacheManager {
+  readonly kind = 'virtual' as const;
+  readonly shape: ResolvedKVShape;
+  readonly pageBytes: number;
+  /** Slot stride in tokens (maxContext rounded up to whole pages): the view's maxContext. */
+  readonly paddedContext: number;
+  readonly native: NativeVirtualKV;
+  private readonly layout: NativeLayout;
+  private readonly scratch: Int32Array;
+  private contiguous: ContiguousKV | undefined;
+
+  constructor(options: VirtualKVOptions) {
+    this.shape = resolveShape(options);
+    const pageSize = options.pageSize ?? defaultPageSize(options.budgetBytes, this.shape.maxContext * tokenBytes(this.shape));
+    const addon = loadVmem();
+    if (typeof addon.VirtualKV !== 'function') {
+      throw new KVError('ERR_KV_NATIVE_MISSING', 'the native addon was built without vmem (native/vmem_*.cc)');
+    }
+    this.native = new addon.VirtualKV({
+      ...this.shape,
+      pageSize,
+      budgetBytes: options.budgetBytes,
+      deferredReclaim: options.deferredReclaim ?? true,
+      trimOnFree: options.trimOnFree ?? false,
+    });
+    this.layout = this.native.layout();
+    this.pageBytes = this.layout.pageSize;
+    this.paddedContext = this.layout.paddedContext;
+    this.scratch = new Int32Array(this.shape.maxSlots);
+  }
+
+  /** Resizes the physical pool (growing it, or shrinking it by its free and idle pages). */
+  reservePhysical(bytes: number): void {
+    this.native.reservePhysical(bytes);
+  }
+
+  allocSlot(): number | null {
+    const slot = this.native.allocSlot();
+    return slot < 0 ? null : slot;
+  }
+
+  freeSlot(slot: number): void {
+    this.native.freeSlot(slot);
+  }
+
+  step(seqLens: SeqLens): GrowResult {
+    return this.native.step(toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch));
+  }
+
+  stepAsync(seqLens: SeqLens): GrowResult {
+    return this.native.stepAsync(toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch));
+  }
+
+  wait(): void {
+    this.native.wait();
+  }
+
+  sharePrefix(src: number, dst: number, tokens: number): GrowResult {
+    return this.native.share(src, dst, tokens);
+  }
+
+  compact(slot: number, keep: KeepPositions): GrowResult {
+    const { flat, kept } = flattenKeep(keep, this.shape.layers);
+    return this.native.compact(slot, flat, kept);
+  }
+
+  tokens(slot: number): number {
+    return this.native.slotTokens(slot);
+  }
+
+  pagesNeeded(slot: number, tokens: number): number {
+    return this.native.pagesNeeded(slot, tokens);
+  }
+
+  canGrow(slot: number, tokens: number): boolean {
+    checkSlotIndex(slot, this.shape.maxSlots);
+    if (tokens > this.shape.maxContext) return false;
+    return this.pagesNeeded(slot, tokens) <= this.availablePages();
+  }
+
+  pagesForTokens(tokens: number): number {
+    return Math.ceil((tokens * this.layout.tokenBytes) / this.pageBytes) * rangeCount(this.shape);
+  }
+
+  freePages(): number {
+    return this.native.freePages();
+  }
+
+  availablePages(): number {
+    return this.native.freePages() + this.native.reclaimablePages();
+  }
+
+  trim(): number {
+    return this.native.trim();
+  }
+
+  /** Pool page ids mapped at each page of slot's (layer, K/V) range, in address order. */
+  slotPages(slot: number, layer: number, kind: 'k' | 'v'): Uint32Array {
+    return this.native.slotPages(slot, layer * 2 + (kind === 'k' ? 0 : 1));
+  }
+
+  /** Where the reserved ranges start (for reading /proc/self/smaps) and their byte layout. */
+  addressLayout(): NativeLayout {
+    return { ...this.layout, poolPages: this.native.layout().poolPages };
+  }
+
+  stats(): KVStats {
+    const n = this.native.stats();
+    const slots: SlotStats[] = [];
+    for (let slot = 0; slot < this.shape.maxSlots; slot++) {
+      const state = SLOT_STATES[n.slotStates[slot]!]!;
+      if (state === 'free') continue;
+      const pages = n.slotPages[slot]!;
+      slots.push({ slot, state, tokens: n.slotTokens[slot]!, pages, bytes: pages * this.pageBytes });
+    }
+    const counts = {
+      kind: this.kind,
+      pageBytes: this.pageBytes,
+      totalPages: n.totalPages,
+      freePages: n.freePages,
+      usedPages: n.usedPages,
+      sharedPages: n.sharedPages,
+      idlePages: n.idlePages,
+      reclaimablePages: n.reclaimablePages,
+      residentBytes: n.allocatedBytes,
+      mapCalls: n.mapCalls,
+      mapNs: n.mapNs,
+      unmapCalls: n.unmapCalls,
+      unmapNs: n.unmapNs,
+    };
+    return buildStats(counts, slots, tokenBytes(this.shape) * rangeCount(this.shape));
+  }
+
+  /** Each layer's K and V as one Float32Array over the reserved range: [slot][position][kvHead][headDim]. */
+  view(): ContiguousKV {
+    if (this.contiguous) return this.contiguous;
+    if (this.shape.elemSize !== 4) {
+      throw new KVError('ERR_KV_INVALID_ARGUMENT', `a Float32Array view needs elemSize 4, this cache has ${this.shape.elemSize}`);
+    }
+    const arrays = Array.from({ length: rangeCount(this.shape) }, (_, range) => new Float32Array(this.native.buffer(range)));
+    const checkLayer = (layer: number): number => {
+      if (!Number.isInteger(layer) || layer < 0 || layer >= this.shape.layers) {
+        throw new KVError('ERR_KV_INVALID_ARGUMENT', `layer ${layer} out of range 0..${this.shape.layers - 1}`);
+      }
+      return layer * 2;
+    };
+    this.contiguous = {
+      layout: 'contiguous',
+      maxSlots: this.shape.maxSlots,
+      maxContext: this.paddedContext,
+      kvHeads: this.shape.kvHeads,
+      headDim: this.shape.headDim,
+      keys: (layer) => arrays[checkLayer(layer)]!,
+      values: (layer) => arrays[checkLayer(layer) + 1]!,
+    };
+    return this.contiguous;
+  }
+
+  close(): void {
+    this.native.close();
+    this.contiguous = undefined;
+  }
+}
