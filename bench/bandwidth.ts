@@ -24,7 +24,7 @@ export async function measureReadBandwidth(threadCounts: readonly number[], byte
   const native = await nativeReadBandwidth();
   const points: BandwidthPoint[] = [];
   for (const threads of threadCounts) {
-    const gbPerS = native ? native(bytes, threads, passes) : await jsReadBandwidth(bytes, threads, passes);
+    const gbPerS = native ? native(bytes, threads) : await jsReadBandwidth(bytes, threads, passes);
     points.push({ threads, gbPerS });
   }
   const best = points.reduce((a, b) => (b.gbPerS > a.gbPerS ? b : a));

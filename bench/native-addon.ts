@@ -20,8 +20,17 @@ function loadAddon(): Addon | null {
   return addon;
 }
 
-/** The addon's read-bandwidth measurement (GB/s for `bytes`, `threads`, best of `passes`), if it has one. */
-export async function nativeReadBandwidth(): Promise<((bytes: number, threads: number, passes: number) => number) | undefined> {
-  const fn = loadAddon()?.measureReadBandwidth;
-  return typeof fn === 'function' ? (fn as (bytes: number, threads: number, passes: number) => number) : undefined;
+type ReadBandwidth = (bytes: number, threads?: number) => { bytesPerSecond: number };
+
+/** The addon's read-bandwidth probe as GB/s for `bytes` and `threads` (best of its own passes), if it has one. */
+export async function nativeReadBandwidth(): Promise<((bytes: number, threads: number) => number) | undefined> {
+  const fn = loadAddon()?.readBandwidth;
+  if (typeof fn !== 'function') return undefined;
+  return (bytes, threads) => (fn as ReadBandwidth)(bytes, threads).bytesPerSecond / 1e9;
+}
+
+/** The instruction set the native kernels run with (e.g. "avx512"), if the addon says. */
+export function nativeIsa(): string | undefined {
+  const fn = loadAddon()?.isa;
+  return typeof fn === 'function' ? String((fn as () => unknown)()) : undefined;
 }
