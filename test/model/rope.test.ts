@@ -1,0 +1,31 @@
+// RoPE in the reference backend against rotations computed by hand, for both pair orderings.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
+
+const b = new ReferenceBackend();
+const params = { nHeads: 1, headDim: 4, ropeDim: 4, freqBase: 100, freqScale: 1 };
+
+test("rope 'normal' rotates adjacent pairs by pos * base^(-2i/d)", () => {
+  const x = Float32Array.from([1, 0, 0, 1]);
+  b.rope(x, Int32Array.of(3), { ...params, mode: 'normal' });
+  // pair (x0, x1) by angle 3 * 100^0 = 3; pair (x2, x3) by angle 3 * 100^(-1/2) = 0.3
+  const want = [Math.cos(3), Math.sin(3), -Math.sin(0.3), Math.cos(0.3)];
+  want.forEach((w, i) => assert.ok(Math.abs(x[i]! - w) < 1e-6, `${i}: ${x[i]} vs ${w}`));
+});
+
+test("rope 'neox' rotates (x[i], x[i + d/2]) pairs", () => {
+  const x = Float32Array.from([1, 0, 0, 1]);
+  b.rope(x, Int32Array.of(3), { ...params, mode: 'neox' });
+  // pair (x0, x2) by angle 3; pair (x1, x3) by 0.3
+  const want = [Math.cos(3), -Math.sin(0.3), Math.sin(3), Math.cos(0.3)];
+  want.forEach((w, i) => assert.ok(Math.abs(x[i]! - w) < 1e-6, `${i}: ${x[i]} vs ${w}`));
+});
+
+test('rope leaves dims past ropeDim alone and position 0 unchanged', () => {
+  const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  b.rope(x, Int32Array.of(0, 5), { nHeads: 1, headDim: 4, ropeDim: 2, freqBase: 10000, freqScale: 1, mode: 'normal' });
+  assert.deepEqual(Array.from(x.subarray(0, 4)), [1, 2, 3, 4]);
+  assert.deepEqual(Array.from(x.subarray(6, 8)), [7, 8]);
+  assert.ok(Math.abs(x[4]! - (5 * Math.cos(5) - 6 * Math.sin(5))) < 1e-5);
+});
