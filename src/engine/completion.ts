@@ -1,0 +1,99 @@
+// The output side of one request: sampling each next token, ending on EOS, a stop string or the token
+// limit, and turning tokens into streamable text. The single-sequence generate loop and the serving
+// engine both drive it, so their outputs agree token for token.
+import { Sampler, type SamplingParams, type TokenLogprob } from './sampler.js';
+import { StopMatcher } from './stop-matcher.js';
+
+/** What generation needs of a tokenizer. */
+export interface GenerationTokenizer {
+  encode(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
+  isEndOfGeneration(id: number): boolean;
+  /** A fresh incremental decoder: push(id) returns complete text, flush() the rest. */
+  streamDecoder(): { push(id: number): string; flush(): string };
+}
+
+/** A request's parameters: the sampler's, plus when to stop and what to report. */
+export interface RequestParams extends SamplingParams {
+  /** Tokens to generate at most (default: until the context is full). */
+  maxTokens?: number;
+  stop?: string[];
+  /** Return the chosen token's logprob and the top-n alternatives (topLogprobs) with each delta. */
+  logprobs?: boolean;
+}
+
+export interface GenerateDelta {
+  text: string;
+  tokens: number[];
+  logprobs?: { token: number; logprob: number; top: TokenLogprob[] }[];
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export class ContextLengthError extends RangeError {
+  override name = 'ContextLengthError';
+}
+
+/** Checks that a prompt leaves room for one generated token; returns how many tokens may be generated. */
+export function completionBudget(promptTokens: number, context: number, maxTokens: number | undefined): number {
+  if (promptTokens === 0) throw new RangeError('the prompt is empty (no tokens)');
+  if (promptTokens >= context) {
+    throw new ContextLengthError(`the prompt has ${promptTokens} tokens; the context holds ${context} (prompt plus at least one generated token)`);
+  }
+  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 0)) {
+    throw new RangeError(`max_tokens must be a non-negative integer, got ${String(maxTokens)}`);
+  }
+  return Math.min(maxTokens ?? Infinity, context - promptTokens);
+}
+
+export class Completion {
+  readonly generated: number[] = [];
+  private readonly sampler: Sampler;
+  private readonly stop: StopMatcher;
+  private readonly detok: { push(id: number): string; flush(): string };
+  private finish: FinishReason | undefined;
+
+  constructor(
+    private readonly tokenizer: GenerationTokenizer,
+    private readonly params: RequestParams,
+    /** From completionBudget. */
+    readonly maxTokens: number,
+  ) {
+    this.sampler = new Sampler({ ...params, topLogprobs: params.logprobs ? (params.topLogprobs ?? 0) : 0 });
+    this.stop = new StopMatcher(params.stop ?? []);
+    this.detok = tokenizer.streamDecoder();
+  }
+
+  get finishReason(): FinishReason | undefined {
+    return this.finish;
+  }
+
+  /**
+   * Samples the next token from one row of logits. Returns its delta (undefined when the token ends
+   * generation without text, i.e. EOS); check finishReason afterwards.
+   */
+  accept(logits: Float32Array): GenerateDelta | undefined {
+    if (this.finish) throw new Error('accept after the completion finished');
+    const pick = this.sampler.sample(logits, this.generated);
+    if (this.tokenizer.isEndOfGeneration(pick.token)) {
+      this.finish = 'stop';
+      return undefined;
+    }
+    this.generated.push(pick.token);
+    const out = this.stop.push(this.detok.push(pick.token));
+    const delta: GenerateDelta = { text: out.text, tokens: [pick.token] };
+    if (this.params.logprobs) delta.logprobs = [pick];
+    if (out.stopped) this.finish = 'stop';
+    else if (this.generated.length >= this.maxTokens) this.finish = 'length';
+    return delta;
+  }
+
+  /** Ends the completion (as `reason` unless it already ended); returns held-back text, if any. */
+  close(reason: FinishReason = 'length'): GenerateDelta | undefined {
+    this.finish ??= reason;
+    if (this.stop.done) return undefined;
+    const rest = this.stop.push(this.detok.flush());
+    if (rest.stopped) this.finish = 'stop';
+    const tail = rest.text + (rest.stopped ? '' : this.stop.flush());
+    return tail ? { text: tail, tokens: [] } : undefined;
+  }
+}
