@@ -1,8 +1,15 @@
 #include "modules.h"
 
+#include "vmem_binding.h"
+
 namespace vserve {
 void InitModules(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  InitRuntime(env, exports);
+  InitTensors(env, exports);
+  InitMatmul(env, exports);
+  InitEmbedding(env, exports);
+  InitElementwise(env, exports);
+  InitAttention(env, exports);
+  InitVmem(env, exports);
 }
 }  // namespace vserve

@@ -5,4 +5,12 @@
 
 namespace vserve {
 void InitModules(Napi::Env env, Napi::Object exports);
-}
+
+// CPU compute core
+void InitRuntime(Napi::Env env, Napi::Object exports);      // runtime.cc: ISA, threads, bandwidth
+void InitTensors(Napi::Env env, Napi::Object exports);      // weight_tensor.cc
+void InitMatmul(Napi::Env env, Napi::Object exports);       // matmul.cc
+void InitEmbedding(Napi::Env env, Napi::Object exports);    // embedding.cc
+void InitElementwise(Napi::Env env, Napi::Object exports);  // elementwise.cc
+void InitAttention(Napi::Env env, Napi::Object exports);    // attention.cc
+}  // namespace vserve

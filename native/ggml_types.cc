@@ -1,0 +1,25 @@
+#include "ggml_types.h"
+
+namespace vserve {
+
+const TypeLayout* typeLayout(int type) {
+  static const TypeLayout kF32Layout{"F32", 1, 4};
+  static const TypeLayout kF16Layout{"F16", 1, 2};
+  static const TypeLayout kBF16Layout{"BF16", 1, 2};
+  static const TypeLayout kQ8_0Layout{"Q8_0", kQKBlock, kQ8_0Bytes};
+  static const TypeLayout kQ4_0Layout{"Q4_0", kQKBlock, kQ4_0Bytes};
+  static const TypeLayout kQ4_KLayout{"Q4_K", kQKSuper, kQ4_KBytes};
+  static const TypeLayout kQ6_KLayout{"Q6_K", kQKSuper, kQ6_KBytes};
+  switch (type) {
+    case kF32: return &kF32Layout;
+    case kF16: return &kF16Layout;
+    case kBF16: return &kBF16Layout;
+    case kQ8_0: return &kQ8_0Layout;
+    case kQ4_0: return &kQ4_0Layout;
+    case kQ4_K: return &kQ4_KLayout;
+    case kQ6_K: return &kQ6_KLayout;
+    default: return nullptr;
+  }
+}
+
+}  // namespace vserve

@@ -1,0 +1,78 @@
+// GGML tensor types the native core understands, their block geometry (ggml-common.h layouts) and
+// scalar half/bfloat conversions. Blocks are addressed by byte offsets, not packed structs, so the
+// layout is explicit and independent of compiler packing rules.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace vserve {
+
+enum GGMLTypeId : int {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ8_0 = 8,
+  kQ4_K = 12,
+  kQ6_K = 14,
+  kBF16 = 30,
+};
+
+struct TypeLayout {
+  const char* name;
+  int blockSize;   // elements per block
+  int blockBytes;  // bytes per block
+};
+
+// Layout of a supported type, or nullptr when the native core does not handle it.
+const TypeLayout* typeLayout(int type);
+
+// Q8_0: { f16 d; int8 qs[32] } -> x = d*q
+constexpr int kQ8_0Bytes = 34;
+// Q4_0: { f16 d; u8 qs[16] } -> x = d*(nibble-8); low nibbles are elements 0..15, high 16..31
+constexpr int kQ4_0Bytes = 18;
+// Q4_K: { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] }, 256 elements in 8 sub-blocks of 32
+constexpr int kQ4_KBytes = 144;
+// Q6_K: { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d }, 256 elements in 16 sub-blocks of 16
+constexpr int kQ6_KBytes = 210;
+constexpr int kQKBlock = 32;
+constexpr int kQKSuper = 256;
+
+inline uint16_t loadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+inline float halfToFloat(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  // inf / nan
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    exp = 113;
+    while ((mant & 0x400) == 0) {
+      mant <<= 1;
+      exp--;
+    }
+    bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline float bf16ToFloat(uint16_t h) {
+  const uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+}  // namespace vserve

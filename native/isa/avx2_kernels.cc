@@ -1,0 +1,234 @@
+// AVX2 + FMA + F16C kernels. Compiled only into the avx2 static library with those flags; selected at
+// run time on x86-64 CPUs without AVX-512 (or forced with VSERVE_ISA=avx2).
+//
+// Int8 matmul: without VNNI the u8 x s8 multiply is vpmaddubsw, whose 16-bit pair sums would saturate
+// on (q + 128) * w, so the kernel uses the sign trick instead: |w| * (q with w's sign) <= 128 * 127.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "../ggml_types.h"
+#include "../kernel_set.h"
+
+namespace vserve {
+namespace {
+
+inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+inline float hmax(__m256 v) {
+  const __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
+}
+
+void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d) {
+  const size_t blocks = rows * (cols / kQKBlock);
+  const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i offset = _mm256_set1_epi8(char(0x80));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (size_t b = 0; b < blocks; b++, x += kQKBlock, q += kQKBlock) {
+    __m256 v[4];
+    __m256 amaxv = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      amaxv = _mm256_max_ps(amaxv, _mm256_and_ps(v[k], absMask));
+    }
+    const float amax = hmax(amaxv);
+    d[b] = amax / 127.0f;
+    const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    __m256i i32[4];
+    for (int k = 0; k < 4; k++) i32[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
+    // packs work within 128-bit lanes; the final permute restores element order.
+    const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
+    const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
+    const __m256i i8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i16a, i16b), order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_xor_si256(i8, offset));
+  }
+}
+
+struct Q8_0Block {
+  static constexpr int kBytes = kQ8_0Bytes;
+  static __m256i load(const uint8_t* blk) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)); }
+};
+
+struct Q4_0Block {
+  static constexpr int kBytes = kQ4_0Bytes;
+  static __m256i load(const uint8_t* blk) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_and_si128(packed, mask);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+  }
+};
+
+template <class F, int RW, int RX>
+inline void quantTile(const QuantizedRows& x, size_t i0, const uint8_t* w, size_t r0, const MatmulRange& range) {
+  const size_t blocks = x.cols / kQKBlock;
+  const size_t rowBytes = blocks * F::kBytes;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i offset = _mm256_set1_epi8(char(0x80));
+  __m256 acc[RW][RX];
+  for (int j = 0; j < RW; j++)
+    for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; b++) {
+    __m256i wv[RW], wabs[RW];
+    float ws[RW];
+    for (int j = 0; j < RW; j++) {
+      const uint8_t* blk = w + (r0 + j) * rowBytes + b * F::kBytes;
+      wv[j] = F::load(blk);
+      wabs[j] = _mm256_abs_epi8(wv[j]);
+      ws[j] = _cvtsh_ss(loadU16(blk));
+    }
+    for (int i = 0; i < RX; i++) {
+      const size_t row = i0 + i;
+      const __m256i xq = _mm256_xor_si256(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * x.cols + b * kQKBlock)), offset);
+      const float xd = x.d[row * blocks + b];
+      for (int j = 0; j < RW; j++) {
+        const __m256i pairs = _mm256_maddubs_epi16(wabs[j], _mm256_sign_epi8(xq, wv[j]));
+        const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+        acc[j][i] = _mm256_fmadd_ps(dots, _mm256_set1_ps(ws[j] * xd), acc[j][i]);
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++)
+    for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = hsum(acc[j][i]);
+}
+
+template <class F, int RW>
+inline void quantRowGroup(const QuantizedRows& x, const uint8_t* w, size_t r0, const MatmulRange& range) {
+  size_t i = 0;
+  for (; i + 3 <= x.rows; i += 3) quantTile<F, RW, 3>(x, i, w, r0, range);
+  for (; i < x.rows; i++) quantTile<F, RW, 1>(x, i, w, r0, range);
+}
+
+template <class F>
+void matmulQuant(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
+  size_t r = range.rowBegin;
+  for (; r + 2 <= range.rowEnd; r += 2) quantRowGroup<F, 2>(x, w, r, range);
+  for (; r < range.rowEnd; r++) quantRowGroup<F, 1>(x, w, r, range);
+}
+
+void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulQuant<Q8_0Block>(x, w, range);
+}
+void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulQuant<Q4_0Block>(x, w, range);
+}
+
+// ---- float weights: 8 columns at a time; the < 8 column tail is scalar ----
+
+struct F32Loader {
+  using T = float;
+  static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+  static float one(const float* p) { return *p; }
+};
+struct F16Loader {
+  using T = uint16_t;
+  static __m256 load(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static float one(const uint16_t* p) { return _cvtsh_ss(*p); }
+};
+struct BF16Loader {
+  using T = uint16_t;
+  static __m256 load(const uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+  static float one(const uint16_t* p) { return bf16ToFloat(*p); }
+};
+
+template <class L, int RW, int RX>
+inline void floatTile(const FloatRows& x, size_t i0, const typename L::T* w, size_t r0, const MatmulRange& range) {
+  __m256 acc[RW][RX];
+  for (int j = 0; j < RW; j++)
+    for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
+  const size_t body = x.cols & ~size_t(7);
+  for (size_t c = 0; c < body; c += 8) {
+    __m256 wv[RW];
+    for (int j = 0; j < RW; j++) wv[j] = L::load(w + (r0 + j) * x.cols + c);
+    for (int i = 0; i < RX; i++) {
+      const __m256 xv = _mm256_loadu_ps(x.x + (i0 + i) * x.cols + c);
+      for (int j = 0; j < RW; j++) acc[j][i] = _mm256_fmadd_ps(wv[j], xv, acc[j][i]);
+    }
+  }
+  for (int i = 0; i < RX; i++) {
+    const float* xr = x.x + (i0 + i) * x.cols;
+    for (int j = 0; j < RW; j++) {
+      float sum = hsum(acc[j][i]);
+      for (size_t c = body; c < x.cols; c++) sum += L::one(w + (r0 + j) * x.cols + c) * xr[c];
+      range.out[(i0 + i) * range.outStride + r0 + j] = sum;
+    }
+  }
+}
+
+template <class L, int RW>
+inline void floatRowGroup(const FloatRows& x, const typename L::T* w, size_t r0, const MatmulRange& range) {
+  size_t i = 0;
+  for (; i + 3 <= x.rows; i += 3) floatTile<L, RW, 3>(x, i, w, r0, range);
+  for (; i < x.rows; i++) floatTile<L, RW, 1>(x, i, w, r0, range);
+}
+
+template <class L>
+void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& range) {
+  size_t r = range.rowBegin;
+  for (; r + 4 <= range.rowEnd; r += 4) floatRowGroup<L, 4>(x, w, r, range);
+  for (; r < range.rowEnd; r++) floatRowGroup<L, 1>(x, w, r, range);
+}
+
+void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { matmulFloat<F32Loader>(x, w, range); }
+void matmulF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<F16Loader>(x, w, range); }
+void matmulBF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<BF16Loader>(x, w, range); }
+
+float dot(const float* a, const float* b, size_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  float sum = hsum(acc);
+  for (; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+void axpy(float* y, const float* x, float a, size_t n) {
+  const __m256 av = _mm256_set1_ps(a);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
+void scale(float* y, float a, size_t n) {
+  const __m256 av = _mm256_set1_ps(a);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(av, _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] *= a;
+}
+
+uint64_t readAll(const uint8_t* p, size_t bytes) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 128 <= bytes; i += 128) {
+    a0 = _mm256_xor_si256(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_xor_si256(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a2 = _mm256_xor_si256(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    a3 = _mm256_xor_si256(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  const __m256i all = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+  uint64_t acc = uint64_t(_mm256_extract_epi64(all, 0) ^ _mm256_extract_epi64(all, 1) ^ _mm256_extract_epi64(all, 2) ^
+                          _mm256_extract_epi64(all, 3));
+  for (; i < bytes; i++) acc ^= p[i];
+  return acc;
+}
+
+}  // namespace
+
+const KernelSet& avx2Kernels() {
+  static const KernelSet kSet{"avx2", quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16,
+                              matmulBF16, dot, axpy, scale, readAll};
+  return kSet;
+}
+
+}  // namespace vserve

@@ -1,0 +1,259 @@
+// AVX-512 kernels (F, BW, VL, DQ, VNNI + F16C/FMA). Compiled only into the avx512 static library with
+// those flags; selected at run time when the CPU reports all of them.
+//
+// Int8 matmul: activations are stored as u = q + 128 and weights are unpacked to signed bytes, so one
+// vpdpbusd computes sum(u * w) = sum(q * w) + 128 * sum(w); the 128 * sum(w) term depends only on the
+// weight block and is computed once per block and reused for every activation row of a tile.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "../ggml_types.h"
+#include "../kernel_set.h"
+
+namespace vserve {
+namespace {
+
+// ---- activation quantization ----
+
+void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d) {
+  const size_t blocks = rows * (cols / kQKBlock);
+  const __m128i offset = _mm_set1_epi8(char(0x80));
+  for (size_t b = 0; b < blocks; b++, x += kQKBlock, q += kQKBlock) {
+    const __m512 lo = _mm512_loadu_ps(x);
+    const __m512 hi = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    d[b] = amax / 127.0f;
+    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    const __m128i qlo = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)));
+    const __m128i qhi = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm_xor_si128(qlo, offset));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm_xor_si128(qhi, offset));
+  }
+}
+
+// ---- weight block formats: two blocks at a time as 64 signed bytes, or a lone block in the low half ----
+
+template <int kBytes>
+inline __m512 weightScales(const uint8_t* blk, bool pair) {
+  const __m128i lo = _mm_set1_epi16(short(loadU16(blk)));
+  const __m128i hi = pair ? _mm_set1_epi16(short(loadU16(blk + kBytes))) : _mm_setzero_si128();
+  return _mm512_cvtph_ps(_mm256_set_m128i(hi, lo));
+}
+
+struct Q8_0Blocks {
+  static constexpr int kBytes = kQ8_0Bytes;
+  static __m512i load(const uint8_t* blk, bool pair) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    if (!pair) return _mm512_zextsi256_si512(a);
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kBytes + 2));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+  }
+};
+
+struct Q4_0Blocks {
+  static constexpr int kBytes = kQ4_0Bytes;
+  static __m512i load(const uint8_t* blk, bool pair) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+    const __m128i b = pair ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kBytes + 2)) : _mm_setzero_si128();
+    // [a, a, b, b] per 128-bit lane, then the odd lanes take the high nibbles: elements 16..31.
+    const __m512i spread = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3),
+                                                    _mm512_castsi256_si512(_mm256_set_m128i(b, a)));
+    const __m512i shifts = _mm512_setr_epi64(0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0,
+                                             0x0004000400040004LL, 0x0004000400040004LL);
+    const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi16(spread, shifts), _mm512_set1_epi8(0x0f));
+    const __m512i values = _mm512_sub_epi8(nibbles, _mm512_set1_epi8(8));
+    return pair ? values : _mm512_maskz_mov_epi64(0x0f, values);
+  }
+};
+
+inline __m512 activationScales(const float* d, bool pair) {
+  const __m256 hi = pair ? _mm256_set1_ps(d[1]) : _mm256_setzero_ps();
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d[0])), hi, 1);
+}
+
+inline __m512i activationQuants(const uint8_t* q, bool pair) {
+  if (pair) return _mm512_loadu_si512(q);
+  return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+}
+
+// One step (two blocks, or the lone last block) of an RW x RX tile: RW weight rows by RX activation rows.
+template <class F, int RW, int RX>
+inline void quantStep(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], const uint8_t* const (&xq)[RX],
+                      const float* const (&xd)[RX], size_t b, bool pair) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i offset = _mm512_set1_epi8(char(0x80));
+  __m512i wv[RW], corr[RW];
+  __m512 ws[RW];
+  for (int j = 0; j < RW; j++) {
+    const uint8_t* blk = wr[j] + b * F::kBytes;
+    wv[j] = F::load(blk, pair);
+    corr[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, wv[j]));  // -128 * sum(w)
+    ws[j] = weightScales<F::kBytes>(blk, pair);
+  }
+  for (int i = 0; i < RX; i++) {
+    const __m512i xv = activationQuants(xq[i] + b * kQKBlock, pair);
+    const __m512 xs = activationScales(xd[i] + b, pair);
+    for (int j = 0; j < RW; j++) {
+      const __m512i dotq = _mm512_dpbusd_epi32(corr[j], xv, wv[j]);
+      acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(ws[j], xs), acc[j][i]);
+    }
+  }
+}
+
+template <class F, int RW, int RX>
+inline void quantTile(const QuantizedRows& x, size_t i0, const uint8_t* w, size_t r0, const MatmulRange& range) {
+  const size_t blocks = x.cols / kQKBlock;
+  const size_t rowBytes = blocks * F::kBytes;
+  __m512 acc[RW][RX];
+  const uint8_t* wr[RW];
+  const uint8_t* xq[RX];
+  const float* xd[RX];
+  for (int j = 0; j < RW; j++) {
+    wr[j] = w + (r0 + j) * rowBytes;
+    for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
+  }
+  for (int i = 0; i < RX; i++) {
+    xq[i] = x.q + (i0 + i) * x.cols;
+    xd[i] = x.d + (i0 + i) * blocks;
+  }
+  size_t b = 0;
+  for (; b + 2 <= blocks; b += 2) quantStep<F, RW, RX>(acc, wr, xq, xd, b, true);
+  if (b < blocks) quantStep<F, RW, RX>(acc, wr, xq, xd, b, false);
+  for (int i = 0; i < RX; i++) {
+    for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
+  }
+}
+
+template <class F, int RW>
+inline void quantRowGroup(const QuantizedRows& x, const uint8_t* w, size_t r0, const MatmulRange& range) {
+  size_t i = 0;
+  for (; i + 4 <= x.rows; i += 4) quantTile<F, RW, 4>(x, i, w, r0, range);
+  switch (x.rows - i) {
+    case 3: quantTile<F, RW, 3>(x, i, w, r0, range); break;
+    case 2: quantTile<F, RW, 2>(x, i, w, r0, range); break;
+    case 1: quantTile<F, RW, 1>(x, i, w, r0, range); break;
+    default: break;
+  }
+}
+
+template <class F>
+void matmulQuant(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
+  size_t r = range.rowBegin;
+  for (; r + 4 <= range.rowEnd; r += 4) quantRowGroup<F, 4>(x, w, r, range);
+  for (; r < range.rowEnd; r++) quantRowGroup<F, 1>(x, w, r, range);
+}
+
+void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulQuant<Q8_0Blocks>(x, w, range);
+}
+void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulQuant<Q4_0Blocks>(x, w, range);
+}
+
+// ---- float weights: 16 columns at a time, converted to f32 on load ----
+
+struct F32Loader {
+  using T = float;
+  static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+struct F16Loader {
+  using T = uint16_t;
+  static __m512 load(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+};
+struct BF16Loader {
+  using T = uint16_t;
+  static __m512 load(const uint16_t* p, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+  }
+};
+
+template <class L, int RW, int RX>
+inline void floatTile(const FloatRows& x, size_t i0, const typename L::T* w, size_t r0, const MatmulRange& range) {
+  __m512 acc[RW][RX];
+  for (int j = 0; j < RW; j++)
+    for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
+  for (size_t c = 0; c < x.cols; c += 16) {
+    const size_t left = x.cols - c;
+    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+    __m512 wv[RW];
+    for (int j = 0; j < RW; j++) wv[j] = L::load(w + (r0 + j) * x.cols + c, m);
+    for (int i = 0; i < RX; i++) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x.x + (i0 + i) * x.cols + c);
+      for (int j = 0; j < RW; j++) acc[j][i] = _mm512_fmadd_ps(wv[j], xv, acc[j][i]);
+    }
+  }
+  for (int i = 0; i < RX; i++)
+    for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
+}
+
+template <class L, int RW>
+inline void floatRowGroup(const FloatRows& x, const typename L::T* w, size_t r0, const MatmulRange& range) {
+  size_t i = 0;
+  for (; i + 4 <= x.rows; i += 4) floatTile<L, RW, 4>(x, i, w, r0, range);
+  for (; i < x.rows; i++) floatTile<L, RW, 1>(x, i, w, r0, range);
+}
+
+template <class L>
+void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& range) {
+  size_t r = range.rowBegin;
+  for (; r + 4 <= range.rowEnd; r += 4) floatRowGroup<L, 4>(x, w, r, range);
+  for (; r < range.rowEnd; r++) floatRowGroup<L, 1>(x, w, r, range);
+}
+
+void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { matmulFloat<F32Loader>(x, w, range); }
+void matmulF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<F16Loader>(x, w, range); }
+void matmulBF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<BF16Loader>(x, w, range); }
+
+// ---- vector helpers ----
+
+inline __mmask16 tailMask(size_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
+
+float dot(const float* a, const float* b, size_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tailMask(n - i);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+void axpy(float* y, const float* x, float a, size_t n) {
+  const __m512 av = _mm512_set1_ps(a);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tailMask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+void scale(float* y, float a, size_t n) {
+  const __m512 av = _mm512_set1_ps(a);
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tailMask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+uint64_t readAll(const uint8_t* p, size_t bytes) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 256 <= bytes; i += 256) {
+    a0 = _mm512_xor_si512(a0, _mm512_loadu_si512(p + i));
+    a1 = _mm512_xor_si512(a1, _mm512_loadu_si512(p + i + 64));
+    a2 = _mm512_xor_si512(a2, _mm512_loadu_si512(p + i + 128));
+    a3 = _mm512_xor_si512(a3, _mm512_loadu_si512(p + i + 192));
+  }
+  uint64_t acc = uint64_t(_mm512_reduce_add_epi64(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3))));
+  for (; i < bytes; i++) acc ^= p[i];
+  return acc;
+}
+
+}  // namespace
+
+const KernelSet& avx512Kernels() {
+  static const KernelSet kSet{"avx512", quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16,
+                              matmulBF16, dot, axpy, scale, readAll};
+  return kSet;
+}
+
+}  // namespace vserve

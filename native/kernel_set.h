@@ -1,0 +1,64 @@
+// The per-instruction-set kernel table. Each ISA (portable, AVX2, AVX-512, NEON) is compiled in its own
+// translation unit with its own compiler flags and fills one KernelSet; cpu_features.cc picks the best
+// one the running CPU supports, so the build machine never decides what the run machine executes.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace vserve {
+
+// Activation rows quantized for the int8 matmul paths: blocks of 32 values, each block stored as
+// 32 bytes u = q + 128 (q = round(x / d) in [-127, 127]) and one f32 scale d. Storing the unsigned
+// form lets u8 x s8 dot instructions (VNNI vpdpbusd) take the weight as the signed operand.
+struct QuantizedRows {
+  const uint8_t* q;  // [rows][cols]
+  const float* d;    // [rows][cols / 32]
+  size_t rows;
+  size_t cols;
+};
+
+// A matmul work item: weight rows [rowBegin, rowEnd) against every activation row.
+// out[i * outStride + r] = dot(x_i, w_r).
+struct MatmulRange {
+  size_t rowBegin;
+  size_t rowEnd;
+  float* out;
+  size_t outStride;
+};
+
+// Float activations for the float-weight paths.
+struct FloatRows {
+  const float* x;  // [rows][cols]
+  size_t rows;
+  size_t cols;
+};
+
+struct KernelSet {
+  const char* isa;
+  // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
+  void (*quantizeRows)(const float* x, size_t rows, size_t cols, uint8_t* q, float* d);
+  // Integer-dot matmuls; `w` is the whole weight matrix, rows of cols/32 blocks.
+  void (*matmulQ8_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ4_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  // Float matmuls; `w` points at row 0 of a matrix of `x.cols`-element rows.
+  void (*matmulF32)(const FloatRows& x, const float* w, const MatmulRange& range);
+  void (*matmulF16)(const FloatRows& x, const uint16_t* w, const MatmulRange& range);
+  void (*matmulBF16)(const FloatRows& x, const uint16_t* w, const MatmulRange& range);
+  // Vector helpers for attention and norms.
+  float (*dot)(const float* a, const float* b, size_t n);
+  void (*axpy)(float* y, const float* x, float a, size_t n);  // y += a * x
+  void (*scale)(float* y, float a, size_t n);                 // y *= a
+  // Reads `bytes` bytes as fast as possible and returns a value depending on all of them.
+  uint64_t (*readAll)(const uint8_t* p, size_t bytes);
+};
+
+const KernelSet& portableKernels();
+#if defined(__x86_64__) || defined(_M_X64)
+const KernelSet& avx2Kernels();
+const KernelSet& avx512Kernels();
+#endif
+#if defined(__aarch64__)
+const KernelSet& neonKernels();
+#endif
+
+}  // namespace vserve

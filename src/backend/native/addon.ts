@@ -1,0 +1,98 @@
+// Loads vserve's native addon (build/Release/vserve_native.node, built from native/ by `npm install`)
+// and describes its exports. A missing addon, one built for another Node ABI, or one older than this
+// code each get an error that says how to rebuild.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
+const EXPECTED_API_VERSION = 1;
+const REBUILD_HINT = 'run `npm run build:native` (or `npm rebuild vserve` where vserve is a dependency)';
+
+export interface ModelFileHandle {
+  readonly size: number;
+  readonly closed: boolean;
+  close(): void;
+}
+
+export interface WeightTensorHandle {
+  readonly type: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly byteLength: number;
+}
+
+export interface BandwidthResult {
+  bytesPerSecond: number;
+  bytes: number;
+  threads: number;
+  seconds: number;
+}
+
+export interface NativeAddon {
+  readonly abiVersion: number;
+  isa(): string;
+  supportedIsas(): string[];
+  selectIsa(isa: string): string;
+  getThreads(): number;
+  /** 0 restores the default (one thread per physical core). */
+  setThreads(threads: number): number;
+  readBandwidth(bytes: number, threads?: number): BandwidthResult;
+
+  ModelFile: new (path: string) => ModelFileHandle;
+  WeightTensor: new (source: ModelFileHandle | Uint8Array, byteOffset: number, type: number, rows: number, cols: number) => WeightTensorHandle;
+
+  matmul(out: Float32Array, x: Float32Array, n: number, w: WeightTensorHandle): void;
+  embed(out: Float32Array, ids: Int32Array, table: WeightTensorHandle): void;
+  toFloat32(w: WeightTensorHandle): Float32Array;
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
+  rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, ropeDim: number, freqBase: number, freqScale: number, neox: boolean): void;
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
+  add(x: Float32Array, y: Float32Array, len: number): void;
+  addBias(x: Float32Array, bias: Float32Array, n: number): void;
+  kvStore(keys: Float32Array, values: Float32Array, maxSlots: number, maxContext: number, kvHeads: number, headDim: number,
+    k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
+  attention(out: Float32Array, q: Float32Array, keys: Float32Array, values: Float32Array, maxSlots: number, maxContext: number,
+    kvHeads: number, headDim: number, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number): void;
+}
+
+export class NativeAddonError extends Error {
+  override name = 'NativeAddonError';
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new NativeAddonError('cannot find vserve\'s package root (package.json) above the native binding');
+    dir = up;
+  }
+  return dir;
+}
+
+let cached: NativeAddon | undefined;
+
+/** The native addon, loaded once; throws NativeAddonError with a rebuild hint when it cannot be used. */
+export function loadNativeAddon(): NativeAddon {
+  if (cached) return cached;
+  const path = join(packageRoot(), 'build', 'Release', 'vserve_native.node');
+  if (!existsSync(path)) {
+    throw new NativeAddonError(`vserve's native addon is not built (${path} is missing); ${REBUILD_HINT}`);
+  }
+  let addon: NativeAddon;
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version/.test(msg)) {
+      throw new NativeAddonError(`vserve's native addon was built for another Node.js ABI than this Node ${process.version}; ${REBUILD_HINT}. (${msg})`);
+    }
+    throw new NativeAddonError(`cannot load vserve's native addon ${path}: ${msg}; ${REBUILD_HINT}`);
+  }
+  if (addon.abiVersion !== EXPECTED_API_VERSION) {
+    throw new NativeAddonError(`vserve's native addon has API version ${addon.abiVersion}, this code needs ${EXPECTED_API_VERSION}; ${REBUILD_HINT}`);
+  }
+  cached = addon;
+  return addon;
+}

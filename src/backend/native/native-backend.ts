@@ -1,0 +1,119 @@
+// NativeBackend: the Backend interface over the C++ kernels. Weights are zero-copy views on a
+// read-only mapping of the GGUF file (one mapping per file); every call is validated again natively.
+// The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
+import type { AttentionShape, Backend, ContiguousKV, RopeParams, Weight } from '../backend.js';
+import { checkWeightShape, weightDims } from '../checks.js';
+import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
+import type { GGMLType } from '../../model/gguf/types.js';
+import { loadNativeAddon, type ModelFileHandle, type NativeAddon, type WeightTensorHandle } from './addon.js';
+
+export interface NativeBackendOptions {
+  /** Compute threads (default: one per physical core, or VSERVE_THREADS). */
+  threads?: number;
+  /** Kernel instruction set: 'portable' | 'avx2' | 'avx512' | 'neon' (default: the best the CPU has, or VSERVE_ISA). */
+  isa?: string;
+}
+
+class NativeWeight implements Weight {
+  constructor(
+    readonly name: string,
+    readonly type: GGMLType,
+    readonly rows: number,
+    readonly cols: number,
+    readonly handle: WeightTensorHandle,
+  ) {}
+}
+
+function handleOf(w: Weight): WeightTensorHandle {
+  if (!(w instanceof NativeWeight)) throw new TypeError(`weight "${w.name}" was not created by the native backend`);
+  return w.handle;
+}
+
+export class NativeBackend implements Backend {
+  readonly name = 'native';
+  private readonly addon: NativeAddon;
+  private readonly files = new Map<string, ModelFileHandle>();
+
+  constructor(opts: NativeBackendOptions = {}) {
+    this.addon = loadNativeAddon();
+    if (opts.isa !== undefined) this.addon.selectIsa(opts.isa);
+    if (opts.threads !== undefined) this.addon.setThreads(opts.threads);
+  }
+
+  /** The kernel instruction set in use. */
+  get isa(): string {
+    return this.addon.isa();
+  }
+
+  get threads(): number {
+    return this.addon.getThreads();
+  }
+
+  loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight {
+    const { rows, cols } = weightDims(info);
+    checkWeightShape(info.name, info.type, rows, cols, info.nBytes);
+    if (file.path === undefined) return this.createWeight(info.name, info.type, rows, cols, file.tensorBytes(info));
+    let mapped = this.files.get(file.path);
+    if (!mapped || mapped.closed) {
+      mapped = new this.addon.ModelFile(file.path);
+      this.files.set(file.path, mapped);
+    }
+    return new NativeWeight(info.name, info.type, rows, cols, new this.addon.WeightTensor(mapped, info.fileOffset, info.type, rows, cols));
+  }
+
+  /** A weight from raw GGML bytes (copied into native memory). */
+  createWeight(name: string, type: GGMLType, rows: number, cols: number, bytes: Uint8Array): Weight {
+    checkWeightShape(name, type, rows, cols, bytes.length);
+    return new NativeWeight(name, type, rows, cols, new this.addon.WeightTensor(bytes, 0, type, rows, cols));
+  }
+
+  toFloat32(w: Weight): Float32Array {
+    return this.addon.toFloat32(handleOf(w));
+  }
+
+  matmul(out: Float32Array, x: Float32Array, n: number, w: Weight): void {
+    this.addon.matmul(out, x, n, handleOf(w));
+  }
+
+  embed(out: Float32Array, ids: Int32Array, table: Weight): void {
+    this.addon.embed(out, ids, handleOf(table));
+  }
+
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
+    this.addon.rmsnorm(out, x, weight, n, dim, eps);
+  }
+
+  rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
+    this.addon.rope(x, positions, p.nHeads, p.headDim, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox');
+  }
+
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {
+    this.addon.swiglu(out, gate, up, len);
+  }
+
+  add(x: Float32Array, y: Float32Array, len: number): void {
+    this.addon.add(x, y, len);
+  }
+
+  addBias(x: Float32Array, bias: Float32Array, n: number): void {
+    this.addon.addBias(x, bias, n);
+  }
+
+  kvStore(kv: ContiguousKV, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void {
+    this.addon.kvStore(kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim, k, v, slots, positions);
+  }
+
+  attention(out: Float32Array, q: Float32Array, kv: ContiguousKV, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+    if (s.headDim !== kv.headDim || s.nKVHeads !== kv.kvHeads) {
+      throw new RangeError(`attention: shape (${s.nKVHeads} KV heads of ${s.headDim}) does not match the cache (${kv.kvHeads} of ${kv.headDim})`);
+    }
+    this.addon.attention(out, q, kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim,
+      slots, positions, s.nHeads, s.scale);
+  }
+
+  /** Unmaps the model files; weights loaded from them throw if used afterwards. */
+  close(): void {
+    for (const f of this.files.values()) f.close();
+    this.files.clear();
+  }
+}

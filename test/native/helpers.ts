@@ -1,0 +1,143 @@
+// Shared pieces of the native-core tests: seeded random activations and GGML weight bytes of every
+// type the kernels support, the two backends, and an error measure with per-dtype tolerances.
+import { NativeBackend } from '../../src/backend/native/native-backend.js';
+import { loadNativeAddon } from '../../src/backend/native/addon.js';
+import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
+import { GGMLType, typeTraits } from '../../src/model/gguf/types.js';
+
+export const addon = loadNativeAddon();
+export const native = new NativeBackend();
+export const reference = new ReferenceBackend();
+
+/** Every ISA the kernels can run with on this machine (portable, avx2, avx512, neon ...). */
+export const isas = addon.supportedIsas();
+const bestIsa = isas[isas.length - 1]!;
+
+/** Runs fn once per available ISA, restoring the best one afterwards. */
+export function forEachIsa(fn: (isa: string) => void): void {
+  try {
+    for (const isa of isas) {
+      addon.selectIsa(isa);
+      fn(isa);
+    }
+  } finally {
+    addon.selectIsa(bestIsa);
+  }
+}
+
+/** mulberry32: small, seedable. */
+export class Rng {
+  constructor(private s: number) {}
+  next(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Uniform in [-scale, scale). */
+  sym(scale = 1): number {
+    return (this.next() * 2 - 1) * scale;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  floats(n: number, scale = 1): Float32Array {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = this.sym(scale);
+    return a;
+  }
+  bytes(n: number): Uint8Array {
+    const a = new Uint8Array(n);
+    for (let i = 0; i < n; i++) a[i] = this.int(256);
+    return a;
+  }
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE half bits of v (round toward zero; normal range only, which is all the tests need). */
+export function halfBits(v: number): number {
+  f32[0] = v;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  if (exp <= 0) return sign;
+  return sign | (exp << 10) | ((x >>> 13) & 0x3ff);
+}
+
+export function bf16Bits(v: number): number {
+  f32[0] = v;
+  return u32[0]! >>> 16;
+}
+
+/** Random GGML bytes for a rows x cols weight of `type`, with sane (finite, small) block scales. */
+export function randomWeightBytes(type: GGMLType, rows: number, cols: number, rng: Rng): Uint8Array {
+  const t = typeTraits(type)!;
+  const nBlocks = (rows * cols) / t.blockSize;
+  const out = new Uint8Array(nBlocks * t.typeSize);
+  const view = new DataView(out.buffer);
+  const half = (at: number, v: number) => view.setUint16(at, halfBits(v), true);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * t.typeSize;
+    switch (type) {
+      case GGMLType.F32: view.setFloat32(o, rng.sym(), true); break;
+      case GGMLType.F16: half(o, rng.sym()); break;
+      case GGMLType.BF16: view.setUint16(o, bf16Bits(rng.sym()), true); break;
+      case GGMLType.Q8_0:
+        half(o, 0.005 + 0.01 * rng.next());
+        out.set(rng.bytes(32), o + 2);
+        break;
+      case GGMLType.Q4_0:
+        half(o, 0.05 + 0.1 * rng.next());
+        out.set(rng.bytes(16), o + 2);
+        break;
+      case GGMLType.Q4_K:
+        half(o, 0.002 + 0.004 * rng.next());
+        half(o + 2, 0.002 + 0.004 * rng.next());
+        out.set(rng.bytes(12 + 128), o + 4);
+        break;
+      case GGMLType.Q6_K:
+        out.set(rng.bytes(128 + 64 + 16), o);
+        half(o + 208, 0.0005 + 0.001 * rng.next());
+        break;
+      default: throw new Error(`no random generator for type ${type}`);
+    }
+  }
+  return out;
+}
+
+/** max |got - want| / max |want|: an error relative to the output's magnitude. */
+export function relativeError(got: Float32Array, want: Float32Array): number {
+  let maxDiff = 0, maxRef = 0;
+  for (let i = 0; i < want.length; i++) {
+    if (!Number.isFinite(got[i]!)) return Infinity;
+    maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
+    maxRef = Math.max(maxRef, Math.abs(want[i]!));
+  }
+  return maxDiff / Math.max(maxRef, 1e-30);
+}
+
+/**
+ * Matmul error of each output relative to the Cauchy-Schwarz bound of its dot product:
+ * max over (i, r) of |got - want| / (|x_i| * |w_r|). Unlike a plain relative error this does not blow up
+ * when an output happens to cancel to near zero.
+ */
+export function matmulError(got: Float32Array, want: Float32Array, x: Float32Array, w: Float32Array, n: number, rows: number, cols: number): number {
+  const norm = (a: Float32Array, row: number) => {
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += a[row * cols + c]! ** 2;
+    return Math.sqrt(s);
+  };
+  const wNorms = Array.from({ length: rows }, (_, r) => norm(w, r));
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    const xNorm = norm(x, i);
+    for (let r = 0; r < rows; r++) {
+      const diff = Math.abs(got[i * rows + r]! - want[i * rows + r]!);
+      if (!Number.isFinite(diff)) return Infinity;
+      worst = Math.max(worst, diff / Math.max(xNorm * wNorms[r]!, 1e-30));
+    }
+  }
+  return worst;
+}
