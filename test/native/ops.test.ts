@@ -1,0 +1,81 @@
+// The non-matmul ops against the reference backend on random inputs with odd sizes.
+// Tolerances (max |native - reference| / max |reference|):
+// - embed, toFloat32, add, addBias: exact (the same f32 operations on the same values).
+// - rmsnorm, swiglu: 1e-6 (native sums squares in f64 like the reference, uses f32 exp).
+// - rope: 1e-6 (angles in f64 on both sides, rotation in f32 natively).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { RopeParams } from '../../src/backend/backend.js';
+import { GGMLType, typeName } from '../../src/model/gguf/types.js';
+import { native, randomWeightBytes, reference, relativeError, Rng } from './helpers.js';
+
+const TYPES = [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K];
+
+test('toFloat32 and embed dequantize every type exactly like the reference', () => {
+  const rng = new Rng(11);
+  for (const type of TYPES) {
+    const cols = type === GGMLType.Q4_K || type === GGMLType.Q6_K ? 512 : type === GGMLType.Q8_0 || type === GGMLType.Q4_0 ? 96 : 37;
+    const rows = 13;
+    const bytes = randomWeightBytes(type, rows, cols, rng);
+    const wr = reference.createWeight('t', type, rows, cols, bytes);
+    const wn = native.createWeight('t', type, rows, cols, bytes);
+    assert.deepEqual(native.toFloat32(wn), reference.toFloat32(wr), typeName(type));
+    const ids = Int32Array.from([0, 12, 5, 5, 7]);
+    const want = new Float32Array(ids.length * cols), got = new Float32Array(ids.length * cols);
+    reference.embed(want, ids, wr);
+    native.embed(got, ids, wn);
+    assert.deepEqual(got, want, typeName(type));
+  }
+});
+
+test('rmsnorm matches the reference, including in place', () => {
+  const rng = new Rng(12);
+  for (const [n, dim] of [[1, 1], [3, 7], [5, 64], [2, 2049]] as const) {
+    const x = rng.floats(n * dim, 3), w = rng.floats(dim);
+    const want = new Float32Array(n * dim), got = new Float32Array(n * dim);
+    reference.rmsnorm(want, x, w, n, dim, 1e-5);
+    native.rmsnorm(got, x, w, n, dim, 1e-5);
+    assert.ok(relativeError(got, want) <= 1e-6, `n=${n} dim=${dim}`);
+    native.rmsnorm(x, x, w, n, dim, 1e-5);
+    assert.deepEqual(x, got);
+  }
+});
+
+test('rope matches the reference in both pair orders, with partial rotation and position scaling', () => {
+  const rng = new Rng(13);
+  const cases: RopeParams[] = [
+    { nHeads: 3, headDim: 8, ropeDim: 8, freqBase: 10000, freqScale: 1, mode: 'normal' },
+    { nHeads: 4, headDim: 64, ropeDim: 64, freqBase: 500000, freqScale: 0.25, mode: 'normal' },
+    { nHeads: 2, headDim: 64, ropeDim: 32, freqBase: 10000, freqScale: 1, mode: 'neox' },
+    { nHeads: 5, headDim: 128, ropeDim: 128, freqBase: 1e6, freqScale: 1, mode: 'neox' },
+  ];
+  for (const p of cases) {
+    const positions = Int32Array.from([0, 1, 7, 4095, 33]);
+    const x = rng.floats(positions.length * p.nHeads * p.headDim);
+    const want = x.slice(), got = x.slice();
+    reference.rope(want, positions, p);
+    native.rope(got, positions, p);
+    assert.ok(relativeError(got, want) <= 1e-6, JSON.stringify(p));
+  }
+});
+
+test('swiglu, add and addBias match the reference', () => {
+  const rng = new Rng(14);
+  for (const len of [1, 15, 5633]) {
+    const g = rng.floats(len, 8), u = rng.floats(len);
+    const want = new Float32Array(len), got = new Float32Array(len);
+    reference.swiglu(want, g, u, len);
+    native.swiglu(got, g, u, len);
+    assert.ok(relativeError(got, want) <= 1e-6, `swiglu len=${len}`);
+    const x = rng.floats(len), y = rng.floats(len);
+    const xr = x.slice(), xn = x.slice();
+    reference.add(xr, y, len);
+    native.add(xn, y, len);
+    assert.deepEqual(xn, xr);
+  }
+  const bias = rng.floats(7), x = rng.floats(3 * 7);
+  const xr = x.slice(), xn = x.slice();
+  reference.addBias(xr, bias, 3);
+  native.addBias(xn, bias, 3);
+  assert.deepEqual(xn, xr);
+});
