@@ -1,0 +1,47 @@
+// Turns a step's work into one token-packed batch: each sequence's tokens back to back with their own
+// positions and KV slot, no padding. Logits are asked for only where a sequence's pending tokens end
+// (its next token gets sampled); a prefill chunk that stops short of that needs none.
+import type { Batch } from '../model/llama.js';
+import type { StepWork } from './scheduler.js';
+
+export interface PackedBatch {
+  batch: Batch;
+  /** The work items that sample a token, in the order of the batch's logit rows. */
+  sampling: StepWork[];
+}
+
+export interface PackOptions {
+  /**
+   * Benchmark baseline only: pad every sequence's share to this many tokens, as a framework without
+   * token packing must (pads sit after the real tokens, so causal attention leaves those unchanged).
+   */
+  padTo?: number;
+  /** Token id used for padding (default 0). */
+  padToken?: number;
+}
+
+export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): PackedBatch {
+  const rowsPer = (w: StepWork) => Math.max(w.count, opts.padTo ?? 0);
+  const n = work.reduce((sum, w) => sum + rowsPer(w), 0);
+  const tokens = new Int32Array(n);
+  const positions = new Int32Array(n);
+  const slots = new Int32Array(n);
+  const logitRows: number[] = [];
+  const sampling: StepWork[] = [];
+  let row = 0;
+  for (const w of work) {
+    const { seq, count } = w;
+    const start = seq.computed;
+    const rows = rowsPer(w);
+    for (let i = 0; i < rows; i++, row++) {
+      tokens[row] = i < count ? seq.tokenAt(start + i) : (opts.padToken ?? 0);
+      positions[row] = start + i;
+      slots[row] = seq.slot;
+    }
+    if (start + count === seq.length) {
+      logitRows.push(row - rows + count - 1);
+      sampling.push(w);
+    }
+  }
+  return { batch: { tokens, positions, slots, logitRows: Int32Array.from(logitRows) }, sampling };
+}

@@ -1,0 +1,24 @@
+// Messages between the Engine (main thread) and its worker. They stay small: token ids and text, never
+// logits or activations.
+import type { RequestParams } from './completion.js';
+import type { EngineEvent } from './engine-core.js';
+import type { EngineInfo, EngineInput, EngineOptions, EngineStats } from './engine-types.js';
+
+/** Passed as the worker's workerData. */
+export interface WorkerInit {
+  modelPath: string;
+  options: EngineOptions;
+}
+
+export type ToWorker =
+  | { type: 'submit'; id: number; input: EngineInput; params: RequestParams }
+  | { type: 'abort'; id: number }
+  | { type: 'stats'; ticket: number }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'ready'; info: EngineInfo }
+  | { type: 'load-error'; error: { name: string; message: string } }
+  | { type: 'events'; events: EngineEvent[] }
+  | { type: 'stats'; ticket: number; stats: EngineStats }
+  | { type: 'closed' };

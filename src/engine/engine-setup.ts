@@ -1,0 +1,77 @@
+// From EngineOptions to a running EngineCore: defaults, validation with messages a user can act on,
+// the KV adapter for the chosen manager, and the scheduling policy.
+import type { LlamaModel } from '../model/llama.js';
+import type { GenerationTokenizer } from './completion.js';
+import { EngineCore, type ChatRenderer } from './engine-core.js';
+import type { EngineKV } from './engine-kv.js';
+import type { EngineOptions } from './engine-types.js';
+import { ManagedKV } from './managed-kv.js';
+import type { Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
+import { SarathiScheduler } from './scheduler-sarathi.js';
+import { StaticScheduler } from './scheduler-static.js';
+import { VllmScheduler } from './scheduler-vllm.js';
+
+export class EngineConfigError extends RangeError {
+  override name = 'EngineConfigError';
+}
+
+export interface ResolvedEngineOptions {
+  kvManager: 'virtual' | 'paged' | 'static';
+  scheduler: SchedulerKind;
+  maxSeqs: number;
+  maxBatchTokens: number;
+  maxContext: number;
+  watermark: number;
+}
+
+export function resolveEngineOptions(opts: EngineOptions, modelContext: number): ResolvedEngineOptions {
+  const int = (name: string, v: number | undefined, def: number, min: number, max = Infinity) => {
+    const x = v ?? def;
+    if (!(Number.isInteger(x) && x >= min && x <= max)) throw new EngineConfigError(`${name} must be an integer between ${min} and ${max}, got ${String(v)}`);
+    return x;
+  };
+  const oneOf = <T extends string>(name: string, v: T | undefined, def: T, all: readonly T[]): T => {
+    const x = v ?? def;
+    if (!all.includes(x)) throw new EngineConfigError(`${name} must be one of ${all.join(', ')}, got ${String(v)}`);
+    return x;
+  };
+  const watermark = opts.watermark ?? 0.01;
+  if (!(watermark >= 0 && watermark < 1)) throw new EngineConfigError(`watermark must be a fraction in [0, 1), got ${String(opts.watermark)}`);
+  return {
+    kvManager: oneOf('kvManager', opts.kvManager, 'virtual', ['virtual', 'paged', 'static']),
+    scheduler: oneOf('scheduler', opts.scheduler, 'sarathi', ['sarathi', 'vllm', 'static']),
+    maxSeqs: int('maxSeqs', opts.maxSeqs, 16, 1, 4096),
+    maxBatchTokens: int('maxBatchTokens', opts.maxBatchTokens, 512, 1),
+    maxContext: int('maxContext', opts.maxContext, Math.min(modelContext, 2048), 2, modelContext),
+    watermark,
+  };
+}
+
+export function createScheduler(kind: SchedulerKind, kv: EngineKV, limits: SchedulerLimits): Scheduler {
+  switch (kind) {
+    case 'sarathi': return new SarathiScheduler(kv, limits);
+    case 'vllm': return new VllmScheduler(kv, limits);
+    case 'static': return new StaticScheduler(kv, limits);
+  }
+}
+
+/** Builds the KV cache and scheduler for a loaded model. */
+export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokenizer, opts: EngineOptions = {}, chat?: ChatRenderer): EngineCore {
+  const c = model.config;
+  const r = resolveEngineOptions(opts, c.contextLength);
+  const kv = ManagedKV.create(
+    { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext },
+    { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize },
+  );
+  const pool = kv.stats();
+  const fullContext = kv.pagesFor(r.maxContext);
+  if (pool.totalPages < fullContext) {
+    kv.close();
+    throw new EngineConfigError(
+      `kvMemory holds ${pool.totalPages} pages of ${pool.pageBytes} bytes, fewer than one sequence at maxContext ` +
+        `(${r.maxContext} tokens need ${fullContext} pages = ${fullContext * pool.pageBytes} bytes); raise kvMemory or lower maxContext`,
+    );
+  }
+  const limits = { maxSeqs: r.maxSeqs, maxBatchTokens: r.maxBatchTokens, watermarkPages: Math.floor(pool.totalPages * r.watermark) };
+  return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat);
+}

@@ -1,0 +1,92 @@
+// The engine's public types, shared by the main-thread API and the worker that runs the steps.
+import type { GenerateDelta, RequestParams } from './completion.js';
+import type { KVManagerKind, KVStats } from './engine-kv.js';
+import type { SchedulerKind } from './scheduler.js';
+import type { RequestTimings } from './sequence.js';
+
+export type { KVManagerKind, KVStats, RequestParams, RequestTimings, SchedulerKind };
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** A prompt: text (BOS added as the model asks), token ids used as they are, or chat messages. */
+export type EngineInput = string | readonly number[] | readonly ChatMessage[];
+
+export type EngineFinishReason = 'stop' | 'length' | 'abort';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** One streamed piece of a completion; the last carries finish_reason, usage and timings. */
+export interface EngineDelta extends GenerateDelta {
+  finish_reason?: EngineFinishReason;
+  usage?: Usage;
+  timings?: RequestTimings;
+}
+
+export interface EngineOptions {
+  /** KV-cache manager (default 'virtual'). */
+  kvManager?: KVManagerKind;
+  /** KV pool budget in bytes (default: every slot at full context). */
+  kvMemory?: number;
+  /** Virtual manager: bytes per page (default: chosen from kvMemory). */
+  pageSize?: number;
+  /** Paged manager: tokens per block (default 16). */
+  blockSize?: number;
+  /** Sequences running at once, i.e. KV slots (default 16). */
+  maxSeqs?: number;
+  /** Token budget per step (default 512). */
+  maxBatchTokens?: number;
+  /** Context per sequence, prompt included (default: the model's, at most 2048). */
+  maxContext?: number;
+  /** Batching policy (default 'sarathi'). */
+  scheduler?: SchedulerKind;
+  /** Fraction of the KV pool admission keeps free for running sequences to grow (default 0.01). */
+  watermark?: number;
+  /** Compute threads of the native backend. */
+  threads?: number;
+  /** 'native' (default) or 'reference' (plain TypeScript, for tests). */
+  backend?: 'native' | 'reference';
+}
+
+export interface StepStats {
+  /** Steps run so far. */
+  steps: number;
+  /** Tokens of the last step's batch: all, decodes, prefill (chunks and recomputation). */
+  lastTokens: number;
+  lastDecodeTokens: number;
+  lastPrefillTokens: number;
+  lastSeqs: number;
+  lastMs: number;
+  totalTokens: number;
+  totalMs: number;
+  preemptions: number;
+}
+
+export interface EngineStats {
+  running: number;
+  waiting: number;
+  step: StepStats;
+  /** The KV manager's pool: totalPages / usedPages / freePages, pageBytes, residentBytes, per-slot use. */
+  kv: KVStats;
+  /** Requests in flight. */
+  requests: RequestTimings[];
+}
+
+/** What the engine reports about itself once loaded. */
+export interface EngineInfo {
+  modelPath: string;
+  arch: string;
+  vocabSize: number;
+  maxContext: number;
+  maxSeqs: number;
+  maxBatchTokens: number;
+  kvManager: KVManagerKind;
+  scheduler: SchedulerKind;
+  backend: string;
+}

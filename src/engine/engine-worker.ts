@@ -1,0 +1,73 @@
+// The worker thread that owns the model, the KV cache and the step loop. One step runs per turn of this
+// thread's event loop, so submissions and aborts that arrive meanwhile are seen before the next step.
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadModel } from '../model/load.js';
+import type { EngineCore, EngineEvent } from './engine-core.js';
+import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
+import { createEngineCore } from './engine-setup.js';
+
+const port = parentPort!;
+const post = (m: FromWorker) => port.postMessage(m);
+const send = (events: EngineEvent[]) => {
+  if (events.length > 0) post({ type: 'events', events });
+};
+
+function start(init: WorkerInit): EngineCore | undefined {
+  try {
+    const { model, tokenizer } = loadModel(init.modelPath, { backend: init.options.backend ?? 'native', threads: init.options.threads });
+    const core = createEngineCore(model, tokenizer, init.options);
+    const c = model.config;
+    post({
+      type: 'ready',
+      info: {
+        modelPath: init.modelPath, arch: c.arch, vocabSize: c.vocabSize, maxContext: core.kv.maxContext, maxSeqs: core.kv.maxSlots,
+        maxBatchTokens: core.scheduler.limits.maxBatchTokens, kvManager: core.kv.kind, scheduler: core.scheduler.kind, backend: model.backend.name,
+      },
+    });
+    return core;
+  } catch (e) {
+    post({ type: 'load-error', error: e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) } });
+    return undefined;
+  }
+}
+
+const core = start(workerData as WorkerInit);
+if (core) {
+  let stepQueued = false;
+  let closed = false;
+  const runStep = () => {
+    stepQueued = false;
+    if (closed) return;
+    send(core.step());
+    queueStep();
+  };
+  const queueStep = () => {
+    if (!stepQueued && core.hasWork) {
+      stepQueued = true;
+      setImmediate(runStep);
+    }
+  };
+
+  port.on('message', (m: ToWorker) => {
+    switch (m.type) {
+      case 'submit':
+        send(core.submit(m.id, m.input, m.params));
+        queueStep();
+        break;
+      case 'abort':
+        send(core.abort(m.id));
+        break;
+      case 'stats':
+        post({ type: 'stats', ticket: m.ticket, stats: core.stats() });
+        break;
+      case 'close':
+        closed = true;
+        send(core.close());
+        core.model.backend.close();
+        core.model.close();
+        post({ type: 'closed' });
+        port.close();
+        break;
+    }
+  });
+}

@@ -1,0 +1,149 @@
+// The public Engine: `await Engine.load(path, options)`, then `engine.generate(...)` from as many
+// callers at once as you like. Every request goes to one worker thread that batches them into steps
+// (see engine-core.ts), so the caller's event loop never waits on compute.
+import { Worker } from 'node:worker_threads';
+import type { RequestParams } from './completion.js';
+import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
+import type { EngineDelta, EngineInfo, EngineInput, EngineOptions, EngineStats } from './engine-types.js';
+import { RequestError, RequestStream } from './request-stream.js';
+
+export class EngineClosedError extends Error {
+  override name = 'EngineClosedError';
+}
+
+export interface GenerateCallOptions {
+  /** Aborting it ends the request (finish_reason 'abort') and frees its KV. */
+  signal?: AbortSignal;
+}
+
+export class Engine {
+  private readonly streams = new Map<number, RequestStream>();
+  private readonly statsWaiters = new Map<number, { resolve: (s: EngineStats) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private nextTicket = 1;
+  private closing: Promise<void> | undefined;
+  private closedResolve: (() => void) | undefined;
+  private exited = false;
+
+  private constructor(private readonly worker: Worker, readonly info: EngineInfo) {
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', () => {
+      this.exited = true;
+      this.failAll(new EngineClosedError('the engine has stopped'));
+      this.closedResolve?.();
+    });
+  }
+
+  /** Starts the worker, loads the model there and sets up the KV cache; resolves when it can take requests. */
+  static async load(modelPath: string, options: EngineOptions = {}): Promise<Engine> {
+    const init: WorkerInit = { modelPath, options };
+    const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: init });
+    let onMessage: (m: FromWorker) => void = () => {};
+    let onError: (e: Error) => void = () => {};
+    let onExit: (code: number) => void = () => {};
+    const info = await new Promise<EngineInfo>((resolve, reject) => {
+      onMessage = (m) => {
+        if (m.type === 'ready') resolve(m.info);
+        else if (m.type === 'load-error') reject(new RequestError(m.error.name, m.error.message));
+      };
+      onError = reject;
+      onExit = (code) => reject(new EngineClosedError(`the engine worker exited (code ${code}) while loading ${modelPath}`));
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    }).catch(async (e: unknown) => {
+      await worker.terminate();
+      throw e;
+    });
+    // Only our own listeners: removeAllListeners would also drop the ones that keep the port running.
+    worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    return new Engine(worker, info);
+  }
+
+  /**
+   * Starts a request and returns its stream of deltas; the last one carries finish_reason ('stop',
+   * 'length' or 'abort') and usage. Invalid input or parameters make the stream throw.
+   */
+  generate(input: EngineInput, params: RequestParams = {}, opts: GenerateCallOptions = {}): RequestStream {
+    const id = this.nextId++;
+    const stream = new RequestStream(id, (abandoned) => this.abort(abandoned));
+    if (this.closing || this.exited) {
+      stream.fail(new EngineClosedError('the engine is closed'));
+      return stream;
+    }
+    this.streams.set(id, stream);
+    const { signal } = opts;
+    if (signal) {
+      if (signal.aborted) {
+        stream.push(abortedBeforeStart());
+        this.streams.delete(id);
+        return stream;
+      }
+      const onAbort = () => this.abort(id);
+      signal.addEventListener('abort', onAbort, { once: true });
+      stream.onEnd = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.post({ type: 'submit', id, input, params });
+    return stream;
+  }
+
+  /** Aborts a request by id (the stream's `id`); its last delta has finish_reason 'abort'. */
+  abort(id: number): void {
+    if (this.streams.has(id) && !this.exited) this.post({ type: 'abort', id });
+  }
+
+  /** Running and waiting counts, step figures, the KV pool and per-request timings, from the worker. */
+  async stats(): Promise<EngineStats> {
+    if (this.closing || this.exited) throw new EngineClosedError('the engine is closed');
+    const ticket = this.nextTicket++;
+    return new Promise((resolve, reject) => {
+      this.statsWaiters.set(ticket, { resolve, reject });
+      this.post({ type: 'stats', ticket });
+    });
+  }
+
+  /** Aborts every request, frees the KV cache and the model, and stops the worker. */
+  close(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    this.closing ??= new Promise<void>((resolve) => {
+      this.closedResolve = resolve;
+      this.post({ type: 'close' });
+    });
+    return this.closing;
+  }
+
+  private post(m: ToWorker): void {
+    this.worker.postMessage(m);
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'events':
+        for (const e of m.events) {
+          const stream = this.streams.get(e.id);
+          if (!stream) continue;
+          if (e.error) stream.fail(new RequestError(e.error.name, e.error.message));
+          else if (e.delta) stream.push(e.delta);
+          if (stream.done) this.streams.delete(e.id);
+        }
+        break;
+      case 'stats':
+        this.statsWaiters.get(m.ticket)?.resolve(m.stats);
+        this.statsWaiters.delete(m.ticket);
+        break;
+      case 'closed':
+        void this.worker.terminate();
+        break;
+    }
+  }
+
+  private failAll(e: Error): void {
+    for (const s of this.streams.values()) s.fail(e);
+    this.streams.clear();
+    for (const w of this.statsWaiters.values()) w.reject(e);
+    this.statsWaiters.clear();
+  }
+}
+
+function abortedBeforeStart(): EngineDelta {
+  return { text: '', tokens: [], finish_reason: 'abort', usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
+}

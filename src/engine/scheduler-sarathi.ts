@@ -1,0 +1,28 @@
+// Sarathi-Serve's policy: a per-step token budget, spent first on one token for every running decode
+// (decode-maximal batches), then on prefill chunks — of sequences already running, then of waiting ones
+// admitted first come, first served while free KV pages (above a watermark) allow. Long prompts are
+// split across steps, so a prefill never stalls the decodes running beside it.
+import { Scheduler, type StepPlan } from './scheduler.js';
+
+export class SarathiScheduler extends Scheduler {
+  readonly kind = 'sarathi' as const;
+
+  plan(): StepPlan {
+    const plan: StepPlan = { work: [], preempted: [] };
+    const budget = this.limits.maxBatchTokens;
+    const left = () => budget - Scheduler.used(plan);
+
+    for (const seq of [...this.running]) {
+      if (seq.status !== 'running' || seq.pending !== 1 || left() < 1) continue;
+      this.growOrPreempt(seq, 1, plan);
+    }
+    for (const seq of [...this.running]) {
+      if (seq.status !== 'running' || seq.pending <= 1 || left() < 1) continue;
+      this.growOrPreempt(seq, Math.min(seq.pending, left()), plan);
+    }
+    while (left() > 0 && this.waiting.length > 0) {
+      if (!this.admitHead(Math.min(this.waiting[0]!.pending, left()), plan)) break;
+    }
+    return plan;
+  }
+}

@@ -1,0 +1,74 @@
+// One request inside the engine: its prompt, what it has generated, where its KV lives, and how much
+// of it the cache holds. A sequence's tokens are prompt + generated; `computed` of them have their K/V
+// in the cache, and the rest (a prompt chunk, the last sampled token, or everything after a
+// preemption) is what it still has to run through the model.
+import { Completion } from './completion.js';
+
+export type SequenceStatus = 'waiting' | 'running' | 'finished';
+
+export interface RequestTimings {
+  id: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Milliseconds waiting before first admission. */
+  queueMs: number;
+  /** Milliseconds from arrival to the first generated token (undefined before it). */
+  ttftMs?: number;
+  /** Mean milliseconds between generated tokens. */
+  meanTbtMs?: number;
+  preemptions: number;
+}
+
+export class Sequence {
+  status: SequenceStatus = 'waiting';
+  /** KV slot while running; -1 otherwise. */
+  slot = -1;
+  /** Tokens whose K/V is in the cache. */
+  computed = 0;
+  /** Admission counter at the last admission: the highest is preempted first. */
+  admissionOrder = -1;
+  preemptions = 0;
+  readonly arrivedAt = performance.now();
+  admittedAt: number | undefined;
+  firstTokenAt: number | undefined;
+  lastTokenAt: number | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly prompt: readonly number[],
+    readonly completion: Completion,
+  ) {}
+
+  get length(): number {
+    return this.prompt.length + this.completion.generated.length;
+  }
+
+  /** Tokens still to run through the model before the next token can be sampled. */
+  get pending(): number {
+    return this.length - this.computed;
+  }
+
+  tokenAt(i: number): number {
+    const p = this.prompt.length;
+    return i < p ? this.prompt[i]! : this.completion.generated[i - p]!;
+  }
+
+  /** Records that a token was generated now (for TTFT and time between tokens). */
+  markToken(now: number): void {
+    this.firstTokenAt ??= now;
+    this.lastTokenAt = now;
+  }
+
+  timings(): RequestTimings {
+    const n = this.completion.generated.length;
+    return {
+      id: this.id,
+      promptTokens: this.prompt.length,
+      completionTokens: n,
+      queueMs: (this.admittedAt ?? performance.now()) - this.arrivedAt,
+      ttftMs: this.firstTokenAt === undefined ? undefined : this.firstTokenAt - this.arrivedAt,
+      meanTbtMs: n > 1 ? (this.lastTokenAt! - this.firstTokenAt!) / (n - 1) : undefined,
+      preemptions: this.preemptions,
+    };
+  }
+}

@@ -1,0 +1,27 @@
+// vserve's library entry point.
+export { Engine, EngineClosedError, type GenerateCallOptions } from './engine/engine.js';
+export type {
+  ChatMessage, EngineDelta, EngineFinishReason, EngineInfo, EngineInput, EngineOptions, EngineStats, KVStats, RequestParams, RequestTimings, StepStats, Usage,
+} from './engine/engine-types.js';
+
+// Models: GGUF files, tokenizers, chat templates, the Llama-family forward pass.
+export { GGUFFile, type GGUFTensorInfo } from './model/gguf/reader.js';
+export { GGUFError } from './model/gguf/errors.js';
+export { GGMLType, GGUFValueType, typeName, type GGUFValue } from './model/gguf/types.js';
+export { dequantize } from './model/gguf/dequant.js';
+export { createTokenizer, StreamingDetokenizer, TokenizerError, type Tokenizer, type EncodeOptions, type DecodeOptions } from './model/tokenizer/index.js';
+export { ChatTemplate, ChatTemplateError } from './model/chat-template.js';
+export { LlamaModel, type Batch } from './model/llama.js';
+export { readLlamaConfig, ModelConfigError, type LlamaConfig } from './model/llama-config.js';
+export { loadModel, type LoadOptions, type LoadedModel } from './model/load.js';
+
+// Backends: the native kernels and the plain-TypeScript reference.
+export { createBackend, type BackendKind, type BackendOptions } from './backend/index.js';
+export type { Backend, ContiguousKV, Weight } from './backend/backend.js';
+export { ReferenceBackend } from './backend/reference/reference-backend.js';
+export { ArrayKV } from './backend/array-kv.js';
+
+// Generation pieces: sampling, stop strings, the single-sequence loop.
+export { Sampler, SamplingError, validateSamplingParams, type SamplingParams, type SampledToken } from './engine/sampler.js';
+export { StopMatcher } from './engine/stop-matcher.js';
+export { generate, ContextLengthError, type GenerateOptions, type GenerateDelta, type GenerateSummary } from './engine/generate.js';
