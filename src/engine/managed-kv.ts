@@ -1,7 +1,6 @@
 // EngineKV over the KV-cache managers of src/kv. Pages are mapped while the scheduler plans a step (only
-// for sequences that cross a page boundary, so most steps map nothing), and commit() then records every
-// planned sequence's new length with one step() call, so the manager never treats a slot's written
-// tokens as a reclaimable tail.
+// when a sequence crosses a page boundary, so most steps map nothing), and commit() records every planned
+// sequence's new length with one step() call before the model writes the tokens.
 import type { ContiguousKV } from '../backend/backend.js';
 import { ArrayKV } from '../backend/array-kv.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager, type GrowResult, type KVCacheManager, type KVManagerKind, type KVStats } from '../kv/index.js';
@@ -89,7 +88,11 @@ export class ManagedKV implements EngineKV {
   }
 
   grow(slot: number, tokens: number): boolean {
-    if (this.manager.pagesNeeded(slot, tokens) > 0 && !this.stepSlots([[slot, tokens]]).ok) return false;
+    if (this.manager.pagesNeeded(slot, tokens) > 0) {
+      // The slots planned so far go in the same call: the manager may reclaim pages beyond the tokens it
+      // knows a slot holds, and must not take those that this step is about to write.
+      if (!this.stepSlots([...this.planned, [slot, tokens]]).ok) return false;
+    }
     this.planned.set(slot, tokens);
     return true;
   }
