@@ -52,6 +52,15 @@ struct KernelSet {
   uint64_t (*readAll)(const uint8_t* p, size_t bytes);
 };
 
+// Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
+// under the standard names (quantizeRows, matmulQ8_0, ... readAll) in its anonymous namespace.
+#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName)                                                    \
+  const KernelSet& accessor() {                                                                         \
+    static const KernelSet kSet{isaName,   quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16, \
+                                matmulBF16, dot,          axpy,       scale,      readAll};             \
+    return kSet;                                                                                        \
+  }
+
 const KernelSet& portableKernels();
 #if defined(__x86_64__) || defined(_M_X64)
 const KernelSet& avx2Kernels();

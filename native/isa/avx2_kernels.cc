@@ -9,6 +9,7 @@
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "tile_grid.h"
 
 namespace vserve {
 namespace {
@@ -66,52 +67,46 @@ struct Q4_0Block {
   }
 };
 
-template <class F, int RW, int RX>
-inline void quantTile(const QuantizedRows& x, size_t i0, const uint8_t* w, size_t r0, const MatmulRange& range) {
-  const size_t blocks = x.cols / kQKBlock;
-  const size_t rowBytes = blocks * F::kBytes;
-  const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i offset = _mm256_set1_epi8(char(0x80));
-  __m256 acc[RW][RX];
-  for (int j = 0; j < RW; j++)
-    for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
-  for (size_t b = 0; b < blocks; b++) {
-    __m256i wv[RW], wabs[RW];
-    float ws[RW];
-    for (int j = 0; j < RW; j++) {
-      const uint8_t* blk = w + (r0 + j) * rowBytes + b * F::kBytes;
-      wv[j] = F::load(blk);
-      wabs[j] = _mm256_abs_epi8(wv[j]);
-      ws[j] = _cvtsh_ss(loadU16(blk));
-    }
-    for (int i = 0; i < RX; i++) {
-      const size_t row = i0 + i;
-      const __m256i xq = _mm256_xor_si256(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * x.cols + b * kQKBlock)), offset);
-      const float xd = x.d[row * blocks + b];
+template <class F>
+struct QuantKernel : TileOperands<QuantizedRows, uint8_t> {
+  template <int RW, int RX>
+  void tile(size_t i0, size_t r0) const {
+    const size_t blocks = x.cols / kQKBlock;
+    const size_t rowBytes = blocks * F::kBytes;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i offset = _mm256_set1_epi8(char(0x80));
+    __m256 acc[RW][RX];
+    for (int j = 0; j < RW; j++)
+      for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
+    for (size_t b = 0; b < blocks; b++) {
+      __m256i wv[RW], wabs[RW];
+      float ws[RW];
       for (int j = 0; j < RW; j++) {
-        const __m256i pairs = _mm256_maddubs_epi16(wabs[j], _mm256_sign_epi8(xq, wv[j]));
-        const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-        acc[j][i] = _mm256_fmadd_ps(dots, _mm256_set1_ps(ws[j] * xd), acc[j][i]);
+        const uint8_t* blk = w + (r0 + j) * rowBytes + b * F::kBytes;
+        wv[j] = F::load(blk);
+        wabs[j] = _mm256_abs_epi8(wv[j]);
+        ws[j] = _cvtsh_ss(loadU16(blk));
+      }
+      for (int i = 0; i < RX; i++) {
+        const size_t row = i0 + i;
+        const __m256i xq = _mm256_xor_si256(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * x.cols + b * kQKBlock)), offset);
+        const float xd = x.d[row * blocks + b];
+        for (int j = 0; j < RW; j++) {
+          const __m256i pairs = _mm256_maddubs_epi16(wabs[j], _mm256_sign_epi8(xq, wv[j]));
+          const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+          acc[j][i] = _mm256_fmadd_ps(dots, _mm256_set1_ps(ws[j] * xd), acc[j][i]);
+        }
       }
     }
+    for (int i = 0; i < RX; i++)
+      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = hsum(acc[j][i]);
   }
-  for (int i = 0; i < RX; i++)
-    for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = hsum(acc[j][i]);
-}
-
-template <class F, int RW>
-inline void quantRowGroup(const QuantizedRows& x, const uint8_t* w, size_t r0, const MatmulRange& range) {
-  size_t i = 0;
-  for (; i + 3 <= x.rows; i += 3) quantTile<F, RW, 3>(x, i, w, r0, range);
-  for (; i < x.rows; i++) quantTile<F, RW, 1>(x, i, w, r0, range);
-}
+};
 
 template <class F>
 void matmulQuant(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
-  size_t r = range.rowBegin;
-  for (; r + 2 <= range.rowEnd; r += 2) quantRowGroup<F, 2>(x, w, r, range);
-  for (; r < range.rowEnd; r++) quantRowGroup<F, 1>(x, w, r, range);
+  tileGrid<2, 3>(QuantKernel<F>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
 }
 
 void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
@@ -142,42 +137,41 @@ struct BF16Loader {
   static float one(const uint16_t* p) { return bf16ToFloat(*p); }
 };
 
-template <class L, int RW, int RX>
-inline void floatTile(const FloatRows& x, size_t i0, const typename L::T* w, size_t r0, const MatmulRange& range) {
-  __m256 acc[RW][RX];
-  for (int j = 0; j < RW; j++)
-    for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
-  const size_t body = x.cols & ~size_t(7);
-  for (size_t c = 0; c < body; c += 8) {
-    __m256 wv[RW];
-    for (int j = 0; j < RW; j++) wv[j] = L::load(w + (r0 + j) * x.cols + c);
-    for (int i = 0; i < RX; i++) {
-      const __m256 xv = _mm256_loadu_ps(x.x + (i0 + i) * x.cols + c);
-      for (int j = 0; j < RW; j++) acc[j][i] = _mm256_fmadd_ps(wv[j], xv, acc[j][i]);
-    }
-  }
-  for (int i = 0; i < RX; i++) {
-    const float* xr = x.x + (i0 + i) * x.cols;
-    for (int j = 0; j < RW; j++) {
-      float sum = hsum(acc[j][i]);
-      for (size_t c = body; c < x.cols; c++) sum += L::one(w + (r0 + j) * x.cols + c) * xr[c];
-      range.out[(i0 + i) * range.outStride + r0 + j] = sum;
-    }
-  }
-}
+template <class L>
+struct FloatKernel : TileOperands<FloatRows, typename L::T> {
+  using Operands = TileOperands<FloatRows, typename L::T>;  // a dependent base: name its members
+  using Operands::range;
+  using Operands::w;
+  using Operands::x;
 
-template <class L, int RW>
-inline void floatRowGroup(const FloatRows& x, const typename L::T* w, size_t r0, const MatmulRange& range) {
-  size_t i = 0;
-  for (; i + 3 <= x.rows; i += 3) floatTile<L, RW, 3>(x, i, w, r0, range);
-  for (; i < x.rows; i++) floatTile<L, RW, 1>(x, i, w, r0, range);
-}
+  template <int RW, int RX>
+  void tile(size_t i0, size_t r0) const {
+    __m256 acc[RW][RX];
+    for (int j = 0; j < RW; j++)
+      for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
+    const size_t body = x.cols & ~size_t(7);
+    for (size_t c = 0; c < body; c += 8) {
+      __m256 wv[RW];
+      for (int j = 0; j < RW; j++) wv[j] = L::load(w + (r0 + j) * x.cols + c);
+      for (int i = 0; i < RX; i++) {
+        const __m256 xv = _mm256_loadu_ps(x.x + (i0 + i) * x.cols + c);
+        for (int j = 0; j < RW; j++) acc[j][i] = _mm256_fmadd_ps(wv[j], xv, acc[j][i]);
+      }
+    }
+    for (int i = 0; i < RX; i++) {
+      const float* xr = x.x + (i0 + i) * x.cols;
+      for (int j = 0; j < RW; j++) {
+        float sum = hsum(acc[j][i]);
+        for (size_t c = body; c < x.cols; c++) sum += L::one(w + (r0 + j) * x.cols + c) * xr[c];
+        range.out[(i0 + i) * range.outStride + r0 + j] = sum;
+      }
+    }
+  }
+};
 
 template <class L>
 void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& range) {
-  size_t r = range.rowBegin;
-  for (; r + 4 <= range.rowEnd; r += 4) floatRowGroup<L, 4>(x, w, r, range);
-  for (; r < range.rowEnd; r++) floatRowGroup<L, 1>(x, w, r, range);
+  tileGrid<4, 3>(FloatKernel<L>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
 }
 
 void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { matmulFloat<F32Loader>(x, w, range); }
@@ -225,10 +219,6 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 }  // namespace
 
-const KernelSet& avx2Kernels() {
-  static const KernelSet kSet{"avx2", quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16,
-                              matmulBF16, dot, axpy, scale, readAll};
-  return kSet;
-}
+VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2")
 
 }  // namespace vserve

@@ -10,6 +10,7 @@
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "tile_grid.h"
 
 namespace vserve {
 namespace {
@@ -101,47 +102,36 @@ inline void quantStep(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], con
   }
 }
 
-template <class F, int RW, int RX>
-inline void quantTile(const QuantizedRows& x, size_t i0, const uint8_t* w, size_t r0, const MatmulRange& range) {
-  const size_t blocks = x.cols / kQKBlock;
-  const size_t rowBytes = blocks * F::kBytes;
-  __m512 acc[RW][RX];
-  const uint8_t* wr[RW];
-  const uint8_t* xq[RX];
-  const float* xd[RX];
-  for (int j = 0; j < RW; j++) {
-    wr[j] = w + (r0 + j) * rowBytes;
-    for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
+template <class F>
+struct QuantKernel : TileOperands<QuantizedRows, uint8_t> {
+  template <int RW, int RX>
+  void tile(size_t i0, size_t r0) const {
+    const size_t blocks = x.cols / kQKBlock;
+    const size_t rowBytes = blocks * F::kBytes;
+    __m512 acc[RW][RX];
+    const uint8_t* wr[RW];
+    const uint8_t* xq[RX];
+    const float* xd[RX];
+    for (int j = 0; j < RW; j++) {
+      wr[j] = w + (r0 + j) * rowBytes;
+      for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
+    }
+    for (int i = 0; i < RX; i++) {
+      xq[i] = x.q + (i0 + i) * x.cols;
+      xd[i] = x.d + (i0 + i) * blocks;
+    }
+    size_t b = 0;
+    for (; b + 2 <= blocks; b += 2) quantStep<F, RW, RX>(acc, wr, xq, xd, b, true);
+    if (b < blocks) quantStep<F, RW, RX>(acc, wr, xq, xd, b, false);
+    for (int i = 0; i < RX; i++) {
+      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
+    }
   }
-  for (int i = 0; i < RX; i++) {
-    xq[i] = x.q + (i0 + i) * x.cols;
-    xd[i] = x.d + (i0 + i) * blocks;
-  }
-  size_t b = 0;
-  for (; b + 2 <= blocks; b += 2) quantStep<F, RW, RX>(acc, wr, xq, xd, b, true);
-  if (b < blocks) quantStep<F, RW, RX>(acc, wr, xq, xd, b, false);
-  for (int i = 0; i < RX; i++) {
-    for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
-  }
-}
-
-template <class F, int RW>
-inline void quantRowGroup(const QuantizedRows& x, const uint8_t* w, size_t r0, const MatmulRange& range) {
-  size_t i = 0;
-  for (; i + 4 <= x.rows; i += 4) quantTile<F, RW, 4>(x, i, w, r0, range);
-  switch (x.rows - i) {
-    case 3: quantTile<F, RW, 3>(x, i, w, r0, range); break;
-    case 2: quantTile<F, RW, 2>(x, i, w, r0, range); break;
-    case 1: quantTile<F, RW, 1>(x, i, w, r0, range); break;
-    default: break;
-  }
-}
+};
 
 template <class F>
 void matmulQuant(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
-  size_t r = range.rowBegin;
-  for (; r + 4 <= range.rowEnd; r += 4) quantRowGroup<F, 4>(x, w, r, range);
-  for (; r < range.rowEnd; r++) quantRowGroup<F, 1>(x, w, r, range);
+  tileGrid<4, 4>(QuantKernel<F>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
 }
 
 void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
@@ -168,37 +158,36 @@ struct BF16Loader {
   }
 };
 
-template <class L, int RW, int RX>
-inline void floatTile(const FloatRows& x, size_t i0, const typename L::T* w, size_t r0, const MatmulRange& range) {
-  __m512 acc[RW][RX];
-  for (int j = 0; j < RW; j++)
-    for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
-  for (size_t c = 0; c < x.cols; c += 16) {
-    const size_t left = x.cols - c;
-    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-    __m512 wv[RW];
-    for (int j = 0; j < RW; j++) wv[j] = L::load(w + (r0 + j) * x.cols + c, m);
-    for (int i = 0; i < RX; i++) {
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x.x + (i0 + i) * x.cols + c);
-      for (int j = 0; j < RW; j++) acc[j][i] = _mm512_fmadd_ps(wv[j], xv, acc[j][i]);
-    }
-  }
-  for (int i = 0; i < RX; i++)
-    for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
-}
+template <class L>
+struct FloatKernel : TileOperands<FloatRows, typename L::T> {
+  using Operands = TileOperands<FloatRows, typename L::T>;  // a dependent base: name its members
+  using Operands::range;
+  using Operands::w;
+  using Operands::x;
 
-template <class L, int RW>
-inline void floatRowGroup(const FloatRows& x, const typename L::T* w, size_t r0, const MatmulRange& range) {
-  size_t i = 0;
-  for (; i + 4 <= x.rows; i += 4) floatTile<L, RW, 4>(x, i, w, r0, range);
-  for (; i < x.rows; i++) floatTile<L, RW, 1>(x, i, w, r0, range);
-}
+  template <int RW, int RX>
+  void tile(size_t i0, size_t r0) const {
+    __m512 acc[RW][RX];
+    for (int j = 0; j < RW; j++)
+      for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
+    for (size_t c = 0; c < x.cols; c += 16) {
+      const size_t left = x.cols - c;
+      const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+      __m512 wv[RW];
+      for (int j = 0; j < RW; j++) wv[j] = L::load(w + (r0 + j) * x.cols + c, m);
+      for (int i = 0; i < RX; i++) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x.x + (i0 + i) * x.cols + c);
+        for (int j = 0; j < RW; j++) acc[j][i] = _mm512_fmadd_ps(wv[j], xv, acc[j][i]);
+      }
+    }
+    for (int i = 0; i < RX; i++)
+      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
+  }
+};
 
 template <class L>
 void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& range) {
-  size_t r = range.rowBegin;
-  for (; r + 4 <= range.rowEnd; r += 4) floatRowGroup<L, 4>(x, w, r, range);
-  for (; r < range.rowEnd; r++) floatRowGroup<L, 1>(x, w, r, range);
+  tileGrid<4, 4>(FloatKernel<L>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
 }
 
 void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { matmulFloat<F32Loader>(x, w, range); }
@@ -250,10 +239,6 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 }  // namespace
 
-const KernelSet& avx512Kernels() {
-  static const KernelSet kSet{"avx512", quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16,
-                              matmulBF16, dot, axpy, scale, readAll};
-  return kSet;
-}
+VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512")
 
 }  // namespace vserve

@@ -132,10 +132,6 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 }  // namespace
 
-const KernelSet& portableKernels() {
-  static const KernelSet kSet{"portable", quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16,
-                              matmulBF16, dot, axpy, scale, readAll};
-  return kSet;
-}
+VSERVE_DEFINE_KERNEL_SET(portableKernels, "portable")
 
 }  // namespace vserve

@@ -1,0 +1,168 @@
+// arm64 Advanced SIMD (NEON) kernels. NEON is part of the arm64 baseline, so this file needs no
+// extra flags and no run-time check; it uses only baseline instructions (no dot-product extension).
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "../ggml_types.h"
+#include "../kernel_set.h"
+
+namespace vserve {
+namespace {
+
+void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d) {
+  const size_t blocks = rows * (cols / kQKBlock);
+  for (size_t b = 0; b < blocks; b++, x += kQKBlock, q += kQKBlock) {
+    float32x4_t v[8];
+    float32x4_t amax = vdupq_n_f32(0.0f);
+    for (int k = 0; k < 8; k++) {
+      v[k] = vld1q_f32(x + 4 * k);
+      amax = vmaxq_f32(amax, vabsq_f32(v[k]));
+    }
+    const float m = vmaxvq_f32(amax);
+    d[b] = m / 127.0f;
+    const float inv = m > 0.0f ? 127.0f / m : 0.0f;
+    for (int k = 0; k < 8; k += 4) {
+      int16x8_t lo = vcombine_s16(vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[k], inv))),
+                                  vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[k + 1], inv))));
+      int16x8_t hi = vcombine_s16(vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[k + 2], inv))),
+                                  vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[k + 3], inv))));
+      const int8x16_t packed = vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi));
+      vst1q_u8(q + 4 * k, veorq_u8(vreinterpretq_u8_s8(packed), vdupq_n_u8(0x80)));
+    }
+  }
+}
+
+// sum over 32 lanes of a * b (signed bytes), widened so nothing overflows.
+inline int32_t blockDot(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
+  int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
+  acc = vpadalq_s16(acc, vmull_high_s8(a0, b0));
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
+  acc = vpadalq_s16(acc, vmull_high_s8(a1, b1));
+  return vaddvq_s32(acc);
+}
+
+inline int8x16_t signedActivations(const uint8_t* u) {
+  return vreinterpretq_s8_u8(veorq_u8(vld1q_u8(u), vdupq_n_u8(0x80)));
+}
+
+struct Q8_0Block {
+  static constexpr int kBytes = kQ8_0Bytes;
+  static void load(const uint8_t* blk, int8x16_t* lo, int8x16_t* hi) {
+    *lo = vld1q_s8(reinterpret_cast<const int8_t*>(blk + 2));
+    *hi = vld1q_s8(reinterpret_cast<const int8_t*>(blk + 18));
+  }
+};
+
+struct Q4_0Block {
+  static constexpr int kBytes = kQ4_0Bytes;
+  static void load(const uint8_t* blk, int8x16_t* lo, int8x16_t* hi) {
+    const uint8x16_t packed = vld1q_u8(blk + 2);
+    const int8x16_t eight = vdupq_n_s8(8);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(packed, vdupq_n_u8(0x0f))), eight);
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(packed, 4)), eight);
+  }
+};
+
+template <class F>
+void matmulQuant(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t blocks = x.cols / kQKBlock;
+  const size_t rowBytes = blocks * F::kBytes;
+  for (size_t r = range.rowBegin; r < range.rowEnd; r++) {
+    const uint8_t* wr = w + r * rowBytes;
+    for (size_t i = 0; i < x.rows; i++) {
+      const uint8_t* xq = x.q + i * x.cols;
+      const float* xd = x.d + i * blocks;
+      float acc = 0.0f;
+      for (size_t b = 0; b < blocks; b++) {
+        const uint8_t* blk = wr + b * F::kBytes;
+        int8x16_t w0, w1;
+        F::load(blk, &w0, &w1);
+        const int32_t dot = blockDot(w0, w1, signedActivations(xq + b * kQKBlock), signedActivations(xq + b * kQKBlock + 16));
+        acc += halfToFloat(loadU16(blk)) * xd[b] * float(dot);
+      }
+      range.out[i * range.outStride + r] = acc;
+    }
+  }
+}
+
+void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQuant<Q8_0Block>(x, w, range); }
+void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQuant<Q4_0Block>(x, w, range); }
+
+struct F32Loader {
+  using T = float;
+  static float32x4_t load(const float* p) { return vld1q_f32(p); }
+  static float one(const float* p) { return *p; }
+};
+struct F16Loader {
+  using T = uint16_t;
+  static float32x4_t load(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  static float one(const uint16_t* p) { return halfToFloat(*p); }
+};
+struct BF16Loader {
+  using T = uint16_t;
+  static float32x4_t load(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  static float one(const uint16_t* p) { return bf16ToFloat(*p); }
+};
+
+template <class L>
+void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& range) {
+  const size_t body = x.cols & ~size_t(3);
+  for (size_t r = range.rowBegin; r < range.rowEnd; r++) {
+    const typename L::T* wr = w + r * x.cols;
+    for (size_t i = 0; i < x.rows; i++) {
+      const float* xr = x.x + i * x.cols;
+      float32x4_t acc = vdupq_n_f32(0.0f);
+      for (size_t c = 0; c < body; c += 4) acc = vfmaq_f32(acc, L::load(wr + c), vld1q_f32(xr + c));
+      float sum = vaddvq_f32(acc);
+      for (size_t c = body; c < x.cols; c++) sum += L::one(wr + c) * xr[c];
+      range.out[i * range.outStride + r] = sum;
+    }
+  }
+}
+
+void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { matmulFloat<F32Loader>(x, w, range); }
+void matmulF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<F16Loader>(x, w, range); }
+void matmulBF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<BF16Loader>(x, w, range); }
+
+float dot(const float* a, const float* b, size_t n) {
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), vld1q_f32(b + i));
+  float sum = vaddvq_f32(acc);
+  for (; i < n; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+void axpy(float* y, const float* x, float a, size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+  for (; i < n; i++) y[i] += a * x[i];
+}
+
+void scale(float* y, float a, size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_n_f32(vld1q_f32(y + i), a));
+  for (; i < n; i++) y[i] *= a;
+}
+
+uint64_t readAll(const uint8_t* p, size_t bytes) {
+  uint8x16_t a0 = vdupq_n_u8(0), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 64 <= bytes; i += 64) {
+    a0 = veorq_u8(a0, vld1q_u8(p + i));
+    a1 = veorq_u8(a1, vld1q_u8(p + i + 16));
+    a2 = veorq_u8(a2, vld1q_u8(p + i + 32));
+    a3 = veorq_u8(a3, vld1q_u8(p + i + 48));
+  }
+  const uint64x2_t all = vreinterpretq_u64_u8(veorq_u8(veorq_u8(a0, a1), veorq_u8(a2, a3)));
+  uint64_t acc = vgetq_lane_u64(all, 0) ^ vgetq_lane_u64(all, 1);
+  for (; i < bytes; i++) acc ^= p[i];
+  return acc;
+}
+
+}  // namespace
+
+VSERVE_DEFINE_KERNEL_SET(neonKernels, "neon")
+
+}  // namespace vserve
