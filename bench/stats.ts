@@ -13,3 +13,12 @@ export function round(x: number, digits = 3): number {
   const scale = 10 ** Math.max(0, digits - 1 - Math.floor(Math.log10(Math.abs(x))));
   return Math.round(x * scale) / scale;
 }
+
+/** The p-th percentile (0..100) by linear interpolation between closest ranks. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p / 100) * (s.length - 1);
+  const lo = Math.floor(at);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
+}
