@@ -9,8 +9,8 @@ import { packBatch } from './batch-packer.js';
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
 
-/** Turns chat messages into prompt text (the model's chat template). */
-export type ChatRenderer = (messages: readonly ChatMessage[]) => string;
+/** Turns chat messages into prompt tokens (the model's chat template). */
+export type ChatRenderer = (messages: readonly ChatMessage[]) => number[];
 
 /** What the core reports for one request: a delta, or a failure (the request is gone). */
 export interface EngineEvent {
@@ -126,7 +126,7 @@ export class EngineCore {
       throw new TypeError('chat messages must each be { role: string, content: string }');
     }
     if (!this.chat) throw new TypeError('this engine has no chat template; send text or token ids');
-    return this.tokenizer.encode(this.chat(messages), { addSpecial: false, parseSpecial: true });
+    return this.chat(messages);
   }
 
   private finish(seq: Sequence, reason: EngineFinishReason, last?: GenerateDelta): EngineDelta {

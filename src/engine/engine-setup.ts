@@ -1,6 +1,8 @@
 // From EngineOptions to a running EngineCore: defaults, validation with messages a user can act on,
 // the KV adapter for the chosen manager, and the scheduling policy.
+import type { ChatTemplate } from '../model/chat-template.js';
 import type { LlamaModel } from '../model/llama.js';
+import type { Tokenizer } from '../model/tokenizer/index.js';
 import type { GenerationTokenizer } from './completion.js';
 import { EngineCore, type ChatRenderer } from './engine-core.js';
 import type { EngineKV } from './engine-kv.js';
@@ -74,4 +76,15 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
   }
   const limits = { maxSeqs: r.maxSeqs, maxBatchTokens: r.maxBatchTokens, watermarkPages: Math.floor(pool.totalPages * r.watermark) };
   return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat);
+}
+
+/**
+ * Chat messages to prompt tokens: the template's text with control-token texts parsed as tokens, and
+ * BOS added unless the template already wrote it.
+ */
+export function chatRenderer(template: ChatTemplate, tokenizer: Tokenizer): ChatRenderer {
+  return (messages) => {
+    const ids = tokenizer.encode(template.render(messages), { addSpecial: true, parseSpecial: true });
+    return tokenizer.bos !== undefined && ids[0] === tokenizer.bos && ids[1] === tokenizer.bos ? ids.slice(1) : ids;
+  };
 }

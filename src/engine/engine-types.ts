@@ -1,15 +1,12 @@
 // The engine's public types, shared by the main-thread API and the worker that runs the steps.
+import type { ChatMessage } from '../model/chat-template.js';
 import type { GenerateDelta, RequestParams } from './completion.js';
 import type { KVManagerKind, KVStats } from './engine-kv.js';
 import type { SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
 
-export type { KVManagerKind, KVStats, RequestParams, RequestTimings, SchedulerKind };
+export type { ChatMessage, KVManagerKind, KVStats, RequestParams, RequestTimings, SchedulerKind };
 
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
 
 /** A prompt: text (BOS added as the model asks), token ids used as they are, or chat messages. */
 export type EngineInput = string | readonly number[] | readonly ChatMessage[];

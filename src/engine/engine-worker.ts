@@ -1,10 +1,11 @@
 // The worker thread that owns the model, the KV cache and the step loop. One step runs per turn of this
 // thread's event loop, so submissions and aborts that arrive meanwhile are seen before the next step.
 import { parentPort, workerData } from 'node:worker_threads';
+import { ChatTemplate } from '../model/chat-template.js';
 import { loadModel } from '../model/load.js';
 import type { EngineCore, EngineEvent } from './engine-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
-import { createEngineCore } from './engine-setup.js';
+import { chatRenderer, createEngineCore } from './engine-setup.js';
 
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
@@ -15,7 +16,7 @@ const send = (events: EngineEvent[]) => {
 function start(init: WorkerInit): EngineCore | undefined {
   try {
     const { model, tokenizer } = loadModel(init.modelPath, { backend: init.options.backend ?? 'native', threads: init.options.threads });
-    const core = createEngineCore(model, tokenizer, init.options);
+    const core = createEngineCore(model, tokenizer, init.options, chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer));
     const c = model.config;
     post({
       type: 'ready',

@@ -130,3 +130,11 @@ test('after close, requests fail with EngineClosedError', async () => {
   assert.ok(r instanceof Error ? r.name === 'EngineClosedError' : r.last.finish_reason !== undefined);
   await assert.rejects(collect(e.generate('Hi')), { name: 'EngineClosedError' });
 });
+
+test('chat messages go through the model chat template (the fallback format for the bundled model)', async () => {
+  const params = { temperature: 0, maxTokens: 12 };
+  const chat = await collect(engine.generate([{ role: 'user', content: 'Tell me a story.' }], params));
+  const text = await collect(engine.generate('User: Tell me a story.\n\nAssistant:', params));
+  assert.deepEqual(chat.tokens, text.tokens);
+  assert.equal(chat.last.usage?.prompt_tokens, text.last.usage?.prompt_tokens);
+});
