@@ -51,6 +51,9 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
   }
 }
 
+// Weight rows are read as interleaved streams; prefetching this far ahead keeps DRAM busy (decode).
+constexpr size_t kPrefetchBytes = 2048;
+
 struct Q8_0Block {
   static constexpr int kBytes = kQ8_0Bytes;
   static __m256i load(const uint8_t* blk) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)); }
@@ -83,6 +86,7 @@ struct QuantKernel : TileOperands<QuantizedRows, uint8_t> {
       float ws[RW];
       for (int j = 0; j < RW; j++) {
         const uint8_t* blk = w + (r0 + j) * rowBytes + b * F::kBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
         wv[j] = F::load(blk);
         wabs[j] = _mm256_abs_epi8(wv[j]);
         ws[j] = _cvtsh_ss(loadU16(blk));

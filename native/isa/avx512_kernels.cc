@@ -33,7 +33,14 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
   }
 }
 
-// ---- weight block formats: two blocks at a time as 64 signed bytes, or a lone block in the low half ----
+// Decode reads several weight rows as interleaved streams, which the hardware prefetchers follow
+// poorly when the machine is busy; asking for the bytes this far ahead of each stream keeps DRAM busy.
+constexpr size_t kPrefetchBytes = 2048;
+
+// ---- weight block formats: two blocks at a time as 64 bytes, or a lone block in the low half ----
+// Signed weights (Q8_0) go against u = q + 128 and subtract 128 * sum(w) (a weight-side term).
+// Unsigned weights (Q4_0 nibbles, stored as value + 8) go against signed q and subtract 8 * sum(q),
+// an activation-side term shared by every weight row of a tile; no per-weight correction is needed.
 
 template <int kBytes>
 inline __m512 weightScales(const uint8_t* blk, bool pair) {
@@ -44,6 +51,7 @@ inline __m512 weightScales(const uint8_t* blk, bool pair) {
 
 struct Q8_0Blocks {
   static constexpr int kBytes = kQ8_0Bytes;
+  static constexpr bool kUnsigned = false;
   static __m512i load(const uint8_t* blk, bool pair) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
     if (!pair) return _mm512_zextsi256_si512(a);
@@ -54,6 +62,8 @@ struct Q8_0Blocks {
 
 struct Q4_0Blocks {
   static constexpr int kBytes = kQ4_0Bytes;
+  static constexpr bool kUnsigned = true;
+  static constexpr char kOffset = 8;
   static __m512i load(const uint8_t* blk, bool pair) {
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
     const __m128i b = pair ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kBytes + 2)) : _mm_setzero_si128();
@@ -62,9 +72,7 @@ struct Q4_0Blocks {
                                                     _mm512_castsi256_si512(_mm256_set_m128i(b, a)));
     const __m512i shifts = _mm512_setr_epi64(0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0,
                                              0x0004000400040004LL, 0x0004000400040004LL);
-    const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi16(spread, shifts), _mm512_set1_epi8(0x0f));
-    const __m512i values = _mm512_sub_epi8(nibbles, _mm512_set1_epi8(8));
-    return pair ? values : _mm512_maskz_mov_epi64(0x0f, values);
+    return _mm512_and_si512(_mm512_srlv_epi16(spread, shifts), _mm512_set1_epi8(0x0f));  // b = 0 for a lone block
   }
 };
 
@@ -84,20 +92,30 @@ inline void quantStep(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], con
                       const float* const (&xd)[RX], size_t b, bool pair) {
   const __m512i zero = _mm512_setzero_si512();
   const __m512i offset = _mm512_set1_epi8(char(0x80));
-  __m512i wv[RW], corr[RW];
+  __m512i wv[RW], wcorr[RW];
   __m512 ws[RW];
   for (int j = 0; j < RW; j++) {
     const uint8_t* blk = wr[j] + b * F::kBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
     wv[j] = F::load(blk, pair);
-    corr[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, wv[j]));  // -128 * sum(w)
     ws[j] = weightScales<F::kBytes>(blk, pair);
+    if constexpr (!F::kUnsigned) wcorr[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, wv[j]));
   }
   for (int i = 0; i < RX; i++) {
-    const __m512i xv = activationQuants(xq[i] + b * kQKBlock, pair);
+    const __m512i xu = activationQuants(xq[i] + b * kQKBlock, pair);
     const __m512 xs = activationScales(xd[i] + b, pair);
-    for (int j = 0; j < RW; j++) {
-      const __m512i dotq = _mm512_dpbusd_epi32(corr[j], xv, wv[j]);
-      acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(ws[j], xs), acc[j][i]);
+    if constexpr (F::kUnsigned) {
+      const __m512i xsigned = _mm512_xor_si512(xu, offset);
+      const __m512i xcorr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(F::kOffset), xsigned));
+      for (int j = 0; j < RW; j++) {
+        const __m512i dotq = _mm512_dpbusd_epi32(xcorr, wv[j], xsigned);
+        acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(ws[j], xs), acc[j][i]);
+      }
+    } else {
+      for (int j = 0; j < RW; j++) {
+        const __m512i dotq = _mm512_dpbusd_epi32(wcorr[j], xu, wv[j]);
+        acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(ws[j], xs), acc[j][i]);
+      }
     }
   }
 }
