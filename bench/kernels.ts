@@ -203,10 +203,12 @@ export async function kernelsCommand(argv: readonly string[]): Promise<void> {
     `# vserve kernels (${kind} backend, ${threads} threads${isa ? `, ${isa}` : ''}), ${shape} shapes`,
     '',
     `Read bandwidth ${round(bw.best.gbPerS)} GB/s (${bw.source}); estimated peak ${round(peak.gflops)} GFLOP/s = ${peak.how}.`,
-    'Matmul bytes = weight bytes + f32 activations in and out; FLOPs = 2·n·rows·cols. n=1 matmuls cycle through all layers.',
+    'Matmul bytes = weight bytes + f32 activations in and out; FLOPs = 2·n·rows·cols. n=1 matmuls cycle through all layers ' +
+      'so their weights come from memory; the other ops and n≥128 matmuls work on cache-resident data, so their GB/s can exceed ' +
+      "the memory's. Quantized matmuls may use int8 dot products, which can pass the f32 FMA peak (% f32 peak > 100%).",
     '',
     available
-      ? markdownTable(['weights', 'op', 'shape', 'n', 'ms', 'GB/s', '% BW', 'GFLOP/s', '% peak'],
+      ? markdownTable(['weights', 'op', 'shape', 'n', 'ms', 'GB/s', '% BW', 'GFLOP/s', '% f32 peak'],
         c.results.map((r) => [r.group, r.op, r.shape, r.n, r.ms, r.gbPerS, pct(r.fractionOfBandwidth), r.gflops ?? '', pct(r.fractionOfPeak)]))
       : `The ${kind} backend is not available yet (createBackend returned "${backend.name}"); no kernel numbers.`,
     '',
