@@ -70,7 +70,7 @@ export async function ensureBenchModel(shape: ShapeName, dtype: BenchDType): Pro
   mkdirSync(modelCacheDir, { recursive: true });
   const partial = `${path}.partial-${process.pid}`;
   try {
-    writeBenchModel(partial, shape, dtype);
+    writeBenchModel(partial, SHAPES[shape], dtype, shape);
     renameSync(partial, path); // never leave a half-written file under the final name
   } catch (e) {
     rmSync(partial, { force: true });
@@ -97,14 +97,13 @@ function seedOf(text: string): number {
   return h >>> 0;
 }
 
-function planModel(shape: ShapeName, dtype: BenchDType): GGUFWriter {
-  const s: ModelShape = SHAPES[shape];
+function planModel(s: ModelShape, dtype: BenchDType, name: string): GGUFWriter {
   const { matrix, output, fileType } = DTYPES[dtype];
   const headDim = s.dim / s.heads;
   const kvDim = headDim * s.kvHeads;
   const w = new GGUFWriter();
   w.setString('general.architecture', 'llama');
-  w.setString('general.name', `vserve bench ${shape} ${dtype} (random weights)`);
+  w.setString('general.name', `vserve bench ${name} ${dtype} (random weights)`);
   w.setUint32('general.file_type', fileType);
   if (matrix !== GGMLType.F32 && matrix !== GGMLType.F16) w.setUint32('general.quantization_version', 2);
   w.setUint32('llama.context_length', s.context);
@@ -147,10 +146,12 @@ function planModel(shape: ShapeName, dtype: BenchDType): GGUFWriter {
 
 const CHUNK_BYTES = 8 << 20;
 
-function writeBenchModel(path: string, shape: ShapeName, dtype: BenchDType): void {
-  const w = planModel(shape, dtype);
-  const rng = new Xorshift128(seedOf(`${shape}/${dtype}/${GENERATOR_VERSION}`));
-  const progress = new ProgressBar(`${shape}-${dtype}`, w.fileSize());
+/** Writes a random-weight model of any Llama shape (the vocabulary must be the llama-spm one's 32000). */
+export function writeBenchModel(path: string, shape: ModelShape, dtype: BenchDType, name: string, showProgress = true): void {
+  if (shape.vocab !== 32000) throw new Error(`vocab ${shape.vocab}: benchmark models use the 32000-token llama-spm tokenizer`);
+  const w = planModel(shape, dtype, name);
+  const rng = new Xorshift128(seedOf(`${name}/${dtype}/${GENERATOR_VERSION}`));
+  const progress = new ProgressBar(`${name}-${dtype}`, w.fileSize(), showProgress);
   progress.add(w.header().length);
   const words = new Uint32Array(CHUNK_BYTES / 4 + 1);
   const buffer = new Uint8Array(words.buffer);

@@ -10,10 +10,11 @@ export class ProgressBar {
   private lastTenth = -1;
   private readonly tty = process.stderr.isTTY === true;
 
-  constructor(private readonly label: string, private readonly total: number) {}
+  constructor(private readonly label: string, private readonly total: number, private readonly enabled = true) {}
 
   add(bytes: number): void {
     this.done += bytes;
+    if (!this.enabled) return;
     const now = performance.now();
     if (this.tty) {
       if (now - this.lastDraw > 100) {
@@ -30,6 +31,7 @@ export class ProgressBar {
   }
 
   finish(): void {
+    if (!this.enabled) return;
     const line = this.line(performance.now());
     process.stderr.write(this.tty ? `\r${line}\n` : `${line}\n`);
   }

@@ -116,8 +116,13 @@ async function benchModel(model: { name: string; path: string }, o: Options, bw:
   }
   let peerModel: PeerModel | undefined;
   if (o.peer) {
-    peerModel = await loadLlamaCppModel(model.path);
-    for (const t of o.peerThreads) engines.push(await LlamaCppEngine.create(peerModel, t, CONTEXT, Math.max(...o.prompts)));
+    try {
+      peerModel = await loadLlamaCppModel(model.path);
+      for (const t of o.peerThreads) engines.push(await LlamaCppEngine.create(peerModel, t, CONTEXT, Math.max(...o.prompts)));
+    } catch (e) {
+      // node-llama-cpp is a devDependency: absent from production installs.
+      result.unavailable.push(`llama.cpp: ${(e as Error).message}`);
+    }
   }
   const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [] } as EngineResult]));
   const prompts = o.prompts.map((n, i) => randomPrompt(n, config.vocabSize, 1000 + i));
