@@ -4,6 +4,7 @@ import { ArrayKV } from '../../src/backend/array-kv.js';
 import type { Backend } from '../../src/backend/backend.js';
 import { createBackend, type BackendKind } from '../../src/backend/index.js';
 import { LlamaModel } from '../../src/model/llama.js';
+import { nativeIsa } from '../native-addon.js';
 import type { RunTimings, SingleSequenceEngine } from './engine.js';
 
 function argmax(x: Float32Array): number {
@@ -22,6 +23,7 @@ export class VserveEngine implements SingleSequenceEngine {
     this.kv = new ArrayKV(c.nLayers, 1, Math.min(contextSize, c.contextLength), c.nKVHeads, c.headDim);
     this.label = `vserve ${model.backend.name} t=${threads}`;
     this.details = { engine: 'vserve', backend: model.backend.name, threads, kv: 'ArrayKV f32' };
+    if (model.backend.name === 'native') this.details.isa = nativeIsa() ?? 'unknown';
   }
 
   /**
