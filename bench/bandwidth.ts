@@ -27,8 +27,7 @@ export async function measureReadBandwidth(threadCounts: readonly number[], byte
     const gbPerS = native ? native(bytes, threads) : await jsReadBandwidth(bytes, threads, passes);
     points.push({ threads, gbPerS });
   }
-  const best = points.reduce((a, b) => (b.gbPerS > a.gbPerS ? b : a));
-  return { source: native ? 'native' : 'js-fallback', bufferBytes: bytes, points, best };
+  return { source: native ? 'native' : 'js-fallback', bufferBytes: bytes, points, best: fastest(points) };
 }
 
 /** Best of `passes` timed passes of `threads` workers each summing its share of one shared buffer. */
@@ -62,4 +61,17 @@ async function jsReadBandwidth(bytes: number, threads: number, passes: number): 
     Atomics.notify(counter, 0);
     await Promise.all(workers.map((w) => w.terminate()));
   }
+}
+
+/** Per thread count, the higher of two measurements of the same kind. */
+export function bestBandwidth(a: BandwidthMeasurement, b: BandwidthMeasurement): BandwidthMeasurement {
+  const points = a.points.map((p) => {
+    const q = b.points.find((x) => x.threads === p.threads);
+    return q && q.gbPerS > p.gbPerS ? q : p;
+  });
+  return { ...a, points, best: fastest(points) };
+}
+
+function fastest(points: readonly BandwidthPoint[]): BandwidthPoint {
+  return points.reduce((x, y) => (y.gbPerS > x.gbPerS ? y : x));
 }

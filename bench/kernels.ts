@@ -12,6 +12,7 @@ import { typeName } from '../src/model/gguf/types.js';
 import { readLlamaConfig, type LlamaConfig } from '../src/model/llama-config.js';
 import { BenchArgs } from './args.js';
 import { measureReadBandwidth } from './bandwidth.js';
+import { startContention, waitForQuiet } from './contention.js';
 import { machineInfo } from './machine.js';
 import { ensureBenchModel, isBenchDType, isShapeName } from './models.js';
 import { nativeIsa } from './native-addon.js';
@@ -161,10 +162,12 @@ export async function kernelsCommand(argv: readonly string[]): Promise<void> {
   const kind = args.string('backend', 'native') as BackendKind;
   const backend = createBackend(kind, { threads });
   const isa = nativeIsa();
+  await waitForQuiet(args.int('quiet-wait', 10) * 1000);
   const bw = await measureReadBandwidth([threads]);
   const peak = estimatePeakFlops(threads, isa);
   const c: Ctx = { backend, bandwidthGBps: bw.best.gbPerS, peakGflops: peak.gflops, results: [], rng: new Xorshift128(42) };
   const available = backend.name === kind;
+  const contention = startContention();
 
   if (available) {
     try {
@@ -196,13 +199,16 @@ export async function kernelsCommand(argv: readonly string[]): Promise<void> {
     isa: isa ?? null,
     bandwidth: { source: bw.source, gbPerS: round(bw.best.gbPerS), threads },
     peakFlopsEstimate: { ...peak, gflops: round(peak.gflops) },
+    /** Share of the CPUs other processes used while the ops ran (more than a few percent: numbers are low). */
+    otherLoad: round(contention(), 2),
     results: c.results,
   };
   const pct = (x: number | undefined) => (x === undefined ? '' : `${Math.round(x * 100)}%`);
   const md = [
     `# vserve kernels (${kind} backend, ${threads} threads${isa ? `, ${isa}` : ''}), ${shape} shapes`,
     '',
-    `Read bandwidth ${round(bw.best.gbPerS)} GB/s (${bw.source}); estimated peak ${round(peak.gflops)} GFLOP/s = ${peak.how}.`,
+    `Read bandwidth ${round(bw.best.gbPerS)} GB/s (${bw.source}); estimated peak ${round(peak.gflops)} GFLOP/s = ${peak.how}. ` +
+      `Other processes used ${Math.round(report.otherLoad * 100)}% of the CPUs meanwhile.`,
     'Matmul bytes = weight bytes + f32 activations in and out; FLOPs = 2·n·rows·cols. n=1 matmuls cycle through all layers ' +
       'so their weights come from memory; the other ops and n≥128 matmuls work on cache-resident data, so their GB/s can exceed ' +
       "the memory's. Quantized matmuls may use int8 dot products, which can pass the f32 FMA peak (% f32 peak > 100%).",

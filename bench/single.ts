@@ -3,13 +3,13 @@
 // same generated model files and the same token ids, engines alternating within each repetition, the
 // median reported; next to the machine's read bandwidth measured in the same run and the decode
 // speed that bandwidth allows.
-import os from 'node:os';
 import type { LlamaModel as PeerModel } from 'node-llama-cpp';
 import type { BackendKind } from '../src/backend/index.js';
 import { readLlamaConfig } from '../src/model/llama-config.js';
 import { GGUFFile } from '../src/model/gguf/reader.js';
 import { BenchArgs } from './args.js';
-import { measureReadBandwidth, type BandwidthMeasurement } from './bandwidth.js';
+import { startContention, waitForQuiet } from './contention.js';
+import { bestBandwidth, measureReadBandwidth, type BandwidthMeasurement } from './bandwidth.js';
 import { bytesPerDecodedToken, decodeTraffic, type DecodeTraffic } from './decode-traffic.js';
 import { machineInfo } from './machine.js';
 import { ensureBenchModel, isBenchDType, isShapeName } from './models.js';
@@ -35,6 +35,8 @@ interface Options {
   vserveThreads: number;
   vserveBackend: BackendKind;
   peer: boolean;
+  /** Longest wait for other processes to go quiet before each engine's runs. */
+  quietWaitMs: number;
 }
 
 interface EngineResult {
@@ -43,6 +45,8 @@ interface EngineResult {
   /** Per prompt length: tok/s of each repetition. */
   prefill: Record<number, number[]>;
   decode: number[];
+  /** Fraction of the machine other processes used during each repetition's runs. */
+  otherLoad: number[];
   error?: string;
 }
 
@@ -52,7 +56,6 @@ interface ModelResult {
   traffic: DecodeTraffic;
   decodePositions: number;
   bytesPerDecodedToken: number;
-  decodeLimitTokS: number;
   engines: EngineResult[];
   unavailable: string[];
 }
@@ -84,6 +87,7 @@ async function options(argv: readonly string[]): Promise<Options> {
     vserveThreads: args.int('threads', cores),
     vserveBackend: backend,
     peer: !args.flag('no-peer'),
+    quietWaitMs: args.int('quiet-wait', 10) * 1000,
   };
 }
 
@@ -92,7 +96,7 @@ function randomPrompt(length: number, vocab: number, seed: number): number[] {
   return [BOS, ...Array.from({ length: length - 1 }, () => FIRST_ID + (rng.next() % (vocab - FIRST_ID)))];
 }
 
-async function benchModel(model: { name: string; path: string }, o: Options, bw: BandwidthMeasurement): Promise<ModelResult> {
+async function benchModel(model: { name: string; path: string }, o: Options): Promise<ModelResult> {
   const file = GGUFFile.open(model.path);
   const config = readLlamaConfig(file);
   file.close();
@@ -102,7 +106,7 @@ async function benchModel(model: { name: string; path: string }, o: Options, bw:
   const perToken = bytesPerDecodedToken(traffic, decodePositions);
   const result: ModelResult = {
     name: model.name, path: model.path, traffic, decodePositions, bytesPerDecodedToken: perToken,
-    decodeLimitTokS: (bw.best.gbPerS * 1e9) / perToken, engines: [], unavailable: [],
+    engines: [], unavailable: [],
   };
 
   const engines: SingleSequenceEngine[] = [];
@@ -124,7 +128,7 @@ async function benchModel(model: { name: string; path: string }, o: Options, bw:
       result.unavailable.push(`llama.cpp: ${(e as Error).message}`);
     }
   }
-  const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [] } as EngineResult]));
+  const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [], otherLoad: [] } as EngineResult]));
   const prompts = o.prompts.map((n, i) => randomPrompt(n, config.vocabSize, 1000 + i));
 
   try {
@@ -136,13 +140,17 @@ async function benchModel(model: { name: string; path: string }, o: Options, bw:
         const r = results.get(e)!;
         if (r.error) continue;
         try {
+          await waitForQuiet(o.quietWaitMs);
+          const contention = startContention();
           for (const [i, prompt] of prompts.entries()) {
             const timings = await e.run(prompt, i === 0 ? o.decode + 1 : 1);
             (r.prefill[prompt.length] ??= []).push(prompt.length / (timings.prefillMs / 1000));
             if (i === 0) r.decode.push(timings.decodeMs.length / (timings.decodeMs.reduce((a, b) => a + b, 0) / 1000));
           }
+          r.otherLoad.push(contention());
           process.stderr.write(`${model.name} rep ${rep + 1}/${o.reps} ${e.label}: ` +
-            `${Object.entries(r.prefill).map(([n, v]) => `prefill${n} ${v.at(-1)!.toFixed(1)}`).join(', ')}, decode ${r.decode.at(-1)!.toFixed(2)} tok/s\n`);
+            `${Object.entries(r.prefill).map(([n, v]) => `prefill${n} ${v.at(-1)!.toFixed(1)}`).join(', ')}, decode ${r.decode.at(-1)!.toFixed(2)} tok/s` +
+            ` (other processes: ${Math.round(r.otherLoad.at(-1)! * 100)}% of the CPUs)\n`);
         } catch (err) {
           r.error = (err as Error).message;
           process.stderr.write(`${model.name} ${e.label}: ${r.error}\n`);
@@ -167,7 +175,8 @@ function bestPeer(m: ModelResult, metric: (e: EngineResult) => number[] | undefi
   return best;
 }
 
-function summarize(m: ModelResult, prompts: number[]) {
+function summarize(m: ModelResult, prompts: number[], bw: BandwidthMeasurement) {
+  const decodeLimitTokS = (bw.best.gbPerS * 1e9) / m.bytesPerDecodedToken;
   const metrics: Record<string, (e: EngineResult) => number[] | undefined> = Object.fromEntries([
     ...prompts.map((n) => [`prefill${n}`, (e: EngineResult) => e.prefill[n]] as const),
     ['decode', (e: EngineResult) => e.decode] as const,
@@ -178,7 +187,8 @@ function summarize(m: ModelResult, prompts: number[]) {
     ...(e.error ? { error: e.error } : {}),
     medianTokS: Object.fromEntries(Object.entries(metrics).map(([k, f]) => [k, round(median(f(e) ?? []))])),
     samplesTokS: Object.fromEntries(Object.entries(metrics).map(([k, f]) => [k, (f(e) ?? []).map((x) => round(x))])),
-    decodeFractionOfLimit: round(median(e.decode) / m.decodeLimitTokS),
+    decodeFractionOfLimit: round(median(e.decode) / decodeLimitTokS),
+    otherLoad: e.otherLoad.map((x) => round(x, 2)),
   }));
   const vserve = m.engines.find((e) => e.label.startsWith('vserve'));
   const ratios = Object.fromEntries(Object.entries(metrics).map(([k, f]) => {
@@ -186,7 +196,7 @@ function summarize(m: ModelResult, prompts: number[]) {
     const own = vserve ? median(f(vserve) ?? []) : NaN;
     return [k, { vserveOverLlamaCpp: round(own / (peer?.value ?? NaN)), bestLlamaCpp: peer?.label ?? null }];
   }));
-  return { ...m, decodeLimitTokS: round(m.decodeLimitTokS), engines, ratios };
+  return { ...m, decodeLimitTokS: round(decodeLimitTokS), engines, ratios };
 }
 
 const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? String(round(x, digits)) : 'n/a');
@@ -195,7 +205,7 @@ const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
 
 function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeof summarize>[], machine: ReturnType<typeof machineInfo>): string {
   const bwLine = bw.points.map((p) => `${fmt(p.gbPerS)} GB/s with ${p.threads} thread${p.threads > 1 ? 's' : ''}`).join(', ');
-  const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit'];
+  const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit', 'other load'];
   const rows: (string | number)[][] = [];
   for (const m of models) {
     const first = `${m.name} (${gb(m.traffic.fileBytes)}; limit ${fmt(m.decodeLimitTokS)} tok/s)`;
@@ -205,12 +215,13 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
       ...o.prompts.map((n) => fmt(e.medianTokS[`prefill${n}`] ?? NaN)),
       fmt(e.medianTokS.decode ?? NaN),
       pct(e.decodeFractionOfLimit),
+      pct(median(e.otherLoad)),
     ]));
-    for (const u of m.unavailable) rows.push([m.engines.length ? '' : first, u, ...o.prompts.map(() => '—'), '—', '—']);
+    for (const u of m.unavailable) rows.push([m.engines.length ? '' : first, u, ...o.prompts.map(() => '—'), '—', '—', '']);
     rows.push(['', '**vserve / best llama.cpp**', ...[...o.prompts.map((n) => `prefill${n}`), 'decode'].map((k) => {
       const r = m.ratios[k]!.vserveOverLlamaCpp;
       return Number.isFinite(r) ? `${fmt(r, 2)}x` : 'n/a';
-    }), '']);
+    }), '', '']);
   }
   return [
     `# Single sequence: vserve vs llama.cpp (node-llama-cpp ${NODE_LLAMA_CPP_VERSION})`,
@@ -221,7 +232,9 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
     `Random-weight models from \`npm run bench -- gen-model\`; prompts are random token ids (same ids for both engines), ` +
       `evaluated in one batch from an empty context (time to the first generated token). Decode: ${o.decode} greedy tokens after the ` +
       `${o.prompts[0]}-token prompt. Median of ${o.reps} repetitions, engines alternating. The decode limit is the best ` +
-      `bandwidth divided by the bytes read per token (all weights except the token embedding table, plus f16 KV at the mean context).`,
+      `bandwidth divided by the bytes read per token (all weights except the token embedding table, plus f16 KV at the mean context). ` +
+      `"Other load" is the median share of the CPUs other processes used during an engine's runs (each run first waits up to ` +
+      `${o.quietWaitMs / 1000} s for it to fall below 10%); more than a few percent makes that row unreliable.`,
     '',
     markdownTable(header, rows),
     '',
@@ -231,27 +244,32 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
 export async function singleCommand(argv: readonly string[]): Promise<void> {
   const o = await options(argv);
   const machine = machineInfo();
-  const loadBefore = os.loadavg()[0]!;
   process.stderr.write('measuring read bandwidth\n');
   const threadCounts = Array.from({ length: machine.physicalCores }, (_, i) => i + 1);
-  const bw = await measureReadBandwidth(threadCounts);
-  const models = [];
-  for (const m of o.models) models.push(summarize(await benchModel(m, o, bw), o.prompts));
+  // Measured before and after the engines (after waiting for a quiet machine), keeping the best: other
+  // processes only ever lower it.
+  const measure = async () => {
+    await waitForQuiet(o.quietWaitMs);
+    return measureReadBandwidth(threadCounts);
+  };
+  const before = await measure();
+  const results: ModelResult[] = [];
+  for (const m of o.models) results.push(await benchModel(m, o));
+  process.stderr.write('measuring read bandwidth again\n');
+  const bw = bestBandwidth(before, await measure());
+  const models = results.map((r) => summarize(r, o.prompts, bw));
   const report = {
     benchmark: 'single',
     date: new Date().toISOString(),
     machine,
     options: { ...o, models: undefined },
-    // Other work on the machine skews every number; the 1-minute load average says whether there was any.
-    loadAverage: { before: round(loadBefore), after: round(os.loadavg()[0]!) },
     bandwidth: { ...bw, points: bw.points.map((p) => ({ ...p, gbPerS: round(p.gbPerS) })), best: { ...bw.best, gbPerS: round(bw.best.gbPerS) } },
     models,
   };
   let md = markdown(o, bw, models, machine);
-  if (Math.max(report.loadAverage.before, report.loadAverage.after) > 0.5) {
-    md += `
-Note: the machine was not idle (1-minute load average ${report.loadAverage.before} before, ${report.loadAverage.after} after); numbers may be low and noisy.
-`;
+  const busiest = Math.max(...models.flatMap((m) => m.engines.map((e) => median(e.otherLoad))).filter(Number.isFinite));
+  if (busiest > 0.05) {
+    md += `\nNote: other processes used up to ${pct(busiest)} of the CPUs during some rows' runs; those rows are low and noisy.\n`;
   }
   writeReport('single', report, md);
 }
