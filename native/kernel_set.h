@@ -26,6 +26,17 @@ struct MatmulRange {
   size_t outStride;
 };
 
+// Activation rows for the row-interleaved weight kernels (packed_weights.h): signed quants q, the block
+// scales d, and per block `offset * sum(q)` (offset = the bias the packed weights carry: 128 for Q8_0,
+// 8 for Q4_0), which the kernels subtract so weights can be the unsigned operand of u8 x s8 dots.
+struct SignedRows {
+  const int8_t* q;      // [rows][cols]
+  const float* d;       // [rows][cols / 32]
+  const int32_t* bias;  // [rows][cols / 32]
+  size_t rows;
+  size_t cols;
+};
+
 // Float activations for the float-weight paths.
 struct FloatRows {
   const float* x;  // [rows][cols]
@@ -50,14 +61,23 @@ struct KernelSet {
   void (*scale)(float* y, float a, size_t n);                 // y *= a
   // Reads `bytes` bytes as fast as possible and returns a value depending on all of them.
   uint64_t (*readAll)(const uint8_t* p, size_t bytes);
+  // Optional (nullptr where an ISA has none): matmuls on weights packed 16 rows at a time
+  // (packed_weights.h). `w` is the packed matrix; range rows are multiples of 16 within it.
+  void (*matmulQ8_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ4_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll) in its anonymous namespace.
-#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName)                                                    \
+#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName) VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr)
+// The same, for an ISA that also defines matmulQ8_0Packed and matmulQ4_0Packed.
+#define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName) \
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ8_0Packed, matmulQ4_0Packed)
+#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q8Packed, q4Packed)                                 \
   const KernelSet& accessor() {                                                                         \
     static const KernelSet kSet{isaName,   quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16, \
-                                matmulBF16, dot,          axpy,       scale,      readAll};             \
+                                matmulBF16, dot,          axpy,       scale,      readAll,   q8Packed,  \
+                                q4Packed};                                                              \
     return kSet;                                                                                        \
   }
 

@@ -2,6 +2,7 @@
 // rows into tasks for the pool; int8 paths quantize the activations once per call, the K-quant path
 // dequantizes a few weight rows at a time into a per-thread buffer and runs the f32 kernel on them.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "ggml_types.h"
 #include "js_args.h"
 #include "modules.h"
+#include "packed_weights.h"
 #include "thread_pool.h"
 #include "weight_tensor.h"
 
@@ -57,6 +59,50 @@ QuantizedRows quantizeActivations(const float* x, size_t n, size_t cols) {
   return {q, d, n, cols};
 }
 
+// The signed form of quantized activations for the packed kernels, with each block's bias term.
+SignedRows signedActivations(const QuantizedRows& xq, int bias) {
+  thread_local std::vector<int8_t> q;
+  thread_local std::vector<int32_t> sums;
+  const size_t blocks = xq.cols / kQKBlock;
+  if (q.size() < xq.rows * xq.cols) q.resize(xq.rows * xq.cols);
+  if (sums.size() < xq.rows * blocks) sums.resize(xq.rows * blocks);
+  for (size_t b = 0; b < xq.rows * blocks; b++) {
+    int32_t sum = 0;
+    for (size_t i = b * kQKBlock; i < (b + 1) * kQKBlock; i++) {
+      q[i] = int8_t(xq.q[i] ^ 0x80);
+      sum += q[i];
+    }
+    sums[b] = bias * sum;
+  }
+  return {q.data(), xq.d, sums.data(), xq.rows, xq.cols};
+}
+
+// Q8_0 / Q4_0 through the packed kernels: whole 16-row groups from the packed copy (tasks of whole
+// groups), the rows after the last group with the ordinary kernel. False when there is no packed form.
+bool packedMatmul(const QuantizedRows& xq, const WeightRef& w, float* out) {
+  const KernelSet& k = kernels();
+  const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0Packed : k.matmulQ4_0Packed;
+  // VSERVE_NO_PACK=1 keeps the file layout (A/B benchmarks of the packed kernels).
+  static const bool disabled = std::getenv("VSERVE_NO_PACK") != nullptr;
+  if (kernel == nullptr || w.packed == nullptr || disabled) return false;
+  const uint8_t* packed = w.packed->get(w.type, w.data, w.rows, w.cols, w.rowBytes);
+  if (packed == nullptr) return false;
+  const SignedRows xs = signedActivations(xq, packedBias(w.type));
+  const size_t groups = w.rows / kPackRows;
+  const auto tail = w.type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
+  ThreadPool& p = pool();
+  // Groups per task: about 8 tasks per thread for balance (fewer rows per task for big batches).
+  const size_t perTask = std::max<size_t>(1, std::min<size_t>(groups / (size_t(p.threads()) * 8), xq.rows <= 4 ? 64 : 4));
+  const size_t tasks = (groups + perTask - 1) / perTask;
+  const bool hasTail = groups * kPackRows < w.rows;
+  p.parallelFor(tasks + (hasTail ? 1 : 0), [&](size_t t) {
+    if (t == tasks) return tail(xq, w.data, MatmulRange{groups * kPackRows, w.rows, out, w.rows});
+    const size_t g0 = t * perTask, g1 = std::min(groups, g0 + perTask);
+    kernel(xs, packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, out, w.rows});
+  });
+  return true;
+}
+
 void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
   const KernelSet& k = kernels();
   constexpr size_t kRowsPerPass = 8;
@@ -88,6 +134,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     case kQ8_0:
     case kQ4_0: {
       const QuantizedRows xq = quantizeActivations(x.data, n, w.cols);
+      if (packedMatmul(xq, w, out.data)) break;
       const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
       forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out.data, w.rows}); });
       break;

@@ -95,7 +95,7 @@ class WeightTensor : public Napi::ObjectWrap<WeightTensor> {
 
   WeightRef ref(const Args& args) const {
     if (store_->closed()) args.rangeError("the weight's model file has been closed");
-    return {store_->data() + offset_, type_, rows_, cols_, rowBytes_};
+    return {store_->data() + offset_, type_, rows_, cols_, rowBytes_, packed_.get()};
   }
 
  private:
@@ -107,6 +107,7 @@ class WeightTensor : public Napi::ObjectWrap<WeightTensor> {
   }
 
   std::shared_ptr<ByteStore> store_;
+  std::unique_ptr<PackedCache> packed_ = std::make_unique<PackedCache>();
   size_t offset_ = 0;
   int type_ = 0;
   size_t rows_ = 0;

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "js_args.h"
+#include "packed_weights.h"
 
 namespace vserve {
 
@@ -17,6 +18,7 @@ struct WeightRef {
   size_t rows;
   size_t cols;
   size_t rowBytes;
+  PackedCache* packed;  // the weight's row-interleaved copy (made on demand by matmul)
 };
 
 // The weight passed as argument i, after checking it is a live WeightTensor.

@@ -159,6 +159,84 @@ void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ran
   matmulQuant<Q4_0Blocks>(x, w, range);
 }
 
+// ---- packed weights (packed_weights.h): one lane per weight row, 16 rows per vector ----
+// A block column of a group unpacks to 8 quant vectors; vector k pairs with activation dword k.
+
+struct Q8_0Packed {
+  static constexpr size_t kBlockBytes = 32 + 16 * 32;
+  static void unpack(const uint8_t* p, __m512i (&w)[8]) {
+    for (int k = 0; k < 8; k++) w[k] = _mm512_loadu_si512(p + 64 * k);
+  }
+};
+
+struct Q4_0Packed {
+  static constexpr size_t kBlockBytes = 32 + 16 * 16;
+  static void unpack(const uint8_t* p, __m512i (&w)[8]) {
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    for (int k = 0; k < 4; k++) {
+      const __m512i v = _mm512_loadu_si512(p + 64 * k);
+      w[k] = _mm512_and_si512(v, low);
+      w[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+    }
+  }
+};
+
+inline __m512i broadcastDword(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// 16 weight rows (one group) x RX activation rows from i0.
+template <class F, int RX>
+void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t blocks = x.cols / kQKBlock;
+  __m512 acc[RX];
+  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < blocks; b++, p += F::kBlockBytes) {
+    const __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    __m512i w[8];
+    F::unpack(p + 32, w);
+    for (int i = 0; i < RX; i++) {
+      const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKBlock;
+      // Two dependency chains; the first starts from -bias * sum(q) to cancel the weights' offset.
+      __m512i d0 = _mm512_set1_epi32(-x.bias[(i0 + i) * blocks + b]);
+      __m512i d1 = _mm512_setzero_si512();
+      for (int k = 0; k < 8; k += 2) {
+        d0 = _mm512_dpbusd_epi32(d0, w[k], broadcastDword(xq + 4 * k));
+        d1 = _mm512_dpbusd_epi32(d1, w[k + 1], broadcastDword(xq + 4 * k + 4));
+      }
+      const __m512 scale = _mm512_mul_ps(ws, _mm512_set1_ps(x.d[(i0 + i) * blocks + b]));
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), scale, acc[i]);
+    }
+  }
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+}
+
+template <class F, int RX>
+void packedRows(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  for (; i0 + RX <= x.rows; i0 += RX) packedTile<F, RX>(x, group, i0, out, outStride);
+  if constexpr (RX > 1) {
+    if (i0 < x.rows) packedRows<F, RX - 1>(x, group, i0, out, outStride);
+  }
+}
+
+template <class F>
+void matmulPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t groupBytes = x.cols / kQKBlock * F::kBlockBytes;
+  for (size_t r = range.rowBegin; r < range.rowEnd; r += 16) {
+    packedRows<F, 4>(x, w + r / 16 * groupBytes, 0, range.out + r, range.outStride);
+  }
+}
+
+void matmulQ8_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Q8_0Packed>(x, w, range);
+}
+void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Q4_0Packed>(x, w, range);
+}
+
 // ---- float weights: 16 columns at a time, converted to f32 on load ----
 
 struct F32Loader {
@@ -257,6 +335,6 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 }  // namespace
 
-VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512")
+VSERVE_DEFINE_KERNEL_SET_PACKED(avx512Kernels, "avx512")
 
 }  // namespace vserve

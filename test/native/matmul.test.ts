@@ -65,6 +65,13 @@ test('matmul with prefill-sized batches and many rows exercises every tile shape
   for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.F16, GGMLType.Q6_K]) compare(type, 70, 512, 130, rng);
 });
 
+test('Q8_0 and Q4_0 matmuls on whole 16-row groups (packed kernels), with and without a tail of rows', () => {
+  const rng = new Rng(11);
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0]) {
+    for (const [rows, n] of [[16, 1], [256, 1], [40, 3], [48, 6]] as const) compare(type, rows, 2048, n, rng);
+  }
+});
+
 test('matmul leaves out beyond n * rows untouched and accepts longer x buffers', () => {
   const rng = new Rng(3);
   const bytes = randomWeightBytes(GGMLType.Q8_0, 4, 64, rng);

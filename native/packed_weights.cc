@@ -1,0 +1,52 @@
+#include "packed_weights.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "ggml_types.h"
+#include "thread_pool.h"
+
+namespace vserve {
+
+size_t packedBlockBytes(int type) { return 2 * kPackRows + kPackRows * (type == kQ8_0 ? 32 : 16); }
+
+int packedBias(int type) { return type == kQ8_0 ? 128 : 8; }
+
+void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  const size_t blocks = cols / kQKBlock;
+  const size_t blockBytes = type == kQ8_0 ? kQ8_0Bytes : kQ4_0Bytes;
+  const size_t quantBytes = blockBytes - 2;
+  const uint8_t flip = type == kQ8_0 ? 0x80 : 0x00;
+  const size_t outBlock = packedBlockBytes(type);
+  pool().parallelFor(groups, [&](size_t g) {
+    uint8_t* out = dst + g * blocks * outBlock;
+    for (size_t b = 0; b < blocks; b++, out += outBlock) {
+      for (size_t r = 0; r < kPackRows; r++) {
+        const uint8_t* blk = src + (g * kPackRows + r) * rowBytes + b * blockBytes;
+        std::memcpy(out + 2 * r, blk, 2);
+        for (size_t k = 0; k < quantBytes / 4; k++) {
+          for (size_t i = 0; i < 4; i++) out[2 * kPackRows + (k * kPackRows + r) * 4 + i] = blk[2 + 4 * k + i] ^ flip;
+        }
+      }
+    }
+  });
+}
+
+const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!tried_) {
+    tried_ = true;
+    const size_t groups = rows / kPackRows;
+    if ((type == kQ8_0 || type == kQ4_0) && groups > 0) {
+      const size_t bytes = groups * (cols / kQKBlock) * packedBlockBytes(type);
+      void* p = std::aligned_alloc(64, (bytes + 63) & ~size_t(63));
+      if (p != nullptr) {
+        packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        data_ = {static_cast<uint8_t*>(p), std::free};
+      }
+    }
+  }
+  return data_.get();
+}
+
+}  // namespace vserve

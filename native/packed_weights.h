@@ -1,0 +1,41 @@
+// Q8_0 / Q4_0 weights re-laid out 16 rows at a time for decode-speed matmuls. GGUF stores each row's
+// blocks contiguously, so a kernel reads many rows as separate streams and spends most of its
+// instructions per 32-weight block (scale conversion, broadcasts, shuffles). Packed, one vector lane
+// is one row: for each group of 16 rows and each block b, the group holds
+//   16 f16 scales (row 0..15 of block b)                          32 bytes
+//   the quants as dwords: dword (k, r) = weights 4k..4k+3 of row r  512 (Q8_0) or 256 (Q4_0) bytes
+// so a u8 x s8 dot of quant vector k with activation dword k (broadcast) advances 16 rows at once,
+// and the whole group is one sequential stream. Q8_0 quants are stored as q ^ 0x80 (= q + 128,
+// unsigned); Q4_0 keeps its bytes (low nibble = element j, high = element j + 16; value + 8), so
+// vector k holds weights 4k.. in the low nibbles and 16 + 4k.. in the high ones. Rows past the last
+// whole group stay in the original layout.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace vserve {
+
+constexpr size_t kPackRows = 16;
+
+// Bytes of one packed block column of a group (scales + quants), for Q8_0 or Q4_0.
+size_t packedBlockBytes(int type);
+// The unsigned bias the packed quants carry (128 for Q8_0, 8 for Q4_0).
+int packedBias(int type);
+// Packs rows [0, groups * 16) of a Q8_0 / Q4_0 matrix (rows of rowBytes bytes, `cols` elements).
+void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+
+// A weight's packed copy, made on first use by a kernel set that has packed kernels.
+class PackedCache {
+ public:
+  // The packed matrix for these weights, or nullptr when the type or size has no packed form.
+  const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes);
+
+ private:
+  std::mutex mutex_;
+  bool tried_ = false;
+  std::unique_ptr<uint8_t, void (*)(void*)> data_{nullptr, nullptr};
+};
+
+}  // namespace vserve
