@@ -180,7 +180,8 @@ export async function kernelsCommand(argv: readonly string[]): Promise<void> {
           file.close();
         }
       }
-      const file = GGUFFile.open(await ensureBenchModel(shape, 'q4_0'));
+      // The f32 ops only need the shape's hyperparameters, from any of its files.
+      const file = GGUFFile.open(await ensureBenchModel(shape, dtypes.find(isBenchDType) ?? 'q4_0'));
       const cfg = readLlamaConfig(file);
       file.close();
       benchF32Ops(c, cfg);
