@@ -26,15 +26,17 @@ function sample(): Sample | undefined {
 }
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every mainstream Linux build
+const MIN_WINDOW_MS = 400;
 
-/** Starts measuring; the returned function gives the fraction of all cores others used since (NaN if unknown). */
+/** Starts measuring; the returned function gives the fraction of all cores others used since (NaN if unknown or too short). */
 export function startContention(): () => number {
   const a = sample();
   return () => {
     const b = sample();
-    if (!a || !b || b.ms <= a.ms) return NaN;
+    // Ticks are 10 ms: shorter windows would be mostly rounding.
+    if (!a || !b || b.ms - a.ms < MIN_WINDOW_MS) return NaN;
     const foreign = (b.busyTicks - a.busyTicks) - (b.ownTicks - a.ownTicks);
-    return Math.max(0, foreign / TICKS_PER_SECOND / ((b.ms - a.ms) / 1000) / os.availableParallelism());
+    return Math.min(1, Math.max(0, foreign / TICKS_PER_SECOND / ((b.ms - a.ms) / 1000) / os.availableParallelism()));
   };
 }
 

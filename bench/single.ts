@@ -96,41 +96,56 @@ function randomPrompt(length: number, vocab: number, seed: number): number[] {
   return [BOS, ...Array.from({ length: length - 1 }, () => FIRST_ID + (rng.next() % (vocab - FIRST_ID)))];
 }
 
+interface LoadedEngines {
+  engines: SingleSequenceEngine[];
+  peerModel?: PeerModel;
+  unavailable: string[];
+}
+
+/** vserve, then one llama.cpp context per thread count on a shared model; what could not load is listed. */
+async function loadEngines(path: string, o: Options): Promise<LoadedEngines> {
+  const loaded: LoadedEngines = { engines: [], unavailable: [] };
+  try {
+    const vserve = VserveEngine.load(path, o.vserveBackend, o.vserveThreads, CONTEXT);
+    if (vserve) loaded.engines.push(vserve);
+    else loaded.unavailable.push(`vserve: the ${o.vserveBackend} backend is not available yet`);
+  } catch (e) {
+    loaded.unavailable.push(`vserve: ${(e as Error).message}`);
+  }
+  if (o.peer) {
+    try {
+      loaded.peerModel = await loadLlamaCppModel(path);
+      for (const t of o.peerThreads) loaded.engines.push(await LlamaCppEngine.create(loaded.peerModel, t, CONTEXT, Math.max(...o.prompts)));
+    } catch (e) {
+      // node-llama-cpp is a devDependency: absent from production installs.
+      loaded.unavailable.push(`llama.cpp: ${(e as Error).message}`);
+    }
+  }
+  return loaded;
+}
+
+/** One repetition for one engine: every prompt's prefill, and decode after the first prompt. */
+async function measureOnce(e: SingleSequenceEngine, prompts: number[][], o: Options, r: EngineResult): Promise<void> {
+  await waitForQuiet(o.quietWaitMs);
+  const contention = startContention();
+  for (const [i, prompt] of prompts.entries()) {
+    const timings = await e.run(prompt, i === 0 ? o.decode + 1 : 1);
+    (r.prefill[prompt.length] ??= []).push(prompt.length / (timings.prefillMs / 1000));
+    if (i === 0) r.decode.push(timings.decodeMs.length / (timings.decodeMs.reduce((a, b) => a + b, 0) / 1000));
+  }
+  r.otherLoad.push(contention());
+}
+
 async function benchModel(model: { name: string; path: string }, o: Options): Promise<ModelResult> {
   const file = GGUFFile.open(model.path);
   const config = readLlamaConfig(file);
   file.close();
   const traffic = decodeTraffic(model.path, KV_ELEM_BYTES);
-  const decodePrompt = o.prompts[0]!;
-  const decodePositions = decodePrompt + o.decode / 2;
-  const perToken = bytesPerDecodedToken(traffic, decodePositions);
-  const result: ModelResult = {
-    name: model.name, path: model.path, traffic, decodePositions, bytesPerDecodedToken: perToken,
-    engines: [], unavailable: [],
-  };
-
-  const engines: SingleSequenceEngine[] = [];
+  const decodePositions = o.prompts[0]! + o.decode / 2;
   process.stderr.write(`${model.name}: loading engines\n`);
-  try {
-    const vserve = VserveEngine.load(model.path, o.vserveBackend, o.vserveThreads, CONTEXT);
-    if (vserve) engines.push(vserve);
-    else result.unavailable.push(`vserve: the ${o.vserveBackend} backend is not available yet`);
-  } catch (e) {
-    result.unavailable.push(`vserve: ${(e as Error).message}`);
-  }
-  let peerModel: PeerModel | undefined;
-  if (o.peer) {
-    try {
-      peerModel = await loadLlamaCppModel(model.path);
-      for (const t of o.peerThreads) engines.push(await LlamaCppEngine.create(peerModel, t, CONTEXT, Math.max(...o.prompts)));
-    } catch (e) {
-      // node-llama-cpp is a devDependency: absent from production installs.
-      result.unavailable.push(`llama.cpp: ${(e as Error).message}`);
-    }
-  }
+  const { engines, peerModel, unavailable } = await loadEngines(model.path, o);
   const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [], otherLoad: [] } as EngineResult]));
   const prompts = o.prompts.map((n, i) => randomPrompt(n, config.vocabSize, 1000 + i));
-
   try {
     for (const e of engines) await e.run(prompts[0]!.slice(0, 16), 2); // warm caches, JIT and page cache
     for (let rep = 0; rep < o.reps; rep++) {
@@ -140,14 +155,7 @@ async function benchModel(model: { name: string; path: string }, o: Options): Pr
         const r = results.get(e)!;
         if (r.error) continue;
         try {
-          await waitForQuiet(o.quietWaitMs);
-          const contention = startContention();
-          for (const [i, prompt] of prompts.entries()) {
-            const timings = await e.run(prompt, i === 0 ? o.decode + 1 : 1);
-            (r.prefill[prompt.length] ??= []).push(prompt.length / (timings.prefillMs / 1000));
-            if (i === 0) r.decode.push(timings.decodeMs.length / (timings.decodeMs.reduce((a, b) => a + b, 0) / 1000));
-          }
-          r.otherLoad.push(contention());
+          await measureOnce(e, prompts, o, r);
           process.stderr.write(`${model.name} rep ${rep + 1}/${o.reps} ${e.label}: ` +
             `${Object.entries(r.prefill).map(([n, v]) => `prefill${n} ${v.at(-1)!.toFixed(1)}`).join(', ')}, decode ${r.decode.at(-1)!.toFixed(2)} tok/s` +
             ` (other processes: ${Math.round(r.otherLoad.at(-1)! * 100)}% of the CPUs)\n`);
@@ -161,8 +169,11 @@ async function benchModel(model: { name: string; path: string }, o: Options): Pr
     for (const e of engines) await e.close();
     await peerModel?.dispose();
   }
-  result.engines = [...results.values()];
-  return result;
+  return {
+    name: model.name, path: model.path, traffic, decodePositions,
+    bytesPerDecodedToken: bytesPerDecodedToken(traffic, decodePositions),
+    engines: [...results.values()], unavailable,
+  };
 }
 
 /** Best (highest median) llama.cpp value of a metric across thread counts. */
@@ -215,7 +226,7 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
       ...o.prompts.map((n) => fmt(e.medianTokS[`prefill${n}`] ?? NaN)),
       fmt(e.medianTokS.decode ?? NaN),
       pct(e.decodeFractionOfLimit),
-      pct(median(e.otherLoad)),
+      pct(median(e.otherLoad.filter(Number.isFinite))),
     ]));
     for (const u of m.unavailable) rows.push([m.engines.length ? '' : first, u, ...o.prompts.map(() => '—'), '—', '—', '']);
     rows.push(['', '**vserve / best llama.cpp**', ...[...o.prompts.map((n) => `prefill${n}`), 'decode'].map((k) => {
@@ -267,7 +278,7 @@ export async function singleCommand(argv: readonly string[]): Promise<void> {
     models,
   };
   let md = markdown(o, bw, models, machine);
-  const busiest = Math.max(...models.flatMap((m) => m.engines.map((e) => median(e.otherLoad))).filter(Number.isFinite));
+  const busiest = Math.max(...models.flatMap((m) => m.engines.map((e) => median(e.otherLoad.filter(Number.isFinite)))).filter(Number.isFinite));
   if (busiest > 0.05) {
     md += `\nNote: other processes used up to ${pct(busiest)} of the CPUs during some rows' runs; those rows are low and noisy.\n`;
   }
