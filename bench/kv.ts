@@ -38,16 +38,12 @@ function capacityTable(points: CapacityPoint[]): string {
   );
 }
 
-export async function kvCommand(argv: readonly string[]): Promise<void> {
-  const args = new BenchArgs(argv);
-  const machine = machineInfo();
-  const threads = args.int('threads', machine.physicalCores);
+function attentionSection(args: BenchArgs, threads: number): { data: unknown; md: string[] } {
   const blockSizes = ints(args.list('block-sizes', ['16', '64', '256']));
-  const budgetBytes = args.int('budget-mib', 4096) * 2 ** 20;
   const backend = new NativeBackend({ threads });
-  let attention: AttentionPoint[];
+  let points: AttentionPoint[];
   try {
-    attention = benchAttention(backend, {
+    points = benchAttention(backend, {
       batches: ints(args.list('batches', ['1', '8', '32'])),
       contexts: ints(args.list('contexts', ['1024', '4096', '8192'])),
       chunks: ints(args.list('chunks', ['128', '512', '2048'])),
@@ -56,44 +52,68 @@ export async function kvCommand(argv: readonly string[]): Promise<void> {
   } finally {
     backend.close();
   }
-  const stepMs = ints(args.list('step-ms', ['30', '3']));
-  const mapping = benchMapping({ pageSizes: [4 << 10, 64 << 10, 2 << 20], stepMs, layers: TINYLLAMA_KV.layers });
+  return {
+    data: { shape: TINYLLAMA_ATTENTION, isa: backend.isa, blockSizes, points },
+    md: [
+      `## Attention (native backend, ${backend.isa}, ${threads} threads; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
+      '',
+      'Decode: `batch` sequences of `context` tokens, one query each. Prefill: one chunk of `chunk` tokens from position 0 (causal).',
+      "Both kernels share their loop, SIMD and threading; the paged cache's blocks are interleaved across slots. " +
+        `ratio = contiguous throughput / paged throughput (> 1: contiguous faster); best of ${ROUNDS} rounds' medians (layouts alternate within a round; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
+      '',
+      attentionTable(points, blockSizes),
+    ],
+  };
+}
+
+function mappingSection(args: BenchArgs): { data: unknown; md: string[] } {
+  const points = benchMapping({ pageSizes: [4 << 10, 64 << 10, 2 << 20], stepMs: ints(args.list('step-ms', ['30', '3'])), layers: TINYLLAMA_KV.layers });
+  return {
+    data: points,
+    md: [
+      `## Mapping cost per step (virtual manager, ${TINYLLAMA_KV.layers} layers: every step maps one page into each of the ${TINYLLAMA_KV.layers * 2} (layer, K/V) ranges)`,
+      '',
+      markdownTable(['page', 'mode', 'step ms', 'pages/step', 'blocked µs/step', '% of step', 'mmap µs/page'],
+        points.map((m) => [`${m.pageBytes >> 10} KiB`, m.mode, m.stepMs, m.pagesPerStep, m.blockedUsPerStep, `${round(m.fractionOfStep * 100)}%`, m.mmapUsPerPage])),
+    ],
+  };
+}
+
+function capacitySection(args: BenchArgs): { data: unknown; md: string[] } {
+  const budgetBytes = args.int('budget-mib', 4096) * 2 ** 20;
   const lengths = traceLengths(TRACE, MAX_CONTEXT);
   const samples = args.int('samples', 2000);
   const mixes = [
     sampleMix(`ShareGPT-8k, clipped to ${MAX_CONTEXT}`, lengths, samples, 1),
     sampleMix('ShareGPT-8k rows of <= 2000 tokens', lengths.filter((l) => l <= 2000), samples, 2),
   ];
-  const capacity = benchCapacity(TINYLLAMA_KV, budgetBytes, mixes, { blockSize: 16, pageBytes: 64 << 10 });
-
-  const report = {
-    benchmark: 'kv', date: new Date().toISOString(), machine, threads, isa: backend.isa,
-    attention: { shape: TINYLLAMA_ATTENTION, blockSizes, points: attention },
-    mapping,
-    capacity: { kvShape: TINYLLAMA_KV, budgetBytes, mixes: mixes.map((m) => ({ name: m.name, mean: m.mean, samples: m.lengths.length })), points: capacity },
+  const points = benchCapacity(TINYLLAMA_KV, budgetBytes, mixes, { blockSize: 16, pageBytes: 64 << 10 });
+  return {
+    data: { kvShape: TINYLLAMA_KV, budgetBytes, mixes: mixes.map((m) => ({ name: m.name, mean: m.mean, samples: m.lengths.length })), points },
+    md: [
+      `## Capacity of a ${budgetBytes / 2 ** 30} GiB KV budget (TinyLlama KV: 22 layers x 4 x 64, f32, max context ${MAX_CONTEXT})`,
+      '',
+      `Sequences admitted in sampled order until the manager refuses (static: budget / maxContext slots). Mixes: ${mixes.map((m) => `${m.name}: mean ${m.mean} tokens`).join('; ')}.`,
+      '',
+      capacityTable(points),
+    ],
   };
-  const md = [
-    `# KV cache: contiguous vs paged attention, mapping cost, capacity (${threads} threads, ${backend.isa})`,
-    '',
-    '## Attention (native backend, TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)',
-    '',
-    'Decode: `batch` sequences of `context` tokens, one query each. Prefill: one chunk of `chunk` tokens from position 0 (causal).',
-    "Both kernels share their loop, SIMD and threading; the paged cache's blocks are interleaved across slots. " +
-      `ratio = contiguous throughput / paged throughput (> 1: contiguous faster); best of ${ROUNDS} rounds' medians (layouts alternate within a round; load average ${os.loadavg()[0]!.toFixed(1)} on ${machine.logicalCores} logical cores at the end).`,
-    '',
-    attentionTable(attention, blockSizes),
-    '',
-    `## Mapping cost per step (virtual manager, ${TINYLLAMA_KV.layers} layers: every step maps one page into each of the ${TINYLLAMA_KV.layers * 2} (layer, K/V) ranges)`,
-    '',
-    markdownTable(['page', 'mode', 'step ms', 'pages/step', 'blocked µs/step', '% of step', 'mmap µs/page'],
-      mapping.map((m) => [`${m.pageBytes >> 10} KiB`, m.mode, m.stepMs, m.pagesPerStep, m.blockedUsPerStep, `${round(m.fractionOfStep * 100)}%`, m.mmapUsPerPage])),
-    '',
-    `## Capacity of a ${budgetBytes / 2 ** 30} GiB KV budget (TinyLlama KV: 22 layers x 4 x 64, f32, max context ${MAX_CONTEXT})`,
-    '',
-    `Sequences admitted in sampled order until the manager refuses (static: budget / maxContext slots). Mixes: ${mixes.map((m) => `${m.name}: mean ${m.mean} tokens`).join('; ')}.`,
-    '',
-    capacityTable(capacity),
-    '',
-  ].join('\n');
-  writeReport('kv', report, md);
+}
+
+const SECTIONS = { attention: attentionSection, mapping: mappingSection, capacity: capacitySection };
+
+export async function kvCommand(argv: readonly string[]): Promise<void> {
+  const args = new BenchArgs(argv);
+  const machine = machineInfo();
+  const threads = args.int('threads', machine.physicalCores);
+  const report: Record<string, unknown> = { benchmark: 'kv', date: new Date().toISOString(), machine, threads };
+  const md = ['# KV cache: contiguous vs paged attention, mapping cost, capacity', ''];
+  for (const part of args.list('parts', Object.keys(SECTIONS))) {
+    const section = SECTIONS[part as keyof typeof SECTIONS];
+    if (!section) throw new Error(`unknown part "${part}" in --parts (${Object.keys(SECTIONS).join(', ')})`);
+    const { data, md: lines } = section(args, threads);
+    report[part] = data;
+    md.push(...lines, '');
+  }
+  writeReport('kv', report, md.join('\n'));
 }
