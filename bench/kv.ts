@@ -55,7 +55,7 @@ function attentionSection(args: BenchArgs, threads: number): { data: unknown; md
   return {
     data: { shape: TINYLLAMA_ATTENTION, isa: backend.isa, blockSizes, points },
     md: [
-      `## Attention (native backend, ${backend.isa}, ${threads} threads; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
+      `## Attention (native backend, ${backend.isa}, ${threads} thread${threads === 1 ? '' : 's'}; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
       '',
       'Decode: `batch` sequences of `context` tokens, one query each. Prefill: one chunk of `chunk` tokens from position 0 (causal).',
       "Both kernels share their loop, SIMD and threading; the paged cache's blocks are interleaved across slots. " +

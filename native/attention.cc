@@ -4,14 +4,12 @@
 // attention: one task per (token, KV head); the task handles all query heads of that KV head's GQA
 // group so each cached K/V row is read once per token. The batch loop and the per-task loop are
 // attention_batch.h and attention_core.h, shared with the paged layout (paged_attention.cc).
-#include <algorithm>
 #include <string>
 
 #include "attention_batch.h"
 #include "kv_store.h"
 #include "js_args.h"
 #include "modules.h"
-#include "thread_pool.h"
 
 namespace vserve {
 namespace {

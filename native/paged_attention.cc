@@ -10,7 +10,6 @@
 #include "kv_store.h"
 #include "js_args.h"
 #include "modules.h"
-#include "thread_pool.h"
 
 namespace vserve {
 namespace {
