@@ -2,17 +2,14 @@
 // [slot][position][kvHead][headDim] (one f32 array per layer for K and for V).
 //
 // attention: one task per (token, KV head); the task handles all query heads of that KV head's GQA
-// group so each cached K/V row is read once per token. Scores are computed a block of positions at a
-// time and folded into a running (max, sum, accumulator) - online softmax - so memory stays O(headDim).
-#include <algorithm>
-#include <cmath>
+// group so each cached K/V row is read once per token. The batch loop and the per-task loop are
+// attention_batch.h and attention_core.h, shared with the paged layout (paged_attention.cc).
 #include <string>
-#include <vector>
 
-#include "cpu_features.h"
+#include "attention_batch.h"
+#include "kv_store.h"
 #include "js_args.h"
 #include "modules.h"
-#include "thread_pool.h"
 
 namespace vserve {
 namespace {
@@ -64,63 +61,22 @@ void checkTokens(const Args& args, const ArrayArg<int32_t>& slots, const ArrayAr
 Napi::Value KVStore(const Napi::CallbackInfo& info) {
   Args args(info, "kvStore");
   const KVGeometry g = kvArgs(args, 0);
-  const ArrayArg<float> k = args.float32(6, "k");
-  const ArrayArg<float> v = args.float32(7, "v");
-  const ArrayArg<int32_t> slots = args.int32(8, "slots");
-  const ArrayArg<int32_t> positions = args.int32(9, "positions");
-  checkTokens(args, slots, positions, g);
-  const size_t n = slots.length;
-  args.requireLength(k, checkedMul(args, n, g.rowLen(), "k size"), "k");
-  args.requireLength(v, checkedMul(args, n, g.rowLen(), "v size"), "v");
-  for (size_t i = 0; i < n; i++) {
-    const size_t at = g.offset(size_t(slots.data[i]), size_t(positions.data[i]));
-    std::copy_n(k.data + i * g.rowLen(), g.rowLen(), g.keys + at);
-    std::copy_n(v.data + i * g.rowLen(), g.rowLen(), g.values + at);
-  }
+  storeRows(args, g, 6, [&](const auto& slots, const auto& positions) { checkTokens(args, slots, positions, g); });
   return info.Env().Undefined();
 }
 
-constexpr size_t kPositionBlock = 64;
-
-struct HeadState {
-  float max = -INFINITY;
-  float sum = 0.0f;
-};
-
-// Attention of one token's query heads [h0, h0 + group) against KV head `kvHead` of its slot.
-void attendGroup(const KernelSet& k, const KVGeometry& g, const float* q, float* out, size_t slot, size_t lastPos,
-                 size_t kvHead, size_t group, float scale, std::vector<float>& scores) {
-  const size_t d = g.headDim;
-  scores.resize(group * kPositionBlock);
-  std::vector<HeadState> state(group);
-  for (size_t h = 0; h < group; h++) std::fill_n(out + h * d, d, 0.0f);
-  const size_t base = g.offset(slot, 0) + kvHead * d;
-  for (size_t p0 = 0; p0 <= lastPos; p0 += kPositionBlock) {
-    const size_t count = std::min(kPositionBlock, lastPos + 1 - p0);
-    for (size_t h = 0; h < group; h++) {
-      float* s = &scores[h * kPositionBlock];
-      float blockMax = -INFINITY;
-      for (size_t p = 0; p < count; p++) {
-        s[p] = k.dot(q + h * d, g.keys + base + (p0 + p) * g.rowLen(), d) * scale;
-        blockMax = std::max(blockMax, s[p]);
-      }
-      HeadState& st = state[h];
-      const float newMax = std::max(st.max, blockMax);
-      if (newMax > st.max && st.sum > 0.0f) {
-        const float correction = std::exp(st.max - newMax);
-        st.sum *= correction;
-        k.scale(out + h * d, correction, d);
-      }
-      st.max = newMax;
-      for (size_t p = 0; p < count; p++) {
-        const float w = std::exp(s[p] - newMax);
-        st.sum += w;
-        k.axpy(out + h * d, g.values + base + (p0 + p) * g.rowLen(), w, d);
-      }
+// The contiguous layout's rows: position p of a slot is row p of the slot's range.
+struct ContiguousRows {
+  const float* keys;    // this slot's position 0, this KV head
+  const float* values;
+  size_t rowLen;
+  void fill(size_t p0, size_t count, TileRows& rows) const {
+    for (size_t p = 0; p < count; p++) {
+      rows.keys[p] = keys + (p0 + p) * rowLen;
+      rows.values[p] = values + (p0 + p) * rowLen;
     }
   }
-  for (size_t h = 0; h < group; h++) k.scale(out + h * d, 1.0f / state[h].sum, d);
-}
+};
 
 // attention(out, q, keys, values, maxSlots, maxContext, kvHeads, headDim, slots, positions, nHeads, scale)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
@@ -133,24 +89,11 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const size_t nHeads = args.index(10, "nHeads");
   const float scale = float(args.number(11, "scale"));
   checkTokens(args, slots, positions, g);
-  if (nHeads == 0 || nHeads % g.kvHeads != 0) {
-    args.rangeError("nHeads (" + std::to_string(nHeads) + ") must be a positive multiple of kvHeads (" +
-                    std::to_string(g.kvHeads) + ")");
-  }
-  const size_t n = slots.length;
-  const size_t qLen = checkedMul(args, n, checkedMul(args, nHeads, g.headDim, "q row"), "q size");
-  args.requireLength(q, qLen, "q");
-  args.requireLength(out, qLen, "out");
-  args.requireDisjoint(out, qLen, q, qLen, "out and q");
-  const size_t group = nHeads / g.kvHeads;
-  const KernelSet& k = kernels();
-  pool().parallelFor(n * g.kvHeads, [&](size_t task) {
-    thread_local std::vector<float> scores;
-    const size_t t = task / g.kvHeads, kvHead = task % g.kvHeads;
-    const size_t at = (t * nHeads + kvHead * group) * g.headDim;
-    attendGroup(k, g, q.data + at, out.data + at, size_t(slots.data[t]), size_t(positions.data[t]), kvHead, group,
-                scale, scores);
-  });
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale},
+               [&](size_t t, size_t kvHead) {
+                 const size_t base = g.offset(size_t(slots.data[t]), 0) + kvHead * g.headDim;
+                 return ContiguousRows{g.keys + base, g.values + base, g.rowLen()};
+               });
   return info.Env().Undefined();
 }
 

@@ -10,6 +10,7 @@ void InitModules(Napi::Env env, Napi::Object exports) {
   InitEmbedding(env, exports);
   InitElementwise(env, exports);
   InitAttention(env, exports);
+  InitPagedAttention(env, exports);
   InitVmem(env, exports);
 }
 }  // namespace vserve

@@ -13,4 +13,5 @@ void InitMatmul(Napi::Env env, Napi::Object exports);       // matmul.cc
 void InitEmbedding(Napi::Env env, Napi::Object exports);    // embedding.cc
 void InitElementwise(Napi::Env env, Napi::Object exports);  // elementwise.cc
 void InitAttention(Napi::Env env, Napi::Object exports);    // attention.cc
+void InitPagedAttention(Napi::Env env, Napi::Object exports);  // paged_attention.cc
 }  // namespace vserve

@@ -17,7 +17,7 @@ export { loadModel, type LoadOptions, type LoadedModel } from './model/load.js';
 
 // Backends: the native kernels and the plain-TypeScript reference.
 export { createBackend, type BackendKind, type BackendOptions } from './backend/index.js';
-export type { Backend, ContiguousKV, Weight } from './backend/backend.js';
+export type { Backend, ContiguousKV, KVView, PagedKV, Weight } from './backend/backend.js';
 export { ReferenceBackend } from './backend/reference/reference-backend.js';
 export { ArrayKV } from './backend/array-kv.js';
 

@@ -35,6 +35,33 @@ export interface ContiguousKV {
   values(layer: number): Float32Array;
 }
 
+/**
+ * The KV cache as a paged attention kernel reads it (vLLM's PagedAttention layout): per layer, K and V
+ * are each a pool of `numBlocks` blocks laid out [block][offsetInBlock][kvHead][headDim]; a slot's
+ * positions i*blockSize .. (i+1)*blockSize - 1 live in block blockTables[slot * maxBlocksPerSlot + i].
+ */
+export interface PagedKV {
+  readonly layout: 'paged';
+  readonly maxSlots: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Tokens per block. */
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  /** Columns of blockTables: ceil(maxContext / blockSize). */
+  readonly maxBlocksPerSlot: number;
+  /** Layer's K as [block][offsetInBlock][kvHead][headDim]; a block id is the same in every layer. */
+  keys(layer: number): Float32Array;
+  values(layer: number): Float32Array;
+  /** [slot][maxBlocksPerSlot] block ids, -1 = none. Live: it changes in place as slots grow. */
+  readonly blockTables: Int32Array;
+  /** Tokens per slot (positions below it are backed by blocks). Live. */
+  readonly seqLens: Int32Array;
+}
+
+/** Either KV layout; ops dispatch on `layout`. */
+export type KVView = ContiguousKV | PagedKV;
+
 export interface AttentionShape {
   nHeads: number;
   nKVHeads: number;
@@ -83,14 +110,17 @@ export interface Backend {
   /** x[r, :] += bias for n rows (Qwen2-style QKV biases). */
   addBias(x: Float32Array, bias: Float32Array, n: number): void;
 
-  /** Writes this batch's K and V rows ([n, kvHeads*headDim]) into the cache at (slot, position). */
-  kvStore(kv: ContiguousKV, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
+  /**
+   * Writes this batch's K and V rows ([n, kvHeads*headDim]) into the cache at (slot, position). A paged
+   * cache must already back each position (position < seqLens[slot], a valid block).
+   */
+  kvStore(kv: KVView, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
   /**
    * Causal attention for a token-packed batch: token i attends to positions 0..positions[i] of its slot's
    * cached K/V (this batch's rows must already be stored). q and out are [n, nHeads*headDim]; GQA maps
    * query head h to KV head floor(h / (nHeads / nKVHeads)).
    */
-  attention(out: Float32Array, q: Float32Array, kv: ContiguousKV, layer: number, slots: Int32Array, positions: Int32Array, shape: AttentionShape): void;
+  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, shape: AttentionShape): void;
 
   /** Releases native resources (thread pool, mappings). */
   close(): void;

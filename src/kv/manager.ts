@@ -4,8 +4,7 @@
 //
 // Units: a "page" is `pageBytes` bytes of one (layer, K/V) of one slot, in every manager, so page counts
 // can be compared across managers; a request for T tokens needs pagesForTokens(T) pages in all.
-import type { ContiguousKV } from '../backend/backend.js';
-import type { PagedKVView } from './paged-view.js';
+import type { KVView } from '../backend/backend.js';
 import type { ResolvedKVShape } from './shape.js';
 import type { KVStats } from './stats.js';
 
@@ -70,6 +69,6 @@ export interface KVCacheManager {
   trim(): number;
   stats(): KVStats;
   /** The cache as the attention op reads it. */
-  view(): ContiguousKV | PagedKVView;
+  view(): KVView;
   close(): void;
 }

@@ -1,7 +1,7 @@
 // The Llama-family transformer, written once against the Backend interface: the same code runs on the
 // reference backend (tests) and the native one. A forward pass takes a token-packed batch — any mix of
 // prefill chunks and decodes of different sequences — and returns logits for the rows asked for.
-import type { Backend, ContiguousKV, Weight } from '../backend/backend.js';
+import type { Backend, KVView, Weight } from '../backend/backend.js';
 import { GGUFFile, type GGUFTensorInfo } from './gguf/reader.js';
 import { type LlamaConfig, ModelConfigError, readLlamaConfig } from './llama-config.js';
 
@@ -110,7 +110,7 @@ export class LlamaModel {
   }
 
   /** Runs the batch through the model, storing its K/V in `kv`; returns logits [logitRows.length, vocab]. */
-  forward(batch: Batch, kv: ContiguousKV): Float32Array {
+  forward(batch: Batch, kv: KVView): Float32Array {
     const c = this.config;
     const b = this.backend;
     const n = batch.tokens.length;

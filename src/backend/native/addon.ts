@@ -55,6 +55,10 @@ export interface NativeAddon {
     k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
   attention(out: Float32Array, q: Float32Array, keys: Float32Array, values: Float32Array, maxSlots: number, maxContext: number,
     kvHeads: number, headDim: number, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number): void;
+  pagedKvStore(keys: Float32Array, values: Float32Array, blockSize: number, kvHeads: number, headDim: number,
+    blockTables: Int32Array, seqLens: Int32Array, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
+  pagedAttention(out: Float32Array, q: Float32Array, keys: Float32Array, values: Float32Array, blockSize: number, kvHeads: number,
+    headDim: number, blockTables: Int32Array, seqLens: Int32Array, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number): void;
 }
 
 export class NativeAddonError extends Error {

@@ -1,7 +1,7 @@
 // NativeBackend: the Backend interface over the C++ kernels. Weights are zero-copy views on a
 // read-only mapping of the GGUF file (one mapping per file); every call is validated again natively.
 // The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
-import type { AttentionShape, Backend, ContiguousKV, RopeParams, Weight } from '../backend.js';
+import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../backend.js';
 import { checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
@@ -99,16 +99,26 @@ export class NativeBackend implements Backend {
     this.addon.addBias(x, bias, n);
   }
 
-  kvStore(kv: ContiguousKV, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void {
-    this.addon.kvStore(kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim, k, v, slots, positions);
+  kvStore(kv: KVView, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void {
+    if (kv.layout === 'paged') {
+      this.addon.pagedKvStore(kv.keys(layer), kv.values(layer), kv.blockSize, kv.kvHeads, kv.headDim, kv.blockTables, kv.seqLens,
+        k, v, slots, positions);
+    } else {
+      this.addon.kvStore(kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim, k, v, slots, positions);
+    }
   }
 
-  attention(out: Float32Array, q: Float32Array, kv: ContiguousKV, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
     if (s.headDim !== kv.headDim || s.nKVHeads !== kv.kvHeads) {
       throw new RangeError(`attention: shape (${s.nKVHeads} KV heads of ${s.headDim}) does not match the cache (${kv.kvHeads} of ${kv.headDim})`);
     }
-    this.addon.attention(out, q, kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim,
-      slots, positions, s.nHeads, s.scale);
+    if (kv.layout === 'paged') {
+      this.addon.pagedAttention(out, q, kv.keys(layer), kv.values(layer), kv.blockSize, kv.kvHeads, kv.headDim, kv.blockTables,
+        kv.seqLens, slots, positions, s.nHeads, s.scale);
+    } else {
+      this.addon.attention(out, q, kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim,
+        slots, positions, s.nHeads, s.scale);
+    }
   }
 
   /** Unmaps the model files; weights loaded from them throw if used afterwards. */

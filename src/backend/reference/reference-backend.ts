@@ -1,10 +1,11 @@
 // The reference backend: every op in plain TypeScript with f32 math, written to be obviously right
 // rather than fast. It is the oracle the native kernels are tested against.
-import type { AttentionShape, Backend, ContiguousKV, RopeParams, Weight } from '../backend.js';
+import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../backend.js';
 import { dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
 import { checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
+import { kvRowOffset } from '../kv-rows.js';
 
 /** A weight held as raw bytes, dequantized to f32 the first time an op needs it. */
 class ReferenceWeight implements Weight {
@@ -126,20 +127,20 @@ export class ReferenceBackend implements Backend {
     for (let r = 0; r < n; r++) for (let i = 0; i < d; i++) x[r * d + i] = x[r * d + i]! + bias[i]!;
   }
 
-  kvStore(kv: ContiguousKV, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void {
+  kvStore(kv: KVView, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void {
     const row = kv.kvHeads * kv.headDim;
     const n = slots.length;
     checkLength('kvStore k', k, n * row);
     checkLength('kvStore v', v, n * row);
     const K = kv.keys(layer), V = kv.values(layer);
     for (let t = 0; t < n; t++) {
-      const at = cacheRow(kv, slots[t]!, positions[t]!);
+      const at = kvRowOffset(kv, slots[t]!, positions[t]!);
       K.set(k.subarray(t * row, (t + 1) * row), at);
       V.set(v.subarray(t * row, (t + 1) * row), at);
     }
   }
 
-  attention(out: Float32Array, q: Float32Array, kv: ContiguousKV, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
     const n = slots.length;
     const qWidth = s.nHeads * s.headDim;
     checkLength('attention q', q, n * qWidth);
@@ -147,18 +148,16 @@ export class ReferenceBackend implements Backend {
     if (s.nHeads % s.nKVHeads !== 0) throw new RangeError(`${s.nHeads} query heads are not a multiple of ${s.nKVHeads} KV heads`);
     const group = s.nHeads / s.nKVHeads;
     const K = kv.keys(layer), V = kv.values(layer);
-    const kvRow = kv.kvHeads * kv.headDim;
     for (let t = 0; t < n; t++) {
       const slot = slots[t]!, pos = positions[t]!;
-      const first = cacheRow(kv, slot, 0);
-      cacheRow(kv, slot, pos); // range check
+      const rows = Array.from({ length: pos + 1 }, (_, j) => kvRowOffset(kv, slot, j));
       for (let h = 0; h < s.nHeads; h++) {
         const qo = t * qWidth + h * s.headDim;
         const kvOff = Math.floor(h / group) * s.headDim;
         const scores = new Float64Array(pos + 1);
         let max = -Infinity;
         for (let j = 0; j <= pos; j++) {
-          const ko = first + j * kvRow + kvOff;
+          const ko = rows[j]! + kvOff;
           let dot = 0;
           for (let d = 0; d < s.headDim; d++) dot += q[qo + d]! * K[ko + d]!;
           scores[j] = dot * s.scale;
@@ -168,7 +167,7 @@ export class ReferenceBackend implements Backend {
         for (let j = 0; j <= pos; j++) sum += scores[j] = Math.exp(scores[j]! - max);
         for (let d = 0; d < s.headDim; d++) {
           let acc = 0;
-          for (let j = 0; j <= pos; j++) acc += scores[j]! * V[first + j * kvRow + kvOff + d]!;
+          for (let j = 0; j <= pos; j++) acc += scores[j]! * V[rows[j]! + kvOff + d]!;
           out[qo + d] = acc / sum;
         }
       }
@@ -177,11 +176,3 @@ export class ReferenceBackend implements Backend {
 
   close(): void {}
 }
-
-/** Float offset of (slot, position) in a layer's K or V array, range-checked. */
-function cacheRow(kv: ContiguousKV, slot: number, pos: number): number {
-  if (!(slot >= 0 && slot < kv.maxSlots)) throw new RangeError(`KV slot ${slot} is outside 0..${kv.maxSlots - 1}`);
-  if (!(pos >= 0 && pos < kv.maxContext)) throw new RangeError(`position ${pos} is outside the context (0..${kv.maxContext - 1})`);
-  return (slot * kv.maxContext + pos) * kv.kvHeads * kv.headDim;
-}
-

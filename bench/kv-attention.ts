@@ -1,0 +1,104 @@
+// Attention throughput, contiguous vs paged kernel, on the native backend (`npm run bench -- kv`, part a).
+// Both kernels share their loop (native/attention_core.h); the paged one finds each run of blockSize
+// positions through the block table. The paged cache comes from a PagedKVManager whose slots grew one
+// block at a time in turn, so a slot's blocks are scattered through the pool as in a running batch.
+import { ArrayKV } from '../src/backend/array-kv.js';
+import type { AttentionShape, Backend, KVView } from '../src/backend/backend.js';
+import { PagedKVManager } from '../src/kv/paged-kv.js';
+import { round } from './stats.js';
+import { timeOp } from './timing.js';
+
+/** TinyLlama-1.1B's attention: 32 query heads, 4 KV heads of 64. */
+export const TINYLLAMA_ATTENTION: AttentionShape = { nHeads: 32, nKVHeads: 4, headDim: 64, scale: 1 / 8 };
+
+export const ROUNDS = 5;
+
+export interface AttentionPoint {
+  phase: 'decode' | 'prefill';
+  /** Sequences (decode) or 1 (prefill). */
+  batch: number;
+  /** Context per sequence (decode), or the chunk length from position 0 (prefill). */
+  context: number;
+  contiguousMs: number;
+  /** Per block size: the paged kernel's time and contiguous/paged throughput ratio. */
+  paged: { blockSize: number; ms: number; ratio: number }[];
+}
+
+/** A cheap repeating pseudo-random fill (values do not change the speed, only need to be finite). */
+function fill(a: Float32Array, seed: number): void {
+  const pattern = new Float32Array(Math.min(a.length, 1 << 16));
+  let s = seed >>> 0;
+  for (let i = 0; i < pattern.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    pattern[i] = (s / 2 ** 32 - 0.5) * 0.5;
+  }
+  for (let at = 0; at < a.length; at += pattern.length) a.set(pattern.subarray(0, Math.min(pattern.length, a.length - at)), at);
+}
+
+function pagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape): KVView {
+  const bytes = slots * Math.ceil(tokens / blockSize) * blockSize * s.nKVHeads * s.headDim * 4 * 2;
+  const m = new PagedKVManager({ layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, blockSize, budgetBytes: bytes });
+  for (let i = 0; i < slots; i++) m.allocSlot();
+  const lens = new Int32Array(slots);
+  for (let grown = blockSize; ; grown += blockSize) {
+    lens.fill(Math.min(tokens, grown));
+    if (!m.step(lens).ok) throw new Error('paged bench cache: pool too small');
+    if (grown >= tokens) break;
+  }
+  const view = m.view();
+  fill(view.keys(0), 1);
+  fill(view.values(0), 2);
+  return view;
+}
+
+/**
+ * Times one batch on every layout: ROUNDS rounds, each timing every layout (in a rotating order) for a
+ * short while; each layout keeps its best round's median, so a burst of load from other processes on the
+ * machine skews one round, not the comparison.
+ */
+function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positions: Int32Array, s: AttentionShape, minCalls: number): number[] {
+  const q = new Float32Array(slots.length * s.nHeads * s.headDim);
+  fill(q, 3);
+  const out = new Float32Array(q.length);
+  const best = layouts.map(() => Infinity);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let j = 0; j < layouts.length; j++) {
+      const i = (j + round) % layouts.length;
+      const t = timeOp(() => backend.attention(out, q, layouts[i]!, 0, slots, positions, s), minCalls, 60);
+      best[i] = Math.min(best[i]!, t.medianMs);
+    }
+  }
+  return best;
+}
+
+function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, blockSizes: number[], s: AttentionShape): AttentionPoint {
+  const contiguous = new ArrayKV(1, batch, context, s.nKVHeads, s.headDim);
+  fill(contiguous.keys(0), 1);
+  fill(contiguous.values(0), 2);
+  const layouts: KVView[] = [contiguous, ...blockSizes.map((b) => pagedCache(batch, context, b, s))];
+  const [slots, positions] = phase === 'decode'
+    ? [Int32Array.from({ length: batch }, (_, i) => i), new Int32Array(batch).fill(context - 1)]
+    : [new Int32Array(context), Int32Array.from({ length: context }, (_, i) => i)];
+  const ms = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3);
+  return {
+    phase, batch, context,
+    contiguousMs: round(ms[0]!),
+    paged: blockSizes.map((blockSize, i) => ({ blockSize, ms: round(ms[i + 1]!), ratio: round(ms[i + 1]! / ms[0]!) })),
+  };
+}
+
+export function benchAttention(backend: Backend, opts: { batches: number[]; contexts: number[]; chunks: number[]; blockSizes: number[] }): AttentionPoint[] {
+  const s = TINYLLAMA_ATTENTION;
+  const points: AttentionPoint[] = [];
+  for (const batch of opts.batches) {
+    for (const context of opts.contexts) {
+      process.stderr.write(`kv attention: decode batch ${batch}, context ${context}\n`);
+      points.push(point(backend, 'decode', batch, context, opts.blockSizes, s));
+    }
+  }
+  for (const chunk of opts.chunks) {
+    process.stderr.write(`kv attention: prefill chunk ${chunk}\n`);
+    points.push(point(backend, 'prefill', 1, chunk, opts.blockSizes, s));
+  }
+  return points;
+}

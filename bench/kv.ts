@@ -1,0 +1,119 @@
+// `npm run bench -- kv`: the KV-cache comparisons of DESIGN §3 - (a) attention throughput of the
+// contiguous vs the paged kernel, (b) the virtual manager's mapping cost per step, sync vs async,
+// (c) capacity of one KV budget under static, paged and virtual management. Reports, never asserts.
+import os from 'node:os';
+import { join } from 'node:path';
+import { NativeBackend } from '../src/backend/native/native-backend.js';
+import { BenchArgs } from './args.js';
+import { benchAttention, ROUNDS, TINYLLAMA_ATTENTION, type AttentionPoint } from './kv-attention.js';
+import { benchCapacity, sampleMix, traceLengths, type CapacityPoint } from './kv-capacity.js';
+import { benchMapping } from './kv-mapping.js';
+import { machineInfo } from './machine.js';
+import { repoRoot } from './paths.js';
+import { markdownTable, writeReport } from './report.js';
+import { round } from './stats.js';
+
+const TRACE = join(repoRoot, '..', 'shared', 'traces', 'sharegpt_8k_filtered_stats_llama2_tokenizer.csv');
+const MAX_CONTEXT = 4096;
+/** TinyLlama-1.1B's KV: 22 layers of 4 KV heads x 64, stored f32 (the managers' only dtype). */
+const TINYLLAMA_KV = { layers: 22, kvHeads: 4, headDim: 64, maxContext: MAX_CONTEXT };
+
+const ints = (xs: string[]) => xs.map(Number);
+
+function attentionTable(points: AttentionPoint[], blockSizes: number[]): string {
+  return markdownTable(
+    ['phase', 'batch', 'context / chunk', 'contiguous ms', ...blockSizes.flatMap((b) => [`paged ${b} ms`, `ratio @${b}`])],
+    points.map((p) => [p.phase, p.batch, p.context, p.contiguousMs, ...p.paged.flatMap((x) => [x.ms, `${x.ratio}x`])]),
+  );
+}
+
+function capacityTable(points: CapacityPoint[]): string {
+  const paged = (mix: string) => points.find((p) => p.mix === mix && p.manager === 'paged')!.sequences;
+  const stat = (mix: string) => points.find((p) => p.mix === mix && p.manager === 'static')!.sequences;
+  const kib = (b: number) => (b >= 1 << 20 ? `${b / 2 ** 20} MiB` : `${b / 1024} KiB`);
+  return markdownTable(
+    ['length mix', 'manager', 'page', 'sequences', 'x paged', 'x static', 'unused MiB', 'unused pages / (slot, layer, K/V)'],
+    points.map((p) => [p.mix, p.manager, kib(p.pageBytes), p.sequences, round(p.sequences / paged(p.mix)), round(p.sequences / stat(p.mix)),
+      round(p.wasteBytes / 2 ** 20), p.wastePagesPerRange]),
+  );
+}
+
+function attentionSection(args: BenchArgs, threads: number): { data: unknown; md: string[] } {
+  const blockSizes = ints(args.list('block-sizes', ['16', '64', '256']));
+  const backend = new NativeBackend({ threads });
+  let points: AttentionPoint[];
+  try {
+    points = benchAttention(backend, {
+      batches: ints(args.list('batches', ['1', '8', '32'])),
+      contexts: ints(args.list('contexts', ['1024', '4096', '8192'])),
+      chunks: ints(args.list('chunks', ['128', '512', '2048'])),
+      blockSizes,
+    });
+  } finally {
+    backend.close();
+  }
+  return {
+    data: { shape: TINYLLAMA_ATTENTION, isa: backend.isa, blockSizes, points },
+    md: [
+      `## Attention (native backend, ${backend.isa}, ${threads} thread${threads === 1 ? '' : 's'}; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
+      '',
+      'Decode: `batch` sequences of `context` tokens, one query each. Prefill: one chunk of `chunk` tokens from position 0 (causal).',
+      "Both kernels share their loop, SIMD and threading; the paged cache's blocks are interleaved across slots. " +
+        `ratio = contiguous throughput / paged throughput (> 1: contiguous faster); best of ${ROUNDS} rounds' medians (layouts alternate within a round; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
+      '',
+      attentionTable(points, blockSizes),
+    ],
+  };
+}
+
+function mappingSection(args: BenchArgs): { data: unknown; md: string[] } {
+  const points = benchMapping({ pageSizes: [4 << 10, 64 << 10, 2 << 20], stepMs: ints(args.list('step-ms', ['30', '3'])), layers: TINYLLAMA_KV.layers });
+  return {
+    data: points,
+    md: [
+      `## Mapping cost per step (virtual manager, ${TINYLLAMA_KV.layers} layers: every step maps one page into each of the ${TINYLLAMA_KV.layers * 2} (layer, K/V) ranges)`,
+      '',
+      markdownTable(['page', 'mode', 'step ms', 'pages/step', 'blocked µs/step', '% of step', 'mmap µs/page'],
+        points.map((m) => [`${m.pageBytes >> 10} KiB`, m.mode, m.stepMs, m.pagesPerStep, m.blockedUsPerStep, `${round(m.fractionOfStep * 100)}%`, m.mmapUsPerPage])),
+    ],
+  };
+}
+
+function capacitySection(args: BenchArgs): { data: unknown; md: string[] } {
+  const budgetBytes = args.int('budget-mib', 4096) * 2 ** 20;
+  const lengths = traceLengths(TRACE, MAX_CONTEXT);
+  const samples = args.int('samples', 2000);
+  const mixes = [
+    sampleMix(`ShareGPT-8k, clipped to ${MAX_CONTEXT}`, lengths, samples, 1),
+    sampleMix('ShareGPT-8k rows of <= 2000 tokens', lengths.filter((l) => l <= 2000), samples, 2),
+  ];
+  const points = benchCapacity(TINYLLAMA_KV, budgetBytes, mixes, { blockSize: 16, pageBytes: 64 << 10 });
+  return {
+    data: { kvShape: TINYLLAMA_KV, budgetBytes, mixes: mixes.map((m) => ({ name: m.name, mean: m.mean, samples: m.lengths.length })), points },
+    md: [
+      `## Capacity of a ${budgetBytes / 2 ** 30} GiB KV budget (TinyLlama KV: 22 layers x 4 x 64, f32, max context ${MAX_CONTEXT})`,
+      '',
+      `Sequences admitted in sampled order until the manager refuses (static: budget / maxContext slots). Mixes: ${mixes.map((m) => `${m.name}: mean ${m.mean} tokens`).join('; ')}.`,
+      '',
+      capacityTable(points),
+    ],
+  };
+}
+
+const SECTIONS = { attention: attentionSection, mapping: mappingSection, capacity: capacitySection };
+
+export async function kvCommand(argv: readonly string[]): Promise<void> {
+  const args = new BenchArgs(argv);
+  const machine = machineInfo();
+  const threads = args.int('threads', machine.physicalCores);
+  const report: Record<string, unknown> = { benchmark: 'kv', date: new Date().toISOString(), machine, threads };
+  const md = ['# KV cache: contiguous vs paged attention, mapping cost, capacity', ''];
+  for (const part of args.list('parts', Object.keys(SECTIONS))) {
+    const section = SECTIONS[part as keyof typeof SECTIONS];
+    if (!section) throw new Error(`unknown part "${part}" in --parts (${Object.keys(SECTIONS).join(', ')})`);
+    const { data, md: lines } = section(args, threads);
+    report[part] = data;
+    md.push(...lines, '');
+  }
+  writeReport('kv', report, md.join('\n'));
+}

@@ -1,0 +1,70 @@
+// The attention inner loop shared by the contiguous and the paged KV layouts, so the two differ only
+// in how a position's K/V row address is found (a fair baseline for benchmarks).
+//
+// One call handles one token's query heads [h0, h0 + group) against one KV head. Scores are computed a
+// tile of kPositionTile positions at a time and folded into a running (max, sum, accumulator) - online
+// softmax - so memory stays O(headDim). The layout fills the tile's row pointers once per tile, outside
+// the per-head loop, so its lookup cost is paid once per (tile, KV head), not per query head.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "kernel_set.h"
+
+namespace vserve {
+
+constexpr size_t kPositionTile = 64;
+
+struct TileRows {
+  const float* keys[kPositionTile];
+  const float* values[kPositionTile];
+};
+
+struct AttentionScratch {
+  std::vector<float> scores;
+  std::vector<float> max;
+  std::vector<float> sum;
+};
+
+// Rows: a layout with `void fill(size_t p0, size_t count, TileRows& rows) const`, pointing rows.keys[p]
+// and rows.values[p] at this KV head's row for position p0 + p.
+template <class Rows>
+void attendGroup(const KernelSet& k, const Rows& layout, const float* q, float* out, size_t lastPos, size_t d,
+                 size_t group, float scale, AttentionScratch& scratch) {
+  scratch.scores.resize(group * kPositionTile);
+  scratch.max.assign(group, -INFINITY);
+  scratch.sum.assign(group, 0.0f);
+  for (size_t h = 0; h < group; h++) std::fill_n(out + h * d, d, 0.0f);
+  TileRows rows;
+  for (size_t p0 = 0; p0 <= lastPos; p0 += kPositionTile) {
+    const size_t count = std::min(kPositionTile, lastPos + 1 - p0);
+    layout.fill(p0, count, rows);
+    for (size_t h = 0; h < group; h++) {
+      float* s = &scratch.scores[h * kPositionTile];
+      float blockMax = -INFINITY;
+      for (size_t p = 0; p < count; p++) {
+        s[p] = k.dot(q + h * d, rows.keys[p], d) * scale;
+        blockMax = std::max(blockMax, s[p]);
+      }
+      float& max = scratch.max[h];
+      float& sum = scratch.sum[h];
+      const float newMax = std::max(max, blockMax);
+      if (newMax > max && sum > 0.0f) {
+        const float correction = std::exp(max - newMax);
+        sum *= correction;
+        k.scale(out + h * d, correction, d);
+      }
+      max = newMax;
+      for (size_t p = 0; p < count; p++) {
+        const float w = std::exp(s[p] - newMax);
+        sum += w;
+        k.axpy(out + h * d, rows.values[p], w, d);
+      }
+    }
+  }
+  for (size_t h = 0; h < group; h++) k.scale(out + h * d, 1.0f / scratch.sum[h], d);
+}
+
+}  // namespace vserve

@@ -1,0 +1,144 @@
+// KV-cache writes and causal attention over vLLM's paged layout: per layer, K and V are each a pool of
+// blocks [block][offsetInBlock][kvHead][headDim], and a slot's positions i*blockSize .. (i+1)*blockSize-1
+// live in block blockTables[slot * maxBlocksPerSlot + i] (-1 = none). The attention loop, threading
+// (one task per (token, KV head)) and SIMD are attention_core.h's, the same as the contiguous layout's;
+// only the row lookup differs: one block-table read per run of blockSize positions.
+#include <algorithm>
+#include <string>
+
+#include "attention_batch.h"
+#include "kv_store.h"
+#include "js_args.h"
+#include "modules.h"
+
+namespace vserve {
+namespace {
+
+struct PagedGeometry {
+  float* keys;
+  float* values;
+  size_t blockSize;
+  size_t kvHeads;
+  size_t headDim;
+  size_t numBlocks;
+  const int32_t* tables;
+  size_t maxBlocksPerSlot;
+  const int32_t* seqLens;
+  size_t maxSlots;
+  size_t rowLen() const { return kvHeads * headDim; }
+  // Float offset of (slot, pos)'s row; the caller has validated the block (checkTokens).
+  size_t offset(size_t slot, size_t pos) const {
+    const size_t block = size_t(tables[slot * maxBlocksPerSlot + pos / blockSize]);
+    return (block * blockSize + pos % blockSize) * rowLen();
+  }
+};
+
+// Reads (keys, values, blockSize, kvHeads, headDim, blockTables, seqLens) starting at argument `first`.
+// The pool's block count and the slot count follow from the array lengths, which must divide exactly.
+PagedGeometry pagedArgs(const Args& args, size_t first) {
+  const ArrayArg<float> keys = args.float32(first, "keys");
+  const ArrayArg<float> values = args.float32(first + 1, "values");
+  const size_t blockSize = args.index(first + 2, "blockSize");
+  const size_t kvHeads = args.index(first + 3, "kvHeads");
+  const size_t headDim = args.index(first + 4, "headDim");
+  const ArrayArg<int32_t> tables = args.int32(first + 5, "blockTables");
+  const ArrayArg<int32_t> seqLens = args.int32(first + 6, "seqLens");
+  if (blockSize == 0 || kvHeads == 0 || headDim == 0) args.rangeError("blockSize, kvHeads and headDim must be positive");
+  const size_t blockFloats = checkedMul(args, blockSize, checkedMul(args, kvHeads, headDim, "row"), "block size");
+  if (keys.length % blockFloats != 0 || keys.length != values.length || keys.length == 0) {
+    args.rangeError("keys and values must hold the same whole number (> 0) of blocks of " + std::to_string(blockFloats) +
+                    " floats; keys has " + std::to_string(keys.length) + ", values " + std::to_string(values.length));
+  }
+  if (seqLens.length == 0 || tables.length == 0 || tables.length % seqLens.length != 0) {
+    args.rangeError("blockTables (" + std::to_string(tables.length) + " entries) must be one row per slot of seqLens (" +
+                    std::to_string(seqLens.length) + " slots)");
+  }
+  return {keys.data, values.data, blockSize, kvHeads, headDim, keys.length / blockFloats,
+          tables.data, tables.length / seqLens.length, seqLens.data, seqLens.length};
+}
+
+// Every token's slot is in range, its position is within the slot's seqLen (step() made room for it)
+// and every block from position 0 to it is a valid block id.
+void checkTokens(const Args& args, const ArrayArg<int32_t>& slots, const ArrayArg<int32_t>& positions,
+                 const PagedGeometry& g) {
+  if (slots.length != positions.length) {
+    args.rangeError("slots has " + std::to_string(slots.length) + " entries but positions has " +
+                    std::to_string(positions.length));
+  }
+  for (size_t i = 0; i < slots.length; i++) {
+    const int32_t slot = slots.data[i], pos = positions.data[i];
+    if (slot < 0 || size_t(slot) >= g.maxSlots) {
+      args.rangeError("slots[" + std::to_string(i) + "] = " + std::to_string(slot) + " is outside [0, " +
+                      std::to_string(g.maxSlots) + ")");
+    }
+    const int32_t len = g.seqLens[slot];
+    if (pos < 0 || pos >= len || size_t(pos) >= g.maxBlocksPerSlot * g.blockSize) {
+      args.rangeError("positions[" + std::to_string(i) + "] = " + std::to_string(pos) + " is outside slot " +
+                      std::to_string(slot) + "'s " + std::to_string(std::max(len, 0)) +
+                      " tokens (grow the slot with step() first)");
+    }
+    const int32_t* row = g.tables + size_t(slot) * g.maxBlocksPerSlot;
+    for (size_t b = 0; b <= size_t(pos) / g.blockSize; b++) {
+      if (row[b] < 0 || size_t(row[b]) >= g.numBlocks) {
+        args.rangeError("slot " + std::to_string(slot) + "'s block table entry " + std::to_string(b) + " = " +
+                        std::to_string(row[b]) + " is not a block id in [0, " + std::to_string(g.numBlocks) + ")");
+      }
+    }
+  }
+}
+
+// pagedKvStore(keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, k, v, slots, positions)
+Napi::Value PagedKVStore(const Napi::CallbackInfo& info) {
+  Args args(info, "pagedKvStore");
+  const PagedGeometry g = pagedArgs(args, 0);
+  storeRows(args, g, 7, [&](const auto& slots, const auto& positions) { checkTokens(args, slots, positions, g); });
+  return info.Env().Undefined();
+}
+
+// The paged layout's rows: within a tile, one block-table lookup per run of positions in one block.
+struct PagedRows {
+  const PagedGeometry& g;
+  const int32_t* table;  // this slot's block table row
+  size_t kvOffset;       // kvHead * headDim
+  void fill(size_t p0, size_t count, TileRows& rows) const {
+    const size_t rowLen = g.rowLen();
+    for (size_t p = 0; p < count;) {
+      const size_t pos = p0 + p;
+      const size_t inBlock = pos % g.blockSize;
+      const size_t run = std::min(count - p, g.blockSize - inBlock);
+      const size_t first = (size_t(table[pos / g.blockSize]) * g.blockSize + inBlock) * rowLen + kvOffset;
+      for (size_t r = 0; r < run; r++, p++) {
+        rows.keys[p] = g.keys + first + r * rowLen;
+        rows.values[p] = g.values + first + r * rowLen;
+      }
+    }
+  }
+};
+
+// pagedAttention(out, q, keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, slots, positions,
+//                nHeads, scale)
+Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
+  Args args(info, "pagedAttention");
+  const ArrayArg<float> out = args.float32(0, "out");
+  const ArrayArg<float> q = args.float32(1, "q");
+  const PagedGeometry g = pagedArgs(args, 2);
+  const ArrayArg<int32_t> slots = args.int32(9, "slots");
+  const ArrayArg<int32_t> positions = args.int32(10, "positions");
+  const size_t nHeads = args.index(11, "nHeads");
+  const float scale = float(args.number(12, "scale"));
+  checkTokens(args, slots, positions, g);
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale},
+               [&](size_t t, size_t kvHead) {
+                 return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot, kvHead * g.headDim};
+               });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void InitPagedAttention(Napi::Env env, Napi::Object exports) {
+  exports.Set("pagedKvStore", Napi::Function::New(env, PagedKVStore, "pagedKvStore"));
+  exports.Set("pagedAttention", Napi::Function::New(env, PagedAttention, "pagedAttention"));
+}
+
+}  // namespace vserve
