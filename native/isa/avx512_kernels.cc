@@ -162,6 +162,8 @@ void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ran
 // ---- packed weights (packed_weights.h): one lane per weight row, 16 rows per vector ----
 // A block column of a group unpacks to 8 quant vectors; vector k pairs with activation dword k.
 
+constexpr size_t kPackedPrefetchBytes = 4096;
+
 struct Q8_0Packed {
   static constexpr size_t kBlockBytes = 32 + 16 * 32;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
@@ -195,6 +197,8 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < blocks; b++, p += F::kBlockBytes) {
+    // One sequential stream per group, but prefetching well ahead still measured a few % faster.
+    for (size_t l = 0; l < F::kBlockBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
     const __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i w[8];
     F::unpack(p + 32, w);
