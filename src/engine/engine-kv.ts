@@ -1,7 +1,7 @@
 // What the engine needs of a KV-cache manager, whichever kind it is: slots to hold sequences, pool pages
-// that back a slot as it grows, and a ContiguousKV view for the model. The scheduler plans every step
+// that back a slot as it grows, and a KV view (contiguous or paged) for the model. The scheduler plans every step
 // against this interface; managed-kv.ts implements it over the managers in src/kv.
-import type { ContiguousKV } from '../backend/backend.js';
+import type { KVView } from '../backend/backend.js';
 import type { KVManagerKind, KVStats } from '../kv/index.js';
 
 export type { KVManagerKind, KVStats };
@@ -9,7 +9,7 @@ export type { KVManagerKind, KVStats };
 export interface EngineKV {
   readonly kind: KVManagerKind;
   /** The cache as the model reads and writes it. */
-  readonly view: ContiguousKV;
+  readonly view: KVView;
   readonly maxSlots: number;
   /** Most tokens one sequence may hold. */
   readonly maxContext: number;

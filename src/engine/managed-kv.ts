@@ -1,8 +1,7 @@
 // EngineKV over the KV-cache managers of src/kv. Pages are mapped while the scheduler plans a step (only
 // when a sequence crosses a page boundary, so most steps map nothing), and commit() records every planned
 // sequence's new length with one step() call before the model writes the tokens.
-import type { ContiguousKV } from '../backend/backend.js';
-import { ArrayKV } from '../backend/array-kv.js';
+import type { KVView } from '../backend/backend.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager, type GrowResult, type KVCacheManager, type KVManagerKind, type KVStats } from '../kv/index.js';
 import type { EngineKV } from './engine-kv.js';
 
@@ -30,12 +29,12 @@ export function kvBytesPerToken(g: KVGeometry): number {
 }
 
 export class ManagedKV implements EngineKV {
-  readonly view: ContiguousKV;
+  readonly view: KVView;
   private readonly lens: Int32Array;
   /** Slot -> tokens it holds after the step being planned. */
   private readonly planned = new Map<number, number>();
 
-  private constructor(readonly manager: KVCacheManager, view: ContiguousKV) {
+  private constructor(readonly manager: KVCacheManager, view: KVView) {
     this.view = view;
     this.lens = new Int32Array(manager.shape.maxSlots);
   }
@@ -49,11 +48,9 @@ export class ManagedKV implements EngineKV {
         return new ManagedKV(m, m.view());
       }
       case 'paged': {
-        // The backends have no attention op that walks block tables yet, so the tokens are computed on a
-        // contiguous copy while the PagedKVManager does all the memory accounting (admission, growth,
-        // preemption, stats) as vLLM's block manager would.
+        // vLLM's layout: the model's attention walks the manager's block tables.
         const m = new PagedKVManager({ ...shape, budgetBytes, blockSize: opts.blockSize });
-        return new ManagedKV(m, new ArrayKV(g.nLayers, g.maxSlots, g.maxContext, g.kvHeads, g.headDim));
+        return new ManagedKV(m, m.view());
       }
       case 'static': {
         // Every slot is backed for the whole context up front, so the budget decides how many slots exist.
