@@ -5,6 +5,7 @@ import { CliError } from './cli-error.js';
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<void> }> }> = {
   run: { summary: 'generate text from a prompt and stream it to stdout', load: () => import('./run.js') },
   tokenize: { summary: 'print token ids for text (or text for ids)', load: () => import('./tokenize.js') },
+  serve: { summary: 'OpenAI-compatible HTTP server with a web playground and live KV map', load: () => import('./serve.js') },
   inspect: { summary: "print a GGUF file's architecture, tokenizer and tensors", load: () => import('./inspect.js') },
 };
 
@@ -27,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((e: unknown) => {
   // Errors users can act on print as one line; anything else is a bug and keeps its stack.
   const err = e as Error;
-  const known = ['CliError', 'GGUFError', 'ModelConfigError', 'ContextLengthError', 'SamplingError', 'TokenizerError', 'NativeLoadError'];
+  const known = ['CliError', 'EngineConfigError', 'KVError', 'GGUFError', 'ModelConfigError', 'ContextLengthError', 'SamplingError', 'TokenizerError', 'NativeLoadError'];
   if (known.includes(err?.name) || (err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
     process.stderr.write(`vserve: ${err.message}\n`);
   } else {

@@ -235,7 +235,8 @@ export class PagedKVManager implements KVCacheManager {
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       if (!this.slots.isActive(slot)) continue;
       const pages = this.blockCounts[slot]! * this.ranges;
-      slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages, bytes: pages * this.pageBytes });
+      const sharedBlocks = this.blockTable(slot).reduce((n, b) => n + (this.blocks.refCount(b) > 1 ? 1 : 0), 0);
+      slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages, sharedPages: sharedBlocks * this.ranges, bytes: pages * this.pageBytes });
     }
     const usedPages = (this.numBlocks - this.blocks.freeCount) * this.ranges;
     const counts = {

@@ -137,7 +137,7 @@ export class StaticKVManager implements KVCacheManager {
     const slots: SlotStats[] = [];
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       if (this.slots.isActive(slot)) {
-        slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages: this.ranges, bytes: this.ranges * this.pageBytes });
+        slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages: this.ranges, sharedPages: 0, bytes: this.ranges * this.pageBytes });
       }
     }
     const totalPages = this.shape.maxSlots * this.ranges;

@@ -9,6 +9,8 @@ export interface SlotStats {
   tokens: number;
   /** Pages this slot maps, summed over layers and K/V (a shared page counts in every slot). */
   pages: number;
+  /** Of those, pages also mapped into another slot (prefix sharing). */
+  sharedPages: number;
   bytes: number;
 }
 

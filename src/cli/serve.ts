@@ -1,0 +1,141 @@
+// vserve serve: the OpenAI-compatible HTTP server with the web playground, over one Engine.
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Engine } from '../engine/engine.js';
+import type { EngineOptions, KVManagerKind, SchedulerKind } from '../engine/engine-types.js';
+import { kvBytesPerToken } from '../engine/managed-kv.js';
+import { GGUFFile } from '../model/gguf/reader.js';
+import { readLlamaConfig } from '../model/llama-config.js';
+import { createTokenizer } from '../model/tokenizer/index.js';
+import { createServer } from '../server/server.js';
+import { CliError, intOption } from './cli-error.js';
+import { formatSize, parseSize } from './sizes.js';
+
+const BUNDLED_MODEL = fileURLToPath(new URL('../../../models/stories260K.gguf', import.meta.url));
+/** A laptop-sized default KV budget (the pool never grows past it; pages are used as tokens arrive). */
+const DEFAULT_KV_MEMORY = 2 ** 30;
+
+const HELP = `usage: vserve serve [-m FILE] [options]
+  -m, --model FILE              GGUF model (default: the bundled models/stories260K.gguf)
+      --host HOST               address to listen on (default 127.0.0.1)
+      --port N                  port (default 8080; 0 = any free port)
+      --served-model-name NAME  the model id clients use (default: the file name without .gguf)
+      --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
+      --kv-manager KIND         virtual (default), paged or static
+      --kv-memory SIZE          KV pool budget, e.g. 1GiB (default: all slots at full context, at most 1GiB)
+      --page-size SIZE          virtual manager page size, e.g. 64KiB (default: chosen from the budget)
+      --block-size N            paged manager tokens per block (default 16)
+      --scheduler KIND          sarathi (default), vllm or static
+      --max-batch-tokens N      token budget per step (default 512)
+      --max-seqs N              sequences running at once (default 16)
+      --max-context N           context per sequence (default: the model's, at most 2048)
+      --max-inflight N          requests held (running + waiting) before 429 (default 8 x max-seqs)
+      --threads N               compute threads (default: physical cores)
+      --log                     log one line per request`;
+
+function oneOf<T extends string>(name: string, v: string | undefined, all: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!all.includes(v as T)) throw new CliError(`--${name} must be one of ${all.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', short: 'm', default: BUNDLED_MODEL },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      'served-model-name': { type: 'string' },
+      'api-key': { type: 'string' },
+      'kv-manager': { type: 'string' },
+      'kv-memory': { type: 'string' },
+      'page-size': { type: 'string' },
+      'block-size': { type: 'string' },
+      scheduler: { type: 'string' },
+      'max-batch-tokens': { type: 'string' },
+      'max-seqs': { type: 'string' },
+      'max-context': { type: 'string' },
+      'max-inflight': { type: 'string' },
+      threads: { type: 'string' },
+      log: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const port = intOption('port', values.port, 8080, 0);
+  if (port > 65535) throw new CliError(`--port must be at most 65535, got ${port}`);
+  const int = (name: keyof typeof values) => (values[name] === undefined ? undefined : intOption(name, values[name] as string, 0, 1));
+  const modelPath = values.model!;
+
+  // The tokenizer on this thread names tokens in logprobs; the config sizes the default KV budget.
+  const file = GGUFFile.open(modelPath);
+  try {
+    const tokenizer = createTokenizer(file);
+    const config = readLlamaConfig(file);
+    const maxSeqs = int('max-seqs') ?? 16;
+    const maxContext = int('max-context') ?? Math.min(config.contextLength, 2048);
+    const fullBudget = kvBytesPerToken({ nLayers: config.nLayers, kvHeads: config.nKVHeads, headDim: config.headDim, maxSlots: maxSeqs, maxContext }) * maxSeqs * maxContext;
+    const options: EngineOptions = {
+      kvManager: oneOf<KVManagerKind>('kv-manager', values['kv-manager'], ['virtual', 'paged', 'static']),
+      scheduler: oneOf<SchedulerKind>('scheduler', values.scheduler, ['sarathi', 'vllm', 'static']),
+      kvMemory: values['kv-memory'] === undefined ? Math.min(fullBudget, DEFAULT_KV_MEMORY) : parseSize('kv-memory', values['kv-memory']),
+      pageSize: values['page-size'] === undefined ? undefined : parseSize('page-size', values['page-size']),
+      blockSize: int('block-size'),
+      maxSeqs,
+      maxContext,
+      maxBatchTokens: int('max-batch-tokens'),
+      threads: int('threads'),
+    };
+    const engine = await Engine.load(modelPath, options);
+    const modelName = values['served-model-name'] ?? basename(modelPath).replace(/\.gguf$/i, '');
+    const server = await createServer({
+      engine,
+      tokenTexts: { piece: (id) => tokenizer.tokenToPiece(id) },
+      modelName,
+      apiKey: values['api-key'],
+      maxInflight: int('max-inflight'),
+      log: values.log,
+    });
+    const address = await server.app.listen({ host: values.host!, port }).catch(async (e: NodeJS.ErrnoException) => {
+      await engine.close();
+      throw new CliError(`cannot listen on ${values.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (try --port)' : e.message}`);
+    });
+    const url = address.replace('://[::1]', '://localhost');
+    const stats = await engine.stats();
+    const auth = values['api-key'] ? ` -H "Authorization: Bearer $VSERVE_API_KEY"` : '';
+    console.log(
+      [
+        `vserve: serving ${modelName} (${engine.info.arch}, ${engine.info.kvManager} KV ${formatSize(stats.kv.totalPages * stats.kv.pageBytes)} in ${formatSize(stats.kv.pageBytes)} pages, ` +
+          `${engine.info.maxSeqs} seqs x ${engine.info.maxContext} tokens, ${engine.info.scheduler} scheduler)`,
+        `  playground + live KV map: ${url}/`,
+        `  OpenAI API:               ${url}/v1   (metrics: ${url}/metrics)`,
+        `  try: curl ${url}/v1/chat/completions -H "Content-Type: application/json"${auth} \\`,
+        `         -d '{"model": "${modelName}", "messages": [{"role": "user", "content": "Tell me a story"}], "max_tokens": 64}'`,
+      ].join('\n'),
+    );
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        console.error(`vserve: ${signal} again, exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      console.log(`vserve: ${signal}: no new requests; finishing ${server.admission.count} in flight`);
+      await server.drain();
+      await engine.close();
+      file.close();
+      console.log('vserve: stopped');
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}

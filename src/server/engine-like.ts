@@ -1,0 +1,9 @@
+// What the server needs of an engine: the real Engine, or a stand-in in tests that must control timing.
+import type { GenerateCallOptions } from '../engine/engine.js';
+import type { EngineDelta, EngineInfo, EngineInput, EngineStats, RequestParams } from '../engine/engine-types.js';
+
+export interface ServingEngine {
+  readonly info: EngineInfo;
+  generate(input: EngineInput, params: RequestParams, opts: GenerateCallOptions): AsyncIterator<EngineDelta>;
+  stats(): Promise<EngineStats>;
+}

@@ -1,0 +1,65 @@
+// Errors as OpenAI's API returns them: `{ error: { message, type, param, code } }` with the matching
+// HTTP status. Whatever a client sends ends here as a 4xx; only our own bugs are 500s.
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type = 'invalid_request_error',
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+    /** Extra response headers, e.g. Retry-After. */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  body(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export const invalidField = (param: string | null, message: string, code: string | null = 'invalid_value') =>
+  new ApiError(400, message, 'invalid_request_error', param, code);
+
+export const unauthorized = () =>
+  new ApiError(401, 'Incorrect or missing API key: send it as "Authorization: Bearer KEY".', 'invalid_request_error', null, 'invalid_api_key');
+
+export const modelNotFound = (model: string, served: string) =>
+  new ApiError(404, `The model "${model}" does not exist; this server serves "${served}".`, 'invalid_request_error', 'model', 'model_not_found');
+
+export const routeNotFound = (method: string, url: string) =>
+  new ApiError(404, `Unknown route: ${method} ${url.split('?')[0]}`, 'invalid_request_error', null, 'not_found');
+
+export const queueFull = (retryAfterS: number) =>
+  new ApiError(429, 'The server is at capacity (too many requests in flight); retry later.', 'rate_limit_error', null, 'rate_limit_exceeded', {
+    'retry-after': String(retryAfterS),
+  });
+
+export const shuttingDown = () =>
+  new ApiError(503, 'The server is shutting down.', 'server_error', null, 'service_unavailable', { 'retry-after': '5', connection: 'close' });
+
+/** Engine errors caused by the request itself (bad parameter, prompt too long, token id out of range). */
+const REQUEST_ERRORS = new Set(['SamplingError', 'ContextLengthError', 'RangeError', 'TypeError', 'TokenizerError', 'ChatTemplateError']);
+
+/**
+ * Maps an error thrown by an engine request stream. `promptField` is "prompt" or "messages", named when
+ * the prompt itself is at fault.
+ */
+export function fromEngineError(e: unknown, promptField: string): ApiError {
+  if (e instanceof ApiError) return e;
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (err.name === 'ContextLengthError') return invalidField(promptField, err.message, 'context_length_exceeded');
+  if (err.name === 'SamplingError') {
+    // The sampler's messages start with the (snake_case) field name: "top_p must be in (0, 1], got 2".
+    return invalidField(/^\w+/.exec(err.message)?.[0] ?? null, err.message);
+  }
+  if (REQUEST_ERRORS.has(err.name)) return invalidField(/stop/.test(err.message) ? 'stop' : promptField, err.message);
+  if (err.name === 'EngineClosedError') return new ApiError(503, 'The engine has stopped.', 'server_error', null, 'service_unavailable', { 'retry-after': '5' });
+  return new ApiError(500, 'Internal server error.', 'server_error', null, 'internal_error');
+}

@@ -1,0 +1,87 @@
+// Prometheus metrics under vLLM's names (vllm:* becomes vserve:*), so existing dashboards map over.
+// Latencies are observed by the routes as tokens leave; engine-side figures are read at scrape time.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EngineStats } from '../engine/engine-types.js';
+
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+const TOKEN_GAP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5];
+
+/** Why a request ended without a normal finish: one label value each. */
+export type FailureReason = 'invalid_request' | 'unauthorized' | 'not_found' | 'too_large' | 'rejected' | 'client_disconnected' | 'server_error';
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly success: Counter<'finished_reason'>;
+  private readonly failure: Counter<'reason'>;
+  private readonly ttft: Histogram;
+  private readonly tbt: Histogram;
+  private readonly e2e: Histogram;
+  private readonly promptTokens: Counter;
+  private readonly generationTokens: Counter;
+  private readonly running: Gauge;
+  private readonly waiting: Gauge;
+  private readonly pagesUsed: Gauge;
+  private readonly pagesFree: Gauge;
+  private readonly usage: Gauge;
+  private readonly preemptions: Counter;
+  private preemptionsSeen = 0;
+
+  constructor(modelName: string) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ model_name: modelName });
+    this.success = new Counter({ name: 'vserve:request_success_total', help: 'Requests that finished, by finish reason.', labelNames: ['finished_reason'], registers });
+    this.failure = new Counter({ name: 'vserve:request_failure_total', help: 'Requests that did not finish, by reason.', labelNames: ['reason'], registers });
+    this.ttft = new Histogram({ name: 'vserve:time_to_first_token_seconds', help: 'Time from arrival to the first generated token.', buckets: LATENCY_BUCKETS, registers });
+    this.tbt = new Histogram({ name: 'vserve:time_per_output_token_seconds', help: 'Time between consecutive generated tokens.', buckets: TOKEN_GAP_BUCKETS, registers });
+    this.e2e = new Histogram({ name: 'vserve:e2e_request_latency_seconds', help: 'Time from arrival to the last token.', buckets: LATENCY_BUCKETS, registers });
+    this.promptTokens = new Counter({ name: 'vserve:prompt_tokens_total', help: 'Prompt tokens processed.', registers });
+    this.generationTokens = new Counter({ name: 'vserve:generation_tokens_total', help: 'Tokens generated.', registers });
+    this.running = new Gauge({ name: 'vserve:num_requests_running', help: 'Requests in the running batch.', registers });
+    this.waiting = new Gauge({ name: 'vserve:num_requests_waiting', help: 'Requests waiting for admission.', registers });
+    this.pagesUsed = new Gauge({ name: 'vserve:kv_cache_pages_used', help: 'KV pool pages holding data.', registers });
+    this.pagesFree = new Gauge({ name: 'vserve:kv_cache_pages_free', help: 'KV pool pages free to hand out.', registers });
+    this.usage = new Gauge({ name: 'vserve:kv_cache_usage_perc', help: 'Fraction of KV pool pages in use (1 = full).', registers });
+    this.preemptions = new Counter({ name: 'vserve:num_preemptions_total', help: 'Sequences preempted (recomputed later) when KV pages ran out.', registers });
+  }
+
+  finished(reason: string, promptTokens: number, completionTokens: number): void {
+    this.success.inc({ finished_reason: reason });
+    this.promptTokens.inc(promptTokens);
+    this.generationTokens.inc(completionTokens);
+  }
+
+  failed(reason: FailureReason): void {
+    this.failure.inc({ reason });
+  }
+
+  firstToken(seconds: number): void {
+    this.ttft.observe(seconds);
+  }
+
+  tokenGap(seconds: number): void {
+    this.tbt.observe(seconds);
+  }
+
+  endToEnd(seconds: number): void {
+    this.e2e.observe(seconds);
+  }
+
+  /** The text exposition, with the engine's gauges read just now. */
+  async render(stats: EngineStats | undefined): Promise<string> {
+    if (stats) {
+      this.running.set(stats.running);
+      this.waiting.set(stats.waiting);
+      this.pagesUsed.set(stats.kv.usedPages);
+      this.pagesFree.set(stats.kv.freePages);
+      this.usage.set(stats.kv.totalPages ? stats.kv.usedPages / stats.kv.totalPages : 0);
+      // The engine counts preemptions itself; the counter follows its running total.
+      this.preemptions.inc(Math.max(0, stats.step.preemptions - this.preemptionsSeen));
+      this.preemptionsSeen = Math.max(this.preemptionsSeen, stats.step.preemptions);
+    }
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,122 @@
+// OpenAI's response objects, built from the engine's deltas: completions and chat completions, whole
+// or as stream chunks, with logprobs in each endpoint's own shape.
+import { randomUUID } from 'node:crypto';
+import type { EngineDelta, EngineFinishReason, Usage } from '../engine/engine-types.js';
+
+/** Token id -> its text and UTF-8 bytes (logprobs name tokens by text). */
+export interface TokenTexts {
+  piece(id: number): Uint8Array;
+}
+
+type DeltaLogprobs = NonNullable<EngineDelta['logprobs']>;
+
+export type Endpoint = 'completion' | 'chat';
+
+/** The fields every response and chunk of one request shares. */
+export interface ResponseHead {
+  id: string;
+  created: number;
+  model: string;
+}
+
+export function newHead(endpoint: Endpoint, model: string): ResponseHead {
+  const prefix = endpoint === 'chat' ? 'chatcmpl-' : 'cmpl-';
+  return { id: prefix + randomUUID().replaceAll('-', ''), created: Math.floor(Date.now() / 1000), model };
+}
+
+/** 'abort' only reaches a client when the server stops mid-request; OpenAI has no such value. */
+export function finishReason(r: EngineFinishReason | undefined): 'stop' | 'length' | null {
+  if (r === undefined) return null;
+  return r === 'length' ? 'length' : 'stop';
+}
+
+const utf8 = new TextDecoder('utf-8');
+
+function tokenText(texts: TokenTexts, id: number): { text: string; bytes: number[] } {
+  const bytes = texts.piece(id);
+  // SentencePiece marks spaces with U+2581 in the vocabulary; the piece bytes already hold plain spaces.
+  return { text: utf8.decode(bytes), bytes: Array.from(bytes) };
+}
+
+/** The chat API's logprobs: one entry per token with its alternatives. */
+export function chatLogprobs(texts: TokenTexts, entries: DeltaLogprobs) {
+  return {
+    content: entries.map((e) => {
+      const t = tokenText(texts, e.token);
+      return {
+        token: t.text,
+        logprob: e.logprob,
+        bytes: t.bytes,
+        top_logprobs: e.top.map((alt) => {
+          const a = tokenText(texts, alt.token);
+          return { token: a.text, logprob: alt.logprob, bytes: a.bytes };
+        }),
+      };
+    }),
+    refusal: null,
+  };
+}
+
+/** The legacy completions API's logprobs: parallel arrays; `offset` is where this text starts in the output. */
+export function completionLogprobs(texts: TokenTexts, entries: DeltaLogprobs, offset: number) {
+  const tokens: string[] = [];
+  const textOffset: number[] = [];
+  let at = offset;
+  for (const e of entries) {
+    const t = tokenText(texts, e.token).text;
+    tokens.push(t);
+    textOffset.push(at);
+    at += t.length;
+  }
+  return {
+    tokens,
+    token_logprobs: entries.map((e) => e.logprob),
+    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((alt) => [tokenText(texts, alt.token).text, alt.logprob]))),
+    text_offset: textOffset,
+  };
+}
+
+/** id, object, created, model: the head of every response and chunk. */
+function envelope(head: ResponseHead, object: string) {
+  return { id: head.id, object, created: head.created, model: head.model, system_fingerprint: null };
+}
+
+/** Chunks carry `usage: null` when the stream will end with a usage chunk, as OpenAI's do. */
+const pendingUsage = (includeUsage: boolean) => (includeUsage ? { usage: null } : {});
+
+export function completionResponse(head: ResponseHead, text: string, logprobs: unknown, finish: EngineFinishReason | undefined, usage: Usage) {
+  return { ...envelope(head, 'text_completion'), choices: [{ index: 0, text, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }], usage };
+}
+
+export function completionChunk(head: ResponseHead, text: string, logprobs: unknown, finish: EngineFinishReason | undefined, includeUsage: boolean) {
+  return {
+    ...envelope(head, 'text_completion'),
+    choices: [{ index: 0, text, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }],
+    ...pendingUsage(includeUsage),
+  };
+}
+
+export function chatResponse(head: ResponseHead, content: string, logprobs: unknown, finish: EngineFinishReason | undefined, usage: Usage) {
+  const message = { role: 'assistant', content, refusal: null };
+  return { ...envelope(head, 'chat.completion'), choices: [{ index: 0, message, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }], usage };
+}
+
+/** A chat stream chunk; the first one of a stream carries the role. */
+export function chatChunk(
+  head: ResponseHead,
+  delta: { role?: 'assistant'; content?: string },
+  logprobs: unknown,
+  finish: EngineFinishReason | undefined,
+  includeUsage: boolean,
+) {
+  return {
+    ...envelope(head, 'chat.completion.chunk'),
+    choices: [{ index: 0, delta, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }],
+    ...pendingUsage(includeUsage),
+  };
+}
+
+/** The extra last chunk of stream_options.include_usage: no choices, the usage. */
+export function usageChunk(head: ResponseHead, endpoint: Endpoint, usage: Usage) {
+  return { ...envelope(head, endpoint === 'chat' ? 'chat.completion.chunk' : 'text_completion'), choices: [], usage };
+}

@@ -1,0 +1,120 @@
+// Request bodies of /v1/completions and /v1/chat/completions, validated with zod, and their translation
+// into the engine's RequestParams. Optional fields accept null, as many OpenAI clients send it.
+import { z } from 'zod';
+import type { ChatMessage, RequestParams } from '../engine/engine-types.js';
+import { invalidField } from './errors.js';
+
+const tokenIds = z.array(z.number().int().min(0)).min(1);
+
+const common = {
+  model: z.string().nullish(),
+  max_tokens: z.number().int().min(1).nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().gt(0).max(1).nullish(),
+  /** -1 (vLLM) or 0 (llama.cpp) turn top-k off. */
+  top_k: z.number().int().min(-1).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  seed: z.number().int().nullish(),
+  stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(16)], { error: 'must be a non-empty string or an array of at most 16 of them' }).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  repetition_penalty: z.number().gt(0).max(10).nullish(),
+  n: z.literal(1, { error: 'only n=1 is supported' }).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  user: z.string().nullish(),
+};
+
+export const completionRequest = z.object({
+  ...common,
+  prompt: z.union([z.string(), z.array(z.string()).length(1), tokenIds, z.array(tokenIds).length(1)], {
+    error: 'must be a string or an array of token ids (one prompt per request)',
+  }),
+  /** The legacy completions API: how many alternatives to return per token (0-5). */
+  logprobs: z.number().int().min(0).max(5).nullish(),
+  echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
+});
+
+const contentPart = z.object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
+
+const message = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(contentPart), z.null()], { error: 'must be a string or an array of text parts' }),
+  name: z.string().nullish(),
+});
+
+export const chatRequest = z.object({
+  ...common,
+  messages: z.array(message).min(1),
+  max_completion_tokens: z.number().int().min(1).nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
+});
+
+export type CompletionRequest = z.infer<typeof completionRequest>;
+export type ChatRequest = z.infer<typeof chatRequest>;
+
+/** "messages[0].content" from zod's path. */
+function paramName(path: readonly PropertyKey[]): string | null {
+  if (path.length === 0) return null;
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+/** Parses a body with a schema; the first problem becomes a 400 naming its field. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const param = paramName(issue.path);
+  const message = param ? `Invalid value for '${param}': ${issue.message}` : `Invalid request body: ${issue.message}`;
+  throw invalidField(param, message, issue.code === 'invalid_type' ? 'invalid_type' : 'invalid_value');
+}
+
+/** The sampler, stop and logprob fields both endpoints share, in the engine's terms. */
+function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | null | undefined): RequestParams {
+  const p: RequestParams = {
+    maxTokens: maxTokens ?? undefined,
+    temperature: b.temperature ?? undefined,
+    topP: b.top_p ?? undefined,
+    topK: b.top_k == null ? undefined : Math.max(0, b.top_k),
+    minP: b.min_p ?? undefined,
+    seed: b.seed ?? undefined,
+    stop: b.stop == null ? undefined : typeof b.stop === 'string' ? [b.stop] : b.stop,
+    presencePenalty: b.presence_penalty ?? undefined,
+    frequencyPenalty: b.frequency_penalty ?? undefined,
+    repetitionPenalty: b.repetition_penalty ?? undefined,
+  };
+  // The engine treats an explicit undefined like a missing field, but keep the object tidy.
+  for (const k of Object.keys(p) as (keyof RequestParams)[]) if (p[k] === undefined) delete p[k];
+  return p;
+}
+
+export function completionParams(b: CompletionRequest): RequestParams {
+  const p = commonParams(b, b.max_tokens);
+  if (b.logprobs != null) Object.assign(p, { logprobs: true, topLogprobs: b.logprobs });
+  return p;
+}
+
+export function chatParams(b: ChatRequest): RequestParams {
+  const p = commonParams(b, b.max_completion_tokens ?? b.max_tokens);
+  if (b.logprobs) Object.assign(p, { logprobs: true, topLogprobs: b.top_logprobs ?? 0 });
+  return p;
+}
+
+/** The prompt as the engine takes it: text or token ids. */
+export function completionInput(b: CompletionRequest): string | number[] {
+  const p = b.prompt;
+  if (typeof p === 'string') return p;
+  const first = p[0];
+  if (typeof first === 'string') return first;
+  if (Array.isArray(first)) return first;
+  return p as number[];
+}
+
+/** Chat messages with text content, as the chat template takes them. */
+export function chatInput(b: ChatRequest): ChatMessage[] {
+  return b.messages.map((m) => {
+    const content = m.content == null ? '' : typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('');
+    return m.name ? { role: m.role, content, name: m.name } : { role: m.role, content };
+  });
+}

@@ -1,0 +1,198 @@
+// vserve playground: a streaming chat over /v1/chat/completions and a live map of the KV cache fed by
+// the server's SSE feed (/api/kv/stream). Plain browser JavaScript, no build step.
+const $ = (id) => document.getElementById(id);
+const state = { model: undefined, history: [], messages: [], busy: false, kvUpdates: 0 };
+const MAX_CELLS = 240;
+
+async function init() {
+  try {
+    const info = await (await fetch('/api/info')).json();
+    state.model = info.model;
+    $('model').textContent = `${info.model} · ${info.arch} · ${info.kvManager} KV · ${info.scheduler} scheduler · ${info.maxSeqs} slots × ${info.maxContext} tokens`;
+    $('key-label').hidden = !info.authRequired;
+  } catch {
+    $('model').textContent = 'server unreachable';
+  }
+  $('composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void send();
+  });
+  $('prompt').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      void send();
+    }
+  });
+  watchKv();
+}
+
+function addMessage(role, text) {
+  const div = document.createElement('div');
+  div.className = `msg ${role}`;
+  div.textContent = text;
+  $('messages').append(div);
+  $('messages').scrollTop = $('messages').scrollHeight;
+  return div;
+}
+
+/** Yields the JSON payloads of an SSE response body until `data: [DONE]`. */
+async function* sseEvents(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      for (const line of frame.split('\n')) {
+        if (!line.startsWith('data: ')) continue;
+        const data = line.slice(6);
+        if (data === '[DONE]') return;
+        yield JSON.parse(data);
+      }
+    }
+  }
+}
+
+async function send() {
+  const text = $('prompt').value.trim();
+  if (!text || state.busy) return;
+  state.busy = true;
+  $('send').disabled = true;
+  $('prompt').value = '';
+  state.messages.push({ role: 'user', content: text });
+  addMessage('user', text);
+  const out = addMessage('assistant', '');
+  const started = performance.now();
+  let firstAt;
+  let reply = '';
+  try {
+    const headers = { 'content-type': 'application/json' };
+    const key = $('api-key').value;
+    if (key) headers.authorization = `Bearer ${key}`;
+    const res = await fetch('/v1/chat/completions', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        model: state.model,
+        messages: state.messages,
+        stream: true,
+        stream_options: { include_usage: true },
+        max_tokens: Number($('max-tokens').value) || 128,
+        temperature: Number($('temperature').value),
+      }),
+    });
+    if (!res.ok) throw new Error((await res.json()).error?.message ?? res.statusText);
+    for await (const chunk of sseEvents(res.body)) {
+      if (chunk.error) throw new Error(chunk.error.message);
+      const delta = chunk.choices[0]?.delta?.content;
+      if (delta) {
+        firstAt ??= performance.now();
+        reply += delta;
+        out.textContent = reply;
+        $('messages').scrollTop = $('messages').scrollHeight;
+      }
+      if (chunk.usage) {
+        const secs = (performance.now() - (firstAt ?? started)) / 1000;
+        $('speed').textContent = `${chunk.usage.prompt_tokens} prompt + ${chunk.usage.completion_tokens} generated tokens · ` +
+          `first token ${Math.round((firstAt ?? started) - started)} ms · ${(chunk.usage.completion_tokens / Math.max(secs, 1e-3)).toFixed(0)} tok/s`;
+      }
+    }
+    state.messages.push({ role: 'assistant', content: reply });
+  } catch (e) {
+    out.remove();
+    state.messages.pop();
+    addMessage('error', String(e.message ?? e));
+  } finally {
+    state.busy = false;
+    $('send').disabled = false;
+  }
+}
+
+function watchKv() {
+  const feed = new EventSource('/api/kv/stream');
+  feed.addEventListener('history', (e) => {
+    state.history = JSON.parse(e.data);
+  });
+  feed.addEventListener('kv', (e) => {
+    const snap = JSON.parse(e.data);
+    state.history.push({ t: snap.t, used: snap.usedPages, free: snap.freePages });
+    if (state.history.length > 600) state.history.shift();
+    state.kvUpdates++;
+    document.body.dataset.kvUpdates = String(state.kvUpdates);
+    renderPool(snap);
+    renderSlots(snap);
+    drawGraph(snap.totalPages);
+  });
+}
+
+function formatBytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${Number.isInteger(n) ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+function renderPool(s) {
+  $('kv-kind').textContent = `${s.kind} · ${formatBytes(s.pageBytes)} pages`;
+  $('pool-figures').textContent = `pool: ${s.usedPages} used / ${s.freePages} free of ${s.totalPages} pages · ${s.sharedPages} shared · ` +
+    `${s.storedTokens} tokens stored · ${s.running} running, ${s.waiting} waiting · ${s.preemptions} preemptions`;
+}
+
+function renderSlots(s) {
+  const body = $('slots').querySelector('tbody');
+  body.replaceChildren(...s.slots.map((slot) => {
+    const tr = document.createElement('tr');
+    for (const v of [slot.slot, slot.state, slot.tokens, slot.pages, slot.sharedPages]) {
+      const td = document.createElement('td');
+      td.textContent = String(v);
+      tr.append(td);
+    }
+    const map = document.createElement('td');
+    map.className = 'map';
+    const cells = document.createElement('div');
+    cells.className = 'cells';
+    const shown = Math.min(slot.pages, MAX_CELLS);
+    for (let i = 0; i < shown; i++) {
+      const c = document.createElement('span');
+      c.className = `cell ${slot.state === 'idle' ? 'idle' : i < slot.sharedPages ? 'shared' : 'used'}`;
+      cells.append(c);
+    }
+    if (slot.pages > MAX_CELLS) cells.append(` +${slot.pages - MAX_CELLS}`);
+    map.append(cells);
+    tr.append(map);
+    return tr;
+  }));
+  // Tests (and curious users) can read the whole map at once.
+  $('slots').dataset.map = JSON.stringify(s.slots);
+}
+
+function drawGraph(total) {
+  const canvas = $('pool-graph');
+  const ctx = canvas.getContext('2d');
+  const { width: w, height: h } = canvas;
+  ctx.clearRect(0, 0, w, h);
+  const points = state.history.slice(-w);
+  if (points.length < 2 || !total) return;
+  const x = (i) => (i / (points.length - 1)) * w;
+  const y = (pages) => h - (pages / total) * (h - 4) - 2;
+  ctx.fillStyle = 'rgba(37, 99, 235, 0.18)';
+  ctx.beginPath();
+  ctx.moveTo(0, h);
+  points.forEach((p, i) => ctx.lineTo(x(i), y(p.used)));
+  ctx.lineTo(w, h);
+  ctx.fill();
+  ctx.strokeStyle = '#2563eb';
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  points.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p.used)) : ctx.moveTo(x(i), y(p.used))));
+  ctx.stroke();
+  ctx.fillStyle = '#6b7280';
+  ctx.font = '11px system-ui';
+  ctx.fillText(`${points.at(-1).used} / ${total} pages used`, 6, 14);
+}
+
+void init();
