@@ -20,7 +20,7 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
   const size_t blocks = cols / kQKBlock;
   const size_t blockBytes = type == kQ8_0 ? kQ8_0Bytes : kQ4_0Bytes;
   const size_t quantBytes = blockBytes - 2;
-  const uint8_t flip = type == kQ8_0 ? 0x80 : 0x00;
+  const uint32_t flip = type == kQ8_0 ? 0x80808080u : 0u;
   const size_t outBlock = packedBlockBytes(type);
   pool().parallelFor(groups, [&](size_t g) {
     uint8_t* out = dst + g * blocks * outBlock;
@@ -29,7 +29,10 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
         const uint8_t* blk = src + (g * kPackRows + r) * rowBytes + b * blockBytes;
         std::memcpy(out + 2 * r, blk, 2);
         for (size_t k = 0; k < quantBytes / 4; k++) {
-          for (size_t i = 0; i < 4; i++) out[2 * kPackRows + (k * kPackRows + r) * 4 + i] = blk[2 + 4 * k + i] ^ flip;
+          uint32_t word;  // 4 quants at a time: byte-wise copying made packing a 1 GB model take ~1 s
+          std::memcpy(&word, blk + 2 + 4 * k, 4);
+          word ^= flip;
+          std::memcpy(out + 2 * kPackRows + (k * kPackRows + r) * 4, &word, 4);
         }
       }
     }
