@@ -22,6 +22,8 @@ class ByteStore {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   bool closed() const { return data_ == nullptr; }
+  // True for a file mapping (its pages can be dropped and read back from the file), false for a copy.
+  bool mapped() const { return mapped_; }
   // Releases the memory now; later accesses through views throw.
   void close();
 

@@ -85,7 +85,7 @@ bool packedMatmul(const QuantizedRows& xq, const WeightRef& w, float* out) {
   // VSERVE_NO_PACK=1 keeps the file layout (A/B benchmarks of the packed kernels).
   static const bool disabled = std::getenv("VSERVE_NO_PACK") != nullptr;
   if (kernel == nullptr || w.packed == nullptr || disabled) return false;
-  const uint8_t* packed = w.packed->get(w.type, w.data, w.rows, w.cols, w.rowBytes);
+  const uint8_t* packed = w.packed->get(w.type, w.data, w.rows, w.cols, w.rowBytes, w.fileBacked);
   if (packed == nullptr) return false;
   const SignedRows xs = signedActivations(xq, packedBias(w.type));
   const size_t groups = w.rows / kPackRows;

@@ -5,6 +5,7 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 #include "ggml_types.h"
@@ -39,7 +40,24 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
   });
 }
 
-const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes) {
+namespace {
+// Drops the whole pages inside [p, p + bytes) of a read-only MAP_PRIVATE file mapping: nothing was
+// written to them, so MADV_DONTNEED only discards the process's copy and a later read refetches the file.
+void releaseFilePages(const uint8_t* p, size_t bytes) {
+#if defined(__linux__)
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1);
+  const uintptr_t end = (uintptr_t(p) + bytes) & ~(page - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+}  // namespace
+
+const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes,
+                                bool srcIsFileMapping) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!tried_) {
     tried_ = true;
@@ -56,6 +74,7 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
 #endif
         packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         data_ = {static_cast<uint8_t*>(p), std::free};
+        if (srcIsFileMapping) releaseFilePages(src, groups * kPackRows * rowBytes);
       }
     }
   }

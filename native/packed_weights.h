@@ -29,8 +29,10 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights, or nullptr when the type or size has no packed form.
-  const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes);
+  // The packed matrix for these weights, or nullptr when the type or size has no packed form. With
+  // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
+  // not resident twice (reading them again faults them back in from the file).
+  const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);
 
  private:
   std::mutex mutex_;

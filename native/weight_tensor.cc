@@ -95,7 +95,7 @@ class WeightTensor : public Napi::ObjectWrap<WeightTensor> {
 
   WeightRef ref(const Args& args) const {
     if (store_->closed()) args.rangeError("the weight's model file has been closed");
-    return {store_->data() + offset_, type_, rows_, cols_, rowBytes_, packed_.get()};
+    return {store_->data() + offset_, type_, rows_, cols_, rowBytes_, packed_.get(), store_->mapped()};
   }
 
  private:

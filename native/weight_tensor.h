@@ -19,6 +19,7 @@ struct WeightRef {
   size_t cols;
   size_t rowBytes;
   PackedCache* packed;  // the weight's row-interleaved copy (made on demand by matmul)
+  bool fileBacked;      // data lies in a read-only file mapping
 };
 
 // The weight passed as argument i, after checking it is a live WeightTensor.
