@@ -4,11 +4,14 @@
 // buffer), which is labelled as such in reports because JIT-compiled loads may fall short of what
 // SIMD code reaches, so its limit can be an underestimate.
 import { Worker } from 'node:worker_threads';
+import { startContention } from './contention.js';
 import { nativeReadBandwidth } from './native-addon.js';
 
 export interface BandwidthPoint {
   threads: number;
   gbPerS: number;
+  /** Share of the CPUs other processes used meanwhile (they can only lower the result). */
+  otherLoad: number;
 }
 
 export interface BandwidthMeasurement {
@@ -24,8 +27,9 @@ export async function measureReadBandwidth(threadCounts: readonly number[], byte
   const native = await nativeReadBandwidth();
   const points: BandwidthPoint[] = [];
   for (const threads of threadCounts) {
+    const contention = startContention();
     const gbPerS = native ? native(bytes, threads) : await jsReadBandwidth(bytes, threads, passes);
-    points.push({ threads, gbPerS });
+    points.push({ threads, gbPerS, otherLoad: contention() });
   }
   return { source: native ? 'native' : 'js-fallback', bufferBytes: bytes, points, best: fastest(points) };
 }

@@ -26,7 +26,7 @@ function sample(): Sample | undefined {
 }
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every mainstream Linux build
-const MIN_WINDOW_MS = 400;
+const MIN_WINDOW_MS = 200;
 
 /** Starts measuring; the returned function gives the fraction of all cores others used since (NaN if unknown or too short). */
 export function startContention(): () => number {

@@ -215,7 +215,8 @@ const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/
 const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
 
 function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeof summarize>[], machine: ReturnType<typeof machineInfo>): string {
-  const bwLine = bw.points.map((p) => `${fmt(p.gbPerS)} GB/s with ${p.threads} thread${p.threads > 1 ? 's' : ''}`).join(', ');
+  const bwLine = bw.points.map((p) => `${fmt(p.gbPerS)} GB/s with ${p.threads} thread${p.threads > 1 ? 's' : ''}` +
+    (p.otherLoad >= 0.05 ? ` (other processes used ${pct(p.otherLoad)} of the CPUs meanwhile: an underestimate)` : '')).join(', ');
   const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit', 'other load'];
   const rows: (string | number)[][] = [];
   for (const m of models) {
