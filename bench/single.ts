@@ -256,19 +256,20 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
 export async function singleCommand(argv: readonly string[]): Promise<void> {
   const o = await options(argv);
   const machine = machineInfo();
-  process.stderr.write('measuring read bandwidth\n');
   const threadCounts = Array.from({ length: machine.physicalCores }, (_, i) => i + 1);
-  // Measured before and after the engines (after waiting for a quiet machine), keeping the best: other
-  // processes only ever lower it.
+  // Measured before the engines and after each model (each time after waiting for a quiet machine),
+  // keeping the best per thread count: other processes only ever lower it.
   const measure = async () => {
+    process.stderr.write('measuring read bandwidth\n');
     await waitForQuiet(o.quietWaitMs);
     return measureReadBandwidth(threadCounts);
   };
-  const before = await measure();
+  let bw = await measure();
   const results: ModelResult[] = [];
-  for (const m of o.models) results.push(await benchModel(m, o));
-  process.stderr.write('measuring read bandwidth again\n');
-  const bw = bestBandwidth(before, await measure());
+  for (const m of o.models) {
+    results.push(await benchModel(m, o));
+    bw = bestBandwidth(bw, await measure());
+  }
   const models = results.map((r) => summarize(r, o.prompts, bw));
   const report = {
     benchmark: 'single',
