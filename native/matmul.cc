@@ -1,6 +1,7 @@
-// matmul(out, x, n, weight): out[n, rows] = x[n, cols] . W^T for every weight type. Splits weight
-// rows into tasks for the pool; int8 paths quantize the activations once per call, the K-quant path
-// dequantizes a few weight rows at a time into a per-thread buffer and runs the f32 kernel on them.
+// matmul(out, x, n, weight): out[n, rows] = x[n, cols] . W^T for every weight type; matmulMany does
+// several weights sharing x. Splits weight rows into tasks for the pool; int8 paths quantize the
+// activations once per call, the K-quant path dequantizes a few weight rows at a time into a per-thread
+// buffer and runs the f32 kernel on them.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -77,30 +78,53 @@ SignedRows signedActivations(const QuantizedRows& xq, int bias) {
   return {q.data(), xq.d, sums.data(), xq.rows, xq.cols};
 }
 
-// Q8_0 / Q4_0 through the packed kernels: whole 16-row groups from the packed copy (tasks of whole
-// groups), the rows after the last group with the ordinary kernel. False when there is no packed form.
-bool packedMatmul(const QuantizedRows& xq, const WeightRef& w, float* out) {
+// One weight's part of a packed Q8_0 / Q4_0 matmul: whole 16-row groups from the packed copy (tasks of
+// whole groups), the rows after the last group in one extra task with the ordinary kernel.
+struct PackedPart {
+  const WeightRef* w;
+  float* out;
+  const uint8_t* packed;
+  size_t groups;
+  size_t perTask;  // groups per task
+  size_t tasks;    // group tasks, plus one for the tail rows if any
+};
+
+// False when the weight has no packed form (other type, too few rows, no packed kernel).
+bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
   const KernelSet& k = kernels();
   const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0Packed : k.matmulQ4_0Packed;
   // VSERVE_NO_PACK=1 keeps the file layout (A/B benchmarks of the packed kernels).
   static const bool disabled = std::getenv("VSERVE_NO_PACK") != nullptr;
-  if (kernel == nullptr || w.packed == nullptr || disabled) return false;
+  if ((w.type != kQ8_0 && w.type != kQ4_0) || kernel == nullptr || w.packed == nullptr || disabled) return false;
   const uint8_t* packed = w.packed->get(w.type, w.data, w.rows, w.cols, w.rowBytes, w.fileBacked);
   if (packed == nullptr) return false;
-  const SignedRows xs = signedActivations(xq, packedBias(w.type));
   const size_t groups = w.rows / kPackRows;
-  const auto tail = w.type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
-  ThreadPool& p = pool();
   // Groups per task: about 8 tasks per thread for balance (fewer rows per task for big batches).
-  const size_t perTask = std::max<size_t>(1, std::min<size_t>(groups / (size_t(p.threads()) * 8), xq.rows <= 4 ? 64 : 4));
-  const size_t tasks = (groups + perTask - 1) / perTask;
+  const size_t threads = size_t(pool().threads());
+  const size_t perTask = std::max<size_t>(1, std::min<size_t>(groups / (threads * 8), n <= 4 ? 64 : 4));
   const bool hasTail = groups * kPackRows < w.rows;
-  p.parallelFor(tasks + (hasTail ? 1 : 0), [&](size_t t) {
-    if (t == tasks) return tail(xq, w.data, MatmulRange{groups * kPackRows, w.rows, out, w.rows});
-    const size_t g0 = t * perTask, g1 = std::min(groups, g0 + perTask);
-    kernel(xs, packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, out, w.rows});
-  });
+  part = PackedPart{&w, out, packed, groups, perTask, (groups + perTask - 1) / perTask + (hasTail ? 1 : 0)};
   return true;
+}
+
+// Runs the parts (all of one weight type, all on the same activations) as one pool job.
+void runPacked(const QuantizedRows& xq, const PackedPart* parts, size_t count) {
+  const KernelSet& k = kernels();
+  const int type = parts[0].w->type;
+  const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : k.matmulQ4_0Packed;
+  const auto tail = type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
+  const SignedRows xs = signedActivations(xq, packedBias(type));
+  size_t tasks = 0;
+  for (size_t i = 0; i < count; i++) tasks += parts[i].tasks;
+  pool().parallelFor(tasks, [&](size_t t) {
+    const PackedPart* part = parts;
+    while (t >= part->tasks) t -= part++->tasks;
+    const WeightRef& w = *part->w;
+    const size_t g0 = t * part->perTask;
+    if (g0 >= part->groups) return tail(xq, w.data, MatmulRange{part->groups * kPackRows, w.rows, part->out, w.rows});
+    const size_t g1 = std::min(part->groups, g0 + part->perTask);
+    kernel(xs, part->packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part->out, w.rows});
+  });
 }
 
 void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
@@ -117,6 +141,39 @@ void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
   });
 }
 
+// out = x . w^T for n rows of x (sizes already checked).
+void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
+  const KernelSet& k = kernels();
+  const FloatRows xf{x, n, w.cols};
+  switch (w.type) {
+    case kQ8_0:
+    case kQ4_0: {
+      const QuantizedRows xq = quantizeActivations(x, n, w.cols);
+      PackedPart part;
+      if (planPacked(w, out, n, part)) return runPacked(xq, &part, 1);
+      const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
+      forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out, w.rows}); });
+      break;
+    }
+    case kF32:
+      forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) {
+        k.matmulF32(xf, reinterpret_cast<const float*>(w.data), MatmulRange{r0, r1, out, w.rows});
+      });
+      break;
+    case kF16:
+    case kBF16: {
+      const auto kernel = w.type == kF16 ? k.matmulF16 : k.matmulBF16;
+      forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) {
+        kernel(xf, reinterpret_cast<const uint16_t*>(w.data), MatmulRange{r0, r1, out, w.rows});
+      });
+      break;
+    }
+    default:
+      dequantizedMatmul(xf, w, out);
+      break;
+  }
+}
+
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Args args(info, "matmul");
   const ArrayArg<float> out = args.float32(0, "out");
@@ -127,40 +184,54 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   args.requireLength(out, checkedMul(args, n, w.rows, "out size"), "out");
   if (n == 0) return info.Env().Undefined();
   args.requireDisjoint(out, n * w.rows, x, n * w.cols, "out and x");
+  matmulOne(out.data, x.data, n, w);
+  return info.Env().Undefined();
+}
 
-  const KernelSet& k = kernels();
-  const FloatRows xf{x.data, n, w.cols};
-  switch (w.type) {
-    case kQ8_0:
-    case kQ4_0: {
-      const QuantizedRows xq = quantizeActivations(x.data, n, w.cols);
-      if (packedMatmul(xq, w, out.data)) break;
-      const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
-      forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out.data, w.rows}); });
-      break;
-    }
-    case kF32:
-      forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) {
-        k.matmulF32(xf, reinterpret_cast<const float*>(w.data), MatmulRange{r0, r1, out.data, w.rows});
-      });
-      break;
-    case kF16:
-    case kBF16: {
-      const auto kernel = w.type == kF16 ? k.matmulF16 : k.matmulBF16;
-      forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) {
-        kernel(xf, reinterpret_cast<const uint16_t*>(w.data), MatmulRange{r0, r1, out.data, w.rows});
-      });
-      break;
-    }
-    default:
-      dequantizedMatmul(xf, w, out.data);
-      break;
+// matmulMany(x, n, out0, w0, out1, w1, ...): several weights with the same input (q/k/v, gate/up).
+// Packed weights of one type share one quantization of x and one pool job, so small matrices such as
+// K and V no longer each pay a dispatch and a mostly idle second thread.
+constexpr size_t kMaxMany = 8;
+
+Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
+  Args args(info, "matmulMany");
+  const ArrayArg<float> x = args.float32(0, "x");
+  const size_t n = args.index(1, "n", size_t(1) << 31);
+  const size_t count = info.Length() >= 2 ? (info.Length() - 2) / 2 : 0;
+  if (count == 0 || count > kMaxMany || info.Length() != 2 + 2 * count) {
+    args.rangeError("needs 1 to " + std::to_string(kMaxMany) + " (out, weight) pairs after x and n");
+  }
+  ArrayArg<float> outs[kMaxMany];
+  WeightRef ws[kMaxMany];
+  for (size_t i = 0; i < count; i++) {
+    outs[i] = args.float32(2 + 2 * i, "out");
+    ws[i] = weightArg(args, 3 + 2 * i, "weight");
+    if (ws[i].cols != ws[0].cols) args.rangeError("weights must have the same number of columns");
+    args.requireLength(outs[i], checkedMul(args, n, ws[i].rows, "out size"), "out");
+  }
+  args.requireLength(x, checkedMul(args, n, ws[0].cols, "x size"), "x");
+  if (n == 0) return info.Env().Undefined();
+  for (size_t i = 0; i < count; i++) {
+    args.requireDisjoint(outs[i], n * ws[i].rows, x, n * ws[i].cols, "out and x");
+    for (size_t j = 0; j < i; j++) args.requireDisjoint(outs[i], n * ws[i].rows, outs[j], n * ws[j].rows, "outs");
+  }
+
+  PackedPart parts[kMaxMany];
+  bool fused = true;
+  for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
+  if (fused) {
+    runPacked(quantizeActivations(x.data, n, ws[0].cols), parts, count);
+  } else {
+    for (size_t i = 0; i < count; i++) matmulOne(outs[i].data, x.data, n, ws[i]);
   }
   return info.Env().Undefined();
 }
 
 }  // namespace
 
-void InitMatmul(Napi::Env env, Napi::Object exports) { exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul")); }
+void InitMatmul(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("matmulMany", Napi::Function::New(env, MatmulMany, "matmulMany"));
+}
 
 }  // namespace vserve

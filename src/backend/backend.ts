@@ -97,6 +97,11 @@ export interface Backend {
 
   /** out[n, w.rows] = x[n, w.cols] · wᵀ */
   matmul(out: Float32Array, x: Float32Array, n: number, w: Weight): void;
+  /**
+   * outs[i][n, ws[i].rows] = x[n, cols] · ws[i]ᵀ for weights sharing the input (q/k/v, gate/up), all
+   * with the same cols; the same results as one matmul per weight. Outputs must not overlap x or each other.
+   */
+  matmulMany(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Weight[]): void;
   /** out[i, :] = row ids[i] of the table (dequantized). */
   embed(out: Float32Array, ids: Int32Array, table: Weight): void;
   /** out[r, :] = x[r, :] / rms(x[r, :]) * weight, for n rows of `dim`. out may alias x. */

@@ -140,9 +140,7 @@ export class LlamaModel {
     for (let l = 0; l < c.nLayers; l++) {
       const L = this.layers[l]!;
       b.rmsnorm(h, x, L.attnNorm, n, c.dim, c.normEps);
-      b.matmul(q, h, n, L.wq);
-      b.matmul(k, h, n, L.wk);
-      b.matmul(v, h, n, L.wv);
+      b.matmulMany([q, k, v], h, n, [L.wq, L.wk, L.wv]);
       if (L.bq) b.addBias(q, L.bq, n);
       if (L.bk) b.addBias(k, L.bk, n);
       if (L.bv) b.addBias(v, L.bv, n);
@@ -153,8 +151,7 @@ export class LlamaModel {
       b.matmul(h, attn, n, L.wo);
       b.add(x, h, n * c.dim);
       b.rmsnorm(h, x, L.ffnNorm, n, c.dim, c.normEps);
-      b.matmul(gate, h, n, L.gate);
-      b.matmul(up, h, n, L.up);
+      b.matmulMany([gate, up], h, n, [L.gate, L.up]);
       b.swiglu(gate, gate, up, n * c.ffnDim);
       b.matmul(h, gate, n, L.down);
       b.add(x, h, n * c.dim);

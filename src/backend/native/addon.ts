@@ -44,6 +44,8 @@ export interface NativeAddon {
   WeightTensor: new (source: ModelFileHandle | Uint8Array, byteOffset: number, type: number, rows: number, cols: number) => WeightTensorHandle;
 
   matmul(out: Float32Array, x: Float32Array, n: number, w: WeightTensorHandle): void;
+  /** Pairs (out0, w0, out1, w1, ...) after x and n; 1 to 8 of them. */
+  matmulMany(x: Float32Array, n: number, ...outsAndWeights: (Float32Array | WeightTensorHandle)[]): void;
   embed(out: Float32Array, ids: Int32Array, table: WeightTensorHandle): void;
   toFloat32(w: WeightTensorHandle): Float32Array;
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;

@@ -75,6 +75,11 @@ export class NativeBackend implements Backend {
     this.addon.matmul(out, x, n, handleOf(w));
   }
 
+  matmulMany(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Weight[]): void {
+    if (outs.length !== ws.length) throw new RangeError(`matmulMany: ${outs.length} outputs for ${ws.length} weights`);
+    this.addon.matmulMany(x, n, ...ws.flatMap((w, i) => [outs[i]!, handleOf(w)]));
+  }
+
   embed(out: Float32Array, ids: Int32Array, table: Weight): void {
     this.addon.embed(out, ids, handleOf(table));
   }

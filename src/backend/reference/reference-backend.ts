@@ -61,6 +61,12 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  matmulMany(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Weight[]): void {
+    if (outs.length !== ws.length) throw new RangeError(`matmulMany: ${outs.length} outputs for ${ws.length} weights`);
+    if (ws.some((w) => w.cols !== ws[0]?.cols)) throw new RangeError('matmulMany: weights must have the same number of columns');
+    ws.forEach((w, i) => this.matmul(outs[i]!, x, n, w));
+  }
+
   embed(out: Float32Array, ids: Int32Array, table: Weight): void {
     const W = asRef(table).floats();
     const dim = table.cols;
