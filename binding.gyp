@@ -8,7 +8,7 @@
     "cflags!": ["-fno-exceptions", "-O2", "-O0"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2", "-O0"],
     "cflags": ["-O3"],
-    "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno", "-fno-trapping-math"],
     "xcode_settings": {
       "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
       "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
