@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   run: { summary: 'generate text from a prompt and stream it to stdout', load: () => import('./run.js') },
   tokenize: { summary: 'print token ids for text (or text for ids)', load: () => import('./tokenize.js') },
   serve: { summary: 'OpenAI-compatible HTTP server with a web playground and live KV map', load: () => import('./serve.js') },
+  bench: { summary: 'bench serve --url URL: load-test an OpenAI-compatible server (TTFT, TBT, throughput)', load: () => import('./bench.js') },
   inspect: { summary: "print a GGUF file's architecture, tokenizer and tensors", load: () => import('./inspect.js') },
 };
 
