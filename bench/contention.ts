@@ -44,7 +44,7 @@ export function startContention(): () => number {
  * Waits (up to `maxMs`) until other processes use less than `threshold` of the machine over a short
  * window; returns the last window's value.
  */
-export async function waitForQuiet(maxMs: number, threshold = 0.1, windowMs = 500): Promise<number> {
+export async function waitForQuiet(maxMs: number, threshold = 0.05, windowMs = 500): Promise<number> {
   const deadline = performance.now() + maxMs;
   for (;;) {
     const stop = startContention();

@@ -20,7 +20,6 @@ import { LlamaCppEngine, loadLlamaCppModel, NODE_LLAMA_CPP_VERSION } from './sin
 import { VserveEngine } from './single/vserve.js';
 import { median, round } from './stats.js';
 
-const CONTEXT = 1024;
 /** llama.cpp's default KV type is f16; the limit counts KV reads at that size (tiny next to weights here). */
 const KV_ELEM_BYTES = 2;
 const FIRST_ID = 259; // after the SPM vocabulary's control and byte tokens
@@ -37,6 +36,8 @@ interface Options {
   peer: boolean;
   /** Longest wait for other processes to go quiet before each engine's runs. */
   quietWaitMs: number;
+  /** Context both engines are given: the longest prompt plus the decoded tokens. */
+  contextSize: number;
 }
 
 interface EngineResult {
@@ -76,18 +77,22 @@ async function options(argv: readonly string[]): Promise<Options> {
   // The physical core count, plus 1 and 2 (DESIGN.md §6 asks for the best of these), within the machine.
   const peerThreads = args.list('peer-threads', [...new Set([cores, 1, 2])].map(String)).map(Number)
     .filter((t) => t >= 1 && t <= info.logicalCores).sort((a, b) => b - a);
+  const prompts = args.list('prompts', ['128', '512']).map(Number);
+  if (prompts.length === 0 || prompts.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('--prompts must be token counts of at least 2');
+  const decode = Math.max(2, args.int('decode', 32));
   const backend = args.string('vserve-backend', 'native');
   if (backend !== 'native' && backend !== 'reference') throw new Error(`--vserve-backend must be native or reference`);
   return {
     models,
     reps: Math.max(1, args.int('reps', 3)),
-    decode: Math.max(2, args.int('decode', 32)),
-    prompts: args.list('prompts', ['128', '512']).map(Number),
+    decode,
+    prompts,
     peerThreads,
     vserveThreads: args.int('threads', cores),
     vserveBackend: backend,
     peer: !args.flag('no-peer'),
     quietWaitMs: args.int('quiet-wait', 10) * 1000,
+    contextSize: Math.max(...prompts) + decode + 1,
   };
 }
 
@@ -106,7 +111,7 @@ interface LoadedEngines {
 async function loadEngines(path: string, o: Options): Promise<LoadedEngines> {
   const loaded: LoadedEngines = { engines: [], unavailable: [] };
   try {
-    const vserve = VserveEngine.load(path, o.vserveBackend, o.vserveThreads, CONTEXT);
+    const vserve = VserveEngine.load(path, o.vserveBackend, o.vserveThreads, o.contextSize);
     if (vserve) loaded.engines.push(vserve);
     else loaded.unavailable.push(`vserve: the ${o.vserveBackend} backend is not available yet`);
   } catch (e) {
@@ -115,7 +120,7 @@ async function loadEngines(path: string, o: Options): Promise<LoadedEngines> {
   if (o.peer) {
     try {
       loaded.peerModel = await loadLlamaCppModel(path);
-      for (const t of o.peerThreads) loaded.engines.push(await LlamaCppEngine.create(loaded.peerModel, t, CONTEXT, Math.max(...o.prompts)));
+      for (const t of o.peerThreads) loaded.engines.push(await LlamaCppEngine.create(loaded.peerModel, t, o.contextSize, Math.max(...o.prompts)));
     } catch (e) {
       // node-llama-cpp is a devDependency: absent from production installs.
       loaded.unavailable.push(`llama.cpp: ${(e as Error).message}`);
@@ -177,34 +182,51 @@ async function benchModel(model: { name: string; path: string }, o: Options): Pr
 }
 
 /** Best (highest median) llama.cpp value of a metric across thread counts. */
-function bestPeer(m: ModelResult, metric: (e: EngineResult) => number[] | undefined): { value: number; label: string } | undefined {
+function bestPeer(m: ModelResult, metric: (e: EngineResult) => number[]): { value: number; label: string } | undefined {
   let best: { value: number; label: string } | undefined;
   for (const e of m.engines.filter((x) => x.label.startsWith('llama.cpp'))) {
-    const v = median(metric(e) ?? []);
+    const v = median(metric(e));
     if (Number.isFinite(v) && (!best || v > best.value)) best = { value: v, label: e.label };
   }
   return best;
 }
 
+/** A repetition counts as quiet when other processes used less than this share of the CPUs. */
+const QUIET = 0.05;
+
+/** Repetitions to report: the quiet ones, or all of them when none was. */
+function reportedReps(e: EngineResult): number[] {
+  const all = e.otherLoad.map((_, i) => i);
+  const quiet = all.filter((i) => e.otherLoad[i]! < QUIET);
+  return quiet.length > 0 ? quiet : all;
+}
+
 function summarize(m: ModelResult, prompts: number[], bw: BandwidthMeasurement) {
   const decodeLimitTokS = (bw.best.gbPerS * 1e9) / m.bytesPerDecodedToken;
-  const metrics: Record<string, (e: EngineResult) => number[] | undefined> = Object.fromEntries([
-    ...prompts.map((n) => [`prefill${n}`, (e: EngineResult) => e.prefill[n]] as const),
-    ['decode', (e: EngineResult) => e.decode] as const,
+  const pick = (e: EngineResult, samples: number[] = []) => reportedReps(e).map((i) => samples[i]!).filter(Number.isFinite);
+  const metrics: Record<string, (e: EngineResult) => number[]> = Object.fromEntries([
+    ...prompts.map((n) => [`prefill${n}`, (e: EngineResult) => pick(e, e.prefill[n])] as const),
+    ['decode', (e: EngineResult) => pick(e, e.decode)] as const,
   ]);
   const engines = m.engines.map((e) => ({
     label: e.label,
     details: e.details,
     ...(e.error ? { error: e.error } : {}),
-    medianTokS: Object.fromEntries(Object.entries(metrics).map(([k, f]) => [k, round(median(f(e) ?? []))])),
-    samplesTokS: Object.fromEntries(Object.entries(metrics).map(([k, f]) => [k, (f(e) ?? []).map((x) => round(x))])),
-    decodeFractionOfLimit: round(median(e.decode) / decodeLimitTokS),
+    medianTokS: Object.fromEntries(Object.entries(metrics).map(([k, f]) => [k, round(median(f(e)))])),
+    samplesTokS: Object.fromEntries([
+      ...prompts.map((n) => [`prefill${n}`, (e.prefill[n] ?? []).map((x) => round(x))] as const),
+      ['decode', e.decode.map((x) => round(x))] as const,
+    ]),
+    decodeFractionOfLimit: round(median(metrics.decode!(e)) / decodeLimitTokS),
     otherLoad: e.otherLoad.map((x) => round(x, 2)),
+    /** Indices of the repetitions the medians use. */
+    reportedReps: reportedReps(e),
+    quietReps: e.otherLoad.filter((x) => x < QUIET).length,
   }));
   const vserve = m.engines.find((e) => e.label.startsWith('vserve'));
   const ratios = Object.fromEntries(Object.entries(metrics).map(([k, f]) => {
     const peer = bestPeer(m, f);
-    const own = vserve ? median(f(vserve) ?? []) : NaN;
+    const own = vserve ? median(f(vserve)) : NaN;
     return [k, { vserveOverLlamaCpp: round(own / (peer?.value ?? NaN)), bestLlamaCpp: peer?.label ?? null }];
   }));
   return { ...m, decodeLimitTokS: round(decodeLimitTokS), engines, ratios };
@@ -217,7 +239,7 @@ const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
 function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeof summarize>[], machine: ReturnType<typeof machineInfo>): string {
   const bwLine = bw.points.map((p) => `${fmt(p.gbPerS)} GB/s with ${p.threads} thread${p.threads > 1 ? 's' : ''}` +
     (p.otherLoad >= 0.05 ? ` (other processes used ${pct(p.otherLoad)} of the CPUs meanwhile: an underestimate)` : '')).join(', ');
-  const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit', 'other load'];
+  const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit', 'quiet runs'];
   const rows: (string | number)[][] = [];
   for (const m of models) {
     const first = `${m.name} (${gb(m.traffic.fileBytes)}; limit ${fmt(m.decodeLimitTokS)} tok/s)`;
@@ -227,7 +249,7 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
       ...o.prompts.map((n) => fmt(e.medianTokS[`prefill${n}`] ?? NaN)),
       fmt(e.medianTokS.decode ?? NaN),
       pct(e.decodeFractionOfLimit),
-      pct(median(e.otherLoad.filter(Number.isFinite))),
+      `${e.quietReps}/${e.otherLoad.length}`,
     ]));
     for (const u of m.unavailable) rows.push([m.engines.length ? '' : first, u, ...o.prompts.map(() => '—'), '—', '—', '']);
     rows.push(['', '**vserve / best llama.cpp**', ...[...o.prompts.map((n) => `prefill${n}`), 'decode'].map((k) => {
@@ -243,10 +265,10 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
     '',
     `Random-weight models from \`npm run bench -- gen-model\`; prompts are random token ids (same ids for both engines), ` +
       `evaluated in one batch from an empty context (time to the first generated token). Decode: ${o.decode} greedy tokens after the ` +
-      `${o.prompts[0]}-token prompt. Median of ${o.reps} repetitions, engines alternating. The decode limit is the best ` +
-      `bandwidth divided by the bytes read per token (all weights except the token embedding table, plus f16 KV at the mean context). ` +
-      `"Other load" is the median share of the CPUs other processes used during an engine's runs (each run first waits up to ` +
-      `${o.quietWaitMs / 1000} s for it to fall below 10%); more than a few percent makes that row unreliable.`,
+      `${o.prompts[0]}-token prompt. ${o.reps} repetitions, engines alternating; medians over the quiet runs (other processes used ` +
+      `< ${pct(QUIET)} of the CPUs, measured from /proc/stat; each run first waits up to ${o.quietWaitMs / 1000} s for that), ` +
+      `or over all runs when none was quiet. The decode limit is the best ` +
+      `bandwidth divided by the bytes read per token (all weights except the token embedding table, plus f16 KV at the mean context).`,
     '',
     markdownTable(header, rows),
     '',
@@ -280,9 +302,7 @@ export async function singleCommand(argv: readonly string[]): Promise<void> {
     models,
   };
   let md = markdown(o, bw, models, machine);
-  const busiest = Math.max(...models.flatMap((m) => m.engines.map((e) => median(e.otherLoad.filter(Number.isFinite)))).filter(Number.isFinite));
-  if (busiest > 0.05) {
-    md += `\nNote: other processes used up to ${pct(busiest)} of the CPUs during some rows' runs; those rows are low and noisy.\n`;
-  }
+  const noisy = models.flatMap((m) => m.engines.filter((e) => e.quietReps === 0).map((e) => `${m.name} ${e.label}`));
+  if (noisy.length > 0) md += `\nNote: no quiet run for ${noisy.join(', ')}: other processes were using the CPUs; those rows are low and noisy.\n`;
   writeReport('single', report, md);
 }
