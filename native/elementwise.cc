@@ -1,4 +1,4 @@
-// Row-wise and element-wise ops of the Llama block: rmsnorm, rope (normal and neox pair orders),
+// Row-wise and element-wise ops of the Llama block: rmsnorm, add + rmsnorm, rope (normal and neox pair orders),
 // swiglu, add, addBias. Small inputs run on the calling thread; large (prefill) inputs use the pool.
 #include <algorithm>
 #include <cmath>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "fast_exp.h"
 #include "js_args.h"
 #include "modules.h"
 #include "thread_pool.h"
@@ -28,52 +29,82 @@ void forRanges(size_t total, size_t grain, Fn&& fn) {
 
 constexpr size_t kElementGrain = 1 << 16;
 
-// exp(x) in f32 (within a few ulp of std::exp for |x| <= 87) written without branches or calls so the
-// swiglu loop auto-vectorizes: std::exp is a scalar libm call per element. exp(x) = 2^n * exp(r) with
-// n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 split in two for exactness), exp(r) by
-// its degree-6 Taylor polynomial, 2^n built in the exponent bits.
-inline float expApprox(float x) {
-  x = std::min(87.0f, std::max(-87.0f, x));  // a branch unless -fno-trapping-math (binding.gyp)
-  // Rounds to nearest by adding and subtracting 1.5 * 2^23 (nearbyint is a libm call without SSE4.1).
-  const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-  const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
-  float p = 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (int32_t(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
+// Sum of squares in f64 (like the reference) over 8 independent lanes, so the loop vectorizes
+// without -ffast-math; a single running sum is a serial dependency chain of scalar adds.
+inline double sumSquares(const float* x, size_t len) {
+  constexpr size_t kLanes = 8;
+  double lanes[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= len; i += kLanes)
+    for (size_t j = 0; j < kLanes; j++) lanes[j] += double(x[i + j]) * double(x[i + j]);
+  double sum = 0;
+  for (size_t j = 0; j < kLanes; j++) sum += lanes[j];
+  for (; i < len; i++) sum += double(x[i]) * double(x[i]);
+  return sum;
 }
 
-Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
-  Args args(info, "rmsnorm");
-  const ArrayArg<float> out = args.float32(0, "out");
-  const ArrayArg<float> x = args.float32(1, "x");
-  const ArrayArg<float> weight = args.float32(2, "weight");
-  const size_t n = args.index(3, "n");
-  const size_t dim = args.index(4, "dim");
-  const double eps = args.number(5, "eps");
+inline void normalizeRow(float* out, const float* x, const float* weight, size_t dim, double eps) {
+  const float scale = float(1.0 / std::sqrt(sumSquares(x, dim) / double(dim) + eps));
+  for (size_t i = 0; i < dim; i++) out[i] = x[i] * scale * weight[i];
+}
+
+// rmsnorm(out, x, weight, n, dim, eps), and addRmsnorm(x, y, out, weight, n, dim, eps): the residual
+// add and the next norm in one pass over each row (one call and one read of x instead of two). out may
+// alias x or y: a row's add finishes before its norm writes.
+Napi::Value NormRows(const Napi::CallbackInfo& info, bool addFirst) {
+  Args args(info, addFirst ? "addRmsnorm" : "rmsnorm");
+  const size_t at = addFirst ? 1 : 0;  // addRmsnorm has y before out
+  const ArrayArg<float> x = args.float32(addFirst ? 0 : 1, "x");
+  const ArrayArg<float> y = addFirst ? args.float32(1, "y") : ArrayArg<float>{};
+  const ArrayArg<float> out = args.float32(addFirst ? 2 : 0, "out");
+  const ArrayArg<float> weight = args.float32(at + 2, "weight");
+  const size_t n = args.index(at + 3, "n");
+  const size_t dim = args.index(at + 4, "dim");
+  const double eps = args.number(at + 5, "eps");
   if (dim == 0) args.rangeError("dim must be positive");
   const size_t total = checkedMul(args, n, dim, "n * dim");
   args.requireLength(x, total, "x");
+  if (addFirst) args.requireLength(y, total, "y");
   args.requireLength(out, total, "out");
   args.requireLength(weight, dim, "weight");
   forRanges(n, std::max<size_t>(1, kElementGrain / dim), [&](size_t r0, size_t r1) {
     for (size_t r = r0; r < r1; r++) {
-      const float* xr = x.data + r * dim;
-      float* o = out.data + r * dim;
-      double sumSq = 0;
-      for (size_t i = 0; i < dim; i++) sumSq += double(xr[i]) * double(xr[i]);
-      const float scale = float(1.0 / std::sqrt(sumSq / double(dim) + eps));
-      for (size_t i = 0; i < dim; i++) o[i] = xr[i] * scale * weight.data[i];
+      float* xr = x.data + r * dim;
+      if (addFirst)
+        for (size_t i = 0; i < dim; i++) xr[i] += y.data[r * dim + i];
+      normalizeRow(out.data + r * dim, xr, weight.data, dim, eps);
     }
   });
   return info.Env().Undefined();
+}
+
+Napi::Value RmsNorm(const Napi::CallbackInfo& info) { return NormRows(info, false); }
+Napi::Value AddRmsNorm(const Napi::CallbackInfo& info) { return NormRows(info, true); }
+
+// The cos/sin of one position's rotation angles. Decode ropes q and k of every layer at the same
+// position, so the last table is kept per thread: the 2 * 22 rope calls of a TinyLlama token pay for
+// the pow/cos/sin once instead of 44 times.
+struct RopeAngles {
+  double pos = -1, freqBase = 0;
+  size_t ropeDim = 0;
+  std::vector<float> cos, sin;
+};
+
+const RopeAngles& ropeAngles(double pos, size_t ropeDim, double freqBase) {
+  thread_local RopeAngles last;
+  if (last.pos == pos && last.ropeDim == ropeDim && last.freqBase == freqBase) return last;
+  const size_t half = ropeDim / 2;
+  last.cos.resize(half);
+  last.sin.resize(half);
+  for (size_t i = 0; i < half; i++) {
+    const double angle = pos * std::pow(freqBase, -double(2 * i) / double(ropeDim));
+    last.cos[i] = float(std::cos(angle));
+    last.sin[i] = float(std::sin(angle));
+  }
+  last.pos = pos;
+  last.ropeDim = ropeDim;
+  last.freqBase = freqBase;
+  return last;
 }
 
 // rope(x, positions, nHeads, headDim, ropeDim, freqBase, freqScale, neox)
@@ -96,16 +127,11 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
     if (positions.data[t] < 0) args.rangeError("positions[" + std::to_string(t) + "] is negative");
   }
   const size_t half = ropeDim / 2;
-  std::vector<double> invFreq(half);
-  for (size_t i = 0; i < half; i++) invFreq[i] = std::pow(freqBase, -double(2 * i) / double(ropeDim));
   forRanges(n, std::max<size_t>(1, kElementGrain / std::max<size_t>(1, rowLen)), [&](size_t t0, size_t t1) {
-    std::vector<float> cosv(half), sinv(half);
     for (size_t t = t0; t < t1; t++) {
-      const double pos = double(positions.data[t]) * freqScale;
-      for (size_t i = 0; i < half; i++) {
-        cosv[i] = float(std::cos(pos * invFreq[i]));
-        sinv[i] = float(std::sin(pos * invFreq[i]));
-      }
+      const RopeAngles& angles = ropeAngles(double(positions.data[t]) * freqScale, ropeDim, freqBase);
+      const float* cosv = angles.cos.data();
+      const float* sinv = angles.sin.data();
       for (size_t h = 0; h < nHeads; h++) {
         float* v = x.data + t * rowLen + h * headDim;
         for (size_t i = 0; i < half; i++) {
@@ -169,6 +195,7 @@ Napi::Value AddBias(const Napi::CallbackInfo& info) {
 
 void InitElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsnorm", Napi::Function::New(env, RmsNorm, "rmsnorm"));
+  exports.Set("addRmsnorm", Napi::Function::New(env, AddRmsNorm, "addRmsnorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, SwiGLU, "swiglu"));
   exports.Set("add", Napi::Function::New(env, Add, "add"));

@@ -106,6 +106,11 @@ export interface Backend {
   embed(out: Float32Array, ids: Int32Array, table: Weight): void;
   /** out[r, :] = x[r, :] / rms(x[r, :]) * weight, for n rows of `dim`. out may alias x. */
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
+  /**
+   * The residual add then the next norm: x += y, then out = rmsnorm(x), for n rows of `dim`.
+   * out may alias x or y.
+   */
+  addRmsnorm(x: Float32Array, y: Float32Array, out: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
   /** Rotates the first ropeDim dims of every head of every token in place; x is [n, nHeads*headDim]. */
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void;
   /** out[i] = silu(gate[i]) * up[i] for i < len. out may alias gate. */

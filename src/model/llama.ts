@@ -137,9 +137,10 @@ export class LlamaModel {
     const shape = { nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim) };
 
     b.embed(x, batch.tokens, this.tokenEmbd);
+    b.rmsnorm(h, x, this.layers[0]!.attnNorm, n, c.dim, c.normEps);
     for (let l = 0; l < c.nLayers; l++) {
       const L = this.layers[l]!;
-      b.rmsnorm(h, x, L.attnNorm, n, c.dim, c.normEps);
+      // h = attnNorm(x) here: the previous layer's last residual add computed it.
       b.matmulMany([q, k, v], h, n, [L.wq, L.wk, L.wv]);
       if (L.bq) b.addBias(q, L.bq, n);
       if (L.bk) b.addBias(k, L.bk, n);
@@ -149,12 +150,14 @@ export class LlamaModel {
       b.kvStore(kv, l, k, v, batch.slots, batch.positions);
       b.attention(attn, q, kv, l, batch.slots, batch.positions, shape);
       b.matmul(h, attn, n, L.wo);
-      b.add(x, h, n * c.dim);
-      b.rmsnorm(h, x, L.ffnNorm, n, c.dim, c.normEps);
+      b.addRmsnorm(x, h, h, L.ffnNorm, n, c.dim, c.normEps);
       b.matmulMany([gate, up], h, n, [L.gate, L.up]);
       b.swiglu(gate, gate, up, n * c.ffnDim);
       b.matmul(h, gate, n, L.down);
-      b.add(x, h, n * c.dim);
+      // The next layer's attention norm rides on this add; the final norm only needs the logit rows.
+      const next = this.layers[l + 1];
+      if (next) b.addRmsnorm(x, h, h, next.attnNorm, n, c.dim, c.normEps);
+      else b.add(x, h, n * c.dim);
     }
 
     // Only the requested rows go through the final norm and the (large) output projection.

@@ -1,13 +1,13 @@
 // The non-matmul ops against the reference backend on random inputs with odd sizes.
 // Tolerances (max |native - reference| / max |reference|):
 // - embed, toFloat32, add, addBias: exact (the same f32 operations on the same values).
-// - rmsnorm, swiglu: 1e-6 (native sums squares in f64 like the reference, uses f32 exp).
+// - rmsnorm, addRmsnorm, swiglu: 1e-6 (native sums squares in f64 like the reference, uses f32 exp).
 // - rope: 1e-6 (angles in f64 on both sides, rotation in f32 natively).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RopeParams } from '../../src/backend/backend.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
-import { native, randomWeightBytes, reference, relativeError, Rng } from './helpers.js';
+import { forEachIsa, native, randomWeightBytes, reference, relativeError, Rng } from './helpers.js';
 
 const TYPES = [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K];
 
@@ -39,6 +39,26 @@ test('rmsnorm matches the reference, including in place', () => {
     native.rmsnorm(x, x, w, n, dim, 1e-5);
     assert.deepEqual(x, got);
   }
+});
+
+test('addRmsnorm matches the reference on every ISA, with out aliasing y or x', () => {
+  const rng = new Rng(16);
+  forEachIsa((isa) => {
+    for (const [n, dim] of [[1, 1], [3, 7], [5, 64], [2, 2049]] as const) {
+      const x = rng.floats(n * dim, 3), y = rng.floats(n * dim, 3), w = rng.floats(dim);
+      const xWant = x.slice(), want = new Float32Array(n * dim);
+      reference.addRmsnorm(xWant, y, want, w, n, dim, 1e-5);
+      const label = `${isa} n=${n} dim=${dim}`;
+      // As the model calls it: the norm overwrites the residual branch y.
+      const xGot = x.slice(), yGot = y.slice();
+      native.addRmsnorm(xGot, yGot, yGot, w, n, dim, 1e-5);
+      assert.deepEqual(xGot, xWant, label);
+      assert.ok(relativeError(yGot, want) <= 1e-6, label);
+      const xInPlace = x.slice();
+      native.addRmsnorm(xInPlace, y, xInPlace, w, n, dim, 1e-5);
+      assert.deepEqual(xInPlace, yGot, label);
+    }
+  });
 });
 
 test('rope matches the reference in both pair orders, with partial rotation and position scaling', () => {

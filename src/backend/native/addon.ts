@@ -49,6 +49,7 @@ export interface NativeAddon {
   embed(out: Float32Array, ids: Int32Array, table: WeightTensorHandle): void;
   toFloat32(w: WeightTensorHandle): Float32Array;
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
+  addRmsnorm(x: Float32Array, y: Float32Array, out: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
   rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, ropeDim: number, freqBase: number, freqScale: number, neox: boolean): void;
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   add(x: Float32Array, y: Float32Array, len: number): void;

@@ -88,6 +88,10 @@ export class NativeBackend implements Backend {
     this.addon.rmsnorm(out, x, weight, n, dim, eps);
   }
 
+  addRmsnorm(x: Float32Array, y: Float32Array, out: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
+    this.addon.addRmsnorm(x, y, out, weight, n, dim, eps);
+  }
+
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
     this.addon.rope(x, positions, p.nHeads, p.headDim, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox');
   }

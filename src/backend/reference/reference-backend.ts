@@ -89,6 +89,12 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  addRmsnorm(x: Float32Array, y: Float32Array, out: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void {
+    checkLength('addRmsnorm y', y, n * dim);
+    this.add(x, y, n * dim);
+    this.rmsnorm(out, x, weight, n, dim, eps);
+  }
+
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
     const width = p.nHeads * p.headDim;
     checkLength('rope x', x, positions.length * width);
