@@ -44,11 +44,13 @@ void attendGroup(const KernelSet& k, const Rows& layout, const float* q, float* 
     layout.fill(p0, count, rows);
     for (size_t h = 0; h < group; h++) {
       float* s = &scratch.scores[h * kPositionTile];
-      float blockMax = -INFINITY;
-      for (size_t p = 0; p < count; p++) {
-        s[p] = k.dot(q + h * d, rows.keys[p], d) * scale;
-        blockMax = std::max(blockMax, s[p]);
+      if (k.scoreTile) {
+        k.scoreTile(q + h * d, rows.keys, count, d, scale, s);
+      } else {
+        for (size_t p = 0; p < count; p++) s[p] = k.dot(q + h * d, rows.keys[p], d) * scale;
       }
+      float blockMax = -INFINITY;
+      for (size_t p = 0; p < count; p++) blockMax = std::max(blockMax, s[p]);
       float& max = scratch.max[h];
       float& sum = scratch.sum[h];
       const float newMax = std::max(max, blockMax);
@@ -62,7 +64,11 @@ void attendGroup(const KernelSet& k, const Rows& layout, const float* q, float* 
       // attention); summed separately because a vectorized f32 sum would need -ffast-math.
       for (size_t p = 0; p < count; p++) s[p] = expApprox(s[p] - newMax);
       for (size_t p = 0; p < count; p++) sum += s[p];
-      for (size_t p = 0; p < count; p++) k.axpy(out + h * d, rows.values[p], s[p], d);
+      if (k.accumulateTile) {
+        k.accumulateTile(out + h * d, rows.values, s, count, d);
+      } else {
+        for (size_t p = 0; p < count; p++) k.axpy(out + h * d, rows.values[p], s[p], d);
+      }
     }
   }
   for (size_t h = 0; h < group; h++) k.scale(out + h * d, 1.0f / scratch.sum[h], d);

@@ -65,19 +65,24 @@ struct KernelSet {
   // (packed_weights.h). `w` is the packed matrix; range rows are multiples of 16 within it.
   void (*matmulQ8_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ4_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+  // Optional attention tile kernels (attention_core.h falls back to dot / axpy calls, one per position):
+  // scores[p] = dot(q, keys[p]) * scale, and out += sum_p weights[p] * values[p], for p < count, rows of d.
+  void (*scoreTile)(const float* q, const float* const* keys, size_t count, size_t d, float scale, float* scores);
+  void (*accumulateTile)(float* out, const float* const* values, const float* weights, size_t count, size_t d);
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll) in its anonymous namespace.
-#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName) VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr)
-// The same, for an ISA that also defines matmulQ8_0Packed and matmulQ4_0Packed.
+#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName) \
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, nullptr, nullptr)
+// The same, for an ISA that also defines matmulQ8_0Packed, matmulQ4_0Packed, scoreTile and accumulateTile.
 #define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName) \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ8_0Packed, matmulQ4_0Packed)
-#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q8Packed, q4Packed)                                 \
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ8_0Packed, matmulQ4_0Packed, scoreTile, accumulateTile)
+#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q8Packed, q4Packed, scores, accumulate)             \
   const KernelSet& accessor() {                                                                         \
     static const KernelSet kSet{isaName,   quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16, \
                                 matmulBF16, dot,          axpy,       scale,      readAll,   q8Packed,  \
-                                q4Packed};                                                              \
+                                q4Packed,   scores,       accumulate};                                  \
     return kSet;                                                                                        \
   }
 

@@ -337,6 +337,51 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
   return acc;
 }
 
+// Attention tiles. Four positions' dots at a time: four independent FMA chains instead of one call
+// (and one dependent chain) per position.
+void scoreTile(const float* q, const float* const* keys, size_t count, size_t d, float scale, float* scores) {
+  size_t p = 0;
+  for (; p + 4 <= count; p += 4) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < d; i += 16) {
+      const __mmask16 m = tailMask(d - i);
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
+      a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p] + i), a0);
+      a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p + 1] + i), a1);
+      a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p + 2] + i), a2);
+      a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p + 3] + i), a3);
+    }
+    scores[p] = _mm512_reduce_add_ps(a0) * scale;
+    scores[p + 1] = _mm512_reduce_add_ps(a1) * scale;
+    scores[p + 2] = _mm512_reduce_add_ps(a2) * scale;
+    scores[p + 3] = _mm512_reduce_add_ps(a3) * scale;
+  }
+  for (; p < count; p++) scores[p] = dot(q, keys[p], d) * scale;
+}
+
+// Keeps 64 output floats in registers across all positions (axpy per position stores and reloads
+// them, a store-to-load chain per position); four independent accumulators per step.
+void accumulateTile(float* out, const float* const* values, const float* weights, size_t count, size_t d) {
+  for (size_t i = 0; i < d; i += 64) {
+    const __mmask16 m0 = tailMask(d - i), m1 = tailMask(d > i + 16 ? d - i - 16 : 0),
+                    m2 = tailMask(d > i + 32 ? d - i - 32 : 0), m3 = tailMask(d > i + 48 ? d - i - 48 : 0);
+    __m512 o0 = _mm512_maskz_loadu_ps(m0, out + i), o1 = _mm512_maskz_loadu_ps(m1, out + i + 16),
+           o2 = _mm512_maskz_loadu_ps(m2, out + i + 32), o3 = _mm512_maskz_loadu_ps(m3, out + i + 48);
+    for (size_t p = 0; p < count; p++) {
+      const __m512 w = _mm512_set1_ps(weights[p]);
+      const float* v = values[p] + i;
+      o0 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m0, v), o0);
+      o1 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m1, v + 16), o1);
+      o2 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m2, v + 32), o2);
+      o3 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m3, v + 48), o3);
+    }
+    _mm512_mask_storeu_ps(out + i, m0, o0);
+    _mm512_mask_storeu_ps(out + i + 16, m1, o1);
+    _mm512_mask_storeu_ps(out + i + 32, m2, o2);
+    _mm512_mask_storeu_ps(out + i + 48, m3, o3);
+  }
+}
+
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET_PACKED(avx512Kernels, "avx512")
