@@ -1,8 +1,5 @@
 // Loads the native addon's VirtualKV class (native/vmem_*.cc) and describes it for TypeScript.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon, NativeAddonError, type NativeAddon } from '../backend/native/addon.js';
 import { KVError } from './errors.js';
 
 export interface NativeVirtualKVOptions {
@@ -89,22 +86,12 @@ interface VmemAddon {
   VirtualKV: new (options: NativeVirtualKVOptions) => NativeVirtualKV;
 }
 
-const ADDON_PATHS = ['build/Release/vserve_native.node', 'build/Debug/vserve_native.node'];
-let cached: VmemAddon | undefined;
-
-/** The addon, found in the package root's build folder (from src/kv or dist/src/kv). */
+/** The addon's vmem part, through the one loader every native feature uses (ABI and build checks included). */
 export function loadVmem(): VmemAddon {
-  if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    for (const rel of ADDON_PATHS) {
-      const file = path.join(dir, rel);
-      if (existsSync(file)) {
-        cached = require(file) as VmemAddon;
-        return cached;
-      }
-    }
-    if (path.dirname(dir) === dir) break;
+  try {
+    return loadNativeAddon() as NativeAddon & VmemAddon;
+  } catch (e) {
+    if (e instanceof NativeAddonError) throw new KVError('ERR_KV_NATIVE_MISSING', e.message);
+    throw e;
   }
-  throw new KVError('ERR_KV_NATIVE_MISSING', 'the native addon is not built: run `npm run build:native`');
 }
