@@ -4,6 +4,7 @@
 // buffer and runs the f32 kernel on them.
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,13 +40,23 @@ void forRowChunks(size_t rows, size_t n, size_t cols, Fn&& fn) {
   p.parallelFor(tasks, [&](size_t t) { fn(t * chunk, std::min(rows, (t + 1) * chunk)); });
 }
 
-struct QuantScratch {
+// The quantized activations of the op in progress. One process-wide copy, held under a lock for the
+// whole op (ops already run one at a time on the shared pool): a thread_local in a dlopen'ed addon goes
+// through __tls_get_addr, which measured ~1% of a decode step at three lookups per matmul.
+struct ActivationScratch {
+  std::mutex mutex;
   std::vector<uint8_t> q;
   std::vector<float> d;
+  std::vector<int8_t> signedQ;
+  std::vector<int32_t> sums;
 };
 
-QuantizedRows quantizeActivations(const float* x, size_t n, size_t cols) {
-  thread_local QuantScratch scratch;
+ActivationScratch& activationScratch() {
+  static ActivationScratch scratch;
+  return scratch;
+}
+
+QuantizedRows quantizeActivations(ActivationScratch& scratch, const float* x, size_t n, size_t cols) {
   const size_t blocks = cols / kQKBlock;
   if (scratch.q.size() < n * cols) scratch.q.resize(n * cols);
   if (scratch.d.size() < n * blocks) scratch.d.resize(n * blocks);
@@ -61,9 +72,9 @@ QuantizedRows quantizeActivations(const float* x, size_t n, size_t cols) {
 }
 
 // The signed form of quantized activations for the packed kernels, with each block's bias term.
-SignedRows signedActivations(const QuantizedRows& xq, int bias) {
-  thread_local std::vector<int8_t> q;
-  thread_local std::vector<int32_t> sums;
+SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq, int bias) {
+  std::vector<int8_t>& q = scratch.signedQ;
+  std::vector<int32_t>& sums = scratch.sums;
   const size_t blocks = xq.cols / kQKBlock;
   if (q.size() < xq.rows * xq.cols) q.resize(xq.rows * xq.cols);
   if (sums.size() < xq.rows * blocks) sums.resize(xq.rows * blocks);
@@ -116,7 +127,7 @@ bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
     // the last quarter goes in small tasks that even out a thread that started late or was descheduled.
     part.big = groups * 3 / 4 / threads;
     part.bigTasks = part.big > 0 ? threads : 0;
-    part.small = std::max<size_t>(1, groups / (threads * 8));
+    part.small = std::max<size_t>(1, groups / (threads * 32));
   } else {
     part.small = std::max<size_t>(1, std::min<size_t>(groups / (threads * 8), 4));  // compute-bound: balance
   }
@@ -126,12 +137,12 @@ bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
 }
 
 // Runs the parts (all of one weight type, all on the same activations) as one pool job.
-void runPacked(const QuantizedRows& xq, const PackedPart* parts, size_t count) {
+void runPacked(ActivationScratch& scratch, const QuantizedRows& xq, const PackedPart* parts, size_t count) {
   const KernelSet& k = kernels();
   const int type = parts[0].w->type;
   const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : k.matmulQ4_0Packed;
   const auto tail = type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
-  const SignedRows xs = signedActivations(xq, packedBias(type));
+  const SignedRows xs = signedActivations(scratch, xq, packedBias(type));
   size_t tasks = 0;
   for (size_t i = 0; i < count; i++) tasks += parts[i].tasks;
   pool().parallelFor(tasks, [&](size_t t) {
@@ -166,9 +177,11 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
   switch (w.type) {
     case kQ8_0:
     case kQ4_0: {
-      const QuantizedRows xq = quantizeActivations(x, n, w.cols);
+      ActivationScratch& scratch = activationScratch();
+      std::lock_guard<std::mutex> lock(scratch.mutex);
+      const QuantizedRows xq = quantizeActivations(scratch, x, n, w.cols);
       PackedPart part;
-      if (planPacked(w, out, n, part)) return runPacked(xq, &part, 1);
+      if (planPacked(w, out, n, part)) return runPacked(scratch, xq, &part, 1);
       const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
       forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out, w.rows}); });
       break;
@@ -238,7 +251,9 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   bool fused = true;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   if (fused) {
-    runPacked(quantizeActivations(x.data, n, ws[0].cols), parts, count);
+    ActivationScratch& scratch = activationScratch();
+    std::lock_guard<std::mutex> lock(scratch.mutex);
+    runPacked(scratch, quantizeActivations(scratch, x.data, n, ws[0].cols), parts, count);
   } else {
     for (size_t i = 0; i < count; i++) matmulOne(outs[i].data, x.data, n, ws[i]);
   }
