@@ -17,6 +17,7 @@ import { Xorshift128 } from './random-weights.js';
 import { markdownTable, writeReport } from './report.js';
 import type { SingleSequenceEngine } from './single/engine.js';
 import { LlamaCppEngine, loadLlamaCppModel, NODE_LLAMA_CPP_VERSION } from './single/llama-cpp.js';
+import { nativeReadBandwidth } from './native-addon.js';
 import { VserveEngine } from './single/vserve.js';
 import { median, round } from './stats.js';
 
@@ -46,6 +47,14 @@ interface EngineResult {
   /** Per prompt length: tok/s of each repetition. */
   prefill: Record<number, number[]>;
   decode: number[];
+  /**
+   * Read bandwidth (GB/s) probed right before and right after each repetition's decode run, averaged:
+   * this host's bandwidth moves between levels from one minute to the next (other tenants), so the
+   * limit that bounds a run is the one measured around it.
+   */
+  decodeBandwidth: number[];
+  /** |before - after| / max of those two probes: a large spread means the level changed mid-run. */
+  decodeBandwidthSpread: number[];
   /** Fraction of the machine other processes used during each repetition's runs. */
   otherLoad: number[];
   error?: string;
@@ -132,14 +141,24 @@ async function loadEngines(path: string, o: Options): Promise<LoadedEngines> {
 /** One repetition for one engine: every prompt's prefill, and decode after the first prompt. */
 async function measureOnce(e: SingleSequenceEngine, prompts: number[][], o: Options, r: EngineResult): Promise<void> {
   await waitForQuiet(o.quietWaitMs);
+  const probe = await nativeReadBandwidth();
   const contention = startContention();
   for (const [i, prompt] of prompts.entries()) {
+    const before = i === 0 && probe ? probe(PAIRED_PROBE_BYTES, o.vserveThreads) : NaN;
     const timings = await e.run(prompt, i === 0 ? o.decode + 1 : 1);
     (r.prefill[prompt.length] ??= []).push(prompt.length / (timings.prefillMs / 1000));
-    if (i === 0) r.decode.push(timings.decodeMs.length / (timings.decodeMs.reduce((a, b) => a + b, 0) / 1000));
+    if (i === 0) {
+      const after = probe ? probe(PAIRED_PROBE_BYTES, o.vserveThreads) : NaN;
+      r.decode.push(timings.decodeMs.length / (timings.decodeMs.reduce((a, b) => a + b, 0) / 1000));
+      r.decodeBandwidth.push((before + after) / 2);
+      r.decodeBandwidthSpread.push(Math.abs(before - after) / Math.max(before, after));
+    }
   }
   r.otherLoad.push(contention());
 }
+
+/** Buffer of the bandwidth probes around each decode run: far past the last-level cache, quick to read. */
+const PAIRED_PROBE_BYTES = 512 * 1024 * 1024;
 
 async function benchModel(model: { name: string; path: string }, o: Options): Promise<ModelResult> {
   const file = GGUFFile.open(model.path);
@@ -149,7 +168,7 @@ async function benchModel(model: { name: string; path: string }, o: Options): Pr
   const decodePositions = o.prompts[0]! + o.decode / 2;
   process.stderr.write(`${model.name}: loading engines\n`);
   const { engines, peerModel, unavailable } = await loadEngines(model.path, o);
-  const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [], otherLoad: [] } as EngineResult]));
+  const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [], decodeBandwidth: [], decodeBandwidthSpread: [], otherLoad: [] } as EngineResult]));
   const prompts = o.prompts.map((n, i) => randomPrompt(n, config.vocabSize, 1000 + i));
   try {
     for (const e of engines) await e.run(prompts[0]!.slice(0, 16), 2); // warm caches, JIT and page cache
@@ -218,6 +237,10 @@ function summarize(m: ModelResult, prompts: number[], bw: BandwidthMeasurement) 
       ['decode', e.decode.map((x) => round(x))] as const,
     ]),
     decodeFractionOfLimit: round(median(metrics.decode!(e)) / decodeLimitTokS),
+    // Each run against the bandwidth probed around it, then the median over the reported runs.
+    decodeFractionOfPairedLimit: round(median(pick(e, e.decode.map((tokS, i) => (tokS * m.bytesPerDecodedToken) / (e.decodeBandwidth[i]! * 1e9))))),
+    decodeBandwidthGBs: e.decodeBandwidth.map((x) => round(x)),
+    decodeBandwidthSpread: e.decodeBandwidthSpread.map((x) => round(x, 2)),
     otherLoad: e.otherLoad.map((x) => round(x, 2)),
     /** Indices of the repetitions the medians use. */
     reportedReps: reportedReps(e),
@@ -239,7 +262,7 @@ const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
 function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeof summarize>[], machine: ReturnType<typeof machineInfo>): string {
   const bwLine = bw.points.map((p) => `${fmt(p.gbPerS)} GB/s with ${p.threads} thread${p.threads > 1 ? 's' : ''}` +
     (p.otherLoad >= 0.05 ? ` (other processes used ${pct(p.otherLoad)} of the CPUs meanwhile: an underestimate)` : '')).join(', ');
-  const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit', 'quiet runs'];
+  const header = ['model', 'engine', ...o.prompts.map((n) => `prefill ${n} tok/s`), 'decode tok/s', 'decode / BW limit', 'decode / paired BW', 'quiet runs'];
   const rows: (string | number)[][] = [];
   for (const m of models) {
     const first = `${m.name} (${gb(m.traffic.fileBytes)}; limit ${fmt(m.decodeLimitTokS)} tok/s)`;
@@ -249,13 +272,14 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
       ...o.prompts.map((n) => fmt(e.medianTokS[`prefill${n}`] ?? NaN)),
       fmt(e.medianTokS.decode ?? NaN),
       pct(e.decodeFractionOfLimit),
+      pct(e.decodeFractionOfPairedLimit),
       `${e.quietReps}/${e.otherLoad.length}`,
     ]));
-    for (const u of m.unavailable) rows.push([m.engines.length ? '' : first, u, ...o.prompts.map(() => '—'), '—', '—', '']);
+    for (const u of m.unavailable) rows.push([m.engines.length ? '' : first, u, ...o.prompts.map(() => '—'), '—', '—', '—', '']);
     rows.push(['', '**vserve / best llama.cpp**', ...[...o.prompts.map((n) => `prefill${n}`), 'decode'].map((k) => {
       const r = m.ratios[k]!.vserveOverLlamaCpp;
       return Number.isFinite(r) ? `${fmt(r, 2)}x` : 'n/a';
-    }), '', '']);
+    }), '', '', '']);
   }
   return [
     `# Single sequence: vserve vs llama.cpp (node-llama-cpp ${NODE_LLAMA_CPP_VERSION})`,
@@ -268,7 +292,9 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
       `${o.prompts[0]}-token prompt. ${o.reps} repetitions, engines alternating; medians over the quiet runs (other processes used ` +
       `< ${pct(QUIET)} of the CPUs, measured from /proc/stat; each run first waits up to ${o.quietWaitMs / 1000} s for that), ` +
       `or over all runs when none was quiet. The decode limit is the best ` +
-      `bandwidth divided by the bytes read per token (all weights except the token embedding table, plus f16 KV at the mean context).`,
+      `bandwidth divided by the bytes read per token (all weights except the token embedding table, plus f16 KV at the mean context). ` +
+      `"Paired" divides each decode run by the bandwidth probed just before and just after it (median over runs): this host's bandwidth ` +
+      `changes level over minutes, so a run is held to the limit of its own moment.`,
     '',
     markdownTable(header, rows),
     '',
