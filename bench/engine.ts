@@ -1,26 +1,36 @@
 // `npm run bench -- engine`: the serving engine under synthetic load on a generated TinyLlama-1.1B.
-// Each run loads an Engine (worker thread), replays the same Poisson-arrival workload through it, and
-// times every token as the caller sees it: throughput, TTFT and time-between-tokens percentiles. Runs
-// compare the schedulers (sarathi / vllm prefill-first / static) and the KV managers (virtual / paged /
-// static); a prepacking run compares packed and padded prefill of prompts of very different lengths.
+// Each run loads an Engine (worker thread), replays a workload through it and times every token as the
+// caller sees it: throughput, TTFT and time-between-tokens percentiles. Two kinds of run:
+//   online  — Poisson arrivals of a mixed workload (long prompts arriving while others decode), one run
+//             per scheduler: what Sarathi's chunked prefill does to decode latency, and at what throughput;
+//   offline — every request at t = 0 (vLLM's throughput benchmark), one run per KV manager: throughput is
+//             then the engine's capacity, not the arrival rate, so KV layouts can be compared by it.
+// Every configuration runs --reps times, the configurations alternating, and medians are reported;
+// each run first waits for the machine to go quiet and records how busy other processes kept it.
+// A prepacking run compares packed and padded prefill of prompts of very different lengths.
 import { Engine, type EngineOptions, type EngineStats } from '../src/index.js';
 import type { KVManagerKind, SchedulerKind } from '../src/engine/engine-types.js';
 import { loadModel } from '../src/model/load.js';
 import { BenchArgs } from './args.js';
+import { startContention, waitForQuiet } from './contention.js';
 import { benchPrepacking, type PrepackingResult } from './engine-prepacking.js';
 import { makeWorkload, type BenchRequest, type LengthMix, type WorkloadSpec } from './engine-workload.js';
 import { machineInfo } from './machine.js';
 import { ensureBenchModel, isBenchDType, isShapeName } from './models.js';
 import { markdownTable, writeReport } from './report.js';
-import { percentile, round } from './stats.js';
+import { median, percentile, round } from './stats.js';
+
+type Arrival = 'online' | 'offline';
 
 interface RunConfig {
+  arrival: Arrival;
   mix: LengthMix;
   scheduler: SchedulerKind;
   kvManager: KVManagerKind;
 }
 
 interface RunResult extends RunConfig {
+  rep: number;
   maxBatchTokens: number;
   makespanS: number;
   outputTokS: number;
@@ -31,11 +41,28 @@ interface RunResult extends RunConfig {
   steps: number;
   peakKVPages: number;
   kvPageBytes: number;
+  /** Share of the CPUs other processes used during the run. */
+  otherLoad: number;
+}
+
+/** The medians of one configuration's repetitions. */
+interface Summary extends RunConfig {
+  reps: number;
+  maxBatchTokens: number;
+  outputTokS: number;
+  totalTokS: number;
+  ttftP50: number;
+  ttftP99: number;
+  tbtP50: number;
+  tbtP99: number;
+  preemptions: number;
+  peakKVPages: number;
+  otherLoad: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-async function runWorkload(modelPath: string, options: EngineOptions, cfg: RunConfig, workload: BenchRequest[]): Promise<RunResult> {
+async function runWorkload(modelPath: string, options: EngineOptions, cfg: RunConfig, rep: number, workload: BenchRequest[]): Promise<RunResult> {
   const engine = await Engine.load(modelPath, options);
   try {
     for await (const _ of engine.generate(workload[0]!.prompt.slice(0, 8), { temperature: 0, maxTokens: 2 })); // warm-up
@@ -45,9 +72,10 @@ async function runWorkload(modelPath: string, options: EngineOptions, cfg: RunCo
     const ttft: number[] = [];
     const tbt: number[] = [];
     let outputTokens = 0;
+    const contention = startContention();
     const t0 = performance.now();
     await Promise.all(workload.map(async (r) => {
-      await sleep(t0 + r.at * 1000 - performance.now());
+      if (cfg.arrival === 'online') await sleep(t0 + r.at * 1000 - performance.now());
       const sent = performance.now();
       let last: number | undefined;
       for await (const d of engine.generate(r.prompt, { temperature: 0, maxTokens: r.maxTokens })) {
@@ -60,11 +88,13 @@ async function runWorkload(modelPath: string, options: EngineOptions, cfg: RunCo
       }
     }));
     const makespanS = (performance.now() - t0) / 1000;
+    const otherLoad = contention();
     clearInterval(sampler);
     const end: EngineStats = await engine.stats();
     const promptTokens = workload.reduce((n, r) => n + r.prompt.length, 0);
     return {
       ...cfg,
+      rep,
       maxBatchTokens: engine.info.maxBatchTokens,
       makespanS: round(makespanS),
       outputTokS: round(outputTokens / makespanS),
@@ -75,24 +105,40 @@ async function runWorkload(modelPath: string, options: EngineOptions, cfg: RunCo
       steps: end.step.steps - base.step.steps,
       peakKVPages,
       kvPageBytes: end.kv.pageBytes,
+      otherLoad: round(otherLoad, 2),
     };
   } finally {
     await engine.close();
   }
 }
 
-/** Each scheduler on the virtual KV manager, then each KV manager under sarathi (--full: every pair). */
-function plan(mixes: LengthMix[], schedulers: SchedulerKind[], kvs: KVManagerKind[], full: boolean): RunConfig[] {
+/** Online: every scheduler on the first KV manager. Offline: every KV manager under the first scheduler. */
+function plan(mixes: LengthMix[], schedulers: SchedulerKind[], kvs: KVManagerKind[]): RunConfig[] {
   const runs: RunConfig[] = [];
-  const add = (r: RunConfig) => {
-    if (!runs.some((x) => x.mix === r.mix && x.scheduler === r.scheduler && x.kvManager === r.kvManager)) runs.push(r);
-  };
   for (const mix of mixes) {
-    for (const scheduler of schedulers) {
-      for (const kvManager of kvs) if (full || kvManager === kvs[0] || (scheduler === schedulers[0] && mix === mixes[0])) add({ mix, scheduler, kvManager });
-    }
+    for (const scheduler of schedulers) runs.push({ arrival: 'online', mix, scheduler, kvManager: kvs[0]! });
+    for (const kvManager of kvs) runs.push({ arrival: 'offline', mix, scheduler: schedulers[0]!, kvManager });
   }
   return runs;
+}
+
+function summarize(results: RunResult[], cfg: RunConfig): Summary {
+  const rs = results.filter((r) => r.arrival === cfg.arrival && r.mix === cfg.mix && r.scheduler === cfg.scheduler && r.kvManager === cfg.kvManager);
+  const med = (f: (r: RunResult) => number) => round(median(rs.map(f)));
+  return {
+    ...cfg,
+    reps: rs.length,
+    maxBatchTokens: rs[0]!.maxBatchTokens,
+    outputTokS: med((r) => r.outputTokS),
+    totalTokS: med((r) => r.totalTokS),
+    ttftP50: med((r) => r.ttftMs.p50),
+    ttftP99: med((r) => r.ttftMs.p99),
+    tbtP50: med((r) => r.tbtMs.p50),
+    tbtP99: med((r) => r.tbtMs.p99),
+    preemptions: med((r) => r.preemptions),
+    peakKVPages: med((r) => r.peakKVPages),
+    otherLoad: round(Math.max(...rs.map((r) => r.otherLoad)), 2),
+  };
 }
 
 export async function engineCommand(argv: readonly string[]): Promise<void> {
@@ -103,14 +149,16 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   if (!isShapeName(shape)) throw new Error(`unknown --shape "${shape}"`);
   if (!isBenchDType(dtype)) throw new Error(`unknown --dtype "${dtype}"`);
   const threads = args.int('threads', machine.physicalCores);
-  const maxContext = args.int('max-context', 512);
-  const chunk = args.int('max-batch-tokens', 64);
+  const maxContext = args.int('max-context', 1024);
+  const budget = args.int('max-batch-tokens', 128);
+  const reps = Math.max(1, args.int('reps', 2));
+  const quietWaitMs = args.int('quiet-wait', 10) * 1000;
   const spec = (mix: LengthMix): WorkloadSpec => ({
-    requests: args.int('requests', 16),
+    requests: args.int('requests', 24),
     rate: Number(args.string('rate', '0.5')),
     mix,
-    promptLen: [args.int('prompt-min', 16), args.int('prompt-max', 192)],
-    outputLen: [args.int('output-min', 8), args.int('output-max', 48)],
+    promptLen: [args.int('prompt-min', 128), args.int('prompt-max', 512)],
+    outputLen: [args.int('output-min', 16), args.int('output-max', 128)],
     seed: args.int('seed', 7),
   });
   const modelPath = await ensureBenchModel(shape, dtype);
@@ -118,64 +166,80 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
   const vocab = loaded.model.config.vocabSize;
   const bos = loaded.tokenizer.bos ?? 1;
 
-  const runs = plan(
-    args.list('mixes', ['uniform', 'zipf']) as LengthMix[],
+  const configs = plan(
+    args.list('mixes', ['uniform']) as LengthMix[],
     args.list('schedulers', ['sarathi', 'vllm', 'static']) as SchedulerKind[],
     args.list('kv', ['virtual', 'paged', 'static']) as KVManagerKind[],
-    args.flag('full'),
   );
   const results: RunResult[] = [];
-  for (const cfg of runs) {
-    process.stderr.write(`engine bench: ${cfg.mix} workload, ${cfg.scheduler} scheduler, ${cfg.kvManager} KV...\n`);
-    const options: EngineOptions = {
-      kvManager: cfg.kvManager, scheduler: cfg.scheduler, threads, maxContext, maxSeqs: args.int('max-seqs', 16),
-      // Prefill-first and static batching prefill whole prompts, so their budget is a whole context (as vLLM's
-      // max_num_batched_tokens >= max_model_len); Sarathi's small budget is what bounds its step time.
-      maxBatchTokens: cfg.scheduler === 'sarathi' ? chunk : maxContext,
-    };
-    results.push(await runWorkload(modelPath, options, cfg, makeWorkload(spec(cfg.mix), vocab, bos)));
+  for (let rep = 0; rep < reps; rep++) {
+    // Alternate the order so slow drifts of the machine do not favour the configurations that run first.
+    for (const cfg of rep % 2 === 0 ? configs : [...configs].reverse()) {
+      process.stderr.write(`engine bench rep ${rep + 1}/${reps}: ${cfg.arrival} ${cfg.mix} workload, ${cfg.scheduler} scheduler, ${cfg.kvManager} KV... `);
+      await waitForQuiet(quietWaitMs);
+      const options: EngineOptions = {
+        kvManager: cfg.kvManager, scheduler: cfg.scheduler, threads, maxContext, maxSeqs: args.int('max-seqs', 16),
+        // Prefill-first and static batching prefill whole prompts, so their budget is a whole context (as vLLM's
+        // max_num_batched_tokens >= max_model_len); Sarathi's small budget is what bounds its step time.
+        maxBatchTokens: cfg.scheduler === 'sarathi' ? budget : maxContext,
+      };
+      const r = await runWorkload(modelPath, options, cfg, rep, makeWorkload(spec(cfg.mix), vocab, bos));
+      process.stderr.write(`${r.totalTokS} tok/s, TBT p99 ${r.tbtMs.p99} ms (others used ${Math.round(r.otherLoad * 100)}% of the CPUs)\n`);
+      results.push(r);
+    }
   }
+  const summaries = configs.map((c) => summarize(results, c));
 
   const lengths = args.list('prepack-lengths', ['16', '24', '32', '40', '48', '64', '96', '256']).map(Number);
   const prepacking: PrepackingResult | undefined = args.flag('no-prepacking') ? undefined : benchPrepacking(loaded, lengths, args.int('prepack-repeats', 2));
   loaded.model.backend.close();
   loaded.model.close();
 
-  const report = { benchmark: 'engine', date: new Date().toISOString(), machine, model: { shape, dtype }, threads, maxContext, workloads: { uniform: spec('uniform'), zipf: spec('zipf') }, runs: results, prepacking };
+  const w = spec('uniform');
+  const report = { benchmark: 'engine', date: new Date().toISOString(), machine, model: { shape, dtype }, threads, maxContext, reps, workload: w, summaries, runs: results, prepacking };
   const md = [
     `# vserve engine: ${shape} ${dtype}, native backend, ${threads} threads`,
     '',
-    `${spec('uniform').requests} requests per run, Poisson arrivals at ${spec('uniform').rate}/s; prompts ${spec('uniform').promptLen.join('–')} tokens, outputs ${spec('uniform').outputLen.join('–')}; greedy.`,
-    'TTFT and TBT (time between tokens) as the caller sees them; throughput = tokens / makespan.',
+    `${w.requests} requests per run; prompts ${w.promptLen.join('–')} tokens, outputs ${w.outputLen.join('–')}; greedy; max context ${maxContext}, ` +
+      `Sarathi budget ${budget} tokens per step. Online: Poisson arrivals at ${w.rate}/s. Offline: all requests at t = 0. ` +
+      `Medians of ${reps} runs per row (configurations alternating; each run waits for a quiet machine; "others" = the most CPU ` +
+      'other processes used during any of them). TTFT and TBT (time between tokens) as the caller sees them; throughput = tokens / makespan.',
     '',
     markdownTable(
-      ['mix', 'scheduler', 'KV', 'budget', 'out tok/s', 'all tok/s', 'TTFT p50', 'TTFT p99', 'TBT p50', 'TBT p99', 'preempt', 'peak KV pages'],
-      results.map((r) => [r.mix, r.scheduler, r.kvManager, r.maxBatchTokens, r.outputTokS, r.totalTokS, r.ttftMs.p50, r.ttftMs.p99, r.tbtMs.p50, r.tbtMs.p99, r.preemptions, r.peakKVPages]),
+      ['arrival', 'mix', 'scheduler', 'KV', 'budget', 'out tok/s', 'all tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'TBT p50 ms', 'TBT p99 ms', 'preempt', 'peak KV pages', 'others'],
+      summaries.map((s) => [s.arrival, s.mix, s.scheduler, s.kvManager, s.maxBatchTokens, s.outputTokS, s.totalTokS, s.ttftP50, s.ttftP99, s.tbtP50, s.tbtP99, s.preemptions, s.peakKVPages, `${Math.round(s.otherLoad * 100)}%`]),
     ),
     '',
-    ...comparisons(results),
+    ...comparisons(summaries),
     '',
     prepacking
-      ? `Prepacking: prompts of ${prepacking.prompts.join(', ')} tokens; packed ${prepacking.realTokens} tokens in ${prepacking.packedMs} ms, padded ${prepacking.paddedTokens} tokens in ${prepacking.paddedMs} ms: **${prepacking.speedup}x**.`
+      ? `Prepacking: prompts of ${prepacking.prompts.join(', ')} tokens; packed ${prepacking.realTokens} tokens in ${prepacking.packedMs} ms, padded ${prepacking.paddedTokens} tokens in ${prepacking.paddedMs} ms: **${prepacking.speedup}x** (target >= 1.5x).`
       : '',
     '',
   ].join('\n');
   writeReport('engine', report, md);
 }
 
-/** The issue's targets, stated against this run's numbers. */
-function comparisons(results: RunResult[]): string[] {
-  const find = (mix: LengthMix, s: SchedulerKind, kv: KVManagerKind) => results.find((r) => r.mix === mix && r.scheduler === s && r.kvManager === kv);
+/** The issue's targets, stated against this run's medians. */
+function comparisons(summaries: Summary[]): string[] {
+  const find = (arrival: Arrival, mix: LengthMix, s: SchedulerKind, kv: KVManagerKind) =>
+    summaries.find((r) => r.arrival === arrival && r.mix === mix && r.scheduler === s && r.kvManager === kv);
   const lines: string[] = [];
-  for (const mix of ['uniform', 'zipf'] as const) {
-    const sarathi = find(mix, 'sarathi', 'virtual');
-    const vllm = find(mix, 'vllm', 'virtual');
+  for (const mix of new Set(summaries.map((s) => s.mix))) {
+    const online = summaries.filter((s) => s.arrival === 'online' && s.mix === mix);
+    const sarathi = online.find((s) => s.scheduler === 'sarathi');
+    const vllm = online.find((s) => s.scheduler === 'vllm');
     if (sarathi && vllm) {
-      lines.push(`- ${mix}: Sarathi TBT p99 / prefill-first TBT p99 = ${round(sarathi.tbtMs.p99 / vllm.tbtMs.p99)} (target <= 0.33) at throughput ratio ${round(sarathi.outputTokS / vllm.outputTokS)} (target 0.9–1.1).`);
+      lines.push(`- ${mix}, online: Sarathi TBT p99 / prefill-first TBT p99 = ${round(sarathi.tbtP99 / vllm.tbtP99)} (target <= 0.33) ` +
+        `at throughput ratio ${round(sarathi.totalTokS / vllm.totalTokS)} (target 0.9–1.1).`);
     }
-    const virtual = find(mix, 'sarathi', 'virtual');
-    const paged = find(mix, 'sarathi', 'paged');
-    if (virtual && paged) lines.push(`- ${mix}: virtual / paged KV throughput = ${round(virtual.totalTokS / paged.totalTokS)} (target >= 1).`);
+    const offline = summaries.filter((s) => s.arrival === 'offline' && s.mix === mix);
+    const scheduler = offline[0]?.scheduler;
+    const virtual = scheduler && find('offline', mix, scheduler, 'virtual');
+    for (const other of ['paged', 'static'] as const) {
+      const o = scheduler && find('offline', mix, scheduler, other);
+      if (virtual && o) lines.push(`- ${mix}, offline: virtual / ${other} KV throughput = ${round(virtual.totalTokS / o.totalTokS)}${other === 'paged' ? ' (target >= 1)' : ''}.`);
+    }
   }
   return lines;
 }
