@@ -43,6 +43,8 @@ interface RunResult extends RunConfig {
   kvPageBytes: number;
   /** Share of the CPUs other processes used during the run. */
   otherLoad: number;
+  /** Time the KV manager spent in mmap/munmap (virtual KV) as a share of the engine's step time. */
+  kvMapShare: number;
 }
 
 /** The medians of one configuration's repetitions. */
@@ -58,6 +60,7 @@ interface Summary extends RunConfig {
   preemptions: number;
   peakKVPages: number;
   otherLoad: number;
+  kvMapShare: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -106,6 +109,7 @@ async function runWorkload(modelPath: string, options: EngineOptions, cfg: RunCo
       peakKVPages,
       kvPageBytes: end.kv.pageBytes,
       otherLoad: round(otherLoad, 2),
+      kvMapShare: round((end.kv.mapNs + end.kv.unmapNs - base.kv.mapNs - base.kv.unmapNs) / 1e6 / (end.step.totalMs - base.step.totalMs)),
     };
   } finally {
     await engine.close();
@@ -138,6 +142,7 @@ function summarize(results: RunResult[], cfg: RunConfig): Summary {
     preemptions: med((r) => r.preemptions),
     peakKVPages: med((r) => r.peakKVPages),
     otherLoad: round(Math.max(...rs.map((r) => r.otherLoad)), 2),
+    kvMapShare: med((r) => r.kvMapShare),
   };
 }
 
@@ -206,8 +211,8 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
       'other processes used during any of them). TTFT and TBT (time between tokens) as the caller sees them; throughput = tokens / makespan.',
     '',
     markdownTable(
-      ['arrival', 'mix', 'scheduler', 'KV', 'budget', 'out tok/s', 'all tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'TBT p50 ms', 'TBT p99 ms', 'preempt', 'peak KV pages', 'others'],
-      summaries.map((s) => [s.arrival, s.mix, s.scheduler, s.kvManager, s.maxBatchTokens, s.outputTokS, s.totalTokS, s.ttftP50, s.ttftP99, s.tbtP50, s.tbtP99, s.preemptions, s.peakKVPages, `${Math.round(s.otherLoad * 100)}%`]),
+      ['arrival', 'mix', 'scheduler', 'KV', 'budget', 'out tok/s', 'all tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'TBT p50 ms', 'TBT p99 ms', 'preempt', 'peak KV pages', 'KV map / step', 'others'],
+      summaries.map((s) => [s.arrival, s.mix, s.scheduler, s.kvManager, s.maxBatchTokens, s.outputTokS, s.totalTokS, s.ttftP50, s.ttftP99, s.tbtP50, s.tbtP99, s.preemptions, s.peakKVPages, s.kvManager === 'virtual' ? `${round(s.kvMapShare * 100, 2)}%` : '—', `${Math.round(s.otherLoad * 100)}%`]),
     ),
     '',
     ...comparisons(summaries),
