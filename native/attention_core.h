@@ -42,13 +42,16 @@ void attendGroup(const KernelSet& k, const Rows& layout, const float* q, float* 
   for (size_t p0 = 0; p0 <= lastPos; p0 += kPositionTile) {
     const size_t count = std::min(kPositionTile, lastPos + 1 - p0);
     layout.fill(p0, count, rows);
+    // All heads' scores first: the tile's keys are then read (and, in SIMD kernels, rearranged) once.
+    if (k.scoreTile) {
+      k.scoreTile(q, group, rows.keys, count, d, scale, scratch.scores.data(), kPositionTile);
+    } else {
+      for (size_t h = 0; h < group; h++) {
+        for (size_t p = 0; p < count; p++) scratch.scores[h * kPositionTile + p] = k.dot(q + h * d, rows.keys[p], d) * scale;
+      }
+    }
     for (size_t h = 0; h < group; h++) {
       float* s = &scratch.scores[h * kPositionTile];
-      if (k.scoreTile) {
-        k.scoreTile(q + h * d, rows.keys, count, d, scale, s);
-      } else {
-        for (size_t p = 0; p < count; p++) s[p] = k.dot(q + h * d, rows.keys[p], d) * scale;
-      }
       float blockMax = -INFINITY;
       for (size_t p = 0; p < count; p++) blockMax = std::max(blockMax, s[p]);
       float& max = scratch.max[h];
@@ -64,12 +67,11 @@ void attendGroup(const KernelSet& k, const Rows& layout, const float* q, float* 
       // attention); summed separately because a vectorized f32 sum would need -ffast-math.
       for (size_t p = 0; p < count; p++) s[p] = expApprox(s[p] - newMax);
       for (size_t p = 0; p < count; p++) sum += s[p];
-      if (k.accumulateTile) {
-        k.accumulateTile(out + h * d, rows.values, s, count, d);
-      } else {
+      if (!k.accumulateTile) {
         for (size_t p = 0; p < count; p++) k.axpy(out + h * d, rows.values[p], s[p], d);
       }
     }
+    if (k.accumulateTile) k.accumulateTile(out, group, rows.values, scratch.scores.data(), kPositionTile, count, d);
   }
   for (size_t h = 0; h < group; h++) k.scale(out + h * d, 1.0f / scratch.sum[h], d);
 }

@@ -66,9 +66,13 @@ struct KernelSet {
   void (*matmulQ8_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ4_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
   // Optional attention tile kernels (attention_core.h falls back to dot / axpy calls, one per position):
-  // scores[p] = dot(q, keys[p]) * scale, and out += sum_p weights[p] * values[p], for p < count, rows of d.
-  void (*scoreTile)(const float* q, const float* const* keys, size_t count, size_t d, float scale, float* scores);
-  void (*accumulateTile)(float* out, const float* const* values, const float* weights, size_t count, size_t d);
+  // For the `heads` query rows of one GQA group (rows of d, consecutive), p < count:
+  //   scores[h * stride + p] = dot(q + h * d, keys[p]) * scale
+  //   out + h * d += sum_p weights[h * stride + p] * values[p]
+  void (*scoreTile)(const float* q, size_t heads, const float* const* keys, size_t count, size_t d, float scale,
+                    float* scores, size_t stride);
+  void (*accumulateTile)(float* out, size_t heads, const float* const* values, const float* weights, size_t stride,
+                         size_t count, size_t d);
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines

@@ -20,8 +20,15 @@ function prefillHistory(kvs: ArrayKV[], backends: Backend[], layer: number, hist
   }
 }
 
+// GQA groups of 1 to 12 heads and head sizes with and without whole 16/32-float slices, so every path of
+// the grouped SIMD tile kernels (8-head chunks plus a remainder, transposed 16-position blocks plus a
+// tail, per-head fallbacks) is compared.
 for (const shape of [
   { nHeads: 8, nKVHeads: 2, headDim: 64 },
+  { nHeads: 32, nKVHeads: 4, headDim: 64 },
+  { nHeads: 24, nKVHeads: 2, headDim: 32 },
+  { nHeads: 14, nKVHeads: 2, headDim: 128 },
+  { nHeads: 6, nKVHeads: 2, headDim: 48 },
   { nHeads: 6, nKVHeads: 6, headDim: 20 },
   { nHeads: 4, nKVHeads: 1, headDim: 7 },
 ]) {
