@@ -5,6 +5,7 @@
 namespace vserve {
 void InitModules(Napi::Env env, Napi::Object exports) {
   InitRuntime(env, exports);
+  InitPeakCompute(env, exports);
   InitTensors(env, exports);
   InitMatmul(env, exports);
   InitEmbedding(env, exports);

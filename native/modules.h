@@ -8,6 +8,7 @@ void InitModules(Napi::Env env, Napi::Object exports);
 
 // CPU compute core
 void InitRuntime(Napi::Env env, Napi::Object exports);      // runtime.cc: ISA, threads, bandwidth
+void InitPeakCompute(Napi::Env env, Napi::Object exports);  // peak_compute.cc: measured f32 / int8 peak
 void InitTensors(Napi::Env env, Napi::Object exports);      // weight_tensor.cc
 void InitMatmul(Napi::Env env, Napi::Object exports);       // matmul.cc
 void InitEmbedding(Napi::Env env, Napi::Object exports);    // embedding.cc

@@ -46,3 +46,25 @@ test('createBackend picks the native backend by default', () => {
   b.close();
   assert.equal(createBackend('reference').name, 'reference');
 });
+
+test('peakCompute measures the arithmetic peak of the ISA in use (NaN where it has no probe)', () => {
+  const before = addon.isa();
+  try {
+    for (const isa of isas) {
+      addon.selectIsa(isa);
+      const r = addon.peakCompute(1);
+      assert.equal(r.isa, isa);
+      assert.equal(r.threads, 1);
+      if (isa === 'portable') {
+        assert.ok(Number.isNaN(r.f32Flops) && Number.isNaN(r.int8Ops), JSON.stringify(r));
+      } else {
+        // Any real core does far more than 1 GFLOP/s in registers; the exact figure is the benchmark's business.
+        assert.ok(r.f32Flops > 1e9, JSON.stringify(r));
+        if (isa !== 'neon') assert.ok(r.int8Ops > 1e9, JSON.stringify(r));
+      }
+    }
+  } finally {
+    addon.selectIsa(before);
+  }
+  assert.throws(() => addon.peakCompute(0), RangeError);
+});

@@ -30,6 +30,15 @@ export interface BandwidthResult {
   seconds: number;
 }
 
+export interface PeakComputeResult {
+  isa: string;
+  threads: number;
+  /** f32 multiply-add throughput, 2 flops per lane per FMA. */
+  f32Flops: number;
+  /** int8 dot-product throughput of the int8 matmul instructions, 2 ops per byte product. */
+  int8Ops: number;
+}
+
 export interface NativeAddon {
   readonly abiVersion: number;
   isa(): string;
@@ -39,6 +48,8 @@ export interface NativeAddon {
   /** 0 restores the default (one thread per physical core). */
   setThreads(threads: number): number;
   readBandwidth(bytes: number, threads?: number): BandwidthResult;
+  /** Measured arithmetic peak of the ISA in use on `threads` threads (NaN where the ISA has no probe). */
+  peakCompute(threads?: number): PeakComputeResult;
 
   ModelFile: new (path: string) => ModelFileHandle;
   WeightTensor: new (source: ModelFileHandle | Uint8Array, byteOffset: number, type: number, rows: number, cols: number) => WeightTensorHandle;
