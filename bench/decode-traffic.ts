@@ -13,6 +13,10 @@ export interface DecodeTraffic {
   weightBytesPerToken: number;
   /** KV bytes per position per token (K and V, all layers) at `kvElemBytes` per element. */
   kvBytesPerPosition: number;
+  /** Multiply-adds per token of every weight matrix a token goes through (all but a gathered embedding). */
+  matmulMacsPerToken: number;
+  /** Multiply-adds per token per earlier position in attention (q.k and weights.v, all layers and heads). */
+  attentionMacsPerPosition: number;
 }
 
 export function decodeTraffic(path: string, kvElemBytes: number): DecodeTraffic {
@@ -23,12 +27,15 @@ export function decodeTraffic(path: string, kvElemBytes: number): DecodeTraffic 
     const embeddingBytes = f.tensor('token_embd.weight')?.nBytes ?? 0;
     // With tied embeddings the table is also the output matrix and is read whole.
     const tied = !f.tensor('output.weight');
+    const matrices = f.tensors.filter((t) => t.dims.length === 2 && (tied || t.name !== 'token_embd.weight'));
     return {
       fileBytes: f.fileSize,
       weightBytes,
       embeddingBytes,
       weightBytesPerToken: tied ? weightBytes : weightBytes - embeddingBytes,
       kvBytesPerPosition: 2 * c.nLayers * c.nKVHeads * c.headDim * kvElemBytes,
+      matmulMacsPerToken: matrices.reduce((n, t) => n + t.dims[0]! * t.dims[1]!, 0),
+      attentionMacsPerPosition: 2 * c.nLayers * c.nHeads * c.headDim,
     };
   } finally {
     f.close();
@@ -38,4 +45,9 @@ export function decodeTraffic(path: string, kvElemBytes: number): DecodeTraffic 
 /** Bytes per decoded token at an average context of `positions` tokens. */
 export function bytesPerDecodedToken(t: DecodeTraffic, positions: number): number {
   return t.weightBytesPerToken + t.kvBytesPerPosition * positions;
+}
+
+/** Arithmetic (2 ops per multiply-add) of prefilling an n-token prompt from an empty context, per token. */
+export function prefillOpsPerToken(t: DecodeTraffic, n: number): number {
+  return 2 * (t.matmulMacsPerToken + t.attentionMacsPerPosition * (n + 1) / 2);
 }

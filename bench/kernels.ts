@@ -16,7 +16,7 @@ import { startContention, waitForQuiet } from './contention.js';
 import { machineInfo } from './machine.js';
 import { ensureBenchModel, isBenchDType, isShapeName, type ShapeName } from './models.js';
 import { nativeIsa } from './native-addon.js';
-import { estimatePeakFlops } from './peak-flops.js';
+import { estimatePeakFlops, measurePeakCompute } from './peak-flops.js';
 import { Xorshift128 } from './random-weights.js';
 import { markdownTable, writeReport } from './report.js';
 import { round } from './stats.js';
@@ -33,12 +33,15 @@ interface OpResult {
   fractionOfBandwidth: number;
   gflops?: number;
   fractionOfPeak?: number;
+  /** Quantized matmuls: against the measured int8 dot-product peak (the instructions they run on). */
+  fractionOfInt8Peak?: number;
 }
 
 interface Ctx {
   backend: Backend;
   bandwidthGBps: number;
   peakGflops: number;
+  int8PeakGops: number;
   results: OpResult[];
   rng: Xorshift128;
 }
@@ -61,6 +64,7 @@ function record(c: Ctx, group: string, op: string, shape: string, n: number, byt
   if (flops !== undefined) {
     r.gflops = round(flops / seconds / 1e9);
     r.fractionOfPeak = round(flops / seconds / 1e9 / c.peakGflops);
+    if (op.startsWith('matmul') && /^q\d/i.test(group) && Number.isFinite(c.int8PeakGops)) r.fractionOfInt8Peak = round(flops / seconds / 1e9 / c.int8PeakGops);
   }
   c.results.push(r);
   process.stderr.write(`${group} ${op} ${shape} n=${n}: ${r.ms} ms, ${r.gbPerS} GB/s${r.gflops !== undefined ? `, ${r.gflops} GFLOP/s` : ''}\n`);
@@ -194,12 +198,16 @@ export async function kernelsCommand(argv: readonly string[]): Promise<void> {
     return measureReadBandwidth([threads]);
   };
   let bw = await measureBandwidth();
-  const peak = estimatePeakFlops(threads, isa);
+  const estimate = estimatePeakFlops(threads, isa);
+  const measured = kind === 'native' ? measurePeakCompute(threads) : undefined;
+  const peak = measured
+    ? { gflops: measured.f32Gflops, int8Gops: measured.int8Gops, how: `measured: register-only ${measured.isa} FMA loops on ${measured.threads} threads (int8 dot products: ${round(measured.int8Gops)} GOP/s)` }
+    : { gflops: estimate.gflops, int8Gops: NaN, how: estimate.how };
   const results: OpResult[] = [];
   const contention = startContention();
   if (backend) {
     try {
-      await runOps({ backend, bandwidthGBps: bw.best.gbPerS, peakGflops: peak.gflops, results, rng: new Xorshift128(42) }, shape, dtypes, ns);
+      await runOps({ backend, bandwidthGBps: bw.best.gbPerS, peakGflops: peak.gflops, int8PeakGops: peak.int8Gops, results, rng: new Xorshift128(42) }, shape, dtypes, ns);
     } finally {
       backend.close();
     }
@@ -220,7 +228,8 @@ export async function kernelsCommand(argv: readonly string[]): Promise<void> {
     threads,
     isa: isa ?? null,
     bandwidth: { source: bw.source, gbPerS: round(bw.best.gbPerS), threads },
-    peakFlopsEstimate: { ...peak, gflops: round(peak.gflops) },
+    peakFlopsEstimate: { ...estimate, gflops: round(estimate.gflops) },
+    peakMeasured: measured ? { ...measured, f32Gflops: round(measured.f32Gflops), int8Gops: round(measured.int8Gops) } : null,
     /** Share of the CPUs other processes used while the ops ran (more than a few percent: numbers are low). */
     otherLoad: round(otherLoad, 2),
     results,
@@ -229,15 +238,16 @@ export async function kernelsCommand(argv: readonly string[]): Promise<void> {
   const md = [
     `# vserve kernels (${kind} backend, ${threads} threads${isa ? `, ${isa}` : ''}), ${shape} shapes`,
     '',
-    `Read bandwidth ${round(bw.best.gbPerS)} GB/s (${bw.source}); estimated peak ${round(peak.gflops)} GFLOP/s = ${peak.how}. ` +
+    `Read bandwidth ${round(bw.best.gbPerS)} GB/s (${bw.source}); f32 peak ${round(peak.gflops)} GFLOP/s (${peak.how}). ` +
       `Other processes used ${Math.round(report.otherLoad * 100)}% of the CPUs meanwhile.`,
     'Matmul bytes = weight bytes + f32 activations in and out; FLOPs = 2·n·rows·cols. n=1 matmuls run over all layers ' +
       'after evicting the caches, so their weights come from memory as in a decode step; the other ops and n≥128 matmuls work on cache-resident data, so their GB/s can exceed ' +
-      "the memory's. Quantized matmuls may use int8 dot products, which can pass the f32 FMA peak (% f32 peak > 100%).",
+      "the memory's. Quantized matmuls run on int8 dot products, which can pass the f32 FMA peak (% f32 peak > 100%); " +
+      '"% int8 peak" holds them to the measured int8 dot-product peak instead.',
     '',
     available
-      ? markdownTable(['weights', 'op', 'shape', 'n', 'ms', 'GB/s', '% BW', 'GFLOP/s', '% f32 peak'],
-        results.map((r) => [r.group, r.op, r.shape, r.n, r.ms, r.gbPerS, pct(r.fractionOfBandwidth), r.gflops ?? '', pct(r.fractionOfPeak)]))
+      ? markdownTable(['weights', 'op', 'shape', 'n', 'ms', 'GB/s', '% BW', 'GFLOP/s', '% f32 peak', '% int8 peak'],
+        results.map((r) => [r.group, r.op, r.shape, r.n, r.ms, r.gbPerS, pct(r.fractionOfBandwidth), r.gflops ?? '', pct(r.fractionOfPeak), pct(r.fractionOfInt8Peak)]))
       : `The ${kind} backend is not available: ${unavailable}`,
     '',
   ].join('\n');

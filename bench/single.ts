@@ -10,10 +10,11 @@ import { GGUFFile } from '../src/model/gguf/reader.js';
 import { BenchArgs } from './args.js';
 import { startContention, waitForQuiet } from './contention.js';
 import { bestBandwidth, measureReadBandwidth, type BandwidthMeasurement } from './bandwidth.js';
-import { bytesPerDecodedToken, decodeTraffic, type DecodeTraffic } from './decode-traffic.js';
+import { bytesPerDecodedToken, decodeTraffic, prefillOpsPerToken, type DecodeTraffic } from './decode-traffic.js';
 import { machineInfo } from './machine.js';
 import { ensureBenchModel, isBenchDType, isShapeName } from './models.js';
 import { Xorshift128 } from './random-weights.js';
+import { measurePeakCompute, type MeasuredPeak } from './peak-flops.js';
 import { markdownTable, writeReport } from './report.js';
 import type { SingleSequenceEngine } from './single/engine.js';
 import { LlamaCppEngine, loadLlamaCppModel, NODE_LLAMA_CPP_VERSION } from './single/llama-cpp.js';
@@ -220,7 +221,7 @@ function reportedReps(e: EngineResult): number[] {
   return quiet.length > 0 ? quiet : all;
 }
 
-function summarize(m: ModelResult, prompts: number[], bw: BandwidthMeasurement) {
+function summarize(m: ModelResult, prompts: number[], bw: BandwidthMeasurement, peak: MeasuredPeak | undefined) {
   const decodeLimitTokS = (bw.best.gbPerS * 1e9) / m.bytesPerDecodedToken;
   const pick = (e: EngineResult, samples: number[] = []) => reportedReps(e).map((i) => samples[i]!).filter(Number.isFinite);
   const metrics: Record<string, (e: EngineResult) => number[]> = Object.fromEntries([
@@ -240,6 +241,9 @@ function summarize(m: ModelResult, prompts: number[], bw: BandwidthMeasurement) 
     // Each run against the bandwidth probed around it, then the median over the reported runs.
     decodeFractionOfPairedLimit: round(median(pick(e, e.decode.map((tokS, i) => (tokS * m.bytesPerDecodedToken) / (e.decodeBandwidth[i]! * 1e9))))),
     decodeBandwidthGBs: e.decodeBandwidth.map((x) => round(x)),
+    // Prefill arithmetic (weights' multiply-adds + causal attention) per second against the measured int8
+    // dot-product peak: the instructions quantized prefill runs on (f16/f32 models run on FMAs instead).
+    prefillFractionOfInt8Peak: Object.fromEntries(prompts.map((n) => [n, peak ? round((median(pick(e, e.prefill[n])) * prefillOpsPerToken(m.traffic, n)) / (peak.int8Gops * 1e9)) : NaN])),
     decodeBandwidthSpread: e.decodeBandwidthSpread.map((x) => round(x, 2)),
     otherLoad: e.otherLoad.map((x) => round(x, 2)),
     /** Indices of the repetitions the medians use. */
@@ -318,16 +322,24 @@ export async function singleCommand(argv: readonly string[]): Promise<void> {
     results.push(await benchModel(m, o));
     bw = bestBandwidth(bw, await measure());
   }
-  const models = results.map((r) => summarize(r, o.prompts, bw));
+  const peak = measurePeakCompute(o.vserveThreads);
+  const models = results.map((r) => summarize(r, o.prompts, bw, peak));
   const report = {
     benchmark: 'single',
     date: new Date().toISOString(),
     machine,
     options: { ...o, models: undefined },
     bandwidth: { ...bw, points: bw.points.map((p) => ({ ...p, gbPerS: round(p.gbPerS) })), best: { ...bw.best, gbPerS: round(bw.best.gbPerS) } },
+    peakCompute: peak ? { ...peak, f32Gflops: round(peak.f32Gflops), int8Gops: round(peak.int8Gops) } : null,
     models,
   };
   let md = markdown(o, bw, models, machine);
+  if (peak && Number.isFinite(peak.int8Gops)) {
+    md += `\nPrefill against the measured int8 dot-product peak (${round(peak.int8Gops)} GOP/s on ${peak.threads} threads, ${peak.isa}; ` +
+      'ops = 2 x (weight multiply-adds + causal attention) per token):\n' +
+      models.flatMap((m) => m.engines.map((e) => `- ${m.name} ${e.label}: ` +
+        o.prompts.map((n) => `prefill ${n} at ${pct(e.prefillFractionOfInt8Peak[n] ?? NaN)}`).join(', '))).join('\n') + '\n';
+  }
   const noisy = models.flatMap((m) => m.engines.filter((e) => e.quietReps === 0).map((e) => `${m.name} ${e.label}`));
   if (noisy.length > 0) md += `\nNote: no quiet run for ${noisy.join(', ')}: other processes were using the CPUs; those rows are low and noisy.\n`;
   writeReport('single', report, md);
