@@ -97,10 +97,10 @@ struct KernelSet {
 // The same, for an ISA that also defines matmulQ4_K and matmulQ6_K.
 #define VSERVE_DEFINE_KERNEL_SET_KQUANT(accessor, isaName)                                                     \
   VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr)
-// The same, for an ISA that also defines matmulQ8_0Packed, matmulQ4_0Packed, scoreTile and accumulateTile.
+// The same, for an ISA that defines those and matmulQ8_0Packed, matmulQ4_0Packed, scoreTile, accumulateTile.
 #define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName)                                                     \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, matmulQ8_0Packed, matmulQ4_0Packed, scoreTile,     \
-                         accumulateTile)
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,         \
+                         scoreTile, accumulateTile)
 #define VSERVE_KERNEL_SET_WITH(accessor, isaName, q4k, q6k, q8Packed, q4Packed, scores, accumulate)            \
   const KernelSet& accessor() {                                                                                \
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,      q6k,                 \
