@@ -37,6 +37,21 @@ struct SignedRows {
   size_t cols;
 };
 
+// Activation rows for the K-quant (Q4_K, Q6_K) integer matmuls. The quants and scales are those of
+// QuantizedRows (blocks of 32, q = round(x / d)) but stored signed, because K-quant weights are
+// unsigned (Q4_K nibbles 0..15, Q6_K 6-bit values 0..63) and so take the u8 side of u8 x s8 dots.
+// K-quant weights carry an offset per sub-block (Q4_K: -dmin * min_j; Q6_K: the -32 of q - 32 on
+// 16-element sub-blocks), which multiplies the sum of the activations over that sub-block; `s` holds
+// that sum for every 16 values, already scaled: s = d(block) * sum(q of the 16 values). A kernel
+// then applies the offsets with one float multiply-add per sub-block instead of per element.
+struct KQuantRows {
+  const int8_t* q;  // [rows][cols], q in [-127, 127]
+  const float* d;   // [rows][cols / 32]
+  const float* s;   // [rows][cols / 16]
+  size_t rows;
+  size_t cols;  // a multiple of 256
+};
+
 // Float activations for the float-weight paths.
 struct FloatRows {
   const float* x;  // [rows][cols]
@@ -51,6 +66,10 @@ struct KernelSet {
   // Integer-dot matmuls; `w` is the whole weight matrix, rows of cols/32 blocks.
   void (*matmulQ8_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ4_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  // Optional (nullptr: matmul.cc dequantizes rows and runs matmulF32): K-quant integer matmuls; `w` is
+  // the whole weight matrix, rows of cols/256 super-blocks in the GGUF layout.
+  void (*matmulQ4_K)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ6_K)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
   // Float matmuls; `w` points at row 0 of a matrix of `x.cols`-element rows.
   void (*matmulF32)(const FloatRows& x, const float* w, const MatmulRange& range);
   void (*matmulF16)(const FloatRows& x, const uint16_t* w, const MatmulRange& range);
@@ -77,17 +96,21 @@ struct KernelSet {
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll) in its anonymous namespace.
-#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName) \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, nullptr, nullptr)
-// The same, for an ISA that also defines matmulQ8_0Packed, matmulQ4_0Packed, scoreTile and accumulateTile.
-#define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName) \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ8_0Packed, matmulQ4_0Packed, scoreTile, accumulateTile)
-#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q8Packed, q4Packed, scores, accumulate)             \
-  const KernelSet& accessor() {                                                                         \
-    static const KernelSet kSet{isaName,   quantizeRows, matmulQ8_0, matmulQ4_0, matmulF32, matmulF16, \
-                                matmulBF16, dot,          axpy,       scale,      readAll,   q8Packed,  \
-                                q4Packed,   scores,       accumulate};                                  \
-    return kSet;                                                                                        \
+#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName)                                                            \
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
+// The same, for an ISA that also defines matmulQ4_K and matmulQ6_K.
+#define VSERVE_DEFINE_KERNEL_SET_KQUANT(accessor, isaName)                                                     \
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr)
+// The same, for an ISA that defines those and matmulQ8_0Packed, matmulQ4_0Packed, scoreTile, accumulateTile.
+#define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName)                                                     \
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,         \
+                         scoreTile, accumulateTile)
+#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q4k, q6k, q8Packed, q4Packed, scores, accumulate)            \
+  const KernelSet& accessor() {                                                                                \
+    static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,      q6k,                 \
+                                matmulF32, matmulF16,    matmulBF16, dot,        axpy,     scale,              \
+                                readAll,   q8Packed,     q4Packed,   scores,     accumulate};                  \
+    return kSet;                                                                                               \
   }
 
 const KernelSet& portableKernels();

@@ -1,7 +1,7 @@
 // matmul(out, x, n, weight): out[n, rows] = x[n, cols] . W^T for every weight type; matmulMany does
-// several weights sharing x. Splits weight rows into tasks for the pool; int8 paths quantize the
-// activations once per call, the K-quant path dequantizes a few weight rows at a time into a per-thread
-// buffer and runs the f32 kernel on them.
+// several weights sharing x. Splits weight rows into tasks for the pool; int8 paths (Q8_0, Q4_0, and
+// Q4_K / Q6_K where the kernel set has K-quant kernels) quantize the activations once per call; other
+// K-quant cases dequantize a few weight rows at a time into a per-thread buffer and run the f32 kernel.
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -28,6 +28,9 @@ size_t rowsPerTask(size_t rows, size_t n, int threads) {
   return std::min<size_t>(chunk, n <= 4 ? 1024 : 64);
 }
 
+// The most weights one matmulMany call takes.
+constexpr size_t kMaxMany = 8;
+
 // Below this many multiply-adds a matmul runs on the calling thread: waking workers costs more.
 constexpr size_t kMinParallelWork = size_t(1) << 17;
 
@@ -49,6 +52,7 @@ struct ActivationScratch {
   std::vector<float> d;
   std::vector<int8_t> signedQ;
   std::vector<int32_t> sums;
+  std::vector<float> scaledSums;  // KQuantRows::s
 };
 
 ActivationScratch& activationScratch() {
@@ -69,6 +73,45 @@ QuantizedRows quantizeActivations(ActivationScratch& scratch, const float* x, si
     k.quantizeRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks);
   });
   return {q, d, n, cols};
+}
+
+// Activations for the K-quant kernels (KQuantRows): the ISA's int8 quantization, made signed in place,
+// plus each 16 values' sum times their block scale.
+KQuantRows kquantActivations(ActivationScratch& scratch, const float* x, size_t n, size_t cols) {
+  const size_t blocks = cols / kQKBlock, groups = cols / 16;
+  if (scratch.q.size() < n * cols) scratch.q.resize(n * cols);
+  if (scratch.d.size() < n * blocks) scratch.d.resize(n * blocks);
+  if (scratch.scaledSums.size() < n * groups) scratch.scaledSums.resize(n * groups);
+  const KernelSet& k = kernels();
+  uint8_t* u = scratch.q.data();
+  int8_t* q = reinterpret_cast<int8_t*>(u);
+  float* d = scratch.d.data();
+  float* s = scratch.scaledSums.data();
+  const size_t rowsPerTask = std::max<size_t>(1, 65536 / cols);
+  pool().parallelFor((n + rowsPerTask - 1) / rowsPerTask, [&](size_t t) {
+    const size_t r0 = t * rowsPerTask, r1 = std::min(n, r0 + rowsPerTask);
+    k.quantizeRows(x + r0 * cols, r1 - r0, cols, u + r0 * cols, d + r0 * blocks);  // u = q + 128
+    for (size_t g = r0 * groups; g < r1 * groups; g++) {
+      int32_t sum = 0;
+      for (size_t i = g * 16; i < g * 16 + 16; i++) {
+        const int v = int(u[i]) - 128;
+        q[i] = int8_t(v);
+        sum += v;
+      }
+      s[g] = d[g / 2] * float(sum);
+    }
+  });
+  return {q, d, s, n, cols};
+}
+
+// The K-quant integer kernel for a weight, or nullptr (other type, or none in this kernel set).
+using KQuantKernel = void (*)(const KQuantRows&, const uint8_t*, const MatmulRange&);
+KQuantKernel kquantKernel(int type) {
+  // VSERVE_KQUANT_DEQUANT=1 keeps the dequantize + f32 path (A/B benchmarks of the K-quant kernels).
+  static const bool disabled = std::getenv("VSERVE_KQUANT_DEQUANT") != nullptr;
+  if (disabled) return nullptr;
+  const KernelSet& k = kernels();
+  return type == kQ4_K ? k.matmulQ4_K : type == kQ6_K ? k.matmulQ6_K : nullptr;
 }
 
 // The signed form of quantized activations for the packed kernels, with each block's bias term.
@@ -199,6 +242,16 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
       });
       break;
     }
+    case kQ4_K:
+    case kQ6_K:
+      if (const KQuantKernel kernel = kquantKernel(w.type)) {
+        ActivationScratch& scratch = activationScratch();
+        std::lock_guard<std::mutex> lock(scratch.mutex);
+        const KQuantRows xk = kquantActivations(scratch, x, n, w.cols);
+        forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xk, w.data, MatmulRange{r0, r1, out, w.rows}); });
+        break;
+      }
+      [[fallthrough]];
     default:
       dequantizedMatmul(xf, w, out);
       break;
@@ -219,11 +272,37 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// K-quant weights (Q4_K and Q6_K may mix) sharing x: one quantization of x and one pool job. Tasks are
+// row chunks of each weight; the kernels compute each output the same whatever the chunk, so results
+// equal matmul's.
+void runKQuantMany(const float* x, size_t n, const ArrayArg<float>* outs, const WeightRef* ws, size_t count) {
+  ActivationScratch& scratch = activationScratch();
+  std::lock_guard<std::mutex> lock(scratch.mutex);
+  const KQuantRows xk = kquantActivations(scratch, x, n, ws[0].cols);
+  size_t chunks[kMaxMany], weightTasks[kMaxMany], tasks = 0, work = 0;
+  const int threads = pool().threads();
+  for (size_t i = 0; i < count; i++) {
+    chunks[i] = rowsPerTask(ws[i].rows, n, threads);
+    weightTasks[i] = (ws[i].rows + chunks[i] - 1) / chunks[i];
+    tasks += weightTasks[i];
+    work += ws[i].rows * n * ws[i].cols;
+  }
+  auto task = [&](size_t t) {
+    size_t i = 0;
+    while (t >= weightTasks[i]) t -= weightTasks[i++];
+    const size_t r0 = t * chunks[i], r1 = std::min(ws[i].rows, r0 + chunks[i]);
+    kquantKernel(ws[i].type)(xk, ws[i].data, MatmulRange{r0, r1, outs[i].data, ws[i].rows});
+  };
+  if (work < kMinParallelWork) {
+    for (size_t t = 0; t < tasks; t++) task(t);
+  } else {
+    pool().parallelFor(tasks, [&](size_t t) { task(t); });
+  }
+}
+
 // matmulMany(x, n, out0, w0, out1, w1, ...): several weights with the same input (q/k/v, gate/up).
 // Packed weights of one type share one quantization of x and one pool job, so small matrices such as
-// K and V no longer each pay a dispatch and a mostly idle second thread.
-constexpr size_t kMaxMany = 8;
-
+// K and V no longer each pay a dispatch and a mostly idle second thread; K-quant weights likewise.
 Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   Args args(info, "matmulMany");
   const ArrayArg<float> x = args.float32(0, "x");
@@ -250,10 +329,14 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   PackedPart parts[kMaxMany];
   bool fused = true;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
+  bool kquant = true;
+  for (size_t i = 0; i < count && kquant; i++) kquant = kquantKernel(ws[i].type) != nullptr;
   if (fused) {
     ActivationScratch& scratch = activationScratch();
     std::lock_guard<std::mutex> lock(scratch.mutex);
     runPacked(scratch, quantizeActivations(scratch, x.data, n, ws[0].cols), parts, count);
+  } else if (kquant) {
+    runKQuantMany(x.data, n, outs, ws, count);
   } else {
     for (size_t i = 0; i < count; i++) matmulOne(outs[i].data, x.data, n, ws[i]);
   }

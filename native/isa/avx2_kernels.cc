@@ -9,6 +9,7 @@
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "kquant_blocks.h"
 #include "tile_grid.h"
 
 namespace vserve {
@@ -120,6 +121,133 @@ void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ran
   matmulQuant<Q4_0Block>(x, w, range);
 }
 
+// ---- K-quants: KQuantRows against Q4_K / Q6_K super-blocks ----
+// The weights are unsigned (nibbles, 6-bit values), so vpmaddubsw takes them as its u8 operand and
+// the signed activations as the other: int16 pair sums of at most 2 * 63 * 127, no saturation. vpmaddwd
+// with the sub-block's integer scale then gives int32 sums of 4 values; one f32 multiply-add per 32
+// values applies the activation block scale, and d and the sub-block offsets (Q4_K's mins, Q6_K's
+// -32, through the activation sums) come once per super-block.
+
+// A super-block of one weight row, decoded. Vector v holds values 32v..32v+31; its int16 scale lanes
+// hold the scale of the sub-block of each lane's values.
+struct KQuantWeights {
+  __m256i q[8];
+  __m256i scale[8];
+  __m256 offsets[2];  // lane l of the 16: the offset factor paired with activation sum l
+  __m256 d;
+};
+
+// Word j of `words` (in both 128-bit lanes) in every int16 lane of the low half, word k in the high half.
+inline __m256i spreadWords(__m256i words, int j, int k) {
+  const __m256i pick = _mm256_setr_m128i(_mm_set1_epi16(short(0x0100 + 0x0202 * j)), _mm_set1_epi16(short(0x0100 + 0x0202 * k)));
+  return _mm256_shuffle_epi8(words, pick);
+}
+
+struct Q4_K {
+  static constexpr int kBytes = kQ4_KBytes;
+  static void decode(const uint8_t* blk, KQuantWeights& w) {
+    w.d = _mm256_set1_ps(_cvtsh_ss(loadU16(blk)));
+    const __m256 negDmin = _mm256_set1_ps(-_cvtsh_ss(loadU16(blk + 2)));
+    uint64_t scales, mins;
+    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
+    // Sub-block j = values 32j..32j+31: one scale for the whole vector.
+    const __m256i scaleWords = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(scales))));
+    for (int j = 0; j < 8; j++) w.scale[j] = spreadWords(scaleWords, j, j);
+    const __m128i m = _mm_cvtsi64_si128(int64_t(mins));
+    const __m128i pairs = _mm_unpacklo_epi8(m, m);  // min j for activation sums 2j and 2j + 1
+    w.offsets[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(pairs)), negDmin);
+    w.offsets[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(pairs, 8))), negDmin);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    for (int p = 0; p < 4; p++) {
+      const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_KQuantsAt + 32 * p));
+      w.q[2 * p] = _mm256_and_si256(bytes, low);
+      w.q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+    }
+  }
+};
+
+struct Q6_K {
+  static constexpr int kBytes = kQ6_KBytes;
+  static void decode(const uint8_t* blk, KQuantWeights& w) {
+    // Of each 128 values, 0-31 take qh bits 0-1, 32-63 bits 2-3 (low 4 bits: ql's low nibbles),
+    // 64-95 bits 4-5 and 96-127 bits 6-7 (ql's high nibbles); each shift puts them at bits 4-5.
+    const __m256i low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi8(0x30);
+    for (int half = 0; half < 2; half++) {
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * half));
+      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * half + 32));
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KHighAt + 32 * half));
+      __m256i* q = w.q + 4 * half;
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), high));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), high));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, high));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), high));
+    }
+    // Vector v holds sub-blocks 2v (low 128-bit lane) and 2v + 1 (high lane).
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6_KScalesAt));
+    const __m256i words = _mm256_cvtepi8_epi16(sc);
+    const __m256i first = _mm256_permute2x128_si256(words, words, 0x00);   // scales 0-7 in both lanes
+    const __m256i second = _mm256_permute2x128_si256(words, words, 0x11);  // scales 8-15
+    for (int v = 0; v < 4; v++) {
+      w.scale[v] = spreadWords(first, 2 * v, 2 * v + 1);
+      w.scale[v + 4] = spreadWords(second, 2 * v, 2 * v + 1);
+    }
+    const float d = _cvtsh_ss(loadU16(blk + kQ6_KDAt));
+    w.d = _mm256_set1_ps(d);
+    const __m256 offset = _mm256_set1_ps(-32.0f * d);
+    w.offsets[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), offset);
+    w.offsets[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), offset);
+  }
+};
+
+// acc + one activation row's dot with a decoded super-block.
+inline __m256 kquantDot(const KQuantWeights& w, const KQuantRows& x, size_t row, size_t b, __m256 acc) {
+  const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+  const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
+  const float* xs = x.s + row * (x.cols / 16) + b * 16;
+  __m256 sum = _mm256_setzero_ps();
+  for (int v = 0; v < 8; v++) {
+    const __m256i pairs = _mm256_maddubs_epi16(w.q[v], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * v)));
+    sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, w.scale[v])), _mm256_broadcast_ss(xd + v), sum);
+  }
+  acc = _mm256_fmadd_ps(sum, w.d, acc);
+  acc = _mm256_fmadd_ps(w.offsets[0], _mm256_loadu_ps(xs), acc);
+  return _mm256_fmadd_ps(w.offsets[1], _mm256_loadu_ps(xs + 8), acc);
+}
+
+// RW weight rows x RX activation rows: each super-block of the RW rows is decoded once per tile.
+template <class K>
+struct KQuantKernel : TileOperands<KQuantRows, uint8_t> {
+  template <int RW, int RX>
+  void tile(size_t i0, size_t r0) const {
+    const size_t supers = x.cols / kQKSuper;
+    const size_t rowBytes = supers * K::kBytes;
+    __m256 acc[RW][RX];
+    for (int j = 0; j < RW; j++)
+      for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
+    for (size_t b = 0; b < supers; b++) {
+      for (int j = 0; j < RW; j++) {
+        const uint8_t* blk = w + (r0 + j) * rowBytes + b * K::kBytes;
+        // Every cache line of the stream ahead, the super-blocks not being line-aligned.
+        for (int l = 0; l < K::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + l), _MM_HINT_T0);
+        KQuantWeights wt;
+        K::decode(blk, wt);
+        for (int i = 0; i < RX; i++) acc[j][i] = kquantDot(wt, x, i0 + i, b, acc[j][i]);
+      }
+    }
+    for (int i = 0; i < RX; i++)
+      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = hsum(acc[j][i]);
+  }
+};
+
+// One weight row at a time: a decoded super-block alone fills the 16 registers.
+void matmulQ4_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<1, 4>(KQuantKernel<Q4_K>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+}
+void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<1, 4>(KQuantKernel<Q6_K>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+}
+
 // ---- float weights: 8 columns at a time; the < 8 column tail is scalar ----
 
 struct F32Loader {
@@ -223,6 +351,6 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 }  // namespace
 
-VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2")
+VSERVE_DEFINE_KERNEL_SET_KQUANT(avx2Kernels, "avx2")
 
 }  // namespace vserve

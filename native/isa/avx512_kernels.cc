@@ -11,6 +11,7 @@
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "kquant_blocks.h"
 #include "tile_grid.h"
 
 namespace vserve {
@@ -158,6 +159,175 @@ void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ran
 }
 void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulQuant<Q4_0Blocks>(x, w, range);
+}
+
+// ---- K-quants: KQuantRows against Q4_K / Q6_K super-blocks ----
+// The weights are unsigned (nibbles, 6-bit values), so they are the u8 side of vpdpbusd and the
+// activations the signed side. Each int32 lane of a dot covers 4 values of one sub-block and one
+// activation block, so it is scaled by (d * sub-block scale) x (activation block scale), lane by lane;
+// the sub-block offsets (Q4_K's mins, Q6_K's -32) multiply the activation sums KQuantRows carries.
+
+// Lane l -> l / 4 + first: spreads 4 (of 8 or 16) per-sub-block floats over 16 lanes.
+inline __m512i quarterIndex(int first) {
+  return _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(first));
+}
+
+// Q4_K. A dot vector takes 4 sub-blocks, one per 128-bit lane (16 values of each): vector A0 holds
+// values 0-15 of sub-blocks 0-3 and A1 values 16-31; B0, B1 the same for sub-blocks 4-7. Two dots
+// (A, B) per super-block, and a lane's sub-block is the same in both vectors of a pair, so one scale
+// multiply serves 32 values of each sub-block.
+struct Q4_K {
+  static constexpr int kBytes = kQ4_KBytes;
+
+  struct Weights {
+    __m512i q[4];           // A0, A1, B0, B1
+    __m512 scaleA, scaleB;  // lane l: d * scale of sub-block l / 4 (A) or 4 + l / 4 (B)
+    __m512 mins;            // lane l: -dmin * min of sub-block l / 2, against the 16 activation sums
+  };
+
+  struct Acts {
+    __m512i q[4];   // arranged as the weights
+    __m512 dA, dB;  // lane l: scale of activation block l / 4 (A) or 4 + l / 4 (B)
+    __m512 s;       // the 16 scaled sums
+  };
+
+  static void decode(const uint8_t* blk, Weights& w) {
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(loadU16(blk)));
+    const __m512 negDmin = _mm512_set1_ps(-_cvtsh_ss(loadU16(blk + 2)));
+    uint64_t scales, mins;
+    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(scales)))), d);
+    w.scaleA = _mm512_permutexvar_ps(quarterIndex(0), sc);
+    w.scaleB = _mm512_permutexvar_ps(quarterIndex(4), sc);
+    const __m128i m = _mm_cvtsi64_si128(int64_t(mins));
+    w.mins = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(m, m))), negDmin);
+    // Quant bytes 0-63 hold sub-blocks 0-3: 128-bit lane c of A0 is bytes 0-15 (c = 0, 1) or 32-47
+    // (c = 2, 3), low nibbles in even lanes and high nibbles in odd ones; A1 the same from bytes 16 / 48.
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    const __m512i shifts = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    for (int half = 0; half < 2; half++) {
+      const __m512i bytes = _mm512_loadu_si512(blk + kQ4_KQuantsAt + 64 * half);
+      w.q[2 * half] = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(bytes, bytes, 0xa0), shifts), low);
+      w.q[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi64(_mm512_shuffle_i64x2(bytes, bytes, 0xf5), shifts), low);
+    }
+  }
+
+  static void load(const KQuantRows& x, size_t row, size_t b, Acts& a) {
+    const int8_t* q = x.q + row * x.cols + b * kQKSuper;
+    for (int half = 0; half < 2; half++) {
+      const __m512i lo = _mm512_loadu_si512(q + 128 * half), hi = _mm512_loadu_si512(q + 128 * half + 64);
+      a.q[2 * half] = _mm512_shuffle_i64x2(lo, hi, 0x88);      // values 0-15 of each 32
+      a.q[2 * half + 1] = _mm512_shuffle_i64x2(lo, hi, 0xdd);  // values 16-31
+    }
+    const __m512 d = _mm512_castps256_ps512(_mm256_loadu_ps(x.d + row * (x.cols / kQKBlock) + b * 8));
+    a.dA = _mm512_permutexvar_ps(quarterIndex(0), d);
+    a.dB = _mm512_permutexvar_ps(quarterIndex(4), d);
+    a.s = _mm512_loadu_ps(x.s + row * (x.cols / 16) + b * 16);
+  }
+
+  static __m512 accumulate(__m512 acc, const Weights& w, const Acts& a) {
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i dotA = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, w.q[0], a.q[0]), w.q[1], a.q[1]);
+    const __m512i dotB = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, w.q[2], a.q[2]), w.q[3], a.q[3]);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotA), _mm512_mul_ps(w.scaleA, a.dA), acc);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotB), _mm512_mul_ps(w.scaleB, a.dB), acc);
+    return _mm512_fmadd_ps(w.mins, a.s, acc);
+  }
+};
+
+// Q6_K. Dot vector k is values 64k..64k+63 in order: lane l is sub-block 4k + l / 4 and activation
+// block 2k + l / 8.
+struct Q6_K {
+  static constexpr int kBytes = kQ6_KBytes;
+
+  struct Weights {
+    __m512i q[4];      // 0..63 (the stored value + 32)
+    __m512 scale[4];   // lane l of vector k: d * scale of sub-block 4k + l / 4
+    __m512 offsets;    // lane j: -32 * d * scale_j, against the 16 activation sums
+  };
+
+  struct Acts {
+    __m512i q[4];
+    __m512 d[4];  // lane l of vector k: scale of activation block 2k + l / 8
+    __m512 s;
+  };
+
+  static void decode(const uint8_t* blk, Weights& w) {
+    // Values 0-31 of each 128 take qh bits 0-1, 32-63 bits 2-3 (low 4 bits from ql's low nibbles);
+    // values 64-95 bits 4-5 and 96-127 bits 6-7 (ql's high nibbles). Shifting qh per 256-bit half
+    // puts the right 2 bits at bits 4-5 of each byte.
+    const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
+    const __m512i up = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i down = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    for (int half = 0; half < 2; half++) {
+      const __m512i ql = _mm512_loadu_si512(blk + 64 * half);
+      const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ6_KHighAt + 32 * half)));
+      w.q[2 * half] = _mm512_or_si512(_mm512_and_si512(ql, low), _mm512_and_si512(_mm512_sllv_epi16(qh, up), high));
+      w.q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low),
+                                          _mm512_and_si512(_mm512_srlv_epi16(qh, down), high));
+    }
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kQ6_KScalesAt));
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)), _mm512_set1_ps(_cvtsh_ss(loadU16(blk + kQ6_KDAt))));
+    for (int k = 0; k < 4; k++) w.scale[k] = _mm512_permutexvar_ps(quarterIndex(4 * k), sc);
+    w.offsets = _mm512_mul_ps(sc, _mm512_set1_ps(-32.0f));
+  }
+
+  static void load(const KQuantRows& x, size_t row, size_t b, Acts& a) {
+    const int8_t* q = x.q + row * x.cols + b * kQKSuper;
+    const __m512 d = _mm512_castps256_ps512(_mm256_loadu_ps(x.d + row * (x.cols / kQKBlock) + b * 8));
+    const __m512i eighths = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    for (int k = 0; k < 4; k++) {
+      a.q[k] = _mm512_loadu_si512(q + 64 * k);
+      a.d[k] = _mm512_permutexvar_ps(_mm512_add_epi32(eighths, _mm512_set1_epi32(2 * k)), d);
+    }
+    a.s = _mm512_loadu_ps(x.s + row * (x.cols / 16) + b * 16);
+  }
+
+  static __m512 accumulate(__m512 acc, const Weights& w, const Acts& a) {
+    const __m512i zero = _mm512_setzero_si512();
+    for (int k = 0; k < 4; k++) {
+      const __m512i dotq = _mm512_dpbusd_epi32(zero, w.q[k], a.q[k]);
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(w.scale[k], a.d[k]), acc);
+    }
+    return _mm512_fmadd_ps(w.offsets, a.s, acc);
+  }
+};
+
+// RW weight rows x RX activation rows: each super-block of the RW rows is decoded once per tile.
+template <class K>
+struct KQuantKernel : TileOperands<KQuantRows, uint8_t> {
+  template <int RW, int RX>
+  void tile(size_t i0, size_t r0) const {
+    const size_t supers = x.cols / kQKSuper;
+    const size_t rowBytes = supers * K::kBytes;
+    __m512 acc[RW][RX];
+    for (int j = 0; j < RW; j++)
+      for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
+    for (size_t b = 0; b < supers; b++) {
+      typename K::Weights wt[RW];
+      for (int j = 0; j < RW; j++) {
+        const uint8_t* blk = w + (r0 + j) * rowBytes + b * K::kBytes;
+        // Every cache line of the stream ahead, the super-blocks not being line-aligned.
+        for (int l = 0; l < K::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + l), _MM_HINT_T0);
+        K::decode(blk, wt[j]);
+      }
+      for (int i = 0; i < RX; i++) {
+        typename K::Acts a;
+        K::load(x, i0 + i, b, a);
+        for (int j = 0; j < RW; j++) acc[j][i] = K::accumulate(acc[j][i], wt[j], a);
+      }
+    }
+    for (int i = 0; i < RX; i++) {
+      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
+    }
+  }
+};
+
+void matmulQ4_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<2, 4>(KQuantKernel<Q4_K>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+}
+void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<2, 4>(KQuantKernel<Q6_K>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
 }
 
 // ---- packed weights (packed_weights.h): one lane per weight row, 16 rows per vector ----

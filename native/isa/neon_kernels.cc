@@ -6,6 +6,7 @@
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "kquant_blocks.h"
 
 namespace vserve {
 namespace {
@@ -89,6 +90,118 @@ void matmulQuant(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ra
 void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQuant<Q8_0Block>(x, w, range); }
 void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQuant<Q4_0Block>(x, w, range); }
 
+// ---- K-quants: a weight super-block decoded to bytes once per tile of activation rows ----
+// Q4_K (0..15) and Q6_K (0..63, the stored value + 32) quants fit signed bytes, so the dots are the
+// widening multiplies of blockDot, reduced per sub-block; the per-sub-block factors are applied in f32
+// as in the portable kernel (the Q4_K mins and the Q6_K -32 through the activation sums).
+
+constexpr size_t kKQuantTile = 4;  // activation rows per pass over a weight row
+
+inline int32x4_t dot16(int8x16_t a, const int8_t* b, int32x4_t acc) {
+  const int8x16_t bv = vld1q_s8(b);
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(bv)));
+  return vpadalq_s16(acc, vmull_high_s8(a, bv));
+}
+
+struct Q4_KBlock {
+  static constexpr int kBytes = kQ4_KBytes;
+  int8x16_t q[16];  // values 16k..16k+15
+  float d, dmin;
+  uint8_t scale[8], min[8];
+
+  void unpack(const uint8_t* blk) {
+    d = halfToFloat(loadU16(blk));
+    dmin = halfToFloat(loadU16(blk + 2));
+    uint64_t scales, mins;
+    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
+    std::memcpy(scale, &scales, 8);
+    std::memcpy(min, &mins, 8);
+    // Bytes 32p..32p+31 hold values 64p..64p+31 (low nibbles) and 64p+32..64p+63 (high nibbles).
+    const uint8x16_t low = vdupq_n_u8(0x0f);
+    for (int p = 0; p < 4; p++) {
+      const uint8x16_t b0 = vld1q_u8(blk + kQ4_KQuantsAt + 32 * p), b1 = vld1q_u8(blk + kQ4_KQuantsAt + 32 * p + 16);
+      q[4 * p] = vreinterpretq_s8_u8(vandq_u8(b0, low));
+      q[4 * p + 1] = vreinterpretq_s8_u8(vandq_u8(b1, low));
+      q[4 * p + 2] = vreinterpretq_s8_u8(vshrq_n_u8(b0, 4));
+      q[4 * p + 3] = vreinterpretq_s8_u8(vshrq_n_u8(b1, 4));
+    }
+  }
+
+  float dot(const KQuantRows& x, size_t row, size_t b) const {
+    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
+    const float* xs = x.s + row * (x.cols / 16) + b * 16;
+    float scaled = 0.0f, offsets = 0.0f;
+    for (int j = 0; j < 8; j++) {
+      const int32x4_t acc = dot16(q[2 * j + 1], xq + 32 * j + 16, dot16(q[2 * j], xq + 32 * j, vdupq_n_s32(0)));
+      scaled += float(scale[j]) * xd[j] * float(vaddvq_s32(acc));
+      offsets += float(min[j]) * (xs[2 * j] + xs[2 * j + 1]);
+    }
+    return d * scaled - dmin * offsets;
+  }
+};
+
+struct Q6_KBlock {
+  static constexpr int kBytes = kQ6_KBytes;
+  int8x16_t q[16];  // values 16k..16k+15, 0..63
+  float d;
+  int8_t scale[16];
+
+  void unpack(const uint8_t* blk) {
+    // Of each 128 values, 0-31 take qh bits 0-1 and ql bytes 0-31's low nibbles, 32-63 bits 2-3 and
+    // bytes 32-63's low nibbles, 64-95 bits 4-5 and bytes 0-31's high nibbles, 96-127 bits 6-7 and
+    // bytes 32-63's high nibbles.
+    const uint8x16_t low = vdupq_n_u8(0x0f), high = vdupq_n_u8(0x30);
+    for (int half = 0; half < 2; half++) {
+      const uint8_t* ql = blk + 64 * half;
+      const uint8_t* qhp = blk + kQ6_KHighAt + 32 * half;
+      for (int k = 0; k < 2; k++) {  // values 16k..16k+15 of each 32
+        const uint8x16_t a = vld1q_u8(ql + 16 * k), c = vld1q_u8(ql + 32 + 16 * k), qh = vld1q_u8(qhp + 16 * k);
+        int8x16_t* out = q + 8 * half + k;
+        out[0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(a, low), vandq_u8(vshlq_n_u8(qh, 4), high)));
+        out[2] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(c, low), vandq_u8(vshlq_n_u8(qh, 2), high)));
+        out[4] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(a, 4), vandq_u8(qh, high)));
+        out[6] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(c, 4), vandq_u8(vshrq_n_u8(qh, 2), high)));
+      }
+    }
+    std::memcpy(scale, blk + kQ6_KScalesAt, 16);
+    d = halfToFloat(loadU16(blk + kQ6_KDAt));
+  }
+
+  float dot(const KQuantRows& x, size_t row, size_t b) const {
+    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
+    const float* xs = x.s + row * (x.cols / 16) + b * 16;
+    float sum = 0.0f;
+    for (int j = 0; j < 16; j++) {
+      const int32_t dotq = vaddvq_s32(dot16(q[j], xq + 16 * j, vdupq_n_s32(0)));
+      sum += float(scale[j]) * (xd[j / 2] * float(dotq) - 32.0f * xs[j]);
+    }
+    return d * sum;
+  }
+};
+
+template <class Block>
+void matmulKQuant(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t rowBytes = supers * Block::kBytes;
+  Block blk;
+  for (size_t r = range.rowBegin; r < range.rowEnd; r++) {
+    for (size_t i0 = 0; i0 < x.rows; i0 += kKQuantTile) {
+      const size_t count = x.rows - i0 < kKQuantTile ? x.rows - i0 : kKQuantTile;
+      float acc[kKQuantTile] = {};
+      for (size_t b = 0; b < supers; b++) {
+        blk.unpack(w + r * rowBytes + b * Block::kBytes);
+        for (size_t t = 0; t < count; t++) acc[t] += blk.dot(x, i0 + t, b);
+      }
+      for (size_t t = 0; t < count; t++) range.out[(i0 + t) * range.outStride + r] = acc[t];
+    }
+  }
+}
+
+void matmulQ4_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuant<Q4_KBlock>(x, w, range); }
+void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuant<Q6_KBlock>(x, w, range); }
+
 struct F32Loader {
   using T = float;
   static float32x4_t load(const float* p) { return vld1q_f32(p); }
@@ -163,6 +276,6 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 }  // namespace
 
-VSERVE_DEFINE_KERNEL_SET(neonKernels, "neon")
+VSERVE_DEFINE_KERNEL_SET_KQUANT(neonKernels, "neon")
 
 }  // namespace vserve

@@ -5,6 +5,7 @@
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "kquant_blocks.h"
 
 namespace vserve {
 namespace {
@@ -64,6 +65,108 @@ void matmulQ8_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ran
 void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulQuant<kQ4_0Bytes, unpackQ4_0>(x, w, range);
 }
+
+// ---- K-quants: each weight super-block is unpacked once per tile of activation rows ----
+
+constexpr size_t kKQuantTile = 8;  // activation rows per pass over a weight row
+
+// Block::unpack turns one super-block into 256 unsigned quants and its factors; Block::dot gives that
+// super-block's contribution to one activation row's output.
+template <class Block>
+void matmulKQuant(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t rowBytes = supers * Block::kBytes;
+  Block blk;
+  for (size_t r = range.rowBegin; r < range.rowEnd; r++) {
+    for (size_t i0 = 0; i0 < x.rows; i0 += kKQuantTile) {
+      const size_t count = x.rows - i0 < kKQuantTile ? x.rows - i0 : kKQuantTile;
+      float acc[kKQuantTile] = {};
+      for (size_t b = 0; b < supers; b++) {
+        blk.unpack(w + r * rowBytes + b * Block::kBytes);
+        for (size_t t = 0; t < count; t++) acc[t] += blk.dot(x, i0 + t, b);
+      }
+      for (size_t t = 0; t < count; t++) range.out[(i0 + t) * range.outStride + r] = acc[t];
+    }
+  }
+}
+
+struct Q4_KBlock {
+  static constexpr int kBytes = kQ4_KBytes;
+  uint8_t q[kQKSuper];  // 0..15, in value order
+  float d, dmin;
+  uint8_t scale[8], min[8];
+
+  void unpack(const uint8_t* blk) {
+    d = halfToFloat(loadU16(blk));
+    dmin = halfToFloat(loadU16(blk + 2));
+    uint64_t scales, mins;
+    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
+    std::memcpy(scale, &scales, 8);
+    std::memcpy(min, &mins, 8);
+    const uint8_t* qs = blk + kQ4_KQuantsAt;
+    for (int p = 0; p < 4; p++) {
+      for (int l = 0; l < 32; l++) {
+        q[64 * p + l] = qs[32 * p + l] & 0xf;
+        q[64 * p + 32 + l] = qs[32 * p + l] >> 4;
+      }
+    }
+  }
+
+  // sum_j d * scale_j * xd_j * dot(q_j, xq_j) - dmin * min_j * xd_j * sum(xq_j), sub-block j = block j.
+  float dot(const KQuantRows& x, size_t row, size_t b) const {
+    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
+    const float* xs = x.s + row * (x.cols / 16) + b * 16;
+    float scaled = 0.0f, offsets = 0.0f;
+    for (int j = 0; j < 8; j++) {
+      int32_t dotq = 0;
+      for (int l = 0; l < 32; l++) dotq += int32_t(q[32 * j + l]) * int32_t(xq[32 * j + l]);
+      scaled += float(scale[j]) * xd[j] * float(dotq);
+      offsets += float(min[j]) * (xs[2 * j] + xs[2 * j + 1]);
+    }
+    return d * scaled - dmin * offsets;
+  }
+};
+
+struct Q6_KBlock {
+  static constexpr int kBytes = kQ6_KBytes;
+  uint8_t q[kQKSuper];  // 0..63 (the stored value + 32), in value order
+  float d;
+  int8_t scale[16];
+
+  void unpack(const uint8_t* blk) {
+    const uint8_t* ql = blk;
+    const uint8_t* qh = blk + kQ6_KHighAt;
+    for (int half = 0; half < 2; half++, ql += 64, qh += 32) {
+      uint8_t* out = q + 128 * half;
+      for (int l = 0; l < 32; l++) {
+        out[l] = uint8_t((ql[l] & 0xf) | ((qh[l] & 3) << 4));
+        out[l + 32] = uint8_t((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4));
+        out[l + 64] = uint8_t((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+        out[l + 96] = uint8_t((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+      }
+    }
+    std::memcpy(scale, blk + kQ6_KScalesAt, 16);
+    d = halfToFloat(loadU16(blk + kQ6_KDAt));
+  }
+
+  // sum_j d * scale_j * (xd * dot(q_j, xq_j) - 32 * xd * sum(xq_j)) over the 16 sub-blocks of 16.
+  float dot(const KQuantRows& x, size_t row, size_t b) const {
+    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
+    const float* xs = x.s + row * (x.cols / 16) + b * 16;
+    float sum = 0.0f;
+    for (int j = 0; j < 16; j++) {
+      int32_t dotq = 0;
+      for (int l = 0; l < 16; l++) dotq += int32_t(q[16 * j + l]) * int32_t(xq[16 * j + l]);
+      sum += float(scale[j]) * (xd[j / 2] * float(dotq) - 32.0f * xs[j]);
+    }
+    return d * sum;
+  }
+};
+
+void matmulQ4_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuant<Q4_KBlock>(x, w, range); }
+void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuant<Q6_KBlock>(x, w, range); }
 
 float dot(const float* a, const float* b, size_t n) {
   // Four partial sums so the compiler may vectorise without reassociation flags.
@@ -132,6 +235,6 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 }  // namespace
 
-VSERVE_DEFINE_KERNEL_SET(portableKernels, "portable")
+VSERVE_DEFINE_KERNEL_SET_KQUANT(portableKernels, "portable")
 
 }  // namespace vserve

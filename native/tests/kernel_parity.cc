@@ -50,6 +50,41 @@ void expectClose(const char* what, const char* isa, const std::vector<float>& go
   std::printf("%-6s %-28s rel err %.2e %s\n", isa, what, double(worst / scale), ok ? "ok" : "FAIL");
 }
 
+// The K-quant kernels (where both sets have them) on the signed form of the same quantized rows.
+void checkKQuants(const KernelSet& k, const KernelSet& ref, const QuantizedRows& xq, size_t n, size_t cols) {
+  std::vector<int8_t> q(n * cols);
+  std::vector<float> s(n * cols / 16);
+  for (size_t g = 0; g < s.size(); g++) {
+    int sum = 0;
+    for (size_t i = g * 16; i < g * 16 + 16; i++) sum += q[i] = int8_t(int(xq.q[i]) - 128);
+    s[g] = xq.d[g / 2] * float(sum);
+  }
+  const KQuantRows xk{q.data(), xq.d, s.data(), n, cols};
+  const size_t rows = 7;
+  for (int type : {kQ4_K, kQ6_K}) {
+    const auto fn = type == kQ4_K ? k.matmulQ4_K : k.matmulQ6_K;
+    const auto fnRef = type == kQ4_K ? ref.matmulQ4_K : ref.matmulQ6_K;
+    if (fn == nullptr || fnRef == nullptr) continue;
+    // Random bytes; then a sane f16 d (and dmin) in each super-block.
+    std::vector<uint8_t> w(rows * cols / kQKSuper * (type == kQ4_K ? kQ4_KBytes : kQ6_KBytes));
+    for (uint8_t& v : w) v = uint8_t(rng());
+    const size_t blockBytes = type == kQ4_K ? kQ4_KBytes : kQ6_KBytes;
+    for (size_t o = 0; o < w.size(); o += blockBytes) {
+      const uint16_t d = 0x2000 + uint16_t(rng() % 256);
+      if (type == kQ4_K) {
+        std::memcpy(&w[o], &d, 2);
+        std::memcpy(&w[o + 2], &d, 2);
+      } else {
+        std::memcpy(&w[o + 208], &d, 2);
+      }
+    }
+    std::vector<float> out(n * rows), outRef(n * rows);
+    fn(xk, w.data(), MatmulRange{0, rows, out.data(), rows});
+    fnRef(xk, w.data(), MatmulRange{0, rows, outRef.data(), rows});
+    expectClose(type == kQ4_K ? "matmulQ4_K" : "matmulQ6_K", k.isa, out, outRef, 1e-5f);
+  }
+}
+
 void check(const KernelSet& k, const KernelSet& ref) {
   for (size_t cols : {32, 96, 2048}) {
     for (size_t n : {1, 3, 5}) {
@@ -71,6 +106,7 @@ void check(const KernelSet& k, const KernelSet& ref) {
         fnRef(xq, w.data(), MatmulRange{0, rows, outRef.data(), rows});
         expectClose(type == kQ8_0 ? "matmulQ8_0" : "matmulQ4_0", k.isa, out, outRef, 1e-5f);
       }
+      if (cols % kQKSuper == 0) checkKQuants(k, ref, xq, n, cols);
       const std::vector<float> wf = randomFloats(rows * cols);
       std::vector<uint16_t> wh(rows * cols);
       for (size_t i = 0; i < wh.size(); i++) wh[i] = uint16_t(0x3000 + rng() % 0x800);

@@ -1,13 +1,21 @@
 // matmulMany (several weights sharing one input, as q/k/v and gate/up do) against the reference and
 // against one native matmul per weight, on every ISA: the fused packed path (Q8_0, Q4_0 with whole
-// 16-row groups, tails and small matrices), and the per-weight fallback (mixed types, float weights).
+// 16-row groups, tails and small matrices), the shared K-quant path (Q4_K and Q6_K, mixed too), and the
+// per-weight fallback (mixed types, float weights).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { forEachIsa, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
 
-const TOLERANCE: Partial<Record<GGMLType, number>> = { [GGMLType.Q8_0]: 1e-2, [GGMLType.Q4_0]: 1e-2, [GGMLType.F16]: 1e-5 };
+// As matmul.test.ts: int8 activations for the quantized types.
+const TOLERANCE: Partial<Record<GGMLType, number>> = {
+  [GGMLType.Q8_0]: 1e-2,
+  [GGMLType.Q4_0]: 1e-2,
+  [GGMLType.Q4_K]: 1e-2,
+  [GGMLType.Q6_K]: 1e-2,
+  [GGMLType.F16]: 1e-5,
+};
 
 function compareMany(types: GGMLType[], rowsList: number[], cols: number, n: number, rng: Rng): void {
   const bytes = rowsList.map((rows, i) => randomWeightBytes(types[i]!, rows, cols, rng));
@@ -40,6 +48,14 @@ for (const type of [GGMLType.Q8_0, GGMLType.Q4_0]) {
     compareMany([type], [33], 32, 2, rng);
   });
 }
+
+test('matmulMany Q4_K / Q6_K (one quantization of x for all) matches the reference and matmul on every ISA', () => {
+  const rng = new Rng(2100);
+  compareMany([GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q6_K], [64, 16, 17], 512, 1, rng); // q/k/v as in Q4_K_M
+  compareMany([GGMLType.Q4_K, GGMLType.Q4_K], [40, 40], 256, 7, rng); // gate/up, prefill-sized batch
+  compareMany([GGMLType.Q6_K], [300], 256, 2, rng); // enough work for the pool
+  compareMany([GGMLType.Q4_K, GGMLType.Q8_0], [9, 16], 256, 3, rng); // mixed with a non-K-quant: per weight
+});
 
 test('matmulMany with mixed or float weights falls back to one matmul per weight', () => {
   const rng = new Rng(21);

@@ -1,0 +1,39 @@
+// K-quant super-block pieces shared by the ISA kernel files. Everything here has internal linkage
+// (an anonymous namespace), so each kernel file gets its own copy compiled with its own ISA flags and
+// the linker can never hand the portable code a copy built for AVX-512.
+//
+// Q4_K (144 bytes, 256 values in 8 sub-blocks of 32): f16 d, f16 dmin, 12 bytes of 6-bit scales and
+// mins, 128 bytes of nibbles. Byte l of quant chunk p (32 bytes, p = 0..3) holds value 64p + l in its
+// low nibble and value 64p + 32 + l in its high nibble; value = d * scale_j * q - dmin * min_j.
+// Q6_K (210 bytes, 256 values in 16 sub-blocks of 16): ql[128] low 4 bits, qh[64] high 2 bits,
+// int8 scales[16], f16 d; value = d * scale_j * (q - 32). See dequantize.cc for the bit layout.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace vserve {
+namespace {
+
+constexpr int kQ4_KScalesAt = 4;
+constexpr int kQ4_KQuantsAt = 16;
+constexpr int kQ6_KHighAt = 128;
+constexpr int kQ6_KScalesAt = 192;
+constexpr int kQ6_KDAt = 208;
+
+// The eight 6-bit scales and eight 6-bit mins of a Q4_K super-block, one per byte (byte j of the
+// result = sub-block j). Packing: bytes 0-3 hold scales 0-3 and bytes 4-7 mins 0-3 in their low 6
+// bits, and in their top 2 bits the high bits of scales / mins 4-7, whose low 4 bits are the nibbles
+// of bytes 8-11 (scale low, min high). Whole 32-bit words at once; assumes little-endian (x86, arm64).
+inline void unpackQ4_KScales(const uint8_t* packed, uint64_t* scales, uint64_t* mins) {
+  uint32_t a, b, c;
+  std::memcpy(&a, packed, 4);
+  std::memcpy(&b, packed + 4, 4);
+  std::memcpy(&c, packed + 8, 4);
+  const uint32_t scaleHigh = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t minHigh = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+  *scales = uint64_t(a & 0x3f3f3f3fu) | uint64_t(scaleHigh) << 32;
+  *mins = uint64_t(b & 0x3f3f3f3fu) | uint64_t(minHigh) << 32;
+}
+
+}  // namespace
+}  // namespace vserve

@@ -1,0 +1,110 @@
+// Q4_K and Q6_K integer-dot matmuls (activations quantized to int8 blocks of 32, KQuantRows) against
+// the reference backend on every ISA: decode (1 activation row) and small batches, row lengths of 1, 2
+// and 9 super-blocks, weight-row counts that are not multiples of the kernels' tiles.
+//
+// Two checks per case, on max over outputs of |native - expected| / (|x row| * |w row|) (matmulError):
+// - Against the reference on the f32 activations: 1e-2, as for Q8_0 / Q4_0 (matmul.test.ts). Each
+//   activation moves by at most d/2 = amax/254 of its block of 32, so |error| <= |w| * |e| <=
+//   |w| * sqrt(cols) * amax / 254; for these uniform activations |x| is about sqrt(cols / 3) * amax,
+//   so the bound is about sqrt(3) / 254 = 6.8e-3. Seen: up to 5e-4 (the rounding errors mostly cancel).
+// - Against the reference on the activations rounded exactly as the native quantization rounds them
+//   (same f32 scale and reciprocal, round half to even): 1e-5, as for the float kernels. What is left
+//   is f32 rounding of the scale products and the order of the f32 additions; a wrong sub-block scale,
+//   min or offset anywhere shows up far above that.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GGMLType, typeName } from '../../src/model/gguf/types.js';
+import { forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+
+const QUANTIZATION_TOLERANCE = 1e-2;
+const ARITHMETIC_TOLERANCE = 1e-5;
+const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** x with every value replaced by d * q, q and d computed in f32 as the native quantizeRows does. */
+function int8Rounded(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < x.length; b += 32) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]!));
+    const d = Math.fround(amax / 127);
+    const inv = amax > 0 ? Math.fround(127 / amax) : 0;
+    for (let j = 0; j < 32; j++) out[b + j] = roundHalfEven(Math.fround(x[b + j]! * inv)) * d;
+  }
+  return out;
+}
+
+function compare(type: GGMLType, rows: number, cols: number, n: number, x: Float32Array, bytes: Uint8Array): number {
+  const label = `${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
+  const wr = reference.createWeight('w', type, rows, cols, bytes);
+  const wn = native.createWeight('w', type, rows, cols, bytes);
+  const wf = reference.toFloat32(wr);
+  const want = new Float32Array(n * rows);
+  reference.matmul(want, x, n, wr);
+  const wantRounded = new Float32Array(n * rows);
+  reference.matmul(wantRounded, int8Rounded(x), n, wr);
+  let worst = 0;
+  forEachIsa((isa) => {
+    const got = new Float32Array(n * rows);
+    native.matmul(got, x, n, wn);
+    const err = matmulError(got, want, x, wf, n, rows, cols);
+    assert.ok(err <= QUANTIZATION_TOLERANCE, `${isa} ${label}: error ${err} against f32 activations`);
+    const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
+    assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
+    worst = Math.max(worst, err);
+  });
+  return worst;
+}
+
+for (const type of KQUANTS) {
+  test(`matmul ${typeName(type)} (int8 activations) matches the reference on every ISA, decode and small batches`, () => {
+    const rng = new Rng(3000 + type);
+    for (const cols of [256, 512, 2048 + 256]) {
+      for (const [rows, n] of [[1, 1], [7, 1], [37, 1], [19, 2], [5, 3], [33, 5], [21, 17]] as const) {
+        compare(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
+      }
+    }
+  });
+
+  test(`matmul ${typeName(type)} on a prefill-sized batch with a wide activation range`, () => {
+    const rng = new Rng(3100 + type);
+    const rows = 45, cols = 512, n = 40;
+    // Rows of very different magnitudes, and all-zero blocks (scale 0).
+    const x = rng.floats(n * cols);
+    for (let i = 0; i < n; i++) {
+      const scale = 10 ** (rng.int(7) - 3);
+      for (let c = 0; c < cols; c++) x[i * cols + c] = x[i * cols + c]! * scale;
+    }
+    x.fill(0, 3 * cols + 64, 3 * cols + 128);
+    compare(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
+  });
+}
+
+test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow', () => {
+  const rows = 6, cols = 512;
+  for (const type of KQUANTS) {
+    const blockBytes = type === GGMLType.Q4_K ? 144 : 210;
+    const bytes = new Uint8Array(rows * (cols / 256) * blockBytes).fill(0xff);
+    for (let o = 0; o < bytes.length; o += blockBytes) {
+      const view = new DataView(bytes.buffer, o, blockBytes);
+      if (type === GGMLType.Q4_K) {
+        // Every scale and min 63, every quant 15; the last row's quants 0 (value -dmin * min).
+        view.setUint16(0, halfBits(0.01), true);
+        view.setUint16(2, halfBits(0.02), true);
+        if (o >= (rows - 1) * (cols / 256) * blockBytes) bytes.fill(0, o + 16, o + blockBytes);
+      } else {
+        // Every quant 63 (value +31), scales -128 and 127 alternating.
+        for (let j = 0; j < 16; j++) view.setInt8(192 + j, j % 2 === 0 ? -128 : 127);
+        view.setUint16(208, halfBits(0.001), true);
+      }
+    }
+    for (const pattern of ['ones', 'alternating'] as const) {
+      const x = new Float32Array(3 * cols).map((_, i) => (pattern === 'ones' || i % 2 === 0 ? 1 : -1) * (i < cols ? 1 : -2));
+      compare(type, rows, cols, 3, x, bytes);
+    }
+  }
+});
