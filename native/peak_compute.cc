@@ -21,6 +21,10 @@
 #include "thread_pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+// GCC's AVX-512 reductions start from _mm512_undefined_*, which -Wuninitialized reports from the header
+// (the ISA kernels' own library turns the warning off for the same reason).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #endif
 #if defined(__aarch64__)
