@@ -122,10 +122,11 @@ async function runWorkload(modelPath: string, options: EngineOptions, cfg: RunCo
  * capacity. Runs that are compared sit next to each other, so each repetition gives a ratio taken close
  * in time.
  */
-function plan(mixes: LengthMix[], schedulers: SchedulerKind[], kvs: KVManagerKind[]): RunConfig[] {
+function plan(mixes: LengthMix[], schedulers: SchedulerKind[], kvs: KVManagerKind[], arrivals: Arrival[]): RunConfig[] {
   const runs: RunConfig[] = [];
   for (const mix of mixes) {
-    for (const scheduler of schedulers) runs.push({ arrival: 'online', mix, scheduler, kvManager: kvs[0]! });
+    if (arrivals.includes('online')) for (const scheduler of schedulers) runs.push({ arrival: 'online', mix, scheduler, kvManager: kvs[0]! });
+    if (!arrivals.includes('offline')) continue;
     if (schedulers[1]) runs.push({ arrival: 'offline', mix, scheduler: schedulers[1], kvManager: kvs[0]! });
     for (const kvManager of kvs) runs.push({ arrival: 'offline', mix, scheduler: schedulers[0]!, kvManager });
   }
@@ -184,6 +185,7 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
     args.list('mixes', ['uniform']) as LengthMix[],
     args.list('schedulers', ['sarathi', 'vllm', 'static']) as SchedulerKind[],
     args.list('kv', ['virtual', 'paged', 'static']) as KVManagerKind[],
+    args.list('arrivals', ['online', 'offline']) as Arrival[],
   );
   const results: RunResult[] = [];
   for (let rep = 0; rep < reps; rep++) {
@@ -254,7 +256,7 @@ function comparisons(summaries: Summary[], results: RunResult[]): string[] {
   const show = (xs: number[]) => `**${round(median(xs))}** (runs: ${xs.map((x) => round(x)).join(', ')})`;
   for (const mix of new Set(summaries.map((s) => s.mix))) {
     const has = (c: RunConfig) => summaries.some((s) => same(s, c));
-    const online = (scheduler: SchedulerKind): RunConfig => ({ arrival: 'online', mix, scheduler, kvManager: summaries.find((s) => s.arrival === 'online')!.kvManager });
+    const online = (scheduler: SchedulerKind): RunConfig => ({ arrival: 'online', mix, scheduler, kvManager: summaries.find((s) => s.arrival === 'online')?.kvManager ?? 'virtual' });
     if (has(online('sarathi')) && has(online('vllm'))) {
       lines.push(`- ${mix}, online: Sarathi TBT p99 / prefill-first TBT p99 = ${show(ratios(online('sarathi'), online('vllm'), (r) => r.tbtMs.p99))} ` +
         `(target <= 0.33), throughput ratio ${show(ratios(online('sarathi'), online('vllm'), (r) => r.totalTokS))} (target 0.9–1.1).`);
