@@ -132,7 +132,10 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
   return {q.data(), xq.d, sums.data(), xq.rows, xq.cols};
 }
 
-// One weight's part of a packed Q8_0 / Q4_0 matmul: whole 16-row groups from the packed copy (tasks of
+// The largest batch the packed Q4_K kernel takes.
+constexpr size_t kMaxPackedKQuantRows = 4;
+
+// One weight's part of a packed Q8_0 / Q4_0 / Q4_K matmul: whole 16-row groups from the packed copy (tasks of
 // whole groups), the rows after the last group in one extra task with the ordinary kernel.
 struct PackedPart {
   const WeightRef* w;
@@ -151,13 +154,24 @@ struct PackedPart {
   }
 };
 
+// Whether the kernel set has a packed kernel for this type at this batch size. Q4_K is packed for
+// decode-sized batches only (n <= 4): larger batches are compute-bound and the row kernel's 2 x 4
+// tiles reuse each decoded super-block for more activation rows.
+bool hasPackedKernel(int type, size_t n) {
+  const KernelSet& k = kernels();
+  switch (type) {
+    case kQ8_0: return k.matmulQ8_0Packed != nullptr;
+    case kQ4_0: return k.matmulQ4_0Packed != nullptr;
+    case kQ4_K: return n <= kMaxPackedKQuantRows && k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
+    default: return false;
+  }
+}
+
 // False when the weight has no packed form (other type, too few rows, no packed kernel).
 bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
-  const KernelSet& k = kernels();
-  const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0Packed : k.matmulQ4_0Packed;
   // VSERVE_NO_PACK=1 keeps the file layout (A/B benchmarks of the packed kernels).
   static const bool disabled = std::getenv("VSERVE_NO_PACK") != nullptr;
-  if ((w.type != kQ8_0 && w.type != kQ4_0) || kernel == nullptr || w.packed == nullptr || disabled) return false;
+  if (!hasPackedKernel(w.type, n) || w.packed == nullptr || disabled) return false;
   const uint8_t* packed = w.packed->get(w.type, w.data, w.rows, w.cols, w.rowBytes, w.fileBacked);
   if (packed == nullptr) return false;
   const size_t groups = w.rows / kPackRows;
@@ -197,6 +211,15 @@ void runPacked(ActivationScratch& scratch, const QuantizedRows& xq, const Packed
     if (g0 == part->groups) return tail(xq, w.data, MatmulRange{part->groups * kPackRows, w.rows, part->out, w.rows});
     kernel(xs, part->packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part->out, w.rows});
   });
+}
+
+// Task t of a packed K-quant part: groups from the packed copy, or the tail rows with the row kernel.
+void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t) {
+  const WeightRef& w = *part.w;
+  size_t g0, g1;
+  part.range(t, g0, g1);
+  if (g0 == part.groups) return kquantKernel(w.type)(xk, w.data, MatmulRange{part.groups * kPackRows, w.rows, part.out, w.rows});
+  kernels().matmulQ4_KPacked(xk, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
 }
 
 void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
@@ -248,6 +271,11 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
         ActivationScratch& scratch = activationScratch();
         std::lock_guard<std::mutex> lock(scratch.mutex);
         const KQuantRows xk = kquantActivations(scratch, x, n, w.cols);
+        PackedPart part;
+        if (planPacked(w, out, n, part)) {
+          pool().parallelFor(part.tasks, [&](size_t t) { runKQuantPackedTask(xk, part, t); });
+          break;
+        }
         forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xk, w.data, MatmulRange{r0, r1, out, w.rows}); });
         break;
       }
@@ -280,16 +308,20 @@ void runKQuantMany(const float* x, size_t n, const ArrayArg<float>* outs, const 
   std::lock_guard<std::mutex> lock(scratch.mutex);
   const KQuantRows xk = kquantActivations(scratch, x, n, ws[0].cols);
   size_t chunks[kMaxMany], weightTasks[kMaxMany], tasks = 0, work = 0;
+  PackedPart parts[kMaxMany];
+  bool packed[kMaxMany];
   const int threads = pool().threads();
   for (size_t i = 0; i < count; i++) {
+    packed[i] = planPacked(ws[i], outs[i].data, n, parts[i]);
     chunks[i] = rowsPerTask(ws[i].rows, n, threads);
-    weightTasks[i] = (ws[i].rows + chunks[i] - 1) / chunks[i];
+    weightTasks[i] = packed[i] ? parts[i].tasks : (ws[i].rows + chunks[i] - 1) / chunks[i];
     tasks += weightTasks[i];
     work += ws[i].rows * n * ws[i].cols;
   }
   auto task = [&](size_t t) {
     size_t i = 0;
     while (t >= weightTasks[i]) t -= weightTasks[i++];
+    if (packed[i]) return runKQuantPackedTask(xk, parts[i], t);
     const size_t r0 = t * chunks[i], r1 = std::min(ws[i].rows, r0 + chunks[i]);
     kquantKernel(ws[i].type)(xk, ws[i].data, MatmulRange{r0, r1, outs[i].data, ws[i].rows});
   };
@@ -327,7 +359,8 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   }
 
   PackedPart parts[kMaxMany];
-  bool fused = true;
+  // (Packed Q4_K runs in the K-quant path below, which takes KQuantRows activations.)
+  bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   bool kquant = true;
   for (size_t i = 0; i < count && kquant; i++) kquant = kquantKernel(ws[i].type) != nullptr;

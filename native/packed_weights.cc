@@ -9,6 +9,7 @@
 #endif
 
 #include "ggml_types.h"
+#include "isa/kquant_blocks.h"
 #include "thread_pool.h"
 
 namespace vserve {
@@ -40,6 +41,32 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
   });
 }
 
+void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  const size_t supers = cols / kQKSuper;
+  pool().parallelFor(groups, [&](size_t g) {
+    uint8_t* out = dst + g * supers * kQ4_KPackedBytes;
+    for (size_t b = 0; b < supers; b++, out += kQ4_KPackedBytes) {
+      for (size_t r = 0; r < kPackRows; r++) {
+        const uint8_t* blk = src + (g * kPackRows + r) * rowBytes + b * kQ4_KBytes;
+        std::memcpy(out + 2 * r, blk, 2);                   // d
+        std::memcpy(out + 2 * kPackRows + 2 * r, blk + 2, 2);  // dmin
+        uint64_t scales, mins;
+        unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
+        for (size_t j = 0; j < 8; j++) {
+          out[64 + j * kPackRows + r] = uint8_t(scales >> (8 * j));
+          out[64 + 8 * kPackRows + j * kPackRows + r] = uint8_t(mins >> (8 * j));
+        }
+        uint8_t* quants = out + 64 + 16 * kPackRows;
+        for (size_t p = 0; p < 4; p++) {
+          for (size_t k = 0; k < 8; k++) {
+            std::memcpy(quants + p * 32 * kPackRows + (k * kPackRows + r) * 4, blk + kQ4_KQuantsAt + 32 * p + 4 * k, 4);
+          }
+        }
+      }
+    }
+  });
+}
+
 namespace {
 // Drops the whole pages inside [p, p + bytes) of a read-only MAP_PRIVATE file mapping: nothing was
 // written to them, so MADV_DONTNEED only discards the process's copy and a later read refetches the file.
@@ -62,8 +89,9 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
   if (!tried_) {
     tried_ = true;
     const size_t groups = rows / kPackRows;
-    if ((type == kQ8_0 || type == kQ4_0) && groups > 0) {
-      const size_t bytes = groups * (cols / kQKBlock) * packedBlockBytes(type);
+    const bool q4k = type == kQ4_K && cols % kQKSuper == 0;
+    if ((type == kQ8_0 || type == kQ4_0 || q4k) && groups > 0) {
+      const size_t bytes = q4k ? groups * (cols / kQKSuper) * kQ4_KPackedBytes : groups * (cols / kQKBlock) * packedBlockBytes(type);
       // 2 MiB-aligned and advised for huge pages: decode streams the whole copy every token, and 4 KiB
       // pages would cost a TLB miss every 4 KiB.
       constexpr size_t kHuge = size_t(2) << 20;
@@ -72,7 +100,11 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
 #ifdef MADV_HUGEPAGE
         madvise(p, (bytes + kHuge - 1) & ~(kHuge - 1), MADV_HUGEPAGE);
 #endif
-        packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        if (q4k) {
+          packRowsQ4_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else {
+          packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        }
         data_ = {static_cast<uint8_t*>(p), std::free};
         if (srcIsFileMapping) releaseFilePages(src, groups * kPackRows * rowBytes);
       }

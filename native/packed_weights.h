@@ -9,6 +9,17 @@
 // unsigned); Q4_0 keeps its bytes (low nibble = element j, high = element j + 16; value + 8), so
 // vector k holds weights 4k.. in the low nibbles and 16 + 4k.. in the high ones. Rows past the last
 // whole group stay in the original layout.
+//
+// Q4_K is packed the same way per super-block (256 values) instead of per block, 2368 bytes per super-block
+// column of a group (16 GGUF super-blocks are 2304 bytes, so decode reads 3% more):
+//   16 f16 d, then 16 f16 dmin (row 0..15)                                     64 bytes
+//   scales: byte 16j + r = 6-bit scale of sub-block j (0..7) of row r          128 bytes
+//   mins:   byte 16j + r = 6-bit min of sub-block j of row r                   128 bytes
+//   quants, 4 chunks p of 512 bytes: dword (k, r) of chunk p = GGUF quant bytes 32p + 4k..+3 of row r
+// GGUF chunk p holds sub-block 2p in its low nibbles and 2p + 1 in its high ones, so after masking
+// (and shifting) vector k of chunk p pairs with activation dword k of sub-block 2p (low nibbles) or of
+// sub-block 2p + 1 (high nibbles), and again one u8 x s8 dot advances 16 rows. The scales and mins stay
+// bytes so the stream grows by 64 bytes only; the kernel converts them once per group and super-block.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,18 +29,23 @@
 namespace vserve {
 
 constexpr size_t kPackRows = 16;
+// Bytes of one packed Q4_K super-block column of a group.
+constexpr size_t kQ4_KPackedBytes = 64 + 2 * 8 * kPackRows + 4 * 8 * kPackRows * 4;
+static_assert(kQ4_KPackedBytes == 2368, "Q4_K packed column size");
 
 // Bytes of one packed block column of a group (scales + quants), for Q8_0 or Q4_0.
 size_t packedBlockBytes(int type);
 // The unsigned bias the packed quants carry (128 for Q8_0, 8 for Q4_0).
 int packedBias(int type);
+// Packs rows [0, groups * 16) of a Q4_K matrix (rows of rowBytes bytes, `cols` elements).
+void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // Packs rows [0, groups * 16) of a Q8_0 / Q4_0 matrix (rows of rowBytes bytes, `cols` elements).
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights, or nullptr when the type or size has no packed form. With
+  // The packed matrix for these weights (Q8_0, Q4_0, Q4_K), or nullptr when the type or size has no packed form. With
   // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
   // not resident twice (reading them again faults them back in from the file).
   const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);
