@@ -16,6 +16,9 @@ import { test } from 'node:test';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
 
+// The ISAs whose kernel set packs Q4_K weights 16 rows at a time for n <= 4 (packed_weights.h).
+const PACKED_Q4_K_ISAS = new Set(['avx512']);
+
 const QUANTIZATION_TOLERANCE = 1e-2;
 const ARITHMETIC_TOLERANCE = 1e-5;
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
@@ -85,8 +88,9 @@ for (const type of KQUANTS) {
 }
 
 test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow', () => {
-  const rows = 6, cols = 512;
-  for (const type of KQUANTS) {
+  const cols = 512;
+  // 6 rows: row kernels only; 22: a packed Q4_K group and a tail.
+  for (const [type, rows] of KQUANTS.flatMap((t) => [[t, 6], [t, 22]] as const)) {
     const blockBytes = type === GGMLType.Q4_K ? 144 : 210;
     const bytes = new Uint8Array(rows * (cols / 256) * blockBytes).fill(0xff);
     for (let o = 0; o < bytes.length; o += blockBytes) {
@@ -105,6 +109,50 @@ test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow'
     for (const pattern of ['ones', 'alternating'] as const) {
       const x = new Float32Array(3 * cols).map((_, i) => (pattern === 'ones' || i % 2 === 0 ? 1 : -1) * (i < cols ? 1 : -2));
       compare(type, rows, cols, 3, x, bytes);
+    }
+  }
+});
+
+// Q4_K decode batches (n <= 4) on weights with whole 16-row groups take the packed kernel where the ISA
+// has one, and the row kernel for the rows after the last group. Checked against the reference as above
+// and against the row-layout kernel alone: the same weight cut into 15-row matrices (fewer than a group,
+// so never packed) gives the row kernel's result for every row. The two kernels add the same products in
+// a different order, so they agree to float rounding but not bit for bit; on a packing ISA some output
+// must differ, or the packed kernel did not run.
+test('Q4_K decode matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel', () => {
+  const rng = new Rng(3200);
+  const sliceRows = 15;
+  for (const cols of [256, 768, 2304]) {
+    for (const rows of [16, 35, 83]) {
+      const bytes = randomWeightBytes(GGMLType.Q4_K, rows, cols, rng);
+      const rowBytes = (cols / 256) * 144;
+      const slices = [];
+      for (let r0 = 0; r0 < rows; r0 += sliceRows) {
+        const count = Math.min(sliceRows, rows - r0);
+        slices.push({ r0, count, w: native.createWeight('s', GGMLType.Q4_K, count, cols, bytes.slice(r0 * rowBytes, (r0 + count) * rowBytes)) });
+      }
+      const wn = native.createWeight('w', GGMLType.Q4_K, rows, cols, bytes);
+      const wf = reference.toFloat32(reference.createWeight('w', GGMLType.Q4_K, rows, cols, bytes));
+      for (let n = 1; n <= 4; n++) {
+        const x = rng.floats(n * cols);
+        compare(GGMLType.Q4_K, rows, cols, n, x, bytes);
+        forEachIsa((isa) => {
+          const got = new Float32Array(n * rows);
+          native.matmul(got, x, n, wn);
+          const rowKernel = new Float32Array(n * rows);
+          for (const s of slices) {
+            const part = new Float32Array(n * s.count);
+            native.matmul(part, x, n, s.w);
+            for (let i = 0; i < n; i++) rowKernel.set(part.subarray(i * s.count, (i + 1) * s.count), i * rows + s.r0);
+          }
+          const label = `${isa} n=${n} rows=${rows} cols=${cols}`;
+          const err = matmulError(got, rowKernel, x, wf, n, rows, cols);
+          assert.ok(err <= ARITHMETIC_TOLERANCE, `${label}: error ${err} against the row kernel`);
+          if (PACKED_Q4_K_ISAS.has(isa) && process.env.VSERVE_NO_PACK === undefined) {
+            assert.ok(got.some((v, i) => v !== rowKernel[i]), `${label}: bit-identical to the row kernel (packed path not taken?)`);
+          }
+        });
+      }
     }
   }
 });

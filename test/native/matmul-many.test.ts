@@ -54,6 +54,7 @@ test('matmulMany Q4_K / Q6_K (one quantization of x for all) matches the referen
   compareMany([GGMLType.Q4_K, GGMLType.Q4_K, GGMLType.Q6_K], [64, 16, 17], 512, 1, rng); // q/k/v as in Q4_K_M
   compareMany([GGMLType.Q4_K, GGMLType.Q4_K], [40, 40], 256, 7, rng); // gate/up, prefill-sized batch
   compareMany([GGMLType.Q6_K], [300], 256, 2, rng); // enough work for the pool
+  compareMany([GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.Q4_K], [35, 16, 83], 768, 4, rng); // packed Q4_K groups and tails
   compareMany([GGMLType.Q4_K, GGMLType.Q8_0], [9, 16], 256, 3, rng); // mixed with a non-K-quant: per weight
 });
 
