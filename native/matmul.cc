@@ -132,9 +132,6 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
   return {q.data(), xq.d, sums.data(), xq.rows, xq.cols};
 }
 
-// The largest batch the packed Q4_K kernel takes.
-constexpr size_t kMaxPackedKQuantRows = 4;
-
 // One weight's part of a packed Q8_0 / Q4_0 / Q4_K matmul: whole 16-row groups from the packed copy (tasks of
 // whole groups), the rows after the last group in one extra task with the ordinary kernel.
 struct PackedPart {
@@ -154,15 +151,15 @@ struct PackedPart {
   }
 };
 
-// Whether the kernel set has a packed kernel for this type at this batch size. Q4_K is packed for
-// decode-sized batches only (n <= 4): larger batches are compute-bound and the row kernel's 2 x 4
-// tiles reuse each decoded super-block for more activation rows.
-bool hasPackedKernel(int type, size_t n) {
+// Whether the kernel set has a packed kernel for this type. Q4_K is packed at every batch size: besides
+// decode, the packed kernel measured about 2x the row kernel's GFLOP/s at n = 16 and 128 too (it
+// splits nibbles once per 16 rows and needs no per-row shuffles or scale permutes).
+bool hasPackedKernel(int type) {
   const KernelSet& k = kernels();
   switch (type) {
     case kQ8_0: return k.matmulQ8_0Packed != nullptr;
     case kQ4_0: return k.matmulQ4_0Packed != nullptr;
-    case kQ4_K: return n <= kMaxPackedKQuantRows && k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
+    case kQ4_K: return k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
     default: return false;
   }
 }
@@ -171,7 +168,7 @@ bool hasPackedKernel(int type, size_t n) {
 bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
   // VSERVE_NO_PACK=1 keeps the file layout (A/B benchmarks of the packed kernels).
   static const bool disabled = std::getenv("VSERVE_NO_PACK") != nullptr;
-  if (!hasPackedKernel(w.type, n) || w.packed == nullptr || disabled) return false;
+  if (!hasPackedKernel(w.type) || w.packed == nullptr || disabled) return false;
   const uint8_t* packed = w.packed->get(w.type, w.data, w.rows, w.cols, w.rowBytes, w.fileBacked);
   if (packed == nullptr) return false;
   const size_t groups = w.rows / kPackRows;
