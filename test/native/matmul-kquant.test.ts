@@ -13,6 +13,7 @@
 //   min or offset anywhere shows up far above that.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
 
@@ -126,7 +127,7 @@ test('Q4_K matmuls on whole 16-row groups (packed kernel) match the reference an
     for (const rows of [16, 35, 83]) {
       const bytes = randomWeightBytes(GGMLType.Q4_K, rows, cols, rng);
       const rowBytes = (cols / 256) * 144;
-      const slices = [];
+      const slices: { r0: number; count: number; w: Weight }[] = [];
       for (let r0 = 0; r0 < rows; r0 += sliceRows) {
         const count = Math.min(sliceRows, rows - r0);
         slices.push({ r0, count, w: native.createWeight('s', GGMLType.Q4_K, count, cols, bytes.slice(r0 * rowBytes, (r0 + count) * rowBytes)) });
