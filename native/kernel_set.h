@@ -84,8 +84,9 @@ struct KernelSet {
   // (packed_weights.h). `w` is the packed matrix; range rows are multiples of 16 within it.
   void (*matmulQ8_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ4_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
-  // The same for Q4_K (packed_weights.h), on KQuantRows activations.
+  // The same for Q4_K and Q6_K (packed_weights.h), on KQuantRows activations.
   void (*matmulQ4_KPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ6_KPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
   // Optional attention tile kernels (attention_core.h falls back to dot / axpy calls, one per position):
   // For the `heads` query rows of one GQA group (rows of d, consecutive), p < count:
   //   scores[h * stride + p] = dot(q + h * d, keys[p]) * scale
@@ -99,20 +100,22 @@ struct KernelSet {
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll) in its anonymous namespace.
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName)                                                            \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
 // The same, for an ISA that also defines matmulQ4_K and matmulQ6_K.
 #define VSERVE_DEFINE_KERNEL_SET_KQUANT(accessor, isaName)                                                     \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr)
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
 // The same, for an ISA that defines those and matmulQ8_0Packed, matmulQ4_0Packed, matmulQ4_KPacked,
-// scoreTile, accumulateTile.
+// matmulQ6_KPacked, scoreTile, accumulateTile.
 #define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName)                                                     \
   VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,         \
-                         matmulQ4_KPacked, scoreTile, accumulateTile)
-#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, scores, accumulate) \
+                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile)
+#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
+                               accumulate)                                                                     \
   const KernelSet& accessor() {                                                                                \
-    static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,      q6k,                 \
-                                matmulF32, matmulF16,    matmulBF16, dot,        axpy,     scale,              \
-                                readAll,   q8Packed,     q4Packed,   q4kPacked,  scores,   accumulate};     \
+    static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
+                                matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
+                                readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
+                                accumulate};                                                                   \
     return kSet;                                                                                               \
   }
 

@@ -67,6 +67,25 @@ void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t gro
   });
 }
 
+void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  const size_t supers = cols / kQKSuper;
+  pool().parallelFor(groups, [&](size_t g) {
+    uint8_t* out = dst + g * supers * kQ6_KPackedBytes;
+    for (size_t b = 0; b < supers; b++, out += kQ6_KPackedBytes) {
+      for (size_t r = 0; r < kPackRows; r++) {
+        const uint8_t* blk = src + (g * kPackRows + r) * rowBytes + b * kQ6_KBytes;
+        const float d = halfToFloat(loadU16(blk + kQ6_KDAt));
+        std::memcpy(out + 4 * r, &d, 4);
+        for (size_t j = 0; j < 16; j++) out[kQ6_KPackedScalesAt + j * kPackRows + r] = blk[kQ6_KScalesAt + j];
+        for (size_t k = 0; k < 32; k++) std::memcpy(out + kQ6_KPackedLowAt + (k * kPackRows + r) * 4, blk + 4 * k, 4);
+        for (size_t k = 0; k < 16; k++) {
+          std::memcpy(out + kQ6_KPackedHighAt + (k * kPackRows + r) * 4, blk + kQ6_KHighAt + 4 * k, 4);
+        }
+      }
+    }
+  });
+}
+
 namespace {
 // Drops the whole pages inside [p, p + bytes) of a read-only MAP_PRIVATE file mapping: nothing was
 // written to them, so MADV_DONTNEED only discards the process's copy and a later read refetches the file.
@@ -90,8 +109,11 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
     tried_ = true;
     const size_t groups = rows / kPackRows;
     const bool q4k = type == kQ4_K && cols % kQKSuper == 0;
-    if ((type == kQ8_0 || type == kQ4_0 || q4k) && groups > 0) {
-      const size_t bytes = q4k ? groups * (cols / kQKSuper) * kQ4_KPackedBytes : groups * (cols / kQKBlock) * packedBlockBytes(type);
+    const bool q6k = type == kQ6_K && cols % kQKSuper == 0;
+    if ((type == kQ8_0 || type == kQ4_0 || q4k || q6k) && groups > 0) {
+      const size_t bytes = q4k   ? groups * (cols / kQKSuper) * kQ4_KPackedBytes
+                           : q6k ? groups * (cols / kQKSuper) * kQ6_KPackedBytes
+                                 : groups * (cols / kQKBlock) * packedBlockBytes(type);
       // 2 MiB-aligned and advised for huge pages: decode streams the whole copy every token, and 4 KiB
       // pages would cost a TLB miss every 4 KiB.
       constexpr size_t kHuge = size_t(2) << 20;
@@ -102,6 +124,8 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
 #endif
         if (q4k) {
           packRowsQ4_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else if (q6k) {
+          packRowsQ6_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else {
           packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         }

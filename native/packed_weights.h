@@ -1,4 +1,4 @@
-// Q8_0 / Q4_0 weights re-laid out 16 rows at a time for decode-speed matmuls. GGUF stores each row's
+// Q8_0 / Q4_0 (and Q4_K, Q6_K: below) weights re-laid out 16 rows at a time for decode-speed matmuls. GGUF stores each row's
 // blocks contiguously, so a kernel reads many rows as separate streams and spends most of its
 // instructions per 32-weight block (scale conversion, broadcasts, shuffles). Packed, one vector lane
 // is one row: for each group of 16 rows and each block b, the group holds
@@ -20,6 +20,19 @@
 // (and shifting) vector k of chunk p pairs with activation dword k of sub-block 2p (low nibbles) or of
 // sub-block 2p + 1 (high nibbles), and again one u8 x s8 dot advances 16 rows. The scales and mins stay
 // bytes so the stream grows by 64 bytes only; the kernel converts them once per group and super-block.
+//
+// Q6_K is packed per super-block as well, 3392 bytes per super-block column of a group (16 GGUF
+// super-blocks are 3360 bytes; d is widened to f32 so every part, and every column, stays 64-byte aligned):
+//   16 f32 d (row 0..15)                                                      64 bytes
+//   scales: byte 16j + r = int8 scale of sub-block j (0..15) of row r         256 bytes
+//   ql: dword (k, r) at 64k + 4r = GGUF ql bytes 4k..4k+3 of row r, k < 32    2048 bytes
+//   qh: dword (k, r) at 64k + 4r = GGUF qh bytes 4k..4k+3 of row r, k < 16    1024 bytes
+// The quant bytes are GGUF's, only interleaved. For half h (values 128h..) and k < 8, ql vector 16h + k
+// holds in its low nibbles values 128h + 4k.. and in its high ones 128h + 64 + 4k..; ql vector 16h + 8 + k
+// the same for 128h + 32 + 4k.. and 128h + 96 + 4k..; qh vector 8h + k holds the 2 high bits of those
+// four runs in bits 0-1, 2-3, 4-5 and 6-7. The kernel merges them into four vectors of 6-bit values
+// (one per run of 32 values, i.e. two 16-value sub-blocks sharing an activation block of 32), each
+// lane the same row, and one u8 x s8 dot advances 16 rows as for the other types.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +45,12 @@ constexpr size_t kPackRows = 16;
 // Bytes of one packed Q4_K super-block column of a group.
 constexpr size_t kQ4_KPackedBytes = 64 + 2 * 8 * kPackRows + 4 * 8 * kPackRows * 4;
 static_assert(kQ4_KPackedBytes == 2368, "Q4_K packed column size");
+// Bytes of one packed Q6_K super-block column of a group, and where its parts start.
+constexpr size_t kQ6_KPackedScalesAt = 4 * kPackRows;
+constexpr size_t kQ6_KPackedLowAt = kQ6_KPackedScalesAt + 16 * kPackRows;
+constexpr size_t kQ6_KPackedHighAt = kQ6_KPackedLowAt + 128 * kPackRows;
+constexpr size_t kQ6_KPackedBytes = kQ6_KPackedHighAt + 64 * kPackRows;
+static_assert(kQ6_KPackedBytes == 3392 && kQ6_KPackedBytes % 64 == 0, "Q6_K packed column size");
 
 // Bytes of one packed block column of a group (scales + quants), for Q8_0 or Q4_0.
 size_t packedBlockBytes(int type);
@@ -39,13 +58,15 @@ size_t packedBlockBytes(int type);
 int packedBias(int type);
 // Packs rows [0, groups * 16) of a Q4_K matrix (rows of rowBytes bytes, `cols` elements).
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+// The same for a Q6_K matrix.
+void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // Packs rows [0, groups * 16) of a Q8_0 / Q4_0 matrix (rows of rowBytes bytes, `cols` elements).
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights (Q8_0, Q4_0, Q4_K), or nullptr when the type or size has no packed form. With
+  // The packed matrix for these weights (Q8_0, Q4_0, Q4_K, Q6_K), or nullptr when the type or size has no packed form. With
   // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
   // not resident twice (reading them again faults them back in from the file).
   const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);

@@ -485,6 +485,87 @@ void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& 
   }
 }
 
+// Packed Q6_K (packed_weights.h), 16 weight rows (one group) x RX activation rows from i0. Per super-block,
+// the 16 rows' d * scale products are made once (16 vectors, one per sub-block) and the -32 offsets go
+// against the activation sums; per run of 32 values (two sub-blocks, one activation block) the 8 weight
+// vectors are merged from ql nibbles and qh bit pairs once, then each activation row takes 8 vpdpbusd
+// against broadcast activation dwords and one scale multiply-add per sub-block.
+template <int RX>
+void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
+  __m512 acc[RX];
+  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ6_KPackedBytes) {
+    for (size_t l = 0; l < kQ6_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    const __m512 d = _mm512_loadu_ps(p);
+    const uint8_t* scales = p + kQ6_KPackedScalesAt;
+    __m512 sc[16];  // lane r: d * scale of sub-block j of row r
+    for (int j = 0; j < 16; j++) {
+      sc[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)))), d);
+      for (int i = 0; i < RX; i++) {
+        acc[i] = _mm512_fmadd_ps(sc[j], _mm512_set1_ps(-32.0f * x.s[(i0 + i) * sums + b * 16 + j]), acc[i]);
+      }
+    }
+    for (int h = 0; h < 2; h++) {
+      const uint8_t* ql = p + kQ6_KPackedLowAt + 1024 * h;
+      const uint8_t* qh = p + kQ6_KPackedHighAt + 512 * h;
+      // Run c (values 128h + 32c ..): ql vectors 0-7 (c even) or 8-15 (c odd), low nibbles (c < 2) or
+      // high ones, and qh bits 2c, 2c + 1 moved to bits 4-5.
+      for (int c = 0; c < 4; c++) {
+        __m512i w[8];
+        for (int k = 0; k < 8; k++) {
+          const __m512i l = _mm512_loadu_si512(ql + 64 * (8 * (c & 1) + k));
+          const __m512i hb = _mm512_loadu_si512(qh + 64 * k);
+          const __m512i lo = c < 2 ? _mm512_and_si512(l, low) : _mm512_and_si512(_mm512_srli_epi16(l, 4), low);
+          __m512i hi;
+          switch (c) {
+            case 0: hi = _mm512_slli_epi16(hb, 4); break;
+            case 1: hi = _mm512_slli_epi16(hb, 2); break;
+            case 2: hi = hb; break;
+            default: hi = _mm512_srli_epi16(hb, 2); break;
+          }
+          w[k] = _mm512_or_si512(lo, _mm512_and_si512(hi, high));
+        }
+        const int j = 8 * h + 2 * c;  // sub-blocks j (k < 4) and j + 1
+        for (int i = 0; i < RX; i++) {
+          const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 128 * h + 32 * c;
+          __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
+          a0 = _mm512_dpbusd_epi32(a0, w[0], broadcastDword(xq));
+          a1 = _mm512_dpbusd_epi32(a1, w[1], broadcastDword(xq + 4));
+          b0 = _mm512_dpbusd_epi32(b0, w[4], broadcastDword(xq + 16));
+          b1 = _mm512_dpbusd_epi32(b1, w[5], broadcastDword(xq + 20));
+          a0 = _mm512_dpbusd_epi32(a0, w[2], broadcastDword(xq + 8));
+          a1 = _mm512_dpbusd_epi32(a1, w[3], broadcastDword(xq + 12));
+          b0 = _mm512_dpbusd_epi32(b0, w[6], broadcastDword(xq + 24));
+          b1 = _mm512_dpbusd_epi32(b1, w[7], broadcastDword(xq + 28));
+          const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8 + 4 * h + c]);
+          acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(sc[j], dx), acc[i]);
+          acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(b0, b1)), _mm512_mul_ps(sc[j + 1], dx), acc[i]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+}
+
+template <int RX>
+void packedQ6_KRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  for (; i0 + RX <= x.rows; i0 += RX) packedQ6_KTile<RX>(x, group, i0, out, outStride);
+  if constexpr (RX > 1) {
+    if (i0 < x.rows) packedQ6_KRows<RX - 1>(x, group, i0, out, outStride);
+  }
+}
+
+void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t groupBytes = x.cols / kQKSuper * kQ6_KPackedBytes;
+  for (size_t r = range.rowBegin; r < range.rowEnd; r += 16) {
+    packedQ6_KRows<4>(x, w + r / 16 * groupBytes, 0, range.out + r, range.outStride);
+  }
+}
+
 // ---- float weights: 16 columns at a time, converted to f32 on load ----
 
 struct F32Loader {

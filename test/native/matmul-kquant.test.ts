@@ -17,8 +17,8 @@ import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
 
-// The ISAs whose kernel set packs Q4_K weights 16 rows at a time (packed_weights.h).
-const PACKED_Q4_K_ISAS = new Set(['avx512']);
+// The ISAs whose kernel set packs Q4_K and Q6_K weights 16 rows at a time (packed_weights.h).
+const PACKED_KQUANT_ISAS = new Set(['avx512']);
 
 const QUANTIZATION_TOLERANCE = 1e-2;
 const ARITHMETIC_TOLERANCE = 1e-5;
@@ -90,7 +90,7 @@ for (const type of KQUANTS) {
 
 test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow', () => {
   const cols = 512;
-  // 6 rows: row kernels only; 22: a packed Q4_K group and a tail.
+  // 6 rows: row kernels only; 22: a packed group and a tail.
   for (const [type, rows] of KQUANTS.flatMap((t) => [[t, 6], [t, 22]] as const)) {
     const blockBytes = type === GGMLType.Q4_K ? 144 : 210;
     const bytes = new Uint8Array(rows * (cols / 256) * blockBytes).fill(0xff);
@@ -114,46 +114,48 @@ test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow'
   }
 });
 
-// Q4_K weights with whole 16-row groups take the packed kernel where the ISA has one (decode batches
+// Q4_K and Q6_K weights with whole 16-row groups take the packed kernel where the ISA has one (decode batches
 // n = 1..4, where its 1..4-row tiles are used once each, and larger ones), and the row kernel for the rows after the last group. Checked against the reference as above
 // and against the row-layout kernel alone: the same weight cut into 15-row matrices (fewer than a group,
 // so never packed) gives the row kernel's result for every row. The two kernels add the same products in
 // a different order, so they agree to float rounding but not bit for bit; on a packing ISA some output
 // must differ, or the packed kernel did not run.
-test('Q4_K matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel', () => {
-  const rng = new Rng(3200);
-  const sliceRows = 15;
-  for (const cols of [256, 768, 2304]) {
-    for (const rows of [16, 35, 83]) {
-      const bytes = randomWeightBytes(GGMLType.Q4_K, rows, cols, rng);
-      const rowBytes = (cols / 256) * 144;
-      const slices: { r0: number; count: number; w: Weight }[] = [];
-      for (let r0 = 0; r0 < rows; r0 += sliceRows) {
-        const count = Math.min(sliceRows, rows - r0);
-        slices.push({ r0, count, w: native.createWeight('s', GGMLType.Q4_K, count, cols, bytes.slice(r0 * rowBytes, (r0 + count) * rowBytes)) });
-      }
-      const wn = native.createWeight('w', GGMLType.Q4_K, rows, cols, bytes);
-      const wf = reference.toFloat32(reference.createWeight('w', GGMLType.Q4_K, rows, cols, bytes));
-      for (const n of [1, 2, 3, 4, 7, 9]) {
-        const x = rng.floats(n * cols);
-        compare(GGMLType.Q4_K, rows, cols, n, x, bytes);
-        forEachIsa((isa) => {
-          const got = new Float32Array(n * rows);
-          native.matmul(got, x, n, wn);
-          const rowKernel = new Float32Array(n * rows);
-          for (const s of slices) {
-            const part = new Float32Array(n * s.count);
-            native.matmul(part, x, n, s.w);
-            for (let i = 0; i < n; i++) rowKernel.set(part.subarray(i * s.count, (i + 1) * s.count), i * rows + s.r0);
-          }
-          const label = `${isa} n=${n} rows=${rows} cols=${cols}`;
-          const err = matmulError(got, rowKernel, x, wf, n, rows, cols);
-          assert.ok(err <= ARITHMETIC_TOLERANCE, `${label}: error ${err} against the row kernel`);
-          if (PACKED_Q4_K_ISAS.has(isa) && process.env.VSERVE_NO_PACK === undefined) {
-            assert.ok(got.some((v, i) => v !== rowKernel[i]), `${label}: bit-identical to the row kernel (packed path not taken?)`);
-          }
-        });
+for (const type of KQUANTS) {
+  test(`${typeName(type)} matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel`, () => {
+    const rng = new Rng(type === GGMLType.Q4_K ? 3200 : 3300);
+    const sliceRows = 15;
+    for (const cols of [256, 768, 2304]) {
+      for (const rows of [16, 35, 83]) {
+        const bytes = randomWeightBytes(type, rows, cols, rng);
+        const rowBytes = (cols / 256) * (type === GGMLType.Q4_K ? 144 : 210);
+        const slices: { r0: number; count: number; w: Weight }[] = [];
+        for (let r0 = 0; r0 < rows; r0 += sliceRows) {
+          const count = Math.min(sliceRows, rows - r0);
+          slices.push({ r0, count, w: native.createWeight('s', type, count, cols, bytes.slice(r0 * rowBytes, (r0 + count) * rowBytes)) });
+        }
+        const wn = native.createWeight('w', type, rows, cols, bytes);
+        const wf = reference.toFloat32(reference.createWeight('w', type, rows, cols, bytes));
+        for (const n of [1, 2, 3, 4, 7, 9]) {
+          const x = rng.floats(n * cols);
+          compare(type, rows, cols, n, x, bytes);
+          forEachIsa((isa) => {
+            const got = new Float32Array(n * rows);
+            native.matmul(got, x, n, wn);
+            const rowKernel = new Float32Array(n * rows);
+            for (const s of slices) {
+              const part = new Float32Array(n * s.count);
+              native.matmul(part, x, n, s.w);
+              for (let i = 0; i < n; i++) rowKernel.set(part.subarray(i * s.count, (i + 1) * s.count), i * rows + s.r0);
+            }
+            const label = `${isa} ${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
+            const err = matmulError(got, rowKernel, x, wf, n, rows, cols);
+            assert.ok(err <= ARITHMETIC_TOLERANCE, `${label}: error ${err} against the row kernel`);
+            if (PACKED_KQUANT_ISAS.has(isa) && process.env.VSERVE_NO_PACK === undefined) {
+              assert.ok(got.some((v, i) => v !== rowKernel[i]), `${label}: bit-identical to the row kernel (packed path not taken?)`);
+            }
+          });
+        }
       }
     }
-  }
-});
+  });
+}
