@@ -8,8 +8,12 @@
 // Q6_K (210 bytes, 256 values in 16 sub-blocks of 16): ql[128] low 4 bits, qh[64] high 2 bits,
 // int8 scales[16], f16 d; value = d * scale_j * (q - 32). See dequantize.cc for the bit layout.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "../ggml_types.h"
+#include "../kernel_set.h"
 
 namespace vserve {
 namespace {
@@ -33,6 +37,27 @@ inline void unpackQ4_KScales(const uint8_t* packed, uint64_t* scales, uint64_t* 
   const uint32_t minHigh = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
   *scales = uint64_t(a & 0x3f3f3f3fu) | uint64_t(scaleHigh) << 32;
   *mins = uint64_t(b & 0x3f3f3f3fu) | uint64_t(minHigh) << 32;
+}
+
+// The row-layout K-quant matmul driver for ISAs whose Block (see the kernel files) does the arithmetic:
+// Block::unpack turns one super-block into its quants and factors once per kKQuantTile activation rows,
+// Block::dot gives that super-block's contribution to one activation row's output.
+template <class Block, size_t kKQuantTile>
+void matmulKQuantRows(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t rowBytes = supers * Block::kBytes;
+  Block blk;
+  for (size_t r = range.rowBegin; r < range.rowEnd; r++) {
+    for (size_t i0 = 0; i0 < x.rows; i0 += kKQuantTile) {
+      const size_t count = x.rows - i0 < kKQuantTile ? x.rows - i0 : kKQuantTile;
+      float acc[kKQuantTile] = {};
+      for (size_t b = 0; b < supers; b++) {
+        blk.unpack(w + r * rowBytes + b * Block::kBytes);
+        for (size_t t = 0; t < count; t++) acc[t] += blk.dot(x, i0 + t, b);
+      }
+      for (size_t t = 0; t < count; t++) range.out[(i0 + t) * range.outStride + r] = acc[t];
+    }
+  }
 }
 
 }  // namespace

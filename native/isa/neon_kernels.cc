@@ -181,26 +181,9 @@ struct Q6_KBlock {
   }
 };
 
-template <class Block>
-void matmulKQuant(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t supers = x.cols / kQKSuper;
-  const size_t rowBytes = supers * Block::kBytes;
-  Block blk;
-  for (size_t r = range.rowBegin; r < range.rowEnd; r++) {
-    for (size_t i0 = 0; i0 < x.rows; i0 += kKQuantTile) {
-      const size_t count = x.rows - i0 < kKQuantTile ? x.rows - i0 : kKQuantTile;
-      float acc[kKQuantTile] = {};
-      for (size_t b = 0; b < supers; b++) {
-        blk.unpack(w + r * rowBytes + b * Block::kBytes);
-        for (size_t t = 0; t < count; t++) acc[t] += blk.dot(x, i0 + t, b);
-      }
-      for (size_t t = 0; t < count; t++) range.out[(i0 + t) * range.outStride + r] = acc[t];
-    }
-  }
-}
 
-void matmulQ4_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuant<Q4_KBlock>(x, w, range); }
-void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuant<Q6_KBlock>(x, w, range); }
+void matmulQ4_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuantRows<Q4_KBlock, kKQuantTile>(x, w, range); }
+void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulKQuantRows<Q6_KBlock, kKQuantTile>(x, w, range); }
 
 struct F32Loader {
   using T = float;
