@@ -16,6 +16,16 @@ namespace vserve {
 
 size_t packedBlockBytes(int type) { return 2 * kPackRows + kPackRows * (type == kQ8_0 ? 32 : 16); }
 
+size_t packedGroupBytes(int type, size_t cols) {
+  switch (type) {
+    case kQ8_0:
+    case kQ4_0: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
+    case kQ4_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ4_KPackedBytes : 0;
+    case kQ6_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ6_KPackedBytes : 0;
+    default: return 0;
+  }
+}
+
 int packedBias(int type) { return type == kQ8_0 ? 128 : 8; }
 
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
@@ -108,12 +118,8 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
   if (!tried_) {
     tried_ = true;
     const size_t groups = rows / kPackRows;
-    const bool q4k = type == kQ4_K && cols % kQKSuper == 0;
-    const bool q6k = type == kQ6_K && cols % kQKSuper == 0;
-    if ((type == kQ8_0 || type == kQ4_0 || q4k || q6k) && groups > 0) {
-      const size_t bytes = q4k   ? groups * (cols / kQKSuper) * kQ4_KPackedBytes
-                           : q6k ? groups * (cols / kQKSuper) * kQ6_KPackedBytes
-                                 : groups * (cols / kQKBlock) * packedBlockBytes(type);
+    if (packedGroupBytes(type, cols) > 0 && groups > 0) {
+      const size_t bytes = groups * packedGroupBytes(type, cols);
       // 2 MiB-aligned and advised for huge pages: decode streams the whole copy every token, and 4 KiB
       // pages would cost a TLB miss every 4 KiB.
       constexpr size_t kHuge = size_t(2) << 20;
@@ -122,9 +128,9 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
 #ifdef MADV_HUGEPAGE
         madvise(p, (bytes + kHuge - 1) & ~(kHuge - 1), MADV_HUGEPAGE);
 #endif
-        if (q4k) {
+        if (type == kQ4_K) {
           packRowsQ4_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
-        } else if (q6k) {
+        } else if (type == kQ6_K) {
           packRowsQ6_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else {
           packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));

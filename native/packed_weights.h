@@ -54,6 +54,8 @@ static_assert(kQ6_KPackedBytes == 3392 && kQ6_KPackedBytes % 64 == 0, "Q6_K pack
 
 // Bytes of one packed block column of a group (scales + quants), for Q8_0 or Q4_0.
 size_t packedBlockBytes(int type);
+// Bytes of one packed 16-row group of a `cols`-column matrix of `type`; 0 when the type (or width) has no packed form.
+size_t packedGroupBytes(int type, size_t cols);
 // The unsigned bias the packed quants carry (128 for Q8_0, 8 for Q4_0).
 int packedBias(int type);
 // Packs rows [0, groups * 16) of a Q4_K matrix (rows of rowBytes bytes, `cols` elements).

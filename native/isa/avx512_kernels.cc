@@ -390,27 +390,38 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-template <class F, int RX>
-void packedRows(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  for (; i0 + RX <= x.rows; i0 += RX) packedTile<F, RX>(x, group, i0, out, outStride);
+// Every packed format runs the same way: for each 16-row group, tiles of 4 activation rows, then one of
+// the remaining 1-3. A format's Tiles policy gives its group size and its tile kernel.
+template <class Tiles, int RX, class Rows>
+void packedRows(const Rows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  for (; i0 + RX <= x.rows; i0 += RX) Tiles::template tile<RX>(x, group, i0, out, outStride);
   if constexpr (RX > 1) {
-    if (i0 < x.rows) packedRows<F, RX - 1>(x, group, i0, out, outStride);
+    if (i0 < x.rows) packedRows<Tiles, RX - 1>(x, group, i0, out, outStride);
+  }
+}
+
+template <class Tiles, class Rows>
+void matmulPacked(const Rows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t groupBytes = Tiles::groupBytes(x.cols);
+  for (size_t r = range.rowBegin; r < range.rowEnd; r += 16) {
+    packedRows<Tiles, 4>(x, w + r / 16 * groupBytes, 0, range.out + r, range.outStride);
   }
 }
 
 template <class F>
-void matmulPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t groupBytes = x.cols / kQKBlock * F::kBlockBytes;
-  for (size_t r = range.rowBegin; r < range.rowEnd; r += 16) {
-    packedRows<F, 4>(x, w + r / 16 * groupBytes, 0, range.out + r, range.outStride);
+struct SignedTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKBlock * F::kBlockBytes; }
+  template <int RX>
+  static void tile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedTile<F, RX>(x, group, i0, out, outStride);
   }
-}
+};
 
 void matmulQ8_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Q8_0Packed>(x, w, range);
+  matmulPacked<SignedTiles<Q8_0Packed>>(x, w, range);
 }
 void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Q4_0Packed>(x, w, range);
+  matmulPacked<SignedTiles<Q4_0Packed>>(x, w, range);
 }
 
 // Packed Q4_K (packed_weights.h), 16 weight rows (one group) x RX activation rows from i0. Per super-block,
@@ -470,20 +481,15 @@ void packedQ4_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-template <int RX>
-void packedQ4_KRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  for (; i0 + RX <= x.rows; i0 += RX) packedQ4_KTile<RX>(x, group, i0, out, outStride);
-  if constexpr (RX > 1) {
-    if (i0 < x.rows) packedQ4_KRows<RX - 1>(x, group, i0, out, outStride);
+struct Q4_KTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ4_KPackedBytes; }
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ4_KTile<RX>(x, group, i0, out, outStride);
   }
-}
+};
 
-void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t groupBytes = x.cols / kQKSuper * kQ4_KPackedBytes;
-  for (size_t r = range.rowBegin; r < range.rowEnd; r += 16) {
-    packedQ4_KRows<4>(x, w + r / 16 * groupBytes, 0, range.out + r, range.outStride);
-  }
-}
+void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q4_KTiles>(x, w, range); }
 
 // Packed Q6_K (packed_weights.h), 16 weight rows (one group) x RX activation rows from i0. Per super-block,
 // the 16 rows' d * scale products are made once (16 vectors, one per sub-block) and the -32 offsets go
@@ -551,20 +557,15 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-template <int RX>
-void packedQ6_KRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  for (; i0 + RX <= x.rows; i0 += RX) packedQ6_KTile<RX>(x, group, i0, out, outStride);
-  if constexpr (RX > 1) {
-    if (i0 < x.rows) packedQ6_KRows<RX - 1>(x, group, i0, out, outStride);
+struct Q6_KTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ6_KPackedBytes; }
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ6_KTile<RX>(x, group, i0, out, outStride);
   }
-}
+};
 
-void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t groupBytes = x.cols / kQKSuper * kQ6_KPackedBytes;
-  for (size_t r = range.rowBegin; r < range.rowEnd; r += 16) {
-    packedQ6_KRows<4>(x, w + r / 16 * groupBytes, 0, range.out + r, range.outStride);
-  }
-}
+void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q6_KTiles>(x, w, range); }
 
 // ---- float weights: 16 columns at a time, converted to f32 on load ----
 
