@@ -11,7 +11,6 @@
 #include <cstddef>
 #include <vector>
 
-#include "fast_exp.h"
 #include "kernel_set.h"
 
 namespace vserve {
@@ -27,6 +26,7 @@ struct AttentionScratch {
   std::vector<float> scores;
   std::vector<float> max;
   std::vector<float> sum;
+  std::vector<float> correction;
 };
 
 // Rows: a layout with `void fill(size_t p0, size_t count, TileRows& rows) const`, pointing rows.keys[p]
@@ -37,6 +37,7 @@ void attendGroup(const KernelSet& k, const Rows& layout, const float* q, float* 
   scratch.scores.resize(group * kPositionTile);
   scratch.max.assign(group, -INFINITY);
   scratch.sum.assign(group, 0.0f);
+  scratch.correction.resize(group);
   for (size_t h = 0; h < group; h++) std::fill_n(out + h * d, d, 0.0f);
   TileRows rows;
   for (size_t p0 = 0; p0 <= lastPos; p0 += kPositionTile) {
@@ -50,24 +51,12 @@ void attendGroup(const KernelSet& k, const Rows& layout, const float* q, float* 
         for (size_t p = 0; p < count; p++) scratch.scores[h * kPositionTile + p] = k.dot(q + h * d, rows.keys[p], d) * scale;
       }
     }
+    k.softmaxTile(scratch.scores.data(), group, kPositionTile, count, scratch.max.data(), scratch.sum.data(),
+                  scratch.correction.data());
     for (size_t h = 0; h < group; h++) {
-      float* s = &scratch.scores[h * kPositionTile];
-      float blockMax = -INFINITY;
-      for (size_t p = 0; p < count; p++) blockMax = std::max(blockMax, s[p]);
-      float& max = scratch.max[h];
-      float& sum = scratch.sum[h];
-      const float newMax = std::max(max, blockMax);
-      if (newMax > max && sum > 0.0f) {
-        const float correction = std::exp(max - newMax);
-        sum *= correction;
-        k.scale(out + h * d, correction, d);
-      }
-      max = newMax;
-      // The weights in their own loop so it vectorizes (a libm exp per position was a third of decode
-      // attention); summed separately because a vectorized f32 sum would need -ffast-math.
-      for (size_t p = 0; p < count; p++) s[p] = expApprox(s[p] - newMax);
-      for (size_t p = 0; p < count; p++) sum += s[p];
+      if (scratch.correction[h] != 1.0f) k.scale(out + h * d, scratch.correction[h], d);
       if (!k.accumulateTile) {
+        const float* s = &scratch.scores[h * kPositionTile];
         for (size_t p = 0; p < count; p++) k.axpy(out + h * d, rows.values[p], s[p], d);
       }
     }

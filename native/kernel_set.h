@@ -95,10 +95,15 @@ struct KernelSet {
                     float* scores, size_t stride);
   void (*accumulateTile)(float* out, size_t heads, const float* const* values, const float* weights, size_t stride,
                          size_t count, size_t d);
+  // One tile's step of online softmax for `heads` rows of scores (stride apart, count valid): each row's
+  // running max[h] and sum[h] take in the tile, its scores become exp(score - new max), and
+  // correction[h] is the factor (exp(old max - new max), or 1) the caller applies to that head's output.
+  void (*softmaxTile)(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum,
+                      float* correction);
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
-// under the standard names (quantizeRows, matmulQ8_0, ... readAll) in its anonymous namespace.
+// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile) in its anonymous namespace.
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName)                                                            \
   VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
 // The same, for an ISA that also defines matmulQ4_K and matmulQ6_K.
@@ -115,7 +120,7 @@ struct KernelSet {
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate};                                                                   \
+                                accumulate, softmaxTile};                                                      \
     return kSet;                                                                                               \
   }
 

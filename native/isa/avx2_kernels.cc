@@ -5,8 +5,11 @@
 // on (q + 128) * w, so the kernel uses the sign trick instead: |w| * (q with w's sign) <= 128 * 127.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
+#include "../fast_exp.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "kquant_blocks.h"
@@ -347,6 +350,51 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
                           _mm256_extract_epi64(all, 3));
   for (; i < bytes; i++) acc ^= p[i];
   return acc;
+}
+
+// expApprox (fast_exp.h) on 8 lanes: the same range reduction and polynomial; 2^n built in the
+// exponent bits.
+inline __m256 expApprox8(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(87.0f), _mm256_max_ps(_mm256_set1_ps(-87.0f), x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-6f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  for (const float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+inline float horizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+// Vector max and sum over whole 8-position steps, the rest one at a time: the scalar form's loops
+// were dependent chains, one element per step.
+void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum, float* correction) {
+  const size_t whole = count & ~size_t(7);
+  for (size_t h = 0; h < heads; h++) {
+    float* s = scores + h * stride;
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    for (size_t p = 0; p < whole; p += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(s + p));
+    float blockMax = horizontalMax(m);
+    for (size_t p = whole; p < count; p++) blockMax = std::max(blockMax, s[p]);
+    const float newMax = std::max(max[h], blockMax);
+    correction[h] = newMax > max[h] && sum[h] > 0.0f ? std::exp(max[h] - newMax) : 1.0f;
+    const __m256 shift = _mm256_set1_ps(newMax);
+    __m256 total = _mm256_setzero_ps();
+    for (size_t p = 0; p < whole; p += 8) {
+      const __m256 e = expApprox8(_mm256_sub_ps(_mm256_loadu_ps(s + p), shift));
+      _mm256_storeu_ps(s + p, e);
+      total = _mm256_add_ps(total, e);
+    }
+    float tileSum = hsum(total);
+    for (size_t p = whole; p < count; p++) tileSum += s[p] = expApprox(s[p] - newMax);
+    sum[h] = sum[h] * correction[h] + tileSum;
+    max[h] = newMax;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "../ggml_types.h"
@@ -847,6 +848,40 @@ void accumulateTile(float* out, size_t heads, const float* const* values, const 
     for (size_t i = 0; i < d; i += 32) {
       accumulateHeadChunk(std::min<size_t>(8, heads - h0), out + h0 * d, d, i, values, weights + h0 * stride, stride, count);
     }
+  }
+}
+
+// expApprox (fast_exp.h) on 16 lanes: the same range reduction and polynomial; 2^n by scalef.
+inline __m512 expApprox16(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(87.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), x));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-6f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  for (const float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+  return _mm512_scalef_ps(p, n);
+}
+
+// The scalar form's max and sum loops were dependent chains, one element per step: about half of
+// decode attention's time before this.
+void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum, float* correction) {
+  const __m512 minusInf = _mm512_set1_ps(-INFINITY);
+  for (size_t h = 0; h < heads; h++) {
+    float* s = scores + h * stride;
+    __m512 m = minusInf;
+    for (size_t p = 0; p < count; p += 16) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(minusInf, tailMask(count - p), s + p));
+    const float newMax = std::max(max[h], _mm512_reduce_max_ps(m));
+    correction[h] = newMax > max[h] && sum[h] > 0.0f ? std::exp(max[h] - newMax) : 1.0f;
+    const __m512 shift = _mm512_set1_ps(newMax);
+    __m512 total = _mm512_setzero_ps();
+    for (size_t p = 0; p < count; p += 16) {
+      const __mmask16 k = tailMask(count - p);
+      const __m512 e = _mm512_maskz_mov_ps(k, expApprox16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + p), shift)));
+      _mm512_mask_storeu_ps(s + p, k, e);
+      total = _mm512_add_ps(total, e);
+    }
+    sum[h] = sum[h] * correction[h] + _mm512_reduce_add_ps(total);
+    max[h] = newMax;
   }
 }
 

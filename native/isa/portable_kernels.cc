@@ -6,6 +6,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "kquant_blocks.h"
+#include "softmax_tile.h"
 
 namespace vserve {
 namespace {
@@ -214,6 +215,10 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
   }
   for (; i < bytes; i++) acc ^= p[i];
   return acc;
+}
+
+void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum, float* correction) {
+  softmaxTileScalar(scores, heads, stride, count, max, sum, correction);
 }
 
 }  // namespace
