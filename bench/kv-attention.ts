@@ -5,13 +5,13 @@
 import { ArrayKV } from '../src/backend/array-kv.js';
 import type { AttentionShape, Backend, KVView } from '../src/backend/backend.js';
 import { PagedKVManager } from '../src/kv/paged-kv.js';
-import { round } from './stats.js';
-import { timeOp } from './timing.js';
+import { median, round } from './stats.js';
+import { evictCaches, timeOp } from './timing.js';
 
 /** TinyLlama-1.1B's attention: 32 query heads, 4 KV heads of 64. */
 export const TINYLLAMA_ATTENTION: AttentionShape = { nHeads: 32, nKVHeads: 4, headDim: 64, scale: 1 / 8 };
 
-export const ROUNDS = 5;
+export const ROUNDS = 7;
 
 export interface AttentionPoint {
   phase: 'decode' | 'prefill';
@@ -21,7 +21,8 @@ export interface AttentionPoint {
   context: number;
   contiguousMs: number;
   /** Per block size: the paged kernel's time and contiguous/paged throughput ratio. */
-  paged: { blockSize: number; ms: number; ratio: number }[];
+  /** ms: median over rounds; ratio: median of the rounds' paged / contiguous time ratios (listed in ratios). */
+  paged: { blockSize: number; ms: number; ratio: number; ratios: number[] }[];
 }
 
 /** A cheap repeating pseudo-random fill (values do not change the speed, only need to be finite). */
@@ -53,22 +54,24 @@ function pagedCache(slots: number, tokens: number, blockSize: number, s: Attenti
 
 /**
  * Times one batch on every layout: ROUNDS rounds, each timing every layout (in a rotating order) for a
- * short while; each layout keeps its best round's median, so a burst of load from other processes on the
- * machine skews one round, not the comparison.
+ * short while, back to back. Returns each round's median per layout ([round][layout]); ratios are taken
+ * within a round, so a change in this host's memory bandwidth or load between rounds (which moves whole
+ * rounds by 10-20%) does not leak into the comparison.
  */
-function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positions: Int32Array, s: AttentionShape, minCalls: number): number[] {
+function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positions: Int32Array, s: AttentionShape, minCalls: number, cold: boolean): number[][] {
   const q = new Float32Array(slots.length * s.nHeads * s.headDim);
   fill(q, 3);
   const out = new Float32Array(q.length);
-  const best = layouts.map(() => Infinity);
+  const rounds: number[][] = [];
   for (let round = 0; round < ROUNDS; round++) {
+    const times = layouts.map(() => 0);
     for (let j = 0; j < layouts.length; j++) {
       const i = (j + round) % layouts.length;
-      const t = timeOp(() => backend.attention(out, q, layouts[i]!, 0, slots, positions, s), minCalls, 60);
-      best[i] = Math.min(best[i]!, t.medianMs);
+      times[i] = timeOp(() => backend.attention(out, q, layouts[i]!, 0, slots, positions, s), minCalls, 60, cold ? evictCaches : undefined).medianMs;
     }
+    rounds.push(times);
   }
-  return best;
+  return rounds;
 }
 
 function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, blockSizes: number[], s: AttentionShape): AttentionPoint {
@@ -79,11 +82,18 @@ function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, 
   const [slots, positions] = phase === 'decode'
     ? [Int32Array.from({ length: batch }, (_, i) => i), new Int32Array(batch).fill(context - 1)]
     : [new Int32Array(context), Int32Array.from({ length: context }, (_, i) => i)];
-  const ms = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3);
+  // Decode reads the cache from memory, as in a model step, where the whole model's weights (and every
+  // other layer's KV) pass through the CPU caches between two calls on the same layer. A prefill
+  // chunk's own K/V was written just before its attention, so it runs on warm caches.
+  const rounds = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3, phase === 'decode');
+  const column = (i: number) => median(rounds.map((r) => r[i]!));
   return {
     phase, batch, context,
-    contiguousMs: round(ms[0]!),
-    paged: blockSizes.map((blockSize, i) => ({ blockSize, ms: round(ms[i + 1]!), ratio: round(ms[i + 1]! / ms[0]!) })),
+    contiguousMs: round(column(0)),
+    paged: blockSizes.map((blockSize, i) => {
+      const ratios = rounds.map((r) => r[i + 1]! / r[0]!);
+      return { blockSize, ms: round(column(i + 1)), ratio: round(median(ratios)), ratios: ratios.map(round) };
+    }),
   };
 }
 

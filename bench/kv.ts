@@ -11,7 +11,7 @@ import { benchMapping } from './kv-mapping.js';
 import { machineInfo } from './machine.js';
 import { repoRoot } from './paths.js';
 import { markdownTable, writeReport } from './report.js';
-import { round } from './stats.js';
+import { median, round } from './stats.js';
 
 const TRACE = join(repoRoot, '..', 'shared', 'traces', 'sharegpt_8k_filtered_stats_llama2_tokenizer.csv');
 const MAX_CONTEXT = 4096;
@@ -25,6 +25,13 @@ function attentionTable(points: AttentionPoint[], blockSizes: number[]): string 
     ['phase', 'batch', 'context / chunk', 'contiguous ms', ...blockSizes.flatMap((b) => [`paged ${b} ms`, `ratio @${b}`])],
     points.map((p) => [p.phase, p.batch, p.context, p.contiguousMs, ...p.paged.flatMap((x) => [x.ms, `${x.ratio}x`])]),
   );
+}
+
+/** One line per block size: the decode and prefill ratios' median and range [targets: >= 1.2 decode at 16, >= 1 everywhere]. */
+function ratioSummary(points: AttentionPoint[], blockSize: number): string {
+  const ratios = (phase: AttentionPoint['phase']) => points.filter((p) => p.phase === phase).map((p) => p.paged.find((x) => x.blockSize === blockSize)!.ratio);
+  const describe = (xs: number[]) => (xs.length === 0 ? 'none' : `median ${round(median(xs))}x (${round(Math.min(...xs))}-${round(Math.max(...xs))}x over ${xs.length} points)`);
+  return `- block ${blockSize}: decode ${describe(ratios('decode'))}; prefill ${describe(ratios('prefill'))}`;
 }
 
 function capacityTable(points: CapacityPoint[]): string {
@@ -57,11 +64,13 @@ function attentionSection(args: BenchArgs, threads: number): { data: unknown; md
     md: [
       `## Attention (native backend, ${backend.isa}, ${threads} thread${threads === 1 ? '' : 's'}; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
       '',
-      'Decode: `batch` sequences of `context` tokens, one query each. Prefill: one chunk of `chunk` tokens from position 0 (causal).',
+      'Decode: `batch` sequences of `context` tokens, one query each, with the CPU caches evicted before every call (in a model step the weights and the other layers\' KV pass through them between two calls on one layer). Prefill: one chunk of `chunk` tokens from position 0 (causal), on warm caches (its K/V was just written).',
       "Both kernels share their loop, SIMD and threading; the paged cache's blocks are interleaved across slots. " +
-        `ratio = contiguous throughput / paged throughput (> 1: contiguous faster); best of ${ROUNDS} rounds' medians (layouts alternate within a round; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
+        `ratio = contiguous throughput / paged throughput (> 1: contiguous faster), the median over ${ROUNDS} rounds of the ratio within each round (layouts run back to back, in a rotating order; ms columns are medians over rounds; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
       '',
       attentionTable(points, blockSizes),
+      '',
+      ...blockSizes.map((b) => ratioSummary(points, b)),
     ],
   };
 }
