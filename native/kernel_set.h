@@ -109,6 +109,10 @@ struct KernelSet {
 // The same, for an ISA that also defines matmulQ4_K and matmulQ6_K.
 #define VSERVE_DEFINE_KERNEL_SET_KQUANT(accessor, isaName)                                                     \
   VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
+// The same, for an ISA that also defines scoreTile and accumulateTile.
+#define VSERVE_DEFINE_KERNEL_SET_KQUANT_ATTENTION(accessor, isaName)                                           \
+  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, scoreTile, \
+                         accumulateTile)
 // The same, for an ISA that defines those and matmulQ8_0Packed, matmulQ4_0Packed, matmulQ4_KPacked,
 // matmulQ6_KPacked, scoreTile, accumulateTile.
 #define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName)                                                     \
