@@ -1,9 +1,8 @@
 // KV-cache writes and causal attention for a token-packed batch over the contiguous KV layout
 // [slot][position][kvHead][headDim] (one f32 array per layer for K and for V).
 //
-// attention: one task per (token, KV head); the task handles all query heads of that KV head's GQA
-// group so each cached K/V row is read once per token. The batch loop and the per-task loop are
-// attention_batch.h and attention_core.h, shared with the paged layout (paged_attention.cc).
+// attention: the batch loop and the per-task loop are attention_batch.h and attention_core.h, shared
+// with the paged layout (paged_attention.cc).
 #include <string>
 
 #include "attention_batch.h"
@@ -67,7 +66,7 @@ Napi::Value KVStore(const Napi::CallbackInfo& info) {
 
 // The contiguous layout's rows: position p of a slot is row p of the slot's range.
 struct ContiguousRows {
-  const float* keys;    // this slot's position 0, this KV head
+  const float* keys;  // this slot's position 0
   const float* values;
   size_t rowLen;
   void fill(size_t p0, size_t count, TileRows& rows) const {
@@ -90,8 +89,8 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const float scale = float(args.number(11, "scale"));
   checkTokens(args, slots, positions, g);
   runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale},
-               [&](size_t t, size_t kvHead) {
-                 const size_t base = g.offset(size_t(slots.data[t]), 0) + kvHead * g.headDim;
+               [&](size_t t) {
+                 const size_t base = g.offset(size_t(slots.data[t]), 0);
                  return ContiguousRows{g.keys + base, g.values + base, g.rowLen()};
                });
   return info.Env().Undefined();

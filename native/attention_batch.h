@@ -1,8 +1,13 @@
 // A token-packed batch's attention, shared by the contiguous and paged layouts: validates the query
-// shape, then runs one task per (token, KV head) on the pool; the task handles all query heads of that
-// KV head's GQA group so each cached K/V row is read once per token.
+// shape, cuts the work into (token, position range) units, runs them on the pool and combines them.
+//
+// A unit covers all query heads of its token (attention_core.h). A batch of few tokens - decode of one
+// or a few sequences - would leave threads idle with one unit per token, so then each token's positions
+// are split into several ranges (as flash-decoding does on GPUs) whose partial softmax results are
+// merged afterwards; results equal the unsplit ones up to f32 rounding.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "attention_core.h"
 #include "cpu_features.h"
@@ -22,26 +27,94 @@ struct AttentionBatch {
   float scale;
 };
 
-// rowsFor(token, kvHead) gives the layout's row filler (see attendGroup) for that task.
+// A split range is at least this many positions: shorter ones cost more to merge than they save.
+constexpr size_t kMinSplitPositions = 4 * kPositionTile;
+
+struct AttentionUnit {
+  size_t token;
+  size_t begin;
+  size_t end;
+  size_t ranges;  // how many units this token has (1: the unit writes the final output)
+};
+
+// Units in token order; a token's ranges are consecutive.
+inline std::vector<AttentionUnit> planUnits(const AttentionBatch& b, size_t threads) {
+  const size_t wanted = b.tokens >= 2 * threads ? 1 : (2 * threads + b.tokens - 1) / b.tokens;
+  std::vector<AttentionUnit> units;
+  units.reserve(b.tokens * wanted);
+  for (size_t t = 0; t < b.tokens; t++) {
+    const size_t len = size_t(b.positions[t]) + 1;
+    const size_t ranges = std::max<size_t>(1, std::min(wanted, len / kMinSplitPositions));
+    // Range length rounded up to whole tiles, so only a token's last range has a partial tile.
+    const size_t step = ((len + ranges - 1) / ranges + kPositionTile - 1) / kPositionTile * kPositionTile;
+    const size_t used = (len + step - 1) / step;
+    for (size_t i = 0; i < used; i++) units.push_back({t, i * step, std::min(len, (i + 1) * step), used});
+  }
+  return units;
+}
+
+// Folds a token's ranges (partials [first, first + count)) into its output: per head, each range's sum
+// and output are rescaled to the largest max, added, and the output divided by the total sum.
+inline void mergeRanges(const KernelSet& k, const std::vector<PartialAttention>& partials, size_t first, size_t count,
+                        size_t nHeads, size_t d, float* out) {
+  for (size_t h = 0; h < nHeads; h++) {
+    float max = -INFINITY;
+    for (size_t i = first; i < first + count; i++) max = std::max(max, partials[i].max[h]);
+    float sum = 0.0f;
+    std::fill_n(out + h * d, d, 0.0f);
+    for (size_t i = first; i < first + count; i++) {
+      const float w = std::exp(partials[i].max[h] - max);
+      sum += w * partials[i].sum[h];
+      k.axpy(out + h * d, partials[i].out + h * d, w, d);
+    }
+    k.scale(out + h * d, 1.0f / sum, d);
+  }
+}
+
+// rowsFor(token) gives the layout's row filler (see attendRange) for that token's sequence.
 template <class RowsFor>
 void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) {
   if (b.nHeads == 0 || b.nHeads % b.kvHeads != 0) {
     args.rangeError("nHeads (" + std::to_string(b.nHeads) + ") must be a positive multiple of kvHeads (" +
                     std::to_string(b.kvHeads) + ")");
   }
-  const size_t qLen = checkedMul(args, b.tokens, checkedMul(args, b.nHeads, b.headDim, "q row"), "q size");
+  const size_t rowFloats = checkedMul(args, b.nHeads, b.headDim, "q row");
+  const size_t qLen = checkedMul(args, b.tokens, rowFloats, "q size");
   args.requireLength(b.q, qLen, "q");
   args.requireLength(b.out, qLen, "out");
   args.requireDisjoint(b.out, qLen, b.q, qLen, "out and q");
-  const size_t group = b.nHeads / b.kvHeads;
   const KernelSet& k = kernels();
-  pool().parallelFor(b.tokens * b.kvHeads, [&](size_t task) {
+  const AttentionHeads heads{b.nHeads, b.kvHeads, b.headDim, b.scale};
+  const std::vector<AttentionUnit> units = planUnits(b, size_t(pool().threads()));
+
+  // Softmax statistics for every unit; separate outputs only for units of split tokens.
+  std::vector<float> stats(units.size() * 2 * b.nHeads);
+  size_t splitFloats = 0;
+  for (const AttentionUnit& u : units) splitFloats += u.ranges > 1 ? rowFloats : 0;
+  std::vector<float> splitOut(splitFloats);
+  std::vector<PartialAttention> partials(units.size());
+  for (size_t i = 0, at = 0; i < units.size(); i++) {
+    float* out = b.out.data + units[i].token * rowFloats;
+    if (units[i].ranges > 1) {
+      out = splitOut.data() + at;
+      at += rowFloats;
+    }
+    partials[i] = {out, stats.data() + i * 2 * b.nHeads, stats.data() + (i * 2 + 1) * b.nHeads};
+  }
+
+  pool().parallelFor(units.size(), [&](size_t i) {
     thread_local AttentionScratch scratch;
-    const size_t t = task / b.kvHeads, kvHead = task % b.kvHeads;
-    const size_t at = (t * b.nHeads + kvHead * group) * b.headDim;
-    attendGroup(k, rowsFor(t, kvHead), b.q.data + at, b.out.data + at, size_t(b.positions[t]), b.headDim, group,
-                b.scale, scratch);
+    const AttentionUnit& u = units[i];
+    attendRange(k, rowsFor(u.token), b.q.data + u.token * rowFloats, heads, u.begin, u.end, partials[i], scratch);
+    if (u.ranges == 1) {
+      for (size_t h = 0; h < b.nHeads; h++) k.scale(partials[i].out + h * b.headDim, 1.0f / partials[i].sum[h], b.headDim);
+    }
   });
+  for (size_t i = 0; i < units.size(); i += units[i].ranges) {
+    if (units[i].ranges > 1) {
+      mergeRanges(k, partials, i, units[i].ranges, b.nHeads, b.headDim, b.out.data + units[i].token * rowFloats);
+    }
+  }
 }
 
 }  // namespace vserve

@@ -59,6 +59,14 @@ struct FloatRows {
   size_t cols;
 };
 
+// The rows of the attention tile after the current one (rows[p], p < count; count 0: none), which tile
+// kernels prefetch while they compute: decode attention reads the KV cache from memory, and issuing a
+// whole tile's prefetches at once stalls the core until they drain instead of overlapping them.
+struct NextRows {
+  const float* const* rows;
+  size_t count;
+};
+
 struct KernelSet {
   const char* isa;
   // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
@@ -91,10 +99,11 @@ struct KernelSet {
   // For the `heads` query rows of one GQA group (rows of d, consecutive), p < count:
   //   scores[h * stride + p] = dot(q + h * d, keys[p]) * scale
   //   out + h * d += sum_p weights[h * stride + p] * values[p]
+  // `next` is the following tile's rows, prefetched a slice at a time as this tile's rows are read.
   void (*scoreTile)(const float* q, size_t heads, const float* const* keys, size_t count, size_t d, float scale,
-                    float* scores, size_t stride);
+                    float* scores, size_t stride, const NextRows& next);
   void (*accumulateTile)(float* out, size_t heads, const float* const* values, const float* weights, size_t stride,
-                         size_t count, size_t d);
+                         size_t count, size_t d, const NextRows& next);
   // One tile's step of online softmax for `heads` rows of scores (stride apart, count valid): each row's
   // running max[h] and sum[h] take in the tile, its scores become exp(score - new max), and
   // correction[h] is the factor (exp(old max - new max), or 1) the caller applies to that head's output.

@@ -1,8 +1,8 @@
 // KV-cache writes and causal attention over vLLM's paged layout: per layer, K and V are each a pool of
 // blocks [block][offsetInBlock][kvHead][headDim], and a slot's positions i*blockSize .. (i+1)*blockSize-1
 // live in block blockTables[slot * maxBlocksPerSlot + i] (-1 = none). The attention loop, threading
-// (one task per (token, KV head)) and SIMD are attention_core.h's, the same as the contiguous layout's;
-// only the row lookup differs: one block-table read per run of blockSize positions.
+// and SIMD are attention_batch.h's and attention_core.h's, the same as the contiguous layout's; only
+// the row lookup differs: one block-table read per run of blockSize positions.
 #include <algorithm>
 #include <string>
 
@@ -99,14 +99,13 @@ Napi::Value PagedKVStore(const Napi::CallbackInfo& info) {
 struct PagedRows {
   const PagedGeometry& g;
   const int32_t* table;  // this slot's block table row
-  size_t kvOffset;       // kvHead * headDim
   void fill(size_t p0, size_t count, TileRows& rows) const {
     const size_t rowLen = g.rowLen();
     for (size_t p = 0; p < count;) {
       const size_t pos = p0 + p;
       const size_t inBlock = pos % g.blockSize;
       const size_t run = std::min(count - p, g.blockSize - inBlock);
-      const size_t first = (size_t(table[pos / g.blockSize]) * g.blockSize + inBlock) * rowLen + kvOffset;
+      const size_t first = (size_t(table[pos / g.blockSize]) * g.blockSize + inBlock) * rowLen;
       for (size_t r = 0; r < run; r++, p++) {
         rows.keys[p] = g.keys + first + r * rowLen;
         rows.values[p] = g.values + first + r * rowLen;
@@ -128,9 +127,7 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   const float scale = float(args.number(12, "scale"));
   checkTokens(args, slots, positions, g);
   runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale},
-               [&](size_t t, size_t kvHead) {
-                 return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot, kvHead * g.headDim};
-               });
+               [&](size_t t) { return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot}; });
   return info.Env().Undefined();
 }
 

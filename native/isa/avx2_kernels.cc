@@ -376,11 +376,17 @@ inline void transpose8(__m256 (&r)[8]) {
 
 // HC (<= 4) query heads against 8 keys: each 8-dim slice of the keys is transposed so one vector holds
 // one dimension of all 8 positions, and every head needs one FMA per dimension (no horizontal sums).
+// `next` (nextCount of them, up to 8): the rows at the same place in the next tile, prefetched a line
+// (two 8-dim slices) at a time as this tile's are read.
 template <int HC>
-void scoreHeads8(const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride) {
+void scoreHeads8(const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride,
+                 const float* const* next, size_t nextCount) {
   __m256 acc[HC];
   for (int h = 0; h < HC; h++) acc[h] = _mm256_setzero_ps();
   for (size_t i = 0; i < d; i += 8) {
+    if (i % 16 == 0) {
+      for (size_t p = 0; p < nextCount; p++) _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
+    }
     __m256 k[8];
     for (int p = 0; p < 8; p++) k[p] = _mm256_loadu_ps(keys[p] + i);
     transpose8(k);
@@ -393,19 +399,22 @@ void scoreHeads8(const float* q, size_t d, const float* const* keys, float scale
 }
 
 void scoreTile(const float* q, size_t heads, const float* const* keys, size_t count, size_t d, float scale, float* scores,
-               size_t stride) {
+               size_t stride, const NextRows& next) {
   size_t p = 0;
   // The transpose costs 24 shuffles per 8x8 block: worth it once two or more heads share it.
   if (heads >= 2 && d % 8 == 0) {
     for (; p + 8 <= count; p += 8) {
+      const size_t ahead = next.count > p ? std::min<size_t>(8, next.count - p) : 0;
       for (size_t h0 = 0; h0 < heads; h0 += 4) {
         const float* qh = q + h0 * d;
         float* sh = scores + h0 * stride + p;
+        const float* const* nx = next.rows + p;
+        const size_t nc = h0 == 0 ? ahead : 0;  // the first pass prefetches
         switch (std::min<size_t>(4, heads - h0)) {
-          case 1: scoreHeads8<1>(qh, d, keys + p, scale, sh, stride); break;
-          case 2: scoreHeads8<2>(qh, d, keys + p, scale, sh, stride); break;
-          case 3: scoreHeads8<3>(qh, d, keys + p, scale, sh, stride); break;
-          default: scoreHeads8<4>(qh, d, keys + p, scale, sh, stride); break;
+          case 1: scoreHeads8<1>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
+          case 2: scoreHeads8<2>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
+          case 3: scoreHeads8<3>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
+          default: scoreHeads8<4>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
         }
       }
     }
@@ -418,17 +427,21 @@ void scoreTile(const float* q, size_t heads, const float* const* keys, size_t co
 // HC (<= 8) heads' outputs for 8 dimensions from i, kept in registers across the tile: each value
 // slice is loaded once for all heads of the group.
 template <int HC>
-void accumulateHeads8(float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride, size_t count) {
+void accumulateHeads8(float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride, size_t count,
+                      const float* const* next, size_t nextCount) {
   __m256 o[HC];
   for (int h = 0; h < HC; h++) o[h] = _mm256_loadu_ps(out + h * d + i);
+  if (i % 16 != 0) nextCount = 0;  // one prefetch per 64-byte line
   for (size_t p = 0; p < count; p++) {
+    if (p < nextCount) _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
     const __m256 v = _mm256_loadu_ps(values[p] + i);
     for (int h = 0; h < HC; h++) o[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(weights + h * stride + p), v, o[h]);
   }
   for (int h = 0; h < HC; h++) _mm256_storeu_ps(out + h * d + i, o[h]);
 }
 
-void accumulateTile(float* out, size_t heads, const float* const* values, const float* weights, size_t stride, size_t count, size_t d) {
+void accumulateTile(float* out, size_t heads, const float* const* values, const float* weights, size_t stride, size_t count, size_t d,
+                    const NextRows& next) {
   if (d % 8 != 0) {
     for (size_t h = 0; h < heads; h++) {
       for (size_t p = 0; p < count; p++) axpy(out + h * d, values[p], weights[h * stride + p], d);
@@ -438,16 +451,18 @@ void accumulateTile(float* out, size_t heads, const float* const* values, const 
   for (size_t h0 = 0; h0 < heads; h0 += 8) {
     float* oh = out + h0 * d;
     const float* wh = weights + h0 * stride;
+    const float* const* nx = next.rows;
+    const size_t nc = h0 == 0 ? next.count : 0;
     for (size_t i = 0; i < d; i += 8) {
       switch (std::min<size_t>(8, heads - h0)) {
-        case 1: accumulateHeads8<1>(oh, d, i, values, wh, stride, count); break;
-        case 2: accumulateHeads8<2>(oh, d, i, values, wh, stride, count); break;
-        case 3: accumulateHeads8<3>(oh, d, i, values, wh, stride, count); break;
-        case 4: accumulateHeads8<4>(oh, d, i, values, wh, stride, count); break;
-        case 5: accumulateHeads8<5>(oh, d, i, values, wh, stride, count); break;
-        case 6: accumulateHeads8<6>(oh, d, i, values, wh, stride, count); break;
-        case 7: accumulateHeads8<7>(oh, d, i, values, wh, stride, count); break;
-        default: accumulateHeads8<8>(oh, d, i, values, wh, stride, count); break;
+        case 1: accumulateHeads8<1>(oh, d, i, values, wh, stride, count, nx, nc); break;
+        case 2: accumulateHeads8<2>(oh, d, i, values, wh, stride, count, nx, nc); break;
+        case 3: accumulateHeads8<3>(oh, d, i, values, wh, stride, count, nx, nc); break;
+        case 4: accumulateHeads8<4>(oh, d, i, values, wh, stride, count, nx, nc); break;
+        case 5: accumulateHeads8<5>(oh, d, i, values, wh, stride, count, nx, nc); break;
+        case 6: accumulateHeads8<6>(oh, d, i, values, wh, stride, count, nx, nc); break;
+        case 7: accumulateHeads8<7>(oh, d, i, values, wh, stride, count, nx, nc); break;
+        default: accumulateHeads8<8>(oh, d, i, values, wh, stride, count, nx, nc); break;
       }
     }
   }

@@ -727,12 +727,16 @@ inline void transpose16(__m512 (&r)[16]) {
 // so each vector holds one dimension of all 16 positions: every head then needs one FMA per dimension
 // with its query element broadcast, and no horizontal sums (which cost more than the dots when each
 // (head, position) pair ends in its own reduction). The transpose is shared by all HC heads.
+// `next` (nextCount of them, up to 16) are the rows 16 positions on in the next tile; each slice read
+// here has its counterpart there prefetched.
 template <int HC>
-void scoreHeads16(const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride) {
+void scoreHeads16(const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride,
+                  const float* const* next, size_t nextCount) {
   __m512 acc[HC];
 #pragma GCC unroll 8
   for (int h = 0; h < HC; h++) acc[h] = _mm512_setzero_ps();
   for (size_t i = 0; i < d; i += 16) {
+    for (size_t p = 0; p < nextCount; p++) _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
     __m512 k[16];
 #pragma GCC unroll 16
     for (int p = 0; p < 16; p++) k[p] = _mm512_loadu_ps(keys[p] + i);
@@ -748,27 +752,31 @@ void scoreHeads16(const float* q, size_t d, const float* const* keys, float scal
   for (int h = 0; h < HC; h++) _mm512_storeu_ps(scores + h * stride, _mm512_mul_ps(acc[h], s));
 }
 
-void scoreHeadChunk(size_t heads, const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride) {
+void scoreHeadChunk(size_t heads, const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride,
+                    const float* const* next, size_t nextCount) {
   switch (heads) {
-    case 1: return scoreHeads16<1>(q, d, keys, scale, scores, stride);
-    case 2: return scoreHeads16<2>(q, d, keys, scale, scores, stride);
-    case 3: return scoreHeads16<3>(q, d, keys, scale, scores, stride);
-    case 4: return scoreHeads16<4>(q, d, keys, scale, scores, stride);
-    case 5: return scoreHeads16<5>(q, d, keys, scale, scores, stride);
-    case 6: return scoreHeads16<6>(q, d, keys, scale, scores, stride);
-    case 7: return scoreHeads16<7>(q, d, keys, scale, scores, stride);
-    default: return scoreHeads16<8>(q, d, keys, scale, scores, stride);
+    case 1: return scoreHeads16<1>(q, d, keys, scale, scores, stride, next, nextCount);
+    case 2: return scoreHeads16<2>(q, d, keys, scale, scores, stride, next, nextCount);
+    case 3: return scoreHeads16<3>(q, d, keys, scale, scores, stride, next, nextCount);
+    case 4: return scoreHeads16<4>(q, d, keys, scale, scores, stride, next, nextCount);
+    case 5: return scoreHeads16<5>(q, d, keys, scale, scores, stride, next, nextCount);
+    case 6: return scoreHeads16<6>(q, d, keys, scale, scores, stride, next, nextCount);
+    case 7: return scoreHeads16<7>(q, d, keys, scale, scores, stride, next, nextCount);
+    default: return scoreHeads16<8>(q, d, keys, scale, scores, stride, next, nextCount);
   }
 }
 
 void scoreTile(const float* q, size_t heads, const float* const* keys, size_t count, size_t d, float scale, float* scores,
-               size_t stride) {
+               size_t stride, const NextRows& next) {
   size_t p = 0;
   // The transposed form pays 64 shuffles per 16x16 block: worth it once two or more heads share them.
   if (heads >= 2 && d % 16 == 0) {
     for (; p + 16 <= count; p += 16) {
+      // The first chunk of heads prefetches the next tile's counterparts of the rows it reads.
+      const size_t ahead = next.count > p ? std::min<size_t>(16, next.count - p) : 0;
       for (size_t h0 = 0; h0 < heads; h0 += 8) {
-        scoreHeadChunk(std::min<size_t>(8, heads - h0), q + h0 * d, d, keys + p, scale, scores + h0 * stride + p, stride);
+        scoreHeadChunk(std::min<size_t>(8, heads - h0), q + h0 * d, d, keys + p, scale, scores + h0 * stride + p, stride,
+                       next.rows + p, h0 == 0 ? ahead : 0);
       }
     }
   }
@@ -801,8 +809,10 @@ void accumulateOneHead(float* out, const float* const* values, const float* weig
 
 // HC heads' outputs, 32 dimensions at a time, kept in registers across the tile: each value slice is
 // loaded once for all the heads of the group instead of once per head.
+// Prefetches the next tile's counterpart of each value slice it reads (next[p], p < nextCount).
 template <int HC>
-void accumulateHeads32(float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride, size_t count) {
+void accumulateHeads32(float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride, size_t count,
+                       const float* const* next, size_t nextCount) {
   __m512 o0[HC], o1[HC];
 #pragma GCC unroll 8
   for (int h = 0; h < HC; h++) {
@@ -810,6 +820,10 @@ void accumulateHeads32(float* out, size_t d, size_t i, const float* const* value
     o1[h] = _mm512_loadu_ps(out + h * d + i + 16);
   }
   for (size_t p = 0; p < count; p++) {
+    if (p < nextCount) {
+      _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next[p] + i + 16), _MM_HINT_T0);
+    }
     const __m512 v0 = _mm512_loadu_ps(values[p] + i), v1 = _mm512_loadu_ps(values[p] + i + 16);
 #pragma GCC unroll 8
     for (int h = 0; h < HC; h++) {
@@ -826,27 +840,29 @@ void accumulateHeads32(float* out, size_t d, size_t i, const float* const* value
 }
 
 void accumulateHeadChunk(size_t heads, float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride,
-                         size_t count) {
+                         size_t count, const float* const* next, size_t nextCount) {
   switch (heads) {
-    case 1: return accumulateHeads32<1>(out, d, i, values, weights, stride, count);
-    case 2: return accumulateHeads32<2>(out, d, i, values, weights, stride, count);
-    case 3: return accumulateHeads32<3>(out, d, i, values, weights, stride, count);
-    case 4: return accumulateHeads32<4>(out, d, i, values, weights, stride, count);
-    case 5: return accumulateHeads32<5>(out, d, i, values, weights, stride, count);
-    case 6: return accumulateHeads32<6>(out, d, i, values, weights, stride, count);
-    case 7: return accumulateHeads32<7>(out, d, i, values, weights, stride, count);
-    default: return accumulateHeads32<8>(out, d, i, values, weights, stride, count);
+    case 1: return accumulateHeads32<1>(out, d, i, values, weights, stride, count, next, nextCount);
+    case 2: return accumulateHeads32<2>(out, d, i, values, weights, stride, count, next, nextCount);
+    case 3: return accumulateHeads32<3>(out, d, i, values, weights, stride, count, next, nextCount);
+    case 4: return accumulateHeads32<4>(out, d, i, values, weights, stride, count, next, nextCount);
+    case 5: return accumulateHeads32<5>(out, d, i, values, weights, stride, count, next, nextCount);
+    case 6: return accumulateHeads32<6>(out, d, i, values, weights, stride, count, next, nextCount);
+    case 7: return accumulateHeads32<7>(out, d, i, values, weights, stride, count, next, nextCount);
+    default: return accumulateHeads32<8>(out, d, i, values, weights, stride, count, next, nextCount);
   }
 }
 
-void accumulateTile(float* out, size_t heads, const float* const* values, const float* weights, size_t stride, size_t count, size_t d) {
+void accumulateTile(float* out, size_t heads, const float* const* values, const float* weights, size_t stride, size_t count, size_t d,
+                    const NextRows& next) {
   if (heads < 2 || d % 32 != 0) {
     for (size_t h = 0; h < heads; h++) accumulateOneHead(out + h * d, values, weights + h * stride, count, d);
     return;
   }
   for (size_t h0 = 0; h0 < heads; h0 += 8) {
     for (size_t i = 0; i < d; i += 32) {
-      accumulateHeadChunk(std::min<size_t>(8, heads - h0), out + h0 * d, d, i, values, weights + h0 * stride, stride, count);
+      accumulateHeadChunk(std::min<size_t>(8, heads - h0), out + h0 * d, d, i, values, weights + h0 * stride, stride, count,
+                          next.rows, h0 == 0 ? next.count : 0);
     }
   }
 }

@@ -92,6 +92,21 @@ for (const blockSize of [16, 64, 256]) {
   });
 }
 
+for (const blockSize of [16, 256]) {
+  test(`block size ${blockSize}: a few decodes (positions split into ranges) give the same result paged and contiguous`, () => {
+    const c = buildCase(blockSize, native);
+    // The batch's decodes only (slots 2, 1, 3 at 520, 0, 9): fewer tokens than twice the threads, so
+    // slot 2's 521 positions are attended in ranges and merged.
+    const decodes: Case = { ...c, slots: c.slots.slice(70), positions: c.positions.slice(70), q: c.q.slice(70 * SHAPE.nHeads * SHAPE.headDim) };
+    const want = attend(reference, c.contiguous, decodes);
+    forEachIsa((isa) => {
+      const paged = attend(native, c.paged, decodes);
+      assert.deepEqual(paged, attend(native, c.contiguous, decodes), `${isa}: paged and contiguous differ`);
+      assert.ok(relativeError(paged, want) <= 1e-5, `${isa}: error ${relativeError(paged, want)} against the reference`);
+    });
+  });
+}
+
 test('paged kvStore and attention reject positions past seqLen, bad block ids and bad table sizes', () => {
   for (const b of [native, reference]) {
     const m = pagedManager(16);

@@ -61,3 +61,34 @@ for (const shape of [
     });
   });
 }
+
+// A decode batch of fewer tokens than twice the pool's threads splits each long sequence's positions
+// into ranges attended in parallel and merged afterwards (attention_batch.h); lengths that are and are
+// not whole tiles, for each shape.
+for (const shape of [
+  { nHeads: 32, nKVHeads: 4, headDim: 64 },
+  { nHeads: 14, nKVHeads: 2, headDim: 128 },
+  { nHeads: 4, nKVHeads: 1, headDim: 7 },
+]) {
+  test(`attention of a few long decodes (split into ranges) matches the reference (${shape.nHeads}/${shape.nKVHeads} heads of ${shape.headDim})`, () => {
+    const rng = new Rng(shape.headDim * 7 + shape.nHeads);
+    const s: AttentionShape = { ...shape, scale: 1 / Math.sqrt(shape.headDim) };
+    const width = shape.nKVHeads * shape.headDim;
+    const maxContext = 2100, layer = 0;
+    const kvs = [0, 1].map(() => new ArrayKV(1, 2, maxContext, shape.nKVHeads, shape.headDim));
+    const backends: Backend[] = [reference, native];
+    prefillHistory(kvs, backends, layer, new Map([[0, 2048], [1, 777]]), rng, width);
+    for (const [slots, positions] of [[[0], [2047]], [[1], [776]], [[0, 1], [2047, 776]], [[1], [513]]]) {
+      const sl = Int32Array.from(slots!), pos = Int32Array.from(positions!);
+      const q = rng.floats(sl.length * shape.nHeads * shape.headDim, 2);
+      const want = new Float32Array(q.length);
+      reference.attention(want, q, kvs[0]!, layer, sl, pos, s);
+      forEachIsa((isa) => {
+        const got = new Float32Array(q.length);
+        native.attention(got, q, kvs[1]!, layer, sl, pos, s);
+        const err = relativeError(got, want);
+        assert.ok(err <= 1e-5, `${isa}, positions ${positions}: error ${err}`);
+      });
+    }
+  });
+}
