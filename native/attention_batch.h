@@ -27,8 +27,9 @@ struct AttentionBatch {
   float scale;
 };
 
-// A split range is at least this many positions: shorter ones cost more to merge than they save.
-constexpr size_t kMinSplitPositions = 4 * kPositionTile;
+// A split range is at least one tile: merging costs about one output row per range, so even short
+// decodes (a few hundred positions) gain from using every thread.
+constexpr size_t kMinSplitPositions = kPositionTile;
 
 struct AttentionUnit {
   size_t token;
