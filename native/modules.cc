@@ -12,6 +12,7 @@ void InitModules(Napi::Env env, Napi::Object exports) {
   InitElementwise(env, exports);
   InitAttention(env, exports);
   InitPagedAttention(env, exports);
+  InitAlignedBuffer(env, exports);
   InitVmem(env, exports);
 }
 }  // namespace vserve

@@ -15,4 +15,5 @@ void InitEmbedding(Napi::Env env, Napi::Object exports);    // embedding.cc
 void InitElementwise(Napi::Env env, Napi::Object exports);  // elementwise.cc
 void InitAttention(Napi::Env env, Napi::Object exports);    // attention.cc
 void InitPagedAttention(Napi::Env env, Napi::Object exports);  // paged_attention.cc
+void InitAlignedBuffer(Napi::Env env, Napi::Object exports);   // aligned_buffer.cc: page-aligned KV arrays
 }  // namespace vserve

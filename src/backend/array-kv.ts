@@ -1,5 +1,6 @@
 // ArrayKV: a ContiguousKV backed by ordinary Float32Arrays, every slot allocated for the full context
 // up front. Used by tests and the single-sequence generate path until a KV manager is attached.
+import { alignedFloat32Array } from './aligned-array.js';
 import type { ContiguousKV } from './backend.js';
 
 export class ArrayKV implements ContiguousKV {
@@ -15,8 +16,8 @@ export class ArrayKV implements ContiguousKV {
     readonly headDim: number,
   ) {
     const perLayer = maxSlots * maxContext * kvHeads * headDim;
-    this.k = Array.from({ length: nLayers }, () => new Float32Array(perLayer));
-    this.v = Array.from({ length: nLayers }, () => new Float32Array(perLayer));
+    this.k = Array.from({ length: nLayers }, () => alignedFloat32Array(perLayer));
+    this.v = Array.from({ length: nLayers }, () => alignedFloat32Array(perLayer));
   }
 
   keys(layer: number): Float32Array {

@@ -2,6 +2,7 @@
 // table. Here only the memory manager (allocation, sharing, compaction, accounting); the attention kernel
 // that walks the block tables is separate. One block id covers all layers, so in page units (one layer's
 // K or V) a block is layers x 2 pages.
+import { alignedFloat32Array } from '../backend/aligned-array.js';
 import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
 import { BlockAllocator } from './block-allocator.js';
 import { KVError } from './errors.js';
@@ -53,7 +54,7 @@ export class PagedKVManager implements KVCacheManager {
     this.blockCounts = new Int32Array(this.shape.maxSlots);
     this.rowFloats = this.shape.kvHeads * this.shape.headDim;
     // Untouched pages of these arrays stay unbacked (zero pages) until a block is written.
-    this.arrays = Array.from({ length: this.ranges }, () => new Float32Array(this.numBlocks * this.blockSize * this.rowFloats));
+    this.arrays = Array.from({ length: this.ranges }, () => alignedFloat32Array(this.numBlocks * this.blockSize * this.rowFloats));
     this.scratch = new Int32Array(this.shape.maxSlots);
   }
 

@@ -1,5 +1,6 @@
 // The static baseline (HF / FasterTransformer style): every slot is backed for maxContext tokens up
 // front, in plain anonymous memory, laid out exactly like the virtual manager's ranges.
+import { alignedFloat32Array } from '../backend/aligned-array.js';
 import type { ContiguousKV } from '../backend/backend.js';
 import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
 import { KVError } from './errors.js';
@@ -36,7 +37,7 @@ export class StaticKVManager implements KVCacheManager {
     this.slotFloats = this.shape.maxContext * this.rowFloats;
     this.pageBytes = this.shape.maxContext * tokenBytes(this.shape);
     this.arrays = Array.from({ length: this.ranges }, () => {
-      const a = new Float32Array(this.shape.maxSlots * this.slotFloats);
+      const a = alignedFloat32Array(this.shape.maxSlots * this.slotFloats);
       if (options.prefault ?? true) a.fill(0);
       return a;
     });

@@ -71,6 +71,10 @@ export interface NativeAddon {
     kvHeads: number, headDim: number, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number): void;
   pagedKvStore(keys: Float32Array, values: Float32Array, blockSize: number, kvHeads: number, headDim: number,
     blockTables: Int32Array, seqLens: Int32Array, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
+  /** A zero-filled ArrayBuffer of `bytes` bytes that starts on a page boundary (see native/aligned_buffer.cc). */
+  alignedBuffer(bytes: number): ArrayBuffer;
+  /** The largest power of two, up to 4096, dividing the address of the array's first element. */
+  byteAlignment(array: ArrayBufferView): number;
   pagedAttention(out: Float32Array, q: Float32Array, keys: Float32Array, values: Float32Array, blockSize: number, kvHeads: number,
     headDim: number, blockTables: Int32Array, seqLens: Int32Array, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number): void;
 }
