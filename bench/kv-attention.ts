@@ -1,10 +1,11 @@
 // Attention throughput, contiguous vs paged kernel, on the native backend (`npm run bench -- kv`, part a).
 // Both kernels share their loop (native/attention_core.h); the paged one finds each run of blockSize
-// positions through the block table. The paged cache comes from a PagedKVManager whose slots grew one
-// block at a time in turn, so a slot's blocks are scattered through the pool as in a running batch.
-import { ArrayKV } from '../src/backend/array-kv.js';
+// positions through the block table. The contiguous cache is a VirtualKVManager's (memfd pool, 64 KiB
+// pages mapped into each slot's range), the paged one a PagedKVManager's whose slots grew one block at a
+// time in turn, so a slot's blocks are scattered through the pool as in a running batch.
 import type { AttentionShape, Backend, KVView } from '../src/backend/backend.js';
 import { PagedKVManager } from '../src/kv/paged-kv.js';
+import { VirtualKVManager } from '../src/kv/virtual-kv.js';
 import { median, round } from './stats.js';
 import { evictCaches, timeOp } from './timing.js';
 
@@ -20,8 +21,7 @@ export interface AttentionPoint {
   /** Context per sequence (decode), or the chunk length from position 0 (prefill). */
   context: number;
   contiguousMs: number;
-  /** Per block size: the paged kernel's time and contiguous/paged throughput ratio. */
-  /** ms: median over rounds; ratio: median of the rounds' paged / contiguous time ratios (listed in ratios). */
+  /** Per block size, the paged kernel: ms: median over rounds; ratio: median of the rounds' paged / contiguous time ratios (listed in ratios). */
   paged: { blockSize: number; ms: number; ratio: number; ratios: number[] }[];
 }
 
@@ -34,6 +34,19 @@ function fill(a: Float32Array, seed: number): void {
     pattern[i] = (s / 2 ** 32 - 0.5) * 0.5;
   }
   for (let at = 0; at < a.length; at += pattern.length) a.set(pattern.subarray(0, Math.min(pattern.length, a.length - at)), at);
+}
+
+/** The contiguous layout as vserve runs it: a VirtualKVManager (memfd pool, 64 KiB pages) grown to `tokens` per slot. */
+function virtualCache(slots: number, tokens: number, s: AttentionShape): { view: KVView; manager: VirtualKVManager } {
+  const page = 64 << 10;
+  const perRange = Math.ceil((tokens * s.nKVHeads * s.headDim * 4) / page) * page;
+  const m = new VirtualKVManager({ layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, pageSize: page, budgetBytes: slots * perRange * 2 });
+  for (let i = 0; i < slots; i++) m.allocSlot();
+  if (!m.step(new Int32Array(slots).fill(tokens)).ok) throw new Error('virtual bench cache: pool too small');
+  const view = m.view();
+  fill(view.keys(0), 1);
+  fill(view.values(0), 2);
+  return { view, manager: m };
 }
 
 function pagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape): KVView {
@@ -75,17 +88,20 @@ function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positio
 }
 
 function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, blockSizes: number[], s: AttentionShape): AttentionPoint {
-  const contiguous = new ArrayKV(1, batch, context, s.nKVHeads, s.headDim);
-  fill(contiguous.keys(0), 1);
-  fill(contiguous.values(0), 2);
-  const layouts: KVView[] = [contiguous, ...blockSizes.map((b) => pagedCache(batch, context, b, s))];
+  const contiguous = virtualCache(batch, context, s);
+  const layouts: KVView[] = [contiguous.view, ...blockSizes.map((b) => pagedCache(batch, context, b, s))];
   const [slots, positions] = phase === 'decode'
     ? [Int32Array.from({ length: batch }, (_, i) => i), new Int32Array(batch).fill(context - 1)]
     : [new Int32Array(context), Int32Array.from({ length: context }, (_, i) => i)];
   // Decode reads the cache from memory, as in a model step, where the whole model's weights (and every
   // other layer's KV) pass through the CPU caches between two calls on the same layer. A prefill
   // chunk's own K/V was written just before its attention, so it runs on warm caches.
-  const rounds = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3, phase === 'decode');
+  let rounds: number[][];
+  try {
+    rounds = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3, phase === 'decode');
+  } finally {
+    contiguous.manager.close();
+  }
   const column = (i: number) => median(rounds.map((r) => r[i]!));
   return {
     phase, batch, context,

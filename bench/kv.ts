@@ -65,7 +65,7 @@ function attentionSection(args: BenchArgs, threads: number): { data: unknown; md
       `## Attention (native backend, ${backend.isa}, ${threads} thread${threads === 1 ? '' : 's'}; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
       '',
       'Decode: `batch` sequences of `context` tokens, one query each, with the CPU caches evicted before every call (in a model step the weights and the other layers\' KV pass through them between two calls on one layer). Prefill: one chunk of `chunk` tokens from position 0 (causal), on warm caches (its K/V was just written).',
-      "Both kernels share their loop, SIMD and threading; the paged cache's blocks are interleaved across slots. " +
+      "Both kernels share their loop, SIMD and threading. The contiguous cache is the virtual manager's (memfd pool, 64 KiB pages); the paged cache's blocks are interleaved across slots. " +
         `ratio = contiguous throughput / paged throughput (> 1: contiguous faster), the median over ${ROUNDS} rounds of the ratio within each round (layouts run back to back, in a rotating order; ms columns are medians over rounds; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
       '',
       attentionTable(points, blockSizes),
