@@ -2,8 +2,10 @@
 // Both kernels share their loop (native/attention_core.h); the paged one finds each run of blockSize
 // positions through the block table. The contiguous cache is a VirtualKVManager's (memfd pool, 64 KiB
 // pages mapped into each slot's range), the paged one a PagedKVManager's whose slots grew one block at a
-// time in turn, so a slot's blocks are scattered through the pool as in a running batch.
-import type { AttentionShape, Backend, KVView } from '../src/backend/backend.js';
+// time in turn ('fresh': a slot's blocks interleaved with the others'), or a pool whose blocks were
+// handed out in a random order ('fragmented': a long-running server's free list).
+import { alignedFloat32Array } from '../src/backend/aligned-array.js';
+import type { AttentionShape, Backend, KVView, PagedKV } from '../src/backend/backend.js';
 import { PagedKVManager } from '../src/kv/paged-kv.js';
 import { VirtualKVManager } from '../src/kv/virtual-kv.js';
 import { median, round } from './stats.js';
@@ -21,8 +23,8 @@ export interface AttentionPoint {
   /** Context per sequence (decode), or the chunk length from position 0 (prefill). */
   context: number;
   contiguousMs: number;
-  /** Per block size, the paged kernel: ms: median over rounds; ratio: median of the rounds' paged / contiguous time ratios (listed in ratios). */
-  paged: { blockSize: number; ms: number; ratio: number; ratios: number[] }[];
+  /** Per block size and pool, the paged kernel: ms: median over rounds; ratio: median of the rounds' paged / contiguous time ratios (listed in ratios). */
+  paged: { blockSize: number; pool: PagedPool; ms: number; ratio: number; ratios: number[] }[];
 }
 
 /** A cheap repeating pseudo-random fill (values do not change the speed, only need to be finite). */
@@ -49,7 +51,39 @@ function virtualCache(slots: number, tokens: number, s: AttentionShape): { view:
   return { view, manager: m };
 }
 
-function pagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape): KVView {
+/** How the paged pool's blocks were handed out: in turn to growing slots, or in a random order. */
+export type PagedPool = 'fresh' | 'fragmented';
+
+function pagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape, pool: PagedPool): KVView {
+  return pool === 'fresh' ? freshPagedCache(slots, tokens, blockSize, s) : fragmentedPagedCache(slots, tokens, blockSize, s);
+}
+
+/**
+ * A paged cache whose blocks come from the pool in a random order - the state of a server's free list
+ * after many sequences of different lengths came and went - with the same block tables, pool layout and
+ * kernel as PagedKVManager's (built here directly: the manager's allocator hands out blocks in order).
+ */
+function fragmentedPagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape): PagedKV {
+  const perSlot = Math.ceil(tokens / blockSize), numBlocks = slots * perSlot;
+  const blockFloats = blockSize * s.nKVHeads * s.headDim;
+  const keys = alignedFloat32Array(numBlocks * blockFloats), values = alignedFloat32Array(numBlocks * blockFloats);
+  fill(keys, 1);
+  fill(values, 2);
+  const ids = Int32Array.from({ length: numBlocks }, (_, i) => i);
+  let x = 12345;
+  for (let i = numBlocks - 1; i > 0; i--) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    const j = x % (i + 1);
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  return {
+    layout: 'paged', maxSlots: slots, kvHeads: s.nKVHeads, headDim: s.headDim, blockSize, numBlocks, maxBlocksPerSlot: perSlot,
+    keys: () => keys, values: () => values, blockTables: ids, seqLens: new Int32Array(slots).fill(tokens),
+  };
+}
+
+/** A PagedKVManager's cache whose slots grew one block at a time in turn (blocks interleaved across slots). */
+function freshPagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape): KVView {
   const bytes = slots * Math.ceil(tokens / blockSize) * blockSize * s.nKVHeads * s.headDim * 4 * 2;
   const m = new PagedKVManager({ layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, blockSize, budgetBytes: bytes });
   for (let i = 0; i < slots; i++) m.allocSlot();
@@ -87,9 +121,10 @@ function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positio
   return rounds;
 }
 
-function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, blockSizes: number[], s: AttentionShape): AttentionPoint {
+function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, blockSizes: number[], pools: PagedPool[], s: AttentionShape): AttentionPoint {
   const contiguous = virtualCache(batch, context, s);
-  const layouts: KVView[] = [contiguous.view, ...blockSizes.map((b) => pagedCache(batch, context, b, s))];
+  const variants = blockSizes.flatMap((blockSize) => pools.map((pool) => ({ blockSize, pool })));
+  const layouts: KVView[] = [contiguous.view, ...variants.map((v) => pagedCache(batch, context, v.blockSize, s, v.pool))];
   const [slots, positions] = phase === 'decode'
     ? [Int32Array.from({ length: batch }, (_, i) => i), new Int32Array(batch).fill(context - 1)]
     : [new Int32Array(context), Int32Array.from({ length: context }, (_, i) => i)];
@@ -106,25 +141,25 @@ function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, 
   return {
     phase, batch, context,
     contiguousMs: round(column(0)),
-    paged: blockSizes.map((blockSize, i) => {
+    paged: variants.map(({ blockSize, pool }, i) => {
       const ratios = rounds.map((r) => r[i + 1]! / r[0]!);
-      return { blockSize, ms: round(column(i + 1)), ratio: round(median(ratios)), ratios: ratios.map(round) };
+      return { blockSize, pool, ms: round(column(i + 1)), ratio: round(median(ratios)), ratios: ratios.map(round) };
     }),
   };
 }
 
-export function benchAttention(backend: Backend, opts: { batches: number[]; contexts: number[]; chunks: number[]; blockSizes: number[] }): AttentionPoint[] {
+export function benchAttention(backend: Backend, opts: { batches: number[]; contexts: number[]; chunks: number[]; blockSizes: number[]; pools: PagedPool[] }): AttentionPoint[] {
   const s = TINYLLAMA_ATTENTION;
   const points: AttentionPoint[] = [];
   for (const batch of opts.batches) {
     for (const context of opts.contexts) {
       process.stderr.write(`kv attention: decode batch ${batch}, context ${context}\n`);
-      points.push(point(backend, 'decode', batch, context, opts.blockSizes, s));
+      points.push(point(backend, 'decode', batch, context, opts.blockSizes, opts.pools, s));
     }
   }
   for (const chunk of opts.chunks) {
     process.stderr.write(`kv attention: prefill chunk ${chunk}\n`);
-    points.push(point(backend, 'prefill', 1, chunk, opts.blockSizes, s));
+    points.push(point(backend, 'prefill', 1, chunk, opts.blockSizes, opts.pools, s));
   }
   return points;
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { NativeBackend } from '../src/backend/native/native-backend.js';
 import { BenchArgs } from './args.js';
-import { benchAttention, ROUNDS, TINYLLAMA_ATTENTION, type AttentionPoint } from './kv-attention.js';
+import { benchAttention, ROUNDS, TINYLLAMA_ATTENTION, type AttentionPoint, type PagedPool } from './kv-attention.js';
 import { benchCapacity, sampleMix, traceLengths, type CapacityPoint } from './kv-capacity.js';
 import { benchMapping } from './kv-mapping.js';
 import { machineInfo } from './machine.js';
@@ -20,18 +20,20 @@ const TINYLLAMA_KV = { layers: 22, kvHeads: 4, headDim: 64, maxContext: MAX_CONT
 
 const ints = (xs: string[]) => xs.map(Number);
 
-function attentionTable(points: AttentionPoint[], blockSizes: number[]): string {
+function attentionTable(points: AttentionPoint[]): string {
+  const variants = points[0]?.paged ?? [];
   return markdownTable(
-    ['phase', 'batch', 'context / chunk', 'contiguous ms', ...blockSizes.flatMap((b) => [`paged ${b} ms`, `ratio @${b}`])],
-    points.map((p) => [p.phase, p.batch, p.context, p.contiguousMs, ...p.paged.flatMap((x) => [x.ms, `${x.ratio}x`])]),
+    ['phase', 'batch', 'context / chunk', 'contiguous ms', ...variants.map((v) => `ratio @${v.blockSize} ${v.pool}`)],
+    points.map((p) => [p.phase, p.batch, p.context, p.contiguousMs, ...p.paged.map((x) => `${x.ratio}x`)]),
   );
 }
 
-/** One line per block size: the decode and prefill ratios' median and range [targets: >= 1.2 decode at 16, >= 1 everywhere]. */
-function ratioSummary(points: AttentionPoint[], blockSize: number): string {
-  const ratios = (phase: AttentionPoint['phase']) => points.filter((p) => p.phase === phase).map((p) => p.paged.find((x) => x.blockSize === blockSize)!.ratio);
+/** One line per (block size, pool): the decode and prefill ratios' median and range [targets: >= 1.2 decode at 16, >= 1 everywhere]. */
+function ratioSummary(points: AttentionPoint[], blockSize: number, pool: PagedPool): string {
+  const ratios = (phase: AttentionPoint['phase']) =>
+    points.filter((p) => p.phase === phase).map((p) => p.paged.find((x) => x.blockSize === blockSize && x.pool === pool)!.ratio);
   const describe = (xs: number[]) => (xs.length === 0 ? 'none' : `median ${round(median(xs))}x (${round(Math.min(...xs))}-${round(Math.max(...xs))}x over ${xs.length} points)`);
-  return `- block ${blockSize}: decode ${describe(ratios('decode'))}; prefill ${describe(ratios('prefill'))}`;
+  return `- block ${blockSize}, ${pool} pool: decode ${describe(ratios('decode'))}; prefill ${describe(ratios('prefill'))}`;
 }
 
 function capacityTable(points: CapacityPoint[]): string {
@@ -47,6 +49,10 @@ function capacityTable(points: CapacityPoint[]): string {
 
 function attentionSection(args: BenchArgs, threads: number): { data: unknown; md: string[] } {
   const blockSizes = ints(args.list('block-sizes', ['16', '64', '256']));
+  const pools = args.list('pools', ['fresh', 'fragmented']).map((p) => {
+    if (p !== 'fresh' && p !== 'fragmented') throw new Error(`--pools: "${p}" is not fresh or fragmented`);
+    return p as PagedPool;
+  });
   const backend = new NativeBackend({ threads });
   let points: AttentionPoint[];
   try {
@@ -55,22 +61,23 @@ function attentionSection(args: BenchArgs, threads: number): { data: unknown; md
       contexts: ints(args.list('contexts', ['1024', '4096', '8192'])),
       chunks: ints(args.list('chunks', ['128', '512', '2048'])),
       blockSizes,
+      pools,
     });
   } finally {
     backend.close();
   }
   return {
-    data: { shape: TINYLLAMA_ATTENTION, isa: backend.isa, blockSizes, points },
+    data: { shape: TINYLLAMA_ATTENTION, isa: backend.isa, blockSizes, pools, points },
     md: [
       `## Attention (native backend, ${backend.isa}, ${threads} thread${threads === 1 ? '' : 's'}; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
       '',
       'Decode: `batch` sequences of `context` tokens, one query each, with the CPU caches evicted before every call (in a model step the weights and the other layers\' KV pass through them between two calls on one layer). Prefill: one chunk of `chunk` tokens from position 0 (causal), on warm caches (its K/V was just written).',
-      "Both kernels share their loop, SIMD and threading. The contiguous cache is the virtual manager's (memfd pool, 64 KiB pages); the paged cache's blocks are interleaved across slots. " +
+      "Both kernels share their loop, SIMD and threading. The contiguous cache is the virtual manager's (memfd pool, 64 KiB pages). The paged cache's blocks come from a fresh pool (handed out in turn to the growing slots, so interleaved across them) or a fragmented one (handed out in a random order, as from a long-running server's free list). " +
         `ratio = contiguous throughput / paged throughput (> 1: contiguous faster), the median over ${ROUNDS} rounds of the ratio within each round (layouts run back to back, in a rotating order; ms columns are medians over rounds; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
       '',
-      attentionTable(points, blockSizes),
+      attentionTable(points),
       '',
-      ...blockSizes.map((b) => ratioSummary(points, b)),
+      ...blockSizes.flatMap((b) => pools.map((pool) => ratioSummary(points, b, pool))),
     ],
   };
 }
