@@ -20,6 +20,18 @@ function prefillHistory(kvs: ArrayKV[], backends: Backend[], layer: number, hist
   }
 }
 
+/** Native attention on kvs[1] against the reference on kvs[0] (the same contents), on every ISA: <= 1e-5. */
+function expectMatchesReference(kvs: ArrayKV[], layer: number, q: Float32Array, slots: Int32Array, positions: Int32Array, s: AttentionShape) {
+  const want = new Float32Array(q.length);
+  reference.attention(want, q, kvs[0]!, layer, slots, positions, s);
+  forEachIsa((isa) => {
+    const got = new Float32Array(q.length);
+    native.attention(got, q, kvs[1]!, layer, slots, positions, s);
+    const err = relativeError(got, want);
+    assert.ok(err <= 1e-5, `${isa}, positions ${positions.slice(0, 4).join(',')}...: error ${err}`);
+  });
+}
+
 // GQA groups of 1 to 12 heads and head sizes with and without whole 16/32-float slices, so every path of
 // the grouped SIMD tile kernels (8-head chunks plus a remainder, transposed 16-position blocks plus a
 // tail, per-head fallbacks) is compared.
@@ -51,14 +63,7 @@ for (const shape of [
     backends.forEach((b, i) => b.kvStore(kvs[i]!, layer, k, v, sl, pos));
     assert.deepEqual(kvs[1]!.keys(layer), kvs[0]!.keys(layer));
     assert.deepEqual(kvs[1]!.values(layer), kvs[0]!.values(layer));
-    const want = new Float32Array(q.length);
-    reference.attention(want, q, kvs[0]!, layer, sl, pos, s);
-    forEachIsa((isa) => {
-      const got = new Float32Array(q.length);
-      native.attention(got, q, kvs[1]!, layer, sl, pos, s);
-      const err = relativeError(got, want);
-      assert.ok(err <= 1e-5, `${isa}: error ${err}`);
-    });
+    expectMatchesReference(kvs, layer, q, sl, pos, s);
   });
 }
 
@@ -80,15 +85,7 @@ for (const shape of [
     prefillHistory(kvs, backends, layer, new Map([[0, 2048], [1, 777]]), rng, width);
     for (const [slots, positions] of [[[0], [2047]], [[1], [776]], [[0, 1], [2047, 776]], [[1], [513]]]) {
       const sl = Int32Array.from(slots!), pos = Int32Array.from(positions!);
-      const q = rng.floats(sl.length * shape.nHeads * shape.headDim, 2);
-      const want = new Float32Array(q.length);
-      reference.attention(want, q, kvs[0]!, layer, sl, pos, s);
-      forEachIsa((isa) => {
-        const got = new Float32Array(q.length);
-        native.attention(got, q, kvs[1]!, layer, sl, pos, s);
-        const err = relativeError(got, want);
-        assert.ok(err <= 1e-5, `${isa}, positions ${positions}: error ${err}`);
-      });
+      expectMatchesReference(kvs, layer, rng.floats(sl.length * shape.nHeads * shape.headDim, 2), sl, pos, s);
     }
   });
 }
