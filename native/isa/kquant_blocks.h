@@ -39,6 +39,21 @@ inline void unpackQ4_KScales(const uint8_t* packed, uint64_t* scales, uint64_t* 
   *mins = uint64_t(b & 0x3f3f3f3fu) | uint64_t(minHigh) << 32;
 }
 
+// A Q4_K super-block's factors: d, dmin, and the scale and min of each of its eight sub-blocks.
+struct Q4_KFactors {
+  float d, dmin;
+  uint8_t scale[8], min[8];
+
+  void unpackFactors(const uint8_t* blk) {
+    d = halfToFloat(loadU16(blk));
+    dmin = halfToFloat(loadU16(blk + 2));
+    uint64_t scales, mins;
+    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
+    std::memcpy(scale, &scales, 8);
+    std::memcpy(min, &mins, 8);
+  }
+};
+
 // The row-layout K-quant matmul driver for ISAs whose Block (see the kernel files) does the arithmetic:
 // Block::unpack turns one super-block into its quants and factors once per kKQuantTile activation rows,
 // Block::dot gives that super-block's contribution to one activation row's output.

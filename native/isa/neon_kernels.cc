@@ -104,19 +104,12 @@ inline int32x4_t dot16(int8x16_t a, const int8_t* b, int32x4_t acc) {
   return vpadalq_s16(acc, vmull_high_s8(a, bv));
 }
 
-struct Q4_KBlock {
+struct Q4_KBlock : Q4_KFactors {
   static constexpr int kBytes = kQ4_KBytes;
   int8x16_t q[16];  // values 16k..16k+15
-  float d, dmin;
-  uint8_t scale[8], min[8];
 
   void unpack(const uint8_t* blk) {
-    d = halfToFloat(loadU16(blk));
-    dmin = halfToFloat(loadU16(blk + 2));
-    uint64_t scales, mins;
-    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
-    std::memcpy(scale, &scales, 8);
-    std::memcpy(min, &mins, 8);
+    unpackFactors(blk);
     // Bytes 32p..32p+31 hold values 64p..64p+31 (low nibbles) and 64p+32..64p+63 (high nibbles).
     const uint8x16_t low = vdupq_n_u8(0x0f);
     for (int p = 0; p < 4; p++) {

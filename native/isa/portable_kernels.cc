@@ -74,19 +74,12 @@ constexpr size_t kKQuantTile = 8;  // activation rows per pass over a weight row
 // Block::unpack turns one super-block into 256 unsigned quants and its factors; Block::dot gives that
 // super-block's contribution to one activation row's output.
 
-struct Q4_KBlock {
+struct Q4_KBlock : Q4_KFactors {
   static constexpr int kBytes = kQ4_KBytes;
   uint8_t q[kQKSuper];  // 0..15, in value order
-  float d, dmin;
-  uint8_t scale[8], min[8];
 
   void unpack(const uint8_t* blk) {
-    d = halfToFloat(loadU16(blk));
-    dmin = halfToFloat(loadU16(blk + 2));
-    uint64_t scales, mins;
-    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
-    std::memcpy(scale, &scales, 8);
-    std::memcpy(min, &mins, 8);
+    unpackFactors(blk);
     const uint8_t* qs = blk + kQ4_KQuantsAt;
     for (int p = 0; p < 4; p++) {
       for (int l = 0; l < 32; l++) {
