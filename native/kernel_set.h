@@ -112,22 +112,9 @@ struct KernelSet {
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
-// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile) in its anonymous namespace.
-#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName)                                                            \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
-// The same, for an ISA that also defines matmulQ4_K and matmulQ6_K.
-#define VSERVE_DEFINE_KERNEL_SET_KQUANT(accessor, isaName)                                                     \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
-// The same, for an ISA that also defines scoreTile and accumulateTile.
-#define VSERVE_DEFINE_KERNEL_SET_KQUANT_ATTENTION(accessor, isaName)                                           \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, scoreTile, \
-                         accumulateTile)
-// The same, for an ISA that defines those and matmulQ8_0Packed, matmulQ4_0Packed, matmulQ4_KPacked,
-// matmulQ6_KPacked, scoreTile, accumulateTile.
-#define VSERVE_DEFINE_KERNEL_SET_PACKED(accessor, isaName)                                                     \
-  VSERVE_KERNEL_SET_WITH(accessor, isaName, matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,         \
-                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile)
-#define VSERVE_KERNEL_SET_WITH(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
+// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile) in its anonymous
+// namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
+#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
                                accumulate)                                                                     \
   const KernelSet& accessor() {                                                                                \
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \

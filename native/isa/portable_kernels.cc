@@ -216,6 +216,7 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
 
 }  // namespace
 
-VSERVE_DEFINE_KERNEL_SET_KQUANT(portableKernels, "portable")
+VSERVE_DEFINE_KERNEL_SET(portableKernels, "portable", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         nullptr)
 
 }  // namespace vserve
