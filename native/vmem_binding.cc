@@ -74,6 +74,12 @@ Napi::Object OutcomeToJs(Napi::Env env, const vmem::GrowOutcome& o) {
   result.Set("pagesNeeded", Napi::Number::New(env, static_cast<double>(o.pagesNeeded)));
   result.Set("pagesAvailable", Napi::Number::New(env, static_cast<double>(o.pagesAvailable)));
   result.Set("pagesMapped", Napi::Number::New(env, static_cast<double>(o.pagesMapped)));
+  if (o.mapCountLimited) {
+    result.Set("limit", Napi::String::New(env, "mappings"));
+    result.Set("reason", Napi::String::New(env, o.refusal));
+  } else if (!o.ok) {
+    result.Set("limit", Napi::String::New(env, "pages"));
+  }
   return result;
 }
 

@@ -1,9 +1,8 @@
 #include "vmem_map_count.h"
 
 #include <fstream>
+#include <mutex>
 #include <string>
-
-#include "vmem_errors.h"
 
 namespace vserve::vmem {
 
@@ -21,21 +20,23 @@ int64_t CountMappings() {
   for (std::string line; std::getline(in, line);) lines++;
   return lines;
 }
+
+std::mutex budgetMutex;
+// VMAs that may still be added before the margin, as last measured minus what was reserved since
+// (unmaps are not credited, so the estimate only errs low until the next measurement).
+int64_t headroom = -1;
 }  // namespace
 
-void MapCountBudget::Reserve(size_t jobs, size_t pageBytes) {
+bool TryReserveMappings(size_t jobs) {
+  std::lock_guard<std::mutex> lock(budgetMutex);
   const int64_t wanted = static_cast<int64_t>(jobs) * 2;
-  if (wanted <= headroom_) {
-    headroom_ -= wanted;
-    return;
+  if (wanted > headroom) headroom = ReadMaxMapCount() - CountMappings() - kMapCountMargin;
+  if (wanted > headroom) {
+    headroom = -1;  // measure again next time: unmapping may have made room
+    return false;
   }
-  headroom_ = ReadMaxMapCount() - CountMappings() - kMargin;
-  if (wanted > headroom_) {
-    VmemError error = MapError("refused to map KV pages (" + std::to_string(jobs) + " more mappings)", ENOMEM, pageBytes);
-    headroom_ = -1;
-    throw error;
-  }
-  headroom_ -= wanted;
+  headroom -= wanted;
+  return true;
 }
 
 }  // namespace vserve::vmem

@@ -239,36 +239,61 @@ void VirtualKV::Grow(uint32_t slot, uint32_t pages, Batch& batch) {
   }
 }
 
-void VirtualKV::ReserveMapCount(Batch& batch) {
-  try {
-    mapCount_.Reserve(batch.jobs.size(), geometry_.pageBytes());
-  } catch (const VmemError& refusal) {
-    MapBatchResult nothingRan;
-    nothingRan.error = ENOMEM;
-    FinishBatch(batch, nothingRan, &refusal);
+uint32_t VirtualKV::ReleaseIdleSlots() {
+  uint32_t released = 0;
+  for (uint32_t s = 0; s < slots_.size(); s++) {
+    if (slots_[s].state != SlotState::kIdle) continue;
+    counters_.pagesReclaimed += ReleaseTail(s, 0);
+    slots_[s].state = SlotState::kFree;
+    released++;
   }
+  return released;
 }
 
-void VirtualKV::RunBatch(Batch& batch) {
-  ReserveMapCount(batch);
-  FinishBatch(batch, RunMapBatch(batch.jobs));
+bool VirtualKV::BuildWithinMapCount(Batch& batch, GrowOutcome& outcome, const std::function<void(Batch&)>& build) {
+  build(batch);
+  if (batch.jobs.empty() || TryReserveMappings(batch.jobs.size())) return true;
+  if (ReleaseIdleSlots() > 0) {
+    UndoBatch(batch, 0);
+    batch = Batch{};
+    build(batch);
+    if (TryReserveMappings(batch.jobs.size())) return true;
+  }
+  const size_t jobs = batch.jobs.size();
+  UndoBatch(batch, 0);
+  RefuseForMapCount(outcome, MapError("refused to map " + std::to_string(outcome.pagesNeeded) + " KV pages (" +
+                                          std::to_string(jobs) + " more mappings)",
+                                      ENOMEM, geometry_.pageBytes()));
+  return false;
 }
 
-void VirtualKV::FinishBatch(const Batch& batch, const MapBatchResult& result, const VmemError* refusal) {
+bool VirtualKV::FinishBatch(const Batch& batch, const MapBatchResult& result, GrowOutcome* outcome) {
   counters_.mapCalls += result.mapCalls;
   counters_.mapNs += result.mapNs;
   for (size_t j = 0; j < result.completed; j++) counters_.pagesMapped += batch.jobs[j].bytes / geometry_.pageBytes();
-  if (result.error == 0) return;
-  VmemError error = refusal != nullptr ? *refusal
-                                        : MapError("mmap(MAP_FIXED) of KV pages failed with " +
-                                                       std::string(std::strerror(result.error)),
-                                                   result.error, geometry_.pageBytes());
-  // Undo the whole batch, newest first, so that the process gets its mappings back (at vm.max_map_count
-  // even the JS heap cannot grow) and the call changed nothing.
+  if (result.error == 0) return true;
+  VmemError error = MapError("mmap(MAP_FIXED) of KV pages failed with " + std::string(std::strerror(result.error)),
+                             result.error, geometry_.pageBytes());
+  // Undo the whole batch so that the process gets its mappings back (at vm.max_map_count even the JS
+  // heap cannot grow) and the call changed nothing.
+  UndoBatch(batch, result.completed);
+  if (outcome == nullptr || result.error != ENOMEM) throw error;
+  RefuseForMapCount(*outcome, error);
+  return false;
+}
+
+void VirtualKV::RefuseForMapCount(GrowOutcome& outcome, const VmemError& error) {
+  outcome.ok = false;
+  outcome.mapCountLimited = true;
+  outcome.pagesMapped = 0;
+  outcome.refusal = error.what();
+}
+
+void VirtualKV::UndoBatch(const Batch& batch, size_t completed) {
   for (size_t j = batch.jobs.size(); j-- > 0;) {
     const JobOwner& owner = batch.owners[j];
     std::vector<uint32_t>& pages = slots_[owner.slot].pages[owner.range];
-    if (j < result.completed) {
+    if (j < completed) {
       const MapJob& job = batch.jobs[j];
       RunMapJob(MapJob{job.addr, job.bytes, -1, 0});  // back to PROT_NONE; merges with its neighbours
       counters_.pagesMapped -= job.bytes / geometry_.pageBytes();
@@ -279,7 +304,6 @@ void VirtualKV::FinishBatch(const Batch& batch, const MapBatchResult& result, co
     }
   }
   for (auto [slot, tokens] : batch.tokensBefore) slots_[slot].tokens = tokens;
-  throw error;
 }
 
 void VirtualKV::JoinPending() {
@@ -333,21 +357,22 @@ GrowOutcome VirtualKV::Step(const int32_t* lens, size_t count, bool async) {
     return outcome;
   }
   if (need > pool_->freeCount()) Reclaim(need - pool_->freeCount(), floors);
-  Batch batch;
-  for (uint32_t s = 0; s < count; s++) {
-    if (lens[s] <= 0) continue;
-    Grow(s, geometry_.PagesFor(floors[s]), batch);
-    batch.tokensBefore.emplace_back(s, slots_[s].tokens);
-    slots_[s].tokens = floors[s];
-  }
   outcome.pagesMapped = need;
-  if (batch.jobs.empty()) return outcome;
+  Batch batch;
+  const bool fits = BuildWithinMapCount(batch, outcome, [&](Batch& b) {
+    for (uint32_t s = 0; s < count; s++) {
+      if (lens[s] <= 0) continue;
+      Grow(s, geometry_.PagesFor(floors[s]), b);
+      b.tokensBefore.emplace_back(s, slots_[s].tokens);
+      slots_[s].tokens = floors[s];
+    }
+  });
+  if (!fits || batch.jobs.empty()) return outcome;
   if (async) {
-    ReserveMapCount(batch);
     pending_ = batch;
     worker_.Submit(std::move(batch.jobs));
   } else {
-    RunBatch(batch);
+    FinishBatch(batch, RunMapBatch(batch.jobs), &outcome);
   }
   return outcome;
 }
@@ -378,20 +403,22 @@ GrowOutcome VirtualKV::Share(uint32_t src, uint32_t dst, uint32_t tokens) {
   }
   ReleaseTail(dst, 0);
   if (outcome.pagesNeeded > pool_->freeCount()) Reclaim(outcome.pagesNeeded - pool_->freeCount(), floors);
-  Batch batch;
-  for (uint32_t r = 0; r < geometry_.ranges(); r++) {
-    std::vector<uint32_t>& mapped = slots_[dst].pages[r];
-    for (uint32_t i = 0; i < full; i++) {
-      uint32_t page = slots_[src].pages[r][i];
-      pool_->Retain(page);
-      mapped.push_back(page);
-      Queue(batch, MapJob{PageAddress(dst, r, i), geometry_.pageBytes(), pool_->fd(), pool_->OffsetOf(page)},
-            JobOwner{dst, r, i});
-    }
-  }
-  if (partialBytes > 0) Grow(dst, full + 1, batch);
   outcome.pagesMapped = uint64_t{full} * geometry_.ranges() + outcome.pagesNeeded;
-  RunBatch(batch);
+  Batch batch;
+  const bool fits = BuildWithinMapCount(batch, outcome, [&](Batch& b) {
+    for (uint32_t r = 0; r < geometry_.ranges(); r++) {
+      std::vector<uint32_t>& mapped = slots_[dst].pages[r];
+      for (uint32_t i = 0; i < full; i++) {
+        uint32_t page = slots_[src].pages[r][i];
+        pool_->Retain(page);
+        mapped.push_back(page);
+        Queue(b, MapJob{PageAddress(dst, r, i), geometry_.pageBytes(), pool_->fd(), pool_->OffsetOf(page)},
+              JobOwner{dst, r, i});
+      }
+    }
+    if (partialBytes > 0) Grow(dst, full + 1, b);
+  });
+  if (!fits || !FinishBatch(batch, RunMapBatch(batch.jobs), &outcome)) return outcome;
   for (uint32_t r = 0; partialBytes > 0 && r < geometry_.ranges(); r++) {
     std::memcpy(PageAddress(dst, r, full), PageAddress(src, r, full), partialBytes);
   }

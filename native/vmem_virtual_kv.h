@@ -8,7 +8,9 @@
 // pages.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "vmem_address_space.h"
@@ -30,13 +32,17 @@ struct VirtualKVOptions {
 
 enum class SlotState : uint8_t { kFree = 0, kActive = 1, kIdle = 2 };
 
-// Outcome of a call that may need pool pages. ok = false means the pool (with every reclaimable page)
-// was too small and nothing changed: the caller waits or preempts.
+// Outcome of a call that may need pool pages. ok = false means nothing changed and the caller waits or
+// preempts: either the pool (with every reclaimable page) was too small, or mapping the pages would take
+// the process past vm.max_map_count even after idle slots gave theirs up (mapCountLimited; `refusal`
+// says what to change). Preempting other sequences frees mappings as well as pages.
 struct GrowOutcome {
   bool ok = true;
   uint64_t pagesNeeded = 0;
   uint64_t pagesAvailable = 0;
   uint64_t pagesMapped = 0;
+  bool mapCountLimited = false;
+  std::string refusal;
 };
 
 struct VirtualKVCounters {
@@ -102,10 +108,18 @@ class VirtualKV {
   // Appends pool pages to each range of `slot` up to `pages` and queues their mappings.
   void Grow(uint32_t slot, uint32_t pages, Batch& batch);
   static void Queue(Batch& batch, const MapJob& job, const JobOwner& owner);
-  void RunBatch(Batch& batch);
-  // Books a batch's result; on failure undoes it and throws `refusal` if given, else the mmap error.
-  void FinishBatch(const Batch& batch, const MapBatchResult& result, const VmemError* refusal = nullptr);
-  void ReserveMapCount(Batch& batch);
+  // Books a batch's result; on failure undoes it and throws the mmap error - except ENOMEM (the mapping
+  // limit) when `outcome` is given: that is recorded there as a refusal (returns false).
+  bool FinishBatch(const Batch& batch, const MapBatchResult& result, GrowOutcome* outcome = nullptr);
+  static void RefuseForMapCount(GrowOutcome& outcome, const VmemError& error);
+  // Unmaps a batch's first `completed` jobs and gives back every page it took, newest first.
+  void UndoBatch(const Batch& batch, size_t completed);
+  // Fills `batch` with build(batch) and makes room under vm.max_map_count for its mappings. If they do
+  // not fit, idle slots give up theirs and the batch is built again (their pages moved to the pool); if it
+  // still does not fit, the batch is undone and the refusal recorded in `outcome` (returns false).
+  bool BuildWithinMapCount(Batch& batch, GrowOutcome& outcome, const std::function<void(Batch&)>& build);
+  // Unmaps every idle slot (deferred reclamation gives way); returns how many there were.
+  uint32_t ReleaseIdleSlots();
   void JoinPending();
   // Unmaps every range of `slot` down to `keepPages` pages; returns the pool pages that became free.
   uint64_t ReleaseTail(uint32_t slot, uint32_t keepPages);
@@ -125,7 +139,6 @@ class VirtualKV {
   std::unique_ptr<PagePool> pool_;
   std::vector<Slot> slots_;
   MapWorker worker_;
-  MapCountBudget mapCount_;
   Batch pending_;
   VirtualKVCounters counters_;
   uint64_t clock_ = 0;

@@ -64,7 +64,8 @@ export class EngineCore {
   step(): EngineEvent[] {
     const plan = this.scheduler.plan();
     this.counters.preemptions += plan.preempted.length;
-    if (plan.work.length === 0) return [];
+    const failed = plan.failed.map(({ seq, error }) => this.fail(seq, error));
+    if (plan.work.length === 0) return failed;
     const t0 = performance.now();
     const { batch, sampling } = packBatch(plan.work);
     let logits: Float32Array;
@@ -73,12 +74,12 @@ export class EngineCore {
       logits = this.model.forward(batch, this.kv.view);
     } catch (e) {
       // A failed step fails the requests in it; the engine itself carries on.
-      return plan.work.map(({ seq }) => this.fail(seq, e));
+      return [...failed, ...plan.work.map(({ seq }) => this.fail(seq, e))];
     }
     this.count(plan, performance.now() - t0);
     for (const w of plan.work) w.seq.computed += w.count;
 
-    const events: EngineEvent[] = [];
+    const events: EngineEvent[] = failed;
     const vocab = this.model.config.vocabSize;
     const now = performance.now();
     sampling.forEach(({ seq }, row) => {

@@ -19,8 +19,13 @@ export interface EngineKV {
   pagesFor(tokens: number): number;
   /** Pages the pool can still hand out (free, or reclaimable from idle slots). */
   freePages(): number;
-  /** Backs `slot` for `tokens` tokens before this step writes them; false (and no change) when the pool is too small. */
+  /**
+   * Backs `slot` for `tokens` tokens before this step writes them; false (and no change) when the pool is
+   * too small, or when the mappings would pass the process's limit (see lastRefusal).
+   */
   grow(slot: number, tokens: number): boolean;
+  /** Why the last grow() that returned false did, in words for a client. */
+  readonly lastRefusal: string | undefined;
   /** Records the planned step with the manager, once per step, before the model runs it. */
   commit(): void;
   /** Returns every page of the slot to the pool and the slot to the free list. */

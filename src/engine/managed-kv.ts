@@ -33,6 +33,7 @@ export class ManagedKV implements EngineKV {
   private readonly lens: Int32Array;
   /** Slot -> tokens it holds after the step being planned. */
   private readonly planned = new Map<number, number>();
+  lastRefusal: string | undefined;
 
   private constructor(readonly manager: KVCacheManager, view: KVView) {
     this.view = view;
@@ -88,7 +89,11 @@ export class ManagedKV implements EngineKV {
     if (this.manager.pagesNeeded(slot, tokens) > 0) {
       // The slots planned so far go in the same call: the manager may reclaim pages beyond the tokens it
       // knows a slot holds, and must not take those that this step is about to write.
-      if (!this.stepSlots([...this.planned, [slot, tokens]]).ok) return false;
+      const r = this.stepSlots([...this.planned, [slot, tokens]]);
+      if (!r.ok) {
+        this.lastRefusal = r.reason ?? `the KV pool is full (${r.pagesNeeded} pages needed, ${r.pagesAvailable} free or reclaimable)`;
+        return false;
+      }
     }
     this.planned.set(slot, tokens);
     return true;

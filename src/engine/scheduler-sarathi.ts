@@ -2,13 +2,13 @@
 // (decode-maximal batches), then on prefill chunks — of sequences already running, then of waiting ones
 // admitted first come, first served while free KV pages (above a watermark) allow. Long prompts are
 // split across steps, so a prefill never stalls the decodes running beside it.
-import { Scheduler, type StepPlan } from './scheduler.js';
+import { emptyPlan, Scheduler, type StepPlan } from './scheduler.js';
 
 export class SarathiScheduler extends Scheduler {
   readonly kind = 'sarathi' as const;
 
   plan(): StepPlan {
-    const plan: StepPlan = { work: [], preempted: [] };
+    const plan = emptyPlan();
     const budget = this.limits.maxBatchTokens;
     const left = () => budget - Scheduler.used(plan);
 

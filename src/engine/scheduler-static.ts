@@ -1,13 +1,13 @@
 // Static batching, as in a plain HF-style loop: a batch is formed only when the previous one has
 // finished, its prompts are prefilled whole in one step, and it decodes until its last sequence ends;
 // requests arriving meanwhile wait for the next batch.
-import { Scheduler, type StepPlan } from './scheduler.js';
+import { emptyPlan, Scheduler, type StepPlan } from './scheduler.js';
 
 export class StaticScheduler extends Scheduler {
   readonly kind = 'static' as const;
 
   plan(): StepPlan {
-    const plan: StepPlan = { work: [], preempted: [] };
+    const plan = emptyPlan();
     if (this.running.length === 0) {
       while (this.waiting.length > 0 && this.admitHead(this.waiting[0]!.pending, plan));
       return plan;

@@ -1,13 +1,13 @@
 // vLLM's original policy, prefill-first: whenever waiting requests can be admitted, the step prefills
 // whole prompts (as many as the token budget holds; always at least one) and running decodes wait;
 // otherwise the step decodes every running sequence.
-import { Scheduler, type StepPlan } from './scheduler.js';
+import { emptyPlan, Scheduler, type StepPlan } from './scheduler.js';
 
 export class VllmScheduler extends Scheduler {
   readonly kind = 'vllm' as const;
 
   plan(): StepPlan {
-    const plan: StepPlan = { work: [], preempted: [] };
+    const plan = emptyPlan();
     while (this.waiting.length > 0) {
       const count = this.waiting[0]!.pending;
       if (plan.work.length > 0 && Scheduler.used(plan) + count > this.limits.maxBatchTokens) break;

@@ -26,6 +26,12 @@ export interface StepPlan {
   work: StepWork[];
   /** Sequences preempted while planning: KV freed, back at the front of the waiting queue. */
   preempted: Sequence[];
+  /** Sequences taken out of the queue because no amount of waiting would let them run. */
+  failed: { seq: Sequence; error: Error }[];
+}
+
+export function emptyPlan(): StepPlan {
+  return { work: [], preempted: [], failed: [] };
 }
 
 export abstract class Scheduler {
@@ -64,7 +70,9 @@ export abstract class Scheduler {
   /**
    * Admits the head of the waiting queue for its next `count` tokens if a slot is free and the pool can
    * back them while keeping the watermark (waived when nothing else holds pages, so one request always
-   * makes progress). Adds the work to the plan; returns false (nothing changed) otherwise.
+   * makes progress). Adds the work to the plan; returns false (nothing changed) otherwise. A head that
+   * cannot be backed even with nothing else running (the process's mapping limit) fails instead of
+   * waiting for memory that nothing will free.
    */
   protected admitHead(count: number, plan: StepPlan): boolean {
     const seq = this.waiting[0];
@@ -76,6 +84,10 @@ export abstract class Scheduler {
     if (slot === undefined) return false;
     if (!this.kv.grow(slot, seq.computed + count)) {
       this.kv.freeSlot(slot);
+      if (this.running.length === 0) {
+        this.waiting.shift();
+        plan.failed.push({ seq, error: new RangeError(`cannot back this request's KV cache: ${this.kv.lastRefusal ?? 'the KV pool refused'}`) });
+      }
       return false;
     }
     this.waiting.shift();

@@ -11,11 +11,17 @@ import type { KVStats } from './stats.js';
 export type KVManagerKind = 'virtual' | 'paged' | 'static';
 
 /**
- * Outcome of a call that may need pages. `ok: false` is pool exhaustion: nothing changed, and the caller
- * waits for memory or preempts a sequence. (Programming errors throw instead, see errors.ts.)
+ * Outcome of a call that may need pages. `ok: false`: nothing changed, and the caller waits for memory or
+ * preempts a sequence (which frees pages and mappings alike). (Programming errors throw instead, see errors.ts.)
  */
 export interface GrowResult {
   ok: boolean;
+  /**
+   * When not ok, what ran out: 'pages' (the pool) or 'mappings' (the virtual manager would take the
+   * process past vm.max_map_count, even after idle slots gave up theirs; `reason` says what to change).
+   */
+  limit?: 'pages' | 'mappings';
+  reason?: string;
   /** Pages the call needed beyond what the slots already held. */
   pagesNeeded: number;
   /** Pages that were free or reclaimable when it was asked. */

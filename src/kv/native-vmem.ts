@@ -17,6 +17,8 @@ export interface NativeVirtualKVOptions {
 
 export interface NativeGrowResult {
   ok: boolean;
+  limit?: 'pages' | 'mappings';
+  reason?: string;
   pagesNeeded: number;
   pagesAvailable: number;
   pagesMapped: number;

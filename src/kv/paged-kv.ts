@@ -88,6 +88,7 @@ export class PagedKVManager implements KVCacheManager {
   private result(ok: boolean, blocksNeeded: number, blocksMapped: number): GrowResult {
     return {
       ok,
+      ...(ok ? {} : { limit: 'pages' as const }),
       pagesNeeded: blocksNeeded * this.ranges,
       pagesAvailable: this.blocks.freeCount * this.ranges,
       pagesMapped: blocksMapped * this.ranges,

@@ -66,7 +66,7 @@ test('pool exhaustion is a result: nothing changes, and the caller can ask first
     assert.equal(kv.pagesNeeded(a, 64 * 3), 4);
     assert.equal(kv.canGrow(a, 64 * 3), false);
     const result = kv.step(lensFor(a, 64 * 3));
-    assert.deepEqual(result, { ok: false, pagesNeeded: 4, pagesAvailable: 2, pagesMapped: 0 });
+    assert.deepEqual(result, { ok: false, limit: 'pages', pagesNeeded: 4, pagesAvailable: 2, pagesMapped: 0 });
     assert.equal(kv.tokens(a), 128);
     assert.equal(kv.freePages(), 2);
     assert.equal(kv.stepAsync(lensFor(a, 64 * 3)).ok, false);
