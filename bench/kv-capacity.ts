@@ -16,15 +16,19 @@ export interface LengthMix {
   mean: number;
 }
 
+/** One manager (at one page size) on one length mix: what it admitted in each sampled order. */
 export interface CapacityPoint {
   mix: string;
   manager: 'static' | 'paged' | 'virtual';
   pageBytes: number;
-  sequences: number;
-  storedBytes: number;
-  activeBytes: number;
+  /** Why this page size ('default': what VirtualKVManager picks for the budget on this machine). */
+  pageChoice?: string;
+  /** Sequences admitted, one entry per sampled order (seed). */
+  sequences: number[];
+  meanSequences: number;
+  /** Bytes mapped beyond the stored tokens, mean over the orders. */
   wasteBytes: number;
-  /** Waste in pages per (slot, layer, K/V) range. */
+  /** Waste in pages per (slot, layer, K/V) range, mean over the orders. */
   wastePagesPerRange: number;
 }
 
@@ -58,31 +62,67 @@ function fill(m: KVCacheManager, mix: LengthMix): number {
   return admitted;
 }
 
-function measure(mix: LengthMix, m: KVCacheManager, manager: CapacityPoint['manager']): CapacityPoint {
+interface Fill {
+  sequences: number;
+  wasteBytes: number;
+  wastePagesPerRange: number;
+}
+
+function measure(mix: LengthMix, m: KVCacheManager): Fill {
   try {
     const sequences = fill(m, mix);
     const st = m.stats();
-    const ranges = m.shape.layers * 2;
     const waste = st.activeBytes - st.storedBytes;
-    return { mix: mix.name, manager, pageBytes: m.pageBytes, sequences, storedBytes: st.storedBytes, activeBytes: st.activeBytes,
-      wasteBytes: waste, wastePagesPerRange: round(waste / m.pageBytes / (sequences * ranges)) };
+    return { sequences, wasteBytes: waste, wastePagesPerRange: waste / m.pageBytes / (sequences * m.shape.layers * 2) };
   } finally {
     m.close();
   }
 }
 
-export function benchCapacity(shape: Omit<KVShape, 'maxSlots'>, budgetBytes: number, mixes: LengthMix[], opts: { blockSize: number; pageBytes: number }): CapacityPoint[] {
+function summarize(name: string, manager: CapacityPoint['manager'], pageBytes: number, fills: Fill[], pageChoice?: string): CapacityPoint {
+  const mean = (f: (x: Fill) => number) => fills.reduce((a, x) => a + f(x), 0) / fills.length;
+  return {
+    mix: name, manager, pageBytes, ...(pageChoice ? { pageChoice } : {}),
+    sequences: fills.map((f) => f.sequences),
+    meanSequences: mean((f) => f.sequences),
+    wasteBytes: round(mean((f) => f.wasteBytes)),
+    wastePagesPerRange: round(mean((f) => f.wastePagesPerRange)),
+  };
+}
+
+/** Fills a fresh manager from make() with each order; the page size is the managers'. */
+function measureOrders(orders: LengthMix[], make: () => KVCacheManager): { fills: Fill[]; pageBytes: number } {
+  let pageBytes = 0;
+  const fills = orders.map((o) => {
+    const m = make();
+    pageBytes = m.pageBytes;
+    return measure(o, m);
+  });
+  return { fills, pageBytes };
+}
+
+/**
+ * Admits each mix's orders (one LengthMix per seed, same name) under static, paged (blockSize) and
+ * virtual management at each of `pageSizes` (0: the manager's default for the budget).
+ */
+export function benchCapacity(shape: Omit<KVShape, 'maxSlots'>, budgetBytes: number, mixes: LengthMix[][], opts: { blockSize: number; pageSizes: number[] }): CapacityPoint[] {
   const points: CapacityPoint[] = [];
   // Static backs maxContext per slot up front, so its slot count is the budget over one slot's bytes.
   const probe = new StaticKVManager({ ...shape, maxSlots: 1, prefault: false });
   const staticSlots = Math.floor(budgetBytes / (probe.pagesForTokens() * probe.pageBytes));
   probe.close();
-  for (const mix of mixes) {
-    process.stderr.write(`kv capacity: ${mix.name}\n`);
-    const maxSlots = mix.lengths.length;
-    points.push(measure(mix, new StaticKVManager({ ...shape, maxSlots: staticSlots, prefault: false }), 'static'));
-    points.push(measure(mix, new PagedKVManager({ ...shape, maxSlots, budgetBytes, blockSize: opts.blockSize }), 'paged'));
-    points.push(measure(mix, new VirtualKVManager({ ...shape, maxSlots, budgetBytes, pageSize: opts.pageBytes }), 'virtual'));
+  for (const orders of mixes) {
+    const name = orders[0]!.name;
+    process.stderr.write(`kv capacity: ${name}\n`);
+    const maxSlots = Math.max(...orders.map((o) => o.lengths.length));
+    const add = (manager: CapacityPoint['manager'], r: { fills: Fill[]; pageBytes: number }, pageChoice?: string) =>
+      points.push(summarize(name, manager, r.pageBytes, r.fills, pageChoice));
+    add('static', measureOrders(orders, () => new StaticKVManager({ ...shape, maxSlots: staticSlots, prefault: false })));
+    add('paged', measureOrders(orders, () => new PagedKVManager({ ...shape, maxSlots, budgetBytes, blockSize: opts.blockSize })));
+    for (const pageSize of opts.pageSizes) {
+      const r = measureOrders(orders, () => new VirtualKVManager({ ...shape, maxSlots, budgetBytes, ...(pageSize > 0 ? { pageSize } : {}) }));
+      add('virtual', r, pageSize > 0 ? undefined : 'default');
+    }
   }
   return points;
 }

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { NativeBackend } from '../src/backend/native/native-backend.js';
 import { BenchArgs } from './args.js';
 import { benchAttention, ROUNDS, TINYLLAMA_ATTENTION, type AttentionPoint, type PagedPool } from './kv-attention.js';
-import { benchCapacity, sampleMix, traceLengths, type CapacityPoint } from './kv-capacity.js';
+import { benchCapacity, sampleMix, traceLengths, type CapacityPoint, type LengthMix } from './kv-capacity.js';
+import { maxMapCount } from '../src/kv/index.js';
 import { benchMapping } from './kv-mapping.js';
 import { machineInfo } from './machine.js';
 import { repoRoot } from './paths.js';
@@ -37,14 +38,25 @@ function ratioSummary(points: AttentionPoint[], blockSize: number, pool: PagedPo
 }
 
 function capacityTable(points: CapacityPoint[]): string {
-  const paged = (mix: string) => points.find((p) => p.mix === mix && p.manager === 'paged')!.sequences;
-  const stat = (mix: string) => points.find((p) => p.mix === mix && p.manager === 'static')!.sequences;
+  const mean = (mix: string, manager: CapacityPoint['manager']) => points.find((p) => p.mix === mix && p.manager === manager)!.meanSequences;
   const kib = (b: number) => (b >= 1 << 20 ? `${b / 2 ** 20} MiB` : `${b / 1024} KiB`);
   return markdownTable(
-    ['length mix', 'manager', 'page', 'sequences', 'x paged', 'x static', 'unused MiB', 'unused pages / (slot, layer, K/V)'],
-    points.map((p) => [p.mix, p.manager, kib(p.pageBytes), p.sequences, round(p.sequences / paged(p.mix)), round(p.sequences / stat(p.mix)),
-      round(p.wasteBytes / 2 ** 20), p.wastePagesPerRange]),
+    ['length mix', 'manager', 'page', 'sequences (mean)', 'min-max', 'x paged', 'x static', 'unused MiB', 'unused pages / (slot, layer, K/V)'],
+    points.map((p) => [p.mix, p.manager, `${kib(p.pageBytes)}${p.pageChoice ? ` (${p.pageChoice})` : ''}`, round(p.meanSequences, 4),
+      `${Math.min(...p.sequences)}-${Math.max(...p.sequences)}`, (p.meanSequences / mean(p.mix, 'paged')).toFixed(3),
+      round(p.meanSequences / mean(p.mix, 'static')), round(p.wasteBytes / 2 ** 20), p.wastePagesPerRange]),
   );
+}
+
+/** Per mix, virtual's capacity at each page size against the targets (>= 0.98x paged, >= 4x static). */
+function capacitySummary(points: CapacityPoint[]): string[] {
+  const mixes = [...new Set(points.map((p) => p.mix))];
+  return mixes.map((mix) => {
+    const of = (m: CapacityPoint['manager']) => points.filter((p) => p.mix === mix && p.manager === m);
+    const paged = of('paged')[0]!.meanSequences, stat = of('static')[0]!.meanSequences;
+    const parts = of('virtual').map((v) => `${v.pageBytes / 1024} KiB${v.pageChoice ? ` (${v.pageChoice})` : ''}: ${(v.meanSequences / paged).toFixed(3)}x paged, ${round(v.meanSequences / stat)}x static`);
+    return `- ${mix}: ${parts.join('; ')}`;
+  });
 }
 
 function attentionSection(args: BenchArgs, threads: number): { data: unknown; md: string[] } {
@@ -99,19 +111,33 @@ function capacitySection(args: BenchArgs): { data: unknown; md: string[] } {
   const budgetBytes = args.int('budget-mib', 4096) * 2 ** 20;
   const lengths = traceLengths(TRACE, MAX_CONTEXT);
   const samples = args.int('samples', 2000);
+  const seeds = args.int('seeds', 10);
+  const pageSizes = args.list('page-sizes', ['16', '64', 'default']).map((p) => {
+    if (p === 'default') return 0;
+    if (!/^\d+$/.test(p)) throw new Error(`--page-sizes: "${p}" is not a page size in KiB or "default"`);
+    return Number(p) * 1024;
+  });
+  const orders = (name: string, pool: number[], base: number) =>
+    Array.from({ length: seeds }, (_, i) => sampleMix(name, pool, samples, base + i));
   const mixes = [
-    sampleMix(`ShareGPT-8k, clipped to ${MAX_CONTEXT}`, lengths, samples, 1),
-    sampleMix('ShareGPT-8k rows of <= 2000 tokens', lengths.filter((l) => l <= 2000), samples, 2),
+    orders(`ShareGPT-8k, clipped to ${MAX_CONTEXT}`, lengths, 1),
+    orders('ShareGPT-8k rows of <= 2000 tokens', lengths.filter((l) => l <= 2000), 1001),
   ];
-  const points = benchCapacity(TINYLLAMA_KV, budgetBytes, mixes, { blockSize: 16, pageBytes: 64 << 10 });
+  const points = benchCapacity(TINYLLAMA_KV, budgetBytes, mixes, { blockSize: 16, pageSizes });
+  const meanOf = (m: LengthMix[]) => round(m.reduce((a, x) => a + x.mean, 0) / m.length);
   return {
-    data: { kvShape: TINYLLAMA_KV, budgetBytes, mixes: mixes.map((m) => ({ name: m.name, mean: m.mean, samples: m.lengths.length })), points },
+    data: { kvShape: TINYLLAMA_KV, budgetBytes, maxMapCount: maxMapCount(), seeds, mixes: mixes.map((m) => ({ name: m[0]!.name, mean: meanOf(m), samples })), points },
     md: [
       `## Capacity of a ${budgetBytes / 2 ** 30} GiB KV budget (TinyLlama KV: 22 layers x 4 x 64, f32, max context ${MAX_CONTEXT})`,
       '',
-      `Sequences admitted in sampled order until the manager refuses (static: budget / maxContext slots). Mixes: ${mixes.map((m) => `${m.name}: mean ${m.mean} tokens`).join('; ')}.`,
+      `Sequences admitted in sampled order until the manager refuses (static: budget / maxContext slots), over ${seeds} sampled orders per mix. ` +
+        `Mixes: ${mixes.map((m) => `${m[0]!.name}: mean ${meanOf(m)} tokens`).join('; ')}. ` +
+        `Paged: 16-token blocks (16 KiB per layer and K/V). Virtual: the page sizes listed; "default" is what the manager picks for this budget under this machine's vm.max_map_count (${maxMapCount()}), keeping the pool's worst-case mappings under it. ` +
+        'A TinyLlama token is only 1 KiB per layer and K/V (4 KV heads of 64), so a 64 KiB page holds 64 tokens: models with more KV heads fill a page with fewer tokens and lose less.',
       '',
       capacityTable(points),
+      '',
+      ...capacitySummary(points),
     ],
   };
 }

@@ -24,7 +24,8 @@ const HELP = `usage: vserve serve [-m FILE] [options]
       --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
       --kv-manager KIND         virtual (default), paged or static
       --kv-memory SIZE          KV pool budget, e.g. 1GiB (default: all slots at full context, at most 1GiB)
-      --page-size SIZE          virtual manager page size, e.g. 64KiB (default: chosen from the budget)
+      --page-size SIZE          virtual manager page size, e.g. 64KiB (default: 64KiB; larger for
+                                big budgets, to stay under vm.max_map_count)
       --block-size N            paged manager tokens per block (default 16)
       --scheduler KIND          sarathi (default), vllm or static
       --max-batch-tokens N      token budget per step (default 512)

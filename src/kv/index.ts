@@ -4,7 +4,7 @@ export type { KVShape, ResolvedKVShape } from './shape.js';
 export type { KVStats, SlotState, SlotStats } from './stats.js';
 export type { PagedKVView } from './paged-view.js';
 export { KVError, isKVError, type KVErrorCode } from './errors.js';
-export { defaultPageSize, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from './page-size.js';
+export { defaultPageSize, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, maxMapCount, MIN_PAGE_SIZE } from './page-size.js';
 export { VirtualKVManager, type VirtualKVOptions } from './virtual-kv.js';
 export { StaticKVManager, type StaticKVOptions } from './static-kv.js';
 export { PagedKVManager, type PagedKVOptions } from './paged-kv.js';

@@ -2,7 +2,7 @@
 // through aliased pages, copy-on-write compaction, asynchronous mapping, and closing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultPageSize, isKVError, VirtualKVManager, type VirtualKVOptions } from '../../src/kv/index.js';
+import { defaultPageSize, isKVError, maxMapCount, VirtualKVManager, type VirtualKVOptions } from '../../src/kv/index.js';
 import { readToken, writeToken } from './kv-rows.js';
 
 // 64-byte tokens, 64 tokens per 4 KiB page, 8 pages per slot range.
@@ -237,14 +237,20 @@ test('maxContext is padded so that a slot is whole pages', () => {
   }
 });
 
-test('the default page size follows the budget', () => {
-  assert.equal(defaultPageSize(256 << 20, 1 << 20), 64 << 10);
-  assert.equal(defaultPageSize(2 ** 32, 1 << 20), 512 << 10);
-  assert.equal(defaultPageSize(2 ** 36, 8 << 20), 2 << 20);
-  assert.equal(defaultPageSize(16 << 20, 8 << 10), 8 << 10);
-  for (const budget of [2 ** 20, 2 ** 28, 2 ** 32, 2 ** 36]) {
-    const page = defaultPageSize(budget, 1 << 20);
-    assert.ok(page % 4096 === 0 && page <= 2 << 20);
-    assert.ok(budget / page <= 8192 || page === 2 << 20);
+test('the default page size follows the budget and the mapping limit', () => {
+  const linuxDefault = 65530;
+  assert.equal(defaultPageSize(256 << 20, 1 << 20, linuxDefault), 64 << 10);
+  assert.equal(defaultPageSize(2 ** 30, 1 << 20, linuxDefault), 64 << 10);
+  assert.equal(defaultPageSize(2 ** 32, 1 << 20, linuxDefault), 256 << 10);
+  assert.equal(defaultPageSize(2 ** 32, 1 << 20, 262144), 64 << 10, 'a raised vm.max_map_count allows smaller pages');
+  assert.equal(defaultPageSize(2 ** 36, 8 << 20, linuxDefault), 2 << 20);
+  assert.equal(defaultPageSize(16 << 20, 8 << 10, linuxDefault), 8 << 10);
+  for (const limit of [linuxDefault, 262144, maxMapCount()]) {
+    for (const budget of [2 ** 20, 2 ** 28, 2 ** 32, 2 ** 36]) {
+      const page = defaultPageSize(budget, 1 << 20, limit);
+      assert.ok(page % 4096 === 0 && page <= 2 << 20);
+      // Two VMAs per page at worst, with room for the rest of the process.
+      assert.ok(2 * (budget / page) <= limit - 8192 || page === 2 << 20, `${budget} / ${page} under ${limit}`);
+    }
   }
 });
