@@ -14,7 +14,8 @@ import { evictCaches, timeOp } from './timing.js';
 /** TinyLlama-1.1B's attention: 32 query heads, 4 KV heads of 64. */
 export const TINYLLAMA_ATTENTION: AttentionShape = { nHeads: 32, nKVHeads: 4, headDim: 64, scale: 1 / 8 };
 
-export const ROUNDS = 7;
+/** Rounds per point by default: enough for the median of per-round ratios to settle on this noisy host. */
+export const DEFAULT_ROUNDS = 11;
 
 export interface AttentionPoint {
   phase: 'decode' | 'prefill';
@@ -100,28 +101,29 @@ function freshPagedCache(slots: number, tokens: number, blockSize: number, s: At
 }
 
 /**
- * Times one batch on every layout: ROUNDS rounds, each timing every layout (in a rotating order) for a
+ * Times one batch on every layout: `rounds` rounds, each timing every layout (in a rotating order) for a
  * short while, back to back. Returns each round's median per layout ([round][layout]); ratios are taken
  * within a round, so a change in this host's memory bandwidth or load between rounds (which moves whole
  * rounds by 10-20%) does not leak into the comparison.
  */
-function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positions: Int32Array, s: AttentionShape, minCalls: number, cold: boolean): number[][] {
+function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positions: Int32Array, s: AttentionShape, minCalls: number, cold: boolean, rounds: number): number[][] {
   const q = new Float32Array(slots.length * s.nHeads * s.headDim);
   fill(q, 3);
   const out = new Float32Array(q.length);
-  const rounds: number[][] = [];
-  for (let round = 0; round < ROUNDS; round++) {
+  const results: number[][] = [];
+  for (let round = 0; round < rounds; round++) {
     const times = layouts.map(() => 0);
     for (let j = 0; j < layouts.length; j++) {
       const i = (j + round) % layouts.length;
       times[i] = timeOp(() => backend.attention(out, q, layouts[i]!, 0, slots, positions, s), minCalls, 60, cold ? evictCaches : undefined).medianMs;
     }
-    rounds.push(times);
+    results.push(times);
   }
-  return rounds;
+  return results;
 }
 
-function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, blockSizes: number[], pools: PagedPool[], s: AttentionShape): AttentionPoint {
+function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, opts: AttentionOptions, s: AttentionShape): AttentionPoint {
+  const { blockSizes, pools } = opts;
   const contiguous = virtualCache(batch, context, s);
   const variants = blockSizes.flatMap((blockSize) => pools.map((pool) => ({ blockSize, pool })));
   const layouts: KVView[] = [contiguous.view, ...variants.map((v) => pagedCache(batch, context, v.blockSize, s, v.pool))];
@@ -133,7 +135,7 @@ function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, 
   // chunk's own K/V was written just before its attention, so it runs on warm caches.
   let rounds: number[][];
   try {
-    rounds = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3, phase === 'decode');
+    rounds = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3, phase === 'decode', opts.rounds);
   } finally {
     contiguous.manager.close();
   }
@@ -143,23 +145,32 @@ function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, 
     contiguousMs: round(column(0)),
     paged: variants.map(({ blockSize, pool }, i) => {
       const ratios = rounds.map((r) => r[i + 1]! / r[0]!);
-      return { blockSize, pool, ms: round(column(i + 1)), ratio: round(median(ratios)), ratios: ratios.map(round) };
+      return { blockSize, pool, ms: round(column(i + 1)), ratio: round(median(ratios)), ratios: ratios.map((x) => round(x)) };
     }),
   };
 }
 
-export function benchAttention(backend: Backend, opts: { batches: number[]; contexts: number[]; chunks: number[]; blockSizes: number[]; pools: PagedPool[] }): AttentionPoint[] {
+export interface AttentionOptions {
+  batches: number[];
+  contexts: number[];
+  chunks: number[];
+  blockSizes: number[];
+  pools: PagedPool[];
+  rounds: number;
+}
+
+export function benchAttention(backend: Backend, opts: AttentionOptions): AttentionPoint[] {
   const s = TINYLLAMA_ATTENTION;
   const points: AttentionPoint[] = [];
   for (const batch of opts.batches) {
     for (const context of opts.contexts) {
       process.stderr.write(`kv attention: decode batch ${batch}, context ${context}\n`);
-      points.push(point(backend, 'decode', batch, context, opts.blockSizes, opts.pools, s));
+      points.push(point(backend, 'decode', batch, context, opts, s));
     }
   }
   for (const chunk of opts.chunks) {
     process.stderr.write(`kv attention: prefill chunk ${chunk}\n`);
-    points.push(point(backend, 'prefill', 1, chunk, opts.blockSizes, opts.pools, s));
+    points.push(point(backend, 'prefill', 1, chunk, opts, s));
   }
   return points;
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { NativeBackend } from '../src/backend/native/native-backend.js';
 import { BenchArgs } from './args.js';
-import { benchAttention, ROUNDS, TINYLLAMA_ATTENTION, type AttentionPoint, type PagedPool } from './kv-attention.js';
+import { benchAttention, DEFAULT_ROUNDS, TINYLLAMA_ATTENTION, type AttentionPoint, type PagedPool } from './kv-attention.js';
 import { benchCapacity, sampleMix, traceLengths, type CapacityPoint, type LengthMix } from './kv-capacity.js';
 import { maxMapCount } from '../src/kv/index.js';
 import { benchMapping } from './kv-mapping.js';
@@ -29,12 +29,25 @@ function attentionTable(points: AttentionPoint[]): string {
   );
 }
 
-/** One line per (block size, pool): the decode and prefill ratios' median and range [targets: >= 1.2 decode at 16, >= 1 everywhere]. */
+/**
+ * One line per (block size, pool): the decode and prefill ratios' median and range [targets: >= 1.2
+ * decode at 16, >= 1 everywhere], and the points where one layout won nearly every round. A point's
+ * ratio is the median of its rounds' ratios; for layouts that are really equal, each round is a coin
+ * flip, so losing all but at most one of n rounds (probability (n + 1) / 2^n, 0.5% at 11) is a real loss.
+ */
 function ratioSummary(points: AttentionPoint[], blockSize: number, pool: PagedPool): string {
-  const ratios = (phase: AttentionPoint['phase']) =>
-    points.filter((p) => p.phase === phase).map((p) => p.paged.find((x) => x.blockSize === blockSize && x.pool === pool)!.ratio);
-  const describe = (xs: number[]) => (xs.length === 0 ? 'none' : `median ${round(median(xs))}x (${round(Math.min(...xs))}-${round(Math.max(...xs))}x over ${xs.length} points)`);
-  return `- block ${blockSize}, ${pool} pool: decode ${describe(ratios('decode'))}; prefill ${describe(ratios('prefill'))}`;
+  const of = (phase: AttentionPoint['phase']) =>
+    points.filter((p) => p.phase === phase).map((p) => ({ p, v: p.paged.find((x) => x.blockSize === blockSize && x.pool === pool)! }));
+  const describe = (phase: AttentionPoint['phase']) => {
+    const xs = of(phase).map(({ v }) => v.ratio);
+    if (xs.length === 0) return 'none';
+    const clear = (won: (r: number) => boolean) =>
+      of(phase).filter(({ v }) => v.ratios.filter(won).length >= v.ratios.length - 1).map(({ p }) => `${p.batch}x${p.context}`);
+    const slower = clear((r) => r < 1);
+    return `median ${round(median(xs))}x (${round(Math.min(...xs))}-${round(Math.max(...xs))}x over ${xs.length} points; ` +
+      `contiguous faster in all rounds but one at ${clear((r) => r > 1).length}, slower at ${slower.length === 0 ? 'none' : slower.join(', ')})`;
+  };
+  return `- block ${blockSize}, ${pool} pool: decode ${describe('decode')}; prefill ${describe('prefill')}`;
 }
 
 function capacityTable(points: CapacityPoint[]): string {
@@ -65,6 +78,7 @@ function attentionSection(args: BenchArgs, threads: number): { data: unknown; md
     if (p !== 'fresh' && p !== 'fragmented') throw new Error(`--pools: "${p}" is not fresh or fragmented`);
     return p as PagedPool;
   });
+  const rounds = args.int('rounds', DEFAULT_ROUNDS);
   const backend = new NativeBackend({ threads });
   let points: AttentionPoint[];
   try {
@@ -74,18 +88,19 @@ function attentionSection(args: BenchArgs, threads: number): { data: unknown; md
       chunks: ints(args.list('chunks', ['128', '512', '2048'])),
       blockSizes,
       pools,
+      rounds,
     });
   } finally {
     backend.close();
   }
   return {
-    data: { shape: TINYLLAMA_ATTENTION, isa: backend.isa, blockSizes, pools, points },
+    data: { shape: TINYLLAMA_ATTENTION, isa: backend.isa, blockSizes, pools, rounds, points },
     md: [
       `## Attention (native backend, ${backend.isa}, ${threads} thread${threads === 1 ? '' : 's'}; TinyLlama: 32 heads, 4 KV heads of 64, f32 KV, one layer)`,
       '',
       'Decode: `batch` sequences of `context` tokens, one query each, with the CPU caches evicted before every call (in a model step the weights and the other layers\' KV pass through them between two calls on one layer). Prefill: one chunk of `chunk` tokens from position 0 (causal), on warm caches (its K/V was just written).',
       "Both kernels share their loop, SIMD and threading. The contiguous cache is the virtual manager's (memfd pool, 64 KiB pages). The paged cache's blocks come from a fresh pool (handed out in turn to the growing slots, so interleaved across them) or a fragmented one (handed out in a random order, as from a long-running server's free list). " +
-        `ratio = contiguous throughput / paged throughput (> 1: contiguous faster), the median over ${ROUNDS} rounds of the ratio within each round (layouts run back to back, in a rotating order; ms columns are medians over rounds; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
+        `ratio = contiguous throughput / paged throughput (> 1: contiguous faster), the median over ${rounds} rounds of the ratio within each round (layouts run back to back, in a rotating order; ms columns are medians over rounds; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} logical cores at the end).`,
       '',
       attentionTable(points),
       '',
