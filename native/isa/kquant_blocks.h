@@ -52,6 +52,46 @@ struct Q4_KFactors {
     std::memcpy(scale, &scales, 8);
     std::memcpy(min, &mins, 8);
   }
+
+  // The super-block's contribution to one activation row: sum_j d * scale_j * xd_j * dot_j
+  // - dmin * min_j * xd_j * sum(xq_j), where subDot(j, xq) is the integer dot of sub-block j's 32
+  // quants with the activation quants at xq (the ISA's part).
+  template <class SubDot>
+  float combine(const KQuantRows& x, size_t row, size_t b, SubDot&& subDot) const {
+    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
+    const float* xs = x.s + row * (x.cols / 16) + b * 16;
+    float scaled = 0.0f, offsets = 0.0f;
+    for (int j = 0; j < 8; j++) {
+      scaled += float(scale[j]) * xd[j] * float(subDot(j, xq + 32 * j));
+      offsets += float(min[j]) * (xs[2 * j] + xs[2 * j + 1]);
+    }
+    return d * scaled - dmin * offsets;
+  }
+};
+
+// A Q6_K super-block's factors: d and the scale of each of its sixteen sub-blocks.
+struct Q6_KFactors {
+  float d;
+  int8_t scale[16];
+
+  void unpackFactors(const uint8_t* blk) {
+    std::memcpy(scale, blk + kQ6_KScalesAt, 16);
+    d = halfToFloat(loadU16(blk + kQ6_KDAt));
+  }
+
+  // The super-block's contribution to one activation row: sum_j d * scale_j * (xd * dot_j - 32 * xd *
+  // sum(xq_j)), where subDot(j, xq) is the integer dot of sub-block j's 16 quants (stored value + 32)
+  // with the activation quants at xq (the ISA's part).
+  template <class SubDot>
+  float combine(const KQuantRows& x, size_t row, size_t b, SubDot&& subDot) const {
+    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
+    const float* xs = x.s + row * (x.cols / 16) + b * 16;
+    float sum = 0.0f;
+    for (int j = 0; j < 16; j++) sum += float(scale[j]) * (xd[j / 2] * float(subDot(j, xq + 16 * j)) - 32.0f * xs[j]);
+    return d * sum;
+  }
 };
 
 // The row-layout K-quant matmul driver for ISAs whose Block (see the kernel files) does the arithmetic:

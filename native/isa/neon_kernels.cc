@@ -122,24 +122,15 @@ struct Q4_KBlock : Q4_KFactors {
   }
 
   float dot(const KQuantRows& x, size_t row, size_t b) const {
-    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
-    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
-    const float* xs = x.s + row * (x.cols / 16) + b * 16;
-    float scaled = 0.0f, offsets = 0.0f;
-    for (int j = 0; j < 8; j++) {
-      const int32x4_t acc = dot16(q[2 * j + 1], xq + 32 * j + 16, dot16(q[2 * j], xq + 32 * j, vdupq_n_s32(0)));
-      scaled += float(scale[j]) * xd[j] * float(vaddvq_s32(acc));
-      offsets += float(min[j]) * (xs[2 * j] + xs[2 * j + 1]);
-    }
-    return d * scaled - dmin * offsets;
+    return combine(x, row, b, [&](int j, const int8_t* xq) {
+      return vaddvq_s32(dot16(q[2 * j + 1], xq + 16, dot16(q[2 * j], xq, vdupq_n_s32(0))));
+    });
   }
 };
 
-struct Q6_KBlock {
+struct Q6_KBlock : Q6_KFactors {
   static constexpr int kBytes = kQ6_KBytes;
   int8x16_t q[16];  // values 16k..16k+15, 0..63
-  float d;
-  int8_t scale[16];
 
   void unpack(const uint8_t* blk) {
     // Of each 128 values, 0-31 take qh bits 0-1 and ql bytes 0-31's low nibbles, 32-63 bits 2-3 and
@@ -158,20 +149,11 @@ struct Q6_KBlock {
         out[6] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(c, 4), vandq_u8(vshrq_n_u8(qh, 2), high)));
       }
     }
-    std::memcpy(scale, blk + kQ6_KScalesAt, 16);
-    d = halfToFloat(loadU16(blk + kQ6_KDAt));
+    unpackFactors(blk);
   }
 
   float dot(const KQuantRows& x, size_t row, size_t b) const {
-    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
-    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
-    const float* xs = x.s + row * (x.cols / 16) + b * 16;
-    float sum = 0.0f;
-    for (int j = 0; j < 16; j++) {
-      const int32_t dotq = vaddvq_s32(dot16(q[j], xq + 16 * j, vdupq_n_s32(0)));
-      sum += float(scale[j]) * (xd[j / 2] * float(dotq) - 32.0f * xs[j]);
-    }
-    return d * sum;
+    return combine(x, row, b, [&](int j, const int8_t* xq) { return vaddvq_s32(dot16(q[j], xq, vdupq_n_s32(0))); });
   }
 };
 

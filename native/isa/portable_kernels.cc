@@ -89,27 +89,18 @@ struct Q4_KBlock : Q4_KFactors {
     }
   }
 
-  // sum_j d * scale_j * xd_j * dot(q_j, xq_j) - dmin * min_j * xd_j * sum(xq_j), sub-block j = block j.
   float dot(const KQuantRows& x, size_t row, size_t b) const {
-    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
-    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
-    const float* xs = x.s + row * (x.cols / 16) + b * 16;
-    float scaled = 0.0f, offsets = 0.0f;
-    for (int j = 0; j < 8; j++) {
+    return combine(x, row, b, [&](int j, const int8_t* xq) {
       int32_t dotq = 0;
-      for (int l = 0; l < 32; l++) dotq += int32_t(q[32 * j + l]) * int32_t(xq[32 * j + l]);
-      scaled += float(scale[j]) * xd[j] * float(dotq);
-      offsets += float(min[j]) * (xs[2 * j] + xs[2 * j + 1]);
-    }
-    return d * scaled - dmin * offsets;
+      for (int l = 0; l < 32; l++) dotq += int32_t(q[32 * j + l]) * int32_t(xq[l]);
+      return dotq;
+    });
   }
 };
 
-struct Q6_KBlock {
+struct Q6_KBlock : Q6_KFactors {
   static constexpr int kBytes = kQ6_KBytes;
   uint8_t q[kQKSuper];  // 0..63 (the stored value + 32), in value order
-  float d;
-  int8_t scale[16];
 
   void unpack(const uint8_t* blk) {
     const uint8_t* ql = blk;
@@ -123,22 +114,15 @@ struct Q6_KBlock {
         out[l + 96] = uint8_t((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
       }
     }
-    std::memcpy(scale, blk + kQ6_KScalesAt, 16);
-    d = halfToFloat(loadU16(blk + kQ6_KDAt));
+    unpackFactors(blk);
   }
 
-  // sum_j d * scale_j * (xd * dot(q_j, xq_j) - 32 * xd * sum(xq_j)) over the 16 sub-blocks of 16.
   float dot(const KQuantRows& x, size_t row, size_t b) const {
-    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
-    const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
-    const float* xs = x.s + row * (x.cols / 16) + b * 16;
-    float sum = 0.0f;
-    for (int j = 0; j < 16; j++) {
+    return combine(x, row, b, [&](int j, const int8_t* xq) {
       int32_t dotq = 0;
-      for (int l = 0; l < 16; l++) dotq += int32_t(q[16 * j + l]) * int32_t(xq[16 * j + l]);
-      sum += float(scale[j]) * (xd[j / 2] * float(dotq) - 32.0f * xs[j]);
-    }
-    return d * sum;
+      for (int l = 0; l < 16; l++) dotq += int32_t(q[16 * j + l]) * int32_t(xq[l]);
+      return dotq;
+    });
   }
 };
 
