@@ -28,72 +28,69 @@ size_t packedGroupBytes(int type, size_t cols) {
 
 int packedBias(int type) { return type == kQ8_0 ? 128 : 8; }
 
+namespace {
+// The loop all packers share: for every group of kPackRows weight rows (groups in parallel), every block
+// column b of `blocks`, and every row r of the group, pack(out, blk, r) with out the group's packed block
+// b (outBlockBytes each) and blk row r's source block b (srcBlockBytes each).
+template <class Pack>
+void forEachRowBlock(const uint8_t* src, size_t rowBytes, size_t blocks, size_t srcBlockBytes, size_t outBlockBytes,
+                     size_t groups, uint8_t* dst, Pack&& pack) {
+  pool().parallelFor(groups, [&](size_t g) {
+    uint8_t* out = dst + g * blocks * outBlockBytes;
+    for (size_t b = 0; b < blocks; b++, out += outBlockBytes) {
+      for (size_t r = 0; r < kPackRows; r++) pack(out, src + (g * kPackRows + r) * rowBytes + b * srcBlockBytes, r);
+    }
+  });
+}
+}  // namespace
+
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
-  const size_t blocks = cols / kQKBlock;
   const size_t blockBytes = type == kQ8_0 ? kQ8_0Bytes : kQ4_0Bytes;
   const size_t quantBytes = blockBytes - 2;
   const uint32_t flip = type == kQ8_0 ? 0x80808080u : 0u;
-  const size_t outBlock = packedBlockBytes(type);
-  pool().parallelFor(groups, [&](size_t g) {
-    uint8_t* out = dst + g * blocks * outBlock;
-    for (size_t b = 0; b < blocks; b++, out += outBlock) {
-      for (size_t r = 0; r < kPackRows; r++) {
-        const uint8_t* blk = src + (g * kPackRows + r) * rowBytes + b * blockBytes;
-        std::memcpy(out + 2 * r, blk, 2);
-        for (size_t k = 0; k < quantBytes / 4; k++) {
-          uint32_t word;  // 4 quants at a time: byte-wise copying made packing a 1 GB model take ~1 s
-          std::memcpy(&word, blk + 2 + 4 * k, 4);
-          word ^= flip;
-          std::memcpy(out + 2 * kPackRows + (k * kPackRows + r) * 4, &word, 4);
-        }
-      }
-    }
-  });
+  forEachRowBlock(src, rowBytes, cols / kQKBlock, blockBytes, packedBlockBytes(type), groups, dst,
+                  [&](uint8_t* out, const uint8_t* blk, size_t r) {
+                    std::memcpy(out + 2 * r, blk, 2);
+                    for (size_t k = 0; k < quantBytes / 4; k++) {
+                      uint32_t word;  // 4 quants at a time: byte-wise copying made packing a 1 GB model take ~1 s
+                      std::memcpy(&word, blk + 2 + 4 * k, 4);
+                      word ^= flip;
+                      std::memcpy(out + 2 * kPackRows + (k * kPackRows + r) * 4, &word, 4);
+                    }
+                  });
 }
 
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
-  const size_t supers = cols / kQKSuper;
-  pool().parallelFor(groups, [&](size_t g) {
-    uint8_t* out = dst + g * supers * kQ4_KPackedBytes;
-    for (size_t b = 0; b < supers; b++, out += kQ4_KPackedBytes) {
-      for (size_t r = 0; r < kPackRows; r++) {
-        const uint8_t* blk = src + (g * kPackRows + r) * rowBytes + b * kQ4_KBytes;
-        std::memcpy(out + 2 * r, blk, 2);                   // d
-        std::memcpy(out + 2 * kPackRows + 2 * r, blk + 2, 2);  // dmin
-        uint64_t scales, mins;
-        unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
-        for (size_t j = 0; j < 8; j++) {
-          out[64 + j * kPackRows + r] = uint8_t(scales >> (8 * j));
-          out[64 + 8 * kPackRows + j * kPackRows + r] = uint8_t(mins >> (8 * j));
-        }
-        uint8_t* quants = out + 64 + 16 * kPackRows;
-        for (size_t p = 0; p < 4; p++) {
-          for (size_t k = 0; k < 8; k++) {
-            std::memcpy(quants + p * 32 * kPackRows + (k * kPackRows + r) * 4, blk + kQ4_KQuantsAt + 32 * p + 4 * k, 4);
-          }
-        }
-      }
-    }
-  });
+  forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ4_KBytes, kQ4_KPackedBytes, groups, dst,
+                  [](uint8_t* out, const uint8_t* blk, size_t r) {
+                    std::memcpy(out + 2 * r, blk, 2);                   // d
+                    std::memcpy(out + 2 * kPackRows + 2 * r, blk + 2, 2);  // dmin
+                    uint64_t scales, mins;
+                    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
+                    for (size_t j = 0; j < 8; j++) {
+                      out[64 + j * kPackRows + r] = uint8_t(scales >> (8 * j));
+                      out[64 + 8 * kPackRows + j * kPackRows + r] = uint8_t(mins >> (8 * j));
+                    }
+                    uint8_t* quants = out + 64 + 16 * kPackRows;
+                    for (size_t p = 0; p < 4; p++) {
+                      for (size_t k = 0; k < 8; k++) {
+                        std::memcpy(quants + p * 32 * kPackRows + (k * kPackRows + r) * 4, blk + kQ4_KQuantsAt + 32 * p + 4 * k, 4);
+                      }
+                    }
+                  });
 }
 
 void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
-  const size_t supers = cols / kQKSuper;
-  pool().parallelFor(groups, [&](size_t g) {
-    uint8_t* out = dst + g * supers * kQ6_KPackedBytes;
-    for (size_t b = 0; b < supers; b++, out += kQ6_KPackedBytes) {
-      for (size_t r = 0; r < kPackRows; r++) {
-        const uint8_t* blk = src + (g * kPackRows + r) * rowBytes + b * kQ6_KBytes;
-        const float d = halfToFloat(loadU16(blk + kQ6_KDAt));
-        std::memcpy(out + 4 * r, &d, 4);
-        for (size_t j = 0; j < 16; j++) out[kQ6_KPackedScalesAt + j * kPackRows + r] = blk[kQ6_KScalesAt + j];
-        for (size_t k = 0; k < 32; k++) std::memcpy(out + kQ6_KPackedLowAt + (k * kPackRows + r) * 4, blk + 4 * k, 4);
-        for (size_t k = 0; k < 16; k++) {
-          std::memcpy(out + kQ6_KPackedHighAt + (k * kPackRows + r) * 4, blk + kQ6_KHighAt + 4 * k, 4);
-        }
-      }
-    }
-  });
+  forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ6_KBytes, kQ6_KPackedBytes, groups, dst,
+                  [](uint8_t* out, const uint8_t* blk, size_t r) {
+                    const float d = halfToFloat(loadU16(blk + kQ6_KDAt));
+                    std::memcpy(out + 4 * r, &d, 4);
+                    for (size_t j = 0; j < 16; j++) out[kQ6_KPackedScalesAt + j * kPackRows + r] = blk[kQ6_KScalesAt + j];
+                    for (size_t k = 0; k < 32; k++) std::memcpy(out + kQ6_KPackedLowAt + (k * kPackRows + r) * 4, blk + 4 * k, 4);
+                    for (size_t k = 0; k < 16; k++) {
+                      std::memcpy(out + kQ6_KPackedHighAt + (k * kPackRows + r) * 4, blk + kQ6_KHighAt + 4 * k, 4);
+                    }
+                  });
 }
 
 namespace {
