@@ -106,6 +106,9 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
                            InstanceMethod<&VirtualKVWrap::Stats>("stats"),
                            InstanceMethod<&VirtualKVWrap::SlotPages>("slotPages"),
                            InstanceMethod<&VirtualKVWrap::RefCounts>("refCounts"),
+                           InstanceMethod<&VirtualKVWrap::RetainGroup>("retainGroup"),
+                           InstanceMethod<&VirtualKVWrap::MapGroups>("mapGroups"),
+                           InstanceMethod<&VirtualKVWrap::ReleaseGroup>("releaseGroup"),
                            InstanceMethod<&VirtualKVWrap::Close>("close"),
                        });
   }
@@ -188,6 +191,29 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
     });
   }
 
+  Napi::Value RetainGroup(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      return Napi::Number::New(info.Env(), kv().RetainGroup(ArgU32(info, 0, "slot"), ArgU32(info, 1, "block")));
+    });
+  }
+
+  Napi::Value MapGroups(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      uint32_t slot = ArgU32(info, 0, "slot");
+      if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+        throw VmemError(code::kInvalidArgument, "groups must be a Uint32Array");
+      }
+      Napi::Uint32Array groups = info[1].As<Napi::Uint32Array>();
+      return OutcomeToJs(info.Env(), kv().MapGroups(slot, groups.Data(), groups.ElementLength()));
+    });
+  }
+
+  Napi::Value ReleaseGroup(const Napi::CallbackInfo& info) {
+    return Guarded(info.Env(), [&]() -> Napi::Value {
+      return Napi::Number::New(info.Env(), static_cast<double>(kv().ReleaseGroup(ArgU32(info, 0, "group"))));
+    });
+  }
+
   Napi::Value Trim(const Napi::CallbackInfo& info) {
     return Guarded(info.Env(), [&]() -> Napi::Value {
       return Napi::Number::New(info.Env(), static_cast<double>(kv().Trim()));
@@ -261,6 +287,8 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       o.Set("ranges", Napi::Number::New(env, g.ranges()));
       o.Set("baseAddress", Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(kv().RangeBase(0)))));
       o.Set("poolPages", Napi::Number::New(env, kv().pool().pageCount()));
+      o.Set("blockTokens", Napi::Number::New(env, kv().blockTokens()));
+      o.Set("blockPages", Napi::Number::New(env, kv().blockPages()));
       return o;
     });
   }
@@ -291,6 +319,7 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       set("freePages", pool.freeCount());
       set("usedPages", pool.pageCount() - pool.freeCount());
       set("sharedPages", static_cast<double>(sharedPages));
+      set("cacheGroups", k.LiveGroups());
       set("idlePages", static_cast<double>(idlePages));
       set("mappings", static_cast<double>(mappings));
       set("reclaimablePages", static_cast<double>(k.ReclaimablePages()));

@@ -5,7 +5,7 @@
 // Invariants: a slot's pages in each range are a prefix [0, n) of its part of the range (pages[r][i] is
 // the pool page mapped at page i); pages shared with another slot lie below both slots' token counts and
 // are never written (compaction copies them first); idle slots (deferred reclamation) hold only private
-// pages.
+// pages; a page held by a cache-owned group counts as shared while a slot maps it too.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -77,6 +77,20 @@ class VirtualKV {
   uint64_t Trim();
   void Close();
 
+  // Cache-owned page groups (vmem_cached_groups.cc): a group holds one block of a slot's tokens in every
+  // range (blockPages() consecutive pages each), kept alive by its own reference after the slot is freed.
+  // Tokens in one group: the smallest whole number of tokens that fills whole pages.
+  uint32_t blockTokens() const;
+  uint32_t blockPages() const;
+  // A new group holding a reference on slot's block `block` (which must lie below the slot's tokens).
+  uint32_t RetainGroup(uint32_t slot, uint32_t block);
+  // Maps groups (in order) as the first blocks of `slot` (active, holding no tokens); the slot then holds
+  // count x blockTokens() tokens. Refused like a step when the mapping limit is reached.
+  GrowOutcome MapGroups(uint32_t slot, const uint32_t* groups, size_t count);
+  // Drops the group's reference; returns the pool pages that became free.
+  uint64_t ReleaseGroup(uint32_t group);
+  uint32_t LiveGroups() const { return static_cast<uint32_t>(groups_.size() - freeGroups_.size()); }
+
   uint64_t PagesNeeded(uint32_t slot, uint32_t tokens) const;
   uint64_t ReclaimablePages() const;
   SlotState StateOf(uint32_t slot) const { return slots_[slot].state; }
@@ -143,6 +157,8 @@ class VirtualKV {
   VirtualKVCounters counters_;
   uint64_t clock_ = 0;
   bool closed_ = false;
+  std::vector<std::vector<uint32_t>> groups_;  // group -> pool pages, range-major (empty when released)
+  std::vector<uint32_t> freeGroups_;
 };
 
 }  // namespace vserve::vmem

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine.js';
-import type { EngineOptions, KVManagerKind, SchedulerKind } from '../engine/engine-types.js';
+import type { AdmissionOrder, EngineOptions, KVManagerKind, SchedulerKind } from '../engine/engine-types.js';
 import { kvBytesPerToken } from '../engine/managed-kv.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { readLlamaConfig } from '../model/llama-config.js';
@@ -28,6 +28,8 @@ const HELP = `usage: vserve serve [-m FILE] [options]
                                 big budgets, to stay under vm.max_map_count)
       --block-size N            paged manager tokens per block (default 16)
       --scheduler KIND          sarathi (default), vllm or static
+      --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
+      --admission ORDER         prefix (default: longest cached prefix first) or fcfs
       --max-batch-tokens N      token budget per step (default 512)
       --max-seqs N              sequences running at once (default 16)
       --max-context N           context per sequence (default: the model's, at most 2048)
@@ -55,6 +57,8 @@ export async function main(argv: string[]): Promise<void> {
       'page-size': { type: 'string' },
       'block-size': { type: 'string' },
       scheduler: { type: 'string' },
+      'no-prefix-cache': { type: 'boolean' },
+      admission: { type: 'string' },
       'max-batch-tokens': { type: 'string' },
       'max-seqs': { type: 'string' },
       'max-context': { type: 'string' },
@@ -87,6 +91,8 @@ export async function main(argv: string[]): Promise<void> {
       kvMemory: values['kv-memory'] === undefined ? Math.min(fullBudget, DEFAULT_KV_MEMORY) : parseSize('kv-memory', values['kv-memory']),
       pageSize: values['page-size'] === undefined ? undefined : parseSize('page-size', values['page-size']),
       blockSize: int('block-size'),
+      prefixCache: !values['no-prefix-cache'],
+      admissionOrder: oneOf<AdmissionOrder>('admission', values.admission, ['prefix', 'fcfs']),
       maxSeqs,
       maxContext,
       maxBatchTokens: int('max-batch-tokens'),
@@ -112,7 +118,7 @@ export async function main(argv: string[]): Promise<void> {
     console.log(
       [
         `vserve: serving ${modelName} (${engine.info.arch}, ${engine.info.kvManager} KV ${formatSize(stats.kv.totalPages * stats.kv.pageBytes)} in ${formatSize(stats.kv.pageBytes)} pages, ` +
-          `${engine.info.maxSeqs} seqs x ${engine.info.maxContext} tokens, ${engine.info.scheduler} scheduler)`,
+          `${engine.info.maxSeqs} seqs x ${engine.info.maxContext} tokens, ${engine.info.scheduler} scheduler, prefix cache ${engine.info.prefixCache ? 'on' : 'off'})`,
         `  playground + live KV map: ${url}/`,
         `  OpenAI API:               ${url}/v1   (metrics: ${url}/metrics)`,
         `  try: curl ${url}/v1/chat/completions -H "Content-Type: application/json"${auth} \\`,

@@ -19,6 +19,8 @@ export interface RequestParams extends SamplingParams {
   stop?: string[];
   /** Return the chosen token's logprob and the top-n alternatives (topLogprobs) with each delta. */
   logprobs?: boolean;
+  /** Prefix-cache tenant key: requests with different salts never share cached blocks (vLLM's cache_salt). */
+  cacheSalt?: string;
 }
 
 export interface GenerateDelta {

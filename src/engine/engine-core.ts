@@ -43,7 +43,7 @@ export class EngineCore {
       if (this.sequences.has(id)) throw new RangeError(`request id ${id} is already in use`);
       const prompt = this.tokenize(input);
       const maxTokens = completionBudget(prompt.length, this.kv.maxContext, params.maxTokens);
-      const seq = new Sequence(id, prompt, new Completion(this.tokenizer, params, maxTokens));
+      const seq = new Sequence(id, prompt, new Completion(this.tokenizer, params, maxTokens), params.cacheSalt);
       if (maxTokens === 0) return [{ id, delta: this.finalDelta(seq, 'length', undefined) }];
       this.sequences.set(id, seq);
       this.scheduler.add(seq);
@@ -77,7 +77,10 @@ export class EngineCore {
       return [...failed, ...plan.work.map(({ seq }) => this.fail(seq, e))];
     }
     this.count(plan, performance.now() - t0);
-    for (const w of plan.work) w.seq.computed += w.count;
+    for (const w of plan.work) {
+      w.seq.computed += w.count;
+      this.kv.publish(w.seq);
+    }
 
     const events: EngineEvent[] = failed;
     const vocab = this.model.config.vocabSize;
@@ -102,6 +105,7 @@ export class EngineCore {
       waiting: this.scheduler.waiting.length,
       step: { ...this.counters },
       kv: this.kv.stats(),
+      prefixCache: this.kv.prefixStats(),
       requests: [...this.sequences.values()].map((s) => s.timings()),
     };
   }
@@ -145,7 +149,12 @@ export class EngineCore {
       tokens: last?.tokens ?? [],
       ...(last?.logprobs ? { logprobs: last.logprobs } : {}),
       finish_reason: reason,
-      usage: { prompt_tokens: seq.prompt.length, completion_tokens: completionTokens, total_tokens: seq.prompt.length + completionTokens },
+      usage: {
+        prompt_tokens: seq.prompt.length,
+        completion_tokens: completionTokens,
+        total_tokens: seq.prompt.length + completionTokens,
+        prompt_tokens_details: { cached_tokens: seq.cachedTokens },
+      },
       timings: seq.timings(),
     };
   }

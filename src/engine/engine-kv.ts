@@ -1,10 +1,43 @@
-// What the engine needs of a KV-cache manager, whichever kind it is: slots to hold sequences, pool pages
-// that back a slot as it grows, and a KV view (contiguous or paged) for the model. The scheduler plans every step
-// against this interface; managed-kv.ts implements it over the managers in src/kv.
+// What the engine needs of a KV-cache manager, whichever kind it is: admission of a sequence into a slot
+// (with whatever prefix of it is cached), pool pages that back a slot as it grows, publishing computed
+// blocks to the prefix cache, and a KV view (contiguous or paged) for the model. The scheduler plans every
+// step against this interface; managed-kv.ts implements it over the managers in src/kv.
 import type { KVView } from '../backend/backend.js';
 import type { KVManagerKind, KVStats } from '../kv/index.js';
+import type { PrefixCacheStats } from '../kv/prefix-index.js';
+import type { Sequence } from './sequence.js';
 
-export type { KVManagerKind, KVStats };
+export type { KVManagerKind, KVStats, PrefixCacheStats };
+
+/** The answer to "can this sequence start now?". */
+export type Admission =
+  | {
+      ok: true;
+      slot: number;
+      /** Tokens found in the prefix cache: the sequence's KV already holds them. */
+      cached: number;
+      /** Tokens this step computes for it (after the cached ones). */
+      count: number;
+    }
+  | {
+      ok: false;
+      /**
+       * 'prefix': another running sequence is computing the blocks it would share (it waits for them);
+       * 'slots' / 'memory': no slot, or not enough free pages above the reserve;
+       * 'refused': the pages were there but could not be mapped (`reason` says why).
+       */
+      wait: 'prefix' | 'slots' | 'memory' | 'refused';
+      reason?: string;
+    };
+
+export interface AdmitOptions {
+  /** Most tokens to compute this step. */
+  budget: number;
+  /** Admit only if every pending token fits the budget (prefill-first and static policies). */
+  whole: boolean;
+  /** Free pages to leave for running sequences (the watermark). */
+  reservePages: number;
+}
 
 export interface EngineKV {
   readonly kind: KVManagerKind;
@@ -13,11 +46,11 @@ export interface EngineKV {
   readonly maxSlots: number;
   /** Most tokens one sequence may hold. */
   readonly maxContext: number;
-  /** A free slot (holding no tokens), or undefined when every slot is in use. */
-  allocSlot(): number | undefined;
-  /** Pages a fresh slot needs for `tokens` tokens (admission checks). */
-  pagesFor(tokens: number): number;
-  /** Pages the pool can still hand out (free, or reclaimable from idle slots). */
+  /** Tokens the prefix cache holds for the start of `seq` now (0 without a prefix cache). */
+  cachedPrefix(seq: Sequence): number;
+  /** Gives `seq` a slot holding its cached prefix, backed for `count` more tokens; or says why not now. */
+  admit(seq: Sequence, opts: AdmitOptions): Admission;
+  /** Pages the pool can still hand out (free, reclaimable from idle slots, or held only by the cache). */
   freePages(): number;
   /**
    * Backs `slot` for `tokens` tokens before this step writes them; false (and no change) when the pool is
@@ -28,8 +61,13 @@ export interface EngineKV {
   readonly lastRefusal: string | undefined;
   /** Records the planned step with the manager, once per step, before the model runs it. */
   commit(): void;
-  /** Returns every page of the slot to the pool and the slot to the free list. */
-  freeSlot(slot: number): void;
+  /** After a step: caches the blocks of `seq` that are now fully computed. */
+  publish(seq: Sequence): void;
+  /** Takes `seq` out of its slot: its cache pins and claims go, and every page it alone held goes back. */
+  release(seq: Sequence): void;
+  /** Gives back every cached block no sequence uses; returns the pool pages freed. */
+  clearPrefixCache(): number;
   stats(): KVStats;
+  prefixStats(): PrefixCacheStats | undefined;
   close(): void;
 }

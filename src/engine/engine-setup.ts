@@ -8,7 +8,8 @@ import { EngineCore, type ChatRenderer } from './engine-core.js';
 import type { EngineKV } from './engine-kv.js';
 import type { EngineOptions } from './engine-types.js';
 import { ManagedKV } from './managed-kv.js';
-import type { Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
+import { modelFingerprint } from '../model/fingerprint.js';
+import type { AdmissionOrder, Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
@@ -24,6 +25,9 @@ export interface ResolvedEngineOptions {
   maxBatchTokens: number;
   maxContext: number;
   watermark: number;
+  prefixCache: boolean;
+  admissionOrder: AdmissionOrder;
+  maxAdmissionDelayMs: number;
 }
 
 export function resolveEngineOptions(opts: EngineOptions, modelContext: number): ResolvedEngineOptions {
@@ -46,6 +50,9 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     maxBatchTokens: int('maxBatchTokens', opts.maxBatchTokens, 512, 1),
     maxContext: int('maxContext', opts.maxContext, Math.min(modelContext, 2048), 2, modelContext),
     watermark,
+    prefixCache: opts.prefixCache ?? true,
+    admissionOrder: oneOf('admissionOrder', opts.admissionOrder, 'prefix', ['prefix', 'fcfs']),
+    maxAdmissionDelayMs: int('maxAdmissionDelayMs', opts.maxAdmissionDelayMs, 2000, 0),
   };
 }
 
@@ -63,7 +70,7 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
   const r = resolveEngineOptions(opts, c.contextLength);
   const kv = ManagedKV.create(
     { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext },
-    { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize },
+    { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file) },
   );
   const pool = kv.stats();
   const fullContext = kv.pagesFor(r.maxContext);
@@ -74,7 +81,13 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
         `(${r.maxContext} tokens need ${fullContext} pages = ${fullContext * pool.pageBytes} bytes); raise kvMemory or lower maxContext`,
     );
   }
-  const limits = { maxSeqs: r.maxSeqs, maxBatchTokens: r.maxBatchTokens, watermarkPages: Math.floor(pool.totalPages * r.watermark) };
+  const limits: SchedulerLimits = {
+    maxSeqs: r.maxSeqs,
+    maxBatchTokens: r.maxBatchTokens,
+    watermarkPages: Math.floor(pool.totalPages * r.watermark),
+    admissionOrder: r.admissionOrder,
+    maxAdmissionDelayMs: r.maxAdmissionDelayMs,
+  };
   return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat);
 }
 

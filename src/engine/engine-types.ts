@@ -1,11 +1,11 @@
 // The engine's public types, shared by the main-thread API and the worker that runs the steps.
 import type { ChatMessage } from '../model/chat-template.js';
 import type { GenerateDelta, RequestParams } from './completion.js';
-import type { KVManagerKind, KVStats } from './engine-kv.js';
-import type { SchedulerKind } from './scheduler.js';
+import type { KVManagerKind, KVStats, PrefixCacheStats } from './engine-kv.js';
+import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
 
-export type { ChatMessage, KVManagerKind, KVStats, RequestParams, RequestTimings, SchedulerKind };
+export type { AdmissionOrder, ChatMessage, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
 
 
 /** A prompt: text (BOS added as the model asks), token ids used as they are, or chat messages. */
@@ -17,6 +17,13 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** cached_tokens: prompt tokens whose KV came from the prefix cache instead of being computed. */
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+/** Usage of a request that computed nothing. */
+export function emptyUsage(): Usage {
+  return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, prompt_tokens_details: { cached_tokens: 0 } };
 }
 
 /** One streamed piece of a completion; the last carries finish_reason, usage and timings. */
@@ -45,6 +52,12 @@ export interface EngineOptions {
   scheduler?: SchedulerKind;
   /** Fraction of the KV pool admission keeps free for running sequences to grow (default 0.01). */
   watermark?: number;
+  /** Automatic prefix caching: computed KV blocks are kept and reused by requests that start with the same tokens (default true). */
+  prefixCache?: boolean;
+  /** Order waiting requests are admitted in: 'prefix' (longest cached prefix first; default) or 'fcfs'. */
+  admissionOrder?: AdmissionOrder;
+  /** With admissionOrder 'prefix', the longest a request waits past its first-come-first-served turn (ms, default 2000). */
+  maxAdmissionDelayMs?: number;
   /** Compute threads of the native backend. */
   threads?: number;
   /** 'native' (default) or 'reference' (plain TypeScript, for tests). */
@@ -71,6 +84,8 @@ export interface EngineStats {
   step: StepStats;
   /** The KV manager's pool: totalPages / usedPages / freePages, pageBytes, residentBytes, per-slot use. */
   kv: KVStats;
+  /** The prefix cache: entries, pages it alone holds, hit rate, evictions (absent when it is off). */
+  prefixCache?: PrefixCacheStats;
   /** Requests in flight. */
   requests: RequestTimings[];
 }
@@ -86,4 +101,5 @@ export interface EngineInfo {
   kvManager: KVManagerKind;
   scheduler: SchedulerKind;
   backend: string;
+  prefixCache: boolean;
 }

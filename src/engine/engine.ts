@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RequestParams } from './completion.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
-import type { EngineDelta, EngineInfo, EngineInput, EngineOptions, EngineStats } from './engine-types.js';
+import { emptyUsage, type EngineDelta, type EngineInfo, type EngineInput, type EngineOptions, type EngineStats } from './engine-types.js';
 import { RequestError, RequestStream } from './request-stream.js';
 
 export class EngineClosedError extends Error {
@@ -145,5 +145,5 @@ export class Engine {
 }
 
 function abortedBeforeStart(): EngineDelta {
-  return { text: '', tokens: [], finish_reason: 'abort', usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
+  return { text: '', tokens: [], finish_reason: 'abort', usage: emptyUsage() };
 }

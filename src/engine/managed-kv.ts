@@ -1,9 +1,12 @@
-// EngineKV over the KV-cache managers of src/kv. Pages are mapped while the scheduler plans a step (only
-// when a sequence crosses a page boundary, so most steps map nothing), and commit() records every planned
-// sequence's new length with one step() call before the model writes the tokens.
+// EngineKV over the KV-cache managers of src/kv, with the prefix cache on top. Pages are mapped while the
+// scheduler plans a step (only when a sequence crosses a page boundary, so most steps map nothing), and
+// commit() records every planned sequence's new length with one step() call before the model writes the
+// tokens. When the pool runs dry, cached blocks no sequence uses are given back, least recently used first.
 import type { KVView } from '../backend/backend.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager, type GrowResult, type KVCacheManager, type KVManagerKind, type KVStats } from '../kv/index.js';
-import type { EngineKV } from './engine-kv.js';
+import { PrefixIndex, type PrefixCacheStats } from '../kv/prefix-index.js';
+import type { Admission, AdmitOptions, EngineKV } from './engine-kv.js';
+import type { Sequence } from './sequence.js';
 
 export interface KVGeometry {
   nLayers: number;
@@ -21,6 +24,10 @@ export interface ManagedKVOptions {
   pageSize?: number;
   /** Paged: tokens per block (default 16). */
   blockSize?: number;
+  /** Keep computed blocks for later requests that start with the same tokens (default true). */
+  prefixCache?: boolean;
+  /** Identifies the model and cache format in the prefix cache's keys. */
+  fingerprint?: string;
 }
 
 /** Bytes of K and V, all layers, of one token as the managers store it (f32). */
@@ -30,14 +37,21 @@ export function kvBytesPerToken(g: KVGeometry): number {
 
 export class ManagedKV implements EngineKV {
   readonly view: KVView;
+  readonly prefix: PrefixIndex | undefined;
   private readonly lens: Int32Array;
   /** Slot -> tokens it holds after the step being planned. */
   private readonly planned = new Map<number, number>();
   lastRefusal: string | undefined;
 
-  private constructor(readonly manager: KVCacheManager, view: KVView) {
+  private constructor(readonly manager: KVCacheManager, view: KVView, opts: ManagedKVOptions) {
     this.view = view;
     this.lens = new Int32Array(manager.shape.maxSlots);
+    if (opts.prefixCache ?? true) {
+      const fingerprint = `${opts.fingerprint ?? 'unnamed-model'}/kv=f32/block=${manager.blocks.blockTokens}`;
+      // Static copies cached rows outside its slots: bound them to as many tokens as the slots hold.
+      const maxEntries = manager.blocks.blockPages === 0 ? Math.floor((manager.shape.maxSlots * manager.shape.maxContext) / manager.blocks.blockTokens) : Infinity;
+      this.prefix = new PrefixIndex(manager.blocks, fingerprint, maxEntries);
+    }
   }
 
   static create(g: KVGeometry, opts: ManagedKVOptions): ManagedKV {
@@ -46,19 +60,19 @@ export class ManagedKV implements EngineKV {
     switch (opts.kind) {
       case 'virtual': {
         const m = new VirtualKVManager({ ...shape, budgetBytes, pageSize: opts.pageSize });
-        return new ManagedKV(m, m.view());
+        return new ManagedKV(m, m.view(), opts);
       }
       case 'paged': {
         // vLLM's layout: the model's attention walks the manager's block tables.
         const m = new PagedKVManager({ ...shape, budgetBytes, blockSize: opts.blockSize });
-        return new ManagedKV(m, m.view());
+        return new ManagedKV(m, m.view(), opts);
       }
       case 'static': {
         // Every slot is backed for the whole context up front, so the budget decides how many slots exist.
         const slots = Math.min(g.maxSlots, Math.floor(budgetBytes / (g.maxContext * kvBytesPerToken(g))));
         if (slots < 1) throw new RangeError(`kvMemory (${budgetBytes} bytes) holds no static slot of ${g.maxContext} tokens (${g.maxContext * kvBytesPerToken(g)} bytes)`);
         const m = new StaticKVManager({ ...shape, maxSlots: slots });
-        return new ManagedKV(m, m.view());
+        return new ManagedKV(m, m.view(), opts);
       }
     }
   }
@@ -73,23 +87,68 @@ export class ManagedKV implements EngineKV {
     return this.manager.shape.maxContext;
   }
 
-  allocSlot(): number | undefined {
-    return this.manager.allocSlot() ?? undefined;
-  }
-
+  /** Pages a fresh slot needs for `tokens` tokens. */
   pagesFor(tokens: number): number {
     return this.manager.pagesForTokens(tokens);
   }
 
   freePages(): number {
-    return this.manager.availablePages();
+    return this.manager.availablePages() + (this.prefix?.unusedPages() ?? 0);
+  }
+
+  cachedPrefix(seq: Sequence): number {
+    return this.prefix ? this.lookup(seq).hits.length * this.prefix.blockTokens : 0;
+  }
+
+  admit(seq: Sequence, opts: AdmitOptions): Admission {
+    const { hits, next } = this.prefix ? this.lookup(seq) : { hits: [], next: undefined };
+    if (next !== undefined && this.prefix!.computingElsewhere(next, seq.id)) return { ok: false, wait: 'prefix' };
+    const blocks = this.manager.blocks;
+    const cached = hits.length * blocks.blockTokens;
+    const count = Math.min(seq.length - cached, opts.budget);
+    if (count < 1 || (opts.whole && count < seq.length - cached)) return { ok: false, wait: 'memory' };
+    // Cached blocks nobody uses count as free until this sequence pins them.
+    const hitPages = hits.length * blocks.blockPages;
+    const idleHitPages = hits.filter((e) => e.users === 0).length * blocks.blockPages;
+    const need = this.pagesFor(cached + count) - hitPages;
+    if (need + opts.reservePages > this.freePages() - idleHitPages) return { ok: false, wait: 'memory' };
+    const slot = this.manager.allocSlot();
+    if (slot === null) return { ok: false, wait: 'slots' };
+    if (hits.length > 0) {
+      const r = this.manager.blocks.attach(slot, hits.map((e) => e.block));
+      if (!r.ok) {
+        this.manager.freeSlot(slot);
+        return { ok: false, wait: 'refused', reason: r.reason ?? 'the KV pool refused to map the cached prefix' };
+      }
+      this.prefix!.pin(hits);
+    }
+    seq.pinned = [...hits];
+    seq.publishedBlocks = hits.length;
+    if (!this.grow(slot, cached + count)) {
+      this.releaseSlot(seq, slot);
+      return { ok: false, wait: 'refused', reason: this.lastRefusal };
+    }
+    if (this.prefix) {
+      seq.claimed = seq.blockHashes.slice(hits.length);
+      this.prefix.claim(seq.claimed, seq.id);
+      if (seq.admittedAt === undefined) {
+        seq.cachedTokens = Math.min(cached, seq.prompt.length);
+        this.prefix.countQuery(seq.prompt.length, seq.cachedTokens);
+      }
+    }
+    return { ok: true, slot, cached, count };
   }
 
   grow(slot: number, tokens: number): boolean {
     if (this.manager.pagesNeeded(slot, tokens) > 0) {
       // The slots planned so far go in the same call: the manager may reclaim pages beyond the tokens it
       // knows a slot holds, and must not take those that this step is about to write.
-      const r = this.stepSlots([...this.planned, [slot, tokens]]);
+      const targets = [...this.planned, [slot, tokens] as [number, number]];
+      let r = this.stepSlots(targets);
+      if (!r.ok && r.limit === 'pages' && this.prefix && this.prefix.unusedPages() > 0) {
+        this.prefix.evict(r.pagesNeeded - r.pagesAvailable);
+        r = this.stepSlots(targets);
+      }
       if (!r.ok) {
         this.lastRefusal = r.reason ?? `the KV pool is full (${r.pagesNeeded} pages needed, ${r.pagesAvailable} free or reclaimable)`;
         return false;
@@ -107,17 +166,62 @@ export class ManagedKV implements EngineKV {
     if (!r.ok) throw new Error(`KV step needed ${r.pagesNeeded} more pages after planning (${r.pagesAvailable} available)`);
   }
 
-  freeSlot(slot: number): void {
-    this.planned.delete(slot);
-    this.manager.freeSlot(slot);
+  publish(seq: Sequence): void {
+    const prefix = this.prefix;
+    if (!prefix || seq.slot < 0) return;
+    const full = Math.floor(seq.computed / prefix.blockTokens);
+    if (full <= seq.publishedBlocks) return;
+    prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), full, seq.cacheSalt);
+    for (let b = seq.publishedBlocks; b < full; b++) {
+      const entry = prefix.publish(seq.blockHashes[b]!, seq.slot, b);
+      if (entry) seq.pinned.push(entry);
+    }
+    prefix.unclaim(seq.blockHashes.slice(seq.publishedBlocks, full), seq.id);
+    seq.publishedBlocks = full;
+  }
+
+  release(seq: Sequence): void {
+    if (seq.slot >= 0) this.releaseSlot(seq, seq.slot);
+    seq.slot = -1;
+  }
+
+  clearPrefixCache(): number {
+    return this.prefix?.clear() ?? 0;
   }
 
   stats(): KVStats {
-    return this.manager.stats();
+    const s = this.manager.stats();
+    const cachedPages = this.prefix?.unusedPages() ?? 0;
+    return { ...s, cachedPages, runningPages: s.usedPages - s.idlePages - cachedPages, reclaimablePages: s.reclaimablePages + cachedPages };
+  }
+
+  prefixStats(): PrefixCacheStats | undefined {
+    return this.prefix?.stats();
   }
 
   close(): void {
     this.manager.close();
+  }
+
+  /** The cached blocks at the start of `seq` (never its last token: its logits are needed) and the hash after them. */
+  private lookup(seq: Sequence): { hits: ReturnType<PrefixIndex['match']>; next: string | undefined } {
+    const prefix = this.prefix!;
+    const shareable = Math.floor((seq.length - 1) / prefix.blockTokens);
+    prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), shareable, seq.cacheSalt);
+    const hits = prefix.match(seq.blockHashes, shareable);
+    return { hits, next: hits.length < shareable ? seq.blockHashes[hits.length] : undefined };
+  }
+
+  private releaseSlot(seq: Sequence, slot: number): void {
+    this.planned.delete(slot);
+    if (this.prefix) {
+      this.prefix.unclaim(seq.claimed, seq.id);
+      this.prefix.unpin(seq.pinned);
+    }
+    seq.pinned = [];
+    seq.claimed = [];
+    seq.publishedBlocks = 0;
+    this.manager.freeSlot(slot);
   }
 
   private stepSlots(targets: Iterable<[slot: number, tokens: number]>): GrowResult {

@@ -1,7 +1,8 @@
 // Sarathi-Serve's policy: a per-step token budget, spent first on one token for every running decode
 // (decode-maximal batches), then on prefill chunks — of sequences already running, then of waiting ones
-// admitted first come, first served while free KV pages (above a watermark) allow. Long prompts are
-// split across steps, so a prefill never stalls the decodes running beside it.
+// admitted in the admission order (FCFS or longest cached prefix first) while free KV pages (above a
+// watermark) allow. Long prompts are split across steps, so a prefill never stalls the decodes running
+// beside it.
 import { emptyPlan, Scheduler, type StepPlan } from './scheduler.js';
 
 export class SarathiScheduler extends Scheduler {
@@ -20,8 +21,8 @@ export class SarathiScheduler extends Scheduler {
       if (seq.status !== 'running' || seq.pending <= 1 || left() < 1) continue;
       this.growOrPreempt(seq, Math.min(seq.pending, left()), plan);
     }
-    while (left() > 0 && this.waiting.length > 0) {
-      if (!this.admitHead(Math.min(this.waiting[0]!.pending, left()), plan)) break;
+    for (const seq of this.admissionCandidates()) {
+      if (left() < 1 || this.tryAdmit(seq, left(), false, plan) === 'full') break;
     }
     return plan;
   }

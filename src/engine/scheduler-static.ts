@@ -9,7 +9,9 @@ export class StaticScheduler extends Scheduler {
   plan(): StepPlan {
     const plan = emptyPlan();
     if (this.running.length === 0) {
-      while (this.waiting.length > 0 && this.admitHead(this.waiting[0]!.pending, plan));
+      for (const seq of this.admissionCandidates()) {
+        if (this.tryAdmit(seq, Infinity, true, plan) === 'full') break;
+      }
       return plan;
     }
     for (const seq of [...this.running]) {

@@ -8,10 +8,9 @@ export class VllmScheduler extends Scheduler {
 
   plan(): StepPlan {
     const plan = emptyPlan();
-    while (this.waiting.length > 0) {
-      const count = this.waiting[0]!.pending;
-      if (plan.work.length > 0 && Scheduler.used(plan) + count > this.limits.maxBatchTokens) break;
-      if (!this.admitHead(count, plan)) break;
+    for (const seq of this.admissionCandidates()) {
+      const budget = plan.work.length === 0 ? Infinity : this.limits.maxBatchTokens - Scheduler.used(plan);
+      if (this.tryAdmit(seq, budget, true, plan) === 'full') break;
     }
     if (plan.work.length > 0) return plan;
     for (const seq of [...this.running]) {

@@ -1,11 +1,18 @@
 // The scheduler's shared machinery: the waiting queue (FCFS; preempted sequences go back to its front),
-// the running set in admission order, admission into a KV slot, and growing a sequence's KV before a
-// step — preempting the most recently admitted sequence (recompute later) when the pool is dry.
+// the order admission considers it in (FCFS, or longest cached prefix first), the running set in
+// admission order, admission into a KV slot, and growing a sequence's KV before a step — preempting the
+// most recently admitted sequence (recompute later) when the pool is dry.
 // Policies (one per file) only decide which tokens of which sequences make up each step.
 import type { EngineKV } from './engine-kv.js';
 import type { Sequence } from './sequence.js';
 
 export type SchedulerKind = 'sarathi' | 'vllm' | 'static';
+
+/**
+ * The order waiting requests are admitted in: 'fcfs', or 'prefix' (SGLang's longest-prefix-match: the
+ * request with the most cached tokens first, so shared pages are reused while they are cached).
+ */
+export type AdmissionOrder = 'fcfs' | 'prefix';
 
 export interface SchedulerLimits {
   /** Most sequences running at once (at most the KV slots). */
@@ -14,7 +21,16 @@ export interface SchedulerLimits {
   maxBatchTokens: number;
   /** Free pages admission leaves for running sequences to grow into. */
   watermarkPages: number;
+  /** Admission order (default 'prefix'). */
+  admissionOrder?: AdmissionOrder;
+  /** 'prefix' order: the longest a request waits past its first-come-first-served turn (default 2000 ms). */
+  maxAdmissionDelayMs?: number;
 }
+
+/** Past this many waiting requests, prefix order falls back to FCFS (SGLang's bound on the lookup work). */
+const PREFIX_ORDER_MAX_WAITING = 128;
+
+export type AdmitResult = 'admitted' | 'skipped' | 'full';
 
 /** One sequence's share of a step: its next `count` pending tokens. */
 export interface StepWork {
@@ -40,6 +56,9 @@ export abstract class Scheduler {
   /** Running sequences, oldest admission first. */
   readonly running: Sequence[] = [];
   private admissions = 0;
+  /** The request at the head of the FCFS queue, and since when (for the prefix order's bound). */
+  private head: Sequence | undefined;
+  private headSince = 0;
 
   constructor(protected readonly kv: EngineKV, readonly limits: SchedulerLimits) {}
 
@@ -68,36 +87,55 @@ export abstract class Scheduler {
   }
 
   /**
-   * Admits the head of the waiting queue for its next `count` tokens if a slot is free and the pool can
-   * back them while keeping the watermark (waived when nothing else holds pages, so one request always
-   * makes progress). Adds the work to the plan; returns false (nothing changed) otherwise. A head that
-   * cannot be backed even with nothing else running (the process's mapping limit) fails instead of
-   * waiting for memory that nothing will free.
+   * Waiting requests in the order admission should try them: FCFS, or longest cached prefix first (ties
+   * FCFS) unless the head of the FCFS queue has waited its bound past its turn, which then goes first.
    */
-  protected admitHead(count: number, plan: StepPlan): boolean {
-    const seq = this.waiting[0];
-    if (!seq || this.running.length >= this.limits.maxSeqs) return false;
-    const need = this.kv.pagesFor(seq.computed + count);
-    const reserve = this.running.length === 0 ? 0 : this.limits.watermarkPages;
-    if (need + reserve > this.kv.freePages()) return false;
-    const slot = this.kv.allocSlot();
-    if (slot === undefined) return false;
-    if (!this.kv.grow(slot, seq.computed + count)) {
-      this.kv.freeSlot(slot);
-      if (this.running.length === 0) {
-        this.waiting.shift();
-        plan.failed.push({ seq, error: new RangeError(`cannot back this request's KV cache: ${this.kv.lastRefusal ?? 'the KV pool refused'}`) });
-      }
-      return false;
+  protected admissionCandidates(): Sequence[] {
+    const first = this.waiting[0];
+    if (first !== this.head) {
+      this.head = first;
+      this.headSince = performance.now();
     }
-    this.waiting.shift();
-    seq.slot = slot;
+    if ((this.limits.admissionOrder ?? 'prefix') === 'fcfs' || this.waiting.length < 2 || this.waiting.length > PREFIX_ORDER_MAX_WAITING) {
+      return [...this.waiting];
+    }
+    const cached = new Map(this.waiting.map((s) => [s, this.kv.cachedPrefix(s)]));
+    const ordered = [...this.waiting].sort((a, b) => cached.get(b)! - cached.get(a)!);
+    if (performance.now() - this.headSince > (this.limits.maxAdmissionDelayMs ?? 2000)) {
+      return [first!, ...ordered.filter((s) => s !== first)];
+    }
+    return ordered;
+  }
+
+  /**
+   * Tries to admit `seq` for at most `budget` tokens (all its pending tokens if `whole`): a slot with its
+   * cached prefix, and pages for the rest while keeping the watermark (waived when nothing else runs, so
+   * one request always makes progress). 'skipped': it waits for a prefix another sequence is computing,
+   * or it failed (a request that cannot be backed even alone goes to plan.failed instead of waiting for
+   * memory nothing will free); 'full': no slot or memory now.
+   */
+  protected tryAdmit(seq: Sequence, budget: number, whole: boolean, plan: StepPlan): AdmitResult {
+    if (this.running.length >= this.limits.maxSeqs) return 'full';
+    const reservePages = this.running.length === 0 ? 0 : this.limits.watermarkPages;
+    const a = this.kv.admit(seq, { budget, whole, reservePages });
+    if (!a.ok) {
+      if (a.wait === 'prefix') return 'skipped';
+      if (a.wait === 'refused' && this.running.length === 0) {
+        drop(this.waiting, seq);
+        plan.failed.push({ seq, error: new RangeError(`cannot back this request's KV cache: ${a.reason ?? 'the KV pool refused'}`) });
+        return 'skipped';
+      }
+      return 'full';
+    }
+    drop(this.waiting, seq);
+    seq.slot = a.slot;
+    seq.computed = a.cached;
     seq.status = 'running';
     seq.admissionOrder = this.admissions++;
     seq.admittedAt ??= performance.now();
     this.running.push(seq);
-    plan.work.push({ seq, count });
-    return true;
+    plan.work.push({ seq, count: a.count });
+    return 'admitted';
   }
 
   /**
@@ -129,8 +167,7 @@ export abstract class Scheduler {
   }
 
   private release(seq: Sequence): void {
-    if (seq.slot >= 0) this.kv.freeSlot(seq.slot);
-    seq.slot = -1;
+    this.kv.release(seq);
   }
 }
 

@@ -2,6 +2,7 @@
 // of it the cache holds. A sequence's tokens are prompt + generated; `computed` of them have their K/V
 // in the cache, and the rest (a prompt chunk, the last sampled token, or everything after a
 // preemption) is what it still has to run through the model.
+import type { CacheEntry } from '../kv/prefix-index.js';
 import { Completion } from './completion.js';
 
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
@@ -28,6 +29,14 @@ export class Sequence {
   /** Admission counter at the last admission: the highest is preempted first. */
   admissionOrder = -1;
   preemptions = 0;
+  /** Prompt tokens found in the prefix cache at the first admission (usage.prompt_tokens_details.cached_tokens). */
+  cachedTokens = 0;
+  /** Prefix-cache state: hashes of the token blocks so far, the cache entries this sequence pins, the
+   * blocks it claimed to compute for others, and how many of its blocks it has published. */
+  readonly blockHashes: string[] = [];
+  pinned: CacheEntry[] = [];
+  claimed: string[] = [];
+  publishedBlocks = 0;
   readonly arrivedAt = performance.now();
   admittedAt: number | undefined;
   firstTokenAt: number | undefined;
@@ -37,6 +46,8 @@ export class Sequence {
     readonly id: number,
     readonly prompt: readonly number[],
     readonly completion: Completion,
+    /** Tenant key of the prefix cache: sequences with different salts never share blocks. */
+    readonly cacheSalt = '',
   ) {}
 
   get length(): number {

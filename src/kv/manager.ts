@@ -5,6 +5,7 @@
 // Units: a "page" is `pageBytes` bytes of one (layer, K/V) of one slot, in every manager, so page counts
 // can be compared across managers; a request for T tokens needs pagesForTokens(T) pages in all.
 import type { KVView } from '../backend/backend.js';
+import type { CachedBlocks } from './cached-blocks.js';
 import type { ResolvedKVShape } from './shape.js';
 import type { KVStats } from './stats.js';
 
@@ -40,6 +41,8 @@ export interface KVCacheManager {
   readonly kind: KVManagerKind;
   readonly shape: ResolvedKVShape;
   readonly pageBytes: number;
+  /** Blocks the prefix cache keeps alive beyond their slot's life (see cached-blocks.ts). */
+  readonly blocks: CachedBlocks;
 
   /** Takes a slot for a new sequence, or returns null when all are in use. */
   allocSlot(): number | null;

@@ -35,6 +35,9 @@ export interface NativeLayout {
   ranges: number;
   baseAddress: number;
   poolPages: number;
+  /** Tokens of one cache-owned page group, and the pages it holds in each range. */
+  blockTokens: number;
+  blockPages: number;
 }
 
 export interface NativeStats {
@@ -43,6 +46,8 @@ export interface NativeStats {
   freePages: number;
   usedPages: number;
   sharedPages: number;
+  /** Cache-owned page groups alive now. */
+  cacheGroups: number;
   idlePages: number;
   mappings: number;
   reclaimablePages: number;
@@ -81,6 +86,12 @@ export interface NativeVirtualKV {
   stats(): NativeStats;
   slotPages(slot: number, range: number): Uint32Array;
   refCounts(): Uint32Array;
+  /** A cache-owned group holding a reference on slot's block `block`; returns the group id. */
+  retainGroup(slot: number, block: number): number;
+  /** Maps the groups as the first blocks of an empty slot. */
+  mapGroups(slot: number, groups: Uint32Array): NativeGrowResult;
+  /** Drops a group; returns the pool pages that became free. */
+  releaseGroup(group: number): number;
   close(): void;
 }
 

@@ -27,15 +27,20 @@ export function maxPoolPages(limit: number): number {
   return Math.max(1024, Math.floor((limit - MAPPINGS_FOR_THE_REST) / 2));
 }
 
+/** A page is the prefix cache's unit of sharing: past this many tokens a page shares too coarsely. */
+export const MAX_TOKENS_PER_PAGE = 64;
+
 /**
  * The default page size for a pool of `budgetBytes`: 64 KiB, doubled until the pool has at most
- * maxPoolPages(limit) pages (up to 2 MiB), and halved (down to 4 KiB) while one slot's range
- * (`slotRangeBytes` = maxContext x tokenBytes) would fill less than half a page and the pool stays small.
+ * maxPoolPages(limit) pages (up to 2 MiB), and halved (down to 4 KiB) while the pool stays small and
+ * either one slot's range (`slotRangeBytes` = maxContext x tokenBytes) would fill less than half a page
+ * or a page would hold more than MAX_TOKENS_PER_PAGE tokens of `tokenBytes` (when given).
  */
-export function defaultPageSize(budgetBytes: number, slotRangeBytes: number, limit = maxMapCount()): number {
+export function defaultPageSize(budgetBytes: number, slotRangeBytes: number, limit = maxMapCount(), tokenBytes = 0): number {
   const most = maxPoolPages(limit);
   let page = DEFAULT_PAGE_SIZE;
   while (page < MAX_PAGE_SIZE && budgetBytes / page > most) page *= 2;
-  while (page > MIN_PAGE_SIZE && slotRangeBytes <= page / 2 && budgetBytes / (page / 2) <= most) page /= 2;
+  const tooCoarse = (p: number) => slotRangeBytes <= p / 2 || (tokenBytes > 0 && p / tokenBytes > MAX_TOKENS_PER_PAGE);
+  while (page > MIN_PAGE_SIZE && tooCoarse(page) && budgetBytes / (page / 2) <= most) page /= 2;
   return page;
 }

@@ -5,6 +5,7 @@
 import { alignedFloat32Array } from '../backend/aligned-array.js';
 import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
 import { BlockAllocator } from './block-allocator.js';
+import type { CachedBlocks } from './cached-blocks.js';
 import { KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import type { PagedKVView } from './paged-view.js';
@@ -25,7 +26,8 @@ export class PagedKVManager implements KVCacheManager {
   readonly blockSize: number;
   readonly numBlocks: number;
   readonly maxBlocksPerSlot: number;
-  private readonly blocks: BlockAllocator;
+  readonly blocks: CachedBlocks;
+  private readonly pool: BlockAllocator;
   private readonly slots: SlotTable;
   private readonly tables: Int32Array;
   private readonly blockCounts: Int32Array;
@@ -48,7 +50,7 @@ export class PagedKVManager implements KVCacheManager {
       throw new KVError('ERR_KV_INVALID_ARGUMENT', `budget of ${options.budgetBytes} bytes is smaller than one block (${this.pageBytes * this.ranges} bytes)`);
     }
     this.maxBlocksPerSlot = Math.ceil(this.shape.maxContext / this.blockSize);
-    this.blocks = new BlockAllocator(this.numBlocks);
+    this.pool = new BlockAllocator(this.numBlocks);
     this.slots = new SlotTable(this.shape.maxSlots, this.shape.maxContext);
     this.tables = new Int32Array(this.shape.maxSlots * this.maxBlocksPerSlot).fill(-1);
     this.blockCounts = new Int32Array(this.shape.maxSlots);
@@ -56,6 +58,43 @@ export class PagedKVManager implements KVCacheManager {
     // Untouched pages of these arrays stay unbacked (zero pages) until a block is written.
     this.arrays = Array.from({ length: this.ranges }, () => alignedFloat32Array(this.numBlocks * this.blockSize * this.rowFloats));
     this.scratch = new Int32Array(this.shape.maxSlots);
+    this.blocks = this.cachedBlocks();
+  }
+
+  /** Cached blocks are pool blocks with a reference of their own; a slot using one points its table at it. */
+  private cachedBlocks(): CachedBlocks {
+    let live = 0;
+    return {
+      blockTokens: this.blockSize,
+      blockPages: this.ranges,
+      retain: (slot, index) => {
+        this.slots.requireActive(slot, 'retain');
+        if ((index + 1) * this.blockSize > this.slots.tokens[slot]!) {
+          throw new KVError('ERR_KV_INVALID_ARGUMENT', `retain: block ${index} of slot ${slot} is not full (${this.slots.tokens[slot]} tokens)`);
+        }
+        const id = this.tables[slot * this.maxBlocksPerSlot + index]!;
+        this.pool.retain(id);
+        live++;
+        return id;
+      },
+      attach: (slot, ids) => {
+        this.slots.requireActive(slot, 'attach');
+        if (this.slots.tokens[slot] !== 0) throw new KVError('ERR_KV_INVALID_ARGUMENT', `attach: slot ${slot} already holds tokens`);
+        this.slots.checkStepTarget(slot, ids.length * this.blockSize);
+        this.truncateBlocks(slot, 0);
+        for (const id of ids) {
+          this.pool.retain(id);
+          this.appendBlock(slot, id);
+        }
+        this.slots.tokens[slot] = ids.length * this.blockSize;
+        return this.result(true, 0, ids.length);
+      },
+      release: (id) => {
+        live--;
+        return this.pool.release(id) ? this.ranges : 0;
+      },
+      held: () => live,
+    };
   }
 
   allocSlot(): number | null {
@@ -74,7 +113,7 @@ export class PagedKVManager implements KVCacheManager {
   private truncateBlocks(slot: number, keep: number): void {
     const base = slot * this.maxBlocksPerSlot;
     for (let i = keep; i < this.blockCounts[slot]!; i++) {
-      this.blocks.release(this.tables[base + i]!);
+      this.pool.release(this.tables[base + i]!);
       this.tables[base + i] = -1;
     }
     this.blockCounts[slot] = Math.min(this.blockCounts[slot]!, keep);
@@ -90,7 +129,7 @@ export class PagedKVManager implements KVCacheManager {
       ok,
       ...(ok ? {} : { limit: 'pages' as const }),
       pagesNeeded: blocksNeeded * this.ranges,
-      pagesAvailable: this.blocks.freeCount * this.ranges,
+      pagesAvailable: this.pool.freeCount * this.ranges,
       pagesMapped: blocksMapped * this.ranges,
     };
   }
@@ -103,10 +142,10 @@ export class PagedKVManager implements KVCacheManager {
       this.slots.checkStepTarget(s, lens[s]!);
       need += Math.max(0, this.blocksFor(lens[s]!) - this.blockCounts[s]!);
     }
-    if (need > this.blocks.freeCount) return this.result(false, need, 0);
+    if (need > this.pool.freeCount) return this.result(false, need, 0);
     for (let s = 0; s < lens.length; s++) {
       if (lens[s]! <= 0) continue;
-      while (this.blockCounts[s]! < this.blocksFor(lens[s]!)) this.appendBlock(s, this.blocks.take());
+      while (this.blockCounts[s]! < this.blocksFor(lens[s]!)) this.appendBlock(s, this.pool.take());
       this.slots.tokens[s] = lens[s]!;
     }
     return this.result(true, need, need);
@@ -135,14 +174,14 @@ export class PagedKVManager implements KVCacheManager {
     const partialRows = tokens % this.blockSize;
     const need = partialRows > 0 ? 1 : 0;
     this.truncateBlocks(dst, 0);
-    if (need > this.blocks.freeCount) return this.result(false, need, 0);
+    if (need > this.pool.freeCount) return this.result(false, need, 0);
     const srcBase = src * this.maxBlocksPerSlot;
     for (let i = 0; i < full; i++) {
-      this.blocks.retain(this.tables[srcBase + i]!);
+      this.pool.retain(this.tables[srcBase + i]!);
       this.appendBlock(dst, this.tables[srcBase + i]!);
     }
     if (partialRows > 0) {
-      const copy = this.blocks.take();
+      const copy = this.pool.take();
       this.copyBlock(this.tables[srcBase + full]!, copy);
       this.appendBlock(dst, copy);
     }
@@ -169,13 +208,13 @@ export class PagedKVManager implements KVCacheManager {
     const base = slot * this.maxBlocksPerSlot;
     const copies: number[] = [];
     for (let i = Math.floor(firstMoved / this.blockSize); i < keepBlocks && firstMoved < flat.kept; i++) {
-      if (this.blocks.refCount(this.tables[base + i]!) > 1) copies.push(i);
+      if (this.pool.refCount(this.tables[base + i]!) > 1) copies.push(i);
     }
-    if (copies.length > this.blocks.freeCount) return this.result(false, copies.length, 0);
+    if (copies.length > this.pool.freeCount) return this.result(false, copies.length, 0);
     for (const i of copies) {
-      const copy = this.blocks.take();
+      const copy = this.pool.take();
       this.copyBlock(this.tables[base + i]!, copy);
-      this.blocks.release(this.tables[base + i]!);
+      this.pool.release(this.tables[base + i]!);
       this.tables[base + i] = copy;
     }
     lists.forEach((list, layer) => {
@@ -210,7 +249,7 @@ export class PagedKVManager implements KVCacheManager {
   }
 
   freePages(): number {
-    return this.blocks.freeCount * this.ranges;
+    return this.pool.freeCount * this.ranges;
   }
 
   availablePages(): number {
@@ -229,7 +268,7 @@ export class PagedKVManager implements KVCacheManager {
   }
 
   blockRefCount(block: number): number {
-    return this.blocks.refCount(block);
+    return this.pool.refCount(block);
   }
 
   stats(): KVStats {
@@ -237,17 +276,17 @@ export class PagedKVManager implements KVCacheManager {
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       if (!this.slots.isActive(slot)) continue;
       const pages = this.blockCounts[slot]! * this.ranges;
-      const sharedBlocks = this.blockTable(slot).reduce((n, b) => n + (this.blocks.refCount(b) > 1 ? 1 : 0), 0);
+      const sharedBlocks = this.blockTable(slot).reduce((n, b) => n + (this.pool.refCount(b) > 1 ? 1 : 0), 0);
       slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages, sharedPages: sharedBlocks * this.ranges, bytes: pages * this.pageBytes });
     }
-    const usedPages = (this.numBlocks - this.blocks.freeCount) * this.ranges;
+    const usedPages = (this.numBlocks - this.pool.freeCount) * this.ranges;
     const counts = {
       kind: this.kind,
       pageBytes: this.pageBytes,
       totalPages: this.numBlocks * this.ranges,
       freePages: this.freePages(),
       usedPages,
-      sharedPages: this.blocks.sharedCount() * this.ranges,
+      sharedPages: this.pool.sharedCount() * this.ranges,
       residentBytes: usedPages * this.pageBytes,
     };
     return buildStats(counts, slots, tokenBytes(this.shape) * this.ranges);

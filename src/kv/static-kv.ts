@@ -3,6 +3,7 @@
 import { alignedFloat32Array } from '../backend/aligned-array.js';
 import type { ContiguousKV } from '../backend/backend.js';
 import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
+import type { CachedBlocks } from './cached-blocks.js';
 import { KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import { rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
@@ -15,6 +16,8 @@ export interface StaticKVOptions extends KVShape {
 }
 
 const NOTHING_NEEDED: GrowResult = { ok: true, pagesNeeded: 0, pagesAvailable: 0, pagesMapped: 0 };
+/** Tokens per cached block: vLLM's default block, since static slots have no pages of their own to share. */
+const STATIC_BLOCK_TOKENS = 16;
 
 export class StaticKVManager implements KVCacheManager {
   readonly kind = 'static' as const;
@@ -28,6 +31,7 @@ export class StaticKVManager implements KVCacheManager {
   private readonly ranges: number;
   private readonly scratch: Int32Array;
   private readonly contiguous: ContiguousKV;
+  readonly blocks: CachedBlocks;
 
   constructor(options: StaticKVOptions) {
     this.shape = resolveShape(options);
@@ -51,6 +55,46 @@ export class StaticKVManager implements KVCacheManager {
       headDim: this.shape.headDim,
       keys: (layer) => this.arrays[layer * 2]!,
       values: (layer) => this.arrays[layer * 2 + 1]!,
+    };
+    this.blocks = this.copiedBlocks();
+  }
+
+  /** The baseline prefix cache: a cached block is a copy of its rows, copied back into each slot that uses it. */
+  private copiedBlocks(): CachedBlocks {
+    const blockFloats = STATIC_BLOCK_TOKENS * this.rowFloats;
+    const store = new Map<number, { rows: Float32Array[]; refs: number }>();
+    let nextId = 0;
+    return {
+      blockTokens: STATIC_BLOCK_TOKENS,
+      blockPages: 0,
+      retain: (slot, index) => {
+        this.slots.requireActive(slot, 'retain');
+        if ((index + 1) * STATIC_BLOCK_TOKENS > this.slots.tokens[slot]!) {
+          throw new KVError('ERR_KV_INVALID_ARGUMENT', `retain: block ${index} of slot ${slot} is not full (${this.slots.tokens[slot]} tokens)`);
+        }
+        const from = slot * this.slotFloats + index * blockFloats;
+        store.set(nextId, { rows: this.arrays.map((a) => a.slice(from, from + blockFloats)), refs: 1 });
+        return nextId++;
+      },
+      attach: (slot, ids) => {
+        this.slots.requireActive(slot, 'attach');
+        if (this.slots.tokens[slot] !== 0) throw new KVError('ERR_KV_INVALID_ARGUMENT', `attach: slot ${slot} already holds tokens`);
+        this.slots.checkStepTarget(slot, ids.length * STATIC_BLOCK_TOKENS);
+        ids.forEach((id, i) => {
+          const block = store.get(id);
+          if (!block) throw new KVError('ERR_KV_INVALID_ARGUMENT', `attach: block ${id} is not held`);
+          block.rows.forEach((rows, range) => this.arrays[range]!.set(rows, slot * this.slotFloats + i * blockFloats));
+        });
+        this.slots.tokens[slot] = ids.length * STATIC_BLOCK_TOKENS;
+        return NOTHING_NEEDED;
+      },
+      release: (id) => {
+        const block = store.get(id);
+        if (!block) throw new KVError('ERR_KV_INVALID_ARGUMENT', `release: block ${id} is not held`);
+        if (--block.refs === 0) store.delete(id);
+        return 0;
+      },
+      held: () => store.size,
     };
   }
 

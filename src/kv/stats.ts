@@ -26,6 +26,10 @@ export interface KVStats {
   sharedPages: number;
   /** Pages kept by idle slots. */
   idlePages: number;
+  /** Pages held only by the prefix cache (given back at once when the pool needs them). */
+  cachedPages: number;
+  /** Pages used by running sequences: usedPages less those kept by idle slots or only by the cache. */
+  runningPages: number;
   /** Pages that can be taken back when the pool runs dry (idle slots, pages beyond a slot's tokens). */
   reclaimablePages: number;
   activeSlots: number;
@@ -87,6 +91,8 @@ export function buildStats(counts: KVPageCounts, slots: SlotStats[], storedBytes
     unmapCalls: 0,
     unmapNs: 0,
     ...counts,
+    cachedPages: 0,
+    runningPages: counts.usedPages - (counts.idlePages ?? 0),
     ...summarizeSlots(slots, storedBytesPerToken),
     slots,
   };

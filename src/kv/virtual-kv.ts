@@ -7,6 +7,7 @@
 // a slot's tokens. After close() the arrays are detached (length 0).
 import type { ContiguousKV } from '../backend/backend.js';
 import { checkSlotIndex, flattenKeep, toSeqLensArray } from './arguments.js';
+import type { CachedBlocks } from './cached-blocks.js';
 import { KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import { loadVmem, type NativeLayout, type NativeVirtualKV } from './native-vmem.js';
@@ -34,13 +35,14 @@ export class VirtualKVManager implements KVCacheManager {
   /** Slot stride in tokens (maxContext rounded up to whole pages): the view's maxContext. */
   readonly paddedContext: number;
   readonly native: NativeVirtualKV;
+  readonly blocks: CachedBlocks;
   private readonly layout: NativeLayout;
   private readonly scratch: Int32Array;
   private contiguous: ContiguousKV | undefined;
 
   constructor(options: VirtualKVOptions) {
     this.shape = resolveShape(options);
-    const pageSize = options.pageSize ?? defaultPageSize(options.budgetBytes, this.shape.maxContext * tokenBytes(this.shape));
+    const pageSize = options.pageSize ?? defaultPageSize(options.budgetBytes, this.shape.maxContext * tokenBytes(this.shape), undefined, tokenBytes(this.shape));
     const addon = loadVmem();
     if (typeof addon.VirtualKV !== 'function') {
       throw new KVError('ERR_KV_NATIVE_MISSING', 'the native addon was built without vmem (native/vmem_*.cc)');
@@ -56,6 +58,7 @@ export class VirtualKVManager implements KVCacheManager {
     this.pageBytes = this.layout.pageSize;
     this.paddedContext = this.layout.paddedContext;
     this.scratch = new Int32Array(this.shape.maxSlots);
+    this.blocks = new VirtualCachedBlocks(this.native, this.layout, rangeCount(this.shape));
   }
 
   /** Resizes the physical pool (growing it, or shrinking it by its free and idle pages). */
@@ -201,5 +204,37 @@ export class VirtualKVManager implements KVCacheManager {
   close(): void {
     this.native.close();
     this.contiguous = undefined;
+  }
+}
+
+/** Cached blocks as cache-owned page groups: the same pool pages mapped into every slot that uses them. */
+class VirtualCachedBlocks implements CachedBlocks {
+  readonly blockTokens: number;
+  readonly blockPages: number;
+  private live = 0;
+
+  constructor(private readonly native: NativeVirtualKV, layout: NativeLayout, ranges: number) {
+    this.blockTokens = layout.blockTokens;
+    this.blockPages = layout.blockPages * ranges;
+  }
+
+  retain(slot: number, index: number): number {
+    const group = this.native.retainGroup(slot, index);
+    this.live++;
+    return group;
+  }
+
+  attach(slot: number, blocks: readonly number[]): GrowResult {
+    return this.native.mapGroups(slot, Uint32Array.from(blocks));
+  }
+
+  release(block: number): number {
+    const freed = this.native.releaseGroup(block);
+    this.live--;
+    return freed;
+  }
+
+  held(): number {
+    return this.live;
   }
 }

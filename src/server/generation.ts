@@ -2,7 +2,7 @@
 // for its first delta (so bad input still gets a 4xx status), then answers with one JSON object or an
 // SSE stream. A client that goes away aborts the engine request, which frees its KV slot.
 import type { FastifyReply } from 'fastify';
-import type { EngineDelta, EngineInput, RequestParams, Usage } from '../engine/engine-types.js';
+import { emptyUsage, type EngineDelta, type EngineInput, type RequestParams, type Usage } from '../engine/engine-types.js';
 import type { ServingEngine } from './engine-like.js';
 import { fromEngineError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
@@ -105,7 +105,7 @@ async function wholeResponse(
     reply.hijack();
     return;
   }
-  const usage = last?.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  const usage = last?.usage ?? emptyUsage();
   clock.finish();
   ctx.metrics.finished(last?.finish_reason ?? 'stop', usage.prompt_tokens, usage.completion_tokens);
   const wanted = job.params.logprobs === true;
@@ -154,7 +154,7 @@ async function streamResponse(
     sse.end();
     return;
   }
-  const usage: Usage = last?.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  const usage: Usage = last?.usage ?? emptyUsage();
   clock.finish();
   ctx.metrics.finished(last?.finish_reason ?? 'stop', usage.prompt_tokens, usage.completion_tokens);
   sse.data(chat ? chatChunk(head, {}, null, last?.finish_reason, job.includeUsage) : completionChunk(head, '', null, last?.finish_reason, job.includeUsage));

@@ -9,6 +9,16 @@ const TOKEN_GAP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 
 /** Why a request ended without a normal finish: one label value each. */
 export type FailureReason = 'invalid_request' | 'unauthorized' | 'not_found' | 'too_large' | 'rejected' | 'client_disconnected' | 'server_error';
 
+/** A counter that follows a running total the engine keeps itself, read at scrape time. */
+class EngineTotal {
+  private seen = 0;
+  constructor(private readonly counter: Counter) {}
+  follow(total: number): void {
+    this.counter.inc(Math.max(0, total - this.seen));
+    this.seen = Math.max(this.seen, total);
+  }
+}
+
 export class ServerMetrics {
   readonly registry = new Registry();
   private readonly success: Counter<'finished_reason'>;
@@ -21,10 +31,12 @@ export class ServerMetrics {
   private readonly running: Gauge;
   private readonly waiting: Gauge;
   private readonly pagesUsed: Gauge;
+  private readonly pagesHeld: Gauge;
   private readonly pagesFree: Gauge;
   private readonly usage: Gauge;
-  private readonly preemptions: Counter;
-  private preemptionsSeen = 0;
+  private readonly preemptions: EngineTotal;
+  private readonly prefixQueries: EngineTotal;
+  private readonly prefixHits: EngineTotal;
 
   constructor(modelName: string) {
     const registers = [this.registry];
@@ -38,10 +50,14 @@ export class ServerMetrics {
     this.generationTokens = new Counter({ name: 'vserve:generation_tokens_total', help: 'Tokens generated.', registers });
     this.running = new Gauge({ name: 'vserve:num_requests_running', help: 'Requests in the running batch.', registers });
     this.waiting = new Gauge({ name: 'vserve:num_requests_waiting', help: 'Requests waiting for admission.', registers });
-    this.pagesUsed = new Gauge({ name: 'vserve:kv_cache_pages_used', help: 'KV pool pages holding data.', registers });
+    this.pagesUsed = new Gauge({ name: 'vserve:kv_cache_pages_used', help: 'KV pool pages used by running requests.', registers });
+    this.pagesHeld = new Gauge({ name: 'vserve:kv_cache_pages_held', help: 'KV pool pages kept for reuse (prefix cache, idle slots), given back at once when needed.', registers });
     this.pagesFree = new Gauge({ name: 'vserve:kv_cache_pages_free', help: 'KV pool pages free to hand out.', registers });
-    this.usage = new Gauge({ name: 'vserve:kv_cache_usage_perc', help: 'Fraction of KV pool pages in use (1 = full).', registers });
-    this.preemptions = new Counter({ name: 'vserve:num_preemptions_total', help: 'Sequences preempted (recomputed later) when KV pages ran out.', registers });
+    this.usage = new Gauge({ name: 'vserve:kv_cache_usage_perc', help: 'Fraction of KV pool pages used by running requests (1 = full).', registers });
+    const total = (name: string, help: string) => new EngineTotal(new Counter({ name, help, registers }));
+    this.preemptions = total('vserve:num_preemptions_total', 'Sequences preempted (recomputed later) when KV pages ran out.');
+    this.prefixQueries = total('vserve:prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.');
+    this.prefixHits = total('vserve:prefix_cache_hits_total', 'Prompt tokens found in the prefix cache.');
   }
 
   finished(reason: string, promptTokens: number, completionTokens: number): void {
@@ -71,12 +87,15 @@ export class ServerMetrics {
     if (stats) {
       this.running.set(stats.running);
       this.waiting.set(stats.waiting);
-      this.pagesUsed.set(stats.kv.usedPages);
+      // As vLLM's: pages of running sequences are used; pages kept for reuse (idle slots, the prefix cache)
+      // can be taken back at once, so they count apart, not as usage.
+      this.pagesUsed.set(stats.kv.runningPages);
+      this.pagesHeld.set(stats.kv.idlePages + stats.kv.cachedPages);
       this.pagesFree.set(stats.kv.freePages);
-      this.usage.set(stats.kv.totalPages ? stats.kv.usedPages / stats.kv.totalPages : 0);
-      // The engine counts preemptions itself; the counter follows its running total.
-      this.preemptions.inc(Math.max(0, stats.step.preemptions - this.preemptionsSeen));
-      this.preemptionsSeen = Math.max(this.preemptionsSeen, stats.step.preemptions);
+      this.usage.set(stats.kv.totalPages ? stats.kv.runningPages / stats.kv.totalPages : 0);
+      this.preemptions.follow(stats.step.preemptions);
+      this.prefixQueries.follow(stats.prefixCache?.queryTokens ?? 0);
+      this.prefixHits.follow(stats.prefixCache?.hitTokens ?? 0);
     }
     return this.registry.metrics();
   }

@@ -23,6 +23,8 @@ const common = {
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   user: z.string().nullish(),
+  /** vLLM's prefix-cache tenant key: requests with different salts never share cached KV. */
+  cache_salt: z.string().min(1).max(256).nullish(),
 };
 
 export const completionRequest = z.object({
@@ -83,6 +85,7 @@ function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | nu
     presencePenalty: b.presence_penalty ?? undefined,
     frequencyPenalty: b.frequency_penalty ?? undefined,
     repetitionPenalty: b.repetition_penalty ?? undefined,
+    cacheSalt: b.cache_salt ?? undefined,
   };
   // The engine treats an explicit undefined like a missing field, but keep the object tidy.
   for (const k of Object.keys(p) as (keyof RequestParams)[]) if (p[k] === undefined) delete p[k];

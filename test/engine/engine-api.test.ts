@@ -32,7 +32,7 @@ test('text in: BOS + "Once upon a time" continues with the known greedy text', a
   const r = await collect(engine.generate('Once upon a time', { temperature: 0, maxTokens: 40 }));
   assert.ok(STORIES_GREEDY.startsWith(r.text) && r.text.length > 80, r.text);
   assert.equal(r.last.finish_reason, 'length');
-  assert.deepEqual(r.last.usage, { prompt_tokens: 5, completion_tokens: 40, total_tokens: 45 });
+  assert.deepEqual(r.last.usage, { prompt_tokens: 5, completion_tokens: 40, total_tokens: 45, prompt_tokens_details: { cached_tokens: 0 } });
   assert.equal(r.last.timings?.completionTokens, 40);
 });
 

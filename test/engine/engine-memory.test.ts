@@ -18,13 +18,13 @@ function assertPoolAtRest(core: EngineCore): void {
   assert.equal(core.kv.freePages(), s.totalPages, 'available pages');
 }
 
-function tinyCore(kvManager: (typeof KV_MANAGERS)[number], scheduler: (typeof SCHEDULERS)[number], kvTokens?: number) {
+function tinyCore(kvManager: (typeof KV_MANAGERS)[number], scheduler: (typeof SCHEDULERS)[number], kvTokens?: number, prefixCache = true) {
   const { model, tokenizer } = tinyModel();
   const c = model.config;
   const perToken = kvBytesPerToken({ nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: MAX_CONTEXT });
   return createEngineCore(model, tokenizer, {
     scheduler, kvManager, maxSeqs: 16, maxBatchTokens: 32, maxContext: MAX_CONTEXT, pageSize: 4096, blockSize: 16,
-    kvMemory: kvTokens === undefined ? undefined : kvTokens * perToken,
+    kvMemory: kvTokens === undefined ? undefined : kvTokens * perToken, prefixCache,
   });
 }
 
@@ -33,14 +33,18 @@ const expected = requests.map((r) => aloneTokens(r.prompt, { temperature: 0, max
 
 for (const kvManager of KV_MANAGERS) {
   const skip = kvManager === 'virtual' ? virtualUnavailable() : undefined;
-  for (const scheduler of SCHEDULERS) {
-    test(`${kvManager} KV, ${scheduler}: a pool for ~2.5 contexts completes 16 requests with unchanged tokens`, { skip }, () => {
-      const core = tinyCore(kvManager, scheduler, Math.round(MAX_CONTEXT * 2.5));
+  for (const scheduler of SCHEDULERS) for (const prefixCache of [false, true]) {
+    // Cached prefixes need fewer pages, so the cache runs with a smaller pool to be preempted as often.
+    const contexts = prefixCache ? 1.5 : 2.5;
+    test(`${kvManager} KV, ${scheduler}, prefix cache ${prefixCache ? 'on' : 'off'}: a pool for ~${contexts} contexts completes 16 requests with unchanged tokens`, { skip }, () => {
+      const core = tinyCore(kvManager, scheduler, Math.round(MAX_CONTEXT * contexts), prefixCache);
       requests.forEach((r, id) => core.submit(id, r.prompt, { temperature: 0, maxTokens: r.maxTokens }));
       const out = drain(core);
       requests.forEach((_, id) => assert.deepEqual(out.get(id)!.tokens, expected[id], `request ${id}`));
       // Static slots are backed for the whole context at admission, so requests queue instead.
       if (kvManager !== 'static' && scheduler !== 'static') assert.ok(core.stats().step.preemptions > 0, 'no preemption happened');
+      // The prompts share their start, so the cache must have served some of them.
+      if (prefixCache) assert.ok(core.stats().prefixCache!.hitTokens > 0, 'no prefix cache hit');
       assertPoolAtRest(core);
       core.close();
     });

@@ -1,7 +1,9 @@
-// Thousands of random alloc / grow / share / compact / free operations on every manager, checked against
-// a plain model: which slots are in use, and which token (by id) each slot holds at each position of each
-// layer. For the virtual manager the page accounting is also checked after every operation: refcounts
-// rebuilt from the slots' page tables, the free count, and shared pages lying below both slots' tokens.
+// Thousands of random alloc / grow / share / compact / free operations on every manager, and the prefix
+// cache's block operations (retain a slot's block, attach cached blocks to a new slot, release them),
+// checked against a plain model: which slots are in use, which token (by id) each slot holds at each
+// position of each layer, and what each cached block holds. For the virtual manager the page accounting is
+// also checked after every operation: refcounts rebuilt from the slots' page tables and the cached blocks'
+// pages, the free count, and shared pages lying below both slots' tokens.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isKVError, PagedKVManager, StaticKVManager, VirtualKVManager, type KVCacheManager } from '../../src/kv/index.js';
@@ -16,12 +18,15 @@ const OPS = 3000;
 interface Model {
   /** slot -> per layer, the token id at each position */
   content: Map<number, number[][]>;
+  /** cached block id -> per layer, the token ids it holds, and (virtual) the pool pages it references */
+  cached: Map<number, { layers: number[][]; pages: number[]; refs: number }>;
   nextId: number;
 }
 
-function checkVirtualPages(kv: VirtualKVManager): void {
+function checkVirtualPages(kv: VirtualKVManager, model: Model): void {
   const refs = kv.native.refCounts();
   const rebuilt = new Uint32Array(refs.length);
+  for (const block of model.cached.values()) for (const p of block.pages) rebuilt[p]! += block.refs;
   const stats = kv.stats();
   for (const s of stats.slots) {
     const fullPages = Math.floor((s.tokens * TOKEN_BYTES) / PAGE);
@@ -48,10 +53,22 @@ function checkSlot(kv: KVCacheManager, model: Model, slot: number): void {
   });
 }
 
-function runStress(kv: KVCacheManager, seed: number): { exhausted: number; shared: number; compacted: number } {
+/** Pool pages behind block `index` of a virtual slot, in the order a cache-owned group holds them. */
+function blockPages(kv: KVCacheManager, slot: number, index: number): number[] {
+  if (!(kv instanceof VirtualKVManager)) return [];
+  const per = kv.blocks.blockPages / (SHAPE.layers * 2);
+  const pages: number[] = [];
+  for (let layer = 0; layer < SHAPE.layers; layer++) {
+    for (const kind of ['k', 'v'] as const) pages.push(...kv.slotPages(slot, layer, kind).slice(index * per, (index + 1) * per));
+  }
+  return pages;
+}
+
+function runStress(kv: KVCacheManager, seed: number): { exhausted: number; shared: number; compacted: number; attached: number } {
   const rng = makeRng(seed);
-  const model: Model = { content: new Map(), nextId: 1 };
-  const counts = { exhausted: 0, shared: 0, compacted: 0 };
+  const model: Model = { content: new Map(), cached: new Map(), nextId: 1 };
+  const counts = { exhausted: 0, shared: 0, compacted: 0, attached: 0 };
+  const bt = kv.blocks.blockTokens;
   const active = (): number[] => [...model.content.keys()];
   const pick = (): number | undefined => active()[rng.int(active().length)];
   const lens = new Int32Array(SHAPE.maxSlots);
@@ -127,6 +144,45 @@ function runStress(kv: KVCacheManager, seed: number): { exhausted: number; share
         counts.compacted++;
       } else counts.exhausted++;
       touched = slot;
+    } else if (choice < 0.84) {
+      // Cache a full block of a slot.
+      const slot = pick();
+      if (slot === undefined) continue;
+      const layers = model.content.get(slot)!;
+      const full = Math.floor(layers[0]!.length / bt);
+      if (full === 0) continue;
+      const index = rng.int(full);
+      const pages = blockPages(kv, slot, index);
+      const id = kv.blocks.retain(slot, index);
+      const rows = layers.map((ids) => ids.slice(index * bt, (index + 1) * bt));
+      const known = model.cached.get(id);
+      // The paged manager's id is the block itself: retaining a shared block again takes another reference.
+      if (known) {
+        assert.deepEqual(known.layers, rows, 'the same id holds the same rows');
+        known.refs++;
+      } else model.cached.set(id, { layers: rows, pages, refs: 1 });
+    } else if (choice < 0.88) {
+      // Start a new slot from cached blocks, in any order.
+      const ids = [...model.cached.keys()];
+      if (ids.length === 0) continue;
+      const slot = kv.allocSlot();
+      if (slot === null) continue;
+      const chosen = Array.from({ length: 1 + rng.int(Math.min(4, ids.length)) }, () => ids[rng.int(ids.length)]!);
+      const result = kv.blocks.attach(slot, chosen);
+      if (result.ok) {
+        model.content.set(slot, Array.from({ length: SHAPE.layers }, (_, layer) => chosen.flatMap((id) => model.cached.get(id)!.layers[layer]!)));
+        counts.attached++;
+      } else {
+        counts.exhausted++;
+        kv.freeSlot(slot);
+      }
+      touched = slot;
+    } else if (choice < 0.91) {
+      const ids = [...model.cached.keys()];
+      if (ids.length === 0) continue;
+      const id = ids[rng.int(ids.length)]!;
+      kv.blocks.release(id);
+      if (--model.cached.get(id)!.refs === 0) model.cached.delete(id);
     } else if (choice < 0.97) {
       const slot = pick();
       if (slot === undefined) continue;
@@ -137,10 +193,23 @@ function runStress(kv: KVCacheManager, seed: number): { exhausted: number; share
       kv.trim();
     }
     if (touched !== undefined && model.content.has(touched)) checkSlot(kv, model, touched);
-    if (kv instanceof VirtualKVManager) checkVirtualPages(kv);
+    if (kv instanceof VirtualKVManager) checkVirtualPages(kv, model);
+    assert.equal(kv.blocks.held(), [...model.cached.values()].reduce((n, b) => n + b.refs, 0), 'cached blocks held');
     if (op % 500 === 0) for (const slot of active()) checkSlot(kv, model, slot);
   }
   for (const slot of active()) checkSlot(kv, model, slot);
+  // Letting go of everything returns the whole pool.
+  for (const slot of active()) kv.freeSlot(slot);
+  for (const [id, block] of model.cached) for (let r = 0; r < block.refs; r++) kv.blocks.release(id);
+  model.cached.clear();
+  model.content.clear();
+  if (kv instanceof VirtualKVManager) {
+    checkVirtualPages(kv, model);
+    kv.native.reservePhysical(0);
+    assert.equal(kv.native.refCounts().length, 0, 'the pool shrinks to nothing: no page is still referenced');
+  } else if (kv instanceof PagedKVManager) {
+    assert.equal(kv.freePages(), kv.stats().totalPages);
+  }
   return counts;
 }
 
@@ -149,7 +218,7 @@ for (const deferredReclaim of [true, false]) {
     const kv = new VirtualKVManager({ ...SHAPE, pageSize: PAGE, budgetBytes: 48 * PAGE, deferredReclaim });
     try {
       const counts = runStress(kv, deferredReclaim ? 7 : 8);
-      assert.ok(counts.exhausted > 0 && counts.shared > 0 && counts.compacted > 0, JSON.stringify(counts));
+      assert.ok(counts.exhausted > 0 && counts.shared > 0 && counts.compacted > 0 && counts.attached > 0, JSON.stringify(counts));
     } finally {
       kv.close();
     }
@@ -159,7 +228,7 @@ for (const deferredReclaim of [true, false]) {
 test(`paged manager survives ${OPS} random operations`, () => {
   const kv = new PagedKVManager({ ...SHAPE, blockSize: 32, budgetBytes: 40 * 32 * TOKEN_BYTES * 4 });
   const counts = runStress(kv, 9);
-  assert.ok(counts.exhausted > 0 && counts.shared > 0 && counts.compacted > 0, JSON.stringify(counts));
+  assert.ok(counts.exhausted > 0 && counts.shared > 0 && counts.compacted > 0 && counts.attached > 0, JSON.stringify(counts));
 });
 
 test(`static manager survives ${OPS} random operations`, () => {

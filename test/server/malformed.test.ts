@@ -84,7 +84,7 @@ test('a body over the limit is a 413; an unknown route or model a 404', async ()
 
 /** An engine stand-in whose requests produce nothing until released: a queue that stays full. */
 class HeldEngine {
-  readonly info = { modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 1, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none' };
+  readonly info = { modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 1, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false };
   private releases: (() => void)[] = [];
   generate(): AsyncIterator<EngineDelta> {
     let done = false;
@@ -94,7 +94,7 @@ class HeldEngine {
         if (done) return { done: true, value: undefined };
         await held;
         done = true;
-        return { done: false, value: { text: 'ok', tokens: [1], finish_reason: 'length', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } } };
+        return { done: false, value: { text: 'ok', tokens: [1], finish_reason: 'length', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_tokens_details: { cached_tokens: 0 } } } };
       },
     };
   }

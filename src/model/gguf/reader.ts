@@ -309,6 +309,11 @@ export class GGUFFile {
     return this.source.read(t.fileOffset, t.nBytes);
   }
 
+  /** Reads up to the first `bytes` bytes of a tensor (a copy). */
+  tensorHead(t: GGUFTensorInfo, bytes: number): Uint8Array {
+    return this.source.read(t.fileOffset, Math.min(bytes, t.nBytes));
+  }
+
   get<T extends GGUFValue>(key: string): T | undefined {
     return this.metadata.get(key) as T | undefined;
   }
