@@ -28,7 +28,7 @@ export function maxPoolPages(limit: number): number {
 }
 
 /** A page is the prefix cache's unit of sharing: past this many tokens a page shares too coarsely. */
-export const MAX_TOKENS_PER_PAGE = 64;
+export const MAX_TOKENS_PER_PAGE = 32;
 
 /**
  * The default page size for a pool of `budgetBytes`: 64 KiB, doubled until the pool has at most
