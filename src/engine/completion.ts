@@ -19,11 +19,15 @@ export interface RequestParams extends SamplingParams {
   stop?: string[];
   /** Return the chosen token's logprob and the top-n alternatives (topLogprobs) with each delta. */
   logprobs?: boolean;
+  /** Choices to generate from the prompt (OpenAI's n, default 1): the prompt is computed once and shared. */
+  n?: number;
   /** Prefix-cache tenant key: requests with different salts never share cached blocks (vLLM's cache_salt). */
   cacheSalt?: string;
 }
 
 export interface GenerateDelta {
+  /** Which choice this delta belongs to, when the request asked for n > 1 (absent for choice 0). */
+  index?: number;
   text: string;
   tokens: number[];
   logprobs?: { token: number; logprob: number; top: TokenLogprob[] }[];

@@ -4,7 +4,7 @@
 import type { LlamaModel } from '../model/llama.js';
 import { Completion, completionBudget, type GenerateDelta, type GenerationTokenizer, type RequestParams } from './completion.js';
 import type { EngineKV } from './engine-kv.js';
-import type { ChatMessage, EngineDelta, EngineFinishReason, EngineInput, EngineStats, StepStats } from './engine-types.js';
+import { MAX_CHOICES, type ChatMessage, type EngineDelta, type EngineFinishReason, type EngineInput, type EngineStats, type StepStats } from './engine-types.js';
 import { packBatch } from './batch-packer.js';
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
@@ -19,8 +19,19 @@ export interface EngineEvent {
   error?: { name: string; message: string };
 }
 
+/** One request: its n choices. Choice 0 runs from the start; the others fork from it once its prompt is in the cache. */
+interface Request {
+  prompt: readonly number[];
+  params: RequestParams;
+  maxTokens: number;
+  /** Sequence of each choice; undefined until forked. */
+  choices: (Sequence | undefined)[];
+  /** Choices not finished yet. */
+  live: Set<number>;
+}
+
 export class EngineCore {
-  private readonly sequences = new Map<number, Sequence>();
+  private readonly requests = new Map<number, Request>();
   private readonly counters: StepStats = {
     steps: 0, lastTokens: 0, lastDecodeTokens: 0, lastPrefillTokens: 0, lastSeqs: 0, lastMs: 0, totalTokens: 0, totalMs: 0, preemptions: 0,
   };
@@ -40,12 +51,16 @@ export class EngineCore {
   /** Queues a request. Invalid input or parameters fail it at once (an error event); nothing is held. */
   submit(id: number, input: EngineInput, params: RequestParams = {}): EngineEvent[] {
     try {
-      if (this.sequences.has(id)) throw new RangeError(`request id ${id} is already in use`);
+      if (this.requests.has(id)) throw new RangeError(`request id ${id} is already in use`);
+      const n = params.n ?? 1;
+      if (!(Number.isInteger(n) && n >= 1 && n <= MAX_CHOICES)) throw new RangeError(`n must be an integer from 1 to ${MAX_CHOICES}, got ${String(n)}`);
       const prompt = this.tokenize(input);
       const maxTokens = completionBudget(prompt.length, this.kv.maxContext, params.maxTokens);
-      const seq = new Sequence(id, prompt, new Completion(this.tokenizer, params, maxTokens), params.cacheSalt);
-      if (maxTokens === 0) return [{ id, delta: this.finalDelta(seq, 'length', undefined) }];
-      this.sequences.set(id, seq);
+      const request: Request = { prompt, params, maxTokens, choices: new Array(n).fill(undefined), live: new Set(Array.from({ length: n }, (_, i) => i)) };
+      const seq = this.choiceSequence(id, request, 0);
+      if (maxTokens === 0) return request.choices.map((_, i) => ({ id, delta: this.finalDelta(i === 0 ? seq : this.choiceSequence(id, request, i), 'length', undefined) }));
+      request.choices[0] = seq;
+      this.requests.set(id, request);
       this.scheduler.add(seq);
       return [];
     } catch (e) {
@@ -53,18 +68,21 @@ export class EngineCore {
     }
   }
 
-  /** Ends a request wherever it is (queued, mid-prefill, decoding), freeing all its KV. */
+  /** Ends a request wherever it is (queued, mid-prefill, decoding), freeing all its KV: one final delta per open choice. */
   abort(id: number): EngineEvent[] {
-    const seq = this.sequences.get(id);
-    if (!seq) return [];
-    return [{ id, delta: this.finish(seq, 'abort') }];
+    const request = this.requests.get(id);
+    if (!request) return [];
+    return [...request.live].map((choice) => {
+      const seq = request.choices[choice] ?? this.choiceSequence(id, request, choice);
+      return { id, delta: this.finish(seq, 'abort') };
+    });
   }
 
   /** Runs one step; returns the deltas it produced. */
   step(): EngineEvent[] {
     const plan = this.scheduler.plan();
     this.counters.preemptions += plan.preempted.length;
-    const failed = plan.failed.map(({ seq, error }) => this.fail(seq, error));
+    const failed = plan.failed.flatMap(({ seq, error }) => this.fail(seq, error));
     if (plan.work.length === 0) return failed;
     const t0 = performance.now();
     const { batch, sampling } = packBatch(plan.work);
@@ -74,7 +92,7 @@ export class EngineCore {
       logits = this.model.forward(batch, this.kv.view);
     } catch (e) {
       // A failed step fails the requests in it; the engine itself carries on.
-      return [...failed, ...plan.work.map(({ seq }) => this.fail(seq, e))];
+      return [...failed, ...plan.work.flatMap(({ seq }) => this.fail(seq, e))];
     }
     this.count(plan, performance.now() - t0);
     for (const w of plan.work) {
@@ -86,17 +104,56 @@ export class EngineCore {
     const vocab = this.model.config.vocabSize;
     const now = performance.now();
     sampling.forEach(({ seq }, row) => {
-      try {
-        const delta = seq.completion.accept(logits.subarray(row * vocab, (row + 1) * vocab));
-        if (delta) seq.markToken(now);
-        const reason = seq.completion.finishReason;
-        if (reason) events.push({ id: seq.id, delta: this.finish(seq, reason, delta) });
-        else if (delta) events.push({ id: seq.id, delta });
-      } catch (e) {
-        events.push(this.fail(seq, e));
+      const rowLogits = logits.subarray(row * vocab, (row + 1) * vocab);
+      // The other choices of a request start from this one's prompt once it is computed, sampling the same logits.
+      const forks = seq.completion.generated.length === 0 ? this.fork(seq) : [];
+      for (const s of [seq, ...forks]) {
+        if (s.status === 'running') this.sample(s, rowLogits, now, events);
       }
     });
     return events;
+  }
+
+  private sample(seq: Sequence, logits: Float32Array, now: number, events: EngineEvent[]): void {
+    if (!this.requests.has(seq.id)) return;
+    try {
+      const delta = seq.completion.accept(logits);
+      if (delta) seq.markToken(now);
+      const reason = seq.completion.finishReason;
+      if (reason) events.push({ id: seq.id, delta: this.finish(seq, reason, delta) });
+      else if (delta) events.push({ id: seq.id, delta: { ...delta, index: seq.choice } });
+    } catch (e) {
+      events.push(...this.fail(seq, e));
+    }
+  }
+
+  /**
+   * Starts the request's other choices from `first`'s KV (shared pages, see EngineKV.fork). A choice that
+   * gets no slot or page now waits in the queue instead, where the prefix cache still serves its prompt.
+   */
+  private fork(first: Sequence): Sequence[] {
+    const request = this.requests.get(first.id);
+    if (!request || first.choice !== 0) return [];
+    const started: Sequence[] = [];
+    for (let i = 1; i < request.choices.length; i++) {
+      if (request.choices[i] || !request.live.has(i)) continue;
+      const child = this.choiceSequence(first.id, request, i);
+      request.choices[i] = child;
+      if (this.kv.fork(first, child)) {
+        this.scheduler.addRunning(child);
+        started.push(child);
+      } else {
+        this.scheduler.add(child);
+      }
+    }
+    return started;
+  }
+
+  /** Choice i of a request: its own completion, and its own random stream (seed + i when seeded). */
+  private choiceSequence(id: number, request: Request, i: number): Sequence {
+    const p = request.params;
+    const params = i === 0 || p.seed === undefined ? p : { ...p, seed: p.seed + i };
+    return new Sequence(id, request.prompt, new Completion(this.tokenizer, params, request.maxTokens), p.cacheSalt, i);
   }
 
   stats(): EngineStats {
@@ -106,13 +163,13 @@ export class EngineCore {
       step: { ...this.counters },
       kv: this.kv.stats(),
       prefixCache: this.kv.prefixStats(),
-      requests: [...this.sequences.values()].map((s) => s.timings()),
+      requests: [...this.requests.values()].flatMap((r) => r.choices.filter((s) => s !== undefined).map((s) => s.timings())),
     };
   }
 
   /** Aborts everything and releases the KV cache. */
   close(): EngineEvent[] {
-    const events = [...this.sequences.keys()].flatMap((id) => this.abort(id));
+    const events = [...this.requests.keys()].flatMap((id) => this.abort(id));
     this.kv.close();
     return events;
   }
@@ -137,7 +194,9 @@ export class EngineCore {
   private finish(seq: Sequence, reason: EngineFinishReason, last?: GenerateDelta): EngineDelta {
     const tail = reason === 'abort' ? undefined : seq.completion.close(reason);
     this.scheduler.remove(seq);
-    this.sequences.delete(seq.id);
+    const request = this.requests.get(seq.id);
+    request?.live.delete(seq.choice);
+    if (request?.live.size === 0) this.requests.delete(seq.id);
     const merged = last && tail ? { ...last, text: last.text + tail.text } : (last ?? tail);
     return this.finalDelta(seq, reason === 'abort' ? 'abort' : (seq.completion.finishReason ?? reason), merged);
   }
@@ -148,6 +207,7 @@ export class EngineCore {
       text: last?.text ?? '',
       tokens: last?.tokens ?? [],
       ...(last?.logprobs ? { logprobs: last.logprobs } : {}),
+      ...(seq.choice > 0 ? { index: seq.choice } : {}),
       finish_reason: reason,
       usage: {
         prompt_tokens: seq.prompt.length,
@@ -159,10 +219,13 @@ export class EngineCore {
     };
   }
 
-  private fail(seq: Sequence, e: unknown): EngineEvent {
-    this.scheduler.remove(seq);
-    this.sequences.delete(seq.id);
-    return { id: seq.id, error: describe(e) };
+  /** Fails the whole request `seq` belongs to (every choice leaves the engine); nothing if it is already gone. */
+  private fail(seq: Sequence, e: unknown): EngineEvent[] {
+    const request = this.requests.get(seq.id);
+    if (!request) return [];
+    for (const s of request.choices) if (s) this.scheduler.remove(s);
+    this.requests.delete(seq.id);
+    return [{ id: seq.id, error: describe(e) }];
   }
 
   private count(plan: StepPlan, ms: number): void {

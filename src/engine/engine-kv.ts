@@ -63,6 +63,11 @@ export interface EngineKV {
   commit(): void;
   /** After a step: caches the blocks of `seq` that are now fully computed. */
   publish(seq: Sequence): void;
+  /**
+   * Starts `child` (not yet admitted) from `parent`'s KV as it stands: a slot sharing the parent's full
+   * pages and a copy of its partial last page. False (nothing changed) when no slot or page is free.
+   */
+  fork(parent: Sequence, child: Sequence): boolean;
   /** Takes `seq` out of its slot: its cache pins and claims go, and every page it alone held goes back. */
   release(seq: Sequence): void;
   /** Gives back every cached block no sequence uses; returns the pool pages freed. */

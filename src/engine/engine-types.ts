@@ -21,6 +21,9 @@ export interface Usage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
+/** Most choices one request may ask for (OpenAI's n). */
+export const MAX_CHOICES = 16;
+
 /** Usage of a request that computed nothing. */
 export function emptyUsage(): Usage {
   return { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, prompt_tokens_details: { cached_tokens: 0 } };

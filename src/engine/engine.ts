@@ -65,7 +65,8 @@ export class Engine {
    */
   generate(input: EngineInput, params: RequestParams = {}, opts: GenerateCallOptions = {}): RequestStream {
     const id = this.nextId++;
-    const stream = new RequestStream(id, (abandoned) => this.abort(abandoned));
+    const choices = Number.isInteger(params.n) && params.n! > 1 ? params.n! : 1;
+    const stream = new RequestStream(id, (abandoned) => this.abort(abandoned), choices);
     if (this.closing || this.exited) {
       stream.fail(new EngineClosedError('the engine is closed'));
       return stream;
@@ -74,7 +75,7 @@ export class Engine {
     const { signal } = opts;
     if (signal) {
       if (signal.aborted) {
-        stream.push(abortedBeforeStart());
+        for (let i = 0; i < choices; i++) stream.push({ ...abortedBeforeStart(), ...(i > 0 ? { index: i } : {}) });
         this.streams.delete(id);
         return stream;
       }

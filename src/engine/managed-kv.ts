@@ -102,7 +102,7 @@ export class ManagedKV implements EngineKV {
 
   admit(seq: Sequence, opts: AdmitOptions): Admission {
     const { hits, next } = this.prefix ? this.lookup(seq) : { hits: [], next: undefined };
-    if (next !== undefined && this.prefix!.computingElsewhere(next, seq.id)) return { ok: false, wait: 'prefix' };
+    if (next !== undefined && this.prefix!.computingElsewhere(next, seq.key)) return { ok: false, wait: 'prefix' };
     const blocks = this.manager.blocks;
     const cached = hits.length * blocks.blockTokens;
     const count = Math.min(seq.length - cached, opts.budget);
@@ -130,7 +130,7 @@ export class ManagedKV implements EngineKV {
     }
     if (this.prefix) {
       seq.claimed = seq.blockHashes.slice(hits.length);
-      this.prefix.claim(seq.claimed, seq.id);
+      this.prefix.claim(seq.claimed, seq.key);
       if (seq.admittedAt === undefined) {
         seq.cachedTokens = Math.min(cached, seq.prompt.length);
         this.prefix.countQuery(seq.prompt.length, seq.cachedTokens);
@@ -176,8 +176,30 @@ export class ManagedKV implements EngineKV {
       const entry = prefix.publish(seq.blockHashes[b]!, seq.slot, b);
       if (entry) seq.pinned.push(entry);
     }
-    prefix.unclaim(seq.blockHashes.slice(seq.publishedBlocks, full), seq.id);
+    prefix.unclaim(seq.blockHashes.slice(seq.publishedBlocks, full), seq.key);
     seq.publishedBlocks = full;
+  }
+
+  fork(parent: Sequence, child: Sequence): boolean {
+    const slot = this.manager.allocSlot();
+    if (slot === null) return false;
+    let r = this.manager.sharePrefix(parent.slot, slot, parent.computed);
+    if (!r.ok && r.limit === 'pages' && this.prefix && this.prefix.unusedPages() > 0) {
+      this.prefix.evict(r.pagesNeeded - r.pagesAvailable);
+      r = this.manager.sharePrefix(parent.slot, slot, parent.computed);
+    }
+    if (!r.ok) {
+      this.manager.freeSlot(slot);
+      return false;
+    }
+    child.slot = slot;
+    child.computed = parent.computed;
+    child.cachedTokens = parent.cachedTokens;
+    child.blockHashes.push(...parent.blockHashes);
+    child.publishedBlocks = parent.publishedBlocks;
+    child.pinned = [...parent.pinned];
+    this.prefix?.pin(child.pinned);
+    return true;
   }
 
   release(seq: Sequence): void {
@@ -215,7 +237,7 @@ export class ManagedKV implements EngineKV {
   private releaseSlot(seq: Sequence, slot: number): void {
     this.planned.delete(slot);
     if (this.prefix) {
-      this.prefix.unclaim(seq.claimed, seq.id);
+      this.prefix.unclaim(seq.claimed, seq.key);
       this.prefix.unpin(seq.pinned);
     }
     seq.pinned = [];

@@ -1,5 +1,5 @@
 // The main thread's side of one request: an async iterable fed with the deltas the worker sends. It
-// ends after the delta that carries finish_reason, or throws the request's error. Leaving the loop
+// ends after the deltas that carry finish_reason (one per choice when n > 1), or throws the request's error. Leaving the loop
 // early (break, return, throw) aborts the request so its KV is freed.
 import type { EngineDelta } from './engine-types.js';
 
@@ -18,7 +18,11 @@ export class RequestStream implements AsyncIterableIterator<EngineDelta> {
   /** Called once when the stream ends, however it ends. */
   onEnd: (() => void) | undefined;
 
-  constructor(readonly id: number, private readonly onAbandon: (id: number) => void) {}
+  private open: number;
+
+  constructor(readonly id: number, private readonly onAbandon: (id: number) => void, choices = 1) {
+    this.open = choices;
+  }
 
   /** True once the final delta or an error has arrived. */
   get done(): boolean {
@@ -28,7 +32,7 @@ export class RequestStream implements AsyncIterableIterator<EngineDelta> {
   push(delta: EngineDelta): void {
     if (this.ended) return;
     this.queue.push(delta);
-    if (delta.finish_reason) this.end();
+    if (delta.finish_reason && --this.open <= 0) this.end();
     this.wakeReader();
   }
 

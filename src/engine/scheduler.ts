@@ -69,6 +69,14 @@ export abstract class Scheduler {
     this.waiting.push(seq);
   }
 
+  /** Takes a sequence that already holds a slot (a fork of a running one) straight into the running set. */
+  addRunning(seq: Sequence): void {
+    seq.status = 'running';
+    seq.admissionOrder = this.admissions++;
+    seq.admittedAt ??= performance.now();
+    this.running.push(seq);
+  }
+
   /** Takes a sequence out (finished or aborted), freeing its KV slot and every page. */
   remove(seq: Sequence): void {
     this.release(seq);

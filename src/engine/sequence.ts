@@ -20,7 +20,11 @@ export interface RequestTimings {
   preemptions: number;
 }
 
+let nextKey = 1;
+
 export class Sequence {
+  /** Unique among all sequences (the n choices of one request share its id, not this). */
+  readonly key = nextKey++;
   status: SequenceStatus = 'waiting';
   /** KV slot while running; -1 otherwise. */
   slot = -1;
@@ -48,6 +52,8 @@ export class Sequence {
     readonly completion: Completion,
     /** Tenant key of the prefix cache: sequences with different salts never share blocks. */
     readonly cacheSalt = '',
+    /** Which of the request's n choices this is. */
+    readonly choice = 0,
   ) {}
 
   get length(): number {

@@ -2,12 +2,12 @@
 // for its first delta (so bad input still gets a 4xx status), then answers with one JSON object or an
 // SSE stream. A client that goes away aborts the engine request, which frees its KV slot.
 import type { FastifyReply } from 'fastify';
-import { emptyUsage, type EngineDelta, type EngineInput, type RequestParams, type Usage } from '../engine/engine-types.js';
+import type { EngineDelta, EngineInput, RequestParams, Usage } from '../engine/engine-types.js';
 import type { ServingEngine } from './engine-like.js';
 import { fromEngineError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import {
-  chatChunk, chatLogprobs, chatResponse, completionChunk, completionLogprobs, completionResponse, newHead, usageChunk,
+  chatChunk, chatLogprobs, chatResponse, completionChunk, completionLogprobs, completionResponse, newHead, totalUsage, usageChunk,
   type Endpoint, type ResponseHead, type TokenTexts,
 } from './openai-format.js';
 import { SseWriter } from './sse.js';
@@ -83,19 +83,45 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
 
 type Deltas = AsyncIterator<EngineDelta>;
 
+/** What each choice of a request has produced so far. */
+class Choices {
+  readonly texts: string[];
+  readonly logprobs: NonNullable<EngineDelta['logprobs']>[];
+  readonly finals: (EngineDelta | undefined)[];
+
+  constructor(n: number) {
+    this.texts = new Array(n).fill('');
+    this.logprobs = Array.from({ length: n }, () => []);
+    this.finals = new Array(n).fill(undefined);
+  }
+
+  add(d: EngineDelta): number {
+    const i = d.index ?? 0;
+    this.texts[i] += d.text;
+    if (d.logprobs) this.logprobs[i]!.push(...d.logprobs);
+    if (d.finish_reason) this.finals[i] = d;
+    return i;
+  }
+
+  get usage(): Usage {
+    return totalUsage(this.finals.map((f) => f?.usage));
+  }
+
+  /** The request's finish reason for the metrics: that of its first choice. */
+  get finishReason(): string {
+    return this.finals[0]?.finish_reason ?? 'stop';
+  }
+}
+
 async function wholeResponse(
   ctx: GenerationContext, job: GenerationJob, head: ResponseHead, first: IteratorResult<EngineDelta>, stream: Deltas,
   reply: FastifyReply, clock: TokenClock, clientGone: () => boolean,
 ): Promise<void> {
-  let text = '';
-  const logprobs: NonNullable<EngineDelta['logprobs']> = [];
-  let last: EngineDelta | undefined;
+  const choices = new Choices(job.params.n ?? 1);
   try {
     for (let r = first; !r.done; r = await stream.next()) {
       clock.observe(r.value);
-      text += r.value.text;
-      if (r.value.logprobs) logprobs.push(...r.value.logprobs);
-      last = r.value;
+      choices.add(r.value);
     }
   } catch (e) {
     throw fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt');
@@ -105,15 +131,17 @@ async function wholeResponse(
     reply.hijack();
     return;
   }
-  const usage = last?.usage ?? emptyUsage();
+  const usage = choices.usage;
   clock.finish();
-  ctx.metrics.finished(last?.finish_reason ?? 'stop', usage.prompt_tokens, usage.completion_tokens);
+  ctx.metrics.finished(choices.finishReason, usage.prompt_tokens, usage.completion_tokens);
   const wanted = job.params.logprobs === true;
-  const body =
-    job.endpoint === 'chat'
-      ? chatResponse(head, text, wanted ? chatLogprobs(ctx.texts, logprobs) : null, last?.finish_reason, usage)
-      : completionResponse(head, text, wanted ? completionLogprobs(ctx.texts, logprobs, 0) : null, last?.finish_reason, usage);
-  await reply.code(200).send(body);
+  const chat = job.endpoint === 'chat';
+  const out = choices.texts.map((text, i) => {
+    const lp = choices.logprobs[i]!;
+    const logprobs = !wanted ? null : chat ? chatLogprobs(ctx.texts, lp) : completionLogprobs(ctx.texts, lp, 0);
+    return { text, logprobs, finish: choices.finals[i]?.finish_reason };
+  });
+  await reply.code(200).send(chat ? chatResponse(head, out, usage) : completionResponse(head, out, usage));
 }
 
 async function streamResponse(
@@ -125,21 +153,20 @@ async function streamResponse(
   sse.open();
   const chat = job.endpoint === 'chat';
   const wanted = job.params.logprobs === true;
-  if (chat) sse.data(chatChunk(head, { role: 'assistant', content: '' }, null, undefined, job.includeUsage));
-  let offset = 0;
-  let last: EngineDelta | undefined;
+  const choices = new Choices(job.params.n ?? 1);
+  if (chat) choices.texts.forEach((_, i) => sse.data(chatChunk(head, i, { role: 'assistant', content: '' }, null, undefined, job.includeUsage)));
   try {
     for (let r = first; !r.done; r = await stream.next()) {
       const d = r.value;
       clock.observe(d);
-      last = d;
+      const offset = choices.texts[d.index ?? 0]!.length;
+      const i = choices.add(d);
       if (!d.text && !d.logprobs?.length) continue;
       if (chat) {
-        sse.data(chatChunk(head, { content: d.text }, wanted && d.logprobs ? chatLogprobs(ctx.texts, d.logprobs) : null, undefined, job.includeUsage));
+        sse.data(chatChunk(head, i, { content: d.text }, wanted && d.logprobs ? chatLogprobs(ctx.texts, d.logprobs) : null, undefined, job.includeUsage));
       } else {
-        sse.data(completionChunk(head, d.text, wanted && d.logprobs ? completionLogprobs(ctx.texts, d.logprobs, offset) : null, undefined, job.includeUsage));
+        sse.data(completionChunk(head, i, d.text, wanted && d.logprobs ? completionLogprobs(ctx.texts, d.logprobs, offset) : null, undefined, job.includeUsage));
       }
-      offset += d.text.length;
     }
   } catch (e) {
     // Headers are gone: the error travels as a data frame, as OpenAI's own streams do.
@@ -154,10 +181,13 @@ async function streamResponse(
     sse.end();
     return;
   }
-  const usage: Usage = last?.usage ?? emptyUsage();
+  const usage = choices.usage;
   clock.finish();
-  ctx.metrics.finished(last?.finish_reason ?? 'stop', usage.prompt_tokens, usage.completion_tokens);
-  sse.data(chat ? chatChunk(head, {}, null, last?.finish_reason, job.includeUsage) : completionChunk(head, '', null, last?.finish_reason, job.includeUsage));
+  ctx.metrics.finished(choices.finishReason, usage.prompt_tokens, usage.completion_tokens);
+  choices.finals.forEach((f, i) => {
+    const reason = f?.finish_reason;
+    sse.data(chat ? chatChunk(head, i, {}, null, reason, job.includeUsage) : completionChunk(head, i, '', null, reason, job.includeUsage));
+  });
   if (job.includeUsage) sse.data(usageChunk(head, job.endpoint, usage));
   sse.done();
 }

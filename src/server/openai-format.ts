@@ -84,26 +84,46 @@ function envelope(head: ResponseHead, object: string) {
 /** Chunks carry `usage: null` when the stream will end with a usage chunk, as OpenAI's do. */
 const pendingUsage = (includeUsage: boolean) => (includeUsage ? { usage: null } : {});
 
-export function completionResponse(head: ResponseHead, text: string, logprobs: unknown, finish: EngineFinishReason | undefined, usage: Usage) {
-  return { ...envelope(head, 'text_completion'), choices: [{ index: 0, text, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }], usage };
+/** One finished choice of a whole (not streamed) response. */
+export interface ChoiceOut {
+  text: string;
+  logprobs: unknown;
+  finish: EngineFinishReason | undefined;
 }
 
-export function completionChunk(head: ResponseHead, text: string, logprobs: unknown, finish: EngineFinishReason | undefined, includeUsage: boolean) {
+export function completionResponse(head: ResponseHead, choices: readonly ChoiceOut[], usage: Usage) {
   return {
     ...envelope(head, 'text_completion'),
-    choices: [{ index: 0, text, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }],
+    choices: choices.map((c, index) => ({ index, text: c.text, logprobs: c.logprobs ?? null, finish_reason: finishReason(c.finish) })),
+    usage,
+  };
+}
+
+export function completionChunk(head: ResponseHead, index: number, text: string, logprobs: unknown, finish: EngineFinishReason | undefined, includeUsage: boolean) {
+  return {
+    ...envelope(head, 'text_completion'),
+    choices: [{ index, text, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }],
     ...pendingUsage(includeUsage),
   };
 }
 
-export function chatResponse(head: ResponseHead, content: string, logprobs: unknown, finish: EngineFinishReason | undefined, usage: Usage) {
-  const message = { role: 'assistant', content, refusal: null };
-  return { ...envelope(head, 'chat.completion'), choices: [{ index: 0, message, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }], usage };
+export function chatResponse(head: ResponseHead, choices: readonly ChoiceOut[], usage: Usage) {
+  return {
+    ...envelope(head, 'chat.completion'),
+    choices: choices.map((c, index) => ({
+      index,
+      message: { role: 'assistant', content: c.text, refusal: null },
+      logprobs: c.logprobs ?? null,
+      finish_reason: finishReason(c.finish),
+    })),
+    usage,
+  };
 }
 
-/** A chat stream chunk; the first one of a stream carries the role. */
+/** A chat stream chunk; the first one of each choice carries the role. */
 export function chatChunk(
   head: ResponseHead,
+  index: number,
   delta: { role?: 'assistant'; content?: string },
   logprobs: unknown,
   finish: EngineFinishReason | undefined,
@@ -111,8 +131,21 @@ export function chatChunk(
 ) {
   return {
     ...envelope(head, 'chat.completion.chunk'),
-    choices: [{ index: 0, delta, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }],
+    choices: [{ index, delta, logprobs: logprobs ?? null, finish_reason: finishReason(finish) }],
     ...pendingUsage(includeUsage),
+  };
+}
+
+/** A request's usage from its choices' final deltas: the prompt once, the completions added up. */
+export function totalUsage(finals: readonly (Usage | undefined)[]): Usage {
+  const known = finals.filter((u) => u !== undefined);
+  const prompt = known[0]?.prompt_tokens ?? 0;
+  const completion = known.reduce((n, u) => n + u.completion_tokens, 0);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: known[0]?.prompt_tokens_details.cached_tokens ?? 0 },
   };
 }
 

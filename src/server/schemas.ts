@@ -1,7 +1,7 @@
 // Request bodies of /v1/completions and /v1/chat/completions, validated with zod, and their translation
 // into the engine's RequestParams. Optional fields accept null, as many OpenAI clients send it.
 import { z } from 'zod';
-import type { ChatMessage, RequestParams } from '../engine/engine-types.js';
+import { MAX_CHOICES, type ChatMessage, type RequestParams } from '../engine/engine-types.js';
 import { invalidField } from './errors.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
@@ -19,7 +19,8 @@ const common = {
   presence_penalty: z.number().min(-2).max(2).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   repetition_penalty: z.number().gt(0).max(10).nullish(),
-  n: z.literal(1, { error: 'only n=1 is supported' }).nullish(),
+  /** Choices from one prompt: the prompt is computed once and its KV shared by all of them. */
+  n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   user: z.string().nullish(),
@@ -86,6 +87,7 @@ function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | nu
     frequencyPenalty: b.frequency_penalty ?? undefined,
     repetitionPenalty: b.repetition_penalty ?? undefined,
     cacheSalt: b.cache_salt ?? undefined,
+    n: b.n ?? undefined,
   };
   // The engine treats an explicit undefined like a missing field, but keep the object tidy.
   for (const k of Object.keys(p) as (keyof RequestParams)[]) if (p[k] === undefined) delete p[k];

@@ -34,7 +34,7 @@ function assertAllPagesBack(c: EngineCore): void {
   const s = c.kv.stats();
   assert.equal(s.storedTokens, 0);
   assert.equal(c.kv.freePages(), s.totalPages);
-  assert.equal(c.stats().prefixCache!.entries, 0);
+  assert.equal(c.stats().prefixCache?.entries ?? 0, 0);
   const m = (c.kv as ManagedKV).manager;
   if (m instanceof VirtualKVManager) {
     // What references are left belong to idle slots' private pages (deferred reclamation), once each.
@@ -163,4 +163,60 @@ test('native backend: the bundled model continues with its known greedy text fro
   assert.deepEqual(second.get(3)!.tokens, first.get(0)!.tokens);
   c.close();
   native.model.close();
+});
+
+for (const kvManager of KV_MANAGERS) {
+  test(`${kvManager} KV: n choices share one computed prompt and sample on their own streams`, { skip: kvManager === 'virtual' ? virtualUnavailable() : undefined }, () => {
+    const c = core({ kvManager, prefixCache: false });
+    const prompt = sharing[1]!;
+    const greedy = run(c, [prompt], 8);
+    // Greedy: every choice is the alone output.
+    c.submit(1, prompt, { temperature: 0, maxTokens: 8, n: 3 });
+    const byChoice = new Map<number, { tokens: number[]; finals: number }>();
+    const prefillBefore = c.stats().step.totalTokens;
+    while (c.hasWork) {
+      for (const e of c.step()) {
+        assert.equal(e.error, undefined);
+        const choice = byChoice.get(e.delta!.index ?? 0) ?? { tokens: [], finals: 0 };
+        choice.tokens.push(...e.delta!.tokens);
+        if (e.delta!.finish_reason) choice.finals++;
+        byChoice.set(e.delta!.index ?? 0, choice);
+      }
+    }
+    assert.deepEqual([...byChoice.keys()].sort(), [0, 1, 2]);
+    for (const [, choice] of byChoice) {
+      assert.deepEqual(choice.tokens, greedy.get(0)!.tokens);
+      assert.equal(choice.finals, 1);
+    }
+    // The prompt ran through the model once (without the prefix cache), then 7 decode tokens per choice.
+    assert.equal(c.stats().step.totalTokens - prefillBefore, prompt.length + 3 * 7);
+    // Seeded sampling: choice i uses seed + i, so choice 1 of seed 5 is choice 0 of seed 6.
+    const sampled = (seed: number, n: number) => {
+      c.submit(100 + seed * 10 + n, prompt, { temperature: 0.9, maxTokens: 10, seed, n });
+      const out = new Map<number, number[]>();
+      while (c.hasWork) for (const e of c.step()) out.set(e.delta!.index ?? 0, [...(out.get(e.delta!.index ?? 0) ?? []), ...e.delta!.tokens]);
+      return out;
+    };
+    const two = sampled(5, 2);
+    assert.deepEqual(two.get(1), sampled(6, 1).get(0));
+    assert.notDeepEqual(two.get(0), two.get(1), 'the choices differ');
+    assertAllPagesBack(c);
+    c.close();
+  });
+}
+
+test('aborting an n > 1 request ends every choice, forked or not', () => {
+  const c = core({ kvManager: 'paged', maxBatchTokens: 16 });
+  c.submit(1, sharing[0]!, { temperature: 0, maxTokens: 30, n: 4 });
+  c.step();
+  const early = c.abort(1);
+  assert.deepEqual(early.map((e) => e.delta!.index ?? 0).sort(), [0, 1, 2, 3]);
+  assert.ok(early.every((e) => e.delta!.finish_reason === 'abort'));
+  c.submit(2, sharing[0]!, { temperature: 0, maxTokens: 30, n: 4 });
+  while (c.stats().requests.length < 4) c.step();
+  const late = c.abort(2);
+  assert.equal(late.length, 4);
+  assert.equal(c.hasWork, false);
+  assertAllPagesBack(c);
+  c.close();
 });

@@ -55,7 +55,9 @@ test('each invalid field is named in the 400', async () => {
   assertError(await postJson(url, { prompt: 'x', temperature: 3 }), 400, 'temperature');
   assertError(await postJson(url, { prompt: 'x', top_p: 0 }), 400, 'top_p');
   assertError(await postJson(url, { prompt: 'x', max_tokens: 'ten' }), 400, 'max_tokens');
-  assertError(await postJson(url, { prompt: 'x', n: 2 }), 400, 'n');
+  assertError(await postJson(url, { prompt: 'x', n: 0 }), 400, 'n');
+  assertError(await postJson(url, { prompt: 'x', n: 17 }), 400, 'n');
+  assertError(await postJson(url, { prompt: 'x', cache_salt: '' }), 400, 'cache_salt');
   assertError(await postJson(url, { prompt: 'x', stop: [''] }), 400, 'stop[0]');
   assertError(await postJson(url, { prompt: [1, -5] }), 400, 'prompt[1]');
   assertError(await postJson(url, {}), 400, 'prompt');
