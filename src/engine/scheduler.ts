@@ -109,7 +109,7 @@ export abstract class Scheduler {
     }
     const cached = new Map(this.waiting.map((s) => [s, this.kv.cachedPrefix(s)]));
     const ordered = [...this.waiting].sort((a, b) => cached.get(b)! - cached.get(a)!);
-    if (performance.now() - this.headSince > (this.limits.maxAdmissionDelayMs ?? 2000)) {
+    if (performance.now() - this.headSince >= (this.limits.maxAdmissionDelayMs ?? 2000)) {
       return [first!, ...ordered.filter((s) => s !== first)];
     }
     return ordered;

@@ -220,3 +220,20 @@ test('aborting an n > 1 request ends every choice, forked or not', () => {
   assertAllPagesBack(c);
   c.close();
 });
+
+test('prefix-aware admission: the longest cached prefix goes first, FCFS once the head has waited its bound', () => {
+  const firstAdmitted = (opts: EngineOptions) => {
+    const c = core({ kvManager: 'paged', maxSeqs: 1, ...opts });
+    run(c, [sharing[0]!], 2);
+    c.submit(1, sharing[3]!, { temperature: 0, maxTokens: 2 });
+    c.submit(2, sharing[0]!, { temperature: 0, maxTokens: 2 });
+    c.step();
+    const id = c.scheduler.running[0]!.id;
+    drain(c);
+    c.close();
+    return id;
+  };
+  assert.equal(firstAdmitted({}), 2, 'the cached request overtakes');
+  assert.equal(firstAdmitted({ admissionOrder: 'fcfs' }), 1, 'plain FCFS');
+  assert.equal(firstAdmitted({ maxAdmissionDelayMs: 0 }), 1, 'a head past its bound goes first');
+});

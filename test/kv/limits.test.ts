@@ -105,6 +105,48 @@ test('at the mapping limit, idle slots give up their mappings so that a step fit
   assert.equal(out.tokens, 1500);
 });
 
+test('at the mapping limit, mapping cached blocks into new slots is refused, not a crash, and works once mappings are free', { skip: mappingLimitSkip() }, () => {
+  const { status, stdout, stderr } = runChild(`
+    const { readFileSync } = await import('node:fs');
+    ${FILL_MAPPINGS}
+    // One cached block (64 tokens of 64 bytes: one page per range), mapped into ever more slots.
+    const M = 6000;
+    const kv = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: M, maxContext: 128, pageSize: 4096,
+      budgetBytes: 64 * 4096, deferredReclaim: false });
+    const lens = new Int32Array(M);
+    const first = kv.allocSlot();
+    lens[first] = 64;
+    if (!kv.step(lens).ok) throw new Error('setup step refused');
+    const block = kv.blocks.retain(first, 0);
+    kv.freeSlot(first);
+    const hog = fillMappings();
+    let attached = 0;
+    let refusal;
+    for (let i = 0; i < M && !refusal; i++) {
+      const slot = kv.allocSlot();
+      const r = kv.blocks.attach(slot, [block]);
+      if (r.ok) attached++;
+      else {
+        refusal = { ...r, tokens: kv.tokens(slot) };
+        kv.freeSlot(slot);
+      }
+    }
+    hog.close();
+    const slot = kv.allocSlot();
+    const after = kv.blocks.attach(slot, [block]);
+    console.log(JSON.stringify({ attached, refusal, after: after.ok, tokens: kv.tokens(slot) }));
+    kv.close();
+  `);
+  assert.equal(status, 0, stderr);
+  const out = JSON.parse(stdout) as { attached: number; refusal?: GrowResult & { tokens: number }; after: boolean; tokens: number };
+  assert.ok(out.refusal, `never refused after ${out.attached} slots`);
+  assert.equal(out.refusal.limit, 'mappings');
+  assert.match(out.refusal.reason!, /vm\.max_map_count/);
+  assert.equal(out.refusal.tokens, 0, 'the refused slot holds nothing');
+  assert.equal(out.after, true, 'with the mappings back, the cached block maps again');
+  assert.equal(out.tokens, 64);
+});
+
 test('an engine at the mapping limit fails the request it cannot map with the sysctl named, and serves the next', { skip: mappingLimitSkip() }, () => {
   const { status, stdout, stderr } = runChild(`
     const { readFileSync } = await import('node:fs');
