@@ -119,7 +119,7 @@ function watchKv() {
   });
   feed.addEventListener('kv', (e) => {
     const snap = JSON.parse(e.data);
-    state.history.push({ t: snap.t, used: snap.usedPages, free: snap.freePages });
+    state.history.push({ t: snap.t, used: snap.usedPages, cached: snap.cachedPages, free: snap.freePages });
     if (state.history.length > 600) state.history.shift();
     state.kvUpdates++;
     document.body.dataset.kvUpdates = String(state.kvUpdates);
@@ -138,8 +138,23 @@ function formatBytes(n) {
 
 function renderPool(s) {
   $('kv-kind').textContent = `${s.kind} · ${formatBytes(s.pageBytes)} pages`;
-  $('pool-figures').textContent = `pool: ${s.usedPages} used / ${s.freePages} free of ${s.totalPages} pages · ${s.sharedPages} shared · ` +
-    `${s.storedTokens} tokens stored · ${s.running} running, ${s.waiting} waiting · ${s.preemptions} preemptions`;
+  const cache = s.prefixCache
+    ? ` · prefix cache: ${s.prefixCache.entries} blocks, ${(100 * s.prefixCache.hitRate).toFixed(0)}% of prompt tokens hit`
+    : ' · prefix cache off';
+  $('pool-figures').textContent = `pool: ${s.runningPages} in use, ${s.cachedPages} cached, ${s.idlePages} idle, ${s.freePages} free ` +
+    `of ${s.totalPages} pages · ${s.sharedPages} shared · ${s.storedTokens} tokens stored · ${s.running} running, ` +
+    `${s.waiting} waiting · ${s.preemptions} preemptions${cache}`;
+  // One bar for the whole pool: what each page is doing now.
+  const bar = $('pool-bar');
+  const parts = [['used', s.runningPages], ['cached', s.cachedPages], ['idle', s.idlePages], ['free', s.freePages]];
+  bar.replaceChildren(...parts.map(([kind, pages]) => {
+    const seg = document.createElement('span');
+    seg.className = `seg ${kind}`;
+    seg.style.flexGrow = String(pages);
+    seg.title = `${pages} ${kind} pages`;
+    return seg;
+  }));
+  bar.dataset.pages = JSON.stringify(Object.fromEntries(parts));
 }
 
 function renderSlots(s) {
@@ -190,9 +205,16 @@ function drawGraph(total) {
   ctx.beginPath();
   points.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p.used)) : ctx.moveTo(x(i), y(p.used))));
   ctx.stroke();
+  // Pages only the prefix cache holds: the band under the used line, drawn over the used area.
+  ctx.fillStyle = 'rgba(13, 148, 136, 0.35)';
+  ctx.beginPath();
+  ctx.moveTo(0, h);
+  points.forEach((p, i) => ctx.lineTo(x(i), y(p.cached ?? 0)));
+  ctx.lineTo(w, h);
+  ctx.fill();
   ctx.fillStyle = '#6b7280';
   ctx.font = '11px system-ui';
-  ctx.fillText(`${points.at(-1).used} / ${total} pages used`, 6, 14);
+  ctx.fillText(`${points.at(-1).used} / ${total} pages used (${points.at(-1).cached ?? 0} cached)`, 6, 14);
 }
 
 void init();

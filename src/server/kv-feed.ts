@@ -17,6 +17,12 @@ export interface KvSnapshot {
   usedPages: number;
   freePages: number;
   sharedPages: number;
+  /** Of usedPages: pages of running sequences, pages only the prefix cache holds, pages idle slots keep. */
+  runningPages: number;
+  cachedPages: number;
+  idlePages: number;
+  /** The prefix cache's blocks and hit rate (null when it is off). */
+  prefixCache: { entries: number; hitRate: number } | null;
   storedTokens: number;
   steps: number;
   preemptions: number;
@@ -26,6 +32,8 @@ export interface KvSnapshot {
 export interface PoolSample {
   t: number;
   used: number;
+  /** Pages only the prefix cache holds (part of used). */
+  cached: number;
   free: number;
 }
 
@@ -43,6 +51,10 @@ export function snapshotOf(s: EngineStats, t = Date.now()): KvSnapshot {
     usedPages: kv.usedPages,
     freePages: kv.freePages,
     sharedPages: kv.sharedPages,
+    runningPages: kv.runningPages,
+    cachedPages: kv.cachedPages,
+    idlePages: kv.idlePages,
+    prefixCache: s.prefixCache ? { entries: s.prefixCache.entries, hitRate: s.prefixCache.hitRate } : null,
     storedTokens: kv.storedTokens,
     steps: s.step.steps,
     preemptions: s.step.preemptions,
@@ -93,7 +105,7 @@ export class KvFeed {
     this.sampling = true;
     try {
       const snap = await this.snapshot();
-      this.history.push({ t: snap.t, used: snap.usedPages, free: snap.freePages });
+      this.history.push({ t: snap.t, used: snap.usedPages, cached: snap.cachedPages, free: snap.freePages });
       if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY);
       for (const c of this.clients) c.event('kv', snap);
     } catch {

@@ -1,5 +1,6 @@
 // The web playground in Debian's chromium, driven by playwright-core: send a message, watch tokens
-// arrive and the KV map change, and save a screenshot to test-artifacts/.
+// arrive and the KV map change, see two requests with a shared start share pages (and the prefix cache
+// keep them afterwards), and save a screenshot to test-artifacts/.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,15 +50,31 @@ async function drive(browser: BrowserContext, url: string): Promise<void> {
   await reply.waitFor();
   await page.waitForFunction(() => (document.querySelector('.msg.assistant')?.textContent ?? '').length > 40);
   await page.waitForFunction(() => /generated tokens/.test(document.getElementById('speed')?.textContent ?? ''));
-  // A slot has held the story's tokens: the map now shows it (with its pages) where it was empty.
+  // The story's tokens changed the map where it was empty: a slot still holds them (deferred reclamation),
+  // or the prefix cache keeps their pages after the slot gave them up.
   const seen = await page.waitForFunction(() => {
     const map = JSON.parse(document.getElementById('slots')!.dataset.map ?? '[]') as { tokens: number; pages: number }[];
-    return map.some((x) => x.pages > 0) ? map : null;
+    const pool = JSON.parse(document.getElementById('pool-bar')!.dataset.pages ?? '{}') as { cached?: number };
+    return map.some((x) => x.pages > 0) || (pool.cached ?? 0) > 0 ? { map, cached: pool.cached ?? 0 } : null;
   });
-  const mapAfter = (await seen.jsonValue())!;
-  assert.ok(mapAfter.some((x) => x.pages > 0), JSON.stringify(mapAfter));
+  const after = (await seen.jsonValue())!;
+  assert.ok(after.map.some((x) => x.pages > 0) || after.cached > 0, JSON.stringify(after));
   assert.ok((await reply.textContent())!.length > 40);
-  assert.ok(await page.locator('#slots tbody tr').count() > 0);
+
+  // Two requests with a long shared start: the second maps the pages the first computed, so both slots
+  // show shared pages; once both are done, the prefix cache still holds them.
+  const prompt = `Once upon a time ${'there was a little girl named Lily. '.repeat(12)}`;
+  const post = () =>
+    fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 150, temperature: 0 }) });
+  const both = Promise.all([post(), post()]);
+  const sharing = await page.waitForFunction(() => {
+    const map = JSON.parse(document.getElementById('slots')!.dataset.map ?? '[]') as { state: string; sharedPages: number }[];
+    return map.filter((x) => x.state === 'active' && x.sharedPages > 0).length >= 2 ? map : null;
+  });
+  assert.ok((await sharing.jsonValue())!.length >= 2);
+  for (const r of await both) assert.equal(r.status, 200);
+  await page.waitForFunction(() => JSON.parse(document.getElementById('pool-bar')!.dataset.pages ?? '{}').cached > 0);
+  assert.match((await page.locator('#pool-figures').textContent())!, /prefix cache: \d+ blocks/);
 
   const dir = join(repoRoot, 'test-artifacts');
   mkdirSync(dir, { recursive: true });
