@@ -88,7 +88,7 @@ export class EngineCore {
     const { batch, sampling } = packBatch(plan.work);
     let logits: Float32Array;
     try {
-      this.kv.commit();
+      this.kv.apply(plan.kv);
       logits = this.model.forward(batch, this.kv.view);
     } catch (e) {
       // A failed step fails the requests in it; the engine itself carries on.

@@ -30,6 +30,23 @@ export type Admission =
       reason?: string;
     };
 
+/**
+ * The KV side of one step's plan: every slot the step writes and how many tokens it holds afterwards
+ * (pages for them are mapped while planning, so that refusals are known then), and the admissions with
+ * what the prefix cache held for each. apply() records it with the manager before the model runs.
+ */
+export interface KVPlan {
+  readonly targets: Map<number, number>;
+  readonly admitted: { seq: Sequence; cached: number }[];
+}
+
+export function emptyKVPlan(): KVPlan {
+  return { targets: new Map(), admitted: [] };
+}
+
+/** Whether a slot could be backed for more tokens; when not, why, in words for a client. */
+export type GrowOutcome = { ok: true } | { ok: false; reason: string };
+
 export interface AdmitOptions {
   /** Most tokens to compute this step. */
   budget: number;
@@ -48,19 +65,17 @@ export interface EngineKV {
   readonly maxContext: number;
   /** Tokens the prefix cache holds for the start of `seq` now (0 without a prefix cache). */
   cachedPrefix(seq: Sequence): number;
-  /** Gives `seq` a slot holding its cached prefix, backed for `count` more tokens; or says why not now. */
-  admit(seq: Sequence, opts: AdmitOptions): Admission;
+  /** Gives `seq` a slot holding its cached prefix, backed for `count` more tokens (added to `plan`); or says why not now. */
+  admit(seq: Sequence, opts: AdmitOptions, plan: KVPlan): Admission;
   /** Pages the pool can still hand out (free, reclaimable from idle slots, or held only by the cache). */
   freePages(): number;
   /**
-   * Backs `slot` for `tokens` tokens before this step writes them; false (and no change) when the pool is
-   * too small, or when the mappings would pass the process's limit (see lastRefusal).
+   * Backs `slot` for `tokens` tokens before this step writes them, and adds it to `plan`; not ok (and no
+   * change) when the pool is too small, or when the mappings would pass the process's limit.
    */
-  grow(slot: number, tokens: number): boolean;
-  /** Why the last grow() that returned false did, in words for a client. */
-  readonly lastRefusal: string | undefined;
-  /** Records the planned step with the manager, once per step, before the model runs it. */
-  commit(): void;
+  grow(slot: number, tokens: number, plan: KVPlan): GrowOutcome;
+  /** Records the plan with the manager, once per step, before the model runs it. */
+  apply(plan: KVPlan): void;
   /** After a step: caches the blocks of `seq` that are now fully computed. */
   publish(seq: Sequence): void;
   /**
@@ -68,8 +83,8 @@ export interface EngineKV {
    * pages and a copy of its partial last page. False (nothing changed) when no slot or page is free.
    */
   fork(parent: Sequence, child: Sequence): boolean;
-  /** Takes `seq` out of its slot: its cache pins and claims go, and every page it alone held goes back. */
-  release(seq: Sequence): void;
+  /** Takes `seq` out of its slot (and out of `plan`): its cache pins and claims go, and every page it alone held goes back. */
+  release(seq: Sequence, plan?: KVPlan): void;
   /** Gives back every cached block no sequence uses; returns the pool pages freed. */
   clearPrefixCache(): number;
   stats(): KVStats;

@@ -1,11 +1,11 @@
 // EngineKV over the KV-cache managers of src/kv, with the prefix cache on top. Pages are mapped while the
 // scheduler plans a step (only when a sequence crosses a page boundary, so most steps map nothing), and
-// commit() records every planned sequence's new length with one step() call before the model writes the
+// apply() records every planned sequence's new length with one step() call before the model writes the
 // tokens. When the pool runs dry, cached blocks no sequence uses are given back, least recently used first.
 import type { KVView } from '../backend/backend.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager, type GrowResult, type KVCacheManager, type KVManagerKind, type KVStats } from '../kv/index.js';
 import { PrefixIndex, type PrefixCacheStats } from '../kv/prefix-index.js';
-import type { Admission, AdmitOptions, EngineKV } from './engine-kv.js';
+import type { Admission, AdmitOptions, EngineKV, GrowOutcome, KVPlan } from './engine-kv.js';
 import type { Sequence } from './sequence.js';
 
 export interface KVGeometry {
@@ -39,9 +39,6 @@ export class ManagedKV implements EngineKV {
   readonly view: KVView;
   readonly prefix: PrefixIndex | undefined;
   private readonly lens: Int32Array;
-  /** Slot -> tokens it holds after the step being planned. */
-  private readonly planned = new Map<number, number>();
-  lastRefusal: string | undefined;
 
   private constructor(readonly manager: KVCacheManager, view: KVView, opts: ManagedKVOptions) {
     this.view = view;
@@ -100,7 +97,7 @@ export class ManagedKV implements EngineKV {
     return this.prefix ? this.lookup(seq).hits.length * this.prefix.blockTokens : 0;
   }
 
-  admit(seq: Sequence, opts: AdmitOptions): Admission {
+  admit(seq: Sequence, opts: AdmitOptions, plan: KVPlan): Admission {
     const { hits, next } = this.prefix ? this.lookup(seq) : { hits: [], next: undefined };
     if (next !== undefined && this.prefix!.computingElsewhere(next, seq.key)) return { ok: false, wait: 'prefix' };
     const blocks = this.manager.blocks;
@@ -124,10 +121,12 @@ export class ManagedKV implements EngineKV {
     }
     seq.pinned = [...hits];
     seq.publishedBlocks = hits.length;
-    if (!this.grow(slot, cached + count)) {
+    const grown = this.grow(slot, cached + count, plan);
+    if (!grown.ok) {
       this.releaseSlot(seq, slot);
-      return { ok: false, wait: 'refused', reason: this.lastRefusal };
+      return { ok: false, wait: 'refused', reason: grown.reason };
     }
+    plan.admitted.push({ seq, cached });
     if (this.prefix) {
       seq.claimed = seq.blockHashes.slice(hits.length);
       this.prefix.claim(seq.claimed, seq.key);
@@ -139,29 +138,25 @@ export class ManagedKV implements EngineKV {
     return { ok: true, slot, cached, count };
   }
 
-  grow(slot: number, tokens: number): boolean {
+  grow(slot: number, tokens: number, plan: KVPlan): GrowOutcome {
     if (this.manager.pagesNeeded(slot, tokens) > 0) {
       // The slots planned so far go in the same call: the manager may reclaim pages beyond the tokens it
       // knows a slot holds, and must not take those that this step is about to write.
-      const targets = [...this.planned, [slot, tokens] as [number, number]];
+      const targets = [...plan.targets, [slot, tokens] as [number, number]];
       let r = this.stepSlots(targets);
       if (!r.ok && r.limit === 'pages' && this.prefix && this.prefix.unusedPages() > 0) {
         this.prefix.evict(r.pagesNeeded - r.pagesAvailable);
         r = this.stepSlots(targets);
       }
-      if (!r.ok) {
-        this.lastRefusal = r.reason ?? `the KV pool is full (${r.pagesNeeded} pages needed, ${r.pagesAvailable} free or reclaimable)`;
-        return false;
-      }
+      if (!r.ok) return { ok: false, reason: r.reason ?? `the KV pool is full (${r.pagesNeeded} pages needed, ${r.pagesAvailable} free or reclaimable)` };
     }
-    this.planned.set(slot, tokens);
-    return true;
+    plan.targets.set(slot, tokens);
+    return { ok: true };
   }
 
-  commit(): void {
-    if (this.planned.size === 0) return;
-    const r = this.stepSlots(this.planned);
-    this.planned.clear();
+  apply(plan: KVPlan): void {
+    if (plan.targets.size === 0) return;
+    const r = this.stepSlots(plan.targets);
     // Every page was mapped by grow(); failing here means the plan and the manager disagree.
     if (!r.ok) throw new Error(`KV step needed ${r.pagesNeeded} more pages after planning (${r.pagesAvailable} available)`);
   }
@@ -202,8 +197,11 @@ export class ManagedKV implements EngineKV {
     return true;
   }
 
-  release(seq: Sequence): void {
-    if (seq.slot >= 0) this.releaseSlot(seq, seq.slot);
+  release(seq: Sequence, plan?: KVPlan): void {
+    if (seq.slot >= 0) {
+      plan?.targets.delete(seq.slot);
+      this.releaseSlot(seq, seq.slot);
+    }
     seq.slot = -1;
   }
 
@@ -235,7 +233,6 @@ export class ManagedKV implements EngineKV {
   }
 
   private releaseSlot(seq: Sequence, slot: number): void {
-    this.planned.delete(slot);
     if (this.prefix) {
       this.prefix.unclaim(seq.claimed, seq.key);
       this.prefix.unpin(seq.pinned);

@@ -3,7 +3,7 @@
 // admission order, admission into a KV slot, and growing a sequence's KV before a step — preempting the
 // most recently admitted sequence (recompute later) when the pool is dry.
 // Policies (one per file) only decide which tokens of which sequences make up each step.
-import type { EngineKV } from './engine-kv.js';
+import { emptyKVPlan, type EngineKV, type KVPlan } from './engine-kv.js';
 import type { Sequence } from './sequence.js';
 
 export type SchedulerKind = 'sarathi' | 'vllm' | 'static';
@@ -40,6 +40,8 @@ export interface StepWork {
 
 export interface StepPlan {
   work: StepWork[];
+  /** What the KV layer does for this step (EngineKV.apply runs it before the model does). */
+  kv: KVPlan;
   /** Sequences preempted while planning: KV freed, back at the front of the waiting queue. */
   preempted: Sequence[];
   /** Sequences taken out of the queue because no amount of waiting would let them run. */
@@ -47,7 +49,7 @@ export interface StepPlan {
 }
 
 export function emptyPlan(): StepPlan {
-  return { work: [], preempted: [], failed: [] };
+  return { work: [], kv: emptyKVPlan(), preempted: [], failed: [] };
 }
 
 export abstract class Scheduler {
@@ -79,7 +81,7 @@ export abstract class Scheduler {
 
   /** Takes a sequence out (finished or aborted), freeing its KV slot and every page. */
   remove(seq: Sequence): void {
-    this.release(seq);
+    this.kv.release(seq);
     drop(this.waiting, seq);
     drop(this.running, seq);
     seq.status = 'finished';
@@ -125,7 +127,7 @@ export abstract class Scheduler {
   protected tryAdmit(seq: Sequence, budget: number, whole: boolean, plan: StepPlan): AdmitResult {
     if (this.running.length >= this.limits.maxSeqs) return 'full';
     const reservePages = this.running.length === 0 ? 0 : this.limits.watermarkPages;
-    const a = this.kv.admit(seq, { budget, whole, reservePages });
+    const a = this.kv.admit(seq, { budget, whole, reservePages }, plan.kv);
     if (!a.ok) {
       if (a.wait === 'prefix') return 'skipped';
       if (a.wait === 'refused' && this.running.length === 0) {
@@ -152,7 +154,7 @@ export abstract class Scheduler {
    * preempted.
    */
   protected growOrPreempt(seq: Sequence, count: number, plan: StepPlan): boolean {
-    while (!this.kv.grow(seq.slot, seq.computed + count)) {
+    while (!this.kv.grow(seq.slot, seq.computed + count, plan.kv).ok) {
       const victim = this.running.reduce((a, b) => (b.admissionOrder > a.admissionOrder ? b : a));
       this.preempt(victim, plan);
       if (victim === seq) return false;
@@ -163,7 +165,7 @@ export abstract class Scheduler {
 
   /** Frees a running sequence's KV; it recomputes everything it had when it is admitted again. */
   protected preempt(seq: Sequence, plan: StepPlan): void {
-    this.release(seq);
+    this.kv.release(seq, plan.kv);
     drop(this.running, seq);
     const planned = plan.work.findIndex((w) => w.seq === seq);
     if (planned >= 0) plan.work.splice(planned, 1);
@@ -172,10 +174,6 @@ export abstract class Scheduler {
     seq.preemptions++;
     this.waiting.unshift(seq);
     plan.preempted.push(seq);
-  }
-
-  private release(seq: Sequence): void {
-    this.kv.release(seq);
   }
 }
 

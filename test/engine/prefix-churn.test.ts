@@ -65,7 +65,7 @@ for (const kind of KV_MANAGERS) {
       const plan = sched.plan();
       assert.equal(plan.failed.length, 0, 'nothing fails for want of memory that exists');
       preemptions += plan.preempted.length;
-      kv.commit();
+      kv.apply(plan.kv);
       for (const w of plan.work) {
         w.seq.computed += w.count;
         kv.publish(w.seq);
