@@ -1,7 +1,9 @@
 // vserve's library entry point.
-export { Engine, EngineClosedError, type GenerateCallOptions } from './engine/engine.js';
+export { Engine, EngineClosedError, type GenerateCallOptions, type GenerateParams } from './engine/engine.js';
+export { EngineConfigError, RequestParamsError } from './engine/option-keys.js';
 export type {
-  ChatMessage, EngineDelta, EngineFinishReason, EngineInfo, EngineInput, EngineOptions, EngineStats, KVStats, RequestParams, RequestTimings, StepStats, Usage,
+  AdmissionOrder, ChatMessage, EngineDelta, EngineFinishReason, EngineInfo, EngineInput, EngineOptions, EngineStats, KVStats, PrefixCacheStats,
+  RequestParams, RequestTimings, StepStats, Usage,
 } from './engine/engine-types.js';
 
 // Models: GGUF files, tokenizers, chat templates, the Llama-family forward pass.

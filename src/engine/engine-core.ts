@@ -6,6 +6,7 @@ import { Completion, completionBudget, type GenerateDelta, type GenerationTokeni
 import type { EngineKV } from './engine-kv.js';
 import { MAX_CHOICES, type ChatMessage, type EngineDelta, type EngineFinishReason, type EngineInput, type EngineStats, type StepStats } from './engine-types.js';
 import { packBatch } from './batch-packer.js';
+import { checkRequestParamKeys } from './option-keys.js';
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
 
@@ -52,6 +53,7 @@ export class EngineCore {
   submit(id: number, input: EngineInput, params: RequestParams = {}): EngineEvent[] {
     try {
       if (this.requests.has(id)) throw new RangeError(`request id ${id} is already in use`);
+      checkRequestParamKeys(params);
       const n = params.n ?? 1;
       if (!(Number.isInteger(n) && n >= 1 && n <= MAX_CHOICES)) throw new RangeError(`n must be an integer from 1 to ${MAX_CHOICES}, got ${String(n)}`);
       const prompt = this.tokenize(input);

@@ -9,14 +9,13 @@ import type { EngineKV } from './engine-kv.js';
 import type { EngineOptions } from './engine-types.js';
 import { ManagedKV } from './managed-kv.js';
 import { modelFingerprint } from '../model/fingerprint.js';
+import { checkEngineOptionKeys, EngineConfigError } from './option-keys.js';
 import type { AdmissionOrder, Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
 
-export class EngineConfigError extends RangeError {
-  override name = 'EngineConfigError';
-}
+export { EngineConfigError };
 
 export interface ResolvedEngineOptions {
   kvManager: 'virtual' | 'paged' | 'static';
@@ -31,6 +30,7 @@ export interface ResolvedEngineOptions {
 }
 
 export function resolveEngineOptions(opts: EngineOptions, modelContext: number): ResolvedEngineOptions {
+  checkEngineOptionKeys(opts);
   const int = (name: string, v: number | undefined, def: number, min: number, max = Infinity) => {
     const x = v ?? def;
     if (!(Number.isInteger(x) && x >= min && x <= max)) throw new EngineConfigError(`${name} must be an integer between ${min} and ${max}, got ${String(v)}`);

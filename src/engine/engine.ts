@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { RequestParams } from './completion.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { emptyUsage, type EngineDelta, type EngineInfo, type EngineInput, type EngineOptions, type EngineStats } from './engine-types.js';
+import { checkEngineOptionKeys, checkRequestParamKeys } from './option-keys.js';
 import { RequestError, RequestStream } from './request-stream.js';
 
 export class EngineClosedError extends Error {
@@ -15,6 +16,9 @@ export interface GenerateCallOptions {
   /** Aborting it ends the request (finish_reason 'abort') and frees its KV. */
   signal?: AbortSignal;
 }
+
+/** generate()'s parameters; `signal` may come here or in the third argument. */
+export type GenerateParams = RequestParams & GenerateCallOptions;
 
 export class Engine {
   private readonly streams = new Map<number, RequestStream>();
@@ -37,6 +41,7 @@ export class Engine {
 
   /** Starts the worker, loads the model there and sets up the KV cache; resolves when it can take requests. */
   static async load(modelPath: string, options: EngineOptions = {}): Promise<Engine> {
+    checkEngineOptionKeys(options);
     const init: WorkerInit = { modelPath, options };
     const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: init });
     let onMessage: (m: FromWorker) => void = () => {};
@@ -63,8 +68,17 @@ export class Engine {
    * Starts a request and returns its stream of deltas; the last one carries finish_reason ('stop',
    * 'length' or 'abort') and usage. Invalid input or parameters make the stream throw.
    */
-  generate(input: EngineInput, params: RequestParams = {}, opts: GenerateCallOptions = {}): RequestStream {
+  generate(input: EngineInput, params: GenerateParams = {}, opts: GenerateCallOptions = {}): RequestStream {
     const id = this.nextId++;
+    const { signal: paramSignal, ...request } = params ?? {};
+    try {
+      checkRequestParamKeys(request);
+    } catch (e) {
+      const stream = new RequestStream(id, () => {});
+      stream.fail(e as Error);
+      return stream;
+    }
+    params = request;
     const choices = Number.isInteger(params.n) && params.n! > 1 ? params.n! : 1;
     const stream = new RequestStream(id, (abandoned) => this.abort(abandoned), choices);
     if (this.closing || this.exited) {
@@ -72,7 +86,7 @@ export class Engine {
       return stream;
     }
     this.streams.set(id, stream);
-    const { signal } = opts;
+    const signal = opts.signal ?? paramSignal;
     if (signal) {
       if (signal.aborted) {
         for (let i = 0; i < choices; i++) stream.push({ ...abortedBeforeStart(), ...(i > 0 ? { index: i } : {}) });

@@ -138,3 +138,29 @@ test('chat messages go through the model chat template (the fallback format for 
   assert.deepEqual(chat.tokens, text.tokens);
   assert.equal(chat.last.usage?.prompt_tokens, text.last.usage?.prompt_tokens);
 });
+
+test('unknown Engine.load options and generate parameters are errors naming the key and its likely meaning', async () => {
+  await assert.rejects(Engine.load(bundledModel, { kvManagr: 'paged' } as never), (e: Error) => {
+    assert.equal(e.name, 'EngineConfigError');
+    assert.match(e.message, /unknown Engine\.load option "kvManagr" \(did you mean "kvManager"\?\)/);
+    return true;
+  });
+  await assert.rejects(collect(engine.generate('Once', { max_tokens: 5 } as never)), (e: Error) => {
+    assert.equal(e.name, 'RequestParamsError');
+    assert.match(e.message, /"max_tokens" \(did you mean "maxTokens"\?\)/);
+    return true;
+  });
+  await assert.rejects(collect(engine.generate('Once', { colour: 'red' } as never)), /unknown generate parameter "colour"; known:/);
+});
+
+test('a signal among the generate parameters aborts the request too', async () => {
+  const controller = new AbortController();
+  const deltas: EngineDelta[] = [];
+  for await (const d of engine.generate('Once upon a time', { temperature: 0, maxTokens: 200, signal: controller.signal })) {
+    deltas.push(d);
+    if (deltas.length === 3) controller.abort();
+  }
+  assert.equal(deltas.at(-1)!.finish_reason, 'abort');
+  assert.ok(deltas.length < 50);
+  await assertPoolAtRest();
+});
