@@ -44,6 +44,16 @@ export const queueFull = (retryAfterS: number) =>
 export const shuttingDown = () =>
   new ApiError(503, 'The server is shutting down.', 'server_error', null, 'service_unavailable', { 'retry-after': '5', connection: 'close' });
 
+export const requestTimeout = (ms: number) =>
+  new ApiError(408, `The request body did not arrive within ${ms / 1000} s.`, 'invalid_request_error', null, 'request_timeout', { connection: 'close' });
+
+export const unsupportedMediaType = (contentType: string) =>
+  new ApiError(415, `Content-Type "${contentType}" is not supported: send the body as JSON with "Content-Type: application/json".`, 'invalid_request_error', null, 'unsupported_media_type');
+
+/** A request still running when the drain's grace period ended. */
+export const endedByShutdown = (graceMs: number) =>
+  new ApiError(503, `The server shut down before this request finished (it waited ${graceMs / 1000} s for requests in flight).`, 'server_error', null, 'server_shutdown', { connection: 'close' });
+
 /** Engine errors caused by the request itself (bad parameter, prompt too long, token id out of range). */
 const REQUEST_ERRORS = new Set(['SamplingError', 'ContextLengthError', 'RangeError', 'TypeError', 'TokenizerError', 'ChatTemplateError']);
 

@@ -1,10 +1,11 @@
 // One generation request, from validated input to the HTTP response: starts the engine request, waits
 // for its first delta (so bad input still gets a 4xx status), then answers with one JSON object or an
-// SSE stream. A client that goes away aborts the engine request, which frees its KV slot.
+// SSE stream. A client that goes away aborts the engine request, which frees its KV slot; so does the
+// end of the drain's grace period, which the client learns as an error (a 503, or an SSE error frame).
 import type { FastifyReply } from 'fastify';
 import type { EngineDelta, EngineInput, RequestParams, Usage } from '../engine/engine-types.js';
 import type { ServingEngine } from './engine-like.js';
-import { fromEngineError } from './errors.js';
+import { endedByShutdown, fromEngineError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import {
   chatChunk, chatLogprobs, chatResponse, completionChunk, completionLogprobs, completionResponse, newHead, usageChunk,
@@ -26,6 +27,15 @@ export interface GenerationContext {
   engine: ServingEngine;
   metrics: ServerMetrics;
   texts: TokenTexts;
+  /** Aborted when the drain's grace period is over: requests still running end with an error. */
+  shutdown?: AbortSignal;
+  drainTimeoutMs?: number;
+}
+
+/** Why a response ended early, if it did. */
+interface Cut {
+  clientGone: boolean;
+  shutdown: boolean;
 }
 
 /** Observes TTFT and the gaps between tokens as deltas arrive. */
@@ -51,15 +61,20 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
   const promptField = job.endpoint === 'chat' ? 'messages' : 'prompt';
   const controller = new AbortController();
   const res = reply.raw;
-  let clientGone = false;
+  const cut: Cut = { clientGone: false, shutdown: false };
   // 'close' also fires after a normal end; only an unfinished response means the client left.
   const onClose = () => {
     if (!res.writableFinished) {
-      clientGone = true;
+      cut.clientGone = true;
       controller.abort();
     }
   };
+  const onShutdown = () => {
+    cut.shutdown = true;
+    controller.abort();
+  };
   res.on('close', onClose);
+  ctx.shutdown?.addEventListener('abort', onShutdown, { once: true });
   try {
     const stream = ctx.engine.generate(job.input, job.params, { signal: controller.signal });
     let first: IteratorResult<EngineDelta>;
@@ -68,16 +83,17 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
     } catch (e) {
       throw fromEngineError(e, promptField);
     }
-    if (clientGone) {
+    if (cut.clientGone) {
       ctx.metrics.failed('client_disconnected');
       reply.hijack();
       return;
     }
     const head = newHead(job.endpoint, job.model);
-    if (job.stream) await streamResponse(ctx, job, head, first, stream, reply, clock, () => clientGone);
-    else await wholeResponse(ctx, job, head, first, stream, reply, clock, () => clientGone);
+    if (job.stream) await streamResponse(ctx, job, head, first, stream, reply, clock, cut);
+    else await wholeResponse(ctx, job, head, first, stream, reply, clock, cut);
   } finally {
     res.off('close', onClose);
+    ctx.shutdown?.removeEventListener('abort', onShutdown);
   }
 }
 
@@ -85,7 +101,7 @@ type Deltas = AsyncIterator<EngineDelta>;
 
 async function wholeResponse(
   ctx: GenerationContext, job: GenerationJob, head: ResponseHead, first: IteratorResult<EngineDelta>, stream: Deltas,
-  reply: FastifyReply, clock: TokenClock, clientGone: () => boolean,
+  reply: FastifyReply, clock: TokenClock, cut: Cut,
 ): Promise<void> {
   let text = '';
   const logprobs: NonNullable<EngineDelta['logprobs']> = [];
@@ -100,11 +116,12 @@ async function wholeResponse(
   } catch (e) {
     throw fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt');
   }
-  if (clientGone()) {
+  if (cut.clientGone) {
     ctx.metrics.failed('client_disconnected');
     reply.hijack();
     return;
   }
+  if (cut.shutdown) throw endedByShutdown(ctx.drainTimeoutMs ?? 0);
   const usage = last?.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
   clock.finish();
   ctx.metrics.finished(last?.finish_reason ?? 'stop', usage.prompt_tokens, usage.completion_tokens);
@@ -118,7 +135,7 @@ async function wholeResponse(
 
 async function streamResponse(
   ctx: GenerationContext, job: GenerationJob, head: ResponseHead, first: IteratorResult<EngineDelta>, stream: Deltas,
-  reply: FastifyReply, clock: TokenClock, clientGone: () => boolean,
+  reply: FastifyReply, clock: TokenClock, cut: Cut,
 ): Promise<void> {
   reply.hijack();
   const sse = new SseWriter(reply.raw);
@@ -149,9 +166,15 @@ async function streamResponse(
     sse.done();
     return;
   }
-  if (clientGone()) {
+  if (cut.clientGone) {
     ctx.metrics.failed('client_disconnected');
     sse.end();
+    return;
+  }
+  if (cut.shutdown) {
+    ctx.metrics.failed('shutdown');
+    sse.data(endedByShutdown(ctx.drainTimeoutMs ?? 0).body());
+    sse.done();
     return;
   }
   const usage: Usage = last?.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
