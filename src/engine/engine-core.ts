@@ -6,6 +6,7 @@ import { Completion, completionBudget, type GenerateDelta, type GenerationTokeni
 import type { EngineKV } from './engine-kv.js';
 import type { ChatMessage, EngineDelta, EngineFinishReason, EngineInput, EngineStats, StepStats } from './engine-types.js';
 import { packBatch } from './batch-packer.js';
+import { describeError as describe, type ErrorDescription } from './error-kind.js';
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
 
@@ -16,7 +17,7 @@ export type ChatRenderer = (messages: readonly ChatMessage[]) => number[];
 export interface EngineEvent {
   id: number;
   delta?: EngineDelta;
-  error?: { name: string; message: string };
+  error?: ErrorDescription;
 }
 
 export class EngineCore {
@@ -172,8 +173,4 @@ export class EngineCore {
     c.totalTokens += tokens;
     c.totalMs += ms;
   }
-}
-
-function describe(e: unknown): { name: string; message: string } {
-  return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
 }

@@ -45,7 +45,7 @@ export class Engine {
     const info = await new Promise<EngineInfo>((resolve, reject) => {
       onMessage = (m) => {
         if (m.type === 'ready') resolve(m.info);
-        else if (m.type === 'load-error') reject(new RequestError(m.error.name, m.error.message));
+        else if (m.type === 'load-error') reject(new RequestError(m.error));
       };
       onError = reject;
       onExit = (code) => reject(new EngineClosedError(`the engine worker exited (code ${code}) while loading ${modelPath}`));
@@ -121,7 +121,7 @@ export class Engine {
         for (const e of m.events) {
           const stream = this.streams.get(e.id);
           if (!stream) continue;
-          if (e.error) stream.fail(new RequestError(e.error.name, e.error.message));
+          if (e.error) stream.fail(new RequestError(e.error));
           else if (e.delta) stream.push(e.delta);
           if (stream.done) this.streams.delete(e.id);
         }

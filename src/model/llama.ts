@@ -80,7 +80,7 @@ export class LlamaModel {
       return t;
     };
     const weight = (name: string, cols: number, rows: number) => backend.loadWeight(file, tensor(name, cols, rows));
-    const vector = (name: string, len: number) => backend.toFloat32(weight(name, len, 1));
+    const vector = (name: string, len: number) => warnIfNonFinite(where, name, backend.toFloat32(weight(name, len, 1)));
     const optionalVector = (name: string, len: number) => (file.tensor(name) ? vector(name, len) : undefined);
 
     const qDim = c.nHeads * c.headDim;
@@ -181,4 +181,11 @@ export class LlamaModel {
   close(): void {
     this.file.close();
   }
+}
+
+/** Norm and bias vectors are small enough to check at load: NaN or Inf there makes every logit NaN. */
+function warnIfNonFinite(where: string, name: string, v: Float32Array): Float32Array {
+  const bad = v.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) process.emitWarning(`${where}: tensor "${name}" holds a non-finite value (${v[bad]} at index ${bad}); generation will fail`, 'ModelWarning');
+  return v;
 }

@@ -59,11 +59,15 @@ const REQUEST_ERRORS = new Set(['SamplingError', 'ContextLengthError', 'RangeErr
 
 /**
  * Maps an error thrown by an engine request stream. `promptField` is "prompt" or "messages", named when
- * the prompt itself is at fault.
+ * the prompt itself is at fault; `requestId` is named in a 500 so the client can quote it.
  */
-export function fromEngineError(e: unknown, promptField: string): ApiError {
+export function fromEngineError(e: unknown, promptField: string, requestId: string): ApiError {
   if (e instanceof ApiError) return e;
   const err = e instanceof Error ? e : new Error(String(e));
+  const { kind, code } = err as { kind?: string; code?: string };
+  if (kind === 'internal') {
+    return new ApiError(500, `Internal server error in request ${requestId}: ${err.message}.`, 'server_error', null, code ?? 'internal_error');
+  }
   if (err.name === 'ContextLengthError') return invalidField(promptField, err.message, 'context_length_exceeded');
   if (err.name === 'SamplingError') {
     // The sampler's messages start with the (snake_case) field name: "top_p must be in (0, 1], got 2".
@@ -71,5 +75,5 @@ export function fromEngineError(e: unknown, promptField: string): ApiError {
   }
   if (REQUEST_ERRORS.has(err.name)) return invalidField(/stop/.test(err.message) ? 'stop' : promptField, err.message);
   if (err.name === 'EngineClosedError') return new ApiError(503, 'The engine has stopped.', 'server_error', null, 'service_unavailable', { 'retry-after': '5' });
-  return new ApiError(500, 'Internal server error.', 'server_error', null, 'internal_error');
+  return new ApiError(500, `Internal server error in request ${requestId}.`, 'server_error', null, 'internal_error');
 }

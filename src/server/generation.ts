@@ -5,7 +5,7 @@
 import type { FastifyReply } from 'fastify';
 import type { EngineDelta, EngineInput, RequestParams, Usage } from '../engine/engine-types.js';
 import type { ServingEngine } from './engine-like.js';
-import { endedByShutdown, fromEngineError } from './errors.js';
+import { endedByShutdown, fromEngineError, type ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import {
   chatChunk, chatLogprobs, chatResponse, completionChunk, completionLogprobs, completionResponse, newHead, usageChunk,
@@ -58,7 +58,13 @@ class TokenClock {
 
 export async function serveGeneration(ctx: GenerationContext, job: GenerationJob, reply: FastifyReply): Promise<void> {
   const clock = new TokenClock(performance.now(), ctx.metrics);
-  const promptField = job.endpoint === 'chat' ? 'messages' : 'prompt';
+  const head = newHead(job.endpoint, job.model);
+  const toApiError: EngineFailure = (e) => {
+    const err = fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt', head.id);
+    // The client's fault is in its 4xx; ours goes to the log, under the id the client was given.
+    if (err.status >= 500) console.error(`vserve: request ${head.id} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    return err;
+  };
   const controller = new AbortController();
   const res = reply.raw;
   const cut: Cut = { clientGone: false, shutdown: false };
@@ -81,16 +87,15 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
     try {
       first = await stream.next();
     } catch (e) {
-      throw fromEngineError(e, promptField);
+      throw toApiError(e);
     }
     if (cut.clientGone) {
       ctx.metrics.failed('client_disconnected');
       reply.hijack();
       return;
     }
-    const head = newHead(job.endpoint, job.model);
-    if (job.stream) await streamResponse(ctx, job, head, first, stream, reply, clock, cut);
-    else await wholeResponse(ctx, job, head, first, stream, reply, clock, cut);
+    if (job.stream) await streamResponse(ctx, job, head, first, stream, reply, clock, cut, toApiError);
+    else await wholeResponse(ctx, job, head, first, stream, reply, clock, cut, toApiError);
   } finally {
     res.off('close', onClose);
     ctx.shutdown?.removeEventListener('abort', onShutdown);
@@ -98,10 +103,12 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
 }
 
 type Deltas = AsyncIterator<EngineDelta>;
+/** An engine error as the client gets it (logged when it is ours). */
+type EngineFailure = (e: unknown) => ApiError;
 
 async function wholeResponse(
   ctx: GenerationContext, job: GenerationJob, head: ResponseHead, first: IteratorResult<EngineDelta>, stream: Deltas,
-  reply: FastifyReply, clock: TokenClock, cut: Cut,
+  reply: FastifyReply, clock: TokenClock, cut: Cut, toApiError: EngineFailure,
 ): Promise<void> {
   let text = '';
   const logprobs: NonNullable<EngineDelta['logprobs']> = [];
@@ -114,7 +121,7 @@ async function wholeResponse(
       last = r.value;
     }
   } catch (e) {
-    throw fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt');
+    throw toApiError(e);
   }
   if (cut.clientGone) {
     ctx.metrics.failed('client_disconnected');
@@ -135,7 +142,7 @@ async function wholeResponse(
 
 async function streamResponse(
   ctx: GenerationContext, job: GenerationJob, head: ResponseHead, first: IteratorResult<EngineDelta>, stream: Deltas,
-  reply: FastifyReply, clock: TokenClock, cut: Cut,
+  reply: FastifyReply, clock: TokenClock, cut: Cut, toApiError: EngineFailure,
 ): Promise<void> {
   reply.hijack();
   const sse = new SseWriter(reply.raw);
@@ -160,7 +167,7 @@ async function streamResponse(
     }
   } catch (e) {
     // Headers are gone: the error travels as a data frame, as OpenAI's own streams do.
-    const err = fromEngineError(e, chat ? 'messages' : 'prompt');
+    const err = toApiError(e);
     ctx.metrics.failed(err.status >= 500 ? 'server_error' : 'invalid_request');
     sse.data(err.body());
     sse.done();
