@@ -3,6 +3,7 @@
 // prefill chunks and decodes of different sequences — and returns logits for the rows asked for.
 import type { Backend, KVView, Weight } from '../backend/backend.js';
 import { GGUFFile, type GGUFTensorInfo } from './gguf/reader.js';
+import { typeName } from './gguf/types.js';
 import { type LlamaConfig, ModelConfigError, readLlamaConfig } from './llama-config.js';
 
 interface LayerWeights {
@@ -76,6 +77,10 @@ export class LlamaModel {
       const want = rows === 1 ? [cols] : [cols, rows];
       if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
         throw new ModelConfigError(`${where}: tensor "${name}" has shape [${t.dims.join(', ')}], the ${c.arch} hyperparameters need [${want.join(', ')}]`);
+      }
+      if (!backend.weightTypes.has(t.type)) {
+        const runs = [...backend.weightTypes].map((x) => typeName(x)).join(', ');
+        throw new ModelConfigError(`${where}: tensor "${name}" has type ${typeName(t.type)} (ggml type ${t.type}), which the ${backend.name} backend cannot run (it runs ${runs})`);
       }
       return t;
     };
