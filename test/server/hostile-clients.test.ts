@@ -73,6 +73,14 @@ test('content types: JSON for application/json (any charset) and for none; 415 f
   }
 });
 
+test('a 3.9 MiB prompt is a 400 context_length_exceeded, refused by its size', async () => {
+  const r = await postJson(`${s.url}/v1/completions`, { model: MODEL, prompt: 'Once upon a time '.repeat(230_000), max_tokens: 4 });
+  assert.equal(r.status, 400, r.text.slice(0, 300));
+  assert.equal(r.json.error.code, 'context_length_exceeded');
+  assert.equal(r.json.error.param, 'prompt');
+  assert.match(r.json.error.message, /at least \d+ tokens \(3910000 bytes/);
+});
+
 test('an invalid body is still a 400 naming the field', async () => {
   const r = await postJson(`${s.url}/v1/completions`, { prompt: 'x', max_tokens: -1 });
   assert.equal(r.status, 400);
