@@ -1,6 +1,7 @@
 // The HTTP server: fastify with the OpenAI routes, health and metrics, the KV live feed and the web UI.
 // Every error leaves as OpenAI's error JSON. Draining for shutdown closes idle connections at once,
 // gives the requests in flight a grace period, then ends the rest with an error.
+import { setMaxListeners } from 'node:events';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { allowed } from './access.js';
 import { Admission } from './admission.js';
@@ -106,6 +107,8 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
   const connections = new Connections(app.server);
   const drainTimeoutMs = o.drainTimeoutMs ?? 30_000;
   const shutdown = new AbortController();
+  // Every request in flight listens for the end of the grace period.
+  setMaxListeners(0, shutdown.signal);
   const metrics = new ServerMetrics(o.modelName);
   const admission = new Admission(o.maxInflight ?? info.maxSeqs * 8);
   const feed = new KvFeed(o.engine, o.kvFeedIntervalMs);
