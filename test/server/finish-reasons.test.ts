@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
+import { sseData } from '../../src/loadgen/sse-frames.js';
 import { bundledModel, STORIES_GREEDY } from '../paths.js';
 import { MODEL, eventually, kvManager, postJson, startServer, startWith, tokenizer, type TestServer } from './helpers.js';
 
@@ -64,25 +65,18 @@ async function complete(url: string, body: object, stream: boolean, abortAfterCh
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...payload, stream_options: { include_usage: true } }), signal: controller.signal,
   });
   const out: Outcome = { text: '', finish: null, aborted: false };
-  let buffered = '';
   let chunks = 0;
   try {
-    for await (const piece of res.body!.pipeThrough(new TextDecoderStream())) {
-      buffered += piece;
-      let end: number;
-      while ((end = buffered.indexOf('\n\n')) >= 0) {
-        const frame = buffered.slice(0, end).replace(/^data: /, '');
-        buffered = buffered.slice(end + 2);
-        if (frame === '[DONE]') continue;
-        const chunk = JSON.parse(frame);
-        if (chunk.usage) out.completionTokens = chunk.usage.completion_tokens;
-        if (!chunk.choices?.length) continue;
-        out.text += chunk.choices[0].text;
-        out.finish = chunk.choices[0].finish_reason ?? out.finish;
-        if (abortAfterChunks > 0 && ++chunks === abortAfterChunks) {
-          out.aborted = true;
-          controller.abort();
-        }
+    for await (const data of sseData(res.body!)) {
+      if (data === '[DONE]') continue;
+      const chunk = JSON.parse(data);
+      if (chunk.usage) out.completionTokens = chunk.usage.completion_tokens;
+      if (!chunk.choices?.length) continue;
+      out.text += chunk.choices[0].text;
+      out.finish = chunk.choices[0].finish_reason ?? out.finish;
+      if (abortAfterChunks > 0 && ++chunks === abortAfterChunks) {
+        out.aborted = true;
+        controller.abort();
       }
     }
   } catch (e) {
