@@ -8,11 +8,11 @@ import { EngineCore, type ChatRenderer } from './engine-core.js';
 import type { EngineKV } from './engine-kv.js';
 import type { EngineOptions } from './engine-types.js';
 import { ManagedKV } from './managed-kv.js';
-import { renderChat } from './prompt-encoder.js';
 import type { Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
+import { renderChat } from './prompt-encoder.js';
 
 export class EngineConfigError extends RangeError {
   override name = 'EngineConfigError';

@@ -6,11 +6,11 @@ import { Worker } from 'node:worker_threads';
 import type { RequestParams } from './completion.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import type { EngineDelta, EngineInfo, EngineInput, EngineOptions, EngineStats } from './engine-types.js';
+import { RequestError, RequestStream } from './request-stream.js';
 import { ChatTemplate } from '../model/chat-template.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { PromptEncoder } from './prompt-encoder.js';
-import { RequestError, RequestStream } from './request-stream.js';
 
 export class EngineClosedError extends Error {
   override name = 'EngineClosedError';

@@ -123,12 +123,12 @@ async function wholeResponse(
   } catch (e) {
     throw toApiError(e);
   }
+  if (cut.shutdown) throw endedByShutdown(ctx.drainTimeoutMs ?? 0);
   if (cut.clientGone) {
     ctx.metrics.failed('client_disconnected');
     reply.hijack();
     return;
   }
-  if (cut.shutdown) throw endedByShutdown(ctx.drainTimeoutMs ?? 0);
   const usage = last?.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
   clock.finish();
   ctx.metrics.finished(last?.finish_reason ?? 'stop', usage.prompt_tokens, usage.completion_tokens);
@@ -173,15 +173,15 @@ async function streamResponse(
     sse.done();
     return;
   }
-  if (cut.clientGone) {
-    ctx.metrics.failed('client_disconnected');
-    sse.end();
-    return;
-  }
   if (cut.shutdown) {
     ctx.metrics.failed('shutdown');
     sse.data(endedByShutdown(ctx.drainTimeoutMs ?? 0).body());
     sse.done();
+    return;
+  }
+  if (cut.clientGone) {
+    ctx.metrics.failed('client_disconnected');
+    sse.end();
     return;
   }
   const usage: Usage = last?.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
