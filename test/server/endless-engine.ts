@@ -4,11 +4,11 @@ import type { GenerateCallOptions } from '../../src/engine/engine.js';
 import type { EngineDelta, EngineStats } from '../../src/engine/engine-types.js';
 import type { ServingEngine } from '../../src/server/engine-like.js';
 
-const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_tokens_details: { cached_tokens: 0 } };
 
 export class EndlessEngine implements ServingEngine {
   readonly info = {
-    modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 4, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none',
+    modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 4, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false,
   };
   /** Requests started and requests that ended by abort. */
   started = 0;
