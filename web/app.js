@@ -23,6 +23,7 @@ async function init() {
       void send();
     }
   });
+  $('api-key').addEventListener('change', watchKv);
   watchKv();
 }
 
@@ -112,8 +113,12 @@ async function send() {
   }
 }
 
+// EventSource cannot send headers, so the feed takes the API key as ?api_key=; a new key reconnects.
+let feed;
 function watchKv() {
-  const feed = new EventSource('/api/kv/stream');
+  feed?.close();
+  const key = $('api-key').value;
+  feed = new EventSource(key ? `/api/kv/stream?api_key=${encodeURIComponent(key)}` : '/api/kv/stream');
   feed.addEventListener('history', (e) => {
     state.history = JSON.parse(e.data);
   });

@@ -87,6 +87,8 @@ export interface RopeParams {
 
 export interface Backend {
   readonly name: string;
+  /** The GGML weight types this backend can run; the model loader refuses others by name. */
+  readonly weightTypes: ReadonlySet<GGMLType>;
 
   /** Loads one tensor of the model. Vectors (norm weights, biases) have rows = 1. */
   loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight;

@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((e: unknown) => {
   // Errors users can act on print as one line; anything else is a bug and keeps its stack.
   const err = e as Error;
-  const known = ['CliError', 'GGUFError', 'ModelConfigError', 'ContextLengthError', 'SamplingError', 'TokenizerError', 'ChatTemplateError', 'NativeAddonError', 'EngineConfigError', 'KVError'];
+  const known = ['CliError', 'GGUFError', 'ModelConfigError', 'ContextLengthError', 'SamplingError', 'TokenizerError', 'ChatTemplateError', 'NativeAddonError', 'EngineConfigError', 'KVError', 'ModelFaultError'];
   if (known.includes(err?.name) || (err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
     process.stderr.write(`vserve: ${err.message}\n`);
   } else {

@@ -9,7 +9,7 @@ import { GGUFFile } from '../model/gguf/reader.js';
 import { readLlamaConfig } from '../model/llama-config.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { createServer } from '../server/server.js';
-import { CliError, intOption } from './cli-error.js';
+import { CliError, intOption, numberOption } from './cli-error.js';
 import { formatSize, parseSize } from './sizes.js';
 
 const BUNDLED_MODEL = fileURLToPath(new URL('../../../models/stories260K.gguf', import.meta.url));
@@ -21,7 +21,9 @@ const HELP = `usage: vserve serve [-m FILE] [options]
       --host HOST               address to listen on (default 127.0.0.1)
       --port N                  port (default 8080; 0 = any free port)
       --served-model-name NAME  the model id clients use (default: the file name without .gguf)
-      --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
+      --api-key KEY             require "Authorization: Bearer KEY" on /v1/* and the KV feed
+                                (/api/kv, /api/kv/stream; the feed also takes ?api_key=KEY)
+      --metrics-key KEY         require "Authorization: Bearer KEY" on /metrics (default: open)
       --kv-manager KIND         virtual (default), paged or static
       --kv-memory SIZE          KV pool budget, e.g. 1GiB (default: all slots at full context, at most 1GiB)
       --page-size SIZE          virtual manager page size, e.g. 64KiB (default: 64KiB; larger for
@@ -34,6 +36,10 @@ const HELP = `usage: vserve serve [-m FILE] [options]
       --max-seqs N              sequences running at once (default 16)
       --max-context N           context per sequence (default: the model's, at most 2048)
       --max-inflight N          requests held (running + waiting) before 429 (default 8 x max-seqs)
+      --max-connections N       connections open at once; more are closed on arrival (default 1024)
+      --body-timeout S          seconds for a request body to arrive before 408 (default 30)
+      --drain-timeout S         on SIGTERM/SIGINT, seconds to let requests in flight finish before
+                                ending them with an error (default 30)
       --threads N               compute threads (default: physical cores)
       --log                     log one line per request`;
 
@@ -52,6 +58,10 @@ export async function main(argv: string[]): Promise<void> {
       port: { type: 'string', default: '8080' },
       'served-model-name': { type: 'string' },
       'api-key': { type: 'string' },
+      'metrics-key': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'body-timeout': { type: 'string' },
+      'drain-timeout': { type: 'string' },
       'kv-manager': { type: 'string' },
       'kv-memory': { type: 'string' },
       'page-size': { type: 'string' },
@@ -76,6 +86,12 @@ export async function main(argv: string[]): Promise<void> {
   if (port > 65535) throw new CliError(`--port must be at most 65535, got ${port}`);
   const int = (name: keyof typeof values) => (values[name] === undefined ? undefined : intOption(name, values[name] as string, 0, 1));
   const modelPath = values.model!;
+  const seconds = (name: 'body-timeout' | 'drain-timeout') => {
+    const s = numberOption(name, values[name]);
+    if (s !== undefined && !(s > 0)) throw new CliError(`--${name} must be a number of seconds > 0, got "${values[name]}"`);
+    return s === undefined ? undefined : s * 1000;
+  };
+  const drainTimeoutMs = seconds('drain-timeout') ?? 30_000;
 
   // The tokenizer on this thread names tokens in logprobs; the config sizes the default KV budget.
   const file = GGUFFile.open(modelPath);
@@ -105,7 +121,11 @@ export async function main(argv: string[]): Promise<void> {
       tokenTexts: { piece: (id) => tokenizer.tokenToPiece(id) },
       modelName,
       apiKey: values['api-key'],
+      metricsKey: values['metrics-key'],
       maxInflight: int('max-inflight'),
+      maxConnections: int('max-connections'),
+      bodyTimeoutMs: seconds('body-timeout'),
+      drainTimeoutMs,
       log: values.log,
     });
     const address = await server.app.listen({ host: values.host!, port }).catch(async (e: NodeJS.ErrnoException) => {
@@ -133,7 +153,10 @@ export async function main(argv: string[]): Promise<void> {
         process.exit(1);
       }
       stopping = true;
-      console.log(`vserve: ${signal}: no new requests; finishing ${server.admission.count} in flight`);
+      console.log(
+        `vserve: ${signal}: no new requests; closing idle connections (${server.connections.open} open) ` +
+          `and giving the ${server.admission.count} requests in flight up to ${drainTimeoutMs / 1000} s`,
+      );
       await server.drain();
       await engine.close();
       file.close();

@@ -7,6 +7,7 @@ import type { EngineKV } from './engine-kv.js';
 import { MAX_CHOICES, type ChatMessage, type EngineDelta, type EngineFinishReason, type EngineInput, type EngineStats, type StepStats } from './engine-types.js';
 import { packBatch } from './batch-packer.js';
 import { checkRequestParamKeys } from './option-keys.js';
+import { describeError as describe, type ErrorDescription } from './error-kind.js';
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
 
@@ -17,7 +18,7 @@ export type ChatRenderer = (messages: readonly ChatMessage[]) => number[];
 export interface EngineEvent {
   id: number;
   delta?: EngineDelta;
-  error?: { name: string; message: string };
+  error?: ErrorDescription;
 }
 
 /** One request: its n choices. Choice 0 runs from the start; the others fork from it once its prompt is in the cache. */
@@ -246,8 +247,4 @@ export class EngineCore {
     c.totalTokens += tokens;
     c.totalMs += ms;
   }
-}
-
-function describe(e: unknown): { name: string; message: string } {
-  return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
 }

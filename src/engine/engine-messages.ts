@@ -2,6 +2,7 @@
 // logits or activations.
 import type { RequestParams } from './completion.js';
 import type { EngineEvent } from './engine-core.js';
+import type { ErrorDescription } from './error-kind.js';
 import type { EngineInfo, EngineInput, EngineOptions, EngineStats } from './engine-types.js';
 
 /** Passed as the worker's workerData. */
@@ -18,7 +19,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; info: EngineInfo }
-  | { type: 'load-error'; error: { name: string; message: string } }
+  | { type: 'load-error'; error: ErrorDescription }
   | { type: 'events'; events: EngineEvent[] }
   | { type: 'stats'; ticket: number; stats: EngineStats }
   | { type: 'closed' };

@@ -14,6 +14,7 @@ import type { AdmissionOrder, Scheduler, SchedulerKind, SchedulerLimits } from '
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
+import { renderChat } from './prompt-encoder.js';
 
 export { EngineConfigError };
 
@@ -91,13 +92,7 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
   return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat);
 }
 
-/**
- * Chat messages to prompt tokens: the template's text with control-token texts parsed as tokens, and
- * BOS added unless the template already wrote it.
- */
+/** The worker's chat renderer (the main thread normally sends token ids already; see PromptEncoder). */
 export function chatRenderer(template: ChatTemplate, tokenizer: Tokenizer): ChatRenderer {
-  return (messages) => {
-    const ids = tokenizer.encode(template.render(messages), { addSpecial: true, parseSpecial: true });
-    return tokenizer.bos !== undefined && ids[0] === tokenizer.bos && ids[1] === tokenizer.bos ? ids.slice(1) : ids;
-  };
+  return (messages) => renderChat(template, tokenizer, messages);
 }

@@ -6,6 +6,7 @@ import { loadModel } from '../model/load.js';
 import type { EngineCore, EngineEvent } from './engine-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { chatRenderer, createEngineCore } from './engine-setup.js';
+import { describeError } from './error-kind.js';
 
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
@@ -28,7 +29,7 @@ function start(init: WorkerInit): EngineCore | undefined {
     });
     return core;
   } catch (e) {
-    post({ type: 'load-error', error: e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) } });
+    post({ type: 'load-error', error: describeError(e) });
     return undefined;
   }
 }

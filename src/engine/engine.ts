@@ -1,12 +1,17 @@
 // The public Engine: `await Engine.load(path, options)`, then `engine.generate(...)` from as many
 // callers at once as you like. Every request goes to one worker thread that batches them into steps
-// (see engine-core.ts), so the caller's event loop never waits on compute.
+// (see engine-core.ts), so the caller's event loop never waits on compute. Prompts are tokenized here,
+// before they are queued (see prompt-encoder.ts), so the step loop never waits on a tokenizer either.
 import { Worker } from 'node:worker_threads';
 import type { RequestParams } from './completion.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { emptyUsage, type EngineDelta, type EngineInfo, type EngineInput, type EngineOptions, type EngineStats } from './engine-types.js';
 import { checkEngineOptionKeys, checkRequestParamKeys } from './option-keys.js';
 import { RequestError, RequestStream } from './request-stream.js';
+import { ChatTemplate } from '../model/chat-template.js';
+import { GGUFFile } from '../model/gguf/reader.js';
+import { createTokenizer } from '../model/tokenizer/index.js';
+import { PromptEncoder } from './prompt-encoder.js';
 
 export class EngineClosedError extends Error {
   override name = 'EngineClosedError';
@@ -29,7 +34,7 @@ export class Engine {
   private closedResolve: (() => void) | undefined;
   private exited = false;
 
-  private constructor(private readonly worker: Worker, readonly info: EngineInfo) {
+  private constructor(private readonly worker: Worker, readonly info: EngineInfo, private readonly prompts: PromptEncoder) {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.failAll(e));
     worker.on('exit', () => {
@@ -50,7 +55,7 @@ export class Engine {
     const info = await new Promise<EngineInfo>((resolve, reject) => {
       onMessage = (m) => {
         if (m.type === 'ready') resolve(m.info);
-        else if (m.type === 'load-error') reject(new RequestError(m.error.name, m.error.message));
+        else if (m.type === 'load-error') reject(new RequestError(m.error));
       };
       onError = reject;
       onExit = (code) => reject(new EngineClosedError(`the engine worker exited (code ${code}) while loading ${modelPath}`));
@@ -61,7 +66,13 @@ export class Engine {
     });
     // Only our own listeners: removeAllListeners would also drop the ones that keep the port running.
     worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-    return new Engine(worker, info);
+    // The worker has validated the file; this thread reads only its tokenizer and chat template.
+    const file = GGUFFile.open(modelPath);
+    try {
+      return new Engine(worker, info, new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), info.maxContext));
+    } finally {
+      file.close();
+    }
   }
 
   /**
@@ -85,6 +96,13 @@ export class Engine {
       stream.fail(new EngineClosedError('the engine is closed'));
       return stream;
     }
+    let prompt: readonly number[];
+    try {
+      prompt = this.prompts.encode(input);
+    } catch (e) {
+      stream.fail(e instanceof Error ? e : new Error(String(e)));
+      return stream;
+    }
     this.streams.set(id, stream);
     const signal = opts.signal ?? paramSignal;
     if (signal) {
@@ -97,7 +115,7 @@ export class Engine {
       signal.addEventListener('abort', onAbort, { once: true });
       stream.onEnd = () => signal.removeEventListener('abort', onAbort);
     }
-    this.post({ type: 'submit', id, input, params });
+    this.post({ type: 'submit', id, input: prompt, params });
     return stream;
   }
 
@@ -136,7 +154,7 @@ export class Engine {
         for (const e of m.events) {
           const stream = this.streams.get(e.id);
           if (!stream) continue;
-          if (e.error) stream.fail(new RequestError(e.error.name, e.error.message));
+          if (e.error) stream.fail(new RequestError(e.error));
           else if (e.delta) stream.push(e.delta);
           if (stream.done) this.streams.delete(e.id);
         }

@@ -1,5 +1,6 @@
 // Turns one row of logits into the next token. The order of the transforms follows llama.cpp's default
 // chain: penalties, top-k, top-p, min-p, temperature, then a draw. Temperature <= 0 means greedy.
+import { assertFiniteLogits } from './finite-logits.js';
 import { Rng, randomSeed } from './rng.js';
 
 export interface SamplingParams {
@@ -78,6 +79,7 @@ export class Sampler {
   /** Picks the next token from `logits` given the tokens generated so far (for penalties). */
   sample(logits: Float32Array, history: readonly number[] = []): SampledToken {
     const p = this.p;
+    assertFiniteLogits(logits);
     const logprobs = logSoftmax(logits);
     const work = this.applyPenalties(logits, history);
 

@@ -1,5 +1,6 @@
 // One streamed completion against an OpenAI-compatible server, timed as a user would see it: time to
 // the first token, the gaps between tokens, and the whole request.
+import { sseData } from './sse-frames.js';
 
 export interface RequestResult {
   index: number;
@@ -35,26 +36,19 @@ export async function streamCompletion(target: Target, index: number, prompt: st
       return result;
     }
     let last: number | undefined;
-    let buffer = '';
-    for await (const piece of res.body.pipeThrough(new TextDecoderStream())) {
-      buffer += piece;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (!frame.startsWith('data: ') || frame === 'data: [DONE]') continue;
-        const chunk = JSON.parse(frame.slice(6)) as { choices: { text: string }[]; usage?: { prompt_tokens: number; completion_tokens: number } | null; error?: { message: string } };
-        if (chunk.error) throw new Error(chunk.error.message);
-        if (chunk.usage) {
-          result.promptTokens = chunk.usage.prompt_tokens;
-          result.completionTokens = chunk.usage.completion_tokens;
-        }
-        if (chunk.choices[0]?.text) {
-          const now = performance.now();
-          if (last === undefined) result.ttftMs = now - start;
-          else result.tbtMs.push(now - last);
-          last = now;
-        }
+    for await (const data of sseData(res.body)) {
+      if (data === '[DONE]') continue;
+      const chunk = JSON.parse(data) as { choices: { text: string }[]; usage?: { prompt_tokens: number; completion_tokens: number } | null; error?: { message: string } };
+      if (chunk.error) throw new Error(chunk.error.message);
+      if (chunk.usage) {
+        result.promptTokens = chunk.usage.prompt_tokens;
+        result.completionTokens = chunk.usage.completion_tokens;
+      }
+      if (chunk.choices[0]?.text) {
+        const now = performance.now();
+        if (last === undefined) result.ttftMs = now - start;
+        else result.tbtMs.push(now - last);
+        last = now;
       }
     }
     result.ok = true;

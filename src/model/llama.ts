@@ -3,6 +3,7 @@
 // prefill chunks and decodes of different sequences — and returns logits for the rows asked for.
 import type { Backend, KVView, Weight } from '../backend/backend.js';
 import { GGUFFile, type GGUFTensorInfo } from './gguf/reader.js';
+import { typeName } from './gguf/types.js';
 import { type LlamaConfig, ModelConfigError, readLlamaConfig } from './llama-config.js';
 
 interface LayerWeights {
@@ -77,10 +78,14 @@ export class LlamaModel {
       if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
         throw new ModelConfigError(`${where}: tensor "${name}" has shape [${t.dims.join(', ')}], the ${c.arch} hyperparameters need [${want.join(', ')}]`);
       }
+      if (!backend.weightTypes.has(t.type)) {
+        const runs = [...backend.weightTypes].map((x) => typeName(x)).join(', ');
+        throw new ModelConfigError(`${where}: tensor "${name}" has type ${typeName(t.type)} (ggml type ${t.type}), which the ${backend.name} backend cannot run (it runs ${runs})`);
+      }
       return t;
     };
     const weight = (name: string, cols: number, rows: number) => backend.loadWeight(file, tensor(name, cols, rows));
-    const vector = (name: string, len: number) => backend.toFloat32(weight(name, len, 1));
+    const vector = (name: string, len: number) => warnIfNonFinite(where, name, backend.toFloat32(weight(name, len, 1)));
     const optionalVector = (name: string, len: number) => (file.tensor(name) ? vector(name, len) : undefined);
 
     const qDim = c.nHeads * c.headDim;
@@ -181,4 +186,11 @@ export class LlamaModel {
   close(): void {
     this.file.close();
   }
+}
+
+/** Norm and bias vectors are small enough to check at load: NaN or Inf there makes every logit NaN. */
+function warnIfNonFinite(where: string, name: string, v: Float32Array): Float32Array {
+  const bad = v.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) process.emitWarning(`${where}: tensor "${name}" holds a non-finite value (${v[bad]} at index ${bad}); generation will fail`, 'ModelWarning');
+  return v;
 }

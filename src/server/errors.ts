@@ -44,16 +44,30 @@ export const queueFull = (retryAfterS: number) =>
 export const shuttingDown = () =>
   new ApiError(503, 'The server is shutting down.', 'server_error', null, 'service_unavailable', { 'retry-after': '5', connection: 'close' });
 
+export const requestTimeout = (ms: number) =>
+  new ApiError(408, `The request body did not arrive within ${ms / 1000} s.`, 'invalid_request_error', null, 'request_timeout', { connection: 'close' });
+
+export const unsupportedMediaType = (contentType: string) =>
+  new ApiError(415, `Content-Type "${contentType}" is not supported: send the body as JSON with "Content-Type: application/json".`, 'invalid_request_error', null, 'unsupported_media_type');
+
+/** A request still running when the drain's grace period ended. */
+export const endedByShutdown = (graceMs: number) =>
+  new ApiError(503, `The server shut down before this request finished (it waited ${graceMs / 1000} s for requests in flight).`, 'server_error', null, 'server_shutdown', { connection: 'close' });
+
 /** Engine errors caused by the request itself (bad parameter, prompt too long, token id out of range). */
 const REQUEST_ERRORS = new Set(['SamplingError', 'ContextLengthError', 'RangeError', 'TypeError', 'TokenizerError', 'ChatTemplateError']);
 
 /**
  * Maps an error thrown by an engine request stream. `promptField` is "prompt" or "messages", named when
- * the prompt itself is at fault.
+ * the prompt itself is at fault; `requestId` is named in a 500 so the client can quote it.
  */
-export function fromEngineError(e: unknown, promptField: string): ApiError {
+export function fromEngineError(e: unknown, promptField: string, requestId: string): ApiError {
   if (e instanceof ApiError) return e;
   const err = e instanceof Error ? e : new Error(String(e));
+  const { kind, code } = err as { kind?: string; code?: string };
+  if (kind === 'internal') {
+    return new ApiError(500, `Internal server error in request ${requestId}: ${err.message}.`, 'server_error', null, code ?? 'internal_error');
+  }
   if (err.name === 'ContextLengthError') return invalidField(promptField, err.message, 'context_length_exceeded');
   if (err.name === 'SamplingError') {
     // The sampler's messages start with the (snake_case) field name: "top_p must be in (0, 1], got 2".
@@ -61,5 +75,5 @@ export function fromEngineError(e: unknown, promptField: string): ApiError {
   }
   if (REQUEST_ERRORS.has(err.name)) return invalidField(/stop/.test(err.message) ? 'stop' : promptField, err.message);
   if (err.name === 'EngineClosedError') return new ApiError(503, 'The engine has stopped.', 'server_error', null, 'service_unavailable', { 'retry-after': '5' });
-  return new ApiError(500, 'Internal server error.', 'server_error', null, 'internal_error');
+  return new ApiError(500, `Internal server error in request ${requestId}.`, 'server_error', null, 'internal_error');
 }

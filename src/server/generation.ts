@@ -1,10 +1,11 @@
 // One generation request, from validated input to the HTTP response: starts the engine request, waits
 // for its first delta (so bad input still gets a 4xx status), then answers with one JSON object or an
-// SSE stream. A client that goes away aborts the engine request, which frees its KV slot.
+// SSE stream. A client that goes away aborts the engine request, which frees its KV slot; so does the
+// end of the drain's grace period, which the client learns as an error (a 503, or an SSE error frame).
 import type { FastifyReply } from 'fastify';
 import type { EngineDelta, EngineInput, RequestParams, Usage } from '../engine/engine-types.js';
 import type { ServingEngine } from './engine-like.js';
-import { fromEngineError } from './errors.js';
+import { endedByShutdown, fromEngineError, type ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import {
   chatChunk, chatLogprobs, chatResponse, completionChunk, completionLogprobs, completionResponse, newHead, totalUsage, usageChunk,
@@ -26,6 +27,15 @@ export interface GenerationContext {
   engine: ServingEngine;
   metrics: ServerMetrics;
   texts: TokenTexts;
+  /** Aborted when the drain's grace period is over: requests still running end with an error. */
+  shutdown?: AbortSignal;
+  drainTimeoutMs?: number;
+}
+
+/** Why a response ended early, if it did. */
+interface Cut {
+  clientGone: boolean;
+  shutdown: boolean;
 }
 
 /** Observes TTFT and the gaps between tokens as deltas arrive. */
@@ -48,40 +58,53 @@ class TokenClock {
 
 export async function serveGeneration(ctx: GenerationContext, job: GenerationJob, reply: FastifyReply): Promise<void> {
   const clock = new TokenClock(performance.now(), ctx.metrics);
-  const promptField = job.endpoint === 'chat' ? 'messages' : 'prompt';
+  const head = newHead(job.endpoint, job.model);
+  const toApiError: EngineFailure = (e) => {
+    const err = fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt', head.id);
+    // The client's fault is in its 4xx; ours goes to the log, under the id the client was given.
+    if (err.status >= 500) console.error(`vserve: request ${head.id} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    return err;
+  };
   const controller = new AbortController();
   const res = reply.raw;
-  let clientGone = false;
+  const cut: Cut = { clientGone: false, shutdown: false };
   // 'close' also fires after a normal end; only an unfinished response means the client left.
   const onClose = () => {
     if (!res.writableFinished) {
-      clientGone = true;
+      cut.clientGone = true;
       controller.abort();
     }
   };
+  const onShutdown = () => {
+    cut.shutdown = true;
+    controller.abort();
+  };
   res.on('close', onClose);
+  ctx.shutdown?.addEventListener('abort', onShutdown, { once: true });
   try {
     const stream = ctx.engine.generate(job.input, job.params, { signal: controller.signal });
     let first: IteratorResult<EngineDelta>;
     try {
       first = await stream.next();
     } catch (e) {
-      throw fromEngineError(e, promptField);
+      throw toApiError(e);
     }
-    if (clientGone) {
+    if (cut.clientGone) {
       ctx.metrics.failed('client_disconnected');
       reply.hijack();
       return;
     }
-    const head = newHead(job.endpoint, job.model);
-    if (job.stream) await streamResponse(ctx, job, head, first, stream, reply, clock, () => clientGone);
-    else await wholeResponse(ctx, job, head, first, stream, reply, clock, () => clientGone);
+    if (job.stream) await streamResponse(ctx, job, head, first, stream, reply, clock, cut, toApiError);
+    else await wholeResponse(ctx, job, head, first, stream, reply, clock, cut, toApiError);
   } finally {
     res.off('close', onClose);
+    ctx.shutdown?.removeEventListener('abort', onShutdown);
   }
 }
 
 type Deltas = AsyncIterator<EngineDelta>;
+/** An engine error as the client gets it (logged when it is ours). */
+type EngineFailure = (e: unknown) => ApiError;
 
 /** What each choice of a request has produced so far. */
 class Choices {
@@ -115,7 +138,7 @@ class Choices {
 
 async function wholeResponse(
   ctx: GenerationContext, job: GenerationJob, head: ResponseHead, first: IteratorResult<EngineDelta>, stream: Deltas,
-  reply: FastifyReply, clock: TokenClock, clientGone: () => boolean,
+  reply: FastifyReply, clock: TokenClock, cut: Cut, toApiError: EngineFailure,
 ): Promise<void> {
   const choices = new Choices(job.params.n ?? 1);
   try {
@@ -124,9 +147,10 @@ async function wholeResponse(
       choices.add(r.value);
     }
   } catch (e) {
-    throw fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt');
+    throw toApiError(e);
   }
-  if (clientGone()) {
+  if (cut.shutdown) throw endedByShutdown(ctx.drainTimeoutMs ?? 0);
+  if (cut.clientGone) {
     ctx.metrics.failed('client_disconnected');
     reply.hijack();
     return;
@@ -146,7 +170,7 @@ async function wholeResponse(
 
 async function streamResponse(
   ctx: GenerationContext, job: GenerationJob, head: ResponseHead, first: IteratorResult<EngineDelta>, stream: Deltas,
-  reply: FastifyReply, clock: TokenClock, clientGone: () => boolean,
+  reply: FastifyReply, clock: TokenClock, cut: Cut, toApiError: EngineFailure,
 ): Promise<void> {
   reply.hijack();
   const sse = new SseWriter(reply.raw);
@@ -170,13 +194,19 @@ async function streamResponse(
     }
   } catch (e) {
     // Headers are gone: the error travels as a data frame, as OpenAI's own streams do.
-    const err = fromEngineError(e, chat ? 'messages' : 'prompt');
+    const err = toApiError(e);
     ctx.metrics.failed(err.status >= 500 ? 'server_error' : 'invalid_request');
     sse.data(err.body());
     sse.done();
     return;
   }
-  if (clientGone()) {
+  if (cut.shutdown) {
+    ctx.metrics.failed('shutdown');
+    sse.data(endedByShutdown(ctx.drainTimeoutMs ?? 0).body());
+    sse.done();
+    return;
+  }
+  if (cut.clientGone) {
     ctx.metrics.failed('client_disconnected');
     sse.end();
     return;

@@ -7,7 +7,9 @@ const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 
 const TOKEN_GAP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5];
 
 /** Why a request ended without a normal finish: one label value each. */
-export type FailureReason = 'invalid_request' | 'unauthorized' | 'not_found' | 'too_large' | 'rejected' | 'client_disconnected' | 'server_error';
+export type FailureReason =
+  | 'invalid_request' | 'unauthorized' | 'not_found' | 'too_large' | 'unsupported_media_type' | 'timeout' | 'rejected'
+  | 'client_disconnected' | 'shutdown' | 'server_error';
 
 /** A counter that follows a running total the engine keeps itself, read at scrape time. */
 class EngineTotal {

@@ -1,10 +1,14 @@
 // The HTTP server: fastify with the OpenAI routes, health and metrics, the KV live feed and the web UI.
-// Every error leaves as OpenAI's error JSON; draining for shutdown finishes the requests in flight.
-import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+// Every error leaves as OpenAI's error JSON. Draining for shutdown closes idle connections at once,
+// gives the requests in flight a grace period, then ends the rest with an error.
+import { setMaxListeners } from 'node:events';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { allowed } from './access.js';
 import { Admission } from './admission.js';
+import { answeredEarly, enforceBodyDeadline } from './body-deadline.js';
+import { Connections } from './connections.js';
 import type { ServingEngine } from './engine-like.js';
-import { ApiError, routeNotFound, shuttingDown, unauthorized } from './errors.js';
+import { ApiError, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
 import { KvFeed } from './kv-feed.js';
 import { ServerMetrics, type FailureReason } from './metrics.js';
 import type { TokenTexts } from './openai-format.js';
@@ -16,12 +20,22 @@ export interface ServerOptions {
   /** Token id -> bytes, for logprobs. */
   tokenTexts: TokenTexts;
   modelName: string;
-  /** When set, /v1/* needs "Authorization: Bearer KEY". */
+  /** When set, /v1/* and the KV feed need it ("Authorization: Bearer KEY"; the feed also takes ?api_key=KEY). */
   apiKey?: string;
+  /** When set, /metrics needs "Authorization: Bearer KEY". */
+  metricsKey?: string;
   /** Generation requests held at once before 429 (default: 8 x the engine's slots). */
   maxInflight?: number;
   /** Largest request body in bytes (default 4 MiB). */
   bodyLimit?: number;
+  /** Time for a request's headers to arrive, in ms (default 60 s, Node's). */
+  headersTimeoutMs?: number;
+  /** Time for a request's body to arrive once its headers are in, in ms (default 30 s); then 408. */
+  bodyTimeoutMs?: number;
+  /** Connections open at once; more are closed as they arrive (default 1024). */
+  maxConnections?: number;
+  /** How long draining waits for the requests in flight before ending them with an error, in ms (default 30 s). */
+  drainTimeoutMs?: number;
   /** How often the KV live feed samples the engine (default 200 ms). */
   kvFeedIntervalMs?: number;
   /** Log one line per request to stdout (fastify's logger). */
@@ -32,14 +46,22 @@ export interface VserveServer {
   app: FastifyInstance;
   metrics: ServerMetrics;
   admission: Admission;
-  /** Stops accepting, waits for the requests in flight, then closes the listener. */
+  connections: Connections;
+  /**
+   * Stops accepting and closes idle connections; waits up to the drain timeout for the requests in
+   * flight, then ends the rest with an error and closes the listener.
+   */
   drain(): Promise<void>;
 }
 
-function failureReason(status: number): FailureReason {
+function failureReason(err: ApiError): FailureReason {
+  const status = err.status;
+  if (err.code === 'server_shutdown') return 'shutdown';
+  if (status === 408) return 'timeout';
   if (status === 401) return 'unauthorized';
   if (status === 404) return 'not_found';
   if (status === 413) return 'too_large';
+  if (status === 415) return 'unsupported_media_type';
   if (status === 429 || status === 503) return 'rejected';
   return status >= 500 ? 'server_error' : 'invalid_request';
 }
@@ -60,12 +82,14 @@ function sendError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.status).headers(err.headers).type('application/json').send(err.body());
 }
 
-function keyMatches(header: string | undefined, key: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]!.trim());
-  const want = Buffer.from(key);
-  return given.length === want.length && timingSafeEqual(given, want);
+/** JSON is read for application/json (any parameters) and for a body with no declared type. */
+function isJsonType(contentType: string | undefined): boolean {
+  return contentType === undefined || contentType.split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+/** The upload ended because the client went away (not a bad request). */
+function uploadAborted(req: FastifyRequest): boolean {
+  return !req.raw.complete && (req.raw.destroyed || req.raw.socket.destroyed);
 }
 
 export async function createServer(o: ServerOptions): Promise<VserveServer> {
@@ -75,14 +99,25 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
     logger: o.log ?? false,
     // Our own 503 (OpenAI-shaped, with Retry-After) instead of fastify's.
     return503OnClosing: false,
+    // Draining closes connections itself (see Connections).
+    forceCloseConnections: false,
   });
+  app.server.headersTimeout = o.headersTimeoutMs ?? 60_000;
+  app.server.maxConnections = o.maxConnections ?? 1024;
+  const connections = new Connections(app.server);
+  const drainTimeoutMs = o.drainTimeoutMs ?? 30_000;
+  const shutdown = new AbortController();
+  // Every request in flight listens for the end of the grace period.
+  setMaxListeners(0, shutdown.signal);
   const metrics = new ServerMetrics(o.modelName);
   const admission = new Admission(o.maxInflight ?? info.maxSeqs * 8);
   const feed = new KvFeed(o.engine, o.kvFeedIntervalMs);
   const files = loadStaticFiles();
 
-  // curl -d sends form encoding by default; every body is read as JSON whatever its declared type.
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    const type = req.headers['content-type'];
+    if (!isJsonType(type)) return done(unsupportedMediaType(type!), undefined);
     try {
       done(null, body === '' ? undefined : JSON.parse(body as string));
     } catch (e) {
@@ -91,10 +126,17 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
     }
   });
 
+  enforceBodyDeadline(app, { timeoutMs: o.bodyTimeoutMs ?? 30_000, shutdown: shutdown.signal, onEnded: (err) => metrics.failed(failureReason(err)) });
+
   app.setErrorHandler((e: FastifyError | ApiError, req, reply) => {
+    if (answeredEarly.has(req.raw)) return;
+    if (uploadAborted(req)) {
+      metrics.failed('client_disconnected');
+      return;
+    }
     const err = toApiError(e);
     if (err.status >= 500) req.log.error(e);
-    metrics.failed(failureReason(err.status));
+    metrics.failed(failureReason(err));
     if (reply.sent || reply.raw.headersSent) return;
     return sendError(reply, err);
   });
@@ -106,7 +148,7 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
 
   app.addHook('onRequest', async (req) => {
     if (admission.isDraining && req.url !== '/health') throw shuttingDown();
-    if (o.apiKey && req.url.startsWith('/v1/') && !keyMatches(req.headers.authorization, o.apiKey)) throw unauthorized();
+    if (!allowed(req, o)) throw unauthorized();
   });
 
   app.get('/health', async (_req, reply) => (admission.isDraining ? reply.code(503).send({ status: 'draining' }) : { status: 'ok' }));
@@ -131,18 +173,24 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
     texts: o.tokenTexts,
     modelName: o.modelName,
     admission,
+    shutdown: shutdown.signal,
+    drainTimeoutMs,
     created: Math.floor(Date.now() / 1000),
     maxContext: info.maxContext,
   });
 
   const drain = async () => {
-    const idle = admission.drain();
+    void admission.drain();
     feed.close();
     // Stop listening now; app.close() resolves once every connection has ended.
     const closed = app.close();
-    await idle;
-    app.server.closeIdleConnections();
+    connections.closeIdle();
+    if (!(await connections.allClosedWithin(drainTimeoutMs))) {
+      // Grace period over: each request still open answers with an error, then its connection closes.
+      shutdown.abort();
+      if (!(await connections.allClosedWithin(1000))) connections.destroyAll();
+    }
     await closed;
   };
-  return { app, metrics, admission, drain };
+  return { app, metrics, admission, connections, drain };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Sampler, SamplingError, logSoftmax } from '../../src/engine/sampler.js';
+import { InternalEngineError } from '../../src/engine/error-kind.js';
 
 const logits = Float32Array.from([1, 3, 2, 0.5, 2.9]);
 
@@ -71,4 +72,19 @@ test('invalid parameters are rejected with the field named', () => {
   assert.throws(() => new Sampler({ minP: 2 }), /min_p/);
   assert.throws(() => new Sampler({ seed: Number.NaN }), /seed/);
   assert.throws(() => new Sampler({ topLogprobs: 50 }), /top_logprobs/);
+});
+
+test('non-finite logits are an internal error naming the token; -Infinity (a masked token) is not', () => {
+  const logits = new Float32Array([1, -Infinity, 2, 0.5]);
+  assert.doesNotThrow(() => new Sampler({ temperature: 0 }).sample(logits));
+  for (const bad of [NaN, Infinity]) {
+    const l = logits.slice();
+    l[3] = bad;
+    for (const temperature of [0, 1]) {
+      assert.throws(
+        () => new Sampler({ temperature, seed: 1 }).sample(l),
+        (e: unknown) => e instanceof InternalEngineError && e.kind === 'internal' && e.code === 'non_finite_logits' && new RegExp(`${bad} for token 3`).test(e.message),
+      );
+    }
+  }
 });

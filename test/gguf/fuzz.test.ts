@@ -1,13 +1,20 @@
 // Malformed GGUF input must fail with a GGUFError that names the problem: never a crash, a hang, a
 // different exception type, or a huge allocation.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { GGUFError } from '../../src/model/gguf/errors.js';
 import { GGUFFile } from '../../src/model/gguf/reader.js';
 import { LlamaModel } from '../../src/model/llama.js';
 import { ModelConfigError } from '../../src/model/llama-config.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
+import { NativeBackend } from '../../src/backend/native/native-backend.js';
+import type { Backend } from '../../src/backend/backend.js';
+import { generate } from '../../src/engine/generate.js';
+import { createTokenizer } from '../../src/model/tokenizer/index.js';
+import { typeName } from '../../src/model/gguf/types.js';
 import { Rng } from '../../src/engine/rng.js';
 import { bundledModel, vocabFile } from '../paths.js';
 
@@ -125,4 +132,62 @@ test('tensors that do not match the architecture are rejected by the model loade
   const arch = model.slice();
   Buffer.from(arch.buffer).write('llamb', after('general.architecture') + 12, 'latin1');
   assert.throws(() => LlamaModel.load(GGUFFile.fromBytes(arch), new ReferenceBackend()), /unsupported architecture "llamb"/);
+});
+
+/** Loads the file on a backend and generates a few greedy tokens: the text, or the error it met. */
+function loadAndRun(path: string, backend: Backend): string | Error {
+  let file: GGUFFile | undefined;
+  try {
+    file = GGUFFile.open(path);
+    const model = LlamaModel.load(file, backend);
+    let text = '';
+    try {
+      for (const d of generate(model, createTokenizer(file), 'Once', { maxTokens: 3, temperature: 0 })) text += d.text;
+    } finally {
+      model.close();
+    }
+    return text;
+  } catch (e) {
+    file?.close();
+    return e as Error;
+  }
+}
+
+test('a tensor mutated to any GGML type: a specific error at load naming the tensor and type, or a clean run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vserve-typefuzz-'));
+  const backends: Backend[] = [new ReferenceBackend(), new NativeBackend()];
+  const path = join(dir, 'mutated.gguf');
+  const outcomes = { loadError: 0, run: 0, modelFault: 0, parseError: 0 };
+  try {
+    for (const name of ['blk.0.attn_q.weight', 'blk.1.ffn_norm.weight', 'token_embd.weight', 'blk.4.ffn_down.weight']) {
+      const info = GGUFFile.fromBytes(model).tensor(name)!;
+      // Tensor info: name, n_dims u32, dims u64 each, then the type u32.
+      const typeAt = after(name) + 4 + 8 * info.dims.length;
+      for (const type of [...Array(41).keys(), 1000]) {
+        const b = withU32(typeAt, type);
+        const parsed = parse(b);
+        if (parsed instanceof GGUFError) {
+          assert.match(parsed.message, new RegExp(`tensor "${name.replaceAll('.', '\\.')}"`), parsed.message);
+          outcomes.parseError++;
+          continue;
+        }
+        writeFileSync(path, b);
+        for (const backend of backends) {
+          const r = loadAndRun(path, backend);
+          const where = `${name} as type ${type} on ${backend.name}`;
+          if (typeof r === 'string') outcomes.run++;
+          else if (r.name === 'ModelFaultError') outcomes.modelFault++; // garbage weights that reach NaN: named as such
+          else {
+            assert.equal(r.name, 'ModelConfigError', `${where}: ${r.stack}`);
+            assert.ok(r.message.includes(`tensor "${name}" has type ${typeName(type)} (ggml type ${type})`), `${where}: ${r.message}`);
+            outcomes.loadError++;
+          }
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Types 3 (Q4_1) and 9 (Q8_1) among them: the native backend runs neither, the reference one not Q8_1.
+  assert.ok(outcomes.loadError > 0 && outcomes.run > 0 && outcomes.parseError > 0, JSON.stringify(outcomes));
 });

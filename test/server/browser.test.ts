@@ -14,8 +14,8 @@ const CHROMIUM = '/usr/bin/chromium';
 // In CI the browser must be there (.ci/run installs it); elsewhere its absence only skips this test.
 const skip = !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is not installed (apt-get install chromium)` : false;
 
-test('playground: a message streams back and the KV memory map changes', { skip, timeout: 120_000 }, async () => {
-  const s = await startServer({ kvFeedIntervalMs: 50 }, { maxSeqs: 4 });
+/** Runs `fn` with a headless chromium on a fresh profile. */
+async function withBrowser(fn: (browser: BrowserContext) => Promise<void>): Promise<void> {
   const profile = mkdtempSync(join(tmpdir(), 'vserve-chromium-'));
   try {
     // A persistent context is how playwright takes a user-data-dir: a fresh one, removed afterwards.
@@ -26,12 +26,40 @@ test('playground: a message streams back and the KV memory map changes', { skip,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     try {
-      await drive(browser, s.url);
+      await fn(browser);
     } finally {
       await browser.close();
     }
   } finally {
     rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+test('playground: a message streams back and the KV memory map changes', { skip, timeout: 120_000 }, async () => {
+  const s = await startServer({ kvFeedIntervalMs: 50 }, { maxSeqs: 4 });
+  try {
+    await withBrowser((browser) => drive(browser, s.url));
+  } finally {
+    await s.close();
+  }
+});
+
+test('playground with --api-key: it asks for the key, then the KV feed and the chat use it', { skip, timeout: 120_000 }, async () => {
+  const s = await startServer({ kvFeedIntervalMs: 50, apiKey: 'sk-play' }, { maxSeqs: 4 });
+  try {
+    await withBrowser(async (browser) => {
+      const page = await browser.newPage();
+      await page.goto(`${s.url}/`);
+      await page.locator('#api-key').waitFor({ state: 'visible' });
+      assert.equal(await page.evaluate(() => document.body.dataset.kvUpdates), undefined, 'no KV update without the key');
+      await page.fill('#api-key', 'sk-play');
+      await page.dispatchEvent('#api-key', 'change');
+      await page.waitForFunction(() => Number(document.body.dataset.kvUpdates ?? 0) > 0);
+      await page.fill('#prompt', 'Once upon a time');
+      await page.click('#send');
+      await page.waitForFunction(() => (document.querySelector('.msg.assistant')?.textContent ?? '').length > 20);
+    });
+  } finally {
     await s.close();
   }
 });

@@ -4,7 +4,7 @@
 import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../backend.js';
 import { checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
-import type { GGMLType } from '../../model/gguf/types.js';
+import { GGMLType } from '../../model/gguf/types.js';
 import { loadNativeAddon, type ModelFileHandle, type NativeAddon, type WeightTensorHandle } from './addon.js';
 
 export interface NativeBackendOptions {
@@ -31,6 +31,8 @@ function handleOf(w: Weight): WeightTensorHandle {
 
 export class NativeBackend implements Backend {
   readonly name = 'native';
+  /** What native/ggml_types.cc lays out. */
+  readonly weightTypes: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]);
   private readonly addon: NativeAddon;
   private readonly files = new Map<string, ModelFileHandle>();
 

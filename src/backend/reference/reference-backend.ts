@@ -1,7 +1,7 @@
 // The reference backend: every op in plain TypeScript with f32 math, written to be obviously right
 // rather than fast. It is the oracle the native kernels are tested against.
 import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../backend.js';
-import { dequantize } from '../../model/gguf/dequant.js';
+import { DEQUANTIZABLE_TYPES, dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
 import { checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
@@ -30,6 +30,7 @@ function asRef(w: Weight): ReferenceWeight {
 
 export class ReferenceBackend implements Backend {
   readonly name = 'reference';
+  readonly weightTypes = DEQUANTIZABLE_TYPES;
 
   loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight {
     const { rows, cols } = weightDims(info);

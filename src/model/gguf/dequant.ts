@@ -15,6 +15,12 @@ const F16_TABLE = (() => {
   return table;
 })();
 
+/** The types dequantize() reads (the reference backend runs exactly these). */
+export const DEQUANTIZABLE_TYPES: ReadonlySet<GGMLType> = new Set([
+  GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1,
+  GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K,
+]);
+
 export function f16ToF32(h: number): number {
   return F16_TABLE[h & 0xffff]!;
 }

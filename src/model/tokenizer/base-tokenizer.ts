@@ -27,8 +27,8 @@ export abstract class BaseTokenizer implements Tokenizer {
   get addEos(): boolean { return this.vocab.addEos; }
   get addSpacePrefix(): boolean { return this.vocab.addSpacePrefix; }
 
-  /** Appends the ids of plain text (no special tokens in it) to `out`. */
-  protected abstract encodeText(text: string, afterSpecial: boolean, out: number[]): void;
+  /** Appends the ids of plain text (no special tokens in it) to `out`; may stop once out.length > stopAfter. */
+  protected abstract encodeText(text: string, afterSpecial: boolean, out: number[], stopAfter: number): void;
   /** The bytes a normal (not control or user-defined) token stands for. */
   protected abstract textTokenBytes(id: number): Uint8Array;
 
@@ -38,12 +38,14 @@ export abstract class BaseTokenizer implements Tokenizer {
     if (addSpecial && this.addBos && this.bos !== undefined) out.push(this.bos);
     // The input's start counts as "after a special token" for SentencePiece's prefix space.
     let afterSpecial = true;
+    const stopAfter = opts.stopAfter ?? Infinity;
     for (const fragment of this.splitter.split(text, opts.parseSpecial ?? false)) {
+      if (out.length > stopAfter) return out;
       if (typeof fragment === 'number') {
         out.push(fragment);
         afterSpecial = true;
       } else {
-        this.encodeText(fragment, afterSpecial, out);
+        this.encodeText(fragment, afterSpecial, out, stopAfter);
         afterSpecial = false;
       }
     }

@@ -34,8 +34,10 @@ export class BpeTokenizer extends BaseTokenizer {
     });
   }
 
-  protected encodeText(text: string, _afterSpecial: boolean, out: number[]): void {
+  protected encodeText(text: string, _afterSpecial: boolean, out: number[], stopAfter: number): void {
     for (const word of this.preTokenizer.split(text)) {
+      // Words are encoded independently, so the count so far is exact for the text so far.
+      if (out.length > stopAfter) return;
       let ids = this.wordCache.get(word);
       if (ids === undefined) {
         ids = this.encodeWord(toByteLevel(word));

@@ -13,6 +13,12 @@ export interface EncodeOptions {
    * Default false. User-defined tokens are always recognised, as llama.cpp does.
    */
   parseSpecial?: boolean;
+  /**
+   * Stop once more than this many ids are out (a prompt past the context needs no full tokenization);
+   * the ids are then only a proof of length. BPE stops at the next word, SentencePiece at the next
+   * special token (it merges over a whole stretch of text). Default: no limit.
+   */
+  stopAfter?: number;
 }
 
 export interface DecodeOptions {

@@ -1,0 +1,76 @@
+// A request's input as prompt token ids, made on the caller's thread before the request is queued, so
+// the engine's step loop never spends a running stream's time on a tokenizer. A prompt that cannot
+// fit the context is refused as early as possible:
+//  - by size, without tokenizing: every token stands for at most `maxTokenBytes` bytes of text (the
+//    longest piece in the vocabulary; a byte-fallback or unknown token stands for fewer), so a text of
+//    B bytes has at least ceil(B / maxTokenBytes) tokens whatever the merges do;
+//  - otherwise by tokenizing with a stop once the context is exceeded (see EncodeOptions.stopAfter).
+// Size alone can only prove "too long", never "fits": a text under the bound is tokenized.
+import type { ChatTemplate } from '../model/chat-template.js';
+import type { Tokenizer } from '../model/tokenizer/tokenizer.js';
+import { ContextLengthError } from './completion.js';
+import type { ChatMessage, EngineInput } from './engine-types.js';
+
+/** The longest text, in UTF-8 bytes, any one token of the vocabulary stands for (at least 4: one character). */
+export function maxTokenBytes(tokenizer: Tokenizer): number {
+  let max = 4;
+  for (let id = 0; id < tokenizer.vocabSize; id++) max = Math.max(max, tokenizer.tokenToPiece(id).length);
+  return max;
+}
+
+/**
+ * Chat messages to prompt tokens: the template's text with control-token texts parsed as tokens, and
+ * BOS added unless the template already wrote it.
+ */
+export function renderChat(template: ChatTemplate, tokenizer: Tokenizer, messages: readonly ChatMessage[], stopAfter?: number): number[] {
+  const ids = tokenizer.encode(template.render(messages), { addSpecial: true, parseSpecial: true, stopAfter });
+  return tokenizer.bos !== undefined && ids[0] === tokenizer.bos && ids[1] === tokenizer.bos ? ids.slice(1) : ids;
+}
+
+export class PromptEncoder {
+  readonly maxTokenBytes: number;
+
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    private readonly template: ChatTemplate,
+    /** Tokens per sequence: a prompt needs at most context - 1 (one token must be generated). */
+    private readonly context: number,
+  ) {
+    this.maxTokenBytes = maxTokenBytes(tokenizer);
+  }
+
+  /** The prompt's token ids; throws ContextLengthError (or the tokenizer's / template's error) instead. */
+  encode(input: EngineInput): readonly number[] {
+    if (typeof input === 'string') return this.checked(this.encodeText(input, (stop) => this.tokenizer.encode(input, { addSpecial: true, stopAfter: stop })), 'at least ');
+    if (!Array.isArray(input)) throw new TypeError('input must be a string, an array of token ids, or an array of chat messages');
+    // Token ids: the worker checks them against the vocabulary; only their number is judged here.
+    if (input.every((t) => typeof t === 'number')) return this.checked(input as readonly number[], '');
+    const messages = input as readonly ChatMessage[];
+    if (!messages.every((m) => typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string')) {
+      throw new TypeError('chat messages must each be { role: string, content: string }');
+    }
+    const text = this.template.render(messages);
+    return this.checked(this.encodeText(text, (stop) => renderChat(this.template, this.tokenizer, messages, stop)), 'at least ');
+  }
+
+  /** Refuses `text` by its size when that proves it too long, else tokenizes it with the early stop. */
+  private encodeText(text: string, tokenize: (stopAfter: number) => number[]): number[] {
+    const bytes = Buffer.byteLength(text, 'utf8');
+    const atLeast = Math.ceil(bytes / this.maxTokenBytes);
+    if (atLeast >= this.context) {
+      throw new ContextLengthError(
+        `the prompt has at least ${atLeast} tokens (${bytes} bytes; no token of this vocabulary stands for more than ` +
+          `${this.maxTokenBytes}); the context holds ${this.context} (prompt plus at least one generated token)`,
+      );
+    }
+    return tokenize(this.context - 1);
+  }
+
+  /** `atLeast` is 'at least ' when tokenizing stopped early, so the count is a lower bound. */
+  private checked(ids: readonly number[], atLeast: string): readonly number[] {
+    if (ids.length >= this.context) {
+      throw new ContextLengthError(`the prompt has ${atLeast}${ids.length} tokens; the context holds ${this.context} (prompt plus at least one generated token)`);
+    }
+    return ids;
+  }
+}
