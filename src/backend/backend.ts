@@ -87,6 +87,9 @@ export interface RopeParams {
 
 export interface Backend {
   readonly name: string;
+  /** The kernel instruction set and compute threads in use, where the backend has such choices. */
+  readonly isa?: string;
+  readonly threads?: number;
 
   /** Loads one tensor of the model. Vectors (norm weights, biases) have rows = 1. */
   loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight;
