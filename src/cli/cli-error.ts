@@ -20,3 +20,10 @@ export function numberOption(name: string, value: string | undefined): number | 
   if (!Number.isFinite(n)) throw new CliError(`--${name} must be a number, got "${value}"`);
   return n;
 }
+
+/** Parses an option that names one of a few choices. */
+export function choiceOption<T extends string>(name: string, value: string | undefined, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!choices.includes(value as T)) throw new CliError(`--${name} must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, got "${value}"`);
+  return value as T;
+}

@@ -6,6 +6,7 @@ import { withFlagNames } from './flag-names.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(argv: string[]): Promise<void> }> }> = {
   run: { summary: 'generate text from a prompt and stream it to stdout', load: () => import('./run.js') },
+  chat: { summary: "talk to a model in the terminal, with its chat template", load: () => import('./chat.js') },
   tokenize: { summary: 'print token ids for text (or text for ids)', load: () => import('./tokenize.js') },
   serve: { summary: 'OpenAI-compatible HTTP server with a web playground and live KV map', load: () => import('./serve.js') },
   bench: { summary: 'bench serve --url URL: load-test an OpenAI-compatible server (TTFT, TBT, throughput)', load: () => import('./bench.js') },

@@ -1,12 +1,12 @@
 // vserve run: generate a continuation of a prompt (or, with --chat, a chat answer) and stream it to stdout.
 import { readFileSync } from 'node:fs';
-import { MAX_THREADS } from '../backend/native/native-env.js';
 import { chatRenderer } from '../engine/engine-setup.js';
 import { generate } from '../engine/generate.js';
 import { ChatTemplate, type ChatMessage } from '../model/chat-template.js';
-import { loadModel, type BackendKind } from '../model/load.js';
+import { loadModel } from '../model/load.js';
 import { parseCliArgs } from './args.js';
-import { CliError, intOption } from './cli-error.js';
+import { CliError } from './cli-error.js';
+import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
@@ -17,8 +17,7 @@ const HELP = `usage: vserve run [-m] [FILE] (-p PROMPT | -f FILE) [options]
       --chat                 send the prompt as a user message through the model's chat template
       --system TEXT          a system message before it (implies --chat)
 ${SAMPLING_HELP}
-      --backend KIND         native (default) or reference (plain TypeScript, slow)
-      --threads N            compute threads (native backend; default: physical cores)
+${COMPUTE_HELP}
       --stats                print timings, ISA and threads as one JSON object on stderr after the run`;
 
 function readPromptFile(path: string): string {
@@ -42,8 +41,7 @@ export async function main(argv: string[]): Promise<void> {
       chat: { type: 'boolean' },
       system: { type: 'string' },
       ...SAMPLING_OPTIONS,
-      backend: { type: 'string', default: 'native' },
-      threads: { type: 'string' },
+      ...COMPUTE_OPTIONS,
       stats: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -55,13 +53,11 @@ export async function main(argv: string[]): Promise<void> {
   if (values.prompt !== undefined && values['prompt-file'] !== undefined) throw new CliError('give the prompt once: -p TEXT or -f FILE, not both');
   const prompt = values['prompt-file'] !== undefined ? readPromptFile(values['prompt-file']) : values.prompt;
   if (prompt === undefined) throw new CliError('run needs a prompt: -p TEXT or -f FILE (see vserve run --help)');
-  const backend = values.backend as BackendKind;
-  if (backend !== 'native' && backend !== 'reference') throw new CliError(`--backend must be native or reference, got "${values.backend}"`);
-  const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 0, 1, MAX_THREADS);
+  const compute = computeOptions(values);
   const params = samplingParams(values);
   const modelPath = modelArgument('run', values.model, positionals);
 
-  const { model, tokenizer } = loadModel(modelPath, { backend, threads });
+  const { model, tokenizer } = loadModel(modelPath, compute);
   try {
     let input: string | number[] = prompt;
     if (values.chat || values.system !== undefined) {

@@ -1,6 +1,5 @@
 // vserve serve: the OpenAI-compatible HTTP server with the web playground, over one Engine.
 import { basename } from 'node:path';
-import { MAX_THREADS } from '../backend/native/native-env.js';
 import { Engine } from '../engine/engine.js';
 import { resolveEngineOptions } from '../engine/engine-setup.js';
 import type { AdmissionOrder, EngineOptions, KVManagerKind, SchedulerKind } from '../engine/engine-types.js';
@@ -11,6 +10,7 @@ import { createTokenizer } from '../model/tokenizer/index.js';
 import { createServer } from '../server/server.js';
 import { parseCliArgs } from './args.js';
 import { CliError, intOption } from './cli-error.js';
+import { threadsOption } from './compute-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<void> {
       maxSeqs: int('max-seqs'),
       maxContext: int('max-context'),
       maxBatchTokens: int('max-batch-tokens'),
-      threads: values.threads === undefined ? undefined : intOption('threads', values.threads, 0, 1, MAX_THREADS),
+      threads: threadsOption(values.threads),
     };
     // The engine's own defaults (resolved once, there) size the default KV budget.
     const { maxSeqs, maxContext } = resolveEngineOptions(options, config.contextLength);
