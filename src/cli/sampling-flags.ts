@@ -1,7 +1,7 @@
 // The sampling flags `run` and `chat` share: their parseArgs entries, help lines and RequestParams.
 // Ranges are the library's (SamplingError, reworded to name the flag); these only parse numbers.
 import type { RequestParams } from '../engine/completion.js';
-import { intOption, numberOption } from './cli-error.js';
+import { CliError, intOption, numberOption } from './cli-error.js';
 
 export const SAMPLING_OPTIONS = {
   'max-tokens': { type: 'string', short: 'n' },
@@ -31,6 +31,8 @@ type SamplingValues = { [K in keyof typeof SAMPLING_OPTIONS]?: (typeof SAMPLING_
 
 export function samplingParams(v: SamplingValues): RequestParams {
   const maxTokens = intOption('max-tokens', v['max-tokens'], 128, -1);
+  // As the API's max_tokens: at least 1; -1 is the CLI's way to say "no limit".
+  if (maxTokens === 0) throw new CliError('--max-tokens must be at least 1, or -1 for "until the context is full", got "0"');
   return {
     maxTokens: maxTokens < 0 ? undefined : maxTokens,
     temperature: numberOption('temp', v.temp) ?? 0.8,

@@ -133,6 +133,7 @@ test('errors are one clear line, not a stack trace', () => {
     [['run', '-m', bundledModel, '-p', 'x', '--temp', '-1'], /--temp must be between 0 and 100/],
     [['run', '-p', 'x', '-f', 'prompt.txt'], /-p TEXT or -f FILE, not both/],
     [['run', '-p', 'x', '-n', '-5'], /--max-tokens must be an integer >= -1/],
+    [['run', '-p', 'x', '-n', '0'], /--max-tokens must be at least 1, or -1/],
     [['run', '-f', 'no-such-prompt.txt'], /cannot read the prompt file no-such-prompt\.txt: no such file/],
     [['run', '-m', join(repoRoot, 'models'), '-p', 'x'], /models is a folder; pass the GGUF file itself/],
     [['serve', '--port', '0', '--page-size', '1000'], /--page-size must be a multiple of 4 KiB/],

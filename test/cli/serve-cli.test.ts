@@ -2,9 +2,10 @@
 // works when pasted into a shell (with --api-key it carries the key), and --log prints one line per request.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../paths.js';
+import { bundledModel, repoRoot } from '../paths.js';
 
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
 
@@ -20,12 +21,13 @@ function waitForOutput(child: ReturnType<typeof spawn>, pattern: RegExp, seen: {
 
 test('serve: the printed curl works as printed with --api-key, and --log logs it', { skip: hasCurl ? false : 'curl is not installed (apt-get install curl)' }, async () => {
   const key = "k'ey";
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'vserve'), 'serve', '--port', '0', '--api-key', key, '--log'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The model as a bare path, from a folder that is not the repository.
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'vserve'), 'serve', bundledModel, '--port', '0', '--api-key', key, '--log'], { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
   const seen = { text: '' };
   child.stdout.setEncoding('utf8').on('data', (d: string) => (seen.text += d));
   try {
     const banner = await waitForOutput(child, /-d '.*'\n/, seen);
-    assert.match(banner, /(portable|avx2|avx512|neon) kernels on \d+ threads/);
+    assert.match(banner, /serving stories260K .*(portable|avx2|avx512|neon) kernels on \d+ threads/);
     // The sample is the lines from "curl" to the -d line, joined where the shell would join them.
     const sample = banner.slice(banner.indexOf('curl ')).split(/\n(?!\s)/)[0]!.replace(/\\\n\s*/g, '');
     const reply = JSON.parse(execFileSync('bash', ['-c', sample], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { choices?: { message: { content: string } }[] };
