@@ -138,6 +138,7 @@ test('errors are one clear line, not a stack trace', () => {
     [['run', '-m', join(repoRoot, 'models'), '-p', 'x'], /models is a folder; pass the GGUF file itself/],
     [['serve', '--port', '0', '--page-size', '1000'], /--page-size must be a multiple of 4 KiB/],
     [['serve', '--port', '0', '--max-seqs', '0'], /--max-seqs must be an integer between 1 and 4096/],
+    [['serve', '--port', '0', '--max-batch-tokens', '-3'], /--max-batch-tokens must be an integer of at least 1, got -3/],
     [['serve', '--port', '0', '--kv-memory', '64K'], /--kv-memory holds \d+ pages.*raise --kv-memory or lower --max-context/],
     [['run', '-m', bundledModel, '-p', 'x'.repeat(3000)], /prompt has \d+ tokens; the context holds 512/],
     [['inspect', join(repoRoot, 'package.json')], /not a GGUF file: bad magic/],
