@@ -89,6 +89,9 @@ export interface Backend {
   readonly name: string;
   /** The GGML weight types this backend can run; the model loader refuses others by name. */
   readonly weightTypes: ReadonlySet<GGMLType>;
+  /** The kernel instruction set and compute threads in use, where the backend has such choices. */
+  readonly isa?: string;
+  readonly threads?: number;
 
   /** Loads one tensor of the model. Vectors (norm weights, biases) have rows = 1. */
   loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight;

@@ -3,10 +3,10 @@
 // `npm run bench`.)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { buildReport, markdownReport } from '../loadgen/report.js';
 import { runLoad } from '../loadgen/run-load.js';
 import { planWorkload } from '../loadgen/workload.js';
+import { parseCliArgs } from './args.js';
 import { CliError, intOption, numberOption } from './cli-error.js';
 
 const HELP = `usage: vserve bench serve --url URL [options]
@@ -32,7 +32,7 @@ function intList(name: string, v: string | undefined, fallback: number[]): numbe
 }
 
 async function serveBench(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       url: { type: 'string' },
@@ -93,10 +93,16 @@ async function serveBench(argv: string[]): Promise<void> {
     writeFileSync(join(values.out, 'report.md'), md);
   }
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : md);
+  // A run where nothing got through measured nothing: a script must not take it for a result.
+  if (report.succeeded === 0) throw new CliError(`all ${report.requests} requests failed (${Object.keys(report.errors).join('; ')})`);
 }
 
 export async function main(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub === 'serve') return serveBench(rest);
+  if (sub === '--help' || sub === '-h') {
+    console.log(`${HELP}\n\nEngine benchmarks (prefill/decode, kernels, KV managers, schedulers): npm run bench -- --help`);
+    return;
+  }
   throw new CliError(`usage: vserve bench serve --url URL [options] (engine benchmarks: npm run bench -- --help)`);
 }

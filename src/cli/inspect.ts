@@ -1,26 +1,28 @@
 // vserve inspect FILE: what a GGUF holds, without loading its weights.
-import { parseArgs } from 'node:util';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { typeName } from '../model/gguf/types.js';
+import { parseCliArgs } from './args.js';
 import { CliError } from './cli-error.js';
+import { MODEL_OPTION, modelArgument } from './model-arg.js';
 
 export async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, tensors: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { ...MODEL_OPTION, json: { type: 'boolean' }, tensors: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
-  if (values.help || positionals.length !== 1) {
-    console.log('usage: vserve inspect FILE [--json] [--tensors]\n  --json     machine-readable output\n  --tensors  list every tensor');
-    if (!values.help) throw new CliError('inspect needs exactly one GGUF file');
+  if (values.help || (values.model === undefined && positionals.length === 0)) {
+    console.log('usage: vserve inspect [-m] FILE [--json] [--tensors]\n  --json     machine-readable output\n  --tensors  list every tensor');
+    if (!values.help) throw new CliError('inspect needs a GGUF file (as FILE or -m FILE)');
     return;
   }
-  const file = GGUFFile.open(positionals[0]!);
+  const path = modelArgument('inspect', values.model, positionals);
+  const file = GGUFFile.open(path);
   try {
     const arch = String(file.get('general.architecture') ?? 'unknown');
     const hp: Record<string, unknown> = {};
     for (const [k, v] of file.metadata) {
-      if (k.startsWith(`${arch}.`) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')) hp[k.slice(arch.length + 1)] = v;
+      if (k.startsWith(`${arch}.`) && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')) hp[k.slice(arch.length + 1)] = typeof v === 'number' ? readableFloat(v) : v;
     }
     const tokens = file.get<string[]>('tokenizer.ggml.tokens');
     const byType = new Map<string, { count: number; bytes: number }>();
@@ -34,7 +36,7 @@ export async function main(argv: string[]): Promise<void> {
       totalParams += t.nElements;
     }
     const info = {
-      file: positionals[0],
+      file: path,
       ggufVersion: file.version,
       name: file.get('general.name') ?? null,
       architecture: arch,
@@ -75,6 +77,19 @@ export async function main(argv: string[]): Promise<void> {
   } finally {
     file.close();
   }
+}
+
+/**
+ * A float32 metadata value in the fewest digits that read back as the same float32 (1e-5, not
+ * 0.000009999999747378752). Numbers that are not float32 values are left as they are.
+ */
+export function readableFloat(v: number): number {
+  if (Number.isInteger(v) || Math.fround(v) !== v) return v;
+  for (let digits = 1; digits < 17; digits++) {
+    const short = Number(v.toPrecision(digits));
+    if (Math.fround(short) === v) return short;
+  }
+  return v;
 }
 
 function formatBytes(n: number): string {

@@ -1,46 +1,47 @@
-// vserve run: generate a continuation of a prompt and stream it to stdout.
-import { parseArgs } from 'node:util';
+// vserve run: generate a continuation of a prompt (or, with --chat, a chat answer) and stream it to stdout.
+import { readFileSync } from 'node:fs';
+import { chatRenderer } from '../engine/engine-setup.js';
 import { generate } from '../engine/generate.js';
-import { loadModel, type BackendKind } from '../model/load.js';
-import { CliError, intOption, numberOption } from './cli-error.js';
+import { ChatTemplate, type ChatMessage } from '../model/chat-template.js';
+import { loadModel } from '../model/load.js';
+import { parseCliArgs } from './args.js';
+import { CliError } from './cli-error.js';
+import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
+import { MODEL_OPTION, modelArgument } from './model-arg.js';
+import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
-const HELP = `usage: vserve run -m FILE -p PROMPT [options]
-  -m, --model FILE           GGUF model (default: models/stories260K.gguf)
+const HELP = `usage: vserve run [-m] [FILE] (-p PROMPT | -f FILE) [options]
+  -m, --model FILE           GGUF model (also as a bare FILE; default: the bundled stories260K)
   -p, --prompt TEXT          the prompt (BOS is added when the model asks for it)
   -f, --prompt-file FILE     read the prompt from a file
-  -n, --max-tokens N         tokens to generate at most (default 128; -1 = until the context is full)
-      --temp T               temperature (default 0.8; 0 = greedy)
-      --top-k K              keep the K most likely tokens (default 40; 0 = off)
-      --top-p P              nucleus sampling (default 0.95; 1 = off)
-      --min-p P              drop tokens below P x the best one's probability (default 0.05)
-      --repeat-penalty R     repetition penalty (default 1 = off)
-      --presence-penalty X   (default 0)
-      --frequency-penalty X  (default 0)
-      --seed N               make sampling reproducible
-      --stop TEXT            stop before this text (repeatable)
-      --backend KIND         native (default) or reference (plain TypeScript, slow)
-      --threads N            compute threads (native backend; default: physical cores)
-      --stats                print timings as one JSON object on stderr after the run`;
+      --chat                 send the prompt as a user message through the model's chat template
+      --system TEXT          a system message before it (implies --chat)
+${SAMPLING_HELP}
+${COMPUTE_HELP}
+      --stats                print timings, ISA and threads as one JSON object on stderr after the run`;
+
+function readPromptFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (e as Error).message;
+    throw new CliError(`cannot read the prompt file ${path}: ${why}`);
+  }
+}
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: argv,
+    allowPositionals: true,
     options: {
-      model: { type: 'string', short: 'm', default: 'models/stories260K.gguf' },
+      ...MODEL_OPTION,
       prompt: { type: 'string', short: 'p' },
       'prompt-file': { type: 'string', short: 'f' },
-      'max-tokens': { type: 'string', short: 'n' },
-      temp: { type: 'string' },
-      'top-k': { type: 'string' },
-      'top-p': { type: 'string' },
-      'min-p': { type: 'string' },
-      'repeat-penalty': { type: 'string' },
-      'presence-penalty': { type: 'string' },
-      'frequency-penalty': { type: 'string' },
-      seed: { type: 'string' },
-      stop: { type: 'string', multiple: true },
-      backend: { type: 'string', default: 'native' },
-      threads: { type: 'string' },
+      chat: { type: 'boolean' },
+      system: { type: 'string' },
+      ...SAMPLING_OPTIONS,
+      ...COMPUTE_OPTIONS,
       stats: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -49,31 +50,21 @@ export async function main(argv: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  let prompt = values.prompt;
-  if (values['prompt-file'] !== undefined) {
-    const { readFileSync } = await import('node:fs');
-    prompt = readFileSync(values['prompt-file'], 'utf8');
-  }
+  if (values.prompt !== undefined && values['prompt-file'] !== undefined) throw new CliError('give the prompt once: -p TEXT or -f FILE, not both');
+  const prompt = values['prompt-file'] !== undefined ? readPromptFile(values['prompt-file']) : values.prompt;
   if (prompt === undefined) throw new CliError('run needs a prompt: -p TEXT or -f FILE (see vserve run --help)');
-  const backend = values.backend as BackendKind;
-  if (backend !== 'native' && backend !== 'reference') throw new CliError(`--backend must be native or reference, got "${values.backend}"`);
-  const maxTokens = intOption('max-tokens', values['max-tokens'], 128, -1);
-  const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 0, 1);
+  const compute = computeOptions(values);
+  const params = samplingParams(values);
+  const modelPath = modelArgument('run', values.model, positionals);
 
-  const { model, tokenizer } = loadModel(values.model!, { backend, threads });
+  const { model, tokenizer } = loadModel(modelPath, compute);
   try {
-    const it = generate(model, tokenizer, prompt, {
-      maxTokens: maxTokens < 0 ? undefined : maxTokens,
-      temperature: numberOption('temp', values.temp) ?? 0.8,
-      topK: values['top-k'] === undefined ? 40 : intOption('top-k', values['top-k'], 40),
-      topP: numberOption('top-p', values['top-p']) ?? 0.95,
-      minP: numberOption('min-p', values['min-p']) ?? 0.05,
-      repetitionPenalty: numberOption('repeat-penalty', values['repeat-penalty']),
-      presencePenalty: numberOption('presence-penalty', values['presence-penalty']),
-      frequencyPenalty: numberOption('frequency-penalty', values['frequency-penalty']),
-      seed: values.seed === undefined ? undefined : intOption('seed', values.seed, 0, -(2 ** 31)),
-      stop: values.stop,
-    });
+    let input: string | number[] = prompt;
+    if (values.chat || values.system !== undefined) {
+      const messages: ChatMessage[] = [...(values.system !== undefined ? [{ role: 'system', content: values.system }] : []), { role: 'user', content: prompt }];
+      input = chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer)(messages);
+    }
+    const it = generate(model, tokenizer, input, params);
     let r = it.next();
     while (!r.done) {
       process.stdout.write(r.value.text);
@@ -92,6 +83,8 @@ export async function main(argv: string[]): Promise<void> {
           decode_tok_s: round(s.decodeTokS),
           finish_reason: s.finishReason,
           backend: model.backend.name,
+          isa: model.backend.isa,
+          threads: model.backend.threads,
         }) + '\n',
       );
     }

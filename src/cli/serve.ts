@@ -1,23 +1,25 @@
 // vserve serve: the OpenAI-compatible HTTP server with the web playground, over one Engine.
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine.js';
+import { resolveEngineOptions } from '../engine/engine-setup.js';
 import type { AdmissionOrder, EngineOptions, KVManagerKind, SchedulerKind } from '../engine/engine-types.js';
 import { kvBytesPerToken } from '../engine/managed-kv.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { readLlamaConfig } from '../model/llama-config.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { createServer } from '../server/server.js';
+import { parseCliArgs } from './args.js';
 import { CliError, intOption, numberOption } from './cli-error.js';
+import { threadsOption } from './compute-flags.js';
+import { MODEL_OPTION, modelArgument } from './model-arg.js';
+import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
 
-const BUNDLED_MODEL = fileURLToPath(new URL('../../../models/stories260K.gguf', import.meta.url));
 /** A laptop-sized default KV budget (the pool never grows past it; pages are used as tokens arrive). */
 const DEFAULT_KV_MEMORY = 2 ** 30;
 
-const HELP = `usage: vserve serve [-m FILE] [options]
-  -m, --model FILE              GGUF model (default: the bundled models/stories260K.gguf)
+const HELP = `usage: vserve serve [-m] [FILE] [options]
+  -m, --model FILE              GGUF model (also as a bare FILE; default: the bundled stories260K)
       --host HOST               address to listen on (default 127.0.0.1)
       --port N                  port (default 8080; 0 = any free port)
       --served-model-name NAME  the model id clients use (default: the file name without .gguf)
@@ -41,19 +43,14 @@ const HELP = `usage: vserve serve [-m FILE] [options]
       --drain-timeout S         on SIGTERM/SIGINT, seconds to let requests in flight finish before
                                 ending them with an error (default 30)
       --threads N               compute threads (default: physical cores)
-      --log                     log one line per request`;
-
-function oneOf<T extends string>(name: string, v: string | undefined, all: readonly T[]): T | undefined {
-  if (v === undefined) return undefined;
-  if (!all.includes(v as T)) throw new CliError(`--${name} must be one of ${all.join(', ')}, got "${v}"`);
-  return v as T;
-}
+      --log                     print one line per request (time, client, method, path, status, ms)`;
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: argv,
+    allowPositionals: true,
     options: {
-      model: { type: 'string', short: 'm', default: BUNDLED_MODEL },
+      ...MODEL_OPTION,
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8080' },
       'served-model-name': { type: 'string' },
@@ -84,8 +81,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const port = intOption('port', values.port, 8080, 0);
   if (port > 65535) throw new CliError(`--port must be at most 65535, got ${port}`);
-  const int = (name: keyof typeof values) => (values[name] === undefined ? undefined : intOption(name, values[name] as string, 0, 1));
-  const modelPath = values.model!;
+  // Ranges are the engine's (its errors name the flags); the CLI only parses integers.
+  const int = (name: keyof typeof values) => (values[name] === undefined ? undefined : intOption(name, values[name] as string, 0, -Infinity));
+  const modelPath = modelArgument('serve', values.model, positionals);
   const seconds = (name: 'body-timeout' | 'drain-timeout') => {
     const s = numberOption(name, values[name]);
     if (s !== undefined && !(s > 0)) throw new CliError(`--${name} must be a number of seconds > 0, got "${values[name]}"`);
@@ -98,22 +96,22 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const tokenizer = createTokenizer(file);
     const config = readLlamaConfig(file);
-    const maxSeqs = int('max-seqs') ?? 16;
-    const maxContext = int('max-context') ?? Math.min(config.contextLength, 2048);
-    const fullBudget = kvBytesPerToken({ nLayers: config.nLayers, kvHeads: config.nKVHeads, headDim: config.headDim, maxSlots: maxSeqs, maxContext }) * maxSeqs * maxContext;
     const options: EngineOptions = {
-      kvManager: oneOf<KVManagerKind>('kv-manager', values['kv-manager'], ['virtual', 'paged', 'static']),
-      scheduler: oneOf<SchedulerKind>('scheduler', values.scheduler, ['sarathi', 'vllm', 'static']),
-      kvMemory: values['kv-memory'] === undefined ? Math.min(fullBudget, DEFAULT_KV_MEMORY) : parseSize('kv-memory', values['kv-memory']),
+      kvManager: values['kv-manager'] as KVManagerKind | undefined,
+      scheduler: values.scheduler as SchedulerKind | undefined,
       pageSize: values['page-size'] === undefined ? undefined : parseSize('page-size', values['page-size']),
       blockSize: int('block-size'),
       prefixCache: !values['no-prefix-cache'],
-      admissionOrder: oneOf<AdmissionOrder>('admission', values.admission, ['prefix', 'fcfs']),
-      maxSeqs,
-      maxContext,
+      admissionOrder: values.admission as AdmissionOrder | undefined,
+      maxSeqs: int('max-seqs'),
+      maxContext: int('max-context'),
       maxBatchTokens: int('max-batch-tokens'),
-      threads: int('threads'),
+      threads: threadsOption(values.threads),
     };
+    // The engine's own defaults (resolved once, there) size the default KV budget.
+    const { maxSeqs, maxContext } = resolveEngineOptions(options, config.contextLength);
+    const fullBudget = kvBytesPerToken({ nLayers: config.nLayers, kvHeads: config.nKVHeads, headDim: config.headDim, maxSlots: maxSeqs, maxContext }) * maxSeqs * maxContext;
+    options.kvMemory = values['kv-memory'] === undefined ? Math.min(fullBudget, DEFAULT_KV_MEMORY) : parseSize('kv-memory', values['kv-memory']);
     const engine = await Engine.load(modelPath, options);
     const modelName = values['served-model-name'] ?? basename(modelPath).replace(/\.gguf$/i, '');
     const server = await createServer({
@@ -122,23 +120,25 @@ export async function main(argv: string[]): Promise<void> {
       modelName,
       apiKey: values['api-key'],
       metricsKey: values['metrics-key'],
-      maxInflight: int('max-inflight'),
-      maxConnections: int('max-connections'),
+      maxInflight: values['max-inflight'] === undefined ? undefined : intOption('max-inflight', values['max-inflight'], 0, 1),
+      maxConnections: values['max-connections'] === undefined ? undefined : intOption('max-connections', values['max-connections'], 0, 1),
       bodyTimeoutMs: seconds('body-timeout'),
       drainTimeoutMs,
-      log: values.log,
     });
+    if (values.log) logRequests(server.app);
     const address = await server.app.listen({ host: values.host!, port }).catch(async (e: NodeJS.ErrnoException) => {
       await engine.close();
       throw new CliError(`cannot listen on ${values.host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (try --port)' : e.message}`);
     });
     const url = address.replace('://[::1]', '://localhost');
     const stats = await engine.stats();
-    const auth = values['api-key'] ? ` -H "Authorization: Bearer $VSERVE_API_KEY"` : '';
+    // The key as given, so the sample works when pasted into the same shell.
+    const auth = values['api-key'] ? ` -H 'Authorization: Bearer ${values['api-key'].replaceAll("'", `'\\''`)}'` : '';
     console.log(
       [
         `vserve: serving ${modelName} (${engine.info.arch}, ${engine.info.kvManager} KV ${formatSize(stats.kv.totalPages * stats.kv.pageBytes)} in ${formatSize(stats.kv.pageBytes)} pages, ` +
-          `${engine.info.maxSeqs} seqs x ${engine.info.maxContext} tokens, ${engine.info.scheduler} scheduler, prefix cache ${engine.info.prefixCache ? 'on' : 'off'})`,
+          `${engine.info.maxSeqs} seqs x ${engine.info.maxContext} tokens, ${engine.info.scheduler} scheduler, prefix cache ${engine.info.prefixCache ? 'on' : 'off'}, ` +
+          `${engine.info.isa ?? engine.info.backend} kernels on ${engine.info.threads ?? 1} threads)`,
         `  playground + live KV map: ${url}/`,
         `  OpenAI API:               ${url}/v1   (metrics: ${url}/metrics)`,
         `  try: curl ${url}/v1/chat/completions -H "Content-Type: application/json"${auth} \\`,

@@ -34,7 +34,9 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
   checkEngineOptionKeys(opts);
   const int = (name: string, v: number | undefined, def: number, min: number, max = Infinity) => {
     const x = v ?? def;
-    if (!(Number.isInteger(x) && x >= min && x <= max)) throw new EngineConfigError(`${name} must be an integer between ${min} and ${max}, got ${String(v)}`);
+    if (!(Number.isInteger(x) && x >= min && x <= max)) {
+      throw new EngineConfigError(`${name} must be an integer ${max < Infinity ? `between ${min} and ${max}` : `of at least ${min}`}, got ${String(v)}`);
+    }
     return x;
   };
   const oneOf = <T extends string>(name: string, v: T | undefined, def: T, all: readonly T[]): T => {

@@ -104,5 +104,8 @@ export interface EngineInfo {
   kvManager: KVManagerKind;
   scheduler: SchedulerKind;
   backend: string;
+  /** The native backend's kernel set and compute threads. */
+  isa?: string;
+  threads?: number;
   prefixCache: boolean;
 }

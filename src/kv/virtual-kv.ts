@@ -8,7 +8,7 @@
 import type { ContiguousKV } from '../backend/backend.js';
 import { checkSlotIndex, flattenKeep, toSeqLensArray } from './arguments.js';
 import type { CachedBlocks } from './cached-blocks.js';
-import { KVError } from './errors.js';
+import { isKVError, KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import { loadVmem, type NativeLayout, type NativeVirtualKV } from './native-vmem.js';
 import { defaultPageSize } from './page-size.js';
@@ -47,13 +47,18 @@ export class VirtualKVManager implements KVCacheManager {
     if (typeof addon.VirtualKV !== 'function') {
       throw new KVError('ERR_KV_NATIVE_MISSING', 'the native addon was built without vmem (native/vmem_*.cc)');
     }
-    this.native = new addon.VirtualKV({
-      ...this.shape,
-      pageSize,
-      budgetBytes: options.budgetBytes,
-      deferredReclaim: options.deferredReclaim ?? true,
-      trimOnFree: options.trimOnFree ?? false,
-    });
+    try {
+      this.native = new addon.VirtualKV({
+        ...this.shape,
+        pageSize,
+        budgetBytes: options.budgetBytes,
+        deferredReclaim: options.deferredReclaim ?? true,
+        trimOnFree: options.trimOnFree ?? false,
+      });
+    } catch (e) {
+      // The native error has the code but not the class; the class is what crosses the engine's worker.
+      throw isKVError(e) ? new KVError(e.code, e.message) : e;
+    }
     this.layout = this.native.layout();
     this.pageBytes = this.layout.pageSize;
     this.paddedContext = this.layout.paddedContext;

@@ -53,9 +53,16 @@ export async function streamCompletion(target: Target, index: number, prompt: st
     }
     result.ok = true;
   } catch (e) {
-    result.error = e instanceof Error ? e.message : String(e);
+    result.error = failureCause(e);
   } finally {
     result.e2eMs = performance.now() - start;
   }
   return result;
+}
+
+/** fetch() says only "fetch failed"; the reason (ECONNREFUSED, a reset, a timeout) is in its cause. */
+function failureCause(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause as { code?: string; message?: string } | undefined;
+  return cause ? `${e.message}: ${cause.code ?? cause.message}` : e.message;
 }

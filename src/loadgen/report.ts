@@ -37,10 +37,20 @@ export function percentiles(values: number[]): Percentiles {
   return { mean: round(xs.reduce((a, b) => a + b, 0) / xs.length), p50: round(at(50)), p90: round(at(90)), p99: round(at(99)), max: round(xs.at(-1)!) };
 }
 
+/** The group a failed request is counted in: its HTTP status and message, or what broke the connection. */
+export function errorCause(r: RequestResult): string {
+  const what = r.error ?? 'no message';
+  return r.status === 0 ? `no response: ${what}` : `HTTP ${r.status}: ${what}`;
+}
+
 export function buildReport(meta: { url: string; model: string; mode: string }, results: RequestResult[], durationS: number): LoadReport {
   const ok = results.filter((r) => r.ok);
   const errors: Record<string, number> = {};
-  for (const r of results) if (!r.ok) errors[`${r.status} ${r.error ?? ''}`.trim()] = (errors[`${r.status} ${r.error ?? ''}`.trim()] ?? 0) + 1;
+  for (const r of results) {
+    if (r.ok) continue;
+    const cause = errorCause(r);
+    errors[cause] = (errors[cause] ?? 0) + 1;
+  }
   const promptTokens = ok.reduce((n, r) => n + r.promptTokens, 0);
   const completionTokens = ok.reduce((n, r) => n + r.completionTokens, 0);
   const per = (x: number) => Math.round((x / durationS) * 100) / 100;
@@ -67,8 +77,9 @@ export function markdownReport(r: LoadReport): string {
   return [
     `## vserve bench serve: ${r.model} at ${r.url}`,
     '',
-    `${r.mode}; ${r.succeeded}/${r.requests} requests succeeded in ${r.durationS} s` + (r.failed ? ` (errors: ${JSON.stringify(r.errors)})` : '') + '.',
+    `${r.mode}; ${r.succeeded}/${r.requests} requests succeeded in ${r.durationS} s.`,
     '',
+    ...(r.failed ? ['Failed requests by cause:', '', ...Object.entries(r.errors).sort((a, b) => b[1] - a[1]).map(([cause, n]) => `- ${n} x ${cause}`), ''] : []),
     `Throughput: ${r.requestThroughput} req/s, ${r.outputTokenThroughput} output tok/s, ${r.totalTokenThroughput} total tok/s ` +
       `(${r.promptTokens} prompt + ${r.completionTokens} generated tokens).`,
     '',

@@ -1,12 +1,20 @@
 // The CLI as a user runs it: bin/vserve in a child process.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { bundledModel, repoRoot, STORIES_GREEDY } from '../paths.js';
 
-function vserve(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'vserve'), ...args], { cwd: repoRoot, input, encoding: 'utf8', timeout: 120_000 });
+function vserve(args: string[], input?: string, opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'vserve'), ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, ...opts.env },
+    input,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -19,6 +27,56 @@ test('run: greedy continuation of the bundled model streams the known text', () 
   assert.equal(stats.prompt_tokens, 5);
   assert.equal(stats.completion_tokens, 60);
   for (const k of ['ttft_ms', 'prefill_tok_s', 'decode_tok_s']) assert.ok(typeof stats[k] === 'number' && stats[k] > 0, k);
+});
+
+test('run: the default model is found from any folder, and a bare model path works', () => {
+  // As after `npm link`: the current folder is not the repository.
+  const r = vserve(['run', '-p', 'Once upon a time', '-n', '20', '--temp', '0'], undefined, { cwd: tmpdir() });
+  assert.equal(r.code, 0, r.stderr);
+  const bare = vserve(['run', bundledModel, '-p', 'Once upon a time', '-n', '20', '--temp', '0'], undefined, { cwd: tmpdir() });
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.equal(r.stdout, bare.stdout);
+  assert.ok(r.stdout.length > 40 && STORIES_GREEDY.startsWith(r.stdout.replace(/\n$/, '')), r.stdout);
+});
+
+test('run: -n -1 generates until the context is full; --stats names the ISA and threads', () => {
+  const r = vserve(['run', '-p', 'Once upon a time', '-n', '-1', '--temp', '0', '--stats']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.startsWith(STORIES_GREEDY), r.stdout.slice(0, 300));
+  const stats = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
+  // The bundled model's context is 512 tokens; BOS + the prompt take 5.
+  assert.equal(stats.completion_tokens, 512 - 5);
+  assert.equal(stats.finish_reason, 'length');
+  assert.match(stats.isa, /^(portable|avx2|avx512|neon)$/);
+  assert.ok(Number.isInteger(stats.threads) && stats.threads >= 1);
+  const forced = vserve(['run', '-p', 'x', '-n', '1', '--stats'], undefined, { env: { VSERVE_ISA: 'portable', VSERVE_THREADS: '1' } });
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.deepEqual([JSON.parse(forced.stderr.trim()).isa, JSON.parse(forced.stderr.trim()).threads], ['portable', 1]);
+});
+
+test('run --chat and --system: the prompt goes through the chat template (the documented fallback format for this model)', () => {
+  const greedy = ['-n', '30', '--temp', '0'];
+  const chat = vserve(['run', '--chat', '-p', 'Hello', ...greedy]);
+  const raw = vserve(['run', '-p', 'User: Hello\n\nAssistant:', ...greedy]);
+  assert.equal(chat.code, 0, chat.stderr);
+  assert.equal(chat.stdout, raw.stdout);
+  const system = vserve(['run', '--system', 'You tell stories.', '-p', 'Hello', ...greedy]);
+  const rawSystem = vserve(['run', '-p', 'System: You tell stories.\n\nUser: Hello\n\nAssistant:', ...greedy]);
+  assert.equal(system.code, 0, system.stderr);
+  assert.equal(system.stdout, rawSystem.stdout);
+  assert.notEqual(system.stdout, chat.stdout);
+});
+
+test('vserve: --version, bare vserve is an error that shows the help, bench --help succeeds', () => {
+  const version = vserve(['--version']);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout.split(' ')[1], JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
+  const bare = vserve([]);
+  assert.equal(bare.code, 1);
+  assert.match(bare.stderr, /usage: vserve <command>[\s\S]*chat/);
+  const bench = vserve(['bench', '--help']);
+  assert.equal(bench.code, 0, bench.stderr);
+  assert.match(bench.stdout, /--url URL/);
 });
 
 test('run: the same seed gives the same sample, and sampling is not greedy', () => {
@@ -60,8 +118,11 @@ test('inspect: architecture, hyperparameters, tokenizer and tensors', () => {
   assert.equal(info.tokenizer.size, 512);
   assert.equal(info.tensors.count, 47);
   assert.equal(info.tensors.byType.F32.count, 47);
-  const text = vserve(['inspect', bundledModel]);
+  const text = vserve(['inspect', '-m', bundledModel]);
   assert.match(text.stdout, /architecture\s+llama/);
+  // The f32 epsilon in its shortest form, not as the double it widens to.
+  assert.match(text.stdout, /layer_norm_rms_epsilon\s+0\.00001\n/);
+  assert.equal(info.hyperparameters['attention.layer_norm_rms_epsilon'], 1e-5);
 });
 
 test('errors are one clear line, not a stack trace', () => {
@@ -69,7 +130,16 @@ test('errors are one clear line, not a stack trace', () => {
     [['run', '-m', 'nope.gguf', '-p', 'x'], /nope\.gguf: cannot open/],
     [['run', '-m', bundledModel], /needs a prompt/],
     [['run', '-m', bundledModel, '-p', 'x', '--temp', 'hot'], /--temp must be a number/],
-    [['run', '-m', bundledModel, '-p', 'x', '--temp=-1'], /temperature must be between 0 and 100/],
+    [['run', '-m', bundledModel, '-p', 'x', '--temp', '-1'], /--temp must be between 0 and 100/],
+    [['run', '-p', 'x', '-f', 'prompt.txt'], /-p TEXT or -f FILE, not both/],
+    [['run', '-p', 'x', '-n', '-5'], /--max-tokens must be an integer >= -1/],
+    [['run', '-p', 'x', '-n', '0'], /--max-tokens must be at least 1, or -1/],
+    [['run', '-f', 'no-such-prompt.txt'], /cannot read the prompt file no-such-prompt\.txt: no such file/],
+    [['run', '-m', join(repoRoot, 'models'), '-p', 'x'], /models is a folder; pass the GGUF file itself/],
+    [['serve', '--port', '0', '--page-size', '1000'], /--page-size must be a multiple of 4 KiB/],
+    [['serve', '--port', '0', '--max-seqs', '0'], /--max-seqs must be an integer between 1 and 4096/],
+    [['serve', '--port', '0', '--max-batch-tokens', '-3'], /--max-batch-tokens must be an integer of at least 1, got -3/],
+    [['serve', '--port', '0', '--kv-memory', '64K'], /--kv-memory holds \d+ pages.*raise --kv-memory or lower --max-context/],
     [['run', '-m', bundledModel, '-p', 'x'.repeat(3000)], /prompt has \d+ tokens; the context holds 512/],
     [['inspect', join(repoRoot, 'package.json')], /not a GGUF file: bad magic/],
     [['frobnicate'], /unknown command "frobnicate"/],
@@ -79,6 +149,18 @@ test('errors are one clear line, not a stack trace', () => {
     const r = vserve(args);
     assert.equal(r.code, 1, `${args.join(' ')}: exit ${r.code}`);
     assert.match(r.stderr, pattern);
-    assert.doesNotMatch(r.stderr, /\n\s+at /, `${args.join(' ')} printed a stack trace`);
+    assert.doesNotMatch(r.stderr, /\n\s+at |internal error/, `${args.join(' ')} printed a stack trace`);
+  }
+});
+
+test('environment: an unknown VSERVE_ISA lists the valid names; VSERVE_THREADS must be a positive integer', () => {
+  const isa = vserve(['run', '-p', 'x', '-n', '1'], undefined, { env: { VSERVE_ISA: 'foo' } });
+  assert.equal(isa.code, 1);
+  assert.match(isa.stderr, /VSERVE_ISA=foo is not a kernel set vserve knows; valid names: portable, avx2, avx512, neon/);
+  assert.doesNotMatch(isa.stderr, /rebuild|build:native/);
+  for (const bad of ['0', 'abc', '-2']) {
+    const r = vserve(['run', '-p', 'x', '-n', '1'], undefined, { env: { VSERVE_THREADS: bad } });
+    assert.equal(r.code, 1, bad);
+    assert.match(r.stderr, new RegExp(`VSERVE_THREADS must be a whole number of compute threads from 1 to 1024, got "${bad}"`));
   }
 });

@@ -3,17 +3,16 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { GGUFError } from '../../src/model/gguf/errors.js';
 import { GGUFFile } from '../../src/model/gguf/reader.js';
 import { GGMLType, GGUFValueType } from '../../src/model/gguf/types.js';
 import { GGUFWriter, inferTyped, type TensorPlan } from '../../src/model/gguf/writer.js';
+import { vocabFile } from '../paths.js';
 
 // dist/test/gguf/ -> repository root
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const spmVocab = join(repoRoot, '..', 'shared', 'vocab', 'ggml-vocab-llama-spm.gguf');
+const spmVocab = vocabFile('llama-spm');
 
 /** Deterministic bytes for a tensor, so each tensor's data differs. */
 function patternFor(t: TensorPlan): Uint8Array {

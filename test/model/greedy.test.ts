@@ -1,4 +1,4 @@
-// The bundled model's greedy continuation is known exactly (../shared/README.md): the whole stack —
+// The bundled model's greedy continuation is known exactly (the project's shared README): the whole stack —
 // GGUF reader, tokenizer, forward pass, sampler, detokenizer — must reproduce it token for token.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -21,6 +21,7 @@ test('a missing or broken addon gives a NativeAddonError that says how to rebuil
     writeFileSync(join(root, 'package.json'), '{"type":"module"}');
     mkdirSync(join(root, 'dist'));
     copyFileSync(compiledLoader, join(root, 'dist', 'addon.js'));
+    copyFileSync(join(dirname(compiledLoader), 'native-env.js'), join(root, 'dist', 'native-env.js'));
     assert.match(loadError(root), /NativeAddonError: .*not built.*npm run build:native/);
     mkdirSync(join(root, 'build', 'Release'), { recursive: true });
     writeFileSync(join(root, 'build', 'Release', 'vserve_native.node'), 'not a shared library');

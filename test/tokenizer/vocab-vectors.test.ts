@@ -1,4 +1,4 @@
-// llama.cpp's tokenizer test vectors (../shared/vocab/ggml-vocab-*.gguf.inp/.out): every string must
+// llama.cpp's tokenizer test vectors (test/fixtures/vocab/ggml-vocab-*.gguf.inp/.out): every string must
 // encode to exactly the expected ids (no BOS, special-token parsing on, as llama.cpp's test runs
 // them), and decode back to itself where the tokenizer is lossless.
 import assert from 'node:assert/strict';

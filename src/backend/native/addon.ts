@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeEnvProblem } from './native-env.js';
 
 /** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
 const EXPECTED_API_VERSION = 1;
@@ -99,6 +100,8 @@ let cached: NativeAddon | undefined;
 export function loadNativeAddon(): NativeAddon {
   if (cached) return cached;
   const path = join(packageRoot(), 'build', 'Release', 'vserve_native.node');
+  const envProblem = nativeEnvProblem();
+  if (envProblem) throw new NativeAddonError(envProblem);
   if (!existsSync(path)) {
     throw new NativeAddonError(`vserve's native addon is not built (${path} is missing); ${REBUILD_HINT}`);
   }
@@ -110,6 +113,8 @@ export function loadNativeAddon(): NativeAddon {
     if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version/.test(msg)) {
       throw new NativeAddonError(`vserve's native addon was built for another Node.js ABI than this Node ${process.version}; ${REBUILD_HINT}. (${msg})`);
     }
+    // A kernel set this CPU lacks: the addon is fine, the environment asks for too much.
+    if (msg.startsWith('VSERVE_ISA')) throw new NativeAddonError(msg);
     throw new NativeAddonError(`cannot load vserve's native addon ${path}: ${msg}; ${REBUILD_HINT}`);
   }
   if (addon.abiVersion !== EXPECTED_API_VERSION) {
