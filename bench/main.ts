@@ -8,6 +8,7 @@ const COMMANDS: Record<string, Command> = {
   single: { about: 'single-sequence prefill/decode tok/s, vserve vs llama.cpp, against the bandwidth limit', run: async (a) => (await import('./single.js')).singleCommand(a) },
   kernels: { about: "per-op timings of vserve's native kernels on TinyLlama shapes (GB/s, GFLOP/s)", run: async (a) => (await import('./kernels.js')).kernelsCommand(a) },
   kv: { about: 'KV cache: contiguous vs paged attention, mapping cost per step, capacity of static / paged / virtual', run: async (a) => (await import('./kv.js')).kvCommand(a) },
+  prefix: { about: 'automatic prefix caching: shared system prompt (vs cache off and llama.cpp), multi-turn chat, KV memory, overhead', run: async (a) => (await import('./prefix.js')).prefixCommand(a) },
   engine: { about: 'serving engine under Poisson load: throughput, TTFT/TBT p50/p99 per scheduler and KV manager; prepacking', run: async (a) => (await import('./engine.js')).engineCommand(a) },
 };
 
