@@ -1,6 +1,7 @@
 // vserve's side of the prefix-cache benchmark: an Engine loaded per run, requests replayed at their
 // arrival times (or conversations turn by turn), every token timed as the caller sees it, and the KV
 // pool's memory sampled while the run lasts.
+import { readFileSync } from 'node:fs';
 import { Engine, type EngineOptions } from '../src/index.js';
 import type { BenchRequest } from './engine-workload.js';
 import type { Conversation } from './prefix-workloads.js';
@@ -13,16 +14,28 @@ export interface MemoryPeaks {
   runningBytes: number;
   /** Peak of the pool's residentBytes (what the OS accounts to it). */
   residentBytes: number;
-  /** Peak process RSS less the RSS after loading and warming up. */
+  /**
+   * Peak process RSS less the RSS after loading and warming up. Linux counts a page in RSS once per
+   * mapping, so a prefix page the virtual manager maps into 16 slots counts 16 times here.
+   */
   rssDeltaBytes: number;
+  /** The same for PSS (/proc/self/smaps_rollup), which counts such a page once; sampled every 5th time. */
+  pssDeltaBytes: number;
   pageBytes: number;
   samples: number;
 }
 
+/** The process's proportional set size (a page mapped several times counts once). */
+function pssBytes(): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
 /** Samples engine.stats() and the process RSS every `everyMs` until stopped. */
 class MemorySampler {
-  private readonly peaks: MemoryPeaks = { kvBytes: 0, runningBytes: 0, residentBytes: 0, rssDeltaBytes: 0, pageBytes: 0, samples: 0 };
+  private readonly peaks: MemoryPeaks = { kvBytes: 0, runningBytes: 0, residentBytes: 0, rssDeltaBytes: 0, pssDeltaBytes: 0, pageBytes: 0, samples: 0 };
   private readonly rss0 = process.memoryUsage.rss();
+  private readonly pss0 = pssBytes();
   private readonly timer: NodeJS.Timeout;
   private pending: Promise<void> = Promise.resolve();
 
@@ -38,6 +51,8 @@ class MemorySampler {
     p.runningBytes = Math.max(p.runningBytes, kv.runningPages * kv.pageBytes);
     p.residentBytes = Math.max(p.residentBytes, kv.residentBytes);
     p.rssDeltaBytes = Math.max(p.rssDeltaBytes, process.memoryUsage.rss() - this.rss0);
+    // Reading smaps_rollup walks every mapping (thousands here), so less often.
+    if (p.samples % 5 === 0) p.pssDeltaBytes = Math.max(p.pssDeltaBytes, pssBytes() - this.pss0);
     p.samples++;
   }
 
@@ -55,7 +70,7 @@ export interface RequestOutcome {
   cachedTokens: number;
 }
 
-/** Streams one request, timing it from `sentAt`; returns its outcome and the tokens it generated. */
+/** Streams one request, timed from now; returns its outcome and the tokens it generated. */
 async function stream(engine: Engine, prompt: readonly number[], maxTokens: number): Promise<{ outcome: RequestOutcome; output: number[] }> {
   const clock = new TokenClock();
   const output: number[] = [];

@@ -151,20 +151,24 @@ export async function prefixCommand(argv: readonly string[]): Promise<void> {
     if (parts.has(4)) for (const on of [true, false]) plan.push([`distinct prompts, cache ${on ? 'on' : 'off'}`, vserveRequests('distinct', distinctRequests, on, rep)]);
     // Pairs stay adjacent; alternate which member of each pair (and which workload) goes first.
     for (const [label, body] of rep % 2 === 0 ? plan : [...plan].reverse()) await measured(`rep ${rep + 1}/${reps}: ${label}`, body);
+    if (rep < reps - 1) writeResults(false); // a partial report after each repetition, in case the run is cut short
   }
   await llamaModel?.dispose();
+  writeResults(true);
 
-  const hashTokens = args.int('hash-tokens', 100_000);
-  const hashing: HashingResult | undefined = parts.has(4) ? benchPrefixHashing(hashTokens - (hashTokens % 32), 32, 7) : undefined;
+  function writeResults(final: boolean): void {
+    const hashTokens = args.int('hash-tokens', 100_000);
+    const hashing: HashingResult | undefined = final && parts.has(4) ? benchPrefixHashing(hashTokens - (hashTokens % 32), 32, 7) : undefined;
 
-  const idealBytes = (shared.systemTokens + users * (shared.questionTokens + shared.outputTokens)) * kvBytesPerToken;
-  const report = {
-    benchmark: 'prefix', date: new Date().toISOString(), machine, model: { shape: 'tinyllama-1.1b', dtype: 'q8_0', path: modelPath },
-    options: { reps, peerReps, peerBatches, peerThreads, threads, engine: engineBase, shared, chat, distinctPrompt, seed, nodeLlamaCpp: NODE_LLAMA_CPP_VERSION },
-    conversations: conversations.map((c) => ({ at: round(c.at), turns: c.turns.map((t) => ({ user: t.user.length, maxTokens: t.maxTokens })) })),
-    kvBytesPerToken, idealBytes, runs, hashing,
-  };
-  writeReport('prefix', report, markdown(runs, { shared, chat, conversations, distinctPrompt, engineBase, reps, peerThreads, kvBytesPerToken, idealBytes, hashing, machine }));
+    const idealBytes = (shared.systemTokens + users * (shared.questionTokens + shared.outputTokens)) * kvBytesPerToken;
+    const report = {
+      benchmark: 'prefix', complete: final, date: new Date().toISOString(), machine, model: { shape: 'tinyllama-1.1b', dtype: 'q8_0', path: modelPath },
+      options: { reps, peerReps, peerBatches, peerThreads, threads, engine: engineBase, shared, chat, distinctPrompt, seed, nodeLlamaCpp: NODE_LLAMA_CPP_VERSION },
+      conversations: conversations.map((c) => ({ at: round(c.at), turns: c.turns.map((t) => ({ user: t.user.length, maxTokens: t.maxTokens })) })),
+      kvBytesPerToken, idealBytes, runs, hashing,
+    };
+    writeReport('prefix', report, markdown(runs, { shared, chat, conversations, distinctPrompt, engineBase, reps, peerThreads, kvBytesPerToken, idealBytes, hashing, machine }));
+  }
 }
 
 interface ReportContext {
@@ -245,12 +249,13 @@ function markdown(runs: readonly Run[], c: ReportContext): string {
     const pageBytes = memRuns[0]!.memory!.pageBytes;
     lines.push(`## 3. KV memory during workload 1`, '',
       `Ideal = (${c.shared.systemTokens} + ${c.shared.users} x (${c.shared.questionTokens} + ${c.shared.outputTokens})) tokens x ${c.kvBytesPerToken} B/token (f32 K and V, 22 layers x 4 KV heads x 64) = ${round(mib(c.idealBytes))} MiB. ` +
-      `Page size the engine used: ${pageBytes} B (${pageBytes / 1024} tokens per page and (layer, K/V)). Peaks sampled from engine.stats() every 50 ms; RSS delta = peak process RSS - RSS after loading and warm-up.`, '',
-      markdownTable(['engine', 'KV (used - idle pages) MiB', 'x ideal', 'running pages MiB', 'pool resident MiB', 'RSS delta MiB'],
+      `Page size the engine used: ${pageBytes} B (${pageBytes / 1024} tokens per page and (layer, K/V)). Peaks sampled from engine.stats() every 50 ms; RSS / PSS delta = peak of the process's - its value after loading and warm-up ` +
+      '(Linux counts a page in RSS once per mapping, so a prefix page mapped into 16 slots counts 16 times there; PSS counts it once).', '',
+      markdownTable(['engine', 'KV (used - idle pages) MiB', 'x ideal', 'running pages MiB', 'pool resident MiB', 'RSS delta MiB', 'PSS delta MiB'],
         ['cache on', 'cache off'].filter((p) => of('shared', p as Peer).length).map((p) => {
           const rs = of('shared', p as Peer);
           return [p, fmt(rs.map((r) => mib(r.memory!.kvBytes))), fmt(rs.map((r) => r.memory!.kvBytes / c.idealBytes)), fmt(rs.map((r) => mib(r.memory!.runningBytes))),
-            fmt(rs.map((r) => mib(r.memory!.residentBytes))), fmt(rs.map((r) => mib(r.memory!.rssDeltaBytes)))];
+            fmt(rs.map((r) => mib(r.memory!.residentBytes))), fmt(rs.map((r) => mib(r.memory!.rssDeltaBytes))), fmt(rs.map((r) => mib(r.memory!.pssDeltaBytes)))];
         })), '',
       ratioLine('KV bytes with the cache / ideal', of('shared', 'cache on').map((r) => r.memory!.kvBytes / c.idealBytes), '<= 1.15', (x) => x <= 1.15));
     const llamaCtx = runs.find((r) => r.peerContext)?.peerContext;
