@@ -18,7 +18,7 @@ import { benchPrefixHashing, type HashingResult } from './prefix-hashing.js';
 import { runLlamaCppServing } from './prefix-llama-cpp.js';
 import { replayConversations, replayRequests, withEngine, type MemoryPeaks } from './prefix-vserve.js';
 import { chatWorkload, distinctPromptWorkload, readLengthTrace, sharedPromptWorkload, type ChatSpec, type Conversation, type SharedPromptSpec } from './prefix-workloads.js';
-import { markdownTable, writeReport } from './report.js';
+import { markdownTable, writePartialReport, writeReport } from './report.js';
 import { loadLlamaCppModel, NODE_LLAMA_CPP_VERSION } from './single/llama-cpp.js';
 import { median, percentile, round } from './stats.js';
 import { summarizeClocks, type LatencySummary } from './token-clock.js';
@@ -150,8 +150,10 @@ export async function prefixCommand(argv: readonly string[]): Promise<void> {
     if (parts.has(2)) for (const on of [true, false]) plan.push([`multi-turn chat, cache ${on ? 'on' : 'off'}`, vserveChat(conversations, on, rep)]);
     if (parts.has(4)) for (const on of [true, false]) plan.push([`distinct prompts, cache ${on ? 'on' : 'off'}`, vserveRequests('distinct', distinctRequests, on, rep)]);
     // Pairs stay adjacent; alternate which member of each pair (and which workload) goes first.
-    for (const [label, body] of rep % 2 === 0 ? plan : [...plan].reverse()) await measured(`rep ${rep + 1}/${reps}: ${label}`, body);
-    if (rep < reps - 1) writeResults(false); // a partial report after each repetition, in case the run is cut short
+    for (const [label, body] of rep % 2 === 0 ? plan : [...plan].reverse()) {
+      await measured(`rep ${rep + 1}/${reps}: ${label}`, body);
+      writeResults(false); // a partial report after each run, in case the run is cut short
+    }
   }
   await llamaModel?.dispose();
   writeResults(true);
@@ -167,7 +169,9 @@ export async function prefixCommand(argv: readonly string[]): Promise<void> {
       conversations: conversations.map((c) => ({ at: round(c.at), turns: c.turns.map((t) => ({ user: t.user.length, maxTokens: t.maxTokens })) })),
       kvBytesPerToken, idealBytes, runs, hashing,
     };
-    writeReport('prefix', report, markdown(runs, { shared, chat, conversations, distinctPrompt, engineBase, reps, peerThreads, kvBytesPerToken, idealBytes, hashing, machine }));
+    const md = markdown(runs, { shared, chat, conversations, distinctPrompt, engineBase, reps, peerThreads, kvBytesPerToken, idealBytes, hashing, machine });
+    if (final) writeReport('prefix', report, md);
+    else writePartialReport('prefix', report, md);
   }
 }
 
