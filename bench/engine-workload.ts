@@ -36,6 +36,11 @@ function lengthSampler(mix: LengthMix, rng: Rng): (range: [number, number]) => n
   };
 }
 
+/** `n` random token ids, avoiding the first three (unknown, BOS, EOS in the Llama vocabularies). */
+export function randomTokens(rng: Rng, n: number, vocabSize: number): number[] {
+  return Array.from({ length: n }, () => 3 + Math.floor(rng.next() * (vocabSize - 3)));
+}
+
 /** The requests of a workload: random token ids after BOS (the benchmark models have random weights). */
 export function makeWorkload(spec: WorkloadSpec, vocabSize: number, bos: number): BenchRequest[] {
   const rng = new Rng(spec.seed);
@@ -44,7 +49,7 @@ export function makeWorkload(spec: WorkloadSpec, vocabSize: number, bos: number)
   return Array.from({ length: spec.requests }, () => {
     t += -Math.log(1 - rng.next()) / spec.rate;
     const n = length(spec.promptLen);
-    const prompt = [bos, ...Array.from({ length: n - 1 }, () => 3 + Math.floor(rng.next() * (vocabSize - 3)))];
+    const prompt = [bos, ...randomTokens(rng, n - 1, vocabSize)];
     return { at: t, prompt, maxTokens: length(spec.outputLen) };
   });
 }

@@ -22,3 +22,10 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   const line = (cells: readonly (string | number)[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** A report of a run still in progress: `<name>-partial.{json,md}`, overwritten each time, nothing on stdout. */
+export function writePartialReport(name: string, data: unknown, markdown: string): void {
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, `${name}-partial.json`), JSON.stringify(data, null, 2) + '\n');
+  writeFileSync(join(resultsDir, `${name}-partial.md`), markdown);
+}
