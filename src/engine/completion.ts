@@ -3,6 +3,7 @@
 // engine both drive it, so their outputs agree token for token.
 import { Sampler, type SamplingParams, type TokenLogprob } from './sampler.js';
 import { StopMatcher } from './stop-matcher.js';
+import { RequestFaultError } from './error-kind.js';
 
 /** What generation needs of a tokenizer. */
 export interface GenerationTokenizer {
@@ -30,23 +31,44 @@ export interface GenerateDelta {
   index?: number;
   text: string;
   tokens: number[];
-  logprobs?: { token: number; logprob: number; top: TokenLogprob[] }[];
+  logprobs?: TokenLogprobs[];
+}
+
+/** A generated token's logprob and its top alternatives. */
+export interface TokenLogprobs {
+  token: number;
+  logprob: number;
+  top: TokenLogprob[];
 }
 
 export type FinishReason = 'stop' | 'length';
 
-export class ContextLengthError extends RangeError {
+export class ContextLengthError extends RequestFaultError {
   override name = 'ContextLengthError';
+  constructor(message: string, param = 'prompt') {
+    super(message, 'context_length_exceeded', param);
+  }
 }
 
-/** Checks that a prompt leaves room for one generated token; returns how many tokens may be generated. */
+/**
+ * Checks that a prompt leaves room for one generated token and for max_tokens, when given (as vLLM
+ * does: a request that cannot get what it asked for is refused, not cut short); returns how many
+ * tokens may be generated.
+ */
 export function completionBudget(promptTokens: number, context: number, maxTokens: number | undefined): number {
-  if (promptTokens === 0) throw new RangeError('the prompt is empty (no tokens)');
+  if (promptTokens === 0) throw new RequestFaultError('the prompt is empty (no tokens)', 'invalid_value', 'prompt');
   if (promptTokens >= context) {
     throw new ContextLengthError(`the prompt has ${promptTokens} tokens; the context holds ${context} (prompt plus at least one generated token)`);
   }
   if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 0)) {
-    throw new RangeError(`max_tokens must be a non-negative integer, got ${String(maxTokens)}`);
+    throw new RequestFaultError(`max_tokens must be a non-negative integer, got ${String(maxTokens)}`, 'invalid_value', 'max_tokens');
+  }
+  if (maxTokens !== undefined && promptTokens + maxTokens > context) {
+    throw new ContextLengthError(
+      `the context holds ${context} tokens, but the request needs ${promptTokens + maxTokens} ` +
+        `(${promptTokens} in the prompt, max_tokens ${maxTokens} to generate); shorten the prompt or lower max_tokens`,
+      'max_tokens',
+    );
   }
   return Math.min(maxTokens ?? Infinity, context - promptTokens);
 }
@@ -57,6 +79,11 @@ export class Completion {
   private readonly stop: StopMatcher;
   private readonly detok: { push(id: number): string; flush(): string };
   private finish: FinishReason | undefined;
+  /** Characters decoded so far, and how many of them the stop matcher has let out. */
+  private decoded = 0;
+  private emitted = 0;
+  /** Logprobs of tokens whose text is not all out yet, with where that text lies in the decoded output. */
+  private held: { entry: TokenLogprobs; start: number; end: number }[] = [];
 
   constructor(
     private readonly tokenizer: GenerationTokenizer,
@@ -85,21 +112,43 @@ export class Completion {
       return undefined;
     }
     this.generated.push(pick.token);
-    const out = this.stop.push(this.detok.push(pick.token));
+    const piece = this.detok.push(pick.token);
+    if (this.params.logprobs) this.held.push({ entry: pick, start: this.decoded, end: this.decoded + piece.length });
+    this.decoded += piece.length;
+    const out = this.stop.push(piece);
+    this.emitted += out.text.length;
     const delta: GenerateDelta = { text: out.text, tokens: [pick.token] };
-    if (this.params.logprobs) delta.logprobs = [pick];
+    if (this.params.logprobs) delta.logprobs = this.releaseLogprobs(out.stopped);
     if (out.stopped) this.finish = 'stop';
     else if (this.generated.length >= this.maxTokens) this.finish = 'length';
     return delta;
   }
 
-  /** Ends the completion (as `reason` unless it already ended); returns held-back text, if any. */
+  /** Ends the completion (as `reason` unless it already ended); returns held-back text and logprobs, if any. */
   close(reason: FinishReason = 'length'): GenerateDelta | undefined {
     this.finish ??= reason;
     if (this.stop.done) return undefined;
-    const rest = this.stop.push(this.detok.flush());
+    const flushed = this.detok.flush();
+    this.decoded += flushed.length;
+    const rest = this.stop.push(flushed);
     if (rest.stopped) this.finish = 'stop';
     const tail = rest.text + (rest.stopped ? '' : this.stop.flush());
-    return tail ? { text: tail, tokens: [] } : undefined;
+    this.emitted += tail.length;
+    const logprobs = this.params.logprobs ? this.releaseLogprobs(rest.stopped, !rest.stopped) : [];
+    if (!tail && logprobs.length === 0) return undefined;
+    return logprobs.length > 0 ? { text: tail, tokens: [], logprobs } : { text: tail, tokens: [] };
+  }
+
+  /**
+   * The logprobs of the tokens whose text is all out, in order. A token waits while its text is held
+   * back (it could begin a stop string); when a stop string matches, the tokens that reach into it
+   * are dropped with it, so logprobs never name the stop string's tokens.
+   */
+  private releaseLogprobs(stopped: boolean, all = false): TokenLogprobs[] {
+    let k = all ? this.held.length : 0;
+    while (k < this.held.length && this.held[k]!.end <= this.emitted) k++;
+    const out = this.held.slice(0, k).map((h) => h.entry);
+    this.held = stopped ? [] : this.held.slice(k);
+    return out;
   }
 }

@@ -21,6 +21,8 @@ export interface GenerationJob {
   includeUsage: boolean;
   /** The model name the response reports. */
   model: string;
+  /** Engine field names -> the request's own, for errors ({ prompt: 'messages' } on chat). */
+  fieldNames?: Record<string, string>;
 }
 
 export interface GenerationContext {
@@ -60,7 +62,7 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
   const clock = new TokenClock(performance.now(), ctx.metrics);
   const head = newHead(job.endpoint, job.model);
   const toApiError: EngineFailure = (e) => {
-    const err = fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt', head.id);
+    const err = fromEngineError(e, job.fieldNames ?? {}, head.id);
     // The client's fault is in its 4xx; ours goes to the log, under the id the client was given.
     if (err.status >= 500) console.error(`vserve: request ${head.id} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
     return err;
@@ -178,18 +180,21 @@ async function streamResponse(
   const chat = job.endpoint === 'chat';
   const wanted = job.params.logprobs === true;
   const choices = new Choices(job.params.n ?? 1);
+  const logprobChars = choices.texts.map(() => 0);
   if (chat) choices.texts.forEach((_, i) => sse.data(chatChunk(head, i, { role: 'assistant', content: '' }, null, undefined, job.includeUsage)));
   try {
     for (let r = first; !r.done; r = await stream.next()) {
       const d = r.value;
       clock.observe(d);
-      const offset = choices.texts[d.index ?? 0]!.length;
       const i = choices.add(d);
       if (!d.text && !d.logprobs?.length) continue;
       if (chat) {
         sse.data(chatChunk(head, i, { content: d.text }, wanted && d.logprobs ? chatLogprobs(ctx.texts, d.logprobs) : null, undefined, job.includeUsage));
       } else {
-        sse.data(completionChunk(head, i, d.text, wanted && d.logprobs ? completionLogprobs(ctx.texts, d.logprobs, offset) : null, undefined, job.includeUsage));
+        // A token's logprob can arrive after its text (held back while it might begin a stop string), so offsets count logprob tokens.
+        const lp = wanted && d.logprobs ? completionLogprobs(ctx.texts, d.logprobs, logprobChars[i]!) : null;
+        if (lp) logprobChars[i] = lp.tokens.reduce((at, t) => at + t.length, logprobChars[i]!);
+        sse.data(completionChunk(head, i, d.text, lp, undefined, job.includeUsage));
       }
     }
   } catch (e) {

@@ -136,8 +136,16 @@ export function chatChunk(
   };
 }
 
+/**
+ * Usage as OpenAI reports it. completion_tokens_details is all zeros: the model has no reasoning tokens
+ * and vserve no predicted outputs, but clients read the object.
+ */
+export interface ApiUsage extends Usage {
+  completion_tokens_details: { reasoning_tokens: number; accepted_prediction_tokens: number; rejected_prediction_tokens: number };
+}
+
 /** A request's usage from its choices' final deltas: the prompt once, the completions added up. */
-export function totalUsage(finals: readonly (Usage | undefined)[]): Usage {
+export function totalUsage(finals: readonly (Usage | undefined)[]): ApiUsage {
   const known = finals.filter((u) => u !== undefined);
   const prompt = known[0]?.prompt_tokens ?? 0;
   const completion = known.reduce((n, u) => n + u.completion_tokens, 0);
@@ -146,6 +154,7 @@ export function totalUsage(finals: readonly (Usage | undefined)[]): Usage {
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: known[0]?.prompt_tokens_details.cached_tokens ?? 0 },
+    completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
   };
 }
 

@@ -5,6 +5,7 @@ import type { Admission } from './admission.js';
 import { modelNotFound } from './errors.js';
 import { serveGeneration, type GenerationContext, type GenerationJob } from './generation.js';
 import type { Endpoint } from './openai-format.js';
+import { refuseUnimplemented } from './refused-fields.js';
 import {
   chatInput, chatParams, chatRequest, completionInput, completionParams, completionRequest, parseBody, type CompletionRequest,
 } from './schemas.js';
@@ -34,8 +35,9 @@ export function registerOpenAIRoutes(app: FastifyInstance, o: OpenAIRoutesOption
 
   /** Validates, checks the model, holds an admission place for the whole response, and serves it. */
   const generation =
-    <B extends RequestCommon>(endpoint: Endpoint, schema: ZodType<B>, job: (body: B) => Pick<GenerationJob, 'input' | 'params'>) =>
+    <B extends RequestCommon>(endpoint: Endpoint, schema: ZodType<B>, job: (body: B) => Pick<GenerationJob, 'input' | 'params' | 'fieldNames'>) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
+      refuseUnimplemented(endpoint, req.body);
       const body = parseBody(schema, req.body);
       checkModel(body.model);
       o.admission.enter();
@@ -49,7 +51,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, o: OpenAIRoutesOption
     };
 
   app.post('/v1/completions', generation('completion', completionRequest, (b) => ({ input: completionInput(b), params: completionParams(b) })));
-  app.post('/v1/chat/completions', generation('chat', chatRequest, (b) => ({ input: chatInput(b), params: chatParams(b) })));
+  app.post('/v1/chat/completions', generation('chat', chatRequest, (b) => ({
+    input: chatInput(b),
+    params: chatParams(b),
+    fieldNames: { prompt: 'messages', ...(b.max_completion_tokens != null ? { max_tokens: 'max_completion_tokens' } : {}) },
+  })));
 }
 
 /** The fields both request bodies share that routing needs. */

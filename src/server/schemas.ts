@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { MAX_CHOICES, type ChatMessage, type RequestParams } from '../engine/engine-types.js';
 import { invalidField } from './errors.js';
+import { refusableFields } from './refused-fields.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -24,12 +25,19 @@ const common = {
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   user: z.string().nullish(),
+  /** Token id (as a string key) -> bias in [-100, 100]; ids are checked against the vocabulary by the engine. */
+  logit_bias: z.record(z.string().regex(/^\d+$/, { error: 'keys must be token ids' }), z.number().min(-100).max(100)).nullish(),
   /** vLLM's prefix-cache tenant key: requests with different salts never share cached KV. */
   cache_salt: z.string().min(1).max(256).nullish(),
 };
 
-export const completionRequest = z.object({
+/** Fields refused-fields.ts judges before the schema runs: what reaches here is an accepted value. */
+const judged = (endpoint: 'completion' | 'chat') => Object.fromEntries(refusableFields(endpoint).map((f) => [f, z.unknown().optional()]));
+
+// Strict: a field nobody reads is an error naming it, never silently ignored.
+export const completionRequest = z.strictObject({
   ...common,
+  ...judged('completion'),
   prompt: z.union([z.string(), z.array(z.string()).length(1), tokenIds, z.array(tokenIds).length(1)], {
     error: 'must be a string or an array of token ids (one prompt per request)',
   }),
@@ -38,16 +46,17 @@ export const completionRequest = z.object({
   echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
 });
 
-const contentPart = z.object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
+const contentPart = z.strictObject({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
 
-const message = z.object({
+const message = z.strictObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
   content: z.union([z.string(), z.array(contentPart), z.null()], { error: 'must be a string or an array of text parts' }),
   name: z.string().nullish(),
 });
 
-export const chatRequest = z.object({
+export const chatRequest = z.strictObject({
   ...common,
+  ...judged('chat'),
   messages: z.array(message).min(1),
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
@@ -68,6 +77,11 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    const where = paramName([...issue.path, key])!;
+    throw invalidField(where, `Unrecognized request field '${where}': vserve does not implement it (see the server section of the README for the fields it takes).`, 'unknown_parameter');
+  }
   const param = paramName(issue.path);
   const message = param ? `Invalid value for '${param}': ${issue.message}` : `Invalid request body: ${issue.message}`;
   throw invalidField(param, message, issue.code === 'invalid_type' ? 'invalid_type' : 'invalid_value');
@@ -87,6 +101,7 @@ function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | nu
     frequencyPenalty: b.frequency_penalty ?? undefined,
     repetitionPenalty: b.repetition_penalty ?? undefined,
     cacheSalt: b.cache_salt ?? undefined,
+    logitBias: b.logit_bias ?? undefined,
     n: b.n ?? undefined,
   };
   // The engine treats an explicit undefined like a missing field, but keep the object tidy.
