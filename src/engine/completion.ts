@@ -4,6 +4,8 @@
 import { Sampler, type SamplingParams, type TokenLogprob } from './sampler.js';
 import { StopMatcher } from './stop-matcher.js';
 import { RequestFaultError } from './error-kind.js';
+import { JsonConstraint, type VocabularyTokenizer } from '../constrained/json-constraint.js';
+import type { ResponseFormat } from '../constrained/json-schema.js';
 
 /** What generation needs of a tokenizer. */
 export interface GenerationTokenizer {
@@ -11,6 +13,9 @@ export interface GenerationTokenizer {
   isEndOfGeneration(id: number): boolean;
   /** A fresh incremental decoder: push(id) returns complete text, flush() the rest. */
   streamDecoder(): { push(id: number): string; flush(): string };
+  /** For response_format: the vocabulary's size and each token's bytes. */
+  readonly vocabSize?: number;
+  tokenToPiece?(id: number): Uint8Array;
 }
 
 /** A request's parameters: the sampler's, plus when to stop and what to report. */
@@ -24,6 +29,8 @@ export interface RequestParams extends SamplingParams {
   n?: number;
   /** Prefix-cache tenant key: requests with different salts never share cached blocks (vLLM's cache_salt). */
   cacheSalt?: string;
+  /** Constrain the output to JSON (any object, or a document a JSON Schema accepts). */
+  responseFormat?: ResponseFormat;
 }
 
 export interface GenerateDelta {
@@ -78,6 +85,7 @@ export class Completion {
   private readonly sampler: Sampler;
   private readonly stop: StopMatcher;
   private readonly detok: { push(id: number): string; flush(): string };
+  private readonly constraint: JsonConstraint | undefined;
   private finish: FinishReason | undefined;
   /** Characters decoded so far, and how many of them the stop matcher has let out. */
   private decoded = 0;
@@ -94,6 +102,7 @@ export class Completion {
     this.sampler = new Sampler({ ...params, topLogprobs: params.logprobs ? (params.topLogprobs ?? 0) : 0 });
     this.stop = new StopMatcher(params.stop ?? []);
     this.detok = tokenizer.streamDecoder();
+    this.constraint = params.responseFormat === undefined ? undefined : jsonConstraint(tokenizer, params.responseFormat, maxTokens);
   }
 
   get finishReason(): FinishReason | undefined {
@@ -106,7 +115,9 @@ export class Completion {
    */
   accept(logits: Float32Array): GenerateDelta | undefined {
     if (this.finish) throw new Error('accept after the completion finished');
-    const pick = this.sampler.sample(logits, this.generated);
+    const mask = this.constraint?.allowed(this.maxTokens - this.generated.length);
+    const pick = this.sampler.sample(logits, this.generated, mask);
+    this.constraint?.advance(pick.token);
     if (this.tokenizer.isEndOfGeneration(pick.token)) {
       this.finish = 'stop';
       return undefined;
@@ -151,4 +162,10 @@ export class Completion {
     this.held = stopped ? [] : this.held.slice(k);
     return out;
   }
+}
+
+function jsonConstraint(tokenizer: GenerationTokenizer, format: ResponseFormat, maxTokens: number): JsonConstraint {
+  if (tokenizer.vocabSize === undefined || tokenizer.tokenToPiece === undefined) throw new RangeError('response_format needs a tokenizer that reports its token bytes');
+  // The tokenizer itself, so its token bytes are computed once for every request.
+  return new JsonConstraint(format, tokenizer as VocabularyTokenizer, maxTokens);
 }

@@ -95,12 +95,19 @@ export class Sampler {
     this.biasValues = bias.map(([, v]) => v);
   }
 
-  /** Picks the next token from `logits` given the tokens generated so far (for penalties). */
-  sample(logits: Float32Array, history: readonly number[] = []): SampledToken {
+  /**
+   * Picks the next token from `logits` given the tokens generated so far (for penalties). `allowed`,
+   * when given, masks the vocabulary (constrained decoding): only ids where it is 1 can be drawn.
+   */
+  sample(logits: Float32Array, history: readonly number[] = [], allowed?: Uint8Array): SampledToken {
     const p = this.p;
     assertFiniteLogits(logits);
     const logprobs = logSoftmax(logits);
-    const work = this.applyBias(this.applyPenalties(logits, history), logits);
+    let work = this.applyBias(this.applyPenalties(logits, history), logits);
+    if (allowed) {
+      if (work === logits) work = logits.slice();
+      for (let i = 0; i < work.length; i++) if (!allowed[i]) work[i] = -Infinity;
+    }
 
     let token: number;
     if (p.temperature <= 0) {

@@ -27,6 +27,15 @@ const common = {
   user: z.string().nullish(),
   /** Token id (as a string key) -> bias in [-100, 100]; ids are checked against the vocabulary by the engine. */
   logit_bias: z.record(z.string().regex(/^\d+$/, { error: 'keys must be token ids' }), z.number().min(-100).max(100)).nullish(),
+  /** JSON output by constrained decoding; the schema's own keywords are judged by the engine. */
+  response_format: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('text') }),
+    z.strictObject({ type: z.literal('json_object') }),
+    z.strictObject({
+      type: z.literal('json_schema'),
+      json_schema: z.strictObject({ name: z.string().min(1).max(64), description: z.string().nullish(), schema: z.record(z.string(), z.unknown()).nullish(), strict: z.boolean().nullish() }),
+    }),
+  ], { error: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}' }).nullish(),
   /** vLLM's prefix-cache tenant key: requests with different salts never share cached KV. */
   cache_salt: z.string().min(1).max(256).nullish(),
 };
@@ -102,11 +111,19 @@ function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | nu
     repetitionPenalty: b.repetition_penalty ?? undefined,
     cacheSalt: b.cache_salt ?? undefined,
     logitBias: b.logit_bias ?? undefined,
+    responseFormat: responseFormat(b.response_format),
     n: b.n ?? undefined,
   };
   // The engine treats an explicit undefined like a missing field, but keep the object tidy.
   for (const k of Object.keys(p) as (keyof RequestParams)[]) if (p[k] === undefined) delete p[k];
   return p;
+}
+
+/** response_format in the engine's terms ('text' is what happens anyway). */
+function responseFormat(f: CompletionRequest['response_format']): RequestParams['responseFormat'] {
+  if (f == null || f.type === 'text') return undefined;
+  if (f.type === 'json_object') return { type: 'json_object' };
+  return { type: 'json_schema', schema: f.json_schema.schema ?? {}, strict: f.json_schema.strict === true };
 }
 
 export function completionParams(b: CompletionRequest): RequestParams {
