@@ -1,7 +1,8 @@
 // Constrained decoding for response_format: before each draw, a mask of the vocabulary admits only
 // the tokens whose bytes keep the output a prefix of a document the schema accepts, and that leave
 // enough of the token budget to close it; end-of-generation only once the document is complete.
-// Each token's bytes are computed once per tokenizer, so a step costs one walk of the vocabulary.
+// Each token's bytes are computed once per tokenizer and laid out as a trie, so a step walks each shared
+// prefix once and skips every token below a prefix the document cannot take.
 import { canEnd, cost, initialState, stepAll, type JsonState } from './json-automaton.js';
 import { compileResponseFormat, minLength, type ResponseFormat } from './json-schema.js';
 import { RequestFaultError } from '../engine/error-kind.js';
@@ -13,10 +14,32 @@ export interface VocabularyTokenizer {
   isEndOfGeneration(id: number): boolean;
 }
 
+/** A trie node: the tokens whose bytes end here, and the next byte's nodes. */
+interface TrieNode {
+  ids: number[];
+  next: Map<number, TrieNode>;
+}
+
 interface Vocabulary {
   /** Each token's bytes; empty for control tokens, which never appear in a document. */
   bytes: Uint8Array[];
   eog: boolean[];
+  trie: TrieNode;
+}
+
+function buildTrie(bytes: readonly Uint8Array[]): TrieNode {
+  const root: TrieNode = { ids: [], next: new Map() };
+  bytes.forEach((piece, id) => {
+    if (piece.length === 0) return;
+    let node = root;
+    for (const b of piece) {
+      let child = node.next.get(b);
+      if (!child) node.next.set(b, (child = { ids: [], next: new Map() }));
+      node = child;
+    }
+    node.ids.push(id);
+  });
+  return root;
 }
 
 const vocabularies = new WeakMap<VocabularyTokenizer, Vocabulary>();
@@ -25,7 +48,8 @@ function vocabularyOf(t: VocabularyTokenizer): Vocabulary {
   let v = vocabularies.get(t);
   if (!v) {
     const ids = Array.from({ length: t.vocabSize }, (_, id) => id);
-    v = { eog: ids.map((id) => t.isEndOfGeneration(id)), bytes: ids.map((id) => (t.isEndOfGeneration(id) ? new Uint8Array(0) : t.tokenToPiece(id))) };
+    const bytes = ids.map((id) => (t.isEndOfGeneration(id) ? new Uint8Array(0) : t.tokenToPiece(id)));
+    v = { eog: ids.map((id) => t.isEndOfGeneration(id)), bytes, trie: buildTrie(bytes) };
     vocabularies.set(t, v);
   }
   return v;
@@ -50,20 +74,31 @@ export class JsonConstraint {
 
   /** The tokens allowed next, `left` tokens of budget remaining (this one included). */
   allowed(left: number): Uint8Array {
-    const { bytes, eog } = this.vocab;
-    const complete = this.states.some(canEnd);
-    let any = false;
-    for (let id = 0; id < bytes.length; id++) {
-      let ok: boolean;
-      if (eog[id]) ok = complete;
-      else if (bytes[id]!.length === 0) ok = false;
-      else ok = this.fits(this.after(bytes[id]!), left - 1);
-      this.mask[id] = ok ? 1 : 0;
-      any ||= ok;
+    const { eog, trie } = this.vocab;
+    this.mask.fill(0);
+    let any = this.walk(trie, this.states, left - 1);
+    if (this.states.some(canEnd)) {
+      for (let id = 0; id < eog.length; id++) if (eog[id]) this.mask[id] = 1;
+      any = true;
     }
     // Nothing fits (a vocabulary without the bytes to close): let generation end rather than fail.
-    if (!any) for (let id = 0; id < bytes.length; id++) if (eog[id]) this.mask[id] = 1;
+    if (!any) for (let id = 0; id < eog.length; id++) if (eog[id]) this.mask[id] = 1;
     return this.mask;
+  }
+
+  /** Marks the tokens below `node` that `states` can take and still close within `tokens`; true if any. */
+  private walk(node: TrieNode, states: readonly JsonState[], tokens: number): boolean {
+    let any = false;
+    for (const [b, child] of node.next) {
+      const next = stepAll(states, b);
+      if (next.length === 0) continue;
+      if (child.ids.length > 0 && this.fits(next, tokens)) {
+        for (const id of child.ids) this.mask[id] = 1;
+        any = true;
+      }
+      if (child.next.size > 0) any = this.walk(child, next, tokens) || any;
+    }
+    return any;
   }
 
   /** Moves past a drawn token. */
