@@ -61,6 +61,9 @@ const message = z.strictObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
   content: z.union([z.string(), z.array(contentPart), z.null()], { error: 'must be a string or an array of text parts' }),
   name: z.string().nullish(),
+  /** What vserve's own assistant messages carry, so a client can send a response's message back as it came. */
+  refusal: z.string().nullish(),
+  tool_calls: z.array(z.unknown()).max(0, { error: 'tool calls are not supported (vserve does not call tools yet)' }).nullish(),
 });
 
 export const chatRequest = z.strictObject({

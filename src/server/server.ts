@@ -88,8 +88,7 @@ function toApiError(e: FastifyError | ApiError | Error, bodyLimit: number): ApiE
   const status = (e as FastifyError).statusCode;
   if (status === 413) return new ApiError(413, `The request body is larger than the server accepts (${sizeText(bodyLimit)}).`, 'invalid_request_error', null, 'request_too_large');
   if (status !== undefined && status >= 400 && status < 500) {
-    const message = e instanceof SyntaxError ? `The body is not valid JSON: ${jsonProblem(e.message)}.` : e.message;
-    return new ApiError(status, message, 'invalid_request_error', null, 'invalid_request');
+    return new ApiError(status, e.message, 'invalid_request_error', null, 'invalid_request');
   }
   return new ApiError(500, 'Internal server error.', 'server_error', null, 'internal_error');
 }
@@ -140,8 +139,8 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
     try {
       done(null, body === '' ? undefined : JSON.parse(body as string));
     } catch (e) {
-      (e as FastifyError).statusCode = 400;
-      done(e as Error, undefined);
+      // Answered here, where the cause is known, rather than recognised later by its class.
+      done(new ApiError(400, `The body is not valid JSON: ${jsonProblem((e as Error).message)}.`, 'invalid_request_error', null, 'invalid_request'), undefined);
     }
   });
 

@@ -63,6 +63,11 @@ test("values that mean vserve's own behaviour are accepted, as are user, cache_s
   }
   const r = await postJson(`${s.url}/v1/completions`, { ...completion, best_of: 1, user: 'u1', suffix: null });
   assert.equal(r.status, 200, r.text);
+  // A response's assistant message, sent back in the next request as many clients do.
+  const first = await postJson(`${s.url}/v1/chat/completions`, chat);
+  const again = await postJson(`${s.url}/v1/chat/completions`, { ...chat, messages: [...chat.messages, first.json.choices[0].message, { role: 'user', content: 'More' }] });
+  assert.equal(again.status, 200, again.text);
+  await assertRefused('/v1/chat/completions', { messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }] }, 'messages[0].tool_calls');
 });
 
 test('the openai client with its defaults and common options is accepted', async () => {
