@@ -11,7 +11,7 @@ export type Schema =
   | { kind: 'number'; integer: boolean }
   | { kind: 'boolean' }
   | { kind: 'null' }
-  /** enum / const: the allowed values as compact JSON texts. */
+  /** enum / const: the allowed values as compact JSON, one char per UTF-8 byte (the automaton reads bytes). */
   | { kind: 'literals'; texts: string[] }
   | { kind: 'anyOf'; options: Schema[] };
 
@@ -52,7 +52,7 @@ function compileSchema(s: unknown, strict: boolean, at: string): Schema {
   if (o.enum !== undefined || o.const !== undefined) {
     const values = o.const !== undefined ? [o.const] : o.enum;
     if (!Array.isArray(values) || values.length === 0) refuse(`${at}.enum must be a non-empty array`);
-    return { kind: 'literals', texts: values.map((v) => JSON.stringify(v)) };
+    return { kind: 'literals', texts: values.map((v) => String.fromCharCode(...new TextEncoder().encode(JSON.stringify(v)))) };
   }
   if (o.anyOf !== undefined) {
     if (!Array.isArray(o.anyOf) || o.anyOf.length === 0) refuse(`${at}.anyOf must be a non-empty array`);

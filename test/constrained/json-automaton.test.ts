@@ -69,3 +69,9 @@ test('mutated documents are accepted exactly when JSON.parse accepts them', () =
   }
   assert.ok(checked > 1000);
 });
+
+test('enum values are matched byte by byte, non-ASCII ones included', () => {
+  const schema = compileResponseFormat({ type: 'json_schema', schema: { enum: ['é', 'ü2', 1, 10, null] } });
+  for (const ok of ['"é"', '"ü2"', '1', '10', 'null']) assert.ok(run(ok, [initialState(schema)]).some(canEnd), ok);
+  for (const bad of ['"e"', '"ü"', '2', '100', '"é"x']) assert.ok(!run(bad, [initialState(schema)]).some(canEnd), bad);
+});
