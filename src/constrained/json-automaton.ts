@@ -41,7 +41,7 @@ export function initialState(s: Schema): JsonState {
 export function stepAll(states: readonly JsonState[], b: number): JsonState[] {
   const out: JsonState[] = [];
   for (const st of states) {
-    if (isWs(b)) {
+    if (isWs(b) && !inText(st.frames)) {
       if (st.ws >= MAX_WS) continue;
       for (const frames of feed(st.frames, b)) out.push({ frames, ws: st.ws + 1 });
     } else {
@@ -49,6 +49,12 @@ export function stepAll(states: readonly JsonState[], b: number): JsonState[] {
     }
   }
   return out;
+}
+
+/** Inside a string or key, a blank is text, not whitespace between tokens, and is not capped. */
+function inText(frames: readonly Frame[]): boolean {
+  const top = frames.at(-1);
+  return top?.t === 'str' || (top?.t === 'obj' && top.phase === 'inkey');
 }
 
 /** True when the document may end here (a top-level number or literal can end without a closing byte). */

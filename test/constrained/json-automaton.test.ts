@@ -75,3 +75,9 @@ test('enum values are matched byte by byte, non-ASCII ones included', () => {
   for (const ok of ['"é"', '"ü2"', '1', '10', 'null']) assert.ok(run(ok, [initialState(schema)]).some(canEnd), ok);
   for (const bad of ['"e"', '"ü"', '2', '100', '"é"x']) assert.ok(!run(bad, [initialState(schema)]).some(canEnd), bad);
 });
+
+test('blanks between tokens are capped, blanks inside strings and keys are not', () => {
+  assert.ok(run('{"a   b": "x    y"}').some(canEnd));
+  assert.ok(run('[1,  2]').some(canEnd));
+  assert.equal(run('[1,   2]').length, 0);
+});
