@@ -12,6 +12,7 @@ import {
   type Endpoint, type ResponseHead, type TokenTexts,
 } from './openai-format.js';
 import { SseWriter } from './sse.js';
+import { parseToolCall } from './tool-calls.js';
 
 export interface GenerationJob {
   endpoint: Endpoint;
@@ -23,6 +24,8 @@ export interface GenerationJob {
   model: string;
   /** Engine field names -> the request's own, for errors ({ prompt: 'messages' } on chat). */
   fieldNames?: Record<string, string>;
+  /** Chat with a forced tool call: each choice's text is a call, returned as message.tool_calls. */
+  toolCalls?: boolean;
 }
 
 export interface GenerationContext {
@@ -165,7 +168,7 @@ async function wholeResponse(
   const out = choices.texts.map((text, i) => {
     const lp = choices.logprobs[i]!;
     const logprobs = !wanted ? null : chat ? chatLogprobs(ctx.texts, lp) : completionLogprobs(ctx.texts, lp, 0);
-    return { text, logprobs, finish: choices.finals[i]?.finish_reason };
+    return { text, logprobs, finish: choices.finals[i]?.finish_reason, toolCall: job.toolCalls ? parseToolCall(text) : undefined };
   });
   await reply.code(200).send(chat ? chatResponse(head, out, usage) : completionResponse(head, out, usage));
 }
@@ -188,7 +191,10 @@ async function streamResponse(
       clock.observe(d);
       const i = choices.add(d);
       if (!d.text && !d.logprobs?.length) continue;
-      if (chat) {
+      if (job.toolCalls) {
+        // The call goes out whole once complete: its arguments are only known valid at the end.
+        continue;
+      } else if (chat) {
         sse.data(chatChunk(head, i, { content: d.text }, wanted && d.logprobs ? chatLogprobs(ctx.texts, d.logprobs) : null, undefined, job.includeUsage));
       } else {
         // A token's logprob can arrive after its text (held back while it might begin a stop string), so offsets count logprob tokens.
@@ -221,7 +227,16 @@ async function streamResponse(
   ctx.metrics.finished(choices.finishReason, usage.prompt_tokens, usage.completion_tokens);
   choices.finals.forEach((f, i) => {
     const reason = f?.finish_reason;
-    sse.data(chat ? chatChunk(head, i, {}, null, reason, job.includeUsage) : completionChunk(head, i, '', null, reason, job.includeUsage));
+    const call = job.toolCalls ? parseToolCall(choices.texts[i]!) : undefined;
+    if (call) {
+      sse.data(chatChunk(head, i, { tool_calls: [{ index: 0, ...call }] }, null, undefined, job.includeUsage));
+      sse.data(chatChunk(head, i, {}, null, 'tool_calls', job.includeUsage));
+    } else if (job.toolCalls) {
+      sse.data(chatChunk(head, i, { content: choices.texts[i]! }, null, undefined, job.includeUsage));
+      sse.data(chatChunk(head, i, {}, null, reason, job.includeUsage));
+    } else {
+      sse.data(chat ? chatChunk(head, i, {}, null, reason, job.includeUsage) : completionChunk(head, i, '', null, reason, job.includeUsage));
+    }
   });
   if (job.includeUsage) sse.data(usageChunk(head, job.endpoint, usage));
   sse.done();

@@ -2,6 +2,7 @@
 // or as stream chunks, with logprobs in each endpoint's own shape.
 import { randomUUID } from 'node:crypto';
 import type { EngineDelta, EngineFinishReason, Usage } from '../engine/engine-types.js';
+import type { ToolCall } from './tool-calls.js';
 
 /** Token id -> its text and UTF-8 bytes (logprobs name tokens by text). */
 export interface TokenTexts {
@@ -25,8 +26,9 @@ export function newHead(endpoint: Endpoint, model: string): ResponseHead {
 }
 
 /** 'abort' only reaches a client when the server stops mid-request; OpenAI has no such value. */
-export function finishReason(r: EngineFinishReason | undefined): 'stop' | 'length' | null {
+export function finishReason(r: EngineFinishReason | 'tool_calls' | undefined): 'stop' | 'length' | 'tool_calls' | null {
   if (r === undefined) return null;
+  if (r === 'tool_calls') return r;
   return r === 'length' ? 'length' : 'stop';
 }
 
@@ -89,6 +91,8 @@ export interface ChoiceOut {
   text: string;
   logprobs: unknown;
   finish: EngineFinishReason | undefined;
+  /** The reply as a tool call (chat with a forced call). */
+  toolCall?: ToolCall;
 }
 
 export function completionResponse(head: ResponseHead, choices: readonly ChoiceOut[], usage: Usage) {
@@ -112,9 +116,9 @@ export function chatResponse(head: ResponseHead, choices: readonly ChoiceOut[], 
     ...envelope(head, 'chat.completion'),
     choices: choices.map((c, index) => ({
       index,
-      message: { role: 'assistant', content: c.text, refusal: null },
+      message: c.toolCall ? { role: 'assistant', content: null, refusal: null, tool_calls: [c.toolCall] } : { role: 'assistant', content: c.text, refusal: null },
       logprobs: c.logprobs ?? null,
-      finish_reason: finishReason(c.finish),
+      finish_reason: finishReason(c.toolCall ? 'tool_calls' : c.finish),
     })),
     usage,
   };
@@ -124,9 +128,9 @@ export function chatResponse(head: ResponseHead, choices: readonly ChoiceOut[], 
 export function chatChunk(
   head: ResponseHead,
   index: number,
-  delta: { role?: 'assistant'; content?: string },
+  delta: { role?: 'assistant'; content?: string; tool_calls?: ({ index: number } & ToolCall)[] },
   logprobs: unknown,
-  finish: EngineFinishReason | undefined,
+  finish: EngineFinishReason | 'tool_calls' | undefined,
   includeUsage: boolean,
 ) {
   return {

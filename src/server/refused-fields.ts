@@ -12,9 +12,6 @@ interface Refusal {
 }
 
 const BOTH: Record<string, Refusal> = {
-  tools: { why: 'vserve does not call tools yet', accepts: (v) => Array.isArray(v) && v.length === 0 },
-  tool_choice: { why: 'vserve does not call tools yet', accepts: (v) => v === 'none' },
-  parallel_tool_calls: { why: 'vserve does not call tools yet; only true (the default) is accepted', accepts: (v) => v === true },
   functions: { why: 'function calling is not implemented' },
   function_call: { why: 'function calling is not implemented', accepts: (v) => v === 'none' },
   service_tier: { why: 'vserve has one service tier', accepts: (v) => v === 'auto' || v === 'default' },
@@ -31,6 +28,9 @@ const CHAT_ONLY: Record<string, Refusal> = {
 };
 
 const COMPLETION_ONLY: Record<string, Refusal> = {
+  tools: { why: 'tool calls are a chat API feature (see /v1/chat/completions)', accepts: (v) => Array.isArray(v) && v.length === 0 },
+  tool_choice: { why: 'tool calls are a chat API feature (see /v1/chat/completions)', accepts: (v) => v === 'none' },
+  parallel_tool_calls: { why: 'tool calls are a chat API feature (see /v1/chat/completions)' },
   best_of: { why: 'only best_of 1 is implemented (use n for several choices)', accepts: (v) => v === 1 },
   suffix: { why: 'insertion (fill in the middle) is not implemented' },
 };

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { MAX_CHOICES, type ChatMessage, type RequestParams } from '../engine/engine-types.js';
 import { invalidField } from './errors.js';
 import { refusableFields } from './refused-fields.js';
+import { callsAsText, toolCallSchema, toolChoiceSchema, toolSchema } from './tool-calls.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -63,7 +64,8 @@ const message = z.strictObject({
   name: z.string().nullish(),
   /** What vserve's own assistant messages carry, so a client can send a response's message back as it came. */
   refusal: z.string().nullish(),
-  tool_calls: z.array(z.unknown()).max(0, { error: 'tool calls are not supported (vserve does not call tools yet)' }).nullish(),
+  tool_calls: z.array(toolCallSchema).nullish(),
+  tool_call_id: z.string().nullish(),
 });
 
 export const chatRequest = z.strictObject({
@@ -73,6 +75,10 @@ export const chatRequest = z.strictObject({
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
+  tools: z.array(toolSchema).max(128).nullish(),
+  tool_choice: toolChoiceSchema.nullish(),
+  /** One call per reply at most, which honours false as well as true. */
+  parallel_tool_calls: z.boolean().nullish(),
 });
 
 export type CompletionRequest = z.infer<typeof completionRequest>;
@@ -154,7 +160,8 @@ export function completionInput(b: CompletionRequest): string | number[] {
 /** Chat messages with text content, as the chat template takes them. */
 export function chatInput(b: ChatRequest): ChatMessage[] {
   return b.messages.map((m) => {
-    const content = m.content == null ? '' : typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('');
+    const text = m.content == null ? '' : typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('');
+    const content = m.tool_calls?.length ? [text, callsAsText(m.tool_calls)].filter(Boolean).join('\n') : text;
     return m.name ? { role: m.role, content, name: m.name } : { role: m.role, content };
   });
 }

@@ -25,10 +25,9 @@ async function assertRefused(path: string, body: object, param: string) {
 
 test('each unimplemented chat field is a 400 naming it', async () => {
   const fields: Record<string, unknown> = {
-    parallel_tool_calls: false, functions: [{ name: 'f' }], function_call: 'auto', audio: { voice: 'alloy', format: 'wav' },
+    functions: [{ name: 'f' }], function_call: 'auto', audio: { voice: 'alloy', format: 'wav' },
     modalities: ['text', 'audio'], prediction: { type: 'content', content: 'x' }, service_tier: 'flex', store: true,
-    metadata: { a: 'b' }, reasoning_effort: 'low', web_search_options: {}, tools: [{ type: 'function', function: { name: 'f' } }],
-    tool_choice: 'required',
+    metadata: { a: 'b' }, reasoning_effort: 'low', web_search_options: {},
   };
   for (const [field, value] of Object.entries(fields)) {
     const r = await postJson(`${s.url}/v1/chat/completions`, { ...chat, [field]: value });
@@ -37,7 +36,9 @@ test('each unimplemented chat field is a 400 naming it', async () => {
   }
 });
 
-test('best_of and suffix are refused on completions', async () => {
+test('best_of, suffix and tools are refused on completions', async () => {
+  await assertRefused('/v1/completions', { ...completion, tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools');
+  await assertRefused('/v1/completions', { ...completion, parallel_tool_calls: false }, 'parallel_tool_calls');
   await assertRefused('/v1/completions', { ...completion, best_of: 3 }, 'best_of');
   await assertRefused('/v1/completions', { ...completion, suffix: ' the end' }, 'suffix');
 });
@@ -67,7 +68,7 @@ test("values that mean vserve's own behaviour are accepted, as are user, cache_s
   const first = await postJson(`${s.url}/v1/chat/completions`, chat);
   const again = await postJson(`${s.url}/v1/chat/completions`, { ...chat, messages: [...chat.messages, first.json.choices[0].message, { role: 'user', content: 'More' }] });
   assert.equal(again.status, 200, again.text);
-  await assertRefused('/v1/chat/completions', { messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }] }, 'messages[0].tool_calls');
+  await assertRefused('/v1/chat/completions', { messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f' } }] }] }, 'messages[0].tool_calls[0].function.arguments');
 });
 
 test('the openai client with its defaults and common options is accepted', async () => {
