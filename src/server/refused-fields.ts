@@ -1,6 +1,6 @@
 // OpenAI request fields vserve does not implement. Each is refused with a 400 that names it rather
 // than accepted and ignored, so a client never believes it got a behaviour it did not. A value that
-// asks for exactly what vserve does anyway (store: false, parallel_tool_calls: true) is accepted.
+// asks for exactly what vserve does anyway (store: false, modalities: ["text"]) is accepted.
 import { ApiError } from './errors.js';
 import type { Endpoint } from './openai-format.js';
 

@@ -102,7 +102,7 @@ test('an unsupported schema keyword is a 400 naming it; too small a budget too',
     const r = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } });
     assert.equal(r.status, 400, r.text);
     assert.equal(r.json.error.param, 'response_format');
-    assert.match(r.json.error.message, new RegExp(`"\\${keyword}"`.replace('\\$', '\\$').replace('\\p', 'p').replace('\\m', 'm')));
+    assert.ok(r.json.error.message.includes(`"${keyword}"`), r.json.error.message);
   }
   const small = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], max_tokens: 5, response_format: { type: 'json_schema', json_schema: { name: 'p', schema: SCHEMAS.person } } });
   assert.equal(small.status, 400);
