@@ -38,7 +38,9 @@ function refuse(message: string): never {
 }
 
 export function compileResponseFormat(f: ResponseFormat): Schema {
+  if (typeof f !== 'object' || f === null) refuse('must be { type: "json_object" } or { type: "json_schema", schema }');
   if (f.type === 'json_object') return ANY_OBJECT;
+  if (f.type !== 'json_schema') refuse(`type must be "json_object" or "json_schema", got ${JSON.stringify((f as { type?: unknown }).type)}`);
   return compileSchema(f.schema, f.strict === true, 'schema');
 }
 

@@ -81,3 +81,7 @@ test('blanks between tokens are capped, blanks inside strings and keys are not',
   assert.ok(run('[1,  2]').some(canEnd));
   assert.equal(run('[1,   2]').length, 0);
 });
+
+test('a response format the engine does not know is a request fault naming response_format', () => {
+  assert.throws(() => compileResponseFormat({ type: 'yaml' } as never), { kind: 'request', param: 'response_format' });
+});
