@@ -26,4 +26,6 @@ export { ArrayKV } from './backend/array-kv.js';
 // Generation pieces: sampling, stop strings, the single-sequence loop.
 export { Sampler, SamplingError, validateSamplingParams, type SamplingParams, type SampledToken } from './engine/sampler.js';
 export { StopMatcher } from './engine/stop-matcher.js';
+export { RequestFaultError, type ErrorKind } from './engine/error-kind.js';
+export type { ResponseFormat } from './constrained/json-schema.js';
 export { generate, ContextLengthError, type GenerateOptions, type GenerateDelta, type GenerateSummary } from './engine/generate.js';

@@ -26,6 +26,7 @@ const HELP = `usage: vserve serve [-m] [FILE] [options]
       --api-key KEY             require "Authorization: Bearer KEY" on /v1/* and the KV feed
                                 (/api/kv, /api/kv/stream; the feed also takes ?api_key=KEY)
       --metrics-key KEY         require "Authorization: Bearer KEY" on /metrics (default: open)
+      --cors-origin ORIGIN      let browser pages from ORIGIN (or *) call the API (default: no CORS)
       --kv-manager KIND         virtual (default), paged or static
       --kv-memory SIZE          KV pool budget, e.g. 1GiB (default: all slots at full context, at most 1GiB)
       --page-size SIZE          virtual manager page size, e.g. 64KiB (default: 64KiB; larger for
@@ -56,6 +57,7 @@ export async function main(argv: string[]): Promise<void> {
       'served-model-name': { type: 'string' },
       'api-key': { type: 'string' },
       'metrics-key': { type: 'string' },
+      'cors-origin': { type: 'string' },
       'max-connections': { type: 'string' },
       'body-timeout': { type: 'string' },
       'drain-timeout': { type: 'string' },
@@ -120,6 +122,7 @@ export async function main(argv: string[]): Promise<void> {
       modelName,
       apiKey: values['api-key'],
       metricsKey: values['metrics-key'],
+      corsOrigin: values['cors-origin'],
       maxInflight: values['max-inflight'] === undefined ? undefined : intOption('max-inflight', values['max-inflight'], 0, 1),
       maxConnections: values['max-connections'] === undefined ? undefined : intOption('max-connections', values['max-connections'], 0, 1),
       bodyTimeoutMs: seconds('body-timeout'),

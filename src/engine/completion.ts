@@ -3,6 +3,9 @@
 // engine both drive it, so their outputs agree token for token.
 import { Sampler, type SamplingParams, type TokenLogprob } from './sampler.js';
 import { StopMatcher } from './stop-matcher.js';
+import { RequestFaultError } from './error-kind.js';
+import { JsonConstraint, type VocabularyTokenizer } from '../constrained/json-constraint.js';
+import type { ResponseFormat } from '../constrained/json-schema.js';
 
 /** What generation needs of a tokenizer. */
 export interface GenerationTokenizer {
@@ -10,6 +13,9 @@ export interface GenerationTokenizer {
   isEndOfGeneration(id: number): boolean;
   /** A fresh incremental decoder: push(id) returns complete text, flush() the rest. */
   streamDecoder(): { push(id: number): string; flush(): string };
+  /** For response_format: the vocabulary's size and each token's bytes. */
+  readonly vocabSize?: number;
+  tokenToPiece?(id: number): Uint8Array;
 }
 
 /** A request's parameters: the sampler's, plus when to stop and what to report. */
@@ -23,6 +29,8 @@ export interface RequestParams extends SamplingParams {
   n?: number;
   /** Prefix-cache tenant key: requests with different salts never share cached blocks (vLLM's cache_salt). */
   cacheSalt?: string;
+  /** Constrain the output to JSON (any object, or a document a JSON Schema accepts). */
+  responseFormat?: ResponseFormat;
 }
 
 export interface GenerateDelta {
@@ -30,23 +38,44 @@ export interface GenerateDelta {
   index?: number;
   text: string;
   tokens: number[];
-  logprobs?: { token: number; logprob: number; top: TokenLogprob[] }[];
+  logprobs?: TokenLogprobs[];
+}
+
+/** A generated token's logprob and its top alternatives. */
+export interface TokenLogprobs {
+  token: number;
+  logprob: number;
+  top: TokenLogprob[];
 }
 
 export type FinishReason = 'stop' | 'length';
 
-export class ContextLengthError extends RangeError {
+export class ContextLengthError extends RequestFaultError {
   override name = 'ContextLengthError';
+  constructor(message: string, param = 'prompt') {
+    super(message, 'context_length_exceeded', param);
+  }
 }
 
-/** Checks that a prompt leaves room for one generated token; returns how many tokens may be generated. */
+/**
+ * Checks that a prompt leaves room for one generated token and for max_tokens, when given (as vLLM
+ * does: a request that cannot get what it asked for is refused, not cut short); returns how many
+ * tokens may be generated.
+ */
 export function completionBudget(promptTokens: number, context: number, maxTokens: number | undefined): number {
-  if (promptTokens === 0) throw new RangeError('the prompt is empty (no tokens)');
+  if (promptTokens === 0) throw new RequestFaultError('the prompt is empty (no tokens)', 'invalid_value', 'prompt');
   if (promptTokens >= context) {
     throw new ContextLengthError(`the prompt has ${promptTokens} tokens; the context holds ${context} (prompt plus at least one generated token)`);
   }
   if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 0)) {
-    throw new RangeError(`max_tokens must be a non-negative integer, got ${String(maxTokens)}`);
+    throw new RequestFaultError(`max_tokens must be a non-negative integer, got ${String(maxTokens)}`, 'invalid_value', 'max_tokens');
+  }
+  if (maxTokens !== undefined && promptTokens + maxTokens > context) {
+    throw new ContextLengthError(
+      `the context holds ${context} tokens, but the request needs ${promptTokens + maxTokens} ` +
+        `(${promptTokens} in the prompt, max_tokens ${maxTokens} to generate); shorten the prompt or lower max_tokens`,
+      'max_tokens',
+    );
   }
   return Math.min(maxTokens ?? Infinity, context - promptTokens);
 }
@@ -56,7 +85,13 @@ export class Completion {
   private readonly sampler: Sampler;
   private readonly stop: StopMatcher;
   private readonly detok: { push(id: number): string; flush(): string };
+  private readonly constraint: JsonConstraint | undefined;
   private finish: FinishReason | undefined;
+  /** Characters decoded so far, and how many of them the stop matcher has let out. */
+  private decoded = 0;
+  private emitted = 0;
+  /** Logprobs of tokens whose text is not all out yet, with where that text lies in the decoded output. */
+  private held: { entry: TokenLogprobs; start: number; end: number }[] = [];
 
   constructor(
     private readonly tokenizer: GenerationTokenizer,
@@ -67,6 +102,7 @@ export class Completion {
     this.sampler = new Sampler({ ...params, topLogprobs: params.logprobs ? (params.topLogprobs ?? 0) : 0 });
     this.stop = new StopMatcher(params.stop ?? []);
     this.detok = tokenizer.streamDecoder();
+    this.constraint = params.responseFormat === undefined ? undefined : jsonConstraint(tokenizer, params.responseFormat, maxTokens);
   }
 
   get finishReason(): FinishReason | undefined {
@@ -79,27 +115,57 @@ export class Completion {
    */
   accept(logits: Float32Array): GenerateDelta | undefined {
     if (this.finish) throw new Error('accept after the completion finished');
-    const pick = this.sampler.sample(logits, this.generated);
+    const mask = this.constraint?.allowed(this.maxTokens - this.generated.length);
+    const pick = this.sampler.sample(logits, this.generated, mask);
+    this.constraint?.advance(pick.token);
     if (this.tokenizer.isEndOfGeneration(pick.token)) {
       this.finish = 'stop';
       return undefined;
     }
     this.generated.push(pick.token);
-    const out = this.stop.push(this.detok.push(pick.token));
+    const piece = this.detok.push(pick.token);
+    if (this.params.logprobs) this.held.push({ entry: pick, start: this.decoded, end: this.decoded + piece.length });
+    this.decoded += piece.length;
+    const out = this.stop.push(piece);
+    this.emitted += out.text.length;
     const delta: GenerateDelta = { text: out.text, tokens: [pick.token] };
-    if (this.params.logprobs) delta.logprobs = [pick];
+    if (this.params.logprobs) delta.logprobs = this.releaseLogprobs(out.stopped);
     if (out.stopped) this.finish = 'stop';
     else if (this.generated.length >= this.maxTokens) this.finish = 'length';
     return delta;
   }
 
-  /** Ends the completion (as `reason` unless it already ended); returns held-back text, if any. */
+  /** Ends the completion (as `reason` unless it already ended); returns held-back text and logprobs, if any. */
   close(reason: FinishReason = 'length'): GenerateDelta | undefined {
     this.finish ??= reason;
     if (this.stop.done) return undefined;
-    const rest = this.stop.push(this.detok.flush());
+    const flushed = this.detok.flush();
+    this.decoded += flushed.length;
+    const rest = this.stop.push(flushed);
     if (rest.stopped) this.finish = 'stop';
     const tail = rest.text + (rest.stopped ? '' : this.stop.flush());
-    return tail ? { text: tail, tokens: [] } : undefined;
+    this.emitted += tail.length;
+    const logprobs = this.params.logprobs ? this.releaseLogprobs(rest.stopped, !rest.stopped) : [];
+    if (!tail && logprobs.length === 0) return undefined;
+    return logprobs.length > 0 ? { text: tail, tokens: [], logprobs } : { text: tail, tokens: [] };
   }
+
+  /**
+   * The logprobs of the tokens whose text is all out, in order. A token waits while its text is held
+   * back (it could begin a stop string); when a stop string matches, the tokens that reach into it
+   * are dropped with it, so logprobs never name the stop string's tokens.
+   */
+  private releaseLogprobs(stopped: boolean, all = false): TokenLogprobs[] {
+    let k = all ? this.held.length : 0;
+    while (k < this.held.length && this.held[k]!.end <= this.emitted) k++;
+    const out = this.held.slice(0, k).map((h) => h.entry);
+    this.held = stopped ? [] : this.held.slice(k);
+    return out;
+  }
+}
+
+function jsonConstraint(tokenizer: GenerationTokenizer, format: ResponseFormat, maxTokens: number): JsonConstraint {
+  if (tokenizer.vocabSize === undefined || tokenizer.tokenToPiece === undefined) throw new RangeError('response_format needs a tokenizer that reports its token bytes');
+  // The tokenizer itself, so its token bytes are computed once for every request.
+  return new JsonConstraint(format, tokenizer as VocabularyTokenizer, maxTokens);
 }

@@ -7,7 +7,7 @@ import type { EngineKV } from './engine-kv.js';
 import { MAX_CHOICES, type ChatMessage, type EngineDelta, type EngineFinishReason, type EngineInput, type EngineStats, type StepStats } from './engine-types.js';
 import { packBatch } from './batch-packer.js';
 import { checkRequestParamKeys } from './option-keys.js';
-import { describeError as describe, type ErrorDescription } from './error-kind.js';
+import { describeError as describe, RequestFaultError, type ErrorDescription } from './error-kind.js';
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
 
@@ -56,7 +56,8 @@ export class EngineCore {
       if (this.requests.has(id)) throw new RangeError(`request id ${id} is already in use`);
       checkRequestParamKeys(params);
       const n = params.n ?? 1;
-      if (!(Number.isInteger(n) && n >= 1 && n <= MAX_CHOICES)) throw new RangeError(`n must be an integer from 1 to ${MAX_CHOICES}, got ${String(n)}`);
+      if (!(Number.isInteger(n) && n >= 1 && n <= MAX_CHOICES)) throw new RequestFaultError(`n must be an integer from 1 to ${MAX_CHOICES}, got ${String(n)}`, 'invalid_value', 'n');
+      this.checkLogitBias(params.logitBias);
       const prompt = this.tokenize(input);
       const maxTokens = completionBudget(prompt.length, this.kv.maxContext, params.maxTokens);
       const request: Request = { prompt, params, maxTokens, choices: new Array(n).fill(undefined), live: new Set(Array.from({ length: n }, (_, i) => i)) };
@@ -177,20 +178,29 @@ export class EngineCore {
     return events;
   }
 
+  /** logit_bias names token ids; one outside the vocabulary is the request's error, not a silent no-op. */
+  private checkLogitBias(bias: RequestParams['logitBias']): void {
+    if (bias === undefined || typeof bias !== 'object' || bias === null) return;
+    const vocab = this.model.config.vocabSize;
+    for (const id of Object.keys(bias)) {
+      if (!(/^\d+$/.test(id) && Number(id) < vocab)) throw new RequestFaultError(`logit_bias names token ${id}, outside the vocabulary (0..${vocab - 1})`, 'invalid_value', 'logit_bias');
+    }
+  }
+
   private tokenize(input: EngineInput): number[] {
     if (typeof input === 'string') return this.tokenizer.encode(input, { addSpecial: true });
-    if (!Array.isArray(input)) throw new TypeError('input must be a string, an array of token ids, or an array of chat messages');
+    if (!Array.isArray(input)) throw new RequestFaultError('input must be a string, an array of token ids, or an array of chat messages', 'invalid_type', 'prompt');
     if (input.every((t) => typeof t === 'number')) {
       const vocab = this.model.config.vocabSize;
       const bad = input.find((t) => !(Number.isInteger(t) && t >= 0 && t < vocab));
-      if (bad !== undefined) throw new RangeError(`token id ${String(bad)} is outside the vocabulary (0..${vocab - 1})`);
+      if (bad !== undefined) throw new RequestFaultError(`token id ${String(bad)} is outside the vocabulary (0..${vocab - 1})`, 'invalid_value', 'prompt');
       return [...(input as readonly number[])];
     }
     const messages = input as readonly ChatMessage[];
     if (!messages.every((m) => typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string')) {
-      throw new TypeError('chat messages must each be { role: string, content: string }');
+      throw new RequestFaultError('chat messages must each be { role: string, content: string }', 'invalid_type', 'prompt');
     }
-    if (!this.chat) throw new TypeError('this engine has no chat template; send text or token ids');
+    if (!this.chat) throw new RequestFaultError('this engine has no chat template; send text or token ids', 'invalid_value', 'prompt');
     return this.chat(messages);
   }
 
@@ -200,7 +210,7 @@ export class EngineCore {
     const request = this.requests.get(seq.id);
     request?.live.delete(seq.choice);
     if (request?.live.size === 0) this.requests.delete(seq.id);
-    const merged = last && tail ? { ...last, text: last.text + tail.text } : (last ?? tail);
+    const merged = last && tail ? joinDeltas(last, tail) : (last ?? tail);
     return this.finalDelta(seq, reason === 'abort' ? 'abort' : (seq.completion.finishReason ?? reason), merged);
   }
 
@@ -247,4 +257,10 @@ export class EngineCore {
     c.totalTokens += tokens;
     c.totalMs += ms;
   }
+}
+
+/** The last sampled token's delta followed by the text and logprobs the completion held back. */
+function joinDeltas(last: GenerateDelta, tail: GenerateDelta): GenerateDelta {
+  const logprobs = [...(last.logprobs ?? []), ...(tail.logprobs ?? [])];
+  return { ...last, text: last.text + tail.text, ...(logprobs.length > 0 || last.logprobs ? { logprobs } : {}) };
 }

@@ -8,6 +8,7 @@ import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { emptyUsage, type EngineDelta, type EngineInfo, type EngineInput, type EngineOptions, type EngineStats } from './engine-types.js';
 import { checkEngineOptionKeys, checkRequestParamKeys } from './option-keys.js';
 import { RequestError, RequestStream } from './request-stream.js';
+import { ENGINE_CLOSED } from './error-kind.js';
 import { ChatTemplate } from '../model/chat-template.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
@@ -15,6 +16,8 @@ import { PromptEncoder } from './prompt-encoder.js';
 
 export class EngineClosedError extends Error {
   override name = 'EngineClosedError';
+  readonly kind = 'internal' as const;
+  readonly code = ENGINE_CLOSED;
 }
 
 export interface GenerateCallOptions {

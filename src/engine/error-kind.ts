@@ -8,6 +8,20 @@ export interface ErrorDescription {
   message: string;
   kind?: ErrorKind;
   code?: string;
+  /** The request field at fault, in the HTTP API's snake_case ('prompt' stands for the prompt or messages). */
+  param?: string;
+}
+
+/** The code of the error every request gets once the engine has stopped (a 503, not the request's fault). */
+export const ENGINE_CLOSED = 'engine_closed';
+
+/** An error the request caused: the client gets a 400 with this code, naming `param`. */
+export class RequestFaultError extends RangeError {
+  readonly kind = 'request' as const;
+  constructor(message: string, readonly code = 'invalid_value', readonly param?: string) {
+    super(message);
+    this.name = 'RequestFaultError';
+  }
 }
 
 /** An error that is not the request's fault, with a code the server reports. */
@@ -21,11 +35,12 @@ export class InternalEngineError extends Error {
 
 export function describeError(e: unknown): ErrorDescription {
   if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
-  const { kind, code } = e as { kind?: unknown; code?: unknown };
+  const { kind, code, param } = e as { kind?: unknown; code?: unknown; param?: unknown };
   return {
     name: e.name,
     message: e.message,
     ...(kind === 'request' || kind === 'internal' ? { kind } : {}),
     ...(typeof code === 'string' ? { code } : {}),
+    ...(typeof param === 'string' ? { param } : {}),
   };
 }

@@ -4,14 +4,18 @@
 import type { RequestParams } from './completion.js';
 import type { EngineOptions } from './engine-types.js';
 import { checkKnownKeys } from './known-keys.js';
+import { RequestFaultError } from './error-kind.js';
 
 export class EngineConfigError extends RangeError {
   override name = 'EngineConfigError';
 }
 
 /** A generate() parameter the engine does not know. */
-export class RequestParamsError extends RangeError {
+export class RequestParamsError extends RequestFaultError {
   override name = 'RequestParamsError';
+  constructor(message: string) {
+    super(message, 'unknown_parameter');
+  }
 }
 
 const ENGINE_OPTION_KEYS = Object.keys({
@@ -21,7 +25,7 @@ const ENGINE_OPTION_KEYS = Object.keys({
 
 const REQUEST_PARAM_KEYS = Object.keys({
   maxTokens: 1, stop: 1, logprobs: 1, n: 1, cacheSalt: 1, temperature: 1, topK: 1, topP: 1, minP: 1, repetitionPenalty: 1,
-  presencePenalty: 1, frequencyPenalty: 1, penaltyLastN: 1, seed: 1, topLogprobs: 1,
+  presencePenalty: 1, frequencyPenalty: 1, penaltyLastN: 1, seed: 1, topLogprobs: 1, logitBias: 1, responseFormat: 1,
 } satisfies Record<keyof RequestParams, 1>);
 
 export function checkEngineOptionKeys(opts: EngineOptions): void {

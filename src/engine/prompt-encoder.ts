@@ -6,9 +6,11 @@
 //    B bytes has at least ceil(B / maxTokenBytes) tokens whatever the merges do;
 //  - otherwise by tokenizing with a stop once the context is exceeded (see EncodeOptions.stopAfter).
 // Size alone can only prove "too long", never "fits": a text under the bound is tokenized.
-import type { ChatTemplate } from '../model/chat-template.js';
+import { ChatTemplateError, type ChatTemplate } from '../model/chat-template.js';
+import { TokenizerError } from '../model/tokenizer/errors.js';
 import type { Tokenizer } from '../model/tokenizer/tokenizer.js';
 import { ContextLengthError } from './completion.js';
+import { RequestFaultError } from './error-kind.js';
 import type { ChatMessage, EngineInput } from './engine-types.js';
 
 /** The longest text, in UTF-8 bytes, any one token of the vocabulary stands for (at least 4: one character). */
@@ -39,17 +41,17 @@ export class PromptEncoder {
     this.maxTokenBytes = maxTokenBytes(tokenizer);
   }
 
-  /** The prompt's token ids; throws ContextLengthError (or the tokenizer's / template's error) instead. */
+  /** The prompt's token ids; throws ContextLengthError or another RequestFaultError instead. */
   encode(input: EngineInput): readonly number[] {
     if (typeof input === 'string') return this.checked(this.encodeText(input, (stop) => this.tokenizer.encode(input, { addSpecial: true, stopAfter: stop })), 'at least ');
-    if (!Array.isArray(input)) throw new TypeError('input must be a string, an array of token ids, or an array of chat messages');
+    if (!Array.isArray(input)) throw new RequestFaultError('input must be a string, an array of token ids, or an array of chat messages', 'invalid_type', 'prompt');
     // Token ids: the worker checks them against the vocabulary; only their number is judged here.
     if (input.every((t) => typeof t === 'number')) return this.checked(input as readonly number[], '');
     const messages = input as readonly ChatMessage[];
     if (!messages.every((m) => typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string')) {
-      throw new TypeError('chat messages must each be { role: string, content: string }');
+      throw new RequestFaultError('chat messages must each be { role: string, content: string }', 'invalid_type', 'prompt');
     }
-    const text = this.template.render(messages);
+    const text = promptFault(() => this.template.render(messages));
     return this.checked(this.encodeText(text, (stop) => renderChat(this.template, this.tokenizer, messages, stop)), 'at least ');
   }
 
@@ -63,7 +65,7 @@ export class PromptEncoder {
           `${this.maxTokenBytes}); the context holds ${this.context} (prompt plus at least one generated token)`,
       );
     }
-    return tokenize(this.context - 1);
+    return promptFault(() => tokenize(this.context - 1));
   }
 
   /** `atLeast` is 'at least ' when tokenizing stopped early, so the count is a lower bound. */
@@ -72,5 +74,15 @@ export class PromptEncoder {
       throw new ContextLengthError(`the prompt has ${atLeast}${ids.length} tokens; the context holds ${this.context} (prompt plus at least one generated token)`);
     }
     return ids;
+  }
+}
+
+/** A tokenizer or template failure on this request's text (a template that raises on the roles, say) is the request's fault. */
+function promptFault<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof ChatTemplateError || e instanceof TokenizerError) throw new RequestFaultError(e.message, 'invalid_prompt', 'prompt');
+    throw e;
   }
 }

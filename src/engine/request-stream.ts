@@ -4,15 +4,17 @@
 import type { EngineDelta } from './engine-types.js';
 import type { ErrorDescription, ErrorKind } from './error-kind.js';
 
-/** An error from the worker, rebuilt on this thread with its name, kind and code. */
+/** An error from the worker, rebuilt on this thread with its name, kind, code and field. */
 export class RequestError extends Error {
   readonly kind: ErrorKind | undefined;
   readonly code: string | undefined;
+  readonly param: string | undefined;
   constructor(d: ErrorDescription) {
     super(d.message);
     this.name = d.name;
     this.kind = d.kind;
     this.code = d.code;
+    this.param = d.param;
   }
 }
 

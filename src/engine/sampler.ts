@@ -2,6 +2,7 @@
 // chain: penalties, top-k, top-p, min-p, temperature, then a draw. Temperature <= 0 means greedy.
 import { assertFiniteLogits } from './finite-logits.js';
 import { Rng, randomSeed } from './rng.js';
+import { RequestFaultError } from './error-kind.js';
 
 export interface SamplingParams {
   temperature?: number;
@@ -19,6 +20,8 @@ export interface SamplingParams {
   seed?: number;
   /** Return the top-n log-probabilities with each token (0 = none). */
   topLogprobs?: number;
+  /** Token id -> a value in [-100, 100] added to its logit before sampling (OpenAI's logit_bias). */
+  logitBias?: Record<number, number>;
 }
 
 export interface TokenLogprob {
@@ -33,15 +36,18 @@ export interface SampledToken {
   top: TokenLogprob[];
 }
 
-export class SamplingError extends RangeError {
+export class SamplingError extends RequestFaultError {
   override name = 'SamplingError';
+  constructor(param: string, message: string) {
+    super(message, 'invalid_value', param);
+  }
 }
 
 /** Checks ranges once, up front, so a bad request fails before it takes any resources. */
 export function validateSamplingParams(p: SamplingParams): void {
   const check = (name: string, v: number | undefined, ok: (v: number) => boolean, range: string) => {
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && ok(v))) {
-      throw new SamplingError(`${name} must be ${range}, got ${String(v)}`);
+      throw new SamplingError(name, `${name} must be ${range}, got ${String(v)}`);
     }
   };
   check('temperature', p.temperature, (v) => v >= 0 && v <= 100, 'between 0 and 100');
@@ -54,11 +60,21 @@ export function validateSamplingParams(p: SamplingParams): void {
   check('penalty_last_n', p.penaltyLastN, (v) => Number.isInteger(v) && v >= -1, 'an integer >= -1');
   check('seed', p.seed, (v) => Number.isInteger(v), 'an integer');
   check('top_logprobs', p.topLogprobs, (v) => Number.isInteger(v) && v >= 0 && v <= 20, 'an integer between 0 and 20');
+  if (p.logitBias !== undefined) {
+    if (typeof p.logitBias !== 'object' || p.logitBias === null) throw new SamplingError('logit_bias', 'logit_bias must map token ids to numbers');
+    for (const [id, bias] of Object.entries(p.logitBias)) {
+      if (!/^\d+$/.test(id)) throw new SamplingError('logit_bias', `logit_bias keys must be token ids, got "${id}"`);
+      check('logit_bias', bias, (v) => v >= -100 && v <= 100, 'between -100 and 100');
+    }
+  }
 }
 
 export class Sampler {
   private readonly rng: Rng;
-  private readonly p: Required<Omit<SamplingParams, 'seed'>>;
+  private readonly p: Required<Omit<SamplingParams, 'seed' | 'logitBias'>>;
+  /** logit_bias as parallel arrays, applied on every draw. */
+  private readonly biasIds: number[];
+  private readonly biasValues: number[];
 
   constructor(params: SamplingParams = {}) {
     validateSamplingParams(params);
@@ -74,14 +90,24 @@ export class Sampler {
       penaltyLastN: params.penaltyLastN ?? 64,
       topLogprobs: params.topLogprobs ?? 0,
     };
+    const bias = Object.entries(params.logitBias ?? {}).filter(([, v]) => v !== 0);
+    this.biasIds = bias.map(([id]) => Number(id));
+    this.biasValues = bias.map(([, v]) => v);
   }
 
-  /** Picks the next token from `logits` given the tokens generated so far (for penalties). */
-  sample(logits: Float32Array, history: readonly number[] = []): SampledToken {
+  /**
+   * Picks the next token from `logits` given the tokens generated so far (for penalties). `allowed`,
+   * when given, masks the vocabulary (constrained decoding): only ids where it is 1 can be drawn.
+   */
+  sample(logits: Float32Array, history: readonly number[] = [], allowed?: Uint8Array): SampledToken {
     const p = this.p;
     assertFiniteLogits(logits);
     const logprobs = logSoftmax(logits);
-    const work = this.applyPenalties(logits, history);
+    let work = this.applyBias(this.applyPenalties(logits, history), logits);
+    if (allowed) {
+      if (work === logits) work = logits.slice();
+      for (let i = 0; i < work.length; i++) if (!allowed[i]) work[i] = -Infinity;
+    }
 
     let token: number;
     if (p.temperature <= 0) {
@@ -116,6 +142,16 @@ export class Sampler {
       }
     }
     return { token, logprob: logprobs[token]!, top: topN(logprobs, p.topLogprobs) };
+  }
+
+  /** Adds logit_bias; copies first unless `work` is already a copy of `original`. */
+  private applyBias(work: Float32Array, original: Float32Array): Float32Array {
+    if (this.biasIds.length === 0) return work;
+    const out = work === original ? work.slice() : work;
+    this.biasIds.forEach((id, k) => {
+      if (id < out.length) out[id] = out[id]! + this.biasValues[k]!;
+    });
+    return out;
   }
 
   private applyPenalties(logits: Float32Array, history: readonly number[]): Float32Array {

@@ -1,11 +1,13 @@
 // Stop strings can straddle token boundaries, so generated text is held back while its tail could
 // still be the beginning of a stop string; everything before that is safe to stream.
+import { RequestFaultError } from './error-kind.js';
+
 export class StopMatcher {
   private pending = '';
   private stopped = false;
 
   constructor(private readonly stops: readonly string[]) {
-    for (const s of stops) if (s.length === 0) throw new RangeError('stop strings must not be empty');
+    for (const s of stops) if (s.length === 0) throw new RequestFaultError('stop strings must not be empty', 'invalid_value', 'stop');
   }
 
   get done(): boolean {

@@ -1,5 +1,6 @@
 // Errors as OpenAI's API returns them: `{ error: { message, type, param, code } }` with the matching
 // HTTP status. Whatever a client sends ends here as a 4xx; only our own bugs are 500s.
+import { ENGINE_CLOSED } from '../engine/error-kind.js';
 
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
@@ -36,6 +37,11 @@ export const modelNotFound = (model: string, served: string) =>
 export const routeNotFound = (method: string, url: string) =>
   new ApiError(404, `Unknown route: ${method} ${url.split('?')[0]}`, 'invalid_request_error', null, 'not_found');
 
+export const methodNotAllowed = (method: string, url: string, allow: readonly string[]) =>
+  new ApiError(405, `Method ${method} is not allowed on ${url.split('?')[0]}; use ${allow.join(' or ')}.`, 'invalid_request_error', null, 'method_not_allowed', {
+    allow: allow.join(', '),
+  });
+
 export const queueFull = (retryAfterS: number) =>
   new ApiError(429, 'The server is at capacity (too many requests in flight); retry later.', 'rate_limit_error', null, 'rate_limit_exceeded', {
     'retry-after': String(retryAfterS),
@@ -54,26 +60,18 @@ export const unsupportedMediaType = (contentType: string) =>
 export const endedByShutdown = (graceMs: number) =>
   new ApiError(503, `The server shut down before this request finished (it waited ${graceMs / 1000} s for requests in flight).`, 'server_error', null, 'server_shutdown', { connection: 'close' });
 
-/** Engine errors caused by the request itself (bad parameter, prompt too long, token id out of range). */
-const REQUEST_ERRORS = new Set(['SamplingError', 'ContextLengthError', 'RangeError', 'TypeError', 'TokenizerError', 'ChatTemplateError']);
-
 /**
- * Maps an error thrown by an engine request stream. `promptField` is "prompt" or "messages", named when
- * the prompt itself is at fault; `requestId` is named in a 500 so the client can quote it.
+ * Maps an error thrown by an engine request stream by its kind and code (DESIGN §8.7), never its class
+ * name or message: a 'request' fault is a 400 naming its field, anything else is ours (a 5xx).
+ * `fieldNames` renames the engine's field to the one this request used ('prompt' is 'messages' on
+ * chat); `requestId` is named in a 500 so the client can quote it.
  */
-export function fromEngineError(e: unknown, promptField: string, requestId: string): ApiError {
+export function fromEngineError(e: unknown, fieldNames: Readonly<Record<string, string>>, requestId: string): ApiError {
   if (e instanceof ApiError) return e;
   const err = e instanceof Error ? e : new Error(String(e));
-  const { kind, code } = err as { kind?: string; code?: string };
-  if (kind === 'internal') {
-    return new ApiError(500, `Internal server error in request ${requestId}: ${err.message}.`, 'server_error', null, code ?? 'internal_error');
-  }
-  if (err.name === 'ContextLengthError') return invalidField(promptField, err.message, 'context_length_exceeded');
-  if (err.name === 'SamplingError') {
-    // The sampler's messages start with the (snake_case) field name: "top_p must be in (0, 1], got 2".
-    return invalidField(/^\w+/.exec(err.message)?.[0] ?? null, err.message);
-  }
-  if (REQUEST_ERRORS.has(err.name)) return invalidField(/stop/.test(err.message) ? 'stop' : promptField, err.message);
-  if (err.name === 'EngineClosedError') return new ApiError(503, 'The engine has stopped.', 'server_error', null, 'service_unavailable', { 'retry-after': '5' });
-  return new ApiError(500, `Internal server error in request ${requestId}.`, 'server_error', null, 'internal_error');
+  const { kind, code, param } = err as { kind?: string; code?: string; param?: string };
+  if (kind === 'request') return invalidField(param === undefined ? null : (fieldNames[param] ?? param), err.message, code ?? 'invalid_value');
+  if (code === ENGINE_CLOSED) return new ApiError(503, 'The engine has stopped.', 'server_error', null, 'service_unavailable', { 'retry-after': '5' });
+  const detail = kind === 'internal' ? `: ${err.message}.` : '.';
+  return new ApiError(500, `Internal server error in request ${requestId}${detail}`, 'server_error', null, code ?? 'internal_error');
 }

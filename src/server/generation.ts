@@ -12,6 +12,7 @@ import {
   type Endpoint, type ResponseHead, type TokenTexts,
 } from './openai-format.js';
 import { SseWriter } from './sse.js';
+import { parseToolCall } from './tool-calls.js';
 
 export interface GenerationJob {
   endpoint: Endpoint;
@@ -21,6 +22,10 @@ export interface GenerationJob {
   includeUsage: boolean;
   /** The model name the response reports. */
   model: string;
+  /** Engine field names -> the request's own, for errors ({ prompt: 'messages' } on chat). */
+  fieldNames?: Record<string, string>;
+  /** Chat with a forced tool call: each choice's text is a call, returned as message.tool_calls. */
+  toolCalls?: boolean;
 }
 
 export interface GenerationContext {
@@ -60,7 +65,7 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
   const clock = new TokenClock(performance.now(), ctx.metrics);
   const head = newHead(job.endpoint, job.model);
   const toApiError: EngineFailure = (e) => {
-    const err = fromEngineError(e, job.endpoint === 'chat' ? 'messages' : 'prompt', head.id);
+    const err = fromEngineError(e, job.fieldNames ?? {}, head.id);
     // The client's fault is in its 4xx; ours goes to the log, under the id the client was given.
     if (err.status >= 500) console.error(`vserve: request ${head.id} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
     return err;
@@ -163,7 +168,7 @@ async function wholeResponse(
   const out = choices.texts.map((text, i) => {
     const lp = choices.logprobs[i]!;
     const logprobs = !wanted ? null : chat ? chatLogprobs(ctx.texts, lp) : completionLogprobs(ctx.texts, lp, 0);
-    return { text, logprobs, finish: choices.finals[i]?.finish_reason };
+    return { text, logprobs, finish: choices.finals[i]?.finish_reason, toolCall: job.toolCalls ? parseToolCall(text) : undefined };
   });
   await reply.code(200).send(chat ? chatResponse(head, out, usage) : completionResponse(head, out, usage));
 }
@@ -178,18 +183,24 @@ async function streamResponse(
   const chat = job.endpoint === 'chat';
   const wanted = job.params.logprobs === true;
   const choices = new Choices(job.params.n ?? 1);
+  const logprobChars = choices.texts.map(() => 0);
   if (chat) choices.texts.forEach((_, i) => sse.data(chatChunk(head, i, { role: 'assistant', content: '' }, null, undefined, job.includeUsage)));
   try {
     for (let r = first; !r.done; r = await stream.next()) {
       const d = r.value;
       clock.observe(d);
-      const offset = choices.texts[d.index ?? 0]!.length;
       const i = choices.add(d);
       if (!d.text && !d.logprobs?.length) continue;
-      if (chat) {
+      if (job.toolCalls) {
+        // The call goes out whole once complete: its arguments are only known valid at the end.
+        continue;
+      } else if (chat) {
         sse.data(chatChunk(head, i, { content: d.text }, wanted && d.logprobs ? chatLogprobs(ctx.texts, d.logprobs) : null, undefined, job.includeUsage));
       } else {
-        sse.data(completionChunk(head, i, d.text, wanted && d.logprobs ? completionLogprobs(ctx.texts, d.logprobs, offset) : null, undefined, job.includeUsage));
+        // A token's logprob can arrive after its text (held back while it might begin a stop string), so offsets count logprob tokens.
+        const lp = wanted && d.logprobs ? completionLogprobs(ctx.texts, d.logprobs, logprobChars[i]!) : null;
+        if (lp) logprobChars[i] = lp.tokens.reduce((at, t) => at + t.length, logprobChars[i]!);
+        sse.data(completionChunk(head, i, d.text, lp, undefined, job.includeUsage));
       }
     }
   } catch (e) {
@@ -216,7 +227,16 @@ async function streamResponse(
   ctx.metrics.finished(choices.finishReason, usage.prompt_tokens, usage.completion_tokens);
   choices.finals.forEach((f, i) => {
     const reason = f?.finish_reason;
-    sse.data(chat ? chatChunk(head, i, {}, null, reason, job.includeUsage) : completionChunk(head, i, '', null, reason, job.includeUsage));
+    const call = job.toolCalls ? parseToolCall(choices.texts[i]!) : undefined;
+    if (call) {
+      sse.data(chatChunk(head, i, { tool_calls: [{ index: 0, ...call }] }, null, undefined, job.includeUsage));
+      sse.data(chatChunk(head, i, {}, null, 'tool_calls', job.includeUsage));
+    } else if (job.toolCalls) {
+      sse.data(chatChunk(head, i, { content: choices.texts[i]! }, null, undefined, job.includeUsage));
+      sse.data(chatChunk(head, i, {}, null, reason, job.includeUsage));
+    } else {
+      sse.data(chat ? chatChunk(head, i, {}, null, reason, job.includeUsage) : completionChunk(head, i, '', null, reason, job.includeUsage));
+    }
   });
   if (job.includeUsage) sse.data(usageChunk(head, job.endpoint, usage));
   sse.done();

@@ -2,6 +2,7 @@
 // or as stream chunks, with logprobs in each endpoint's own shape.
 import { randomUUID } from 'node:crypto';
 import type { EngineDelta, EngineFinishReason, Usage } from '../engine/engine-types.js';
+import type { ToolCall } from './tool-calls.js';
 
 /** Token id -> its text and UTF-8 bytes (logprobs name tokens by text). */
 export interface TokenTexts {
@@ -25,8 +26,9 @@ export function newHead(endpoint: Endpoint, model: string): ResponseHead {
 }
 
 /** 'abort' only reaches a client when the server stops mid-request; OpenAI has no such value. */
-export function finishReason(r: EngineFinishReason | undefined): 'stop' | 'length' | null {
+export function finishReason(r: EngineFinishReason | 'tool_calls' | undefined): 'stop' | 'length' | 'tool_calls' | null {
   if (r === undefined) return null;
+  if (r === 'tool_calls') return r;
   return r === 'length' ? 'length' : 'stop';
 }
 
@@ -89,6 +91,8 @@ export interface ChoiceOut {
   text: string;
   logprobs: unknown;
   finish: EngineFinishReason | undefined;
+  /** The reply as a tool call (chat with a forced call). */
+  toolCall?: ToolCall;
 }
 
 export function completionResponse(head: ResponseHead, choices: readonly ChoiceOut[], usage: Usage) {
@@ -112,9 +116,9 @@ export function chatResponse(head: ResponseHead, choices: readonly ChoiceOut[], 
     ...envelope(head, 'chat.completion'),
     choices: choices.map((c, index) => ({
       index,
-      message: { role: 'assistant', content: c.text, refusal: null },
+      message: c.toolCall ? { role: 'assistant', content: null, refusal: null, tool_calls: [c.toolCall] } : { role: 'assistant', content: c.text, refusal: null },
       logprobs: c.logprobs ?? null,
-      finish_reason: finishReason(c.finish),
+      finish_reason: finishReason(c.toolCall ? 'tool_calls' : c.finish),
     })),
     usage,
   };
@@ -124,9 +128,9 @@ export function chatResponse(head: ResponseHead, choices: readonly ChoiceOut[], 
 export function chatChunk(
   head: ResponseHead,
   index: number,
-  delta: { role?: 'assistant'; content?: string },
+  delta: { role?: 'assistant'; content?: string; tool_calls?: ({ index: number } & ToolCall)[] },
   logprobs: unknown,
-  finish: EngineFinishReason | undefined,
+  finish: EngineFinishReason | 'tool_calls' | undefined,
   includeUsage: boolean,
 ) {
   return {
@@ -136,8 +140,16 @@ export function chatChunk(
   };
 }
 
+/**
+ * Usage as OpenAI reports it. completion_tokens_details is all zeros: the model has no reasoning tokens
+ * and vserve no predicted outputs, but clients read the object.
+ */
+export interface ApiUsage extends Usage {
+  completion_tokens_details: { reasoning_tokens: number; accepted_prediction_tokens: number; rejected_prediction_tokens: number };
+}
+
 /** A request's usage from its choices' final deltas: the prompt once, the completions added up. */
-export function totalUsage(finals: readonly (Usage | undefined)[]): Usage {
+export function totalUsage(finals: readonly (Usage | undefined)[]): ApiUsage {
   const known = finals.filter((u) => u !== undefined);
   const prompt = known[0]?.prompt_tokens ?? 0;
   const completion = known.reduce((n, u) => n + u.completion_tokens, 0);
@@ -146,6 +158,7 @@ export function totalUsage(finals: readonly (Usage | undefined)[]): Usage {
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: known[0]?.prompt_tokens_details.cached_tokens ?? 0 },
+    completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
   };
 }
 

@@ -2,11 +2,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType } from 'zod';
 import type { Admission } from './admission.js';
-import { modelNotFound } from './errors.js';
+import { invalidField, modelNotFound } from './errors.js';
 import { serveGeneration, type GenerationContext, type GenerationJob } from './generation.js';
 import type { Endpoint } from './openai-format.js';
+import { refuseUnimplemented } from './refused-fields.js';
+import { toolCallFormat } from './tool-calls.js';
 import {
-  chatInput, chatParams, chatRequest, completionInput, completionParams, completionRequest, parseBody, type CompletionRequest,
+  chatInput, chatParams, chatRequest, completionInput, completionParams, completionRequest, parseBody, type ChatRequest, type CompletionRequest,
 } from './schemas.js';
 
 export interface OpenAIRoutesOptions extends GenerationContext {
@@ -34,8 +36,9 @@ export function registerOpenAIRoutes(app: FastifyInstance, o: OpenAIRoutesOption
 
   /** Validates, checks the model, holds an admission place for the whole response, and serves it. */
   const generation =
-    <B extends RequestCommon>(endpoint: Endpoint, schema: ZodType<B>, job: (body: B) => Pick<GenerationJob, 'input' | 'params'>) =>
+    <B extends RequestCommon>(endpoint: Endpoint, schema: ZodType<B>, job: (body: B) => Pick<GenerationJob, 'input' | 'params' | 'fieldNames' | 'toolCalls'>) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
+      refuseUnimplemented(endpoint, req.body);
       const body = parseBody(schema, req.body);
       checkModel(body.model);
       o.admission.enter();
@@ -49,7 +52,20 @@ export function registerOpenAIRoutes(app: FastifyInstance, o: OpenAIRoutesOption
     };
 
   app.post('/v1/completions', generation('completion', completionRequest, (b) => ({ input: completionInput(b), params: completionParams(b) })));
-  app.post('/v1/chat/completions', generation('chat', chatRequest, (b) => ({ input: chatInput(b), params: chatParams(b) })));
+  app.post('/v1/chat/completions', generation('chat', chatRequest, (b) => ({
+    input: chatInput(b),
+    ...chatWithTools(b),
+    fieldNames: { prompt: 'messages', ...(b.max_completion_tokens != null ? { max_tokens: 'max_completion_tokens' } : {}) },
+  })));
+}
+
+/** A chat request's parameters; with a forced tool call, its constrained format and the flag that shapes the reply. */
+function chatWithTools(b: ChatRequest): Pick<GenerationJob, 'params' | 'toolCalls'> {
+  const params = chatParams(b);
+  const format = toolCallFormat(b.tools, b.tool_choice);
+  if (!format) return { params };
+  if (params.responseFormat) throw invalidField('response_format', 'response_format cannot be combined with a forced tool call (the call is JSON already)');
+  return { params: { ...params, responseFormat: format }, toolCalls: true };
 }
 
 /** The fields both request bodies share that routing needs. */

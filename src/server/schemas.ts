@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { MAX_CHOICES, type ChatMessage, type RequestParams } from '../engine/engine-types.js';
 import { invalidField } from './errors.js';
+import { refusableFields } from './refused-fields.js';
+import { callsAsText, toolCallSchema, toolChoiceSchema, toolSchema } from './tool-calls.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -24,12 +26,28 @@ const common = {
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   user: z.string().nullish(),
+  /** Token id (as a string key) -> bias in [-100, 100]; ids are checked against the vocabulary by the engine. */
+  logit_bias: z.record(z.string().regex(/^\d+$/, { error: 'keys must be token ids' }), z.number().min(-100).max(100)).nullish(),
+  /** JSON output by constrained decoding; the schema's own keywords are judged by the engine. */
+  response_format: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('text') }),
+    z.strictObject({ type: z.literal('json_object') }),
+    z.strictObject({
+      type: z.literal('json_schema'),
+      json_schema: z.strictObject({ name: z.string().min(1).max(64), description: z.string().nullish(), schema: z.record(z.string(), z.unknown()).nullish(), strict: z.boolean().nullish() }),
+    }),
+  ], { error: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}' }).nullish(),
   /** vLLM's prefix-cache tenant key: requests with different salts never share cached KV. */
   cache_salt: z.string().min(1).max(256).nullish(),
 };
 
-export const completionRequest = z.object({
+/** Fields refused-fields.ts judges before the schema runs: what reaches here is an accepted value. */
+const judged = (endpoint: 'completion' | 'chat') => Object.fromEntries(refusableFields(endpoint).map((f) => [f, z.unknown().optional()]));
+
+// Strict: a field nobody reads is an error naming it, never silently ignored.
+export const completionRequest = z.strictObject({
   ...common,
+  ...judged('completion'),
   prompt: z.union([z.string(), z.array(z.string()).length(1), tokenIds, z.array(tokenIds).length(1)], {
     error: 'must be a string or an array of token ids (one prompt per request)',
   }),
@@ -38,20 +56,29 @@ export const completionRequest = z.object({
   echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
 });
 
-const contentPart = z.object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
+const contentPart = z.strictObject({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
 
-const message = z.object({
+const message = z.strictObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
   content: z.union([z.string(), z.array(contentPart), z.null()], { error: 'must be a string or an array of text parts' }),
   name: z.string().nullish(),
+  /** What vserve's own assistant messages carry, so a client can send a response's message back as it came. */
+  refusal: z.string().nullish(),
+  tool_calls: z.array(toolCallSchema).nullish(),
+  tool_call_id: z.string().nullish(),
 });
 
-export const chatRequest = z.object({
+export const chatRequest = z.strictObject({
   ...common,
+  ...judged('chat'),
   messages: z.array(message).min(1),
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
+  tools: z.array(toolSchema).max(128).nullish(),
+  tool_choice: toolChoiceSchema.nullish(),
+  /** One call per reply at most, which honours false as well as true. */
+  parallel_tool_calls: z.boolean().nullish(),
 });
 
 export type CompletionRequest = z.infer<typeof completionRequest>;
@@ -68,6 +95,11 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    const where = paramName([...issue.path, key])!;
+    throw invalidField(where, `Unrecognized request field '${where}': vserve does not implement it (see the server section of the README for the fields it takes).`, 'unknown_parameter');
+  }
   const param = paramName(issue.path);
   const message = param ? `Invalid value for '${param}': ${issue.message}` : `Invalid request body: ${issue.message}`;
   throw invalidField(param, message, issue.code === 'invalid_type' ? 'invalid_type' : 'invalid_value');
@@ -87,11 +119,20 @@ function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | nu
     frequencyPenalty: b.frequency_penalty ?? undefined,
     repetitionPenalty: b.repetition_penalty ?? undefined,
     cacheSalt: b.cache_salt ?? undefined,
+    logitBias: b.logit_bias ?? undefined,
+    responseFormat: responseFormat(b.response_format),
     n: b.n ?? undefined,
   };
   // The engine treats an explicit undefined like a missing field, but keep the object tidy.
   for (const k of Object.keys(p) as (keyof RequestParams)[]) if (p[k] === undefined) delete p[k];
   return p;
+}
+
+/** response_format in the engine's terms ('text' is what happens anyway). */
+function responseFormat(f: CompletionRequest['response_format']): RequestParams['responseFormat'] {
+  if (f == null || f.type === 'text') return undefined;
+  if (f.type === 'json_object') return { type: 'json_object' };
+  return { type: 'json_schema', schema: f.json_schema.schema ?? {}, strict: f.json_schema.strict === true };
 }
 
 export function completionParams(b: CompletionRequest): RequestParams {
@@ -119,7 +160,8 @@ export function completionInput(b: CompletionRequest): string | number[] {
 /** Chat messages with text content, as the chat template takes them. */
 export function chatInput(b: ChatRequest): ChatMessage[] {
   return b.messages.map((m) => {
-    const content = m.content == null ? '' : typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('');
+    const text = m.content == null ? '' : typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('');
+    const content = m.tool_calls?.length ? [text, callsAsText(m.tool_calls)].filter(Boolean).join('\n') : text;
     return m.name ? { role: m.role, content, name: m.name } : { role: m.role, content };
   });
 }

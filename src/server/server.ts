@@ -8,12 +8,15 @@ import { Admission } from './admission.js';
 import { answeredEarly, enforceBodyDeadline } from './body-deadline.js';
 import { Connections } from './connections.js';
 import type { ServingEngine } from './engine-like.js';
-import { ApiError, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
+import { ApiError, methodNotAllowed, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
 import { KvFeed } from './kv-feed.js';
 import { ServerMetrics, type FailureReason } from './metrics.js';
 import type { TokenTexts } from './openai-format.js';
 import { registerOpenAIRoutes } from './routes-openai.js';
 import { loadStaticFiles } from './static-ui.js';
+import { handleCors } from './cors.js';
+import { RouteMethods } from './method-not-allowed.js';
+import { requestId } from './request-id.js';
 
 export interface ServerOptions {
   engine: ServingEngine;
@@ -40,6 +43,8 @@ export interface ServerOptions {
   kvFeedIntervalMs?: number;
   /** Log one line per request to stdout (fastify's logger). */
   log?: boolean;
+  /** An origin (or '*') whose browser pages may call the API (CORS); unset, no CORS headers are sent. */
+  corsOrigin?: string;
 }
 
 export interface VserveServer {
@@ -66,14 +71,24 @@ function failureReason(err: ApiError): FailureReason {
   return status >= 500 ? 'server_error' : 'invalid_request';
 }
 
+/** "at most 4194304 bytes (4 MiB)". */
+function sizeText(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return `at most ${bytes} bytes (${mib >= 1 ? `${Number(mib.toFixed(2))} MiB` : `${Number((bytes / 1024).toFixed(2))} KiB`})`;
+}
+
+/** JSON.parse's message without its own "JSON" wording ("... is not valid JSON", "of JSON input"), which ours already says. */
+function jsonProblem(message: string): string {
+  return message.replace(/, ".*" is not valid JSON$/s, '').replace(/ of JSON input$/, ' of the body').replace(/ in JSON at /, ' at ');
+}
+
 /** fastify's own errors (bad JSON, body too large, bad content type) as OpenAI errors. */
-function toApiError(e: FastifyError | ApiError | Error): ApiError {
+function toApiError(e: FastifyError | ApiError | Error, bodyLimit: number): ApiError {
   if (e instanceof ApiError) return e;
   const status = (e as FastifyError).statusCode;
-  if (status === 413) return new ApiError(413, `The request body is larger than the server accepts.`, 'invalid_request_error', null, 'request_too_large');
+  if (status === 413) return new ApiError(413, `The request body is larger than the server accepts (${sizeText(bodyLimit)}).`, 'invalid_request_error', null, 'request_too_large');
   if (status !== undefined && status >= 400 && status < 500) {
-    const message = (e as FastifyError).code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e instanceof SyntaxError ? `The body is not valid JSON: ${e.message}` : e.message;
-    return new ApiError(status, message, 'invalid_request_error', null, 'invalid_request');
+    return new ApiError(status, e.message, 'invalid_request_error', null, 'invalid_request');
   }
   return new ApiError(500, 'Internal server error.', 'server_error', null, 'internal_error');
 }
@@ -94,8 +109,11 @@ function uploadAborted(req: FastifyRequest): boolean {
 
 export async function createServer(o: ServerOptions): Promise<VserveServer> {
   const info = o.engine.info;
+  const bodyLimit = o.bodyLimit ?? 4 * 1024 * 1024;
   const app = Fastify({
-    bodyLimit: o.bodyLimit ?? 4 * 1024 * 1024,
+    bodyLimit,
+    genReqId: requestId,
+    requestIdHeader: false,
     logger: o.log ?? false,
     // Our own 503 (OpenAI-shaped, with Retry-After) instead of fastify's.
     return503OnClosing: false,
@@ -121,8 +139,8 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
     try {
       done(null, body === '' ? undefined : JSON.parse(body as string));
     } catch (e) {
-      (e as FastifyError).statusCode = 400;
-      done(e as Error, undefined);
+      // Answered here, where the cause is known, rather than recognised later by its class.
+      done(new ApiError(400, `The body is not valid JSON: ${jsonProblem((e as Error).message)}.`, 'invalid_request_error', null, 'invalid_request'), undefined);
     }
   });
 
@@ -134,19 +152,23 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
       metrics.failed('client_disconnected');
       return;
     }
-    const err = toApiError(e);
+    const err = toApiError(e, bodyLimit);
     if (err.status >= 500) req.log.error(e);
     metrics.failed(failureReason(err));
     if (reply.sent || reply.raw.headersSent) return;
     return sendError(reply, err);
   });
 
+  const routes = new RouteMethods(app);
   app.setNotFoundHandler((req, reply) => {
     metrics.failed('not_found');
-    return sendError(reply, routeNotFound(req.method, req.url));
+    const allow = routes.allowed(req.url);
+    return sendError(reply, allow.length > 0 ? methodNotAllowed(req.method, req.url, allow) : routeNotFound(req.method, req.url));
   });
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
+    reply.raw.setHeader('x-request-id', req.id);
+    if (o.corsOrigin !== undefined && handleCors(o.corsOrigin, req, reply)) return reply;
     if (admission.isDraining && req.url !== '/health') throw shuttingDown();
     if (!allowed(req, o)) throw unauthorized();
   });

@@ -54,7 +54,8 @@ for (const kvManager of KV_MANAGERS) {
     const core = tinyCore(kvManager, 'sarathi');
     const long = tinyModel().tokenizer.encode(`Once upon a time${STORIES_GREEDY}`, { addSpecial: true });
     assert.ok(long.length > 40, 'longer than one step budget');
-    core.submit(1, long, { temperature: 0, maxTokens: 50 });
+    // As much as the context leaves: prompt plus max_tokens past it is refused.
+    core.submit(1, long, { temperature: 0, maxTokens: MAX_CONTEXT - long.length });
     core.submit(2, requests[0]!.prompt, { temperature: 0, maxTokens: 50 });
     const out = new Map<number, Outcome>();
     record(core.step(), out);

@@ -75,6 +75,18 @@ test('what only the engine can check is a 400 too: a prompt past the context, to
   assertError(await postJson(`${s.url}/v1/completions`, { prompt: [1, 999999] }), 400, 'prompt');
 });
 
+test('prompt plus max_tokens past the context is a 400 naming both numbers, not a silently shorter answer', async () => {
+  // The server's context is 512 tokens; BOS + "Once upon a time" is 5.
+  const r = await postJson(`${s.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 600 });
+  assertError(r, 400, 'max_tokens');
+  assert.equal(r.json.error.code, 'context_length_exceeded');
+  assert.match(r.json.error.message, /512 tokens.*605 \(5 in the prompt, max_tokens 600/);
+  const chat = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_completion_tokens: 512 });
+  assertError(chat, 400, 'max_completion_tokens');
+  const fits = await postJson(`${s.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 507, stop: [' was'] });
+  assert.equal(fits.status, 200, fits.text);
+});
+
 test('a body over the limit is a 413; an unknown route or model a 404', async () => {
   const huge = await postJson(`${s.url}/v1/completions`, { prompt: 'x'.repeat(200 * 1024) });
   assertError(huge, 413, null);

@@ -6,6 +6,9 @@ import OpenAI from 'openai';
 import { STORIES_GREEDY } from '../paths.js';
 import { MODEL, startServer, type TestServer } from './helpers.js';
 
+/** OpenAI's completion_tokens_details: vserve has no reasoning tokens or predicted outputs. */
+const NO_DETAILS = { reasoning_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 };
+
 let s: TestServer;
 let client: OpenAI;
 before(async () => {
@@ -32,7 +35,7 @@ test('completions: the known greedy text, with usage and OpenAI shapes', async (
   assert.equal(c.finish_reason, 'length');
   assert.equal(c.logprobs, null);
   assert.ok(STORIES_GREEDY.startsWith(c.text) && c.text.length > 60, c.text);
-  assert.deepEqual(r.usage, { prompt_tokens: 5, completion_tokens: 30, total_tokens: 35, prompt_tokens_details: { cached_tokens: 0 } });
+  assert.deepEqual(r.usage, { prompt_tokens: 5, completion_tokens: 30, total_tokens: 35, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: NO_DETAILS });
 });
 
 test('completions streamed: the same text, a finish chunk, the usage chunk, [DONE]', async () => {
@@ -55,7 +58,7 @@ test('completions streamed: the same text, a finish chunk, the usage chunk, [DON
   assert.equal(text, whole.choices[0]!.text);
   assert.equal(finishes.at(-1), 'length');
   assert.ok(finishes.slice(0, -1).every((f) => f === null));
-  assert.deepEqual(usage, { prompt_tokens: 5, completion_tokens: 25, total_tokens: 30, prompt_tokens_details: { cached_tokens: 0 } });
+  assert.deepEqual(usage, { prompt_tokens: 5, completion_tokens: 25, total_tokens: 30, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: NO_DETAILS });
 });
 
 test('chat: the template-rendered prompt, assistant message, usage', async () => {

@@ -1,0 +1,306 @@
+// An incremental JSON recogniser driven by a compiled schema, one byte at a time. Its state is a stack
+// of immutable frames (an open object, array, string, number or literal), so trying a token's bytes
+// never disturbs the state it started from. anyOf and the "any value" schema can leave several
+// readings alive at once, so a step maps one state to zero or more.
+//
+// cost(state) is the fewest bytes that complete the document from a state. The mask lets a token
+// through only when the rest still fits the token budget, so a document cut by max_tokens is never
+// left open: as the budget runs out, only tokens that close it remain.
+import { membersLength, minLength, type ObjectSchema, type Schema } from './json-schema.js';
+
+type NumPhase = 'sign' | 'zero' | 'int' | 'dot' | 'frac' | 'e' | 'esign' | 'exp';
+
+type Frame =
+  | { t: 'value'; s: Schema }
+  | { t: 'obj'; s: ObjectSchema; phase: 'open' | 'key' | 'inkey' | 'colon' | 'after'; seen: readonly string[]; key: string }
+  | { t: 'arr'; s: Schema; phase: 'open' | 'after' }
+  /** esc: 1 right after a backslash; hex: \u digits still due; utf8: continuation bytes still due. */
+  | { t: 'str'; esc: number; hex: number; utf8: number }
+  | { t: 'num'; integer: boolean; phase: NumPhase }
+  | { t: 'lit'; texts: readonly string[]; pos: number };
+
+export interface JsonState {
+  readonly frames: readonly Frame[];
+  /** Whitespace bytes in a row: capped, so the model cannot idle in blanks. */
+  readonly ws: number;
+}
+
+const MAX_WS = 2;
+const NUM_ACCEPTING = new Set<NumPhase>(['zero', 'int', 'frac', 'exp']);
+
+const isWs = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
+const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+const Q = 0x22;
+
+export function initialState(s: Schema): JsonState {
+  return { frames: [{ t: 'value', s }], ws: 0 };
+}
+
+/** Feeds one byte to every reading in `states`; returns the readings that survive. */
+export function stepAll(states: readonly JsonState[], b: number): JsonState[] {
+  const out: JsonState[] = [];
+  for (const st of states) {
+    if (isWs(b) && !inText(st.frames)) {
+      if (st.ws >= MAX_WS) continue;
+      for (const frames of feed(st.frames, b)) out.push({ frames, ws: st.ws + 1 });
+    } else {
+      for (const frames of feed(st.frames, b)) out.push({ frames, ws: 0 });
+    }
+  }
+  return out;
+}
+
+/** Inside a string or key, a blank is text, not whitespace between tokens, and is not capped. */
+function inText(frames: readonly Frame[]): boolean {
+  const top = frames.at(-1);
+  return top?.t === 'str' || (top?.t === 'obj' && top.phase === 'inkey');
+}
+
+/** True when the document may end here (a top-level number or literal can end without a closing byte). */
+export function canEnd(st: JsonState): boolean {
+  return closeOpenEnded(st.frames)?.length === 0;
+}
+
+/** The fewest bytes that complete the document from `st`. */
+export function cost(st: JsonState): number {
+  let n = 0;
+  for (const f of st.frames) n += frameCost(f);
+  return n;
+}
+
+/** Pops a number or literal that is complete as it stands (it ends where the next byte is not its own). */
+function closeOpenEnded(frames: readonly Frame[]): readonly Frame[] | undefined {
+  const top = frames.at(-1);
+  if (top?.t === 'num') return NUM_ACCEPTING.has(top.phase) ? frames.slice(0, -1) : undefined;
+  if (top?.t === 'lit') return top.texts.some((x) => x.length === top.pos) ? frames.slice(0, -1) : undefined;
+  return frames;
+}
+
+const replaceTop = (frames: readonly Frame[], ...top: Frame[]) => [...frames.slice(0, -1), ...top];
+
+function feed(frames: readonly Frame[], b: number): (readonly Frame[])[] {
+  const top = frames.at(-1);
+  if (!top) return [];
+  switch (top.t) {
+    case 'value':
+      if (isWs(b)) return [frames];
+      return startValue(top.s, b).map((f) => (f ? replaceTop(frames, f) : frames.slice(0, -1)));
+    case 'obj':
+      return feedObject(frames, top, b);
+    case 'arr':
+      return feedArray(frames, top, b);
+    case 'str':
+      return feedString(frames, top, b);
+    case 'num':
+      return feedNumber(frames, top, b);
+    case 'lit':
+      return feedLiteral(frames, top, b);
+  }
+}
+
+/** The frames a value of `s` opens with byte `b` (null: the value is already complete). */
+function startValue(s: Schema, b: number): (Frame | null)[] {
+  switch (s.kind) {
+    case 'any':
+      if (b === 0x7b) return startValue({ kind: 'object', props: new Map(), required: [], extra: s }, b);
+      if (b === 0x5b) return startValue({ kind: 'array', items: s }, b);
+      return [...startValue({ kind: 'string' }, b), ...startValue({ kind: 'number', integer: false }, b), ...startValue({ kind: 'boolean' }, b), ...startValue({ kind: 'null' }, b)];
+    case 'object':
+      return b === 0x7b ? [{ t: 'obj', s, phase: 'open', seen: [], key: '' }] : [];
+    case 'array':
+      return b === 0x5b ? [{ t: 'arr', s: s.items, phase: 'open' }] : [];
+    case 'string':
+      return b === Q ? [{ t: 'str', esc: 0, hex: 0, utf8: 0 }] : [];
+    case 'number':
+      if (b === 0x2d) return [{ t: 'num', integer: s.integer, phase: 'sign' }];
+      return isDigit(b) ? [{ t: 'num', integer: s.integer, phase: b === 0x30 ? 'zero' : 'int' }] : [];
+    case 'boolean':
+      return startLiteral(['true', 'false'], b);
+    case 'null':
+      return startLiteral(['null'], b);
+    case 'literals':
+      return startLiteral(s.texts, b);
+    case 'anyOf':
+      return s.options.flatMap((o) => startValue(o, b));
+  }
+}
+
+function startLiteral(texts: readonly string[], b: number): (Frame | null)[] {
+  const left = texts.filter((x) => x.charCodeAt(0) === b);
+  if (left.length === 0) return [];
+  // A one-byte literal (an enum of 1, say) could still be the start of a longer one.
+  return [{ t: 'lit', texts: left, pos: 1 }];
+}
+
+function feedObject(frames: readonly Frame[], f: Extract<Frame, { t: 'obj' }>, b: number): (readonly Frame[])[] {
+  const s = f.s;
+  const missing = () => s.required.filter((r) => !f.seen.includes(r));
+  const set = (changes: Partial<typeof f>) => replaceTop(frames, { ...f, ...changes });
+  switch (f.phase) {
+    case 'open':
+    case 'after':
+      if (isWs(b)) return [frames];
+      if (b === 0x7d) return missing().length === 0 ? [frames.slice(0, -1)] : [];
+      if (f.phase === 'open' && b === Q) return canAddKey(f) ? [set({ phase: 'inkey', key: '' })] : [];
+      if (f.phase === 'after' && b === 0x2c) return canAddKey(f) ? [set({ phase: 'key' })] : [];
+      return [];
+    case 'key':
+      if (isWs(b)) return [frames];
+      return b === Q ? [set({ phase: 'inkey', key: '' })] : [];
+    case 'inkey': {
+      if (b === Q) return keyAllowed(f, f.key) ? [set({ phase: 'colon' })] : [];
+      if (b < 0x20 || b > 0x7e || b === 0x5c) return [];
+      const key = f.key + String.fromCharCode(b);
+      return keyPrefixAllowed(f, key) ? [set({ key })] : [];
+    }
+    case 'colon':
+      if (isWs(b)) return [frames];
+      if (b !== 0x3a) return [];
+      return [[...replaceTop(frames, { ...f, phase: 'after', seen: [...f.seen, f.key], key: '' }), { t: 'value', s: propSchema(s, f.key) }]];
+  }
+}
+
+const propSchema = (s: ObjectSchema, key: string): Schema => s.props.get(key) ?? s.extra!;
+
+function keyAllowed(f: Extract<Frame, { t: 'obj' }>, key: string): boolean {
+  if (f.seen.includes(key)) return false;
+  return f.s.props.has(key) || f.s.extra !== null;
+}
+
+function keyPrefixAllowed(f: Extract<Frame, { t: 'obj' }>, prefix: string): boolean {
+  if (f.s.extra !== null) return true;
+  for (const name of f.s.props.keys()) if (name.startsWith(prefix) && !f.seen.includes(name)) return true;
+  return false;
+}
+
+/** Another key can follow: the object takes keys beyond its properties, or one of them is unused. */
+function canAddKey(f: Extract<Frame, { t: 'obj' }>): boolean {
+  if (f.s.extra !== null) return true;
+  for (const name of f.s.props.keys()) if (!f.seen.includes(name)) return true;
+  return false;
+}
+
+function feedArray(frames: readonly Frame[], f: Extract<Frame, { t: 'arr' }>, b: number): (readonly Frame[])[] {
+  if (isWs(b)) return [frames];
+  if (b === 0x5d) return [frames.slice(0, -1)];
+  if (f.phase === 'after') return b === 0x2c ? [[...frames, { t: 'value', s: f.s }]] : [];
+  // The first item: its first byte goes to a value frame above the array.
+  return feed([...replaceTop(frames, { ...f, phase: 'after' }), { t: 'value', s: f.s }], b);
+}
+
+function feedString(frames: readonly Frame[], f: Extract<Frame, { t: 'str' }>, b: number): (readonly Frame[])[] {
+  const set = (changes: Partial<typeof f>) => [replaceTop(frames, { ...f, ...changes })];
+  if (f.esc) {
+    if (b === 0x75) return set({ esc: 0, hex: 4 });
+    return '"\\/bfnrt'.includes(String.fromCharCode(b)) ? set({ esc: 0 }) : [];
+  }
+  if (f.hex) return isHex(b) ? set({ hex: f.hex - 1 }) : [];
+  if (f.utf8) return b >= 0x80 && b <= 0xbf ? set({ utf8: f.utf8 - 1 }) : [];
+  if (b === Q) return [frames.slice(0, -1)];
+  if (b === 0x5c) return set({ esc: 1 });
+  if (b < 0x20) return [];
+  if (b < 0x80) return [frames];
+  if (b >= 0xc2 && b <= 0xdf) return set({ utf8: 1 });
+  if (b >= 0xe0 && b <= 0xef) return set({ utf8: 2 });
+  if (b >= 0xf0 && b <= 0xf4) return set({ utf8: 3 });
+  return [];
+}
+
+function feedNumber(frames: readonly Frame[], f: Extract<Frame, { t: 'num' }>, b: number): (readonly Frame[])[] {
+  const next = numberStep(f.phase, b, f.integer);
+  if (next) return [replaceTop(frames, { ...f, phase: next })];
+  // Not part of the number: it ends here if it can, and the byte belongs to what encloses it.
+  return NUM_ACCEPTING.has(f.phase) ? feed(frames.slice(0, -1), b) : [];
+}
+
+function numberStep(p: NumPhase, b: number, integer: boolean): NumPhase | undefined {
+  const digit = isDigit(b);
+  switch (p) {
+    case 'sign':
+      return digit ? (b === 0x30 ? 'zero' : 'int') : undefined;
+    case 'zero':
+    case 'int':
+      if (digit) return p === 'int' ? 'int' : undefined;
+      if (integer) return undefined;
+      return b === 0x2e ? 'dot' : b === 0x65 || b === 0x45 ? 'e' : undefined;
+    case 'dot':
+      return digit ? 'frac' : undefined;
+    case 'frac':
+      return digit ? 'frac' : b === 0x65 || b === 0x45 ? 'e' : undefined;
+    case 'e':
+      return digit ? 'exp' : b === 0x2b || b === 0x2d ? 'esign' : undefined;
+    case 'esign':
+    case 'exp':
+      return digit ? 'exp' : undefined;
+  }
+}
+
+function feedLiteral(frames: readonly Frame[], f: Extract<Frame, { t: 'lit' }>, b: number): (readonly Frame[])[] {
+  const left = f.texts.filter((x) => x.length > f.pos && x.charCodeAt(f.pos) === b);
+  const out: (readonly Frame[])[] = [];
+  if (left.length > 0) {
+    const done = left.every((x) => x.length === f.pos + 1);
+    out.push(done ? frames.slice(0, -1) : replaceTop(frames, { ...f, texts: left, pos: f.pos + 1 }));
+  }
+  // A literal complete as it stands ("1" of [1, 10]) ends here, and the byte belongs to what encloses it.
+  if (f.texts.some((x) => x.length === f.pos)) out.push(...feed(frames.slice(0, -1), b));
+  return out;
+}
+
+function frameCost(f: Frame): number {
+  switch (f.t) {
+    case 'value':
+      return minLength(f.s);
+    case 'arr':
+      return 1;
+    case 'str':
+      return 1 + f.esc + f.hex + f.utf8;
+    case 'num':
+      return NUM_ACCEPTING.has(f.phase) ? 0 : 1;
+    case 'lit':
+      return Math.min(...f.texts.map((x) => x.length - f.pos));
+    case 'obj':
+      return objectCost(f);
+  }
+}
+
+/** Bytes to close an object frame, its missing required members included (the value being written above it excluded). */
+function objectCost(f: Extract<Frame, { t: 'obj' }>): number {
+  const s = f.s;
+  const missing = s.required.filter((r) => !f.seen.includes(r));
+  switch (f.phase) {
+    case 'open':
+      return 1 + membersLength(s, missing, true);
+    case 'after':
+      return 1 + membersLength(s, missing, false);
+    case 'key':
+      return 1 + (missing.length > 0 ? membersLength(s, missing, true) : cheapestNewMember(f));
+    case 'colon': {
+      const rest = missing.filter((m) => m !== f.key);
+      return 1 + minLength(propSchema(s, f.key)) + 1 + membersLength(s, rest, false);
+    }
+    case 'inkey': {
+      // Finish this key (as a property it can still become, or as another key), then the rest.
+      let best = Infinity;
+      for (const name of s.props.keys()) {
+        if (!name.startsWith(f.key) || f.seen.includes(name)) continue;
+        const rest = missing.filter((m) => m !== name);
+        best = Math.min(best, name.length - f.key.length + 2 + minLength(s.props.get(name)!) + membersLength(s, rest, false));
+      }
+      if (s.extra !== null) {
+        // A key equal to a property's name is that property; another one byte makes it a new key.
+        const extraBytes = s.props.has(f.key) || f.seen.includes(f.key) ? 1 : 0;
+        best = Math.min(best, extraBytes + 2 + minLength(s.extra) + membersLength(s, missing, false));
+      }
+      return best + 1;
+    }
+  }
+}
+
+/** The shortest `"key":value` that could be added (after a comma, with nothing required left). */
+function cheapestNewMember(f: Extract<Frame, { t: 'obj' }>): number {
+  let best = f.s.extra !== null ? 3 + minLength(f.s.extra) : Infinity;
+  for (const [name, sub] of f.s.props) if (!f.seen.includes(name)) best = Math.min(best, name.length + 3 + minLength(sub));
+  return best;
+}

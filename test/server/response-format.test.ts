@@ -1,0 +1,110 @@
+// response_format through constrained decoding on the bundled model (a 512-token SentencePiece
+// vocabulary with byte-fallback tokens): every output parses as JSON and matches its schema, for
+// several schemas, seeds and token budgets, including budgets that force the document to close early.
+// The check is a small validator written here, independent of the decoder's automaton.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { postJson, startServer, type TestServer } from './helpers.js';
+
+let s: TestServer;
+before(async () => {
+  s = await startServer();
+});
+after(() => s.close());
+
+/** The schema subset the decoder supports, checked directly on the parsed value. */
+function matches(v: unknown, sc: any): boolean {
+  if (sc.enum) return sc.enum.some((e: unknown) => JSON.stringify(e) === JSON.stringify(v));
+  if (sc.anyOf) return sc.anyOf.some((o: unknown) => matches(v, o));
+  if (Array.isArray(sc.type)) return sc.type.some((t: string) => matches(v, { ...sc, type: t }));
+  switch (sc.type) {
+    case undefined:
+      return true;
+    case 'string':
+      return typeof v === 'string';
+    case 'number':
+      return typeof v === 'number';
+    case 'integer':
+      return Number.isInteger(v);
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'null':
+      return v === null;
+    case 'array':
+      return Array.isArray(v) && (!sc.items || v.every((x) => matches(x, sc.items)));
+    case 'object': {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+      const o = v as Record<string, unknown>;
+      const props = sc.properties ?? {};
+      if (!(sc.required ?? []).every((k: string) => k in o)) return false;
+      return Object.entries(o).every(([k, x]) => (k in props ? matches(x, props[k]) : sc.additionalProperties !== false && matches(x, sc.additionalProperties ?? {})));
+    }
+  }
+  return false;
+}
+
+const SCHEMAS: Record<string, object> = {
+  person: {
+    type: 'object', additionalProperties: false, required: ['name', 'age', 'pets'],
+    properties: { name: { type: 'string' }, age: { type: 'integer' }, pets: { type: 'array', items: { type: 'string' } }, nick: { type: 'string' } },
+  },
+  nested: {
+    type: 'object', additionalProperties: false, required: ['story', 'ok'],
+    properties: {
+      story: { type: 'object', additionalProperties: false, required: ['title', 'mood'], properties: { title: { type: 'string' }, mood: { enum: ['happy', 'sad', 3, null] } } },
+      ok: { type: 'boolean' }, score: { type: 'number' }, none: { type: 'null' },
+    },
+  },
+  union: { type: 'object', additionalProperties: false, required: ['v'], properties: { v: { anyOf: [{ type: 'integer' }, { type: 'string' }, { type: 'array', items: { type: ['number', 'null'] } }] } } },
+  list: { type: 'array', items: { type: 'object', properties: { id: { type: 'integer' } }, required: ['id'] } },
+  open: { type: 'object', properties: { a: { type: 'number' } } },
+};
+
+async function chatJson(body: object) {
+  const r = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Tell me about a girl and her dog.' }], ...body });
+  assert.equal(r.status, 200, r.text);
+  return r.json.choices[0] as { message: { content: string }; finish_reason: string };
+}
+
+test('json_object: always a valid JSON object, whatever the seed and budget', async () => {
+  for (const seed of [1, 2, 3]) {
+    for (const max_tokens of [8, 40]) {
+      const c = await chatJson({ response_format: { type: 'json_object' }, seed, temperature: 1, max_tokens });
+      const v = JSON.parse(c.message.content);
+      assert.ok(typeof v === 'object' && v !== null && !Array.isArray(v), c.message.content);
+    }
+  }
+  const greedy = await chatJson({ response_format: { type: 'json_object' }, temperature: 0, max_tokens: 30 });
+  JSON.parse(greedy.message.content);
+});
+
+test('json_schema: objects, arrays, enums, nested objects and anyOf, valid and matching', async () => {
+  for (const [name, schema] of Object.entries(SCHEMAS)) {
+    for (const seed of [7, 8]) {
+      for (const max_tokens of [45, 90]) {
+        const c = await chatJson({ response_format: { type: 'json_schema', json_schema: { name, schema, strict: true } }, seed, temperature: 1, max_tokens });
+        let v: unknown;
+        assert.doesNotThrow(() => (v = JSON.parse(c.message.content)), `${name} seed ${seed}: ${c.message.content}`);
+        assert.ok(matches(v, schema), `${name} seed ${seed}: ${c.message.content}`);
+      }
+    }
+  }
+});
+
+test('the legacy completions endpoint takes response_format too, streamed as well', async () => {
+  const r = await postJson(`${s.url}/v1/completions`, { prompt: 'Once upon a time', response_format: { type: 'json_object' }, max_tokens: 20, seed: 4, temperature: 1, stream: true });
+  const text = r.text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0]?.text ?? '').join('');
+  JSON.parse(text);
+});
+
+test('an unsupported schema keyword is a 400 naming it; too small a budget too', async () => {
+  for (const [schema, keyword] of [[{ type: 'string', pattern: '^a' }, 'pattern'], [{ type: 'object', properties: { x: { $ref: '#/x' } } }, '$ref'], [{ type: 'integer', minimum: 3 }, 'minimum']] as const) {
+    const r = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.param, 'response_format');
+    assert.ok(r.json.error.message.includes(`"${keyword}"`), r.json.error.message);
+  }
+  const small = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], max_tokens: 5, response_format: { type: 'json_schema', json_schema: { name: 'p', schema: SCHEMAS.person } } });
+  assert.equal(small.status, 400);
+  assert.equal(small.json.error.param, 'max_tokens');
+});
