@@ -302,15 +302,29 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       Napi::Uint8Array states = Napi::Uint8Array::New(env, slots);
       Napi::Uint32Array tokens = Napi::Uint32Array::New(env, slots);
       Napi::Float64Array pages = Napi::Float64Array::New(env, slots);
+      Napi::Float64Array slotShared = Napi::Float64Array::New(env, slots);
       uint64_t mappings = 0, idlePages = 0, sharedPages = 0;
+      // How many slots map each pool page: a page is shared when more than one does (a reference the
+      // prefix cache holds is not a mapping). One pass over the page tables, so stats stay cheap to poll.
+      std::vector<uint32_t> mappedBy(pool.pageCount(), 0);
+      for (uint32_t s = 0; s < slots; s++) {
+        for (uint32_t r = 0; r < k.geometry().ranges(); r++) {
+          for (uint32_t p : k.PagesOf(s, r)) mappedBy[p]++;
+        }
+      }
       for (uint32_t s = 0; s < slots; s++) {
         states[s] = static_cast<uint8_t>(k.StateOf(s));
         tokens[s] = k.TokensOf(s);
         pages[s] = static_cast<double>(k.MappedPagesOf(s));
         mappings += k.MappedPagesOf(s);
         if (k.StateOf(s) == vmem::SlotState::kIdle) idlePages += k.MappedPagesOf(s);
+        uint64_t shared = 0;
+        for (uint32_t r = 0; r < k.geometry().ranges(); r++) {
+          for (uint32_t p : k.PagesOf(s, r)) shared += mappedBy[p] > 1 ? 1 : 0;
+        }
+        slotShared[s] = static_cast<double>(shared);
       }
-      for (uint32_t p = 0; p < pool.pageCount(); p++) sharedPages += pool.RefCount(p) > 1 ? 1 : 0;
+      for (uint32_t count : mappedBy) sharedPages += count > 1 ? 1 : 0;
       const vmem::VirtualKVCounters& c = k.counters();
       Napi::Object o = Napi::Object::New(env);
       auto set = [&](const char* name, double v) { o.Set(name, Napi::Number::New(env, v)); };
@@ -334,6 +348,7 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       o.Set("slotStates", states);
       o.Set("slotTokens", tokens);
       o.Set("slotPages", pages);
+      o.Set("slotSharedPages", slotShared);
       return o;
     });
   }

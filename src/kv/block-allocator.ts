@@ -40,8 +40,4 @@ export class BlockAllocator {
   refCount(id: number): number {
     return this.refs[id]!;
   }
-
-  sharedCount(): number {
-    return this.refs.reduce((n, r) => n + (r > 1 ? 1 : 0), 0);
-  }
 }

@@ -63,6 +63,8 @@ export interface NativeStats {
   slotStates: Uint8Array;
   slotTokens: Uint32Array;
   slotPages: Float64Array;
+  /** Per slot, how many of its mapped pages another slot maps too. */
+  slotSharedPages: Float64Array;
 }
 
 /** The native class. `range` = layer * 2 + (0 for K, 1 for V). */

@@ -272,11 +272,15 @@ export class PagedKVManager implements KVCacheManager {
   }
 
   stats(): KVStats {
+    // How many block tables point at each block: shared means more than one (the prefix cache's own
+    // reference on a block is not a table's).
+    const tablesUsing = new Uint16Array(this.numBlocks);
+    for (let slot = 0; slot < this.shape.maxSlots; slot++) for (const b of this.blockTable(slot)) tablesUsing[b]!++;
     const slots: SlotStats[] = [];
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       if (!this.slots.isActive(slot)) continue;
       const pages = this.blockCounts[slot]! * this.ranges;
-      const sharedBlocks = this.blockTable(slot).reduce((n, b) => n + (this.pool.refCount(b) > 1 ? 1 : 0), 0);
+      const sharedBlocks = this.blockTable(slot).reduce((n, b) => n + (tablesUsing[b]! > 1 ? 1 : 0), 0);
       slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages, sharedPages: sharedBlocks * this.ranges, bytes: pages * this.pageBytes });
     }
     const usedPages = (this.numBlocks - this.pool.freeCount) * this.ranges;
@@ -286,7 +290,7 @@ export class PagedKVManager implements KVCacheManager {
       totalPages: this.numBlocks * this.ranges,
       freePages: this.freePages(),
       usedPages,
-      sharedPages: this.pool.sharedCount() * this.ranges,
+      sharedPages: tablesUsing.reduce((n, t) => n + (t > 1 ? 1 : 0), 0) * this.ranges,
       residentBytes: usedPages * this.pageBytes,
     };
     return buildStats(counts, slots, tokenBytes(this.shape) * this.ranges);

@@ -143,13 +143,12 @@ export class VirtualKVManager implements KVCacheManager {
 
   stats(): KVStats {
     const n = this.native.stats();
-    const shared = n.sharedPages > 0 ? this.sharedPagesPerSlot() : undefined;
     const slots: SlotStats[] = [];
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       const state = SLOT_STATES[n.slotStates[slot]!]!;
       if (state === 'free') continue;
       const pages = n.slotPages[slot]!;
-      slots.push({ slot, state, tokens: n.slotTokens[slot]!, pages, sharedPages: shared?.[slot] ?? 0, bytes: pages * this.pageBytes });
+      slots.push({ slot, state, tokens: n.slotTokens[slot]!, pages, sharedPages: n.slotSharedPages[slot]!, bytes: pages * this.pageBytes });
     }
     const counts = {
       kind: this.kind,
@@ -167,18 +166,6 @@ export class VirtualKVManager implements KVCacheManager {
       unmapNs: n.unmapNs,
     };
     return buildStats(counts, slots, tokenBytes(this.shape) * rangeCount(this.shape));
-  }
-
-  /** Per slot, how many of its mapped pages some other slot maps too (only asked when the pool has shared pages). */
-  private sharedPagesPerSlot(): number[] {
-    const ranges = rangeCount(this.shape);
-    const perSlot: Uint32Array[][] = [];
-    const mappings = new Map<number, number>();
-    for (let slot = 0; slot < this.shape.maxSlots; slot++) {
-      perSlot.push(Array.from({ length: ranges }, (_, r) => this.native.slotPages(slot, r)));
-      for (const pages of perSlot[slot]!) for (const p of pages) mappings.set(p, (mappings.get(p) ?? 0) + 1);
-    }
-    return perSlot.map((lists) => lists.reduce((n, pages) => n + pages.reduce((m, p) => m + (mappings.get(p)! > 1 ? 1 : 0), 0), 0));
   }
 
   /** Each layer's K and V as one Float32Array over the reserved range: [slot][position][kvHead][headDim]. */
