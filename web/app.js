@@ -74,7 +74,7 @@ async function send() {
     const headers = { 'content-type': 'application/json' };
     const key = $('api-key').value;
     if (key) headers.authorization = `Bearer ${key}`;
-    const res = await fetch('/v1/chat/completions', {
+    const ask = () => fetch('/v1/chat/completions', {
       method: 'POST',
       headers,
       body: JSON.stringify({
@@ -86,6 +86,15 @@ async function send() {
         temperature: Number($('temperature').value),
       }),
     });
+    let res = await ask();
+    // A conversation that outgrew the context drops its oldest exchange and asks again (until the server
+    // can keep a conversation within its budget itself).
+    while (res.status === 400 && state.messages.length > 1) {
+      const body = await res.json();
+      if (body.error?.code !== 'context_length_exceeded') throw new Error(body.error?.message ?? res.statusText);
+      state.messages.splice(0, Math.min(2, state.messages.length - 1));
+      res = await ask();
+    }
     if (!res.ok) throw new Error((await res.json()).error?.message ?? res.statusText);
     for await (const chunk of sseEvents(res.body)) {
       if (chunk.error) throw new Error(chunk.error.message);
