@@ -16,7 +16,6 @@ import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
 import { renderChat } from './prompt-encoder.js';
 
-export { EngineConfigError };
 
 export interface ResolvedEngineOptions {
   kvManager: 'virtual' | 'paged' | 'static';

@@ -143,11 +143,7 @@ export class ManagedKV implements EngineKV {
       // The slots planned so far go in the same call: the manager may reclaim pages beyond the tokens it
       // knows a slot holds, and must not take those that this step is about to write.
       const targets = [...plan.targets, [slot, tokens] as [number, number]];
-      let r = this.stepSlots(targets);
-      if (!r.ok && r.limit === 'pages' && this.prefix && this.prefix.unusedPages() > 0) {
-        this.prefix.evict(r.pagesNeeded - r.pagesAvailable);
-        r = this.stepSlots(targets);
-      }
+      const r = this.evictingIfShort(() => this.stepSlots(targets));
       if (!r.ok) return { ok: false, reason: r.reason ?? `the KV pool is full (${r.pagesNeeded} pages needed, ${r.pagesAvailable} free or reclaimable)` };
     }
     plan.targets.set(slot, tokens);
@@ -178,11 +174,7 @@ export class ManagedKV implements EngineKV {
   fork(parent: Sequence, child: Sequence): boolean {
     const slot = this.manager.allocSlot();
     if (slot === null) return false;
-    let r = this.manager.sharePrefix(parent.slot, slot, parent.computed);
-    if (!r.ok && r.limit === 'pages' && this.prefix && this.prefix.unusedPages() > 0) {
-      this.prefix.evict(r.pagesNeeded - r.pagesAvailable);
-      r = this.manager.sharePrefix(parent.slot, slot, parent.computed);
-    }
+    const r = this.evictingIfShort(() => this.manager.sharePrefix(parent.slot, slot, parent.computed));
     if (!r.ok) {
       this.manager.freeSlot(slot);
       return false;
@@ -241,6 +233,14 @@ export class ManagedKV implements EngineKV {
     seq.claimed = [];
     seq.publishedBlocks = 0;
     this.manager.freeSlot(slot);
+  }
+
+  /** Runs `attempt`; if the pool was short of pages, gives back unused cached blocks to cover it and tries once more. */
+  private evictingIfShort(attempt: () => GrowResult): GrowResult {
+    const r = attempt();
+    if (r.ok || r.limit !== 'pages' || !this.prefix || this.prefix.unusedPages() === 0) return r;
+    this.prefix.evict(r.pagesNeeded - r.pagesAvailable);
+    return attempt();
   }
 
   private stepSlots(targets: Iterable<[slot: number, tokens: number]>): GrowResult {
