@@ -1,5 +1,5 @@
 // Benchmark models: Llama-shaped GGUF files at real model shapes with random weights and the real
-// Llama SentencePiece tokenizer (all tokenizer.* metadata of ../shared/vocab/ggml-vocab-llama-spm.gguf),
+// Llama SentencePiece tokenizer (all tokenizer.* metadata of test/fixtures/vocab/ggml-vocab-llama-spm.gguf),
 // generated on demand into .cache/models/ and reused by name. Speed does not depend on the weights'
 // values and peers load the same file; the values are still sane (small, zero-mean; norms ≈ 1) so a
 // forward pass gives finite logits.
@@ -16,7 +16,7 @@ import { fillRandomBlocks, normWeights, Xorshift128 } from './random-weights.js'
 /** Bump when the generated files change, so stale cached files are regenerated. */
 const GENERATOR_VERSION = 2;
 const WEIGHT_STD = 0.02;
-const SPM_VOCAB = join(repoRoot, '..', 'shared', 'vocab', 'ggml-vocab-llama-spm.gguf');
+const SPM_VOCAB = join(repoRoot, 'test', 'fixtures', 'vocab', 'ggml-vocab-llama-spm.gguf');
 
 export interface ModelShape {
   dim: number;

@@ -1,7 +1,7 @@
 // Generated benchmark models must be valid Llama GGUFs with the real tokenizer whose forward pass (on
 // the reference backend) gives finite, non-degenerate logits, in every weight format.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,19 +11,13 @@ import { ReferenceBackend } from '../../src/backend/reference/reference-backend.
 import { GGUFFile } from '../../src/model/gguf/reader.js';
 import { GGMLType } from '../../src/model/gguf/types.js';
 import { LlamaModel } from '../../src/model/llama.js';
-import { repoRoot } from '../paths.js';
 
 // A small Llama shape: row lengths that are multiples of 256 so every format (Q4_K included) applies.
 const tiny: ModelShape = { dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 32000, context: 128, ropeBase: 10000 };
 const dtypes: BenchDType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_K'];
 
-// bench/models.ts takes the tokenizer from ../shared/vocab, which a fresh clone lacks: skipped there,
-// required in CI (where .ci/run expects ../shared).
-const sharedVocab = join(repoRoot, '..', 'shared', 'vocab', 'ggml-vocab-llama-spm.gguf');
-const skip = !existsSync(sharedVocab) && !process.env.CI ? `${sharedVocab} is absent (bench/models.ts reads its tokenizer from ../shared)` : false;
-
 for (const dtype of dtypes) {
-  test(`a ${dtype} benchmark model loads and gives finite logits`, { skip }, () => {
+  test(`a ${dtype} benchmark model loads and gives finite logits`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'vserve-benchmodel-'));
     const path = join(dir, 'tiny.gguf');
     try {
