@@ -4,8 +4,9 @@
 // pages mapped into each slot's range), the paged one a PagedKVManager's whose slots grew one block at a
 // time in turn ('fresh': a slot's blocks interleaved with the others'), or a pool whose blocks were
 // handed out in a random order ('fragmented': a long-running server's free list).
-import { alignedFloat32Array } from '../src/backend/aligned-array.js';
+import { alignedBytes } from '../src/backend/aligned-array.js';
 import type { AttentionShape, Backend, KVView, PagedKV } from '../src/backend/backend.js';
+import { kvFormat, type KVType } from '../src/kv/format.js';
 import { PagedKVManager } from '../src/kv/paged-kv.js';
 import { VirtualKVManager } from '../src/kv/virtual-kv.js';
 import { median, round } from './stats.js';
@@ -28,8 +29,15 @@ export interface AttentionPoint {
   paged: { blockSize: number; pool: PagedPool; ms: number; ratio: number; ratios: number[] }[];
 }
 
-/** A cheap repeating pseudo-random fill (values do not change the speed, only need to be finite). */
-function fill(a: Float32Array, seed: number): void {
+/** This comparison of layouts runs on f32 caches (the KV formats have their own bench). */
+const F32: KVType = { k: 'f32', v: 'f32' };
+
+/** A cheap repeating pseudo-random fill of an f32 cache (values do not change the speed, only need to be finite). */
+function fill(bytes: Uint8Array, seed: number): void {
+  fillFloats(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2), seed);
+}
+
+function fillFloats(a: Float32Array, seed: number): void {
   const pattern = new Float32Array(Math.min(a.length, 1 << 16));
   let s = seed >>> 0;
   for (let i = 0; i < pattern.length; i++) {
@@ -43,7 +51,7 @@ function fill(a: Float32Array, seed: number): void {
 function virtualCache(slots: number, tokens: number, s: AttentionShape): { view: KVView; manager: VirtualKVManager } {
   const page = 64 << 10;
   const perRange = Math.ceil((tokens * s.nKVHeads * s.headDim * 4) / page) * page;
-  const m = new VirtualKVManager({ layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, pageSize: page, budgetBytes: slots * perRange * 2 });
+  const m = new VirtualKVManager({ layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, type: F32, pageSize: page, budgetBytes: slots * perRange * 2 });
   for (let i = 0; i < slots; i++) m.allocSlot();
   if (!m.step(new Int32Array(slots).fill(tokens)).ok) throw new Error('virtual bench cache: pool too small');
   const view = m.view();
@@ -66,8 +74,8 @@ function pagedCache(slots: number, tokens: number, blockSize: number, s: Attenti
  */
 function fragmentedPagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape): PagedKV {
   const perSlot = Math.ceil(tokens / blockSize), numBlocks = slots * perSlot;
-  const blockFloats = blockSize * s.nKVHeads * s.headDim;
-  const keys = alignedFloat32Array(numBlocks * blockFloats), values = alignedFloat32Array(numBlocks * blockFloats);
+  const rowBytes = s.nKVHeads * s.headDim * 4;
+  const keys = alignedBytes(numBlocks * blockSize * rowBytes), values = alignedBytes(numBlocks * blockSize * rowBytes);
   fill(keys, 1);
   fill(values, 2);
   const ids = Int32Array.from({ length: numBlocks }, (_, i) => i);
@@ -79,6 +87,7 @@ function fragmentedPagedCache(slots: number, tokens: number, blockSize: number, 
   }
   return {
     layout: 'paged', maxSlots: slots, kvHeads: s.nKVHeads, headDim: s.headDim, blockSize, numBlocks, maxBlocksPerSlot: perSlot,
+    keyFormat: kvFormat('f32'), valueFormat: kvFormat('f32'), rowBytes,
     keys: () => keys, values: () => values, blockTables: ids, seqLens: new Int32Array(slots).fill(tokens),
   };
 }
@@ -86,7 +95,7 @@ function fragmentedPagedCache(slots: number, tokens: number, blockSize: number, 
 /** A PagedKVManager's cache whose slots grew one block at a time in turn (blocks interleaved across slots). */
 function freshPagedCache(slots: number, tokens: number, blockSize: number, s: AttentionShape): KVView {
   const bytes = slots * Math.ceil(tokens / blockSize) * blockSize * s.nKVHeads * s.headDim * 4 * 2;
-  const m = new PagedKVManager({ layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, blockSize, budgetBytes: bytes });
+  const m = new PagedKVManager({ layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, type: F32, blockSize, budgetBytes: bytes });
   for (let i = 0; i < slots; i++) m.allocSlot();
   const lens = new Int32Array(slots);
   for (let grown = blockSize; ; grown += blockSize) {
@@ -108,7 +117,7 @@ function freshPagedCache(slots: number, tokens: number, blockSize: number, s: At
  */
 function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positions: Int32Array, s: AttentionShape, minCalls: number, cold: boolean, rounds: number): number[][] {
   const q = new Float32Array(slots.length * s.nHeads * s.headDim);
-  fill(q, 3);
+  fillFloats(q, 3);
   const out = new Float32Array(q.length);
   const results: number[][] = [];
   for (let round = 0; round < rounds; round++) {

@@ -1,8 +1,11 @@
 // KV-cache writes and causal attention for a token-packed batch over the contiguous KV layout
-// [slot][position][kvHead][headDim] (one f32 array per layer for K and for V).
+// [slot][position][row] (one byte array per layer for K and for V, rows in the cache's formats). Rows are
+// grouped in pages of rowsPerPage rows, pageBytes apart, so that no row straddles a page of the
+// virtual manager's pool; a slot is maxContext / rowsPerPage pages.
 //
 // attention: the batch loop and the per-task loop are attention_batch.h and attention_core.h, shared
 // with the paged layout (paged_attention.cc).
+#include <algorithm>
 #include <string>
 
 #include "attention_batch.h"
@@ -14,24 +17,43 @@ namespace vserve {
 namespace {
 
 struct KVGeometry {
-  float* keys;
-  float* values;
+  uint8_t* keys;
+  uint8_t* values;
   size_t maxSlots;
   size_t maxContext;
   size_t kvHeads;
   size_t headDim;
+  RowFormat format;
+  size_t rowsPerPage;
+  size_t pageBytes;
   size_t rowLen() const { return kvHeads * headDim; }
-  size_t offset(size_t slot, size_t pos) const { return (slot * maxContext + pos) * rowLen(); }
+  size_t slotBytes() const { return maxContext / rowsPerPage * pageBytes; }
+  size_t offset(size_t slot, size_t pos) const {
+    return slot * slotBytes() + pos / rowsPerPage * pageBytes + pos % rowsPerPage * format.rowBytes;
+  }
 };
 
-// Reads (keys, values, maxSlots, maxContext, kvHeads, headDim) starting at argument `first`.
+// Reads (keys, values, maxSlots, maxContext, kvHeads, headDim, keyFormat, valueFormat, rowBytes,
+// rowsPerPage, pageBytes) starting at argument `first`.
+constexpr size_t kKVArgs = 11;
 KVGeometry kvArgs(const Args& args, size_t first) {
-  const ArrayArg<float> keys = args.float32(first, "keys");
-  const ArrayArg<float> values = args.float32(first + 1, "values");
+  const ArrayArg<uint8_t> keys = args.bytes(first, "keys");
+  const ArrayArg<uint8_t> values = args.bytes(first + 1, "values");
   KVGeometry g{keys.data, values.data, args.index(first + 2, "maxSlots"), args.index(first + 3, "maxContext"),
-               args.index(first + 4, "kvHeads"), args.index(first + 5, "headDim")};
+               args.index(first + 4, "kvHeads"), args.index(first + 5, "headDim"), {}, 0, 0};
   if (g.kvHeads == 0 || g.headDim == 0) args.rangeError("kvHeads and headDim must be positive");
-  const size_t perSlot = checkedMul(args, g.maxContext, g.rowLen(), "slot size");
+  g.format = rowFormatArgs(args, first + 6, checkedMul(args, g.kvHeads, g.headDim, "row"));
+  g.rowsPerPage = args.index(first + 9, "rowsPerPage");
+  g.pageBytes = args.index(first + 10, "pageBytes");
+  if (g.rowsPerPage == 0 || g.maxContext % g.rowsPerPage != 0) {
+    args.rangeError("rowsPerPage (" + std::to_string(g.rowsPerPage) + ") must be positive and divide maxContext (" +
+                    std::to_string(g.maxContext) + ")");
+  }
+  if (checkedMul(args, g.rowsPerPage, g.format.rowBytes, "page rows") > g.pageBytes) {
+    args.rangeError(std::to_string(g.rowsPerPage) + " rows of " + std::to_string(g.format.rowBytes) +
+                    " bytes do not fit a page of " + std::to_string(g.pageBytes) + " bytes");
+  }
+  const size_t perSlot = checkedMul(args, g.maxContext / g.rowsPerPage, g.pageBytes, "slot size");
   const size_t total = checkedMul(args, g.maxSlots, perSlot, "cache size");
   args.requireLength(keys, total, "keys");
   args.requireLength(values, total, "values");
@@ -56,42 +78,47 @@ void checkTokens(const Args& args, const ArrayArg<int32_t>& slots, const ArrayAr
   }
 }
 
-// kvStore(keys, values, maxSlots, maxContext, kvHeads, headDim, k, v, slots, positions)
+// kvStore(<the kvArgs>, k, v, slots, positions)
 Napi::Value KVStore(const Napi::CallbackInfo& info) {
   Args args(info, "kvStore");
   const KVGeometry g = kvArgs(args, 0);
-  storeRows(args, g, 6, [&](const auto& slots, const auto& positions) { checkTokens(args, slots, positions, g); });
+  storeRows(args, g, kKVArgs, [&](const auto& slots, const auto& positions) { checkTokens(args, slots, positions, g); });
   return info.Env().Undefined();
 }
 
-// The contiguous layout's rows: position p of a slot is row p of the slot's range.
+// The contiguous layout's rows: position p of a slot is row p % rowsPerPage of the slot's page p / rowsPerPage.
 struct ContiguousRows {
-  const float* keys;  // this slot's position 0
-  const float* values;
-  size_t rowLen;
+  const uint8_t* keys;  // this slot's first page
+  const uint8_t* values;
+  const KVGeometry& g;
   void fill(size_t p0, size_t count, TileRows& rows) const {
-    for (size_t p = 0; p < count; p++) {
-      rows.keys[p] = keys + (p0 + p) * rowLen;
-      rows.values[p] = values + (p0 + p) * rowLen;
+    for (size_t p = 0; p < count;) {
+      const size_t pos = p0 + p, inPage = pos % g.rowsPerPage;
+      const size_t run = std::min(count - p, g.rowsPerPage - inPage);
+      const size_t first = pos / g.rowsPerPage * g.pageBytes + inPage * g.format.rowBytes;
+      for (size_t r = 0; r < run; r++, p++) {
+        rows.keys[p] = keys + first + r * g.format.rowBytes;
+        rows.values[p] = values + first + r * g.format.rowBytes;
+      }
     }
   }
 };
 
-// attention(out, q, keys, values, maxSlots, maxContext, kvHeads, headDim, slots, positions, nHeads, scale)
+// attention(out, q, <the kvArgs>, slots, positions, nHeads, scale)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Args args(info, "attention");
   const ArrayArg<float> out = args.float32(0, "out");
   const ArrayArg<float> q = args.float32(1, "q");
   const KVGeometry g = kvArgs(args, 2);
-  const ArrayArg<int32_t> slots = args.int32(8, "slots");
-  const ArrayArg<int32_t> positions = args.int32(9, "positions");
-  const size_t nHeads = args.index(10, "nHeads");
-  const float scale = float(args.number(11, "scale"));
+  const ArrayArg<int32_t> slots = args.int32(2 + kKVArgs, "slots");
+  const ArrayArg<int32_t> positions = args.int32(3 + kKVArgs, "positions");
+  const size_t nHeads = args.index(4 + kKVArgs, "nHeads");
+  const float scale = float(args.number(5 + kKVArgs, "scale"));
   checkTokens(args, slots, positions, g);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale},
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids},
                [&](size_t t) {
                  const size_t base = g.offset(size_t(slots.data[t]), 0);
-                 return ContiguousRows{g.keys + base, g.values + base, g.rowLen()};
+                 return ContiguousRows{g.keys + base, g.values + base, g};
                });
   return info.Env().Undefined();
 }

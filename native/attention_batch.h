@@ -25,6 +25,7 @@ struct AttentionBatch {
   size_t kvHeads;
   size_t headDim;
   float scale;
+  KVFormats formats;
 };
 
 // A split range is at least one tile: merging costs about one output row per range, so even short
@@ -106,7 +107,7 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
   pool().parallelFor(units.size(), [&](size_t i) {
     thread_local AttentionScratch scratch;
     const AttentionUnit& u = units[i];
-    attendRange(k, rowsFor(u.token), b.q.data + u.token * rowFloats, heads, u.begin, u.end, partials[i], scratch);
+    attendRange(k, rowsFor(u.token), b.formats, b.q.data + u.token * rowFloats, heads, u.begin, u.end, partials[i], scratch);
     if (u.ranges == 1) {
       for (size_t h = 0; h < b.nHeads; h++) k.scale(partials[i].out + h * b.headDim, 1.0f / partials[i].sum[h], b.headDim);
     }

@@ -6,6 +6,10 @@
 // running (max, sum, accumulator) per head - online softmax - so memory stays O(heads x headDim).
 // All KV heads of a tile are done before the next tile, so the cache rows (every KV head side by side)
 // are read front to back; the tile kernels prefetch the next tile's rows as they go.
+//
+// Rows are stored in a KV format (kv_format.h). f32 rows go to the f32 tile kernels; other formats go
+// to the kernel set's tile kernels for that format where it has them and the head slice is whole
+// blocks; otherwise the tile's head slices are decoded into floats first (never more than a tile).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "kernel_set.h"
+#include "kv_format.h"
 
 namespace vserve {
 
@@ -20,13 +25,16 @@ constexpr size_t kPositionTile = 64;
 
 // Row starts (KV head 0) of a tile's positions in the K and V caches.
 struct TileRows {
-  const float* keys[kPositionTile];
-  const float* values[kPositionTile];
+  const uint8_t* keys[kPositionTile];
+  const uint8_t* values[kPositionTile];
 };
 
 struct AttentionScratch {
   std::vector<float> scores;      // [nHeads][kPositionTile]
   std::vector<float> correction;  // [nHeads]
+  std::vector<float> decoded;     // [kPositionTile][d]: a tile's head slices decoded to floats
+  std::vector<int8_t> queryQuants;  // [nHeads][d]
+  std::vector<float> queryScales;   // [nHeads][d / 32]
 };
 
 // Where one (token, position range) unit of work leaves its result: per query head the running softmax
@@ -45,22 +53,87 @@ struct AttentionHeads {
   size_t group() const { return nHeads / kvHeads; }
 };
 
+// The formats of K and V, fixed for a call.
+struct KVFormats {
+  uint32_t key;
+  uint32_t value;
+};
+
+// How one side (K or V) of a tile is read: directly by a format kernel, as f32, or decoded.
+struct SideReader {
+  const KVFormatTraits& format;
+  const KVTileKernels* direct;  // non-null: the format's kernel reads head slices in place
+  bool f32;                     // f32 rows: the f32 tile kernels read them in place
+};
+
+inline SideReader sideReader(const KernelSet& k, uint32_t id, size_t kvHeads, size_t d, bool keys) {
+  const KVFormatTraits& f = kvFormat(id);
+  bool aligned = true;
+  for (size_t h = 0; h < kvHeads; h++) aligned = aligned && f.sliceAligned(h * d, d);
+  const KVTileKernels* t = k.kvTiles ? &k.kvTiles[id] : nullptr;
+  const bool has = t && (keys ? t->score != nullptr : t->accumulate != nullptr);
+  return {f, id != kKVF32 && aligned && has ? t : nullptr, id == kKVF32};
+}
+
+// q8_0 blocks of every query head (for integer-dot key kernels).
+inline void quantizeQuery(const float* q, size_t nHeads, size_t d, AttentionScratch& s) {
+  s.queryQuants.resize(nHeads * d);
+  s.queryScales.resize(nHeads * d / 32);
+  for (size_t b = 0; b < nHeads * d / 32; b++) {
+    const float* x = q + b * 32;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; i++) amax = std::max(amax, std::fabs(x[i]));
+    const float sc = amax / 127.0f, inv = sc != 0.0f ? 1.0f / sc : 0.0f;
+    s.queryScales[b] = sc;
+    for (int i = 0; i < 32; i++) s.queryQuants[b * 32 + i] = int8_t(std::lrintf(x[i] * inv));
+  }
+}
+
 // Rows: a layout with `void fill(size_t p0, size_t count, TileRows& rows) const`, pointing rows.keys[p]
 // and rows.values[p] at the start of the cache row of position p0 + p.
 template <class Rows>
-void attendRange(const KernelSet& k, const Rows& layout, const float* q, const AttentionHeads& a, size_t begin,
-                 size_t end, const PartialAttention& r, AttentionScratch& scratch) {
+void attendRange(const KernelSet& k, const Rows& layout, KVFormats formats, const float* q, const AttentionHeads& a,
+                 size_t begin, size_t end, const PartialAttention& r, AttentionScratch& scratch) {
   const size_t group = a.group(), d = a.d;
   scratch.scores.resize(a.nHeads * kPositionTile);
   scratch.correction.resize(a.nHeads);
+  scratch.decoded.resize(kPositionTile * d);
   std::fill_n(r.max, a.nHeads, -INFINITY);
   std::fill_n(r.sum, a.nHeads, 0.0f);
   std::fill_n(r.out, a.nHeads * d, 0.0f);
+  const SideReader keyReader = sideReader(k, formats.key, a.kvHeads, d, true);
+  const SideReader valueReader = sideReader(k, formats.value, a.kvHeads, d, false);
+  QueryBlocks queryBlocks{nullptr, nullptr};
+  if (keyReader.direct && (formats.key == kKVQ8_0 || formats.key == kKVQ4_0)) {
+    quantizeQuery(q, a.nHeads, d, scratch);
+    queryBlocks = {scratch.queryQuants.data(), scratch.queryScales.data()};
+  }
   TileRows tiles[2];
-  const float* keys[kPositionTile];
-  const float* values[kPositionTile];
-  const float* nextKeys[kPositionTile];
-  const float* nextValues[kPositionTile];
+  const float* floatRows[kPositionTile];
+  const float* nextFloatRows[kPositionTile];
+  const uint8_t* byteRows[kPositionTile];
+  const uint8_t* nextByteRows[kPositionTile];
+
+  // Points floatRows / byteRows at head `kv`'s slices of `count` rows (decoding them when needed) and
+  // the next tile's slices for prefetching. Returns the f32 rows to use when the side is not direct.
+  auto slices = [&](const SideReader& side, const uint8_t* const* rows, const uint8_t* const* next, size_t count,
+                    size_t nextCount, size_t kv) {
+    const size_t first = kv * d;
+    if (side.f32 || side.direct) {
+      const size_t offset = side.format.rowBytes(first);
+      for (size_t p = 0; p < count; p++) byteRows[p] = rows[p] + offset;
+      for (size_t p = 0; p < nextCount; p++) nextByteRows[p] = next[p] + offset;
+      for (size_t p = 0; p < count; p++) floatRows[p] = reinterpret_cast<const float*>(byteRows[p]);
+      for (size_t p = 0; p < nextCount; p++) nextFloatRows[p] = reinterpret_cast<const float*>(nextByteRows[p]);
+      return;
+    }
+    float* decoded = scratch.decoded.data();
+    for (size_t p = 0; p < count; p++) {
+      side.format.decode(rows[p], first, d, decoded + p * d);
+      floatRows[p] = decoded + p * d;
+    }
+  };
+
   layout.fill(begin, std::min(kPositionTile, end - begin), tiles[0]);
   for (size_t p0 = begin, t = 0; p0 < end; p0 += kPositionTile, t ^= 1) {
     const size_t count = std::min(kPositionTile, end - p0);
@@ -69,25 +142,24 @@ void attendRange(const KernelSet& k, const Rows& layout, const float* q, const A
     const size_t next = p0 + kPositionTile < end ? std::min(kPositionTile, end - p0 - kPositionTile) : 0;
     if (next > 0) layout.fill(p0 + kPositionTile, next, tiles[t ^ 1]);
     for (size_t kv = 0; kv < a.kvHeads; kv++) {
-      for (size_t p = 0; p < count; p++) {
-        keys[p] = rows.keys[p] + kv * d;
-        values[p] = rows.values[p] + kv * d;
-      }
-      for (size_t p = 0; p < next; p++) {
-        nextKeys[p] = tiles[t ^ 1].keys[p] + kv * d;
-        nextValues[p] = tiles[t ^ 1].values[p] + kv * d;
-      }
       const size_t h0 = kv * group;
       const float* qh = q + h0 * d;
       float* out = r.out + h0 * d;
       float* scores = scratch.scores.data() + h0 * kPositionTile;
       // All of the group's scores first: the tile's keys are then read (and, in SIMD kernels,
       // rearranged) once for the group.
-      if (k.scoreTile) {
-        k.scoreTile(qh, group, keys, count, d, a.scale, scores, kPositionTile, NextRows{nextKeys, next});
+      const size_t keyNext = keyReader.f32 || keyReader.direct ? next : 0;
+      slices(keyReader, rows.keys, tiles[t ^ 1].keys, count, keyNext, kv);
+      if (keyReader.direct) {
+        const QueryBlocks qb{queryBlocks.q ? queryBlocks.q + h0 * d : nullptr,
+                             queryBlocks.s ? queryBlocks.s + h0 * d / 32 : nullptr};
+        keyReader.direct->score(qh, qb, group, byteRows, count, d, a.scale, scores, kPositionTile,
+                                NextBytes{nextByteRows, keyNext});
+      } else if (k.scoreTile) {
+        k.scoreTile(qh, group, floatRows, count, d, a.scale, scores, kPositionTile, NextRows{nextFloatRows, keyNext});
       } else {
         for (size_t h = 0; h < group; h++) {
-          for (size_t p = 0; p < count; p++) scores[h * kPositionTile + p] = k.dot(qh + h * d, keys[p], d) * a.scale;
+          for (size_t p = 0; p < count; p++) scores[h * kPositionTile + p] = k.dot(qh + h * d, floatRows[p], d) * a.scale;
         }
       }
       float* correction = scratch.correction.data() + h0;
@@ -95,11 +167,16 @@ void attendRange(const KernelSet& k, const Rows& layout, const float* q, const A
       for (size_t h = 0; h < group; h++) {
         if (correction[h] != 1.0f) k.scale(out + h * d, correction[h], d);
       }
-      if (k.accumulateTile) {
-        k.accumulateTile(out, group, values, scores, kPositionTile, count, d, NextRows{nextValues, next});
+      const size_t valueNext = valueReader.f32 || valueReader.direct ? next : 0;
+      slices(valueReader, rows.values, tiles[t ^ 1].values, count, valueNext, kv);
+      if (valueReader.direct) {
+        valueReader.direct->accumulate(out, group, byteRows, scores, kPositionTile, count, d,
+                                       NextBytes{nextByteRows, valueNext});
+      } else if (k.accumulateTile) {
+        k.accumulateTile(out, group, floatRows, scores, kPositionTile, count, d, NextRows{nextFloatRows, valueNext});
       } else {
         for (size_t h = 0; h < group; h++) {
-          for (size_t p = 0; p < count; p++) k.axpy(out + h * d, values[p], scores[h * kPositionTile + p], d);
+          for (size_t p = 0; p < count; p++) k.axpy(out + h * d, floatRows[p], scores[h * kPositionTile + p], d);
         }
       }
     }

@@ -67,6 +67,29 @@ struct NextRows {
   size_t count;
 };
 
+// The next tile's rows for the KV-format tile kernels (bytes: the head slice's first byte of each row).
+struct NextBytes {
+  const uint8_t* const* rows;
+  size_t count;
+};
+
+// A query prepared once per attention unit for integer dots with q8_0/q4_0 keys: every query head's d
+// values quantized as q8_0 blocks (q = round(x / s), s = max|x| / 127 per 32 values).
+struct QueryBlocks {
+  const int8_t* q;  // [heads][d]
+  const float* s;   // [heads][d / 32]
+};
+
+// Attention tile kernels that read one KV format directly (kv_format.h), for head slices that are
+// whole blocks; keys[p] / values[p] point at the slice's first byte. The same contracts as scoreTile
+// and accumulateTile below; `qb` is the group's prepared query (q8_0 and q4_0 keys; unused otherwise).
+struct KVTileKernels {
+  void (*score)(const float* q, const QueryBlocks& qb, size_t heads, const uint8_t* const* keys, size_t count, size_t d,
+                float scale, float* scores, size_t stride, const NextBytes& next);
+  void (*accumulate)(float* out, size_t heads, const uint8_t* const* values, const float* weights, size_t stride,
+                     size_t count, size_t d, const NextBytes& next);
+};
+
 struct KernelSet {
   const char* isa;
   // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
@@ -109,18 +132,21 @@ struct KernelSet {
   // correction[h] is the factor (exp(old max - new max), or 1) the caller applies to that head's output.
   void (*softmaxTile)(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum,
                       float* correction);
+  // Optional: tile kernels per KV format id (kv_format.h), kKVFormatCount entries; nullptr, or a null
+  // entry's functions, mean attention decodes the tile's rows to floats and uses the f32 kernels above.
+  const KVTileKernels* kvTiles;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile) in its anonymous
 // namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
-                               accumulate)                                                                     \
+                               accumulate, kvTileTable)                                                        \
   const KernelSet& accessor() {                                                                                \
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile};                                                      \
+                                accumulate, softmaxTile, kvTileTable};                                         \
     return kSet;                                                                                               \
   }
 

@@ -1,5 +1,5 @@
 // KV-cache writes and causal attention over vLLM's paged layout: per layer, K and V are each a pool of
-// blocks [block][offsetInBlock][kvHead][headDim], and a slot's positions i*blockSize .. (i+1)*blockSize-1
+// blocks [block][offsetInBlock][row] (rows rowBytes apart, in the cache's formats), and a slot's positions i*blockSize .. (i+1)*blockSize-1
 // live in block blockTables[slot * maxBlocksPerSlot + i] (-1 = none). The attention loop, threading
 // and SIMD are attention_batch.h's and attention_core.h's, the same as the contiguous layout's; only
 // the row lookup differs: one block-table read per run of blockSize positions.
@@ -15,8 +15,8 @@ namespace vserve {
 namespace {
 
 struct PagedGeometry {
-  float* keys;
-  float* values;
+  uint8_t* keys;
+  uint8_t* values;
   size_t blockSize;
   size_t kvHeads;
   size_t headDim;
@@ -25,36 +25,40 @@ struct PagedGeometry {
   size_t maxBlocksPerSlot;
   const int32_t* seqLens;
   size_t maxSlots;
+  RowFormat format;
   size_t rowLen() const { return kvHeads * headDim; }
-  // Float offset of (slot, pos)'s row; the caller has validated the block (checkTokens).
+  // Byte offset of (slot, pos)'s row; the caller has validated the block (checkTokens).
   size_t offset(size_t slot, size_t pos) const {
     const size_t block = size_t(tables[slot * maxBlocksPerSlot + pos / blockSize]);
-    return (block * blockSize + pos % blockSize) * rowLen();
+    return (block * blockSize + pos % blockSize) * format.rowBytes;
   }
 };
 
-// Reads (keys, values, blockSize, kvHeads, headDim, blockTables, seqLens) starting at argument `first`.
-// The pool's block count and the slot count follow from the array lengths, which must divide exactly.
+// Reads (keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, keyFormat, valueFormat, rowBytes)
+// starting at argument `first`. The pool's block count and the slot count follow from the array lengths,
+// which must divide exactly.
+constexpr size_t kPagedArgs = 10;
 PagedGeometry pagedArgs(const Args& args, size_t first) {
-  const ArrayArg<float> keys = args.float32(first, "keys");
-  const ArrayArg<float> values = args.float32(first + 1, "values");
+  const ArrayArg<uint8_t> keys = args.bytes(first, "keys");
+  const ArrayArg<uint8_t> values = args.bytes(first + 1, "values");
   const size_t blockSize = args.index(first + 2, "blockSize");
   const size_t kvHeads = args.index(first + 3, "kvHeads");
   const size_t headDim = args.index(first + 4, "headDim");
   const ArrayArg<int32_t> tables = args.int32(first + 5, "blockTables");
   const ArrayArg<int32_t> seqLens = args.int32(first + 6, "seqLens");
   if (blockSize == 0 || kvHeads == 0 || headDim == 0) args.rangeError("blockSize, kvHeads and headDim must be positive");
-  const size_t blockFloats = checkedMul(args, blockSize, checkedMul(args, kvHeads, headDim, "row"), "block size");
-  if (keys.length % blockFloats != 0 || keys.length != values.length || keys.length == 0) {
-    args.rangeError("keys and values must hold the same whole number (> 0) of blocks of " + std::to_string(blockFloats) +
-                    " floats; keys has " + std::to_string(keys.length) + ", values " + std::to_string(values.length));
+  const RowFormat format = rowFormatArgs(args, first + 7, checkedMul(args, kvHeads, headDim, "row"));
+  const size_t blockBytes = checkedMul(args, blockSize, format.rowBytes, "block size");
+  if (keys.length % blockBytes != 0 || keys.length != values.length || keys.length == 0) {
+    args.rangeError("keys and values must hold the same whole number (> 0) of blocks of " + std::to_string(blockBytes) +
+                    " bytes; keys has " + std::to_string(keys.length) + ", values " + std::to_string(values.length));
   }
   if (seqLens.length == 0 || tables.length == 0 || tables.length % seqLens.length != 0) {
     args.rangeError("blockTables (" + std::to_string(tables.length) + " entries) must be one row per slot of seqLens (" +
                     std::to_string(seqLens.length) + " slots)");
   }
-  return {keys.data, values.data, blockSize, kvHeads, headDim, keys.length / blockFloats,
-          tables.data, tables.length / seqLens.length, seqLens.data, seqLens.length};
+  return {keys.data, values.data, blockSize, kvHeads, headDim, keys.length / blockBytes,
+          tables.data, tables.length / seqLens.length, seqLens.data, seqLens.length, format};
 }
 
 // Every token's slot is in range, its position is within the slot's seqLen (step() made room for it)
@@ -87,11 +91,11 @@ void checkTokens(const Args& args, const ArrayArg<int32_t>& slots, const ArrayAr
   }
 }
 
-// pagedKvStore(keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, k, v, slots, positions)
+// pagedKvStore(<the pagedArgs>, k, v, slots, positions)
 Napi::Value PagedKVStore(const Napi::CallbackInfo& info) {
   Args args(info, "pagedKvStore");
   const PagedGeometry g = pagedArgs(args, 0);
-  storeRows(args, g, 7, [&](const auto& slots, const auto& positions) { checkTokens(args, slots, positions, g); });
+  storeRows(args, g, kPagedArgs, [&](const auto& slots, const auto& positions) { checkTokens(args, slots, positions, g); });
   return info.Env().Undefined();
 }
 
@@ -100,33 +104,32 @@ struct PagedRows {
   const PagedGeometry& g;
   const int32_t* table;  // this slot's block table row
   void fill(size_t p0, size_t count, TileRows& rows) const {
-    const size_t rowLen = g.rowLen();
+    const size_t rowBytes = g.format.rowBytes;
     for (size_t p = 0; p < count;) {
       const size_t pos = p0 + p;
       const size_t inBlock = pos % g.blockSize;
       const size_t run = std::min(count - p, g.blockSize - inBlock);
-      const size_t first = (size_t(table[pos / g.blockSize]) * g.blockSize + inBlock) * rowLen;
+      const size_t first = (size_t(table[pos / g.blockSize]) * g.blockSize + inBlock) * rowBytes;
       for (size_t r = 0; r < run; r++, p++) {
-        rows.keys[p] = g.keys + first + r * rowLen;
-        rows.values[p] = g.values + first + r * rowLen;
+        rows.keys[p] = g.keys + first + r * rowBytes;
+        rows.values[p] = g.values + first + r * rowBytes;
       }
     }
   }
 };
 
-// pagedAttention(out, q, keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, slots, positions,
-//                nHeads, scale)
+// pagedAttention(out, q, <the pagedArgs>, slots, positions, nHeads, scale)
 Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   Args args(info, "pagedAttention");
   const ArrayArg<float> out = args.float32(0, "out");
   const ArrayArg<float> q = args.float32(1, "q");
   const PagedGeometry g = pagedArgs(args, 2);
-  const ArrayArg<int32_t> slots = args.int32(9, "slots");
-  const ArrayArg<int32_t> positions = args.int32(10, "positions");
-  const size_t nHeads = args.index(11, "nHeads");
-  const float scale = float(args.number(12, "scale"));
+  const ArrayArg<int32_t> slots = args.int32(2 + kPagedArgs, "slots");
+  const ArrayArg<int32_t> positions = args.int32(3 + kPagedArgs, "positions");
+  const size_t nHeads = args.index(4 + kPagedArgs, "nHeads");
+  const float scale = float(args.number(5 + kPagedArgs, "scale"));
   checkTokens(args, slots, positions, g);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale},
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids},
                [&](size_t t) { return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot}; });
   return info.Env().Undefined();
 }

@@ -121,7 +121,7 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       options.shape.layers = static_cast<uint32_t>(OptionUint(o, "layers", 0, UINT32_MAX));
       options.shape.kvHeads = static_cast<uint32_t>(OptionUint(o, "kvHeads", 0, UINT32_MAX));
       options.shape.headDim = static_cast<uint32_t>(OptionUint(o, "headDim", 0, UINT32_MAX));
-      options.shape.elemSize = static_cast<uint32_t>(OptionUint(o, "elemSize", 4, UINT32_MAX));
+      options.shape.tokenBytes = static_cast<uint32_t>(OptionUint(o, "tokenBytes", 0, UINT32_MAX));
       options.shape.maxSlots = static_cast<uint32_t>(OptionUint(o, "maxSlots", 0, UINT32_MAX));
       options.shape.maxContext = static_cast<uint32_t>(OptionUint(o, "maxContext", 0, UINT32_MAX));
       options.pageBytes = OptionUint(o, "pageSize", 64 * 1024, UINT32_MAX);
@@ -280,6 +280,7 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       Napi::Object o = Napi::Object::New(env);
       o.Set("pageSize", Napi::Number::New(env, static_cast<double>(g.pageBytes())));
       o.Set("tokenBytes", Napi::Number::New(env, static_cast<double>(g.tokenBytes())));
+      o.Set("rowsPerPage", Napi::Number::New(env, g.rowsPerPage()));
       o.Set("paddedContext", Napi::Number::New(env, g.paddedContext()));
       o.Set("slotBytes", Napi::Number::New(env, static_cast<double>(g.slotBytes())));
       o.Set("rangeBytes", Napi::Number::New(env, static_cast<double>(g.rangeBytes())));

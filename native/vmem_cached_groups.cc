@@ -1,7 +1,6 @@
 // Cache-owned page groups: how the prefix cache keeps a block of KV alive after the sequence that computed
 // it is gone, and maps it into the next sequence that starts with the same tokens. The pages are shared,
 // not copied: the new slot's range points at the same pool pages, so its KV stays contiguous.
-#include <numeric>
 #include <string>
 
 #include "vmem_errors.h"
@@ -9,16 +8,10 @@
 
 namespace vserve::vmem {
 
-uint32_t VirtualKV::blockPages() const {
-  // A block must end on a token boundary and a page boundary at once.
-  const size_t g = std::gcd(geometry_.pageBytes(), geometry_.tokenBytes());
-  return static_cast<uint32_t>(geometry_.tokenBytes() / g);
-}
+// A block is one page of every range: pages hold whole rows (vmem_geometry.h).
+uint32_t VirtualKV::blockPages() const { return 1; }
 
-uint32_t VirtualKV::blockTokens() const {
-  const size_t g = std::gcd(geometry_.pageBytes(), geometry_.tokenBytes());
-  return static_cast<uint32_t>(geometry_.pageBytes() / g);
-}
+uint32_t VirtualKV::blockTokens() const { return geometry_.rowsPerPage(); }
 
 uint32_t VirtualKV::RetainGroup(uint32_t slot, uint32_t block) {
   RequireActive(slot, "retainGroup");

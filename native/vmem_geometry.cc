@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <numeric>
 #include <string>
 
 #include "vmem_errors.h"
@@ -26,23 +25,24 @@ KVGeometry::KVGeometry(const KVShape& shape, size_t pageBytes) : shape_(shape), 
   RequireInRange("headDim", shape.headDim, 1, 65536);
   RequireInRange("maxSlots", shape.maxSlots, 1, 65536);
   RequireInRange("maxContext", shape.maxContext, 1, uint64_t{1} << 24);
-  if (shape.elemSize != 1 && shape.elemSize != 2 && shape.elemSize != 4) {
-    throw VmemError(code::kInvalidArgument, "elemSize must be 1, 2 or 4 bytes, got " + std::to_string(shape.elemSize));
-  }
+  RequireInRange("tokenBytes", shape.tokenBytes, 1, uint64_t{1} << 24);
   size_t osPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   if (pageBytes == 0 || pageBytes % 4096 != 0 || pageBytes % osPage != 0 || pageBytes > (size_t{2} << 20)) {
     throw VmemError(code::kInvalidArgument, "pageSize must be a multiple of 4 KiB (and of the OS page size, " +
                                                 std::to_string(osPage) + ") up to 2 MiB, got " + std::to_string(pageBytes));
   }
-  tokenBytes_ = size_t{shape.kvHeads} * shape.headDim * shape.elemSize;
-  // Smallest number of tokens whose bytes are a whole number of pages.
-  uint64_t tokensPerPageMultiple = pageBytes / std::gcd(pageBytes, tokenBytes_);
-  uint64_t padded = (shape.maxContext + tokensPerPageMultiple - 1) / tokensPerPageMultiple * tokensPerPageMultiple;
+  if (shape.tokenBytes > pageBytes) {
+    throw VmemError(code::kInvalidArgument, "a token's row (" + std::to_string(shape.tokenBytes) +
+                                                " bytes) does not fit a page of " + std::to_string(pageBytes) +
+                                                " bytes; use a larger pageSize");
+  }
+  rowsPerPage_ = static_cast<uint32_t>(pageBytes / shape.tokenBytes);
+  uint64_t padded = (uint64_t{shape.maxContext} + rowsPerPage_ - 1) / rowsPerPage_ * rowsPerPage_;
   if (padded > (uint64_t{1} << 30)) {
     throw VmemError(code::kInvalidArgument, "maxContext padded to whole pages is too large; use a smaller pageSize");
   }
   paddedContext_ = static_cast<uint32_t>(padded);
-  slotBytes_ = padded * tokenBytes_;
+  slotBytes_ = padded / rowsPerPage_ * pageBytes;
   uint64_t total = 0;
   if (__builtin_mul_overflow(uint64_t{slotBytes_}, uint64_t{shape.maxSlots}, &rangeBytes_) ||
       __builtin_mul_overflow(uint64_t{rangeBytes_}, uint64_t{ranges()}, &total) || total > kMaxReservation) {

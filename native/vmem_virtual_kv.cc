@@ -392,7 +392,7 @@ GrowOutcome VirtualKV::Share(uint32_t src, uint32_t dst, uint32_t tokens) {
   JoinPending();
   GrowOutcome outcome;
   const uint32_t full = geometry_.FullPages(tokens);
-  const size_t partialBytes = size_t{tokens} * geometry_.tokenBytes() - size_t{full} * geometry_.pageBytes();
+  const size_t partialBytes = size_t{tokens - full * geometry_.rowsPerPage()} * geometry_.tokenBytes();
   outcome.pagesNeeded = partialBytes > 0 ? geometry_.ranges() : 0;
   // dst holds no tokens, so all its (private) pages count as available: they are released first.
   std::vector<uint32_t> floors = TokenFloors();
@@ -456,12 +456,9 @@ void VirtualKV::CopyOnWrite(uint32_t slot, uint32_t range, uint32_t index) {
 void VirtualKV::MoveRows(uint32_t slot, uint32_t range, const int32_t* keep, uint32_t kept) {
   char* base = PageAddress(slot, range, 0);
   const size_t row = geometry_.tokenBytes();
-  for (uint32_t i = 0; i < kept;) {
-    // A run of consecutive kept positions moves with one memmove.
-    uint32_t j = i + 1;
-    while (j < kept && keep[j] == keep[j - 1] + 1) j++;
-    if (static_cast<uint32_t>(keep[i]) != i) std::memmove(base + i * row, base + size_t(keep[i]) * row, (j - i) * row);
-    i = j;
+  for (uint32_t i = 0; i < kept; i++) {
+    const uint32_t from = static_cast<uint32_t>(keep[i]);
+    if (from != i) std::memmove(base + geometry_.RowOffset(i), base + geometry_.RowOffset(from), row);
   }
 }
 

@@ -1,12 +1,19 @@
-// ArrayKV: a ContiguousKV backed by ordinary Float32Arrays, every slot allocated for the full context
-// up front. Used by tests and the single-sequence generate path until a KV manager is attached.
-import { alignedFloat32Array } from './aligned-array.js';
+// ArrayKV: a ContiguousKV backed by ordinary byte arrays, every slot allocated for the full context up
+// front (one page per slot). Used by tests and the single-sequence generate path until a KV manager is
+// attached.
+import { alignedBytes } from './aligned-array.js';
 import type { ContiguousKV } from './backend.js';
+import { DEFAULT_KV_TYPE, checkRowFits, kvFormat, rowBytesOf, type KVFormat, type KVType } from '../kv/format.js';
 
 export class ArrayKV implements ContiguousKV {
   readonly layout = 'contiguous' as const;
-  private readonly k: Float32Array[];
-  private readonly v: Float32Array[];
+  readonly keyFormat: KVFormat;
+  readonly valueFormat: KVFormat;
+  readonly rowBytes: number;
+  readonly rowsPerPage: number;
+  readonly pageBytes: number;
+  private readonly k: Uint8Array[];
+  private readonly v: Uint8Array[];
 
   constructor(
     readonly nLayers: number,
@@ -14,16 +21,23 @@ export class ArrayKV implements ContiguousKV {
     readonly maxContext: number,
     readonly kvHeads: number,
     readonly headDim: number,
+    type: KVType = DEFAULT_KV_TYPE,
   ) {
-    const perLayer = maxSlots * maxContext * kvHeads * headDim;
-    this.k = Array.from({ length: nLayers }, () => alignedFloat32Array(perLayer));
-    this.v = Array.from({ length: nLayers }, () => alignedFloat32Array(perLayer));
+    checkRowFits(type, kvHeads, headDim);
+    this.keyFormat = kvFormat(type.k);
+    this.valueFormat = kvFormat(type.v);
+    const values = kvHeads * headDim;
+    this.rowBytes = Math.max(rowBytesOf(this.keyFormat, values), rowBytesOf(this.valueFormat, values));
+    this.rowsPerPage = maxContext;
+    this.pageBytes = maxContext * this.rowBytes;
+    this.k = Array.from({ length: nLayers }, () => alignedBytes(maxSlots * this.pageBytes));
+    this.v = Array.from({ length: nLayers }, () => alignedBytes(maxSlots * this.pageBytes));
   }
 
-  keys(layer: number): Float32Array {
+  keys(layer: number): Uint8Array {
     return this.k[layer] ?? fail(layer, this.nLayers);
   }
-  values(layer: number): Float32Array {
+  values(layer: number): Uint8Array {
     return this.v[layer] ?? fail(layer, this.nLayers);
   }
 }

@@ -9,6 +9,7 @@
 // - Batches are token-packed: token i belongs to KV slot `slots[i]` at position `positions[i]`.
 import type { GGUFFile, GGUFTensorInfo } from '../model/gguf/reader.js';
 import type { GGMLType } from '../model/gguf/types.js';
+import type { KVFormat } from '../kv/format.js';
 
 /** A weight tensor loaded by a backend (a view on the model file where the backend can). */
 export interface Weight {
@@ -21,26 +22,42 @@ export interface Weight {
 }
 
 /**
- * The KV cache as the attention op reads it: for each layer, K and V each one contiguous array laid out
- * [slot][position][kvHead][headDim] (the layout the vAttention manager provides in virtual memory and
- * the static manager provides up front). `slotStride` = maxContext * kvHeads * headDim floats.
+ * What both KV layouts share: the formats K and V are stored in (src/kv/format.ts) and the row stride.
+ * Each token's K (and V) in a layer is one row of kvHeads x headDim values encoded in its format, at a
+ * stride of `rowBytes` bytes (the larger of the two formats' rows, so K and V rows sit at the same offsets).
  */
-export interface ContiguousKV {
+export interface KVRowFormat {
+  readonly keyFormat: KVFormat;
+  readonly valueFormat: KVFormat;
+  readonly rowBytes: number;
+}
+
+/**
+ * The KV cache as the attention op reads it: for each layer, K and V each one contiguous byte array laid
+ * out [slot][position][row] (the layout the vAttention manager provides in virtual memory and the static
+ * manager provides up front). Rows are grouped in pages of `rowsPerPage` rows, `pageBytes` apart, so that
+ * no row straddles two pages: (slot, pos)'s row starts at
+ *   slot * (maxContext / rowsPerPage) * pageBytes + floor(pos / rowsPerPage) * pageBytes + (pos % rowsPerPage) * rowBytes.
+ * maxContext is a multiple of rowsPerPage. Arrays without pages have one page of maxContext rows.
+ */
+export interface ContiguousKV extends KVRowFormat {
   readonly layout: 'contiguous';
   readonly maxSlots: number;
   readonly maxContext: number;
   readonly kvHeads: number;
   readonly headDim: number;
-  keys(layer: number): Float32Array;
-  values(layer: number): Float32Array;
+  readonly rowsPerPage: number;
+  readonly pageBytes: number;
+  keys(layer: number): Uint8Array;
+  values(layer: number): Uint8Array;
 }
 
 /**
  * The KV cache as a paged attention kernel reads it (vLLM's PagedAttention layout): per layer, K and V
- * are each a pool of `numBlocks` blocks laid out [block][offsetInBlock][kvHead][headDim]; a slot's
- * positions i*blockSize .. (i+1)*blockSize - 1 live in block blockTables[slot * maxBlocksPerSlot + i].
+ * are each a pool of `numBlocks` blocks laid out [block][offsetInBlock][row] (rows `rowBytes` apart); a
+ * slot's positions i*blockSize .. (i+1)*blockSize - 1 live in block blockTables[slot * maxBlocksPerSlot + i].
  */
-export interface PagedKV {
+export interface PagedKV extends KVRowFormat {
   readonly layout: 'paged';
   readonly maxSlots: number;
   readonly kvHeads: number;
@@ -50,9 +67,9 @@ export interface PagedKV {
   readonly numBlocks: number;
   /** Columns of blockTables: ceil(maxContext / blockSize). */
   readonly maxBlocksPerSlot: number;
-  /** Layer's K as [block][offsetInBlock][kvHead][headDim]; a block id is the same in every layer. */
-  keys(layer: number): Float32Array;
-  values(layer: number): Float32Array;
+  /** Layer's K as [block][offsetInBlock][row]; a block id is the same in every layer. */
+  keys(layer: number): Uint8Array;
+  values(layer: number): Uint8Array;
   /** [slot][maxBlocksPerSlot] block ids, -1 = none. Live: it changes in place as slots grow. */
   readonly blockTables: Int32Array;
   /** Tokens per slot (positions below it are backed by blocks). Live. */
@@ -126,8 +143,9 @@ export interface Backend {
   addBias(x: Float32Array, bias: Float32Array, n: number): void;
 
   /**
-   * Writes this batch's K and V rows ([n, kvHeads*headDim]) into the cache at (slot, position). A paged
-   * cache must already back each position (position < seqLens[slot], a valid block).
+   * Writes this batch's K and V rows ([n, kvHeads*headDim] floats) into the cache at (slot, position),
+   * encoded in the cache's formats. A paged cache must already back each position (position <
+   * seqLens[slot], a valid block).
    */
   kvStore(kv: KVView, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
   /**

@@ -10,6 +10,8 @@ import type { EngineOptions } from './engine-types.js';
 import { ManagedKV } from './managed-kv.js';
 import { modelFingerprint } from '../model/fingerprint.js';
 import { checkEngineOptionKeys, EngineConfigError } from './option-keys.js';
+import { checkKnownKeys } from './known-keys.js';
+import { checkRowFits, DEFAULT_KV_TYPE, isKVFormatName, KV_FORMAT_NAMES, type KVFormatName, type KVType } from '../kv/format.js';
 import type { AdmissionOrder, Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
@@ -27,6 +29,23 @@ export interface ResolvedEngineOptions {
   prefixCache: boolean;
   admissionOrder: AdmissionOrder;
   maxAdmissionDelayMs: number;
+  kvType: KVType;
+}
+
+/** Engine.load's kvType: one format name for K and V, or { k, v } with either left at the default. */
+export function resolveKVType(v: EngineOptions['kvType']): KVType {
+  if (v === undefined) return DEFAULT_KV_TYPE;
+  const name = (x: unknown, what: string): KVFormatName => {
+    if (isKVFormatName(x)) return x;
+    throw new EngineConfigError(`${what} must be one of ${KV_FORMAT_NAMES.join(', ')}, got ${JSON.stringify(x)}`);
+  };
+  if (typeof v === 'string') {
+    const f = name(v, 'kvType');
+    return { k: f, v: f };
+  }
+  if (typeof v !== 'object' || v === null) throw new EngineConfigError(`kvType must be a format name or { k, v }, got ${JSON.stringify(v)}`);
+  checkKnownKeys('kvType key', v, ['k', 'v'], (m) => new EngineConfigError(m));
+  return { k: v.k === undefined ? DEFAULT_KV_TYPE.k : name(v.k, 'kvType.k'), v: v.v === undefined ? DEFAULT_KV_TYPE.v : name(v.v, 'kvType.v') };
 }
 
 export function resolveEngineOptions(opts: EngineOptions, modelContext: number): ResolvedEngineOptions {
@@ -55,6 +74,7 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     prefixCache: opts.prefixCache ?? true,
     admissionOrder: oneOf('admissionOrder', opts.admissionOrder, 'prefix', ['prefix', 'fcfs']),
     maxAdmissionDelayMs: int('maxAdmissionDelayMs', opts.maxAdmissionDelayMs, 2000, 0),
+    kvType: resolveKVType(opts.kvType),
   };
 }
 
@@ -70,8 +90,13 @@ export function createScheduler(kind: SchedulerKind, kv: EngineKV, limits: Sched
 export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokenizer, opts: EngineOptions = {}, chat?: ChatRenderer): EngineCore {
   const c = model.config;
   const r = resolveEngineOptions(opts, c.contextLength);
+  try {
+    checkRowFits(r.kvType, c.nKVHeads, c.headDim);
+  } catch (e) {
+    throw new EngineConfigError((e as Error).message);
+  }
   const kv = ManagedKV.create(
-    { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext },
+    { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType },
     { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file) },
   );
   const pool = kv.stats();

@@ -4,6 +4,7 @@ import type { GenerateDelta, RequestParams } from './completion.js';
 import type { KVManagerKind, KVStats, PrefixCacheStats } from './engine-kv.js';
 import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
+import type { KVFormatName, KVType } from '../kv/format.js';
 
 export type { AdmissionOrder, ChatMessage, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
 
@@ -43,6 +44,11 @@ export interface EngineOptions {
   kvMemory?: number;
   /** Virtual manager: bytes per page (default: chosen from kvMemory). */
   pageSize?: number;
+  /**
+   * Formats the KV cache stores K and V in: 'f32' | 'f16' | 'q8_0' | 'q4_0', one name for both or
+   * { k, v } (default 'f16'). q8_0 and q4_0 need kvHeads x headDim to be a multiple of 32.
+   */
+  kvType?: KVFormatName | Partial<KVType>;
   /** Paged manager: tokens per block (default 16). */
   blockSize?: number;
   /** Sequences running at once, i.e. KV slots (default 16). */
@@ -108,4 +114,6 @@ export interface EngineInfo {
   isa?: string;
   threads?: number;
   prefixCache: boolean;
+  /** The formats of K and V in the cache. */
+  kvType: KVType;
 }

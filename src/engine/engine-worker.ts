@@ -24,7 +24,7 @@ function start(init: WorkerInit): EngineCore | undefined {
       info: {
         modelPath: init.modelPath, arch: c.arch, vocabSize: c.vocabSize, maxContext: core.kv.maxContext, maxSeqs: core.kv.maxSlots,
         maxBatchTokens: core.scheduler.limits.maxBatchTokens, kvManager: core.kv.kind, scheduler: core.scheduler.kind, backend: model.backend.name,
-        isa: model.backend.isa, threads: model.backend.threads, prefixCache: core.kv.prefixStats() !== undefined,
+        isa: model.backend.isa, threads: model.backend.threads, prefixCache: core.kv.prefixStats() !== undefined, kvType: core.kv.stats().kvType,
       },
     });
     return core;

@@ -5,6 +5,8 @@
 import type { KVView } from '../backend/backend.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager, type GrowResult, type KVCacheManager, type KVManagerKind, type KVStats } from '../kv/index.js';
 import { PrefixIndex, type PrefixCacheStats } from '../kv/prefix-index.js';
+import type { KVType } from '../kv/format.js';
+import { bytesPerToken, resolveShape } from '../kv/shape.js';
 import type { Admission, AdmitOptions, EngineKV, GrowOutcome, KVPlan } from './engine-kv.js';
 import type { Sequence } from './sequence.js';
 
@@ -14,6 +16,8 @@ export interface KVGeometry {
   headDim: number;
   maxSlots: number;
   maxContext: number;
+  /** Formats of K and V (default f16). */
+  kvType?: KVType;
 }
 
 export interface ManagedKVOptions {
@@ -30,9 +34,9 @@ export interface ManagedKVOptions {
   fingerprint?: string;
 }
 
-/** Bytes of K and V, all layers, of one token as the managers store it (f32). */
+/** Bytes of K and V, all layers, of one token as the managers store it (in its formats). */
 export function kvBytesPerToken(g: KVGeometry): number {
-  return 2 * g.nLayers * g.kvHeads * g.headDim * 4;
+  return bytesPerToken(resolveShape({ layers: g.nLayers, kvHeads: g.kvHeads, headDim: g.headDim, maxSlots: g.maxSlots, maxContext: g.maxContext, type: g.kvType }));
 }
 
 export class ManagedKV implements EngineKV {
@@ -44,7 +48,7 @@ export class ManagedKV implements EngineKV {
     this.view = view;
     this.lens = new Int32Array(manager.shape.maxSlots);
     if (opts.prefixCache ?? true) {
-      const fingerprint = `${opts.fingerprint ?? 'unnamed-model'}/kv=f32/block=${manager.blocks.blockTokens}`;
+      const fingerprint = `${opts.fingerprint ?? 'unnamed-model'}/kv=${manager.shape.type.k},${manager.shape.type.v}/block=${manager.blocks.blockTokens}`;
       // Static copies cached rows outside its slots: bound them to as many tokens as the slots hold.
       const maxEntries = manager.blocks.blockPages === 0 ? Math.floor((manager.shape.maxSlots * manager.shape.maxContext) / manager.blocks.blockTokens) : Infinity;
       this.prefix = new PrefixIndex(manager.blocks, fingerprint, maxEntries);
@@ -52,7 +56,7 @@ export class ManagedKV implements EngineKV {
   }
 
   static create(g: KVGeometry, opts: ManagedKVOptions): ManagedKV {
-    const shape = { layers: g.nLayers, kvHeads: g.kvHeads, headDim: g.headDim, maxSlots: g.maxSlots, maxContext: g.maxContext };
+    const shape = { layers: g.nLayers, kvHeads: g.kvHeads, headDim: g.headDim, maxSlots: g.maxSlots, maxContext: g.maxContext, type: g.kvType };
     const budgetBytes = opts.kvMemory ?? g.maxSlots * g.maxContext * kvBytesPerToken(g);
     switch (opts.kind) {
       case 'virtual': {

@@ -6,7 +6,8 @@ export interface NativeVirtualKVOptions {
   layers: number;
   kvHeads: number;
   headDim: number;
-  elemSize: number;
+  /** Bytes of one token's row (K or V of one layer) in the cache's format. */
+  tokenBytes: number;
   maxSlots: number;
   maxContext: number;
   pageSize: number;
@@ -27,6 +28,8 @@ export interface NativeGrowResult {
 export interface NativeLayout {
   pageSize: number;
   tokenBytes: number;
+  /** Whole rows in a page (a row never straddles two pages). */
+  rowsPerPage: number;
   /** maxContext rounded up so a slot is whole pages: the slot stride in tokens. */
   paddedContext: number;
   slotBytes: number;

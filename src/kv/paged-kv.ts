@@ -2,7 +2,7 @@
 // table. Here only the memory manager (allocation, sharing, compaction, accounting); the attention kernel
 // that walks the block tables is separate. One block id covers all layers, so in page units (one layer's
 // K or V) a block is layers x 2 pages.
-import { alignedFloat32Array } from '../backend/aligned-array.js';
+import { alignedBytes } from '../backend/aligned-array.js';
 import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
 import { BlockAllocator } from './block-allocator.js';
 import type { CachedBlocks } from './cached-blocks.js';
@@ -31,14 +31,13 @@ export class PagedKVManager implements KVCacheManager {
   private readonly slots: SlotTable;
   private readonly tables: Int32Array;
   private readonly blockCounts: Int32Array;
-  private readonly arrays: Float32Array[];
-  private readonly rowFloats: number;
+  private readonly arrays: Uint8Array[];
+  private readonly rowBytes: number;
   private readonly ranges: number;
   private readonly scratch: Int32Array;
 
   constructor(options: PagedKVOptions) {
     this.shape = resolveShape(options);
-    if (this.shape.elemSize !== 4) throw new KVError('ERR_KV_INVALID_ARGUMENT', 'PagedKV stores f32 (elemSize 4) only');
     this.blockSize = options.blockSize ?? 16;
     if (!Number.isInteger(this.blockSize) || this.blockSize < 16 || this.blockSize > 256) {
       throw new KVError('ERR_KV_INVALID_ARGUMENT', `blockSize must be an integer from 16 to 256, got ${this.blockSize}`);
@@ -54,9 +53,9 @@ export class PagedKVManager implements KVCacheManager {
     this.slots = new SlotTable(this.shape.maxSlots, this.shape.maxContext);
     this.tables = new Int32Array(this.shape.maxSlots * this.maxBlocksPerSlot).fill(-1);
     this.blockCounts = new Int32Array(this.shape.maxSlots);
-    this.rowFloats = this.shape.kvHeads * this.shape.headDim;
+    this.rowBytes = tokenBytes(this.shape);
     // Untouched pages of these arrays stay unbacked (zero pages) until a block is written.
-    this.arrays = Array.from({ length: this.ranges }, () => alignedFloat32Array(this.numBlocks * this.blockSize * this.rowFloats));
+    this.arrays = Array.from({ length: this.ranges }, () => alignedBytes(this.numBlocks * this.blockSize * this.rowBytes));
     this.scratch = new Int32Array(this.shape.maxSlots);
     this.blocks = this.cachedBlocks();
   }
@@ -160,12 +159,12 @@ export class PagedKVManager implements KVCacheManager {
 
   private rowOffset(slot: number, position: number): number {
     const block = this.tables[slot * this.maxBlocksPerSlot + Math.floor(position / this.blockSize)]!;
-    return (block * this.blockSize + (position % this.blockSize)) * this.rowFloats;
+    return (block * this.blockSize + (position % this.blockSize)) * this.rowBytes;
   }
 
   private copyBlock(from: number, to: number): void {
-    const floats = this.blockSize * this.rowFloats;
-    for (const a of this.arrays) a.copyWithin(to * floats, from * floats, (from + 1) * floats);
+    const bytes = this.blockSize * this.rowBytes;
+    for (const a of this.arrays) a.copyWithin(to * bytes, from * bytes, (from + 1) * bytes);
   }
 
   sharePrefix(src: number, dst: number, tokens: number): GrowResult {
@@ -222,7 +221,7 @@ export class PagedKVManager implements KVCacheManager {
         for (let i = 0; i < list.length; i++) {
           if (list[i] === i) continue;
           const from = this.rowOffset(slot, list[i]!);
-          a.copyWithin(this.rowOffset(slot, i), from, from + this.rowFloats);
+          a.copyWithin(this.rowOffset(slot, i), from, from + this.rowBytes);
         }
       }
     });
@@ -293,7 +292,7 @@ export class PagedKVManager implements KVCacheManager {
       sharedPages: tablesUsing.reduce((n, t) => n + (t > 1 ? 1 : 0), 0) * this.ranges,
       residentBytes: usedPages * this.pageBytes,
     };
-    return buildStats(counts, slots, tokenBytes(this.shape) * this.ranges);
+    return buildStats(counts, slots, this.shape);
   }
 
   view(): PagedKVView {
@@ -305,6 +304,9 @@ export class PagedKVManager implements KVCacheManager {
       blockSize: this.blockSize,
       numBlocks: this.numBlocks,
       maxBlocksPerSlot: this.maxBlocksPerSlot,
+      keyFormat: this.shape.keyFormat,
+      valueFormat: this.shape.valueFormat,
+      rowBytes: this.rowBytes,
       keys: (layer) => this.arrays[layer * 2]!,
       values: (layer) => this.arrays[layer * 2 + 1]!,
       blockTables: this.tables,

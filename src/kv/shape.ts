@@ -1,25 +1,47 @@
-// The shape every KV manager is built for, and the byte arithmetic shared by all of them.
+// The shape every KV manager is built for, and the byte arithmetic shared by all of them: a token's K (or
+// V) in one layer is one row of kvHeads x headDim values in the cache's format, and pages hold whole rows.
+import { checkRowFits, DEFAULT_KV_TYPE, kvFormat, rowBytesOf, type KVFormat, type KVType } from './format.js';
+import { KVError } from './errors.js';
 
 export interface KVShape {
   layers: number;
   kvHeads: number;
   headDim: number;
   maxSlots: number;
-  /** Most tokens one slot may hold. */
   maxContext: number;
-  /** Bytes per K/V element: 4 = f32 (the only type the Float32Array views serve today). */
-  elemSize?: number;
+  /** Formats of K and V (default f16 for both). */
+  type?: KVType;
 }
 
-export type ResolvedKVShape = Required<KVShape>;
+export interface ResolvedKVShape extends Required<KVShape> {
+  keyFormat: KVFormat;
+  valueFormat: KVFormat;
+}
 
 export function resolveShape(shape: KVShape): ResolvedKVShape {
-  return { ...shape, elemSize: shape.elemSize ?? 4 };
+  if ('elemSize' in shape) throw new KVError('ERR_KV_INVALID_ARGUMENT', 'elemSize is gone: choose the KV formats with type: { k, v }');
+  const type = shape.type ?? DEFAULT_KV_TYPE;
+  checkRowFits(type, shape.kvHeads, shape.headDim);
+  return { ...shape, type, keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
 }
 
-/** Bytes of one token's K (or V) in one layer: kvHeads x headDim x elemSize. */
+/**
+ * Bytes of one token's row of K (or V) in one layer: the row stride of every cache. When K and V have
+ * different formats both use the larger row, so that a page holds the same tokens in every range.
+ */
 export function tokenBytes(shape: ResolvedKVShape): number {
-  return shape.kvHeads * shape.headDim * shape.elemSize;
+  const values = shape.kvHeads * shape.headDim;
+  return Math.max(rowBytesOf(shape.keyFormat, values), rowBytesOf(shape.valueFormat, values));
+}
+
+/** Bytes one token occupies in the whole cache (every layer's K and V), which is what capacity depends on. */
+export function bytesPerToken(shape: ResolvedKVShape): number {
+  return tokenBytes(shape) * rangeCount(shape);
+}
+
+/** Whole rows in a page: a row never straddles two pages, so a page holds exactly its tokens. */
+export function rowsPerPage(pageBytes: number, rowBytes: number): number {
+  return Math.floor(pageBytes / rowBytes);
 }
 
 /** (layer, K/V) pairs: every one is a separate range/array with its own pages. */

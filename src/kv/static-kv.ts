@@ -1,6 +1,6 @@
 // The static baseline (HF / FasterTransformer style): every slot is backed for maxContext tokens up
 // front, in plain anonymous memory, laid out exactly like the virtual manager's ranges.
-import { alignedFloat32Array } from '../backend/aligned-array.js';
+import { alignedBytes } from '../backend/aligned-array.js';
 import type { ContiguousKV } from '../backend/backend.js';
 import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
 import type { CachedBlocks } from './cached-blocks.js';
@@ -25,9 +25,9 @@ export class StaticKVManager implements KVCacheManager {
   /** A page is one slot's whole (layer, K/V) range: maxContext tokens. */
   readonly pageBytes: number;
   private readonly slots: SlotTable;
-  private readonly arrays: Float32Array[];
-  private readonly rowFloats: number;
-  private readonly slotFloats: number;
+  private readonly arrays: Uint8Array[];
+  private readonly rowBytes: number;
+  private readonly slotBytes: number;
   private readonly ranges: number;
   private readonly scratch: Int32Array;
   private readonly contiguous: ContiguousKV;
@@ -35,13 +35,12 @@ export class StaticKVManager implements KVCacheManager {
 
   constructor(options: StaticKVOptions) {
     this.shape = resolveShape(options);
-    if (this.shape.elemSize !== 4) throw new KVError('ERR_KV_INVALID_ARGUMENT', 'StaticKV stores f32 (elemSize 4) only');
     this.ranges = rangeCount(this.shape);
-    this.rowFloats = this.shape.kvHeads * this.shape.headDim;
-    this.slotFloats = this.shape.maxContext * this.rowFloats;
-    this.pageBytes = this.shape.maxContext * tokenBytes(this.shape);
+    this.rowBytes = tokenBytes(this.shape);
+    this.slotBytes = this.shape.maxContext * this.rowBytes;
+    this.pageBytes = this.slotBytes;
     this.arrays = Array.from({ length: this.ranges }, () => {
-      const a = alignedFloat32Array(this.shape.maxSlots * this.slotFloats);
+      const a = alignedBytes(this.shape.maxSlots * this.slotBytes);
       if (options.prefault ?? true) a.fill(0);
       return a;
     });
@@ -53,6 +52,11 @@ export class StaticKVManager implements KVCacheManager {
       maxContext: this.shape.maxContext,
       kvHeads: this.shape.kvHeads,
       headDim: this.shape.headDim,
+      keyFormat: this.shape.keyFormat,
+      valueFormat: this.shape.valueFormat,
+      rowBytes: this.rowBytes,
+      rowsPerPage: this.shape.maxContext,
+      pageBytes: this.slotBytes,
       keys: (layer) => this.arrays[layer * 2]!,
       values: (layer) => this.arrays[layer * 2 + 1]!,
     };
@@ -61,8 +65,8 @@ export class StaticKVManager implements KVCacheManager {
 
   /** The baseline prefix cache: a cached block is a copy of its rows, copied back into each slot that uses it. */
   private copiedBlocks(): CachedBlocks {
-    const blockFloats = STATIC_BLOCK_TOKENS * this.rowFloats;
-    const store = new Map<number, { rows: Float32Array[]; refs: number }>();
+    const blockBytes = STATIC_BLOCK_TOKENS * this.rowBytes;
+    const store = new Map<number, { rows: Uint8Array[]; refs: number }>();
     let nextId = 0;
     return {
       blockTokens: STATIC_BLOCK_TOKENS,
@@ -72,8 +76,8 @@ export class StaticKVManager implements KVCacheManager {
         if ((index + 1) * STATIC_BLOCK_TOKENS > this.slots.tokens[slot]!) {
           throw new KVError('ERR_KV_INVALID_ARGUMENT', `retain: block ${index} of slot ${slot} is not full (${this.slots.tokens[slot]} tokens)`);
         }
-        const from = slot * this.slotFloats + index * blockFloats;
-        store.set(nextId, { rows: this.arrays.map((a) => a.slice(from, from + blockFloats)), refs: 1 });
+        const from = slot * this.slotBytes + index * blockBytes;
+        store.set(nextId, { rows: this.arrays.map((a) => a.slice(from, from + blockBytes)), refs: 1 });
         return nextId++;
       },
       attach: (slot, ids) => {
@@ -83,7 +87,7 @@ export class StaticKVManager implements KVCacheManager {
         ids.forEach((id, i) => {
           const block = store.get(id);
           if (!block) throw new KVError('ERR_KV_INVALID_ARGUMENT', `attach: block ${id} is not held`);
-          block.rows.forEach((rows, range) => this.arrays[range]!.set(rows, slot * this.slotFloats + i * blockFloats));
+          block.rows.forEach((rows, range) => this.arrays[range]!.set(rows, slot * this.slotBytes + i * blockBytes));
         });
         this.slots.tokens[slot] = ids.length * STATIC_BLOCK_TOKENS;
         return NOTHING_NEEDED;
@@ -122,7 +126,7 @@ export class StaticKVManager implements KVCacheManager {
   sharePrefix(src: number, dst: number, tokens: number): GrowResult {
     this.slots.checkShare(src, dst, tokens);
     for (const a of this.arrays) {
-      a.copyWithin(dst * this.slotFloats, src * this.slotFloats, src * this.slotFloats + tokens * this.rowFloats);
+      a.copyWithin(dst * this.slotBytes, src * this.slotBytes, src * this.slotBytes + tokens * this.rowBytes);
     }
     this.slots.tokens[dst] = tokens;
     return NOTHING_NEEDED;
@@ -138,9 +142,9 @@ export class StaticKVManager implements KVCacheManager {
     for (let layer = 0; layer < this.shape.layers; layer++) {
       const list = layerKeep(flat, layer, tokens);
       for (const a of [this.arrays[layer * 2]!, this.arrays[layer * 2 + 1]!]) {
-        const base = slot * this.slotFloats;
+        const base = slot * this.slotBytes;
         for (let i = 0; i < list.length; i++) {
-          if (list[i] !== i) a.copyWithin(base + i * this.rowFloats, base + list[i]! * this.rowFloats, base + (list[i]! + 1) * this.rowFloats);
+          if (list[i] !== i) a.copyWithin(base + i * this.rowBytes, base + list[i]! * this.rowBytes, base + (list[i]! + 1) * this.rowBytes);
         }
       }
     }
@@ -194,7 +198,7 @@ export class StaticKVManager implements KVCacheManager {
       usedPages: slots.length * this.ranges,
       residentBytes: totalPages * this.pageBytes,
     };
-    return buildStats(counts, slots, tokenBytes(this.shape) * this.ranges);
+    return buildStats(counts, slots, this.shape);
   }
 
   view(): ContiguousKV {

@@ -1,4 +1,6 @@
 // What every KV manager reports about its memory, in one shape so the three can be compared.
+import type { KVType } from './format.js';
+import { bytesPerToken, type ResolvedKVShape } from './shape.js';
 
 export type SlotState = 'free' | 'active' | 'idle';
 
@@ -16,6 +18,10 @@ export interface SlotStats {
 
 export interface KVStats {
   kind: 'virtual' | 'paged' | 'static';
+  /** The formats K and V are stored in. */
+  kvType: KVType;
+  /** Bytes one token's K and V take in every layer, in those formats (the capacity per token). */
+  bytesPerToken: number;
   /** Bytes of one page: the unit of every page count below. */
   pageBytes: number;
   totalPages: number;
@@ -81,8 +87,11 @@ export function summarizeSlots(
 export type KVPageCounts = Pick<KVStats, 'kind' | 'pageBytes' | 'totalPages' | 'freePages' | 'usedPages' | 'residentBytes'> &
   Partial<Pick<KVStats, 'sharedPages' | 'idlePages' | 'reclaimablePages' | 'mapCalls' | 'mapNs' | 'unmapCalls' | 'unmapNs'>>;
 
-export function buildStats(counts: KVPageCounts, slots: SlotStats[], storedBytesPerToken: number): KVStats {
+export function buildStats(counts: KVPageCounts, slots: SlotStats[], shape: ResolvedKVShape): KVStats {
+  const perToken = bytesPerToken(shape);
   return {
+    kvType: shape.type,
+    bytesPerToken: perToken,
     sharedPages: 0,
     idlePages: 0,
     reclaimablePages: 0,
@@ -93,7 +102,7 @@ export function buildStats(counts: KVPageCounts, slots: SlotStats[], storedBytes
     ...counts,
     cachedPages: 0,
     runningPages: counts.usedPages - (counts.idlePages ?? 0),
-    ...summarizeSlots(slots, storedBytesPerToken),
+    ...summarizeSlots(slots, perToken),
     slots,
   };
 }

@@ -1,7 +1,7 @@
 // vAttention on the CPU: the KV of every slot is contiguous in virtual memory, and physical pages from a
 // memfd pool are mapped in as the slot grows (native/vmem_virtual_kv.cc does the work).
 //
-// The view's Float32Arrays cover each layer's whole reserved range, but only mapped pages may be touched:
+// The view's byte arrays cover each layer's whole reserved range, but only mapped pages may be touched:
 // reading or writing a position the slot has not been grown to with step()/stepAsync() (+ wait()) is a
 // SIGSEGV that kills the process, not an exception. So: step() before the model writes; never read past
 // a slot's tokens. After close() the arrays are detached (length 0).
@@ -49,7 +49,12 @@ export class VirtualKVManager implements KVCacheManager {
     }
     try {
       this.native = new addon.VirtualKV({
-        ...this.shape,
+        layers: this.shape.layers,
+        kvHeads: this.shape.kvHeads,
+        headDim: this.shape.headDim,
+        maxSlots: this.shape.maxSlots,
+        maxContext: this.shape.maxContext,
+        tokenBytes: tokenBytes(this.shape),
         pageSize,
         budgetBytes: options.budgetBytes,
         deferredReclaim: options.deferredReclaim ?? true,
@@ -116,7 +121,7 @@ export class VirtualKVManager implements KVCacheManager {
   }
 
   pagesForTokens(tokens: number): number {
-    return Math.ceil((tokens * this.layout.tokenBytes) / this.pageBytes) * rangeCount(this.shape);
+    return Math.ceil(tokens / this.layout.rowsPerPage) * rangeCount(this.shape);
   }
 
   freePages(): number {
@@ -165,16 +170,13 @@ export class VirtualKVManager implements KVCacheManager {
       unmapCalls: n.unmapCalls,
       unmapNs: n.unmapNs,
     };
-    return buildStats(counts, slots, tokenBytes(this.shape) * rangeCount(this.shape));
+    return buildStats(counts, slots, this.shape);
   }
 
-  /** Each layer's K and V as one Float32Array over the reserved range: [slot][position][kvHead][headDim]. */
+  /** Each layer's K and V as one byte array over the reserved range: [slot][page][row] (see ContiguousKV). */
   view(): ContiguousKV {
     if (this.contiguous) return this.contiguous;
-    if (this.shape.elemSize !== 4) {
-      throw new KVError('ERR_KV_INVALID_ARGUMENT', `a Float32Array view needs elemSize 4, this cache has ${this.shape.elemSize}`);
-    }
-    const arrays = Array.from({ length: rangeCount(this.shape) }, (_, range) => new Float32Array(this.native.buffer(range)));
+    const arrays = Array.from({ length: rangeCount(this.shape) }, (_, range) => new Uint8Array(this.native.buffer(range)));
     const checkLayer = (layer: number): number => {
       if (!Number.isInteger(layer) || layer < 0 || layer >= this.shape.layers) {
         throw new KVError('ERR_KV_INVALID_ARGUMENT', `layer ${layer} out of range 0..${this.shape.layers - 1}`);
@@ -187,6 +189,11 @@ export class VirtualKVManager implements KVCacheManager {
       maxContext: this.paddedContext,
       kvHeads: this.shape.kvHeads,
       headDim: this.shape.headDim,
+      keyFormat: this.shape.keyFormat,
+      valueFormat: this.shape.valueFormat,
+      rowBytes: this.layout.tokenBytes,
+      rowsPerPage: this.layout.rowsPerPage,
+      pageBytes: this.pageBytes,
       keys: (layer) => arrays[checkLayer(layer)]!,
       values: (layer) => arrays[checkLayer(layer) + 1]!,
     };

@@ -23,7 +23,7 @@ test('more scattered pages than vm.max_map_count allows: a refusal naming the sy
   // 40,000 slots x 2 ranges, one 4 KiB page each with a gap after it: ~160,000 VMAs, far past 65,530.
   const { status, stdout, stderr } = runChild(`
     const N = 40000;
-    const kv = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: N, maxContext: 128, pageSize: 4096,
+    const kv = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: N, maxContext: 128, type: { k: 'f32', v: 'f32' }, pageSize: 4096,
       budgetBytes: 2 * N * 4096, deferredReclaim: false });
     const lens = new Int32Array(N).fill(1);
     for (let i = 0; i < N; i++) kv.allocSlot();
@@ -49,7 +49,7 @@ const FILL_MAPPINGS = `
   function fillMappings() {
     const limit = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8'));
     const N = Math.ceil(limit / 3);
-    const hog = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: N, maxContext: 128, pageSize: 4096,
+    const hog = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: N, maxContext: 128, type: { k: 'f32', v: 'f32' }, pageSize: 4096,
       budgetBytes: 2 * N * 4096, deferredReclaim: false });
     const lens = new Int32Array(N);
     let used = 0;
@@ -80,7 +80,7 @@ test('at the mapping limit, idle slots give up their mappings so that a step fit
     ${FILL_MAPPINGS}
     // 3000 slots of one 4 KiB page per range, scattered: ~12,000 VMAs, kept by the slots once idle.
     const M = 3000;
-    const kv = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: M + M / 2, maxContext: 128, pageSize: 4096,
+    const kv = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: M + M / 2, maxContext: 128, type: { k: 'f32', v: 'f32' }, pageSize: 4096,
       budgetBytes: 4 * M * 4096 });
     const lens = new Int32Array(M + M / 2);
     for (let i = 0; i < M + M / 2; i++) kv.allocSlot();
@@ -111,7 +111,7 @@ test('at the mapping limit, mapping cached blocks into new slots is refused, not
     ${FILL_MAPPINGS}
     // One cached block (64 tokens of 64 bytes: one page per range), mapped into ever more slots.
     const M = 6000;
-    const kv = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: M, maxContext: 128, pageSize: 4096,
+    const kv = new VirtualKVManager({ layers: 1, kvHeads: 1, headDim: 16, maxSlots: M, maxContext: 128, type: { k: 'f32', v: 'f32' }, pageSize: 4096,
       budgetBytes: 64 * 4096, deferredReclaim: false });
     const lens = new Int32Array(M);
     const first = kv.allocSlot();

@@ -6,6 +6,10 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { VirtualKVManager } from '../../src/kv/index.js';
 import { writeToken } from './kv-rows.js';
+import type { KVType } from '../../src/kv/format.js';
+
+/** These tests count bytes for f32 rows (4 bytes a value). */
+const F32: KVType = { k: 'f32', v: 'f32' };
 
 interface Vma {
   start: number;
@@ -40,7 +44,7 @@ function mappedIn(vmas: Vma[], start: number, end: number): { mapped: number; re
 }
 
 const PAGE = 4096;
-const SHAPE = { layers: 2, kvHeads: 2, headDim: 8, maxSlots: 4, maxContext: 512 }; // 64-byte tokens
+const SHAPE = { layers: 2, kvHeads: 2, headDim: 8, maxSlots: 4, maxContext: 512, type: F32 }; // 64-byte tokens
 
 test('mapped and resident bytes per (slot, layer, K/V) = stored tokens rounded up to pages; free + trim returns them', () => {
   const kv = new VirtualKVManager({ ...SHAPE, pageSize: PAGE, budgetBytes: 256 * PAGE, deferredReclaim: false });

@@ -9,8 +9,12 @@ import { test } from 'node:test';
 import { isKVError, PagedKVManager, StaticKVManager, VirtualKVManager, type KVCacheManager } from '../../src/kv/index.js';
 import { readToken, writeToken } from './kv-rows.js';
 import { makeRng } from './rng.js';
+import type { KVType } from '../../src/kv/format.js';
 
-const SHAPE = { layers: 2, kvHeads: 1, headDim: 16, maxSlots: 8, maxContext: 512 };
+/** These tests count bytes for f32 rows (4 bytes a value). */
+const F32: KVType = { k: 'f32', v: 'f32' };
+
+const SHAPE = { layers: 2, kvHeads: 1, headDim: 16, maxSlots: 8, maxContext: 512, type: F32 };
 const TOKEN_BYTES = 64;
 const PAGE = 4096;
 const OPS = 3000;

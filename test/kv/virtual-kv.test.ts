@@ -4,9 +4,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultPageSize, isKVError, maxMapCount, VirtualKVManager, type VirtualKVOptions } from '../../src/kv/index.js';
 import { readToken, writeToken } from './kv-rows.js';
+import type { KVType } from '../../src/kv/format.js';
+
+/** These tests count bytes for f32 rows (4 bytes a value). */
+const F32: KVType = { k: 'f32', v: 'f32' };
 
 // 64-byte tokens, 64 tokens per 4 KiB page, 8 pages per slot range.
-const SHAPE = { layers: 2, kvHeads: 2, headDim: 8, maxSlots: 4, maxContext: 512, pageSize: 4096 };
+const SHAPE = { layers: 2, kvHeads: 2, headDim: 8, maxSlots: 4, maxContext: 512, type: F32, pageSize: 4096 };
 const RANGES = 4;
 
 function make(options: Partial<VirtualKVOptions> = {}): VirtualKVManager {
@@ -211,27 +215,30 @@ test('the view is the contiguous layout over the reserved range, and close() det
   const view = kv.view();
   assert.equal(view.layout, 'contiguous');
   assert.equal(view.maxContext, 512);
-  assert.equal(view.keys(1).length, SHAPE.maxSlots * 512 * 16);
+  assert.equal(view.keys(1).length, SHAPE.maxSlots * 512 * 64);
+  assert.equal(view.rowBytes, 64);
+  assert.equal(view.rowsPerPage, 64);
   assert.throws(() => view.keys(2), /layer 2 out of range/);
   const slot = kv.allocSlot()!;
   kv.step(lensFor(slot, 1));
-  view.values(1)[slot * 512 * 16 + 3] = 42;
-  assert.equal(new Float32Array(kv.native.buffer(3))[slot * 512 * 16 + 3], 42);
+  view.values(1)[slot * 512 * 64 + 3] = 42;
+  assert.equal(new Uint8Array(kv.native.buffer(3))[slot * 512 * 64 + 3], 42);
   kv.close();
   assert.equal(view.keys(0).length, 0, 'detached: a stale view reads nothing instead of faulting');
 });
 
-test('maxContext is padded so that a slot is whole pages', () => {
-  // 3 kv heads x 8 x 4 B = 96-byte tokens: 4096 / gcd(4096, 96) = 128 tokens per whole-page unit.
-  const kv = new VirtualKVManager({ layers: 1, kvHeads: 3, headDim: 8, maxSlots: 2, maxContext: 100, pageSize: 4096, budgetBytes: 1 << 20 });
+test('maxContext is padded so that a slot is whole pages, and pages hold whole rows', () => {
+  // 3 kv heads x 8 x 4 B = 96-byte rows: 42 to a 4 KiB page (64 bytes left over), so 100 tokens pad to 126.
+  const kv = new VirtualKVManager({ layers: 1, kvHeads: 3, headDim: 8, maxSlots: 2, maxContext: 100, type: F32, pageSize: 4096, budgetBytes: 1 << 20 });
   try {
-    assert.equal(kv.paddedContext, 128);
-    assert.equal(kv.view().maxContext, 128);
+    assert.equal(kv.paddedContext, 126);
+    assert.equal(kv.view().maxContext, 126);
+    assert.equal(kv.view().rowsPerPage, 42);
     const slot = kv.allocSlot()!;
     assert.equal(slot, 0);
     assert.throws(() => kv.step([101]), code('ERR_KV_CONTEXT_OVERFLOW'));
     assert.ok(kv.step([100]).ok);
-    assert.equal(kv.slotPages(slot, 0, 'v').length, 3); // 9600 bytes
+    assert.equal(kv.slotPages(slot, 0, 'v').length, 3); // ceil(100 / 42)
   } finally {
     kv.close();
   }

@@ -40,6 +40,13 @@ export interface PeakComputeResult {
   int8Ops: number;
 }
 
+/** A contiguous cache as native/attention.cc reads it (see ContiguousKV). */
+export type ContiguousKVArgs = [keys: Uint8Array, values: Uint8Array, maxSlots: number, maxContext: number, kvHeads: number,
+  headDim: number, keyFormat: number, valueFormat: number, rowBytes: number, rowsPerPage: number, pageBytes: number];
+/** A paged cache as native/paged_attention.cc reads it (see PagedKV). */
+export type PagedKVArgs = [keys: Uint8Array, values: Uint8Array, blockSize: number, kvHeads: number, headDim: number,
+  blockTables: Int32Array, seqLens: Int32Array, keyFormat: number, valueFormat: number, rowBytes: number];
+
 export interface NativeAddon {
   readonly abiVersion: number;
   isa(): string;
@@ -66,18 +73,14 @@ export interface NativeAddon {
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   add(x: Float32Array, y: Float32Array, len: number): void;
   addBias(x: Float32Array, bias: Float32Array, n: number): void;
-  kvStore(keys: Float32Array, values: Float32Array, maxSlots: number, maxContext: number, kvHeads: number, headDim: number,
-    k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
-  attention(out: Float32Array, q: Float32Array, keys: Float32Array, values: Float32Array, maxSlots: number, maxContext: number,
-    kvHeads: number, headDim: number, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number): void;
-  pagedKvStore(keys: Float32Array, values: Float32Array, blockSize: number, kvHeads: number, headDim: number,
-    blockTables: Int32Array, seqLens: Int32Array, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
+  kvStore(...args: [...ContiguousKVArgs, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array]): void;
+  attention(out: Float32Array, q: Float32Array, ...args: [...ContiguousKVArgs, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number]): void;
+  pagedKvStore(...args: [...PagedKVArgs, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array]): void;
   /** A zero-filled ArrayBuffer of `bytes` bytes that starts on a page boundary (see native/aligned_buffer.cc). */
   alignedBuffer(bytes: number): ArrayBuffer;
   /** The largest power of two, up to 4096, dividing the address of the array's first element. */
   byteAlignment(array: ArrayBufferView): number;
-  pagedAttention(out: Float32Array, q: Float32Array, keys: Float32Array, values: Float32Array, blockSize: number, kvHeads: number,
-    headDim: number, blockTables: Int32Array, seqLens: Int32Array, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number): void;
+  pagedAttention(out: Float32Array, q: Float32Array, ...args: [...PagedKVArgs, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number]): void;
 }
 
 export class NativeAddonError extends Error {

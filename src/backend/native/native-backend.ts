@@ -1,11 +1,11 @@
 // NativeBackend: the Backend interface over the C++ kernels. Weights are zero-copy views on a
 // read-only mapping of the GGUF file (one mapping per file); every call is validated again natively.
 // The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
-import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../backend.js';
+import type { AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams, Weight } from '../backend.js';
 import { checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import { GGMLType } from '../../model/gguf/types.js';
-import { loadNativeAddon, type ModelFileHandle, type NativeAddon, type WeightTensorHandle } from './addon.js';
+import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type WeightTensorHandle } from './addon.js';
 
 export interface NativeBackendOptions {
   /** Compute threads (default: one per physical core, or VSERVE_THREADS). */
@@ -111,25 +111,16 @@ export class NativeBackend implements Backend {
   }
 
   kvStore(kv: KVView, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void {
-    if (kv.layout === 'paged') {
-      this.addon.pagedKvStore(kv.keys(layer), kv.values(layer), kv.blockSize, kv.kvHeads, kv.headDim, kv.blockTables, kv.seqLens,
-        k, v, slots, positions);
-    } else {
-      this.addon.kvStore(kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim, k, v, slots, positions);
-    }
+    if (kv.layout === 'paged') this.addon.pagedKvStore(...pagedArgs(kv, layer), k, v, slots, positions);
+    else this.addon.kvStore(...contiguousArgs(kv, layer), k, v, slots, positions);
   }
 
   attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
     if (s.headDim !== kv.headDim || s.nKVHeads !== kv.kvHeads) {
       throw new RangeError(`attention: shape (${s.nKVHeads} KV heads of ${s.headDim}) does not match the cache (${kv.kvHeads} of ${kv.headDim})`);
     }
-    if (kv.layout === 'paged') {
-      this.addon.pagedAttention(out, q, kv.keys(layer), kv.values(layer), kv.blockSize, kv.kvHeads, kv.headDim, kv.blockTables,
-        kv.seqLens, slots, positions, s.nHeads, s.scale);
-    } else {
-      this.addon.attention(out, q, kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim,
-        slots, positions, s.nHeads, s.scale);
-    }
+    if (kv.layout === 'paged') this.addon.pagedAttention(out, q, ...pagedArgs(kv, layer), slots, positions, s.nHeads, s.scale);
+    else this.addon.attention(out, q, ...contiguousArgs(kv, layer), slots, positions, s.nHeads, s.scale);
   }
 
   /** Unmaps the model files; weights loaded from them throw if used afterwards. */
@@ -137,4 +128,14 @@ export class NativeBackend implements Backend {
     for (const f of this.files.values()) f.close();
     this.files.clear();
   }
+}
+
+function contiguousArgs(kv: ContiguousKV, layer: number): ContiguousKVArgs {
+  return [kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim, kv.keyFormat.id, kv.valueFormat.id,
+    kv.rowBytes, kv.rowsPerPage, kv.pageBytes];
+}
+
+function pagedArgs(kv: PagedKV, layer: number): PagedKVArgs {
+  return [kv.keys(layer), kv.values(layer), kv.blockSize, kv.kvHeads, kv.headDim, kv.blockTables, kv.seqLens, kv.keyFormat.id,
+    kv.valueFormat.id, kv.rowBytes];
 }

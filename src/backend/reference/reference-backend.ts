@@ -148,9 +148,22 @@ export class ReferenceBackend implements Backend {
     const K = kv.keys(layer), V = kv.values(layer);
     for (let t = 0; t < n; t++) {
       const at = kvRowOffset(kv, slots[t]!, positions[t]!);
-      K.set(k.subarray(t * row, (t + 1) * row), at);
-      V.set(v.subarray(t * row, (t + 1) * row), at);
+      kv.keyFormat.encode(k, t * row, row, K, at);
+      kv.valueFormat.encode(v, t * row, row, V, at);
     }
+  }
+
+  /** Positions 0..pos of slot's K and V rows, decoded from the cache's formats: [pos + 1][kvHeads * headDim]. */
+  private decodedRows(kv: KVView, layer: number, slot: number, pos: number): { keys: Float32Array; values: Float32Array } {
+    const row = kv.kvHeads * kv.headDim;
+    const keys = new Float32Array((pos + 1) * row), values = new Float32Array((pos + 1) * row);
+    const K = kv.keys(layer), V = kv.values(layer);
+    for (let j = 0; j <= pos; j++) {
+      const at = kvRowOffset(kv, slot, j);
+      kv.keyFormat.decode(K, at, 0, row, keys, j * row);
+      kv.valueFormat.decode(V, at, 0, row, values, j * row);
+    }
+    return { keys, values };
   }
 
   attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
@@ -160,17 +173,17 @@ export class ReferenceBackend implements Backend {
     checkLength('attention out', out, n * qWidth);
     if (s.nHeads % s.nKVHeads !== 0) throw new RangeError(`${s.nHeads} query heads are not a multiple of ${s.nKVHeads} KV heads`);
     const group = s.nHeads / s.nKVHeads;
-    const K = kv.keys(layer), V = kv.values(layer);
+    const row = kv.kvHeads * kv.headDim;
     for (let t = 0; t < n; t++) {
       const slot = slots[t]!, pos = positions[t]!;
-      const rows = Array.from({ length: pos + 1 }, (_, j) => kvRowOffset(kv, slot, j));
+      const { keys: K, values: V } = this.decodedRows(kv, layer, slot, pos);
       for (let h = 0; h < s.nHeads; h++) {
         const qo = t * qWidth + h * s.headDim;
         const kvOff = Math.floor(h / group) * s.headDim;
         const scores = new Float64Array(pos + 1);
         let max = -Infinity;
         for (let j = 0; j <= pos; j++) {
-          const ko = rows[j]! + kvOff;
+          const ko = j * row + kvOff;
           let dot = 0;
           for (let d = 0; d < s.headDim; d++) dot += q[qo + d]! * K[ko + d]!;
           scores[j] = dot * s.scale;
@@ -180,7 +193,7 @@ export class ReferenceBackend implements Backend {
         for (let j = 0; j <= pos; j++) sum += scores[j] = Math.exp(scores[j]! - max);
         for (let d = 0; d < s.headDim; d++) {
           let acc = 0;
-          for (let j = 0; j <= pos; j++) acc += scores[j]! * V[rows[j]! + kvOff + d]!;
+          for (let j = 0; j <= pos; j++) acc += scores[j]! * V[j * row + kvOff + d]!;
           out[qo + d] = acc / sum;
         }
       }
