@@ -6,6 +6,7 @@ import { Engine } from '../engine/engine.js';
 import type { ChatMessage } from '../model/chat-template.js';
 import { parseCliArgs } from './args.js';
 import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
+import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvTypeOption } from './kv-type-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
@@ -14,6 +15,7 @@ const HELP = `usage: vserve chat [-m] [FILE] [--system TEXT] [options]
       --system TEXT          the system message that starts every conversation
 ${SAMPLING_HELP}
 ${COMPUTE_HELP}
+${KV_TYPE_HELP}
 
 In the chat: /reset starts a new conversation, /exit (or Ctrl-D) quits. Ctrl-C stops the answer being
 written; at the prompt, a second Ctrl-C quits.`;
@@ -27,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
       system: { type: 'string' },
       ...SAMPLING_OPTIONS,
       ...COMPUTE_OPTIONS,
+      ...KV_TYPE_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -37,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   const params = samplingParams(values);
   const modelPath = modelArgument('chat', values.model, positionals);
   // One conversation at a time: one KV slot at the model's full context.
-  const engine = await Engine.load(modelPath, { maxSeqs: 1, ...computeOptions(values) });
+  const engine = await Engine.load(modelPath, { maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values) });
   const start: ChatMessage[] = values.system !== undefined ? [{ role: 'system', content: values.system }] : [];
   let messages = [...start];
   let answering: AbortController | undefined;

@@ -1,12 +1,14 @@
 // vserve run: generate a continuation of a prompt (or, with --chat, a chat answer) and stream it to stdout.
 import { readFileSync } from 'node:fs';
-import { chatRenderer } from '../engine/engine-setup.js';
+import { ArrayKV } from '../backend/array-kv.js';
+import { chatRenderer, resolveKVType } from '../engine/engine-setup.js';
 import { generate } from '../engine/generate.js';
 import { ChatTemplate, type ChatMessage } from '../model/chat-template.js';
 import { loadModel } from '../model/load.js';
 import { parseCliArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
+import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvTypeOption } from './kv-type-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
@@ -18,6 +20,7 @@ const HELP = `usage: vserve run [-m] [FILE] (-p PROMPT | -f FILE) [options]
       --system TEXT          a system message before it (implies --chat)
 ${SAMPLING_HELP}
 ${COMPUTE_HELP}
+${KV_TYPE_HELP}
       --stats                print timings, ISA and threads as one JSON object on stderr after the run`;
 
 function readPromptFile(path: string): string {
@@ -42,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
       system: { type: 'string' },
       ...SAMPLING_OPTIONS,
       ...COMPUTE_OPTIONS,
+      ...KV_TYPE_OPTIONS,
       stats: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -64,7 +68,10 @@ export async function main(argv: string[]): Promise<void> {
       const messages: ChatMessage[] = [...(values.system !== undefined ? [{ role: 'system', content: values.system }] : []), { role: 'user', content: prompt }];
       input = chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer)(messages);
     }
-    const it = generate(model, tokenizer, input, params);
+    const c = model.config;
+    const kvType = kvTypeOption(values);
+    const kv = kvType && new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim, resolveKVType(kvType));
+    const it = generate(model, tokenizer, input, { ...params, ...(kv ? { kv } : {}) });
     let r = it.next();
     while (!r.done) {
       process.stdout.write(r.value.text);

@@ -14,6 +14,8 @@ import { threadsOption } from './compute-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
+import { KV_TYPE_OPTIONS, kvTypeOption } from './kv-type-flags.js';
+import { kvTypeLabel } from '../kv/format.js';
 
 /** A laptop-sized default KV budget (the pool never grows past it; pages are used as tokens arrive). */
 const DEFAULT_KV_MEMORY = 2 ** 30;
@@ -32,6 +34,9 @@ const HELP = `usage: vserve serve [-m] [FILE] [options]
       --page-size SIZE          virtual manager page size, e.g. 64KiB (default: 64KiB; larger for
                                 big budgets, to stay under vm.max_map_count)
       --block-size N            paged manager tokens per block (default 16)
+      --kv-type TYPE            KV cache format: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0
+                                need the model's KV heads x head size to be a multiple of 32)
+      --kv-type-k TYPE          the format of K only; --kv-type-v TYPE: of V only
       --scheduler KIND          sarathi (default), vllm or static
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs
@@ -65,6 +70,7 @@ export async function main(argv: string[]): Promise<void> {
       'kv-memory': { type: 'string' },
       'page-size': { type: 'string' },
       'block-size': { type: 'string' },
+      ...KV_TYPE_OPTIONS,
       scheduler: { type: 'string' },
       'no-prefix-cache': { type: 'boolean' },
       admission: { type: 'string' },
@@ -103,6 +109,7 @@ export async function main(argv: string[]): Promise<void> {
       scheduler: values.scheduler as SchedulerKind | undefined,
       pageSize: values['page-size'] === undefined ? undefined : parseSize('page-size', values['page-size']),
       blockSize: int('block-size'),
+      kvType: kvTypeOption(values),
       prefixCache: !values['no-prefix-cache'],
       admissionOrder: values.admission as AdmissionOrder | undefined,
       maxSeqs: int('max-seqs'),
@@ -111,8 +118,8 @@ export async function main(argv: string[]): Promise<void> {
       threads: threadsOption(values.threads),
     };
     // The engine's own defaults (resolved once, there) size the default KV budget.
-    const { maxSeqs, maxContext } = resolveEngineOptions(options, config.contextLength);
-    const fullBudget = kvBytesPerToken({ nLayers: config.nLayers, kvHeads: config.nKVHeads, headDim: config.headDim, maxSlots: maxSeqs, maxContext }) * maxSeqs * maxContext;
+    const { maxSeqs, maxContext, kvType } = resolveEngineOptions(options, config.contextLength);
+    const fullBudget = kvBytesPerToken({ nLayers: config.nLayers, kvHeads: config.nKVHeads, headDim: config.headDim, maxSlots: maxSeqs, maxContext, kvType }) * maxSeqs * maxContext;
     options.kvMemory = values['kv-memory'] === undefined ? Math.min(fullBudget, DEFAULT_KV_MEMORY) : parseSize('kv-memory', values['kv-memory']);
     const engine = await Engine.load(modelPath, options);
     const modelName = values['served-model-name'] ?? basename(modelPath).replace(/\.gguf$/i, '');
@@ -140,6 +147,7 @@ export async function main(argv: string[]): Promise<void> {
     console.log(
       [
         `vserve: serving ${modelName} (${engine.info.arch}, ${engine.info.kvManager} KV ${formatSize(stats.kv.totalPages * stats.kv.pageBytes)} in ${formatSize(stats.kv.pageBytes)} pages, ` +
+          `${kvTypeLabel(engine.info.kvType)} cache (${formatSize(stats.kv.bytesPerToken)} a token), ` +
           `${engine.info.maxSeqs} seqs x ${engine.info.maxContext} tokens, ${engine.info.scheduler} scheduler, prefix cache ${engine.info.prefixCache ? 'on' : 'off'}, ` +
           `${engine.info.isa ?? engine.info.backend} kernels on ${engine.info.threads ?? 1} threads)`,
         `  playground + live KV map: ${url}/`,

@@ -36,6 +36,7 @@ export class ServerMetrics {
   private readonly pagesHeld: Gauge;
   private readonly pagesFree: Gauge;
   private readonly usage: Gauge;
+  private readonly cacheConfig: Gauge;
   private readonly preemptions: EngineTotal;
   private readonly prefixQueries: EngineTotal;
   private readonly prefixHits: EngineTotal;
@@ -56,6 +57,12 @@ export class ServerMetrics {
     this.pagesHeld = new Gauge({ name: 'vserve:kv_cache_pages_held', help: 'KV pool pages kept for reuse (prefix cache, idle slots), given back at once when needed.', registers });
     this.pagesFree = new Gauge({ name: 'vserve:kv_cache_pages_free', help: 'KV pool pages free to hand out.', registers });
     this.usage = new Gauge({ name: 'vserve:kv_cache_usage_perc', help: 'Fraction of KV pool pages used by running requests (1 = full).', registers });
+    this.cacheConfig = new Gauge({
+      name: 'vserve:cache_config_info',
+      help: 'The KV cache configuration, as labels (the value is always 1).',
+      labelNames: ['kv_manager', 'cache_type_k', 'cache_type_v', 'page_bytes', 'bytes_per_token', 'total_pages'],
+      registers,
+    });
     const total = (name: string, help: string) => new EngineTotal(new Counter({ name, help, registers }));
     this.preemptions = total('vserve:num_preemptions_total', 'Sequences preempted (recomputed later) when KV pages ran out.');
     this.prefixQueries = total('vserve:prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.');
@@ -95,6 +102,11 @@ export class ServerMetrics {
       this.pagesHeld.set(stats.kv.idlePages + stats.kv.cachedPages);
       this.pagesFree.set(stats.kv.freePages);
       this.usage.set(stats.kv.totalPages ? stats.kv.runningPages / stats.kv.totalPages : 0);
+      this.cacheConfig.reset();
+      this.cacheConfig.set({
+        kv_manager: stats.kv.kind, cache_type_k: stats.kv.kvType.k, cache_type_v: stats.kv.kvType.v, page_bytes: String(stats.kv.pageBytes),
+        bytes_per_token: String(stats.kv.bytesPerToken), total_pages: String(stats.kv.totalPages),
+      }, 1);
       this.preemptions.follow(stats.step.preemptions);
       this.prefixQueries.follow(stats.prefixCache?.queryTokens ?? 0);
       this.prefixHits.follow(stats.prefixCache?.hitTokens ?? 0);

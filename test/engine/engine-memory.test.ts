@@ -21,9 +21,12 @@ function assertPoolAtRest(core: EngineCore): void {
 function tinyCore(kvManager: (typeof KV_MANAGERS)[number], scheduler: (typeof SCHEDULERS)[number], kvTokens?: number, prefixCache = true) {
   const { model, tokenizer } = tinyModel();
   const c = model.config;
-  const perToken = kvBytesPerToken({ nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: MAX_CONTEXT });
+  // f32 rows: 32 tokens to a 4 KiB page, fine enough for the shared starts of these short prompts to be
+  // whole blocks in a 128-token context (f16 rows would make a page, and so a block, 64 tokens).
+  const kvType = { k: 'f32', v: 'f32' } as const;
+  const perToken = kvBytesPerToken({ nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: MAX_CONTEXT, kvType });
   return createEngineCore(model, tokenizer, {
-    scheduler, kvManager, maxSeqs: 16, maxBatchTokens: 32, maxContext: MAX_CONTEXT, pageSize: 4096, blockSize: 16,
+    scheduler, kvManager, maxSeqs: 16, maxBatchTokens: 32, maxContext: MAX_CONTEXT, pageSize: 4096, blockSize: 16, kvType,
     kvMemory: kvTokens === undefined ? undefined : kvTokens * perToken, prefixCache,
   });
 }

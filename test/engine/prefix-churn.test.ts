@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Completion } from '../../src/engine/completion.js';
-import { ManagedKV } from '../../src/engine/managed-kv.js';
+import { kvBytesPerToken, ManagedKV } from '../../src/engine/managed-kv.js';
 import { SarathiScheduler } from '../../src/engine/scheduler-sarathi.js';
 import { Sequence } from '../../src/engine/sequence.js';
 import { VirtualKVManager } from '../../src/kv/index.js';
@@ -15,7 +15,7 @@ import { KV_MANAGERS, virtualUnavailable } from './engine-helpers.js';
 
 const REQUESTS = 10_000;
 const GEOMETRY = { nLayers: 2, kvHeads: 1, headDim: 16, maxSlots: 8, maxContext: 256 };
-const TOKEN_BYTES = GEOMETRY.kvHeads * GEOMETRY.headDim * 4;
+const TOKEN_BYTES = kvBytesPerToken(GEOMETRY) / (2 * GEOMETRY.nLayers);
 
 /** A generation stand-in: the scheduler only reads the tokens generated so far. */
 function fakeCompletion(): Completion {

@@ -15,7 +15,7 @@ before(async () => {
 });
 after(() => s.close());
 
-/** A prompt of well over one cache block (the server picks pages of at most 32 tokens for this model). */
+/** A prompt of well over one cache block (106 tokens; a 4 KiB page holds 64 of this model's f16 rows). */
 const LONG = `Once upon a time${STORIES_GREEDY}`;
 type CachedUsage = { prompt_tokens: number; prompt_tokens_details?: { cached_tokens?: number } };
 const cachedOf = (u: unknown) => (u as CachedUsage).prompt_tokens_details?.cached_tokens;
@@ -41,6 +41,8 @@ test('a repeated prompt reports cached_tokens, whole and streamed, and the same 
   assert.ok(counter('prefix_cache_hits_total') >= 2 * cached, metrics);
   assert.ok(counter('prefix_cache_queries_total') >= 3 * first.usage!.prompt_tokens);
   assert.match(metrics, /^vserve:kv_cache_pages_held\{/m);
+  // The cache's configuration: the default formats and what a token costs in them.
+  assert.match(metrics, /^vserve:cache_config_info\{[^}]*cache_type_k="f16",cache_type_v="f16",[^}]*bytes_per_token="\d+"[^}]*\} 1$/m);
 });
 
 test('cache_salt keeps tenants apart (an extra body field the openai client sends)', async () => {

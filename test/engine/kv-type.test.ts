@@ -1,0 +1,85 @@
+// The engine's kvType option: the bundled model's known greedy text with f32 and f16 caches on both
+// backends; q8_0 and q4_0 caches give the native backend the reference backend's tokens (same stored
+// bytes, exact reads for this model's 8-value heads); bytes per token and pool capacity follow the
+// formats; bad names are errors that list the choices.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { KVType } from '../../src/kv/format.js';
+import { createEngineCore } from '../../src/engine/engine-setup.js';
+import type { EngineOptions } from '../../src/engine/engine-types.js';
+import { loadModel, type LoadedModel } from '../../src/model/load.js';
+import { bundledModel, STORIES_GREEDY } from '../paths.js';
+import { drain, virtualUnavailable } from './engine-helpers.js';
+
+const models = new Map<string, LoadedModel>();
+function model(backend: 'native' | 'reference'): LoadedModel {
+  let m = models.get(backend);
+  if (!m) models.set(backend, (m = loadModel(bundledModel, { backend })));
+  return m;
+}
+
+function greedy(backend: 'native' | 'reference', opts: EngineOptions, maxTokens: number): { text: string; tokens: number[] } {
+  const { model: mdl, tokenizer } = model(backend);
+  const core = createEngineCore(mdl, tokenizer, { maxSeqs: 2, maxContext: 256, maxBatchTokens: 64, ...opts });
+  try {
+    core.submit(0, tokenizer.encode('Once upon a time', { addSpecial: true }), { temperature: 0, maxTokens });
+    const out = drain(core).get(0)!;
+    return { text: out.text, tokens: out.tokens };
+  } finally {
+    core.close();
+  }
+}
+
+const skip = virtualUnavailable();
+
+for (const type of ['f32', 'f16'] as const) {
+  for (const backend of ['native', 'reference'] as const) {
+    test(`${type} cache, ${backend} backend: the known greedy text`, { skip }, () => {
+      const { text } = greedy(backend, { kvType: type }, 60);
+      assert.ok(STORIES_GREEDY.startsWith(text), JSON.stringify(text));
+      assert.ok(text.length > 100);
+    });
+  }
+}
+
+for (const kvType of [{ k: 'q8_0', v: 'q8_0' }, { k: 'q4_0', v: 'q4_0' }, { k: 'q8_0', v: 'q4_0' }] satisfies KVType[]) {
+  for (const kvManager of ['virtual', 'paged', 'static'] as const) {
+    test(`${kvType.k}/${kvType.v} cache, ${kvManager} manager: native generates the reference backend's tokens`, { skip: kvManager === 'virtual' ? skip : undefined }, () => {
+      const want = greedy('reference', { kvType, kvManager }, 40);
+      const got = greedy('native', { kvType, kvManager }, 40);
+      assert.deepEqual(got.tokens, want.tokens);
+      assert.equal(got.tokens.length, 40);
+    });
+  }
+}
+
+test('stats report the formats and bytes per token, and a fixed pool holds tokens in proportion', { skip }, () => {
+  const { model: mdl, tokenizer } = model('native');
+  const budget = 1 << 20;
+  const capacity = new Map<string, number>();
+  for (const type of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
+    const core = createEngineCore(mdl, tokenizer, { kvType: type, kvMemory: budget, maxSeqs: 4, maxContext: 256, pageSize: 4096 });
+    const kv = core.kv.stats();
+    assert.deepEqual(kv.kvType, { k: type, v: type });
+    // 5 layers x K and V x a row of 4 heads x 8 values: 4, 2, 34/32 or 18/32 bytes a value.
+    const rowBytes = { f32: 128, f16: 64, q8_0: 34, q4_0: 18 }[type];
+    assert.equal(kv.bytesPerToken, mdl.config.nLayers * 2 * rowBytes);
+    capacity.set(type, kv.totalPages * Math.floor(kv.pageBytes / rowBytes));
+    core.close();
+  }
+  assert.ok(capacity.get('f16')! >= 1.98 * capacity.get('f32')!);
+  assert.ok(capacity.get('q8_0')! >= 3.6 * capacity.get('f32')!);
+  assert.ok(capacity.get('q4_0')! >= 6.0 * capacity.get('f32')!);
+});
+
+test('kvType names are checked: unknown names and keys are errors that list the choices', () => {
+  const { model: mdl, tokenizer } = model('reference');
+  const load = (kvType: unknown) => createEngineCore(mdl, tokenizer, { kvType: kvType as EngineOptions['kvType'], kvManager: 'paged' });
+  assert.throws(() => load('q5_0'), /kvType must be one of f32, f16, q8_0, q4_0, got "q5_0"/);
+  assert.throws(() => load({ k: 'q8_0', value: 'f16' }), /unknown kvType key "value"; known: k, v/);
+  assert.throws(() => load({ v: 'int8' }), /kvType.v must be one of/);
+  assert.throws(() => load(4), /kvType must be a format name or \{ k, v \}/);
+  const mixed = load({ v: 'q8_0' });
+  assert.deepEqual(mixed.kv.stats().kvType, { k: 'f16', v: 'q8_0' });
+  mixed.close();
+});
