@@ -12,6 +12,7 @@
 #include "attention_core.h"
 #include "cpu_features.h"
 #include "js_args.h"
+#include "kv_store.h"
 #include "thread_pool.h"
 
 namespace vserve {
@@ -26,6 +27,8 @@ struct AttentionBatch {
   size_t headDim;
   float scale;
   KVFormats formats;
+  const Residual* ring;  // the residual window (ringRows 0: none)
+  const int32_t* slots;  // each token's slot
 };
 
 // A split range is at least one tile: merging costs about one output row per range, so even short
@@ -73,7 +76,7 @@ inline void mergeRanges(const KernelSet& k, const std::vector<PartialAttention>&
   }
 }
 
-// rowsFor(token) gives the layout's row filler (see attendRange) for that token's sequence.
+// rowsFor(token) gives the layout's row filler (see attendRows) for that token's sequence.
 template <class RowsFor>
 void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) {
   if (b.nHeads == 0 || b.nHeads % b.kvHeads != 0) {
@@ -107,7 +110,16 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
   pool().parallelFor(units.size(), [&](size_t i) {
     thread_local AttentionScratch scratch;
     const AttentionUnit& u = units[i];
-    attendRange(k, rowsFor(u.token), b.formats, b.q.data + u.token * rowFloats, heads, u.begin, u.end, partials[i], scratch);
+    const float* q = b.q.data + u.token * rowFloats;
+    startPartial(partials[i], b.nHeads, b.headDim);
+    // Positions the residual window still holds are read from its f16 ring.
+    const size_t slot = size_t(b.slots[u.token]);
+    const size_t split = std::min(u.end, std::max(u.begin, residualSplit(*b.ring, slot)));
+    if (u.begin < split) attendRows(k, rowsFor(u.token), b.formats, q, heads, u.begin, split, partials[i], scratch);
+    if (split < u.end) {
+      const KVFormats f16{kKVF16, kKVF16, b.formats.rowValues, b.ring->ringRowBytes};
+      attendRows(k, RingRows{*b.ring, slot}, f16, q, heads, split, u.end, partials[i], scratch);
+    }
     if (u.ranges == 1) {
       for (size_t h = 0; h < b.nHeads; h++) k.scale(partials[i].out + h * b.headDim, 1.0f / partials[i].sum[h], b.headDim);
     }

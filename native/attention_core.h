@@ -53,10 +53,12 @@ struct AttentionHeads {
   size_t group() const { return nHeads / kvHeads; }
 };
 
-// The formats of K and V, fixed for a call.
+// The formats of K and V, fixed for a call, and what decoding a row needs besides its address.
 struct KVFormats {
   uint32_t key;
   uint32_t value;
+  size_t rowValues;  // kvHeads x headDim
+  size_t rowBytes;   // stride between rows (rows of a format's group are adjacent)
 };
 
 // How one side (K or V) of a tile is read: directly by a format kernel, as f32, or decoded.
@@ -89,18 +91,22 @@ inline void quantizeQuery(const float* q, size_t nHeads, size_t d, AttentionScra
   }
 }
 
+// An empty partial result: attendRows then folds ranges of positions into it.
+inline void startPartial(const PartialAttention& r, size_t nHeads, size_t d) {
+  std::fill_n(r.max, nHeads, -INFINITY);
+  std::fill_n(r.sum, nHeads, 0.0f);
+  std::fill_n(r.out, nHeads * d, 0.0f);
+}
+
 // Rows: a layout with `void fill(size_t p0, size_t count, TileRows& rows) const`, pointing rows.keys[p]
-// and rows.values[p] at the start of the cache row of position p0 + p.
+// and rows.values[p] at the start of the cache row of position p0 + p. Folds positions [begin, end) into r.
 template <class Rows>
-void attendRange(const KernelSet& k, const Rows& layout, KVFormats formats, const float* q, const AttentionHeads& a,
-                 size_t begin, size_t end, const PartialAttention& r, AttentionScratch& scratch) {
+void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const float* q, const AttentionHeads& a,
+                size_t begin, size_t end, const PartialAttention& r, AttentionScratch& scratch) {
   const size_t group = a.group(), d = a.d;
   scratch.scores.resize(a.nHeads * kPositionTile);
   scratch.correction.resize(a.nHeads);
   scratch.decoded.resize(kPositionTile * d);
-  std::fill_n(r.max, a.nHeads, -INFINITY);
-  std::fill_n(r.sum, a.nHeads, 0.0f);
-  std::fill_n(r.out, a.nHeads * d, 0.0f);
   const SideReader keyReader = sideReader(k, formats.key, a.kvHeads, d, true);
   const SideReader valueReader = sideReader(k, formats.value, a.kvHeads, d, false);
   QueryBlocks queryBlocks{nullptr, nullptr};
@@ -116,8 +122,8 @@ void attendRange(const KernelSet& k, const Rows& layout, KVFormats formats, cons
 
   // Points floatRows / byteRows at head `kv`'s slices of `count` rows (decoding them when needed) and
   // the next tile's slices for prefetching. Returns the f32 rows to use when the side is not direct.
-  auto slices = [&](const SideReader& side, const uint8_t* const* rows, const uint8_t* const* next, size_t count,
-                    size_t nextCount, size_t kv) {
+  auto slices = [&](const SideReader& side, const uint8_t* const* rows, const uint8_t* const* next, size_t p0,
+                    size_t count, size_t nextCount, size_t kv) {
     const size_t first = kv * d;
     if (side.f32 || side.direct) {
       const size_t offset = side.format.rowBytes(first);
@@ -129,7 +135,8 @@ void attendRange(const KernelSet& k, const Rows& layout, KVFormats formats, cons
     }
     float* decoded = scratch.decoded.data();
     for (size_t p = 0; p < count; p++) {
-      side.format.decode(rows[p], first, d, decoded + p * d);
+      side.format.decode(rows[p], first, d, decoded + p * d, formats.rowValues, (p0 + p) % side.format.groupTokens,
+                         formats.rowBytes);
       floatRows[p] = decoded + p * d;
     }
   };
@@ -149,7 +156,7 @@ void attendRange(const KernelSet& k, const Rows& layout, KVFormats formats, cons
       // All of the group's scores first: the tile's keys are then read (and, in SIMD kernels,
       // rearranged) once for the group.
       const size_t keyNext = keyReader.f32 || keyReader.direct ? next : 0;
-      slices(keyReader, rows.keys, tiles[t ^ 1].keys, count, keyNext, kv);
+      slices(keyReader, rows.keys, tiles[t ^ 1].keys, p0, count, keyNext, kv);
       if (keyReader.direct) {
         const QueryBlocks qb{queryBlocks.q ? queryBlocks.q + h0 * d : nullptr,
                              queryBlocks.s ? queryBlocks.s + h0 * d / 32 : nullptr};
@@ -168,7 +175,7 @@ void attendRange(const KernelSet& k, const Rows& layout, KVFormats formats, cons
         if (correction[h] != 1.0f) k.scale(out + h * d, correction[h], d);
       }
       const size_t valueNext = valueReader.f32 || valueReader.direct ? next : 0;
-      slices(valueReader, rows.values, tiles[t ^ 1].values, count, valueNext, kv);
+      slices(valueReader, rows.values, tiles[t ^ 1].values, p0, count, valueNext, kv);
       if (valueReader.direct) {
         valueReader.direct->accumulate(out, group, byteRows, scores, kPositionTile, count, d,
                                        NextBytes{nextByteRows, valueNext});

@@ -8,16 +8,29 @@
 
 namespace vserve {
 
-enum KVFormatId : uint32_t { kKVF32 = 0, kKVF16 = 1, kKVQ8_0 = 2, kKVQ4_0 = 3, kKVFormatCount = 4 };
+enum KVFormatId : uint32_t {
+  kKVF32 = 0,
+  kKVF16 = 1,
+  kKVQ8_0 = 2,
+  kKVQ4_0 = 3,
+  kKVKivi2Channel = 4,
+  kKVKivi4Channel = 5,
+  kKVKivi2Token = 6,
+  kKVKivi4Token = 7,
+  kKVFormatCount = 8
+};
 
 struct KVFormatTraits {
   const char* name;
-  size_t blockValues;  // values encoded together (1 for f32/f16, 32 for q8_0/q4_0)
-  size_t blockBytes;
-  // Encodes n values (a multiple of blockValues) as n / blockValues blocks at dst.
-  void (*encode)(const float* x, size_t n, uint8_t* dst);
-  // Decodes values [first, first + n) of the row starting at `row` into out.
-  void (*decode)(const uint8_t* row, size_t first, size_t n, float* out);
+  size_t blockValues;  // values encoded together along a row (1 for f32/f16, 32 otherwise)
+  size_t blockBytes;   // bytes of such a block (amortized over the group for per-channel formats)
+  size_t groupTokens;  // rows encoded together: 1, or 32 for KIVI's per-channel formats
+  // Encodes groupTokens rows of n values (x: rows n apart) into the rows at dst, dst + rowStride, ...
+  void (*encode)(const float* x, size_t n, uint8_t* dst, size_t rowStride);
+  // Decodes values [first, first + n) of the row starting at `row` (a row of rowValues values, row
+  // indexInGroup of its group, rows rowStride apart) into out.
+  void (*decode)(const uint8_t* row, size_t first, size_t n, float* out, size_t rowValues, size_t indexInGroup,
+                 size_t rowStride);
   size_t rowBytes(size_t values) const { return values / blockValues * blockBytes; }
   // Whether a head slice of d values starting at value `first` begins on a block boundary and is whole
   // blocks, so a kernel can be pointed at its first byte.

@@ -1,10 +1,13 @@
-// What the contiguous and paged KV layouts share: the formats and row stride read from the JS arguments,
-// and kvStore, which encodes each token's K and V row into where the layout's geometry puts
-// (slot, position).
+// What the contiguous and paged KV layouts share: the formats, row stride and residual window read from
+// the JS arguments, and kvStore, which encodes each token's K and V row into where the layout's geometry
+// puts (slot, position) - or, with a residual window (KIVI), writes it to the slot's f16 ring and encodes
+// the ring's oldest group once the ring is full (src/backend/backend.ts ResidualWindow).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "attention_core.h"
+#include "ggml_types.h"
 #include "js_args.h"
 #include "kv_format.h"
 
@@ -31,11 +34,69 @@ inline RowFormat rowFormatArgs(const Args& args, size_t first, size_t rowLen) {
                       std::to_string(rowLen) + " values (" + std::to_string(f.rowBytes(rowLen)) + " bytes)");
     }
   }
-  return {{key, value}, rowBytes};
+  return {{key, value, rowLen, rowBytes}, rowBytes};
 }
 
-// Geometry: uint8_t* keys, values; RowFormat format; size_t rowLen(); size_t offset(slot, pos) in bytes.
-// check(slots, positions) validates every token against the layout before anything is written.
+// The residual window: per slot an f16 ring of ringRows rows for K and for V, and how many of the slot's
+// first tokens are encoded in the cache's formats. ringRows == 0: none (every row is encoded at once).
+struct Residual {
+  uint8_t* keys = nullptr;
+  uint8_t* values = nullptr;
+  size_t ringRows = 0;
+  size_t groupTokens = 1;
+  int32_t* encoded = nullptr;
+  size_t ringRowBytes = 0;  // rowLen f16 values
+  const uint8_t* ringRow(const uint8_t* ring, size_t slot, size_t pos) const {
+    return ring + (slot * ringRows + pos % ringRows) * ringRowBytes;
+  }
+};
+
+constexpr size_t kResidualArgs = 5;
+
+// Reads (ringKeys, ringValues, ringRows, groupTokens, encoded) starting at argument `first`.
+inline Residual residualArgs(const Args& args, size_t first, size_t maxSlots, const RowFormat& format) {
+  Residual r;
+  const ArrayArg<uint8_t> keys = args.bytes(first, "ringKeys");
+  const ArrayArg<uint8_t> values = args.bytes(first + 1, "ringValues");
+  r.ringRows = args.index(first + 2, "ringRows");
+  r.groupTokens = args.index(first + 3, "groupTokens");
+  const ArrayArg<int32_t> encoded = args.int32(first + 4, "encoded");
+  const size_t formatGroup = std::max(kvFormat(format.ids.key).groupTokens, kvFormat(format.ids.value).groupTokens);
+  if (r.ringRows == 0) {
+    if (formatGroup > 1) args.rangeError("formats that encode groups of rows need a residual window (ringRows > 0)");
+    return r;
+  }
+  if (r.groupTokens == 0 || r.groupTokens % formatGroup != 0 || r.ringRows % r.groupTokens != 0 || r.ringRows <= r.groupTokens - 1) {
+    args.rangeError("ringRows (" + std::to_string(r.ringRows) + ") must be a multiple of groupTokens (" +
+                    std::to_string(r.groupTokens) + "), itself a multiple of the formats' group (" +
+                    std::to_string(formatGroup) + ")");
+  }
+  r.ringRowBytes = format.ids.rowValues * 2;
+  const size_t ringBytes = checkedMul(args, checkedMul(args, maxSlots, r.ringRows, "ring rows"), r.ringRowBytes, "ring size");
+  args.requireLength(keys, ringBytes, "ringKeys");
+  args.requireLength(values, ringBytes, "ringValues");
+  args.requireLength(encoded, maxSlots, "encoded");
+  r.keys = keys.data;
+  r.values = values.data;
+  r.encoded = encoded.data;
+  return r;
+}
+
+// The f16 ring's rows as a layout for attendRows.
+struct RingRows {
+  const Residual& ring;
+  size_t slot;
+  void fill(size_t p0, size_t count, TileRows& rows) const {
+    for (size_t p = 0; p < count; p++) {
+      rows.keys[p] = ring.ringRow(ring.keys, slot, p0 + p);
+      rows.values[p] = ring.ringRow(ring.values, slot, p0 + p);
+    }
+  }
+};
+
+// Geometry: uint8_t* keys, values; RowFormat format; Residual residual; size_t maxSlots; size_t rowLen();
+// size_t offset(slot, pos) in bytes. check(slots, positions) validates every token against the layout
+// before anything is written; positions must also fall in their slot's residual window as it moves.
 template <class Geometry, class Check>
 void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check) {
   const ArrayArg<float> k = args.float32(first, "k");
@@ -48,11 +109,58 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
   args.requireLength(v, checkedMul(args, n, rowLen, "v size"), "v");
   const KVFormatTraits& kf = kvFormat(g.format.ids.key);
   const KVFormatTraits& vf = kvFormat(g.format.ids.value);
-  for (size_t i = 0; i < n; i++) {
-    const size_t at = g.offset(size_t(slots.data[i]), size_t(positions.data[i]));
-    kf.encode(k.data + i * rowLen, rowLen, g.keys + at);
-    vf.encode(v.data + i * rowLen, rowLen, g.values + at);
+  const Residual& ring = g.residual;
+  if (ring.ringRows == 0) {
+    for (size_t i = 0; i < n; i++) {
+      const size_t at = g.offset(size_t(slots.data[i]), size_t(positions.data[i]));
+      kf.encode(k.data + i * rowLen, rowLen, g.keys + at, g.format.rowBytes);
+      vf.encode(v.data + i * rowLen, rowLen, g.values + at, g.format.rowBytes);
+    }
+    return;
   }
+  // Every position must land in its slot's window as the window moves through the batch.
+  std::vector<int32_t> encoded(ring.encoded, ring.encoded + g.maxSlots);
+  for (size_t i = 0; i < n; i++) {
+    const size_t slot = size_t(slots.data[i]), pos = size_t(positions.data[i]), e = size_t(encoded[slot]);
+    if (pos < e || pos >= e + ring.ringRows) {
+      args.rangeError("positions[" + std::to_string(i) + "] = " + std::to_string(pos) + " is outside slot " +
+                      std::to_string(slot) + "'s residual window " + std::to_string(e) + ".." +
+                      std::to_string(e + ring.ringRows - 1));
+    }
+    if (pos + 1 - e == ring.ringRows) encoded[slot] = int32_t(e + ring.groupTokens);
+  }
+  std::vector<float> group(ring.groupTokens * rowLen);
+  auto encodeGroup = [&](const KVFormatTraits& f, const uint8_t* ringBase, uint8_t* cache, size_t slot, size_t e) {
+    for (size_t j = 0; j < ring.groupTokens; j++) {
+      const uint8_t* row = ring.ringRow(ringBase, slot, e + j);
+      for (size_t c = 0; c < rowLen; c++) group[j * rowLen + c] = halfToFloat(loadU16(row + 2 * c));
+    }
+    for (size_t j = 0; j < ring.groupTokens; j += f.groupTokens) {
+      uint8_t* dst = cache + g.offset(slot, e + j);
+      // The format's group must be adjacent rows (pages and blocks hold whole groups).
+      if (f.groupTokens > 1 && g.offset(slot, e + j + f.groupTokens - 1) != g.offset(slot, e + j) + (f.groupTokens - 1) * g.format.rowBytes) {
+        args.rangeError("the rows of a group are not adjacent in this cache layout");
+      }
+      f.encode(group.data() + j * rowLen, rowLen, dst, g.format.rowBytes);
+    }
+  };
+  for (size_t i = 0; i < n; i++) {
+    const size_t slot = size_t(slots.data[i]), pos = size_t(positions.data[i]), e = size_t(ring.encoded[slot]);
+    uint8_t* kr = const_cast<uint8_t*>(ring.ringRow(ring.keys, slot, pos));
+    uint8_t* vr = const_cast<uint8_t*>(ring.ringRow(ring.values, slot, pos));
+    kvFormat(kKVF16).encode(k.data + i * rowLen, rowLen, kr, 0);
+    kvFormat(kKVF16).encode(v.data + i * rowLen, rowLen, vr, 0);
+    if (pos + 1 - e == ring.ringRows) {
+      encodeGroup(kf, ring.keys, g.keys, slot, e);
+      encodeGroup(vf, ring.values, g.values, slot, e);
+      ring.encoded[slot] = int32_t(e + ring.groupTokens);
+    }
+  }
+}
+
+// Positions below `split` are read from the cache, the rest from the ring (no ring: all from the cache).
+inline size_t residualSplit(const Residual& ring, size_t slot) {
+  return ring.ringRows == 0 ? SIZE_MAX : size_t(ring.encoded[slot]);
 }
 
 }  // namespace vserve

@@ -26,6 +26,7 @@ struct PagedGeometry {
   const int32_t* seqLens;
   size_t maxSlots;
   RowFormat format;
+  Residual residual;
   size_t rowLen() const { return kvHeads * headDim; }
   // Byte offset of (slot, pos)'s row; the caller has validated the block (checkTokens).
   size_t offset(size_t slot, size_t pos) const {
@@ -34,10 +35,10 @@ struct PagedGeometry {
   }
 };
 
-// Reads (keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, keyFormat, valueFormat, rowBytes)
-// starting at argument `first`. The pool's block count and the slot count follow from the array lengths,
-// which must divide exactly.
-constexpr size_t kPagedArgs = 10;
+// Reads (keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, keyFormat, valueFormat, rowBytes,
+// <the residualArgs>) starting at argument `first`. The pool's block count and the slot count follow from
+// the array lengths, which must divide exactly.
+constexpr size_t kPagedArgs = 10 + kResidualArgs;
 PagedGeometry pagedArgs(const Args& args, size_t first) {
   const ArrayArg<uint8_t> keys = args.bytes(first, "keys");
   const ArrayArg<uint8_t> values = args.bytes(first + 1, "values");
@@ -57,8 +58,13 @@ PagedGeometry pagedArgs(const Args& args, size_t first) {
     args.rangeError("blockTables (" + std::to_string(tables.length) + " entries) must be one row per slot of seqLens (" +
                     std::to_string(seqLens.length) + " slots)");
   }
+  const Residual residual = residualArgs(args, first + 10, seqLens.length, format);
+  if (residual.ringRows > 0 && blockSize % residual.groupTokens != 0) {
+    args.rangeError("blockSize (" + std::to_string(blockSize) + ") must be a multiple of groupTokens (" +
+                    std::to_string(residual.groupTokens) + ")");
+  }
   return {keys.data, values.data, blockSize, kvHeads, headDim, keys.length / blockBytes,
-          tables.data, tables.length / seqLens.length, seqLens.data, seqLens.length, format};
+          tables.data, tables.length / seqLens.length, seqLens.data, seqLens.length, format, residual};
 }
 
 // Every token's slot is in range, its position is within the slot's seqLen (step() made room for it)
@@ -129,7 +135,7 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   const size_t nHeads = args.index(4 + kPagedArgs, "nHeads");
   const float scale = float(args.number(5 + kPagedArgs, "scale"));
   checkTokens(args, slots, positions, g);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids},
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual, slots.data},
                [&](size_t t) { return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot}; });
   return info.Env().Undefined();
 }

@@ -122,6 +122,7 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       options.shape.kvHeads = static_cast<uint32_t>(OptionUint(o, "kvHeads", 0, UINT32_MAX));
       options.shape.headDim = static_cast<uint32_t>(OptionUint(o, "headDim", 0, UINT32_MAX));
       options.shape.tokenBytes = static_cast<uint32_t>(OptionUint(o, "tokenBytes", 0, UINT32_MAX));
+      options.shape.rowGroup = static_cast<uint32_t>(OptionUint(o, "rowGroup", 1, UINT32_MAX));
       options.shape.maxSlots = static_cast<uint32_t>(OptionUint(o, "maxSlots", 0, UINT32_MAX));
       options.shape.maxContext = static_cast<uint32_t>(OptionUint(o, "maxContext", 0, UINT32_MAX));
       options.pageBytes = OptionUint(o, "pageSize", 64 * 1024, UINT32_MAX);

@@ -36,7 +36,13 @@ KVGeometry::KVGeometry(const KVShape& shape, size_t pageBytes) : shape_(shape), 
                                                 " bytes) does not fit a page of " + std::to_string(pageBytes) +
                                                 " bytes; use a larger pageSize");
   }
-  rowsPerPage_ = static_cast<uint32_t>(pageBytes / shape.tokenBytes);
+  RequireInRange("rowGroup", shape.rowGroup, 1, 4096);
+  rowsPerPage_ = static_cast<uint32_t>(pageBytes / shape.tokenBytes / shape.rowGroup * shape.rowGroup);
+  if (rowsPerPage_ == 0) {
+    throw VmemError(code::kInvalidArgument, "a group of " + std::to_string(shape.rowGroup) + " rows of " +
+                                                std::to_string(shape.tokenBytes) + " bytes does not fit a page of " +
+                                                std::to_string(pageBytes) + " bytes; use a larger pageSize");
+  }
   uint64_t padded = (uint64_t{shape.maxContext} + rowsPerPage_ - 1) / rowsPerPage_ * rowsPerPage_;
   if (padded > (uint64_t{1} << 30)) {
     throw VmemError(code::kInvalidArgument, "maxContext padded to whole pages is too large; use a smaller pageSize");

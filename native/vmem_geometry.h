@@ -15,6 +15,7 @@ struct KVShape {
   uint32_t kvHeads = 0;
   uint32_t headDim = 0;
   uint32_t tokenBytes = 0;  // one row: kvHeads x headDim values in the cache's format
+  uint32_t rowGroup = 1;    // pages hold a multiple of this many rows (rows the format encodes together)
   uint32_t maxSlots = 0;
   uint32_t maxContext = 0;
 };

@@ -3,7 +3,9 @@
 // attached.
 import { alignedBytes } from './aligned-array.js';
 import type { ContiguousKV } from './backend.js';
-import { DEFAULT_KV_TYPE, checkRowFits, kvFormat, rowBytesOf, type KVFormat, type KVType } from '../kv/format.js';
+import { DEFAULT_KV_TYPE, kvFormat, rowBytesOf, type KVFormat, type KVType } from '../kv/format.js';
+import { residualRingFor, type ResidualRing } from '../kv/residual-ring.js';
+import { resolveShape } from '../kv/shape.js';
 
 export class ArrayKV implements ContiguousKV {
   readonly layout = 'contiguous' as const;
@@ -12,6 +14,7 @@ export class ArrayKV implements ContiguousKV {
   readonly rowBytes: number;
   readonly rowsPerPage: number;
   readonly pageBytes: number;
+  readonly residual: ResidualRing | undefined;
   private readonly k: Uint8Array[];
   private readonly v: Uint8Array[];
 
@@ -22,8 +25,11 @@ export class ArrayKV implements ContiguousKV {
     readonly kvHeads: number,
     readonly headDim: number,
     type: KVType = DEFAULT_KV_TYPE,
+    /** Newest tokens kept in f16 (KIVI's residual; default 128 with KIVI formats, else 0). */
+    residualTokens?: number,
   ) {
-    checkRowFits(type, kvHeads, headDim);
+    const shape = resolveShape({ layers: nLayers, kvHeads, headDim, maxSlots, maxContext, type, residual: residualTokens });
+    this.residual = residualRingFor(shape);
     this.keyFormat = kvFormat(type.k);
     this.valueFormat = kvFormat(type.v);
     const values = kvHeads * headDim;

@@ -30,6 +30,29 @@ export interface KVRowFormat {
   readonly keyFormat: KVFormat;
   readonly valueFormat: KVFormat;
   readonly rowBytes: number;
+  /** The f16 window of the newest tokens, where the cache has one (KIVI); see ResidualWindow. */
+  readonly residual?: ResidualWindow;
+}
+
+/**
+ * KIVI's residual: each slot's newest tokens stay in f16 in a ring of `ringRows` rows per (layer, K/V)
+ * (row p of a slot at p % ringRows), and are encoded in the cache's formats a group at a time once more
+ * than `tokens` of them wait: so the last `tokens` to tokens + group - 1 tokens are always f16, and the
+ * per-channel formats see whole groups. Positions below encoded(layer)[slot] are read from the cache, the
+ * rest from the ring; kvStore moves the boundary.
+ */
+export interface ResidualWindow {
+  /** The newest tokens that always stay f16 (R). */
+  readonly tokens: number;
+  /** Tokens encoded together when they leave the window (the formats' group, G). */
+  readonly groupTokens: number;
+  /** R + G. */
+  readonly ringRows: number;
+  /** Layer's K ring: [slot][ringRows][kvHeads * headDim f16 values]. */
+  keys(layer: number): Uint8Array;
+  values(layer: number): Uint8Array;
+  /** Per slot, how many of its first tokens are stored in the cache's formats (live). */
+  encoded(layer: number): Int32Array;
 }
 
 /**

@@ -1,27 +1,40 @@
 // The flags that choose the KV cache's formats (serve, chat, run), as llama.cpp's: K and V separately,
 // or both at once.
-import { KV_FORMAT_NAMES, type KVFormatName, type KVType } from '../kv/format.js';
-import { choiceOption, CliError } from './cli-error.js';
+import { KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
+import { choiceOption, CliError, intOption } from './cli-error.js';
 
 export const KV_TYPE_OPTIONS = {
   'kv-type': { type: 'string' },
   'kv-type-k': { type: 'string' },
   'kv-type-v': { type: 'string' },
+  'kv-quant': { type: 'string' },
+  'kv-residual': { type: 'string' },
 } as const;
 
 export const KV_TYPE_HELP = `      --kv-type TYPE         format of the KV cache: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0
                              need the model's KV heads x head size to be a multiple of 32)
-      --kv-type-k TYPE       the format of K only; --kv-type-v TYPE: of V only`;
+      --kv-type-k TYPE       the format of K only; --kv-type-v TYPE: of V only
+      --kv-quant KIVI        kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)
+      --kv-residual N        newest tokens kept f16 before they are encoded (KIVI; default 128)`;
+
+type KVTypeFlags = { 'kv-type'?: string; 'kv-type-k'?: string; 'kv-type-v'?: string; 'kv-quant'?: string };
 
 /** The engine's kvType from the flags (undefined: the engine's default). */
-export function kvTypeOption(v: { 'kv-type'?: string; 'kv-type-k'?: string; 'kv-type-v'?: string }): Partial<KVType> | undefined {
+export function kvTypeOption(v: KVTypeFlags): Partial<KVType> | KIVIName | undefined {
   const both = choiceOption<KVFormatName>('kv-type', v['kv-type'], KV_FORMAT_NAMES);
   const k = choiceOption<KVFormatName>('kv-type-k', v['kv-type-k'], KV_FORMAT_NAMES);
   const val = choiceOption<KVFormatName>('kv-type-v', v['kv-type-v'], KV_FORMAT_NAMES);
-  if (both !== undefined && (k !== undefined || val !== undefined)) {
-    throw new CliError('give --kv-type for both K and V, or --kv-type-k / --kv-type-v, not both');
+  const kivi = choiceOption<KIVIName>('kv-quant', v['kv-quant'], Object.keys(KIVI_TYPES) as KIVIName[]);
+  if ([both, k ?? val, kivi].filter((x) => x !== undefined).length > 1) {
+    throw new CliError('choose the KV cache format once: --kv-type, --kv-type-k / --kv-type-v, or --kv-quant');
   }
+  if (kivi !== undefined) return kivi;
   if (both !== undefined) return { k: both, v: both };
   if (k === undefined && val === undefined) return undefined;
   return { ...(k !== undefined ? { k } : {}), ...(val !== undefined ? { v: val } : {}) };
+}
+
+/** --kv-residual: tokens (undefined: the formats' default). */
+export function kvResidualOption(v: { 'kv-residual'?: string }): number | undefined {
+  return v['kv-residual'] === undefined ? undefined : intOption('kv-residual', v['kv-residual'], 0, 0);
 }

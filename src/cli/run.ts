@@ -8,7 +8,7 @@ import { loadModel } from '../model/load.js';
 import { parseCliArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
-import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvTypeOption } from './kv-type-flags.js';
+import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvResidualOption, kvTypeOption } from './kv-type-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
@@ -69,8 +69,8 @@ export async function main(argv: string[]): Promise<void> {
       input = chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer)(messages);
     }
     const c = model.config;
-    const kvType = kvTypeOption(values);
-    const kv = kvType && new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim, resolveKVType(kvType));
+    const kvType = kvTypeOption(values), residual = kvResidualOption(values);
+    const kv = (kvType ?? residual) !== undefined ? new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim, resolveKVType(kvType), residual) : undefined;
     const it = generate(model, tokenizer, input, { ...params, ...(kv ? { kv } : {}) });
     let r = it.next();
     while (!r.done) {

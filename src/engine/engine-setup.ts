@@ -11,7 +11,8 @@ import { ManagedKV } from './managed-kv.js';
 import { modelFingerprint } from '../model/fingerprint.js';
 import { checkEngineOptionKeys, EngineConfigError } from './option-keys.js';
 import { checkKnownKeys } from './known-keys.js';
-import { checkRowFits, DEFAULT_KV_TYPE, isKVFormatName, KV_FORMAT_NAMES, type KVFormatName, type KVType } from '../kv/format.js';
+import { resolveShape } from '../kv/shape.js';
+import { checkRowFits, DEFAULT_KV_TYPE, isKVFormatName, KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
 import type { AdmissionOrder, Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
@@ -30,6 +31,8 @@ export interface ResolvedEngineOptions {
   admissionOrder: AdmissionOrder;
   maxAdmissionDelayMs: number;
   kvType: KVType;
+  /** Newest tokens kept f16 (undefined: the formats' default). */
+  kvResidual: number | undefined;
 }
 
 /** Engine.load's kvType: one format name for K and V, or { k, v } with either left at the default. */
@@ -37,8 +40,10 @@ export function resolveKVType(v: EngineOptions['kvType']): KVType {
   if (v === undefined) return DEFAULT_KV_TYPE;
   const name = (x: unknown, what: string): KVFormatName => {
     if (isKVFormatName(x)) return x;
-    throw new EngineConfigError(`${what} must be one of ${KV_FORMAT_NAMES.join(', ')}, got ${JSON.stringify(x)}`);
+    const kivi = what === 'kvType' ? `, ${Object.keys(KIVI_TYPES).join(', ')}` : '';
+    throw new EngineConfigError(`${what} must be one of ${KV_FORMAT_NAMES.join(', ')}${kivi}, got ${JSON.stringify(x)}`);
   };
+  if (typeof v === 'string' && v in KIVI_TYPES) return { ...KIVI_TYPES[v as KIVIName] };
   if (typeof v === 'string') {
     const f = name(v, 'kvType');
     return { k: f, v: f };
@@ -75,6 +80,7 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     admissionOrder: oneOf('admissionOrder', opts.admissionOrder, 'prefix', ['prefix', 'fcfs']),
     maxAdmissionDelayMs: int('maxAdmissionDelayMs', opts.maxAdmissionDelayMs, 2000, 0),
     kvType: resolveKVType(opts.kvType),
+    kvResidual: opts.kvResidual === undefined ? undefined : int('kvResidual', opts.kvResidual, 0, 0, 1 << 16),
   };
 }
 
@@ -92,11 +98,13 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
   const r = resolveEngineOptions(opts, c.contextLength);
   try {
     checkRowFits(r.kvType, c.nKVHeads, c.headDim);
+    resolveShape({ layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: r.maxContext, type: r.kvType, residual: r.kvResidual });
+    if (r.kvResidual !== undefined && r.kvResidual % 32 !== 0) throw new Error(`kvResidual must be a multiple of 32 tokens, got ${r.kvResidual}`);
   } catch (e) {
     throw new EngineConfigError((e as Error).message);
   }
   const kv = ManagedKV.create(
-    { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType },
+    { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType, residual: r.kvResidual },
     { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file) },
   );
   const pool = kv.stats();

@@ -4,7 +4,7 @@ import type { GenerateDelta, RequestParams } from './completion.js';
 import type { KVManagerKind, KVStats, PrefixCacheStats } from './engine-kv.js';
 import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
-import type { KVFormatName, KVType } from '../kv/format.js';
+import type { KIVIName, KVFormatName, KVType } from '../kv/format.js';
 
 export type { AdmissionOrder, ChatMessage, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
 
@@ -48,7 +48,12 @@ export interface EngineOptions {
    * Formats the KV cache stores K and V in: 'f32' | 'f16' | 'q8_0' | 'q4_0', one name for both or
    * { k, v } (default 'f16'). q8_0 and q4_0 need kvHeads x headDim to be a multiple of 32.
    */
-  kvType?: KVFormatName | Partial<KVType>;
+  kvType?: KVFormatName | KIVIName | Partial<KVType>;
+  /**
+   * Newest tokens of each sequence kept in f16 before they are encoded (KIVI's residual; a multiple of
+   * 32). Default: 128 with the KIVI formats, 0 otherwise.
+   */
+  kvResidual?: number;
   /** Paged manager: tokens per block (default 16). */
   blockSize?: number;
   /** Sequences running at once, i.e. KV slots (default 16). */

@@ -18,6 +18,8 @@ export interface KVGeometry {
   maxContext: number;
   /** Formats of K and V (default f16). */
   kvType?: KVType;
+  /** Newest tokens kept f16 before they are encoded (default: 128 with KIVI formats, else 0). */
+  residual?: number;
 }
 
 export interface ManagedKVOptions {
@@ -56,7 +58,7 @@ export class ManagedKV implements EngineKV {
   }
 
   static create(g: KVGeometry, opts: ManagedKVOptions): ManagedKV {
-    const shape = { layers: g.nLayers, kvHeads: g.kvHeads, headDim: g.headDim, maxSlots: g.maxSlots, maxContext: g.maxContext, type: g.kvType };
+    const shape = { layers: g.nLayers, kvHeads: g.kvHeads, headDim: g.headDim, maxSlots: g.maxSlots, maxContext: g.maxContext, type: g.kvType, residual: g.residual };
     const budgetBytes = opts.kvMemory ?? g.maxSlots * g.maxContext * kvBytesPerToken(g);
     switch (opts.kind) {
       case 'virtual': {
@@ -164,7 +166,8 @@ export class ManagedKV implements EngineKV {
   publish(seq: Sequence): void {
     const prefix = this.prefix;
     if (!prefix || seq.slot < 0) return;
-    const full = Math.floor(seq.computed / prefix.blockTokens);
+    // Tokens still in a residual window (KIVI) are not in their blocks' pages yet.
+    const full = Math.floor(Math.min(seq.computed, this.encodedTokens(seq.slot)) / prefix.blockTokens);
     if (full <= seq.publishedBlocks) return;
     prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), full, seq.cacheSalt);
     for (let b = seq.publishedBlocks; b < full; b++) {
@@ -173,6 +176,15 @@ export class ManagedKV implements EngineKV {
     }
     prefix.unclaim(seq.blockHashes.slice(seq.publishedBlocks, full), seq.key);
     seq.publishedBlocks = full;
+  }
+
+  /** Tokens of slot stored in the cache's pages in every layer (all of them without a residual window). */
+  private encodedTokens(slot: number): number {
+    const r = this.view.residual;
+    if (!r) return Infinity;
+    let least = Infinity;
+    for (let layer = 0; layer < this.manager.shape.layers; layer++) least = Math.min(least, r.encoded(layer)[slot]!);
+    return least;
   }
 
   fork(parent: Sequence, child: Sequence): boolean {

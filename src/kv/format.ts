@@ -7,8 +7,14 @@ import { f16Format } from './formats/f16.js';
 import { f32Format } from './formats/f32.js';
 import { q4_0Format } from './formats/q4_0.js';
 import { q8_0Format } from './formats/q8_0.js';
+import { kiviChannelFormat, kiviTokenFormat } from './formats/kivi.js';
 
-export type KVFormatName = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+/**
+ * ggml's f32, f16, q8_0 and q4_0; and KIVI's asymmetric 2- and 4-bit formats: `kivi2c`/`kivi4c` quantize
+ * each channel over a group of 32 tokens (KIVI's keys), `kivi2t`/`kivi4t` each token in groups of 32
+ * channels (KIVI's values).
+ */
+export type KVFormatName = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'kivi2c' | 'kivi4c' | 'kivi2t' | 'kivi4t';
 
 export interface KVFormat {
   readonly name: KVFormatName;
@@ -16,16 +22,30 @@ export interface KVFormat {
   readonly id: number;
   /** Values encoded together: 1 for the float formats, 32 for ggml's block formats. */
   readonly blockValues: number;
-  /** Bytes of one block. */
+  /** Bytes of one block, amortized over a group's rows for grouped formats. */
   readonly blockBytes: number;
-  /** Writes src[srcAt .. srcAt + n) (n a multiple of blockValues) as n / blockValues blocks at dst[dstAt]. */
-  encode(src: Float32Array, srcAt: number, n: number, dst: Uint8Array, dstAt: number): void;
-  /** Values first .. first + n - 1 of the row that starts at src[rowAt], into out[outAt ..]. */
-  decode(src: Uint8Array, rowAt: number, first: number, n: number, out: Float32Array, outAt: number): void;
+  /**
+   * Tokens encoded together: 1 (each row alone), or 32 for the per-channel formats, whose scales cover a
+   * group of consecutive rows. A group's rows are always adjacent in the cache, `rowStride` bytes apart.
+   */
+  readonly groupTokens: number;
+  /**
+   * Encodes groupTokens rows of n values (a multiple of blockValues), src[srcAt ..] n apart, into the rows
+   * at dst[dstAt], dst[dstAt + rowStride], ...
+   */
+  encode(src: Float32Array, srcAt: number, n: number, dst: Uint8Array, dstAt: number, rowStride: number): void;
+  /**
+   * Values first .. first + n - 1 of the row that starts at src[rowAt] (a row of rowValues values, row
+   * indexInGroup of its group, rows rowStride apart), into out[outAt ..].
+   */
+  decode(src: Uint8Array, rowAt: number, first: number, n: number, out: Float32Array, outAt: number, rowValues: number, indexInGroup: number, rowStride: number): void;
 }
 
 /** The formats in native table order. */
-export const KV_FORMATS: readonly KVFormat[] = [f32Format, f16Format, q8_0Format, q4_0Format];
+export const KV_FORMATS: readonly KVFormat[] = [
+  f32Format, f16Format, q8_0Format, q4_0Format, kiviChannelFormat('kivi2c', 4, 2), kiviChannelFormat('kivi4c', 5, 4),
+  kiviTokenFormat('kivi2t', 6, 2), kiviTokenFormat('kivi4t', 7, 4),
+];
 export const KV_FORMAT_NAMES: readonly KVFormatName[] = KV_FORMATS.map((f) => f.name);
 export const DEFAULT_KV_FORMAT: KVFormatName = 'f16';
 
@@ -36,6 +56,21 @@ export interface KVType {
 }
 
 export const DEFAULT_KV_TYPE: KVType = { k: DEFAULT_KV_FORMAT, v: DEFAULT_KV_FORMAT };
+
+/** KIVI as its paper sets it up: keys per channel, values per token, at 2 or 4 bits. */
+export const KIVI_TYPES = {
+  kivi2: { k: 'kivi2c', v: 'kivi2t' },
+  kivi4: { k: 'kivi4c', v: 'kivi4t' },
+} as const satisfies Record<string, KVType>;
+export type KIVIName = keyof typeof KIVI_TYPES;
+
+/** Tokens KIVI keeps in f16 at the end of a sequence, by default (a multiple of 32). */
+export const DEFAULT_KIVI_RESIDUAL = 128;
+
+/** Whether a type has a KIVI format, whose caches keep a residual window of f16 tokens by default. */
+export function isKIVIType(type: KVType): boolean {
+  return type.k.startsWith('kivi') || type.v.startsWith('kivi');
+}
 
 export function isKVFormatName(name: unknown): name is KVFormatName {
   return typeof name === 'string' && (KV_FORMAT_NAMES as readonly string[]).includes(name);
@@ -71,7 +106,13 @@ export function checkRowFits(type: KVType, kvHeads: number, headDim: number): vo
   }
 }
 
-/** "f16", or "q8_0/q4_0" when K and V differ. */
+/** "f16", "kivi2", or "q8_0/q4_0" when K and V differ. */
 export function kvTypeLabel(type: KVType): string {
-  return type.k === type.v ? type.k : `${type.k}/${type.v}`;
+  const kivi = (Object.keys(KIVI_TYPES) as KIVIName[]).find((n) => KIVI_TYPES[n].k === type.k && KIVI_TYPES[n].v === type.v);
+  return kivi ?? (type.k === type.v ? type.k : `${type.k}/${type.v}`);
+}
+
+/** Tokens encoded together by K's and V's formats: the larger. */
+export function groupTokensOf(type: KVType): number {
+  return Math.max(kvFormat(type.k).groupTokens, kvFormat(type.v).groupTokens);
 }

@@ -8,6 +8,8 @@ export interface NativeVirtualKVOptions {
   headDim: number;
   /** Bytes of one token's row (K or V of one layer) in the cache's format. */
   tokenBytes: number;
+  /** Pages hold a multiple of this many rows (the formats' group). */
+  rowGroup: number;
   maxSlots: number;
   maxContext: number;
   pageSize: number;

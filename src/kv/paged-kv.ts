@@ -9,7 +9,8 @@ import type { CachedBlocks } from './cached-blocks.js';
 import { KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import type { PagedKVView } from './paged-view.js';
-import { rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { groupTokens, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
 import { SlotTable } from './slot-table.js';
 import { buildStats, type KVStats, type SlotStats } from './stats.js';
 
@@ -35,12 +36,18 @@ export class PagedKVManager implements KVCacheManager {
   private readonly rowBytes: number;
   private readonly ranges: number;
   private readonly scratch: Int32Array;
+  /** The f16 window of the newest tokens, for formats that need one. */
+  readonly residual: ResidualRing | undefined;
 
   constructor(options: PagedKVOptions) {
     this.shape = resolveShape(options);
-    this.blockSize = options.blockSize ?? 16;
+    const group = groupTokens(this.shape);
+    this.blockSize = options.blockSize ?? Math.max(16, group);
     if (!Number.isInteger(this.blockSize) || this.blockSize < 16 || this.blockSize > 256) {
       throw new KVError('ERR_KV_INVALID_ARGUMENT', `blockSize must be an integer from 16 to 256, got ${this.blockSize}`);
+    }
+    if (this.blockSize % group !== 0) {
+      throw new KVError('ERR_KV_INVALID_ARGUMENT', `blockSize must be a multiple of ${group} with the ${this.shape.type.k}/${this.shape.type.v} formats, which encode ${group} tokens together; got ${this.blockSize}`);
     }
     this.ranges = rangeCount(this.shape);
     this.pageBytes = this.blockSize * tokenBytes(this.shape);
@@ -57,6 +64,7 @@ export class PagedKVManager implements KVCacheManager {
     // Untouched pages of these arrays stay unbacked (zero pages) until a block is written.
     this.arrays = Array.from({ length: this.ranges }, () => alignedBytes(this.numBlocks * this.blockSize * this.rowBytes));
     this.scratch = new Int32Array(this.shape.maxSlots);
+    this.residual = residualRingFor(this.shape);
     this.blocks = this.cachedBlocks();
   }
 
@@ -86,6 +94,7 @@ export class PagedKVManager implements KVCacheManager {
           this.appendBlock(slot, id);
         }
         this.slots.tokens[slot] = ids.length * this.blockSize;
+        this.residual?.reset(slot, ids.length * this.blockSize);
         return this.result(true, 0, ids.length);
       },
       release: (id) => {
@@ -97,11 +106,14 @@ export class PagedKVManager implements KVCacheManager {
   }
 
   allocSlot(): number | null {
-    return this.slots.alloc();
+    const slot = this.slots.alloc();
+    if (slot !== null) this.residual?.reset(slot);
+    return slot;
   }
 
   freeSlot(slot: number): void {
     this.slots.free(slot);
+    this.residual?.reset(slot);
     this.truncateBlocks(slot, 0);
   }
 
@@ -185,10 +197,12 @@ export class PagedKVManager implements KVCacheManager {
       this.appendBlock(dst, copy);
     }
     this.slots.tokens[dst] = tokens;
+    this.residual?.share(src, dst, tokens);
     return this.result(true, need, full + need);
   }
 
   compact(slot: number, keep: KeepPositions): GrowResult {
+    refuseCompaction(this.residual);
     this.slots.requireActive(slot, 'compact');
     const flat = flattenKeep(keep, this.shape.layers);
     const tokens = this.slots.tokens[slot]!;
@@ -292,7 +306,7 @@ export class PagedKVManager implements KVCacheManager {
       sharedPages: tablesUsing.reduce((n, t) => n + (t > 1 ? 1 : 0), 0) * this.ranges,
       residentBytes: usedPages * this.pageBytes,
     };
-    return buildStats(counts, slots, this.shape);
+    return buildStats(counts, slots, this.shape, this.residual?.bytes ?? 0);
   }
 
   view(): PagedKVView {
@@ -311,6 +325,7 @@ export class PagedKVManager implements KVCacheManager {
       values: (layer) => this.arrays[layer * 2 + 1]!,
       blockTables: this.tables,
       seqLens: this.slots.tokens,
+      residual: this.residual,
     };
   }
 

@@ -1,6 +1,6 @@
 // The shape every KV manager is built for, and the byte arithmetic shared by all of them: a token's K (or
 // V) in one layer is one row of kvHeads x headDim values in the cache's format, and pages hold whole rows.
-import { checkRowFits, DEFAULT_KV_TYPE, kvFormat, rowBytesOf, type KVFormat, type KVType } from './format.js';
+import { checkRowFits, DEFAULT_KIVI_RESIDUAL, DEFAULT_KV_TYPE, groupTokensOf, isKIVIType, kvFormat, rowBytesOf, type KVFormat, type KVType } from './format.js';
 import { KVError } from './errors.js';
 
 export interface KVShape {
@@ -11,6 +11,11 @@ export interface KVShape {
   maxContext: number;
   /** Formats of K and V (default f16 for both). */
   type?: KVType;
+  /**
+   * Newest tokens kept in f16 before they are encoded (KIVI's residual; a multiple of 32). Default:
+   * 128 for the KIVI formats, 0 otherwise.
+   */
+  residual?: number;
 }
 
 export interface ResolvedKVShape extends Required<KVShape> {
@@ -22,7 +27,8 @@ export function resolveShape(shape: KVShape): ResolvedKVShape {
   if ('elemSize' in shape) throw new KVError('ERR_KV_INVALID_ARGUMENT', 'elemSize is gone: choose the KV formats with type: { k, v }');
   const type = shape.type ?? DEFAULT_KV_TYPE;
   checkRowFits(type, shape.kvHeads, shape.headDim);
-  return { ...shape, type, keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
+  const residual = shape.residual ?? (isKIVIType(type) ? DEFAULT_KIVI_RESIDUAL : 0);
+  return { ...shape, type, residual, keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
 }
 
 /**
@@ -39,9 +45,14 @@ export function bytesPerToken(shape: ResolvedKVShape): number {
   return tokenBytes(shape) * rangeCount(shape);
 }
 
-/** Whole rows in a page: a row never straddles two pages, so a page holds exactly its tokens. */
-export function rowsPerPage(pageBytes: number, rowBytes: number): number {
-  return Math.floor(pageBytes / rowBytes);
+/** Tokens the formats encode together: pages and blocks hold whole groups of them. */
+export function groupTokens(shape: ResolvedKVShape): number {
+  return groupTokensOf(shape.type);
+}
+
+/** Whether the cache keeps a residual window of f16 rows (a residual, or formats that encode groups). */
+export function needsResidual(shape: ResolvedKVShape): boolean {
+  return shape.residual > 0 || groupTokens(shape) > 1;
 }
 
 /** (layer, K/V) pairs: every one is a separate range/array with its own pages. */

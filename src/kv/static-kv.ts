@@ -6,7 +6,8 @@ import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
 import type { CachedBlocks } from './cached-blocks.js';
 import { KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
-import { rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { groupTokens, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
 import { SlotTable } from './slot-table.js';
 import { buildStats, type KVStats, type SlotStats } from './stats.js';
 
@@ -32,10 +33,16 @@ export class StaticKVManager implements KVCacheManager {
   private readonly scratch: Int32Array;
   private readonly contiguous: ContiguousKV;
   readonly blocks: CachedBlocks;
+  /** The f16 window of the newest tokens, for formats that need one. */
+  readonly residual: ResidualRing | undefined;
+  /** Tokens per cached block (a whole group of the formats). */
+  private readonly blockTokens: number;
 
   constructor(options: StaticKVOptions) {
     this.shape = resolveShape(options);
     this.ranges = rangeCount(this.shape);
+    this.blockTokens = Math.max(STATIC_BLOCK_TOKENS, groupTokens(this.shape));
+    this.residual = residualRingFor(this.shape);
     this.rowBytes = tokenBytes(this.shape);
     this.slotBytes = this.shape.maxContext * this.rowBytes;
     this.pageBytes = this.slotBytes;
@@ -57,6 +64,7 @@ export class StaticKVManager implements KVCacheManager {
       rowBytes: this.rowBytes,
       rowsPerPage: this.shape.maxContext,
       pageBytes: this.slotBytes,
+      residual: this.residual,
       keys: (layer) => this.arrays[layer * 2]!,
       values: (layer) => this.arrays[layer * 2 + 1]!,
     };
@@ -65,15 +73,15 @@ export class StaticKVManager implements KVCacheManager {
 
   /** The baseline prefix cache: a cached block is a copy of its rows, copied back into each slot that uses it. */
   private copiedBlocks(): CachedBlocks {
-    const blockBytes = STATIC_BLOCK_TOKENS * this.rowBytes;
+    const blockBytes = this.blockTokens * this.rowBytes;
     const store = new Map<number, { rows: Uint8Array[]; refs: number }>();
     let nextId = 0;
     return {
-      blockTokens: STATIC_BLOCK_TOKENS,
+      blockTokens: this.blockTokens,
       blockPages: 0,
       retain: (slot, index) => {
         this.slots.requireActive(slot, 'retain');
-        if ((index + 1) * STATIC_BLOCK_TOKENS > this.slots.tokens[slot]!) {
+        if ((index + 1) * this.blockTokens > this.slots.tokens[slot]!) {
           throw new KVError('ERR_KV_INVALID_ARGUMENT', `retain: block ${index} of slot ${slot} is not full (${this.slots.tokens[slot]} tokens)`);
         }
         const from = slot * this.slotBytes + index * blockBytes;
@@ -83,13 +91,14 @@ export class StaticKVManager implements KVCacheManager {
       attach: (slot, ids) => {
         this.slots.requireActive(slot, 'attach');
         if (this.slots.tokens[slot] !== 0) throw new KVError('ERR_KV_INVALID_ARGUMENT', `attach: slot ${slot} already holds tokens`);
-        this.slots.checkStepTarget(slot, ids.length * STATIC_BLOCK_TOKENS);
+        this.slots.checkStepTarget(slot, ids.length * this.blockTokens);
         ids.forEach((id, i) => {
           const block = store.get(id);
           if (!block) throw new KVError('ERR_KV_INVALID_ARGUMENT', `attach: block ${id} is not held`);
           block.rows.forEach((rows, range) => this.arrays[range]!.set(rows, slot * this.slotBytes + i * blockBytes));
         });
-        this.slots.tokens[slot] = ids.length * STATIC_BLOCK_TOKENS;
+        this.slots.tokens[slot] = ids.length * this.blockTokens;
+        this.residual?.reset(slot, ids.length * this.blockTokens);
         return NOTHING_NEEDED;
       },
       release: (id) => {
@@ -103,11 +112,14 @@ export class StaticKVManager implements KVCacheManager {
   }
 
   allocSlot(): number | null {
-    return this.slots.alloc();
+    const slot = this.slots.alloc();
+    if (slot !== null) this.residual?.reset(slot);
+    return slot;
   }
 
   freeSlot(slot: number): void {
     this.slots.free(slot);
+    this.residual?.reset(slot);
   }
 
   step(seqLens: SeqLens): GrowResult {
@@ -129,10 +141,12 @@ export class StaticKVManager implements KVCacheManager {
       a.copyWithin(dst * this.slotBytes, src * this.slotBytes, src * this.slotBytes + tokens * this.rowBytes);
     }
     this.slots.tokens[dst] = tokens;
+    this.residual?.share(src, dst, tokens);
     return NOTHING_NEEDED;
   }
 
   compact(slot: number, keep: KeepPositions): GrowResult {
+    refuseCompaction(this.residual);
     this.slots.requireActive(slot, 'compact');
     const flat = flattenKeep(keep, this.shape.layers);
     const tokens = this.slots.tokens[slot]!;
@@ -198,7 +212,7 @@ export class StaticKVManager implements KVCacheManager {
       usedPages: slots.length * this.ranges,
       residentBytes: totalPages * this.pageBytes,
     };
-    return buildStats(counts, slots, this.shape);
+    return buildStats(counts, slots, this.shape, this.residual?.bytes ?? 0);
   }
 
   view(): ContiguousKV {

@@ -22,6 +22,8 @@ export interface KVStats {
   kvType: KVType;
   /** Bytes one token's K and V take in every layer, in those formats (the capacity per token). */
   bytesPerToken: number;
+  /** Bytes of the residual windows' f16 rings (KIVI), outside the pages: every slot's newest tokens. */
+  residualBytes: number;
   /** Bytes of one page: the unit of every page count below. */
   pageBytes: number;
   totalPages: number;
@@ -87,11 +89,12 @@ export function summarizeSlots(
 export type KVPageCounts = Pick<KVStats, 'kind' | 'pageBytes' | 'totalPages' | 'freePages' | 'usedPages' | 'residentBytes'> &
   Partial<Pick<KVStats, 'sharedPages' | 'idlePages' | 'reclaimablePages' | 'mapCalls' | 'mapNs' | 'unmapCalls' | 'unmapNs'>>;
 
-export function buildStats(counts: KVPageCounts, slots: SlotStats[], shape: ResolvedKVShape): KVStats {
+export function buildStats(counts: KVPageCounts, slots: SlotStats[], shape: ResolvedKVShape, residualBytes = 0): KVStats {
   const perToken = bytesPerToken(shape);
   return {
     kvType: shape.type,
     bytesPerToken: perToken,
+    residualBytes,
     sharedPages: 0,
     idlePages: 0,
     reclaimablePages: 0,

@@ -12,7 +12,8 @@ import { isKVError, KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import { loadVmem, type NativeLayout, type NativeVirtualKV } from './native-vmem.js';
 import { defaultPageSize } from './page-size.js';
-import { rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
+import { groupTokens, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
 import { buildStats, type KVStats, type SlotState, type SlotStats } from './stats.js';
 
 export interface VirtualKVOptions extends KVShape {
@@ -39,6 +40,8 @@ export class VirtualKVManager implements KVCacheManager {
   private readonly layout: NativeLayout;
   private readonly scratch: Int32Array;
   private contiguous: ContiguousKV | undefined;
+  /** The f16 window of the newest tokens, for formats that need one. */
+  readonly residual: ResidualRing | undefined;
 
   constructor(options: VirtualKVOptions) {
     this.shape = resolveShape(options);
@@ -55,6 +58,7 @@ export class VirtualKVManager implements KVCacheManager {
         maxSlots: this.shape.maxSlots,
         maxContext: this.shape.maxContext,
         tokenBytes: tokenBytes(this.shape),
+        rowGroup: groupTokens(this.shape),
         pageSize,
         budgetBytes: options.budgetBytes,
         deferredReclaim: options.deferredReclaim ?? true,
@@ -68,7 +72,8 @@ export class VirtualKVManager implements KVCacheManager {
     this.pageBytes = this.layout.pageSize;
     this.paddedContext = this.layout.paddedContext;
     this.scratch = new Int32Array(this.shape.maxSlots);
-    this.blocks = new VirtualCachedBlocks(this.native, this.layout, rangeCount(this.shape));
+    this.residual = residualRingFor(this.shape);
+    this.blocks = new VirtualCachedBlocks(this.native, this.layout, rangeCount(this.shape), this.residual);
   }
 
   /** Resizes the physical pool (growing it, or shrinking it by its free and idle pages). */
@@ -78,11 +83,13 @@ export class VirtualKVManager implements KVCacheManager {
 
   allocSlot(): number | null {
     const slot = this.native.allocSlot();
+    if (slot >= 0) this.residual?.reset(slot);
     return slot < 0 ? null : slot;
   }
 
   freeSlot(slot: number): void {
     this.native.freeSlot(slot);
+    this.residual?.reset(slot);
   }
 
   step(seqLens: SeqLens): GrowResult {
@@ -98,10 +105,13 @@ export class VirtualKVManager implements KVCacheManager {
   }
 
   sharePrefix(src: number, dst: number, tokens: number): GrowResult {
-    return this.native.share(src, dst, tokens);
+    const result = this.native.share(src, dst, tokens);
+    if (result.ok) this.residual?.share(src, dst, tokens);
+    return result;
   }
 
   compact(slot: number, keep: KeepPositions): GrowResult {
+    refuseCompaction(this.residual);
     const { flat, kept } = flattenKeep(keep, this.shape.layers);
     return this.native.compact(slot, flat, kept);
   }
@@ -170,7 +180,7 @@ export class VirtualKVManager implements KVCacheManager {
       unmapCalls: n.unmapCalls,
       unmapNs: n.unmapNs,
     };
-    return buildStats(counts, slots, this.shape);
+    return buildStats(counts, slots, this.shape, this.residual?.bytes ?? 0);
   }
 
   /** Each layer's K and V as one byte array over the reserved range: [slot][page][row] (see ContiguousKV). */
@@ -194,6 +204,7 @@ export class VirtualKVManager implements KVCacheManager {
       rowBytes: this.layout.tokenBytes,
       rowsPerPage: this.layout.rowsPerPage,
       pageBytes: this.pageBytes,
+      residual: this.residual,
       keys: (layer) => arrays[checkLayer(layer)]!,
       values: (layer) => arrays[checkLayer(layer) + 1]!,
     };
@@ -212,7 +223,7 @@ class VirtualCachedBlocks implements CachedBlocks {
   readonly blockPages: number;
   private live = 0;
 
-  constructor(private readonly native: NativeVirtualKV, layout: NativeLayout, ranges: number) {
+  constructor(private readonly native: NativeVirtualKV, layout: NativeLayout, ranges: number, private readonly residual: ResidualRing | undefined) {
     this.blockTokens = layout.blockTokens;
     this.blockPages = layout.blockPages * ranges;
   }
@@ -224,7 +235,9 @@ class VirtualCachedBlocks implements CachedBlocks {
   }
 
   attach(slot: number, blocks: readonly number[]): GrowResult {
-    return this.native.mapGroups(slot, Uint32Array.from(blocks));
+    const result = this.native.mapGroups(slot, Uint32Array.from(blocks));
+    if (result.ok) this.residual?.reset(slot, blocks.length * this.blockTokens);
+    return result;
   }
 
   release(block: number): number {

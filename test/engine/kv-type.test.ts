@@ -42,16 +42,39 @@ for (const type of ['f32', 'f16'] as const) {
   }
 }
 
-for (const kvType of [{ k: 'q8_0', v: 'q8_0' }, { k: 'q4_0', v: 'q4_0' }, { k: 'q8_0', v: 'q4_0' }] satisfies KVType[]) {
+for (const kvType of [{ k: 'q8_0', v: 'q8_0' }, { k: 'q4_0', v: 'q4_0' }, { k: 'q8_0', v: 'q4_0' }, 'kivi2', 'kivi4'] satisfies EngineOptions['kvType'][]) {
   for (const kvManager of ['virtual', 'paged', 'static'] as const) {
-    test(`${kvType.k}/${kvType.v} cache, ${kvManager} manager: native generates the reference backend's tokens`, { skip: kvManager === 'virtual' ? skip : undefined }, () => {
-      const want = greedy('reference', { kvType, kvManager }, 40);
-      const got = greedy('native', { kvType, kvManager }, 40);
+    const label = typeof kvType === 'string' ? kvType : `${kvType.k}/${kvType.v}`;
+    test(`${label} cache, ${kvManager} manager: native generates the reference backend's tokens`, { skip: kvManager === 'virtual' ? skip : undefined }, () => {
+      // No residual, so that these 65-token sequences encode two groups of 32.
+      const opts: EngineOptions = { kvType, kvManager, ...(typeof kvType === 'string' ? { kvResidual: 0 } : {}) };
+      const want = greedy('reference', opts, 60);
+      const got = greedy('native', opts, 60);
       assert.deepEqual(got.tokens, want.tokens);
-      assert.equal(got.tokens.length, 40);
+      assert.equal(got.tokens.length, 60);
     });
   }
 }
+
+test('kivi2 with the prefix cache: only blocks that left the residual window are shared', () => {
+  const { model: mdl, tokenizer } = model('native');
+  const core = createEngineCore(mdl, tokenizer, { kvType: 'kivi2', kvResidual: 32, kvManager: 'paged', maxSeqs: 2, maxContext: 256, maxBatchTokens: 64 });
+  try {
+    const prompt = tokenizer.encode(`Once upon a time${STORIES_GREEDY}`, { addSpecial: true });
+    const run = (id: number) => {
+      core.submit(id, prompt, { temperature: 0, maxTokens: 8 });
+      return drain(core).get(id)!;
+    };
+    const first = run(0), second = run(1);
+    assert.equal(first.last!.usage!.prompt_tokens_details.cached_tokens, 0);
+    const cached = second.last!.usage!.prompt_tokens_details.cached_tokens;
+    // The first request encoded every whole group more than 32 tokens behind its end (prompt + 8 generated).
+    assert.equal(cached, Math.floor((prompt.length + 7 - 32) / 32) * 32);
+    assert.equal(second.tokens.length, 8);
+  } finally {
+    core.close();
+  }
+});
 
 test('stats report the formats and bytes per token, and a fixed pool holds tokens in proportion', { skip }, () => {
   const { model: mdl, tokenizer } = model('native');
@@ -75,7 +98,11 @@ test('stats report the formats and bytes per token, and a fixed pool holds token
 test('kvType names are checked: unknown names and keys are errors that list the choices', () => {
   const { model: mdl, tokenizer } = model('reference');
   const load = (kvType: unknown) => createEngineCore(mdl, tokenizer, { kvType: kvType as EngineOptions['kvType'], kvManager: 'paged' });
-  assert.throws(() => load('q5_0'), /kvType must be one of f32, f16, q8_0, q4_0, got "q5_0"/);
+  assert.throws(() => load('q5_0'), /kvType must be one of f32, f16, q8_0, q4_0, kivi2c, kivi4c, kivi2t, kivi4t, kivi2, kivi4, got "q5_0"/);
+  assert.throws(() => createEngineCore(mdl, tokenizer, { kvType: 'kivi2', kvResidual: 40, kvManager: 'paged' }), /multiple of 32/);
+  const kivi = load('kivi4');
+  assert.deepEqual(kivi.kv.stats().kvType, { k: 'kivi4c', v: 'kivi4t' });
+  kivi.close();
   assert.throws(() => load({ k: 'q8_0', value: 'f16' }), /unknown kvType key "value"; known: k, v/);
   assert.throws(() => load({ v: 'int8' }), /kvType.v must be one of/);
   assert.throws(() => load(4), /kvType must be a format name or \{ k, v \}/);

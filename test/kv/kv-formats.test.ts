@@ -19,6 +19,8 @@ import { GGMLType } from '../../src/model/gguf/types.js';
 import { forEachIsa, native, randomWeightBytes, reference, relativeError, Rng } from '../native/helpers.js';
 
 const GGML: Partial<Record<KVFormatName, GGMLType>> = { f32: GGMLType.F32, f16: GGMLType.F16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0 };
+/** ggml's formats, which GGUF weights also use. */
+const GGML_FORMATS = KV_FORMATS.filter((f) => GGML[f.name] !== undefined);
 
 test('f32ToF16 rounds to nearest even, with subnormals, overflow and NaN', () => {
   const cases: [number, number][] = [
@@ -31,17 +33,17 @@ test('f32ToF16 rounds to nearest even, with subnormals, overflow and NaN', () =>
   assert.notEqual(f32ToF16(NaN) & 0x3ff, 0);
 });
 
-test('every format decodes a row the way the GGUF dequantizer reads the same ggml blocks', () => {
+test('every ggml format decodes a row the way the GGUF dequantizer reads the same blocks', () => {
   const rng = new Rng(7);
-  for (const f of KV_FORMATS) {
+  for (const f of GGML_FORMATS) {
     const bytes = randomWeightBytes(GGML[f.name]!, 1, 128, rng);
     const want = dequantize(GGML[f.name]!, bytes, 128);
     const got = new Float32Array(128);
-    f.decode(bytes, 0, 0, 128, got, 0);
+    f.decode(bytes, 0, 0, 128, got, 0, 128, 0, 0);
     assert.deepEqual(got, want, f.name);
     // A slice that starts inside a block.
     const part = new Float32Array(8);
-    f.decode(bytes, 0, 40, 8, part, 0);
+    f.decode(bytes, 0, 40, 8, part, 0, 128, 0, 0);
     assert.deepEqual(part, want.subarray(40, 48), `${f.name} slice`);
   }
 });
@@ -56,10 +58,10 @@ function awkwardRows(rng: Rng, n: number): Float32Array {
   return x;
 }
 
-test('native kvStore writes the reference bytes in every format, and values round-trip within a step', () => {
+test('native kvStore writes the reference bytes in every ggml format, and values round-trip within a step', () => {
   const rng = new Rng(11);
   const kvHeads = 2, headDim = 32, n = kvHeads * headDim;
-  for (const f of KV_FORMATS) {
+  for (const f of GGML_FORMATS) {
     const type: KVType = { k: f.name, v: f.name };
     const kvs = [reference, native].map(() => new ArrayKV(1, 1, 8, kvHeads, headDim, type));
     const k = awkwardRows(rng, n), v = rng.floats(6 * n);
@@ -71,21 +73,21 @@ test('native kvStore writes the reference bytes in every format, and values roun
     // Round trip: each value within half a quantization step (q4_0: a whole step, for the top value that
     // rounds to 8 and is clamped to 7), plus the f16 rounding of the block scale.
     const back = new Float32Array(6 * n);
-    for (let row = 0; row < 6; row++) f.decode(kvs[0]!.keys(0), row * kvs[0]!.rowBytes, 0, n, back, row * n);
-    const worst: Record<KVFormatName, number> = { f32: 0, f16: 2 ** -11, q8_0: 0.5 / 127, q4_0: 1 / 8 };
+    for (let row = 0; row < 6; row++) f.decode(kvs[0]!.keys(0), row * kvs[0]!.rowBytes, 0, n, back, row * n, n, 0, 0);
+    const worst: Partial<Record<KVFormatName, number>> = { f32: 0, f16: 2 ** -11, q8_0: 0.5 / 127, q4_0: 1 / 8 };
     for (let b = 0; b < (6 * n) / 32; b++) {
       let amax = 0;
       for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(k[b * 32 + i]!));
       for (let i = 0; i < 32; i++) {
         const at = b * 32 + i;
-        const bound = f.blockValues === 1 ? Math.abs(k[at]!) * worst[f.name] : amax * (worst[f.name] + 2 ** -10);
+        const bound = f.blockValues === 1 ? Math.abs(k[at]!) * worst[f.name]! : amax * (worst[f.name]! + 2 ** -10);
         assert.ok(Math.abs(back[at]! - k[at]!) <= bound, `${f.name}: ${k[at]} came back as ${back[at]}`);
       }
     }
   }
 });
 
-const TOLERANCE: Record<KVFormatName, number> = { f32: 1e-5, f16: 1e-5, q8_0: 2e-2, q4_0: 2e-2 };
+const TOLERANCE: Record<KVFormatName, number> = { f32: 1e-5, f16: 1e-5, q8_0: 2e-2, q4_0: 2e-2, kivi2c: 1e-5, kivi4c: 1e-5, kivi2t: 1e-5, kivi4t: 1e-5 };
 const EXACT_READ = 1e-5;
 
 function tolerance(type: KVType, headDim: number): number {
@@ -127,12 +129,13 @@ function attend(b: Backend, kv: KVView, c: Batch, s: AttentionShape): Float32Arr
 }
 
 function pagedView(type: KVType, s: AttentionShape): KVView {
-  const m = new PagedKVManager({ layers: 2, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: 4, maxContext: 600, type, blockSize: 16, budgetBytes: 1 << 24 });
+  const blockSize = 32;
+  const m = new PagedKVManager({ layers: 2, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: 4, maxContext: 600, type, blockSize, budgetBytes: 1 << 24 });
   for (let i = 0; i < 4; i++) m.allocSlot();
   // Grown a block at a time in turn, so each slot's blocks are scattered through the pool.
   const targets = [370, 1, 521, 10], lens = new Int32Array(4);
   for (let round = 1; targets.some((t, i) => lens[i]! < t); round++) {
-    targets.forEach((t, i) => { lens[i] = Math.min(t, round * 16); });
+    targets.forEach((t, i) => { lens[i] = Math.min(t, round * blockSize); });
     assert.ok(m.step(lens).ok);
   }
   return m.view();
@@ -140,6 +143,7 @@ function pagedView(type: KVType, s: AttentionShape): KVView {
 
 const TYPES: KVType[] = [
   { k: 'f32', v: 'f32' }, { k: 'f16', v: 'f16' }, { k: 'q8_0', v: 'q8_0' }, { k: 'q4_0', v: 'q4_0' }, { k: 'q8_0', v: 'q4_0' }, { k: 'f16', v: 'q8_0' },
+  { k: 'kivi2c', v: 'kivi2t' }, { k: 'kivi4c', v: 'kivi4t' }, { k: 'kivi2t', v: 'kivi2t' },
 ];
 // Head sizes that are whole blocks (the formats' own kernels) and not (the bundled model's 4 x 8: decoded tiles).
 const SHAPES: AttentionShape[] = [
@@ -187,8 +191,8 @@ test('the reference attention on a quantized cache equals f32 attention on the d
     const k = new Float32Array(len * width), v = new Float32Array(len * width);
     for (let p = 0; p < len; p++) {
       const at = slot * quantized.pageBytes + p * quantized.rowBytes;
-      quantized.keyFormat.decode(quantized.keys(1), at, 0, width, k, p * width);
-      quantized.valueFormat.decode(quantized.values(1), at, 0, width, v, p * width);
+      quantized.keyFormat.decode(quantized.keys(1), at, 0, width, k, p * width, width, 0, 0);
+      quantized.valueFormat.decode(quantized.values(1), at, 0, width, v, p * width, width, 0, 0);
     }
     reference.kvStore(exact, 1, k, v, new Int32Array(len).fill(slot), Int32Array.from({ length: len }, (_, i) => i));
   }

@@ -5,7 +5,7 @@ import type { AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams
 import { checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import { GGMLType } from '../../model/gguf/types.js';
-import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type WeightTensorHandle } from './addon.js';
+import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type ResidualArgs, type WeightTensorHandle } from './addon.js';
 
 export interface NativeBackendOptions {
   /** Compute threads (default: one per physical core, or VSERVE_THREADS). */
@@ -132,10 +132,18 @@ export class NativeBackend implements Backend {
 
 function contiguousArgs(kv: ContiguousKV, layer: number): ContiguousKVArgs {
   return [kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim, kv.keyFormat.id, kv.valueFormat.id,
-    kv.rowBytes, kv.rowsPerPage, kv.pageBytes];
+    kv.rowBytes, kv.rowsPerPage, kv.pageBytes, ...residualArgs(kv, layer)];
 }
 
 function pagedArgs(kv: PagedKV, layer: number): PagedKVArgs {
   return [kv.keys(layer), kv.values(layer), kv.blockSize, kv.kvHeads, kv.headDim, kv.blockTables, kv.seqLens, kv.keyFormat.id,
-    kv.valueFormat.id, kv.rowBytes];
+    kv.valueFormat.id, kv.rowBytes, ...residualArgs(kv, layer)];
+}
+
+const NO_RING = new Uint8Array(0);
+const NO_BOUNDARY = new Int32Array(0);
+
+function residualArgs(kv: KVView, layer: number): ResidualArgs {
+  const r = kv.residual;
+  return r ? [r.keys(layer), r.values(layer), r.ringRows, r.groupTokens, r.encoded(layer)] : [NO_RING, NO_RING, 0, 1, NO_BOUNDARY];
 }

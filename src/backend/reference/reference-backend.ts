@@ -6,6 +6,7 @@ import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
 import { checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
 import { kvRowOffset } from '../kv-rows.js';
+import { f16Format } from '../../kv/formats/f16.js';
 
 /** A weight held as raw bytes, dequantized to f32 the first time an op needs it. */
 class ReferenceWeight implements Weight {
@@ -146,10 +147,45 @@ export class ReferenceBackend implements Backend {
     checkLength('kvStore k', k, n * row);
     checkLength('kvStore v', v, n * row);
     const K = kv.keys(layer), V = kv.values(layer);
+    const ring = kv.residual;
     for (let t = 0; t < n; t++) {
-      const at = kvRowOffset(kv, slots[t]!, positions[t]!);
-      kv.keyFormat.encode(k, t * row, row, K, at);
-      kv.valueFormat.encode(v, t * row, row, V, at);
+      const slot = slots[t]!, pos = positions[t]!;
+      if (!ring) {
+        const at = kvRowOffset(kv, slot, pos);
+        kv.keyFormat.encode(k, t * row, row, K, at, kv.rowBytes);
+        kv.valueFormat.encode(v, t * row, row, V, at, kv.rowBytes);
+        continue;
+      }
+      kvRowOffset(kv, slot, pos); // range checks
+      const encoded = ring.encoded(layer);
+      const first = encoded[slot]!;
+      if (pos < first || pos >= first + ring.ringRows) {
+        throw new RangeError(`position ${pos} of slot ${slot} is outside its residual window ${first}..${first + ring.ringRows - 1}`);
+      }
+      const at = (slot * ring.ringRows + (pos % ring.ringRows)) * row * 2;
+      f16Format.encode(k, t * row, row, ring.keys(layer), at, 0);
+      f16Format.encode(v, t * row, row, ring.values(layer), at, 0);
+      // A full ring: its oldest group leaves the window, encoded in the cache's formats.
+      if (pos + 1 - first === ring.ringRows) {
+        this.encodeGroup(kv, layer, slot, first);
+        encoded[slot] = first + ring.groupTokens;
+      }
+    }
+  }
+
+  /** Encodes the ring rows of positions first .. first + G - 1 of slot into the cache's rows. */
+  private encodeGroup(kv: KVView, layer: number, slot: number, first: number): void {
+    const ring = kv.residual!;
+    const row = kv.kvHeads * kv.headDim, g = ring.groupTokens;
+    for (const [rows, format, cache] of [[ring.keys(layer), kv.keyFormat, kv.keys(layer)], [ring.values(layer), kv.valueFormat, kv.values(layer)]] as const) {
+      const floats = new Float32Array(g * row);
+      for (let j = 0; j < g; j++) {
+        const at = (slot * ring.ringRows + ((first + j) % ring.ringRows)) * row * 2;
+        f16Format.decode(rows, at, 0, row, floats, j * row, row, 0, 0);
+      }
+      for (let j = 0; j < g; j += format.groupTokens) {
+        format.encode(floats, j * row, row, cache, kvRowOffset(kv, slot, first + j), kv.rowBytes);
+      }
     }
   }
 
@@ -158,10 +194,18 @@ export class ReferenceBackend implements Backend {
     const row = kv.kvHeads * kv.headDim;
     const keys = new Float32Array((pos + 1) * row), values = new Float32Array((pos + 1) * row);
     const K = kv.keys(layer), V = kv.values(layer);
+    const ring = kv.residual;
+    const encoded = ring ? ring.encoded(layer)[slot]! : Infinity;
     for (let j = 0; j <= pos; j++) {
       const at = kvRowOffset(kv, slot, j);
-      kv.keyFormat.decode(K, at, 0, row, keys, j * row);
-      kv.valueFormat.decode(V, at, 0, row, values, j * row);
+      if (j < encoded) {
+        kv.keyFormat.decode(K, at, 0, row, keys, j * row, row, j % kv.keyFormat.groupTokens, kv.rowBytes);
+        kv.valueFormat.decode(V, at, 0, row, values, j * row, row, j % kv.valueFormat.groupTokens, kv.rowBytes);
+      } else {
+        const r = (slot * ring!.ringRows + (j % ring!.ringRows)) * row * 2;
+        f16Format.decode(ring!.keys(layer), r, 0, row, keys, j * row, row, 0, 0);
+        f16Format.decode(ring!.values(layer), r, 0, row, values, j * row, row, 0, 0);
+      }
     }
     return { keys, values };
   }

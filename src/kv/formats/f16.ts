@@ -7,6 +7,7 @@ export const f16Format: KVFormat = {
   id: 1,
   blockValues: 1,
   blockBytes: 2,
+  groupTokens: 1,
   encode(src, srcAt, n, dst, dstAt) {
     for (let i = 0; i < n; i++) {
       const h = f32ToF16(src[srcAt + i]!);

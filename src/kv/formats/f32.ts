@@ -7,6 +7,7 @@ export const f32Format: KVFormat = {
   id: 0,
   blockValues: 1,
   blockBytes: 4,
+  groupTokens: 1,
   encode(src, srcAt, n, dst, dstAt) {
     const view = new DataView(dst.buffer, dst.byteOffset + dstAt, n * 4);
     for (let i = 0; i < n; i++) view.setFloat32(i * 4, src[srcAt + i]!, true);

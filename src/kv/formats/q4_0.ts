@@ -17,6 +17,7 @@ export const q4_0Format: KVFormat = {
   id: 3,
   blockValues: BLOCK,
   blockBytes: BYTES,
+  groupTokens: 1,
   encode(src, srcAt, n, dst, dstAt) {
     for (let b = 0; b < n / BLOCK; b++) {
       const x = srcAt + b * BLOCK, o = dstAt + b * BYTES;
