@@ -34,18 +34,18 @@ struct KVGeometry {
   }
 };
 
-// Reads (keys, values, maxSlots, maxContext, kvHeads, headDim, keyFormat, valueFormat, rowBytes,
+// Reads (keys, values, maxSlots, maxContext, kvHeads, headDim, keyFormat, valueFormat, rowBytes, rotate,
 // rowsPerPage, pageBytes, <the residualArgs>) starting at argument `first`.
-constexpr size_t kKVArgs = 11 + kResidualArgs;
+constexpr size_t kKVArgs = 8 + kRowFormatArgs + kResidualArgs;
 KVGeometry kvArgs(const Args& args, size_t first) {
   const ArrayArg<uint8_t> keys = args.bytes(first, "keys");
   const ArrayArg<uint8_t> values = args.bytes(first + 1, "values");
   KVGeometry g{keys.data, values.data, args.index(first + 2, "maxSlots"), args.index(first + 3, "maxContext"),
                args.index(first + 4, "kvHeads"), args.index(first + 5, "headDim"), {}, 0, 0, {}};
   if (g.kvHeads == 0 || g.headDim == 0) args.rangeError("kvHeads and headDim must be positive");
-  g.format = rowFormatArgs(args, first + 6, checkedMul(args, g.kvHeads, g.headDim, "row"));
-  g.rowsPerPage = args.index(first + 9, "rowsPerPage");
-  g.pageBytes = args.index(first + 10, "pageBytes");
+  g.format = rowFormatArgs(args, first + 6, checkedMul(args, g.kvHeads, g.headDim, "row"), g.headDim);
+  g.rowsPerPage = args.index(first + 6 + kRowFormatArgs, "rowsPerPage");
+  g.pageBytes = args.index(first + 7 + kRowFormatArgs, "pageBytes");
   if (g.rowsPerPage == 0 || g.maxContext % g.rowsPerPage != 0) {
     args.rangeError("rowsPerPage (" + std::to_string(g.rowsPerPage) + ") must be positive and divide maxContext (" +
                     std::to_string(g.maxContext) + ")");
@@ -58,7 +58,7 @@ KVGeometry kvArgs(const Args& args, size_t first) {
   const size_t total = checkedMul(args, g.maxSlots, perSlot, "cache size");
   args.requireLength(keys, total, "keys");
   args.requireLength(values, total, "values");
-  g.residual = residualArgs(args, first + 11, g.maxSlots, g.format);
+  g.residual = residualArgs(args, first + 8 + kRowFormatArgs, g.maxSlots, g.format);
   // A group's rows must not straddle pages (a slot that is one page holds its groups whole).
   if (g.residual.ringRows > 0 && g.rowsPerPage % g.residual.groupTokens != 0 && g.rowsPerPage != g.maxContext) {
     args.rangeError("rowsPerPage (" + std::to_string(g.rowsPerPage) + ") must be a multiple of groupTokens (" +
@@ -122,7 +122,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const size_t nHeads = args.index(4 + kKVArgs, "nHeads");
   const float scale = float(args.number(5 + kKVArgs, "scale"));
   checkTokens(args, slots, positions, g);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual, slots.data},
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual, slots.data, g.format.rotateBlock},
                [&](size_t t) {
                  const size_t base = g.offset(size_t(slots.data[t]), 0);
                  return ContiguousRows{g.keys + base, g.values + base, g};

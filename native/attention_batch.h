@@ -29,6 +29,7 @@ struct AttentionBatch {
   KVFormats formats;
   const Residual* ring;  // the residual window (ringRows 0: none)
   const int32_t* slots;  // each token's slot
+  size_t rotateBlock;    // the cache is Walsh-Hadamard rotated in blocks of this many values (0: not)
 };
 
 // A split range is at least one tile: merging costs about one output row per range, so even short
@@ -107,10 +108,18 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
     partials[i] = {out, stats.data() + i * 2 * b.nHeads, stats.data() + (i * 2 + 1) * b.nHeads};
   }
 
+  // A rotated cache holds Hk and Hv: the query is rotated to match, and the output turned back below.
+  std::vector<float> rotatedQueries;
+  const float* queries = b.q.data;
+  if (b.rotateBlock > 0) {
+    rotatedQueries.assign(b.q.data, b.q.data + qLen);
+    hadamardInPlace(rotatedQueries.data(), qLen, b.rotateBlock);
+    queries = rotatedQueries.data();
+  }
   pool().parallelFor(units.size(), [&](size_t i) {
     thread_local AttentionScratch scratch;
     const AttentionUnit& u = units[i];
-    const float* q = b.q.data + u.token * rowFloats;
+    const float* q = queries + u.token * rowFloats;
     startPartial(partials[i], b.nHeads, b.headDim);
     // Positions the residual window still holds are read from its f16 ring.
     const size_t slot = size_t(b.slots[u.token]);
@@ -129,6 +138,7 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
       mergeRanges(k, partials, i, units[i].ranges, b.nHeads, b.headDim, b.out.data + units[i].token * rowFloats);
     }
   }
+  if (b.rotateBlock > 0) hadamardInPlace(b.out.data, qLen, b.rotateBlock);
 }
 
 }  // namespace vserve

@@ -8,6 +8,7 @@
 
 #include "attention_core.h"
 #include "ggml_types.h"
+#include "hadamard.h"
 #include "js_args.h"
 #include "kv_format.h"
 
@@ -16,10 +17,13 @@ namespace vserve {
 struct RowFormat {
   KVFormats ids;
   size_t rowBytes;  // stride between rows, at least either format's row
+  size_t rotateBlock = 0;  // K and V stored Walsh-Hadamard rotated in blocks of this many values (0: not)
 };
 
-// Reads (keyFormat, valueFormat, rowBytes) starting at argument `first`, for rows of rowLen values.
-inline RowFormat rowFormatArgs(const Args& args, size_t first, size_t rowLen) {
+// Reads (keyFormat, valueFormat, rowBytes, rotate) starting at argument `first`, for rows of rowLen values
+// (heads of headDim).
+constexpr size_t kRowFormatArgs = 4;
+inline RowFormat rowFormatArgs(const Args& args, size_t first, size_t rowLen, size_t headDim) {
   const uint32_t key = uint32_t(args.index(first, "keyFormat", kKVFormatCount - 1));
   const uint32_t value = uint32_t(args.index(first + 1, "valueFormat", kKVFormatCount - 1));
   const size_t rowBytes = args.index(first + 2, "rowBytes");
@@ -34,7 +38,16 @@ inline RowFormat rowFormatArgs(const Args& args, size_t first, size_t rowLen) {
                       std::to_string(rowLen) + " values (" + std::to_string(f.rowBytes(rowLen)) + " bytes)");
     }
   }
-  return {{key, value, rowLen, rowBytes}, rowBytes};
+  const bool rotate = args.index(first + 3, "rotate", 1) != 0;
+  return {{key, value, rowLen, rowBytes}, rowBytes, rotate ? hadamardBlock(headDim) : 0};
+}
+
+// Rows of a batch as the cache stores them: rotated copies when the cache is rotated, else the rows.
+inline const float* storedRows(const float* x, size_t n, const RowFormat& f, std::vector<float>& copy) {
+  if (f.rotateBlock == 0) return x;
+  copy.assign(x, x + n);
+  hadamardInPlace(copy.data(), n, f.rotateBlock);
+  return copy.data();
 }
 
 // The residual window: per slot an f16 ring of ringRows rows for K and for V, and how many of the slot's
@@ -110,11 +123,14 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
   const KVFormatTraits& kf = kvFormat(g.format.ids.key);
   const KVFormatTraits& vf = kvFormat(g.format.ids.value);
   const Residual& ring = g.residual;
+  std::vector<float> kCopy, vCopy;
+  const float* kRows = storedRows(k.data, n * rowLen, g.format, kCopy);
+  const float* vRows = storedRows(v.data, n * rowLen, g.format, vCopy);
   if (ring.ringRows == 0) {
     for (size_t i = 0; i < n; i++) {
       const size_t at = g.offset(size_t(slots.data[i]), size_t(positions.data[i]));
-      kf.encode(k.data + i * rowLen, rowLen, g.keys + at, g.format.rowBytes);
-      vf.encode(v.data + i * rowLen, rowLen, g.values + at, g.format.rowBytes);
+      kf.encode(kRows + i * rowLen, rowLen, g.keys + at, g.format.rowBytes);
+      vf.encode(vRows + i * rowLen, rowLen, g.values + at, g.format.rowBytes);
     }
     return;
   }
@@ -148,8 +164,8 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
     const size_t slot = size_t(slots.data[i]), pos = size_t(positions.data[i]), e = size_t(ring.encoded[slot]);
     uint8_t* kr = const_cast<uint8_t*>(ring.ringRow(ring.keys, slot, pos));
     uint8_t* vr = const_cast<uint8_t*>(ring.ringRow(ring.values, slot, pos));
-    kvFormat(kKVF16).encode(k.data + i * rowLen, rowLen, kr, 0);
-    kvFormat(kKVF16).encode(v.data + i * rowLen, rowLen, vr, 0);
+    kvFormat(kKVF16).encode(kRows + i * rowLen, rowLen, kr, 0);
+    kvFormat(kKVF16).encode(vRows + i * rowLen, rowLen, vr, 0);
     if (pos + 1 - e == ring.ringRows) {
       encodeGroup(kf, ring.keys, g.keys, slot, e);
       encodeGroup(vf, ring.values, g.values, slot, e);

@@ -36,9 +36,9 @@ struct PagedGeometry {
 };
 
 // Reads (keys, values, blockSize, kvHeads, headDim, blockTables, seqLens, keyFormat, valueFormat, rowBytes,
-// <the residualArgs>) starting at argument `first`. The pool's block count and the slot count follow from
-// the array lengths, which must divide exactly.
-constexpr size_t kPagedArgs = 10 + kResidualArgs;
+// rotate, <the residualArgs>) starting at argument `first`. The pool's block count and the slot count
+// follow from the array lengths, which must divide exactly.
+constexpr size_t kPagedArgs = 7 + kRowFormatArgs + kResidualArgs;
 PagedGeometry pagedArgs(const Args& args, size_t first) {
   const ArrayArg<uint8_t> keys = args.bytes(first, "keys");
   const ArrayArg<uint8_t> values = args.bytes(first + 1, "values");
@@ -48,7 +48,7 @@ PagedGeometry pagedArgs(const Args& args, size_t first) {
   const ArrayArg<int32_t> tables = args.int32(first + 5, "blockTables");
   const ArrayArg<int32_t> seqLens = args.int32(first + 6, "seqLens");
   if (blockSize == 0 || kvHeads == 0 || headDim == 0) args.rangeError("blockSize, kvHeads and headDim must be positive");
-  const RowFormat format = rowFormatArgs(args, first + 7, checkedMul(args, kvHeads, headDim, "row"));
+  const RowFormat format = rowFormatArgs(args, first + 7, checkedMul(args, kvHeads, headDim, "row"), headDim);
   const size_t blockBytes = checkedMul(args, blockSize, format.rowBytes, "block size");
   if (keys.length % blockBytes != 0 || keys.length != values.length || keys.length == 0) {
     args.rangeError("keys and values must hold the same whole number (> 0) of blocks of " + std::to_string(blockBytes) +
@@ -58,7 +58,7 @@ PagedGeometry pagedArgs(const Args& args, size_t first) {
     args.rangeError("blockTables (" + std::to_string(tables.length) + " entries) must be one row per slot of seqLens (" +
                     std::to_string(seqLens.length) + " slots)");
   }
-  const Residual residual = residualArgs(args, first + 10, seqLens.length, format);
+  const Residual residual = residualArgs(args, first + 7 + kRowFormatArgs, seqLens.length, format);
   if (residual.ringRows > 0 && blockSize % residual.groupTokens != 0) {
     args.rangeError("blockSize (" + std::to_string(blockSize) + ") must be a multiple of groupTokens (" +
                     std::to_string(residual.groupTokens) + ")");
@@ -135,7 +135,7 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   const size_t nHeads = args.index(4 + kPagedArgs, "nHeads");
   const float scale = float(args.number(5 + kPagedArgs, "scale"));
   checkTokens(args, slots, positions, g);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual, slots.data},
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual, slots.data, g.format.rotateBlock},
                [&](size_t t) { return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot}; });
   return info.Env().Undefined();
 }

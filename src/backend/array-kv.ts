@@ -27,6 +27,8 @@ export class ArrayKV implements ContiguousKV {
     type: KVType = DEFAULT_KV_TYPE,
     /** Newest tokens kept in f16 (KIVI's residual; default 128 with KIVI formats, else 0). */
     residualTokens?: number,
+    /** Store K and V rotated (see ContiguousKV.rotate). */
+    readonly rotate = false,
   ) {
     const shape = resolveShape({ layers: nLayers, kvHeads, headDim, maxSlots, maxContext, type, residual: residualTokens });
     this.residual = residualRingFor(shape);

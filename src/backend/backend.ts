@@ -32,6 +32,11 @@ export interface KVRowFormat {
   readonly rowBytes: number;
   /** The f16 window of the newest tokens, where the cache has one (KIVI); see ResidualWindow. */
   readonly residual?: ResidualWindow;
+  /**
+   * K and V are stored rotated by a Walsh-Hadamard transform per head (src/kv/hadamard.ts): kvStore
+   * rotates them, attention rotates the query and turns the output back.
+   */
+  readonly rotate?: boolean;
 }
 
 /**

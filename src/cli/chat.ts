@@ -40,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   const params = samplingParams(values);
   const modelPath = modelArgument('chat', values.model, positionals);
   // One conversation at a time: one KV slot at the model's full context.
-  const engine = await Engine.load(modelPath, { maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values), kvResidual: kvResidualOption(values) });
+  const engine = await Engine.load(modelPath, { maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values), kvResidual: kvResidualOption(values), kvRotate: values['kv-rotate'] });
   const start: ChatMessage[] = values.system !== undefined ? [{ role: 'system', content: values.system }] : [];
   let messages = [...start];
   let answering: AbortController | undefined;

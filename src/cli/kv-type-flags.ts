@@ -9,13 +9,15 @@ export const KV_TYPE_OPTIONS = {
   'kv-type-v': { type: 'string' },
   'kv-quant': { type: 'string' },
   'kv-residual': { type: 'string' },
+  'kv-rotate': { type: 'boolean' },
 } as const;
 
 export const KV_TYPE_HELP = `      --kv-type TYPE         format of the KV cache: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0
                              need the model's KV heads x head size to be a multiple of 32)
       --kv-type-k TYPE       the format of K only; --kv-type-v TYPE: of V only
       --kv-quant KIVI        kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)
-      --kv-residual N        newest tokens kept f16 before they are encoded (KIVI; default 128)`;
+      --kv-residual N        newest tokens kept f16 before they are encoded (KIVI; default 128)
+      --kv-rotate            store K and V Walsh-Hadamard rotated (narrows 4-bit error)`;
 
 type KVTypeFlags = { 'kv-type'?: string; 'kv-type-k'?: string; 'kv-type-v'?: string; 'kv-quant'?: string };
 

@@ -70,7 +70,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     const c = model.config;
     const kvType = kvTypeOption(values), residual = kvResidualOption(values);
-    const kv = (kvType ?? residual) !== undefined ? new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim, resolveKVType(kvType), residual) : undefined;
+    const rotate = values['kv-rotate'] ?? false;
+    const kv = (kvType ?? residual) !== undefined || rotate ? new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim, resolveKVType(kvType), residual, rotate) : undefined;
     const it = generate(model, tokenizer, input, { ...params, ...(kv ? { kv } : {}) });
     let r = it.next();
     while (!r.done) {

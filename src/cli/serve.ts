@@ -39,6 +39,7 @@ const HELP = `usage: vserve serve [-m] [FILE] [options]
       --kv-type-k TYPE          the format of K only; --kv-type-v TYPE: of V only
       --kv-quant KIVI           kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)
       --kv-residual N           newest tokens kept f16 before they are encoded (KIVI; default 128)
+      --kv-rotate               store K and V Walsh-Hadamard rotated (narrows 4-bit error)
       --scheduler KIND          sarathi (default), vllm or static
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs
@@ -113,6 +114,7 @@ export async function main(argv: string[]): Promise<void> {
       blockSize: int('block-size'),
       kvType: kvTypeOption(values),
       kvResidual: kvResidualOption(values),
+      kvRotate: values['kv-rotate'],
       prefixCache: !values['no-prefix-cache'],
       admissionOrder: values.admission as AdmissionOrder | undefined,
       maxSeqs: int('max-seqs'),

@@ -33,6 +33,7 @@ export interface ResolvedEngineOptions {
   kvType: KVType;
   /** Newest tokens kept f16 (undefined: the formats' default). */
   kvResidual: number | undefined;
+  kvRotate: boolean;
 }
 
 /** Engine.load's kvType: one format name for K and V, or { k, v } with either left at the default. */
@@ -67,6 +68,10 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     if (!all.includes(x)) throw new EngineConfigError(`${name} must be one of ${all.join(', ')}, got ${String(v)}`);
     return x;
   };
+  const bool = (name: string, v: boolean | undefined, def: boolean) => {
+    if (v !== undefined && typeof v !== 'boolean') throw new EngineConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`);
+    return v ?? def;
+  };
   const watermark = opts.watermark ?? 0.01;
   if (!(watermark >= 0 && watermark < 1)) throw new EngineConfigError(`watermark must be a fraction in [0, 1), got ${String(opts.watermark)}`);
   return {
@@ -81,6 +86,7 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     maxAdmissionDelayMs: int('maxAdmissionDelayMs', opts.maxAdmissionDelayMs, 2000, 0),
     kvType: resolveKVType(opts.kvType),
     kvResidual: opts.kvResidual === undefined ? undefined : int('kvResidual', opts.kvResidual, 0, 0, 1 << 16),
+    kvRotate: bool('kvRotate', opts.kvRotate, false),
   };
 }
 
@@ -104,7 +110,7 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
     throw new EngineConfigError((e as Error).message);
   }
   const kv = ManagedKV.create(
-    { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType, residual: r.kvResidual },
+    { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType, residual: r.kvResidual, rotate: r.kvRotate },
     { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file) },
   );
   const pool = kv.stats();

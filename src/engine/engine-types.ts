@@ -54,6 +54,8 @@ export interface EngineOptions {
    * 32). Default: 128 with the KIVI formats, 0 otherwise.
    */
   kvResidual?: number;
+  /** Store K and V rotated by a Walsh-Hadamard transform per head, which narrows the error of 4-bit formats (default false). */
+  kvRotate?: boolean;
   /** Paged manager: tokens per block (default 16). */
   blockSize?: number;
   /** Sequences running at once, i.e. KV slots (default 16). */

@@ -20,6 +20,8 @@ export interface KVGeometry {
   kvType?: KVType;
   /** Newest tokens kept f16 before they are encoded (default: 128 with KIVI formats, else 0). */
   residual?: number;
+  /** Store K and V Walsh-Hadamard rotated (default false). */
+  rotate?: boolean;
 }
 
 export interface ManagedKVOptions {
@@ -50,7 +52,8 @@ export class ManagedKV implements EngineKV {
     this.view = view;
     this.lens = new Int32Array(manager.shape.maxSlots);
     if (opts.prefixCache ?? true) {
-      const fingerprint = `${opts.fingerprint ?? 'unnamed-model'}/kv=${manager.shape.type.k},${manager.shape.type.v}/block=${manager.blocks.blockTokens}`;
+      const s = manager.shape;
+      const fingerprint = `${opts.fingerprint ?? 'unnamed-model'}/kv=${s.type.k},${s.type.v}/residual=${s.residual}/rotate=${s.rotate}/block=${manager.blocks.blockTokens}`;
       // Static copies cached rows outside its slots: bound them to as many tokens as the slots hold.
       const maxEntries = manager.blocks.blockPages === 0 ? Math.floor((manager.shape.maxSlots * manager.shape.maxContext) / manager.blocks.blockTokens) : Infinity;
       this.prefix = new PrefixIndex(manager.blocks, fingerprint, maxEntries);
@@ -58,7 +61,7 @@ export class ManagedKV implements EngineKV {
   }
 
   static create(g: KVGeometry, opts: ManagedKVOptions): ManagedKV {
-    const shape = { layers: g.nLayers, kvHeads: g.kvHeads, headDim: g.headDim, maxSlots: g.maxSlots, maxContext: g.maxContext, type: g.kvType, residual: g.residual };
+    const shape = { layers: g.nLayers, kvHeads: g.kvHeads, headDim: g.headDim, maxSlots: g.maxSlots, maxContext: g.maxContext, type: g.kvType, residual: g.residual, rotate: g.rotate };
     const budgetBytes = opts.kvMemory ?? g.maxSlots * g.maxContext * kvBytesPerToken(g);
     switch (opts.kind) {
       case 'virtual': {

@@ -326,6 +326,7 @@ export class PagedKVManager implements KVCacheManager {
       blockTables: this.tables,
       seqLens: this.slots.tokens,
       residual: this.residual,
+      rotate: this.shape.rotate,
     };
   }
 

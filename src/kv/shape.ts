@@ -16,6 +16,8 @@ export interface KVShape {
    * 128 for the KIVI formats, 0 otherwise.
    */
   residual?: number;
+  /** Store K and V rotated by a Walsh-Hadamard transform per head (default false). */
+  rotate?: boolean;
 }
 
 export interface ResolvedKVShape extends Required<KVShape> {
@@ -28,7 +30,7 @@ export function resolveShape(shape: KVShape): ResolvedKVShape {
   const type = shape.type ?? DEFAULT_KV_TYPE;
   checkRowFits(type, shape.kvHeads, shape.headDim);
   const residual = shape.residual ?? (isKIVIType(type) ? DEFAULT_KIVI_RESIDUAL : 0);
-  return { ...shape, type, residual, keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
+  return { ...shape, type, residual, rotate: shape.rotate ?? false, keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
 }
 
 /**

@@ -65,6 +65,7 @@ export class StaticKVManager implements KVCacheManager {
       rowsPerPage: this.shape.maxContext,
       pageBytes: this.slotBytes,
       residual: this.residual,
+      rotate: this.shape.rotate,
       keys: (layer) => this.arrays[layer * 2]!,
       values: (layer) => this.arrays[layer * 2 + 1]!,
     };

@@ -205,6 +205,7 @@ export class VirtualKVManager implements KVCacheManager {
       rowsPerPage: this.layout.rowsPerPage,
       pageBytes: this.pageBytes,
       residual: this.residual,
+      rotate: this.shape.rotate,
       keys: (layer) => arrays[checkLayer(layer)]!,
       values: (layer) => arrays[checkLayer(layer) + 1]!,
     };

@@ -32,10 +32,10 @@ function greedy(backend: 'native' | 'reference', opts: EngineOptions, maxTokens:
 
 const skip = virtualUnavailable();
 
-for (const type of ['f32', 'f16'] as const) {
+for (const [type, kvRotate] of [['f32', false], ['f16', false], ['f16', true]] as const) {
   for (const backend of ['native', 'reference'] as const) {
-    test(`${type} cache, ${backend} backend: the known greedy text`, { skip }, () => {
-      const { text } = greedy(backend, { kvType: type }, 60);
+    test(`${type}${kvRotate ? ' rotated' : ''} cache, ${backend} backend: the known greedy text`, { skip }, () => {
+      const { text } = greedy(backend, { kvType: type, kvRotate }, 60);
       assert.ok(STORIES_GREEDY.startsWith(text), JSON.stringify(text));
       assert.ok(text.length > 100);
     });

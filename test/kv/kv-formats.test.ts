@@ -245,3 +245,27 @@ test('unknown format names and rows that are not whole blocks are errors that sa
     /K cache type q8_0 stores blocks of 32 values along a row, and this model's KV row is 3 x 8 = 24 values .*types that fit: f32, f16/);
   assert.throws(() => new ArrayKV(1, 1, 8, 3, 8, { k: 'f16', v: 'q4_0' }), /the V cache type q4_0/);
 });
+
+test('a rotated cache: the same attention as an unrotated one on f32, native storing the reference bytes, on every ISA', () => {
+  for (const s of [SHAPES[0]!, SHAPES[2]!, { nHeads: 6, nKVHeads: 2, headDim: 48, scale: 0.2 }]) {
+    const plain = new ArrayKV(2, 4, 600, s.nKVHeads, s.headDim, { k: 'f32', v: 'f32' });
+    const rot = [reference, native].map(() => new ArrayKV(2, 4, 600, s.nKVHeads, s.headDim, { k: 'f32', v: 'f32' }, undefined, true));
+    const c = storeCase(reference, plain, s, 3);
+    storeCase(reference, rot[0]!, s, 3);
+    storeCase(native, rot[1]!, s, 3);
+    assert.deepEqual(rot[1]!.keys(1), rot[0]!.keys(1), 'native rotates K as the reference does');
+    assert.notDeepEqual(rot[0]!.keys(1), plain.keys(1), 'the cache holds rotated rows');
+    const want = attend(reference, plain, c, s);
+    assert.ok(relativeError(attend(reference, rot[0]!, c, s), want) <= 1e-5);
+    forEachIsa((isa) => {
+      const err = relativeError(attend(native, rot[1]!, c, s), want);
+      assert.ok(err <= 1e-5, `${isa}, head size ${s.headDim}: ${err}`);
+    });
+  }
+  // Quantized and rotated: native and reference still store the same bytes.
+  const q = [reference, native].map(() => new ArrayKV(2, 4, 600, 4, 64, { k: 'q4_0', v: 'q8_0' }, undefined, true));
+  storeCase(reference, q[0]!, SHAPES[0]!, 8);
+  storeCase(native, q[1]!, SHAPES[0]!, 8);
+  assert.deepEqual(q[1]!.keys(1), q[0]!.keys(1));
+  assert.deepEqual(q[1]!.values(1), q[0]!.values(1));
+});

@@ -42,10 +42,10 @@ export interface PeakComputeResult {
 
 /** A contiguous cache as native/attention.cc reads it (see ContiguousKV). */
 export type ContiguousKVArgs = [keys: Uint8Array, values: Uint8Array, maxSlots: number, maxContext: number, kvHeads: number,
-  headDim: number, keyFormat: number, valueFormat: number, rowBytes: number, rowsPerPage: number, pageBytes: number, ...ResidualArgs];
+  headDim: number, keyFormat: number, valueFormat: number, rowBytes: number, rotate: number, rowsPerPage: number, pageBytes: number, ...ResidualArgs];
 /** A paged cache as native/paged_attention.cc reads it (see PagedKV). */
 export type PagedKVArgs = [keys: Uint8Array, values: Uint8Array, blockSize: number, kvHeads: number, headDim: number,
-  blockTables: Int32Array, seqLens: Int32Array, keyFormat: number, valueFormat: number, rowBytes: number, ...ResidualArgs];
+  blockTables: Int32Array, seqLens: Int32Array, keyFormat: number, valueFormat: number, rowBytes: number, rotate: number, ...ResidualArgs];
 /** A layer's residual window (native/kv_store.h Residual); ringRows 0 and empty arrays: none. */
 export type ResidualArgs = [ringKeys: Uint8Array, ringValues: Uint8Array, ringRows: number, groupTokens: number, encoded: Int32Array];
 

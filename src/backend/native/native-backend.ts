@@ -132,12 +132,12 @@ export class NativeBackend implements Backend {
 
 function contiguousArgs(kv: ContiguousKV, layer: number): ContiguousKVArgs {
   return [kv.keys(layer), kv.values(layer), kv.maxSlots, kv.maxContext, kv.kvHeads, kv.headDim, kv.keyFormat.id, kv.valueFormat.id,
-    kv.rowBytes, kv.rowsPerPage, kv.pageBytes, ...residualArgs(kv, layer)];
+    kv.rowBytes, kv.rotate ? 1 : 0, kv.rowsPerPage, kv.pageBytes, ...residualArgs(kv, layer)];
 }
 
 function pagedArgs(kv: PagedKV, layer: number): PagedKVArgs {
   return [kv.keys(layer), kv.values(layer), kv.blockSize, kv.kvHeads, kv.headDim, kv.blockTables, kv.seqLens, kv.keyFormat.id,
-    kv.valueFormat.id, kv.rowBytes, ...residualArgs(kv, layer)];
+    kv.valueFormat.id, kv.rowBytes, kv.rotate ? 1 : 0, ...residualArgs(kv, layer)];
 }
 
 const NO_RING = new Uint8Array(0);

@@ -7,6 +7,7 @@ import type { GGMLType } from '../../model/gguf/types.js';
 import { checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
 import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
+import { hadamardBlock, hadamardInPlace } from '../../kv/hadamard.js';
 
 /** A weight held as raw bytes, dequantized to f32 the first time an op needs it. */
 class ReferenceWeight implements Weight {
@@ -146,6 +147,10 @@ export class ReferenceBackend implements Backend {
     const n = slots.length;
     checkLength('kvStore k', k, n * row);
     checkLength('kvStore v', v, n * row);
+    if (kv.rotate) {
+      k = rotated(k.slice(0, n * row), kv.headDim);
+      v = rotated(v.slice(0, n * row), kv.headDim);
+    }
     const K = kv.keys(layer), V = kv.values(layer);
     const ring = kv.residual;
     for (let t = 0; t < n; t++) {
@@ -216,6 +221,14 @@ export class ReferenceBackend implements Backend {
     checkLength('attention q', q, n * qWidth);
     checkLength('attention out', out, n * qWidth);
     if (s.nHeads % s.nKVHeads !== 0) throw new RangeError(`${s.nHeads} query heads are not a multiple of ${s.nKVHeads} KV heads`);
+    // Rotated caches: (Hq).(Hk) = q.k, and the output on rotated V is H times the output; H turns it back.
+    this.attend(out, kv.rotate ? rotated(q.slice(0, n * qWidth), s.headDim) : q, kv, layer, slots, positions, s);
+    if (kv.rotate) rotated(out.subarray(0, n * qWidth), s.headDim);
+  }
+
+  private attend(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+    const n = slots.length;
+    const qWidth = s.nHeads * s.headDim;
     const group = s.nHeads / s.nKVHeads;
     const row = kv.kvHeads * kv.headDim;
     for (let t = 0; t < n; t++) {
@@ -245,4 +258,11 @@ export class ReferenceBackend implements Backend {
   }
 
   close(): void {}
+}
+
+/** Rotates every head of x (consecutive vectors of headDim) in place; returns x. */
+function rotated(x: Float32Array, headDim: number): Float32Array {
+  const block = hadamardBlock(headDim);
+  for (let at = 0; at < x.length; at += headDim) hadamardInPlace(x, at, headDim, block);
+  return x;
 }
