@@ -1,5 +1,6 @@
 // Shared by the engine tests: the bundled model on the reference backend, prompts of many lengths, the
 // single-sequence generate() outputs the engine must reproduce, and a loop that drives an EngineCore.
+import type { ContiguousKV } from '../../src/backend/backend.js';
 import { generate } from '../../src/engine/generate.js';
 import type { EngineCore } from '../../src/engine/engine-core.js';
 import type { EngineDelta } from '../../src/engine/engine-types.js';
@@ -27,9 +28,9 @@ export function mixedRequests(n: number): { prompt: number[]; maxTokens: number 
 }
 
 /** What generate() — one sequence, alone — produces for a request. */
-export function aloneTokens(prompt: number[], params: RequestParams): number[] {
+export function aloneTokens(prompt: number[], params: RequestParams, kv?: ContiguousKV): number[] {
   const { model, tokenizer } = tinyModel();
-  const it = generate(model, tokenizer, prompt, params);
+  const it = generate(model, tokenizer, prompt, { ...params, ...(kv ? { kv } : {}) });
   const tokens: number[] = [];
   for (let r = it.next(); !r.done; r = it.next()) tokens.push(...r.value.tokens);
   return tokens;

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { EngineCore } from '../../src/engine/engine-core.js';
 import { createEngineCore } from '../../src/engine/engine-setup.js';
 import { kvBytesPerToken } from '../../src/engine/managed-kv.js';
+import { ArrayKV } from '../../src/backend/array-kv.js';
 import { STORIES_GREEDY } from '../paths.js';
 import { aloneTokens, drain, KV_MANAGERS, mixedRequests, record, SCHEDULERS, tinyModel, virtualUnavailable, type Outcome } from './engine-helpers.js';
 
@@ -98,3 +99,37 @@ test('requests that cannot run fail alone, with a clear error, before taking mem
   assert.equal(core.hasWork, false);
   assertPoolAtRest(core);
 });
+
+// Quantized pages under the same pressure: preempted sequences are recomputed into q8_0 / KIVI pages. A
+// q8_0 cache is encoded row by row, so each request gives the tokens it gives alone with the same format
+// (generate() over an ArrayKV of that format). KIVI's residual window moves as a chunk is stored, so
+// which positions a token reads in f16 depends on how its prompt was chunked (as in KIVI, which attends
+// the prompt in full precision): its requests must complete, whole, with every page back.
+for (const [label, kvType, kvResidual] of [['q8_0', { k: 'q8_0', v: 'q8_0' } as const, undefined], ['kivi4', { k: 'kivi4c', v: 'kivi4t' } as const, 0]] as const) {
+  for (const kvManager of ['virtual', 'paged'] as const) {
+    test(`${kvManager} KV with a ${label} cache: a pool for ~2.5 contexts completes 16 requests under memory pressure`, { skip: kvManager === 'virtual' ? virtualUnavailable() : undefined }, () => {
+      const { model, tokenizer } = tinyModel();
+      const c = model.config;
+      const perToken = kvBytesPerToken({ nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: MAX_CONTEXT, kvType });
+      const core = createEngineCore(model, tokenizer, {
+        scheduler: 'sarathi', kvManager, maxSeqs: 16, maxBatchTokens: 32, maxContext: MAX_CONTEXT, pageSize: 4096, blockSize: 32, kvType, kvResidual,
+        kvMemory: Math.round(MAX_CONTEXT * 2.5 * perToken), prefixCache: false,
+      });
+      requests.forEach((r, id) => core.submit(id, r.prompt, { temperature: 0, maxTokens: r.maxTokens }));
+      const out = drain(core);
+      requests.forEach((r, id) => {
+        if (label === 'q8_0') {
+          const kv = new ArrayKV(c.nLayers, 1, MAX_CONTEXT, c.nKVHeads, c.headDim, kvType, kvResidual);
+          assert.deepEqual(out.get(id)!.tokens, aloneTokens(r.prompt, { temperature: 0, maxTokens: r.maxTokens }, kv), `request ${id}`);
+        } else {
+          assert.equal(out.get(id)!.tokens.length, r.maxTokens, `request ${id}`);
+        }
+      });
+      // The virtual manager's 4 KiB pages hold 120 q8_0 rows (320 KIVI rows) of this model, more than any of
+      // these requests grows to: there the pool limits admission instead of forcing preemption.
+      if (kvManager === 'paged') assert.ok(core.stats().step.preemptions > 0, 'no preemption happened');
+      assertPoolAtRest(core);
+      core.close();
+    });
+  }
+}
