@@ -158,7 +158,7 @@ export function e2eMarkdown(r: E2EResult, opts: E2EOptions): string[] {
       (r.peer.ran
         ? `llama.cpp: node-llama-cpp ${r.peer.nodeLlamaCpp} (llama.cpp ${r.peer.llamaCppRelease}), CPU, one context with a sequence per prompt, ${r.contextPerSequence} cells each (rounded up to 256), ` +
           `experimentalKvCacheKeyType / ValueType per row, flash attention ${opts.peerFlashAttention}, prompts evaluated in batches of ${opts.peerBatchSize}, ` +
-          (opts.peerDispatchWaitMs > 0 ? `each decode dispatched ${opts.peerDispatchWaitMs} ms after the first sequence queued its token (node-llama-cpp's default, the next event-loop turn, lets sequences whose sampling ends late miss the step). ` : 'node-llama-cpp\'s default dispatch (the next event-loop turn). ')
+          (opts.peerDispatchWaitMs > 0 ? `each decode waits (up to ${opts.peerDispatchWaitMs} ms) until every sequence has queued its token (node-llama-cpp's default, the next event-loop turn, lets sequences whose sampling ends late miss the step). ` : 'node-llama-cpp\'s default dispatch (the next event-loop turn). ')
         : `llama.cpp: not run (${r.peer.reason}). `) +
       `Cells: median [min–max] over ${opts.reps} repetition${opts.reps === 1 ? '' : 's'}; ratio = vserve / llama.cpp decode tok/s within each repetition (median, then each).`,
     '',
