@@ -5,7 +5,7 @@
 // each decode here waits until every sequence has queued (see dispatchWaitMs), so that all sequences
 // decode together in every step, as vserve's do.
 import type { LlamaModel, Token } from 'node-llama-cpp';
-import { LLAMA_CPP_TYPE } from './kv-format-variants.js';
+import { llamaCppType } from './kv-format-variants.js';
 import { contextFor, type DecodeRunSpec, type DecodeRunTimes } from './kv-e2e-run.js';
 
 export interface LlamaCppDecodeOptions {
@@ -46,8 +46,8 @@ export async function llamaCppDecodeRun(model: LlamaModel, spec: DecodeRunSpec, 
     threads: { ideal: spec.threads, min: spec.threads },
     flashAttention: opts.flashAttention,
     ...(opts.dispatchWaitMs > 0 && n > 1 ? { batching: { dispatchSchedule } } : {}),
-    experimentalKvCacheKeyType: LLAMA_CPP_TYPE[spec.type.k],
-    experimentalKvCacheValueType: LLAMA_CPP_TYPE[spec.type.v],
+    experimentalKvCacheKeyType: llamaCppType(spec.type.k),
+    experimentalKvCacheValueType: llamaCppType(spec.type.v),
   });
   try {
     const sequences = spec.prompts.map(() => context.getSequence());

@@ -5,8 +5,15 @@ import { kvFormat, kvTypeLabel, type KVFormatName, type KVType } from '../src/kv
 /** f32, f16, q8_0, q4_0, and q8_0 keys with q4_0 values. */
 export const DEFAULT_FORMAT_VARIANTS: readonly string[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q8_0/q4_0'];
 
-/** ggml's type name for each format (node-llama-cpp's experimentalKvCache*Type takes these). */
-export const LLAMA_CPP_TYPE: Record<KVFormatName, 'F32' | 'F16' | 'Q8_0' | 'Q4_0'> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0', q4_0: 'Q4_0' };
+/** ggml's type name for the formats llama.cpp has too (node-llama-cpp's experimentalKvCache*Type takes these). */
+const LLAMA_CPP_TYPE: Partial<Record<KVFormatName, 'F32' | 'F16' | 'Q8_0' | 'Q4_0'>> = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0', q4_0: 'Q4_0' };
+
+/** llama.cpp's name of a format, or an error saying it has none. */
+export function llamaCppType(name: KVFormatName): 'F32' | 'F16' | 'Q8_0' | 'Q4_0' {
+  const t = LLAMA_CPP_TYPE[name];
+  if (!t) throw new Error(`llama.cpp has no ${name} cache type`);
+  return t;
+}
 
 /** "q8_0" -> { k: q8_0, v: q8_0 }; "q8_0/q4_0" -> { k: q8_0, v: q4_0 }; unknown names throw, listing the formats. */
 export function parseKVType(text: string): KVType {

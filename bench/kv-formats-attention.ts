@@ -5,7 +5,7 @@
 // rotating order; speedups are taken within a round (see attention-rounds.ts).
 import type { AttentionShape, Backend, ContiguousKV } from '../src/backend/backend.js';
 import { rowBytesOf, type KVType } from '../src/kv/format.js';
-import { resolveShape, rowsPerPage, tokenBytes } from '../src/kv/shape.js';
+import { resolveShape, tokenBytes } from '../src/kv/shape.js';
 import { VirtualKVManager } from '../src/kv/virtual-kv.js';
 import { fillFloats, timeInRounds } from './attention-rounds.js';
 import { markdownTable } from './report.js';
@@ -47,7 +47,8 @@ export interface FormatAttentionOptions {
 /** `slots` sequences of `tokens` positions in `type`, every row written by backend.kvStore. */
 function formatCache(backend: Backend, slots: number, tokens: number, s: AttentionShape, type: KVType): { view: ContiguousKV; manager: VirtualKVManager } {
   const kvShape = { layers: 1, kvHeads: s.nKVHeads, headDim: s.headDim, maxSlots: slots, maxContext: tokens, type };
-  const perRange = Math.ceil(tokens / rowsPerPage(PAGE_BYTES, tokenBytes(resolveShape(kvShape)))) * PAGE_BYTES;
+  // Rows never straddle pages, so a page can hold a little less than its bytes' worth: two pages spare.
+  const perRange = (Math.ceil((tokens * tokenBytes(resolveShape(kvShape))) / PAGE_BYTES) + 2) * PAGE_BYTES;
   const manager = new VirtualKVManager({ ...kvShape, pageSize: PAGE_BYTES, budgetBytes: slots * perRange * 2 });
   try {
     for (let i = 0; i < slots; i++) manager.allocSlot();
