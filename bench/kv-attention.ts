@@ -9,8 +9,8 @@ import type { AttentionShape, Backend, KVView, PagedKV } from '../src/backend/ba
 import { kvFormat, type KVType } from '../src/kv/format.js';
 import { PagedKVManager } from '../src/kv/paged-kv.js';
 import { VirtualKVManager } from '../src/kv/virtual-kv.js';
+import { fillFloats, timeInRounds } from './attention-rounds.js';
 import { median, round } from './stats.js';
-import { evictCaches, timeOp } from './timing.js';
 
 /** TinyLlama-1.1B's attention: 32 query heads, 4 KV heads of 64. */
 export const TINYLLAMA_ATTENTION: AttentionShape = { nHeads: 32, nKVHeads: 4, headDim: 64, scale: 1 / 8 };
@@ -35,16 +35,6 @@ const F32: KVType = { k: 'f32', v: 'f32' };
 /** A cheap repeating pseudo-random fill of an f32 cache (values do not change the speed, only need to be finite). */
 function fill(bytes: Uint8Array, seed: number): void {
   fillFloats(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2), seed);
-}
-
-function fillFloats(a: Float32Array, seed: number): void {
-  const pattern = new Float32Array(Math.min(a.length, 1 << 16));
-  let s = seed >>> 0;
-  for (let i = 0; i < pattern.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    pattern[i] = (s / 2 ** 32 - 0.5) * 0.5;
-  }
-  for (let at = 0; at < a.length; at += pattern.length) a.set(pattern.subarray(0, Math.min(pattern.length, a.length - at)), at);
 }
 
 /** The contiguous layout as vserve runs it: a VirtualKVManager (memfd pool, 64 KiB pages) grown to `tokens` per slot. */
@@ -109,28 +99,6 @@ function freshPagedCache(slots: number, tokens: number, blockSize: number, s: At
   return view;
 }
 
-/**
- * Times one batch on every layout: `rounds` rounds, each timing every layout (in a rotating order) for a
- * short while, back to back. Returns each round's median per layout ([round][layout]); ratios are taken
- * within a round, so a change in this host's memory bandwidth or load between rounds (which moves whole
- * rounds by 10-20%) does not leak into the comparison.
- */
-function measure(backend: Backend, layouts: KVView[], slots: Int32Array, positions: Int32Array, s: AttentionShape, minCalls: number, cold: boolean, rounds: number): number[][] {
-  const q = new Float32Array(slots.length * s.nHeads * s.headDim);
-  fillFloats(q, 3);
-  const out = new Float32Array(q.length);
-  const results: number[][] = [];
-  for (let round = 0; round < rounds; round++) {
-    const times = layouts.map(() => 0);
-    for (let j = 0; j < layouts.length; j++) {
-      const i = (j + round) % layouts.length;
-      times[i] = timeOp(() => backend.attention(out, q, layouts[i]!, 0, slots, positions, s), minCalls, 60, cold ? evictCaches : undefined).medianMs;
-    }
-    results.push(times);
-  }
-  return results;
-}
-
 function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, context: number, opts: AttentionOptions, s: AttentionShape): AttentionPoint {
   const { blockSizes, pools } = opts;
   const contiguous = virtualCache(batch, context, s);
@@ -144,7 +112,7 @@ function point(backend: Backend, phase: AttentionPoint['phase'], batch: number, 
   // chunk's own K/V was written just before its attention, so it runs on warm caches.
   let rounds: number[][];
   try {
-    rounds = measure(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3, phase === 'decode', opts.rounds);
+    rounds = timeInRounds(backend, layouts, slots, positions, s, phase === 'prefill' && context >= 2048 ? 1 : 3, phase === 'decode', opts.rounds);
   } finally {
     contiguous.manager.close();
   }

@@ -2,11 +2,14 @@
 // one KV budget under static, paged and virtual management, counted by the managers themselves: admit
 // sequences one by one (allocSlot + step to the sequence's length) until the pool refuses. Also the bytes
 // each holds beyond what the stored tokens need (activeBytes - storedBytes), per (slot, layer, K/V).
+// With KV formats, the same count per cache type: how many more sequences a smaller row admits.
 import { readFileSync } from 'node:fs';
+import { kvTypeLabel, type KVType } from '../src/kv/format.js';
 import type { KVCacheManager } from '../src/kv/index.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager } from '../src/kv/index.js';
 import type { KVShape } from '../src/kv/shape.js';
 import { Xorshift128 } from './random-weights.js';
+import { markdownTable } from './report.js';
 import { round } from './stats.js';
 
 export interface LengthMix {
@@ -125,4 +128,61 @@ export function benchCapacity(shape: Omit<KVShape, 'maxSlots'>, budgetBytes: num
     }
   }
   return points;
+}
+
+/** One manager (at one page size) storing one KV type, on one length mix; vsF32 against the same manager and page setting storing f32. */
+export interface FormatCapacityPoint extends CapacityPoint {
+  kvType: string;
+  /** The manager's setting, the same for every type ("block 16 tokens", "page 65536 B", "default page"): paged blocks and default pages differ in bytes per type. */
+  setting: string;
+  vsF32?: number;
+}
+
+/**
+ * Admits each mix's orders under paged (blockSize) and virtual management at each of `pageSizes` (0: the
+ * manager's default for the budget), once per KV type: the format dimension of the capacity comparison.
+ */
+export function benchFormatCapacity(shape: Omit<KVShape, 'maxSlots' | 'type'>, budgetBytes: number, mixes: LengthMix[][], opts: { types: KVType[]; blockSize: number; pageSizes: number[] }): FormatCapacityPoint[] {
+  const points: FormatCapacityPoint[] = [];
+  for (const orders of mixes) {
+    const name = orders[0]!.name;
+    const maxSlots = Math.max(...orders.map((o) => o.lengths.length));
+    for (const type of opts.types) {
+      const kvType = kvTypeLabel(type);
+      process.stderr.write(`kv capacity: ${name}, ${kvType}\n`);
+      const add = (manager: CapacityPoint['manager'], setting: string, r: { fills: Fill[]; pageBytes: number }, pageChoice?: string) =>
+        points.push({ ...summarize(name, manager, r.pageBytes, r.fills, pageChoice), kvType, setting });
+      add('paged', `block ${opts.blockSize} tokens`, measureOrders(orders, () => new PagedKVManager({ ...shape, type, maxSlots, budgetBytes, blockSize: opts.blockSize })));
+      for (const pageSize of opts.pageSizes) {
+        const r = measureOrders(orders, () => new VirtualKVManager({ ...shape, type, maxSlots, budgetBytes, ...(pageSize > 0 ? { pageSize } : {}) }));
+        add('virtual', pageSize > 0 ? `page ${pageSize} B` : 'default page', r, pageSize > 0 ? undefined : 'default');
+      }
+    }
+  }
+  return points.map((p) => {
+    const f32 = points.find((q) => q.mix === p.mix && q.manager === p.manager && q.setting === p.setting && q.kvType === 'f32');
+    return f32 ? { ...p, vsF32: round(p.meanSequences / f32.meanSequences, 4) } : p;
+  });
+}
+
+/** Sequences admitted per KV type against f32 (f16, q8_0, q4_0 store 1/2, 17/64 and 9/64 of f32's bytes). */
+const FORMAT_CAPACITY_TARGETS: Record<string, number> = { f16: 1.98, 'q8_0': 3.6, 'q4_0': 6.0 };
+
+export function formatCapacityMarkdown(points: readonly FormatCapacityPoint[]): string[] {
+  const kib = (b: number) => (b >= 1 << 20 ? `${b / 2 ** 20} MiB` : `${b / 1024} KiB`);
+  const layout = (p: FormatCapacityPoint) => (p.manager === 'paged' ? `paged, ${kib(p.pageBytes)} blocks` : `virtual, ${kib(p.pageBytes)} pages${p.pageChoice ? ` (${p.pageChoice})` : ''}`);
+  const table = markdownTable(
+    ['length mix', 'manager', 'KV type', 'sequences (mean)', 'min-max', 'x f32', 'unused MiB', 'unused pages / (slot, layer, K/V)'],
+    points.map((p) => [p.mix, layout(p), p.kvType, round(p.meanSequences, 4), `${Math.min(...p.sequences)}-${Math.max(...p.sequences)}`,
+      p.vsF32 === undefined ? '—' : `${p.vsF32}x`, round(p.wasteBytes / 2 ** 20), p.wastePagesPerRange]),
+  );
+  // One line per (mix, manager setting): each targeted type's ratio and whether it reaches its target.
+  const groups = [...new Map(points.map((p) => [`${p.mix}|${p.manager}|${p.setting}`, p])).values()];
+  const verdicts = groups.flatMap((g) => {
+    const parts = points.filter((p) => p.mix === g.mix && p.manager === g.manager && p.setting === g.setting)
+      .filter((p) => FORMAT_CAPACITY_TARGETS[p.kvType] !== undefined && p.vsF32 !== undefined)
+      .map((p) => `${p.kvType} ${p.vsF32}x (>= ${FORMAT_CAPACITY_TARGETS[p.kvType]}: ${p.vsF32! >= FORMAT_CAPACITY_TARGETS[p.kvType]! ? 'met' : '**not met**'})`);
+    return parts.length ? [`- ${g.mix}, ${g.manager} ${g.setting}: ${parts.join('; ')}`] : [];
+  });
+  return [table, '', ...verdicts];
 }

@@ -32,6 +32,10 @@ export interface ModelShape {
 
 export const SHAPES = {
   'tinyllama-1.1b': { dim: 2048, ffn: 5632, layers: 22, heads: 32, kvHeads: 4, vocab: 32000, context: 2048, ropeBase: 10000 },
+  'tinyllama-1.1b-8k': {
+    dim: 2048, ffn: 5632, layers: 22, heads: 32, kvHeads: 4, vocab: 32000, context: 8192, ropeBase: 10000,
+    note: 'TinyLlama-1.1B shapes with context 8192 instead of 2048, for long-context decode benchmarks (an engine refuses contexts past the model\'s)',
+  },
   'llama-3.2-1b': {
     dim: 2048, ffn: 8192, layers: 16, heads: 32, kvHeads: 8, vocab: 32000, context: 8192, ropeBase: 500000,
     note: 'Llama-3.2-1B layer shapes, but with the 32000-token llama-spm vocabulary instead of its 128256-token one, ' +

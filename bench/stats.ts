@@ -22,3 +22,10 @@ export function percentile(xs: readonly number[], p: number): number {
   const lo = Math.floor(at);
   return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
 }
+
+/** "median [min–max]" of a few samples for report cells ("—" for none, the value alone for one). */
+export function medianRange(xs: readonly number[]): string {
+  if (xs.length === 0) return '—';
+  const m = round(median(xs));
+  return xs.length === 1 ? `${m}` : `${m} [${round(Math.min(...xs))}–${round(Math.max(...xs))}]`;
+}
