@@ -4,7 +4,7 @@
 // each holds beyond what the stored tokens need (activeBytes - storedBytes), per (slot, layer, K/V).
 // With KV formats, the same count per cache type: how many more sequences a smaller row admits.
 import { readFileSync } from 'node:fs';
-import { kvTypeLabel, type KVType } from '../src/kv/format.js';
+import { groupTokensOf, isKIVIType, kvTypeLabel, type KVType } from '../src/kv/format.js';
 import type { KVCacheManager } from '../src/kv/index.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager } from '../src/kv/index.js';
 import type { KVShape } from '../src/kv/shape.js';
@@ -50,8 +50,13 @@ export function sampleMix(name: string, pool: number[], count: number, seed: num
   return { name, lengths, mean: round(lengths.reduce((a, b) => a + b, 0) / count) };
 }
 
-function fill(m: KVCacheManager, mix: LengthMix): number {
+/**
+ * Admits sequences until the pool refuses one. A cache with a residual window (KIVI) also spends an f16
+ * ring per sequence outside the pool: those bytes count against the same budget.
+ */
+function fill(m: KVCacheManager, mix: LengthMix, budgetBytes = Infinity): number {
   const lens = new Int32Array(m.shape.maxSlots);
+  const ringBytes = m.stats().residualBytes / m.shape.maxSlots;
   let admitted = 0;
   for (const len of mix.lengths) {
     const slot = m.allocSlot();
@@ -59,6 +64,7 @@ function fill(m: KVCacheManager, mix: LengthMix): number {
     lens.fill(0);
     lens[slot] = len;
     if (!m.step(lens).ok) break;
+    if (ringBytes > 0 && m.stats().usedPages * m.pageBytes + (admitted + 1) * ringBytes > budgetBytes) break;
     admitted++;
   }
   if (admitted === mix.lengths.length) throw new Error(`capacity: the ${mix.lengths.length} sampled lengths all fit; sample more`);
@@ -71,9 +77,9 @@ interface Fill {
   wastePagesPerRange: number;
 }
 
-function measure(mix: LengthMix, m: KVCacheManager): Fill {
+function measure(mix: LengthMix, m: KVCacheManager, budgetBytes?: number): Fill {
   try {
-    const sequences = fill(m, mix);
+    const sequences = fill(m, mix, budgetBytes);
     const st = m.stats();
     const waste = st.activeBytes - st.storedBytes;
     return { sequences, wasteBytes: waste, wastePagesPerRange: waste / m.pageBytes / (sequences * m.shape.layers * 2) };
@@ -94,12 +100,12 @@ function summarize(name: string, manager: CapacityPoint['manager'], pageBytes: n
 }
 
 /** Fills a fresh manager from make() with each order; the page size is the managers'. */
-function measureOrders(orders: LengthMix[], make: () => KVCacheManager): { fills: Fill[]; pageBytes: number } {
+function measureOrders(orders: LengthMix[], make: () => KVCacheManager, budgetBytes?: number): { fills: Fill[]; pageBytes: number } {
   let pageBytes = 0;
   const fills = orders.map((o) => {
     const m = make();
     pageBytes = m.pageBytes;
-    return measure(o, m);
+    return measure(o, m, budgetBytes);
   });
   return { fills, pageBytes };
 }
@@ -147,14 +153,21 @@ export function benchFormatCapacity(shape: Omit<KVShape, 'maxSlots' | 'type'>, b
   for (const orders of mixes) {
     const name = orders[0]!.name;
     const maxSlots = Math.max(...orders.map((o) => o.lengths.length));
-    for (const type of opts.types) {
-      const kvType = kvTypeLabel(type);
+    // KIVI also at a residual window of 32 tokens: its f16 ring is a large part of a sequence's bytes.
+    const variants = opts.types.flatMap((type) => [
+      { type, residual: undefined as number | undefined, kvType: kvTypeLabel(type) },
+      ...(isKIVIType(type) ? [{ type, residual: 32, kvType: `${kvTypeLabel(type)} (R=32)` }] : []),
+    ]);
+    for (const { type, residual, kvType } of variants) {
       process.stderr.write(`kv capacity: ${name}, ${kvType}\n`);
       const add = (manager: CapacityPoint['manager'], setting: string, r: { fills: Fill[]; pageBytes: number }, pageChoice?: string) =>
         points.push({ ...summarize(name, manager, r.pageBytes, r.fills, pageChoice), kvType, setting });
-      add('paged', `block ${opts.blockSize} tokens`, measureOrders(orders, () => new PagedKVManager({ ...shape, type, maxSlots, budgetBytes, blockSize: opts.blockSize })));
+      // KIVI's per-channel keys need blocks of whole 32-token groups.
+      const blockSize = Math.max(opts.blockSize, groupTokensOf(type));
+      const typed = { ...shape, type, residual };
+      add('paged', `block ${opts.blockSize} tokens`, measureOrders(orders, () => new PagedKVManager({ ...typed, maxSlots, budgetBytes, blockSize }), budgetBytes));
       for (const pageSize of opts.pageSizes) {
-        const r = measureOrders(orders, () => new VirtualKVManager({ ...shape, type, maxSlots, budgetBytes, ...(pageSize > 0 ? { pageSize } : {}) }));
+        const r = measureOrders(orders, () => new VirtualKVManager({ ...typed, maxSlots, budgetBytes, ...(pageSize > 0 ? { pageSize } : {}) }), budgetBytes);
         add('virtual', pageSize > 0 ? `page ${pageSize} B` : 'default page', r, pageSize > 0 ? undefined : 'default');
       }
     }
@@ -165,8 +178,11 @@ export function benchFormatCapacity(shape: Omit<KVShape, 'maxSlots' | 'type'>, b
   });
 }
 
-/** Sequences admitted per KV type against f32 (f16, q8_0, q4_0 store 1/2, 17/64 and 9/64 of f32's bytes). */
-const FORMAT_CAPACITY_TARGETS: Record<string, number> = { f16: 1.98, 'q8_0': 3.6, 'q4_0': 6.0 };
+/**
+ * Sequences admitted per KV type against f32 (f16, q8_0, q4_0 and KIVI-2 store 1/2, 17/64, 9/64 and 3/32 of
+ * f32's bytes; KIVI also keeps an f16 ring of its residual window per sequence).
+ */
+const FORMAT_CAPACITY_TARGETS: Record<string, number> = { f16: 1.98, 'q8_0': 3.6, 'q4_0': 6.0, kivi2: 8, 'kivi2 (R=32)': 8 };
 
 export function formatCapacityMarkdown(points: readonly FormatCapacityPoint[]): string[] {
   const kib = (b: number) => (b >= 1 << 20 ? `${b / 2 ** 20} MiB` : `${b / 1024} KiB`);
