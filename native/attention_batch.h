@@ -123,7 +123,7 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
     startPartial(partials[i], b.nHeads, b.headDim);
     // Positions the residual window still holds are read from its f16 ring.
     const size_t slot = size_t(b.slots[u.token]);
-    const size_t split = std::min(u.end, std::max(u.begin, residualSplit(*b.ring, slot)));
+    const size_t split = std::min(u.end, std::max(u.begin, residualSplit(*b.ring, slot, size_t(b.positions[u.token]))));
     if (u.begin < split) attendRows(k, rowsFor(u.token), b.formats, q, heads, u.begin, split, partials[i], scratch);
     if (split < u.end) {
       const KVFormats f16{kKVF16, kKVF16, b.formats.rowValues, b.ring->ringRowBytes};

@@ -50,38 +50,46 @@ inline const float* storedRows(const float* x, size_t n, const RowFormat& f, std
   return copy.data();
 }
 
-// The residual window: per slot an f16 ring of ringRows rows for K and for V, and how many of the slot's
-// first tokens are encoded in the cache's formats. ringRows == 0: none (every row is encoded at once).
+// The residual window (src/backend/backend.ts ResidualWindow): per slot an f16 ring of ringRows = R + G + C
+// rows for K and for V (C: the most rows of a slot one kvStore adds), how many of the slot's first tokens are encoded in the cache's formats, and the
+// floor of that count. ringRows == 0: none (every row is encoded at once).
 struct Residual {
   uint8_t* keys = nullptr;
   uint8_t* values = nullptr;
   size_t ringRows = 0;
   size_t groupTokens = 1;
+  size_t tokens = 0;  // R
   int32_t* encoded = nullptr;
+  const int32_t* base = nullptr;
   size_t ringRowBytes = 0;  // rowLen f16 values
+  size_t windowRows() const { return tokens + groupTokens; }
+  size_t chunkTokens() const { return ringRows - windowRows(); }
   const uint8_t* ringRow(const uint8_t* ring, size_t slot, size_t pos) const {
     return ring + (slot * ringRows + pos % ringRows) * ringRowBytes;
   }
 };
 
-constexpr size_t kResidualArgs = 5;
+constexpr size_t kResidualArgs = 7;
 
-// Reads (ringKeys, ringValues, ringRows, groupTokens, encoded) starting at argument `first`.
+// Reads (ringKeys, ringValues, ringRows, groupTokens, residualTokens, encoded, base) starting at `first`.
 inline Residual residualArgs(const Args& args, size_t first, size_t maxSlots, const RowFormat& format) {
   Residual r;
   const ArrayArg<uint8_t> keys = args.bytes(first, "ringKeys");
   const ArrayArg<uint8_t> values = args.bytes(first + 1, "ringValues");
   r.ringRows = args.index(first + 2, "ringRows");
   r.groupTokens = args.index(first + 3, "groupTokens");
-  const ArrayArg<int32_t> encoded = args.int32(first + 4, "encoded");
+  r.tokens = args.index(first + 4, "residualTokens");
+  const ArrayArg<int32_t> encoded = args.int32(first + 5, "encoded");
+  const ArrayArg<int32_t> base = args.int32(first + 6, "base");
   const size_t formatGroup = std::max(kvFormat(format.ids.key).groupTokens, kvFormat(format.ids.value).groupTokens);
   if (r.ringRows == 0) {
     if (formatGroup > 1) args.rangeError("formats that encode groups of rows need a residual window (ringRows > 0)");
     return r;
   }
-  if (r.groupTokens == 0 || r.groupTokens % formatGroup != 0 || r.ringRows % r.groupTokens != 0 || r.ringRows <= r.groupTokens - 1) {
-    args.rangeError("ringRows (" + std::to_string(r.ringRows) + ") must be a multiple of groupTokens (" +
-                    std::to_string(r.groupTokens) + "), itself a multiple of the formats' group (" +
+  if (r.groupTokens == 0 || r.groupTokens % formatGroup != 0 || r.tokens % r.groupTokens != 0 ||
+      r.ringRows <= r.tokens + r.groupTokens) {
+    args.rangeError("ringRows (" + std::to_string(r.ringRows) + ") must exceed residualTokens (" + std::to_string(r.tokens) +
+                    ") + groupTokens (" + std::to_string(r.groupTokens) + "), both multiples of the formats' group (" +
                     std::to_string(formatGroup) + ")");
   }
   r.ringRowBytes = format.ids.rowValues * 2;
@@ -89,9 +97,11 @@ inline Residual residualArgs(const Args& args, size_t first, size_t maxSlots, co
   args.requireLength(keys, ringBytes, "ringKeys");
   args.requireLength(values, ringBytes, "ringValues");
   args.requireLength(encoded, maxSlots, "encoded");
+  args.requireLength(base, maxSlots, "base");
   r.keys = keys.data;
   r.values = values.data;
   r.encoded = encoded.data;
+  r.base = base.data;
   return r;
 }
 
@@ -134,16 +144,23 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
     }
     return;
   }
-  // Every position must land in its slot's window as the window moves through the batch.
+  // Every position must land in its slot's window as the window moves through the batch, and a slot may
+  // add at most C rows (the ring's slack, which keeps the rows a chunk's first token reads in f16).
   std::vector<int32_t> encoded(ring.encoded, ring.encoded + g.maxSlots);
+  std::vector<uint32_t> added(g.maxSlots, 0);
+  const size_t window = ring.windowRows();
   for (size_t i = 0; i < n; i++) {
     const size_t slot = size_t(slots.data[i]), pos = size_t(positions.data[i]), e = size_t(encoded[slot]);
-    if (pos < e || pos >= e + ring.ringRows) {
+    if (++added[slot] > ring.chunkTokens()) {
+      args.rangeError("a cache with a residual window takes at most " + std::to_string(ring.chunkTokens()) +
+                      " tokens of a slot per kvStore; slot " + std::to_string(slot) + " has more");
+    }
+    if (pos < e || pos >= e + window) {
       args.rangeError("positions[" + std::to_string(i) + "] = " + std::to_string(pos) + " is outside slot " +
                       std::to_string(slot) + "'s residual window " + std::to_string(e) + ".." +
-                      std::to_string(e + ring.ringRows - 1));
+                      std::to_string(e + window - 1));
     }
-    if (pos + 1 - e == ring.ringRows) encoded[slot] = int32_t(e + ring.groupTokens);
+    if (pos + 1 - e == window) encoded[slot] = int32_t(e + ring.groupTokens);
   }
   std::vector<float> group(ring.groupTokens * rowLen);
   auto encodeGroup = [&](const KVFormatTraits& f, const uint8_t* ringBase, uint8_t* cache, size_t slot, size_t e) {
@@ -166,7 +183,7 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
     uint8_t* vr = const_cast<uint8_t*>(ring.ringRow(ring.values, slot, pos));
     kvFormat(kKVF16).encode(kRows + i * rowLen, rowLen, kr, 0);
     kvFormat(kKVF16).encode(vRows + i * rowLen, rowLen, vr, 0);
-    if (pos + 1 - e == ring.ringRows) {
+    if (pos + 1 - e == window) {
       encodeGroup(kf, ring.keys, g.keys, slot, e);
       encodeGroup(vf, ring.values, g.values, slot, e);
       ring.encoded[slot] = int32_t(e + ring.groupTokens);
@@ -174,9 +191,13 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
   }
 }
 
-// Positions below `split` are read from the cache, the rest from the ring (no ring: all from the cache).
-inline size_t residualSplit(const Residual& ring, size_t slot) {
-  return ring.ringRows == 0 ? SIZE_MAX : size_t(ring.encoded[slot]);
+// E(pos + 1): a token at `pos` reads positions below it from the cache, the rest from the ring (no ring:
+// all from the cache). The same whether the token was computed alone or in a chunk.
+inline size_t residualSplit(const Residual& ring, size_t slot, size_t pos) {
+  if (ring.ringRows == 0) return SIZE_MAX;
+  const int64_t g = int64_t(ring.groupTokens), past = int64_t(pos) + 1 - int64_t(ring.tokens);
+  const int64_t floorGroups = past >= 0 ? past / g * g : -((-past + g - 1) / g) * g;
+  return size_t(std::min<int64_t>(ring.encoded[slot], std::max<int64_t>(ring.base[slot], floorGroups)));
 }
 
 }  // namespace vserve

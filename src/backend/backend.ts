@@ -41,23 +41,36 @@ export interface KVRowFormat {
 
 /**
  * KIVI's residual: each slot's newest tokens stay in f16 in a ring of `ringRows` rows per (layer, K/V)
- * (row p of a slot at p % ringRows), and are encoded in the cache's formats a group at a time once more
- * than `tokens` of them wait: so the last `tokens` to tokens + group - 1 tokens are always f16, and the
- * per-channel formats see whole groups. Positions below encoded(layer)[slot] are read from the cache, the
- * rest from the ring; kvStore moves the boundary.
+ * (row p of a slot at p % ringRows), and are encoded in the cache's formats a group at a time: once a slot
+ * holds L tokens, the first E(L) = max(base, G * floor((L - R) / G)) are encoded, so the newest R to R + G - 1
+ * tokens are f16 and the per-channel formats see whole groups. A token at position P reads positions below
+ * E(P + 1) from the cache and the rest from the ring, whether it was computed alone or in a chunk; for
+ * that, kvStore takes at most C = chunkTokens tokens of a slot per call (the ring keeps C rows of slack),
+ * and a token's attention runs before the next kvStore of its slot (engine/forward-in-slot-chunks.ts
+ * splits a batch so).
  */
 export interface ResidualWindow {
   /** The newest tokens that always stay f16 (R). */
   readonly tokens: number;
   /** Tokens encoded together when they leave the window (the formats' group, G). */
   readonly groupTokens: number;
-  /** R + G. */
+  /** The most tokens of a slot one kvStore takes (C). */
+  readonly chunkTokens: number;
+  /** R + G + C. */
   readonly ringRows: number;
   /** Layer's K ring: [slot][ringRows][kvHeads * headDim f16 values]. */
   keys(layer: number): Uint8Array;
   values(layer: number): Uint8Array;
   /** Per slot, how many of its first tokens are stored in the cache's formats (live). */
   encoded(layer: number): Int32Array;
+  /** Per slot, tokens that were encoded when it started (cached blocks attached to it): E never falls below. */
+  readonly base: Int32Array;
+}
+
+/** E(P + 1) for a token at position `pos` of `slot`: positions below it are read from the cache's formats. */
+export function residualBoundary(r: ResidualWindow, layer: number, slot: number, pos: number): number {
+  const g = r.groupTokens;
+  return Math.min(r.encoded(layer)[slot]!, Math.max(r.base[slot]!, g * Math.floor((pos + 1 - r.tokens) / g)));
 }
 
 /**

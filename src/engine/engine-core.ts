@@ -1,6 +1,7 @@
 // The engine's synchronous core, as the worker thread runs it: requests come in, each step() plans one
 // token-packed batch with the scheduler, runs the model once, samples every sequence that reached its
 // next token, and returns the deltas. Nothing here waits on anything, so tests can drive it step by step.
+import { forwardInSlotChunks } from './forward-in-slot-chunks.js';
 import type { LlamaModel } from '../model/llama.js';
 import { Completion, completionBudget, type GenerateDelta, type GenerationTokenizer, type RequestParams } from './completion.js';
 import type { EngineKV } from './engine-kv.js';
@@ -93,7 +94,7 @@ export class EngineCore {
     let logits: Float32Array;
     try {
       this.kv.apply(plan.kv);
-      logits = this.model.forward(batch, this.kv.view);
+      logits = forwardInSlotChunks(this.model, batch, this.kv.view);
     } catch (e) {
       // A failed step fails the requests in it; the engine itself carries on.
       return [...failed, ...plan.work.flatMap(({ seq }) => this.fail(seq, e))];

@@ -1,6 +1,7 @@
 // Single-sequence generation: the simplest complete path from a prompt to streamed text (prefill in
 // chunks, then decode token by token). The serving engine batches many of these; this loop is what the
 // CLI's `run` uses and what the engine's outputs are checked against.
+import { forwardInSlotChunks } from './forward-in-slot-chunks.js';
 import type { ContiguousKV } from '../backend/backend.js';
 import { ArrayKV } from '../backend/array-kv.js';
 import type { LlamaModel } from '../model/llama.js';
@@ -50,7 +51,8 @@ export function* generate(
   for (let start = 0; start < promptIds.length && maxTokens > 0; start += chunk) {
     const ids = promptIds.slice(start, start + chunk);
     const isLast = start + ids.length === promptIds.length;
-    logits = model.forward(
+    logits = forwardInSlotChunks(
+      model,
       {
         tokens: Int32Array.from(ids),
         positions: Int32Array.from(ids, (_, i) => start + i),

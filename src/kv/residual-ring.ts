@@ -7,6 +7,9 @@ import type { ResidualWindow } from '../backend/backend.js';
 import { KVError } from './errors.js';
 import { groupTokens, needsResidual, type ResolvedKVShape } from './shape.js';
 
+/** The most tokens of a sequence one kvStore takes: the ring's slack, and the engine's chunk per forward pass. */
+const RING_CHUNK_TOKENS = 32;
+
 export class ResidualRing implements ResidualWindow {
   readonly ringRows: number;
   private readonly rings: Uint8Array[];
@@ -14,11 +17,17 @@ export class ResidualRing implements ResidualWindow {
   /** Bytes of one f16 row. */
   private readonly rowBytes: number;
 
+  readonly base: Int32Array;
+  readonly chunkTokens: number;
+
   constructor(private readonly shape: ResolvedKVShape, readonly tokens: number, readonly groupTokens: number) {
     if (!(Number.isInteger(tokens) && tokens >= 0 && tokens % groupTokens === 0)) {
       throw new KVError('ERR_KV_INVALID_ARGUMENT', `the residual window must be a multiple of ${groupTokens} tokens, got ${tokens}`);
     }
-    this.ringRows = tokens + groupTokens;
+    // The window's R + G - 1 rows at most, and room for the rows one kvStore call adds.
+    this.chunkTokens = Math.max(groupTokens, RING_CHUNK_TOKENS);
+    this.ringRows = tokens + groupTokens + this.chunkTokens;
+    this.base = new Int32Array(shape.maxSlots);
     this.rowBytes = shape.kvHeads * shape.headDim * 2;
     this.rings = Array.from({ length: shape.layers * 2 }, () => alignedBytes(shape.maxSlots * this.ringRows * this.rowBytes));
     this.boundaries = Array.from({ length: shape.layers }, () => new Int32Array(shape.maxSlots));
@@ -44,6 +53,7 @@ export class ResidualRing implements ResidualWindow {
   /** The slot holds `encoded` tokens, all of them encoded (a new slot: 0; attached cached blocks). */
   reset(slot: number, encoded = 0): void {
     for (const b of this.boundaries) b[slot] = encoded;
+    this.base[slot] = encoded;
   }
 
   /** dst (empty) takes src's first `tokens` tokens: the encoded ones as the manager copies them, the rest from src's ring. */
@@ -52,6 +62,7 @@ export class ResidualRing implements ResidualWindow {
     for (let layer = 0; layer < this.shape.layers; layer++) {
       const encoded = Math.min(this.boundaries[layer]![src]!, tokens);
       this.boundaries[layer]![dst] = encoded;
+      this.base[dst] = encoded;
       for (const ring of [this.rings[layer * 2]!, this.rings[layer * 2 + 1]!]) {
         ring.copyWithin(dst * slotBytes, src * slotBytes, (src + 1) * slotBytes);
       }

@@ -64,29 +64,41 @@ test('with outlier channels, per-channel 2-bit keys keep much more of the keys t
 const S: AttentionShape = { nHeads: 8, nKVHeads: 2, headDim: 64, scale: 1 / 8 };
 const WIDTH = S.nKVHeads * S.headDim;
 
-/** Stores `total` tokens into slot 0 in chunks of the given sizes (cycled). */
-function storeChunks(b: Backend, kv: ArrayKV, total: number, chunks: number[], seed: number): void {
+/**
+ * Stores `total` tokens into slot 0 in chunks of the given sizes (cycled), attending each chunk's tokens
+ * after it is stored as the engine does; returns every position's attention output.
+ */
+function storeChunks(b: Backend, kv: ArrayKV, total: number, chunks: number[], seed: number): Float32Array[] {
   const rng = new Rng(seed);
-  const k = rng.floats(total * WIDTH), v = rng.floats(total * WIDTH);
+  const k = rng.floats(total * WIDTH), v = rng.floats(total * WIDTH), q = rng.floats(total * S.nHeads * S.headDim, 2);
+  const qWidth = S.nHeads * S.headDim;
+  const outs: Float32Array[] = [];
   for (let at = 0, i = 0; at < total; i++) {
     const len = Math.min(chunks[i % chunks.length]!, total - at);
     const positions = Int32Array.from({ length: len }, (_, p) => at + p);
     b.kvStore(kv, 0, k.subarray(at * WIDTH, (at + len) * WIDTH), v.subarray(at * WIDTH, (at + len) * WIDTH), new Int32Array(len), positions);
+    const out = new Float32Array(len * qWidth);
+    b.attention(out, q.subarray(at * qWidth, (at + len) * qWidth), kv, 0, new Int32Array(len), positions, S);
+    for (let p = 0; p < len; p++) outs.push(out.slice(p * qWidth, (p + 1) * qWidth));
     at += len;
   }
+  return outs;
 }
 
 for (const [label, type, residual] of [['kivi2', KIVI2, 128], ['kivi4', KIVI4, 64], ['kivi2 without a residual', KIVI2, 0], ['per-token 2-bit, residual 32', { k: 'kivi2t', v: 'kivi2t' } as KVType, 32]] as const) {
-  test(`${label}: the window keeps the newest R..R+G-1 tokens f16, and native matches the reference byte for byte, whatever the chunking`, () => {
+  test(`${label}: the window keeps the newest R..R+G-1 tokens f16; every token reads the same whatever the chunking; native matches the reference`, () => {
     const total = 413;
     const group = Math.max(kvFormat(type.k).groupTokens, kvFormat(type.v).groupTokens);
     const ref = new ArrayKV(1, 1, 512, S.nKVHeads, S.headDim, type, residual);
-    storeChunks(reference, ref, total, [1], 9);
+    const want = storeChunks(reference, ref, total, [1], 9);
     const encoded = ref.residual!.encoded(0)[0]!;
     assert.equal(encoded, Math.max(0, Math.floor((total - residual) / group) * group));
-    for (const chunks of [[1], [70, 3, 200], [413]]) {
+    for (const chunks of [[group], [group, 7, Math.max(1, group - 12)], [1]]) {
+      // The reference reads each token's rows exactly the same way in any chunking.
+      const refChunked = new ArrayKV(1, 1, 512, S.nKVHeads, S.headDim, type, residual);
+      assert.deepEqual(storeChunks(reference, refChunked, total, chunks, 9), want, `reference, chunks ${chunks}`);
       const kv = new ArrayKV(1, 1, 512, S.nKVHeads, S.headDim, type, residual);
-      storeChunks(native, kv, total, chunks, 9);
+      const got = storeChunks(native, kv, total, chunks, 9);
       assert.equal(kv.residual!.encoded(0)[0], encoded, `chunks ${chunks}`);
       assert.deepEqual(kv.keys(0).subarray(0, encoded * kv.rowBytes), ref.keys(0).subarray(0, encoded * ref.rowBytes), `keys, chunks ${chunks}`);
       assert.deepEqual(kv.values(0).subarray(0, encoded * kv.rowBytes), ref.values(0).subarray(0, encoded * ref.rowBytes), `values, chunks ${chunks}`);
@@ -94,26 +106,22 @@ for (const [label, type, residual] of [['kivi2', KIVI2, 128], ['kivi4', KIVI4, 6
         const at = (p % kv.residual!.ringRows) * WIDTH * 2;
         assert.deepEqual(kv.residual!.keys(0).subarray(at, at + WIDTH * 2), ref.residual!.keys(0).subarray(at, at + WIDTH * 2), `ring row ${p}`);
       }
-      // Attention reads encoded rows below the boundary and ring rows above it, the same way on both.
-      const q = new Rng(4).floats(3 * S.nHeads * S.headDim, 2);
-      const slots = new Int32Array(3), positions = Int32Array.of(total - 1, encoded, Math.max(0, encoded - 1));
-      const want = new Float32Array(q.length), got = new Float32Array(q.length);
-      reference.attention(want, q, ref, 0, slots, positions, S);
-      native.attention(got, q, kv, 0, slots, positions, S);
-      assert.ok(relativeError(got, want) <= 1e-5, `chunks ${chunks}: ${relativeError(got, want)}`);
+      got.forEach((out, p) => assert.ok(relativeError(out, want[p]!) <= 1e-5, `chunks ${chunks}, position ${p}: ${relativeError(out, want[p]!)}`));
     }
   });
 }
 
-test('positions outside a slot\'s residual window are refused before anything is written', () => {
+test('positions outside a slot\'s residual window, or more than G tokens of a slot in one call, are refused before anything is written', () => {
   for (const b of [native, reference]) {
     const kv = new ArrayKV(1, 1, 512, S.nKVHeads, S.headDim, KIVI2, 32);
-    storeChunks(b, kv, 100, [100], 1);
+    storeChunks(b, kv, 100, [32], 1);
     const before = kv.residual!.encoded(0)[0]!;
     assert.equal(before, 64);
     const row = new Float32Array(WIDTH);
     assert.throws(() => b.kvStore(kv, 0, row, row, Int32Array.of(0), Int32Array.of(10)), /residual window 64\.\.127/);
     assert.throws(() => b.kvStore(kv, 0, row, row, Int32Array.of(0), Int32Array.of(128)), /residual window/);
+    const rows = new Float32Array(33 * WIDTH);
+    assert.throws(() => b.kvStore(kv, 0, rows, rows, new Int32Array(33), Int32Array.from({ length: 33 }, (_, i) => 100 + i)), /at most 32 tokens of a slot/);
     assert.equal(kv.residual!.encoded(0)[0], before);
   }
 });
@@ -127,7 +135,10 @@ test('managers with KIVI: blocks hold whole groups, compaction is refused, and a
   const slot = kv.allocSlot()!;
   assert.ok(kv.step(Int32Array.of(200, 0)).ok);
   const rng = new Rng(2);
-  native.kvStore(kv.view(), 1, rng.floats(200 * WIDTH), rng.floats(200 * WIDTH), new Int32Array(200).fill(slot), Int32Array.from({ length: 200 }, (_, i) => i));
+  for (let at = 0; at < 200; at += 32) {
+    const n = Math.min(32, 200 - at);
+    native.kvStore(kv.view(), 1, rng.floats(n * WIDTH), rng.floats(n * WIDTH), new Int32Array(n).fill(slot), Int32Array.from({ length: n }, (_, i) => at + i));
+  }
   assert.equal(kv.view().residual!.encoded(1)[slot], 64);
   assert.throws(() => kv.compact(slot, Int32Array.of(0, 1, 2)), /cannot be compacted/);
   kv.freeSlot(slot);

@@ -47,7 +47,7 @@ export type ContiguousKVArgs = [keys: Uint8Array, values: Uint8Array, maxSlots: 
 export type PagedKVArgs = [keys: Uint8Array, values: Uint8Array, blockSize: number, kvHeads: number, headDim: number,
   blockTables: Int32Array, seqLens: Int32Array, keyFormat: number, valueFormat: number, rowBytes: number, rotate: number, ...ResidualArgs];
 /** A layer's residual window (native/kv_store.h Residual); ringRows 0 and empty arrays: none. */
-export type ResidualArgs = [ringKeys: Uint8Array, ringValues: Uint8Array, ringRows: number, groupTokens: number, encoded: Int32Array];
+export type ResidualArgs = [ringKeys: Uint8Array, ringValues: Uint8Array, ringRows: number, groupTokens: number, residualTokens: number, encoded: Int32Array, base: Int32Array];
 
 export interface NativeAddon {
   readonly abiVersion: number;

@@ -145,5 +145,5 @@ const NO_BOUNDARY = new Int32Array(0);
 
 function residualArgs(kv: KVView, layer: number): ResidualArgs {
   const r = kv.residual;
-  return r ? [r.keys(layer), r.values(layer), r.ringRows, r.groupTokens, r.encoded(layer)] : [NO_RING, NO_RING, 0, 1, NO_BOUNDARY];
+  return r ? [r.keys(layer), r.values(layer), r.ringRows, r.groupTokens, r.tokens, r.encoded(layer), r.base] : [NO_RING, NO_RING, 0, 1, 0, NO_BOUNDARY, NO_BOUNDARY];
 }

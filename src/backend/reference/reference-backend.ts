@@ -1,6 +1,6 @@
 // The reference backend: every op in plain TypeScript with f32 math, written to be obviously right
 // rather than fast. It is the oracle the native kernels are tested against.
-import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../backend.js';
+import { residualBoundary, type AttentionShape, type Backend, type KVView, type RopeParams, type Weight } from '../backend.js';
 import { DEQUANTIZABLE_TYPES, dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
@@ -153,6 +153,7 @@ export class ReferenceBackend implements Backend {
     }
     const K = kv.keys(layer), V = kv.values(layer);
     const ring = kv.residual;
+    if (ring) checkSlotShares(slots, ring.chunkTokens);
     for (let t = 0; t < n; t++) {
       const slot = slots[t]!, pos = positions[t]!;
       if (!ring) {
@@ -164,14 +165,15 @@ export class ReferenceBackend implements Backend {
       kvRowOffset(kv, slot, pos); // range checks
       const encoded = ring.encoded(layer);
       const first = encoded[slot]!;
-      if (pos < first || pos >= first + ring.ringRows) {
-        throw new RangeError(`position ${pos} of slot ${slot} is outside its residual window ${first}..${first + ring.ringRows - 1}`);
+      const windowRows = ring.tokens + ring.groupTokens;
+      if (pos < first || pos >= first + windowRows) {
+        throw new RangeError(`position ${pos} of slot ${slot} is outside its residual window ${first}..${first + windowRows - 1}`);
       }
       const at = (slot * ring.ringRows + (pos % ring.ringRows)) * row * 2;
       f16Format.encode(k, t * row, row, ring.keys(layer), at, 0);
       f16Format.encode(v, t * row, row, ring.values(layer), at, 0);
       // A full ring: its oldest group leaves the window, encoded in the cache's formats.
-      if (pos + 1 - first === ring.ringRows) {
+      if (pos + 1 - first === windowRows) {
         this.encodeGroup(kv, layer, slot, first);
         encoded[slot] = first + ring.groupTokens;
       }
@@ -200,7 +202,7 @@ export class ReferenceBackend implements Backend {
     const keys = new Float32Array((pos + 1) * row), values = new Float32Array((pos + 1) * row);
     const K = kv.keys(layer), V = kv.values(layer);
     const ring = kv.residual;
-    const encoded = ring ? ring.encoded(layer)[slot]! : Infinity;
+    const encoded = ring ? residualBoundary(ring, layer, slot, pos) : Infinity;
     for (let j = 0; j <= pos; j++) {
       const at = kvRowOffset(kv, slot, j);
       if (j < encoded) {
@@ -258,6 +260,16 @@ export class ReferenceBackend implements Backend {
   }
 
   close(): void {}
+}
+
+/** With a residual window, one kvStore takes at most `most` tokens of a slot (see ResidualWindow). */
+function checkSlotShares(slots: Int32Array, most: number): void {
+  const counts = new Map<number, number>();
+  for (const s of slots) {
+    const c = (counts.get(s) ?? 0) + 1;
+    if (c > most) throw new RangeError(`a cache with a residual window takes at most ${most} tokens of a slot per kvStore; slot ${s} has more`);
+    counts.set(s, c);
+  }
 }
 
 /** Rotates every head of x (consecutive vectors of headDim) in place; returns x. */
