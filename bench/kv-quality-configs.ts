@@ -1,0 +1,46 @@
+// Which configurations the KV quality harness measures: the f32 reference, the noise floors (the same
+// f32 cache computed another way, which bounds what a difference below it can mean), and the lossy KV
+// configurations, each compared with the reference unless it names another.
+import { StaticKVManager, type KVShape } from '../src/kv/index.js';
+import type { LlamaModel } from '../src/model/llama.js';
+import { kvConfig, rechunked, withThreads, type QualityConfig } from './kv-quality-run.js';
+
+/** The cache every configuration is measured against, and the one the texts are generated with (explicit: the managers' default is f16). */
+const F32_KV: Partial<KVShape> = { type: { k: 'f32', v: 'f32' } };
+
+/**
+ * The KV formats measured against f32: one line per (K, V) pair. A name must be unique; `shape` is what
+ * the KV manager is built with on top of the model's one-slot shape.
+ */
+export const KV_FORMAT_CONFIGS: readonly { name: string; shape: Partial<KVShape> }[] = [
+  // ---- KV formats: one line each ----
+];
+
+export const REFERENCE = 'f32 (reference)';
+
+export interface NoiseFloors {
+  /** The native kernels on another thread count (the addon's process-wide setting). */
+  threads?: { count: number; set: (n: number) => number; get: () => number };
+  /** The same tokens fed in chunks of this many. */
+  chunk?: number;
+  /** The same file loaded on the other backend (reference <-> native). */
+  otherBackend?: LlamaModel;
+}
+
+/** The reference first (it is what `against` defaults to), then the floors, then the formats named in `formats` (all by default). */
+export function qualityConfigs(model: LlamaModel, floors: NoiseFloors, formats?: readonly string[]): QualityConfig[] {
+  const f32 = (name: string, m = model) => kvConfig(name, m, (shape) => new StaticKVManager({ ...shape, ...F32_KV }));
+  const configs: QualityConfig[] = [f32(REFERENCE), f32('f32')];
+  if (floors.threads) configs.push(withThreads(f32(''), `f32, ${floors.threads.count} thread${floors.threads.count === 1 ? '' : 's'}`, floors.threads.count, floors.threads.set, floors.threads.get));
+  if (floors.chunk) configs.push(rechunked(f32(''), `f32, chunks of ${floors.chunk}`, floors.chunk));
+  if (floors.otherBackend) configs.push(f32(`f32, ${floors.otherBackend.backend.name} backend`, floors.otherBackend));
+  for (const f of KV_FORMAT_CONFIGS) {
+    if (formats && !formats.includes(f.name)) continue;
+    configs.push(kvConfig(f.name, model, (shape) => new StaticKVManager({ ...shape, ...f.shape })));
+  }
+  const unknown = formats?.filter((name) => !KV_FORMAT_CONFIGS.some((f) => f.name === name)) ?? [];
+  if (unknown.length > 0) {
+    throw new Error(`unknown --formats ${unknown.join(', ')}; the harness knows ${KV_FORMAT_CONFIGS.map((f) => f.name).join(', ') || 'none yet'}`);
+  }
+  return configs;
+}
