@@ -75,8 +75,8 @@ function peerConfig(model: PeerModel, name: string, against: string, pair: { k: 
 }
 
 /**
- * llama.cpp on the same file: its f32 cache against vserve's reference (`vserveReference`), and each of
- * `types` against llama.cpp's f32. Null when node-llama-cpp is not installed.
+ * llama.cpp on the same file: its f32 cache against vserve's reference (`vserveReference`), a second run
+ * of it and each of `types` against llama.cpp's f32; `unavailable` says why not when it cannot run.
  */
 export async function llamaCppConfigs(
   path: string, vserveReference: string, types: readonly string[], opts: { threads: number; chunk: number; vocabSize: number; headDim: number },
@@ -90,7 +90,11 @@ export async function llamaCppConfigs(
   }
   const make = (name: string, against: string, pair: { k: PeerType; v: PeerType }, flash: boolean) =>
     peerConfig(model, name, against, pair, flash, opts.threads, opts.chunk, opts.vocabSize);
-  const configs = [make(LLAMA_CPP_REFERENCE, vserveReference, { k: 'f32', v: 'f32' }, false)];
+  // A second run of llama.cpp's reference is its own noise floor: its types are judged against it.
+  const configs = [
+    make(LLAMA_CPP_REFERENCE, vserveReference, { k: 'f32', v: 'f32' }, false),
+    make(`${LLAMA_CPP_REFERENCE}, second run`, LLAMA_CPP_REFERENCE, { k: 'f32', v: 'f32' }, false),
+  ];
   const skipped: { name: string; reason: string }[] = [];
   for (const spec of types) {
     const pair = parsePair(spec);
