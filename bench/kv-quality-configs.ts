@@ -1,6 +1,7 @@
 // Which configurations the KV quality harness measures: the f32 reference, the noise floors (the same
 // f32 cache computed another way, which bounds what a difference below it can mean), and the lossy KV
 // configurations, each compared with the reference unless it names another.
+import { kvTypeLabel, type KVFormatName } from '../src/kv/format.js';
 import { StaticKVManager, type KVShape } from '../src/kv/index.js';
 import type { LlamaModel } from '../src/model/llama.js';
 import { kvConfig, rechunked, withThreads, type QualityConfig } from './kv-quality-run.js';
@@ -8,12 +9,25 @@ import { kvConfig, rechunked, withThreads, type QualityConfig } from './kv-quali
 /** The cache every configuration is measured against, and the one the texts are generated with (explicit: the managers' default is f16). */
 const F32_KV: Partial<KVShape> = { type: { k: 'f32', v: 'f32' } };
 
+/** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", or "q8_0/q4_0" for K/V). */
+const kvType = (k: KVFormatName, v: KVFormatName = k) => ({ name: kvTypeLabel({ k, v }), shape: { type: { k, v } } });
+
 /**
  * The KV formats measured against f32: one line per (K, V) pair. A name must be unique; `shape` is what
  * the KV manager is built with on top of the model's one-slot shape.
  */
 export const KV_FORMAT_CONFIGS: readonly { name: string; shape: Partial<KVShape> }[] = [
   // ---- KV formats: one line each ----
+  kvType('f16'),
+  kvType('q8_0'),
+  kvType('q4_0'),
+  // Mixed: which of K and V is the more sensitive (keys are, as reported for llama.cpp; DESIGN.md §5).
+  kvType('q8_0', 'q4_0'),
+  kvType('q4_0', 'q8_0'),
+  kvType('f16', 'q8_0'),
+  kvType('q8_0', 'f16'),
+  kvType('f16', 'q4_0'),
+  kvType('q4_0', 'f16'),
 ];
 
 export const REFERENCE = 'f32 (reference)';

@@ -38,7 +38,8 @@ function parsePair(spec: string): { k: PeerType; v: PeerType } {
   return { k, v };
 }
 
-const label = (p: { k: PeerType; v: PeerType }) => (p.k === p.v ? p.k : `${p.k} K + ${p.v} V`);
+/** As vserve names its KV types: "q8_0", or "q8_0/q4_0" for K/V. */
+const label = (p: { k: PeerType; v: PeerType }) => (p.k === p.v ? p.k : `${p.k}/${p.v}`);
 
 /** One llama.cpp context per text, read teacher-forced through controlledEvaluate. */
 function peerConfig(model: PeerModel, name: string, against: string, pair: { k: PeerType; v: PeerType }, flash: boolean, threads: number, chunk: number, vocabSize: number): QualityConfig {
