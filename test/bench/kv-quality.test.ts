@@ -7,13 +7,14 @@ import { test } from 'node:test';
 import { measureKVQuality } from '../../bench/kv-quality.js';
 import { bundledModel } from '../paths.js';
 
-test('kv-quality: f32 against f32 gives KL 0 and full top-1 agreement; the noise floors give finite numbers', async () => {
+test('kv-quality: f32 against f32 gives KL 0 and full top-1 agreement; the noise floors and KV formats give finite numbers', async () => {
   const r = await measureKVQuality({
     model: bundledModel,
     continuations: 1,
     tokens: 64,
     seed: 3,
     floors: { otherThreads: 1, rechunk: 17, otherBackend: true },
+    formats: ['f16', 'q8_0/q4_0'],
   });
   assert.equal(r.texts.length, 1);
   assert.equal(r.texts[0]!.length, 64);
@@ -28,10 +29,10 @@ test('kv-quality: f32 against f32 gives KL 0 and full top-1 agreement; the noise
   assert.equal(f32.texts[0]!.firstDivergence, null);
   assert.equal(f32.medianFirstDivergence, null);
   assert.ok(f32.pooled.refPpl > 1 && f32.pooled.refPpl < 100, `perplexity of the model's own text ${f32.pooled.refPpl}`);
-  for (const floor of ['f32, 1 thread', 'f32, chunks of 17', 'f32, reference backend']) {
-    const c = r.configs.find((x) => x.name === floor);
-    assert.ok(c, `${floor} is measured`);
+  for (const name of ['f32, 1 thread', 'f32, chunks of 17', 'f32, reference backend', 'f16', 'q8_0/q4_0']) {
+    const c = r.configs.find((x) => x.name === name);
+    assert.ok(c, `${name} is measured`);
     assert.equal(c.pooled.positions, 63);
-    assert.ok(Number.isFinite(c.pooled.meanKL) && Number.isFinite(c.pooled.pplRatio), floor);
+    assert.ok(Number.isFinite(c.pooled.meanKL) && Number.isFinite(c.pooled.pplRatio), name);
   }
 });
