@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNativeAddon } from '../src/backend/native/addon.js';
+import type { LlamaModel } from '../src/model/llama.js';
 import { loadModel, type BackendKind } from '../src/model/load.js';
 import { BenchArgs } from './args.js';
 import { qualityConfigs, REFERENCE, type NoiseFloors } from './kv-quality-configs.js';
@@ -72,21 +73,23 @@ export async function measureKVQuality(opts: KVQualityOptions): Promise<KVQualit
   const temperature = opts.temperature ?? 0.8;
   const chunk = opts.chunk ?? 64;
   const { model, tokenizer } = loadModel(opts.model, { backend, threads: opts.threads });
-  const c = model.config;
-  const tokens = opts.tokens || c.contextLength;
-  if (tokens < 2 || tokens > c.contextLength) throw new Error(`--tokens must be from 2 to the model's context (${c.contextLength}), got ${tokens}`);
-  const addon = backend === 'native' ? loadNativeAddon() : undefined;
-  const floors: NoiseFloors = {};
-  if (addon && opts.floors.otherThreads) floors.threads = { count: opts.floors.otherThreads, set: (n) => addon.setThreads(n), get: () => addon.getThreads() };
-  if (opts.floors.rechunk) floors.chunk = opts.floors.rechunk;
-  const other = opts.floors.otherBackend ? loadModel(opts.model, { backend: backend === 'native' ? 'reference' : 'native', threads: opts.threads }).model : undefined;
-  if (other) floors.otherBackend = other;
-  const configs = qualityConfigs(model, floors, opts.formats);
-  const peer = opts.peer
-    ? await llamaCppConfigs(opts.model, REFERENCE, opts.peer.types, { threads: opts.peer.threads, chunk, vocabSize: c.vocabSize, headDim: c.headDim })
-    : null;
-  if (peer && 'configs' in peer) configs.push(...peer.configs);
+  let other: LlamaModel | undefined;
+  let peer: Awaited<ReturnType<typeof llamaCppConfigs>> | null = null;
   try {
+    const c = model.config;
+    const tokens = opts.tokens || c.contextLength;
+    if (tokens < 2 || tokens > c.contextLength) throw new Error(`--tokens must be from 2 to the model's context (${c.contextLength}), got ${tokens}`);
+    const addon = backend === 'native' ? loadNativeAddon() : undefined;
+    const floors: NoiseFloors = {};
+    if (addon && opts.floors.otherThreads) floors.threads = { count: opts.floors.otherThreads, set: (n) => addon.setThreads(n), get: () => addon.getThreads() };
+    if (opts.floors.rechunk) floors.chunk = opts.floors.rechunk;
+    if (opts.floors.otherBackend) {
+      other = loadModel(opts.model, { backend: backend === 'native' ? 'reference' : 'native', threads: opts.threads }).model;
+      floors.otherBackend = other;
+    }
+    const configs = qualityConfigs(model, floors, opts.formats);
+    if (opts.peer) peer = await llamaCppConfigs(opts.model, REFERENCE, opts.peer.types, { threads: opts.peer.threads, chunk, vocabSize: c.vocabSize, headDim: c.headDim });
+    if (peer && 'configs' in peer) configs.push(...peer.configs);
     const banned = Array.from({ length: c.vocabSize }, (_, id) => id).filter((id) => tokenizer.isEndOfGeneration(id));
     const texts: number[][] = [];
     const perText = new Map(configs.slice(1).map((cfg) => [cfg.name, [] as ConfigQuality['texts']]));
@@ -98,7 +101,8 @@ export async function measureKVQuality(opts: KVQualityOptions): Promise<KVQualit
       log(`text ${i + 1}/${opts.continuations}: scoring under ${configs.length} configurations`);
       for (const [name, s] of await scoreText(text, configs, chunk, c.vocabSize)) {
         perText.get(name)!.push({ ...summarize(s), firstDivergence: firstDivergence(s) });
-        pooled.get(name)!.push(...s);
+        const all = pooled.get(name)!;
+        for (const x of s) all.push(x);
       }
     }
     const results: ConfigQuality[] = configs.slice(1).map((cfg) => {
@@ -122,8 +126,10 @@ export async function measureKVQuality(opts: KVQualityOptions): Promise<KVQualit
     };
   } finally {
     if (peer && 'close' in peer) await peer.close();
-    other?.close();
-    model.close();
+    for (const m of [other, model]) {
+      m?.backend.close();
+      m?.close();
+    }
   }
 }
 
