@@ -1,7 +1,7 @@
 // Which configurations the KV quality harness measures: the f32 reference, the noise floors (the same
 // f32 cache computed another way, which bounds what a difference below it can mean), and the lossy KV
 // configurations, each compared with the reference unless it names another.
-import { kvTypeLabel, type KVFormatName } from '../src/kv/format.js';
+import { KIVI_TYPES, kvTypeLabel, type KIVIName, type KVFormatName } from '../src/kv/format.js';
 import { StaticKVManager, type KVShape } from '../src/kv/index.js';
 import type { LlamaModel } from '../src/model/llama.js';
 import { kvConfig, rechunked, withThreads, type QualityConfig } from './kv-quality-run.js';
@@ -9,8 +9,10 @@ import { kvConfig, rechunked, withThreads, type QualityConfig } from './kv-quali
 /** The cache every configuration is measured against, and the one the texts are generated with (explicit: the managers' default is f16). */
 const F32_KV: Partial<KVShape> = { type: { k: 'f32', v: 'f32' } };
 
-/** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", or "q8_0/q4_0" for K/V). */
+/** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", "kivi2", or "q8_0/q4_0" for K/V). */
 const kvType = (k: KVFormatName, v: KVFormatName = k) => ({ name: kvTypeLabel({ k, v }), shape: { type: { k, v } } });
+/** KIVI with `residual` newest tokens kept in f16 (its default is DEFAULT_KIVI_RESIDUAL). */
+const kivi = (name: KIVIName, residual: number) => ({ name: `${name}, residual ${residual}`, shape: { type: KIVI_TYPES[name], residual } });
 
 /**
  * The KV formats measured against f32: one line per (K, V) pair. A name must be unique; `shape` is what
@@ -28,6 +30,11 @@ export const KV_FORMAT_CONFIGS: readonly { name: string; shape: Partial<KVShape>
   kvType('q8_0', 'f16'),
   kvType('f16', 'q4_0'),
   kvType('q4_0', 'f16'),
+  // KIVI: keys per channel, values per token, 2 or 4 bits, the newest 128 tokens in f16 by default.
+  kvType(KIVI_TYPES.kivi2.k, KIVI_TYPES.kivi2.v),
+  kvType(KIVI_TYPES.kivi4.k, KIVI_TYPES.kivi4.v),
+  kivi('kivi2', 32),
+  kivi('kivi4', 32),
 ];
 
 export const REFERENCE = 'f32 (reference)';
