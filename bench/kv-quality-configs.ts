@@ -12,7 +12,7 @@ const F32_KV: Partial<KVShape> = { type: { k: 'f32', v: 'f32' } };
 /** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", "kivi2", or "q8_0/q4_0" for K/V). */
 const kvType = (k: KVFormatName, v: KVFormatName = k) => ({ name: kvTypeLabel({ k, v }), shape: { type: { k, v } } });
 /** KIVI with `residual` newest tokens kept in f16 (its default is DEFAULT_KIVI_RESIDUAL). */
-const kivi = (name: KIVIName, residual: number) => ({ name: `${name}, residual ${residual}`, shape: { type: KIVI_TYPES[name], residual } });
+const kivi = (name: KIVIName, residual: number) => ({ name: `${name} (residual ${residual})`, shape: { type: KIVI_TYPES[name], residual } });
 
 /**
  * The KV formats measured against f32: one line per (K, V) pair. A name must be unique; `shape` is what
