@@ -11,14 +11,31 @@ const F32_KV: Partial<KVShape> = { type: { k: 'f32', v: 'f32' } };
 
 /** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", "kivi2", or "q8_0/q4_0" for K/V). */
 const kvType = (k: KVFormatName, v: KVFormatName = k) => ({ name: kvTypeLabel({ k, v }), shape: { type: { k, v } } });
-/** KIVI with `residual` newest tokens kept in f16 (its default is DEFAULT_KIVI_RESIDUAL). */
-const kivi = (name: KIVIName, residual: number) => ({ name: `${name} (residual ${residual})`, shape: { type: KIVI_TYPES[name], residual } });
-
 /**
- * The KV formats measured against f32: one line per (K, V) pair. A name must be unique; `shape` is what
- * the KV manager is built with on top of the model's one-slot shape.
+ * KIVI with `residual` newest tokens kept in f16 (undefined: its default, DEFAULT_KIVI_RESIDUAL), read a
+ * chunk at a time or, with `tokenSteps`, one token per forward pass as decoding does: a chunk's own rows
+ * may be encoded before its attention reads them, which one-token steps never see.
  */
-export const KV_FORMAT_CONFIGS: readonly { name: string; shape: Partial<KVShape> }[] = [
+function kivi(name: KIVIName, residual?: number, tokenSteps = false): FormatConfig {
+  const notes = [...(residual === undefined ? [] : [`residual ${residual}`]), ...(tokenSteps ? ['1-token steps'] : [])];
+  return {
+    name: notes.length > 0 ? `${name} (${notes.join('; ')})` : name,
+    shape: { type: KIVI_TYPES[name], ...(residual === undefined ? {} : { residual }) },
+    ...(tokenSteps ? { step: 1 } : {}),
+  };
+}
+
+export interface FormatConfig {
+  /** Unique; what --formats selects. */
+  name: string;
+  /** What the KV manager is built with on top of the model's one-slot shape. */
+  shape: Partial<KVShape>;
+  /** Tokens per forward pass when not the harness's chunk. */
+  step?: number;
+}
+
+/** The KV formats measured against f32: one line per configuration. */
+export const KV_FORMAT_CONFIGS: readonly FormatConfig[] = [
   // ---- KV formats: one line each ----
   kvType('f16'),
   kvType('q8_0'),
@@ -31,10 +48,14 @@ export const KV_FORMAT_CONFIGS: readonly { name: string; shape: Partial<KVShape>
   kvType('f16', 'q4_0'),
   kvType('q4_0', 'f16'),
   // KIVI: keys per channel, values per token, 2 or 4 bits, the newest 128 tokens in f16 by default.
-  kvType(KIVI_TYPES.kivi2.k, KIVI_TYPES.kivi2.v),
-  kvType(KIVI_TYPES.kivi4.k, KIVI_TYPES.kivi4.v),
+  kivi('kivi2'),
+  kivi('kivi4'),
+  kivi('kivi2', undefined, true),
+  kivi('kivi4', undefined, true),
   kivi('kivi2', 32),
   kivi('kivi4', 32),
+  kivi('kivi2', 32, true),
+  kivi('kivi4', 32, true),
 ];
 
 export const REFERENCE = 'f32 (reference)';
@@ -57,7 +78,8 @@ export function qualityConfigs(model: LlamaModel, floors: NoiseFloors, formats?:
   if (floors.otherBackend) configs.push(f32(`f32, ${floors.otherBackend.backend.name} backend`, floors.otherBackend));
   for (const f of KV_FORMAT_CONFIGS) {
     if (formats && !formats.includes(f.name)) continue;
-    configs.push(kvConfig(f.name, model, (shape) => new StaticKVManager({ ...shape, ...f.shape })));
+    const config = kvConfig(f.name, model, (shape) => new StaticKVManager({ ...shape, ...f.shape }));
+    configs.push(f.step ? rechunked(config, f.name, f.step) : config);
   }
   const unknown = formats?.filter((name) => !KV_FORMAT_CONFIGS.some((f) => f.name === name)) ?? [];
   if (unknown.length > 0) {
