@@ -9,22 +9,6 @@ import { kvConfig, rechunked, withThreads, type QualityConfig } from './kv-quali
 /** The cache every configuration is measured against, and the one the texts are generated with (explicit: the managers' default is f16). */
 const F32_KV: Partial<KVShape> = { type: { k: 'f32', v: 'f32' } };
 
-/** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", "kivi2", or "q8_0/q4_0" for K/V). */
-const kvType = (k: KVFormatName, v: KVFormatName = k) => ({ name: kvTypeLabel({ k, v }), shape: { type: { k, v } } });
-/**
- * KIVI with `residual` newest tokens kept in f16 (undefined: its default, DEFAULT_KIVI_RESIDUAL), read a
- * chunk at a time or, with `tokenSteps`, one token per forward pass as decoding does: a chunk's own rows
- * may be encoded before its attention reads them, which one-token steps never see.
- */
-function kivi(name: KIVIName, residual?: number, tokenSteps = false): FormatConfig {
-  const notes = [...(residual === undefined ? [] : [`residual ${residual}`]), ...(tokenSteps ? ['1-token steps'] : [])];
-  return {
-    name: notes.length > 0 ? `${name} (${notes.join('; ')})` : name,
-    shape: { type: KIVI_TYPES[name], ...(residual === undefined ? {} : { residual }) },
-    ...(tokenSteps ? { step: 1 } : {}),
-  };
-}
-
 export interface FormatConfig {
   /** Unique; what --formats selects. */
   name: string;
@@ -34,28 +18,61 @@ export interface FormatConfig {
   step?: number;
 }
 
+interface Variant {
+  /** K and V stored Walsh-Hadamard rotated per head (--kv-rotate). */
+  rotate?: boolean;
+  /** Newest tokens kept in f16 by the KIVI formats (default DEFAULT_KIVI_RESIDUAL). */
+  residual?: number;
+  /**
+   * One token per forward pass, as decoding reads the cache. It matters for KIVI: in a chunk, rows older
+   * than the residual are encoded before the chunk's own attention reads them.
+   */
+  tokenSteps?: boolean;
+}
+
+/** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", "kivi2", "q8_0/q4_0" for K/V) plus its variant. */
+function kv(k: KVFormatName, v: KVFormatName = k, variant: Variant = {}): FormatConfig {
+  const { rotate, residual, tokenSteps } = variant;
+  const notes = [rotate ? 'rotated' : '', residual === undefined ? '' : `residual ${residual}`, tokenSteps ? '1-token steps' : ''].filter(Boolean);
+  return {
+    name: kvTypeLabel({ k, v }) + (notes.length > 0 ? ` (${notes.join('; ')})` : ''),
+    shape: { type: { k, v }, ...(rotate ? { rotate } : {}), ...(residual === undefined ? {} : { residual }) },
+    ...(tokenSteps ? { step: 1 } : {}),
+  };
+}
+
+const kivi = (name: KIVIName, variant?: Variant) => kv(KIVI_TYPES[name].k, KIVI_TYPES[name].v, variant);
+
 /** The KV formats measured against f32: one line per configuration. */
 export const KV_FORMAT_CONFIGS: readonly FormatConfig[] = [
   // ---- KV formats: one line each ----
-  kvType('f16'),
-  kvType('q8_0'),
-  kvType('q4_0'),
+  kv('f16'),
+  kv('q8_0'),
+  kv('q4_0'),
   // Mixed: which of K and V is the more sensitive (keys are, as reported for llama.cpp; DESIGN.md §5).
-  kvType('q8_0', 'q4_0'),
-  kvType('q4_0', 'q8_0'),
-  kvType('f16', 'q8_0'),
-  kvType('q8_0', 'f16'),
-  kvType('f16', 'q4_0'),
-  kvType('q4_0', 'f16'),
+  kv('q8_0', 'q4_0'),
+  kv('q4_0', 'q8_0'),
+  kv('f16', 'q8_0'),
+  kv('q8_0', 'f16'),
+  kv('f16', 'q4_0'),
+  kv('q4_0', 'f16'),
   // KIVI: keys per channel, values per token, 2 or 4 bits, the newest 128 tokens in f16 by default.
   kivi('kivi2'),
   kivi('kivi4'),
-  kivi('kivi2', undefined, true),
-  kivi('kivi4', undefined, true),
-  kivi('kivi2', 32),
-  kivi('kivi4', 32),
-  kivi('kivi2', 32, true),
-  kivi('kivi4', 32, true),
+  kivi('kivi2', { tokenSteps: true }),
+  kivi('kivi4', { tokenSteps: true }),
+  kivi('kivi2', { residual: 32 }),
+  kivi('kivi4', { residual: 32 }),
+  kivi('kivi2', { residual: 32, tokenSteps: true }),
+  kivi('kivi4', { residual: 32, tokenSteps: true }),
+  // Hadamard-rotated (f16 as the control: the rotation itself should cost nothing).
+  kv('f16', 'f16', { rotate: true }),
+  kv('q8_0', 'q8_0', { rotate: true }),
+  kv('q4_0', 'q4_0', { rotate: true }),
+  kv('q8_0', 'q4_0', { rotate: true }),
+  kv('q4_0', 'q8_0', { rotate: true }),
+  kivi('kivi2', { rotate: true }),
+  kivi('kivi4', { rotate: true }),
 ];
 
 export const REFERENCE = 'f32 (reference)';
