@@ -9,6 +9,7 @@ const COMMANDS: Record<string, Command> = {
   kernels: { about: "per-op timings of vserve's native kernels on TinyLlama shapes (GB/s, GFLOP/s)", run: async (a) => (await import('./kernels.js')).kernelsCommand(a) },
   kv: { about: 'KV cache: contiguous vs paged attention, mapping cost per step, capacity of static / paged / virtual', run: async (a) => (await import('./kv.js')).kvCommand(a) },
   'prefix-agreement': { about: 'prefix cache: greedy tokens and logprobs with a cached prefix against computing it, native', run: async (a) => (await import('./prefix-agreement.js')).prefixAgreementCommand(a) },
+  'kv-quality': { about: "lossy KV quality on the model's own texts vs the f32 cache (KL, top-1, ppl ratio, first divergence), noise floors, llama.cpp's caches", run: async (a) => (await import('./kv-quality.js')).kvQualityCommand(a) },
   soak: { about: 'hostile traffic against `vserve serve` (aborts, slow readers, bad bodies, 429s, SIGTERM): errors, KV pages, RSS slope', run: async (a) => (await import('./soak.js')).soakCommand(a) },
   prefix: { about: 'automatic prefix caching: shared system prompt (vs cache off and llama.cpp), multi-turn chat, KV memory, overhead', run: async (a) => (await import('./prefix.js')).prefixCommand(a) },
   engine: { about: 'serving engine under Poisson load: throughput, TTFT/TBT p50/p99 per scheduler and KV manager; prepacking', run: async (a) => (await import('./engine.js')).engineCommand(a) },
