@@ -3,6 +3,7 @@
 // format); wrappers change how it runs (thread count, chunking), and a peer engine can be one too. A
 // lossy technique that acts between chunks (eviction, compaction) is another TextRun over the same
 // forward pass.
+import { forwardInSlotChunks } from '../src/engine/forward-in-slot-chunks.js';
 import type { KVCacheManager, KVShape } from '../src/kv/index.js';
 import type { LlamaModel } from '../src/model/llama.js';
 
@@ -41,7 +42,8 @@ export function kvConfig(name: string, model: LlamaModel, build: (shape: KVShape
           lens[slot] = start + ids.length;
           const grown = kv.step(lens);
           if (!grown.ok) throw new Error(`${name}: the KV manager cannot hold ${start + ids.length} tokens (${grown.reason ?? grown.limit})`);
-          return model.forward({
+          // As the engine runs it: a cache with a residual window (KIVI) takes chunks of at most 32 tokens.
+          return forwardInSlotChunks(model, {
             tokens: ids,
             positions: Int32Array.from(ids, (_, i) => start + i),
             slots: new Int32Array(ids.length).fill(slot),
