@@ -394,6 +394,6 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, scoreTile,
-                         accumulateTile, nullptr)
+                         accumulateTile, avx2KVTiles())
 
 }  // namespace vserve

@@ -714,6 +714,6 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
-                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, nullptr)
+                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx512KVTiles())
 
 }  // namespace vserve
