@@ -24,7 +24,7 @@
       ],
       "conditions": [
         ["target_arch=='x64'", {"dependencies": ["vserve_kernels_avx2", "vserve_kernels_avx512"]}],
-        ["target_arch=='arm64'", {"sources": ["native/isa/neon_kernels.cc"]}]
+        ["target_arch=='arm64'", {"sources": ["native/isa/neon_kernels.cc", "native/isa/neon_kv_tiles.cc"]}]
       ]
     }
   ],

@@ -163,6 +163,7 @@ const KVTileKernels* avx512KVTiles();
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();
+const KVTileKernels* neonKVTiles();
 #endif
 
 }  // namespace vserve
