@@ -65,7 +65,7 @@ void accumulateF16Heads(float* out, size_t d, size_t i, const uint8_t* const* va
   for (int h = 0; h < HC; h++) o[h] = vld1q_f32(out + h * d + i);
   if (i % 32 != 0) nextCount = 0;  // 32 halves to a 64-byte line
   for (size_t p = 0; p < count; p++) {
-    if (p < nextCount) __builtin_prefetch(next[p] + 2 * i);
+    if (p < nextCount) prefetchLine(next[p] + 2 * i);
     const float32x4_t v = halves4(values[p], i);
     for (int h = 0; h < HC; h++) o[h] = vfmaq_n_f32(o[h], v, weights[h * stride + p]);
   }
