@@ -128,13 +128,16 @@ void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const
   // the next tile's slices for prefetching. Returns the f32 rows to use when the side is not direct.
   auto slices = [&](const SideReader& side, const uint8_t* const* rows, const uint8_t* const* next, size_t p0,
                     size_t count, size_t nextCount, size_t kv) {
-    const size_t first = kv * d;
-    if (side.f32 || side.direct) {
-      const size_t offset = side.format.rowBytes(first);
+    const size_t first = kv * d, offset = side.format.rowBytes(first);
+    // Only the arrays the side's kernel reads: this runs for every KV head of every tile.
+    if (side.direct) {
       for (size_t p = 0; p < count; p++) byteRows[p] = rows[p] + offset;
       for (size_t p = 0; p < nextCount; p++) nextByteRows[p] = next[p] + offset;
-      for (size_t p = 0; p < count; p++) floatRows[p] = reinterpret_cast<const float*>(byteRows[p]);
-      for (size_t p = 0; p < nextCount; p++) nextFloatRows[p] = reinterpret_cast<const float*>(nextByteRows[p]);
+      return;
+    }
+    if (side.f32) {
+      for (size_t p = 0; p < count; p++) floatRows[p] = reinterpret_cast<const float*>(rows[p] + offset);
+      for (size_t p = 0; p < nextCount; p++) nextFloatRows[p] = reinterpret_cast<const float*>(next[p] + offset);
       return;
     }
     float* decoded = scratch.decoded.data();
