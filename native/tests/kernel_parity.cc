@@ -217,7 +217,7 @@ void checkKVTiles(const KernelSet& k) {
     const KVTileKernels& t = k.kvTiles[f];
     if (t.score == nullptr && t.accumulate == nullptr) continue;
     float scoreErr = 0, accumulateErr = 0;  // the worst over all shapes
-    const std::vector<size_t> dims = f == kKVF16 ? std::vector<size_t>{8, 40, 64, 72, 128} : std::vector<size_t>{32, 64, 96, 128, 256};
+    const std::vector<size_t> dims = f == kKVF16 ? std::vector<size_t>{7, 8, 12, 40, 64, 72, 128} : std::vector<size_t>{32, 64, 96, 128, 256};
     for (size_t d : dims) {
       for (size_t heads : {1, 2, 5, 8, 11}) {
         for (size_t count : {1, 13, 16, 37, 64}) {
