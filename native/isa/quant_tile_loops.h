@@ -1,6 +1,7 @@
-// The loops of the q8_0/q4_0 tile kernels that every ISA shares (avx2/avx512/neon _kv_tiles.cc): how
-// a tile's positions are grouped, how heads are chunked and how value scales are folded into the
-// weights. Each ISA supplies the work on one group. Internal linkage (see kquant_blocks.h).
+// The loops of the q8_0/q4_0 tile kernels that the ISAs share (avx2_kv_tiles.cc and avx512_kv_tiles.cc;
+// NEON uses forKeyGroups): how a tile's positions are grouped, how heads are chunked and how value
+// scales are folded into the weights. Each ISA supplies the work on one group. Internal linkage (see
+// kquant_blocks.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
