@@ -35,6 +35,7 @@ struct AttentionScratch {
   std::vector<float> decoded;     // [kPositionTile][d]: a tile's head slices decoded to floats
   std::vector<int8_t> queryQuants;  // [nHeads][d]
   std::vector<float> queryScales;   // [nHeads][d / 32]
+  std::vector<int32_t> querySums;   // [nHeads][d / 32]
 };
 
 // Where one (token, position range) unit of work leaves its result: per query head the running softmax
@@ -81,13 +82,16 @@ inline SideReader sideReader(const KernelSet& k, uint32_t id, size_t kvHeads, si
 inline void quantizeQuery(const float* q, size_t nHeads, size_t d, AttentionScratch& s) {
   s.queryQuants.resize(nHeads * d);
   s.queryScales.resize(nHeads * d / 32);
+  s.querySums.resize(nHeads * d / 32);
   for (size_t b = 0; b < nHeads * d / 32; b++) {
     const float* x = q + b * 32;
     float amax = 0.0f;
     for (int i = 0; i < 32; i++) amax = std::max(amax, std::fabs(x[i]));
     const float sc = amax / 127.0f, inv = sc != 0.0f ? 1.0f / sc : 0.0f;
     s.queryScales[b] = sc;
-    for (int i = 0; i < 32; i++) s.queryQuants[b * 32 + i] = int8_t(std::lrintf(x[i] * inv));
+    int32_t sum = 0;
+    for (int i = 0; i < 32; i++) sum += s.queryQuants[b * 32 + i] = int8_t(std::lrintf(x[i] * inv));
+    s.querySums[b] = sum;
   }
 }
 
@@ -109,10 +113,10 @@ void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const
   scratch.decoded.resize(kPositionTile * d);
   const SideReader keyReader = sideReader(k, formats.key, a.kvHeads, d, true);
   const SideReader valueReader = sideReader(k, formats.value, a.kvHeads, d, false);
-  QueryBlocks queryBlocks{nullptr, nullptr};
+  QueryBlocks queryBlocks{nullptr, nullptr, nullptr};
   if (keyReader.direct && (formats.key == kKVQ8_0 || formats.key == kKVQ4_0)) {
     quantizeQuery(q, a.nHeads, d, scratch);
-    queryBlocks = {scratch.queryQuants.data(), scratch.queryScales.data()};
+    queryBlocks = {scratch.queryQuants.data(), scratch.queryScales.data(), scratch.querySums.data()};
   }
   TileRows tiles[2];
   const float* floatRows[kPositionTile];
@@ -124,13 +128,16 @@ void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const
   // the next tile's slices for prefetching. Returns the f32 rows to use when the side is not direct.
   auto slices = [&](const SideReader& side, const uint8_t* const* rows, const uint8_t* const* next, size_t p0,
                     size_t count, size_t nextCount, size_t kv) {
-    const size_t first = kv * d;
-    if (side.f32 || side.direct) {
-      const size_t offset = side.format.rowBytes(first);
+    const size_t first = kv * d, offset = side.format.rowBytes(first);
+    // Only the arrays the side's kernel reads: this runs for every KV head of every tile.
+    if (side.direct) {
       for (size_t p = 0; p < count; p++) byteRows[p] = rows[p] + offset;
       for (size_t p = 0; p < nextCount; p++) nextByteRows[p] = next[p] + offset;
-      for (size_t p = 0; p < count; p++) floatRows[p] = reinterpret_cast<const float*>(byteRows[p]);
-      for (size_t p = 0; p < nextCount; p++) nextFloatRows[p] = reinterpret_cast<const float*>(nextByteRows[p]);
+      return;
+    }
+    if (side.f32) {
+      for (size_t p = 0; p < count; p++) floatRows[p] = reinterpret_cast<const float*>(rows[p] + offset);
+      for (size_t p = 0; p < nextCount; p++) nextFloatRows[p] = reinterpret_cast<const float*>(next[p] + offset);
       return;
     }
     float* decoded = scratch.decoded.data();
@@ -159,7 +166,8 @@ void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const
       slices(keyReader, rows.keys, tiles[t ^ 1].keys, p0, count, keyNext, kv);
       if (keyReader.direct) {
         const QueryBlocks qb{queryBlocks.q ? queryBlocks.q + h0 * d : nullptr,
-                             queryBlocks.s ? queryBlocks.s + h0 * d / 32 : nullptr};
+                             queryBlocks.s ? queryBlocks.s + h0 * d / 32 : nullptr,
+                             queryBlocks.sums ? queryBlocks.sums + h0 * d / 32 : nullptr};
         keyReader.direct->score(qh, qb, group, byteRows, count, d, a.scale, scores, kPositionTile,
                                 NextBytes{nextByteRows, keyNext});
       } else if (k.scoreTile) {

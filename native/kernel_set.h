@@ -74,10 +74,13 @@ struct NextBytes {
 };
 
 // A query prepared once per attention unit for integer dots with q8_0/q4_0 keys: every query head's d
-// values quantized as q8_0 blocks (q = round(x / s), s = max|x| / 127 per 32 values).
+// values quantized as q8_0 blocks (q = round(x / s), s = max|x| / 127 per 32 values). `sums` lets
+// kernels read key bytes as unsigned (u8 x s8 dot instructions) and take the offset back out once per
+// block: sum((k + c) * q) - c * sum(q) = sum(k * q).
 struct QueryBlocks {
-  const int8_t* q;  // [heads][d]
-  const float* s;   // [heads][d / 32]
+  const int8_t* q;      // [heads][d]
+  const float* s;       // [heads][d / 32]
+  const int32_t* sums;  // [heads][d / 32]: sum of each block's q
 };
 
 // Attention tile kernels that read one KV format directly (kv_format.h), for head slices that are
@@ -154,9 +157,13 @@ const KernelSet& portableKernels();
 #if defined(__x86_64__) || defined(_M_X64)
 const KernelSet& avx2Kernels();
 const KernelSet& avx512Kernels();
+// The KV-format tile kernels of an ISA (kKVFormatCount entries), from their own file (*_kv_tiles.cc).
+const KVTileKernels* avx2KVTiles();
+const KVTileKernels* avx512KVTiles();
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();
+const KVTileKernels* neonKVTiles();
 #endif
 
 }  // namespace vserve

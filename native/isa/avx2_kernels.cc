@@ -12,17 +12,12 @@
 #include "../fast_exp.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "avx2_attention_tiles.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
 namespace vserve {
 namespace {
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
 
 inline float hmax(__m256 v) {
   const __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -313,21 +308,9 @@ void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { m
 void matmulF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<F16Loader>(x, w, range); }
 void matmulBF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<BF16Loader>(x, w, range); }
 
-float dot(const float* a, const float* b, size_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-  float sum = hsum(acc);
-  for (; i < n; i++) sum += a[i] * b[i];
-  return sum;
-}
+float dot(const float* a, const float* b, size_t n) { return rowDot<F32Rows>(a, b, n); }
 
-void axpy(float* y, const float* x, float a, size_t n) {
-  const __m256 av = _mm256_set1_ps(a);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; i++) y[i] += a * x[i];
-}
+void axpy(float* y, const float* x, float a, size_t n) { rowAxpy<F32Rows>(y, x, a, n); }
 
 void scale(float* y, float a, size_t n) {
   const __m256 av = _mm256_set1_ps(a);
@@ -352,120 +335,15 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
   return acc;
 }
 
-// Attention tiles (KernelSet::scoreTile / accumulateTile), as in the AVX-512 file but 8 positions by
-// 8 dimensions at a time: 16 ymm registers hold 8 transposed key vectors plus up to 4 heads' sums.
-
-// In-register transpose of an 8x8 block of floats (r[i] = row i in, column i out).
-inline void transpose8(__m256 (&r)[8]) {
-  __m256 t[8], u[8];
-  for (int k = 0; k < 4; k++) {
-    t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-    t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-  }
-  for (int k = 0; k < 2; k++) {
-    u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
-    u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
-    u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
-    u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; j++) {
-    r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
-    r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
-  }
-}
-
-// HC (<= 4) query heads against 8 keys: each 8-dim slice of the keys is transposed so one vector holds
-// one dimension of all 8 positions, and every head needs one FMA per dimension (no horizontal sums).
-// `next` (nextCount of them, up to 8): the rows at the same place in the next tile, prefetched a line
-// (two 8-dim slices) at a time as this tile's are read.
-template <int HC>
-void scoreHeads8(const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride,
-                 const float* const* next, size_t nextCount) {
-  __m256 acc[HC];
-  for (int h = 0; h < HC; h++) acc[h] = _mm256_setzero_ps();
-  for (size_t i = 0; i < d; i += 8) {
-    if (i % 16 == 0) {
-      for (size_t p = 0; p < nextCount; p++) _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
-    }
-    __m256 k[8];
-    for (int p = 0; p < 8; p++) k[p] = _mm256_loadu_ps(keys[p] + i);
-    transpose8(k);
-    for (int j = 0; j < 8; j++) {
-      for (int h = 0; h < HC; h++) acc[h] = _mm256_fmadd_ps(k[j], _mm256_broadcast_ss(q + h * d + i + j), acc[h]);
-    }
-  }
-  const __m256 sv = _mm256_set1_ps(scale);
-  for (int h = 0; h < HC; h++) _mm256_storeu_ps(scores + h * stride, _mm256_mul_ps(acc[h], sv));
-}
-
+// Attention tiles: the loops of avx2_attention_tiles.h on f32 rows.
 void scoreTile(const float* q, size_t heads, const float* const* keys, size_t count, size_t d, float scale, float* scores,
                size_t stride, const NextRows& next) {
-  size_t p = 0;
-  // The transpose costs 24 shuffles per 8x8 block: worth it once two or more heads share it.
-  if (heads >= 2 && d % 8 == 0) {
-    for (; p + 8 <= count; p += 8) {
-      const size_t ahead = next.count > p ? std::min<size_t>(8, next.count - p) : 0;
-      for (size_t h0 = 0; h0 < heads; h0 += 4) {
-        const float* qh = q + h0 * d;
-        float* sh = scores + h0 * stride + p;
-        const float* const* nx = next.rows + p;
-        const size_t nc = h0 == 0 ? ahead : 0;  // the first pass prefetches
-        switch (std::min<size_t>(4, heads - h0)) {
-          case 1: scoreHeads8<1>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
-          case 2: scoreHeads8<2>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
-          case 3: scoreHeads8<3>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
-          default: scoreHeads8<4>(qh, d, keys + p, scale, sh, stride, nx, nc); break;
-        }
-      }
-    }
-  }
-  for (; p < count; p++) {
-    for (size_t h = 0; h < heads; h++) scores[h * stride + p] = dot(q + h * d, keys[p], d) * scale;
-  }
-}
-
-// HC (<= 8) heads' outputs for 8 dimensions from i, kept in registers across the tile: each value
-// slice is loaded once for all heads of the group.
-template <int HC>
-void accumulateHeads8(float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride, size_t count,
-                      const float* const* next, size_t nextCount) {
-  __m256 o[HC];
-  for (int h = 0; h < HC; h++) o[h] = _mm256_loadu_ps(out + h * d + i);
-  if (i % 16 != 0) nextCount = 0;  // one prefetch per 64-byte line
-  for (size_t p = 0; p < count; p++) {
-    if (p < nextCount) _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
-    const __m256 v = _mm256_loadu_ps(values[p] + i);
-    for (int h = 0; h < HC; h++) o[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(weights + h * stride + p), v, o[h]);
-  }
-  for (int h = 0; h < HC; h++) _mm256_storeu_ps(out + h * d + i, o[h]);
+  scoreRows<F32Rows>(q, heads, keys, count, d, scale, scores, stride, next.rows, next.count);
 }
 
 void accumulateTile(float* out, size_t heads, const float* const* values, const float* weights, size_t stride, size_t count, size_t d,
                     const NextRows& next) {
-  if (d % 8 != 0) {
-    for (size_t h = 0; h < heads; h++) {
-      for (size_t p = 0; p < count; p++) axpy(out + h * d, values[p], weights[h * stride + p], d);
-    }
-    return;
-  }
-  for (size_t h0 = 0; h0 < heads; h0 += 8) {
-    float* oh = out + h0 * d;
-    const float* wh = weights + h0 * stride;
-    const float* const* nx = next.rows;
-    const size_t nc = h0 == 0 ? next.count : 0;
-    for (size_t i = 0; i < d; i += 8) {
-      switch (std::min<size_t>(8, heads - h0)) {
-        case 1: accumulateHeads8<1>(oh, d, i, values, wh, stride, count, nx, nc); break;
-        case 2: accumulateHeads8<2>(oh, d, i, values, wh, stride, count, nx, nc); break;
-        case 3: accumulateHeads8<3>(oh, d, i, values, wh, stride, count, nx, nc); break;
-        case 4: accumulateHeads8<4>(oh, d, i, values, wh, stride, count, nx, nc); break;
-        case 5: accumulateHeads8<5>(oh, d, i, values, wh, stride, count, nx, nc); break;
-        case 6: accumulateHeads8<6>(oh, d, i, values, wh, stride, count, nx, nc); break;
-        case 7: accumulateHeads8<7>(oh, d, i, values, wh, stride, count, nx, nc); break;
-        default: accumulateHeads8<8>(oh, d, i, values, wh, stride, count, nx, nc); break;
-      }
-    }
-  }
+  accumulateRows<F32Rows>(out, heads, values, weights, stride, count, d, next.rows, next.count);
 }
 
 // expApprox (fast_exp.h) on 8 lanes: the same range reduction and polynomial; 2^n built in the
@@ -516,6 +394,6 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, scoreTile,
-                         accumulateTile, nullptr)
+                         accumulateTile, avx2KVTiles())
 
 }  // namespace vserve

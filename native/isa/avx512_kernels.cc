@@ -14,6 +14,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
+#include "avx512_attention_tiles.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
@@ -633,16 +634,7 @@ void matmulBF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range)
 
 // ---- vector helpers ----
 
-inline __mmask16 tailMask(size_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
-
-float dot(const float* a, const float* b, size_t n) {
-  __m512 acc = _mm512_setzero_ps();
-  for (size_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tailMask(n - i);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
+float dot(const float* a, const float* b, size_t n) { return rowDot<F32Rows>(a, b, n); }
 
 void axpy(float* y, const float* x, float a, size_t n) {
   const __m512 av = _mm512_set1_ps(a);
@@ -674,198 +666,15 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
   return acc;
 }
 
-// Attention tiles. Four positions' dots at a time: four independent FMA chains instead of one call
-// (and one dependent chain) per position.
-// One query head against `count` keys, four positions' dots at a time.
-void scoreOneHead(const float* q, const float* const* keys, size_t count, size_t d, float scale, float* scores) {
-  size_t p = 0;
-  for (; p + 4 <= count; p += 4) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i < d; i += 16) {
-      const __mmask16 m = tailMask(d - i);
-      const __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
-      a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p] + i), a0);
-      a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p + 1] + i), a1);
-      a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p + 2] + i), a2);
-      a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, keys[p + 3] + i), a3);
-    }
-    scores[p] = _mm512_reduce_add_ps(a0) * scale;
-    scores[p + 1] = _mm512_reduce_add_ps(a1) * scale;
-    scores[p + 2] = _mm512_reduce_add_ps(a2) * scale;
-    scores[p + 3] = _mm512_reduce_add_ps(a3) * scale;
-  }
-  for (; p < count; p++) scores[p] = dot(q, keys[p], d) * scale;
-}
-
-// In-register transpose of a 16x16 block of floats (r[i] = row i in, column i out): pairs of rows
-// interleaved as floats, then as float pairs, then 128-bit lanes gathered across the four row groups.
-inline void transpose16(__m512 (&r)[16]) {
-  __m512 t[16];
-  for (int k = 0; k < 8; k++) {
-    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-  }
-  __m512 u[16];
-  for (int k = 0; k < 4; k++) {
-    const __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * k + 2]), e = _mm512_castps_pd(t[4 * k + 3]);
-    u[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    u[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    u[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
-    u[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
-  }
-  for (int j = 0; j < 4; j++) {
-    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44), v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE);
-    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44), w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
-    r[j] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-    r[4 + j] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-    r[8 + j] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-  }
-}
-
-// HC query heads (one GQA group, or part of it) against 16 keys. The keys' 16-dim slices are transposed
-// so each vector holds one dimension of all 16 positions: every head then needs one FMA per dimension
-// with its query element broadcast, and no horizontal sums (which cost more than the dots when each
-// (head, position) pair ends in its own reduction). The transpose is shared by all HC heads.
-// `next` (nextCount of them, up to 16) are the rows 16 positions on in the next tile; each slice read
-// here has its counterpart there prefetched.
-template <int HC>
-void scoreHeads16(const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride,
-                  const float* const* next, size_t nextCount) {
-  __m512 acc[HC];
-#pragma GCC unroll 8
-  for (int h = 0; h < HC; h++) acc[h] = _mm512_setzero_ps();
-  for (size_t i = 0; i < d; i += 16) {
-    for (size_t p = 0; p < nextCount; p++) _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
-    __m512 k[16];
-#pragma GCC unroll 16
-    for (int p = 0; p < 16; p++) k[p] = _mm512_loadu_ps(keys[p] + i);
-    transpose16(k);
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) {
-#pragma GCC unroll 8
-      for (int h = 0; h < HC; h++) acc[h] = _mm512_fmadd_ps(k[j], _mm512_set1_ps(q[h * d + i + j]), acc[h]);
-    }
-  }
-  const __m512 s = _mm512_set1_ps(scale);
-#pragma GCC unroll 8
-  for (int h = 0; h < HC; h++) _mm512_storeu_ps(scores + h * stride, _mm512_mul_ps(acc[h], s));
-}
-
-void scoreHeadChunk(size_t heads, const float* q, size_t d, const float* const* keys, float scale, float* scores, size_t stride,
-                    const float* const* next, size_t nextCount) {
-  switch (heads) {
-    case 1: return scoreHeads16<1>(q, d, keys, scale, scores, stride, next, nextCount);
-    case 2: return scoreHeads16<2>(q, d, keys, scale, scores, stride, next, nextCount);
-    case 3: return scoreHeads16<3>(q, d, keys, scale, scores, stride, next, nextCount);
-    case 4: return scoreHeads16<4>(q, d, keys, scale, scores, stride, next, nextCount);
-    case 5: return scoreHeads16<5>(q, d, keys, scale, scores, stride, next, nextCount);
-    case 6: return scoreHeads16<6>(q, d, keys, scale, scores, stride, next, nextCount);
-    case 7: return scoreHeads16<7>(q, d, keys, scale, scores, stride, next, nextCount);
-    default: return scoreHeads16<8>(q, d, keys, scale, scores, stride, next, nextCount);
-  }
-}
-
+// Attention tiles: the loops of avx512_attention_tiles.h on f32 rows.
 void scoreTile(const float* q, size_t heads, const float* const* keys, size_t count, size_t d, float scale, float* scores,
                size_t stride, const NextRows& next) {
-  size_t p = 0;
-  // The transposed form pays 64 shuffles per 16x16 block: worth it once two or more heads share them.
-  if (heads >= 2 && d % 16 == 0) {
-    for (; p + 16 <= count; p += 16) {
-      // The first chunk of heads prefetches the next tile's counterparts of the rows it reads.
-      const size_t ahead = next.count > p ? std::min<size_t>(16, next.count - p) : 0;
-      for (size_t h0 = 0; h0 < heads; h0 += 8) {
-        scoreHeadChunk(std::min<size_t>(8, heads - h0), q + h0 * d, d, keys + p, scale, scores + h0 * stride + p, stride,
-                       next.rows + p, h0 == 0 ? ahead : 0);
-      }
-    }
-  }
-  if (p == count) return;
-  for (size_t h = 0; h < heads; h++) scoreOneHead(q + h * d, keys + p, count - p, d, scale, scores + h * stride + p);
-}
-
-// Keeps 64 output floats in registers across all positions (axpy per position stores and reloads
-// them, a store-to-load chain per position); four independent accumulators per step.
-void accumulateOneHead(float* out, const float* const* values, const float* weights, size_t count, size_t d) {
-  for (size_t i = 0; i < d; i += 64) {
-    const __mmask16 m0 = tailMask(d - i), m1 = tailMask(d > i + 16 ? d - i - 16 : 0),
-                    m2 = tailMask(d > i + 32 ? d - i - 32 : 0), m3 = tailMask(d > i + 48 ? d - i - 48 : 0);
-    __m512 o0 = _mm512_maskz_loadu_ps(m0, out + i), o1 = _mm512_maskz_loadu_ps(m1, out + i + 16),
-           o2 = _mm512_maskz_loadu_ps(m2, out + i + 32), o3 = _mm512_maskz_loadu_ps(m3, out + i + 48);
-    for (size_t p = 0; p < count; p++) {
-      const __m512 w = _mm512_set1_ps(weights[p]);
-      const float* v = values[p] + i;
-      o0 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m0, v), o0);
-      o1 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m1, v + 16), o1);
-      o2 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m2, v + 32), o2);
-      o3 = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m3, v + 48), o3);
-    }
-    _mm512_mask_storeu_ps(out + i, m0, o0);
-    _mm512_mask_storeu_ps(out + i + 16, m1, o1);
-    _mm512_mask_storeu_ps(out + i + 32, m2, o2);
-    _mm512_mask_storeu_ps(out + i + 48, m3, o3);
-  }
-}
-
-// HC heads' outputs, 32 dimensions at a time, kept in registers across the tile: each value slice is
-// loaded once for all the heads of the group instead of once per head.
-// Prefetches the next tile's counterpart of each value slice it reads (next[p], p < nextCount).
-template <int HC>
-void accumulateHeads32(float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride, size_t count,
-                       const float* const* next, size_t nextCount) {
-  __m512 o0[HC], o1[HC];
-#pragma GCC unroll 8
-  for (int h = 0; h < HC; h++) {
-    o0[h] = _mm512_loadu_ps(out + h * d + i);
-    o1[h] = _mm512_loadu_ps(out + h * d + i + 16);
-  }
-  for (size_t p = 0; p < count; p++) {
-    if (p < nextCount) {
-      _mm_prefetch(reinterpret_cast<const char*>(next[p] + i), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(next[p] + i + 16), _MM_HINT_T0);
-    }
-    const __m512 v0 = _mm512_loadu_ps(values[p] + i), v1 = _mm512_loadu_ps(values[p] + i + 16);
-#pragma GCC unroll 8
-    for (int h = 0; h < HC; h++) {
-      const __m512 w = _mm512_set1_ps(weights[h * stride + p]);
-      o0[h] = _mm512_fmadd_ps(w, v0, o0[h]);
-      o1[h] = _mm512_fmadd_ps(w, v1, o1[h]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int h = 0; h < HC; h++) {
-    _mm512_storeu_ps(out + h * d + i, o0[h]);
-    _mm512_storeu_ps(out + h * d + i + 16, o1[h]);
-  }
-}
-
-void accumulateHeadChunk(size_t heads, float* out, size_t d, size_t i, const float* const* values, const float* weights, size_t stride,
-                         size_t count, const float* const* next, size_t nextCount) {
-  switch (heads) {
-    case 1: return accumulateHeads32<1>(out, d, i, values, weights, stride, count, next, nextCount);
-    case 2: return accumulateHeads32<2>(out, d, i, values, weights, stride, count, next, nextCount);
-    case 3: return accumulateHeads32<3>(out, d, i, values, weights, stride, count, next, nextCount);
-    case 4: return accumulateHeads32<4>(out, d, i, values, weights, stride, count, next, nextCount);
-    case 5: return accumulateHeads32<5>(out, d, i, values, weights, stride, count, next, nextCount);
-    case 6: return accumulateHeads32<6>(out, d, i, values, weights, stride, count, next, nextCount);
-    case 7: return accumulateHeads32<7>(out, d, i, values, weights, stride, count, next, nextCount);
-    default: return accumulateHeads32<8>(out, d, i, values, weights, stride, count, next, nextCount);
-  }
+  scoreRows<F32Rows>(q, heads, keys, count, d, scale, scores, stride, next.rows, next.count);
 }
 
 void accumulateTile(float* out, size_t heads, const float* const* values, const float* weights, size_t stride, size_t count, size_t d,
                     const NextRows& next) {
-  if (heads < 2 || d % 32 != 0) {
-    for (size_t h = 0; h < heads; h++) accumulateOneHead(out + h * d, values, weights + h * stride, count, d);
-    return;
-  }
-  for (size_t h0 = 0; h0 < heads; h0 += 8) {
-    for (size_t i = 0; i < d; i += 32) {
-      accumulateHeadChunk(std::min<size_t>(8, heads - h0), out + h0 * d, d, i, values, weights + h0 * stride, stride, count,
-                          next.rows, h0 == 0 ? next.count : 0);
-    }
-  }
+  accumulateRows<F32Rows>(out, heads, values, weights, stride, count, d, next.rows, next.count);
 }
 
 // expApprox (fast_exp.h) on 16 lanes: the same range reduction and polynomial; 2^n by scalef.
@@ -905,6 +714,6 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
-                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, nullptr)
+                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx512KVTiles())
 
 }  // namespace vserve

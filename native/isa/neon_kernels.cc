@@ -7,6 +7,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "kquant_blocks.h"
+#include "neon_blocks.h"
 #include "softmax_tile.h"
 
 namespace vserve {
@@ -33,15 +34,6 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
       vst1q_u8(q + 4 * k, veorq_u8(vreinterpretq_u8_s8(packed), vdupq_n_u8(0x80)));
     }
   }
-}
-
-// sum over 32 lanes of a * b (signed bytes), widened so nothing overflows.
-inline int32_t blockDot(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
-  int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
-  acc = vpadalq_s16(acc, vmull_high_s8(a0, b0));
-  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
-  acc = vpadalq_s16(acc, vmull_high_s8(a1, b1));
-  return vaddvq_s32(acc);
 }
 
 inline int8x16_t signedActivations(const uint8_t* u) {
@@ -239,6 +231,7 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
 
 }  // namespace
 
-VSERVE_DEFINE_KERNEL_SET(neonKernels, "neon", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
+VSERVE_DEFINE_KERNEL_SET(neonKernels, "neon", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         neonKVTiles())
 
 }  // namespace vserve

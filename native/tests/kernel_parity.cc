@@ -1,7 +1,9 @@
 // Stand-alone check that every compiled kernel set agrees with the portable one on random data,
-// without Node. Used to verify the NEON kernels from an x86 machine:
+// without Node, and that its KV-format tile kernels agree with scalar references. Used to verify the
+// NEON kernels from an x86 machine:
 //   aarch64-linux-gnu-g++ -std=c++17 -O2 -static -o parity native/tests/kernel_parity.cc
-//       native/isa/portable_kernels.cc native/isa/neon_kernels.cc native/ggml_types.cc
+//       native/isa/portable_kernels.cc native/isa/neon_kernels.cc native/isa/neon_kv_tiles.cc
+//       native/ggml_types.cc native/kv_format.cc
 //   qemu-aarch64 ./parity
 // On x86-64, define VSERVE_PARITY_X86 and link the avx2/avx512 kernel objects compiled with their
 // flags (see binding.gyp); run it only on a CPU with AVX-512.
@@ -9,10 +11,13 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "../attention_core.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "../kv_format.h"
 
 using namespace vserve;
 
@@ -39,15 +44,25 @@ std::vector<uint8_t> randomQuantBlocks(size_t blocks, int blockBytes) {
 
 int failures = 0;
 
-void expectClose(const char* what, const char* isa, const std::vector<float>& got, const std::vector<float>& want, float tol) {
+// The largest difference relative to the largest reference magnitude (NaN anywhere: infinite).
+float relativeError(const std::vector<float>& got, const std::vector<float>& want) {
   float worst = 0, scale = 1e-30f;
   for (size_t i = 0; i < want.size(); i++) {
-    worst = std::fmax(worst, std::fabs(got[i] - want[i]));
+    const float diff = std::fabs(got[i] - want[i]);
+    worst = std::isnan(diff) ? INFINITY : std::fmax(worst, diff);
     scale = std::fmax(scale, std::fabs(want[i]));
   }
-  const bool ok = worst / scale <= tol;
+  return worst / scale;
+}
+
+void report(const std::string& what, const char* isa, float err, float tol) {
+  const bool ok = err <= tol;
   if (!ok) failures++;
-  std::printf("%-6s %-28s rel err %.2e %s\n", isa, what, double(worst / scale), ok ? "ok" : "FAIL");
+  std::printf("%-6s %-28s rel err %.2e %s\n", isa, what.c_str(), double(err), ok ? "ok" : "FAIL");
+}
+
+void expectClose(const char* what, const char* isa, const std::vector<float>& got, const std::vector<float>& want, float tol) {
+  report(what, isa, relativeError(got, want), tol);
 }
 
 // The K-quant kernels (where both sets have them) on the signed form of the same quantized rows.
@@ -142,16 +157,120 @@ void check(const KernelSet& k, const KernelSet& ref) {
   }
 }
 
+// One head slice of d values per position in KV format f, each row at an odd address (slices in a
+// cache are not aligned either), with the values they decode to.
+struct FormatRows {
+  std::vector<uint8_t> bytes;
+  std::vector<const uint8_t*> rows;
+  std::vector<float> decoded;  // [count][d]
+};
+
+FormatRows formatRows(uint32_t f, size_t count, size_t d) {
+  const KVFormatTraits& fmt = kvFormat(f);
+  const size_t stride = fmt.rowBytes(d) + 7;
+  FormatRows r{std::vector<uint8_t>(count * stride + 1), {}, std::vector<float>(count * d)};
+  for (size_t p = 0; p < count; p++) {
+    uint8_t* row = r.bytes.data() + 1 + p * stride;
+    fmt.encode(randomFloats(d).data(), d, row, stride);  // one-row groups: the stride is not used
+    fmt.decode(row, 0, d, r.decoded.data() + p * d, d, 0, stride);
+    r.rows.push_back(row);
+  }
+  return r;
+}
+
+// Value i of a q8_0 / q4_0 block as its integer quant (q4_0: the nibble less 8).
+int blockQuant(uint32_t f, const uint8_t* blk, size_t i) {
+  if (f == kKVQ8_0) return int8_t(blk[2 + i]);
+  const uint8_t byte = blk[2 + i % 16];
+  return int(i < 16 ? byte & 0x0f : byte >> 4) - 8;
+}
+
+// Scores as the kernels define them, in double: f16 keys against the f32 query, q8_0/q4_0 keys as
+// integer dots with the query's q8_0 blocks (what the kernels compute, so exact up to f32 rounding).
+std::vector<float> referenceScores(uint32_t f, const FormatRows& keys, const float* q, const QueryBlocks& qb, size_t heads,
+                                   size_t count, size_t d, float scale, size_t stride) {
+  std::vector<float> scores(heads * stride);
+  for (size_t h = 0; h < heads; h++) {
+    for (size_t p = 0; p < count; p++) {
+      double sum = 0;
+      if (f == kKVF16) {
+        for (size_t i = 0; i < d; i++) sum += double(q[h * d + i]) * keys.decoded[p * d + i];
+      } else {
+        const size_t blockBytes = kvFormat(f).blockBytes;
+        for (size_t b = 0; b < d / 32; b++) {
+          const uint8_t* blk = keys.rows[p] + b * blockBytes;
+          long dot = 0;
+          for (size_t i = 0; i < 32; i++) dot += long(blockQuant(f, blk, i)) * qb.q[h * d + b * 32 + i];
+          sum += double(halfToFloat(loadU16(blk))) * qb.s[h * (d / 32) + b] * double(dot);
+        }
+      }
+      scores[h * stride + p] = float(sum * scale);
+    }
+  }
+  return scores;
+}
+
+void checkKVTiles(const KernelSet& k) {
+  if (k.kvTiles == nullptr) return;
+  constexpr size_t stride = kPositionTile;
+  for (uint32_t f : {kKVF16, kKVQ8_0, kKVQ4_0}) {
+    const KVTileKernels& t = k.kvTiles[f];
+    if (t.score == nullptr && t.accumulate == nullptr) continue;
+    float scoreErr = 0, accumulateErr = 0;  // the worst over all shapes
+    const std::vector<size_t> dims = f == kKVF16 ? std::vector<size_t>{7, 8, 12, 40, 64, 72, 128} : std::vector<size_t>{32, 64, 96, 128, 256};
+    for (size_t d : dims) {
+      for (size_t heads : {1, 2, 5, 8, 11}) {
+        for (size_t count : {1, 13, 16, 37, 64}) {
+          const FormatRows rows = formatRows(f, count, d);
+          const NextBytes next{rows.rows.data(), count};  // prefetched only
+          const std::vector<float> q = randomFloats(heads * d);
+          AttentionScratch scratch;
+          QueryBlocks qb{nullptr, nullptr, nullptr};
+          if (f != kKVF16) {
+            quantizeQuery(q.data(), heads, d, scratch);
+            qb = {scratch.queryQuants.data(), scratch.queryScales.data(), scratch.querySums.data()};
+          }
+          if (t.score != nullptr) {
+            std::vector<float> scores(heads * stride);
+            t.score(q.data(), qb, heads, rows.rows.data(), count, d, 0.3f, scores.data(), stride, next);
+            const float err = relativeError(scores, referenceScores(f, rows, q.data(), qb, heads, count, d, 0.3f, stride));
+            scoreErr = std::fmax(scoreErr, err);
+          }
+          if (t.accumulate != nullptr) {
+            std::vector<float> weights = randomFloats(heads * stride), out = randomFloats(heads * d);
+            std::vector<float> want(out.size());
+            for (size_t h = 0; h < heads; h++) {
+              for (size_t i = 0; i < d; i++) {
+                double sum = out[h * d + i];
+                for (size_t p = 0; p < count; p++) sum += double(weights[h * stride + p]) * rows.decoded[p * d + i];
+                want[h * d + i] = float(sum);
+              }
+            }
+            t.accumulate(out.data(), heads, rows.rows.data(), weights.data(), stride, count, d, next);
+            accumulateErr = std::fmax(accumulateErr, relativeError(out, want));
+          }
+        }
+      }
+    }
+    const std::string name = kvFormat(f).name;
+    if (t.score != nullptr) report("kvTiles " + name + " score", k.isa, scoreErr, 1e-5f);
+    if (t.accumulate != nullptr) report("kvTiles " + name + " accumulate", k.isa, accumulateErr, 1e-5f);
+  }
+}
+
 }  // namespace
 
 int main() {
   const KernelSet& ref = portableKernels();
 #if defined(__aarch64__)
   check(neonKernels(), ref);
+  checkKVTiles(neonKernels());
 #endif
 #if defined(VSERVE_PARITY_X86)
   check(avx2Kernels(), ref);
+  checkKVTiles(avx2Kernels());
   check(avx512Kernels(), ref);
+  checkKVTiles(avx512Kernels());
 #endif
   std::printf("%s\n", failures == 0 ? "all kernels agree" : "MISMATCH");
   return failures == 0 ? 0 : 1;
