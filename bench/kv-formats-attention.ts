@@ -57,8 +57,16 @@ function formatCache(backend: Backend, slots: number, tokens: number, s: Attenti
     const k = new Float32Array(tokens * s.nKVHeads * s.headDim), v = new Float32Array(k.length);
     fillFloats(k, 1);
     fillFloats(v, 2);
-    const positions = Int32Array.from({ length: tokens }, (_, i) => i);
-    for (let slot = 0; slot < slots; slot++) backend.kvStore(view, 0, k, v, new Int32Array(tokens).fill(slot), positions);
+    const row = s.nKVHeads * s.headDim;
+    // A cache with a residual window (KIVI) takes a sequence's rows a chunk at a time.
+    const chunk = view.residual?.chunkTokens ?? tokens;
+    for (let slot = 0; slot < slots; slot++) {
+      for (let at = 0; at < tokens; at += chunk) {
+        const n = Math.min(chunk, tokens - at);
+        const positions = Int32Array.from({ length: n }, (_, i) => at + i);
+        backend.kvStore(view, 0, k.subarray(at * row, (at + n) * row), v.subarray(at * row, (at + n) * row), new Int32Array(n).fill(slot), positions);
+      }
+    }
     return { view, manager };
   } catch (e) {
     manager.close();
