@@ -30,10 +30,10 @@ interface Variant {
 /** A KV type as a configuration, named as the CLI's --kv-type shows it ("q8_0", "kivi2", "q8_0/q4_0" for K/V) plus its variant. */
 function kv(k: KVFormatName, v: KVFormatName = k, variant: Variant = {}): FormatConfig {
   const { rotate, residual, tokenSteps } = variant;
-  const notes = [rotate ? 'rotated' : '', residual === undefined ? '' : `residual ${residual}`, tokenSteps ? '1-token steps' : ''].filter(Boolean);
+  const notes = [rotate === true ? 'rotated' : rotate === false ? 'not rotated' : '', residual === undefined ? '' : `residual ${residual}`, tokenSteps ? '1-token steps' : ''].filter(Boolean);
   return {
     name: kvTypeLabel({ k, v }) + (notes.length > 0 ? ` (${notes.join('; ')})` : ''),
-    shape: { type: { k, v }, ...(rotate ? { rotate } : {}), ...(residual === undefined ? {} : { residual }) },
+    shape: { type: { k, v }, ...(rotate === undefined ? {} : { rotate }), ...(residual === undefined ? {} : { residual }) },
     ...(tokenSteps ? { step: 1 } : {}),
   };
 }
@@ -64,12 +64,13 @@ export const KV_FORMAT_CONFIGS: readonly FormatConfig[] = [
   kv('kivi4t', 'kivi4t', { residual: 32 }),
   // One token per forward pass, as decoding reads the cache: the same reads as in chunks, by design.
   kivi('kivi2', { residual: 32, tokenSteps: true }),
-  // Hadamard-rotated (f16 as the control: the rotation itself should cost nothing).
+  // The Hadamard rotation, against each format's default (on for q8_0/q4_0, off for f16 and KIVI; f16 is
+  // the control: the rotation itself should cost nothing).
   kv('f16', 'f16', { rotate: true }),
-  kv('q8_0', 'q8_0', { rotate: true }),
-  kv('q4_0', 'q4_0', { rotate: true }),
-  kv('q8_0', 'q4_0', { rotate: true }),
-  kv('q4_0', 'q8_0', { rotate: true }),
+  kv('q8_0', 'q8_0', { rotate: false }),
+  kv('q4_0', 'q4_0', { rotate: false }),
+  kv('q8_0', 'q4_0', { rotate: false }),
+  kv('q4_0', 'q8_0', { rotate: false }),
   kivi('kivi2', { rotate: true }),
   kivi('kivi4', { rotate: true }),
 ];

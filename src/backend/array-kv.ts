@@ -15,6 +15,7 @@ export class ArrayKV implements ContiguousKV {
   readonly rowsPerPage: number;
   readonly pageBytes: number;
   readonly residual: ResidualRing | undefined;
+  readonly rotate: boolean;
   private readonly k: Uint8Array[];
   private readonly v: Uint8Array[];
 
@@ -27,10 +28,11 @@ export class ArrayKV implements ContiguousKV {
     type: KVType = DEFAULT_KV_TYPE,
     /** Newest tokens kept in f16 (KIVI's residual; default 128 with KIVI formats, else 0). */
     residualTokens?: number,
-    /** Store K and V rotated (see ContiguousKV.rotate). */
-    readonly rotate = false,
+    /** Store K and V rotated (see KVShape.rotate; default: on with q8_0 and q4_0). */
+    rotate?: boolean,
   ) {
-    const shape = resolveShape({ layers: nLayers, kvHeads, headDim, maxSlots, maxContext, type, residual: residualTokens });
+    const shape = resolveShape({ layers: nLayers, kvHeads, headDim, maxSlots, maxContext, type, residual: residualTokens, rotate });
+    this.rotate = shape.rotate;
     this.residual = residualRingFor(shape);
     this.keyFormat = kvFormat(type.k);
     this.valueFormat = kvFormat(type.v);

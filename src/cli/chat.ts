@@ -6,7 +6,7 @@ import { Engine } from '../engine/engine.js';
 import type { ChatMessage } from '../model/chat-template.js';
 import { parseCliArgs } from './args.js';
 import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
-import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvResidualOption, kvTypeOption } from './kv-type-flags.js';
+import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeOption } from './kv-type-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
@@ -40,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   const params = samplingParams(values);
   const modelPath = modelArgument('chat', values.model, positionals);
   // One conversation at a time: one KV slot at the model's full context.
-  const engine = await Engine.load(modelPath, { maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values), kvResidual: kvResidualOption(values), kvRotate: values['kv-rotate'] });
+  const engine = await Engine.load(modelPath, { maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values), kvResidual: kvResidualOption(values), kvRotate: kvRotateOption(values) });
   const start: ChatMessage[] = values.system !== undefined ? [{ role: 'system', content: values.system }] : [];
   let messages = [...start];
   let answering: AbortController | undefined;

@@ -10,6 +10,7 @@ export const KV_TYPE_OPTIONS = {
   'kv-quant': { type: 'string' },
   'kv-residual': { type: 'string' },
   'kv-rotate': { type: 'boolean' },
+  'no-kv-rotate': { type: 'boolean' },
 } as const;
 
 export const KV_TYPE_HELP = `      --kv-type TYPE         format of the KV cache: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0
@@ -17,7 +18,8 @@ export const KV_TYPE_HELP = `      --kv-type TYPE         format of the KV cache
       --kv-type-k TYPE       the format of K only; --kv-type-v TYPE: of V only
       --kv-quant KIVI        kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)
       --kv-residual N        newest tokens kept f16 before they are encoded (KIVI; default 128)
-      --kv-rotate            store K and V Walsh-Hadamard rotated (narrows 4-bit error)`;
+      --kv-rotate            store K and V Walsh-Hadamard rotated (the default with q8_0 and q4_0,
+                             whose error it lowers); --no-kv-rotate: never`;
 
 type KVTypeFlags = { 'kv-type'?: string; 'kv-type-k'?: string; 'kv-type-v'?: string; 'kv-quant'?: string };
 
@@ -39,4 +41,10 @@ export function kvTypeOption(v: KVTypeFlags): Partial<KVType> | KIVIName | undef
 /** --kv-residual: tokens (undefined: the formats' default). */
 export function kvResidualOption(v: { 'kv-residual'?: string }): number | undefined {
   return v['kv-residual'] === undefined ? undefined : intOption('kv-residual', v['kv-residual'], 0, 0);
+}
+
+/** --kv-rotate / --no-kv-rotate (undefined: the formats' default). */
+export function kvRotateOption(v: { 'kv-rotate'?: boolean; 'no-kv-rotate'?: boolean }): boolean | undefined {
+  if (v['kv-rotate'] && v['no-kv-rotate']) throw new CliError('give --kv-rotate or --no-kv-rotate, not both');
+  return v['kv-rotate'] ? true : v['no-kv-rotate'] ? false : undefined;
 }

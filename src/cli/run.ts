@@ -8,7 +8,7 @@ import { loadModel } from '../model/load.js';
 import { parseCliArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
-import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvResidualOption, kvTypeOption } from './kv-type-flags.js';
+import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeOption } from './kv-type-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
@@ -70,8 +70,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     const c = model.config;
     const kvType = kvTypeOption(values), residual = kvResidualOption(values);
-    const rotate = values['kv-rotate'] ?? false;
-    const kv = (kvType ?? residual) !== undefined || rotate ? new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim, resolveKVType(kvType), residual, rotate) : undefined;
+    const rotate = kvRotateOption(values);
+    const kv = (kvType ?? residual ?? rotate) !== undefined ? new ArrayKV(c.nLayers, 1, c.contextLength, c.nKVHeads, c.headDim, resolveKVType(kvType), residual, rotate) : undefined;
     const it = generate(model, tokenizer, input, { ...params, ...(kv ? { kv } : {}) });
     let r = it.next();
     while (!r.done) {

@@ -14,7 +14,7 @@ import { threadsOption } from './compute-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
-import { KV_TYPE_OPTIONS, kvResidualOption, kvTypeOption } from './kv-type-flags.js';
+import { KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeOption } from './kv-type-flags.js';
 import { kvTypeLabel } from '../kv/format.js';
 
 /** A laptop-sized default KV budget (the pool never grows past it; pages are used as tokens arrive). */
@@ -39,7 +39,8 @@ const HELP = `usage: vserve serve [-m] [FILE] [options]
       --kv-type-k TYPE          the format of K only; --kv-type-v TYPE: of V only
       --kv-quant KIVI           kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)
       --kv-residual N           newest tokens kept f16 before they are encoded (KIVI; default 128)
-      --kv-rotate               store K and V Walsh-Hadamard rotated (narrows 4-bit error)
+      --kv-rotate               store K and V Walsh-Hadamard rotated (the default with q8_0 and q4_0,
+                                whose error it lowers); --no-kv-rotate: never
       --scheduler KIND          sarathi (default), vllm or static
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs
@@ -114,7 +115,7 @@ export async function main(argv: string[]): Promise<void> {
       blockSize: int('block-size'),
       kvType: kvTypeOption(values),
       kvResidual: kvResidualOption(values),
-      kvRotate: values['kv-rotate'],
+      kvRotate: kvRotateOption(values),
       prefixCache: !values['no-prefix-cache'],
       admissionOrder: values.admission as AdmissionOrder | undefined,
       maxSeqs: int('max-seqs'),

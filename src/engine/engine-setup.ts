@@ -33,7 +33,8 @@ export interface ResolvedEngineOptions {
   kvType: KVType;
   /** Newest tokens kept f16 (undefined: the formats' default). */
   kvResidual: number | undefined;
-  kvRotate: boolean;
+  /** undefined: the formats' default. */
+  kvRotate: boolean | undefined;
 }
 
 /** Engine.load's kvType: one format name for K and V, or { k, v } with either left at the default. */
@@ -86,7 +87,7 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     maxAdmissionDelayMs: int('maxAdmissionDelayMs', opts.maxAdmissionDelayMs, 2000, 0),
     kvType: resolveKVType(opts.kvType),
     kvResidual: opts.kvResidual === undefined ? undefined : int('kvResidual', opts.kvResidual, 0, 0, 1 << 16),
-    kvRotate: bool('kvRotate', opts.kvRotate, false),
+    kvRotate: opts.kvRotate === undefined ? undefined : bool('kvRotate', opts.kvRotate, false),
   };
 }
 

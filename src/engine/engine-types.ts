@@ -54,7 +54,10 @@ export interface EngineOptions {
    * 32). Default: 128 with the KIVI formats, 0 otherwise.
    */
   kvResidual?: number;
-  /** Store K and V rotated by a Walsh-Hadamard transform per head, which narrows the error of 4-bit formats (default false). */
+  /**
+   * Store K and V rotated by a Walsh-Hadamard transform per head, which lowers the error of the block
+   * formats. Default: on with q8_0 or q4_0, off with f32, f16 and KIVI.
+   */
   kvRotate?: boolean;
   /** Paged manager: tokens per block (default 16). */
   blockSize?: number;

@@ -16,7 +16,11 @@ export interface KVShape {
    * 128 for the KIVI formats, 0 otherwise.
    */
   residual?: number;
-  /** Store K and V rotated by a Walsh-Hadamard transform per head (default false). */
+  /**
+   * Store K and V rotated by a Walsh-Hadamard transform per head. Default: on where K or V is q8_0 or
+   * q4_0 (it lowers their error: bench/README.md, kv-quality), off for f32/f16 (nothing to gain) and KIVI
+   * (its per-channel keys lose their outlier channels).
+   */
   rotate?: boolean;
 }
 
@@ -30,7 +34,7 @@ export function resolveShape(shape: KVShape): ResolvedKVShape {
   const type = shape.type ?? DEFAULT_KV_TYPE;
   checkRowFits(type, shape.kvHeads, shape.headDim);
   const residual = shape.residual ?? (isKIVIType(type) ? DEFAULT_KIVI_RESIDUAL : 0);
-  return { ...shape, type, residual, rotate: shape.rotate ?? false, keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
+  return { ...shape, type, residual, rotate: shape.rotate ?? rotatesByDefault(type), keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
 }
 
 /**
@@ -45,6 +49,12 @@ export function tokenBytes(shape: ResolvedKVShape): number {
 /** Bytes one token occupies in the whole cache (every layer's K and V), which is what capacity depends on. */
 export function bytesPerToken(shape: ResolvedKVShape): number {
   return tokenBytes(shape) * rangeCount(shape);
+}
+
+/** Whether a cache of this type stores K and V rotated unless told otherwise (see KVShape.rotate). */
+export function rotatesByDefault(type: KVType): boolean {
+  const block = (f: string) => f === 'q8_0' || f === 'q4_0';
+  return !isKIVIType(type) && (block(type.k) || block(type.v));
 }
 
 /** Tokens the formats encode together: pages and blocks hold whole groups of them. */

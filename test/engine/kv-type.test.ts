@@ -102,7 +102,14 @@ test('kvType names are checked: unknown names and keys are errors that list the 
   assert.throws(() => createEngineCore(mdl, tokenizer, { kvType: 'kivi2', kvResidual: 40, kvManager: 'paged' }), /multiple of 32/);
   const kivi = load('kivi4');
   assert.deepEqual(kivi.kv.stats().kvType, { k: 'kivi4c', v: 'kivi4t' });
+  // The rotation is on by default where it lowers the error (q8_0, q4_0), off elsewhere, and can be set.
+  assert.equal(kivi.kv.view.rotate, false);
   kivi.close();
+  for (const [kvType, kvRotate, rotated] of [['q8_0', undefined, true], [{ k: 'f16', v: 'q4_0' }, undefined, true], ['f16', undefined, false], ['q8_0', false, false], ['f16', true, true]] as const) {
+    const c = createEngineCore(mdl, tokenizer, { kvType, kvRotate, kvManager: 'paged' });
+    assert.equal(c.kv.view.rotate, rotated, `${JSON.stringify(kvType)}, kvRotate ${kvRotate}`);
+    c.close();
+  }
   assert.throws(() => load({ k: 'q8_0', value: 'f16' }), /unknown kvType key "value"; known: k, v/);
   assert.throws(() => load({ v: 'int8' }), /kvType.v must be one of/);
   assert.throws(() => load(4), /kvType must be a format name or \{ k, v \}/);

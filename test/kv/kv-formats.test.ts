@@ -63,7 +63,8 @@ test('native kvStore writes the reference bytes in every ggml format, and values
   const kvHeads = 2, headDim = 32, n = kvHeads * headDim;
   for (const f of GGML_FORMATS) {
     const type: KVType = { k: f.name, v: f.name };
-    const kvs = [reference, native].map(() => new ArrayKV(1, 1, 8, kvHeads, headDim, type));
+    // Not rotated: the rows are the values as given, for the round trip.
+    const kvs = [reference, native].map(() => new ArrayKV(1, 1, 8, kvHeads, headDim, type, undefined, false));
     const k = awkwardRows(rng, n), v = rng.floats(6 * n);
     const slots = new Int32Array(6), positions = Int32Array.from([0, 1, 2, 3, 4, 5]);
     reference.kvStore(kvs[0]!, 0, k, v, slots, positions);
@@ -254,7 +255,7 @@ for (const type of TYPES.filter((t) => !t.k.startsWith('kivi'))) {
 test('the reference attention on a quantized cache equals f32 attention on the decoded values (the oracle is exact)', () => {
   const s = SHAPES[0]!;
   const type: KVType = { k: 'q4_0', v: 'q8_0' };
-  const quantized = new ArrayKV(2, 4, 600, s.nKVHeads, s.headDim, type);
+  const quantized = new ArrayKV(2, 4, 600, s.nKVHeads, s.headDim, type, undefined, false);
   const c = storeCase(reference, quantized, s, 9);
   // The decoded rows, stored again as f32.
   const exact = new ArrayKV(2, 4, 600, s.nKVHeads, s.headDim, { k: 'f32', v: 'f32' });
