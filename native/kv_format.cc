@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ggml_types.h"
 
@@ -13,6 +14,19 @@ namespace vserve {
 namespace {
 
 void storeU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+
+// Every f16 value as a float: the decoders read scales and minimums per value, and a table lookup is far
+// cheaper than halfToFloat's branches.
+const float* halfTable() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; h++) t[h] = halfToFloat(uint16_t(h));
+    return t;
+  }();
+  return table.data();
+}
+
+float half(const uint8_t* p) { return halfTable()[loadU16(p)]; }
 
 void encodeF32(const float* x, size_t n, uint8_t* dst, size_t) { std::memcpy(dst, x, n * 4); }
 void decodeF32(const uint8_t* row, size_t first, size_t n, float* out, size_t, size_t, size_t) {
@@ -23,7 +37,7 @@ void encodeF16(const float* x, size_t n, uint8_t* dst, size_t) {
   for (size_t i = 0; i < n; i++) storeU16(dst + 2 * i, floatToHalf(x[i]));
 }
 void decodeF16(const uint8_t* row, size_t first, size_t n, float* out, size_t, size_t, size_t) {
-  for (size_t i = 0; i < n; i++) out[i] = halfToFloat(loadU16(row + 2 * (first + i)));
+  for (size_t i = 0; i < n; i++) out[i] = half(row + 2 * (first + i));
 }
 
 void encodeQ8_0(const float* x, size_t n, uint8_t* dst, size_t) {
@@ -40,7 +54,7 @@ void decodeQ8_0(const uint8_t* row, size_t first, size_t n, float* out, size_t, 
   for (size_t i = 0; i < n; i++) {
     const size_t v = first + i;
     const uint8_t* blk = row + v / kQKBlock * kQ8_0Bytes;
-    out[i] = halfToFloat(loadU16(blk)) * float(int8_t(blk[2 + v % kQKBlock]));
+    out[i] = half(blk) * float(int8_t(blk[2 + v % kQKBlock]));
   }
 }
 
@@ -69,7 +83,7 @@ void decodeQ4_0(const uint8_t* row, size_t first, size_t n, float* out, size_t, 
     const size_t v = first + i, j = v % kQKBlock;
     const uint8_t* blk = row + v / kQKBlock * kQ4_0Bytes;
     const uint8_t byte = blk[2 + j % 16];
-    out[i] = halfToFloat(loadU16(blk)) * float(int((j < 16 ? byte & 0x0f : byte >> 4)) - 8);
+    out[i] = half(blk) * float(int((j < 16 ? byte & 0x0f : byte >> 4)) - 8);
   }
 }
 
@@ -131,7 +145,7 @@ void decodeKiviToken(const uint8_t* row, size_t first, size_t n, float* out, siz
   for (size_t i = 0; i < n; i++) {
     const size_t v = first + i;
     const uint8_t* blk = row + v / 32 * blockBytes;
-    out[i] = halfToFloat(loadU16(blk + 2)) + float(getCode<Bits>(blk + 4, v % 32)) * halfToFloat(loadU16(blk));
+    out[i] = half(blk + 2) + float(getCode<Bits>(blk + 4, v % 32)) * half(blk);
   }
 }
 
@@ -160,7 +174,7 @@ void decodeKiviChannel(const uint8_t* row, size_t first, size_t n, float* out, s
   for (size_t i = 0; i < n; i++) {
     const size_t c = first + i;
     const uint8_t* table = group + (4 * c) / slice * rowStride + codeBytes + (4 * c) % slice;
-    out[i] = halfToFloat(loadU16(table + 2)) + float(getCode<Bits>(row, c)) * halfToFloat(loadU16(table));
+    out[i] = half(table + 2) + float(getCode<Bits>(row, c)) * half(table);
   }
 }
 
