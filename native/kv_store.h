@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "attention_core.h"
-#include "ggml_types.h"
 #include "hadamard.h"
 #include "js_args.h"
 #include "kv_format.h"
@@ -162,11 +161,12 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
     }
     if (pos + 1 - e == window) encoded[slot] = int32_t(e + ring.groupTokens);
   }
-  std::vector<float> group(ring.groupTokens * rowLen);
+  const KVFormatTraits& f16 = kvFormat(kKVF16);
+  std::vector<float> group;
   auto encodeGroup = [&](const KVFormatTraits& f, const uint8_t* ringBase, uint8_t* cache, size_t slot, size_t e) {
+    group.resize(ring.groupTokens * rowLen);
     for (size_t j = 0; j < ring.groupTokens; j++) {
-      const uint8_t* row = ring.ringRow(ringBase, slot, e + j);
-      for (size_t c = 0; c < rowLen; c++) group[j * rowLen + c] = halfToFloat(loadU16(row + 2 * c));
+      f16.decode(ring.ringRow(ringBase, slot, e + j), 0, rowLen, group.data() + j * rowLen, rowLen, 0, 0);
     }
     for (size_t j = 0; j < ring.groupTokens; j += f.groupTokens) {
       uint8_t* dst = cache + g.offset(slot, e + j);
@@ -181,8 +181,8 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
     const size_t slot = size_t(slots.data[i]), pos = size_t(positions.data[i]), e = size_t(ring.encoded[slot]);
     uint8_t* kr = const_cast<uint8_t*>(ring.ringRow(ring.keys, slot, pos));
     uint8_t* vr = const_cast<uint8_t*>(ring.ringRow(ring.values, slot, pos));
-    kvFormat(kKVF16).encode(kRows + i * rowLen, rowLen, kr, 0);
-    kvFormat(kKVF16).encode(vRows + i * rowLen, rowLen, vr, 0);
+    f16.encode(kRows + i * rowLen, rowLen, kr, 0);
+    f16.encode(vRows + i * rowLen, rowLen, vr, 0);
     if (pos + 1 - e == window) {
       encodeGroup(kf, ring.keys, g.keys, slot, e);
       encodeGroup(vf, ring.values, g.values, slot, e);

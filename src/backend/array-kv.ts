@@ -3,9 +3,9 @@
 // attached.
 import { alignedBytes } from './aligned-array.js';
 import type { ContiguousKV } from './backend.js';
-import { DEFAULT_KV_TYPE, kvFormat, rowBytesOf, type KVFormat, type KVType } from '../kv/format.js';
+import { DEFAULT_KV_TYPE, type KVFormat, type KVType } from '../kv/format.js';
 import { residualRingFor, type ResidualRing } from '../kv/residual-ring.js';
-import { resolveShape } from '../kv/shape.js';
+import { resolveShape, tokenBytes } from '../kv/shape.js';
 
 export class ArrayKV implements ContiguousKV {
   readonly layout = 'contiguous' as const;
@@ -34,10 +34,9 @@ export class ArrayKV implements ContiguousKV {
     const shape = resolveShape({ layers: nLayers, kvHeads, headDim, maxSlots, maxContext, type, residual: residualTokens, rotate });
     this.rotate = shape.rotate;
     this.residual = residualRingFor(shape);
-    this.keyFormat = kvFormat(type.k);
-    this.valueFormat = kvFormat(type.v);
-    const values = kvHeads * headDim;
-    this.rowBytes = Math.max(rowBytesOf(this.keyFormat, values), rowBytesOf(this.valueFormat, values));
+    this.keyFormat = shape.keyFormat;
+    this.valueFormat = shape.valueFormat;
+    this.rowBytes = tokenBytes(shape);
     this.rowsPerPage = maxContext;
     this.pageBytes = maxContext * this.rowBytes;
     this.k = Array.from({ length: nLayers }, () => alignedBytes(maxSlots * this.pageBytes));

@@ -13,13 +13,21 @@ export const KV_TYPE_OPTIONS = {
   'no-kv-rotate': { type: 'boolean' },
 } as const;
 
-export const KV_TYPE_HELP = `      --kv-type TYPE         format of the KV cache: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0
-                             need the model's KV heads x head size to be a multiple of 32)
-      --kv-type-k TYPE       the format of K only; --kv-type-v TYPE: of V only
-      --kv-quant KIVI        kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)
-      --kv-residual N        newest tokens kept f16 before they are encoded (KIVI; default 128)
-      --kv-rotate            store K and V Walsh-Hadamard rotated (the default with q8_0 and q4_0,
-                             whose error it lowers); --no-kv-rotate: never`;
+const KV_TYPE_FLAGS: readonly [flag: string, ...lines: string[]][] = [
+  ['--kv-type TYPE', 'format of the KV cache: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0', "need the model's KV heads x head size to be a multiple of 32)"],
+  ['--kv-type-k TYPE', 'the format of K only; --kv-type-v TYPE: of V only'],
+  ['--kv-quant KIVI', "kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)"],
+  ['--kv-residual N', 'newest tokens kept f16 before they are encoded (KIVI; default 128)'],
+  ['--kv-rotate', 'store K and V Walsh-Hadamard rotated (the default with q8_0 and q4_0,', 'whose error it lowers); --no-kv-rotate: never'],
+];
+
+/** The help lines of these flags, their descriptions starting at `column` (each command aligns its own). */
+export function kvTypeHelp(column: number): string {
+  return KV_TYPE_FLAGS.map(([flag, first, ...rest]) =>
+    [`      ${flag}`.padEnd(column) + first, ...rest.map((line) => ' '.repeat(column) + line)].join('\n')).join('\n');
+}
+
+export const KV_TYPE_HELP = kvTypeHelp(29);
 
 type KVTypeFlags = { 'kv-type'?: string; 'kv-type-k'?: string; 'kv-type-v'?: string; 'kv-quant'?: string };
 

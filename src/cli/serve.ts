@@ -14,7 +14,7 @@ import { threadsOption } from './compute-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
-import { KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeOption } from './kv-type-flags.js';
+import { KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeHelp, kvTypeOption } from './kv-type-flags.js';
 import { kvTypeLabel } from '../kv/format.js';
 
 /** A laptop-sized default KV budget (the pool never grows past it; pages are used as tokens arrive). */
@@ -34,13 +34,7 @@ const HELP = `usage: vserve serve [-m] [FILE] [options]
       --page-size SIZE          virtual manager page size, e.g. 64KiB (default: 64KiB; larger for
                                 big budgets, to stay under vm.max_map_count)
       --block-size N            paged manager tokens per block (default 16)
-      --kv-type TYPE            KV cache format: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0
-                                need the model's KV heads x head size to be a multiple of 32)
-      --kv-type-k TYPE          the format of K only; --kv-type-v TYPE: of V only
-      --kv-quant KIVI           kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)
-      --kv-residual N           newest tokens kept f16 before they are encoded (KIVI; default 128)
-      --kv-rotate               store K and V Walsh-Hadamard rotated (the default with q8_0 and q4_0,
-                                whose error it lowers); --no-kv-rotate: never
+${kvTypeHelp(32)}
       --scheduler KIND          sarathi (default), vllm or static
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs

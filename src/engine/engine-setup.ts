@@ -12,7 +12,7 @@ import { modelFingerprint } from '../model/fingerprint.js';
 import { checkEngineOptionKeys, EngineConfigError } from './option-keys.js';
 import { checkKnownKeys } from './known-keys.js';
 import { resolveShape } from '../kv/shape.js';
-import { checkRowFits, DEFAULT_KV_TYPE, isKVFormatName, KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
+import { DEFAULT_KV_TYPE, isKVFormatName, KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
 import type { AdmissionOrder, Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
@@ -104,9 +104,9 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
   const c = model.config;
   const r = resolveEngineOptions(opts, c.contextLength);
   try {
-    checkRowFits(r.kvType, c.nKVHeads, c.headDim);
+    // The formats fit the model's row, and the residual is whole groups: the managers' own checks, made
+    // before anything is allocated so that they come back as configuration errors.
     resolveShape({ layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: r.maxContext, type: r.kvType, residual: r.kvResidual });
-    if (r.kvResidual !== undefined && r.kvResidual % 32 !== 0) throw new Error(`kvResidual must be a multiple of 32 tokens, got ${r.kvResidual}`);
   } catch (e) {
     throw new EngineConfigError((e as Error).message);
   }

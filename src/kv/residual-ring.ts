@@ -20,10 +20,8 @@ export class ResidualRing implements ResidualWindow {
   readonly base: Int32Array;
   readonly chunkTokens: number;
 
+  /** `tokens`: R, a multiple of the group (resolveShape checks it). */
   constructor(private readonly shape: ResolvedKVShape, readonly tokens: number, readonly groupTokens: number) {
-    if (!(Number.isInteger(tokens) && tokens >= 0 && tokens % groupTokens === 0)) {
-      throw new KVError('ERR_KV_INVALID_ARGUMENT', `the residual window must be a multiple of ${groupTokens} tokens, got ${tokens}`);
-    }
     // The window's R + G - 1 rows at most, and room for the rows one kvStore call adds.
     this.chunkTokens = Math.max(groupTokens, RING_CHUNK_TOKENS);
     this.ringRows = tokens + groupTokens + this.chunkTokens;
@@ -67,11 +65,6 @@ export class ResidualRing implements ResidualWindow {
         ring.copyWithin(dst * slotBytes, src * slotBytes, (src + 1) * slotBytes);
       }
     }
-  }
-
-  /** Tokens of slot encoded in every layer (the most the prefix cache may publish). */
-  encodedTokens(slot: number): number {
-    return Math.min(...this.boundaries.map((b) => b[slot]!));
   }
 
   private check(layer: number): number {

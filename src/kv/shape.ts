@@ -24,6 +24,9 @@ export interface KVShape {
   rotate?: boolean;
 }
 
+/** The residual window (KVShape.residual) comes in multiples of this many tokens: KIVI's group. */
+const RESIDUAL_GRANULE = 32;
+
 export interface ResolvedKVShape extends Required<KVShape> {
   keyFormat: KVFormat;
   valueFormat: KVFormat;
@@ -34,6 +37,10 @@ export function resolveShape(shape: KVShape): ResolvedKVShape {
   const type = shape.type ?? DEFAULT_KV_TYPE;
   checkRowFits(type, shape.kvHeads, shape.headDim);
   const residual = shape.residual ?? (isKIVIType(type) ? DEFAULT_KIVI_RESIDUAL : 0);
+  // Whole groups of the per-channel formats, whatever K's and V's formats are.
+  if (!(Number.isInteger(residual) && residual >= 0 && residual % RESIDUAL_GRANULE === 0)) {
+    throw new KVError('ERR_KV_INVALID_ARGUMENT', `the residual window must be a multiple of ${RESIDUAL_GRANULE} tokens, got ${residual}`);
+  }
   return { ...shape, type, residual, rotate: shape.rotate ?? rotatesByDefault(type), keyFormat: kvFormat(type.k), valueFormat: kvFormat(type.v) };
 }
 

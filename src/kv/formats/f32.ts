@@ -1,7 +1,6 @@
 // f32: the exact format, 4 bytes a value (little-endian, as the native side reads it).
 import type { KVFormat } from '../format.js';
 
-
 export const f32Format: KVFormat = {
   name: 'f32',
   id: 0,
