@@ -10,7 +10,7 @@ import {
   type EvictionOptions,
   type KeepSets,
 } from './policy.js';
-import { allRows, finite, orderByPosition, selectBest, uniformSets } from './select.js';
+import { allRows, ascendingSet, finite, orderByPosition, selectBest, uniformSets } from './select.js';
 
 /** ChunkKV's default chunk size. */
 export const CHUNK_TOKENS = 10;
@@ -29,7 +29,7 @@ export function selectChunkKV(input: EvictionInput, opts: EvictionOptions = {}):
   const { layers, kvHeads, rows, keep } = input;
   if (keep >= rows) return uniformSets(layers, kvHeads, allRows(rows));
   const order = new Int32Array(rows);
-  const packed = new Float64Array(rows);
+  const tmp = new Int32Array(rows);
   const vote = new Float64Array(rows);
   const w = Math.min(input.window, keep);
   const n = rows - w;
@@ -46,7 +46,7 @@ export function selectChunkKV(input: EvictionInput, opts: EvictionOptions = {}):
 
   function selectLayer(layer: number): Int32Array {
     const pos = rowPositions(input, layer, 0);
-    orderByPosition(pos, rows, order, packed);
+    orderByPosition(pos, rows, order, tmp);
     vote.fill(0);
     for (let h = 0; h < kvHeads; h++) {
       const s = rowScores(input, layer, h);
@@ -76,6 +76,6 @@ export function selectChunkKV(input: EvictionInput, opts: EvictionOptions = {}):
       }
     }
     result.set(order.subarray(n, rows), filled);
-    return result.sort();
+    return ascendingSet(rows, result, 0, keep);
   }
 }

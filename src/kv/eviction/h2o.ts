@@ -1,7 +1,7 @@
 // H2O: a few tokens ("heavy hitters") collect most of the attention over the whole sequence; keep them and a
 // recent window. Scores are each row's attention summed over every query so far, per KV head, so heads differ.
 import { checkInput, rowPositions, rowScores, type EvictionInput, type KeepSets } from './policy.js';
-import { allRows, ascendingSet, finite, selectBest, uniformSets } from './select.js';
+import { allRows, ascendingSet, finite, positionKeys, selectBest, uniformSets } from './select.js';
 
 /**
  * Per (layer, head): the floor(keep / 2) newest rows, then the keep - floor(keep / 2) highest accumulated
@@ -14,6 +14,7 @@ export function selectH2O(input: EvictionInput): KeepSets {
   const recent = keep >> 1;
   const cand = new Int32Array(rows);
   const key = new Float64Array(rows);
+  const newest = new Float64Array(rows);
   const out: KeepSets = [];
   for (let l = 0; l < layers; l++) {
     const sets: Int32Array[] = [];
@@ -24,9 +25,9 @@ export function selectH2O(input: EvictionInput): KeepSets {
         cand[r] = r;
         key[r] = finite(s[r]!);
       }
-      selectBest(cand, 0, rows, recent, pos, pos);
+      selectBest(cand, 0, rows, recent, positionKeys(pos, rows, newest), pos);
       selectBest(cand, recent, rows, keep - recent, key, pos);
-      sets.push(ascendingSet(cand, 0, keep));
+      sets.push(ascendingSet(rows, cand, 0, keep));
     }
     out.push(sets);
   }

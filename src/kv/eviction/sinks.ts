@@ -1,7 +1,7 @@
 // StreamingLLM: the first tokens soak up attention whatever they say (attention sinks), so keeping them plus a
 // window of the newest tokens bounds memory without the collapse a plain window shows. Scores are unused.
 import { checkInput, intOption, rowPositions, type EvictionInput, type EvictionOptions, type KeepSets } from './policy.js';
-import { allRows, ascendingSet, selectBest, uniformSets } from './select.js';
+import { allRows, ascendingSet, positionKeys, selectBest, uniformSets } from './select.js';
 
 /** StreamingLLM keeps 4 sink tokens. */
 export const SINK_TOKENS = 4;
@@ -18,9 +18,8 @@ export function selectSinks(input: EvictionInput, opts: EvictionOptions = {}): K
   const pos = rowPositions(input, 0, 0);
   const cand = allRows(rows);
   // newest first: key = position; the rest, oldest first: key = -position
-  selectBest(cand, 0, rows, keep - sinks, pos, pos);
-  const neg = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) neg[r] = -pos[r]!;
-  selectBest(cand, keep - sinks, rows, sinks, neg, neg);
-  return uniformSets(layers, kvHeads, ascendingSet(cand, 0, keep));
+  const key = new Float64Array(rows);
+  selectBest(cand, 0, rows, keep - sinks, positionKeys(pos, rows, key), pos);
+  selectBest(cand, keep - sinks, rows, sinks, positionKeys(pos, rows, key, -1), pos);
+  return uniformSets(layers, kvHeads, ascendingSet(rows, cand, 0, keep));
 }

@@ -11,7 +11,7 @@ import {
   type EvictionOptions,
   type KeepSets,
 } from './policy.js';
-import { allRows, finite, orderByPosition, selectBest, uniformSets } from './select.js';
+import { allRows, ascendingSet, finite, orderByPosition, selectBest, uniformSets } from './select.js';
 
 /** KVCache-Factory's LongBench runs (SnapKV and PyramidKV baselines): kernel 7, max pooling. */
 export const SNAP_KERNEL = 7;
@@ -33,13 +33,17 @@ export function snapConfig(opts: EvictionOptions = {}): SnapConfig {
 /** Buffers one select call reuses across heads and layers. */
 export class SnapScratch {
   readonly order: Int32Array;
-  readonly packed: Float64Array;
+  readonly tmp: Int32Array;
+  /** Votes, then pooled votes, in position order. */
   readonly vote: Float64Array;
+  readonly seq: Float64Array;
+  /** Pooled votes by row. */
   readonly pooled: Float64Array;
   constructor(rows: number) {
     this.order = new Int32Array(rows);
-    this.packed = new Float64Array(rows);
+    this.tmp = new Int32Array(rows);
     this.vote = new Float64Array(rows);
+    this.seq = new Float64Array(rows);
     this.pooled = new Float64Array(rows);
   }
 }
@@ -53,7 +57,7 @@ export class SnapScratch {
 export function selectSnapLayer(input: EvictionInput, layer: number, keep: number, cfg: SnapConfig, scratch: SnapScratch): Int32Array[] {
   const { kvHeads, rows } = input;
   if (keep >= rows) return new Array<Int32Array>(kvHeads).fill(allRows(rows));
-  const { order, packed, vote, pooled } = scratch;
+  const { order, tmp, vote, seq, pooled } = scratch;
   const w = Math.min(input.window, keep);
   const n = rows - w;
   const half = cfg.kernel >> 1;
@@ -61,30 +65,36 @@ export function selectSnapLayer(input: EvictionInput, layer: number, keep: numbe
   for (let h = 0; h < kvHeads; h++) {
     const pos = rowPositions(input, layer, h);
     const s = rowScores(input, layer, h);
-    orderByPosition(pos, rows, order, packed);
+    orderByPosition(pos, rows, order, tmp);
     for (let i = 0; i < n; i++) vote[i] = finite(s[order[i]!]!);
-    for (let i = 0; i < n; i++) {
-      const lo = Math.max(0, i - half);
-      const hi = Math.min(n - 1, i + half);
-      let v: number;
-      if (cfg.pooling === 'max') {
-        v = -Infinity;
-        for (let j = lo; j <= hi; j++) if (vote[j]! > v) v = vote[j]!;
-      } else {
-        v = 0;
-        for (let j = lo; j <= hi; j++) v += vote[j]!;
-        v /= cfg.kernel;
-      }
-      pooled[order[i]!] = finite(v); // indexed by row, for the selection below
-    }
+    if (cfg.pooling === 'max') maxPool(vote, n, half, seq);
+    else avgPool(vote, n, half, cfg.kernel, seq);
+    for (let i = 0; i < n; i++) pooled[order[i]!] = seq[i]!; // indexed by row, for the selection below
     const k = keep - w;
     selectBest(order, 0, n, k, pooled, pos);
-    const set = new Int32Array(keep);
-    set.set(order.subarray(0, k), 0);
-    set.set(order.subarray(n, rows), k);
-    sets.push(set.sort());
+    sets.push(ascendingSet(rows, order, 0, k, n, rows));
   }
   return sets;
+}
+
+/** out[i] = the max of v over [i - half, i + half] clipped to [0, n) (max_pool1d pads with -inf). */
+function maxPool(v: Float64Array, n: number, half: number, out: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    const hi = Math.min(n - 1, i + half);
+    let m = -Infinity;
+    for (let j = Math.max(0, i - half); j <= hi; j++) if (v[j]! > m) m = v[j]!;
+    out[i] = m;
+  }
+}
+
+/** out[i] = the sum of v over [i - half, i + half] clipped to [0, n), over the full kernel (zero padding). */
+function avgPool(v: Float64Array, n: number, half: number, kernel: number, out: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    const hi = Math.min(n - 1, i + half);
+    let sum = 0;
+    for (let j = Math.max(0, i - half); j <= hi; j++) sum += v[j]!;
+    out[i] = finite(sum / kernel);
+  }
 }
 
 export function selectSnapKV(input: EvictionInput, opts: EvictionOptions = {}): KeepSets {

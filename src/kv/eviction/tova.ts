@@ -26,7 +26,7 @@ export function selectTOVA(input: EvictionInput): KeepSets {
       sum[r] = finite(sum[r]!);
     }
     selectBest(cand, 0, rows, keep, sum, rowPositions(input, l, 0));
-    out.push(new Array<Int32Array>(kvHeads).fill(ascendingSet(cand, 0, keep)));
+    out.push(new Array<Int32Array>(kvHeads).fill(ascendingSet(rows, cand, 0, keep)));
   }
   return out;
 }
