@@ -1,5 +1,5 @@
-// Selection helpers the policies share: a top-k quickselect over row indices (O(n), no per-row allocation),
-// ordering rows by position through one native typed-array sort, and keep-set builders.
+// Selection helpers the policies share, each O(rows) per (layer, head) with no per-row allocation: a top-k
+// quickselect over row indices, rows in position order by a radix sort, and keep-set builders.
 import type { KeepSets } from './policy.js';
 import { evictionArgumentError } from './policy.js';
 
@@ -92,7 +92,7 @@ function medianOfThree(a: number, b: number, c: number, key: Float64Array, tie: 
   return better(c, a, key, tie) ? a : c;
 }
 
-/** Positions as selection keys (newest first), into `out`. */
+/** Positions as selection keys into `out`: sign 1 ranks the newest first, -1 the oldest. */
 export function positionKeys(pos: Int32Array, rows: number, out: Float64Array, sign = 1): Float64Array {
   for (let r = 0; r < rows; r++) out[r] = sign * pos[r]!;
   return out;
