@@ -24,14 +24,16 @@ function fiveChunks(): Float32Array[] {
 
 test('chunkkv: whole chunks by votes summed over heads, the window, the same rows per head', () => {
   const scores = fiveChunks();
-  const sets = selectChunkKV(input({ layers: 1, kvHeads: 2, rows: 58, keep: 8 + 20, window: 8, positions: [[inOrder(58), inOrder(58)]], scores: [scores] }));
+  const positions = [[inOrder(58), inOrder(58)]];
+  const sets = selectChunkKV(input({ layers: 1, kvHeads: 2, rows: 58, keep: 8 + 20, window: 8, positions, scores: [scores] }));
   checkShape(sets, 1, 2, 58, 28);
   assert.deepEqual(Array.from(sets[0]![0]!), [...range(10, 20), ...range(30, 40), ...range(50, 58)]);
   assert.deepEqual(sets[0]![1], sets[0]![0]);
 });
 
 test('chunkkv: a remainder below a chunk takes the best rows of the next chunk', () => {
-  const sets = selectChunkKV(input({ layers: 1, kvHeads: 2, rows: 58, keep: 8 + 25, window: 8, positions: [[inOrder(58), inOrder(58)]], scores: [fiveChunks()] }));
+  const positions = [[inOrder(58), inOrder(58)]];
+  const sets = selectChunkKV(input({ layers: 1, kvHeads: 2, rows: 58, keep: 8 + 25, window: 8, positions, scores: [fiveChunks()] }));
   checkShape(sets, 1, 2, 58, 33);
   assert.deepEqual(Array.from(sets[0]![0]!), [...range(5, 20), ...range(30, 40), ...range(50, 58)]);
 });
@@ -55,10 +57,12 @@ test('chunkkv: chunks follow position order when rows are shuffled', () => {
     const heads = 1 + rng.int(3);
     const scores = Array.from({ length: heads }, () => randomScores(rng, rows));
     const perm = Int32Array.from(shuffle(rng, Array.from(inOrder(rows))));
-    const a = selectChunkKV(input({ layers: 1, kvHeads: heads, rows, keep, window, positions: [Array(heads).fill(inOrder(rows))], scores: [scores] }))[0]![0]!;
+    const one = (pos: Int32Array, s: Float32Array[]) =>
+      selectChunkKV(input({ layers: 1, kvHeads: heads, rows, keep, window, positions: [Array(heads).fill(pos)], scores: [s] }))[0]![0]!;
+    const a = one(inOrder(rows), scores);
     const posShuffled = Int32Array.from(perm);
     const scoresShuffled = scores.map((s) => Float32Array.from(perm, (r) => s[r]!));
-    const b = selectChunkKV(input({ layers: 1, kvHeads: heads, rows, keep, window, positions: [Array(heads).fill(posShuffled)], scores: [scoresShuffled] }))[0]![0]!;
+    const b = one(posShuffled, scoresShuffled);
     assert.deepEqual(sortedRows(Array.from(b, (r) => posShuffled[r]!)), Array.from(a));
   }
 });

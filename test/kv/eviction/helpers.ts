@@ -89,7 +89,15 @@ export function byPosition(pos: ArrayLike<number>, rows: number): number[] {
 }
 
 /** A reference SnapKV for one head: window = newest min(window, keep); pooled votes over the rest, by position. */
-export function refSnapHead(pos: Int32Array, score: Float32Array, rows: number, keep: number, window: number, kernel = 7, pooling: 'max' | 'avg' = 'max'): number[] {
+export function refSnapHead(
+  pos: Int32Array,
+  score: Float32Array,
+  rows: number,
+  keep: number,
+  window: number,
+  kernel = 7,
+  pooling: 'max' | 'avg' = 'max',
+): number[] {
   if (keep >= rows) return Array.from({ length: rows }, (_, r) => r);
   const order = byPosition(pos, rows);
   const w = Math.min(window, keep);

@@ -42,7 +42,8 @@ test('every policy: exact counts on random inputs, keep >= rows keeps all, the w
       // head-shared policies see the same positions in every head of a layer (and sinks in every layer)
       const shared = scattered(rng, rows);
       const perLayer = Array.from({ length: layers }, () => scattered(rng, rows));
-      const positions = grid(layers, heads, (l) => (name === 'sinks' ? shared : name === 'h2o' || name === 'snapkv' || name === 'pyramidkv' ? scattered(rng, rows) : perLayer[l]!));
+      const perHead = name === 'h2o' || name === 'snapkv' || name === 'pyramidkv';
+      const positions = grid(layers, heads, (l) => (name === 'sinks' ? shared : perHead ? scattered(rng, rows) : perLayer[l]!));
       const scores = grid(layers, heads, () => randomScores(rng, rows));
       const sets = policy.select(input({ layers, kvHeads: heads, rows, keep, window, positions, scores }));
       const counts = name === 'pyramidkv' && keep < rows ? pyramidBudgets(layers, keep, window, 20, rows) : Math.min(keep, rows);
@@ -62,7 +63,8 @@ test('every policy: exact counts on random inputs, keep >= rows keeps all, the w
 });
 
 test('every policy: bad counts and short arrays are refused', () => {
-  const good = { layers: 1, kvHeads: 1, rows: 8, keep: 4, window: 2, positions: [[Int32Array.from({ length: 8 }, (_, i) => i)]], scores: [[new Float32Array(8)]] };
+  const positions = [[Int32Array.from({ length: 8 }, (_, i) => i)]];
+  const good = { layers: 1, kvHeads: 1, rows: 8, keep: 4, window: 2, positions, scores: [[new Float32Array(8)]] };
   for (const name of EVICTION_POLICY_NAMES) {
     const { select } = EVICTION_POLICIES[name];
     assert.throws(() => select(input({ ...good, keep: -1 })), /keep/);

@@ -34,7 +34,8 @@ test('sinks: random scattered positions against a sort', () => {
     const keep = rng.int(rows + 3);
     const positions = scattered(rng, rows);
     const sets = selectSinks(sinksInput(positions, keep, 2, 2));
-    const want = keep >= rows ? byPosition(positions, rows) : [...byPosition(positions, rows).slice(0, Math.min(4, keep)), ...byPosition(positions, rows).slice(rows - Math.max(0, keep - 4))];
+    const order = byPosition(positions, rows);
+    const want = keep >= rows ? order : [...order.slice(0, Math.min(4, keep)), ...order.slice(rows - Math.max(0, keep - 4))];
     checkShape(sets, 2, 2, rows, Math.min(keep, rows));
     assert.deepEqual(Array.from(sets[1]![1]!), sortedRows(new Set(want)));
   }

@@ -78,7 +78,8 @@ test('snapkv: heads choose apart; a window wider than keep keeps the newest', ()
   const s1 = new Float32Array(rows);
   s0[5] = 1;
   s1[30] = 1;
-  const sets = selectSnapKV(input({ layers: 1, kvHeads: 2, rows, keep: 4 + 1, window: 4, positions: [[inOrder(rows), inOrder(rows)]], scores: [[s0, s1]] }), { kernel: 1 });
+  const positions = [[inOrder(rows), inOrder(rows)]];
+  const sets = selectSnapKV(input({ layers: 1, kvHeads: 2, rows, keep: 4 + 1, window: 4, positions, scores: [[s0, s1]] }), { kernel: 1 });
   assert.deepEqual(Array.from(sets[0]![0]!), [5, 46, 47, 48, 49]);
   assert.deepEqual(Array.from(sets[0]![1]!), [30, 46, 47, 48, 49]);
   const narrow = selectSnapKV(input({ layers: 1, kvHeads: 1, rows, keep: 3, window: 8, positions: [[inOrder(rows)]], scores: [[s0]] }));
