@@ -456,7 +456,8 @@ void VirtualKV::CopyOnWrite(uint32_t slot, uint32_t range, uint32_t index) {
 void VirtualKV::MoveRows(uint32_t slot, uint32_t range, const int32_t* lists, uint32_t heads, size_t sliceBytes,
                          uint32_t kept) {
   char* base = PageAddress(slot, range, 0);
-  // Index order is safe: keep[i] >= i, so no source row has been written yet.
+  // Index order is safe: keep[i] >= i, so no source row has been written yet. Rows that stay put cost a
+  // compare only (RowOffset divides), so hole filling costs O(dropped) moves.
   for (uint32_t h = 0; h < heads; h++) {
     const int32_t* list = lists + size_t{h} * kept;
     const size_t at = h * sliceBytes;
@@ -544,11 +545,17 @@ GrowOutcome VirtualKV::Compact(uint32_t slot, const int32_t* keep, size_t keepLe
   std::vector<uint8_t> written(keepPages);
   for (uint32_t layer = 0; layer < layers; layer++) {
     if (layer == 0 || per != KeepPer::kAll) {
-      std::fill(written.begin(), written.end(), 0);
+      // Page by page, so that no entry costs a division.
       const int32_t* first = layerLists(layer);
-      for (size_t j = 0; j < size_t{listsPerLayer} * kept; j++) {
-        const uint32_t i = static_cast<uint32_t>(j % kept);
-        if (static_cast<uint32_t>(first[j]) != i) written[i / geometry_.rowsPerPage()] = 1;
+      const uint32_t rows = geometry_.rowsPerPage();
+      for (uint32_t page = 0; page < keepPages; page++) {
+        const uint32_t end = std::min(kept, (page + 1) * rows);
+        uint8_t moved = 0;
+        for (uint32_t h = 0; h < listsPerLayer && !moved; h++) {
+          const int32_t* list = first + size_t{h} * kept;
+          for (uint32_t i = page * rows; i < end; i++) moved |= static_cast<uint32_t>(list[i]) != i;
+        }
+        written[page] = moved;
       }
     }
     for (uint32_t r = layer * 2; r < layer * 2 + 2; r++) {

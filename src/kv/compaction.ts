@@ -26,9 +26,8 @@ export function moveKeptRows(a: Uint8Array, rowOffset: (position: number) => num
 /** Marks the rows i < kept that some list writes into (keep[i] !== i): the pages that must be private. */
 export function writtenRows(keep: FlatKeep): Uint8Array {
   const written = new Uint8Array(keep.kept);
-  for (let at = 0; at < keep.flat.length; at++) {
-    const i = at % keep.kept;
-    if (keep.flat[at] !== i) written[i] = 1;
+  for (let start = 0; start < keep.flat.length; start += keep.kept) {
+    for (let i = 0; i < keep.kept; i++) if (keep.flat[start + i] !== i) written[i] = 1;
   }
   return written;
 }

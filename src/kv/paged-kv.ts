@@ -231,7 +231,10 @@ export class PagedKVManager implements KVCacheManager {
       this.pool.release(this.tables[base + b]!);
       this.tables[base + b] = copy;
     }
-    const rowOffset = (position: number) => this.rowOffset(slot, position);
+    // Every layer's K and V share the block table: look each position up once (after the copies).
+    const offsets = new Float64Array(this.slots.tokens[slot]!);
+    for (let p = 0; p < offsets.length; p++) offsets[p] = this.rowOffset(slot, p);
+    const rowOffset = (position: number) => offsets[position]!;
     for (let layer = 0; layer < this.shape.layers; layer++) {
       moveKeptRows(this.arrays[layer * 2]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.key);
       moveKeptRows(this.arrays[layer * 2 + 1]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.value);
