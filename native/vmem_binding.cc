@@ -123,6 +123,8 @@ class VirtualKVWrap : public Napi::ObjectWrap<VirtualKVWrap> {
       options.shape.headDim = static_cast<uint32_t>(OptionUint(o, "headDim", 0, UINT32_MAX));
       options.shape.tokenBytes = static_cast<uint32_t>(OptionUint(o, "tokenBytes", 0, UINT32_MAX));
       options.shape.rowGroup = static_cast<uint32_t>(OptionUint(o, "rowGroup", 1, UINT32_MAX));
+      options.shape.keyHeadBytes = static_cast<uint32_t>(OptionUint(o, "keyHeadBytes", 0, UINT32_MAX));
+      options.shape.valueHeadBytes = static_cast<uint32_t>(OptionUint(o, "valueHeadBytes", 0, UINT32_MAX));
       options.shape.maxSlots = static_cast<uint32_t>(OptionUint(o, "maxSlots", 0, UINT32_MAX));
       options.shape.maxContext = static_cast<uint32_t>(OptionUint(o, "maxContext", 0, UINT32_MAX));
       options.pageBytes = OptionUint(o, "pageSize", 64 * 1024, UINT32_MAX);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include "vmem_errors.h"
 
@@ -37,6 +38,14 @@ KVGeometry::KVGeometry(const KVShape& shape, size_t pageBytes) : shape_(shape), 
                                                 " bytes; use a larger pageSize");
   }
   RequireInRange("rowGroup", shape.rowGroup, 1, 4096);
+  // Head slices must lie inside the row, or compaction would move bytes of the next row.
+  for (auto [name, slice] : {std::pair{"keyHeadBytes", shape.keyHeadBytes}, std::pair{"valueHeadBytes", shape.valueHeadBytes}}) {
+    if (uint64_t{slice} * shape.kvHeads > shape.tokenBytes) {
+      throw VmemError(code::kInvalidArgument, std::string(name) + " x kvHeads (" + std::to_string(slice) + " x " +
+                                                  std::to_string(shape.kvHeads) + ") is more than a row's " +
+                                                  std::to_string(shape.tokenBytes) + " bytes");
+    }
+  }
   rowsPerPage_ = static_cast<uint32_t>(pageBytes / shape.tokenBytes / shape.rowGroup * shape.rowGroup);
   if (rowsPerPage_ == 0) {
     throw VmemError(code::kInvalidArgument, "a group of " + std::to_string(shape.rowGroup) + " rows of " +

@@ -16,6 +16,10 @@ struct KVShape {
   uint32_t headDim = 0;
   uint32_t tokenBytes = 0;  // one row: kvHeads x headDim values in the cache's format
   uint32_t rowGroup = 1;    // pages hold a multiple of this many rows (rows the format encodes together)
+  // One KV head's slice of a K (V) row: head h is bytes [h x slice, (h + 1) x slice) of the row. 0 when the
+  // format's rows do not split by head; then compaction moves whole rows only.
+  uint32_t keyHeadBytes = 0;
+  uint32_t valueHeadBytes = 0;
   uint32_t maxSlots = 0;
   uint32_t maxContext = 0;
 };

@@ -453,48 +453,117 @@ void VirtualKV::CopyOnWrite(uint32_t slot, uint32_t range, uint32_t index) {
   pool_->Release(shared);  // still referenced by the other slots
 }
 
-void VirtualKV::MoveRows(uint32_t slot, uint32_t range, const int32_t* keep, uint32_t kept) {
+void VirtualKV::MoveRows(uint32_t slot, uint32_t range, const int32_t* lists, uint32_t heads, size_t sliceBytes,
+                         uint32_t kept) {
   char* base = PageAddress(slot, range, 0);
-  const size_t row = geometry_.tokenBytes();
-  for (uint32_t i = 0; i < kept; i++) {
-    const uint32_t from = static_cast<uint32_t>(keep[i]);
-    if (from != i) std::memmove(base + geometry_.RowOffset(i), base + geometry_.RowOffset(from), row);
+  // Index order is safe: keep[i] >= i, so no source row has been written yet. Rows that stay put cost a
+  // compare only (RowOffset divides), so hole filling costs O(dropped) moves.
+  for (uint32_t h = 0; h < heads; h++) {
+    const int32_t* list = lists + size_t{h} * kept;
+    const size_t at = h * sliceBytes;
+    for (uint32_t i = 0; i < kept; i++) {
+      const uint32_t from = static_cast<uint32_t>(list[i]);
+      if (from != i) std::memcpy(base + geometry_.RowOffset(i) + at, base + geometry_.RowOffset(from) + at, sliceBytes);
+    }
   }
 }
 
+namespace {
+// What one keep list covers, and how it is named in messages (as the TS managers name it).
+enum class KeepPer { kAll, kLayer, kHead };
+
+std::string KeepListName(KeepPer per, size_t list, uint32_t kvHeads) {
+  if (per == KeepPer::kAll) return "keep";
+  if (per == KeepPer::kLayer) return "keep[" + std::to_string(list) + "]";
+  return "keep[" + std::to_string(list / kvHeads) + "][" + std::to_string(list % kvHeads) + "]";
+}
+
+// Entries distinct, within [0, tokens), and keep[i] >= i.
+void CheckKeepLists(const int32_t* keep, size_t lists, uint32_t kept, uint32_t tokens, KeepPer per, uint32_t kvHeads) {
+  std::vector<int32_t> seen(tokens, -1);
+  for (size_t l = 0; l < lists; l++) {
+    const int32_t* list = keep + l * kept;
+    for (uint32_t i = 0; i < kept; i++) {
+      const int32_t p = list[i];
+      // Built only for a message: this loop runs over every kept row.
+      auto entry = [&] { return KeepListName(per, l, kvHeads) + "[" + std::to_string(i) + "] = " + std::to_string(p); };
+      if (p < 0 || static_cast<uint32_t>(p) >= tokens) {
+        throw VmemError(code::kInvalidArgument,
+                        "compact: " + entry() + " is outside the slot's " + std::to_string(tokens) + " tokens");
+      }
+      if (static_cast<uint32_t>(p) < i) {
+        throw VmemError(code::kInvalidArgument, "compact: " + entry() + " would move a row back (keep[i] must be >= i)");
+      }
+      if (seen[p] != -1) {
+        throw VmemError(code::kInvalidArgument, "compact: " + KeepListName(per, l, kvHeads) + " keeps position " +
+                                                    std::to_string(p) + " twice (entries " + std::to_string(seen[p]) +
+                                                    " and " + std::to_string(i) + ")");
+      }
+      seen[p] = static_cast<int32_t>(i);
+    }
+    for (uint32_t i = 0; i < kept; i++) seen[list[i]] = -1;
+  }
+}
+}  // namespace
+
 GrowOutcome VirtualKV::Compact(uint32_t slot, const int32_t* keep, size_t keepLen, uint32_t kept) {
   RequireActive(slot, "compact");
-  const uint32_t layers = geometry_.shape().layers;
+  const KVShape& shape = geometry_.shape();
+  const uint32_t layers = shape.layers, kvHeads = shape.kvHeads;
   const uint32_t tokens = slots_[slot].tokens;
   if (kept > tokens) {
     throw VmemError(code::kInvalidArgument, "compact: cannot keep " + std::to_string(kept) + " tokens of " +
                                                 SlotName(slot) + ", which holds " + std::to_string(tokens));
   }
-  const bool perLayer = kept > 0 && keepLen == size_t{kept} * layers && layers > 1;
-  if (keepLen != kept && !perLayer) {
+  // Whole-row readings first: with one KV head a per-head list is a per-layer list.
+  KeepPer per;
+  if (keepLen == kept) {
+    per = KeepPer::kAll;
+  } else if (keepLen == size_t{kept} * layers) {
+    per = KeepPer::kLayer;
+  } else if (keepLen == size_t{kept} * layers * kvHeads) {
+    per = KeepPer::kHead;
+  } else {
     throw VmemError(code::kInvalidArgument, "compact: keep has " + std::to_string(keepLen) +
                                                 " positions; expected kept (" + std::to_string(kept) +
-                                                ") or kept x layers");
+                                                "), kept x layers or kept x layers x kvHeads");
   }
-  for (size_t i = 0; i < keepLen; i++) {
-    bool listStart = i % (kept == 0 ? 1 : kept) == 0;
-    if (keep[i] < 0 || static_cast<uint32_t>(keep[i]) >= tokens || (!listStart && keep[i] <= keep[i - 1])) {
-      throw VmemError(code::kInvalidArgument, "compact: keep positions must be ascending and below " +
-                                                  std::to_string(tokens) + " (bad entry " + std::to_string(i) + ")");
-    }
+  if (per == KeepPer::kHead && (shape.keyHeadBytes == 0 || shape.valueHeadBytes == 0)) {
+    throw VmemError(code::kInvalidArgument,
+                    "compact: per-head keep lists need rows that split by KV head, and this cache's formats do not "
+                    "(no keyHeadBytes / valueHeadBytes); keep one list per layer instead");
   }
+  const size_t lists = kept == 0 ? 0 : keepLen / kept;
+  CheckKeepLists(keep, lists, kept, tokens, per, kvHeads);
   JoinPending();
   const uint32_t keepPages = geometry_.PagesFor(kept);
-  // Shared pages that rows will be written into are copied first (the other slots keep the original).
+  const uint32_t listsPerLayer = per == KeepPer::kHead ? kvHeads : 1;
+  auto layerLists = [&](uint32_t layer) { return keep + (per == KeepPer::kAll ? 0 : size_t{layer} * listsPerLayer * kept); };
+  // Shared pages that rows will be written into are copied first (the other slots keep the original);
+  // shared pages whose rows all stay put stay shared.
   std::vector<std::pair<uint32_t, uint32_t>> copies;  // (range, page index)
-  for (uint32_t r = 0; r < geometry_.ranges(); r++) {
-    const int32_t* list = keep + (perLayer ? size_t{r / 2} * kept : 0);
-    uint32_t firstMoved = 0;
-    while (firstMoved < kept && static_cast<uint32_t>(list[firstMoved]) == firstMoved) firstMoved++;
-    const auto& mapped = slots_[slot].pages[r];
-    uint32_t end = std::min<uint32_t>(keepPages, static_cast<uint32_t>(mapped.size()));
-    for (uint32_t i = geometry_.FullPages(firstMoved); i < end && firstMoved < kept; i++) {
-      if (pool_->RefCount(mapped[i]) > 1) copies.emplace_back(r, i);
+  std::vector<uint8_t> written(keepPages);
+  for (uint32_t layer = 0; layer < layers; layer++) {
+    if (layer == 0 || per != KeepPer::kAll) {
+      // Page by page, so that no entry costs a division.
+      const int32_t* first = layerLists(layer);
+      const uint32_t rows = geometry_.rowsPerPage();
+      for (uint32_t page = 0; page < keepPages; page++) {
+        const uint32_t end = std::min(kept, (page + 1) * rows);
+        uint8_t moved = 0;
+        for (uint32_t h = 0; h < listsPerLayer && !moved; h++) {
+          const int32_t* list = first + size_t{h} * kept;
+          for (uint32_t i = page * rows; i < end; i++) moved |= static_cast<uint32_t>(list[i]) != i;
+        }
+        written[page] = moved;
+      }
+    }
+    for (uint32_t r = layer * 2; r < layer * 2 + 2; r++) {
+      const auto& mapped = slots_[slot].pages[r];
+      const uint32_t end = std::min<uint32_t>(keepPages, static_cast<uint32_t>(mapped.size()));
+      for (uint32_t i = 0; i < end; i++) {
+        if (written[i] && pool_->RefCount(mapped[i]) > 1) copies.emplace_back(r, i);
+      }
     }
   }
   GrowOutcome outcome;
@@ -509,7 +578,8 @@ GrowOutcome VirtualKV::Compact(uint32_t slot, const int32_t* keep, size_t keepLe
   for (auto [range, index] : copies) CopyOnWrite(slot, range, index);
   outcome.pagesMapped = copies.size();
   for (uint32_t r = 0; r < geometry_.ranges(); r++) {
-    MoveRows(slot, r, keep + (perLayer ? size_t{r / 2} * kept : 0), kept);
+    const size_t slice = per != KeepPer::kHead ? geometry_.tokenBytes() : r % 2 == 0 ? shape.keyHeadBytes : shape.valueHeadBytes;
+    MoveRows(slot, r, layerLists(r / 2), listsPerLayer, slice, kept);
   }
   ReleaseTail(slot, keepPages);
   slots_[slot].tokens = kept;

@@ -71,8 +71,11 @@ class VirtualKV {
   void Wait();
   // dst (active, empty) gets src's first `tokens` tokens: full pages mapped shared, the partial page copied.
   GrowOutcome Share(uint32_t src, uint32_t dst, uint32_t tokens);
-  // Keeps positions keep[0..kept) (ascending; one list for all layers or one per layer), moved to the front,
-  // and unmaps the pages past them.
+  // Keeps `kept` positions of slot: keep holds one list for all layers (keepLen = kept), one per layer
+  // (kept x layers) or one per layer and KV head (kept x layers x kvHeads, [layer][head] order; needs head
+  // slices). Row i (or head h's slice of it) gets row keep[i]'s; entries are distinct, below the slot's
+  // tokens, and keep[i] >= i. Shared pages written into are copied first; pages past the kept rows are
+  // unmapped and go back to the pool in this call.
   GrowOutcome Compact(uint32_t slot, const int32_t* keep, size_t keepLen, uint32_t kept);
   uint64_t Trim();
   void Close();
@@ -144,7 +147,8 @@ class VirtualKV {
   std::vector<uint32_t> TokenFloors() const;
   bool HoldsSharedPages(uint32_t slot) const;
   void CopyOnWrite(uint32_t slot, uint32_t range, uint32_t index);
-  void MoveRows(uint32_t slot, uint32_t range, const int32_t* keep, uint32_t kept);
+  // Moves `heads` slices of sliceBytes (head h at h x sliceBytes, list h at lists + h x kept) to the front.
+  void MoveRows(uint32_t slot, uint32_t range, const int32_t* lists, uint32_t heads, size_t sliceBytes, uint32_t kept);
   void AfterRelease();
 
   KVGeometry geometry_;

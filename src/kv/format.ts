@@ -88,6 +88,15 @@ export function rowBytesOf(f: KVFormat, values: number): number {
   return (values / f.blockValues) * f.blockBytes;
 }
 
+/**
+ * Bytes of one KV head's slice of a row in format f (head h is bytes [h x slice, (h + 1) x slice) of the
+ * row), or undefined when heads do not split the row: blocks straddling heads, or rows encoded in groups.
+ */
+export function headSliceBytes(f: KVFormat, headDim: number): number | undefined {
+  if (f.groupTokens !== 1 || headDim % f.blockValues !== 0) return undefined;
+  return rowBytesOf(f, headDim);
+}
+
 /** Whether a row of kvHeads x headDim values is whole blocks of f. */
 export function rowFits(f: KVFormat, kvHeads: number, headDim: number): boolean {
   return (kvHeads * headDim) % f.blockValues === 0;

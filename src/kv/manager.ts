@@ -34,8 +34,13 @@ export interface GrowResult {
 /** Per-slot token targets for step(): seqLens[slot] = tokens the slot holds after the step; <= 0 = unchanged. */
 export type SeqLens = ArrayLike<number>;
 
-/** Keep list for compact(): ascending positions for all layers, or one list per layer (same lengths). */
-export type KeepPositions = Int32Array | readonly Int32Array[];
+/**
+ * Keep lists for compact(): one list for every layer, one per layer, or one per layer and KV head
+ * (keep[layer][head]). Every list has the same length (the tokens kept). Row i of a list's rows gets row
+ * keep[i]; entries are distinct, below the slot's tokens, and keep[i] >= i (a row stays or moves toward
+ * the front; ascending lists qualify, and so do lists that move a few tail rows into the holes).
+ */
+export type KeepPositions = Int32Array | readonly Int32Array[] | readonly (readonly Int32Array[])[];
 
 export interface KVCacheManager {
   readonly kind: KVManagerKind;
@@ -60,7 +65,10 @@ export interface KVCacheManager {
   wait(): void;
   /** dst (allocated, empty) gets src's first `tokens` tokens; full pages are shared, not copied, where possible. */
   sharePrefix(src: number, dst: number, tokens: number): GrowResult;
-  /** Keeps only the given positions, moved to the front in order, and releases the pages past them. */
+  /**
+   * Keeps only the given positions, each list's rows (or head slices) moved to the front in list order,
+   * and releases the pages past them in the same call. Shared pages written into are copied first.
+   */
   compact(slot: number, keep: KeepPositions): GrowResult;
 
   /** Tokens slot holds now. */

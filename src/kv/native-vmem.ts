@@ -10,6 +10,12 @@ export interface NativeVirtualKVOptions {
   tokenBytes: number;
   /** Pages hold a multiple of this many rows (the formats' group). */
   rowGroup: number;
+  /**
+   * Bytes of one KV head's slice of a K (V) row, for per-head compaction; kvHeads x slice must fit the
+   * row. 0 (the default) when the format's rows do not split by head: per-head keep lists are refused.
+   */
+  keyHeadBytes?: number;
+  valueHeadBytes?: number;
   maxSlots: number;
   maxContext: number;
   pageSize: number;
@@ -81,6 +87,10 @@ export interface NativeVirtualKV {
   stepAsync(seqLens: Int32Array): NativeGrowResult;
   wait(): void;
   share(src: number, dst: number, tokens: number): NativeGrowResult;
+  /**
+   * keep: `kept` positions for all layers, or kept x layers (per layer), or kept x layers x kvHeads (per
+   * layer and head, [layer][head] order). Validates the entries as arguments.ts checkKeep does.
+   */
   compact(slot: number, keep: Int32Array, kept: number): NativeGrowResult;
   trim(): number;
   pagesNeeded(slot: number, tokens: number): number;

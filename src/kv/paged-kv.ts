@@ -3,13 +3,14 @@
 // that walks the block tables is separate. One block id covers all layers, so in page units (one layer's
 // K or V) a block is layers x 2 pages.
 import { alignedBytes } from '../backend/aligned-array.js';
-import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
+import { checkKeep, flattenKeep, toSeqLensArray } from './arguments.js';
 import { BlockAllocator } from './block-allocator.js';
 import type { CachedBlocks } from './cached-blocks.js';
+import { moveKeptRows, writtenRows } from './compaction.js';
 import { KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import type { PagedKVView } from './paged-view.js';
-import { groupTokens, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { groupTokens, headSlices, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
 import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
 import { SlotTable } from './slot-table.js';
 import { buildStats, type KVStats, type SlotStats } from './stats.js';
@@ -204,41 +205,41 @@ export class PagedKVManager implements KVCacheManager {
   compact(slot: number, keep: KeepPositions): GrowResult {
     refuseCompaction(this.residual);
     this.slots.requireActive(slot, 'compact');
-    const flat = flattenKeep(keep, this.shape.layers);
-    const tokens = this.slots.tokens[slot]!;
-    if (flat.kept > tokens) {
-      throw new KVError('ERR_KV_INVALID_ARGUMENT', `compact: cannot keep ${flat.kept} tokens of slot ${slot}, which holds ${tokens}`);
-    }
-    const lists = Array.from({ length: this.shape.layers }, (_, layer) => layerKeep(flat, layer, tokens));
-    // Blocks that rows are written into must not be shared: copy those first.
-    let firstMoved = flat.kept;
-    for (const list of lists) {
-      let i = 0;
-      while (i < list.length && list[i] === i) i++;
-      firstMoved = Math.min(firstMoved, i);
-    }
+    const flat = flattenKeep(keep, this.shape);
+    const slices = flat.per === 'head' ? headSlices(this.shape) : { key: 0, value: 0 };
+    checkKeep(flat, this.shape.kvHeads, slot, this.slots.tokens[slot]!);
+    // Blocks that rows are written into must not be shared: copy those first. Blocks whose rows all
+    // stay put keep being shared.
+    const written = writtenRows(flat);
     const keepBlocks = this.blocksFor(flat.kept);
     const base = slot * this.maxBlocksPerSlot;
     const copies: number[] = [];
-    for (let i = Math.floor(firstMoved / this.blockSize); i < keepBlocks && firstMoved < flat.kept; i++) {
-      if (this.pool.refCount(this.tables[base + i]!) > 1) copies.push(i);
-    }
-    if (copies.length > this.pool.freeCount) return this.result(false, copies.length, 0);
-    for (const i of copies) {
-      const copy = this.pool.take();
-      this.copyBlock(this.tables[base + i]!, copy);
-      this.pool.release(this.tables[base + i]!);
-      this.tables[base + i] = copy;
-    }
-    lists.forEach((list, layer) => {
-      for (const a of [this.arrays[layer * 2]!, this.arrays[layer * 2 + 1]!]) {
-        for (let i = 0; i < list.length; i++) {
-          if (list[i] === i) continue;
-          const from = this.rowOffset(slot, list[i]!);
-          a.copyWithin(this.rowOffset(slot, i), from, from + this.rowBytes);
+    for (let b = 0; b < keepBlocks; b++) {
+      if (this.pool.refCount(this.tables[base + b]!) <= 1) continue;
+      const end = Math.min(flat.kept, (b + 1) * this.blockSize);
+      for (let i = b * this.blockSize; i < end; i++) {
+        if (written[i]) {
+          copies.push(b);
+          break;
         }
       }
-    });
+    }
+    if (copies.length > this.pool.freeCount) return this.result(false, copies.length, 0);
+    for (const b of copies) {
+      const copy = this.pool.take();
+      this.copyBlock(this.tables[base + b]!, copy);
+      this.pool.release(this.tables[base + b]!);
+      this.tables[base + b] = copy;
+    }
+    // Every layer's K and V share the block table: look each position up once (after the copies).
+    const offsets = new Float64Array(this.slots.tokens[slot]!);
+    for (let p = 0; p < offsets.length; p++) offsets[p] = this.rowOffset(slot, p);
+    const rowOffset = (position: number) => offsets[position]!;
+    for (let layer = 0; layer < this.shape.layers; layer++) {
+      moveKeptRows(this.arrays[layer * 2]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.key);
+      moveKeptRows(this.arrays[layer * 2 + 1]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.value);
+    }
+    // Whole blocks past the kept rows go back to the pool now.
     this.truncateBlocks(slot, keepBlocks);
     this.slots.tokens[slot] = flat.kept;
     return this.result(true, copies.length, copies.length);

@@ -1,6 +1,6 @@
 // The shape every KV manager is built for, and the byte arithmetic shared by all of them: a token's K (or
 // V) in one layer is one row of kvHeads x headDim values in the cache's format, and pages hold whole rows.
-import { checkRowFits, DEFAULT_KIVI_RESIDUAL, DEFAULT_KV_TYPE, groupTokensOf, isKIVIType, kvFormat, rowBytesOf, type KVFormat, type KVType } from './format.js';
+import { checkRowFits, DEFAULT_KIVI_RESIDUAL, DEFAULT_KV_TYPE, groupTokensOf, headSliceBytes, isKIVIType, kvFormat, rowBytesOf, type KVFormat, type KVType } from './format.js';
 import { KVError } from './errors.js';
 
 export interface KVShape {
@@ -51,6 +51,20 @@ export function resolveShape(shape: KVShape): ResolvedKVShape {
 export function tokenBytes(shape: ResolvedKVShape): number {
   const values = shape.kvHeads * shape.headDim;
   return Math.max(rowBytesOf(shape.keyFormat, values), rowBytesOf(shape.valueFormat, values));
+}
+
+/** Bytes of one KV head's slice of a K row and of a V row; throws when a format's rows do not split by head. */
+export function headSlices(shape: ResolvedKVShape): { key: number; value: number } {
+  const key = headSliceBytes(shape.keyFormat, shape.headDim);
+  const value = headSliceBytes(shape.valueFormat, shape.headDim);
+  if (key === undefined || value === undefined) {
+    const f = key === undefined ? shape.keyFormat : shape.valueFormat;
+    throw new KVError('ERR_KV_INVALID_ARGUMENT',
+      `compact: per-head keep lists need rows that split by KV head, but the ${key === undefined ? 'K' : 'V'} format ${f.name} ` +
+      (f.groupTokens !== 1 ? `encodes ${f.groupTokens} rows together` : `stores blocks of ${f.blockValues} values across heads of ${shape.headDim}`) +
+      '; keep one list per layer instead');
+  }
+  return { key, value };
 }
 
 /** Bytes one token occupies in the whole cache (every layer's K and V), which is what capacity depends on. */

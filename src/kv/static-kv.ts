@@ -2,11 +2,12 @@
 // front, in plain anonymous memory, laid out exactly like the virtual manager's ranges.
 import { alignedBytes } from '../backend/aligned-array.js';
 import type { ContiguousKV } from '../backend/backend.js';
-import { flattenKeep, layerKeep, toSeqLensArray } from './arguments.js';
+import { checkKeep, flattenKeep, toSeqLensArray } from './arguments.js';
 import type { CachedBlocks } from './cached-blocks.js';
+import { moveKeptRows } from './compaction.js';
 import { KVError } from './errors.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
-import { groupTokens, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { groupTokens, headSlices, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
 import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
 import { SlotTable } from './slot-table.js';
 import { buildStats, type KVStats, type SlotStats } from './stats.js';
@@ -149,19 +150,14 @@ export class StaticKVManager implements KVCacheManager {
   compact(slot: number, keep: KeepPositions): GrowResult {
     refuseCompaction(this.residual);
     this.slots.requireActive(slot, 'compact');
-    const flat = flattenKeep(keep, this.shape.layers);
-    const tokens = this.slots.tokens[slot]!;
-    if (flat.kept > tokens) {
-      throw new KVError('ERR_KV_INVALID_ARGUMENT', `compact: cannot keep ${flat.kept} tokens of slot ${slot}, which holds ${tokens}`);
-    }
+    const flat = flattenKeep(keep, this.shape);
+    const slices = flat.per === 'head' ? headSlices(this.shape) : { key: 0, value: 0 };
+    checkKeep(flat, this.shape.kvHeads, slot, this.slots.tokens[slot]!);
+    const base = slot * this.slotBytes;
+    const rowOffset = (position: number) => base + position * this.rowBytes;
     for (let layer = 0; layer < this.shape.layers; layer++) {
-      const list = layerKeep(flat, layer, tokens);
-      for (const a of [this.arrays[layer * 2]!, this.arrays[layer * 2 + 1]!]) {
-        const base = slot * this.slotBytes;
-        for (let i = 0; i < list.length; i++) {
-          if (list[i] !== i) a.copyWithin(base + i * this.rowBytes, base + list[i]! * this.rowBytes, base + (list[i]! + 1) * this.rowBytes);
-        }
-      }
+      moveKeptRows(this.arrays[layer * 2]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.key);
+      moveKeptRows(this.arrays[layer * 2 + 1]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.value);
     }
     this.slots.tokens[slot] = flat.kept;
     return NOTHING_NEEDED;

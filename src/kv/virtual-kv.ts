@@ -9,11 +9,12 @@ import type { ContiguousKV } from '../backend/backend.js';
 import { checkSlotIndex, flattenKeep, toSeqLensArray } from './arguments.js';
 import type { CachedBlocks } from './cached-blocks.js';
 import { isKVError, KVError } from './errors.js';
+import { headSliceBytes } from './format.js';
 import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manager.js';
 import { loadVmem, type NativeLayout, type NativeVirtualKV } from './native-vmem.js';
 import { defaultPageSize } from './page-size.js';
 import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
-import { groupTokens, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
+import { groupTokens, headSlices, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
 import { buildStats, type KVStats, type SlotState, type SlotStats } from './stats.js';
 
 export interface VirtualKVOptions extends KVShape {
@@ -59,6 +60,8 @@ export class VirtualKVManager implements KVCacheManager {
         maxContext: this.shape.maxContext,
         tokenBytes: tokenBytes(this.shape),
         rowGroup: groupTokens(this.shape),
+        keyHeadBytes: headSliceBytes(this.shape.keyFormat, this.shape.headDim) ?? 0,
+        valueHeadBytes: headSliceBytes(this.shape.valueFormat, this.shape.headDim) ?? 0,
         pageSize,
         budgetBytes: options.budgetBytes,
         deferredReclaim: options.deferredReclaim ?? true,
@@ -112,8 +115,10 @@ export class VirtualKVManager implements KVCacheManager {
 
   compact(slot: number, keep: KeepPositions): GrowResult {
     refuseCompaction(this.residual);
-    const { flat, kept } = flattenKeep(keep, this.shape.layers);
-    return this.native.compact(slot, flat, kept);
+    const flat = flattenKeep(keep, this.shape);
+    if (flat.per === 'head') headSlices(this.shape); // the clear refusal, before the native one
+    // The native manager checks the positions (checkKeep's rules and messages), once.
+    return this.native.compact(slot, flat.flat, flat.kept);
   }
 
   tokens(slot: number): number {

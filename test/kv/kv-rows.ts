@@ -4,19 +4,22 @@
 import { kvRowOffset } from '../../src/backend/kv-rows.js';
 import type { KVCacheManager } from '../../src/kv/index.js';
 
-/** A Float32Array over the array and the float index of (slot, layer, position)'s row for K (v = false) or V. */
-export function rowAt(kv: KVCacheManager, slot: number, layer: number, position: number, v: boolean): [Float32Array, number] {
+/** The byte array of (layer, K or V) and the byte offset of (slot, position)'s row in it. */
+export function rowBytesAt(kv: KVCacheManager, slot: number, layer: number, position: number, v: boolean): [Uint8Array, number] {
   const view = kv.view();
   const bytes = v ? view.values(layer) : view.keys(layer);
-  let offset: number;
   if (view.layout === 'paged') {
     // Not kvRowOffset: tests also read rows past seqLens, as long as the block is there.
     const block = view.blockTables[slot * view.maxBlocksPerSlot + Math.floor(position / view.blockSize)]!;
     if (block < 0) throw new Error(`slot ${slot} has no block for position ${position}`);
-    offset = (block * view.blockSize + (position % view.blockSize)) * view.rowBytes;
-  } else {
-    offset = kvRowOffset(view, slot, position);
+    return [bytes, (block * view.blockSize + (position % view.blockSize)) * view.rowBytes];
   }
+  return [bytes, kvRowOffset(view, slot, position)];
+}
+
+/** A Float32Array over the array and the float index of (slot, layer, position)'s row for K (v = false) or V. */
+export function rowAt(kv: KVCacheManager, slot: number, layer: number, position: number, v: boolean): [Float32Array, number] {
+  const [bytes, offset] = rowBytesAt(kv, slot, layer, position, v);
   return [new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2), offset >> 2];
 }
 

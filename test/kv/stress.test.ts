@@ -1,13 +1,15 @@
-// Thousands of random alloc / grow / share / compact / free operations on every manager, and the prefix
-// cache's block operations (retain a slot's block, attach cached blocks to a new slot, release them),
-// checked against a plain model: which slots are in use, which token (by id) each slot holds at each
-// position of each layer, and what each cached block holds. For the virtual manager the page accounting is
-// also checked after every operation: refcounts rebuilt from the slots' page tables and the cached blocks'
-// pages, the free count, and shared pages lying below both slots' tokens.
+// Thousands of random alloc / grow / share / compact / free operations on every manager (keep lists
+// ascending or hole filling), and the prefix cache's block operations (retain a slot's block, attach
+// cached blocks to a new slot, release them), checked against a plain model: which slots are in use,
+// which token (by id) each slot holds at each position of each layer, and what each cached block holds.
+// For the virtual manager the page accounting is also checked after every operation: refcounts rebuilt
+// from the slots' page tables and the cached blocks' pages, the free count, and shared pages lying below
+// both slots' tokens.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isKVError, PagedKVManager, StaticKVManager, VirtualKVManager, type KVCacheManager } from '../../src/kv/index.js';
 import { readToken, writeToken } from './kv-rows.js';
+import { ascendingKeep, holeFillingKeep } from './keep-lists.js';
 import { makeRng } from './rng.js';
 import type { KVType } from '../../src/kv/format.js';
 
@@ -133,14 +135,9 @@ function runStress(kv: KVCacheManager, seed: number): { exhausted: number; share
       const tokens = layers[0]!.length;
       const kept = rng.int(tokens + 1);
       const perLayer = rng.next() < 0.5;
-      const choose = (): Int32Array => {
-        const all = Array.from({ length: tokens }, (_, i) => i);
-        for (let i = all.length - 1; i > 0; i--) {
-          const j = rng.int(i + 1);
-          [all[i], all[j]] = [all[j]!, all[i]!];
-        }
-        return Int32Array.from(all.slice(0, kept).sort((a, b) => a - b));
-      };
+      // Ascending lists, or hole filling (tail rows moved into the dropped rows' places).
+      const holes = rng.next() < 0.5;
+      const choose = (): Int32Array => (holes ? holeFillingKeep(rng, tokens, kept) : ascendingKeep(rng, tokens, kept));
       const lists = perLayer ? layers.map(() => choose()) : [choose()];
       const result = kv.compact(slot, perLayer ? lists : lists[0]!);
       if (result.ok) {
