@@ -1,11 +1,13 @@
 // A token-packed batch's attention, shared by the contiguous and paged layouts: validates the query
 // shape, cuts the work into (token, position range) units (attention_units.h), runs them on the pool and
-// combines them.
+// combines them, and reports scores where asked (attention_scores.h).
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "attention_core.h"
+#include "attention_scores.h"
 #include "attention_units.h"
 #include "cpu_features.h"
 #include "js_args.h"
@@ -27,6 +29,7 @@ struct AttentionBatch {
   const Residual* ring;  // the residual window (ringRows 0: none)
   const int32_t* slots;  // each token's slot
   size_t rotateBlock;    // the cache is Walsh-Hadamard rotated in blocks of this many values (0: not)
+  const ScoreRequest* scores;  // nullptr: none asked
 };
 
 // rowsFor(token) gives the layout's row filler (see attendRows) for that token's sequence.
@@ -44,6 +47,8 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
   const KernelSet& k = kernels();
   const AttentionHeads heads{b.nHeads, b.kvHeads, b.headDim, b.scale};
   const std::vector<AttentionUnit> units = planUnits(b.positions, b.tokens, size_t(pool().threads()));
+  std::optional<ScorePlan> scores;
+  if (b.scores) scores.emplace(*b.scores, b.positions, b.tokens, b.nHeads, b.kvHeads, units);
 
   // Softmax statistics for every unit; separate outputs only for units of split tokens.
   std::vector<float> stats(units.size() * 2 * b.nHeads);
@@ -70,19 +75,23 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
   }
   pool().parallelFor(units.size(), [&](size_t i) {
     thread_local AttentionScratch scratch;
+    thread_local ScoreTilesStorage keptWeights;
     const AttentionUnit& u = units[i];
+    ScoreTiles view{};
+    ScoreTiles* keep = scores ? scores->tiles(u, i, keptWeights, view) : nullptr;
     const float* q = queries + u.token * rowFloats;
     startPartial(partials[i], b.nHeads, b.headDim);
     // Positions the residual window still holds are read from its f16 ring.
     const size_t slot = size_t(b.slots[u.token]);
     const size_t split = std::min(u.end, std::max(u.begin, residualSplit(*b.ring, slot, size_t(b.positions[u.token]))));
-    if (u.begin < split) attendRows(k, rowsFor(u.token), b.formats, q, heads, u.begin, split, partials[i], scratch);
+    if (u.begin < split) attendRows(k, rowsFor(u.token), b.formats, q, heads, u.begin, split, partials[i], scratch, keep);
     if (split < u.end) {
       const KVFormats f16{kKVF16, kKVF16, b.formats.rowValues, b.ring->ringRowBytes};
-      attendRows(k, RingRows{*b.ring, slot}, f16, q, heads, split, u.end, partials[i], scratch);
+      attendRows(k, RingRows{*b.ring, slot}, f16, q, heads, split, u.end, partials[i], scratch, keep);
     }
     if (u.ranges == 1) {
       for (size_t h = 0; h < b.nHeads; h++) k.scale(partials[i].out + h * b.headDim, 1.0f / partials[i].sum[h], b.headDim);
+      if (keep) scores->finishUnit(k, u, *keep, partials[i]);
     }
   });
   for (size_t i = 0; i < units.size(); i += units[i].ranges) {
@@ -90,6 +99,7 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
       mergeRanges(k, partials, i, units[i].ranges, b.nHeads, b.headDim, b.out.data + units[i].token * rowFloats);
     }
   }
+  if (scores) scores->finish(k, units, partials);
   if (b.rotateBlock > 0) hadamardInPlace(b.out.data, qLen, b.rotateBlock);
 }
 
