@@ -111,7 +111,8 @@ struct ContiguousRows {
   }
 };
 
-// attention(out, q, <the kvArgs>, slots, positions, nHeads, scale)
+// attention(out, q, <the kvArgs>, slots, positions, nHeads, scale[, voters, acc, stride])
+// (the optional scores output: attention_scores.h)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Args args(info, "attention");
   const ArrayArg<float> out = args.float32(0, "out");
@@ -122,7 +123,10 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const size_t nHeads = args.index(4 + kKVArgs, "nHeads");
   const float scale = float(args.number(5 + kKVArgs, "scale"));
   checkTokens(args, slots, positions, g);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual, slots.data, g.format.rotateBlock},
+  ScoreRequest request{};
+  const bool scores = scoreArgs(args, 6 + kKVArgs, positions, g.kvHeads, out, q, request);
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual,
+                       slots.data, g.format.rotateBlock, scores ? &request : nullptr},
                [&](size_t t) {
                  const size_t base = g.offset(size_t(slots.data[t]), 0);
                  return ContiguousRows{g.keys + base, g.values + base, g};

@@ -18,6 +18,7 @@
 
 #include "kernel_set.h"
 #include "kv_format.h"
+#include "score_tiles.h"
 
 namespace vserve {
 
@@ -104,9 +105,11 @@ inline void startPartial(const PartialAttention& r, size_t nHeads, size_t d) {
 
 // Rows: a layout with `void fill(size_t p0, size_t count, TileRows& rows) const`, pointing rows.keys[p]
 // and rows.values[p] at the start of the cache row of position p0 + p. Folds positions [begin, end) into r.
+// keep (non-null: the token reports scores) holds every tile's softmax weights: the kernels write the tile's
+// scores straight into it instead of the scratch tile, so keeping them costs no copy.
 template <class Rows>
 void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const float* q, const AttentionHeads& a,
-                size_t begin, size_t end, const PartialAttention& r, AttentionScratch& scratch) {
+                size_t begin, size_t end, const PartialAttention& r, AttentionScratch& scratch, ScoreTiles* keep = nullptr) {
   const size_t group = a.group(), d = a.d;
   scratch.scores.resize(a.nHeads * kPositionTile);
   scratch.correction.resize(a.nHeads);
@@ -155,11 +158,13 @@ void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const
     // The next tile's rows, which the tile kernels prefetch while they work on this one.
     const size_t next = p0 + kPositionTile < end ? std::min(kPositionTile, end - p0 - kPositionTile) : 0;
     if (next > 0) layout.fill(p0 + kPositionTile, next, tiles[t ^ 1]);
+    float* const tileScores = keep ? keep->at(p0) : scratch.scores.data();
+    const size_t stride = keep ? keep->stride : kPositionTile;
     for (size_t kv = 0; kv < a.kvHeads; kv++) {
       const size_t h0 = kv * group;
       const float* qh = q + h0 * d;
       float* out = r.out + h0 * d;
-      float* scores = scratch.scores.data() + h0 * kPositionTile;
+      float* scores = tileScores + h0 * stride;
       // All of the group's scores first: the tile's keys are then read (and, in SIMD kernels,
       // rearranged) once for the group.
       const size_t keyNext = keyReader.f32 || keyReader.direct ? next : 0;
@@ -168,33 +173,34 @@ void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const
         const QueryBlocks qb{queryBlocks.q ? queryBlocks.q + h0 * d : nullptr,
                              queryBlocks.s ? queryBlocks.s + h0 * d / 32 : nullptr,
                              queryBlocks.sums ? queryBlocks.sums + h0 * d / 32 : nullptr};
-        keyReader.direct->score(qh, qb, group, byteRows, count, d, a.scale, scores, kPositionTile,
+        keyReader.direct->score(qh, qb, group, byteRows, count, d, a.scale, scores, stride,
                                 NextBytes{nextByteRows, keyNext});
       } else if (k.scoreTile) {
-        k.scoreTile(qh, group, floatRows, count, d, a.scale, scores, kPositionTile, NextRows{nextFloatRows, keyNext});
+        k.scoreTile(qh, group, floatRows, count, d, a.scale, scores, stride, NextRows{nextFloatRows, keyNext});
       } else {
         for (size_t h = 0; h < group; h++) {
-          for (size_t p = 0; p < count; p++) scores[h * kPositionTile + p] = k.dot(qh + h * d, floatRows[p], d) * a.scale;
+          for (size_t p = 0; p < count; p++) scores[h * stride + p] = k.dot(qh + h * d, floatRows[p], d) * a.scale;
         }
       }
       float* correction = scratch.correction.data() + h0;
-      k.softmaxTile(scores, group, kPositionTile, count, r.max + h0, r.sum + h0, correction);
+      k.softmaxTile(scores, group, stride, count, r.max + h0, r.sum + h0, correction);
       for (size_t h = 0; h < group; h++) {
         if (correction[h] != 1.0f) k.scale(out + h * d, correction[h], d);
       }
       const size_t valueNext = valueReader.f32 || valueReader.direct ? next : 0;
       slices(valueReader, rows.values, tiles[t ^ 1].values, p0, count, valueNext, kv);
       if (valueReader.direct) {
-        valueReader.direct->accumulate(out, group, byteRows, scores, kPositionTile, count, d,
+        valueReader.direct->accumulate(out, group, byteRows, scores, stride, count, d,
                                        NextBytes{nextByteRows, valueNext});
       } else if (k.accumulateTile) {
-        k.accumulateTile(out, group, floatRows, scores, kPositionTile, count, d, NextRows{nextFloatRows, valueNext});
+        k.accumulateTile(out, group, floatRows, scores, stride, count, d, NextRows{nextFloatRows, valueNext});
       } else {
         for (size_t h = 0; h < group; h++) {
-          for (size_t p = 0; p < count; p++) k.axpy(out + h * d, floatRows[p], scores[h * kPositionTile + p], d);
+          for (size_t p = 0; p < count; p++) k.axpy(out + h * d, floatRows[p], scores[h * stride + p], d);
         }
       }
     }
+    if (keep) keep->endTile(r.max, p0, count);
   }
 }
 

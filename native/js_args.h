@@ -20,6 +20,8 @@ class Args {
   Args(const Napi::CallbackInfo& info, const char* fn) : info_(info), fn_(fn) {}
 
   Napi::Env env() const { return info_.Env(); }
+  // Whether argument i was passed (and is not undefined): for optional trailing arguments.
+  bool given(size_t i) const { return i < info_.Length() && !info_[i].IsUndefined(); }
   ArrayArg<float> float32(size_t i, const char* name) const;
   ArrayArg<int32_t> int32(size_t i, const char* name) const;
   ArrayArg<uint8_t> bytes(size_t i, const char* name) const;  // any TypedArray/ArrayBuffer view as bytes

@@ -135,13 +135,15 @@ struct KernelSet {
   // correction[h] is the factor (exp(old max - new max), or 1) the caller applies to that head's output.
   void (*softmaxTile)(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum,
                       float* correction);
+  // y[i] += sum over r < rows of a[r] * x[r * stride + i], for i < n (several weighted rows into one).
+  void (*addRows)(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n);
   // Optional: tile kernels per KV format id (kv_format.h), kKVFormatCount entries; nullptr, or a null
   // entry's functions, mean attention decodes the tile's rows to floats and uses the f32 kernels above.
   const KVTileKernels* kvTiles;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
-// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile) in its anonymous
+// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile, addRows) in its anonymous
 // namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
                                accumulate, kvTileTable)                                                        \
@@ -149,7 +151,7 @@ struct KernelSet {
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile, kvTileTable};                                         \
+                                accumulate, softmaxTile, addRows, kvTileTable};                                \
     return kSet;                                                                                               \
   }
 

@@ -124,7 +124,8 @@ struct PagedRows {
   }
 };
 
-// pagedAttention(out, q, <the pagedArgs>, slots, positions, nHeads, scale)
+// pagedAttention(out, q, <the pagedArgs>, slots, positions, nHeads, scale[, voters, acc, stride])
+// (the optional scores output: attention_scores.h)
 Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   Args args(info, "pagedAttention");
   const ArrayArg<float> out = args.float32(0, "out");
@@ -135,7 +136,10 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   const size_t nHeads = args.index(4 + kPagedArgs, "nHeads");
   const float scale = float(args.number(5 + kPagedArgs, "scale"));
   checkTokens(args, slots, positions, g);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual, slots.data, g.format.rotateBlock},
+  ScoreRequest request{};
+  const bool scores = scoreArgs(args, 6 + kPagedArgs, positions, g.kvHeads, out, q, request);
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual,
+                       slots.data, g.format.rotateBlock, scores ? &request : nullptr},
                [&](size_t t) { return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot}; });
   return info.Env().Undefined();
 }

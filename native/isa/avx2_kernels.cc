@@ -12,6 +12,7 @@
 #include "../fast_exp.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "add_rows.h"
 #include "avx2_attention_tiles.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
@@ -389,6 +390,10 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
     sum[h] = sum[h] * correction[h] + tileSum;
     max[h] = newMax;
   }
+}
+
+void addRows(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n) {
+  addRowsGeneric(y, x, stride, a, rows, n);
 }
 
 }  // namespace

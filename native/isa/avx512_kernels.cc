@@ -14,6 +14,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
+#include "add_rows.h"
 #include "avx512_attention_tiles.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
@@ -709,6 +710,10 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
     sum[h] = sum[h] * correction[h] + _mm512_reduce_add_ps(total);
     max[h] = newMax;
   }
+}
+
+void addRows(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n) {
+  addRowsGeneric(y, x, stride, a, rows, n);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "kquant_blocks.h"
+#include "add_rows.h"
 #include "softmax_tile.h"
 
 namespace vserve {
@@ -196,6 +197,10 @@ uint64_t readAll(const uint8_t* p, size_t bytes) {
 
 void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum, float* correction) {
   softmaxTileScalar(scores, heads, stride, count, max, sum, correction);
+}
+
+void addRows(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n) {
+  addRowsGeneric(y, x, stride, a, rows, n);
 }
 
 }  // namespace

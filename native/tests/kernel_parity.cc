@@ -146,6 +146,14 @@ void check(const KernelSet& k, const KernelSet& ref) {
   k.scale(y.data(), 3.0f, 67);
   ref.scale(yRef.data(), 3.0f, 67);
   expectClose("axpy + scale", k.isa, y, yRef, 1e-6f);
+  // addRows: whole blocks of 64 and 16 and a tail, rows 101 apart.
+  for (size_t rows : {1, 3, 8, 16}) {
+    const std::vector<float> x = randomFloats(rows * 101), w = randomFloats(rows);
+    std::vector<float> sum = randomFloats(93), sumRef = sum;
+    k.addRows(sum.data(), x.data(), 101, w.data(), rows, 93);
+    ref.addRows(sumRef.data(), x.data(), 101, w.data(), rows, 93);
+    expectClose("addRows", k.isa, sum, sumRef, 1e-6f);
+  }
   std::vector<uint8_t> bytes(1000);
   for (uint8_t& v : bytes) v = uint8_t(rng());
   // readAll only promises to depend on every byte; check that flipping the last one changes it.
@@ -212,7 +220,9 @@ std::vector<float> referenceScores(uint32_t f, const FormatRows& keys, const flo
 
 void checkKVTiles(const KernelSet& k) {
   if (k.kvTiles == nullptr) return;
-  constexpr size_t stride = kPositionTile;
+  // A scratch tile's stride, and a longer one: a unit that reports scores has the kernels write them
+  // into rows of its whole range (native/score_tiles.h).
+  for (size_t stride : {kPositionTile, kPositionTile + 37})
   for (uint32_t f : {kKVF16, kKVQ8_0, kKVQ4_0}) {
     const KVTileKernels& t = k.kvTiles[f];
     if (t.score == nullptr && t.accumulate == nullptr) continue;

@@ -128,6 +128,19 @@ export interface AttentionShape {
   scale: number;
 }
 
+/**
+ * Where attention adds the softmax weights it computes, for the eviction policies (src/kv/eviction):
+ * for each batch token i with voters[i] >= 0 and each KV head kv,
+ *   acc[(voters[i] * kvHeads + kv) * stride + r] += sum over the query heads h of KV head kv of token i's
+ *   softmax weight on cache row r, for every row r <= rows[i] it attended to.
+ * Tokens with voters[i] = -1 add nothing. Several tokens may add into the same accumulator.
+ */
+export interface AttentionScores {
+  readonly voters: Int32Array;
+  readonly acc: Float32Array;
+  readonly stride: number;
+}
+
 export interface RopeParams {
   nHeads: number;
   headDim: number;
@@ -190,11 +203,12 @@ export interface Backend {
    */
   kvStore(kv: KVView, layer: number, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array): void;
   /**
-   * Causal attention for a token-packed batch: token i attends to positions 0..positions[i] of its slot's
+   * Causal attention for a token-packed batch: token i attends to cache rows 0..rows[i] of its slot's
    * cached K/V (this batch's rows must already be stored). q and out are [n, nHeads*headDim]; GQA maps
-   * query head h to KV head floor(h / (nHeads / nKVHeads)).
+   * query head h to KV head floor(h / (nHeads / nKVHeads)). With `scores`, the same pass also adds the
+   * softmax weights it computes into scores.acc (see AttentionScores); `out` is the same either way.
    */
-  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, shape: AttentionShape): void;
+  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, rows: Int32Array, shape: AttentionShape, scores?: AttentionScores): void;
 
   /** Releases native resources (thread pool, mappings). */
   close(): void;

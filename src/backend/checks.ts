@@ -1,5 +1,5 @@
 // Argument checks and small shared computations every backend applies at its op boundaries.
-import type { RopeParams } from './backend.js';
+import type { AttentionScores, RopeParams } from './backend.js';
 import type { GGUFTensorInfo } from '../model/gguf/reader.js';
 import { type GGMLType, typeName, typeTraits } from '../model/gguf/types.js';
 
@@ -31,4 +31,25 @@ export function ropeInvFreqs(p: RopeParams): Float64Array {
   const f = new Float64Array(half);
   for (let i = 0; i < half; i++) f[i] = Math.pow(p.freqBase, (-2 * i) / p.ropeDim);
   return f;
+}
+
+/**
+ * The checks native attention makes of a scores output (native/attention_scores.h): one voter per
+ * token, none below -1, stride above every voting token's last row, acc long enough for the largest voter.
+ */
+export function checkAttentionScores(scores: AttentionScores, rows: Int32Array, kvHeads: number): void {
+  const { voters, acc, stride } = scores;
+  if (voters.length !== rows.length) throw new RangeError(`attention: voters has ${voters.length} entries but the batch has ${rows.length} tokens`);
+  if (!(Number.isInteger(stride) && stride >= 0)) throw new RangeError(`attention: scores stride ${stride} must be a non-negative integer`);
+  let most = -1;
+  voters.forEach((v, i) => {
+    if (v < -1) throw new RangeError(`attention: voters[${i}] = ${v} is below -1`);
+    if (v < 0) return;
+    most = Math.max(most, v);
+    if (rows[i]! >= stride) throw new RangeError(`attention: scores stride ${stride} is too small: token ${i} attends rows 0..${rows[i]}`);
+  });
+  const need = (most + 1) * kvHeads * stride;
+  if (acc.length < need) {
+    throw new RangeError(`attention: acc has ${acc.length} elements, too few for voter ${most}: needs (${most} + 1) x ${kvHeads} KV heads x stride ${stride} = ${need}`);
+  }
 }

@@ -47,6 +47,8 @@ export type ContiguousKVArgs = [keys: Uint8Array, values: Uint8Array, maxSlots: 
 export type PagedKVArgs = [keys: Uint8Array, values: Uint8Array, blockSize: number, kvHeads: number, headDim: number,
   blockTables: Int32Array, seqLens: Int32Array, keyFormat: number, valueFormat: number, rowBytes: number, rotate: number, ...ResidualArgs];
 /** A layer's residual window (native/kv_store.h Residual); ringRows 0 and empty arrays: none. */
+/** Attention's optional scores output (native/attention_scores.h); none when left out. */
+export type ScoreArgs = [] | [voters: Int32Array, acc: Float32Array, stride: number];
 export type ResidualArgs = [ringKeys: Uint8Array, ringValues: Uint8Array, ringRows: number, groupTokens: number, residualTokens: number, encoded: Int32Array, base: Int32Array];
 
 export interface NativeAddon {
@@ -76,13 +78,14 @@ export interface NativeAddon {
   add(x: Float32Array, y: Float32Array, len: number): void;
   addBias(x: Float32Array, bias: Float32Array, n: number): void;
   kvStore(...args: [...ContiguousKVArgs, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array]): void;
-  attention(out: Float32Array, q: Float32Array, ...args: [...ContiguousKVArgs, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number]): void;
+  /** With ScoreArgs, also adds the softmax weights into acc (src/backend/backend.ts AttentionScores). */
+  attention(out: Float32Array, q: Float32Array, ...args: [...ContiguousKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, ...ScoreArgs]): void;
   pagedKvStore(...args: [...PagedKVArgs, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array]): void;
   /** A zero-filled ArrayBuffer of `bytes` bytes that starts on a page boundary (see native/aligned_buffer.cc). */
   alignedBuffer(bytes: number): ArrayBuffer;
   /** The largest power of two, up to 4096, dividing the address of the array's first element. */
   byteAlignment(array: ArrayBufferView): number;
-  pagedAttention(out: Float32Array, q: Float32Array, ...args: [...PagedKVArgs, slots: Int32Array, positions: Int32Array, nHeads: number, scale: number]): void;
+  pagedAttention(out: Float32Array, q: Float32Array, ...args: [...PagedKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, ...ScoreArgs]): void;
 }
 
 export class NativeAddonError extends Error {

@@ -1,11 +1,11 @@
 // NativeBackend: the Backend interface over the C++ kernels. Weights are zero-copy views on a
 // read-only mapping of the GGUF file (one mapping per file); every call is validated again natively.
 // The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
-import type { AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams, Weight } from '../backend.js';
+import type { AttentionScores, AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams, Weight } from '../backend.js';
 import { checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import { GGMLType } from '../../model/gguf/types.js';
-import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type ResidualArgs, type WeightTensorHandle } from './addon.js';
+import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type ResidualArgs, type ScoreArgs, type WeightTensorHandle } from './addon.js';
 
 export interface NativeBackendOptions {
   /** Compute threads (default: one per physical core, or VSERVE_THREADS). */
@@ -115,12 +115,13 @@ export class NativeBackend implements Backend {
     else this.addon.kvStore(...contiguousArgs(kv, layer), k, v, slots, positions);
   }
 
-  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, rows: Int32Array, s: AttentionShape, scores?: AttentionScores): void {
     if (s.headDim !== kv.headDim || s.nKVHeads !== kv.kvHeads) {
       throw new RangeError(`attention: shape (${s.nKVHeads} KV heads of ${s.headDim}) does not match the cache (${kv.kvHeads} of ${kv.headDim})`);
     }
-    if (kv.layout === 'paged') this.addon.pagedAttention(out, q, ...pagedArgs(kv, layer), slots, positions, s.nHeads, s.scale);
-    else this.addon.attention(out, q, ...contiguousArgs(kv, layer), slots, positions, s.nHeads, s.scale);
+    const scoreArgs: ScoreArgs = scores ? [scores.voters, scores.acc, scores.stride] : [];
+    if (kv.layout === 'paged') this.addon.pagedAttention(out, q, ...pagedArgs(kv, layer), slots, rows, s.nHeads, s.scale, ...scoreArgs);
+    else this.addon.attention(out, q, ...contiguousArgs(kv, layer), slots, rows, s.nHeads, s.scale, ...scoreArgs);
   }
 
   /** Unmaps the model files; weights loaded from them throw if used afterwards. */

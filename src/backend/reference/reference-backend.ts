@@ -1,10 +1,10 @@
 // The reference backend: every op in plain TypeScript with f32 math, written to be obviously right
 // rather than fast. It is the oracle the native kernels are tested against.
-import { residualBoundary, type AttentionShape, type Backend, type KVView, type RopeParams, type Weight } from '../backend.js';
+import { residualBoundary, type AttentionScores, type AttentionShape, type Backend, type KVView, type RopeParams, type Weight } from '../backend.js';
 import { DEQUANTIZABLE_TYPES, dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
-import { checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
+import { checkAttentionScores, checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
 import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
 import { hadamardBlock, hadamardInPlace } from '../../kv/hadamard.js';
@@ -217,25 +217,29 @@ export class ReferenceBackend implements Backend {
     return { keys, values };
   }
 
-  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+  attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, rows: Int32Array, s: AttentionShape, scores?: AttentionScores): void {
     const n = slots.length;
     const qWidth = s.nHeads * s.headDim;
     checkLength('attention q', q, n * qWidth);
     checkLength('attention out', out, n * qWidth);
     if (s.nHeads % s.nKVHeads !== 0) throw new RangeError(`${s.nHeads} query heads are not a multiple of ${s.nKVHeads} KV heads`);
+    if (scores) checkAttentionScores(scores, rows, s.nKVHeads);
     // Rotated caches: (Hq).(Hk) = q.k, and the output on rotated V is H times the output; H turns it back.
-    this.attend(out, kv.rotate ? rotated(q.slice(0, n * qWidth), s.headDim) : q, kv, layer, slots, positions, s);
+    this.attend(out, kv.rotate ? rotated(q.slice(0, n * qWidth), s.headDim) : q, kv, layer, slots, rows, s, scores);
     if (kv.rotate) rotated(out.subarray(0, n * qWidth), s.headDim);
   }
 
-  private attend(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, positions: Int32Array, s: AttentionShape): void {
+  private attend(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, rows: Int32Array, s: AttentionShape, report?: AttentionScores): void {
     const n = slots.length;
     const qWidth = s.nHeads * s.headDim;
     const group = s.nHeads / s.nKVHeads;
     const row = kv.kvHeads * kv.headDim;
     for (let t = 0; t < n; t++) {
-      const slot = slots[t]!, pos = positions[t]!;
+      const slot = slots[t]!, pos = rows[t]!;
       const { keys: K, values: V } = this.decodedRows(kv, layer, slot, pos);
+      const voter = report ? report.voters[t]! : -1;
+      // This token's probabilities summed over each KV head's query heads, added into acc once per row.
+      const probs = voter >= 0 ? new Float64Array(pos + 1) : undefined;
       for (let h = 0; h < s.nHeads; h++) {
         const qo = t * qWidth + h * s.headDim;
         const kvOff = Math.floor(h / group) * s.headDim;
@@ -254,6 +258,14 @@ export class ReferenceBackend implements Backend {
           let acc = 0;
           for (let j = 0; j <= pos; j++) acc += scores[j]! * V[j * row + kvOff + d]!;
           out[qo + d] = acc / sum;
+        }
+        if (!probs) continue;
+        for (let j = 0; j <= pos; j++) probs[j] = probs[j]! + scores[j]! / sum;
+        if ((h + 1) % group === 0) {
+          const { acc, stride } = report!;
+          const at = (voter * s.nKVHeads + (h + 1) / group - 1) * stride;
+          for (let j = 0; j <= pos; j++) acc[at + j] = acc[at + j]! + probs[j]!;
+          probs.fill(0);
         }
       }
     }
