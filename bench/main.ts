@@ -9,6 +9,7 @@ const COMMANDS: Record<string, Command> = {
   kernels: { about: "per-op timings of vserve's native kernels on TinyLlama shapes (GB/s, GFLOP/s)", run: async (a) => (await import('./kernels.js')).kernelsCommand(a) },
   kv: { about: 'KV cache: contiguous vs paged attention, mapping cost per step, capacity of static / paged / virtual', run: async (a) => (await import('./kv.js')).kvCommand(a) },
   'prefix-agreement': { about: 'prefix cache: greedy tokens and logprobs with a cached prefix against computing it, native', run: async (a) => (await import('./prefix-agreement.js')).prefixAgreementCommand(a) },
+  evict: { about: 'KV eviction: quality per policy and budget vs the full cache, long-prompt workload (sequences, throughput), score and compaction cost', run: async (a) => (await import('./evict.js')).evictCommand(a) },
   'kv-quality': { about: "lossy KV quality on the model's own texts vs the f32 cache (KL, top-1, ppl ratio, first divergence), noise floors, llama.cpp's caches", run: async (a) => (await import('./kv-quality.js')).kvQualityCommand(a) },
   soak: { about: 'hostile traffic against `vserve serve` (aborts, slow readers, bad bodies, 429s, SIGTERM): errors, KV pages, RSS slope', run: async (a) => (await import('./soak.js')).soakCommand(a) },
   prefix: { about: 'automatic prefix caching: shared system prompt (vs cache off and llama.cpp), multi-turn chat, KV memory, overhead', run: async (a) => (await import('./prefix.js')).prefixCommand(a) },

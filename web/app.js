@@ -74,6 +74,10 @@ async function send() {
     const headers = { 'content-type': 'application/json' };
     const key = $('api-key').value;
     if (key) headers.authorization = `Bearer ${key}`;
+    // The server keeps a long conversation within its context by evicting the oldest tokens but the
+    // first few (kv_policy "sinks", a context shift). A server whose cache cannot evict refuses the field:
+    // then the oldest exchanges are dropped here instead, until the conversation fits.
+    let evict = state.evict ?? true;
     const ask = () => fetch('/v1/chat/completions', {
       method: 'POST',
       headers,
@@ -84,15 +88,15 @@ async function send() {
         stream_options: { include_usage: true },
         max_tokens: Number($('max-tokens').value) || 128,
         temperature: Number($('temperature').value),
+        ...(evict ? { kv_policy: 'sinks' } : {}),
       }),
     });
     let res = await ask();
-    // A conversation that outgrew the context drops its oldest exchange and asks again (until the server
-    // can keep a conversation within its budget itself).
-    while (res.status === 400 && state.messages.length > 1) {
-      const body = await res.json();
-      if (body.error?.code !== 'context_length_exceeded') throw new Error(body.error?.message ?? res.statusText);
-      state.messages.splice(0, Math.min(2, state.messages.length - 1));
+    while (res.status === 400) {
+      const error = (await res.json()).error ?? {};
+      if (evict && error.param === 'kv_policy') state.evict = evict = false;
+      else if (error.code === 'context_length_exceeded' && state.messages.length > 1) state.messages.splice(0, Math.min(2, state.messages.length - 1));
+      else throw new Error(error.message ?? res.statusText);
       res = await ask();
     }
     if (!res.ok) throw new Error((await res.json()).error?.message ?? res.statusText);
@@ -108,7 +112,8 @@ async function send() {
       if (chunk.usage) {
         const secs = (performance.now() - (firstAt ?? started)) / 1000;
         $('speed').textContent = `${chunk.usage.prompt_tokens} prompt + ${chunk.usage.completion_tokens} generated tokens · ` +
-          `first token ${Math.round((firstAt ?? started) - started)} ms · ${(chunk.usage.completion_tokens / Math.max(secs, 1e-3)).toFixed(0)} tok/s`;
+          `first token ${Math.round((firstAt ?? started) - started)} ms · ${(chunk.usage.completion_tokens / Math.max(secs, 1e-3)).toFixed(0)} tok/s` +
+          (chunk.usage.kv_eviction?.evicted_tokens ? ` · ${chunk.usage.kv_eviction.evicted_tokens} oldest tokens evicted to fit the context` : '');
       }
     }
     state.messages.push({ role: 'assistant', content: reply });

@@ -120,14 +120,6 @@ export interface PagedKV extends KVRowFormat {
 /** Either KV layout; ops dispatch on `layout`. */
 export type KVView = ContiguousKV | PagedKV;
 
-export interface AttentionShape {
-  nHeads: number;
-  nKVHeads: number;
-  headDim: number;
-  /** Softmax scale, normally 1/sqrt(headDim). */
-  scale: number;
-}
-
 /**
  * Where attention adds the softmax weights it computes, for the eviction policies (src/kv/eviction):
  * for each batch token i with voters[i] >= 0 and each KV head kv,
@@ -139,6 +131,14 @@ export interface AttentionScores {
   readonly voters: Int32Array;
   readonly acc: Float32Array;
   readonly stride: number;
+}
+
+export interface AttentionShape {
+  nHeads: number;
+  nKVHeads: number;
+  headDim: number;
+  /** Softmax scale, normally 1/sqrt(headDim). */
+  scale: number;
 }
 
 export interface RopeParams {

@@ -7,6 +7,7 @@ import type { ChatMessage } from '../model/chat-template.js';
 import { parseCliArgs } from './args.js';
 import { COMPUTE_HELP, COMPUTE_OPTIONS, computeOptions } from './compute-flags.js';
 import { KV_TYPE_HELP, KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeOption } from './kv-type-flags.js';
+import { KV_POLICY_OPTIONS, kvBudgetOption, kvPolicyHelp, kvPolicyOption } from './kv-policy-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { SAMPLING_HELP, SAMPLING_OPTIONS, samplingParams } from './sampling-flags.js';
 
@@ -16,6 +17,9 @@ const HELP = `usage: vserve chat [-m] [FILE] [--system TEXT] [options]
 ${SAMPLING_HELP}
 ${COMPUTE_HELP}
 ${KV_TYPE_HELP}
+${kvPolicyHelp(29)}
+                             (default here: sinks at the full context, so a long conversation
+                             drops its oldest turns instead of failing; with KIVI caches: none)
 
 In the chat: /reset starts a new conversation, /exit (or Ctrl-D) quits. Ctrl-C stops the answer being
 written; at the prompt, a second Ctrl-C quits.`;
@@ -30,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
       ...SAMPLING_OPTIONS,
       ...COMPUTE_OPTIONS,
       ...KV_TYPE_OPTIONS,
+      ...KV_POLICY_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -39,8 +44,13 @@ export async function main(argv: string[]): Promise<void> {
   }
   const params = samplingParams(values);
   const modelPath = modelArgument('chat', values.model, positionals);
-  // One conversation at a time: one KV slot at the model's full context.
-  const engine = await Engine.load(modelPath, { maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values), kvResidual: kvResidualOption(values), kvRotate: kvRotateOption(values) });
+  // One conversation at a time: one KV slot at the model's full context. A conversation that outgrows
+  // it keeps going: the oldest tokens are evicted (a context shift), except from caches that cannot evict.
+  const kvPolicy = kvPolicyOption(values) ?? (values['kv-quant'] === undefined ? 'sinks' : undefined);
+  const engine = await Engine.load(modelPath, {
+    maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values), kvResidual: kvResidualOption(values), kvRotate: kvRotateOption(values),
+    kvPolicy, kvBudget: kvBudgetOption(values),
+  });
   const start: ChatMessage[] = values.system !== undefined ? [{ role: 'system', content: values.system }] : [];
   let messages = [...start];
   let answering: AbortController | undefined;

@@ -2,7 +2,7 @@
 // reach the CLI are reworded to name the flag, so the message points at what to change.
 
 const FLAG_OF: Record<string, string> = {
-  kvManager: '--kv-manager', kvMemory: '--kv-memory', pageSize: '--page-size', blockSize: '--block-size', kvType: '--kv-type', kvResidual: '--kv-residual', kvRotate: '--kv-rotate',
+  kvManager: '--kv-manager', kvMemory: '--kv-memory', pageSize: '--page-size', blockSize: '--block-size', kvType: '--kv-type', kvResidual: '--kv-residual', kvRotate: '--kv-rotate', kvPolicy: '--kv-policy', kvBudget: '--kv-budget',
   maxSeqs: '--max-seqs', maxBatchTokens: '--max-batch-tokens', maxContext: '--max-context', scheduler: '--scheduler',
   admissionOrder: '--admission', threads: '--threads',
   temperature: '--temp', top_k: '--top-k', top_p: '--top-p', min_p: '--min-p', repetition_penalty: '--repeat-penalty',

@@ -14,6 +14,7 @@ import { threadsOption } from './compute-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
+import { KV_POLICY_OPTIONS, kvBudgetOption, kvPolicyHelp, kvPolicyOption } from './kv-policy-flags.js';
 import { KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeHelp, kvTypeOption } from './kv-type-flags.js';
 import { kvTypeLabel } from '../kv/format.js';
 
@@ -35,6 +36,7 @@ const HELP = `usage: vserve serve [-m] [FILE] [options]
                                 big budgets, to stay under vm.max_map_count)
       --block-size N            paged manager tokens per block (default 16)
 ${kvTypeHelp(32)}
+${kvPolicyHelp(32)}
       --scheduler KIND          sarathi (default), vllm or static
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs
@@ -69,6 +71,7 @@ export async function main(argv: string[]): Promise<void> {
       'page-size': { type: 'string' },
       'block-size': { type: 'string' },
       ...KV_TYPE_OPTIONS,
+      ...KV_POLICY_OPTIONS,
       scheduler: { type: 'string' },
       'no-prefix-cache': { type: 'boolean' },
       admission: { type: 'string' },
@@ -110,6 +113,8 @@ export async function main(argv: string[]): Promise<void> {
       kvType: kvTypeOption(values),
       kvResidual: kvResidualOption(values),
       kvRotate: kvRotateOption(values),
+      kvPolicy: kvPolicyOption(values),
+      kvBudget: kvBudgetOption(values),
       prefixCache: !values['no-prefix-cache'],
       admissionOrder: values.admission as AdmissionOrder | undefined,
       maxSeqs: int('max-seqs'),

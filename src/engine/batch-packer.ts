@@ -1,5 +1,5 @@
 // Turns a step's work into one token-packed batch: each sequence's tokens back to back with their own
-// positions and KV slot, no padding. Logits are asked for only where a sequence's pending tokens end
+// positions, cache rows and KV slot, no padding. Logits are asked for only where a sequence's pending tokens end
 // (its next token gets sampled); a prefill chunk that stops short of that needs none.
 import type { Batch } from '../model/llama.js';
 import type { StepWork } from './scheduler.js';
@@ -25,6 +25,7 @@ export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): Pa
   const n = work.reduce((sum, w) => sum + rowsPer(w), 0);
   const tokens = new Int32Array(n);
   const positions = new Int32Array(n);
+  const rows = new Int32Array(n);
   const slots = new Int32Array(n);
   const logitRows: number[] = [];
   const sampling: StepWork[] = [];
@@ -32,16 +33,17 @@ export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): Pa
   for (const w of work) {
     const { seq, count } = w;
     const start = seq.computed;
-    const rows = rowsPer(w);
-    for (let i = 0; i < rows; i++, row++) {
+    const share = rowsPer(w);
+    for (let i = 0; i < share; i++, row++) {
       tokens[row] = i < count ? seq.tokenAt(start + i) : (opts.padToken ?? 0);
       positions[row] = start + i;
+      rows[row] = seq.rows + i;
       slots[row] = seq.slot;
     }
     if (start + count === seq.length) {
-      logitRows.push(row - rows + count - 1);
+      logitRows.push(row - share + count - 1);
       sampling.push(w);
     }
   }
-  return { batch: { tokens, positions, slots, logitRows: Int32Array.from(logitRows) }, sampling };
+  return { batch: { tokens, positions, rows, slots, logitRows: Int32Array.from(logitRows) }, sampling };
 }

@@ -31,6 +31,10 @@ export interface RequestParams extends SamplingParams {
   cacheSalt?: string;
   /** Constrain the output to JSON (any object, or a document a JSON Schema accepts). */
   responseFormat?: ResponseFormat;
+  /** KV eviction policy ('none': the full cache; default: the engine's kvPolicy). See engine/kv-eviction.ts. */
+  kvPolicy?: string;
+  /** Tokens the policy keeps, or a fraction (0..1) of the prompt (default: the engine's kvBudget). */
+  kvBudget?: number;
 }
 
 export interface GenerateDelta {
@@ -78,6 +82,18 @@ export function completionBudget(promptTokens: number, context: number, maxToken
     );
   }
   return Math.min(maxTokens ?? Infinity, context - promptTokens);
+}
+
+/**
+ * The same for a sequence that eviction keeps within `context` rows: its prompt and output may be
+ * longer than the context; without max_tokens it generates at most `context` tokens.
+ */
+export function boundedCompletionBudget(promptTokens: number, context: number, maxTokens: number | undefined): number {
+  if (promptTokens === 0) throw new RequestFaultError('the prompt is empty (no tokens)', 'invalid_value', 'prompt');
+  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens >= 0)) {
+    throw new RequestFaultError(`max_tokens must be a non-negative integer, got ${String(maxTokens)}`, 'invalid_value', 'max_tokens');
+  }
+  return maxTokens ?? context;
 }
 
 export class Completion {

@@ -3,7 +3,7 @@
 // next token, and returns the deltas. Nothing here waits on anything, so tests can drive it step by step.
 import { forwardInSlotChunks } from './forward-in-slot-chunks.js';
 import type { LlamaModel } from '../model/llama.js';
-import { Completion, completionBudget, type GenerateDelta, type GenerationTokenizer, type RequestParams } from './completion.js';
+import { boundedCompletionBudget, Completion, completionBudget, type GenerateDelta, type GenerationTokenizer, type RequestParams } from './completion.js';
 import type { EngineKV } from './engine-kv.js';
 import { MAX_CHOICES, type ChatMessage, type EngineDelta, type EngineFinishReason, type EngineInput, type EngineStats, type StepStats } from './engine-types.js';
 import { packBatch } from './batch-packer.js';
@@ -11,6 +11,7 @@ import { checkRequestParamKeys } from './option-keys.js';
 import { describeError as describe, RequestFaultError, type ErrorDescription } from './error-kind.js';
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
+import { resolveEviction, type EvictionRequest, type SequenceEviction } from './kv-eviction.js';
 
 /** Turns chat messages into prompt tokens (the model's chat template). */
 export type ChatRenderer = (messages: readonly ChatMessage[]) => number[];
@@ -31,6 +32,8 @@ interface Request {
   choices: (Sequence | undefined)[];
   /** Choices not finished yet. */
   live: Set<number>;
+  /** The KV policy every choice runs under. */
+  eviction: SequenceEviction | undefined;
 }
 
 export class EngineCore {
@@ -45,6 +48,8 @@ export class EngineCore {
     readonly kv: EngineKV,
     readonly scheduler: Scheduler,
     private readonly chat?: ChatRenderer,
+    /** kvPolicy / kvBudget of requests that name none. */
+    private readonly evictionDefaults: EvictionRequest = {},
   ) {}
 
   get hasWork(): boolean {
@@ -60,8 +65,10 @@ export class EngineCore {
       if (!(Number.isInteger(n) && n >= 1 && n <= MAX_CHOICES)) throw new RequestFaultError(`n must be an integer from 1 to ${MAX_CHOICES}, got ${String(n)}`, 'invalid_value', 'n');
       this.checkLogitBias(params.logitBias);
       const prompt = this.tokenize(input);
-      const maxTokens = completionBudget(prompt.length, this.kv.maxContext, params.maxTokens);
-      const request: Request = { prompt, params, maxTokens, choices: new Array(n).fill(undefined), live: new Set(Array.from({ length: n }, (_, i) => i)) };
+      const eviction = this.eviction(params, prompt.length);
+      const budget = eviction?.bounded ? boundedCompletionBudget : completionBudget;
+      const maxTokens = budget(prompt.length, this.kv.maxContext, params.maxTokens);
+      const request: Request = { prompt, params, maxTokens, choices: new Array(n).fill(undefined), live: new Set(Array.from({ length: n }, (_, i) => i)), eviction };
       const seq = this.choiceSequence(id, request, 0);
       if (maxTokens === 0) return request.choices.map((_, i) => ({ id, delta: this.finalDelta(i === 0 ? seq : this.choiceSequence(id, request, i), 'length', undefined) }));
       request.choices[0] = seq;
@@ -94,15 +101,18 @@ export class EngineCore {
     let logits: Float32Array;
     try {
       this.kv.apply(plan.kv);
-      logits = forwardInSlotChunks(this.model, batch, this.kv.view);
+      const scores = this.kv.eviction?.votes(plan.work);
+      logits = forwardInSlotChunks(this.model, scores ? { ...batch, scores } : batch, this.kv.view);
     } catch (e) {
       // A failed step fails the requests in it; the engine itself carries on.
       return [...failed, ...plan.work.flatMap(({ seq }) => this.fail(seq, e))];
     }
     this.count(plan, performance.now() - t0);
     for (const w of plan.work) {
-      w.seq.computed += w.count;
+      w.seq.advance(w.count);
+      // Blocks are published before a prompt-time policy compresses the prompt: the cache keeps them whole.
       this.kv.publish(w.seq);
+      this.kv.eviction?.afterStep(w.seq, w.count);
     }
 
     const events: EngineEvent[] = failed;
@@ -158,7 +168,19 @@ export class EngineCore {
   private choiceSequence(id: number, request: Request, i: number): Sequence {
     const p = request.params;
     const params = i === 0 || p.seed === undefined ? p : { ...p, seed: p.seed + i };
-    return new Sequence(id, request.prompt, new Completion(this.tokenizer, params, request.maxTokens), p.cacheSalt, i);
+    const eviction = request.eviction && { ...request.eviction };
+    return new Sequence(id, request.prompt, new Completion(this.tokenizer, params, request.maxTokens), p.cacheSalt, i, eviction);
+  }
+
+  /** The request's KV policy (its own, else the engine's default), checked against this cache. */
+  private eviction(params: RequestParams, promptTokens: number): SequenceEviction | undefined {
+    const d = this.evictionDefaults;
+    const req: EvictionRequest = { policy: (params.kvPolicy ?? d.policy) as EvictionRequest['policy'], budget: params.kvBudget ?? d.budget };
+    const e = resolveEviction(req, promptTokens, this.kv.maxContext);
+    if (e && !this.kv.eviction) {
+      throw new RequestFaultError(`this server's KV cache (${this.kv.view.keyFormat.name}/${this.kv.view.valueFormat.name} with a residual window) cannot evict tokens; send kv_policy "none"`, 'invalid_value', 'kv_policy');
+    }
+    return e;
   }
 
   stats(): EngineStats {
@@ -228,6 +250,7 @@ export class EngineCore {
         completion_tokens: completionTokens,
         total_tokens: seq.prompt.length + completionTokens,
         prompt_tokens_details: { cached_tokens: seq.cachedTokens },
+        ...(seq.eviction ? { kv_eviction: { policy: seq.eviction.name, budget: seq.eviction.budget, evicted_tokens: seq.evictedTokens } } : {}),
       },
       timings: seq.timings(),
     };

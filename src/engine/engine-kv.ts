@@ -5,6 +5,7 @@
 import type { KVView } from '../backend/backend.js';
 import type { KVManagerKind, KVStats } from '../kv/index.js';
 import type { PrefixCacheStats } from '../kv/prefix-index.js';
+import type { KVEviction } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
 
 export type { KVManagerKind, KVStats, PrefixCacheStats };
@@ -63,6 +64,8 @@ export interface EngineKV {
   readonly maxSlots: number;
   /** Most tokens one sequence may hold. */
   readonly maxContext: number;
+  /** Eviction of sequences that run with a KV policy (absent: this cache cannot evict). */
+  readonly eviction?: KVEviction;
   /** Tokens the prefix cache holds for the start of `seq` now (0 without a prefix cache). */
   cachedPrefix(seq: Sequence): number;
   /** Gives `seq` a slot holding its cached prefix, backed for `count` more tokens (added to `plan`); or says why not now. */

@@ -7,6 +7,7 @@ import type { GenerationTokenizer } from './completion.js';
 import { EngineCore, type ChatRenderer } from './engine-core.js';
 import type { EngineKV } from './engine-kv.js';
 import type { EngineOptions } from './engine-types.js';
+import { resolveEviction, type EvictionRequest } from './kv-eviction.js';
 import { ManagedKV } from './managed-kv.js';
 import { modelFingerprint } from '../model/fingerprint.js';
 import { checkEngineOptionKeys, EngineConfigError } from './option-keys.js';
@@ -130,7 +131,15 @@ export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokeniz
     admissionOrder: r.admissionOrder,
     maxAdmissionDelayMs: r.maxAdmissionDelayMs,
   };
-  return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat);
+  const evictionDefaults: EvictionRequest = { policy: opts.kvPolicy as EvictionRequest['policy'], budget: opts.kvBudget };
+  try {
+    // Checked as a request would be (names and ranges), and against this cache.
+    if (resolveEviction(evictionDefaults, r.maxContext, r.maxContext) && !kv.eviction) throw new Error('caches with a residual window (KIVI) cannot evict tokens');
+  } catch (e) {
+    kv.close();
+    throw new EngineConfigError((e as Error).message.replace(/^kv_policy/, 'kvPolicy').replace(/^kv_budget/, 'kvBudget'));
+  }
+  return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat, evictionDefaults);
 }
 
 /** The worker's chat renderer (the main thread normally sends token ids already; see PromptEncoder). */

@@ -20,6 +20,11 @@ export interface Usage {
   total_tokens: number;
   /** cached_tokens: prompt tokens whose KV came from the prefix cache instead of being computed. */
   prompt_tokens_details: { cached_tokens: number };
+  /**
+   * vserve's extension, present when the request ran with a KV eviction policy: the policy, the budget
+   * in tokens it resolved to, and how many tokens it dropped from the cache (prompt and output alike).
+   */
+  kv_eviction?: { policy: string; budget: number; evicted_tokens: number };
 }
 
 /** Most choices one request may ask for (OpenAI's n). */
@@ -59,6 +64,17 @@ export interface EngineOptions {
    * formats. Default: on with q8_0 or q4_0, off with f32, f16 and KIVI.
    */
   kvRotate?: boolean;
+  /**
+   * KV eviction policy of requests that name none (default 'none'): 'sinks', 'h2o' or 'tova' keep every
+   * sequence within kvBudget as it grows (prompts and outputs may then pass maxContext); 'snapkv',
+   * 'chunkkv' or 'pyramidkv' compress each prompt to kvBudget once it is computed. Not with KIVI caches.
+   */
+  kvPolicy?: string;
+  /**
+   * Tokens the policy keeps per sequence, or a fraction (0..1) of the prompt. Default: maxContext for
+   * the decode-time policies (a context shift), half the prompt for the prompt-time ones.
+   */
+  kvBudget?: number;
   /** Paged manager: tokens per block (default 16). */
   blockSize?: number;
   /** Sequences running at once, i.e. KV slots (default 16). */

@@ -13,6 +13,7 @@ import { ChatTemplate } from '../model/chat-template.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { PromptEncoder } from './prompt-encoder.js';
+import { boundsContext } from './kv-eviction.js';
 
 export class EngineClosedError extends Error {
   override name = 'EngineClosedError';
@@ -37,7 +38,13 @@ export class Engine {
   private closedResolve: (() => void) | undefined;
   private exited = false;
 
-  private constructor(private readonly worker: Worker, readonly info: EngineInfo, private readonly prompts: PromptEncoder) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly info: EngineInfo,
+    private readonly prompts: PromptEncoder,
+    /** The engine's kvPolicy, which requests that name none run under. */
+    private readonly defaultPolicy: string | undefined,
+  ) {
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (e) => this.failAll(e));
     worker.on('exit', () => {
@@ -72,7 +79,7 @@ export class Engine {
     // The worker has validated the file; this thread reads only its tokenizer and chat template.
     const file = GGUFFile.open(modelPath);
     try {
-      return new Engine(worker, info, new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), info.maxContext));
+      return new Engine(worker, info, new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), info.maxContext), options.kvPolicy);
     } finally {
       file.close();
     }
@@ -101,7 +108,7 @@ export class Engine {
     }
     let prompt: readonly number[];
     try {
-      prompt = this.prompts.encode(input);
+      prompt = this.prompts.encode(input, boundsContext(params.kvPolicy ?? this.defaultPolicy));
     } catch (e) {
       stream.fail(e instanceof Error ? e : new Error(String(e)));
       return stream;

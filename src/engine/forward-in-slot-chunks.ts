@@ -21,14 +21,17 @@ export function forwardInSlotChunks(model: LlamaModel, batch: Batch, kv: KVView)
   const vocab = model.config.vocabSize;
   const logits = new Float32Array(batch.logitRows.length * vocab);
   for (let r = 0; r < rounds; r++) {
-    const rows = Array.from({ length: n }, (_, i) => i).filter((i) => round[i] === r);
-    const local = new Map(rows.map((row, j) => [row, j]));
+    const picked = Array.from({ length: n }, (_, i) => i).filter((i) => round[i] === r);
+    const local = new Map(picked.map((row, j) => [row, j]));
+    const take = (a: Int32Array) => Int32Array.from(picked, (i) => a[i]!);
     const wanted = Array.from(batch.logitRows).map((row, out) => ({ row, out })).filter(({ row }) => local.has(row));
     const part = model.forward({
-      tokens: Int32Array.from(rows, (i) => batch.tokens[i]!),
-      positions: Int32Array.from(rows, (i) => batch.positions[i]!),
-      slots: Int32Array.from(rows, (i) => batch.slots[i]!),
+      tokens: take(batch.tokens),
+      positions: take(batch.positions),
+      ...(batch.rows ? { rows: take(batch.rows) } : {}),
+      slots: take(batch.slots),
       logitRows: Int32Array.from(wanted, ({ row }) => local.get(row)!),
+      ...(batch.scores ? { scores: { ...batch.scores, voters: take(batch.scores.voters) } } : {}),
     }, kv);
     wanted.forEach(({ out }, j) => logits.set(part.subarray(j * vocab, (j + 1) * vocab), out * vocab));
   }

@@ -5,9 +5,10 @@
 import type { KVView } from '../backend/backend.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager, type GrowResult, type KVCacheManager, type KVManagerKind, type KVStats } from '../kv/index.js';
 import { PrefixIndex, type PrefixCacheStats } from '../kv/prefix-index.js';
-import type { KVType } from '../kv/format.js';
+import { headSliceBytes, kvFormat, type KVType } from '../kv/format.js';
 import { bytesPerToken, resolveShape } from '../kv/shape.js';
 import type { Admission, AdmitOptions, EngineKV, GrowOutcome, KVPlan } from './engine-kv.js';
+import { KVEviction, stepTokenLimit } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
 
 export interface KVGeometry {
@@ -46,13 +47,25 @@ export function kvBytesPerToken(g: KVGeometry): number {
 export class ManagedKV implements EngineKV {
   readonly view: KVView;
   readonly prefix: PrefixIndex | undefined;
+  /** Caches with a residual window (KIVI) cannot be compacted, so they have none. */
+  readonly eviction: KVEviction | undefined;
   private readonly lens: Int32Array;
 
   private constructor(readonly manager: KVCacheManager, view: KVView, opts: ManagedKVOptions) {
     this.view = view;
     this.lens = new Int32Array(manager.shape.maxSlots);
+    const s = manager.shape;
+    if (!view.residual) {
+      this.eviction = new KVEviction(
+        { layers: s.layers, kvHeads: s.kvHeads, maxSlots: s.maxSlots, maxContext: s.maxContext },
+        {
+          compact: (slot, lists) => manager.compact(slot, lists),
+          freePages: () => manager.availablePages(),
+          perHead: [s.type.k, s.type.v].every((f) => headSliceBytes(kvFormat(f), s.headDim) !== undefined),
+        },
+      );
+    }
     if (opts.prefixCache ?? true) {
-      const s = manager.shape;
       const fingerprint = `${opts.fingerprint ?? 'unnamed-model'}/kv=${s.type.k},${s.type.v}/residual=${s.residual}/rotate=${s.rotate}/block=${manager.blocks.blockTokens}`;
       // Static copies cached rows outside its slots: bound them to as many tokens as the slots hold.
       const maxEntries = manager.blocks.blockPages === 0 ? Math.floor((manager.shape.maxSlots * manager.shape.maxContext) / manager.blocks.blockTokens) : Infinity;
@@ -111,8 +124,10 @@ export class ManagedKV implements EngineKV {
     if (next !== undefined && this.prefix!.computingElsewhere(next, seq.key)) return { ok: false, wait: 'prefix' };
     const blocks = this.manager.blocks;
     const cached = hits.length * blocks.blockTokens;
-    const count = Math.min(seq.length - cached, opts.budget);
-    if (count < 1 || (opts.whole && count < seq.length - cached)) return { ok: false, wait: 'memory' };
+    // A sequence bounded by eviction computes its prompt a part at a time (it may be longer than the context).
+    const step = Math.min(seq.length - cached, stepTokenLimit(seq));
+    const count = Math.min(step, opts.budget);
+    if (count < 1 || (opts.whole && count < step)) return { ok: false, wait: 'memory' };
     // Cached blocks nobody uses count as free until this sequence pins them.
     const hitPages = hits.length * blocks.blockPages;
     const idleHitPages = hits.filter((e) => e.users === 0).length * blocks.blockPages;
@@ -168,7 +183,8 @@ export class ManagedKV implements EngineKV {
 
   publish(seq: Sequence): void {
     const prefix = this.prefix;
-    if (!prefix || seq.slot < 0) return;
+    // After an eviction the slot's rows no longer hold the token blocks the hashes name.
+    if (!prefix || seq.slot < 0 || seq.rows !== seq.computed) return;
     // Tokens still in a residual window (KIVI) are not in their blocks' pages yet.
     const full = Math.floor(Math.min(seq.computed, this.encodedTokens(seq.slot)) / prefix.blockTokens);
     if (full <= seq.publishedBlocks) return;
@@ -193,13 +209,16 @@ export class ManagedKV implements EngineKV {
   fork(parent: Sequence, child: Sequence): boolean {
     const slot = this.manager.allocSlot();
     if (slot === null) return false;
-    const r = this.evictingIfShort(() => this.manager.sharePrefix(parent.slot, slot, parent.computed));
+    const r = this.evictingIfShort(() => this.manager.sharePrefix(parent.slot, slot, parent.rows));
     if (!r.ok) {
       this.manager.freeSlot(slot);
       return false;
     }
     child.slot = slot;
     child.computed = parent.computed;
+    child.rows = parent.rows;
+    child.evictedTokens = parent.evictedTokens;
+    this.eviction?.forked(parent, child);
     child.cachedTokens = parent.cachedTokens;
     child.blockHashes.push(...parent.blockHashes);
     child.publishedBlocks = parent.publishedBlocks;
@@ -234,10 +253,14 @@ export class ManagedKV implements EngineKV {
     this.manager.close();
   }
 
-  /** The cached blocks at the start of `seq` (never its last token: its logits are needed) and the hash after them. */
+  /**
+   * The cached blocks at the start of `seq` (never its last token: its logits are needed, nor past a
+   * bounded sequence's budget) and the hash after them.
+   */
   private lookup(seq: Sequence): { hits: ReturnType<PrefixIndex['match']>; next: string | undefined } {
     const prefix = this.prefix!;
-    const shareable = Math.floor((seq.length - 1) / prefix.blockTokens);
+    const budget = seq.eviction?.bounded ? seq.eviction.budget : Infinity;
+    const shareable = Math.floor((Math.min(seq.length, budget) - 1) / prefix.blockTokens);
     prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), shareable, seq.cacheSalt);
     const hits = prefix.match(seq.blockHashes, shareable);
     return { hits, next: hits.length < shareable ? seq.blockHashes[hits.length] : undefined };

@@ -19,13 +19,13 @@ export class RequestParamsError extends RequestFaultError {
 }
 
 const ENGINE_OPTION_KEYS = Object.keys({
-  kvManager: 1, kvMemory: 1, pageSize: 1, kvType: 1, kvResidual: 1, kvRotate: 1, blockSize: 1, maxSeqs: 1, maxBatchTokens: 1, maxContext: 1, scheduler: 1, watermark: 1,
+  kvManager: 1, kvMemory: 1, pageSize: 1, kvType: 1, kvResidual: 1, kvRotate: 1, kvPolicy: 1, kvBudget: 1, blockSize: 1, maxSeqs: 1, maxBatchTokens: 1, maxContext: 1, scheduler: 1, watermark: 1,
   prefixCache: 1, admissionOrder: 1, maxAdmissionDelayMs: 1, threads: 1, backend: 1,
 } satisfies Record<keyof EngineOptions, 1>);
 
 const REQUEST_PARAM_KEYS = Object.keys({
   maxTokens: 1, stop: 1, logprobs: 1, n: 1, cacheSalt: 1, temperature: 1, topK: 1, topP: 1, minP: 1, repetitionPenalty: 1,
-  presencePenalty: 1, frequencyPenalty: 1, penaltyLastN: 1, seed: 1, topLogprobs: 1, logitBias: 1, responseFormat: 1,
+  presencePenalty: 1, frequencyPenalty: 1, penaltyLastN: 1, seed: 1, topLogprobs: 1, logitBias: 1, responseFormat: 1, kvPolicy: 1, kvBudget: 1,
 } satisfies Record<keyof RequestParams, 1>);
 
 export function checkEngineOptionKeys(opts: EngineOptions): void {

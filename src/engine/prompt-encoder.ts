@@ -29,6 +29,9 @@ export function renderChat(template: ChatTemplate, tokenizer: Tokenizer, message
   return tokenizer.bos !== undefined && ids[0] === tokenizer.bos && ids[1] === tokenizer.bos ? ids.slice(1) : ids;
 }
 
+/** The longest prompt a bounded request (a decode-time KV policy) may send: a guard on tokenizing, not a KV limit. */
+export const BOUNDED_PROMPT_TOKENS = 1 << 20;
+
 export class PromptEncoder {
   readonly maxTokenBytes: number;
 
@@ -41,39 +44,51 @@ export class PromptEncoder {
     this.maxTokenBytes = maxTokenBytes(tokenizer);
   }
 
-  /** The prompt's token ids; throws ContextLengthError or another RequestFaultError instead. */
-  encode(input: EngineInput): readonly number[] {
-    if (typeof input === 'string') return this.checked(this.encodeText(input, (stop) => this.tokenizer.encode(input, { addSpecial: true, stopAfter: stop })), 'at least ');
+  /**
+   * The prompt's token ids; throws ContextLengthError or another RequestFaultError instead. `bounded`:
+   * the request's KV policy keeps it within the context, so its prompt may be longer (up to a sanity cap).
+   */
+  encode(input: EngineInput, bounded = false): readonly number[] {
+    const limit = bounded ? BOUNDED_PROMPT_TOKENS : this.context;
+    return this.encodeWithin(input, limit);
+  }
+
+  private encodeWithin(input: EngineInput, limit: number): readonly number[] {
+    if (typeof input === 'string') return this.checked(this.encodeText(input, limit, (stop) => this.tokenizer.encode(input, { addSpecial: true, stopAfter: stop })), limit, 'at least ');
     if (!Array.isArray(input)) throw new RequestFaultError('input must be a string, an array of token ids, or an array of chat messages', 'invalid_type', 'prompt');
     // Token ids: the worker checks them against the vocabulary; only their number is judged here.
-    if (input.every((t) => typeof t === 'number')) return this.checked(input as readonly number[], '');
+    if (input.every((t) => typeof t === 'number')) return this.checked(input as readonly number[], limit, '');
     const messages = input as readonly ChatMessage[];
     if (!messages.every((m) => typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string')) {
       throw new RequestFaultError('chat messages must each be { role: string, content: string }', 'invalid_type', 'prompt');
     }
     const text = promptFault(() => this.template.render(messages));
-    return this.checked(this.encodeText(text, (stop) => renderChat(this.template, this.tokenizer, messages, stop)), 'at least ');
+    return this.checked(this.encodeText(text, limit, (stop) => renderChat(this.template, this.tokenizer, messages, stop)), limit, 'at least ');
   }
 
   /** Refuses `text` by its size when that proves it too long, else tokenizes it with the early stop. */
-  private encodeText(text: string, tokenize: (stopAfter: number) => number[]): number[] {
+  private encodeText(text: string, limit: number, tokenize: (stopAfter: number) => number[]): number[] {
     const bytes = Buffer.byteLength(text, 'utf8');
     const atLeast = Math.ceil(bytes / this.maxTokenBytes);
-    if (atLeast >= this.context) {
+    if (atLeast >= limit) {
       throw new ContextLengthError(
         `the prompt has at least ${atLeast} tokens (${bytes} bytes; no token of this vocabulary stands for more than ` +
-          `${this.maxTokenBytes}); the context holds ${this.context} (prompt plus at least one generated token)`,
+          `${this.maxTokenBytes}); ${this.room(limit)}`,
       );
     }
-    return promptFault(() => tokenize(this.context - 1));
+    return promptFault(() => tokenize(limit - 1));
   }
 
   /** `atLeast` is 'at least ' when tokenizing stopped early, so the count is a lower bound. */
-  private checked(ids: readonly number[], atLeast: string): readonly number[] {
-    if (ids.length >= this.context) {
-      throw new ContextLengthError(`the prompt has ${atLeast}${ids.length} tokens; the context holds ${this.context} (prompt plus at least one generated token)`);
-    }
+  private checked(ids: readonly number[], limit: number, atLeast: string): readonly number[] {
+    if (ids.length >= limit) throw new ContextLengthError(`the prompt has ${atLeast}${ids.length} tokens; ${this.room(limit)}`);
     return ids;
+  }
+
+  private room(limit: number): string {
+    return limit === this.context
+      ? `the context holds ${this.context} (prompt plus at least one generated token)`
+      : `a prompt kept within the context by eviction may have at most ${limit - 1}`;
   }
 }
 

@@ -4,6 +4,7 @@
 // most recently admitted sequence (recompute later) when the pool is dry.
 // Policies (one per file) only decide which tokens of which sequences make up each step.
 import { emptyKVPlan, type EngineKV, type KVPlan } from './engine-kv.js';
+import { stepTokenLimit } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
 
 export type SchedulerKind = 'sarathi' | 'vllm' | 'static';
@@ -140,6 +141,8 @@ export abstract class Scheduler {
     drop(this.waiting, seq);
     seq.slot = a.slot;
     seq.computed = a.cached;
+    seq.rows = a.cached;
+    this.kv.eviction?.admitted(seq);
     seq.status = 'running';
     seq.admissionOrder = this.admissions++;
     seq.admittedAt ??= performance.now();
@@ -149,12 +152,14 @@ export abstract class Scheduler {
   }
 
   /**
-   * Backs a running sequence for its next `count` tokens and adds it to the plan, preempting the most
-   * recently admitted sequences while the pool is too small. Returns false when `seq` itself had to be
-   * preempted.
+   * Backs a running sequence for its next `count` tokens (fewer for a sequence bounded by eviction, which
+   * first evicts down to its budget) and adds it to the plan, preempting the most recently admitted
+   * sequences while the pool is too small. Returns false when `seq` itself had to be preempted.
    */
-  protected growOrPreempt(seq: Sequence, count: number, plan: StepPlan): boolean {
-    while (!this.kv.grow(seq.slot, seq.computed + count, plan.kv).ok) {
+  protected growOrPreempt(seq: Sequence, wanted: number, plan: StepPlan): boolean {
+    const count = Math.min(wanted, stepTokenLimit(seq));
+    const fits = () => (this.kv.eviction?.makeRoom(seq, count) ?? true) && this.kv.grow(seq.slot, seq.rows + count, plan.kv).ok;
+    while (!fits()) {
       const victim = this.running.reduce((a, b) => (b.admissionOrder > a.admissionOrder ? b : a));
       this.preempt(victim, plan);
       if (victim === seq) return false;
@@ -171,6 +176,7 @@ export abstract class Scheduler {
     if (planned >= 0) plan.work.splice(planned, 1);
     seq.status = 'waiting';
     seq.computed = 0;
+    seq.rows = 0;
     seq.preemptions++;
     this.waiting.unshift(seq);
     plan.preempted.push(seq);

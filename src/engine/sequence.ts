@@ -4,6 +4,7 @@
 // preemption) is what it still has to run through the model.
 import type { CacheEntry } from '../kv/prefix-index.js';
 import { Completion } from './completion.js';
+import type { SequenceEviction } from './kv-eviction.js';
 
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
 
@@ -28,8 +29,15 @@ export class Sequence {
   status: SequenceStatus = 'waiting';
   /** KV slot while running; -1 otherwise. */
   slot = -1;
-  /** Tokens whose K/V is in the cache. */
+  /** Tokens run through the model (their positions are taken). */
   computed = 0;
+  /**
+   * Rows its KV slot holds: `computed` minus the tokens evicted since admission (DESIGN.md §8.3). The
+   * next token is computed at position `computed` and stored at row `rows`.
+   */
+  rows = 0;
+  /** Tokens evicted from its cache so far. */
+  evictedTokens = 0;
   /** Admission counter at the last admission: the highest is preempted first. */
   admissionOrder = -1;
   preemptions = 0;
@@ -54,6 +62,8 @@ export class Sequence {
     readonly cacheSalt = '',
     /** Which of the request's n choices this is. */
     readonly choice = 0,
+    /** Its KV eviction policy and budget (none: the full cache). */
+    readonly eviction?: SequenceEviction,
   ) {}
 
   get length(): number {
@@ -68,6 +78,12 @@ export class Sequence {
   tokenAt(i: number): number {
     const p = this.prompt.length;
     return i < p ? this.prompt[i]! : this.completion.generated[i - p]!;
+  }
+
+  /** Records that a step ran its next `count` tokens through the model, each stored in a new cache row. */
+  advance(count: number): void {
+    this.computed += count;
+    this.rows += count;
   }
 
   /** Records that a token was generated now (for TTFT and time between tokens). */

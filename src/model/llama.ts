@@ -21,13 +21,30 @@ interface LayerWeights {
   down: Weight;
 }
 
-/** One step's work: token i of the batch is `tokens[i]` at `positions[i]` of KV slot `slots[i]`. */
+/**
+ * One step's work: token i of the batch is `tokens[i]` at RoPE position `positions[i]` of KV slot
+ * `slots[i]`, stored at cache row `rows[i]` of its slot and attending to rows 0..rows[i]. Rows equal
+ * positions until a sequence evicts tokens (DESIGN.md §8.3); then its rows are fewer than its positions.
+ */
 export interface Batch {
   tokens: Int32Array;
   positions: Int32Array;
+  /** Cache rows (default: the positions). */
+  rows?: Int32Array;
   slots: Int32Array;
   /** Indices of the batch rows whose next-token logits are wanted (usually each sequence's last). */
   logitRows: Int32Array;
+  /** Attention weights to collect for the eviction policies (omitted: none). */
+  scores?: BatchScores;
+}
+
+/** Per layer, where attention adds the weights of the batch's voting tokens (see AttentionScores). */
+export interface BatchScores {
+  /** Per batch token: the accumulator it adds into, or -1. */
+  voters: Int32Array;
+  /** The layer's accumulators, [accumulator][kvHeads][stride]. */
+  acc(layer: number): Float32Array;
+  stride: number;
 }
 
 /** Scratch activations for up to `capacity` tokens, reused across steps. */
@@ -120,9 +137,12 @@ export class LlamaModel {
     const b = this.backend;
     const n = batch.tokens.length;
     if (n === 0) throw new RangeError('forward: empty batch');
-    if (batch.positions.length !== n || batch.slots.length !== n) {
-      throw new RangeError(`forward: ${n} tokens but ${batch.positions.length} positions and ${batch.slots.length} slots`);
+    const rows = batch.rows ?? batch.positions;
+    if (batch.positions.length !== n || batch.slots.length !== n || rows.length !== n) {
+      throw new RangeError(`forward: ${n} tokens but ${batch.positions.length} positions, ${rows.length} rows and ${batch.slots.length} slots`);
     }
+    const votes = batch.scores;
+    if (votes && votes.voters.length !== n) throw new RangeError(`forward: ${n} tokens but ${votes.voters.length} voters`);
     if (kv.kvHeads !== c.nKVHeads || kv.headDim !== c.headDim) {
       throw new RangeError(`forward: KV cache is ${kv.kvHeads}x${kv.headDim}, the model needs ${c.nKVHeads}x${c.headDim}`);
     }
@@ -152,8 +172,8 @@ export class LlamaModel {
       if (L.bv) b.addBias(v, L.bv, n);
       b.rope(q, batch.positions, ropeQ);
       b.rope(k, batch.positions, ropeK);
-      b.kvStore(kv, l, k, v, batch.slots, batch.positions);
-      b.attention(attn, q, kv, l, batch.slots, batch.positions, shape);
+      b.kvStore(kv, l, k, v, batch.slots, rows);
+      b.attention(attn, q, kv, l, batch.slots, rows, shape, votes && { voters: votes.voters, acc: votes.acc(l), stride: votes.stride });
       b.matmul(h, attn, n, L.wo);
       b.addRmsnorm(x, h, h, L.ffnNorm, n, c.dim, c.normEps);
       b.matmulMany([gate, up], h, n, [L.gate, L.up]);

@@ -159,7 +159,14 @@ export function totalUsage(finals: readonly (Usage | undefined)[]): ApiUsage {
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: known[0]?.prompt_tokens_details.cached_tokens ?? 0 },
     completion_tokens_details: { reasoning_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    ...(eviction(known) ? { kv_eviction: eviction(known) } : {}),
   };
+}
+
+/** vserve's kv_eviction usage field: the policy and budget, and the tokens evicted over all choices. */
+function eviction(known: readonly Usage[]): Usage['kv_eviction'] {
+  const first = known[0]?.kv_eviction;
+  return first && { ...first, evicted_tokens: known.reduce((n, u) => n + (u.kv_eviction?.evicted_tokens ?? 0), 0) };
 }
 
 /** The extra last chunk of stream_options.include_usage: no choices, the usage. */

@@ -1,6 +1,7 @@
 // Request bodies of /v1/completions and /v1/chat/completions, validated with zod, and their translation
 // into the engine's RequestParams. Optional fields accept null, as many OpenAI clients send it.
 import { z } from 'zod';
+import { EVICTION_POLICY_NAMES } from '../kv/eviction/index.js';
 import { MAX_CHOICES, type ChatMessage, type RequestParams } from '../engine/engine-types.js';
 import { invalidField } from './errors.js';
 import { refusableFields } from './refused-fields.js';
@@ -39,6 +40,9 @@ const common = {
   ], { error: 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}' }).nullish(),
   /** vLLM's prefix-cache tenant key: requests with different salts never share cached KV. */
   cache_salt: z.string().min(1).max(256).nullish(),
+  /** vserve's KV eviction (engine/kv-eviction.ts): the policy, and the tokens (or fraction of the prompt) it keeps. */
+  kv_policy: z.enum(['none', ...EVICTION_POLICY_NAMES], { error: `must be one of none, ${EVICTION_POLICY_NAMES.join(', ')}` }).nullish(),
+  kv_budget: z.number({ error: 'must be a number: tokens to keep, or a fraction of the prompt' }).gt(0).nullish(),
 };
 
 /** Fields refused-fields.ts judges before the schema runs: what reaches here is an accepted value. */
@@ -122,6 +126,8 @@ function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | nu
     logitBias: b.logit_bias ?? undefined,
     responseFormat: responseFormat(b.response_format),
     n: b.n ?? undefined,
+    kvPolicy: b.kv_policy ?? undefined,
+    kvBudget: b.kv_budget ?? undefined,
   };
   // The engine treats an explicit undefined like a missing field, but keep the object tidy.
   for (const k of Object.keys(p) as (keyof RequestParams)[]) if (p[k] === undefined) delete p[k];

@@ -67,7 +67,7 @@ for (const kind of KV_MANAGERS) {
       preemptions += plan.preempted.length;
       kv.apply(plan.kv);
       for (const w of plan.work) {
-        w.seq.computed += w.count;
+        w.seq.advance(w.count);
         kv.publish(w.seq);
         if (w.seq.pending === 0) {
           const r = live.get(w.seq.id)!;

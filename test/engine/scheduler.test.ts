@@ -98,7 +98,7 @@ function seq(promptTokens: number): Sequence {
 /** What the engine does after a step, minus the model: tokens computed, one sampled where a sequence caught up. */
 function advance(plan: ReturnType<SarathiScheduler['plan']>): void {
   for (const w of plan.work) {
-    w.seq.computed += w.count;
+    w.seq.advance(w.count);
     if (w.seq.pending === 0) w.seq.completion.generated.push(7);
   }
 }

@@ -32,6 +32,10 @@ export const EVICTION_POLICIES: Readonly<Record<EvictionPolicyName, EvictionPoli
 
 export const EVICTION_POLICY_NAMES = Object.keys(EVICTION_POLICIES) as EvictionPolicyName[];
 
+export function isEvictionPolicyName(name: unknown): name is EvictionPolicyName {
+  return typeof name === 'string' && Object.hasOwn(EVICTION_POLICIES, name);
+}
+
 /** The policy of that name, or an error that lists the valid names. */
 export function parseEvictionPolicy(name: string): EvictionPolicy {
   if (Object.hasOwn(EVICTION_POLICIES, name)) return EVICTION_POLICIES[name as EvictionPolicyName];
