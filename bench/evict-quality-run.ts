@@ -58,13 +58,16 @@ export function evictionConfig(model: LlamaModel, spec: EvictionConfigSpec): Qua
             if (!grown.ok) throw new Error(`${spec.name}: the cache cannot hold ${seq.rows + count} rows`);
             const work = [{ seq, count }];
             const scores = evictor.votes(work);
+            const rows = Int32Array.from({ length: count }, (_, j) => seq.rows + j);
+            const layerRows = evictor.layerRows(work, rows);
             const logits = model.forward({
               tokens: ids.subarray(i, i + count),
               positions: Int32Array.from({ length: count }, (_, j) => pos + j),
-              rows: Int32Array.from({ length: count }, (_, j) => seq.rows + j),
+              rows,
               slots: new Int32Array(count).fill(slot),
               logitRows: Int32Array.from({ length: count }, (_, j) => j),
               ...(scores ? { scores } : {}),
+              ...(layerRows ? { layerRows } : {}),
             }, kv.view());
             out.set(logits, i * vocab);
             seq.computed += count;

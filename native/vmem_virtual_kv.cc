@@ -478,7 +478,8 @@ std::string KeepListName(KeepPer per, size_t list, uint32_t kvHeads) {
   return "keep[" + std::to_string(list / kvHeads) + "][" + std::to_string(list % kvHeads) + "]";
 }
 
-// Entries distinct, within [0, tokens), and keep[i] >= i.
+// Entries distinct (except keep[i] = i, which moves nothing, after an earlier entry copied row i), within
+// [0, tokens), and keep[i] >= i.
 void CheckKeepLists(const int32_t* keep, size_t lists, uint32_t kept, uint32_t tokens, KeepPer per, uint32_t kvHeads) {
   std::vector<int32_t> seen(tokens, -1);
   for (size_t l = 0; l < lists; l++) {
@@ -494,7 +495,7 @@ void CheckKeepLists(const int32_t* keep, size_t lists, uint32_t kept, uint32_t t
       if (static_cast<uint32_t>(p) < i) {
         throw VmemError(code::kInvalidArgument, "compact: " + entry() + " would move a row back (keep[i] must be >= i)");
       }
-      if (seen[p] != -1) {
+      if (seen[p] != -1 && static_cast<uint32_t>(p) != i) {
         throw VmemError(code::kInvalidArgument, "compact: " + KeepListName(per, l, kvHeads) + " keeps position " +
                                                     std::to_string(p) + " twice (entries " + std::to_string(seen[p]) +
                                                     " and " + std::to_string(i) + ")");

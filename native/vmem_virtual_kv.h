@@ -73,8 +73,8 @@ class VirtualKV {
   GrowOutcome Share(uint32_t src, uint32_t dst, uint32_t tokens);
   // Keeps `kept` positions of slot: keep holds one list for all layers (keepLen = kept), one per layer
   // (kept x layers) or one per layer and KV head (kept x layers x kvHeads, [layer][head] order; needs head
-  // slices). Row i (or head h's slice of it) gets row keep[i]'s; entries are distinct, below the slot's
-  // tokens, and keep[i] >= i. Shared pages written into are copied first; pages past the kept rows are
+  // slices). Row i (or head h's slice of it) gets row keep[i]'s; entries are distinct (keep[i] = i may
+  // repeat a row copied forward earlier), below the slot's tokens, and keep[i] >= i. Shared pages written into are copied first; pages past the kept rows are
   // unmapped and go back to the pool in this call.
   GrowOutcome Compact(uint32_t slot, const int32_t* keep, size_t keepLen, uint32_t kept);
   uint64_t Trim();

@@ -102,7 +102,8 @@ export class EngineCore {
     try {
       this.kv.apply(plan.kv);
       const scores = this.kv.eviction?.votes(plan.work);
-      logits = forwardInSlotChunks(this.model, scores ? { ...batch, scores } : batch, this.kv.view);
+      const layerRows = this.kv.eviction?.layerRows(plan.work, batch.rows!);
+      logits = forwardInSlotChunks(this.model, { ...batch, ...(scores ? { scores } : {}), ...(layerRows ? { layerRows } : {}) }, this.kv.view);
     } catch (e) {
       // A failed step fails the requests in it; the engine itself carries on.
       return [...failed, ...plan.work.flatMap(({ seq }) => this.fail(seq, e))];

@@ -18,6 +18,8 @@ export function forwardInSlotChunks(model: LlamaModel, batch: Batch, kv: KVView)
   }
   const rounds = n === 0 ? 1 : Math.max(...round) + 1;
   if (rounds === 1) return model.forward(batch, kv);
+  // Caches with a residual window cannot evict, so no sequence of theirs keeps fewer rows in a layer.
+  if (batch.layerRows) throw new Error('forwardInSlotChunks: per-layer rows with a residual window');
   const vocab = model.config.vocabSize;
   const logits = new Float32Array(batch.logitRows.length * vocab);
   for (let r = 0; r < rounds; r++) {

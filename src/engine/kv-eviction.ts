@@ -104,9 +104,20 @@ export interface CompactTarget {
 
 export class KVEviction {
   private book: RowBook | undefined;
+  /**
+   * Per [slot][layer], how many rows the layer holds fewer than its slot (PyramidKV keeps fewer rows in
+   * higher layers): the layer's rows past slot rows - deficit are unused, and its next token goes there.
+   */
+  private readonly deficits: Int32Array;
   readonly stats: EvictionStats = { compactions: 0, evictedTokens: 0, freedPages: 0 };
 
-  constructor(private readonly shape: RowBookShape, private readonly target: CompactTarget) {}
+  constructor(private readonly shape: RowBookShape, private readonly target: CompactTarget) {
+    this.deficits = new Int32Array(shape.maxSlots * shape.layers);
+  }
+
+  private slotDeficits(slot: number): Int32Array {
+    return this.deficits.subarray(slot * this.shape.layers, (slot + 1) * this.shape.layers);
+  }
 
   /** The row book, made on first use (it is as large as the cache's row count, times 8 bytes per head). */
   private rowBook(): RowBook {
@@ -117,6 +128,7 @@ export class KVEviction {
   admitted(seq: EvictingSequence): void {
     if (!seq.eviction) return;
     seq.eviction.compressed = false;
+    this.slotDeficits(seq.slot).fill(0);
     this.rowBook().reset(seq.slot, seq.rows);
   }
 
@@ -124,6 +136,7 @@ export class KVEviction {
   forked(parent: EvictingSequence, child: EvictingSequence): void {
     if (!parent.eviction || !child.eviction) return;
     child.eviction.compressed = parent.eviction.compressed;
+    this.slotDeficits(child.slot).set(this.slotDeficits(parent.slot));
     this.rowBook().copySlot(parent.slot, child.slot, parent.rows);
   }
 
@@ -158,6 +171,25 @@ export class KVEviction {
     return { voters, acc: (layer) => book.scores(layer), stride: book.stride };
   }
 
+  /**
+   * Each layer's cache rows for a batch whose slot rows are `rows`, where a sequence in it keeps fewer
+   * rows in some layers; undefined when none does (every layer uses `rows`).
+   */
+  layerRows(work: readonly { seq: EvictingSequence; count: number }[], rows: Int32Array): ((layer: number) => Int32Array) | undefined {
+    if (!work.some(({ seq }) => seq.eviction && this.slotDeficits(seq.slot).some((d) => d > 0))) return undefined;
+    const perLayer = Array.from({ length: this.shape.layers }, (_, layer) => {
+      const out = Int32Array.from(rows);
+      let at = 0;
+      for (const { seq, count } of work) {
+        const d = this.slotDeficits(seq.slot)[layer]!;
+        for (let i = 0; i < count; i++) out[at + i]! -= d;
+        at += count;
+      }
+      return out;
+    });
+    return (layer) => perLayer[layer]!;
+  }
+
   /** Index (within its `count` tokens this step) of the sequence's first voting token; count = none. */
   private firstVoter(seq: EvictingSequence, e: SequenceEviction, count: number): number {
     switch (e.policy.scores) {
@@ -179,7 +211,7 @@ export class KVEviction {
   afterStep(seq: EvictingSequence, count: number): void {
     const e = seq.eviction;
     if (!e) return;
-    this.rowBook().record(seq.slot, seq.rows - count, seq.computed - count, count);
+    this.rowBook().record(seq.slot, seq.rows - count, seq.computed - count, count, this.slotDeficits(seq.slot));
     if (e.policy.when === 'prompt' && !e.compressed && seq.computed >= seq.prompt.length) {
       e.compressed = true;
       if (seq.rows > e.budget) this.evict(seq, e.budget);
@@ -195,15 +227,30 @@ export class KVEviction {
     const perHead = this.target.perHead || input.kvHeads === 1;
     const sets = perHead ? e.policy.select(input) : spreadHeads(e.policy.select(mergeHeads(input)), input.kvHeads);
     const lists = book.moveLists(sets, rows);
+    // Layers that keep fewer rows than the most any keeps (PyramidKV) pad their lists with rows left in
+    // place: the slot holds the longest layer's rows, and each layer remembers how many of them it uses.
+    const counts = lists.map((heads) => heads[0]!.length);
+    const kept = Math.max(...counts);
+    const padded = lists.map((heads) => heads.map((list) => (list.length === kept ? list : padList(list, kept))));
     const before = this.target.freePages();
-    if (!this.target.compact(seq.slot, perHead ? lists : lists.map((heads) => heads[0]!)).ok) return false;
+    if (!this.target.compact(seq.slot, perHead ? padded : padded.map((heads) => heads[0]!)).ok) return false;
     book.applyMoves(seq.slot, rows, lists);
-    const kept = lists[0]![0]!.length;
+    const deficits = this.slotDeficits(seq.slot);
+    counts.forEach((n, layer) => (deficits[layer] = kept - n));
     seq.rows = kept;
-    seq.evictedTokens += rows - kept;
+    const dropped = rows - Math.round(counts.reduce((a, b) => a + b, 0) / counts.length);
+    seq.evictedTokens += dropped;
     this.stats.compactions++;
-    this.stats.evictedTokens += rows - kept;
+    this.stats.evictedTokens += dropped;
     this.stats.freedPages += Math.max(0, this.target.freePages() - before);
     return true;
   }
+}
+
+/** `list` extended to `length` entries that leave their rows in place (rows the layer no longer uses). */
+function padList(list: Int32Array, length: number): Int32Array {
+  const out = new Int32Array(length);
+  out.set(list);
+  for (let i = list.length; i < length; i++) out[i] = i;
+  return out;
 }

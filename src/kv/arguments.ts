@@ -103,7 +103,8 @@ export function keepList(keep: FlatKeep, layer: number, head: number, kvHeads: n
 }
 
 /**
- * Validates every list for a slot of `tokens` tokens: entries distinct, within [0, tokens), and
+ * Validates every list for a slot of `tokens` tokens: entries distinct (but keep[i] = i may repeat a row
+ * an earlier entry copied: it moves nothing), within [0, tokens), and
  * keep[i] >= i (each kept row stays or moves toward the front, so moving rows in index order never
  * overwrites a row still to be read). The native manager checks the same, with the same messages.
  */
@@ -124,7 +125,7 @@ export function checkKeep(keep: FlatKeep, kvHeads: number, slot: number, tokens:
       if (p < i) {
         throw new KVError('ERR_KV_INVALID_ARGUMENT', `compact: ${name}[${i}] = ${p} would move a row back (keep[i] must be >= i)`);
       }
-      if (seen[p] !== -1) {
+      if (seen[p] !== -1 && p !== i) {
         throw new KVError('ERR_KV_INVALID_ARGUMENT', `compact: ${name} keeps position ${p} twice (entries ${seen[p]} and ${i})`);
       }
       seen[p] = i;

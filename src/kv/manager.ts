@@ -38,7 +38,10 @@ export type SeqLens = ArrayLike<number>;
  * Keep lists for compact(): one list for every layer, one per layer, or one per layer and KV head
  * (keep[layer][head]). Every list has the same length (the tokens kept). Row i of a list's rows gets row
  * keep[i]; entries are distinct, below the slot's tokens, and keep[i] >= i (a row stays or moves toward
- * the front; ascending lists qualify, and so do lists that move a few tail rows into the holes).
+ * the front; ascending lists qualify, and so do lists that move a few tail rows into the holes). One
+ * exception to distinct: an entry may leave its own row in place (keep[i] = i) after an earlier entry
+ * copied that row forward - a list whose rows from some index on are don't-care (a layer that keeps fewer
+ * rows than the others, see engine/kv-eviction.ts) pads itself so.
  */
 export type KeepPositions = Int32Array | readonly Int32Array[] | readonly (readonly Int32Array[])[];
 

@@ -36,6 +36,8 @@ export interface Batch {
   logitRows: Int32Array;
   /** Attention weights to collect for the eviction policies (omitted: none). */
   scores?: BatchScores;
+  /** Per layer, cache rows where a layer keeps fewer rows than the slot (PyramidKV; default: `rows`). */
+  layerRows?: (layer: number) => Int32Array;
 }
 
 /** Per layer, where attention adds the weights of the batch's voting tokens (see AttentionScores). */
@@ -172,8 +174,9 @@ export class LlamaModel {
       if (L.bv) b.addBias(v, L.bv, n);
       b.rope(q, batch.positions, ropeQ);
       b.rope(k, batch.positions, ropeK);
-      b.kvStore(kv, l, k, v, batch.slots, rows);
-      b.attention(attn, q, kv, l, batch.slots, rows, shape, votes && { voters: votes.voters, acc: votes.acc(l), stride: votes.stride });
+      const layerRows = batch.layerRows?.(l) ?? rows;
+      b.kvStore(kv, l, k, v, batch.slots, layerRows);
+      b.attention(attn, q, kv, l, batch.slots, layerRows, shape, votes && { voters: votes.voters, acc: votes.acc(l), stride: votes.stride });
       b.matmul(h, attn, n, L.wo);
       b.addRmsnorm(x, h, h, L.ffnNorm, n, c.dim, c.normEps);
       b.matmulMany([gate, up], h, n, [L.gate, L.up]);

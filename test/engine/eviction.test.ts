@@ -89,6 +89,56 @@ for (const type of ['f32', 'f16'] as const) {
   });
 }
 
+test('layers keeping different numbers of rows (PyramidKV) attend like caches of only their kept rows', () => {
+  const { model } = tinyModel();
+  const c = model.config;
+  const text = encode(story).slice(0, 61);
+  const shape = { layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: 96, type: { k: 'f32', v: 'f32' } } as const;
+  const full = new StaticKVManager(shape), kept = new StaticKVManager(shape);
+  full.allocSlot();
+  kept.allocSlot();
+  full.step(Int32Array.of(60));
+  model.forward({ tokens: Int32Array.from(text.slice(0, 60)), positions: Int32Array.from({ length: 60 }, (_, i) => i), slots: new Int32Array(60), logitRows: new Int32Array(0) }, full.view());
+  // Layer l keeps 40 - 5l rows, spread over the 60.
+  const counts = Array.from({ length: c.nLayers }, (_, l) => 40 - 5 * l);
+  const most = counts[0]!;
+  const sets = counts.map((n, l) => Int32Array.from({ length: n }, (_, j) => Math.floor((j * 60) / n) + (l % 2)));
+  kept.step(Int32Array.of(most));
+  const rowBytes = full.view().rowBytes;
+  for (let l = 0; l < c.nLayers; l++) {
+    for (const v of [false, true]) {
+      sets[l]!.forEach((row, j) => {
+        const [src, so] = rowBytesAt(full, 0, l, row, v), [dst, d] = rowBytesAt(kept, 0, l, j, v);
+        dst.set(src.subarray(so, so + rowBytes), d);
+      });
+    }
+  }
+  // The engine's padding: a shorter layer's list leaves its rows past its count where they are.
+  const lists = sets.map((set) => {
+    const list = moveList(set, 60);
+    return Int32Array.from({ length: most }, (_, i) => (i < list.length ? list[i]! : i));
+  });
+  assert.ok(full.compact(0, lists).ok);
+  full.step(Int32Array.of(most + 1));
+  kept.step(Int32Array.of(most + 1));
+  const next = (kv: StaticKVManager) => model.forward({
+    tokens: Int32Array.of(text[60]!), positions: Int32Array.of(60), rows: Int32Array.of(most), slots: Int32Array.of(0), logitRows: Int32Array.of(0),
+    layerRows: (l) => Int32Array.of(counts[l]!),
+  }, kv.view());
+  const got = next(full), want = next(kept);
+  const uniform = model.forward({ tokens: Int32Array.of(text[60]!), positions: Int32Array.of(60), rows: Int32Array.of(most), slots: Int32Array.of(0), logitRows: Int32Array.of(0) }, kept.view());
+  let err = 0, scale = 0, changed = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+    changed = Math.max(changed, Math.abs(uniform[i]! - want[i]!));
+  }
+  assert.ok(err <= 1e-5 * scale, `error ${err} of ${scale}`);
+  assert.ok(changed > 1e-3 * scale, 'the per-layer row counts are what the layers attend to');
+  full.close();
+  kept.close();
+});
+
 for (const kvManager of KV_MANAGERS) {
   const skip = kvManager === 'virtual' ? virtualUnavailable() : undefined;
 
@@ -166,6 +216,25 @@ for (const kvManager of KV_MANAGERS) {
     assert.ok(mixed.get(4)!.last!.usage!.kv_eviction!.evicted_tokens > 0);
     // And the cache still serves it whole.
     assert.deepEqual(run(c, [prompt], { maxTokens: 12 }, 5).get(5)!.tokens, want);
+    c.close();
+  });
+}
+
+for (const kvManager of KV_MANAGERS) {
+  test(`${kvManager} KV: pyramidkv compresses a prompt with fewer rows in higher layers, and keeps generating from it`, { skip: kvManager === 'virtual' ? virtualUnavailable() : undefined }, () => {
+    const c = core({ kvManager, maxBatchTokens: 128, prefixCache: false });
+    const prompt = encode(story).slice(0, 100);
+    const outcomes = new Map<number, Outcome>();
+    record(c.submit(0, prompt, { temperature: 0, maxTokens: 12, kvPolicy: 'pyramidkv', kvBudget: 30 }), outcomes);
+    record(c.step(), outcomes);
+    const m = (c.kv as ManagedKV).manager;
+    const slot = (c as unknown as { scheduler: { running: { slot: number }[] } }).scheduler.running[0]!.slot;
+    const held = m.tokens(slot);
+    assert.ok(held > 30 && held < 100, `the slot holds the lowest layer's ${held} rows`);
+    const out = drain(c, outcomes).get(0)!;
+    assert.equal(out.error, undefined);
+    assert.equal(out.tokens.length, 12);
+    assert.equal(out.last!.usage!.kv_eviction!.evicted_tokens, 70, 'on average the budget is kept');
     c.close();
   });
 }

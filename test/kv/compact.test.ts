@@ -119,6 +119,24 @@ for (const kind of KINDS) {
       }
     });
 
+    test(`${kind}, ${format}: a layer keeping fewer rows pads its list with rows left in place, even rows copied forward`, () => {
+      const kv = make(kind, format);
+      try {
+        const a = kv.allocSlot()!;
+        assert.ok(kv.step(lens({ [a]: 40 })).ok);
+        fill(kv, a, 40, (p) => p);
+        // Layer 0 keeps 35 rows; layer 1 keeps 30 (rows 30..39 moved into its holes 0..9), then leaves rows
+        // 30..34 where they are: don't-care rows, copied forward just before.
+        const layer0 = Int32Array.from({ length: 35 }, (_, i) => i + 5);
+        const layer1 = Int32Array.from({ length: 35 }, (_, i) => (i < 10 ? 30 + i : i));
+        assert.ok(kv.compact(a, [layer0, layer1]).ok);
+        const content = applyKeep(contentOf(40, (p) => p), [layer0, layer1]);
+        expectContent(kv, a, content, 'padded lists');
+      } finally {
+        kv.close();
+      }
+    });
+
     test(`${kind}, ${format}: hole-filling keep lists (tail rows moved into the holes) for all layers, per layer and per head`, () => {
       const kv = make(kind, format);
       try {

@@ -61,12 +61,15 @@ export class RowBook {
     }
   }
 
-  /** Records that `count` tokens at positions first.. were stored at rows row.. of `slot` (every layer and head). */
-  record(slot: number, row: number, first: number, count: number): void {
+  /**
+   * Records that `count` tokens at positions first.. were stored at rows row.. of `slot` (every head; a
+   * layer that holds `deficits[layer]` rows fewer than the slot stored them that much lower).
+   */
+  record(slot: number, row: number, first: number, count: number, deficits?: Int32Array): void {
     for (let layer = 0; layer < this.shape.layers; layer++) {
       const positions = this.positionArrays[layer]!;
       for (let h = 0; h < this.shape.kvHeads; h++) {
-        const o = this.offset(slot, h) + row;
+        const o = this.offset(slot, h) + row - (deficits?.[layer] ?? 0);
         for (let i = 0; i < count; i++) positions[o + i] = first + i;
       }
     }
