@@ -22,6 +22,8 @@ export interface EvictionConfigSpec {
   /** KV format and the like, on top of the one-slot shape (default: the f32 cache the texts were made with). */
   shape?: Partial<KVShape>;
   against?: string;
+  /** Run a decode-time policy's selection once, after the prompt, as the prompt-time ones run (a baseline at their memory). */
+  once?: boolean;
 }
 
 export function evictionConfig(model: LlamaModel, spec: EvictionConfigSpec): QualityConfig {
@@ -40,7 +42,8 @@ export function evictionConfig(model: LlamaModel, spec: EvictionConfigSpec): Qua
           perHead: [kv.shape.type.k, kv.shape.type.v].every((f) => headSliceBytes(kvFormat(f), shape.headDim) !== undefined),
         },
       );
-      const eviction = resolveEviction({ policy: spec.policy, budget: spec.budget }, spec.promptTokens, tokens);
+      const resolved = resolveEviction({ policy: spec.policy, budget: spec.budget }, spec.promptTokens, tokens)!;
+      const eviction = spec.once ? { ...resolved, policy: { ...resolved.policy, when: 'prompt' as const }, bounded: false } : resolved;
       const seq: EvictingSequence & { computed: number } = { slot, computed: 0, rows: 0, evictedTokens: 0, prompt: { length: spec.promptTokens }, eviction };
       evictor.admitted(seq);
       const lens = new Int32Array(1);

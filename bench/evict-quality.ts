@@ -43,7 +43,7 @@ export interface EvictionQualityRow {
   budget: number | null;
   budgetTokens: number | null;
   kv: 'f32' | 'q8_0';
-  setting: 'agnostic' | 'question' | 'floor' | 'full';
+  setting: 'agnostic' | 'question' | 'once' | 'floor' | 'full';
   summary: QualitySummary;
 }
 
@@ -70,19 +70,28 @@ export async function measureEvictionQuality(o: EvictionQualityOptions): Promise
       name: cfg.name, policy: 'none', budget: null, budgetTokens: null, kv: cfg.name.startsWith('q8_0') ? 'q8_0' : 'f32', setting: cfg.name.startsWith('q8_0') ? 'full' : 'floor',
     }));
     const configs: QualityConfig[] = [...base];
+    // Rows held when the continuation starts: B + Q for every configuration of budget B. Prompt-time
+    // policies keep B of the prompt and then add the question; with the window on the question they keep
+    // B + Q of prompt and question together; decode-time policies hold B + Q from the start. "sinks, once"
+    // is StreamingLLM's choice made once after the prompt: the baseline at the prompt-time policies' memory.
     for (const kv of o.q8 ? (['f32', 'q8_0'] as const) : (['f32'] as const)) {
       for (const policy of o.policies) {
+        const decodeTime = EVICTION_POLICIES[policy].when === 'decode';
+        const settings: EvictionQualityRow['setting'][] = ['agnostic'];
+        if (!decodeTime && kv === 'f32') settings.push('question');
+        if (policy === 'sinks') settings.push('once');
         for (const budget of o.budgets) {
           const budgetTokens = Math.round(budget * o.promptTokens);
-          const settings = EVICTION_POLICIES[policy].when === 'prompt' && kv === 'f32' ? (['agnostic', 'question'] as const) : (['agnostic'] as const);
           for (const setting of settings) {
-            const name = `${policy} ${Math.round(budget * 1000) / 10}%${kv === 'q8_0' ? ' q8_0' : ''}${setting === 'question' ? ' (window on the question)' : ''}`;
+            const note = setting === 'question' ? ' (window on the question)' : setting === 'once' ? ', once after the prompt' : '';
+            const name = `${policy}${note} ${Math.round(budget * 1000) / 10}%${kv === 'q8_0' ? ' q8_0' : ''}`;
+            const rowsAtStart = budgetTokens + (decodeTime && setting !== 'once' ? o.questionTokens : 0) + (setting === 'question' ? o.questionTokens : 0);
             configs.push(evictionConfig(model, {
-              name, policy, budget: budgetTokens, prefillChunk: o.prefillChunk,
+              name, policy, budget: rowsAtStart, prefillChunk: o.prefillChunk, once: setting === 'once',
               promptTokens: o.promptTokens + (setting === 'question' ? o.questionTokens : 0),
               ...(kv === 'q8_0' ? { shape: { type: { k: 'q8_0', v: 'q8_0' } } } : {}),
             }));
-            rows.push({ name, policy, budget, budgetTokens, kv, setting });
+            rows.push({ name, policy, budget, budgetTokens: rowsAtStart, kv, setting });
           }
         }
       }

@@ -8,7 +8,7 @@
 // Reports, never asserts. Run nothing else meanwhile: the machine has two cores.
 import { join } from 'node:path';
 import { loadNativeAddon } from '../src/backend/native/addon.js';
-import { EVICTION_POLICY_NAMES, type EvictionPolicyName } from '../src/kv/eviction/index.js';
+import { EVICTION_POLICIES, EVICTION_POLICY_NAMES, type EvictionPolicyName } from '../src/kv/eviction/index.js';
 import { createTokenizer, GGUFFile, readLlamaConfig } from '../src/index.js';
 import { BenchArgs } from './args.js';
 import { measureCompactionCost } from './evict-compaction-cost.js';
@@ -29,11 +29,32 @@ function qualityMarkdown(r: EvictionQualityResult): string[] {
     `## Quality (${r.model.split('/').at(-1)}): ${r.texts} texts, prompt ${r.promptTokens} + question ${r.questionTokens} + continuation ${r.continuationTokens}; ${r.scoredPositions} scored positions`,
     '',
     markdownTable(
-      ['configuration', 'budget (tokens)', 'mean KL', 'p99 KL', 'top-1', 'ppl ratio'],
-      r.rows.map((x) => [x.name, x.budgetTokens ?? '-', fmt(x.summary.meanKL), fmt(x.summary.p99KL), `${round(x.summary.top1Agreement * 100, 2)}%`, round(x.summary.pplRatio, 4)]),
+      ['configuration', 'rows at the continuation', 'mean KL', 'p99 KL', 'top-1', 'ppl ratio'],
+      r.rows.map((x) => [x.name, x.budgetTokens ?? '-', fmt(x.summary.meanKL), fmt(x.summary.p99KL), `${(x.summary.top1Agreement * 100).toFixed(1)}%`, round(x.summary.pplRatio, 4)]),
     ),
     '',
   ];
+}
+
+/** The targets: learned policies below sinks' mean KL at budgets <= 50% (at the same memory), and the best top-1 at 50%. */
+function qualityVerdict(r: EvictionQualityResult): string[] {
+  const rows = r.rows.filter((x) => x.kv === 'f32' && x.budget !== null);
+  const find = (policy: string, setting: string, budget: number) => rows.find((x) => x.policy === policy && x.setting === setting && x.budget === budget);
+  const budgets = [...new Set(rows.map((x) => x.budget!))].filter((b) => b <= 0.5).sort((a, b) => a - b);
+  const lines = ['### Against sinks at the same memory (mean KL, f32 cache)', ''];
+  const table = EVICTION_POLICY_NAMES.filter((p) => p !== 'sinks').map((policy) => {
+    const decodeTime = EVICTION_POLICIES[policy].when === 'decode';
+    return [policy, ...budgets.map((b) => {
+      const mine = find(policy, 'agnostic', b), base = find('sinks', decodeTime ? 'agnostic' : 'once', b);
+      if (!mine || !base) return '-';
+      const ratio = mine.summary.meanKL / base.summary.meanKL;
+      return `${round(ratio, 3)}x ${ratio < 1 ? 'lower' : 'HIGHER'}`;
+    })];
+  });
+  lines.push(markdownTable(['policy (vs sinks)', ...budgets.map((b) => `${b * 100}%`)], table), '');
+  const at50 = rows.filter((x) => x.budget === 0.5 && x.setting === 'agnostic').sort((a, b) => b.summary.top1Agreement - a.summary.top1Agreement)[0];
+  if (at50) lines.push(`Best top-1 agreement at a 50% budget: ${at50.name}, ${(at50.summary.top1Agreement * 100).toFixed(2)}%.`, '');
+  return lines;
 }
 
 function workloadMarkdown(runs: WorkloadRun[]): string[] {
@@ -75,7 +96,7 @@ export async function evictCommand(argv: readonly string[]): Promise<void> {
       log,
     });
     data.quality = r;
-    md.push(...qualityMarkdown(r));
+    md.push(...qualityMarkdown(r), ...qualityVerdict(r));
   }
 
   if (parts.includes('scores')) {
