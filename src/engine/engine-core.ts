@@ -191,6 +191,7 @@ export class EngineCore {
       step: { ...this.counters },
       kv: this.kv.stats(),
       prefixCache: this.kv.prefixStats(),
+      ...(this.kv.eviction ? { eviction: { ...this.kv.eviction.stats } } : {}),
       requests: [...this.requests.values()].flatMap((r) => r.choices.filter((s) => s !== undefined).map((s) => s.timings())),
     };
   }

@@ -4,9 +4,10 @@ import type { GenerateDelta, RequestParams } from './completion.js';
 import type { KVManagerKind, KVStats, PrefixCacheStats } from './engine-kv.js';
 import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
+import type { EvictionStats } from './kv-eviction.js';
 import type { KIVIName, KVFormatName, KVType } from '../kv/format.js';
 
-export type { AdmissionOrder, ChatMessage, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
+export type { AdmissionOrder, ChatMessage, EvictionStats, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
 
 
 /** A prompt: text (BOS added as the model asks), token ids used as they are, or chat messages. */
@@ -121,6 +122,8 @@ export interface EngineStats {
   kv: KVStats;
   /** The prefix cache: entries, pages it alone holds, hit rate, evictions (absent when it is off). */
   prefixCache?: PrefixCacheStats;
+  /** KV eviction since the start: compactions, tokens evicted, pages they gave back (absent when the cache cannot evict). */
+  eviction?: EvictionStats;
   /** Requests in flight. */
   requests: RequestTimings[];
 }

@@ -40,6 +40,8 @@ export class ServerMetrics {
   private readonly preemptions: EngineTotal;
   private readonly prefixQueries: EngineTotal;
   private readonly prefixHits: EngineTotal;
+  private readonly evictedTokens: EngineTotal;
+  private readonly evictionFreedPages: EngineTotal;
 
   constructor(modelName: string) {
     const registers = [this.registry];
@@ -67,6 +69,8 @@ export class ServerMetrics {
     this.preemptions = total('vserve:num_preemptions_total', 'Sequences preempted (recomputed later) when KV pages ran out.');
     this.prefixQueries = total('vserve:prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.');
     this.prefixHits = total('vserve:prefix_cache_hits_total', 'Prompt tokens found in the prefix cache.');
+    this.evictedTokens = total('vserve:kv_evicted_tokens_total', 'Tokens evicted from sequences\' KV caches by their kv_policy.');
+    this.evictionFreedPages = total('vserve:kv_eviction_freed_pages_total', 'KV pool pages that eviction gave back.');
   }
 
   finished(reason: string, promptTokens: number, completionTokens: number): void {
@@ -110,6 +114,8 @@ export class ServerMetrics {
       this.preemptions.follow(stats.step.preemptions);
       this.prefixQueries.follow(stats.prefixCache?.queryTokens ?? 0);
       this.prefixHits.follow(stats.prefixCache?.hitTokens ?? 0);
+      this.evictedTokens.follow(stats.eviction?.evictedTokens ?? 0);
+      this.evictionFreedPages.follow(stats.eviction?.freedPages ?? 0);
     }
     return this.registry.metrics();
   }
