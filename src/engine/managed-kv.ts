@@ -59,7 +59,8 @@ export class ManagedKV implements EngineKV {
       this.eviction = new KVEviction(
         { layers: s.layers, kvHeads: s.kvHeads, maxSlots: s.maxSlots, maxContext: s.maxContext },
         {
-          compact: (slot, lists) => manager.compact(slot, lists),
+          // Pages it must copy (shared ones it writes into) may come from cached blocks nobody uses.
+          compact: (slot, lists) => this.evictingIfShort(() => manager.compact(slot, lists)),
           freePages: () => manager.availablePages(),
           perHead: [s.type.k, s.type.v].every((f) => headSliceBytes(kvFormat(f), s.headDim) !== undefined),
         },
@@ -254,13 +255,12 @@ export class ManagedKV implements EngineKV {
   }
 
   /**
-   * The cached blocks at the start of `seq` (never its last token: its logits are needed, nor past a
-   * bounded sequence's budget) and the hash after them.
+   * The cached blocks at the start of `seq` (never its last token: its logits are needed) and the hash
+   * after them. A sequence that evicts as it grows takes none: its first eviction would copy them all.
    */
   private lookup(seq: Sequence): { hits: ReturnType<PrefixIndex['match']>; next: string | undefined } {
     const prefix = this.prefix!;
-    const budget = seq.eviction?.bounded ? seq.eviction.budget : Infinity;
-    const shareable = Math.floor((Math.min(seq.length, budget) - 1) / prefix.blockTokens);
+    const shareable = seq.eviction?.bounded ? 0 : Math.floor((seq.length - 1) / prefix.blockTokens);
     prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), shareable, seq.cacheSalt);
     const hits = prefix.match(seq.blockHashes, shareable);
     return { hits, next: hits.length < shareable ? seq.blockHashes[hits.length] : undefined };

@@ -216,6 +216,9 @@ for (const kvManager of KV_MANAGERS) {
     assert.ok(mixed.get(4)!.last!.usage!.kv_eviction!.evicted_tokens > 0);
     // And the cache still serves it whole.
     assert.deepEqual(run(c, [prompt], { maxTokens: 12 }, 5).get(5)!.tokens, want);
+    // A sequence that evicts as it grows starts from no cached page: its first eviction would copy them all.
+    const streaming = run(c, [prompt], { maxTokens: 12, kvPolicy: 'sinks', kvBudget: 48 }, 6).get(6)!;
+    assert.equal(streaming.last!.usage!.prompt_tokens_details.cached_tokens, 0);
     c.close();
   });
 }

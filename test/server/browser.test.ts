@@ -64,6 +64,27 @@ test('playground with --api-key: it asks for the key, then the KV feed and the c
   }
 });
 
+test('playground: a conversation longer than the context keeps going, the server evicting its oldest tokens', { skip, timeout: 120_000 }, async () => {
+  const s = await startServer({ kvFeedIntervalMs: 50 }, { maxSeqs: 2, maxContext: 128 });
+  try {
+    await withBrowser(async (browser) => {
+      const page = await browser.newPage();
+      await page.goto(`${s.url}/`);
+      await page.fill('#max-tokens', '40');
+      for (let turn = 1; turn <= 5; turn++) {
+        await page.fill('#prompt', `Turn ${turn}: tell me a long story about a little girl, her dog and her big red ball in the park.`);
+        await page.click('#send');
+        await page.waitForFunction((n) => (document.querySelectorAll('.msg.assistant').length === n || document.querySelector('.msg.error')) && !(document.getElementById('send') as HTMLButtonElement).disabled, turn);
+        assert.equal(await page.locator('.msg.error').count(), 0, `turn ${turn}: ${(await page.locator('.msg.error').allTextContents()).join('; ')}`);
+      }
+      assert.equal(await page.locator('.msg.user').count(), 5);
+      assert.match(await page.locator('#speed').textContent() ?? '', /oldest tokens evicted to fit the context/);
+    });
+  } finally {
+    await s.close();
+  }
+});
+
 async function drive(browser: BrowserContext, url: string): Promise<void> {
   const page = await browser.newPage();
   await page.goto(`${url}/`);
