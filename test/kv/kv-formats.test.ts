@@ -16,7 +16,7 @@ import { PagedKVManager } from '../../src/kv/paged-kv.js';
 import { VirtualKVManager } from '../../src/kv/virtual-kv.js';
 import { dequantize } from '../../src/model/gguf/dequant.js';
 import { GGMLType } from '../../src/model/gguf/types.js';
-import { forEachIsa, native, randomWeightBytes, reference, relativeError, Rng } from '../native/helpers.js';
+import { forEachIsa, native, randomWeightBytes, reference, relativeError, Rng, slotRounds } from '../native/helpers.js';
 
 const GGML: Partial<Record<KVFormatName, GGMLType>> = { f32: GGMLType.F32, f16: GGMLType.F16, q8_0: GGMLType.Q8_0, q4_0: GGMLType.Q4_0 };
 /** ggml's formats, which GGUF weights also use. */
@@ -104,20 +104,6 @@ interface Batch {
   q: Float32Array;
   k?: Float32Array;
   v?: Float32Array;
-}
-
-/**
- * The rows of a batch in rounds of at most `most` tokens of each slot, in order: what one kvStore of a
- * cache with a residual window takes (forwardInSlotChunks splits the engine's batches the same way).
- */
-function slotRounds(slots: Int32Array, most: number): number[][] {
-  const seen = new Map<number, number>(), rounds: number[][] = [];
-  slots.forEach((slot, i) => {
-    const k = seen.get(slot) ?? 0;
-    seen.set(slot, k + 1);
-    (rounds[Math.floor(k / most)] ??= []).push(i);
-  });
-  return rounds;
 }
 
 /** kvStore, in rounds where the cache asks for them. */

@@ -13,7 +13,7 @@ import { ArrayKV } from '../../src/backend/array-kv.js';
 import type { AttentionScores, AttentionShape, Backend, KVView } from '../../src/backend/backend.js';
 import type { KVType } from '../../src/kv/format.js';
 import { PagedKVManager } from '../../src/kv/paged-kv.js';
-import { addon, forEachIsa, native, reference, relativeError, Rng } from './helpers.js';
+import { addon, forEachIsa, native, reference, relativeError, Rng, slotRounds } from './helpers.js';
 
 const MAX_SLOTS = 4, MAX_CONTEXT = 1040, LAYER = 1;
 /** Longer than any token's rows and not the cache's maxContext. */
@@ -52,17 +52,6 @@ function withThreads(threads: number, fn: () => void): void {
   } finally {
     addon.setThreads(0);
   }
-}
-
-/** Indices of the rows of a batch in rounds of at most `most` tokens of each slot (what a KIVI cache's kvStore takes). */
-function slotRounds(slots: Int32Array, most: number): number[][] {
-  const seen = new Map<number, number>(), rounds: number[][] = [];
-  slots.forEach((slot, i) => {
-    const k = seen.get(slot) ?? 0;
-    seen.set(slot, k + 1);
-    (rounds[Math.floor(k / most)] ??= []).push(i);
-  });
-  return rounds;
 }
 
 function pick<T extends Float32Array | Int32Array>(x: T, rows: number[], width: number): T {

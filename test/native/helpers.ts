@@ -141,3 +141,17 @@ export function matmulError(got: Float32Array, want: Float32Array, x: Float32Arr
   }
   return worst;
 }
+
+/**
+ * The rows of a batch in rounds of at most `most` tokens of each slot, in order: what one kvStore of a
+ * cache with a residual window takes (forwardInSlotChunks splits the engine's batches the same way).
+ */
+export function slotRounds(slots: Int32Array, most: number): number[][] {
+  const seen = new Map<number, number>(), rounds: number[][] = [];
+  slots.forEach((slot, i) => {
+    const k = seen.get(slot) ?? 0;
+    seen.set(slot, k + 1);
+    (rounds[Math.floor(k / most)] ??= []).push(i);
+  });
+  return rounds;
+}
