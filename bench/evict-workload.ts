@@ -1,9 +1,10 @@
 // `npm run bench -- evict --parts workload`: what eviction buys a server with long prompts. Requests
 // drawn from the arxiv-summarization trace (long prompts, short summaries), scaled so that its longest
 // request is 4K tokens, all arrive at once at one Engine with a fixed KV pool; the same requests run
-// with the full cache and with prompt-time policies at a budget. Reported per run: the sequences
-// running at once (sampled through the run: peak and mean while any decode ran), output and total
-// throughput, and the KV pages in use.
+// with the full cache and with prompt-time policies at a budget. The scheduler is prefill-first (vLLM's),
+// so that the sequences memory admits decode together. Reported per run: the sequences running at once
+// (peak, and the mean over decode-only steps), generation throughput (tokens of decode-only steps over
+// their time), output and total throughput over the whole run, and the KV pages in use.
 import { readFileSync } from 'node:fs';
 import { Engine, GGUFFile, readLlamaConfig } from '../src/index.js';
 import { Rng } from '../src/engine/rng.js';
@@ -43,6 +44,8 @@ export interface WorkloadRun {
   peakRunning: number;
   /** Mean running sequences over the samples taken while at least one sequence was decoding. */
   meanRunningDecoding: number;
+  /** Tokens per second of the steps that only decoded. */
+  decodeTokS: number;
   peakUsedPages: number;
   totalPages: number;
   evictedTokens: number;
@@ -72,11 +75,12 @@ export async function runWorkload(spec: WorkloadSpec, label: string, policy: str
     maxContext: spec.maxContext,
     kvMemory: spec.poolTokens * perToken,
     prefixCache: false,
+    scheduler: 'vllm',
   });
   try {
     const eos = spec.eos;
     const logitBias = eos === undefined ? undefined : { [eos]: -100 };
-    let peakRunning = 0, peakUsedPages = 0, decodingSamples = 0, decodingRunning = 0, totalPages = 0;
+    let peakRunning = 0, peakUsedPages = 0, totalPages = 0;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
@@ -84,10 +88,6 @@ export async function runWorkload(spec: WorkloadSpec, label: string, policy: str
         peakRunning = Math.max(peakRunning, s.running);
         peakUsedPages = Math.max(peakUsedPages, s.kv.usedPages - s.kv.idlePages);
         totalPages = s.kv.totalPages;
-        if (s.step.lastDecodeTokens > 0) {
-          decodingSamples++;
-          decodingRunning += s.running;
-        }
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
@@ -107,7 +107,9 @@ export async function runWorkload(spec: WorkloadSpec, label: string, policy: str
     return {
       label, policy, budget: budget ?? null, wallS: round(wallS, 2), outputTokens, promptTokens,
       outputTokS: round(outputTokens / wallS, 2), totalTokS: round((outputTokens + promptTokens) / wallS, 1),
-      peakRunning, meanRunningDecoding: decodingSamples > 0 ? round(decodingRunning / decodingSamples, 2) : 0,
+      peakRunning,
+      meanRunningDecoding: round(stats.step.decodeOnlyTokens / Math.max(1, stats.step.decodeOnlySteps), 2),
+      decodeTokS: round((stats.step.decodeOnlyTokens / Math.max(1e-9, stats.step.decodeOnlyMs)) * 1000, 2),
       peakUsedPages, totalPages, evictedTokens, preemptions: stats.step.preemptions,
     };
   } finally {

@@ -39,7 +39,7 @@ interface Request {
 export class EngineCore {
   private readonly requests = new Map<number, Request>();
   private readonly counters: StepStats = {
-    steps: 0, lastTokens: 0, lastDecodeTokens: 0, lastPrefillTokens: 0, lastSeqs: 0, lastMs: 0, totalTokens: 0, totalMs: 0, preemptions: 0,
+    steps: 0, lastTokens: 0, lastDecodeTokens: 0, lastPrefillTokens: 0, lastSeqs: 0, lastMs: 0, totalTokens: 0, totalMs: 0, decodeOnlySteps: 0, decodeOnlyTokens: 0, decodeOnlyMs: 0, preemptions: 0,
   };
 
   constructor(
@@ -282,6 +282,11 @@ export class EngineCore {
     c.lastMs = ms;
     c.totalTokens += tokens;
     c.totalMs += ms;
+    if (decode === tokens) {
+      c.decodeOnlySteps++;
+      c.decodeOnlyTokens += tokens;
+      c.decodeOnlyMs += ms;
+    }
   }
 }
 

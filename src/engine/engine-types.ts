@@ -111,6 +111,10 @@ export interface StepStats {
   lastMs: number;
   totalTokens: number;
   totalMs: number;
+  /** Steps that only decoded (no prompt token), their tokens and milliseconds: the generation throughput. */
+  decodeOnlySteps: number;
+  decodeOnlyTokens: number;
+  decodeOnlyMs: number;
   preemptions: number;
 }
 
