@@ -28,8 +28,10 @@ function qualityMarkdown(r: EvictionQualityResult): string[] {
   return [
     `## Quality (${r.model.split('/').at(-1)}): ${r.texts} texts, prompt ${r.promptTokens} + question ${r.questionTokens} + continuation ${r.continuationTokens}; ${r.scoredPositions} scored positions`,
     '',
+    `A budget of x% keeps x% of the prompt; every configuration of it holds that plus the ${r.questionTokens} question tokens when the continuation starts (decode-time policies and the question-window variants are given the question's rows in their budget).`,
+    '',
     markdownTable(
-      ['configuration', 'rows at the continuation', 'mean KL', 'p99 KL', 'top-1', 'ppl ratio'],
+      ['configuration', 'policy budget (tokens)', 'mean KL', 'p99 KL', 'top-1', 'ppl ratio'],
       r.rows.map((x) => [x.name, x.budgetTokens ?? '-', fmt(x.summary.meanKL), fmt(x.summary.p99KL), `${(x.summary.top1Agreement * 100).toFixed(1)}%`, round(x.summary.pplRatio, 4)]),
     ),
     '',
