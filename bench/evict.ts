@@ -1,7 +1,7 @@
 // `npm run bench -- evict`: KV eviction measured (issue: eviction and bounded-memory generation).
 //   --parts quality     KL / top-1 / perplexity ratio of each policy at each budget against the full
 //                       cache, on the model's own texts (evict-quality.ts; default model: the bundled one)
-//   --parts workload    TinyLlama-1.1B Q8_0 on long prompts from the arxiv trace: concurrent sequences and
+//   --parts workload    TinyLlama-1.1B Q8_0 (8K context) on long prompts from the arxiv trace: concurrent sequences and
 //                       throughput, full cache against snapkv and chunkkv at a budget (evict-workload.ts)
 //   --parts scores      score collection as a share of decode attention time (evict-score-cost.ts)
 //   --parts compaction  time per compact() call and the pool pages it frees (evict-compaction-cost.ts)
@@ -124,7 +124,7 @@ export async function evictCommand(argv: readonly string[]): Promise<void> {
   }
 
   if (parts.includes('workload')) {
-    const modelPath = args.string('workload-model', '') || (await ensureBenchModel('tinyllama-1.1b', 'q8_0'));
+    const modelPath = args.string('workload-model', '') || (await ensureBenchModel('tinyllama-1.1b-8k', 'q8_0'));
     const file = GGUFFile.open(modelPath);
     const c = readLlamaConfig(file);
     const tokenizer = createTokenizer(file);
