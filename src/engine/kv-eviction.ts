@@ -126,17 +126,18 @@ export class KVEviction {
 
   /** A sequence got its slot holding its first `seq.rows` tokens in position order. */
   admitted(seq: EvictingSequence): void {
+    // Every admission: a slot may come from a sequence whose layers kept different row counts.
+    this.slotDeficits(seq.slot).fill(0);
     if (!seq.eviction) return;
     seq.eviction.compressed = false;
-    this.slotDeficits(seq.slot).fill(0);
     this.rowBook().reset(seq.slot, seq.rows);
   }
 
   /** `child` starts from `parent`'s rows. */
   forked(parent: EvictingSequence, child: EvictingSequence): void {
+    this.slotDeficits(child.slot).set(this.slotDeficits(parent.slot));
     if (!parent.eviction || !child.eviction) return;
     child.eviction.compressed = parent.eviction.compressed;
-    this.slotDeficits(child.slot).set(this.slotDeficits(parent.slot));
     this.rowBook().copySlot(parent.slot, child.slot, parent.rows);
   }
 
@@ -176,7 +177,7 @@ export class KVEviction {
    * rows in some layers; undefined when none does (every layer uses `rows`).
    */
   layerRows(work: readonly { seq: EvictingSequence; count: number }[], rows: Int32Array): ((layer: number) => Int32Array) | undefined {
-    if (!work.some(({ seq }) => seq.eviction && this.slotDeficits(seq.slot).some((d) => d > 0))) return undefined;
+    if (!work.some(({ seq }) => this.slotDeficits(seq.slot).some((d) => d > 0))) return undefined;
     const perLayer = Array.from({ length: this.shape.layers }, (_, layer) => {
       const out = Int32Array.from(rows);
       let at = 0;

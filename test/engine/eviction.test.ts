@@ -242,6 +242,21 @@ for (const kvManager of KV_MANAGERS) {
   });
 }
 
+test('a slot a pyramidkv sequence used serves the next sequence with every layer whole', () => {
+  const c = core({ kvManager: 'paged', maxSeqs: 2, maxBatchTokens: 128, prefixCache: false });
+  const prompt = encode(story).slice(0, 100);
+  const want = aloneTokens(prompt, { temperature: 0, maxTokens: 12 });
+  run(c, [prompt], { maxTokens: 4, kvPolicy: 'pyramidkv', kvBudget: 30 });
+  // The plain request gets the slot the first one left; beside it another pyramidkv sequence compresses.
+  const outcomes = new Map<number, Outcome>();
+  record(c.submit(1, prompt, { temperature: 0, maxTokens: 12 }), outcomes);
+  record(c.submit(2, prompt, { temperature: 0, maxTokens: 12, kvPolicy: 'pyramidkv', kvBudget: 30 }), outcomes);
+  drain(c, outcomes);
+  assert.deepEqual(outcomes.get(1)!.tokens, want);
+  assert.equal(outcomes.get(2)!.tokens.length, 12);
+  c.close();
+});
+
 test('n choices fork from the compressed prompt', () => {
   const c = core({ kvManager: 'paged' });
   const out = run(c, [encode(story).slice(0, 90)], { maxTokens: 8, n: 2, kvPolicy: 'snapkv', kvBudget: 40 });
