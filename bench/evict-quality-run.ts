@@ -5,7 +5,7 @@
 // policy keeps are attended to, so the logits after the first eviction show what the policy lost.
 import { KVEviction, resolveEviction, stepTokenLimit, type EvictingSequence } from '../src/engine/kv-eviction.js';
 import type { EvictionPolicyName } from '../src/kv/eviction/index.js';
-import { headSliceBytes, kvFormat } from '../src/kv/format.js';
+import { splitsByHead } from '../src/kv/shape.js';
 import { StaticKVManager, type KVShape } from '../src/kv/index.js';
 import type { LlamaModel } from '../src/model/llama.js';
 import { oneSlotShape, type QualityConfig } from './kv-quality-run.js';
@@ -39,7 +39,7 @@ export function evictionConfig(model: LlamaModel, spec: EvictionConfigSpec): Qua
         {
           compact: (s, lists) => kv.compact(s, lists),
           freePages: () => kv.availablePages(),
-          perHead: [kv.shape.type.k, kv.shape.type.v].every((f) => headSliceBytes(kvFormat(f), shape.headDim) !== undefined),
+          perHead: splitsByHead(kv.shape),
         },
       );
       const resolved = resolveEviction({ policy: spec.policy, budget: spec.budget }, spec.promptTokens, tokens)!;

@@ -1,6 +1,7 @@
 // The flags that choose KV eviction (serve, chat): the policy and its budget, checked here so that a
 // typo is a one-line CLI error rather than a failed request later.
 import { EVICTION_POLICY_NAMES } from '../kv/eviction/index.js';
+import { flagHelp, type FlagHelp } from './flag-help.js';
 import { choiceOption, CliError } from './cli-error.js';
 
 export const KV_POLICY_OPTIONS = {
@@ -8,14 +9,13 @@ export const KV_POLICY_OPTIONS = {
   'kv-budget': { type: 'string' },
 } as const;
 
-const KV_POLICY_FLAGS: readonly [flag: string, ...lines: string[]][] = [
+const KV_POLICY_FLAGS: readonly FlagHelp[] = [
   ['--kv-policy NAME', 'KV eviction for requests that name none: none, sinks, h2o or tova', '(keep each sequence within the budget as it grows), snapkv, chunkkv', 'or pyramidkv (compress each prompt once)'],
   ['--kv-budget N', 'tokens the policy keeps, or a fraction of the prompt (0.25)'],
 ];
 
 export function kvPolicyHelp(column: number): string {
-  return KV_POLICY_FLAGS.map(([flag, first, ...rest]) =>
-    [`      ${flag}`.padEnd(column) + first, ...rest.map((line) => ' '.repeat(column) + line)].join('\n')).join('\n');
+  return flagHelp(KV_POLICY_FLAGS, column);
 }
 
 export type KVPolicyName = 'none' | (typeof EVICTION_POLICY_NAMES)[number];

@@ -1,6 +1,7 @@
 // The flags that choose the KV cache's formats (serve, chat, run), as llama.cpp's: K and V separately,
 // or both at once.
 import { KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
+import { flagHelp, type FlagHelp } from './flag-help.js';
 import { choiceOption, CliError, intOption } from './cli-error.js';
 
 export const KV_TYPE_OPTIONS = {
@@ -13,7 +14,7 @@ export const KV_TYPE_OPTIONS = {
   'no-kv-rotate': { type: 'boolean' },
 } as const;
 
-const KV_TYPE_FLAGS: readonly [flag: string, ...lines: string[]][] = [
+const KV_TYPE_FLAGS: readonly FlagHelp[] = [
   ['--kv-type TYPE', 'format of the KV cache: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0', "need the model's KV heads x head size to be a multiple of 32)"],
   ['--kv-type-k TYPE', 'the format of K only; --kv-type-v TYPE: of V only'],
   ['--kv-quant KIVI', "kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)"],
@@ -23,8 +24,7 @@ const KV_TYPE_FLAGS: readonly [flag: string, ...lines: string[]][] = [
 
 /** The help lines of these flags, their descriptions starting at `column` (each command aligns its own). */
 export function kvTypeHelp(column: number): string {
-  return KV_TYPE_FLAGS.map(([flag, first, ...rest]) =>
-    [`      ${flag}`.padEnd(column) + first, ...rest.map((line) => ' '.repeat(column) + line)].join('\n')).join('\n');
+  return flagHelp(KV_TYPE_FLAGS, column);
 }
 
 export const KV_TYPE_HELP = kvTypeHelp(29);

@@ -5,8 +5,8 @@
 import type { KVView } from '../backend/backend.js';
 import { PagedKVManager, StaticKVManager, VirtualKVManager, type GrowResult, type KVCacheManager, type KVManagerKind, type KVStats } from '../kv/index.js';
 import { PrefixIndex, type PrefixCacheStats } from '../kv/prefix-index.js';
-import { headSliceBytes, kvFormat, type KVType } from '../kv/format.js';
-import { bytesPerToken, resolveShape } from '../kv/shape.js';
+import type { KVType } from '../kv/format.js';
+import { bytesPerToken, resolveShape, splitsByHead } from '../kv/shape.js';
 import type { Admission, AdmitOptions, EngineKV, GrowOutcome, KVPlan } from './engine-kv.js';
 import { KVEviction, stepTokenLimit } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
@@ -62,7 +62,7 @@ export class ManagedKV implements EngineKV {
           // Pages it must copy (shared ones it writes into) may come from cached blocks nobody uses.
           compact: (slot, lists) => this.evictingIfShort(() => manager.compact(slot, lists)),
           freePages: () => manager.availablePages(),
-          perHead: [s.type.k, s.type.v].every((f) => headSliceBytes(kvFormat(f), s.headDim) !== undefined),
+          perHead: splitsByHead(s),
         },
       );
     }

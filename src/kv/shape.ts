@@ -54,6 +54,11 @@ export function tokenBytes(shape: ResolvedKVShape): number {
 }
 
 /** Bytes of one KV head's slice of a K row and of a V row; throws when a format's rows do not split by head. */
+/** Whether each KV head's slice of a row can move on its own (per-head keep lists; see headSlices). */
+export function splitsByHead(shape: ResolvedKVShape): boolean {
+  return headSliceBytes(shape.keyFormat, shape.headDim) !== undefined && headSliceBytes(shape.valueFormat, shape.headDim) !== undefined;
+}
+
 export function headSlices(shape: ResolvedKVShape): { key: number; value: number } {
   const key = headSliceBytes(shape.keyFormat, shape.headDim);
   const value = headSliceBytes(shape.valueFormat, shape.headDim);
