@@ -2,7 +2,7 @@
 // table, of which only one row is gathered; plus the KV cache up to the current position. Bandwidth
 // divided by this is the decode speed no engine can beat on a weight-bound model.
 import { GGUFFile } from '../src/model/gguf/reader.js';
-import { readLlamaConfig } from '../src/model/llama-config.js';
+import { readModelConfig } from '../src/model/architectures/index.js';
 
 export interface DecodeTraffic {
   fileBytes: number;
@@ -22,7 +22,7 @@ export interface DecodeTraffic {
 export function decodeTraffic(path: string, kvElemBytes: number): DecodeTraffic {
   const f = GGUFFile.open(path);
   try {
-    const c = readLlamaConfig(f);
+    const c = readModelConfig(f);
     const weightBytes = f.tensors.reduce((n, t) => n + t.nBytes, 0);
     const embeddingBytes = f.tensor('token_embd.weight')?.nBytes ?? 0;
     // With tied embeddings the table is also the output matrix and is read whole.

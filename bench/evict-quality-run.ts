@@ -7,7 +7,7 @@ import { KVEviction, resolveEviction, stepTokenLimit, type EvictingSequence } fr
 import type { EvictionPolicyName } from '../src/kv/eviction/index.js';
 import { splitsByHead } from '../src/kv/shape.js';
 import { StaticKVManager, type KVShape } from '../src/kv/index.js';
-import type { LlamaModel } from '../src/model/llama.js';
+import type { TransformerModel } from '../src/model/transformer.js';
 import { oneSlotShape, type QualityConfig } from './kv-quality-run.js';
 
 export interface EvictionConfigSpec {
@@ -26,7 +26,7 @@ export interface EvictionConfigSpec {
   once?: boolean;
 }
 
-export function evictionConfig(model: LlamaModel, spec: EvictionConfigSpec): QualityConfig {
+export function evictionConfig(model: TransformerModel, spec: EvictionConfigSpec): QualityConfig {
   return {
     name: spec.name,
     ...(spec.against ? { against: spec.against } : {}),

@@ -6,7 +6,7 @@
 // (peak, and the mean over decode-only steps), generation throughput (tokens of decode-only steps over
 // their time), output and total throughput over the whole run, and the KV pages in use.
 import { readFileSync } from 'node:fs';
-import { Engine, GGUFFile, readLlamaConfig } from '../src/index.js';
+import { Engine, GGUFFile, readModelConfig } from '../src/index.js';
 import { Rng } from '../src/engine/rng.js';
 import { bytesPerToken, resolveShape } from '../src/kv/shape.js';
 import { randomTokens } from './engine-workload.js';
@@ -66,7 +66,7 @@ export interface WorkloadSpec {
 
 export async function runWorkload(spec: WorkloadSpec, label: string, policy: string, budget: number | undefined): Promise<WorkloadRun> {
   const file = GGUFFile.open(spec.modelPath);
-  const c = readLlamaConfig(file);
+  const c = readModelConfig(file);
   file.close();
   const perToken = bytesPerToken(resolveShape({ layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: spec.maxContext }));
   const engine = await Engine.load(spec.modelPath, {

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { loadNativeAddon } from '../src/backend/native/addon.js';
 import { EVICTION_POLICIES, EVICTION_POLICY_NAMES, type EvictionPolicyName } from '../src/kv/eviction/index.js';
-import { createTokenizer, GGUFFile, readLlamaConfig } from '../src/index.js';
+import { createTokenizer, GGUFFile, readModelConfig } from '../src/index.js';
 import { BenchArgs } from './args.js';
 import { measureCompactionCost } from './evict-compaction-cost.js';
 import { measureEvictionQuality, type EvictionQualityResult } from './evict-quality.js';
@@ -126,7 +126,7 @@ export async function evictCommand(argv: readonly string[]): Promise<void> {
   if (parts.includes('workload')) {
     const modelPath = args.string('workload-model', '') || (await ensureBenchModel('tinyllama-1.1b-8k', 'q8_0'));
     const file = GGUFFile.open(modelPath);
-    const c = readLlamaConfig(file);
+    const c = readModelConfig(file);
     const tokenizer = createTokenizer(file);
     file.close();
     const maxContext = args.int('max-context', 4096);

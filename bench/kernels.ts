@@ -9,7 +9,8 @@ import type { Backend, Weight } from '../src/backend/backend.js';
 import { createBackend, type BackendKind } from '../src/backend/index.js';
 import { GGUFFile } from '../src/model/gguf/reader.js';
 import { typeName } from '../src/model/gguf/types.js';
-import { readLlamaConfig, type LlamaConfig } from '../src/model/llama-config.js';
+import { readModelConfig } from '../src/model/architectures/index.js';
+import type { ModelConfig } from '../src/model/model-config.js';
 import { BenchArgs } from './args.js';
 import { bestBandwidth, measureReadBandwidth } from './bandwidth.js';
 import { startContention, waitForQuiet } from './contention.js';
@@ -70,7 +71,7 @@ function record(c: Ctx, group: string, op: string, shape: string, n: number, byt
   process.stderr.write(`${group} ${op} ${shape} n=${n}: ${r.ms} ms, ${r.gbPerS} GB/s${r.gflops !== undefined ? `, ${r.gflops} GFLOP/s` : ''}\n`);
 }
 
-function benchMatmuls(c: Ctx, file: GGUFFile, cfg: LlamaConfig, group: string, ns: readonly number[]): void {
+function benchMatmuls(c: Ctx, file: GGUFFile, cfg: ModelConfig, group: string, ns: readonly number[]): void {
   const kinds = ['attn_q', 'attn_k', 'ffn_gate', 'ffn_down'];
   const byKind = new Map<string, Weight[]>();
   for (const kind of kinds) {
@@ -103,7 +104,7 @@ function benchMatmuls(c: Ctx, file: GGUFFile, cfg: LlamaConfig, group: string, n
 }
 
 /** Ops whose cost does not depend on the weight type: norms, RoPE, SwiGLU, residual add, KV store, attention. */
-function benchF32Ops(c: Ctx, cfg: LlamaConfig): void {
+function benchF32Ops(c: Ctx, cfg: ModelConfig): void {
   const b = c.backend;
   const group = 'f32';
   const qDim = cfg.nHeads * cfg.headDim;
@@ -163,14 +164,14 @@ async function runOps(c: Ctx, shape: ShapeName, dtypes: readonly string[], ns: r
     if (!isBenchDType(d)) throw new Error(`unknown dtype "${d}" in --dtypes`);
     const file = GGUFFile.open(await ensureBenchModel(shape, d));
     try {
-      benchMatmuls(c, file, readLlamaConfig(file), d, ns);
+      benchMatmuls(c, file, readModelConfig(file), d, ns);
     } finally {
       file.close();
     }
   }
   // The f32 ops only need the shape's hyperparameters, from any of its files.
   const file = GGUFFile.open(await ensureBenchModel(shape, dtypes.find(isBenchDType) ?? 'q4_0'));
-  const cfg = readLlamaConfig(file);
+  const cfg = readModelConfig(file);
   file.close();
   benchF32Ops(c, cfg);
 }

@@ -1,7 +1,7 @@
 // vserve's side of the end-to-end decode run: the Engine as users load it, with the KV type under test
 // and the prefill-first scheduler, so that every prompt is computed before the first decode step and
 // all sequences then decode together in every step (once no prompt waits, its steps are Sarathi's).
-import { Engine, GGUFFile, readLlamaConfig } from '../src/index.js';
+import { Engine, GGUFFile, readModelConfig } from '../src/index.js';
 import { bytesPerToken, resolveShape } from '../src/kv/shape.js';
 import { contextFor, type DecodeRunSpec, type DecodeRunTimes } from './kv-e2e-run.js';
 
@@ -49,7 +49,7 @@ export async function vserveDecodeRun(modelPath: string, spec: DecodeRunSpec, eo
 function kvBytesPerToken(modelPath: string, spec: DecodeRunSpec): number {
   const file = GGUFFile.open(modelPath);
   try {
-    const c = readLlamaConfig(file);
+    const c = readModelConfig(file);
     return bytesPerToken(resolveShape({ layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: spec.prompts.length, maxContext: contextFor(spec), type: spec.type }));
   } finally {
     file.close();

@@ -5,7 +5,7 @@
 // back (which goes first alternates), and types rotate; ratios are taken within a repetition.
 import type { LlamaModel } from 'node-llama-cpp';
 import { Rng } from '../src/engine/rng.js';
-import { createTokenizer, GGUFFile, readLlamaConfig } from '../src/index.js';
+import { createTokenizer, GGUFFile, readModelConfig } from '../src/index.js';
 import type { KVType } from '../src/kv/format.js';
 import { startContention, waitForQuiet } from './contention.js';
 import { decodeWindow, type DecodeWindow } from './decode-window.js';
@@ -79,7 +79,7 @@ async function loadPeer(modelPath: string): Promise<{ model?: LlamaModel; info: 
 /** Runs every (type, engine) `reps` times; `onRun` sees the result so far after each run. */
 export async function benchDecodeE2E(opts: E2EOptions, onRun?: (r: E2EResult) => void): Promise<E2EResult> {
   const file = GGUFFile.open(opts.modelPath);
-  const config = readLlamaConfig(file);
+  const config = readModelConfig(file);
   const tokenizer = createTokenizer(file);
   file.close();
   const prompts = decodePrompts(opts.sequences, opts.promptTokens, opts.seed, config.vocabSize, tokenizer.bos ?? 1);

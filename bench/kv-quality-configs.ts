@@ -3,7 +3,7 @@
 // configurations, each compared with the reference unless it names another.
 import { KIVI_TYPES, kvTypeLabel, type KIVIName, type KVFormatName } from '../src/kv/format.js';
 import { StaticKVManager, type KVShape } from '../src/kv/index.js';
-import type { LlamaModel } from '../src/model/llama.js';
+import type { TransformerModel } from '../src/model/transformer.js';
 import { kvConfig, rechunked, withThreads, type QualityConfig } from './kv-quality-run.js';
 
 /** The cache every configuration is measured against, and the one the texts are generated with (explicit: the managers' default is f16). */
@@ -83,11 +83,11 @@ export interface NoiseFloors {
   /** The same tokens fed in chunks of this many. */
   chunk?: number;
   /** The same file loaded on the other backend (reference <-> native). */
-  otherBackend?: LlamaModel;
+  otherBackend?: TransformerModel;
 }
 
 /** The reference first (it is what `against` defaults to), then the floors, then the formats named in `formats` (all by default). */
-export function qualityConfigs(model: LlamaModel, floors: NoiseFloors, formats?: readonly string[]): QualityConfig[] {
+export function qualityConfigs(model: TransformerModel, floors: NoiseFloors, formats?: readonly string[]): QualityConfig[] {
   const f32 = (name: string, m = model) => kvConfig(name, m, (shape) => new StaticKVManager({ ...shape, ...F32_KV }));
   const configs: QualityConfig[] = [f32(REFERENCE), f32('f32')];
   if (floors.threads) configs.push(withThreads(f32(''), `f32, ${floors.threads.count} thread${floors.threads.count === 1 ? '' : 's'}`, floors.threads.count, floors.threads.set, floors.threads.get));

@@ -5,7 +5,7 @@
 // forward pass.
 import { forwardInSlotChunks } from '../src/engine/forward-in-slot-chunks.js';
 import type { KVCacheManager, KVShape } from '../src/kv/index.js';
-import type { LlamaModel } from '../src/model/llama.js';
+import type { TransformerModel } from '../src/model/transformer.js';
 
 /** One text being read: chunks in order, from position 0. */
 export interface TextRun {
@@ -23,13 +23,13 @@ export interface QualityConfig {
 }
 
 /** The KV shape of one slot able to hold `tokens` tokens of `model`. */
-export function oneSlotShape(model: LlamaModel, tokens: number): KVShape {
+export function oneSlotShape(model: TransformerModel, tokens: number): KVShape {
   const c = model.config;
   return { layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: tokens };
 }
 
 /** The model over a KV manager made by `build` for one slot: what a KV format changes is `build`. */
-export function kvConfig(name: string, model: LlamaModel, build: (shape: KVShape) => KVCacheManager): QualityConfig {
+export function kvConfig(name: string, model: TransformerModel, build: (shape: KVShape) => KVCacheManager): QualityConfig {
   return {
     name,
     open: (tokens) => {

@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNativeAddon } from '../src/backend/native/addon.js';
-import type { LlamaModel } from '../src/model/llama.js';
+import type { TransformerModel } from '../src/model/transformer.js';
 import { loadModel, type BackendKind } from '../src/model/load.js';
 import { BenchArgs } from './args.js';
 import { qualityConfigs, REFERENCE, type NoiseFloors } from './kv-quality-configs.js';
@@ -73,7 +73,7 @@ export async function measureKVQuality(opts: KVQualityOptions): Promise<KVQualit
   const temperature = opts.temperature ?? 0.8;
   const chunk = opts.chunk ?? 64;
   const { model, tokenizer } = loadModel(opts.model, { backend, threads: opts.threads });
-  let other: LlamaModel | undefined;
+  let other: TransformerModel | undefined;
   let peer: Awaited<ReturnType<typeof llamaCppConfigs>> | null = null;
   try {
     const c = model.config;

@@ -5,6 +5,7 @@ type Command = { about: string; run: (argv: string[]) => Promise<void> };
 
 const COMMANDS: Record<string, Command> = {
   'gen-model': { about: 'generate (or find cached) a benchmark model: --shape tinyllama-1.1b --dtype q8_0', run: async (a) => (await import('./models.js')).genModelCommand(a) },
+  'arch-parity': { about: 'every architecture and weight type on a generated file: greedy tokens and first logits vs llama.cpp (--record writes the test fixtures)', run: async (a) => (await import('./arch-parity.js')).archParityCommand(a) },
   single: { about: 'single-sequence prefill/decode tok/s, vserve vs llama.cpp, against the bandwidth limit', run: async (a) => (await import('./single.js')).singleCommand(a) },
   kernels: { about: "per-op timings of vserve's native kernels on TinyLlama shapes (GB/s, GFLOP/s)", run: async (a) => (await import('./kernels.js')).kernelsCommand(a) },
   kv: { about: 'KV cache: contiguous vs paged attention, mapping cost per step, capacity of static / paged / virtual', run: async (a) => (await import('./kv.js')).kvCommand(a) },

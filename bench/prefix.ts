@@ -7,7 +7,7 @@
 // Runs alternate back to back within each repetition (the first one changes every repetition), medians
 // and ranges are reported, and each target is the median of per-repetition ratios.
 import { join } from 'node:path';
-import { createTokenizer, GGUFFile, readLlamaConfig, type EngineOptions } from '../src/index.js';
+import { createTokenizer, GGUFFile, readModelConfig, type EngineOptions } from '../src/index.js';
 import { BenchArgs } from './args.js';
 import { startContention, waitForQuiet } from './contention.js';
 import type { BenchRequest } from './engine-workload.js';
@@ -83,7 +83,7 @@ export async function prefixCommand(argv: readonly string[]): Promise<void> {
 
   const modelPath = await ensureBenchModel('tinyllama-1.1b', 'q8_0');
   const file = GGUFFile.open(modelPath);
-  const config = readLlamaConfig(file);
+  const config = readModelConfig(file);
   const bos = createTokenizer(file).bos ?? 1;
   file.close();
   const vocab = config.vocabSize;

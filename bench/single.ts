@@ -5,7 +5,7 @@
 // speed that bandwidth allows.
 import type { LlamaModel as PeerModel } from 'node-llama-cpp';
 import type { BackendKind } from '../src/backend/index.js';
-import { readLlamaConfig } from '../src/model/llama-config.js';
+import { readModelConfig } from '../src/model/architectures/index.js';
 import { GGUFFile } from '../src/model/gguf/reader.js';
 import { BenchArgs } from './args.js';
 import { startContention, waitForQuiet } from './contention.js';
@@ -163,7 +163,7 @@ const PAIRED_PROBE_BYTES = 512 * 1024 * 1024;
 
 async function benchModel(model: { name: string; path: string }, o: Options): Promise<ModelResult> {
   const file = GGUFFile.open(model.path);
-  const config = readLlamaConfig(file);
+  const config = readModelConfig(file);
   file.close();
   const traffic = decodeTraffic(model.path, KV_ELEM_BYTES);
   const decodePositions = o.prompts[0]! + o.decode / 2;

@@ -13,8 +13,10 @@ export { GGMLType, GGUFValueType, typeName, type GGUFValue } from './model/gguf/
 export { dequantize } from './model/gguf/dequant.js';
 export { createTokenizer, StreamingDetokenizer, TokenizerError, type Tokenizer, type EncodeOptions, type DecodeOptions } from './model/tokenizer/index.js';
 export { ChatTemplate, ChatTemplateError } from './model/chat-template.js';
-export { LlamaModel, type Batch } from './model/llama.js';
-export { readLlamaConfig, ModelConfigError, type LlamaConfig } from './model/llama-config.js';
+export { TransformerModel } from './model/transformer.js';
+export type { Batch } from './model/batch.js';
+export { readModelConfig, SUPPORTED_ARCHITECTURES } from './model/architectures/index.js';
+export { ModelConfigError, type ModelConfig } from './model/model-config.js';
 export { loadModel, type LoadOptions, type LoadedModel } from './model/load.js';
 
 // Backends: the native kernels and the plain-TypeScript reference.

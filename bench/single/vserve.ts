@@ -3,7 +3,7 @@
 import { ArrayKV } from '../../src/backend/array-kv.js';
 import type { Backend } from '../../src/backend/backend.js';
 import { createBackend, type BackendKind } from '../../src/backend/index.js';
-import { LlamaModel } from '../../src/model/llama.js';
+import { TransformerModel } from '../../src/model/transformer.js';
 import { nativeIsa } from '../native-addon.js';
 import type { RunTimings, SingleSequenceEngine } from './engine.js';
 
@@ -18,7 +18,7 @@ export class VserveEngine implements SingleSequenceEngine {
   readonly details: Record<string, string | number>;
   private readonly kv: ArrayKV;
 
-  private constructor(private readonly model: LlamaModel, contextSize: number, threads: number) {
+  private constructor(private readonly model: TransformerModel, contextSize: number, threads: number) {
     const c = model.config;
     this.kv = new ArrayKV(c.nLayers, 1, Math.min(contextSize, c.contextLength), c.nKVHeads, c.headDim);
     this.label = `vserve ${model.backend.name} t=${threads}`;
@@ -36,7 +36,7 @@ export class VserveEngine implements SingleSequenceEngine {
       backend.close();
       return undefined;
     }
-    return new VserveEngine(LlamaModel.load(path, backend), contextSize, threads);
+    return new VserveEngine(TransformerModel.load(path, backend), contextSize, threads);
   }
 
   async run(prompt: readonly number[], generate: number): Promise<RunTimings> {

@@ -5,7 +5,7 @@ import { resolveEngineOptions } from '../engine/engine-setup.js';
 import type { AdmissionOrder, EngineOptions, KVManagerKind, SchedulerKind } from '../engine/engine-types.js';
 import { kvBytesPerToken } from '../engine/managed-kv.js';
 import { GGUFFile } from '../model/gguf/reader.js';
-import { readLlamaConfig } from '../model/llama-config.js';
+import { readModelConfig } from '../model/architectures/index.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { createServer } from '../server/server.js';
 import { parseCliArgs } from './args.js';
@@ -104,7 +104,7 @@ export async function main(argv: string[]): Promise<void> {
   const file = GGUFFile.open(modelPath);
   try {
     const tokenizer = createTokenizer(file);
-    const config = readLlamaConfig(file);
+    const config = readModelConfig(file);
     const options: EngineOptions = {
       kvManager: values['kv-manager'] as KVManagerKind | undefined,
       scheduler: values.scheduler as SchedulerKind | undefined,

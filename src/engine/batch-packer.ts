@@ -1,7 +1,7 @@
 // Turns a step's work into one token-packed batch: each sequence's tokens back to back with their own
 // positions, cache rows and KV slot, no padding. Logits are asked for only where a sequence's pending tokens end
 // (its next token gets sampled); a prefill chunk that stops short of that needs none.
-import type { Batch } from '../model/llama.js';
+import type { Batch } from '../model/batch.js';
 import type { StepWork } from './scheduler.js';
 
 export interface PackedBatch {

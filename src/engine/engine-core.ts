@@ -2,7 +2,7 @@
 // token-packed batch with the scheduler, runs the model once, samples every sequence that reached its
 // next token, and returns the deltas. Nothing here waits on anything, so tests can drive it step by step.
 import { forwardInSlotChunks } from './forward-in-slot-chunks.js';
-import type { LlamaModel } from '../model/llama.js';
+import type { TransformerModel } from '../model/transformer.js';
 import { boundedCompletionBudget, Completion, completionBudget, type GenerateDelta, type GenerationTokenizer, type RequestParams } from './completion.js';
 import type { EngineKV } from './engine-kv.js';
 import { MAX_CHOICES, type ChatMessage, type EngineDelta, type EngineFinishReason, type EngineInput, type EngineStats, type StepStats } from './engine-types.js';
@@ -43,7 +43,7 @@ export class EngineCore {
   };
 
   constructor(
-    readonly model: LlamaModel,
+    readonly model: TransformerModel,
     readonly tokenizer: GenerationTokenizer,
     readonly kv: EngineKV,
     readonly scheduler: Scheduler,

@@ -1,7 +1,7 @@
 // From EngineOptions to a running EngineCore: defaults, validation with messages a user can act on,
 // the KV adapter for the chosen manager, and the scheduling policy.
 import type { ChatTemplate } from '../model/chat-template.js';
-import type { LlamaModel } from '../model/llama.js';
+import type { TransformerModel } from '../model/transformer.js';
 import type { Tokenizer } from '../model/tokenizer/index.js';
 import type { GenerationTokenizer } from './completion.js';
 import { EngineCore, type ChatRenderer } from './engine-core.js';
@@ -101,7 +101,7 @@ export function createScheduler(kind: SchedulerKind, kv: EngineKV, limits: Sched
 }
 
 /** Builds the KV cache and scheduler for a loaded model. */
-export function createEngineCore(model: LlamaModel, tokenizer: GenerationTokenizer, opts: EngineOptions = {}, chat?: ChatRenderer): EngineCore {
+export function createEngineCore(model: TransformerModel, tokenizer: GenerationTokenizer, opts: EngineOptions = {}, chat?: ChatRenderer): EngineCore {
   const c = model.config;
   const r = resolveEngineOptions(opts, c.contextLength);
   try {

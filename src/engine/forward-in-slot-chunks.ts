@@ -3,9 +3,10 @@
 // prefill chunks runs as several forward passes, each with at most C tokens of every slot, in order; the
 // logits come back as one forward pass would return them.
 import type { KVView } from '../backend/backend.js';
-import type { Batch, LlamaModel } from '../model/llama.js';
+import type { Batch } from '../model/batch.js';
+import type { TransformerModel } from '../model/transformer.js';
 
-export function forwardInSlotChunks(model: LlamaModel, batch: Batch, kv: KVView): Float32Array {
+export function forwardInSlotChunks(model: TransformerModel, batch: Batch, kv: KVView): Float32Array {
   const most = kv.residual?.chunkTokens;
   const n = batch.tokens.length;
   // Round of each row: its index among its slot's rows, divided by C.

@@ -4,7 +4,7 @@
 import { forwardInSlotChunks } from './forward-in-slot-chunks.js';
 import type { ContiguousKV } from '../backend/backend.js';
 import { ArrayKV } from '../backend/array-kv.js';
-import type { LlamaModel } from '../model/llama.js';
+import type { TransformerModel } from '../model/transformer.js';
 import { StreamingDetokenizer } from '../model/tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../model/tokenizer/tokenizer.js';
 import { Completion, completionBudget, type FinishReason, type GenerateDelta, type GenerationTokenizer, type RequestParams } from './completion.js';
@@ -33,7 +33,7 @@ export interface GenerateSummary {
  * becomes complete; returns the summary.
  */
 export function* generate(
-  model: LlamaModel,
+  model: TransformerModel,
   tokenizer: Tokenizer,
   prompt: string | number[],
   opts: GenerateOptions = {},

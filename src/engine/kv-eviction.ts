@@ -7,7 +7,7 @@
 // step that would take it past the budget first evicts down to budget - step tokens - a little slack, so
 // that compaction runs every few steps rather than every step. Such a sequence is bounded: its prompt
 // and its output may be longer than the context.
-import type { BatchScores } from '../model/llama.js';
+import type { BatchScores } from '../model/batch.js';
 import { EVICTION_POLICIES, isEvictionPolicyName, type EvictionPolicy, type EvictionPolicyName } from '../kv/eviction/index.js';
 import { mergeHeads, spreadHeads } from '../kv/eviction/merge-heads.js';
 import { RowBook, type RowBookShape } from '../kv/eviction/row-book.js';

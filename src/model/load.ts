@@ -1,7 +1,7 @@
 // One call from a GGUF path to everything needed to generate: the model on a backend, and its tokenizer.
 import { createBackend, type BackendKind } from '../backend/index.js';
 import { GGUFFile } from './gguf/reader.js';
-import { LlamaModel } from './llama.js';
+import { TransformerModel } from './transformer.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/tokenizer.js';
 
@@ -15,7 +15,7 @@ export interface LoadOptions {
 }
 
 export interface LoadedModel {
-  model: LlamaModel;
+  model: TransformerModel;
   tokenizer: Tokenizer;
 }
 
@@ -24,7 +24,7 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   try {
     const tokenizer = createTokenizer(file);
     const backend = createBackend(opts.backend ?? 'native', { threads: opts.threads });
-    return { model: LlamaModel.load(file, backend), tokenizer };
+    return { model: TransformerModel.load(file, backend), tokenizer };
   } catch (e) {
     file.close();
     throw e;

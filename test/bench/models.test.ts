@@ -10,7 +10,7 @@ import { ArrayKV } from '../../src/backend/array-kv.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
 import { GGUFFile } from '../../src/model/gguf/reader.js';
 import { GGMLType } from '../../src/model/gguf/types.js';
-import { LlamaModel } from '../../src/model/llama.js';
+import { TransformerModel } from '../../src/model/transformer.js';
 
 // A small Llama shape: row lengths that are multiples of 256 so every format (Q4_K included) applies.
 const tiny: ModelShape = { dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 32000, context: 128, ropeBase: 10000 };
@@ -27,7 +27,7 @@ for (const dtype of dtypes) {
       assert.equal(file.get<string[]>('tokenizer.ggml.tokens')?.length, 32000);
       assert.equal(file.tensor('blk.0.attn_norm.weight')?.type, GGMLType.F32);
       if (dtype === 'q4_K') assert.equal(file.tensor('output.weight')?.type, GGMLType.Q6_K);
-      const model = LlamaModel.load(file, new ReferenceBackend());
+      const model = TransformerModel.load(file, new ReferenceBackend());
       const kv = new ArrayKV(tiny.layers, 1, 16, tiny.kvHeads, tiny.dim / tiny.heads);
       const n = 4;
       const logits = model.forward({

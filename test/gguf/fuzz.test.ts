@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { GGUFError } from '../../src/model/gguf/errors.js';
 import { GGUFFile } from '../../src/model/gguf/reader.js';
-import { LlamaModel } from '../../src/model/llama.js';
-import { ModelConfigError } from '../../src/model/llama-config.js';
+import { TransformerModel } from '../../src/model/transformer.js';
+import { ModelConfigError } from '../../src/model/model-config.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
 import { NativeBackend } from '../../src/backend/native/native-backend.js';
 import type { Backend } from '../../src/backend/backend.js';
@@ -128,10 +128,10 @@ test('tensors that do not match the architecture are rejected by the model loade
   const at = after('llama.embedding_length') + 4; // skip the value type
   new DataView(b.buffer).setUint32(at, 96, true);
   const f = GGUFFile.fromBytes(b, 'edited.gguf');
-  assert.throws(() => LlamaModel.load(f, new ReferenceBackend()), (e: unknown) => e instanceof ModelConfigError && /token_embd.weight" has shape \[64, 512\].*need \[96, 512\]/.test((e as Error).message));
+  assert.throws(() => TransformerModel.load(f, new ReferenceBackend()), (e: unknown) => e instanceof ModelConfigError && /token_embd.weight" has shape \[64, 512\].*need \[96, 512\]/.test((e as Error).message));
   const arch = model.slice();
   Buffer.from(arch.buffer).write('llamb', after('general.architecture') + 12, 'latin1');
-  assert.throws(() => LlamaModel.load(GGUFFile.fromBytes(arch), new ReferenceBackend()), /unsupported architecture "llamb"/);
+  assert.throws(() => TransformerModel.load(GGUFFile.fromBytes(arch), new ReferenceBackend()), /unsupported architecture "llamb"/);
 });
 
 /** Loads the file on a backend and generates a few greedy tokens: the text, or the error it met. */
@@ -139,7 +139,7 @@ function loadAndRun(path: string, backend: Backend): string | Error {
   let file: GGUFFile | undefined;
   try {
     file = GGUFFile.open(path);
-    const model = LlamaModel.load(file, backend);
+    const model = TransformerModel.load(file, backend);
     let text = '';
     try {
       for (const d of generate(model, createTokenizer(file), 'Once', { maxTokens: 3, temperature: 0 })) text += d.text;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { ArrayKV } from '../../src/backend/array-kv.js';
 import type { KVView } from '../../src/backend/backend.js';
 import { PagedKVManager } from '../../src/kv/paged-kv.js';
-import type { LlamaModel } from '../../src/model/llama.js';
+import type { TransformerModel } from '../../src/model/transformer.js';
 import { loadModel } from '../../src/model/load.js';
 import { bundledModel, STORIES_GREEDY } from '../paths.js';
 
@@ -19,7 +19,7 @@ function argmax(a: Float32Array): number {
 }
 
 /** Greedy tokens for `prompt` in slot 0; `grow(n)` makes slot 0 hold n tokens before each forward. */
-function greedy(model: LlamaModel, prompt: number[], kv: KVView, grow: (tokens: number) => void): number[] {
+function greedy(model: TransformerModel, prompt: number[], kv: KVView, grow: (tokens: number) => void): number[] {
   const ids = [...prompt];
   let logits: Float32Array | undefined;
   for (let start = 0; start < prompt.length; start += CHUNK) {

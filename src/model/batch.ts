@@ -1,0 +1,30 @@
+// What one forward pass is given: a token-packed batch, any mix of prefill chunks and decodes of
+// different sequences.
+
+/**
+ * One step's work: token i of the batch is `tokens[i]` at RoPE position `positions[i]` of KV slot
+ * `slots[i]`, stored at cache row `rows[i]` of its slot and attending to rows 0..rows[i]. Rows equal
+ * positions until a sequence evicts tokens (DESIGN.md §8.3); then its rows are fewer than its positions.
+ */
+export interface Batch {
+  tokens: Int32Array;
+  positions: Int32Array;
+  /** Cache rows (default: the positions). */
+  rows?: Int32Array;
+  slots: Int32Array;
+  /** Indices of the batch rows whose next-token logits are wanted (usually each sequence's last). */
+  logitRows: Int32Array;
+  /** Attention weights to collect for the eviction policies (omitted: none). */
+  scores?: BatchScores;
+  /** Per layer, cache rows where a layer keeps fewer rows than the slot (PyramidKV; default: `rows`). */
+  layerRows?: (layer: number) => Int32Array;
+}
+
+/** Per layer, where attention adds the weights of the batch's voting tokens (see AttentionScores). */
+export interface BatchScores {
+  /** Per batch token: the accumulator it adds into, or -1. */
+  voters: Int32Array;
+  /** The layer's accumulators, [accumulator][kvHeads][stride]. */
+  acc(layer: number): Float32Array;
+  stride: number;
+}

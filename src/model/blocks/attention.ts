@@ -1,0 +1,66 @@
+// Self-attention as the Llama family computes it: project to Q, K and V (with optional biases and
+// per-head QK norms), rotate Q and K by position, store K and V in the cache, attend, project back.
+import type { AttentionShape, RopeParams, Weight } from '../../backend/backend.js';
+import type { LayerStep } from './layer-step.js';
+
+export interface AttentionWeights {
+  wq: Weight;
+  wk: Weight;
+  wv: Weight;
+  wo: Weight;
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array;
+  /** Per-head RMS norms of Q and K before RoPE (Qwen3, Gemma 3): headDim weights shared by the heads. */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+}
+
+export interface AttentionOptions {
+  nHeads: number;
+  nKVHeads: number;
+  headDim: number;
+  ropeDim: number;
+  ropeFreqBase: number;
+  ropeFreqScale: number;
+  ropeMode: 'normal' | 'neox';
+  /** Softmax scale (default 1/sqrt(headDim)). */
+  scale?: number;
+  normEps: number;
+}
+
+export class AttentionBlock {
+  private readonly ropeQ: RopeParams;
+  private readonly ropeK: RopeParams;
+  private readonly shape: AttentionShape;
+
+  constructor(readonly w: AttentionWeights, private readonly o: AttentionOptions) {
+    this.ropeQ = { nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, freqBase: o.ropeFreqBase, freqScale: o.ropeFreqScale, mode: o.ropeMode };
+    this.ropeK = { ...this.ropeQ, nHeads: o.nKVHeads };
+    this.shape = { nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim) };
+  }
+
+  /** out[n, dim] = attention output of the normed input h[n, dim]. out may alias h. */
+  forward(out: Float32Array, h: Float32Array, s: LayerStep): void {
+    const { backend: b, batch, n, scratch } = s;
+    const o = this.o, w = this.w;
+    const qDim = o.nHeads * o.headDim;
+    const kvDim = o.nKVHeads * o.headDim;
+    const q = scratch.get('q', n * qDim);
+    const k = scratch.get('k', n * kvDim);
+    const v = scratch.get('v', n * kvDim);
+    const attn = scratch.get('attn', n * qDim);
+    b.matmulMany([q, k, v], h, n, [w.wq, w.wk, w.wv]);
+    if (w.bq) b.addBias(q, w.bq, n);
+    if (w.bk) b.addBias(k, w.bk, n);
+    if (w.bv) b.addBias(v, w.bv, n);
+    if (w.qNorm) b.rmsnorm(q, q, w.qNorm, n * o.nHeads, o.headDim, o.normEps);
+    if (w.kNorm) b.rmsnorm(k, k, w.kNorm, n * o.nKVHeads, o.headDim, o.normEps);
+    b.rope(q, batch.positions, this.ropeQ);
+    b.rope(k, batch.positions, this.ropeK);
+    b.kvStore(s.kv, s.layer, k, v, batch.slots, s.rows);
+    const votes = batch.scores;
+    b.attention(attn, q, s.kv, s.layer, batch.slots, s.rows, this.shape, votes && { voters: votes.voters, acc: votes.acc(s.layer), stride: votes.stride });
+    b.matmul(out, attn, n, w.wo);
+  }
+}

@@ -1,0 +1,94 @@
+// Hyperparameters of a decoder-only transformer, read from GGUF metadata under the architecture's own
+// prefix (`<arch>.embedding_length`, ...). Every architecture reads the common keys here; an
+// architecture file adds what only it has.
+import type { GGUFFile } from './gguf/reader.js';
+
+export interface ModelConfig {
+  /** general.architecture. */
+  arch: string;
+  name: string;
+  dim: number;
+  nLayers: number;
+  nHeads: number;
+  nKVHeads: number;
+  headDim: number;
+  ffnDim: number;
+  vocabSize: number;
+  contextLength: number;
+  normEps: number;
+  ropeDim: number;
+  ropeFreqBase: number;
+  ropeFreqScale: number;
+  ropeMode: 'normal' | 'neox';
+}
+
+export class ModelConfigError extends Error {
+  override name = 'ModelConfigError';
+}
+
+/** Reads `<arch>.*` metadata with checks, naming the file and key in every error. */
+export class MetadataReader {
+  readonly where: string;
+
+  constructor(readonly file: GGUFFile, readonly arch: string) {
+    this.where = file.path ?? 'model';
+  }
+
+  has(key: string): boolean {
+    return this.file.get(`${this.arch}.${key}`) !== undefined;
+  }
+
+  number(key: string, fallback?: number): number {
+    const v = this.file.get(`${this.arch}.${key}`);
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new ModelConfigError(`${this.where}: metadata ${this.arch}.${key} is ${v === undefined ? 'missing' : `not a number (${String(v)})`}`);
+    }
+    return v;
+  }
+
+  size(key: string, fallback?: number): number {
+    const v = this.number(key, fallback);
+    if (!Number.isInteger(v) || v <= 0 || v > 1 << 24) throw new ModelConfigError(`${this.where}: ${this.arch}.${key} = ${v} is not a sensible size`);
+    return v;
+  }
+
+  string(key: string): string | undefined {
+    const v = this.file.get(`${this.arch}.${key}`);
+    return typeof v === 'string' ? v : undefined;
+  }
+}
+
+/** The keys every architecture shares, with Llama's defaults where a file may omit them. */
+export function readCommonConfig(m: MetadataReader, ropeMode: 'normal' | 'neox'): ModelConfig {
+  const where = m.where;
+  const dim = m.size('embedding_length');
+  const nHeads = m.size('attention.head_count');
+  const nKVHeads = m.size('attention.head_count_kv', nHeads);
+  if (nHeads % nKVHeads !== 0) throw new ModelConfigError(`${where}: ${nHeads} heads are not a multiple of ${nKVHeads} KV heads`);
+  const headDim = m.size('attention.key_length', dim / nHeads);
+  const tokens = m.file.get<string[]>('tokenizer.ggml.tokens');
+  const vocabSize = m.size('vocab_size', Array.isArray(tokens) ? tokens.length : NaN);
+  const ropeDim = m.size('rope.dimension_count', headDim);
+  if (ropeDim > headDim || ropeDim % 2) throw new ModelConfigError(`${where}: rope.dimension_count ${ropeDim} must be even and <= head size ${headDim}`);
+  const scalingType = m.string('rope.scaling.type');
+  const scalingFactor = m.file.get(`${m.arch}.rope.scaling.factor`);
+  const ropeFreqScale = scalingType === 'linear' && typeof scalingFactor === 'number' && scalingFactor > 0 ? 1 / scalingFactor : 1;
+  return {
+    arch: m.arch,
+    name: String(m.file.get('general.name') ?? m.arch),
+    dim,
+    nLayers: m.size('block_count'),
+    nHeads,
+    nKVHeads,
+    headDim,
+    ffnDim: m.size('feed_forward_length'),
+    vocabSize,
+    contextLength: m.size('context_length'),
+    normEps: m.number('attention.layer_norm_rms_epsilon', 1e-5),
+    ropeDim,
+    ropeFreqBase: m.number('rope.freq_base', 10000),
+    ropeFreqScale,
+    ropeMode,
+  };
+}

@@ -1,0 +1,80 @@
+// A decoder-only transformer, written once against the Backend interface: the same code runs on the
+// reference backend (tests) and the native one, for every architecture in the registry. A forward pass
+// takes a token-packed batch and returns logits for the rows asked for.
+import type { Backend, KVView } from '../backend/backend.js';
+import type { ModelParts } from './architecture.js';
+import { architectureOf } from './architectures/index.js';
+import type { Batch } from './batch.js';
+import { type LayerStep, Scratch } from './blocks/layer-step.js';
+import { GGUFFile } from './gguf/reader.js';
+import { MetadataReader, type ModelConfig } from './model-config.js';
+import { WeightLoader } from './weight-loader.js';
+
+export class TransformerModel {
+  private readonly scratch = new Scratch();
+
+  private constructor(
+    readonly file: GGUFFile,
+    readonly config: ModelConfig,
+    readonly backend: Backend,
+    private readonly parts: ModelParts,
+  ) {}
+
+  /** Loads a model from a GGUF path (or an already opened file) onto a backend. */
+  static load(source: string | GGUFFile, backend: Backend): TransformerModel {
+    const file = typeof source === 'string' ? GGUFFile.open(source) : source;
+    const arch = architectureOf(file);
+    const config = arch.readConfig(new MetadataReader(file, arch.name));
+    const parts = arch.load(new WeightLoader(file, backend, arch.name), config);
+    return new TransformerModel(file, config, backend, parts);
+  }
+
+  /** Runs the batch through the model, storing its K/V in `kv`; returns logits [logitRows.length, vocab]. */
+  forward(batch: Batch, kv: KVView): Float32Array {
+    const c = this.config;
+    const b = this.backend;
+    const p = this.parts;
+    const n = batch.tokens.length;
+    if (n === 0) throw new RangeError('forward: empty batch');
+    const rows = batch.rows ?? batch.positions;
+    if (batch.positions.length !== n || batch.slots.length !== n || rows.length !== n) {
+      throw new RangeError(`forward: ${n} tokens but ${batch.positions.length} positions, ${rows.length} rows and ${batch.slots.length} slots`);
+    }
+    if (batch.scores && batch.scores.voters.length !== n) throw new RangeError(`forward: ${n} tokens but ${batch.scores.voters.length} voters`);
+    if (kv.kvHeads !== c.nKVHeads || kv.headDim !== c.headDim) {
+      throw new RangeError(`forward: KV cache is ${kv.kvHeads}x${kv.headDim}, the model needs ${c.nKVHeads}x${c.headDim}`);
+    }
+    const x = this.scratch.get('x', n * c.dim);
+    const h = this.scratch.get('h', n * c.dim);
+
+    b.embed(x, batch.tokens, p.tokenEmbd);
+    if (p.embedScale !== undefined) for (let i = 0; i < x.length; i++) x[i] = x[i]! * p.embedScale;
+    b.rmsnorm(h, x, p.layers[0]!.inputNorm, n, c.dim, c.normEps);
+    for (let l = 0; l < p.layers.length; l++) {
+      const step: LayerStep = { backend: b, batch, kv, layer: l, n, rows: batch.layerRows?.(l) ?? rows, scratch: this.scratch };
+      const out = p.layers[l]!.forward(x, h, step);
+      // The next layer's input norm rides on this add; the final norm only needs the logit rows.
+      const next = p.layers[l + 1];
+      if (next) b.addRmsnorm(x, out, h, next.inputNorm, n, c.dim, c.normEps);
+      else b.add(x, out, n * c.dim);
+    }
+
+    // Only the requested rows go through the final norm and the (large) output projection.
+    const m = batch.logitRows.length;
+    const last = new Float32Array(m * c.dim);
+    batch.logitRows.forEach((row, i) => {
+      if (!(row >= 0 && row < n)) throw new RangeError(`forward: logit row ${row} is outside the batch (0..${n - 1})`);
+      last.set(x.subarray(row * c.dim, (row + 1) * c.dim), i * c.dim);
+    });
+    b.rmsnorm(last, last, p.outputNorm, m, c.dim, c.normEps);
+    const logits = new Float32Array(m * c.vocabSize);
+    b.matmul(logits, last, m, p.output);
+    const cap = p.logitSoftcap;
+    if (cap !== undefined) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
+    return logits;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}

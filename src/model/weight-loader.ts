@@ -1,0 +1,59 @@
+// Loads a model's tensors onto a backend by name, checking each one's shape against the
+// hyperparameters and its type against what the backend runs, so a bad file fails at load with the
+// tensor named rather than mid-generation.
+import type { Backend, Weight } from '../backend/backend.js';
+import type { GGUFFile, GGUFTensorInfo } from './gguf/reader.js';
+import { typeName } from './gguf/types.js';
+import { ModelConfigError } from './model-config.js';
+
+export class WeightLoader {
+  readonly where: string;
+
+  constructor(readonly file: GGUFFile, readonly backend: Backend, readonly arch: string) {
+    this.where = file.path ?? 'model';
+  }
+
+  has(name: string): boolean {
+    return this.file.tensor(name) !== undefined;
+  }
+
+  /** The tensor's info after checking its dims are exactly `dims` (ggml order) and its type runs here. */
+  tensor(name: string, dims: readonly number[]): GGUFTensorInfo {
+    const t = this.file.tensor(name);
+    if (!t) throw new ModelConfigError(`${this.where}: tensor "${name}" is missing`);
+    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
+      throw new ModelConfigError(`${this.where}: tensor "${name}" has shape [${t.dims.join(', ')}], the ${this.arch} hyperparameters need [${dims.join(', ')}]`);
+    }
+    if (!this.backend.weightTypes.has(t.type)) {
+      const runs = [...this.backend.weightTypes].map((x) => typeName(x)).join(', ');
+      throw new ModelConfigError(`${this.where}: tensor "${name}" has type ${typeName(t.type)} (ggml type ${t.type}), which the ${this.backend.name} backend cannot run (it runs ${runs})`);
+    }
+    return t;
+  }
+
+  /** A matrix of `rows` outputs by `cols` inputs (ggml dims [cols, rows]). */
+  matrix(name: string, cols: number, rows: number): Weight {
+    return this.backend.loadWeight(this.file, this.tensor(name, [cols, rows]));
+  }
+
+  optionalMatrix(name: string, cols: number, rows: number): Weight | undefined {
+    return this.has(name) ? this.matrix(name, cols, rows) : undefined;
+  }
+
+  /** A vector (norm weights, biases) as f32. */
+  vector(name: string, len: number): Float32Array {
+    const w = this.backend.loadWeight(this.file, this.tensor(name, [len]));
+    return warnIfNonFinite(this.where, name, this.backend.toFloat32(w));
+  }
+
+  optionalVector(name: string, len: number): Float32Array | undefined {
+    return this.has(name) ? this.vector(name, len) : undefined;
+  }
+}
+
+/** Norm and bias vectors are small enough to check at load: NaN or Inf there makes every logit NaN. */
+function warnIfNonFinite(where: string, name: string, v: Float32Array): Float32Array {
+  const bad = v.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) process.emitWarning(`${where}: tensor "${name}" holds a non-finite value (${v[bad]} at index ${bad}); generation will fail`, 'ModelWarning');
+  return v;
+}
