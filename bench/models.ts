@@ -10,7 +10,7 @@ import { GGMLType, typeTraits } from '../src/model/gguf/types.js';
 import { GGUFWriter, inferTyped, type TensorPlan } from '../src/model/gguf/writer.js';
 import { BenchArgs } from './args.js';
 import { modelCacheDir, repoRoot } from './paths.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar } from '../src/cli/progress-bar.js';
 import { fillRandomBlocks, normWeights, Xorshift128 } from './random-weights.js';
 
 /** Bump when the generated files change, so stale cached files are regenerated. */

@@ -377,9 +377,22 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// prepackWeight(weight): makes the weight's packed copy now, at load, rather than in its first matmul
+// (a request's critical path). Returns the packed copy's size in bytes, 0 where the weight runs from
+// the file layout.
+Napi::Value PrepackWeight(const Napi::CallbackInfo& info) {
+  Args args(info, "prepackWeight");
+  const WeightRef w = weightArg(args, 0, "weight");
+  PackedPart part;
+  const bool packed = planPacked(w, nullptr, 1, part);
+  const size_t bytes = packed ? (w.rows / kPackRows) * packedGroupBytes(w.type, w.cols) : 0;
+  return Napi::Number::New(info.Env(), double(bytes));
+}
+
 }  // namespace
 
 void InitMatmul(Napi::Env env, Napi::Object exports) {
+  exports.Set("prepackWeight", Napi::Function::New(env, PrepackWeight, "prepackWeight"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("matmulMany", Napi::Function::New(env, MatmulMany, "matmulMany"));
 }

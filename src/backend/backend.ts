@@ -168,6 +168,11 @@ export interface Backend {
   loadWeight(file: GGUFFile, info: GGUFTensorInfo): Weight;
   /** Makes a weight from raw GGML bytes (rows x cols elements of `type`); tests and generated models. */
   createWeight(name: string, type: GGMLType, rows: number, cols: number, bytes: Uint8Array): Weight;
+  /**
+   * Readies a matrix for matmul now (the native backend re-lays some weight types out for its kernels),
+   * so that the work happens at load rather than in the first request; optional, idempotent.
+   */
+  prepare?(w: Weight): void;
   /** Dequantizes a whole tensor to f32 (norm weights, biases, tests). */
   toFloat32(w: Weight): Float32Array;
 

@@ -1,6 +1,7 @@
 // vserve chat: a conversation in the terminal through the model's chat template, over the library's
 // Engine. Answers stream as they are generated; Ctrl-C stops the answer, a second Ctrl-C at the prompt
 // (or /exit, or Ctrl-D) leaves.
+import { loadProgress } from './load-progress.js';
 import { createInterface } from 'node:readline';
 import { Engine } from '../engine/engine.js';
 import type { ChatMessage } from '../model/chat-template.js';
@@ -50,7 +51,7 @@ export async function main(argv: string[]): Promise<void> {
   const engine = await Engine.load(modelPath, {
     maxSeqs: 1, ...computeOptions(values), kvType: kvTypeOption(values), kvResidual: kvResidualOption(values), kvRotate: kvRotateOption(values),
     kvPolicy, kvBudget: kvBudgetOption(values),
-  });
+  }, { onProgress: loadProgress(modelPath) });
   const start: ChatMessage[] = values.system !== undefined ? [{ role: 'system', content: values.system }] : [];
   let messages = [...start];
   let answering: AbortController | undefined;

@@ -1,6 +1,7 @@
 // vserve inspect FILE: what a GGUF holds, without loading its weights.
 import { GGUFFile } from '../model/gguf/reader.js';
 import { typeName } from '../model/gguf/types.js';
+import { checkRunnable } from '../model/runnability.js';
 import { parseCliArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
@@ -35,8 +36,11 @@ export async function main(argv: string[]): Promise<void> {
       totalBytes += t.nBytes;
       totalParams += t.nElements;
     }
+    const runnable = checkRunnable(file);
     const info = {
       file: path,
+      runs: runnable.runs,
+      problems: runnable.problems,
       ggufVersion: file.version,
       name: file.get('general.name') ?? null,
       architecture: arch,
@@ -65,6 +69,8 @@ export async function main(argv: string[]): Promise<void> {
     const lines = [
       `file           ${info.file} (GGUF v${info.ggufVersion})`,
       `name           ${info.name ?? '-'}`,
+      `runs           ${runnable.runs ? 'yes' : 'no'}`,
+      ...runnable.problems.map((p) => `  ${p}`),
       `architecture   ${arch}`,
       `context        ${info.contextLength ?? '-'}`,
       ...Object.entries(hp).filter(([k]) => k !== 'context_length').map(([k, v]) => `  ${k.padEnd(38)} ${v}`),

@@ -1,4 +1,5 @@
 // vserve run: generate a continuation of a prompt (or, with --chat, a chat answer) and stream it to stdout.
+import { loadProgress } from './load-progress.js';
 import { readFileSync } from 'node:fs';
 import { ArrayKV } from '../backend/array-kv.js';
 import { chatRenderer, resolveKVType } from '../engine/engine-setup.js';
@@ -21,7 +22,7 @@ const HELP = `usage: vserve run [-m] [FILE] (-p PROMPT | -f FILE) [options]
 ${SAMPLING_HELP}
 ${COMPUTE_HELP}
 ${KV_TYPE_HELP}
-      --stats                print timings, ISA and threads as one JSON object on stderr after the run`;
+      --stats                print timings (load_ms apart from ttft_ms), ISA and threads as one JSON object on stderr after the run`;
 
 function readPromptFile(path: string): string {
   try {
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<void> {
   const params = samplingParams(values);
   const modelPath = modelArgument('run', values.model, positionals);
 
-  const { model, tokenizer } = loadModel(modelPath, compute);
+  const { model, tokenizer, loadMs } = loadModel(modelPath, { ...compute, onProgress: loadProgress(modelPath) });
   try {
     let input: string | number[] = prompt;
     if (values.chat || values.system !== undefined) {
@@ -84,6 +85,7 @@ export async function main(argv: string[]): Promise<void> {
       const round = (x: number) => Math.round(x * 100) / 100;
       process.stderr.write(
         JSON.stringify({
+          load_ms: round(loadMs),
           prompt_tokens: s.promptTokens,
           completion_tokens: s.completionTokens,
           ttft_ms: round(s.ttftMs),

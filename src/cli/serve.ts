@@ -1,4 +1,5 @@
 // vserve serve: the OpenAI-compatible HTTP server with the web playground, over one Engine.
+import { loadProgress } from './load-progress.js';
 import { basename } from 'node:path';
 import { Engine } from '../engine/engine.js';
 import { resolveEngineOptions } from '../engine/engine-setup.js';
@@ -126,7 +127,7 @@ export async function main(argv: string[]): Promise<void> {
     const { maxSeqs, maxContext, kvType } = resolveEngineOptions(options, config.contextLength);
     const fullBudget = kvBytesPerToken({ nLayers: config.nLayers, kvHeads: config.nKVHeads, headDim: config.headDim, maxSlots: maxSeqs, maxContext, kvType }) * maxSeqs * maxContext;
     options.kvMemory = values['kv-memory'] === undefined ? Math.min(fullBudget, DEFAULT_KV_MEMORY) : parseSize('kv-memory', values['kv-memory']);
-    const engine = await Engine.load(modelPath, options);
+    const engine = await Engine.load(modelPath, options, { onProgress: loadProgress(modelPath) });
     const modelName = values['served-model-name'] ?? basename(modelPath).replace(/\.gguf$/i, '');
     const server = await createServer({
       engine,
@@ -154,7 +155,7 @@ export async function main(argv: string[]): Promise<void> {
         `vserve: serving ${modelName} (${engine.info.arch}, ${engine.info.kvManager} KV ${formatSize(stats.kv.totalPages * stats.kv.pageBytes)} in ${formatSize(stats.kv.pageBytes)} pages, ` +
           `${kvTypeLabel(engine.info.kvType)} cache (${formatSize(stats.kv.bytesPerToken)} a token), ` +
           `${engine.info.maxSeqs} seqs x ${engine.info.maxContext} tokens, ${engine.info.scheduler} scheduler, prefix cache ${engine.info.prefixCache ? 'on' : 'off'}, ` +
-          `${engine.info.isa ?? engine.info.backend} kernels on ${engine.info.threads ?? 1} threads)`,
+          `${engine.info.isa ?? engine.info.backend} kernels on ${engine.info.threads ?? 1} threads; loaded in ${(engine.info.loadMs / 1000).toFixed(1)} s)`,
         `  playground + live KV map: ${url}/`,
         `  OpenAI API:               ${url}/v1   (metrics: ${url}/metrics)`,
         `  try: curl ${url}/v1/chat/completions -H "Content-Type: application/json"${auth} \\`,

@@ -18,6 +18,7 @@ export type ToWorker =
   | { type: 'close' };
 
 export type FromWorker =
+  | { type: 'load-progress'; done: number; total: number }
   | { type: 'ready'; info: EngineInfo }
   | { type: 'load-error'; error: ErrorDescription }
   | { type: 'events'; events: EngineEvent[] }

@@ -149,4 +149,6 @@ export interface EngineInfo {
   prefixCache: boolean;
   /** The formats of K and V in the cache. */
   kvType: KVType;
+  /** Milliseconds the model took to load, weight repacking included. */
+  loadMs: number;
 }

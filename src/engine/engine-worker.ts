@@ -16,7 +16,13 @@ const send = (events: EngineEvent[]) => {
 
 function start(init: WorkerInit): EngineCore | undefined {
   try {
-    const { model, tokenizer } = loadModel(init.modelPath, { backend: init.options.backend ?? 'native', threads: init.options.threads });
+    let reported = -1;
+    const onProgress = (done: number, total: number) => {
+      const percent = Math.floor((done / total) * 100);
+      if (percent > reported) post({ type: 'load-progress', done, total });
+      reported = percent;
+    };
+    const { model, tokenizer, loadMs } = loadModel(init.modelPath, { backend: init.options.backend ?? 'native', threads: init.options.threads, onProgress });
     const core = createEngineCore(model, tokenizer, init.options, chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer));
     const c = model.config;
     post({
@@ -25,6 +31,7 @@ function start(init: WorkerInit): EngineCore | undefined {
         modelPath: init.modelPath, arch: c.arch, vocabSize: c.vocabSize, maxContext: core.kv.maxContext, maxSeqs: core.kv.maxSlots,
         maxBatchTokens: core.scheduler.limits.maxBatchTokens, kvManager: core.kv.kind, scheduler: core.scheduler.kind, backend: model.backend.name,
         isa: model.backend.isa, threads: model.backend.threads, prefixCache: core.kv.prefixStats() !== undefined, kvType: core.kv.stats().kvType,
+        loadMs,
       },
     });
     return core;

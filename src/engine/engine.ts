@@ -29,6 +29,12 @@ export interface GenerateCallOptions {
 /** generate()'s parameters; `signal` may come here or in the third argument. */
 export type GenerateParams = RequestParams & GenerateCallOptions;
 
+/** What Engine.load reports while it loads (callbacks stay on this thread, apart from the options). */
+export interface LoadWatch {
+  /** Bytes of weights readied for the kernels so far, of the total; called about once per percent. */
+  onProgress?: (done: number, total: number) => void;
+}
+
 export class Engine {
   private readonly streams = new Map<number, RequestStream>();
   private readonly statsWaiters = new Map<number, { resolve: (s: EngineStats) => void; reject: (e: Error) => void }>();
@@ -55,7 +61,7 @@ export class Engine {
   }
 
   /** Starts the worker, loads the model there and sets up the KV cache; resolves when it can take requests. */
-  static async load(modelPath: string, options: EngineOptions = {}): Promise<Engine> {
+  static async load(modelPath: string, options: EngineOptions = {}, watch: LoadWatch = {}): Promise<Engine> {
     checkEngineOptionKeys(options);
     const init: WorkerInit = { modelPath, options };
     const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: init });
@@ -64,7 +70,8 @@ export class Engine {
     let onExit: (code: number) => void = () => {};
     const info = await new Promise<EngineInfo>((resolve, reject) => {
       onMessage = (m) => {
-        if (m.type === 'ready') resolve(m.info);
+        if (m.type === 'load-progress') watch.onProgress?.(m.done, m.total);
+        else if (m.type === 'ready') resolve(m.info);
         else if (m.type === 'load-error') reject(new RequestError(m.error));
       };
       onError = reject;

@@ -12,19 +12,25 @@ export interface LoadOptions {
   backend?: BackendKind;
   /** Compute threads for the native backend (default: one per physical core). */
   threads?: number;
+  /** Progress of readying the weights for the kernels (bytes done, total). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface LoadedModel {
   model: TransformerModel;
   tokenizer: Tokenizer;
+  /** Milliseconds the load took, weight repacking included. */
+  loadMs: number;
 }
 
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
+  const start = performance.now();
   const file = GGUFFile.open(path);
   try {
     const tokenizer = createTokenizer(file);
     const backend = createBackend(opts.backend ?? 'native', { threads: opts.threads });
-    return { model: TransformerModel.load(file, backend), tokenizer };
+    const model = TransformerModel.load(file, backend, { onProgress: opts.onProgress });
+    return { model, tokenizer, loadMs: performance.now() - start };
   } catch (e) {
     file.close();
     throw e;

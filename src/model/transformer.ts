@@ -10,6 +10,11 @@ import { GGUFFile } from './gguf/reader.js';
 import { MetadataReader, type ModelConfig } from './model-config.js';
 import { WeightLoader } from './weight-loader.js';
 
+export interface ModelLoadOptions {
+  /** Called as matrices are readied for the kernels: bytes of weights done out of the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
 export class TransformerModel {
   private readonly scratch = new Scratch();
 
@@ -20,12 +25,17 @@ export class TransformerModel {
     private readonly parts: ModelParts,
   ) {}
 
-  /** Loads a model from a GGUF path (or an already opened file) onto a backend. */
-  static load(source: string | GGUFFile, backend: Backend): TransformerModel {
+  /**
+   * Loads a model from a GGUF path (or an already opened file) onto a backend, with every matrix ready
+   * for the kernels (repacked where the backend repacks), so no request pays for that.
+   */
+  static load(source: string | GGUFFile, backend: Backend, opts: ModelLoadOptions = {}): TransformerModel {
     const file = typeof source === 'string' ? GGUFFile.open(source) : source;
     const arch = architectureOf(file);
     const config = arch.readConfig(new MetadataReader(file, arch.name));
-    const parts = arch.load(new WeightLoader(file, backend, arch.name), config);
+    const loader = new WeightLoader(file, backend, arch.name);
+    const parts = arch.load(loader, config);
+    prepareMatrices(backend, loader, opts.onProgress);
     return new TransformerModel(file, config, backend, parts);
   }
 
@@ -77,4 +87,16 @@ export class TransformerModel {
   close(): void {
     this.file.close();
   }
+}
+
+function prepareMatrices(backend: Backend, loader: WeightLoader, onProgress?: (done: number, total: number) => void): void {
+  const unique = [...new Set(loader.matrices)];
+  const bytes = unique.map((w) => loader.file.tensor(w.name)?.nBytes ?? 0);
+  const total = bytes.reduce((a, b) => a + b, 0);
+  let done = 0;
+  unique.forEach((w, i) => {
+    backend.prepare?.(w);
+    done += bytes[i]!;
+    onProgress?.(done, total);
+  });
 }

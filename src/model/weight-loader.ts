@@ -8,6 +8,8 @@ import { ModelConfigError } from './model-config.js';
 
 export class WeightLoader {
   readonly where: string;
+  /** Every matrix loaded so far, for readying them all once the model is assembled. */
+  readonly matrices: Weight[] = [];
 
   constructor(readonly file: GGUFFile, readonly backend: Backend, readonly arch: string) {
     this.where = file.path ?? 'model';
@@ -33,7 +35,9 @@ export class WeightLoader {
 
   /** A matrix of `rows` outputs by `cols` inputs (ggml dims [cols, rows]). */
   matrix(name: string, cols: number, rows: number): Weight {
-    return this.backend.loadWeight(this.file, this.tensor(name, [cols, rows]));
+    const w = this.backend.loadWeight(this.file, this.tensor(name, [cols, rows]));
+    this.matrices.push(w);
+    return w;
   }
 
   optionalMatrix(name: string, cols: number, rows: number): Weight | undefined {

@@ -1,10 +1,13 @@
 // The CLI as a user runs it: bin/vserve in a child process.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { GGUFFile } from '../../src/model/gguf/reader.js';
+import { GGMLType } from '../../src/model/gguf/types.js';
+import { GGUFWriter, inferTyped } from '../../src/model/gguf/writer.js';
 import { bundledModel, repoRoot, STORIES_GREEDY } from '../paths.js';
 
 function vserve(args: string[], input?: string, opts: { cwd?: string; env?: Record<string, string> } = {}) {
@@ -26,7 +29,7 @@ test('run: greedy continuation of the bundled model streams the known text', () 
   const stats = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
   assert.equal(stats.prompt_tokens, 5);
   assert.equal(stats.completion_tokens, 60);
-  for (const k of ['ttft_ms', 'prefill_tok_s', 'decode_tok_s']) assert.ok(typeof stats[k] === 'number' && stats[k] > 0, k);
+  for (const k of ['load_ms', 'ttft_ms', 'prefill_tok_s', 'decode_tok_s']) assert.ok(typeof stats[k] === 'number' && stats[k] > 0, k);
 });
 
 test('run: the default model is found from any folder, and a bare model path works', () => {
@@ -123,6 +126,32 @@ test('inspect: architecture, hyperparameters, tokenizer and tensors', () => {
   // The f32 epsilon in its shortest form, not as the double it widens to.
   assert.match(text.stdout, /layer_norm_rms_epsilon\s+0\.00001\n/);
   assert.equal(info.hyperparameters['attention.layer_norm_rms_epsilon'], 1e-5);
+  assert.equal(info.runs, true);
+  assert.deepEqual(info.problems, []);
+  assert.match(text.stdout, /runs\s+yes/);
+});
+
+test('inspect: a file vserve cannot run says why (architecture, weight type, tokenizer)', () => {
+  const src = GGUFFile.open(bundledModel);
+  const w = new GGUFWriter();
+  for (const [key, value] of src.metadata) {
+    if (key === 'general.architecture') w.setString(key, 'nonesuch');
+    else if (key === 'tokenizer.ggml.model') w.setString(key, 'unigram-xyz');
+    else if (!key.startsWith('general.alignment')) w.set(key, inferTyped(value));
+  }
+  src.close();
+  w.addTensor('token_embd.weight', [32, 512], GGMLType.Q8_1);
+  const path = join(mkdtempSync(join(tmpdir(), 'vserve-inspect-')), 'odd.gguf');
+  w.writeFile(path, (t) => [new Uint8Array(t.nBytes)]);
+  const r = vserve(['inspect', path, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.equal(info.runs, false);
+  assert.equal(info.problems.length, 3, info.problems.join('\n'));
+  assert.match(info.problems[0], /^architecture: unsupported architecture "nonesuch" \(supported: llama, qwen2/);
+  assert.match(info.problems[1], /^weight type: Q8_1 is not supported \(1 tensor: token_embd.weight\); supported: F32, F16/);
+  assert.match(info.problems[2], /^tokenizer: .*unigram-xyz/);
+  assert.match(vserve(['inspect', path]).stdout, /runs\s+no\n\s+architecture: unsupported/);
 });
 
 test('errors are one clear line, not a stack trace', () => {

@@ -8,7 +8,7 @@ const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_
 
 export class EndlessEngine implements ServingEngine {
   readonly info = {
-    modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 4, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false, kvType: { k: 'f16' as const, v: 'f16' as const },
+    modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 4, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false, kvType: { k: 'f16' as const, v: 'f16' as const }, loadMs: 0,
   };
   /** Requests started and requests that ended by abort. */
   started = 0;

@@ -11,7 +11,7 @@ import { postJson, startWith } from './helpers.js';
 /** A stand-in engine whose every request fails with `error`. */
 function failingEngine(error: () => Error) {
   return {
-    info: { modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 1, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false, kvType: { k: 'f16' as const, v: 'f16' as const } },
+    info: { modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 1, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false, kvType: { k: 'f16' as const, v: 'f16' as const }, loadMs: 0 },
     generate(): AsyncIterator<EngineDelta> {
       return { next: async () => { throw error(); } };
     },

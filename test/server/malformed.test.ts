@@ -98,7 +98,7 @@ test('a body over the limit is a 413; an unknown route or model a 404', async ()
 
 /** An engine stand-in whose requests produce nothing until released: a queue that stays full. */
 class HeldEngine {
-  readonly info = { modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 1, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false, kvType: { k: 'f16' as const, v: 'f16' as const } };
+  readonly info = { modelPath: '', arch: 'llama', vocabSize: 512, maxContext: 64, maxSeqs: 1, maxBatchTokens: 64, kvManager: 'paged' as const, scheduler: 'sarathi' as const, backend: 'none', prefixCache: false, kvType: { k: 'f16' as const, v: 'f16' as const }, loadMs: 0 };
   private releases: (() => void)[] = [];
   generate(): AsyncIterator<EngineDelta> {
     let done = false;

@@ -66,6 +66,8 @@ export interface NativeAddon {
   ModelFile: new (path: string) => ModelFileHandle;
   WeightTensor: new (source: ModelFileHandle | Uint8Array, byteOffset: number, type: number, rows: number, cols: number) => WeightTensorHandle;
 
+  /** Makes the weight's packed copy now; returns its bytes (0: the weight runs from the file layout). */
+  prepackWeight(w: WeightTensorHandle): number;
   matmul(out: Float32Array, x: Float32Array, n: number, w: WeightTensorHandle): void;
   /** Pairs (out0, w0, out1, w1, ...) after x and n; 1 to 8 of them. */
   matmulMany(x: Float32Array, n: number, ...outsAndWeights: (Float32Array | WeightTensorHandle)[]): void;

@@ -14,6 +14,9 @@ export interface NativeBackendOptions {
   isa?: string;
 }
 
+/** The weight types the native kernels run (vserve inspect reads it without loading the addon). */
+export const NATIVE_WEIGHT_TYPES: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]);
+
 class NativeWeight implements Weight {
   constructor(
     readonly name: string,
@@ -32,7 +35,7 @@ function handleOf(w: Weight): WeightTensorHandle {
 export class NativeBackend implements Backend {
   readonly name = 'native';
   /** What native/ggml_types.cc lays out. */
-  readonly weightTypes: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]);
+  readonly weightTypes = NATIVE_WEIGHT_TYPES;
   private readonly addon: NativeAddon;
   private readonly files = new Map<string, ModelFileHandle>();
 
@@ -67,6 +70,10 @@ export class NativeBackend implements Backend {
   createWeight(name: string, type: GGMLType, rows: number, cols: number, bytes: Uint8Array): Weight {
     checkWeightShape(name, type, rows, cols, bytes.length);
     return new NativeWeight(name, type, rows, cols, new this.addon.WeightTensor(bytes, 0, type, rows, cols));
+  }
+
+  prepare(w: Weight): void {
+    this.addon.prepackWeight(handleOf(w));
   }
 
   toFloat32(w: Weight): Float32Array {
