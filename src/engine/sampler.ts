@@ -102,19 +102,21 @@ export class Sampler {
   sample(logits: Float32Array, history: readonly number[] = [], allowed?: Uint8Array): SampledToken {
     const p = this.p;
     assertFiniteLogits(logits);
-    const logprobs = logSoftmax(logits);
     let work = this.applyBias(this.applyPenalties(logits, history), logits);
     if (allowed) {
       if (work === logits) work = logits.slice();
       for (let i = 0; i < work.length; i++) if (!allowed[i]) work[i] = -Infinity;
     }
+    const lse = logSumExp(logits);
 
     let token: number;
     if (p.temperature <= 0) {
       token = argmax(work);
     } else {
-      // Candidates sorted by logit, then cut by top-k, top-p and min-p.
-      let cand = Array.from(work.keys()).filter((i) => work[i]! > -Infinity);
+      // Only tokens near the best can be drawn: one further than the window (scaled by the temperature)
+      // has a tempered weight below e^-window of the best's, so all of them together weigh less than
+      // vocab * e^-window. Sorting those few instead of the vocabulary keeps sampling cheap at 150K tokens.
+      let cand = candidatesNearMax(work, CANDIDATE_WINDOW * Math.max(1, p.temperature));
       cand.sort((a, b) => work[b]! - work[a]! || a - b);
       if (p.topK > 0 && cand.length > p.topK) cand = cand.slice(0, p.topK);
       const probs = softmaxOf(cand.map((i) => work[i]!));
@@ -141,7 +143,7 @@ export class Sampler {
         if (r < 0) { token = cand[i]!; break; }
       }
     }
-    return { token, logprob: logprobs[token]!, top: topN(logprobs, p.topLogprobs) };
+    return { token, logprob: logits[token]! - lse, top: topLogprobs(logits, lse, p.topLogprobs) };
   }
 
   /** Adds logit_bias; copies first unless `work` is already a copy of `original`. */
@@ -178,33 +180,68 @@ export function argmax(a: Float32Array): number {
   return best;
 }
 
-export function logSoftmax(logits: Float32Array): Float64Array {
+/**
+ * Logits further than this below the best add less than e^-window of the best's weight each, so
+ * leaving them out of a sum changes it by less than vocab * e^-window (under 1e-7 at 152K tokens).
+ */
+const LSE_WINDOW = 35;
+const CANDIDATE_WINDOW = 35;
+
+function maxOf(a: Float32Array): number {
   let max = -Infinity;
-  for (const l of logits) if (l > max) max = l;
+  for (let i = 0; i < a.length; i++) if (a[i]! > max) max = a[i]!;
+  return max;
+}
+
+/** log(sum(exp(logits))), exponentiating only the logits within LSE_WINDOW of the max. */
+export function logSumExp(logits: Float32Array): number {
+  const max = maxOf(logits);
+  const floor = max - LSE_WINDOW;
   let sum = 0;
-  for (const l of logits) sum += Math.exp(l - max);
-  const lse = max + Math.log(sum);
+  for (let i = 0; i < logits.length; i++) {
+    const l = logits[i]!;
+    if (l > floor) sum += Math.exp(l - max);
+  }
+  return max + Math.log(sum);
+}
+
+/** Log-probabilities of the whole vocabulary (tests and tools; sampling itself never needs them all). */
+export function logSoftmax(logits: Float32Array): Float64Array {
+  const lse = logSumExp(logits);
   const out = new Float64Array(logits.length);
   for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
   return out;
 }
 
+/** Ids of the finite values within `window` of the largest. */
+function candidatesNearMax(work: Float32Array, window: number): number[] {
+  const floor = maxOf(work) - window;
+  const out: number[] = [];
+  for (let i = 0; i < work.length; i++) if (work[i]! >= floor && work[i]! > -Infinity) out.push(i);
+  return out;
+}
+
 function softmaxOf(values: number[]): number[] {
-  const max = Math.max(...values);
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
   const e = values.map((v) => Math.exp(v - max));
-  const sum = e.reduce((a, b) => a + b, 0);
+  let sum = 0;
+  for (const v of e) sum += v;
   return e.map((v) => v / sum);
 }
 
-function topN(logprobs: Float64Array, n: number): TokenLogprob[] {
+/** The n most likely tokens with their log-probabilities, best first (ties: lower id first). */
+function topLogprobs(logits: Float32Array, lse: number, n: number): TokenLogprob[] {
   if (n <= 0) return [];
   const best: TokenLogprob[] = [];
-  for (let i = 0; i < logprobs.length; i++) {
-    const lp = logprobs[i]!;
-    if (best.length < n || lp > best[best.length - 1]!.logprob) {
-      best.push({ token: i, logprob: lp });
+  let worst = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const l = logits[i]!;
+    if (best.length < n || l > worst) {
+      best.push({ token: i, logprob: l - lse });
       best.sort((a, b) => b.logprob - a.logprob || a.token - b.token);
       if (best.length > n) best.pop();
+      worst = best.length < n ? -Infinity : logits[best[best.length - 1]!.token]!;
     }
   }
   return best;
