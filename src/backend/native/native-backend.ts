@@ -32,7 +32,8 @@ function handleOf(w: Weight): WeightTensorHandle {
 export class NativeBackend implements Backend {
   readonly name = 'native';
   /** What native/ggml_types.cc lays out. */
-  readonly weightTypes: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]);
+  readonly weightTypes: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K,
+    GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.IQ4_XS]);
   private readonly addon: NativeAddon;
   private readonly files = new Map<string, ModelFileHandle>();
 
