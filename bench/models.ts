@@ -45,7 +45,39 @@ export const SHAPES = {
 } satisfies Record<string, ModelShape>;
 export type ShapeName = keyof typeof SHAPES;
 
-/** Weight formats: the type of the matrices, and of the output matrix where it differs. */
+/** The matrices of a layer, by their GGUF name (blk.N.<role>.weight). */
+export type MatrixRole = 'attn_q' | 'attn_k' | 'attn_v' | 'attn_output' | 'ffn_gate' | 'ffn_up' | 'ffn_down';
+
+/** Where a layer matrix sits: its layer, the layer count and the GQA ratio (heads / KV heads). */
+interface LayerPlace {
+  layer: number;
+  layers: number;
+  gqa: number;
+}
+
+/**
+ * A weight format: the type of the matrices (and of token_embd), of the output matrix, the
+ * general.file_type written, and for llama.cpp-style mixes the layer matrices that get another type.
+ */
+interface WeightMix {
+  matrix: GGMLType;
+  output: GGMLType;
+  fileType: number;
+  overrides?: Partial<Record<MatrixRole, (p: LayerPlace) => GGMLType>>;
+}
+
+/** llama.cpp's use_more_bits (integer divisions): the first and last eighth of the layers and every third one between. */
+const moreBits = ({ layer, layers }: LayerPlace) =>
+  layer < Math.floor(layers / 8) || layer >= Math.floor((7 * layers) / 8) || (layer - Math.floor(layers / 8)) % 3 === 2;
+
+// The K-quant and IQ4_XS mixes follow llama.cpp's per-tensor choices (llama_tensor_get_type) for a
+// Llama model quantized without an importance matrix, output matrix in Q6_K throughout:
+//   Q4_K_M / Q5_K_M: Q4_K / Q5_K, with attn_v and ffn_down in Q6_K on the moreBits layers.
+//   Q3_K_M: Q3_K; attn_v Q5_K on layers 0-1 and Q4_K after; attn_output Q4_K; ffn_down Q5_K on the
+//     first sixteenth of the layers and Q4_K after.
+//   Q2_K: Q2_K; attn_v Q4_K with GQA >= 4 (Q3_K without); attn_output and ffn_down Q3_K.
+//   IQ4_XS: IQ4_XS; attn_v Q5_K with GQA >= 4; ffn_down Q5_K on the first eighth of the layers.
+// The smaller special cases (MoE, Falcon, tied embeddings, imatrix-dependent choices) do not apply here.
 const DTYPES = {
   f32: { matrix: GGMLType.F32, output: GGMLType.F32, fileType: 0 },
   f16: { matrix: GGMLType.F16, output: GGMLType.F16, fileType: 1 },
@@ -53,7 +85,44 @@ const DTYPES = {
   q4_0: { matrix: GGMLType.Q4_0, output: GGMLType.Q4_0, fileType: 2 },
   // As llama.cpp's k-quant mixes do: the output matrix in Q6_K. file_type 14 = MOSTLY_Q4_K_S.
   q4_K: { matrix: GGMLType.Q4_K, output: GGMLType.Q6_K, fileType: 14 },
-} as const;
+  q4_K_M: {
+    matrix: GGMLType.Q4_K, output: GGMLType.Q6_K, fileType: 15,
+    overrides: { attn_v: (p) => (moreBits(p) ? GGMLType.Q6_K : GGMLType.Q4_K), ffn_down: (p) => (moreBits(p) ? GGMLType.Q6_K : GGMLType.Q4_K) },
+  },
+  q5_K_M: {
+    matrix: GGMLType.Q5_K, output: GGMLType.Q6_K, fileType: 17,
+    overrides: { attn_v: (p) => (moreBits(p) ? GGMLType.Q6_K : GGMLType.Q5_K), ffn_down: (p) => (moreBits(p) ? GGMLType.Q6_K : GGMLType.Q5_K) },
+  },
+  q3_K_M: {
+    matrix: GGMLType.Q3_K, output: GGMLType.Q6_K, fileType: 12,
+    overrides: {
+      attn_v: ({ layer }) => (layer < 2 ? GGMLType.Q5_K : GGMLType.Q4_K),
+      attn_output: () => GGMLType.Q4_K,
+      ffn_down: ({ layer, layers }) => (layer < Math.floor(layers / 16) ? GGMLType.Q5_K : GGMLType.Q4_K),
+    },
+  },
+  q2_K: {
+    matrix: GGMLType.Q2_K, output: GGMLType.Q6_K, fileType: 10,
+    overrides: {
+      attn_v: ({ gqa }) => (gqa >= 4 ? GGMLType.Q4_K : GGMLType.Q3_K),
+      attn_output: () => GGMLType.Q3_K,
+      ffn_down: () => GGMLType.Q3_K,
+    },
+  },
+  iq4_xs: {
+    matrix: GGMLType.IQ4_XS, output: GGMLType.Q6_K, fileType: 30,
+    overrides: {
+      attn_v: ({ gqa }) => (gqa >= 4 ? GGMLType.Q5_K : GGMLType.IQ4_XS),
+      ffn_down: ({ layer, layers }) => (layer < Math.floor(layers / 8) ? GGMLType.Q5_K : GGMLType.IQ4_XS),
+    },
+  },
+} as const satisfies Record<string, WeightMix>;
+
+/** The type of layer matrix `role` in a format. */
+export function matrixType(dtype: BenchDType, role: MatrixRole, place: LayerPlace): GGMLType {
+  const mix: WeightMix = DTYPES[dtype];
+  return mix.overrides?.[role]?.(place) ?? mix.matrix;
+}
 export type BenchDType = keyof typeof DTYPES;
 
 export function isShapeName(s: string): s is ShapeName {
@@ -133,15 +202,16 @@ function planModel(s: ModelShape, dtype: BenchDType, name: string): GGUFWriter {
   w.addTensor('token_embd.weight', [s.dim, s.vocab], matrix);
   for (let l = 0; l < s.layers; l++) {
     const p = `blk.${l}.`;
+    const type = (role: MatrixRole) => matrixType(dtype, role, { layer: l, layers: s.layers, gqa: s.heads / s.kvHeads });
     w.addTensor(`${p}attn_norm.weight`, [s.dim], GGMLType.F32);
-    w.addTensor(`${p}attn_q.weight`, [s.dim, s.dim], matrix);
-    w.addTensor(`${p}attn_k.weight`, [s.dim, kvDim], matrix);
-    w.addTensor(`${p}attn_v.weight`, [s.dim, kvDim], matrix);
-    w.addTensor(`${p}attn_output.weight`, [s.dim, s.dim], matrix);
+    w.addTensor(`${p}attn_q.weight`, [s.dim, s.dim], type('attn_q'));
+    w.addTensor(`${p}attn_k.weight`, [s.dim, kvDim], type('attn_k'));
+    w.addTensor(`${p}attn_v.weight`, [s.dim, kvDim], type('attn_v'));
+    w.addTensor(`${p}attn_output.weight`, [s.dim, s.dim], type('attn_output'));
     w.addTensor(`${p}ffn_norm.weight`, [s.dim], GGMLType.F32);
-    w.addTensor(`${p}ffn_gate.weight`, [s.dim, s.ffn], matrix);
-    w.addTensor(`${p}ffn_up.weight`, [s.dim, s.ffn], matrix);
-    w.addTensor(`${p}ffn_down.weight`, [s.ffn, s.dim], matrix);
+    w.addTensor(`${p}ffn_gate.weight`, [s.dim, s.ffn], type('ffn_gate'));
+    w.addTensor(`${p}ffn_up.weight`, [s.dim, s.ffn], type('ffn_up'));
+    w.addTensor(`${p}ffn_down.weight`, [s.ffn, s.dim], type('ffn_down'));
   }
   w.addTensor('output_norm.weight', [s.dim], GGMLType.F32);
   w.addTensor('output.weight', [s.dim, s.vocab], output);

@@ -9,6 +9,11 @@
 //   Q4_0  { f16 d; u8 qs[16] }                            x = d*(nibble-8); low nibbles hold 0..15, high 16..31
 //   Q4_K  { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] } x = d*sc*q - dmin*m, 8 sub-blocks of 32 with 6-bit sc/m
 //   Q6_K  { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d } x = d*scale*(q-32), 16 sub-blocks of 16
+//   Q5_K  { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] } Q4_K with 5-bit q
+//   Q3_K  { u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d } x = d*(sc-32)*q, q in -4..3, 16 sub-blocks of 16
+//   Q2_K  { u8 scales[16]; u8 qs[64]; f16 d; f16 dmin }   x = d*sc*q - dmin*m, q in 0..3, 16 sub-blocks of 16
+//   IQ4_XS { f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128] } x = d*(ls-32)*table[nibble], 8 sub-blocks of 32
+import { IQ4_NL_VALUES } from '../src/model/gguf/dequant.js';
 import { GGMLType, typeName, typeTraits } from '../src/model/gguf/types.js';
 
 /** xorshift128: fast, seedable, plenty random for weights whose values do not matter for speed. */
@@ -130,6 +135,60 @@ export function fillRandomBlocks(type: GGMLType, bytes: Uint8Array, words: Uint3
         const at = b * 210;
         for (let i = 0; i < 16; i++) bytes[at + 192 + i] = i & 1 ? 256 - scale : scale; // int8 ±scale
         putHalf(bytes, at + 208, d);
+      }
+      return;
+    }
+    case GGMLType.Q5_K: {
+      // As Q4_K: scale = min = 15 everywhere, and dmin = 15.5*d centres the 5-bit quants (qh random too).
+      const d = std / (15 * uniformStd(32));
+      const dHalf = halfBits(d);
+      const dminHalf = halfBits(15.5 * d);
+      for (let b = 0; b < nBlocks; b++) {
+        const at = b * 176;
+        putHalf(bytes, at, dHalf);
+        putHalf(bytes, at + 2, dminHalf);
+        bytes.fill(15, at + 4, at + 12);
+        bytes.fill(0xff, at + 12, at + 16);
+      }
+      return;
+    }
+    case GGMLType.Q3_K: {
+      // Quants -4..3 (mean -1/2): sub-block scales alternate +16 / -16 (stored 48 / 16: low nibbles 0, top
+      // bits 3 / 1; sub-block g's top bits sit in byte 8 + g % 4, so even bytes hold even sub-blocks).
+      const d = halfBits(std / (16 * uniformStd(8)));
+      for (let b = 0; b < nBlocks; b++) {
+        const at = b * 110;
+        bytes.fill(0, at + 96, at + 104);
+        bytes[at + 104] = bytes[at + 106] = 0xff;
+        bytes[at + 105] = bytes[at + 107] = 0x55;
+        putHalf(bytes, at + 108, d);
+      }
+      return;
+    }
+    case GGMLType.Q2_K: {
+      // Scale = min = 15 in every sub-block; dmin = 1.5*d centres the 2-bit quants.
+      const d = std / (15 * uniformStd(4));
+      const dHalf = halfBits(d);
+      const dminHalf = halfBits(1.5 * d);
+      for (let b = 0; b < nBlocks; b++) {
+        const at = b * 84;
+        bytes.fill(0xff, at, at + 16);
+        putHalf(bytes, at + 80, dHalf);
+        putHalf(bytes, at + 82, dminHalf);
+      }
+      return;
+    }
+    case GGMLType.IQ4_XS: {
+      // The table's values have a mean of -94/16: sub-block scales alternate +1 / -1 (ls = 33 / 31: low
+      // nibbles 1 / 15, high bit pairs 2 / 1). Scale 1 keeps d (std / the table's spread) a normal half.
+      const mean = IQ4_NL_VALUES.reduce((a, v) => a + v, 0) / 16;
+      const tableStd = Math.sqrt(IQ4_NL_VALUES.reduce((a, v) => a + (v - mean) ** 2, 0) / 16);
+      const d = halfBits(std / tableStd);
+      for (let b = 0; b < nBlocks; b++) {
+        const at = b * 136;
+        putHalf(bytes, at, d);
+        putHalf(bytes, at + 2, 0x6666);
+        bytes.fill(0xf1, at + 4, at + 8);
       }
       return;
     }

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ggml_types.h"
+#include "superblock_unpack.h"
 
 namespace vserve {
 namespace {
@@ -77,6 +78,18 @@ void dequantQ6_K(const uint8_t* src, float* dst, size_t blocks) {
   }
 }
 
+// Q2_K, Q3_K, Q5_K and IQ4_XS, through their integer form (superblock_unpack.h).
+void dequantSuperBlocks(int type, int blockBytes, const uint8_t* src, float* dst, size_t blocks) {
+  SuperBlockInts sb;
+  for (size_t b = 0; b < blocks; b++, src += blockBytes) {
+    unpackSuperBlock(type, src, sb);
+    for (int g = 0; g < 16; g++) {
+      const float scale = sb.d * float(sb.scale[g]), offset = sb.dmin * float(sb.min[g]);
+      for (int l = 0; l < 16; l++) *dst++ = scale * float(sb.q[16 * g + l]) - offset;
+    }
+  }
+}
+
 }  // namespace
 
 void dequantizeRow(int type, const uint8_t* src, float* dst, size_t count) {
@@ -94,6 +107,10 @@ void dequantizeRow(int type, const uint8_t* src, float* dst, size_t count) {
     case kQ4_0: return dequantQ4_0(src, dst, count / kQKBlock);
     case kQ4_K: return dequantQ4_K(src, dst, count / kQKSuper);
     case kQ6_K: return dequantQ6_K(src, dst, count / kQKSuper);
+    case kQ2_K: return dequantSuperBlocks(type, kQ2_KBytes, src, dst, count / kQKSuper);
+    case kQ3_K: return dequantSuperBlocks(type, kQ3_KBytes, src, dst, count / kQKSuper);
+    case kQ5_K: return dequantSuperBlocks(type, kQ5_KBytes, src, dst, count / kQKSuper);
+    case kIQ4_XS: return dequantSuperBlocks(type, kIQ4_XSBytes, src, dst, count / kQKSuper);
     default: return;  // callers validate the type first
   }
 }

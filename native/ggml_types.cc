@@ -10,6 +10,10 @@ const TypeLayout* typeLayout(int type) {
   static const TypeLayout kQ4_0Layout{"Q4_0", kQKBlock, kQ4_0Bytes};
   static const TypeLayout kQ4_KLayout{"Q4_K", kQKSuper, kQ4_KBytes};
   static const TypeLayout kQ6_KLayout{"Q6_K", kQKSuper, kQ6_KBytes};
+  static const TypeLayout kQ2_KLayout{"Q2_K", kQKSuper, kQ2_KBytes};
+  static const TypeLayout kQ3_KLayout{"Q3_K", kQKSuper, kQ3_KBytes};
+  static const TypeLayout kQ5_KLayout{"Q5_K", kQKSuper, kQ5_KBytes};
+  static const TypeLayout kIQ4_XSLayout{"IQ4_XS", kQKSuper, kIQ4_XSBytes};
   switch (type) {
     case kF32: return &kF32Layout;
     case kF16: return &kF16Layout;
@@ -18,6 +22,10 @@ const TypeLayout* typeLayout(int type) {
     case kQ4_0: return &kQ4_0Layout;
     case kQ4_K: return &kQ4_KLayout;
     case kQ6_K: return &kQ6_KLayout;
+    case kQ2_K: return &kQ2_KLayout;
+    case kQ3_K: return &kQ3_KLayout;
+    case kQ5_K: return &kQ5_KLayout;
+    case kIQ4_XS: return &kIQ4_XSLayout;
     default: return nullptr;
   }
 }

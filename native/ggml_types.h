@@ -13,8 +13,12 @@ enum GGMLTypeId : int {
   kF16 = 1,
   kQ4_0 = 2,
   kQ8_0 = 8,
+  kQ2_K = 10,
+  kQ3_K = 11,
   kQ4_K = 12,
+  kQ5_K = 13,
   kQ6_K = 14,
+  kIQ4_XS = 23,
   kBF16 = 30,
 };
 
@@ -35,6 +39,14 @@ constexpr int kQ4_0Bytes = 18;
 constexpr int kQ4_KBytes = 144;
 // Q6_K: { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d }, 256 elements in 16 sub-blocks of 16
 constexpr int kQ6_KBytes = 210;
+// Q2_K: { u8 scales[16]; u8 qs[64]; f16 d; f16 dmin }, 16 sub-blocks of 16 (scale: low nibble, min: high)
+constexpr int kQ2_KBytes = 84;
+// Q3_K: { u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d }, 16 sub-blocks of 16 with 6-bit scales
+constexpr int kQ3_KBytes = 110;
+// Q5_K: { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] }, Q4_K's sub-blocks with a fifth bit
+constexpr int kQ5_KBytes = 176;
+// IQ4_XS: { f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128] }, 8 sub-blocks of 32 through a 16-value table
+constexpr int kIQ4_XSBytes = 136;
 constexpr int kQKBlock = 32;
 constexpr int kQKSuper = 256;
 

@@ -93,6 +93,16 @@ struct KVTileKernels {
                      size_t count, size_t d, const NextBytes& next);
 };
 
+// ---- Q2_K, Q3_K, Q5_K, IQ4_XS: integer matmuls on KQuantRows activations ----
+// Each ISA defines these in its own *_superblock_kernels.cc. `w` is the whole weight matrix, rows of
+// cols/256 super-blocks in the GGUF layout; a null entry means matmul.cc dequantizes rows instead.
+struct SuperBlockKernels {
+  void (*matmulQ2_K)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ3_K)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ5_K)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulIQ4_XS)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+};
+
 struct KernelSet {
   const char* isa;
   // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
@@ -140,32 +150,39 @@ struct KernelSet {
   // Optional: tile kernels per KV format id (kv_format.h), kKVFormatCount entries; nullptr, or a null
   // entry's functions, mean attention decodes the tile's rows to floats and uses the f32 kernels above.
   const KVTileKernels* kvTiles;
+  // Optional: the Q2_K / Q3_K / Q5_K / IQ4_XS kernels above (nullptr: all dequantize).
+  const SuperBlockKernels* superBlocks;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile, addRows) in its anonymous
 // namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
-                               accumulate, kvTileTable)                                                        \
+                               accumulate, kvTileTable, superBlockTable)                                       \
   const KernelSet& accessor() {                                                                                \
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile, addRows, kvTileTable};                                \
+                                accumulate, softmaxTile, addRows, kvTileTable, superBlockTable};               \
     return kSet;                                                                                               \
   }
 
 const KernelSet& portableKernels();
+// The Q2_K / Q3_K / Q5_K / IQ4_XS kernels of an ISA, from its *_superblock_kernels.cc.
+const SuperBlockKernels* portableSuperBlockKernels();
 #if defined(__x86_64__) || defined(_M_X64)
 const KernelSet& avx2Kernels();
 const KernelSet& avx512Kernels();
 // The KV-format tile kernels of an ISA (kKVFormatCount entries), from their own file (*_kv_tiles.cc).
 const KVTileKernels* avx2KVTiles();
 const KVTileKernels* avx512KVTiles();
+const SuperBlockKernels* avx2SuperBlockKernels();
+const SuperBlockKernels* avx512SuperBlockKernels();
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();
 const KVTileKernels* neonKVTiles();
+const SuperBlockKernels* neonSuperBlockKernels();
 #endif
 
 }  // namespace vserve

@@ -1,7 +1,8 @@
 // matmul(out, x, n, weight): out[n, rows] = x[n, cols] . W^T for every weight type; matmulMany does
-// several weights sharing x. Splits weight rows into tasks for the pool; int8 paths (Q8_0, Q4_0, and
-// Q4_K / Q6_K where the kernel set has K-quant kernels) quantize the activations once per call; other
-// K-quant cases dequantize a few weight rows at a time into a per-thread buffer and run the f32 kernel.
+// several weights sharing x. Splits weight rows into tasks for the pool; int8 paths (Q8_0, Q4_0, and the
+// 256-value super-block types Q2_K-Q6_K and IQ4_XS where the kernel set has kernels for them) quantize
+// the activations once per call; other super-block cases dequantize a few weight rows at a time into a
+// per-thread buffer and run the f32 kernel.
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -106,12 +107,27 @@ KQuantRows kquantActivations(ActivationScratch& scratch, const float* x, size_t 
 
 // The K-quant integer kernel for a weight, or nullptr (other type, or none in this kernel set).
 using KQuantKernel = void (*)(const KQuantRows&, const uint8_t*, const MatmulRange&);
+
+// The Q2_K / Q3_K / Q5_K / IQ4_XS kernel of a kernel set, or nullptr.
+KQuantKernel superBlockKernel(const KernelSet& k, int type) {
+  if (k.superBlocks == nullptr) return nullptr;
+  switch (type) {
+    case kQ2_K: return k.superBlocks->matmulQ2_K;
+    case kQ3_K: return k.superBlocks->matmulQ3_K;
+    case kQ5_K: return k.superBlocks->matmulQ5_K;
+    case kIQ4_XS: return k.superBlocks->matmulIQ4_XS;
+    default: return nullptr;
+  }
+}
+
 KQuantKernel kquantKernel(int type) {
   // VSERVE_KQUANT_DEQUANT=1 keeps the dequantize + f32 path (A/B benchmarks of the K-quant kernels).
   static const bool disabled = std::getenv("VSERVE_KQUANT_DEQUANT") != nullptr;
   if (disabled) return nullptr;
   const KernelSet& k = kernels();
-  return type == kQ4_K ? k.matmulQ4_K : type == kQ6_K ? k.matmulQ6_K : nullptr;
+  if (type == kQ4_K) return k.matmulQ4_K;
+  if (type == kQ6_K) return k.matmulQ6_K;
+  return superBlockKernel(k, type);
 }
 
 // The signed form of quantized activations for the packed kernels, with each block's bias term.
@@ -268,6 +284,10 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
     }
     case kQ4_K:
     case kQ6_K:
+    case kQ2_K:
+    case kQ3_K:
+    case kQ5_K:
+    case kIQ4_XS:
       if (const KQuantKernel kernel = kquantKernel(w.type)) {
         ActivationScratch& scratch = activationScratch();
         std::lock_guard<std::mutex> lock(scratch.mutex);
@@ -301,7 +321,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// K-quant weights (Q4_K and Q6_K may mix) sharing x: one quantization of x and one pool job. Tasks are
+// K-quant weights (any of the 256-value super-block types may mix) sharing x: one quantization of x and one pool job. Tasks are
 // row chunks of each weight; the kernels compute each output the same whatever the chunk, so results
 // equal matmul's.
 void runKQuantMany(const float* x, size_t n, const ArrayArg<float>* outs, const WeightRef* ws, size_t count) {

@@ -14,6 +14,7 @@
 #include "../kernel_set.h"
 #include "add_rows.h"
 #include "avx2_attention_tiles.h"
+#include "avx2_kquant_rows.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
@@ -50,9 +51,6 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_xor_si256(i8, offset));
   }
 }
-
-// Weight rows are read as interleaved streams; prefetching this far ahead keeps DRAM busy (decode).
-constexpr size_t kPrefetchBytes = 2048;
 
 struct Q8_0Block {
   static constexpr int kBytes = kQ8_0Bytes;
@@ -120,27 +118,7 @@ void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ran
   matmulQuant<Q4_0Block>(x, w, range);
 }
 
-// ---- K-quants: KQuantRows against Q4_K / Q6_K super-blocks ----
-// The weights are unsigned (nibbles, 6-bit values), so vpmaddubsw takes them as its u8 operand and
-// the signed activations as the other: int16 pair sums of at most 2 * 63 * 127, no saturation. vpmaddwd
-// with the sub-block's integer scale then gives int32 sums of 4 values; one f32 multiply-add per 32
-// values applies the activation block scale, and d and the sub-block offsets (Q4_K's mins, Q6_K's
-// -32, through the activation sums) come once per super-block.
-
-// A super-block of one weight row, decoded. Vector v holds values 32v..32v+31; its int16 scale lanes
-// hold the scale of the sub-block of each lane's values.
-struct KQuantWeights {
-  __m256i q[8];
-  __m256i scale[8];
-  __m256 offsets[2];  // lane l of the 16: the offset factor paired with activation sum l
-  __m256 d;
-};
-
-// Word j of `words` (in both 128-bit lanes) in every int16 lane of the low half, word k in the high half.
-inline __m256i spreadWords(__m256i words, int j, int k) {
-  const __m256i pick = _mm256_setr_m128i(_mm_set1_epi16(short(0x0100 + 0x0202 * j)), _mm_set1_epi16(short(0x0100 + 0x0202 * k)));
-  return _mm256_shuffle_epi8(words, pick);
-}
+// ---- K-quants: KQuantRows against Q4_K / Q6_K super-blocks (avx2_kquant_rows.h) ----
 
 struct Q4_K {
   static constexpr int kBytes = kQ4_KBytes;
@@ -196,46 +174,6 @@ struct Q6_K {
     const __m256 offset = _mm256_set1_ps(-32.0f * d);
     w.offsets[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), offset);
     w.offsets[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))), offset);
-  }
-};
-
-// acc + one activation row's dot with a decoded super-block.
-inline __m256 kquantDot(const KQuantWeights& w, const KQuantRows& x, size_t row, size_t b, __m256 acc) {
-  const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
-  const float* xd = x.d + row * (x.cols / kQKBlock) + b * 8;
-  const float* xs = x.s + row * (x.cols / 16) + b * 16;
-  __m256 sum = _mm256_setzero_ps();
-  for (int v = 0; v < 8; v++) {
-    const __m256i pairs = _mm256_maddubs_epi16(w.q[v], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * v)));
-    sum = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, w.scale[v])), _mm256_broadcast_ss(xd + v), sum);
-  }
-  acc = _mm256_fmadd_ps(sum, w.d, acc);
-  acc = _mm256_fmadd_ps(w.offsets[0], _mm256_loadu_ps(xs), acc);
-  return _mm256_fmadd_ps(w.offsets[1], _mm256_loadu_ps(xs + 8), acc);
-}
-
-// RW weight rows x RX activation rows: each super-block of the RW rows is decoded once per tile.
-template <class K>
-struct KQuantKernel : TileOperands<KQuantRows, uint8_t> {
-  template <int RW, int RX>
-  void tile(size_t i0, size_t r0) const {
-    const size_t supers = x.cols / kQKSuper;
-    const size_t rowBytes = supers * K::kBytes;
-    __m256 acc[RW][RX];
-    for (int j = 0; j < RW; j++)
-      for (int i = 0; i < RX; i++) acc[j][i] = _mm256_setzero_ps();
-    for (size_t b = 0; b < supers; b++) {
-      for (int j = 0; j < RW; j++) {
-        const uint8_t* blk = w + (r0 + j) * rowBytes + b * K::kBytes;
-        // Every cache line of the stream ahead, the super-blocks not being line-aligned.
-        for (int l = 0; l < K::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + l), _MM_HINT_T0);
-        KQuantWeights wt;
-        K::decode(blk, wt);
-        for (int i = 0; i < RX; i++) acc[j][i] = kquantDot(wt, x, i0 + i, b, acc[j][i]);
-      }
-    }
-    for (int i = 0; i < RX; i++)
-      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = hsum(acc[j][i]);
   }
 };
 
@@ -399,6 +337,6 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, scoreTile,
-                         accumulateTile, avx2KVTiles())
+                         accumulateTile, avx2KVTiles(), avx2SuperBlockKernels())
 
 }  // namespace vserve

@@ -16,6 +16,7 @@
 #include "../packed_weights.h"
 #include "add_rows.h"
 #include "avx512_attention_tiles.h"
+#include "avx512_kquant_rows.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
@@ -39,10 +40,6 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm_xor_si128(qhi, offset));
   }
 }
-
-// Decode reads several weight rows as interleaved streams, which the hardware prefetchers follow
-// poorly when the machine is busy; asking for the bytes this far ahead of each stream keeps DRAM busy.
-constexpr size_t kPrefetchBytes = 2048;
 
 // ---- weight block formats: two blocks at a time as 64 bytes, or a lone block in the low half ----
 // Signed weights (Q8_0) go against u = q + 128 and subtract 128 * sum(w) (a weight-side term).
@@ -171,11 +168,7 @@ void matmulQ4_0(const QuantizedRows& x, const uint8_t* w, const MatmulRange& ran
 // activations the signed side. Each int32 lane of a dot covers 4 values of one sub-block and one
 // activation block, so it is scaled by (d * sub-block scale) x (activation block scale), lane by lane;
 // the sub-block offsets (Q4_K's mins, Q6_K's -32) multiply the activation sums KQuantRows carries.
-
-// Lane l -> l / 4 + first: spreads 4 (of 8 or 16) per-sub-block floats over 16 lanes.
-inline __m512i quarterIndex(int first) {
-  return _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(first));
-}
+// The tiling (KQuantKernel) is in avx512_kquant_rows.h.
 
 // Q4_K. A dot vector takes 4 sub-blocks, one per 128-bit lane (16 values of each): vector A0 holds
 // values 0-15 of sub-blocks 0-3 and A1 values 16-31; B0, B1 the same for sub-blocks 4-7. Two dots
@@ -295,36 +288,6 @@ struct Q6_K {
       acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(w.scale[k], a.d[k]), acc);
     }
     return _mm512_fmadd_ps(w.offsets, a.s, acc);
-  }
-};
-
-// RW weight rows x RX activation rows: each super-block of the RW rows is decoded once per tile.
-template <class K>
-struct KQuantKernel : TileOperands<KQuantRows, uint8_t> {
-  template <int RW, int RX>
-  void tile(size_t i0, size_t r0) const {
-    const size_t supers = x.cols / kQKSuper;
-    const size_t rowBytes = supers * K::kBytes;
-    __m512 acc[RW][RX];
-    for (int j = 0; j < RW; j++)
-      for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
-    for (size_t b = 0; b < supers; b++) {
-      typename K::Weights wt[RW];
-      for (int j = 0; j < RW; j++) {
-        const uint8_t* blk = w + (r0 + j) * rowBytes + b * K::kBytes;
-        // Every cache line of the stream ahead, the super-blocks not being line-aligned.
-        for (int l = 0; l < K::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + l), _MM_HINT_T0);
-        K::decode(blk, wt[j]);
-      }
-      for (int i = 0; i < RX; i++) {
-        typename K::Acts a;
-        K::load(x, i0 + i, b, a);
-        for (int j = 0; j < RW; j++) acc[j][i] = K::accumulate(acc[j][i], wt[j], a);
-      }
-    }
-    for (int i = 0; i < RX; i++) {
-      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
-    }
   }
 };
 
@@ -719,6 +682,7 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
-                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx512KVTiles())
+                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx512KVTiles(),
+                         avx512SuperBlockKernels())
 
 }  // namespace vserve

@@ -3,6 +3,7 @@
 // NEON kernels from an x86 machine:
 //   aarch64-linux-gnu-g++ -std=c++17 -O2 -static -o parity native/tests/kernel_parity.cc
 //       native/isa/portable_kernels.cc native/isa/neon_kernels.cc native/isa/neon_kv_tiles.cc
+//       native/isa/portable_superblock_kernels.cc native/isa/neon_superblock_kernels.cc
 //       native/ggml_types.cc native/kv_format.cc
 //   qemu-aarch64 ./parity
 // On x86-64, define VSERVE_PARITY_X86 and link the avx2/avx512 kernel objects compiled with their
@@ -65,6 +66,34 @@ void expectClose(const char* what, const char* isa, const std::vector<float>& go
   report(what, isa, relativeError(got, want), tol);
 }
 
+// The Q2_K / Q3_K / Q5_K / IQ4_XS kernels (SuperBlockKernels, where both sets have them) on random
+// super-blocks with a sane f16 d (and dmin) in each.
+void checkSuperBlocks(const KernelSet& k, const KernelSet& ref, const KQuantRows& xk, size_t rows) {
+  if (k.superBlocks == nullptr || ref.superBlocks == nullptr) return;
+  struct Format {
+    const char* name;
+    int blockBytes, dAt, dminAt;  // dminAt < 0: none
+    void (*SuperBlockKernels::*fn)(const KQuantRows&, const uint8_t*, const MatmulRange&);
+  };
+  const Format formats[] = {{"matmulQ2_K", kQ2_KBytes, 80, 82, &SuperBlockKernels::matmulQ2_K},
+                            {"matmulQ3_K", kQ3_KBytes, 108, -1, &SuperBlockKernels::matmulQ3_K},
+                            {"matmulQ5_K", kQ5_KBytes, 0, 2, &SuperBlockKernels::matmulQ5_K},
+                            {"matmulIQ4_XS", kIQ4_XSBytes, 0, -1, &SuperBlockKernels::matmulIQ4_XS}};
+  for (const Format& f : formats) {
+    std::vector<uint8_t> w(rows * xk.cols / kQKSuper * size_t(f.blockBytes));
+    for (uint8_t& v : w) v = uint8_t(rng());
+    for (size_t o = 0; o < w.size(); o += size_t(f.blockBytes)) {
+      const uint16_t d = 0x2000 + uint16_t(rng() % 256);
+      std::memcpy(&w[o + size_t(f.dAt)], &d, 2);
+      if (f.dminAt >= 0) std::memcpy(&w[o + size_t(f.dminAt)], &d, 2);
+    }
+    std::vector<float> out(xk.rows * rows), outRef(xk.rows * rows);
+    (k.superBlocks->*f.fn)(xk, w.data(), MatmulRange{0, rows, out.data(), rows});
+    (ref.superBlocks->*f.fn)(xk, w.data(), MatmulRange{0, rows, outRef.data(), rows});
+    expectClose(f.name, k.isa, out, outRef, 1e-5f);
+  }
+}
+
 // The K-quant kernels (where both sets have them) on the signed form of the same quantized rows.
 void checkKQuants(const KernelSet& k, const KernelSet& ref, const QuantizedRows& xq, size_t n, size_t cols) {
   std::vector<int8_t> q(n * cols);
@@ -98,6 +127,7 @@ void checkKQuants(const KernelSet& k, const KernelSet& ref, const QuantizedRows&
     fnRef(xk, w.data(), MatmulRange{0, rows, outRef.data(), rows});
     expectClose(type == kQ4_K ? "matmulQ4_K" : "matmulQ6_K", k.isa, out, outRef, 1e-5f);
   }
+  checkSuperBlocks(k, ref, xk, rows);
 }
 
 void check(const KernelSet& k, const KernelSet& ref) {

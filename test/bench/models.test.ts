@@ -14,7 +14,7 @@ import { TransformerModel } from '../../src/model/transformer.js';
 
 // A small Llama shape: row lengths that are multiples of 256 so every format (Q4_K included) applies.
 const tiny: ModelShape = { dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 32000, context: 128, ropeBase: 10000 };
-const dtypes: BenchDType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_K'];
+const dtypes: BenchDType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_K', 'q4_K_M', 'q5_K_M', 'q3_K_M', 'q2_K', 'iq4_xs'];
 
 for (const dtype of dtypes) {
   test(`a ${dtype} benchmark model loads and gives finite logits`, () => {
@@ -27,6 +27,15 @@ for (const dtype of dtypes) {
       assert.equal(file.get<string[]>('tokenizer.ggml.tokens')?.length, 32000);
       assert.equal(file.tensor('blk.0.attn_norm.weight')?.type, GGMLType.F32);
       if (dtype === 'q4_K') assert.equal(file.tensor('output.weight')?.type, GGMLType.Q6_K);
+      if (dtype === 'q4_K_M') {
+        // Of two layers only the last is a use_more_bits one (the last eighth): its attn_v / ffn_down are Q6_K.
+        assert.equal(file.tensor('blk.1.attn_v.weight')?.type, GGMLType.Q6_K);
+        assert.equal(file.tensor('blk.1.ffn_down.weight')?.type, GGMLType.Q6_K);
+        assert.equal(file.tensor('blk.0.ffn_down.weight')?.type, GGMLType.Q4_K);
+        assert.equal(file.tensor('blk.0.attn_q.weight')?.type, GGMLType.Q4_K);
+      }
+      if (dtype === 'q3_K_M') assert.equal(file.tensor('blk.0.attn_output.weight')?.type, GGMLType.Q4_K);
+      if (dtype === 'iq4_xs') assert.equal(file.tensor('blk.1.ffn_up.weight')?.type, GGMLType.IQ4_XS);
       const model = TransformerModel.load(file, new ReferenceBackend());
       const kv = new ArrayKV(tiny.layers, 1, 16, tiny.kvHeads, tiny.dim / tiny.heads);
       const n = 4;

@@ -101,6 +101,24 @@ export function randomWeightBytes(type: GGMLType, rows: number, cols: number, rn
         out.set(rng.bytes(128 + 64 + 16), o);
         half(o + 208, 0.0005 + 0.001 * rng.next());
         break;
+      case GGMLType.Q2_K:
+        out.set(rng.bytes(16 + 64), o);
+        half(o + 80, 0.004 + 0.008 * rng.next());
+        half(o + 82, 0.002 + 0.004 * rng.next());
+        break;
+      case GGMLType.Q3_K:
+        out.set(rng.bytes(32 + 64 + 12), o);
+        half(o + 108, 0.001 + 0.002 * rng.next());
+        break;
+      case GGMLType.Q5_K:
+        half(o, 0.001 + 0.002 * rng.next());
+        half(o + 2, 0.002 + 0.004 * rng.next());
+        out.set(rng.bytes(12 + 32 + 128), o + 4);
+        break;
+      case GGMLType.IQ4_XS:
+        half(o, 0.0002 + 0.0004 * rng.next());
+        out.set(rng.bytes(2 + 4 + 128), o + 2);
+        break;
       default: throw new Error(`no random generator for type ${type}`);
     }
   }

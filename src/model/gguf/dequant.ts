@@ -18,7 +18,7 @@ const F16_TABLE = (() => {
 /** The types dequantize() reads (the reference backend runs exactly these). */
 export const DEQUANTIZABLE_TYPES: ReadonlySet<GGMLType> = new Set([
   GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1,
-  GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K,
+  GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS,
 ]);
 
 export function f16ToF32(h: number): number {
@@ -139,6 +139,55 @@ export function dequantize(type: GGMLType, src: Uint8Array, count: number, out =
         }
       }
       return out;
+    case GGMLType.Q2_K:
+      // { u8 scales[16]; u8 qs[64]; f16 d; f16 dmin }: 16 sub-blocks of 16, scale in the low nibble and
+      // min in the high nibble of scales[j]; 2-bit quants, four values per byte.
+      for (let b = 0; b < nBlocks; b++) {
+        const o = b * bs, d = f16(o + 80), dmin = f16(o + 82);
+        for (let half = 0; half < 2; half++) {
+          for (let shift = 0; shift < 4; shift++) {
+            for (let l = 0; l < 32; l++) {
+              const sc = src[o + 8 * half + 2 * shift + (l >> 4)]!;
+              const q = (src[o + 16 + 32 * half + l]! >> (2 * shift)) & 3;
+              out[b * 256 + 128 * half + 32 * shift + l] = d * (sc & 0xf) * q - dmin * (sc >> 4);
+            }
+          }
+        }
+      }
+      return out;
+    case GGMLType.Q3_K:
+      // { u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d }: 16 sub-blocks of 16 with 6-bit scales (minus 32);
+      // a value is its 2 low bits minus 4 unless its hmask bit is set.
+      for (let b = 0; b < nBlocks; b++) {
+        const o = b * bs, d = f16(o + 108);
+        for (let half = 0; half < 2; half++) {
+          for (let shift = 0; shift < 4; shift++) {
+            for (let l = 0; l < 32; l++) {
+              const sc = q3kScale(src, o + 96, 8 * half + 2 * shift + (l >> 4)) - 32;
+              const low = (src[o + 32 + 32 * half + l]! >> (2 * shift)) & 3;
+              const high = src[o + l]! & (1 << (4 * half + shift)) ? 0 : 4;
+              out[b * 256 + 128 * half + 32 * shift + l] = d * sc * (low - high);
+            }
+          }
+        }
+      }
+      return out;
+    case GGMLType.IQ4_XS:
+      // { f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128] }: 8 sub-blocks of 32 with 6-bit scales (minus 32),
+      // 16 bytes of nibbles each (low nibbles: values 0-15, high: 16-31) indexing the IQ4_NL table.
+      for (let b = 0; b < nBlocks; b++) {
+        const o = b * bs, d = f16(o), scalesHigh = dv.getUint16(o + 2, true);
+        for (let j = 0; j < 8; j++) {
+          const ls = ((src[o + 4 + (j >> 1)]! >> (4 * (j & 1))) & 0xf) | (((scalesHigh >> (2 * j)) & 3) << 4);
+          const dl = d * (ls - 32);
+          for (let l = 0; l < 16; l++) {
+            const q = src[o + 8 + 16 * j + l]!;
+            out[b * 256 + 32 * j + l] = dl * IQ4_NL_VALUES[q & 0xf]!;
+            out[b * 256 + 32 * j + 16 + l] = dl * IQ4_NL_VALUES[q >> 4]!;
+          }
+        }
+      }
+      return out;
     default:
       throw new Error(`dequantization of ${typeName(type)} is not supported`);
   }
@@ -151,3 +200,14 @@ function scaleMinK4(src: Uint8Array, at: number, j: number): [number, number] {
   const m = (src[at + j + 4]! >> 4) | ((src[at + j]! >> 6) << 4);
   return [sc, m];
 }
+
+/** The 6-bit scale of sub-block j (0-15) from the 12 packed scale bytes of a Q3_K block: low nibbles in
+ * bytes 0-7 (j < 8) or their high nibbles (j >= 8), top two bits in byte 8 + j % 4 at bit 2 * (j / 4). */
+function q3kScale(src: Uint8Array, at: number, j: number): number {
+  const low = j < 8 ? src[at + j]! & 0xf : src[at + j - 8]! >> 4;
+  const high = (src[at + 8 + (j & 3)]! >> (2 * (j >> 2))) & 3;
+  return low | (high << 4);
+}
+
+/** The 16 values IQ4_NL and IQ4_XS nibbles index (ggml's kvalues_iq4nl). */
+export const IQ4_NL_VALUES: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];

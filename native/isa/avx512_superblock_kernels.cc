@@ -1,0 +1,195 @@
+// AVX-512 (VNNI) Q2_K / Q3_K / Q5_K / IQ4_XS matmuls on KQuantRows activations, tiled by
+// avx512_kquant_rows.h. All four use the in-order layout of the Q6_K kernel: dot vector k holds values
+// 64k..64k+63, so lane l of its int32 sums covers 4 values of activation block 2k + l / 8 and of
+// sub-block 4k + l / 4 (16-value sub-blocks) or 2k + l / 8 (32-value ones). Weights are the u8 side of
+// vpdpbusd, so every format is decoded to unsigned bytes:
+//   Q2_K: quants 0..3; offsets -dmin * min per 16 values.
+//   Q3_K: value + 4 (0..7); offsets -4 * d * scale.
+//   Q5_K: quants 0..31; offsets -dmin * min per sub-block.
+//   IQ4_XS: table value + 128 (1..241); offsets -128 * d * scale. vpdpbusd sums into int32 without
+//   saturating, so the +128 bias costs one multiply-add per super-block, not a sign trick per row.
+#include <immintrin.h>
+
+#include "../ggml_types.h"
+#include "../kernel_set.h"
+#include "../superblock_unpack.h"
+#include "avx512_kquant_rows.h"
+#include "kquant_blocks.h"
+#include "tile_grid.h"
+
+namespace vserve {
+namespace {
+
+struct InOrderWeights {
+  __m512i q[4];      // unsigned quants, values 64k..64k+63
+  __m512 scale[4];   // lane l of vector k: d * the scale of that lane's sub-block
+  __m512 offsets;    // lane j: the offset factor against activation sum j (values 16j..16j+15)
+};
+
+struct InOrderActs {
+  __m512i q[4];
+  __m512 d[4];  // lane l of vector k: scale of activation block 2k + l / 8
+  __m512 s;
+};
+
+// Lane l -> l / 8 + first: spreads 2 (of 8) per-32-value floats over 16 lanes.
+inline __m512i eighthIndex(int first) {
+  return _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_set1_epi32(first));
+}
+
+// The same 32 bytes in both 256-bit halves.
+inline __m512i broadcast32(const uint8_t* p) {
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Per-half right shifts of 16-bit lanes: `low` for the first 32 bytes, `high` for the second.
+inline __m512i halfShifts(int low, int high) {
+  return _mm512_inserti64x4(_mm512_set1_epi16(short(low)), _mm256_set1_epi16(short(high)), 1);
+}
+
+// Scale lanes for 16-value sub-blocks (Q6_K's arrangement) from the 16 per-sub-block factors.
+inline void scalesFor16(__m512 factors, InOrderWeights& w) {
+  for (int k = 0; k < 4; k++) w.scale[k] = _mm512_permutexvar_ps(quarterIndex(4 * k), factors);
+}
+// The same for 32-value sub-blocks, from 8 factors in lanes 0-7.
+inline void scalesFor32(__m512 factors, InOrderWeights& w) {
+  for (int k = 0; k < 4; k++) w.scale[k] = _mm512_permutexvar_ps(eighthIndex(2 * k), factors);
+}
+
+// Format policy over a decoder D (kBytes, decode(blk, InOrderWeights&)).
+template <class D>
+struct InOrder {
+  static constexpr int kBytes = D::kBytes;
+  using Weights = InOrderWeights;
+  using Acts = InOrderActs;
+
+  static void decode(const uint8_t* blk, Weights& w) { D::decode(blk, w); }
+
+  static void load(const KQuantRows& x, size_t row, size_t b, Acts& a) {
+    const int8_t* q = x.q + row * x.cols + b * kQKSuper;
+    const __m512 d = _mm512_castps256_ps512(_mm256_loadu_ps(x.d + row * (x.cols / kQKBlock) + b * 8));
+    for (int k = 0; k < 4; k++) {
+      a.q[k] = _mm512_loadu_si512(q + 64 * k);
+      a.d[k] = _mm512_permutexvar_ps(eighthIndex(2 * k), d);
+    }
+    a.s = _mm512_loadu_ps(x.s + row * (x.cols / 16) + b * 16);
+  }
+
+  static __m512 accumulate(__m512 acc, const Weights& w, const Acts& a) {
+    const __m512i zero = _mm512_setzero_si512();
+    for (int k = 0; k < 4; k++) {
+      const __m512i dotq = _mm512_dpbusd_epi32(zero, w.q[k], a.q[k]);
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(w.scale[k], a.d[k]), acc);
+    }
+    return _mm512_fmadd_ps(w.offsets, a.s, acc);
+  }
+};
+
+// Q2_K and Q3_K: vector k = values 64k..64k+63 = quant byte half h = k / 2, bit pairs s = 2t, 2t + 1
+// (t = k % 2) in its two 256-bit halves.
+struct Q2_KDecoder {
+  static constexpr int kBytes = kQ2_KBytes;
+  static void decode(const uint8_t* blk, InOrderWeights& w) {
+    const __m512i three = _mm512_set1_epi8(3);
+    for (int k = 0; k < 4; k++) {
+      const __m512i bytes = broadcast32(blk + kQ2_KQuantsAt + 32 * (k / 2));
+      w.q[k] = _mm512_and_si512(_mm512_srlv_epi16(bytes, halfShifts(4 * (k % 2), 4 * (k % 2) + 2)), three);
+    }
+    const __m512i packed = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    const __m512i nibble = _mm512_set1_epi32(0x0f);
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(loadU16(blk + kQ2_KDAt)));
+    const __m512 negDmin = _mm512_set1_ps(-_cvtsh_ss(loadU16(blk + kQ2_KDAt + 2)));
+    scalesFor16(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(packed, nibble)), d), w);
+    w.offsets = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(packed, 4)), negDmin);
+  }
+};
+
+struct Q3_KDecoder {
+  static constexpr int kBytes = kQ3_KBytes;
+  static void decode(const uint8_t* blk, InOrderWeights& w) {
+    // Value + 4 = the two low bits | the hmask bit (bit 4h + s of hmask byte l) << 2.
+    const __m512i three = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    const __m512i hmask = broadcast32(blk);
+    for (int k = 0; k < 4; k++) {
+      const int h = k / 2, s = 2 * (k % 2);
+      const __m512i bytes = broadcast32(blk + kQ3_KQuantsAt + 32 * h);
+      const __m512i low = _mm512_and_si512(_mm512_srlv_epi16(bytes, halfShifts(2 * s, 2 * s + 2)), three);
+      const __m512i high = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(hmask, halfShifts(4 * h + s, 4 * h + s + 1)), 2), four);
+      w.q[k] = _mm512_or_si512(low, high);
+    }
+    uint8_t biased[16];
+    unpackQ3_KScales(blk + kQ3_KScalesAt, biased);
+    const __m512i scales = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(biased))),
+                                            _mm512_set1_epi32(32));
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(scales), _mm512_set1_ps(_cvtsh_ss(loadU16(blk + kQ3_KDAt))));
+    scalesFor16(sc, w);
+    w.offsets = _mm512_mul_ps(sc, _mm512_set1_ps(-4.0f));
+  }
+};
+
+// Q5_K: vector k = quant chunk k: low nibbles with qh bit 2k (first half), high nibbles with bit 2k + 1.
+struct Q5_KDecoder {
+  static constexpr int kBytes = kQ5_KBytes;
+  static void decode(const uint8_t* blk, InOrderWeights& w) {
+    const __m512i low = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
+    const __m512i qh = broadcast32(blk + kQ5_KHighAt);
+    for (int k = 0; k < 4; k++) {
+      const __m512i bytes = broadcast32(blk + kQ5_KQuantsAt + 32 * k);
+      const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi16(bytes, halfShifts(0, 4)), low);
+      const __m512i high = _mm512_and_si512(_mm512_srlv_epi16(qh, halfShifts(2 * k, 2 * k + 1)), one);
+      w.q[k] = _mm512_or_si512(nibbles, _mm512_slli_epi16(high, 4));
+    }
+    uint64_t scales, mins;
+    unpackQ4_KScales(blk + kQ5_KScalesAt, &scales, &mins);
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(loadU16(blk)));
+    scalesFor32(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(scales)))), d), w);
+    const __m128i m = _mm_cvtsi64_si128(int64_t(mins));
+    w.offsets = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(m, m))),
+                              _mm512_set1_ps(-_cvtsh_ss(loadU16(blk + 2))));
+  }
+};
+
+// IQ4_XS: vector k = sub-blocks 2k and 2k + 1, whose 32 quant bytes become 128-bit lanes
+// (bytes 0-15 low nibbles, bytes 0-15 high nibbles, bytes 16-31 low, bytes 16-31 high).
+struct IQ4_XSDecoder {
+  static constexpr int kBytes = kIQ4_XSBytes;
+  static void decode(const uint8_t* blk, InOrderWeights& w) {
+    const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values));
+    const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));  // value + 128
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    const __m512i shifts = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);
+    for (int k = 0; k < 4; k++) {
+      const __m512i bytes = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kIQ4_XSQuantsAt + 32 * k)));
+      const __m512i spread = _mm512_shuffle_i64x2(bytes, bytes, 0x50);
+      w.q[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi64(spread, shifts), low));
+    }
+    alignas(64) int32_t scales[16] = {};
+    for (int j = 0; j < 8; j++) scales[j] = iq4xsScale(blk, j) - 32;
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(scales)), _mm512_set1_ps(_cvtsh_ss(loadU16(blk))));
+    scalesFor32(sc, w);
+    const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    w.offsets = _mm512_mul_ps(_mm512_permutexvar_ps(pairs, sc), _mm512_set1_ps(-128.0f));
+  }
+};
+
+void matmulQ2_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<2, 4>(KQuantKernel<InOrder<Q2_KDecoder>>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+}
+void matmulQ3_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<2, 4>(KQuantKernel<InOrder<Q3_KDecoder>>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+}
+void matmulQ5_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<2, 4>(KQuantKernel<InOrder<Q5_KDecoder>>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+}
+void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  tileGrid<2, 4>(KQuantKernel<InOrder<IQ4_XSDecoder>>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+}
+
+}  // namespace
+
+const SuperBlockKernels* avx512SuperBlockKernels() {
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS};
+  return &kKernels;
+}
+
+}  // namespace vserve
