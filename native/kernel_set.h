@@ -93,6 +93,17 @@ struct KVTileKernels {
                      size_t count, size_t d, const NextBytes& next);
 };
 
+// Integer-dot matmuls for the other 32-element block types (ggml_types.h: Q4_1, Q5_0, Q5_1, IQ4_NL), on
+// the same activations as matmulQ4_0; `w` is the whole weight matrix, rows of cols/32 blocks. Each ISA
+// has them in a file of their own (*_block32_kernels.cc). Q4_1 / Q5_1 add m * d_x * sum(q_x) per block:
+// the kernels take the activation block sums from the quants they load.
+struct Block32Kernels {
+  void (*matmulQ4_1)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ5_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ5_1)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulIQ4_NL)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+};
+
 struct KernelSet {
   const char* isa;
   // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
@@ -140,32 +151,39 @@ struct KernelSet {
   // Optional: tile kernels per KV format id (kv_format.h), kKVFormatCount entries; nullptr, or a null
   // entry's functions, mean attention decodes the tile's rows to floats and uses the f32 kernels above.
   const KVTileKernels* kvTiles;
+  // Q4_1 / Q5_0 / Q5_1 / IQ4_NL matmuls (Block32Kernels); nullptr: matmul.cc dequantizes rows instead.
+  const Block32Kernels* block32;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile, addRows) in its anonymous
 // namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
-                               accumulate, kvTileTable)                                                        \
+                               accumulate, kvTileTable, block32Table)                                          \
   const KernelSet& accessor() {                                                                                \
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile, addRows, kvTileTable};                                \
+                                accumulate, softmaxTile, addRows, kvTileTable, block32Table};                  \
     return kSet;                                                                                               \
   }
 
 const KernelSet& portableKernels();
+// The Block32Kernels of each ISA, from their own files (*_block32_kernels.cc).
+const Block32Kernels* portableBlock32Kernels();
 #if defined(__x86_64__) || defined(_M_X64)
 const KernelSet& avx2Kernels();
 const KernelSet& avx512Kernels();
 // The KV-format tile kernels of an ISA (kKVFormatCount entries), from their own file (*_kv_tiles.cc).
 const KVTileKernels* avx2KVTiles();
 const KVTileKernels* avx512KVTiles();
+const Block32Kernels* avx2Block32Kernels();
+const Block32Kernels* avx512Block32Kernels();
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();
 const KVTileKernels* neonKVTiles();
+const Block32Kernels* neonBlock32Kernels();
 #endif
 
 }  // namespace vserve

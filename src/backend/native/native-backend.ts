@@ -32,7 +32,11 @@ function handleOf(w: Weight): WeightTensorHandle {
 export class NativeBackend implements Backend {
   readonly name = 'native';
   /** What native/ggml_types.cc lays out. */
-  readonly weightTypes: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K]);
+  readonly weightTypes: ReadonlySet<GGMLType> = new Set([
+    GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K,
+    // The other 32-element block types.
+    GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL,
+  ]);
   private readonly addon: NativeAddon;
   private readonly files = new Map<string, ModelFileHandle>();
 

@@ -16,6 +16,7 @@ export enum GGMLType {
   Q5_K = 13,
   Q6_K = 14,
   Q8_K = 15,
+  IQ4_NL = 20,
   I8 = 24,
   I16 = 25,
   I32 = 26,
@@ -53,6 +54,7 @@ const TRAITS: Partial<Record<GGMLType, TypeTraits>> = {
   [GGMLType.Q5_K]: { name: 'Q5_K', blockSize: 256, typeSize: 2 + 2 + 12 + 32 + 128 },
   [GGMLType.Q6_K]: { name: 'Q6_K', blockSize: 256, typeSize: 128 + 64 + 16 + 2 },
   [GGMLType.Q8_K]: { name: 'Q8_K', blockSize: 256, typeSize: 4 + 256 + 32 },
+  [GGMLType.IQ4_NL]: { name: 'IQ4_NL', blockSize: 32, typeSize: 2 + 16 },
 };
 
 /** Traits of a tensor type, or undefined when vserve does not know the type. */
