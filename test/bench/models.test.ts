@@ -14,7 +14,7 @@ import { LlamaModel } from '../../src/model/llama.js';
 
 // A small Llama shape: row lengths that are multiples of 256 so every format (Q4_K included) applies.
 const tiny: ModelShape = { dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 32000, context: 128, ropeBase: 10000 };
-const dtypes: BenchDType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_K'];
+const dtypes: BenchDType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_K', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl'];
 
 for (const dtype of dtypes) {
   test(`a ${dtype} benchmark model loads and gives finite logits`, () => {
