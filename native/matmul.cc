@@ -1,7 +1,8 @@
 // matmul(out, x, n, weight): out[n, rows] = x[n, cols] . W^T for every weight type; matmulMany does
 // several weights sharing x. Splits weight rows into tasks for the pool; int8 paths (Q8_0, Q4_0, Q4_1,
-// Q5_0, Q5_1, IQ4_NL, and Q4_K / Q6_K where the kernel set has K-quant kernels) quantize the activations once per call; other
-// K-quant cases dequantize a few weight rows at a time into a per-thread buffer and run the f32 kernel.
+// Q5_0, Q5_1, IQ4_NL, and Q4_K / Q6_K where the kernel set has K-quant kernels) quantize the activations
+// once per call; other K-quant cases dequantize a few weight rows at a time into a per-thread buffer and
+// run the f32 kernel.
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
