@@ -21,11 +21,12 @@
       "sources": [
         "<!@(node -p \"require('fs').readdirSync('native').filter(f => f.endsWith('.cc')).map(f => 'native/' + f).join(' ')\")",
         "native/isa/portable_kernels.cc",
-        "native/isa/portable_superblock_kernels.cc"
+        "native/isa/portable_superblock_kernels.cc",
+        "native/isa/portable_block32_kernels.cc"
       ],
       "conditions": [
         ["target_arch=='x64'", {"dependencies": ["vserve_kernels_avx2", "vserve_kernels_avx512"]}],
-        ["target_arch=='arm64'", {"sources": ["native/isa/neon_kernels.cc", "native/isa/neon_kv_tiles.cc", "native/isa/neon_superblock_kernels.cc"]}]
+        ["target_arch=='arm64'", {"sources": ["native/isa/neon_kernels.cc", "native/isa/neon_kv_tiles.cc", "native/isa/neon_superblock_kernels.cc", "native/isa/neon_block32_kernels.cc"]}]
       ]
     }
   ],
@@ -35,14 +36,14 @@
         {
           "target_name": "vserve_kernels_avx2",
           "type": "static_library",
-          "sources": ["native/isa/avx2_kernels.cc", "native/isa/avx2_kv_tiles.cc", "native/isa/avx2_superblock_kernels.cc"],
+          "sources": ["native/isa/avx2_kernels.cc", "native/isa/avx2_kv_tiles.cc", "native/isa/avx2_superblock_kernels.cc", "native/isa/avx2_block32_kernels.cc"],
           "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"]}
         },
         {
           "target_name": "vserve_kernels_avx512",
           "type": "static_library",
-          "sources": ["native/isa/avx512_kernels.cc", "native/isa/avx512_kv_tiles.cc", "native/isa/avx512_superblock_kernels.cc"],
+          "sources": ["native/isa/avx512_kernels.cc", "native/isa/avx512_kv_tiles.cc", "native/isa/avx512_superblock_kernels.cc", "native/isa/avx512_block32_kernels.cc"],
           "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni"]}
         }

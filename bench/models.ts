@@ -83,6 +83,12 @@ const DTYPES = {
   f16: { matrix: GGMLType.F16, output: GGMLType.F16, fileType: 1 },
   q8_0: { matrix: GGMLType.Q8_0, output: GGMLType.Q8_0, fileType: 7 },
   q4_0: { matrix: GGMLType.Q4_0, output: GGMLType.Q4_0, fileType: 2 },
+  // The other 32-element block types, everywhere as q4_0 is. file_type: llama.cpp's MOSTLY_Q4_1 (3),
+  // MOSTLY_Q5_0 (8), MOSTLY_Q5_1 (9), MOSTLY_IQ4_NL (25).
+  q4_1: { matrix: GGMLType.Q4_1, output: GGMLType.Q4_1, fileType: 3 },
+  q5_0: { matrix: GGMLType.Q5_0, output: GGMLType.Q5_0, fileType: 8 },
+  q5_1: { matrix: GGMLType.Q5_1, output: GGMLType.Q5_1, fileType: 9 },
+  iq4_nl: { matrix: GGMLType.IQ4_NL, output: GGMLType.IQ4_NL, fileType: 25 },
   // As llama.cpp's k-quant mixes do: the output matrix in Q6_K. file_type 14 = MOSTLY_Q4_K_S.
   q4_K: { matrix: GGMLType.Q4_K, output: GGMLType.Q6_K, fileType: 14 },
   q4_K_M: {

@@ -7,6 +7,12 @@
 // one token. Block layouts follow ggml (ggml-common.h):
 //   Q8_0  { f16 d; int8 qs[32] }                          x = d*q
 //   Q4_0  { f16 d; u8 qs[16] }                            x = d*(nibble-8); low nibbles hold 0..15, high 16..31
+//   Q4_1  { f16 d; f16 m; u8 qs[16] }                     x = d*nibble + m, nibbles as Q4_0
+//   Q5_0  { f16 d; u8 qh[4]; u8 qs[16] }                  x = d*(q-16), q = nibble | bit j of qh << 4 (element j)
+//   Q5_1  { f16 d; f16 m; u8 qh[4]; u8 qs[16] }           x = d*q + m, q as Q5_0
+//   IQ4_NL { f16 d; u8 qs[16] }                           x = d*grid[nibble], a fixed non-linear grid of 16 values
+// Asymmetric formats (Q4_1, Q5_1) centre their values with m = -d * (mean quant) instead; IQ4_NL's grid
+// mean is negative as well, so its scales alternate sign like Q4_0's.
 //   Q4_K  { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] } x = d*sc*q - dmin*m, 8 sub-blocks of 32 with 6-bit sc/m
 //   Q6_K  { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d } x = d*scale*(q-32), 16 sub-blocks of 16
 //   Q5_K  { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128] } Q4_K with 5-bit q
@@ -108,6 +114,30 @@ export function fillRandomBlocks(type: GGMLType, bytes: Uint8Array, words: Uint3
     }
     case GGMLType.Q4_0: {
       const d = halfBits(std / uniformStd(16));
+      for (let b = 0; b < nBlocks; b++) putHalf(bytes, b * 18, b & 1 ? d ^ 0x8000 : d);
+      return;
+    }
+    case GGMLType.Q4_1:
+    case GGMLType.Q5_1: {
+      // Uniform quants over 16 or 32 levels; m = -d * (levels - 1) / 2 puts their mean at zero.
+      const levels = type === GGMLType.Q4_1 ? 16 : 32;
+      const d = std / uniformStd(levels);
+      const dHalf = halfBits(d), mHalf = halfBits(-d * (levels - 1) / 2);
+      for (let b = 0; b < nBlocks; b++) {
+        putHalf(bytes, b * traits.typeSize, dHalf);
+        putHalf(bytes, b * traits.typeSize + 2, mHalf);
+      }
+      return;
+    }
+    case GGMLType.Q5_0: {
+      const d = halfBits(std / uniformStd(32));
+      for (let b = 0; b < nBlocks; b++) putHalf(bytes, b * 22, b & 1 ? d ^ 0x8000 : d);
+      return;
+    }
+    case GGMLType.IQ4_NL: {
+      const mean = IQ4_NL_VALUES.reduce((a, v) => a + v, 0) / 16;
+      const gridStd = Math.sqrt(IQ4_NL_VALUES.reduce((a, v) => a + (v - mean) ** 2, 0) / 16);
+      const d = halfBits(std / gridStd);
       for (let b = 0; b < nBlocks; b++) putHalf(bytes, b * 18, b & 1 ? d ^ 0x8000 : d);
       return;
     }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "block32_unpack.h"
 #include "ggml_types.h"
 #include "superblock_unpack.h"
 
@@ -24,6 +25,18 @@ void dequantQ4_0(const uint8_t* src, float* dst, size_t blocks) {
       dst[j] = d * float(int(q[j] & 0xf) - 8);
       dst[j + 16] = d * float(int(q[j] >> 4) - 8);
     }
+  }
+}
+
+// Q4_1, Q5_0, Q5_1, IQ4_NL: x = d * q + m per block.
+void dequantBlock32(int type, const uint8_t* src, float* dst, size_t blocks) {
+  const size_t bytes = size_t(block32Bytes(type));
+  Block32Values v;
+  for (size_t b = 0; b < blocks; b++, src += bytes, dst += kQKBlock) {
+    unpackBlock32(type, src, v);
+    // In double, rounded once to f32: d * q is exact there, so the result is that of the reference
+    // dequantization (src/model/gguf/dequant.ts) bit for bit, min or not.
+    for (int j = 0; j < kQKBlock; j++) dst[j] = float(double(v.d) * v.q[j] + double(v.m));
   }
 }
 
@@ -105,6 +118,10 @@ void dequantizeRow(int type, const uint8_t* src, float* dst, size_t count) {
       return;
     case kQ8_0: return dequantQ8_0(src, dst, count / kQKBlock);
     case kQ4_0: return dequantQ4_0(src, dst, count / kQKBlock);
+    case kQ4_1:
+    case kQ5_0:
+    case kQ5_1:
+    case kIQ4_NL: return dequantBlock32(type, src, dst, count / kQKBlock);
     case kQ4_K: return dequantQ4_K(src, dst, count / kQKSuper);
     case kQ6_K: return dequantQ6_K(src, dst, count / kQKSuper);
     case kQ2_K: return dequantSuperBlocks(type, kQ2_KBytes, src, dst, count / kQKSuper);

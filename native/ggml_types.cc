@@ -8,6 +8,10 @@ const TypeLayout* typeLayout(int type) {
   static const TypeLayout kBF16Layout{"BF16", 1, 2};
   static const TypeLayout kQ8_0Layout{"Q8_0", kQKBlock, kQ8_0Bytes};
   static const TypeLayout kQ4_0Layout{"Q4_0", kQKBlock, kQ4_0Bytes};
+  static const TypeLayout kQ4_1Layout{"Q4_1", kQKBlock, kQ4_1Bytes};
+  static const TypeLayout kQ5_0Layout{"Q5_0", kQKBlock, kQ5_0Bytes};
+  static const TypeLayout kQ5_1Layout{"Q5_1", kQKBlock, kQ5_1Bytes};
+  static const TypeLayout kIQ4_NLLayout{"IQ4_NL", kQKBlock, kIQ4_NLBytes};
   static const TypeLayout kQ4_KLayout{"Q4_K", kQKSuper, kQ4_KBytes};
   static const TypeLayout kQ6_KLayout{"Q6_K", kQKSuper, kQ6_KBytes};
   static const TypeLayout kQ2_KLayout{"Q2_K", kQKSuper, kQ2_KBytes};
@@ -20,6 +24,10 @@ const TypeLayout* typeLayout(int type) {
     case kBF16: return &kBF16Layout;
     case kQ8_0: return &kQ8_0Layout;
     case kQ4_0: return &kQ4_0Layout;
+    case kQ4_1: return &kQ4_1Layout;
+    case kQ5_0: return &kQ5_0Layout;
+    case kQ5_1: return &kQ5_1Layout;
+    case kIQ4_NL: return &kIQ4_NLLayout;
     case kQ4_K: return &kQ4_KLayout;
     case kQ6_K: return &kQ6_KLayout;
     case kQ2_K: return &kQ2_KLayout;

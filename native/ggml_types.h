@@ -12,12 +12,16 @@ enum GGMLTypeId : int {
   kF32 = 0,
   kF16 = 1,
   kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
   kQ8_0 = 8,
   kQ2_K = 10,
   kQ3_K = 11,
   kQ4_K = 12,
   kQ5_K = 13,
   kQ6_K = 14,
+  kIQ4_NL = 20,
   kIQ4_XS = 23,
   kBF16 = 30,
 };
@@ -35,6 +39,17 @@ const TypeLayout* typeLayout(int type);
 constexpr int kQ8_0Bytes = 34;
 // Q4_0: { f16 d; u8 qs[16] } -> x = d*(nibble-8); low nibbles are elements 0..15, high 16..31
 constexpr int kQ4_0Bytes = 18;
+// The other 32-element block types (Q4_1, Q5_0, Q5_1, IQ4_NL); nibble order as in Q4_0 throughout.
+// Q4_1: { f16 d; f16 m; u8 qs[16] } -> x = d*nibble + m
+constexpr int kQ4_1Bytes = 20;
+// Q5_0: { f16 d; u8 qh[4]; u8 qs[16] } -> x = d*(q-16), q = nibble | (bit j of qh, a little-endian u32) << 4
+// for element j (bits 0..15 go with the low nibbles, 16..31 with the high ones)
+constexpr int kQ5_0Bytes = 22;
+// Q5_1: { f16 d; f16 m; u8 qh[4]; u8 qs[16] } -> x = d*q + m, q as in Q5_0
+constexpr int kQ5_1Bytes = 24;
+// IQ4_NL: { f16 d; u8 qs[16] } -> x = d*kIQ4_NLValues[nibble] (a non-linear grid)
+constexpr int kIQ4_NLBytes = 18;
+inline constexpr int8_t kIQ4_NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 // Q4_K: { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] }, 256 elements in 8 sub-blocks of 32
 constexpr int kQ4_KBytes = 144;
 // Q6_K: { u8 ql[128]; u8 qh[64]; int8 scales[16]; f16 d }, 256 elements in 16 sub-blocks of 16

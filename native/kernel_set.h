@@ -103,6 +103,17 @@ struct SuperBlockKernels {
   void (*matmulIQ4_XS)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
+// Integer-dot matmuls for the other 32-element block types (ggml_types.h: Q4_1, Q5_0, Q5_1, IQ4_NL), on
+// the same activations as matmulQ4_0; `w` is the whole weight matrix, rows of cols/32 blocks. Each ISA
+// has them in a file of their own (*_block32_kernels.cc). Q4_1 / Q5_1 add m * d_x * sum(q_x) per block:
+// the kernels take the activation block sums from the quants they load.
+struct Block32Kernels {
+  void (*matmulQ4_1)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ5_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ5_1)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulIQ4_NL)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+};
+
 struct KernelSet {
   const char* isa;
   // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
@@ -152,24 +163,28 @@ struct KernelSet {
   const KVTileKernels* kvTiles;
   // Optional: the Q2_K / Q3_K / Q5_K / IQ4_XS kernels above (nullptr: all dequantize).
   const SuperBlockKernels* superBlocks;
+  // Q4_1 / Q5_0 / Q5_1 / IQ4_NL matmuls (Block32Kernels); nullptr: matmul.cc dequantizes rows instead.
+  const Block32Kernels* block32;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
 // under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile, addRows) in its anonymous
 // namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
-                               accumulate, kvTileTable, superBlockTable)                                       \
+                               accumulate, kvTileTable, superBlockTable, block32Table)                         \
   const KernelSet& accessor() {                                                                                \
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile, addRows, kvTileTable, superBlockTable};               \
+                                accumulate, softmaxTile, addRows, kvTileTable, superBlockTable, block32Table}; \
     return kSet;                                                                                               \
   }
 
 const KernelSet& portableKernels();
 // The Q2_K / Q3_K / Q5_K / IQ4_XS kernels of an ISA, from its *_superblock_kernels.cc.
 const SuperBlockKernels* portableSuperBlockKernels();
+// The Block32Kernels of each ISA, from their own files (*_block32_kernels.cc).
+const Block32Kernels* portableBlock32Kernels();
 #if defined(__x86_64__) || defined(_M_X64)
 const KernelSet& avx2Kernels();
 const KernelSet& avx512Kernels();
@@ -178,11 +193,14 @@ const KVTileKernels* avx2KVTiles();
 const KVTileKernels* avx512KVTiles();
 const SuperBlockKernels* avx2SuperBlockKernels();
 const SuperBlockKernels* avx512SuperBlockKernels();
+const Block32Kernels* avx2Block32Kernels();
+const Block32Kernels* avx512Block32Kernels();
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();
 const KVTileKernels* neonKVTiles();
 const SuperBlockKernels* neonSuperBlockKernels();
+const Block32Kernels* neonBlock32Kernels();
 #endif
 
 }  // namespace vserve

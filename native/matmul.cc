@@ -1,8 +1,8 @@
 // matmul(out, x, n, weight): out[n, rows] = x[n, cols] . W^T for every weight type; matmulMany does
-// several weights sharing x. Splits weight rows into tasks for the pool; int8 paths (Q8_0, Q4_0, and the
-// 256-value super-block types Q2_K-Q6_K and IQ4_XS where the kernel set has kernels for them) quantize
-// the activations once per call; other super-block cases dequantize a few weight rows at a time into a
-// per-thread buffer and run the f32 kernel.
+// several weights sharing x. Splits weight rows into tasks for the pool; int8 paths (Q8_0, Q4_0, Q4_1,
+// Q5_0, Q5_1, IQ4_NL, and the 256-value super-block types Q2_K-Q6_K and IQ4_XS where the kernel set has
+// kernels for them) quantize the activations once per call; other super-block cases dequantize a few
+// weight rows at a time into a per-thread buffer and run the f32 kernel.
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -128,6 +128,21 @@ KQuantKernel kquantKernel(int type) {
   if (type == kQ4_K) return k.matmulQ4_K;
   if (type == kQ6_K) return k.matmulQ6_K;
   return superBlockKernel(k, type);
+}
+
+// The Q4_1 / Q5_0 / Q5_1 / IQ4_NL integer kernel for a weight (Block32Kernels), or nullptr (other type, or
+// none in this kernel set).
+using QuantKernel = void (*)(const QuantizedRows&, const uint8_t*, const MatmulRange&);
+QuantKernel block32Kernel(int type) {
+  const Block32Kernels* b = kernels().block32;
+  if (b == nullptr) return nullptr;
+  switch (type) {
+    case kQ4_1: return b->matmulQ4_1;
+    case kQ5_0: return b->matmulQ5_0;
+    case kQ5_1: return b->matmulQ5_1;
+    case kIQ4_NL: return b->matmulIQ4_NL;
+    default: return nullptr;
+  }
 }
 
 // The signed form of quantized activations for the packed kernels, with each block's bias term.
@@ -269,6 +284,19 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
       forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out, w.rows}); });
       break;
     }
+    case kQ4_1:
+    case kQ5_0:
+    case kQ5_1:
+    case kIQ4_NL:
+      if (const QuantKernel kernel = block32Kernel(w.type)) {
+        ActivationScratch& scratch = activationScratch();
+        std::lock_guard<std::mutex> lock(scratch.mutex);
+        const QuantizedRows xq = quantizeActivations(scratch, x, n, w.cols);
+        forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out, w.rows}); });
+      } else {
+        dequantizedMatmul(xf, w, out);
+      }
+      break;
     case kF32:
       forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) {
         k.matmulF32(xf, reinterpret_cast<const float*>(w.data), MatmulRange{r0, r1, out, w.rows});
@@ -353,6 +381,33 @@ void runKQuantMany(const float* x, size_t n, const ArrayArg<float>* outs, const 
   }
 }
 
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL weights (they may mix) sharing x: one quantization of x and one pool job of
+// row chunks of each weight, as runKQuantMany; results equal matmul's.
+void runBlock32Many(const float* x, size_t n, const ArrayArg<float>* outs, const WeightRef* ws, size_t count) {
+  ActivationScratch& scratch = activationScratch();
+  std::lock_guard<std::mutex> lock(scratch.mutex);
+  const QuantizedRows xq = quantizeActivations(scratch, x, n, ws[0].cols);
+  size_t chunks[kMaxMany], weightTasks[kMaxMany], tasks = 0, work = 0;
+  const int threads = pool().threads();
+  for (size_t i = 0; i < count; i++) {
+    chunks[i] = rowsPerTask(ws[i].rows, n, threads);
+    weightTasks[i] = (ws[i].rows + chunks[i] - 1) / chunks[i];
+    tasks += weightTasks[i];
+    work += ws[i].rows * n * ws[i].cols;
+  }
+  auto task = [&](size_t t) {
+    size_t i = 0;
+    while (t >= weightTasks[i]) t -= weightTasks[i++];
+    const size_t r0 = t * chunks[i], r1 = std::min(ws[i].rows, r0 + chunks[i]);
+    block32Kernel(ws[i].type)(xq, ws[i].data, MatmulRange{r0, r1, outs[i].data, ws[i].rows});
+  };
+  if (work < kMinParallelWork) {
+    for (size_t t = 0; t < tasks; t++) task(t);
+  } else {
+    pool().parallelFor(tasks, [&](size_t t) { task(t); });
+  }
+}
+
 // matmulMany(x, n, out0, w0, out1, w1, ...): several weights with the same input (q/k/v, gate/up).
 // Packed weights of one type share one quantization of x and one pool job, so small matrices such as
 // K and V no longer each pay a dispatch and a mostly idle second thread; K-quant weights likewise.
@@ -385,12 +440,16 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   bool kquant = true;
   for (size_t i = 0; i < count && kquant; i++) kquant = kquantKernel(ws[i].type) != nullptr;
+  bool block32 = true;
+  for (size_t i = 0; i < count && block32; i++) block32 = block32Kernel(ws[i].type) != nullptr;
   if (fused) {
     ActivationScratch& scratch = activationScratch();
     std::lock_guard<std::mutex> lock(scratch.mutex);
     runPacked(scratch, quantizeActivations(scratch, x.data, n, ws[0].cols), parts, count);
   } else if (kquant) {
     runKQuantMany(x.data, n, outs, ws, count);
+  } else if (block32) {
+    runBlock32Many(x.data, n, outs, ws, count);
   } else {
     for (size_t i = 0; i < count; i++) matmulOne(outs[i].data, x.data, n, ws[i]);
   }

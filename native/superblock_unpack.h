@@ -20,9 +20,6 @@ struct SuperBlockInts {
   float d, dmin;
 };
 
-// The 16 values IQ4_NL / IQ4_XS nibbles index (ggml's kvalues_iq4nl).
-constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-
 // Byte offsets inside the blocks.
 constexpr int kQ2_KQuantsAt = 16, kQ2_KDAt = 80;
 constexpr int kQ3_KQuantsAt = 32, kQ3_KScalesAt = 96, kQ3_KDAt = 108;
@@ -121,8 +118,8 @@ inline void unpackIQ4_XS(const uint8_t* blk, SuperBlockInts& out) {
     out.min[2 * j] = out.min[2 * j + 1] = 0;
     const uint8_t* qs = blk + kIQ4_XSQuantsAt + 16 * j;
     for (int l = 0; l < 16; l++) {
-      out.q[32 * j + l] = kIQ4Values[qs[l] & 0xf];
-      out.q[32 * j + 16 + l] = kIQ4Values[qs[l] >> 4];
+      out.q[32 * j + l] = kIQ4_NLValues[qs[l] & 0xf];
+      out.q[32 * j + 16 + l] = kIQ4_NLValues[qs[l] >> 4];
     }
   }
   out.d = halfToFloat(loadU16(blk));

@@ -337,6 +337,6 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, scoreTile,
-                         accumulateTile, avx2KVTiles(), avx2SuperBlockKernels())
+                         accumulateTile, avx2KVTiles(), avx2SuperBlockKernels(), avx2Block32Kernels())
 
 }  // namespace vserve

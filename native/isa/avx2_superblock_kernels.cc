@@ -107,7 +107,7 @@ struct Q5_K {
 struct IQ4_XS {
   static constexpr int kBytes = kIQ4_XSBytes;
   static void decode(const uint8_t* blk, KQuantWeights& w) {
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values)));
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues)));
     const __m256i low = _mm256_set1_epi8(0x0f);
     // Sub-blocks 2k and 2k + 1 are 32 quant bytes: low nibbles give values 0-15 of each, high nibbles 16-31.
     for (int k = 0; k < 4; k++) {

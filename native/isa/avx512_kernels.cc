@@ -683,6 +683,6 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 
 VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
                          matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx512KVTiles(),
-                         avx512SuperBlockKernels())
+                         avx512SuperBlockKernels(), avx512Block32Kernels())
 
 }  // namespace vserve

@@ -154,7 +154,7 @@ struct Q5_KDecoder {
 struct IQ4_XSDecoder {
   static constexpr int kBytes = kIQ4_XSBytes;
   static void decode(const uint8_t* blk, InOrderWeights& w) {
-    const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4Values));
+    const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues));
     const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));  // value + 128
     const __m512i low = _mm512_set1_epi8(0x0f);
     const __m512i shifts = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4);

@@ -237,6 +237,6 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(neonKernels, "neon", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                         neonKVTiles(), neonSuperBlockKernels())
+                         neonKVTiles(), neonSuperBlockKernels(), neonBlock32Kernels())
 
 }  // namespace vserve

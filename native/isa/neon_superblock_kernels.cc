@@ -133,7 +133,7 @@ struct IQ4_XSBlock : DecodedSuperBlock {
   static constexpr int kBytes = kIQ4_XSBytes;
   void unpack(const uint8_t* blk) {
     // Sub-block j's 16 bytes: values 32j..32j+15 in the low nibbles, 32j+16..32j+31 in the high ones.
-    const int8x16_t table = vld1q_s8(kIQ4Values);
+    const int8x16_t table = vld1q_s8(kIQ4_NLValues);
     const uint8x16_t low = vdupq_n_u8(0x0f);
     int8_t scales[16];
     for (int j = 0; j < 8; j++) {

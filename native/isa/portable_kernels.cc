@@ -206,6 +206,6 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(portableKernels, "portable", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr,
-                         nullptr, nullptr, portableSuperBlockKernels())
+                         nullptr, nullptr, portableSuperBlockKernels(), portableBlock32Kernels())
 
 }  // namespace vserve

@@ -4,6 +4,7 @@
 //   aarch64-linux-gnu-g++ -std=c++17 -O2 -static -o parity native/tests/kernel_parity.cc
 //       native/isa/portable_kernels.cc native/isa/neon_kernels.cc native/isa/neon_kv_tiles.cc
 //       native/isa/portable_superblock_kernels.cc native/isa/neon_superblock_kernels.cc
+//       native/isa/portable_block32_kernels.cc native/isa/neon_block32_kernels.cc
 //       native/ggml_types.cc native/kv_format.cc
 //   qemu-aarch64 ./parity
 // On x86-64, define VSERVE_PARITY_X86 and link the avx2/avx512 kernel objects compiled with their
@@ -130,6 +131,36 @@ void checkKQuants(const KernelSet& k, const KernelSet& ref, const QuantizedRows&
   checkSuperBlocks(k, ref, xk, rows);
 }
 
+// The Q4_1 / Q5_0 / Q5_1 / IQ4_NL kernels (Block32Kernels) on the same quantized rows: random quants and
+// high bits, a small positive d and (Q4_1, Q5_1) a small negative m per block.
+void checkBlock32(const KernelSet& k, const KernelSet& ref, const QuantizedRows& xq, size_t n, size_t cols) {
+  if (k.block32 == nullptr || ref.block32 == nullptr) return;
+  const size_t rows = 7, blocks = cols / kQKBlock;
+  struct Case {
+    const char* name;
+    int bytes;
+    bool hasMin;
+    void (*Block32Kernels::*fn)(const QuantizedRows&, const uint8_t*, const MatmulRange&);
+  };
+  const Case cases[] = {{"matmulQ4_1", kQ4_1Bytes, true, &Block32Kernels::matmulQ4_1},
+                        {"matmulQ5_0", kQ5_0Bytes, false, &Block32Kernels::matmulQ5_0},
+                        {"matmulQ5_1", kQ5_1Bytes, true, &Block32Kernels::matmulQ5_1},
+                        {"matmulIQ4_NL", kIQ4_NLBytes, false, &Block32Kernels::matmulIQ4_NL}};
+  for (const Case& c : cases) {
+    std::vector<uint8_t> w = randomQuantBlocks(rows * blocks, c.bytes);
+    if (c.hasMin) {
+      for (size_t b = 0; b < rows * blocks; b++) {
+        const uint16_t m = 0xa400 + uint16_t(rng() % 256);  // a small negative half
+        std::memcpy(&w[b * size_t(c.bytes) + 2], &m, 2);
+      }
+    }
+    std::vector<float> out(n * rows), outRef(n * rows);
+    (k.block32->*c.fn)(xq, w.data(), MatmulRange{0, rows, out.data(), rows});
+    (ref.block32->*c.fn)(xq, w.data(), MatmulRange{0, rows, outRef.data(), rows});
+    expectClose(c.name, k.isa, out, outRef, 1e-5f);
+  }
+}
+
 void check(const KernelSet& k, const KernelSet& ref) {
   for (size_t cols : {32, 96, 2048}) {
     for (size_t n : {1, 3, 5}) {
@@ -152,6 +183,7 @@ void check(const KernelSet& k, const KernelSet& ref) {
         expectClose(type == kQ8_0 ? "matmulQ8_0" : "matmulQ4_0", k.isa, out, outRef, 1e-5f);
       }
       if (cols % kQKSuper == 0) checkKQuants(k, ref, xq, n, cols);
+      checkBlock32(k, ref, xq, n, cols);
       const std::vector<float> wf = randomFloats(rows * cols);
       std::vector<uint16_t> wh(rows * cols);
       for (size_t i = 0; i < wh.size(); i++) wh[i] = uint16_t(0x3000 + rng() % 0x800);

@@ -14,7 +14,7 @@ import { TransformerModel } from '../../src/model/transformer.js';
 
 // A small Llama shape: row lengths that are multiples of 256 so every format (Q4_K included) applies.
 const tiny: ModelShape = { dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 32000, context: 128, ropeBase: 10000 };
-const dtypes: BenchDType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_K', 'q4_K_M', 'q5_K_M', 'q3_K_M', 'q2_K', 'iq4_xs'];
+const dtypes: BenchDType[] = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_K', 'q4_K_M', 'q5_K_M', 'q3_K_M', 'q2_K', 'iq4_xs', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl'];
 
 for (const dtype of dtypes) {
   test(`a ${dtype} benchmark model loads and gives finite logits`, () => {

@@ -10,8 +10,10 @@ test('halfBits encodes normal numbers as IEEE halves', () => {
   for (const v of [1, -2, 0.5, 0.000244140625, 65504]) assert.equal(f16ToF32(halfBits(v)), v);
 });
 
-for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K,
-  GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.IQ4_XS]) {
+for (const type of [
+  GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K,
+  GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.IQ4_XS, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL,
+]) {
   test(`random ${typeName(type)} blocks dequantize to zero-mean values of about the requested std`, () => {
     const { blockSize, typeSize } = typeTraits(type)!;
     const nBlocks = 4096 / blockSize * 16;

@@ -92,6 +92,22 @@ export function randomWeightBytes(type: GGMLType, rows: number, cols: number, rn
         half(o, 0.05 + 0.1 * rng.next());
         out.set(rng.bytes(16), o + 2);
         break;
+      case GGMLType.Q4_1: // x = d * nibble + m, m about -8 d so values centre near zero
+      case GGMLType.Q5_1: { // x = d * q + m, q in 0..31
+        const d = type === GGMLType.Q4_1 ? 0.05 + 0.1 * rng.next() : 0.02 + 0.05 * rng.next();
+        half(o, d);
+        half(o + 2, -d * (type === GGMLType.Q4_1 ? 8 : 16) * (0.5 + rng.next()));
+        out.set(rng.bytes(t.typeSize - 4), o + 4);
+        break;
+      }
+      case GGMLType.Q5_0: // qh[4] and qs[16] random bits
+        half(o, 0.02 + 0.05 * rng.next());
+        out.set(rng.bytes(20), o + 2);
+        break;
+      case GGMLType.IQ4_NL: // grid values up to 127
+        half(o, 0.002 + 0.004 * rng.next());
+        out.set(rng.bytes(16), o + 2);
+        break;
       case GGMLType.Q4_K:
         half(o, 0.002 + 0.004 * rng.next());
         half(o + 2, 0.002 + 0.004 * rng.next());
@@ -121,6 +137,24 @@ export function randomWeightBytes(type: GGMLType, rows: number, cols: number, rn
         break;
       default: throw new Error(`no random generator for type ${type}`);
     }
+  }
+  return out;
+}
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** x with every value replaced by d * q, q and d computed in f32 as the native quantizeRows does. */
+export function int8Rounded(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < x.length; b += 32) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]!));
+    const d = Math.fround(amax / 127);
+    const inv = amax > 0 ? Math.fround(127 / amax) : 0;
+    for (let j = 0; j < 32; j++) out[b + j] = roundHalfEven(Math.fround(x[b + j]! * inv)) * d;
   }
   return out;
 }

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
-import { forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+import { forEachIsa, halfBits, int8Rounded, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
 
 // The ISAs whose kernel set packs Q4_K and Q6_K weights 16 rows at a time (packed_weights.h).
 const PACKED_KQUANT_ISAS = new Set(['avx512']);
@@ -23,24 +23,6 @@ const PACKED_KQUANT_ISAS = new Set(['avx512']);
 const QUANTIZATION_TOLERANCE = 1e-2;
 const ARITHMETIC_TOLERANCE = 1e-5;
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
-
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** x with every value replaced by d * q, q and d computed in f32 as the native quantizeRows does. */
-function int8Rounded(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < x.length; b += 32) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]!));
-    const d = Math.fround(amax / 127);
-    const inv = amax > 0 ? Math.fround(127 / amax) : 0;
-    for (let j = 0; j < 32; j++) out[b + j] = roundHalfEven(Math.fround(x[b + j]! * inv)) * d;
-  }
-  return out;
-}
 
 function compare(type: GGMLType, rows: number, cols: number, n: number, x: Float32Array, bytes: Uint8Array): number {
   const label = `${typeName(type)} n=${n} rows=${rows} cols=${cols}`;

@@ -9,12 +9,16 @@ import type { RopeParams } from '../../src/backend/backend.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { forEachIsa, native, randomWeightBytes, reference, relativeError, Rng } from './helpers.js';
 
-const TYPES = [GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K];
+const TYPES = [
+  GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K,
+  GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL,
+];
+const BLOCK32 = new Set([GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL]);
 
 test('toFloat32 and embed dequantize every type exactly like the reference', () => {
   const rng = new Rng(11);
   for (const type of TYPES) {
-    const cols = type === GGMLType.Q4_K || type === GGMLType.Q6_K ? 512 : type === GGMLType.Q8_0 || type === GGMLType.Q4_0 ? 96 : 37;
+    const cols = type === GGMLType.Q4_K || type === GGMLType.Q6_K ? 512 : BLOCK32.has(type) ? 96 : 37;
     const rows = 13;
     const bytes = randomWeightBytes(type, rows, cols, rng);
     const wr = reference.createWeight('t', type, rows, cols, bytes);

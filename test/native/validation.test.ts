@@ -31,8 +31,10 @@ test('matmul rejects short buffers, wrong types, aliasing and non-weights', () =
 
 test('weights: unknown types, bad shapes and out-of-bounds views are refused', () => {
   const bytes = new Uint8Array(1024);
-  assert.throws(() => new addon.WeightTensor(bytes, 0, 3 /* Q4_1 */, 1, 32), TypeError);
+  assert.throws(() => new addon.WeightTensor(bytes, 0, 9 /* Q8_1 */, 1, 32), TypeError);
   assert.throws(() => new addon.WeightTensor(bytes, 0, GGMLType.Q8_0, 1, 33), RangeError);
+  assert.throws(() => new addon.WeightTensor(bytes, 0, GGMLType.Q5_0, 1, 48), RangeError);
+  assert.throws(() => new addon.WeightTensor(bytes, 0, GGMLType.Q5_1, 64, 32), RangeError); // 1536 bytes
   assert.throws(() => new addon.WeightTensor(bytes, 0, GGMLType.F32, 1, 257), RangeError);
   assert.throws(() => new addon.WeightTensor(bytes, 1000, GGMLType.F32, 1, 8), RangeError);
   assert.throws(() => new addon.WeightTensor(bytes, 0, GGMLType.F32, 0, 8), RangeError);

@@ -18,8 +18,11 @@ const F16_TABLE = (() => {
 /** The types dequantize() reads (the reference backend runs exactly these). */
 export const DEQUANTIZABLE_TYPES: ReadonlySet<GGMLType> = new Set([
   GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1,
-  GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS,
+  GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS, GGMLType.IQ4_NL,
 ]);
+
+/** The non-linear grid IQ4_NL and IQ4_XS nibbles index: x = d * IQ4_NL_VALUES[nibble] (ggml's kvalues_iq4nl). */
+export const IQ4_NL_VALUES: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 export function f16ToF32(h: number): number {
   return F16_TABLE[h & 0xffff]!;
@@ -72,6 +75,16 @@ export function dequantize(type: GGMLType, src: Uint8Array, count: number, out =
       }
       return out;
     }
+    case GGMLType.IQ4_NL:
+      for (let b = 0; b < nBlocks; b++) {
+        const o = b * bs, d = f16(o);
+        for (let j = 0; j < 16; j++) {
+          const q = src[o + 2 + j]!;
+          out[b * 32 + j] = d * IQ4_NL_VALUES[q & 0xf]!;
+          out[b * 32 + j + 16] = d * IQ4_NL_VALUES[q >> 4]!;
+        }
+      }
+      return out;
     case GGMLType.Q5_0:
     case GGMLType.Q5_1: {
       const hasMin = type === GGMLType.Q5_1;
@@ -209,5 +222,3 @@ function q3kScale(src: Uint8Array, at: number, j: number): number {
   return low | (high << 4);
 }
 
-/** The 16 values IQ4_NL and IQ4_XS nibbles index (ggml's kvalues_iq4nl). */
-export const IQ4_NL_VALUES: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];

@@ -16,6 +16,7 @@ export enum GGMLType {
   Q5_K = 13,
   Q6_K = 14,
   Q8_K = 15,
+  IQ4_NL = 20,
   IQ4_XS = 23,
   I8 = 24,
   I16 = 25,
@@ -54,6 +55,7 @@ const TRAITS: Partial<Record<GGMLType, TypeTraits>> = {
   [GGMLType.Q5_K]: { name: 'Q5_K', blockSize: 256, typeSize: 2 + 2 + 12 + 32 + 128 },
   [GGMLType.Q6_K]: { name: 'Q6_K', blockSize: 256, typeSize: 128 + 64 + 16 + 2 },
   [GGMLType.Q8_K]: { name: 'Q8_K', blockSize: 256, typeSize: 4 + 256 + 32 },
+  [GGMLType.IQ4_NL]: { name: 'IQ4_NL', blockSize: 32, typeSize: 2 + 16 },
   [GGMLType.IQ4_XS]: { name: 'IQ4_XS', blockSize: 256, typeSize: 2 + 2 + 4 + 128 },
 };
 

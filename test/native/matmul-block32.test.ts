@@ -1,0 +1,115 @@
+// Q4_1, Q5_0, Q5_1 and IQ4_NL integer-dot matmuls (activations quantized to int8 blocks of 32, as for
+// Q4_0) against the reference backend (f32 dequantized weights, float64 dot) on every ISA: decode and
+// small batches (n = 1, 3, 17), rows that are not multiples of the kernels' tiles or of 16, and row
+// lengths of odd block counts (the AVX-512 kernels take blocks in pairs and the last one alone).
+//
+// Two checks per case, on max over outputs of |native - expected| / (|x row| * |w row|) (matmulError):
+// - Against the reference on the f32 activations: 1e-2. Each activation moves by at most
+//   d_x/2 = amax/254 of its block, so |error| <= |w| * |e| <= |w| * sqrt(cols) * amax / 254, and for these
+//   uniform activations |x| is about sqrt(cols / 3) * amax: a bound of about sqrt(3) / 254 = 6.8e-3.
+// - Against the reference on the activations rounded exactly as the native quantization rounds them:
+//   1e-5, f32 rounding of the scale products and of the order of additions. A wrong quant, high bit,
+//   grid value or min anywhere shows up far above that.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
+import { forEachIsa, halfBits, int8Rounded, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+
+const QUANTIZATION_TOLERANCE = 1e-2;
+const ARITHMETIC_TOLERANCE = 1e-5;
+const BLOCK32_TYPES = [GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL];
+
+function compare(type: GGMLType, rows: number, cols: number, n: number, x: Float32Array, bytes: Uint8Array): void {
+  const label = `${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
+  const wr = reference.createWeight('w', type, rows, cols, bytes);
+  const wn = native.createWeight('w', type, rows, cols, bytes);
+  const wf = reference.toFloat32(wr);
+  const want = new Float32Array(n * rows);
+  reference.matmul(want, x, n, wr);
+  const wantRounded = new Float32Array(n * rows);
+  reference.matmul(wantRounded, int8Rounded(x), n, wr);
+  forEachIsa((isa) => {
+    const got = new Float32Array(n * rows);
+    native.matmul(got, x, n, wn);
+    const err = matmulError(got, want, x, wf, n, rows, cols);
+    assert.ok(err <= QUANTIZATION_TOLERANCE, `${isa} ${label}: error ${err} against f32 activations`);
+    const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
+    assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
+  });
+}
+
+for (const type of BLOCK32_TYPES) {
+  test(`matmul ${typeName(type)} (int8 activations) matches the reference on every ISA, decode and small batches`, () => {
+    const rng = new Rng(4000 + type);
+    for (const cols of [32, 96, 160, 512, 2080]) {
+      for (const [rows, n] of [[1, 1], [7, 1], [37, 1], [19, 3], [5, 3], [33, 17], [21, 17]] as const) {
+        compare(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
+      }
+    }
+  });
+
+  test(`matmul ${typeName(type)} on a prefill-sized batch with a wide activation range`, () => {
+    const rng = new Rng(4100 + type);
+    const rows = 45, cols = 320, n = 40;
+    // Rows of very different magnitudes, and all-zero blocks (activation scale 0).
+    const x = rng.floats(n * cols);
+    for (let i = 0; i < n; i++) {
+      const scale = 10 ** (rng.int(7) - 3);
+      for (let c = 0; c < cols; c++) x[i * cols + c] = x[i * cols + c]! * scale;
+    }
+    x.fill(0, 3 * cols + 64, 3 * cols + 128);
+    compare(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
+  });
+}
+
+test('Q4_1 / Q5_0 / Q5_1 / IQ4_NL matmuls at the extremes of the quant ranges do not overflow', () => {
+  const cols = 160, rows = 6;
+  for (const type of BLOCK32_TYPES) {
+    const blockBytes = typeTraits(type)!.typeSize;
+    for (const quants of [0x00, 0xff]) {
+      // Every nibble and high bit 0 or all 1 (the smallest or largest value: IQ4_NL -127 or 113, Q5 0 or 31),
+      // the last row alternating; d and m large enough that the min matters.
+      const bytes = new Uint8Array(rows * (cols / 32) * blockBytes).fill(quants);
+      for (let o = 0; o < bytes.length; o += blockBytes) {
+        const view = new DataView(bytes.buffer, o, blockBytes);
+        view.setUint16(0, halfBits(0.01), true);
+        if (type === GGMLType.Q4_1 || type === GGMLType.Q5_1) view.setUint16(2, halfBits(-0.1), true);
+        if (o >= (rows - 1) * (cols / 32) * blockBytes) bytes.fill(0x5a, o + blockBytes - 16, o + blockBytes);
+      }
+      for (const pattern of ['ones', 'alternating'] as const) {
+        const x = new Float32Array(3 * cols).map((_, i) => (pattern === 'ones' || i % 2 === 0 ? 1 : -1) * (i < cols ? 1 : -2));
+        compare(type, rows, cols, 3, x, bytes);
+      }
+    }
+  }
+});
+
+test('matmulMany on Q4_1 / Q5_0 / Q5_1 / IQ4_NL (one quantization of x) matches matmul on every ISA', () => {
+  const rng = new Rng(4200);
+  const cols = 224;
+  for (const [types, n] of [
+    [[GGMLType.Q5_0, GGMLType.Q5_0, GGMLType.Q5_0], 1],
+    [[GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.IQ4_NL, GGMLType.Q5_0], 3],
+    [[GGMLType.IQ4_NL, GGMLType.Q4_0, GGMLType.Q5_1], 17], // mixed with Q4_0: per weight
+  ] as const) {
+    const rowsList = types.map((_, i) => [37, 16, 5, 300][i]!);
+    const bytes = types.map((t, i) => randomWeightBytes(t, rowsList[i]!, cols, rng));
+    const wr = types.map((t, i) => reference.createWeight(`w${i}`, t, rowsList[i]!, cols, bytes[i]!));
+    const wn = types.map((t, i) => native.createWeight(`w${i}`, t, rowsList[i]!, cols, bytes[i]!));
+    const x = rng.floats(n * cols);
+    const want = rowsList.map((rows) => new Float32Array(n * rows));
+    reference.matmulMany(want, x, n, wr);
+    forEachIsa((isa) => {
+      const got = rowsList.map((rows) => new Float32Array(n * rows));
+      native.matmulMany(got, x, n, wn);
+      rowsList.forEach((rows, i) => {
+        const label = `${isa} ${types.map(typeName).join('+')} n=${n}, weight ${i}`;
+        const err = matmulError(got[i]!, want[i]!, x, reference.toFloat32(wr[i]!), n, rows, cols);
+        assert.ok(err <= QUANTIZATION_TOLERANCE, `${label}: error ${err}`);
+        const single = new Float32Array(n * rows);
+        native.matmul(single, x, n, wn[i]!);
+        assert.deepEqual(got[i], single, `${label} differs from matmul`);
+      });
+    });
+  }
+});
