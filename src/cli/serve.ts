@@ -131,7 +131,8 @@ export async function main(argv: string[]): Promise<void> {
     const modelName = values['served-model-name'] ?? basename(modelPath).replace(/\.gguf$/i, '');
     const server = await createServer({
       engine,
-      tokenTexts: { piece: (id) => tokenizer.tokenToPiece(id) },
+      // Logprob token strings are generated text: control tokens are empty, as in llama-server.
+      tokenTexts: { piece: (id) => tokenizer.tokenToPiece(id, false) },
       modelName,
       apiKey: values['api-key'],
       metricsKey: values['metrics-key'],

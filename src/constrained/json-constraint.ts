@@ -10,7 +10,8 @@ import { RequestFaultError } from '../engine/error-kind.js';
 /** What masking needs of a tokenizer. */
 export interface VocabularyTokenizer {
   readonly vocabSize: number;
-  tokenToPiece(id: number): Uint8Array;
+  /** With renderSpecial false: the bytes the token adds to generated text (none for control tokens). */
+  tokenToPiece(id: number, renderSpecial?: boolean): Uint8Array;
   isEndOfGeneration(id: number): boolean;
 }
 
@@ -48,7 +49,7 @@ function vocabularyOf(t: VocabularyTokenizer): Vocabulary {
   let v = vocabularies.get(t);
   if (!v) {
     const ids = Array.from({ length: t.vocabSize }, (_, id) => id);
-    const bytes = ids.map((id) => (t.isEndOfGeneration(id) ? new Uint8Array(0) : t.tokenToPiece(id)));
+    const bytes = ids.map((id) => (t.isEndOfGeneration(id) ? new Uint8Array(0) : t.tokenToPiece(id, false)));
     v = { eog: ids.map((id) => t.isEndOfGeneration(id)), bytes, trie: buildTrie(bytes) };
     vocabularies.set(t, v);
   }

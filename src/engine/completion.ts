@@ -11,11 +11,14 @@ import type { ResponseFormat } from '../constrained/json-schema.js';
 export interface GenerationTokenizer {
   encode(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
   isEndOfGeneration(id: number): boolean;
-  /** A fresh incremental decoder: push(id) returns complete text, flush() the rest. */
-  streamDecoder(): { push(id: number): string; flush(): string };
-  /** For response_format: the vocabulary's size and each token's bytes. */
+  /**
+   * A fresh incremental decoder: push(id) returns complete text, flush() the rest. Generated text is
+   * decoded with skipSpecial: a control token the model emits (e.g. BOS mid-story) is no text.
+   */
+  streamDecoder(opts?: { skipSpecial?: boolean }): { push(id: number): string; flush(): string };
+  /** For response_format: the vocabulary's size and each token's bytes (renderSpecial false: as generated). */
   readonly vocabSize?: number;
-  tokenToPiece?(id: number): Uint8Array;
+  tokenToPiece?(id: number, renderSpecial?: boolean): Uint8Array;
 }
 
 /** A request's parameters: the sampler's, plus when to stop and what to report. */
@@ -117,7 +120,7 @@ export class Completion {
   ) {
     this.sampler = new Sampler({ ...params, topLogprobs: params.logprobs ? (params.topLogprobs ?? 0) : 0 });
     this.stop = new StopMatcher(params.stop ?? []);
-    this.detok = tokenizer.streamDecoder();
+    this.detok = tokenizer.streamDecoder({ skipSpecial: true });
     this.constraint = params.responseFormat === undefined ? undefined : jsonConstraint(tokenizer, params.responseFormat, maxTokens);
   }
 

@@ -29,6 +29,12 @@ export function renderChat(template: ChatTemplate, tokenizer: Tokenizer, message
   return tokenizer.bos !== undefined && ids[0] === tokenizer.bos && ids[1] === tokenizer.bos ? ids.slice(1) : ids;
 }
 
+/**
+ * A raw text prompt (/v1/completions) may spell control tokens ("<|im_start|>user..."), and they are
+ * read as those tokens, as llama-server does (it tokenizes completion prompts with parse_special).
+ */
+export const RAW_PROMPTS_PARSE_SPECIAL = true;
+
 /** The longest prompt a bounded request (a decode-time KV policy) may send: a guard on tokenizing, not a KV limit. */
 export const BOUNDED_PROMPT_TOKENS = 1 << 20;
 
@@ -54,7 +60,10 @@ export class PromptEncoder {
   }
 
   private encodeWithin(input: EngineInput, limit: number): readonly number[] {
-    if (typeof input === 'string') return this.checked(this.encodeText(input, limit, (stop) => this.tokenizer.encode(input, { addSpecial: true, stopAfter: stop })), limit, 'at least ');
+    if (typeof input === 'string') {
+      const encode = (stop: number) => this.tokenizer.encode(input, { addSpecial: true, parseSpecial: RAW_PROMPTS_PARSE_SPECIAL, stopAfter: stop });
+      return this.checked(this.encodeText(input, limit, encode), limit, 'at least ');
+    }
     if (!Array.isArray(input)) throw new RequestFaultError('input must be a string, an array of token ids, or an array of chat messages', 'invalid_type', 'prompt');
     // Token ids: the worker checks them against the vocabulary; only their number is judged here.
     if (input.every((t) => typeof t === 'number')) return this.checked(input as readonly number[], limit, '');

@@ -102,3 +102,10 @@ test('the engine worker gets token ids only, and never sees a prompt refused by 
     await engine.close();
   }
 });
+
+test('a raw text prompt reads control-token texts as the tokens, as llama-server does', () => {
+  const tokenizer = loadTokenizer('stories260K');
+  const encoder = new PromptEncoder(tokenizer, new ChatTemplate(undefined), 256);
+  const ids = encoder.encode('Once</s><s>Once');
+  assert.deepEqual(ids, [tokenizer.bos, ...tokenizer.encode('Once'), tokenizer.eos, tokenizer.bos, ...tokenizer.encode('Once')]);
+});

@@ -19,7 +19,7 @@ export interface TestServer {
 
 const file = GGUFFile.open(bundledModel);
 export const tokenizer = createTokenizer(file);
-export const tokenTexts = { piece: (id: number) => tokenizer.tokenToPiece(id) };
+export const tokenTexts = { piece: (id: number) => tokenizer.tokenToPiece(id, false) };
 
 /** The default (virtual) KV manager needs the native addon; without it the paged one stands in. */
 export const kvManager = virtualUnavailable() ? 'paged' : 'virtual';

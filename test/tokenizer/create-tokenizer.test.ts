@@ -24,8 +24,8 @@ test('an unsupported tokenizer model is named, with what is supported', () => {
   }
 });
 
-test('an unknown BPE pre-tokenizer is named, with what is supported', () => {
-  fails(vocabMetadata('gpt-2').set('tokenizer.ggml.pre', 'tekken-9'), /pre-tokenizer "tekken-9".*supported: default, gpt-2, .*llama-bpe.*qwen2/);
+test('an unknown BPE pre-tokenizer is named, with the known ones', () => {
+  fails(vocabMetadata('gpt-2').set('tokenizer.ggml.pre', 'tekken-9'), /unknown BPE pre-tokenizer "tekken-9".*known: default, .*llama-bpe.*deepseek-v3.*gpt-2.*qwen2.*tekken/);
 });
 
 test('missing or malformed tokenizer metadata is a TokenizerError', () => {

@@ -71,3 +71,16 @@ test('end-of-generation tokens: EOS, EOT and well-known end-of-turn texts', () =
   assert.ok(tok.isEndOfGeneration(31990) && tok.isEndOfGeneration(2));
   assert.equal(tok.tokenType(31990), TokenType.Control, 'end-of-turn texts become control tokens, as in llama.cpp');
 });
+
+test('generated text (skipSpecial / renderSpecial false) has no control, unknown or unused tokens, as llama.cpp\'s token_to_piece', () => {
+  const tok = createTokenizer(withTokens(vocabMetadata('llama-spm'), [{ id: 31993, text: '<unused0>', type: TokenType.Unused }]));
+  const ids = [1, 15043, 0, 2, 31993, 3186];
+  // decode() drops the prefix space encode would put after a special token; the stream keeps spaces.
+  assert.equal(tok.decode(ids), '<s>Hello<unk></s>world');
+  assert.equal(tok.decode(ids, { skipSpecial: true }), 'Helloworld');
+  assert.deepEqual([1, 0, 2, 31993].map((id) => tok.tokenToPiece(id, false).length), [0, 0, 0, 0]);
+  assert.equal(tok.tokenToPiece(31993).length, 0, 'an unused token is never text');
+  const stream = tok.streamDecoder({ skipSpecial: true });
+  assert.equal(ids.map((id) => stream.push(id)).join('') + stream.flush(), ' Hello world');
+  assert.equal(spm.decode([263, 31990, 31992, 289], { skipSpecial: true }), 'a<tool>b', 'user-defined tokens stay text');
+});

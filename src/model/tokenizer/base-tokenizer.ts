@@ -5,12 +5,13 @@ import { PieceSequence } from './piece-sequence.js';
 import { SpecialTokenSplitter } from './special-token-splitter.js';
 import { StreamingDetokenizer, type StreamingDetokenizerOptions } from './streaming-detokenizer.js';
 import type { DecodeOptions, EncodeOptions, Tokenizer, TokenizerKind } from './tokenizer.js';
-import type { TokenType, Vocabulary } from './vocabulary.js';
+import { TokenType, type Vocabulary } from './vocabulary.js';
 
 export abstract class BaseTokenizer implements Tokenizer {
   abstract readonly kind: TokenizerKind;
   private readonly splitter: SpecialTokenSplitter;
   private readonly pieces: (Uint8Array | undefined)[];
+  private static readonly EMPTY = new Uint8Array(0);
   private readonly utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
   protected constructor(protected readonly vocab: Vocabulary) {
@@ -29,7 +30,7 @@ export abstract class BaseTokenizer implements Tokenizer {
 
   /** Appends the ids of plain text (no special tokens in it) to `out`; may stop once out.length > stopAfter. */
   protected abstract encodeText(text: string, afterSpecial: boolean, out: number[], stopAfter: number): void;
-  /** The bytes a normal (not control or user-defined) token stands for. */
+  /** The bytes a normal or byte token stands for. */
   protected abstract textTokenBytes(id: number): Uint8Array;
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
@@ -69,14 +70,32 @@ export abstract class BaseTokenizer implements Tokenizer {
     return new StreamingDetokenizer(this, opts);
   }
 
-  tokenToPiece(id: number): Uint8Array {
+  tokenToPiece(id: number, renderSpecial = true): Uint8Array {
     this.vocab.checkId(id);
+    const type = this.vocab.types[id];
+    if (!renderSpecial && (type === TokenType.Control || type === TokenType.Unknown)) return BaseTokenizer.EMPTY;
     let piece = this.pieces[id];
     if (piece === undefined) {
-      piece = this.vocab.isSpecial(id) ? new TextEncoder().encode(this.vocab.tokens[id]) : this.textTokenBytes(id);
+      piece = this.renderToken(id, type as TokenType);
       this.pieces[id] = piece;
     }
     return piece;
+  }
+
+  /** A token's bytes as llama.cpp's token_to_piece gives them with special tokens rendered. */
+  private renderToken(id: number, type: TokenType): Uint8Array {
+    switch (type) {
+      case TokenType.Control:
+      case TokenType.Unknown:
+      case TokenType.UserDefined:
+        return new TextEncoder().encode(this.vocab.tokens[id]);
+      case TokenType.Normal:
+      case TokenType.Byte:
+        return this.textTokenBytes(id);
+      default:
+        // Unused and undefined tokens stand for no text (llama.cpp suppresses them like control tokens).
+        return BaseTokenizer.EMPTY;
+    }
   }
 
   tokenType(id: number): TokenType {

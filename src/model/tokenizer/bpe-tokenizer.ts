@@ -9,6 +9,10 @@ import type { PreTokenizer } from './pre-tokenizer.js';
 import { mergeSymbols } from './symbol-merger.js';
 import { TokenType, type Vocabulary } from './vocabulary.js';
 
+const SPACE_MARK = '\u2581'; // ▁, the space of SentencePiece-style vocabularies
+const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
+const ONLY_NEWLINES = /^\n+$/;
+
 const WORD_CACHE_LIMIT = 1 << 16;
 
 export class BpeTokenizer extends BaseTokenizer {
@@ -18,6 +22,7 @@ export class BpeTokenizer extends BaseTokenizer {
   /** Token texts that merging may produce: every type but control and unknown tokens. */
   private readonly pieceIds = new Map<string, number>();
   private readonly wordCache = new Map<string, number[]>();
+  private readonly utf8 = new TextEncoder();
 
   constructor(vocab: Vocabulary, merges: readonly string[], readonly preTokenizer: PreTokenizer) {
     super(vocab);
@@ -35,12 +40,13 @@ export class BpeTokenizer extends BaseTokenizer {
   }
 
   protected encodeText(text: string, _afterSpecial: boolean, out: number[], stopAfter: number): void {
-    for (const word of this.preTokenizer.split(text)) {
+    const escaped = this.preTokenizer.escapeSpaces ? text.replaceAll(' ', SPACE_MARK) : text;
+    for (const word of this.preTokenizer.split(escaped)) {
       // Words are encoded independently, so the count so far is exact for the text so far.
       if (out.length > stopAfter) return;
       let ids = this.wordCache.get(word);
       if (ids === undefined) {
-        ids = this.encodeWord(toByteLevel(word));
+        ids = this.preTokenizer.byteEncoded ? this.encodeWord(toByteLevel(word)) : this.encodeRawWord(word);
         if (this.wordCache.size < WORD_CACHE_LIMIT) this.wordCache.set(word, ids);
       }
       for (const id of ids) out.push(id);
@@ -70,7 +76,38 @@ export class BpeTokenizer extends BaseTokenizer {
     return ids;
   }
 
+  /**
+   * SentencePiece-style BPE (Gemma 4): the word's UTF-8 characters are merged as they are, and a piece
+   * the vocabulary lacks is spelled with `<0xXX>` byte tokens (dropped where there is none, as in llama.cpp).
+   */
+  private encodeRawWord(word: string): number[] {
+    if (this.preTokenizer.wholeNewlineRuns && ONLY_NEWLINES.test(word)) {
+      const id = this.vocab.id(word);
+      if (id !== undefined) return [id];
+    }
+    const symbols = mergeSymbols(Array.from(word), (left, right) => this.ranks.get(left + ' ' + right));
+    const ids: number[] = [];
+    for (const symbol of symbols) {
+      const id = this.pieceIds.get(symbol);
+      if (id !== undefined) {
+        ids.push(id);
+        continue;
+      }
+      for (const byte of this.utf8.encode(symbol)) {
+        const byteId = this.vocab.id(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`);
+        if (byteId !== undefined) ids.push(byteId);
+      }
+    }
+    return ids;
+  }
+
   protected textTokenBytes(id: number): Uint8Array {
-    return fromByteLevel(this.vocab.tokens[id]!);
+    const text = this.vocab.tokens[id]!;
+    if (this.vocab.types[id] === TokenType.Byte) {
+      const m = BYTE_TOKEN.exec(text);
+      if (m) return Uint8Array.of(parseInt(m[1]!, 16));
+    }
+    if (this.preTokenizer.escapeSpaces) return this.utf8.encode(text.replaceAll(SPACE_MARK, ' '));
+    return fromByteLevel(text);
   }
 }

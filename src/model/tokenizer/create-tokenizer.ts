@@ -26,8 +26,9 @@ export function createTokenizer(source: GGUFFile | GGUFMetadata): Tokenizer {
       if (!Array.isArray(merges)) {
         throw new TokenizerError('tokenizer.ggml.merges is missing or is not an array of strings (required by gpt2 tokenizers)');
       }
-      // llama.cpp never puts a prefix space before BPE text.
-      const vocab = new Vocabulary(meta, { addBos: preTokenizer.addBosByDefault, addSpacePrefix: false });
+      // llama.cpp never puts a prefix space before BPE text. GLM-4 files name a BOS that is never used.
+      const vocabMeta = preTokenizer.noBos ? withoutKey(meta, 'tokenizer.ggml.bos_token_id') : meta;
+      const vocab = new Vocabulary(vocabMeta, { addBos: preTokenizer.addBosByDefault, addSpacePrefix: false });
       return new BpeTokenizer(vocab, merges as string[], preTokenizer);
     }
     default:
@@ -35,4 +36,10 @@ export function createTokenizer(source: GGUFFile | GGUFMetadata): Tokenizer {
         `unsupported tokenizer model ${JSON.stringify(model)} (tokenizer.ggml.model); supported: ${SUPPORTED_TOKENIZER_MODELS.join(', ')}`,
       );
   }
+}
+
+function withoutKey(meta: GGUFMetadata, key: string): GGUFMetadata {
+  const copy = new Map(meta);
+  copy.delete(key);
+  return copy;
 }

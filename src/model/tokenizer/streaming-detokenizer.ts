@@ -10,7 +10,7 @@ import { PieceSequence } from './piece-sequence.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface StreamingDetokenizerOptions {
-  /** Leave control tokens out of the text. Default false, as in decode(). */
+  /** Leave control and unknown tokens out of the text (generated text). Default false, as in decode(). */
   skipSpecial?: boolean;
   /** The ids begin a text rather than continue one. Default false. */
   startOfText?: boolean;

@@ -22,7 +22,11 @@ export interface EncodeOptions {
 }
 
 export interface DecodeOptions {
-  /** Leave control tokens (BOS, EOS, chat markers) out of the text. Default false. */
+  /**
+   * Leave control and unknown tokens (BOS, EOS, chat markers, <unk>) out of the text, as llama.cpp's
+   * token_to_piece does without `special`; generated text is decoded this way. Default false: they are
+   * written as their own text. User-defined tokens are text either way; unused ones never are.
+   */
   skipSpecial?: boolean;
 }
 
@@ -55,10 +59,11 @@ export interface Tokenizer {
    */
   streamDecoder(opts?: StreamingDetokenizerOptions): StreamingDetokenizer;
   /**
-   * The raw bytes a token contributes to the text (a control token contributes its own text). The
-   * array is shared: do not modify it.
+   * The raw bytes a token contributes to the text. A control or unknown token contributes its own text
+   * when `renderSpecial` is true (the default), nothing when it is false (generated text); a
+   * user-defined token always its text, an unused one nothing. The array is shared: do not modify it.
    */
-  tokenToPiece(id: number): Uint8Array;
+  tokenToPiece(id: number, renderSpecial?: boolean): Uint8Array;
   tokenType(id: number): TokenType;
   /** The id of a token text exactly as stored in the vocabulary, or undefined. */
   tokenId(text: string): number | undefined;
