@@ -10,6 +10,7 @@ void InitModules(Napi::Env env, Napi::Object exports) {
   InitMatmul(env, exports);
   InitEmbedding(env, exports);
   InitElementwise(env, exports);
+  InitSampling(env, exports);
   InitAttention(env, exports);
   InitPagedAttention(env, exports);
   InitAlignedBuffer(env, exports);

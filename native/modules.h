@@ -13,6 +13,7 @@ void InitTensors(Napi::Env env, Napi::Object exports);      // weight_tensor.cc
 void InitMatmul(Napi::Env env, Napi::Object exports);       // matmul.cc
 void InitEmbedding(Napi::Env env, Napi::Object exports);    // embedding.cc
 void InitElementwise(Napi::Env env, Napi::Object exports);  // elementwise.cc
+void InitSampling(Napi::Env env, Napi::Object exports);     // sampling.cc: whole-vocabulary passes of the sampler
 void InitAttention(Napi::Env env, Napi::Object exports);    // attention.cc
 void InitPagedAttention(Napi::Env env, Napi::Object exports);  // paged_attention.cc
 void InitAlignedBuffer(Napi::Env env, Napi::Object exports);   // aligned_buffer.cc: page-aligned KV arrays

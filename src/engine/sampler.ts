@@ -3,6 +3,7 @@
 import { assertFiniteLogits } from './finite-logits.js';
 import { Rng, randomSeed } from './rng.js';
 import { RequestFaultError } from './error-kind.js';
+import { samplingKernels } from './sampling-kernels.js';
 
 export interface SamplingParams {
   temperature?: number;
@@ -101,25 +102,37 @@ export class Sampler {
    */
   sample(logits: Float32Array, history: readonly number[] = [], allowed?: Uint8Array): SampledToken {
     const p = this.p;
-    assertFiniteLogits(logits);
+    const k = samplingKernels();
+    const model = k.stats(logits);
+    // A NaN or +Inf logit makes the log-sum-exp non-finite; only then is it worth finding which one.
+    if (!Number.isFinite(model.logSumExp)) assertFiniteLogits(logits);
     let work = this.applyBias(this.applyPenalties(logits, history), logits);
     if (allowed) {
       if (work === logits) work = logits.slice();
       for (let i = 0; i < work.length; i++) if (!allowed[i]) work[i] = -Infinity;
     }
-    const lse = logSumExp(logits);
+    const shaped = work === logits ? model : k.stats(work);
 
     let token: number;
     if (p.temperature <= 0) {
-      token = argmax(work);
+      token = shaped.argmax;
+    } else if (p.topK === 0 && p.topP >= 1 && p.minP === 0) {
+      token = k.drawTempered(work, p.temperature, this.rng.next());
     } else {
-      // Only tokens near the best can be drawn: one further than the window (scaled by the temperature)
-      // has a tempered weight below e^-window of the best's, so all of them together weigh less than
-      // vocab * e^-window. Sorting those few instead of the vocabulary keeps sampling cheap at 150K tokens.
-      let cand = candidatesNearMax(work, CANDIDATE_WINDOW * Math.max(1, p.temperature));
-      cand.sort((a, b) => work[b]! - work[a]! || a - b);
-      if (p.topK > 0 && cand.length > p.topK) cand = cand.slice(0, p.topK);
-      const probs = softmaxOf(cand.map((i) => work[i]!));
+      // The best candidates, enough of them for top-k, or for top-p's mass and min-p's floor: a few
+      // dozen in practice, fetched in growing rounds instead of sorting the vocabulary.
+      let count = p.topK > 0 ? p.topK : 64;
+      let cand: number[];
+      let probs: number[];
+      for (;;) {
+        cand = Array.from(k.topIndices(work, count)).filter((i) => work[i]! > -Infinity);
+        probs = p.topK > 0 ? softmaxOf(cand.map((i) => work[i]!)) : cand.map((i) => Math.exp(work[i]! - shaped.logSumExp));
+        if (p.topK > 0 || count >= work.length || cand.length < count) break;
+        const mass = probs.reduce((a, b) => a + b, 0);
+        const belowFloor = p.minP > 0 && probs.at(-1)! < probs[0]! * p.minP;
+        if (mass >= p.topP || belowFloor) break;
+        count = Math.min(work.length, count * 8);
+      }
       let keep = cand.length;
       if (p.topP < 1) {
         let cum = 0;
@@ -130,9 +143,9 @@ export class Sampler {
       }
       if (p.minP > 0) {
         const floor = probs[0]! * p.minP;
-        let k = 0;
-        while (k < keep && probs[k]! >= floor) k++;
-        keep = Math.max(1, k);
+        let n = 0;
+        while (n < keep && probs[n]! >= floor) n++;
+        keep = Math.max(1, n);
       }
       cand = cand.slice(0, keep);
       const tempered = softmaxOf(cand.map((i) => work[i]! / p.temperature));
@@ -143,7 +156,8 @@ export class Sampler {
         if (r < 0) { token = cand[i]!; break; }
       }
     }
-    return { token, logprob: logits[token]! - lse, top: topLogprobs(logits, lse, p.topLogprobs) };
+    const top = p.topLogprobs > 0 ? Array.from(k.topIndices(logits, p.topLogprobs), (t) => ({ token: t, logprob: logits[t]! - model.logSumExp })) : [];
+    return { token, logprob: logits[token]! - model.logSumExp, top };
   }
 
   /** Adds logit_bias; copies first unless `work` is already a copy of `original`. */
@@ -180,44 +194,11 @@ export function argmax(a: Float32Array): number {
   return best;
 }
 
-/**
- * Logits further than this below the best add less than e^-window of the best's weight each, so
- * leaving them out of a sum changes it by less than vocab * e^-window (under 1e-7 at 152K tokens).
- */
-const LSE_WINDOW = 35;
-const CANDIDATE_WINDOW = 35;
-
-function maxOf(a: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < a.length; i++) if (a[i]! > max) max = a[i]!;
-  return max;
-}
-
-/** log(sum(exp(logits))), exponentiating only the logits within LSE_WINDOW of the max. */
-export function logSumExp(logits: Float32Array): number {
-  const max = maxOf(logits);
-  const floor = max - LSE_WINDOW;
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const l = logits[i]!;
-    if (l > floor) sum += Math.exp(l - max);
-  }
-  return max + Math.log(sum);
-}
-
 /** Log-probabilities of the whole vocabulary (tests and tools; sampling itself never needs them all). */
 export function logSoftmax(logits: Float32Array): Float64Array {
-  const lse = logSumExp(logits);
+  const lse = samplingKernels().stats(logits).logSumExp;
   const out = new Float64Array(logits.length);
   for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
-  return out;
-}
-
-/** Ids of the finite values within `window` of the largest. */
-function candidatesNearMax(work: Float32Array, window: number): number[] {
-  const floor = maxOf(work) - window;
-  const out: number[] = [];
-  for (let i = 0; i < work.length; i++) if (work[i]! >= floor && work[i]! > -Infinity) out.push(i);
   return out;
 }
 
@@ -228,21 +209,4 @@ function softmaxOf(values: number[]): number[] {
   let sum = 0;
   for (const v of e) sum += v;
   return e.map((v) => v / sum);
-}
-
-/** The n most likely tokens with their log-probabilities, best first (ties: lower id first). */
-function topLogprobs(logits: Float32Array, lse: number, n: number): TokenLogprob[] {
-  if (n <= 0) return [];
-  const best: TokenLogprob[] = [];
-  let worst = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
-    const l = logits[i]!;
-    if (best.length < n || l > worst) {
-      best.push({ token: i, logprob: l - lse });
-      best.sort((a, b) => b.logprob - a.logprob || a.token - b.token);
-      if (best.length > n) best.pop();
-      worst = best.length < n ? -Infinity : logits[best[best.length - 1]!.token]!;
-    }
-  }
-  return best;
 }

@@ -66,6 +66,11 @@ export interface NativeAddon {
   ModelFile: new (path: string) => ModelFileHandle;
   WeightTensor: new (source: ModelFileHandle | Uint8Array, byteOffset: number, type: number, rows: number, cols: number) => WeightTensorHandle;
 
+  /** [max, first argmax, log-sum-exp] of the logits into out. */
+  logitStats(logits: Float32Array, out: Float64Array): void;
+  /** Writes the indices of the `count` largest values, largest first; returns how many. */
+  topIndices(values: Float32Array, count: number, out: Int32Array): number;
+  drawTempered(values: Float32Array, invTemperature: number, r: number): number;
   /** Makes the weight's packed copy now; returns its bytes (0: the weight runs from the file layout). */
   prepackWeight(w: WeightTensorHandle): number;
   matmul(out: Float32Array, x: Float32Array, n: number, w: WeightTensorHandle): void;

@@ -1,0 +1,156 @@
+// Whole-vocabulary passes of the sampler (src/engine/sampling-kernels.ts): at a 150K-token vocabulary a
+// JavaScript loop with Math.exp per logit costs a noticeable part of a decode step; these loops
+// vectorize. Only the passes over every logit live here; the sampler's decisions stay in TypeScript.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <queue>
+#include <vector>
+
+#include "fast_exp.h"
+#include "js_args.h"
+#include "modules.h"
+
+namespace vserve {
+namespace {
+
+float maxOf(const float* x, size_t n) {
+  constexpr size_t kLanes = 16;
+  float lanes[kLanes];
+  std::fill(lanes, lanes + kLanes, -INFINITY);
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; j++) lanes[j] = std::max(lanes[j], x[i + j]);
+  float m = -INFINITY;
+  for (size_t j = 0; j < kLanes; j++) m = std::max(m, lanes[j]);
+  for (; i < n; i++) m = std::max(m, x[i]);
+  return m;
+}
+
+// Whether any value is NaN (expApprox clamps NaN to a finite value, so the sum alone would hide it).
+bool anyNaN(const float* x, size_t n) {
+  constexpr size_t kLanes = 16;
+  int lanes[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; j++) lanes[j] |= x[i + j] != x[i + j];
+  int any = 0;
+  for (size_t j = 0; j < kLanes; j++) any |= lanes[j];
+  for (; i < n; i++) any |= x[i] != x[i];
+  return any != 0;
+}
+
+// sum(exp((x[i] - max) * scale)) over independent lanes (so the loop vectorizes), added up in f64.
+double sumExp(const float* x, size_t n, float max, float scale) {
+  constexpr size_t kLanes = 16;
+  float lanes[kLanes] = {};
+  double total = 0;
+  size_t i = 0;
+  // Flushing the f32 lanes every few thousand terms keeps their rounding error far below the f64 total's.
+  constexpr size_t kFlush = 4096;
+  while (i + kLanes <= n) {
+    const size_t end = std::min(n - (n - i) % kLanes, i + kFlush);
+    for (; i < end; i += kLanes)
+      for (size_t j = 0; j < kLanes; j++) lanes[j] += expApprox((x[i + j] - max) * scale);
+    for (size_t j = 0; j < kLanes; j++) {
+      total += lanes[j];
+      lanes[j] = 0;
+    }
+  }
+  for (; i < n; i++) total += expApprox((x[i] - max) * scale);
+  return total;
+}
+
+// logitStats(logits, out: Float64Array(3)): out = [max, index of the first max, log(sum(exp(logits)))];
+// the log-sum-exp is NaN when a logit is NaN and +Inf when one is +Inf.
+Napi::Value LogitStats(const Napi::CallbackInfo& info) {
+  Args args(info, "logitStats");
+  const ArrayArg<float> x = args.float32(0, "logits");
+  if (x.length == 0) args.rangeError("logits is empty");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    args.typeError("out must be a Float64Array");
+  }
+  Napi::Float64Array out = info[1].As<Napi::Float64Array>();
+  if (out.ElementLength() < 3) args.rangeError("out needs 3 elements");
+  const float max = maxOf(x.data, x.length);
+  size_t at = 0;
+  while (at < x.length && !(x.data[at] == max)) at++;
+  out[0] = max;
+  out[1] = double(at);
+  if (anyNaN(x.data, x.length)) out[2] = NAN;
+  else out[2] = std::isfinite(max) ? double(max) + std::log(sumExp(x.data, x.length, max, 1.0f)) : double(max);
+  return info.Env().Undefined();
+}
+
+// topIndices(values, count, out: Int32Array): the indices of the `count` largest values, largest first
+// (ties: lower index first); returns how many were written (count, or the vocabulary if smaller).
+Napi::Value TopIndices(const Napi::CallbackInfo& info) {
+  Args args(info, "topIndices");
+  const ArrayArg<float> x = args.float32(0, "values");
+  const size_t count = std::min(args.index(1, "count"), x.length);
+  const ArrayArg<int32_t> out = args.int32(2, "out");
+  args.requireLength(out, count, "out");
+  if (x.length > size_t(INT32_MAX)) args.rangeError("values is too long");
+  const float* v = x.data;
+  const auto better = [v](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); };
+  if (count == 0) return Napi::Number::New(info.Env(), 0);
+  if (count <= 256) {
+    // A heap of the best so far with its worst on top: most values lose to the worst at one compare.
+    std::priority_queue<int32_t, std::vector<int32_t>, decltype(better)> heap(better);
+    for (int32_t i = 0; i < int32_t(x.length); i++) {
+      if (heap.size() < count) heap.push(i);
+      else if (better(i, heap.top())) {
+        heap.pop();
+        heap.push(i);
+      }
+    }
+    for (size_t k = count; k-- > 0;) {
+      out.data[k] = heap.top();
+      heap.pop();
+    }
+  } else {
+    std::vector<int32_t> idx(x.length);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::nth_element(idx.begin(), idx.begin() + (count - 1), idx.end(), better);
+    std::sort(idx.begin(), idx.begin() + count, better);
+    std::copy(idx.begin(), idx.begin() + count, out.data);
+  }
+  return Napi::Number::New(info.Env(), double(count));
+}
+
+// drawTempered(values, invTemperature, r): a token drawn from softmax(values * invTemperature) with
+// the uniform r in [0, 1): the first index whose running weight passes r times the total.
+Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
+  Args args(info, "drawTempered");
+  const ArrayArg<float> x = args.float32(0, "values");
+  const double invT = args.number(1, "invTemperature");
+  const double r = args.number(2, "r");
+  if (x.length == 0) args.rangeError("values is empty");
+  if (!(invT > 0) || !std::isfinite(invT)) args.rangeError("invTemperature must be a positive number");
+  if (!(r >= 0 && r < 1)) args.rangeError("r must be in [0, 1)");
+  const float max = maxOf(x.data, x.length);
+  if (!std::isfinite(max)) args.rangeError("values has no finite maximum");
+  const float scale = float(invT);
+  const double target = r * sumExp(x.data, x.length, max, scale);
+  double run = 0;
+  size_t last = 0;
+  for (size_t i = 0; i < x.length; i++) {
+    if (!(x.data[i] > -INFINITY)) continue;
+    last = i;
+    run += expApprox((x.data[i] - max) * scale);
+    if (run > target) return Napi::Number::New(info.Env(), double(i));
+  }
+  return Napi::Number::New(info.Env(), double(last));  // rounding left the total a hair above the run
+}
+
+}  // namespace
+
+void InitSampling(Napi::Env env, Napi::Object exports) {
+  exports.Set("logitStats", Napi::Function::New(env, LogitStats, "logitStats"));
+  exports.Set("topIndices", Napi::Function::New(env, TopIndices, "topIndices"));
+  exports.Set("drawTempered", Napi::Function::New(env, DrawTempered, "drawTempered"));
+}
+
+}  // namespace vserve

@@ -1,0 +1,57 @@
+// The sampler's native whole-vocabulary passes against the plain TypeScript ones they replace.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Rng } from '../../src/engine/rng.js';
+import { samplingKernels, scriptSamplingKernels } from '../../src/engine/sampling-kernels.js';
+
+const native = samplingKernels();
+
+function logitsOf(n: number, seed: number, spread = 3): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 2 * spread);
+}
+
+test('the native kernels are in use (the addon is built for the tests)', () => {
+  assert.notEqual(native, scriptSamplingKernels);
+});
+
+test('stats: max, first argmax and log-sum-exp agree with float64 arithmetic', () => {
+  for (const n of [1, 7, 16, 17, 1000, 151_936]) {
+    const x = logitsOf(n, n);
+    x[n >> 1] = 9;
+    if (n > 2) x[n - 1] = 9; // a tie: the first index wins
+    const want = scriptSamplingKernels.stats(x);
+    const got = native.stats(x);
+    assert.equal(got.max, want.max);
+    assert.equal(got.argmax, want.argmax);
+    assert.ok(Math.abs(got.logSumExp - want.logSumExp) < 1e-5 * Math.max(1, Math.abs(want.logSumExp)), `n=${n}: ${got.logSumExp} vs ${want.logSumExp}`);
+  }
+  const masked = Float32Array.of(-Infinity, 2, -Infinity);
+  assert.ok(Math.abs(native.stats(masked).logSumExp - 2) < 1e-6);
+});
+
+test('topIndices: the same ids in the same order as a full sort, through the heap and the selection paths', () => {
+  const x = logitsOf(20_000, 3);
+  for (let i = 0; i < 50; i++) x[i * 7] = 1.25; // ties resolve to the lower id
+  x[5] = -Infinity;
+  for (const count of [1, 5, 64, 256, 257, 5000, 20_000, 30_000]) {
+    assert.deepEqual(Array.from(native.topIndices(x, count)), Array.from(scriptSamplingKernels.topIndices(x, count)), `count ${count}`);
+  }
+});
+
+test('drawTempered: the same token as the TypeScript draw, and the distribution it should have', () => {
+  const x = Float32Array.of(0, Math.log(2), Math.log(3), -Infinity, Math.log(4));
+  for (const r of [0, 0.05, 0.1, 0.2999, 0.3001, 0.5, 0.61, 0.99, 0.999999]) {
+    assert.equal(native.drawTempered(x, 1, r), scriptSamplingKernels.drawTempered(x, 1, r), `r=${r}`);
+  }
+  // Weights 1:2:3:0:4 -> cumulative 0.1, 0.3, 0.6, 0.6, 1.
+  assert.equal(native.drawTempered(x, 1, 0.05), 0);
+  assert.equal(native.drawTempered(x, 1, 0.25), 1);
+  assert.equal(native.drawTempered(x, 1, 0.59), 2);
+  assert.equal(native.drawTempered(x, 1, 0.61), 4);
+  // Temperature 2 flattens: weights 1:sqrt2:sqrt3:0:2.
+  const w = [1, Math.SQRT2, Math.sqrt(3), 0, 2];
+  const total = w.reduce((a, b) => a + b, 0);
+  assert.equal(native.drawTempered(x, 2, (w[0]! + w[1]! + 0.01) / total), 2);
+  assert.throws(() => native.drawTempered(x, 1, 1), /r must be in \[0, 1\)/);
+});
