@@ -5,7 +5,7 @@ import { ChatTemplate } from '../model/chat-template.js';
 import { loadModel } from '../model/load.js';
 import type { EngineCore, EngineEvent } from './engine-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
-import { chatRenderer, createEngineCore } from './engine-setup.js';
+import { chatRenderer, createEngineCore, resolveEngineOptions } from './engine-setup.js';
 import { describeError } from './error-kind.js';
 
 const port = parentPort!;
@@ -16,7 +16,11 @@ const send = (events: EngineEvent[]) => {
 
 function start(init: WorkerInit): EngineCore | undefined {
   try {
-    const { model, tokenizer } = loadModel(init.modelPath, { backend: init.options.backend ?? 'native', threads: init.options.threads });
+    const { model, tokenizer } = loadModel(init.modelPath, {
+      backend: init.options.backend ?? 'native',
+      threads: init.options.threads,
+      contextSize: (trained) => resolveEngineOptions(init.options, trained).maxContext,
+    });
     const core = createEngineCore(model, tokenizer, init.options, chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer));
     const c = model.config;
     post({

@@ -12,6 +12,8 @@ export interface LoadOptions {
   backend?: BackendKind;
   /** Compute threads for the native backend (default: one per physical core). */
   threads?: number;
+  /** The tokens one sequence may hold, or a function of the training context (default: the training context). */
+  contextSize?: number | ((trained: number) => number);
 }
 
 export interface LoadedModel {
@@ -24,7 +26,7 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   try {
     const tokenizer = createTokenizer(file);
     const backend = createBackend(opts.backend ?? 'native', { threads: opts.threads });
-    return { model: TransformerModel.load(file, backend), tokenizer };
+    return { model: TransformerModel.load(file, backend, { contextSize: opts.contextSize }), tokenizer };
   } catch (e) {
     file.close();
     throw e;

@@ -20,12 +20,18 @@ export class TransformerModel {
     private readonly parts: ModelParts,
   ) {}
 
-  /** Loads a model from a GGUF path (or an already opened file) onto a backend. */
-  static load(source: string | GGUFFile, backend: Backend): TransformerModel {
+  /**
+   * Loads a model from a GGUF path (or an already opened file) onto a backend, for sequences of up to
+   * `contextSize` tokens (default: the training context), or a function of the training context.
+   */
+  static load(source: string | GGUFFile, backend: Backend, opts: { contextSize?: number | ((trained: number) => number) } = {}): TransformerModel {
     const file = typeof source === 'string' ? GGUFFile.open(source) : source;
     const arch = architectureOf(file);
     const config = arch.readConfig(new MetadataReader(file, arch.name));
-    const parts = arch.load(new WeightLoader(file, backend, arch.name), config);
+    const size = opts.contextSize;
+    const contextSize = typeof size === 'function' ? size(config.contextLength) : size ?? config.contextLength;
+    if (!(Number.isInteger(contextSize) && contextSize > 0)) throw new RangeError(`load: context size ${contextSize} is not a positive integer`);
+    const parts = arch.load(new WeightLoader(file, backend, arch.name), config, { contextSize });
     return new TransformerModel(file, config, backend, parts);
   }
 

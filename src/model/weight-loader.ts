@@ -36,6 +36,23 @@ export class WeightLoader {
     return this.backend.loadWeight(this.file, this.tensor(name, [cols, rows]));
   }
 
+  /**
+   * A tensor that stacks several matrices by rows (fused QKV, gate+up) as one weight per part, in
+   * order: part i is `rows[i]` rows of `cols` inputs. Each part is a byte range of the tensor, so
+   * nothing is copied and each runs as if it had been stored on its own.
+   */
+  matrixParts(name: string, cols: number, rows: readonly number[]): Weight[] {
+    const total = rows.reduce((a, b) => a + b, 0);
+    const t = this.tensor(name, [cols, total]);
+    const rowBytes = t.nBytes / total;
+    let start = 0;
+    return rows.map((n) => {
+      const part = { ...t, name: `${name}[rows ${start}..${start + n - 1}]`, dims: [cols, n], offset: t.offset + start * rowBytes, fileOffset: t.fileOffset + start * rowBytes, nElements: cols * n, nBytes: n * rowBytes };
+      start += n;
+      return this.backend.loadWeight(this.file, part);
+    });
+  }
+
   optionalMatrix(name: string, cols: number, rows: number): Weight | undefined {
     return this.has(name) ? this.matrix(name, cols, rows) : undefined;
   }
