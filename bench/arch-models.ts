@@ -30,8 +30,11 @@ export interface ArchShape {
 /** Rows are 256 wide so that every weight type (K-quants: 256-element super-blocks) fits. */
 export const SMALL_SHAPE: ArchShape = { dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, headDim: 64, context: 256 };
 
-/** What a tensor is, which decides its values: norms ~1, biases and matrices small, the output large. */
-export type TensorRole = 'matrix' | 'norm' | 'bias' | 'embedding' | 'output';
+/**
+ * What a tensor is, which decides its values: norms ~1, biases and matrices small, the output large,
+ * RoPE frequency factors (rope_freqs, LongRoPE) between 1 and 4, all in f32 like norms.
+ */
+export type TensorRole = 'matrix' | 'norm' | 'bias' | 'embedding' | 'output' | 'ropeFactors';
 
 export interface TensorSpec {
   name: string;
@@ -98,10 +101,106 @@ function llamaLike(name: string, arch: string, biases = false): ArchSpec {
   };
 }
 
+/** Qwen3: Llama's layers plus per-head Q/K norms, with a head size that is not dim / heads. */
+function qwen3Spec(): ArchSpec {
+  return {
+    name: 'qwen3',
+    arch: 'qwen3',
+    shape: { ...SMALL_SHAPE, headDim: 128 },
+    tensors(s) {
+      const ends = endTensors(s);
+      const layers = Array.from({ length: s.layers }, (_, l) => [
+        ...llamaLayerTensors(s, l),
+        { name: `blk.${l}.attn_q_norm.weight`, dims: [s.headDim], role: 'norm' },
+        { name: `blk.${l}.attn_k_norm.weight`, dims: [s.headDim], role: 'norm' },
+      ] as TensorSpec[]).flat();
+      return [...ends.first, ...layers, ...ends.last];
+    },
+  };
+}
+
+/**
+ * Phi-3 with LongRoPE as the 128K files carry it: fused attn_qkv and gate+up, partial rotary dims,
+ * long and short factors, and an original context (128) below the parity context (256), so both
+ * engines must pick the long factors, with the converter's attention factor for 256 / 128.
+ */
+function phi3Spec(): ArchSpec {
+  const ropeDim = 48;
+  return {
+    name: 'phi3',
+    arch: 'phi3',
+    metadata(w, s) {
+      // llama.cpp gives Phi-3's special tokens (<|endoftext|>, ...) attributes when the name says
+      // phi3, and fails on a vocabulary without them, such as the bundled one.
+      w.setString('general.name', 'vserve fused-QKV LongRoPE test model (random weights)');
+      w.setUint32('phi3.rope.dimension_count', ropeDim);
+      w.setUint32('phi3.rope.scaling.original_context_length', 128);
+      w.setFloat32('phi3.rope.scaling.attn_factor', Math.sqrt(1 + Math.log(s.context / 128) / Math.log(128)));
+      w.setUint32('phi3.attention.sliding_window', 2047);
+    },
+    tensors(s) {
+      const ends = endTensors(s);
+      const kvDim = s.kvHeads * s.headDim;
+      const layers = Array.from({ length: s.layers }, (_, l) => {
+        const p = `blk.${l}.`;
+        return [
+          { name: `${p}attn_norm.weight`, dims: [s.dim], role: 'norm' },
+          { name: `${p}attn_qkv.weight`, dims: [s.dim, s.dim + 2 * kvDim], role: 'matrix' },
+          { name: `${p}attn_output.weight`, dims: [s.dim, s.dim], role: 'matrix' },
+          { name: `${p}ffn_norm.weight`, dims: [s.dim], role: 'norm' },
+          { name: `${p}ffn_up.weight`, dims: [s.dim, 2 * s.ffn], role: 'matrix' },
+          { name: `${p}ffn_down.weight`, dims: [s.ffn, s.dim], role: 'matrix' },
+        ] as TensorSpec[];
+      }).flat();
+      const factors: TensorSpec[] = [
+        { name: 'rope_factors_long.weight', dims: [ropeDim / 2], role: 'ropeFactors' },
+        { name: 'rope_factors_short.weight', dims: [ropeDim / 2], role: 'ropeFactors' },
+      ];
+      return [...ends.first, ...factors, ...layers, ...ends.last];
+    },
+  };
+}
+
+/** Llama 3.1-style RoPE: per-pair frequency divisors in rope_freqs.weight. */
+function llama3RopeSpec(): ArchSpec {
+  const base = llamaLike('llama3-rope', 'llama');
+  return {
+    ...base,
+    metadata(w) {
+      w.setFloat32('llama.rope.freq_base', 500000);
+    },
+    tensors: (s) => [{ name: 'rope_freqs.weight', dims: [s.headDim / 2], role: 'ropeFactors' }, ...base.tensors(s)],
+  };
+}
+
+/** SmolLM-style Llama: tied embeddings, no output.weight. */
+function smollmSpec(): ArchSpec {
+  const base = llamaLike('smollm', 'llama');
+  return { ...base, tensors: (s) => base.tensors(s).filter((t) => t.name !== 'output.weight') };
+}
+
+/** Qwen2.5 with YaRN as its long-context files set it: factor 4 over an original context of 64. */
+function qwen2YarnSpec(): ArchSpec {
+  const base = llamaLike('qwen2-yarn', 'qwen2', true);
+  return {
+    ...base,
+    metadata(w) {
+      w.setString('qwen2.rope.scaling.type', 'yarn');
+      w.setFloat32('qwen2.rope.scaling.factor', 4);
+      w.setUint32('qwen2.rope.scaling.original_context_length', 64);
+    },
+  };
+}
+
 /** Every spec with a recorded llama.cpp result; architecture helpers add theirs here. */
 export const ARCH_SPECS: ArchSpec[] = [
   llamaLike('llama', 'llama'),
   llamaLike('qwen2', 'qwen2', true),
+  qwen3Spec(),
+  phi3Spec(),
+  llama3RopeSpec(),
+  smollmSpec(),
+  qwen2YarnSpec(),
 ];
 
 /** Weight types a spec's matrices are written in for the parity fixtures. */
@@ -113,7 +212,7 @@ function seedOf(text: string): number {
   return h >>> 0;
 }
 
-const STD: Record<TensorRole, number> = { matrix: 0.1, norm: 0, bias: 0.05, embedding: 0.5, output: 0.25 };
+const STD: Record<TensorRole, number> = { matrix: 0.1, norm: 0, bias: 0.05, embedding: 0.5, output: 0.25, ropeFactors: 0 };
 
 /** Writes spec's model with its matrices (embedding and output included) in `type`; returns the path. */
 export function writeArchModel(path: string, spec: ArchSpec, type: GGMLType): string {
@@ -144,7 +243,7 @@ export function writeArchModel(path: string, spec: ArchSpec, type: GGMLType): st
   const roles = new Map<string, TensorRole>();
   for (const t of spec.tensors(s)) {
     const matrixType = t.dims.length > 1 && t.dims[0]! % (typeTraits(type)?.blockSize ?? 1) === 0 ? type : GGMLType.F32;
-    w.addTensor(t.name, t.dims, t.role === 'norm' || t.role === 'bias' ? GGMLType.F32 : matrixType);
+    w.addTensor(t.name, t.dims, t.role === 'norm' || t.role === 'bias' || t.role === 'ropeFactors' ? GGMLType.F32 : matrixType);
     roles.set(t.name, t.role);
   }
   const rng = new Xorshift128(seedOf(`${spec.name}/${type}/${ARCH_GENERATOR_VERSION}`));
@@ -176,11 +275,11 @@ function shuffledRows(embedding: Uint8Array, rows: number): Uint8Array {
 }
 
 function tensorBytes(t: TensorPlan, role: TensorRole, rng: Xorshift128): Uint8Array {
-  if (role === 'norm' || role === 'bias') {
+  if (role === 'norm' || role === 'bias' || role === 'ropeFactors') {
     const n = t.dims[0]!;
     const v = new Float32Array(n);
     const unit = () => rng.next() / 0x100000000 - 0.5;
-    for (let i = 0; i < n; i++) v[i] = role === 'norm' ? 1 + unit() * 0.4 : unit() * 2 * STD.bias;
+    for (let i = 0; i < n; i++) v[i] = role === 'norm' ? 1 + unit() * 0.4 : role === 'ropeFactors' ? 2.5 + unit() * 3 : unit() * 2 * STD.bias;
     return new Uint8Array(v.buffer);
   }
   const words = new Uint32Array(Math.ceil(t.nBytes / 4));

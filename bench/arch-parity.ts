@@ -20,6 +20,8 @@ import { loadLlamaCppModel, NODE_LLAMA_CPP_VERSION } from './single/llama-cpp.js
 
 export const PARITY_PROMPT = 'Once upon a time, there was a little girl named Lily. She';
 export const GREEDY_TOKENS = 64;
+/** The context both engines are set up for (LongRoPE picks its factors by it). */
+export const PARITY_CONTEXT = 256;
 export const FIXTURE_DIR = join(repoRoot, 'test', 'fixtures', 'arch-parity');
 
 /** What llama.cpp produced on one generated file. */
@@ -40,7 +42,7 @@ export const fixtureName = (spec: string, type: string) => `${spec}-${type.toLow
 
 async function llamaCppRun(path: string, prompt: number[], vocab: number): Promise<{ greedy: number[]; firstLogits: number[] }> {
   const model = await loadLlamaCppModel(path);
-  const context = await model.createContext({ contextSize: 256, batchSize: 128, sequences: 1, threads: { ideal: 1, min: 1 }, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+  const context = await model.createContext({ contextSize: PARITY_CONTEXT, batchSize: 128, sequences: 1, threads: { ideal: 1, min: 1 }, flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
   try {
     const seq = context.getSequence();
     const logitsOf = (row: ReadonlyMap<Token, number> | undefined) => {
@@ -64,10 +66,14 @@ async function llamaCppRun(path: string, prompt: number[], vocab: number): Promi
   }
 }
 
-/** vserve's greedy tokens and first logits on the file, on a backend. */
-export function vserveRun(path: string, prompt: readonly number[], backendKind: 'native' | 'reference', steps = GREEDY_TOKENS): { greedy: number[]; firstLogits: Float32Array } {
+/**
+ * vserve's greedy tokens and first logits on the file, on a backend. With `follow`, the tokens fed
+ * back are those (another engine's greedy tokens) instead of vserve's own picks, and `gaps[i]` is how
+ * far below vserve's top logit follow[i]'s was at step i (0 where vserve picks it too).
+ */
+export function vserveRun(path: string, prompt: readonly number[], backendKind: 'native' | 'reference', steps = GREEDY_TOKENS, follow?: readonly number[]): { greedy: number[]; firstLogits: Float32Array; gaps: number[] } {
   const backend = createBackend(backendKind, { threads: 1 });
-  const model = TransformerModel.load(path, backend);
+  const model = TransformerModel.load(path, backend, { contextSize: PARITY_CONTEXT });
   try {
     const c = model.config;
     const kv = new StaticKVManager({ layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: prompt.length + steps });
@@ -77,15 +83,18 @@ export function vserveRun(path: string, prompt: readonly number[], backendKind: 
     let logits = model.forward({ tokens: Int32Array.from(prompt), positions: Int32Array.from(prompt, (_, i) => i), slots: new Int32Array(prompt.length), logitRows: Int32Array.of(prompt.length - 1) }, kv.view());
     const firstLogits = logits.slice();
     const greedy: number[] = [];
+    const gaps: number[] = [];
     for (;;) {
       let best = 0;
       for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
       greedy.push(best);
+      const next = follow ? follow[greedy.length - 1]! : best;
+      if (follow) gaps.push(logits[best]! - logits[next]!);
       if (greedy.length >= steps) break;
-      all.push(best);
-      logits = model.forward({ tokens: Int32Array.of(best), positions: Int32Array.of(all.length - 1), slots: Int32Array.of(0), logitRows: Int32Array.of(0) }, kv.view());
+      all.push(next);
+      logits = model.forward({ tokens: Int32Array.of(next), positions: Int32Array.of(all.length - 1), slots: Int32Array.of(0), logitRows: Int32Array.of(0) }, kv.view());
     }
-    return { greedy, firstLogits };
+    return { greedy, firstLogits, gaps };
   } finally {
     model.close();
     backend.close();

@@ -83,31 +83,49 @@ Napi::Value AddRmsNorm(const Napi::CallbackInfo& info) { return NormRows(info, t
 
 // The cos/sin of one position's rotation angles. Decode ropes q and k of every layer at the same
 // position, so the last table is kept per thread: the 2 * 22 rope calls of a TinyLlama token pay for
-// the pow/cos/sin once instead of 44 times.
+// the pow/cos/sin once instead of 44 times. The table is reused only for the same position, base,
+// frequency factors (compared by value, not address) and attention factor.
 struct RopeAngles {
-  double pos = -1, freqBase = 0;
+  double pos = -1, freqBase = 0, attnFactor = 0;
   size_t ropeDim = 0;
+  std::vector<float> factors;  // empty: no per-pair frequency factors
   std::vector<float> cos, sin;
 };
 
-const RopeAngles& ropeAngles(double pos, size_t ropeDim, double freqBase) {
+bool sameFactors(const RopeAngles& t, const float* factors, size_t half) {
+  if (factors == nullptr) return t.factors.empty();
+  return t.factors.size() == half && std::memcmp(t.factors.data(), factors, half * sizeof(float)) == 0;
+}
+
+const RopeAngles& ropeAngles(double pos, size_t ropeDim, double freqBase, const float* factors, double attnFactor) {
   thread_local RopeAngles last;
-  if (last.pos == pos && last.ropeDim == ropeDim && last.freqBase == freqBase) return last;
   const size_t half = ropeDim / 2;
+  if (last.pos == pos && last.ropeDim == ropeDim && last.freqBase == freqBase && last.attnFactor == attnFactor &&
+      sameFactors(last, factors, half)) {
+    return last;
+  }
   last.cos.resize(half);
   last.sin.resize(half);
   for (size_t i = 0; i < half; i++) {
-    const double angle = pos * std::pow(freqBase, -double(2 * i) / double(ropeDim));
-    last.cos[i] = float(std::cos(angle));
-    last.sin[i] = float(std::sin(angle));
+    double angle = pos * std::pow(freqBase, -double(2 * i) / double(ropeDim));
+    if (factors != nullptr) angle /= double(factors[i]);
+    last.cos[i] = float(std::cos(angle) * attnFactor);
+    last.sin[i] = float(std::sin(angle) * attnFactor);
   }
   last.pos = pos;
   last.ropeDim = ropeDim;
   last.freqBase = freqBase;
+  last.attnFactor = attnFactor;
+  if (factors != nullptr) {
+    last.factors.assign(factors, factors + half);
+  } else {
+    last.factors.clear();
+  }
   return last;
 }
 
-// rope(x, positions, nHeads, headDim, ropeDim, freqBase, freqScale, neox)
+// rope(x, positions, nHeads, headDim, ropeDim, freqBase, freqScale, neox, freqFactors?, attnFactor?)
+// freqFactors (null or ropeDim/2 positive floats) divide each pair's frequency; attnFactor scales cos and sin.
 Napi::Value Rope(const Napi::CallbackInfo& info) {
   Args args(info, "rope");
   const ArrayArg<float> x = args.float32(0, "x");
@@ -118,18 +136,32 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   const double freqBase = args.number(5, "freqBase");
   const double freqScale = args.number(6, "freqScale");
   const bool neox = info.Length() > 7 && info[7].ToBoolean().Value();
+  const bool hasFactors = args.given(8) && !info[8].IsNull();
+  const double attnFactor = args.given(9) ? args.number(9, "attnFactor") : 1.0;
   if (ropeDim % 2 != 0 || ropeDim > headDim) args.rangeError("ropeDim must be even and at most headDim");
   if (freqBase <= 0) args.rangeError("freqBase must be positive");
+  if (!std::isfinite(attnFactor)) args.rangeError("attnFactor must be finite");
+  const size_t half = ropeDim / 2;
+  const float* factors = nullptr;
+  if (hasFactors) {
+    const ArrayArg<float> f = args.float32(8, "freqFactors");
+    if (f.length != half) {
+      args.rangeError("freqFactors has " + std::to_string(f.length) + " elements, needs ropeDim / 2 = " + std::to_string(half));
+    }
+    for (size_t i = 0; i < half; i++) {
+      if (!(f.data[i] > 0) || !std::isfinite(f.data[i])) args.rangeError("freqFactors[" + std::to_string(i) + "] must be a positive number");
+    }
+    factors = f.data;
+  }
   const size_t n = positions.length;
   const size_t rowLen = checkedMul(args, nHeads, headDim, "nHeads * headDim");
   args.requireLength(x, checkedMul(args, n, rowLen, "x size"), "x");
   for (size_t t = 0; t < n; t++) {
     if (positions.data[t] < 0) args.rangeError("positions[" + std::to_string(t) + "] is negative");
   }
-  const size_t half = ropeDim / 2;
   forRanges(n, std::max<size_t>(1, kElementGrain / std::max<size_t>(1, rowLen)), [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; t++) {
-      const RopeAngles& angles = ropeAngles(double(positions.data[t]) * freqScale, ropeDim, freqBase);
+      const RopeAngles& angles = ropeAngles(double(positions.data[t]) * freqScale, ropeDim, freqBase, factors, attnFactor);
       const float* cosv = angles.cos.data();
       const float* sinv = angles.sin.data();
       for (size_t h = 0; h < nHeads; h++) {

@@ -36,7 +36,7 @@ export class VserveEngine implements SingleSequenceEngine {
       backend.close();
       return undefined;
     }
-    return new VserveEngine(TransformerModel.load(path, backend), contextSize, threads);
+    return new VserveEngine(TransformerModel.load(path, backend, { contextSize }), contextSize, threads);
   }
 
   async run(prompt: readonly number[], generate: number): Promise<RunTimings> {

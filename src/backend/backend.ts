@@ -150,6 +150,13 @@ export interface RopeParams {
   /** Linear position scaling factor (1 = none). */
   freqScale: number;
   /**
+   * Divisors of each rotated pair's frequency, ropeDim/2 of them (absent = all 1): Llama 3's
+   * rope_freqs, Phi-3's LongRoPE factors, YaRN's per-dimension interpolation.
+   */
+  freqFactors?: Float32Array;
+  /** Multiplies cos and sin, so q·k by its square (LongRoPE and YaRN attention scaling; default 1). */
+  attnFactor?: number;
+  /**
    * 'normal' rotates adjacent pairs (x[2i], x[2i+1]) as original Llama GGUFs need; 'neox' rotates
    * (x[i], x[i + ropeDim/2]) as Qwen2 / GPT-NeoX-style models do.
    */

@@ -28,8 +28,15 @@ export function checkWeightShape(name: string, type: GGMLType, rows: number, col
 export function ropeInvFreqs(p: RopeParams): Float64Array {
   if (p.ropeDim % 2 !== 0 || p.ropeDim > p.headDim) throw new RangeError(`rope: ropeDim ${p.ropeDim} must be even and <= headDim ${p.headDim}`);
   const half = p.ropeDim / 2;
+  const factors = p.freqFactors;
+  if (factors) {
+    if (factors.length !== half) throw new RangeError(`rope: ${factors.length} frequency factors for ${half} rotated pairs`);
+    const bad = factors.findIndex((v) => !(v > 0 && Number.isFinite(v)));
+    if (bad >= 0) throw new RangeError(`rope: frequency factor ${bad} is ${factors[bad]}, not a positive number`);
+  }
+  if (p.attnFactor !== undefined && !Number.isFinite(p.attnFactor)) throw new RangeError(`rope: attnFactor ${p.attnFactor} is not finite`);
   const f = new Float64Array(half);
-  for (let i = 0; i < half; i++) f[i] = Math.pow(p.freqBase, (-2 * i) / p.ropeDim);
+  for (let i = 0; i < half; i++) f[i] = Math.pow(p.freqBase, (-2 * i) / p.ropeDim) / (factors ? factors[i]! : 1);
   return f;
 }
 

@@ -5,7 +5,7 @@ import { ChatTemplate } from '../model/chat-template.js';
 import { loadModel } from '../model/load.js';
 import type { EngineCore, EngineEvent } from './engine-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
-import { chatRenderer, createEngineCore } from './engine-setup.js';
+import { chatRenderer, createEngineCore, resolveEngineOptions } from './engine-setup.js';
 import { describeError } from './error-kind.js';
 
 const port = parentPort!;
@@ -22,7 +22,12 @@ function start(init: WorkerInit): EngineCore | undefined {
       if (percent > reported) post({ type: 'load-progress', done, total });
       reported = percent;
     };
-    const { model, tokenizer, loadMs } = loadModel(init.modelPath, { backend: init.options.backend ?? 'native', threads: init.options.threads, onProgress });
+    const { model, tokenizer, loadMs } = loadModel(init.modelPath, {
+      backend: init.options.backend ?? 'native',
+      threads: init.options.threads,
+      contextSize: (trained) => resolveEngineOptions(init.options, trained).maxContext,
+      onProgress,
+    });
     const core = createEngineCore(model, tokenizer, init.options, chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer));
     const c = model.config;
     post({

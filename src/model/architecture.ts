@@ -18,9 +18,15 @@ export interface ModelParts {
   logitSoftcap?: number;
 }
 
+/** What the model is loaded for, beyond the file. */
+export interface LoadContext {
+  /** The tokens one sequence may hold (LongRoPE picks its factors by it, as llama.cpp does). */
+  contextSize: number;
+}
+
 export interface Architecture<C extends ModelConfig = ModelConfig> {
   /** The general.architecture value it runs. */
   readonly name: string;
   readConfig(m: MetadataReader): C;
-  load(w: WeightLoader, c: C): ModelParts;
+  load(w: WeightLoader, c: C, at: LoadContext): ModelParts;
 }

@@ -14,6 +14,8 @@ export interface LoadOptions {
   threads?: number;
   /** Progress of readying the weights for the kernels (bytes done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** The tokens one sequence may hold, or a function of the training context (default: the training context). */
+  contextSize?: number | ((trained: number) => number);
 }
 
 export interface LoadedModel {
@@ -29,7 +31,7 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   try {
     const tokenizer = createTokenizer(file);
     const backend = createBackend(opts.backend ?? 'native', { threads: opts.threads });
-    const model = TransformerModel.load(file, backend, { onProgress: opts.onProgress });
+    const model = TransformerModel.load(file, backend, { contextSize: opts.contextSize, onProgress: opts.onProgress });
     return { model, tokenizer, loadMs: performance.now() - start };
   } catch (e) {
     file.close();

@@ -2,6 +2,7 @@
 // prefix (`<arch>.embedding_length`, ...). Every architecture reads the common keys here; an
 // architecture file adds what only it has.
 import type { GGUFFile } from './gguf/reader.js';
+import { readRopeScaling, ropeFreqScaleOf, type RopeScaling } from './rope-scaling.js';
 
 export interface ModelConfig {
   /** general.architecture. */
@@ -18,8 +19,11 @@ export interface ModelConfig {
   normEps: number;
   ropeDim: number;
   ropeFreqBase: number;
+  /** The linear position scale (1 / rope.scaling.factor); YaRN's per-dimension scaling is in ropeScaling. */
   ropeFreqScale: number;
   ropeMode: 'normal' | 'neox';
+  /** How RoPE is stretched past the training context; loadRopeOptions resolves it with the file's factor tensors. */
+  ropeScaling: RopeScaling;
 }
 
 export class ModelConfigError extends Error {
@@ -71,9 +75,8 @@ export function readCommonConfig(m: MetadataReader, ropeMode: 'normal' | 'neox')
   const vocabSize = m.size('vocab_size', Array.isArray(tokens) ? tokens.length : NaN);
   const ropeDim = m.size('rope.dimension_count', headDim);
   if (ropeDim > headDim || ropeDim % 2) throw new ModelConfigError(`${where}: rope.dimension_count ${ropeDim} must be even and <= head size ${headDim}`);
-  const scalingType = m.string('rope.scaling.type');
-  const scalingFactor = m.file.get(`${m.arch}.rope.scaling.factor`);
-  const ropeFreqScale = scalingType === 'linear' && typeof scalingFactor === 'number' && scalingFactor > 0 ? 1 / scalingFactor : 1;
+  const contextLength = m.size('context_length');
+  const ropeScaling = readRopeScaling(m, contextLength);
   return {
     arch: m.arch,
     name: String(m.file.get('general.name') ?? m.arch),
@@ -84,11 +87,12 @@ export function readCommonConfig(m: MetadataReader, ropeMode: 'normal' | 'neox')
     headDim,
     ffnDim: m.size('feed_forward_length'),
     vocabSize,
-    contextLength: m.size('context_length'),
+    contextLength,
     normEps: m.number('attention.layer_norm_rms_epsilon', 1e-5),
     ropeDim,
     ropeFreqBase: m.number('rope.freq_base', 10000),
-    ropeFreqScale,
+    ropeFreqScale: ropeFreqScaleOf(ropeScaling),
     ropeMode,
+    ropeScaling,
   };
 }

@@ -11,6 +11,8 @@ import { MetadataReader, type ModelConfig } from './model-config.js';
 import { WeightLoader } from './weight-loader.js';
 
 export interface ModelLoadOptions {
+  /** The tokens one sequence may hold, or a function of the training context (default: the training context). */
+  contextSize?: number | ((trained: number) => number);
   /** Called as matrices are readied for the kernels: bytes of weights done out of the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -26,15 +28,19 @@ export class TransformerModel {
   ) {}
 
   /**
-   * Loads a model from a GGUF path (or an already opened file) onto a backend, with every matrix ready
-   * for the kernels (repacked where the backend repacks), so no request pays for that.
+   * Loads a model from a GGUF path (or an already opened file) onto a backend, for sequences of up to
+   * `contextSize` tokens (default: the training context), with every matrix ready for the kernels
+   * (repacked where the backend repacks), so no request pays for that.
    */
   static load(source: string | GGUFFile, backend: Backend, opts: ModelLoadOptions = {}): TransformerModel {
     const file = typeof source === 'string' ? GGUFFile.open(source) : source;
     const arch = architectureOf(file);
     const config = arch.readConfig(new MetadataReader(file, arch.name));
+    const size = opts.contextSize;
+    const contextSize = typeof size === 'function' ? size(config.contextLength) : size ?? config.contextLength;
+    if (!(Number.isInteger(contextSize) && contextSize > 0)) throw new RangeError(`load: context size ${contextSize} is not a positive integer`);
     const loader = new WeightLoader(file, backend, arch.name);
-    const parts = arch.load(loader, config);
+    const parts = arch.load(loader, config, { contextSize });
     prepareMatrices(backend, loader, opts.onProgress);
     return new TransformerModel(file, config, backend, parts);
   }
@@ -90,13 +96,11 @@ export class TransformerModel {
 }
 
 function prepareMatrices(backend: Backend, loader: WeightLoader, onProgress?: (done: number, total: number) => void): void {
-  const unique = [...new Set(loader.matrices)];
-  const bytes = unique.map((w) => loader.file.tensor(w.name)?.nBytes ?? 0);
-  const total = bytes.reduce((a, b) => a + b, 0);
+  const total = loader.matrices.reduce((a, m) => a + m.bytes, 0);
   let done = 0;
-  unique.forEach((w, i) => {
-    backend.prepare?.(w);
-    done += bytes[i]!;
+  for (const m of loader.matrices) {
+    backend.prepare?.(m.weight);
+    done += m.bytes;
     onProgress?.(done, total);
-  });
+  }
 }

@@ -8,8 +8,8 @@ import { ModelConfigError } from './model-config.js';
 
 export class WeightLoader {
   readonly where: string;
-  /** Every matrix loaded so far, for readying them all once the model is assembled. */
-  readonly matrices: Weight[] = [];
+  /** Every matrix loaded so far with its size, for readying them all once the model is assembled. */
+  readonly matrices: { weight: Weight; bytes: number }[] = [];
 
   constructor(readonly file: GGUFFile, readonly backend: Backend, readonly arch: string) {
     this.where = file.path ?? 'model';
@@ -35,9 +35,29 @@ export class WeightLoader {
 
   /** A matrix of `rows` outputs by `cols` inputs (ggml dims [cols, rows]). */
   matrix(name: string, cols: number, rows: number): Weight {
-    const w = this.backend.loadWeight(this.file, this.tensor(name, [cols, rows]));
-    this.matrices.push(w);
+    const t = this.tensor(name, [cols, rows]);
+    const w = this.backend.loadWeight(this.file, t);
+    this.matrices.push({ weight: w, bytes: t.nBytes });
     return w;
+  }
+
+  /**
+   * A tensor that stacks several matrices by rows (fused QKV, gate+up) as one weight per part, in
+   * order: part i is `rows[i]` rows of `cols` inputs. Each part is a byte range of the tensor, so
+   * nothing is copied and each runs as if it had been stored on its own.
+   */
+  matrixParts(name: string, cols: number, rows: readonly number[]): Weight[] {
+    const total = rows.reduce((a, b) => a + b, 0);
+    const t = this.tensor(name, [cols, total]);
+    const rowBytes = t.nBytes / total;
+    let start = 0;
+    return rows.map((n) => {
+      const part = { ...t, name: `${name}[rows ${start}..${start + n - 1}]`, dims: [cols, n], offset: t.offset + start * rowBytes, fileOffset: t.fileOffset + start * rowBytes, nElements: cols * n, nBytes: n * rowBytes };
+      start += n;
+      const w = this.backend.loadWeight(this.file, part);
+      this.matrices.push({ weight: w, bytes: part.nBytes });
+      return w;
+    });
   }
 
   optionalMatrix(name: string, cols: number, rows: number): Weight | undefined {

@@ -1,11 +1,16 @@
 // Every architecture against llama.cpp on the same generated file (bench/arch-models.ts): the fixtures
 // are llama.cpp's greedy tokens and first-step logits, recorded by `npm run bench -- arch-parity
-// --record` with node-llama-cpp. With f32 and f16 weights both engines compute in f32 and must agree token for
-// token. With quantized weights each engine rounds the activations to int8 its own way (llama.cpp in
+// --record` with node-llama-cpp. With f32 weights both engines compute in f32 and must agree token for
+// token. With f16 weights llama.cpp rounds the activations to f16 for each matmul (vserve keeps f32),
+// which moves logits by about 0.02, so where the random model has a near-tie the greedy paths may part:
+// there vserve is fed llama.cpp's tokens and each must be within the logit tolerance of vserve's top.
+// With quantized weights each engine rounds the activations to int8 its own way (llama.cpp in
 // 256-value blocks for K-quants, vserve in 32-value blocks), which on a random-weight model moves the
 // logits by a few percent and soon changes a greedy token; there the check is that both engines'
 // first logits are within 8% (RMS) of the exact result (the reference backend, f32
-// activations) and pick the same top token, where a misread architecture is off by the logits' scale.
+// activations) and pick the exact top token, where a misread architecture is off by the logits' scale;
+// only where the exact top two are a near-tie (within 2% of the logits' RMS, far below the
+// quantization noise allowed) may an engine pick the other one.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,15 +51,24 @@ for (const f of fixtures) {
     try {
       const path = writeArchModel(join(dir, 'model.gguf'), spec, GGMLType[f.weightType as keyof typeof GGMLType]);
       const native = vserveRun(path, f.prompt, 'native');
-      assert.equal(native.greedy[0], f.greedy[0], 'top-1 after the prompt');
       if (f.weightType === 'F32' || f.weightType === 'F16') {
-        assert.deepEqual(native.greedy, f.greedy, 'native greedy tokens');
+        assert.equal(native.greedy[0], f.greedy[0], 'top-1 after the prompt');
+        if (f.weightType === 'F32') assert.deepEqual(native.greedy, f.greedy, 'native greedy tokens');
+        else {
+          const { gaps } = vserveRun(path, f.prompt, 'native', f.greedy.length, f.greedy);
+          gaps.forEach((gap, i) => assert.ok(gap < 0.05, `step ${i}: llama.cpp's token ${f.greedy[i]} is ${gap} below vserve's top logit`));
+        }
         assert.ok(maxAbsDiff(native.firstLogits, f.firstLogits) < 0.05, `native logits differ by ${maxAbsDiff(native.firstLogits, f.firstLogits)}`);
-        const reference = vserveRun(path, f.prompt, 'reference', 8);
-        assert.deepEqual(reference.greedy, f.greedy.slice(0, 8), 'reference greedy tokens');
+        const reference = vserveRun(path, f.prompt, 'reference', 8, f.greedy);
+        if (f.weightType === 'F32') assert.deepEqual(reference.greedy, f.greedy.slice(0, 8), 'reference greedy tokens');
+        reference.gaps.forEach((gap, i) => assert.ok(gap < 0.05, `reference step ${i}: llama.cpp's token ${f.greedy[i]} is ${gap} below the top logit`));
       } else {
         const exact = vserveRun(path, f.prompt, 'reference', 1).firstLogits;
-        assert.equal(exact.indexOf(Math.max(...exact)), f.greedy[0], 'exact top-1');
+        const top = Math.max(...exact);
+        const tie = 0.02 * Math.sqrt(exact.reduce((a, v) => a + v * v, 0) / exact.length);
+        for (const [who, pick] of [['llama.cpp', f.greedy[0]!], ['vserve native', native.greedy[0]!]] as const) {
+          assert.ok(exact[pick]! >= top - tie, `${who}'s top-1 ${pick} is ${top - exact[pick]!} below the exact top-1 ${exact.indexOf(top)} (a near-tie allows ${tie})`);
+        }
         for (const [who, logits] of [['llama.cpp', f.firstLogits], ['vserve native', native.firstLogits]] as const) {
           const rel = relativeRms(logits, exact);
           assert.ok(rel < 0.08, `${who}'s logits are ${(rel * 100).toFixed(1)}% (RMS) from the exact ones`);

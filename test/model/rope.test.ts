@@ -29,3 +29,12 @@ test('rope leaves dims past ropeDim alone and position 0 unchanged', () => {
   assert.deepEqual(Array.from(x.subarray(6, 8)), [7, 8]);
   assert.ok(Math.abs(x[4]! - (5 * Math.cos(5) - 6 * Math.sin(5))) < 1e-5);
 });
+
+test('rope divides each pair\'s frequency by its factor and scales cos and sin by the attention factor', () => {
+  const x = Float32Array.from([1, 0, 0, 1]);
+  b.rope(x, Int32Array.of(3), { ...params, mode: 'normal', freqFactors: Float32Array.of(2, 0.5), attnFactor: 1.5 });
+  // pair 0 by 3 / 2 = 1.5; pair 1 by 0.3 / 0.5 = 0.6; both scaled by 1.5
+  const want = [1.5 * Math.cos(1.5), 1.5 * Math.sin(1.5), -1.5 * Math.sin(0.6), 1.5 * Math.cos(0.6)];
+  want.forEach((w, i) => assert.ok(Math.abs(x[i]! - w) < 1e-6, `${i}: ${x[i]} vs ${w}`));
+  assert.throws(() => b.rope(x, Int32Array.of(3), { ...params, mode: 'normal', freqFactors: Float32Array.of(1) }), /2 rotated pairs/);
+});

@@ -72,6 +72,9 @@ test('rope matches the reference in both pair orders, with partial rotation and 
     { nHeads: 4, headDim: 64, ropeDim: 64, freqBase: 500000, freqScale: 0.25, mode: 'normal' },
     { nHeads: 2, headDim: 64, ropeDim: 32, freqBase: 10000, freqScale: 1, mode: 'neox' },
     { nHeads: 5, headDim: 128, ropeDim: 128, freqBase: 1e6, freqScale: 1, mode: 'neox' },
+    // Per-pair frequency factors (Llama 3 rope_freqs, LongRoPE) and an attention factor
+    { nHeads: 2, headDim: 64, ropeDim: 64, freqBase: 500000, freqScale: 1, mode: 'normal', freqFactors: Float32Array.from({ length: 32 }, (_, i) => 1 + (i * 7) % 5) },
+    { nHeads: 3, headDim: 96, ropeDim: 48, freqBase: 10000, freqScale: 0.5, mode: 'neox', freqFactors: Float32Array.from({ length: 24 }, (_, i) => 0.5 + i / 3), attnFactor: 1.19 },
   ];
   for (const p of cases) {
     const positions = Int32Array.from([0, 1, 7, 4095, 33]);
@@ -81,6 +84,26 @@ test('rope matches the reference in both pair orders, with partial rotation and 
     native.rope(got, positions, p);
     assert.ok(relativeError(got, want) <= 1e-6, JSON.stringify(p));
   }
+});
+
+test('rope keeps no stale angles across calls that differ only in frequency or attention factors', () => {
+  // Native caches the last position's angles per thread; factors changed in place or an attention
+  // factor alone must not reuse them.
+  const p: RopeParams = { nHeads: 1, headDim: 8, ropeDim: 8, freqBase: 10000, freqScale: 1, mode: 'neox' };
+  const factors = Float32Array.of(1, 2, 4, 8);
+  const pos = Int32Array.of(9);
+  for (const q of [p, { ...p, freqFactors: factors }, { ...p, freqFactors: factors, attnFactor: 2 }, { ...p, attnFactor: 2 }]) {
+    const x = new Float32Array(8).fill(1);
+    const want = x.slice(), got = x.slice();
+    reference.rope(want, pos, q);
+    native.rope(got, pos, q);
+    assert.ok(relativeError(got, want) <= 1e-6, JSON.stringify(q));
+  }
+  factors[1] = 3;
+  const want = new Float32Array(8).fill(1), got = want.slice();
+  reference.rope(want, pos, { ...p, freqFactors: factors });
+  native.rope(got, pos, { ...p, freqFactors: factors });
+  assert.ok(relativeError(got, want) <= 1e-6, 'factors changed in place');
 });
 
 test('swiglu, add and addBias match the reference', () => {

@@ -64,6 +64,9 @@ test('element-wise ops reject short buffers and bad parameters', () => {
   assert.throws(() => native.rope(new Float32Array(7), Int32Array.of(0, 1), rope), RangeError);
   assert.throws(() => native.rope(new Float32Array(8), Int32Array.of(0, 1), { ...rope, ropeDim: 3 }), RangeError);
   assert.throws(() => native.rope(new Float32Array(8), Int32Array.of(0, -1), rope), RangeError);
+  assert.throws(() => native.rope(new Float32Array(8), Int32Array.of(0, 1), { ...rope, freqFactors: Float32Array.of(1) }), /freqFactors has 1 elements/);
+  assert.throws(() => native.rope(new Float32Array(8), Int32Array.of(0, 1), { ...rope, freqFactors: Float32Array.of(1, 0) }), /freqFactors\[1\] must be a positive/);
+  assert.throws(() => native.rope(new Float32Array(8), Int32Array.of(0, 1), { ...rope, attnFactor: NaN }), /attnFactor/);
 });
 
 test('kvStore and attention reject out-of-range slots and positions and mismatched shapes', () => {

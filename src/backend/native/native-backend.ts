@@ -105,7 +105,7 @@ export class NativeBackend implements Backend {
   }
 
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
-    this.addon.rope(x, positions, p.nHeads, p.headDim, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox');
+    this.addon.rope(x, positions, p.nHeads, p.headDim, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox', p.freqFactors ?? null, p.attnFactor ?? 1);
   }
 
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {

@@ -103,13 +103,14 @@ export class ReferenceBackend implements Backend {
     checkLength('rope x', x, positions.length * width);
     const invFreq = ropeInvFreqs(p);
     const half = p.ropeDim / 2;
+    const m = p.attnFactor ?? 1;
     for (let t = 0; t < positions.length; t++) {
       const pos = positions[t]! * p.freqScale;
       for (let h = 0; h < p.nHeads; h++) {
         const base = t * width + h * p.headDim;
         for (let i = 0; i < half; i++) {
           const angle = pos * invFreq[i]!;
-          const cos = Math.cos(angle), sin = Math.sin(angle);
+          const cos = Math.cos(angle) * m, sin = Math.sin(angle) * m;
           const a = p.mode === 'neox' ? base + i : base + 2 * i;
           const b = p.mode === 'neox' ? base + i + half : base + 2 * i + 1;
           const x0 = x[a]!, x1 = x[b]!;

@@ -3,10 +3,12 @@ import type { Architecture } from '../architecture.js';
 import type { GGUFFile } from '../gguf/reader.js';
 import { MetadataReader, type ModelConfig, ModelConfigError } from '../model-config.js';
 import { llama } from './llama.js';
+import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
+import { qwen3 } from './qwen3.js';
 
 const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(
-  ([llama, qwen2] as Architecture[]).map((a) => [a.name, a]),
+  ([llama, qwen2, qwen3, phi3] as Architecture[]).map((a) => [a.name, a]),
 );
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

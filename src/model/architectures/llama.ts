@@ -1,32 +1,54 @@
-// Llama (and the files that reuse its name: Mistral, TinyLlama, SmolLM): pre-norm layers of GQA
-// attention with adjacent-pair RoPE and a SwiGLU MLP. Optional QKV biases are loaded when present.
+// Llama (and the files that reuse its name: Mistral, TinyLlama, SmolLM, Llama 3.x with rope_freqs):
+// pre-norm layers of GQA attention with adjacent-pair RoPE and a SwiGLU MLP. Optional QKV biases are
+// loaded when present, and Q, K and V may be stored fused in one attn_qkv tensor.
 import type { Architecture, ModelParts } from '../architecture.js';
 import { AttentionBlock } from '../blocks/attention.js';
 import { DecoderLayer } from '../blocks/decoder-layer.js';
 import { SwiGLUFeedForward } from '../blocks/feed-forward.js';
 import { type ModelConfig, readCommonConfig } from '../model-config.js';
+import { loadRopeOptions, type RopeOptions } from '../rope-scaling.js';
 import type { WeightLoader } from '../weight-loader.js';
 
-/** The layer every Llama-like file has, under llama.cpp's tensor names. */
-export function loadLlamaLayer(w: WeightLoader, c: ModelConfig, l: number): DecoderLayer {
+export interface LlamaAttentionOptions {
+  /** Per-head RMS norms of Q and K before RoPE (Qwen3). */
+  qkNorm?: boolean;
+}
+
+/**
+ * Layer l's attention under llama.cpp's names: attn_q/attn_k/attn_v, or one attn_qkv holding Q, K
+ * and V stacked by rows in that order (Phi-3), each with optional biases.
+ */
+export function loadLlamaAttention(w: WeightLoader, c: ModelConfig, l: number, rope: RopeOptions, opts: LlamaAttentionOptions = {}): AttentionBlock {
   const p = `blk.${l}.`;
   const qDim = c.nHeads * c.headDim;
   const kvDim = c.nKVHeads * c.headDim;
-  const attention = new AttentionBlock(
+  const fused = w.has(`${p}attn_qkv.weight`);
+  const [wq, wk, wv] = fused
+    ? w.matrixParts(`${p}attn_qkv.weight`, c.dim, [qDim, kvDim, kvDim])
+    : [w.matrix(`${p}attn_q.weight`, c.dim, qDim), w.matrix(`${p}attn_k.weight`, c.dim, kvDim), w.matrix(`${p}attn_v.weight`, c.dim, kvDim)];
+  const qkvBias = w.optionalVector(`${p}attn_qkv.bias`, qDim + 2 * kvDim);
+  return new AttentionBlock(
     {
-      wq: w.matrix(`${p}attn_q.weight`, c.dim, qDim),
-      wk: w.matrix(`${p}attn_k.weight`, c.dim, kvDim),
-      wv: w.matrix(`${p}attn_v.weight`, c.dim, kvDim),
+      wq: wq!,
+      wk: wk!,
+      wv: wv!,
       wo: w.matrix(`${p}attn_output.weight`, qDim, c.dim),
-      bq: w.optionalVector(`${p}attn_q.bias`, qDim),
-      bk: w.optionalVector(`${p}attn_k.bias`, kvDim),
-      bv: w.optionalVector(`${p}attn_v.bias`, kvDim),
+      bq: qkvBias?.subarray(0, qDim) ?? w.optionalVector(`${p}attn_q.bias`, qDim),
+      bk: qkvBias?.subarray(qDim, qDim + kvDim) ?? w.optionalVector(`${p}attn_k.bias`, kvDim),
+      bv: qkvBias?.subarray(qDim + kvDim) ?? w.optionalVector(`${p}attn_v.bias`, kvDim),
+      qNorm: opts.qkNorm ? w.vector(`${p}attn_q_norm.weight`, c.headDim) : undefined,
+      kNorm: opts.qkNorm ? w.vector(`${p}attn_k_norm.weight`, c.headDim) : undefined,
     },
-    c,
+    { ...c, ...rope },
   );
+}
+
+/** The layer every Llama-like file has, under llama.cpp's tensor names. */
+export function loadLlamaLayer(w: WeightLoader, c: ModelConfig, l: number, rope: RopeOptions, opts: LlamaAttentionOptions = {}): DecoderLayer {
+  const p = `blk.${l}.`;
   return new DecoderLayer({
     inputNorm: w.vector(`${p}attn_norm.weight`, c.dim),
-    attention,
+    attention: loadLlamaAttention(w, c, l, rope, opts),
     ffnNorm: w.vector(`${p}ffn_norm.weight`, c.dim),
     ffn: new SwiGLUFeedForward(
       w.matrix(`${p}ffn_gate.weight`, c.dim, c.ffnDim),
@@ -48,8 +70,9 @@ export function loadLlamaEnds(w: WeightLoader, c: ModelConfig): Omit<ModelParts,
 export const llama: Architecture = {
   name: 'llama',
   readConfig: (m) => readCommonConfig(m, 'normal'),
-  load(w, c) {
+  load(w, c, at) {
     const ends = loadLlamaEnds(w, c);
-    return { ...ends, layers: Array.from({ length: c.nLayers }, (_, l) => loadLlamaLayer(w, c, l)) };
+    const rope = loadRopeOptions(w, c, at.contextSize);
+    return { ...ends, layers: Array.from({ length: c.nLayers }, (_, l) => loadLlamaLayer(w, c, l, rope)) };
   },
 };

@@ -1,6 +1,7 @@
 // Self-attention as the Llama family computes it: project to Q, K and V (with optional biases and
 // per-head QK norms), rotate Q and K by position, store K and V in the cache, attend, project back.
 import type { AttentionShape, RopeParams, Weight } from '../../backend/backend.js';
+import type { RopeScaling } from '../rope-scaling.js';
 import type { LayerStep } from './layer-step.js';
 
 export interface AttentionWeights {
@@ -24,6 +25,11 @@ export interface AttentionOptions {
   ropeFreqBase: number;
   ropeFreqScale: number;
   ropeMode: 'normal' | 'neox';
+  /** Per-pair frequency divisors and the cos/sin multiplier (loadRopeOptions in rope-scaling.ts). */
+  ropeFreqFactors?: Float32Array;
+  ropeAttnFactor?: number;
+  /** The file's scaling, checked to have been resolved into the two above. */
+  ropeScaling?: RopeScaling;
   /** Softmax scale (default 1/sqrt(headDim)). */
   scale?: number;
   normEps: number;
@@ -35,7 +41,11 @@ export class AttentionBlock {
   private readonly shape: AttentionShape;
 
   constructor(readonly w: AttentionWeights, private readonly o: AttentionOptions) {
-    this.ropeQ = { nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, freqBase: o.ropeFreqBase, freqScale: o.ropeFreqScale, mode: o.ropeMode };
+    if (o.ropeScaling?.type === 'yarn' && !o.ropeFreqFactors) throw new Error('attention: YaRN scaling was not resolved into frequency factors (loadRopeOptions)');
+    this.ropeQ = {
+      nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, freqBase: o.ropeFreqBase, freqScale: o.ropeFreqScale, mode: o.ropeMode,
+      freqFactors: o.ropeFreqFactors, attnFactor: o.ropeAttnFactor,
+    };
     this.ropeK = { ...this.ropeQ, nHeads: o.nKVHeads };
     this.shape = { nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim) };
   }
