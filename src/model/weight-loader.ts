@@ -40,6 +40,27 @@ export class WeightLoader {
     return this.has(name) ? this.matrix(name, cols, rows) : undefined;
   }
 
+  /**
+   * A stack of `count` expert matrices of `rows` outputs by `cols` inputs (ggml dims [cols, rows, count]),
+   * one Weight per expert. Each expert's matrix is a contiguous slice of the tensor, so each Weight is a
+   * view of that slice (no copy where the backend maps the file).
+   */
+  experts(name: string, cols: number, rows: number, count: number): Weight[] {
+    const t = this.tensor(name, [cols, rows, count]);
+    const bytes = t.nBytes / count;
+    return Array.from({ length: count }, (_, e) =>
+      this.backend.loadWeight(this.file, {
+        name: `${name}[${e}]`,
+        dims: [cols, rows],
+        type: t.type,
+        offset: t.offset + e * bytes,
+        fileOffset: t.fileOffset + e * bytes,
+        nElements: cols * rows,
+        nBytes: bytes,
+      }),
+    );
+  }
+
   /** A vector (norm weights, biases) as f32. */
   vector(name: string, len: number): Float32Array {
     const w = this.backend.loadWeight(this.file, this.tensor(name, [len]));

@@ -4,9 +4,11 @@ import type { GGUFFile } from '../gguf/reader.js';
 import { MetadataReader, type ModelConfig, ModelConfigError } from '../model-config.js';
 import { llama } from './llama.js';
 import { qwen2 } from './qwen2.js';
+import { qwen2moe } from './qwen2moe.js';
+import { qwen3moe } from './qwen3moe.js';
 
 const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(
-  ([llama, qwen2] as Architecture[]).map((a) => [a.name, a]),
+  ([llama, qwen2, qwen2moe, qwen3moe] as Architecture[]).map((a) => [a.name, a]),
 );
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];
