@@ -19,7 +19,7 @@ export interface ExpertConfig {
 /** A scalar `<arch>.key`; llama.cpp also accepts per-layer arrays for some, which vserve does not run. */
 function scalarSize(m: MetadataReader, key: string, fallback?: number): number {
   const v = m.file.get(`${m.arch}.${key}`);
-  if (Array.isArray(v)) throw new ModelConfigError(`${m.where}: ${m.arch}.${key} is a per-layer array; vserve runs only one value for every layer`);
+  if (v !== undefined && typeof v === 'object') throw new ModelConfigError(`${m.where}: ${m.arch}.${key} is a per-layer array; vserve runs only one value for every layer`);
   return m.size(key, fallback);
 }
 
