@@ -32,13 +32,15 @@ export const SMALL_SHAPE: ArchShape = { dim: 256, ffn: 512, layers: 2, heads: 4,
 
 /**
  * What a tensor is, which decides its values: norms ~1, biases and matrices small, the output large,
- * RoPE frequency factors (rope_freqs, LongRoPE) between 1 and 4, all in f32 like norms.
+ * RoPE frequency factors (rope_freqs, LongRoPE) between 1 and 4, all in f32 like norms. A 'router'
+ * (MoE expert router, shared-expert gate) is a matrix kept in F32 as llama.cpp's quantizer keeps
+ * ffn_gate_inp, so which experts a token goes to does not hinge on quantization noise.
  */
-export type TensorRole = 'matrix' | 'norm' | 'bias' | 'embedding' | 'output' | 'ropeFactors';
+export type TensorRole = 'matrix' | 'norm' | 'bias' | 'embedding' | 'output' | 'ropeFactors' | 'router';
 
 export interface TensorSpec {
   name: string;
-  /** ggml order: dims[0] is the row length. */
+  /** ggml order: dims[0] is the row length; a third dim stacks matrices (MoE experts, [cols, rows, experts]). */
   dims: number[];
   role: TensorRole;
 }
@@ -114,6 +116,62 @@ function qwen3Spec(): ArchSpec {
         { name: `blk.${l}.attn_q_norm.weight`, dims: [s.headDim], role: 'norm' },
         { name: `blk.${l}.attn_k_norm.weight`, dims: [s.headDim], role: 'norm' },
       ] as TensorSpec[]).flat();
+      return [...ends.first, ...layers, ...ends.last];
+    },
+  };
+}
+
+export interface MoEShape {
+  experts: number;
+  used: number;
+  /** Each expert's hidden width. */
+  width: number;
+  /** The shared expert's width (Qwen2-MoE), if the layers have one. */
+  sharedWidth?: number;
+}
+
+/** A layer's router and stacked experts (3-D [cols, rows, experts]), plus a gated shared expert with sharedWidth. */
+export function moeTensors(s: ArchShape, l: number, x: MoEShape): TensorSpec[] {
+  const p = `blk.${l}.`;
+  const shared = x.sharedWidth;
+  return [
+    { name: `${p}ffn_gate_inp.weight`, dims: [s.dim, x.experts], role: 'router' },
+    { name: `${p}ffn_gate_exps.weight`, dims: [s.dim, x.width, x.experts], role: 'matrix' },
+    { name: `${p}ffn_up_exps.weight`, dims: [s.dim, x.width, x.experts], role: 'matrix' },
+    { name: `${p}ffn_down_exps.weight`, dims: [x.width, s.dim, x.experts], role: 'matrix' },
+    ...(shared ? ([
+      { name: `${p}ffn_gate_inp_shexp.weight`, dims: [s.dim], role: 'router' },
+      { name: `${p}ffn_gate_shexp.weight`, dims: [s.dim, shared], role: 'matrix' },
+      { name: `${p}ffn_up_shexp.weight`, dims: [s.dim, shared], role: 'matrix' },
+      { name: `${p}ffn_down_shexp.weight`, dims: [shared, s.dim], role: 'matrix' },
+    ] as TensorSpec[]) : []),
+  ];
+}
+
+/**
+ * A Llama-like model whose MLPs are experts: Mixtral (llama), Qwen2-MoE, Qwen3-MoE. `metadata` writes the
+ * architecture's own expert keys beyond expert_count and expert_used_count.
+ */
+function moeLike(name: string, arch: string, x: MoEShape, opts: { biases?: boolean; qkNorm?: boolean; shape?: ArchShape; metadata?: ArchSpec['metadata'] }): ArchSpec {
+  return {
+    name,
+    arch,
+    shape: opts.shape,
+    metadata(w, s) {
+      w.setUint32(`${arch}.expert_count`, x.experts);
+      w.setUint32(`${arch}.expert_used_count`, x.used);
+      opts.metadata?.(w, s);
+    },
+    tensors(s) {
+      const ends = endTensors(s);
+      const layers = Array.from({ length: s.layers }, (_, l) => [
+        ...llamaLayerTensors(s, l, { biases: opts.biases }).filter((t) => !/\.ffn_(gate|up|down)\.weight$/.test(t.name)),
+        ...(opts.qkNorm ? ([
+          { name: `blk.${l}.attn_q_norm.weight`, dims: [s.headDim], role: 'norm' },
+          { name: `blk.${l}.attn_k_norm.weight`, dims: [s.headDim], role: 'norm' },
+        ] as TensorSpec[]) : []),
+        ...moeTensors(s, l, x),
+      ]).flat();
       return [...ends.first, ...layers, ...ends.last];
     },
   };
@@ -201,6 +259,20 @@ export const ARCH_SPECS: ArchSpec[] = [
   llama3RopeSpec(),
   smollmSpec(),
   qwen2YarnSpec(),
+  // Routing is discontinuous: where a token's k-th and next expert nearly tie, float noise between two
+  // correct engines picks either, and that token's output changes wholesale. The expert counts below
+  // are ones whose recorded runs have no such flip (the prompt still sends several tokens to each expert).
+  // Mixtral: 8 experts, top 2, each feed_forward_length wide.
+  moeLike('mixtral', 'llama', { experts: 8, used: 2, width: 512 }, {}),
+  // Expert width from the default feed_forward_length / expert_used_count (512 / 2).
+  moeLike('qwen3moe', 'qwen3moe', { experts: 4, used: 2, width: 256 }, { qkNorm: true }),
+  moeLike('qwen2moe', 'qwen2moe', { experts: 4, used: 2, width: 256, sharedWidth: 512 }, {
+    biases: true,
+    metadata(w) {
+      w.setUint32('qwen2moe.expert_feed_forward_length', 256);
+      w.setUint32('qwen2moe.expert_shared_feed_forward_length', 512);
+    },
+  }),
 ];
 
 /** Weight types a spec's matrices are written in for the parity fixtures. */
@@ -212,7 +284,7 @@ function seedOf(text: string): number {
   return h >>> 0;
 }
 
-const STD: Record<TensorRole, number> = { matrix: 0.1, norm: 0, bias: 0.05, embedding: 0.5, output: 0.25, ropeFactors: 0 };
+const STD: Record<TensorRole, number> = { matrix: 0.1, norm: 0, bias: 0.05, embedding: 0.5, output: 0.25, ropeFactors: 0, router: 0.1 };
 
 /** Writes spec's model with its matrices (embedding and output included) in `type`; returns the path. */
 export function writeArchModel(path: string, spec: ArchSpec, type: GGMLType): string {
@@ -243,7 +315,7 @@ export function writeArchModel(path: string, spec: ArchSpec, type: GGMLType): st
   const roles = new Map<string, TensorRole>();
   for (const t of spec.tensors(s)) {
     const matrixType = t.dims.length > 1 && t.dims[0]! % (typeTraits(type)?.blockSize ?? 1) === 0 ? type : GGMLType.F32;
-    w.addTensor(t.name, t.dims, t.role === 'norm' || t.role === 'bias' || t.role === 'ropeFactors' ? GGMLType.F32 : matrixType);
+    w.addTensor(t.name, t.dims, t.role === 'norm' || t.role === 'bias' || t.role === 'ropeFactors' || t.role === 'router' ? GGMLType.F32 : matrixType);
     roles.set(t.name, t.role);
   }
   const rng = new Xorshift128(seedOf(`${spec.name}/${type}/${ARCH_GENERATOR_VERSION}`));

@@ -35,10 +35,7 @@ export class WeightLoader {
 
   /** A matrix of `rows` outputs by `cols` inputs (ggml dims [cols, rows]). */
   matrix(name: string, cols: number, rows: number): Weight {
-    const t = this.tensor(name, [cols, rows]);
-    const w = this.backend.loadWeight(this.file, t);
-    this.matrices.push({ weight: w, bytes: t.nBytes });
-    return w;
+    return this.load(this.tensor(name, [cols, rows]));
   }
 
   /**
@@ -54,14 +51,40 @@ export class WeightLoader {
     return rows.map((n) => {
       const part = { ...t, name: `${name}[rows ${start}..${start + n - 1}]`, dims: [cols, n], offset: t.offset + start * rowBytes, fileOffset: t.fileOffset + start * rowBytes, nElements: cols * n, nBytes: n * rowBytes };
       start += n;
-      const w = this.backend.loadWeight(this.file, part);
-      this.matrices.push({ weight: w, bytes: part.nBytes });
-      return w;
+      return this.load(part);
     });
   }
 
   optionalMatrix(name: string, cols: number, rows: number): Weight | undefined {
     return this.has(name) ? this.matrix(name, cols, rows) : undefined;
+  }
+
+  /**
+   * A stack of `count` expert matrices of `rows` outputs by `cols` inputs (ggml dims [cols, rows, count]),
+   * one Weight per expert. Each expert's matrix is a contiguous slice of the tensor, so each Weight is a
+   * view of that slice (no copy where the backend maps the file).
+   */
+  experts(name: string, cols: number, rows: number, count: number): Weight[] {
+    const t = this.tensor(name, [cols, rows, count]);
+    const bytes = t.nBytes / count;
+    return Array.from({ length: count }, (_, e) =>
+      this.load({
+        name: `${name}[${e}]`,
+        dims: [cols, rows],
+        type: t.type,
+        offset: t.offset + e * bytes,
+        fileOffset: t.fileOffset + e * bytes,
+        nElements: cols * rows,
+        nBytes: bytes,
+      }),
+    );
+  }
+
+  /** Loads a checked matrix (or a slice of one) and records it for readying at the end of the load. */
+  private load(info: GGUFTensorInfo): Weight {
+    const w = this.backend.loadWeight(this.file, info);
+    this.matrices.push({ weight: w, bytes: info.nBytes });
+    return w;
   }
 
   /** A vector (norm weights, biases) as f32. */

@@ -5,10 +5,12 @@ import { MetadataReader, type ModelConfig, ModelConfigError } from '../model-con
 import { llama } from './llama.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
+import { qwen2moe } from './qwen2moe.js';
 import { qwen3 } from './qwen3.js';
+import { qwen3moe } from './qwen3moe.js';
 
 const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(
-  ([llama, qwen2, qwen3, phi3] as Architecture[]).map((a) => [a.name, a]),
+  ([llama, qwen2, qwen3, phi3, qwen2moe, qwen3moe] as Architecture[]).map((a) => [a.name, a]),
 );
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

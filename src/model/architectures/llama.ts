@@ -1,10 +1,12 @@
 // Llama (and the files that reuse its name: Mistral, TinyLlama, SmolLM, Llama 3.x with rope_freqs):
 // pre-norm layers of GQA attention with adjacent-pair RoPE and a SwiGLU MLP. Optional QKV biases are
-// loaded when present, and Q, K and V may be stored fused in one attn_qkv tensor.
+// loaded when present, and Q, K and V may be stored fused in one attn_qkv tensor. Mixtral-style files
+// (llama.expert_count > 0) route each token to experts instead of one MLP.
 import type { Architecture, ModelParts } from '../architecture.js';
 import { AttentionBlock } from '../blocks/attention.js';
 import { DecoderLayer } from '../blocks/decoder-layer.js';
-import { SwiGLUFeedForward } from '../blocks/feed-forward.js';
+import { type FeedForward, SwiGLUFeedForward } from '../blocks/feed-forward.js';
+import { type ExpertConfig, loadMoEFeedForward, readExpertConfig } from '../experts.js';
 import { type ModelConfig, readCommonConfig } from '../model-config.js';
 import { loadRopeOptions, type RopeOptions } from '../rope-scaling.js';
 import type { WeightLoader } from '../weight-loader.js';
@@ -43,14 +45,19 @@ export function loadLlamaAttention(w: WeightLoader, c: ModelConfig, l: number, r
   );
 }
 
+export interface LlamaLayerOptions extends LlamaAttentionOptions {
+  /** The layer's MLP when it is not the dense SwiGLU one (experts). */
+  ffn?: FeedForward;
+}
+
 /** The layer every Llama-like file has, under llama.cpp's tensor names. */
-export function loadLlamaLayer(w: WeightLoader, c: ModelConfig, l: number, rope: RopeOptions, opts: LlamaAttentionOptions = {}): DecoderLayer {
+export function loadLlamaLayer(w: WeightLoader, c: ModelConfig, l: number, rope: RopeOptions, opts: LlamaLayerOptions = {}): DecoderLayer {
   const p = `blk.${l}.`;
   return new DecoderLayer({
     inputNorm: w.vector(`${p}attn_norm.weight`, c.dim),
     attention: loadLlamaAttention(w, c, l, rope, opts),
     ffnNorm: w.vector(`${p}ffn_norm.weight`, c.dim),
-    ffn: new SwiGLUFeedForward(
+    ffn: opts.ffn ?? new SwiGLUFeedForward(
       w.matrix(`${p}ffn_gate.weight`, c.dim, c.ffnDim),
       w.matrix(`${p}ffn_up.weight`, c.dim, c.ffnDim),
       w.matrix(`${p}ffn_down.weight`, c.ffnDim, c.dim),
@@ -67,12 +74,22 @@ export function loadLlamaEnds(w: WeightLoader, c: ModelConfig): Omit<ModelParts,
   return { tokenEmbd, outputNorm: w.vector('output_norm.weight', c.dim), output };
 }
 
-export const llama: Architecture = {
+export interface LlamaConfig extends ModelConfig {
+  /** Mixtral-style experts; each one is feed_forward_length wide and the chosen weights sum to 1. */
+  experts?: ExpertConfig;
+}
+
+export const llama: Architecture<LlamaConfig> = {
   name: 'llama',
-  readConfig: (m) => readCommonConfig(m, 'normal'),
+  readConfig(m) {
+    const c = readCommonConfig(m, 'normal');
+    return { ...c, experts: readExpertConfig(m, () => c.ffnDim, true) };
+  },
   load(w, c, at) {
     const ends = loadLlamaEnds(w, c);
     const rope = loadRopeOptions(w, c, at.contextSize);
-    return { ...ends, layers: Array.from({ length: c.nLayers }, (_, l) => loadLlamaLayer(w, c, l, rope)) };
+    const x = c.experts;
+    const layer = (l: number) => loadLlamaLayer(w, c, l, rope, x ? { ffn: loadMoEFeedForward(w, c, x, l) } : {});
+    return { ...ends, layers: Array.from({ length: c.nLayers }, (_, l) => layer(l)) };
   },
 };
