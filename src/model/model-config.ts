@@ -20,6 +20,11 @@ export interface ModelConfig {
   ropeFreqBase: number;
   ropeFreqScale: number;
   ropeMode: 'normal' | 'neox';
+  /**
+   * The sliding window of the model's windowed layers, where it has any. Attention then counts cache
+   * rows as positions, so such a model cannot evict tokens (rows would no longer be positions).
+   */
+  slidingWindow?: number;
 }
 
 export class ModelConfigError extends Error {

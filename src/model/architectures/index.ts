@@ -2,11 +2,14 @@
 import type { Architecture } from '../architecture.js';
 import type { GGUFFile } from '../gguf/reader.js';
 import { MetadataReader, type ModelConfig, ModelConfigError } from '../model-config.js';
+import { gemma } from './gemma.js';
+import { gemma2 } from './gemma2.js';
+import { gemma3 } from './gemma3.js';
 import { llama } from './llama.js';
 import { qwen2 } from './qwen2.js';
 
 const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(
-  ([llama, qwen2] as Architecture[]).map((a) => [a.name, a]),
+  ([llama, qwen2, gemma, gemma2, gemma3] as Architecture[]).map((a) => [a.name, a]),
 );
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

@@ -1,10 +1,15 @@
 // Llama (and the files that reuse its name: Mistral, TinyLlama, SmolLM): pre-norm layers of GQA
 // attention with adjacent-pair RoPE and a SwiGLU MLP. Optional QKV biases are loaded when present.
+// A file that declares llama.attention.sliding_window (Mistral 7B v0.1 was trained with 4096) attends
+// through that window in every layer. llama.cpp reads no window for llama files and attends to every
+// position, so the two differ once a sequence is longer than the window; converted Mistral files carry
+// no window key, and then both attend globally.
 import type { Architecture, ModelParts } from '../architecture.js';
 import { AttentionBlock } from '../blocks/attention.js';
 import { DecoderLayer } from '../blocks/decoder-layer.js';
 import { SwiGLUFeedForward } from '../blocks/feed-forward.js';
 import { type ModelConfig, readCommonConfig } from '../model-config.js';
+import { readSlidingWindow } from '../sliding-window.js';
 import type { WeightLoader } from '../weight-loader.js';
 
 /** The layer every Llama-like file has, under llama.cpp's tensor names. */
@@ -22,7 +27,7 @@ export function loadLlamaLayer(w: WeightLoader, c: ModelConfig, l: number): Deco
       bk: w.optionalVector(`${p}attn_k.bias`, kvDim),
       bv: w.optionalVector(`${p}attn_v.bias`, kvDim),
     },
-    c,
+    { ...c, ...(c.slidingWindow !== undefined ? { window: c.slidingWindow } : {}) },
   );
   return new DecoderLayer({
     inputNorm: w.vector(`${p}attn_norm.weight`, c.dim),
@@ -47,7 +52,10 @@ export function loadLlamaEnds(w: WeightLoader, c: ModelConfig): Omit<ModelParts,
 
 export const llama: Architecture = {
   name: 'llama',
-  readConfig: (m) => readCommonConfig(m, 'normal'),
+  readConfig(m) {
+    const window = readSlidingWindow(m);
+    return { ...readCommonConfig(m, 'normal'), ...(window !== undefined ? { slidingWindow: window } : {}) };
+  },
   load(w, c) {
     const ends = loadLlamaEnds(w, c);
     return { ...ends, layers: Array.from({ length: c.nLayers }, (_, l) => loadLlamaLayer(w, c, l)) };

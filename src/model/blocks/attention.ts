@@ -26,6 +26,10 @@ export interface AttentionOptions {
   ropeMode: 'normal' | 'neox';
   /** Softmax scale (default 1/sqrt(headDim)). */
   scale?: number;
+  /** Sliding window in positions (Mistral, Gemma's local layers); omitted: every earlier position. */
+  window?: number;
+  /** Attention logit soft-cap (Gemma 2); omitted: none. */
+  softcap?: number;
   normEps: number;
 }
 
@@ -37,7 +41,11 @@ export class AttentionBlock {
   constructor(readonly w: AttentionWeights, private readonly o: AttentionOptions) {
     this.ropeQ = { nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, freqBase: o.ropeFreqBase, freqScale: o.ropeFreqScale, mode: o.ropeMode };
     this.ropeK = { ...this.ropeQ, nHeads: o.nKVHeads };
-    this.shape = { nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim) };
+    this.shape = {
+      nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim),
+      ...(o.window !== undefined ? { window: o.window } : {}),
+      ...(o.softcap !== undefined ? { softcap: o.softcap } : {}),
+    };
   }
 
   /** out[n, dim] = attention output of the normed input h[n, dim]. out may alias h. */
