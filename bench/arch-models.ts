@@ -43,6 +43,8 @@ export interface TensorSpec {
   /** ggml order: dims[0] is the row length; a third dim stacks matrices (MoE experts, [cols, rows, experts]). */
   dims: number[];
   role: TensorRole;
+  /** Multiplies the role's values (a norm's weights, a matrix's spread); e.g. to undo an architecture's embedding scale. */
+  scale?: number;
 }
 
 export interface ArchSpec {
@@ -250,6 +252,46 @@ function qwen2YarnSpec(): ArchSpec {
   };
 }
 
+/**
+ * Gemma's layers: Llama's tensors, plus (Gemma 2/3) the post-attention and post-MLP norms and (Gemma 3)
+ * the per-head QK norms. The output is tied to the embedding unless `output` (Gemma 3 files may have one).
+ */
+function gemmaLike(name: string, arch: string, o: { postNorms?: boolean; qkNorms?: boolean; output?: boolean; shape?: ArchShape; metadata?: ArchSpec['metadata'] }): ArchSpec {
+  return {
+    name,
+    arch,
+    ...(o.shape ? { shape: o.shape } : {}),
+    ...(o.metadata ? { metadata: o.metadata } : {}),
+    tensors(s) {
+      const ends = endTensors(s);
+      const layers = Array.from({ length: s.layers }, (_, l) => {
+        const p = `blk.${l}.`;
+        return [
+          ...llamaLayerTensors(s, l),
+          ...(o.postNorms ? [
+            { name: `${p}post_attention_norm.weight`, dims: [s.dim], role: 'norm' },
+            { name: `${p}post_ffw_norm.weight`, dims: [s.dim], role: 'norm' },
+          ] as TensorSpec[] : []),
+          ...(o.qkNorms ? [
+            { name: `${p}attn_q_norm.weight`, dims: [s.headDim], role: 'norm' },
+            { name: `${p}attn_k_norm.weight`, dims: [s.headDim], role: 'norm' },
+          ] as TensorSpec[] : []),
+        ];
+      }).flat();
+      // Gemma multiplies the embeddings by sqrt(dim): the embedding is that much smaller, so the residual
+      // stream is as large as Llama's and the layers (not just the token) decide the next token; the
+      // final norm is that much larger, so the logits (through the tied or shuffled embedding) are too.
+      const embed = Math.sqrt(s.dim);
+      const first = ends.first.map((t) => ({ ...t, scale: 1 / embed }));
+      const last = ends.last.filter((t) => o.output || t.name !== 'output.weight').map((t) => (t.role === 'norm' ? { ...t, scale: embed } : t));
+      return [...first, ...layers, ...last];
+    },
+  };
+}
+
+/** A window well inside the prompt (~16 tokens) + 64 generated tokens, so the local layers' edge moves. */
+const TEST_WINDOW = 8;
+
 /** Every spec with a recorded llama.cpp result; architecture helpers add theirs here. */
 export const ARCH_SPECS: ArchSpec[] = [
   llamaLike('llama', 'llama'),
@@ -271,6 +313,30 @@ export const ARCH_SPECS: ArchSpec[] = [
     metadata(w) {
       w.setUint32('qwen2moe.expert_feed_forward_length', 256);
       w.setUint32('qwen2moe.expert_shared_feed_forward_length', 512);
+    },
+  }),
+  gemmaLike('gemma', 'gemma', {}),
+  // Layer 0 local (window 8, its own RoPE base), layer 1 global; both soft-caps well inside the scores' range.
+  gemmaLike('gemma2', 'gemma2', {
+    postNorms: true,
+    metadata(w) {
+      w.setUint32('gemma2.attention.sliding_window', TEST_WINDOW);
+      w.setFloat32('gemma2.rope.freq_base_swa', 500);
+      w.setFloat32('gemma2.attn_logit_softcapping', 3);
+      w.setFloat32('gemma2.final_logit_softcapping', 15);
+    },
+  }),
+  // Six layers: five local (window 8, RoPE base 10000, unscaled), one global (base 1e6, linear scaling x8).
+  gemmaLike('gemma3', 'gemma3', {
+    postNorms: true,
+    qkNorms: true,
+    output: true,
+    shape: { ...SMALL_SHAPE, layers: 6 },
+    metadata(w) {
+      w.setUint32('gemma3.attention.sliding_window', TEST_WINDOW);
+      w.setFloat32('gemma3.rope.freq_base', 1e6);
+      w.setString('gemma3.rope.scaling.type', 'linear');
+      w.setFloat32('gemma3.rope.scaling.factor', 8);
     },
   }),
 ];
@@ -312,18 +378,18 @@ export function writeArchModel(path: string, spec: ArchSpec, type: GGMLType): st
   } finally {
     vocab.close();
   }
-  const roles = new Map<string, TensorRole>();
+  const roles = new Map<string, TensorSpec>();
   for (const t of spec.tensors(s)) {
     const matrixType = t.dims.length > 1 && t.dims[0]! % (typeTraits(type)?.blockSize ?? 1) === 0 ? type : GGMLType.F32;
     w.addTensor(t.name, t.dims, t.role === 'norm' || t.role === 'bias' || t.role === 'ropeFactors' || t.role === 'router' ? GGMLType.F32 : matrixType);
-    roles.set(t.name, t.role);
+    roles.set(t.name, t);
   }
   const rng = new Xorshift128(seedOf(`${spec.name}/${type}/${ARCH_GENERATOR_VERSION}`));
   let embedding: Uint8Array | undefined;
   w.writeFile(path, (t: TensorPlan) => {
-    const role = roles.get(t.name)!;
+    const { role, scale = 1 } = roles.get(t.name)!;
     if (role === 'output' && embedding && embedding.length === t.nBytes) return [shuffledRows(embedding, t.dims[1]!)];
-    const bytes = tensorBytes(t, role, rng);
+    const bytes = tensorBytes(t, role, scale, rng);
     if (role === 'embedding') embedding = bytes;
     return [bytes];
   });
@@ -346,16 +412,16 @@ function shuffledRows(embedding: Uint8Array, rows: number): Uint8Array {
   return out;
 }
 
-function tensorBytes(t: TensorPlan, role: TensorRole, rng: Xorshift128): Uint8Array {
+function tensorBytes(t: TensorPlan, role: TensorRole, scale: number, rng: Xorshift128): Uint8Array {
   if (role === 'norm' || role === 'bias' || role === 'ropeFactors') {
     const n = t.dims[0]!;
     const v = new Float32Array(n);
     const unit = () => rng.next() / 0x100000000 - 0.5;
-    for (let i = 0; i < n; i++) v[i] = role === 'norm' ? 1 + unit() * 0.4 : role === 'ropeFactors' ? 2.5 + unit() * 3 : unit() * 2 * STD.bias;
+    for (let i = 0; i < n; i++) v[i] = (role === 'norm' ? 1 + unit() * 0.4 : role === 'ropeFactors' ? 2.5 + unit() * 3 : unit() * 2 * STD.bias) * scale;
     return new Uint8Array(v.buffer);
   }
   const words = new Uint32Array(Math.ceil(t.nBytes / 4));
   const bytes = new Uint8Array(words.buffer, 0, t.nBytes);
-  fillRandomBlocks(t.type, bytes, words, rng, STD[role]);
+  fillRandomBlocks(t.type, bytes, words, rng, STD[role] * scale);
   return bytes;
 }

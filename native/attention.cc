@@ -111,7 +111,7 @@ struct ContiguousRows {
   }
 };
 
-// attention(out, q, <the kvArgs>, slots, positions, nHeads, scale[, voters, acc, stride])
+// attention(out, q, <the kvArgs>, slots, positions, nHeads, scale, window, softcap[, voters, acc, stride])
 // (the optional scores output: attention_scores.h)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Args args(info, "attention");
@@ -122,10 +122,13 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   const ArrayArg<int32_t> positions = args.int32(3 + kKVArgs, "positions");
   const size_t nHeads = args.index(4 + kKVArgs, "nHeads");
   const float scale = float(args.number(5 + kKVArgs, "scale"));
+  size_t window = 0;
+  float softcap = 0.0f;
+  attentionOptionArgs(args, 6 + kKVArgs, window, softcap);
   checkTokens(args, slots, positions, g);
   ScoreRequest request{};
-  const bool scores = scoreArgs(args, 6 + kKVArgs, positions, g.kvHeads, out, q, request);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual,
+  const bool scores = scoreArgs(args, 6 + kAttentionOptionArgs + kKVArgs, positions, g.kvHeads, out, q, request);
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, window, softcap, g.format.ids, &g.residual,
                        slots.data, g.format.rotateBlock, scores ? &request : nullptr},
                [&](size_t t) {
                  const size_t base = g.offset(size_t(slots.data[t]), 0);

@@ -25,12 +25,24 @@ struct AttentionBatch {
   size_t kvHeads;
   size_t headDim;
   float scale;
+  size_t window;   // sliding window in rows (0: none; see AttentionShape)
+  float softcap;   // score soft-cap (0: none)
   KVFormats formats;
   const Residual* ring;  // the residual window (ringRows 0: none)
   const int32_t* slots;  // each token's slot
   size_t rotateBlock;    // the cache is Walsh-Hadamard rotated in blocks of this many values (0: not)
   const ScoreRequest* scores;  // nullptr: none asked
 };
+
+// Reads attention's (window, softcap) at `first`: a window in rows (0: none) and a positive finite
+// soft-cap (0: none).
+constexpr size_t kAttentionOptionArgs = 2;
+inline void attentionOptionArgs(const Args& args, size_t first, size_t& window, float& softcap) {
+  window = args.index(first, "window", size_t(INT32_MAX));
+  const double cap = args.number(first + 1, "softcap");
+  if (!(cap >= 0.0 && cap < 1e30)) args.rangeError("softcap (" + std::to_string(cap) + ") must be 0 (none) or positive and finite");
+  softcap = float(cap);
+}
 
 // rowsFor(token) gives the layout's row filler (see attendRows) for that token's sequence.
 template <class RowsFor>
@@ -45,10 +57,10 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
   args.requireLength(b.out, qLen, "out");
   args.requireDisjoint(b.out, qLen, b.q, qLen, "out and q");
   const KernelSet& k = kernels();
-  const AttentionHeads heads{b.nHeads, b.kvHeads, b.headDim, b.scale};
-  const std::vector<AttentionUnit> units = planUnits(b.positions, b.tokens, size_t(pool().threads()));
+  const AttentionHeads heads{b.nHeads, b.kvHeads, b.headDim, b.scale, b.softcap};
+  const std::vector<AttentionUnit> units = planUnits(b.positions, b.tokens, size_t(pool().threads()), b.window);
   std::optional<ScorePlan> scores;
-  if (b.scores) scores.emplace(*b.scores, b.positions, b.tokens, b.nHeads, b.kvHeads, units);
+  if (b.scores) scores.emplace(*b.scores, b.positions, b.tokens, b.nHeads, b.kvHeads, units, b.window);
 
   // Softmax statistics for every unit; separate outputs only for units of split tokens.
   std::vector<float> stats(units.size() * 2 * b.nHeads);

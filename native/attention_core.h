@@ -52,8 +52,17 @@ struct AttentionHeads {
   size_t kvHeads;
   size_t d;
   float scale;
+  float softcap;  // > 0: scaled scores s become softcap * tanh(s / softcap) (Gemma 2); 0: none
   size_t group() const { return nHeads / kvHeads; }
 };
+
+// Gemma 2's logit soft-cap on a group's tile of scaled scores (`count` of each head's row).
+inline void softcapScores(float* scores, size_t heads, size_t stride, size_t count, float cap) {
+  const float inv = 1.0f / cap;
+  for (size_t h = 0; h < heads; h++) {
+    for (size_t p = 0; p < count; p++) scores[h * stride + p] = cap * std::tanh(scores[h * stride + p] * inv);
+  }
+}
 
 // The formats of K and V, fixed for a call, and what decoding a row needs besides its address.
 struct KVFormats {
@@ -182,6 +191,7 @@ void attendRows(const KernelSet& k, const Rows& layout, KVFormats formats, const
           for (size_t p = 0; p < count; p++) scores[h * stride + p] = k.dot(qh + h * d, floatRows[p], d) * a.scale;
         }
       }
+      if (a.softcap > 0.0f) softcapScores(scores, group, stride, count, a.softcap);
       float* correction = scratch.correction.data() + h0;
       k.softmaxTile(scores, group, stride, count, r.max + h0, r.sum + h0, correction);
       for (size_t h = 0; h < group; h++) {

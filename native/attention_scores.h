@@ -68,9 +68,10 @@ inline bool scoreArgs(const Args& args, size_t first, const ArrayArg<int32_t>& r
 class ScorePlan {
  public:
   ScorePlan(const ScoreRequest& req, const int32_t* rows, size_t tokens, size_t nHeads, size_t kvHeads,
-            const std::vector<AttentionUnit>& units)
+            const std::vector<AttentionUnit>& units, size_t window)
       : req_(req), rows_(rows), nHeads_(nHeads), kvHeads_(kvHeads), group_(nHeads / kvHeads),
-        dst_(tokens, nullptr), dstStride_(tokens, req.stride), staged_(tokens, false) {
+        dst_(tokens, nullptr), dstStride_(tokens, req.stride), staged_(tokens, false), first_(tokens, 0) {
+    for (size_t t = 0; t < tokens; t++) first_[t] = firstRow(rows, t, window);
     // Voting tokens by accumulator, in token order within one.
     std::vector<std::pair<int32_t, size_t>> byVoter;
     for (size_t t = 0; t < tokens; t++) {
@@ -134,12 +135,12 @@ class ScorePlan {
     return &view;
   }
 
-  // An unsplit unit's token: its max and sum are final.
+  // An unsplit unit's token: its max and sum are final. Rows before a sliding window get nothing.
   void finishUnit(const KernelSet& k, const AttentionUnit& u, const ScoreTiles& t, const PartialAttention& r) const {
     for (size_t kv = 0; kv < kvHeads_; kv++) {
       float* row = dst_[u.token] + kv * dstStride_[u.token];
       if (staged_[u.token]) std::fill_n(row, len(u.token), 0.0f);
-      t.addProbabilities(k, kv * group_, group_, r.max, r.sum, row);
+      t.addProbabilities(k, kv * group_, group_, r.max, r.sum, row + u.begin);
     }
   }
 
@@ -163,7 +164,11 @@ class ScorePlan {
       const size_t n = task / kvHeads_, kv = task % kvHeads_;
       const AttentionUnit& u = units[splitUnits_[n]];
       float* row = dst_[u.token] + kv * dstStride_[u.token] + u.begin;
-      if (staged_[u.token]) std::fill_n(row, u.end - u.begin, 0.0f);
+      if (staged_[u.token]) {
+        std::fill_n(row, u.end - u.begin, 0.0f);
+        // The token's first range also clears the rows before its window, which no unit writes.
+        if (u.begin == first_[u.token]) std::fill_n(row - u.begin, u.begin, 0.0f);
+      }
       const float* m = merged.data() + n * 2 * nHeads_;
       splitTiles_[splitUnits_[n]].addProbabilities(k, kv * group_, group_, m, m + nHeads_, row);
     });
@@ -208,6 +213,7 @@ class ScorePlan {
   std::vector<float*> dst_;         // per token: its rows' sums, position 0 first; nullptr: not voting
   std::vector<size_t> dstStride_;   // per token: floats between its KV heads' rows
   std::vector<bool> staged_;        // per token: dst_ is its own buffer (cleared by whoever writes it)
+  std::vector<size_t> first_;       // per token: the first row it attends (a sliding window's start)
   std::vector<Shared> shared_;
   std::vector<size_t> sharedTokens_;
   std::vector<size_t> splitUnits_;  // voting units of split tokens, in unit order

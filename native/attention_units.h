@@ -28,18 +28,25 @@ struct AttentionUnit {
   size_t ranges;  // how many units this token has (1: the unit writes the final output)
 };
 
-// Units in token order; a token's ranges are consecutive. Token t attends positions 0..rows[t].
-inline std::vector<AttentionUnit> planUnits(const int32_t* rows, size_t tokens, size_t threads) {
+// The first row token t attends: 0, or with a sliding window of `window` rows (0: none) the window's first.
+inline size_t firstRow(const int32_t* rows, size_t t, size_t window) {
+  const size_t last = size_t(rows[t]);
+  return window > 0 && last + 1 > window ? last + 1 - window : 0;
+}
+
+// Units in token order; a token's ranges are consecutive. Token t attends positions firstRow(t)..rows[t].
+inline std::vector<AttentionUnit> planUnits(const int32_t* rows, size_t tokens, size_t threads, size_t window) {
   const size_t wanted = tokens >= 2 * threads ? 1 : (2 * threads + tokens - 1) / tokens;
   std::vector<AttentionUnit> units;
   units.reserve(tokens * wanted);
   for (size_t t = 0; t < tokens; t++) {
-    const size_t len = size_t(rows[t]) + 1;
+    const size_t first = firstRow(rows, t, window);
+    const size_t len = size_t(rows[t]) + 1 - first;
     const size_t ranges = std::max<size_t>(1, std::min(wanted, len / kMinSplitPositions));
     // Range length rounded up to whole tiles, so only a token's last range has a partial tile.
     const size_t step = ((len + ranges - 1) / ranges + kPositionTile - 1) / kPositionTile * kPositionTile;
     const size_t used = (len + step - 1) / step;
-    for (size_t i = 0; i < used; i++) units.push_back({t, i * step, std::min(len, (i + 1) * step), used});
+    for (size_t i = 0; i < used; i++) units.push_back({t, first + i * step, first + std::min(len, (i + 1) * step), used});
   }
   return units;
 }

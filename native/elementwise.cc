@@ -1,5 +1,5 @@
 // Row-wise and element-wise ops of the Llama block: rmsnorm, add + rmsnorm, rope (normal and neox pair orders),
-// swiglu, add, addBias. Small inputs run on the calling thread; large (prefill) inputs use the pool.
+// swiglu, geglu, add, addBias. Small inputs run on the calling thread; large (prefill) inputs use the pool.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -205,6 +205,28 @@ Napi::Value SwiGLU(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// GELU in its tanh approximation (as Gemma and llama.cpp use it) times up, in f32 with the library tanh.
+void gegluRange(float* out, const float* gate, const float* up, size_t len) {
+  constexpr float kScale = 0.7978845608028654f;  // sqrt(2 / pi)
+  for (size_t i = 0; i < len; i++) {
+    const float g = gate[i];
+    out[i] = 0.5f * g * (1.0f + std::tanh(kScale * (g + 0.044715f * g * g * g))) * up[i];
+  }
+}
+
+Napi::Value GeGLU(const Napi::CallbackInfo& info) {
+  Args args(info, "geglu");
+  const ArrayArg<float> out = args.float32(0, "out");
+  const ArrayArg<float> gate = args.float32(1, "gate");
+  const ArrayArg<float> up = args.float32(2, "up");
+  const size_t len = args.index(3, "len");
+  args.requireLength(out, len, "out");
+  args.requireLength(gate, len, "gate");
+  args.requireLength(up, len, "up");
+  forRanges(len, kElementGrain, [&](size_t i0, size_t i1) { gegluRange(out.data + i0, gate.data + i0, up.data + i0, i1 - i0); });
+  return info.Env().Undefined();
+}
+
 Napi::Value Add(const Napi::CallbackInfo& info) {
   Args args(info, "add");
   const ArrayArg<float> x = args.float32(0, "x");
@@ -238,6 +260,7 @@ void InitElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("addRmsnorm", Napi::Function::New(env, AddRmsNorm, "addRmsnorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, SwiGLU, "swiglu"));
+  exports.Set("geglu", Napi::Function::New(env, GeGLU, "geglu"));
   exports.Set("add", Napi::Function::New(env, Add, "add"));
   exports.Set("addBias", Napi::Function::New(env, AddBias, "addBias"));
 }

@@ -124,7 +124,7 @@ struct PagedRows {
   }
 };
 
-// pagedAttention(out, q, <the pagedArgs>, slots, positions, nHeads, scale[, voters, acc, stride])
+// pagedAttention(out, q, <the pagedArgs>, slots, positions, nHeads, scale, window, softcap[, voters, acc, stride])
 // (the optional scores output: attention_scores.h)
 Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   Args args(info, "pagedAttention");
@@ -135,10 +135,13 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
   const ArrayArg<int32_t> positions = args.int32(3 + kPagedArgs, "positions");
   const size_t nHeads = args.index(4 + kPagedArgs, "nHeads");
   const float scale = float(args.number(5 + kPagedArgs, "scale"));
+  size_t window = 0;
+  float softcap = 0.0f;
+  attentionOptionArgs(args, 6 + kPagedArgs, window, softcap);
   checkTokens(args, slots, positions, g);
   ScoreRequest request{};
-  const bool scores = scoreArgs(args, 6 + kPagedArgs, positions, g.kvHeads, out, q, request);
-  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, g.format.ids, &g.residual,
+  const bool scores = scoreArgs(args, 6 + kAttentionOptionArgs + kPagedArgs, positions, g.kvHeads, out, q, request);
+  runAttention(args, {out, q, positions.data, slots.length, nHeads, g.kvHeads, g.headDim, scale, window, softcap, g.format.ids, &g.residual,
                        slots.data, g.format.rotateBlock, scores ? &request : nullptr},
                [&](size_t t) { return PagedRows{g, g.tables + size_t(slots.data[t]) * g.maxBlocksPerSlot}; });
   return info.Env().Undefined();

@@ -139,6 +139,14 @@ export interface AttentionShape {
   headDim: number;
   /** Softmax scale, normally 1/sqrt(headDim). */
   scale: number;
+  /**
+   * Sliding window (Mistral, Gemma 2/3 local layers): token i attends only rows rows[i] - window + 1 ..
+   * rows[i]; omitted, every row up to rows[i]. Rows stand for positions here, so callers must not pass a
+   * window while rows differ from positions (eviction).
+   */
+  window?: number;
+  /** Scaled scores s become softcap * tanh(s / softcap) before the softmax (Gemma 2); omitted: none. */
+  softcap?: number;
 }
 
 export interface RopeParams {
@@ -203,6 +211,11 @@ export interface Backend {
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void;
   /** out[i] = silu(gate[i]) * up[i] for i < len. out may alias gate. */
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
+  /**
+   * out[i] = gelu(gate[i]) * up[i] for i < len, with GELU's tanh approximation
+   * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma). out may alias gate.
+   */
+  geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   /** x[i] += y[i] for i < len. */
   add(x: Float32Array, y: Float32Array, len: number): void;
   /** x[r, :] += bias for n rows (Qwen2-style QKV biases). */
@@ -217,7 +230,8 @@ export interface Backend {
   /**
    * Causal attention for a token-packed batch: token i attends to cache rows 0..rows[i] of its slot's
    * cached K/V (this batch's rows must already be stored). q and out are [n, nHeads*headDim]; GQA maps
-   * query head h to KV head floor(h / (nHeads / nKVHeads)). With `scores`, the same pass also adds the
+   * query head h to KV head floor(h / (nHeads / nKVHeads)); shape.window narrows the rows and
+   * shape.softcap caps the scores (see AttentionShape). With `scores`, the same pass also adds the
    * softmax weights it computes into scores.acc (see AttentionScores); `out` is the same either way.
    */
   attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, rows: Int32Array, shape: AttentionShape, scores?: AttentionScores): void;

@@ -1,5 +1,5 @@
 // Argument checks and small shared computations every backend applies at its op boundaries.
-import type { AttentionScores, RopeParams } from './backend.js';
+import type { AttentionScores, AttentionShape, RopeParams } from './backend.js';
 import type { GGUFTensorInfo } from '../model/gguf/reader.js';
 import { type GGMLType, typeName, typeTraits } from '../model/gguf/types.js';
 
@@ -58,5 +58,15 @@ export function checkAttentionScores(scores: AttentionScores, rows: Int32Array, 
   const need = (most + 1) * kvHeads * stride;
   if (acc.length < need) {
     throw new RangeError(`attention: acc has ${acc.length} elements, too few for voter ${most}: needs (${most} + 1) x ${kvHeads} KV heads x stride ${stride} = ${need}`);
+  }
+}
+
+/** A window is a whole number of rows >= 1 and a soft-cap a positive finite number, where given. */
+export function checkAttentionOptions(s: AttentionShape): void {
+  if (s.window !== undefined && !(Number.isInteger(s.window) && s.window >= 1 && s.window <= 0x7fffffff)) {
+    throw new RangeError(`attention: window ${s.window} must be a whole number of rows >= 1`);
+  }
+  if (s.softcap !== undefined && !(Number.isFinite(s.softcap) && s.softcap > 0)) {
+    throw new RangeError(`attention: softcap ${s.softcap} must be a positive finite number`);
   }
 }

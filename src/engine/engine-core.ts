@@ -181,6 +181,10 @@ export class EngineCore {
     if (e && !this.kv.eviction) {
       throw new RequestFaultError(`this server's KV cache (${this.kv.view.keyFormat.name}/${this.kv.view.valueFormat.name} with a residual window) cannot evict tokens; send kv_policy "none"`, 'invalid_value', 'kv_policy');
     }
+    const window = this.model.config.slidingWindow;
+    if (e && window !== undefined) {
+      throw new RequestFaultError(`this model attends through a sliding window of ${window} positions, which evicted caches cannot keep; send kv_policy "none"`, 'invalid_value', 'kv_policy');
+    }
     return e;
   }
 

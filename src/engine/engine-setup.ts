@@ -134,7 +134,10 @@ export function createEngineCore(model: TransformerModel, tokenizer: GenerationT
   const evictionDefaults: EvictionRequest = { policy: opts.kvPolicy as EvictionRequest['policy'], budget: opts.kvBudget };
   try {
     // Checked as a request would be (names and ranges), and against this cache.
-    if (resolveEviction(evictionDefaults, r.maxContext, r.maxContext) && !kv.eviction) throw new Error('caches with a residual window (KIVI) cannot evict tokens');
+    const evicts = resolveEviction(evictionDefaults, r.maxContext, r.maxContext) !== undefined;
+    if (evicts && !kv.eviction) throw new Error('caches with a residual window (KIVI) cannot evict tokens');
+    // Windowed attention counts cache rows as positions, which eviction breaks.
+    if (evicts && c.slidingWindow !== undefined) throw new Error(`kv_policy: this model attends through a sliding window of ${c.slidingWindow} positions, which evicted caches cannot keep`);
   } catch (e) {
     kv.close();
     throw new EngineConfigError((e as Error).message.replace(/^kv_policy/, 'kvPolicy').replace(/^kv_budget/, 'kvBudget'));

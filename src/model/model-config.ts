@@ -24,6 +24,11 @@ export interface ModelConfig {
   ropeMode: 'normal' | 'neox';
   /** How RoPE is stretched past the training context; loadRopeOptions resolves it with the file's factor tensors. */
   ropeScaling: RopeScaling;
+  /**
+   * The sliding window of the model's windowed layers, where it has any. Attention then counts cache
+   * rows as positions, so such a model cannot evict tokens (rows would no longer be positions).
+   */
+  slidingWindow?: number;
 }
 
 export class ModelConfigError extends Error {

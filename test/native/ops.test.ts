@@ -106,6 +106,28 @@ test('rope keeps no stale angles across calls that differ only in frequency or a
   assert.ok(relativeError(got, want) <= 1e-6, 'factors changed in place');
 });
 
+test('geglu (tanh-approximated GELU) matches the reference, in place too, out to where tanh saturates', () => {
+  const rng = new Rng(15);
+  for (const len of [1, 15, 5633, 70000]) {
+    const g = rng.floats(len, 12), u = rng.floats(len);
+    const want = new Float32Array(len), got = new Float32Array(len);
+    reference.geglu(want, g, u, len);
+    native.geglu(got, g, u, len);
+    // Absolute on the scale of the inputs: far left, 1 + tanh cancels to 0 in f32 (the f64 reference keeps ~1e-30).
+    let err = 0;
+    for (let i = 0; i < len; i++) err = Math.max(err, Math.abs(got[i]! - want[i]!));
+    assert.ok(err <= 1e-5, `geglu len=${len}: error ${err}`);
+    const inPlace = g.slice();
+    native.geglu(inPlace, inPlace, u, len);
+    assert.deepEqual(inPlace, got);
+  }
+  // Known values: gelu(1) = 0.8411920, gelu(-2) = -0.04540231 in the tanh form.
+  const out = new Float32Array(2);
+  native.geglu(out, Float32Array.of(1, -2), Float32Array.of(1, 1), 2);
+  assert.ok(Math.abs(out[0]! - 0.841192) < 1e-6 && Math.abs(out[1]! + 0.0454023) < 1e-6, `${out}`);
+  assert.throws(() => native.geglu(out, out, new Float32Array(1), 2), RangeError);
+});
+
 test('swiglu, add and addBias match the reference', () => {
   const rng = new Rng(14);
   for (const len of [1, 15, 5633]) {

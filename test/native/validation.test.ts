@@ -83,5 +83,5 @@ test('kvStore and attention reject out-of-range slots and positions and mismatch
   assert.throws(() => native.attention(out, q, kv, 0, Int32Array.of(0), Int32Array.of(0), { ...shape, nHeads: 3 }), RangeError);
   assert.throws(() => native.attention(out, q.subarray(0, 15), kv, 0, Int32Array.of(0), Int32Array.of(0), shape), RangeError);
   assert.throws(() => native.attention(out, q, kv, 0, Int32Array.of(0), Int32Array.of(0), { ...shape, headDim: 8 }), RangeError);
-  assert.throws(() => addon.attention(out, q, kv.keys(0).subarray(1), kv.values(0), 2, 16, 2, 4, kv.keyFormat.id, kv.valueFormat.id, kv.rowBytes, 0, kv.rowsPerPage, kv.pageBytes, new Uint8Array(0), new Uint8Array(0), 0, 1, 0, new Int32Array(0), new Int32Array(0), Int32Array.of(0), Int32Array.of(0), 4, 0.5), RangeError);
+  assert.throws(() => addon.attention(out, q, kv.keys(0).subarray(1), kv.values(0), 2, 16, 2, 4, kv.keyFormat.id, kv.valueFormat.id, kv.rowBytes, 0, kv.rowsPerPage, kv.pageBytes, new Uint8Array(0), new Uint8Array(0), 0, 1, 0, new Int32Array(0), new Int32Array(0), Int32Array.of(0), Int32Array.of(0), 4, 0.5, 0, 0), RangeError);
 });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nativeEnvProblem } from './native-env.js';
 
 /** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
-const EXPECTED_API_VERSION = 1;
+const EXPECTED_API_VERSION = 3;
 const REBUILD_HINT = 'run `npm run build:native` (or `npm rebuild vserve` where vserve is a dependency)';
 
 export interface ModelFileHandle {
@@ -82,17 +82,18 @@ export interface NativeAddon {
   addRmsnorm(x: Float32Array, y: Float32Array, out: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
   rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, ropeDim: number, freqBase: number, freqScale: number, neox: boolean, freqFactors: Float32Array | null, attnFactor: number): void;
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
+  geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   add(x: Float32Array, y: Float32Array, len: number): void;
   addBias(x: Float32Array, bias: Float32Array, n: number): void;
   kvStore(...args: [...ContiguousKVArgs, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array]): void;
   /** With ScoreArgs, also adds the softmax weights into acc (src/backend/backend.ts AttentionScores). */
-  attention(out: Float32Array, q: Float32Array, ...args: [...ContiguousKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, ...ScoreArgs]): void;
+  attention(out: Float32Array, q: Float32Array, ...args: [...ContiguousKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, window: number, softcap: number, ...ScoreArgs]): void;
   pagedKvStore(...args: [...PagedKVArgs, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array]): void;
   /** A zero-filled ArrayBuffer of `bytes` bytes that starts on a page boundary (see native/aligned_buffer.cc). */
   alignedBuffer(bytes: number): ArrayBuffer;
   /** The largest power of two, up to 4096, dividing the address of the array's first element. */
   byteAlignment(array: ArrayBufferView): number;
-  pagedAttention(out: Float32Array, q: Float32Array, ...args: [...PagedKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, ...ScoreArgs]): void;
+  pagedAttention(out: Float32Array, q: Float32Array, ...args: [...PagedKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, window: number, softcap: number, ...ScoreArgs]): void;
 }
 
 export class NativeAddonError extends Error {

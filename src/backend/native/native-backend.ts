@@ -2,7 +2,7 @@
 // read-only mapping of the GGUF file (one mapping per file); every call is validated again natively.
 // The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
 import type { AttentionScores, AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams, Weight } from '../backend.js';
-import { checkWeightShape, weightDims } from '../checks.js';
+import { checkAttentionOptions, checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import { GGMLType } from '../../model/gguf/types.js';
 import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type ResidualArgs, type ScoreArgs, type WeightTensorHandle } from './addon.js';
@@ -112,6 +112,10 @@ export class NativeBackend implements Backend {
     this.addon.swiglu(out, gate, up, len);
   }
 
+  geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {
+    this.addon.geglu(out, gate, up, len);
+  }
+
   add(x: Float32Array, y: Float32Array, len: number): void {
     this.addon.add(x, y, len);
   }
@@ -129,9 +133,12 @@ export class NativeBackend implements Backend {
     if (s.headDim !== kv.headDim || s.nKVHeads !== kv.kvHeads) {
       throw new RangeError(`attention: shape (${s.nKVHeads} KV heads of ${s.headDim}) does not match the cache (${kv.kvHeads} of ${kv.headDim})`);
     }
+    checkAttentionOptions(s);
     const scoreArgs: ScoreArgs = scores ? [scores.voters, scores.acc, scores.stride] : [];
-    if (kv.layout === 'paged') this.addon.pagedAttention(out, q, ...pagedArgs(kv, layer), slots, rows, s.nHeads, s.scale, ...scoreArgs);
-    else this.addon.attention(out, q, ...contiguousArgs(kv, layer), slots, rows, s.nHeads, s.scale, ...scoreArgs);
+    // 0: no window, no soft-cap.
+    const window = s.window ?? 0, softcap = s.softcap ?? 0;
+    if (kv.layout === 'paged') this.addon.pagedAttention(out, q, ...pagedArgs(kv, layer), slots, rows, s.nHeads, s.scale, window, softcap, ...scoreArgs);
+    else this.addon.attention(out, q, ...contiguousArgs(kv, layer), slots, rows, s.nHeads, s.scale, window, softcap, ...scoreArgs);
   }
 
   /** Unmaps the model files; weights loaded from them throw if used afterwards. */

@@ -4,7 +4,7 @@ import { residualBoundary, type AttentionScores, type AttentionShape, type Backe
 import { DEQUANTIZABLE_TYPES, dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
-import { checkAttentionScores, checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
+import { checkAttentionOptions, checkAttentionScores, checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
 import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
 import { hadamardBlock, hadamardInPlace } from '../../kv/hadamard.js';
@@ -131,6 +131,16 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {
+    checkLength('geglu gate', gate, len);
+    checkLength('geglu up', up, len);
+    checkLength('geglu out', out, len);
+    for (let i = 0; i < len; i++) {
+      const g = gate[i]!;
+      out[i] = 0.5 * g * (1 + Math.tanh(GELU_TANH_SCALE * (g + 0.044715 * g * g * g))) * up[i]!;
+    }
+  }
+
   add(x: Float32Array, y: Float32Array, len: number): void {
     checkLength('add x', x, len);
     checkLength('add y', y, len);
@@ -225,6 +235,7 @@ export class ReferenceBackend implements Backend {
     checkLength('attention out', out, n * qWidth);
     if (s.nHeads % s.nKVHeads !== 0) throw new RangeError(`${s.nHeads} query heads are not a multiple of ${s.nKVHeads} KV heads`);
     if (scores) checkAttentionScores(scores, rows, s.nKVHeads);
+    checkAttentionOptions(s);
     // Rotated caches: (Hq).(Hk) = q.k, and the output on rotated V is H times the output; H turns it back.
     this.attend(out, kv.rotate ? rotated(q.slice(0, n * qWidth), s.headDim) : q, kv, layer, slots, rows, s, scores);
     if (kv.rotate) rotated(out.subarray(0, n * qWidth), s.headDim);
@@ -239,6 +250,8 @@ export class ReferenceBackend implements Backend {
       const slot = slots[t]!, pos = rows[t]!;
       const { keys: K, values: V } = this.decodedRows(kv, layer, slot, pos);
       const voter = report ? report.voters[t]! : -1;
+      // The rows this token sees: all up to its own, or the last `window` of them.
+      const first = s.window === undefined ? 0 : Math.max(0, pos - s.window + 1);
       // This token's probabilities summed over each KV head's query heads, added into acc once per row.
       const probs = voter >= 0 ? new Float64Array(pos + 1) : undefined;
       for (let h = 0; h < s.nHeads; h++) {
@@ -246,26 +259,28 @@ export class ReferenceBackend implements Backend {
         const kvOff = Math.floor(h / group) * s.headDim;
         const scores = new Float64Array(pos + 1);
         let max = -Infinity;
-        for (let j = 0; j <= pos; j++) {
+        for (let j = first; j <= pos; j++) {
           const ko = j * row + kvOff;
           let dot = 0;
           for (let d = 0; d < s.headDim; d++) dot += q[qo + d]! * K[ko + d]!;
-          scores[j] = dot * s.scale;
-          if (scores[j]! > max) max = scores[j]!;
+          let score = dot * s.scale;
+          if (s.softcap !== undefined) score = s.softcap * Math.tanh(score / s.softcap);
+          scores[j] = score;
+          if (score > max) max = score;
         }
         let sum = 0;
-        for (let j = 0; j <= pos; j++) sum += scores[j] = Math.exp(scores[j]! - max);
+        for (let j = first; j <= pos; j++) sum += scores[j] = Math.exp(scores[j]! - max);
         for (let d = 0; d < s.headDim; d++) {
           let acc = 0;
-          for (let j = 0; j <= pos; j++) acc += scores[j]! * V[j * row + kvOff + d]!;
+          for (let j = first; j <= pos; j++) acc += scores[j]! * V[j * row + kvOff + d]!;
           out[qo + d] = acc / sum;
         }
         if (!probs) continue;
-        for (let j = 0; j <= pos; j++) probs[j] = probs[j]! + scores[j]! / sum;
+        for (let j = first; j <= pos; j++) probs[j] = probs[j]! + scores[j]! / sum;
         if ((h + 1) % group === 0) {
           const { acc, stride } = report!;
           const at = (voter * s.nKVHeads + (h + 1) / group - 1) * stride;
-          for (let j = 0; j <= pos; j++) acc[at + j] = acc[at + j]! + probs[j]!;
+          for (let j = first; j <= pos; j++) acc[at + j] = acc[at + j]! + probs[j]!;
           probs.fill(0);
         }
       }
@@ -274,6 +289,9 @@ export class ReferenceBackend implements Backend {
 
   close(): void {}
 }
+
+/** sqrt(2 / pi), the tanh approximation of GELU's constant. */
+const GELU_TANH_SCALE = Math.sqrt(2 / Math.PI);
 
 /** With a residual window, one kvStore takes at most `most` tokens of a slot (see ResidualWindow). */
 function checkSlotShares(slots: Int32Array, most: number): void {

@@ -2,6 +2,9 @@
 import type { Architecture } from '../architecture.js';
 import type { GGUFFile } from '../gguf/reader.js';
 import { MetadataReader, type ModelConfig, ModelConfigError } from '../model-config.js';
+import { gemma } from './gemma.js';
+import { gemma2 } from './gemma2.js';
+import { gemma3 } from './gemma3.js';
 import { llama } from './llama.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
@@ -10,7 +13,7 @@ import { qwen3 } from './qwen3.js';
 import { qwen3moe } from './qwen3moe.js';
 
 const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(
-  ([llama, qwen2, qwen3, phi3, qwen2moe, qwen3moe] as Architecture[]).map((a) => [a.name, a]),
+  ([llama, qwen2, qwen3, phi3, qwen2moe, qwen3moe, gemma, gemma2, gemma3] as Architecture[]).map((a) => [a.name, a]),
 );
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

@@ -2,6 +2,10 @@
 // pre-norm layers of GQA attention with adjacent-pair RoPE and a SwiGLU MLP. Optional QKV biases are
 // loaded when present, and Q, K and V may be stored fused in one attn_qkv tensor. Mixtral-style files
 // (llama.expert_count > 0) route each token to experts instead of one MLP.
+// A file that declares llama.attention.sliding_window (Mistral 7B v0.1 was trained with 4096) attends
+// through that window in every layer. llama.cpp reads no window for llama files and attends to every
+// position, so the two differ once a sequence is longer than the window; converted Mistral files carry
+// no window key, and then both attend globally.
 import type { Architecture, ModelParts } from '../architecture.js';
 import { AttentionBlock } from '../blocks/attention.js';
 import { DecoderLayer } from '../blocks/decoder-layer.js';
@@ -9,6 +13,7 @@ import { type FeedForward, SwiGLUFeedForward } from '../blocks/feed-forward.js';
 import { type ExpertConfig, loadMoEFeedForward, readExpertConfig } from '../experts.js';
 import { type ModelConfig, readCommonConfig } from '../model-config.js';
 import { loadRopeOptions, type RopeOptions } from '../rope-scaling.js';
+import { readSlidingWindow } from '../sliding-window.js';
 import type { WeightLoader } from '../weight-loader.js';
 
 export interface LlamaAttentionOptions {
@@ -41,7 +46,7 @@ export function loadLlamaAttention(w: WeightLoader, c: ModelConfig, l: number, r
       qNorm: opts.qkNorm ? w.vector(`${p}attn_q_norm.weight`, c.headDim) : undefined,
       kNorm: opts.qkNorm ? w.vector(`${p}attn_k_norm.weight`, c.headDim) : undefined,
     },
-    { ...c, ...rope },
+    { ...c, ...rope, ...(c.slidingWindow !== undefined ? { window: c.slidingWindow } : {}) },
   );
 }
 
@@ -83,7 +88,8 @@ export const llama: Architecture<LlamaConfig> = {
   name: 'llama',
   readConfig(m) {
     const c = readCommonConfig(m, 'normal');
-    return { ...c, experts: readExpertConfig(m, () => c.ffnDim, true) };
+    const window = readSlidingWindow(m);
+    return { ...c, experts: readExpertConfig(m, () => c.ffnDim, true), ...(window !== undefined ? { slidingWindow: window } : {}) };
   },
   load(w, c, at) {
     const ends = loadLlamaEnds(w, c);

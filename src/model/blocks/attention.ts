@@ -32,6 +32,10 @@ export interface AttentionOptions {
   ropeScaling?: RopeScaling;
   /** Softmax scale (default 1/sqrt(headDim)). */
   scale?: number;
+  /** Sliding window in positions (Mistral, Gemma's local layers); omitted: every earlier position. */
+  window?: number;
+  /** Attention logit soft-cap (Gemma 2); omitted: none. */
+  softcap?: number;
   normEps: number;
 }
 
@@ -47,7 +51,11 @@ export class AttentionBlock {
       freqFactors: o.ropeFreqFactors, attnFactor: o.ropeAttnFactor,
     };
     this.ropeK = { ...this.ropeQ, nHeads: o.nKVHeads };
-    this.shape = { nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim) };
+    this.shape = {
+      nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim),
+      ...(o.window !== undefined ? { window: o.window } : {}),
+      ...(o.softcap !== undefined ? { softcap: o.softcap } : {}),
+    };
   }
 
   /** out[n, dim] = attention output of the normed input h[n, dim]. out may alias h. */
