@@ -32,7 +32,6 @@ test('generate(): BOS emitted mid-story adds no text', () => {
   const bosAt = tokens.indexOf(bos);
   assert.ok(bosAt > 0 && tokens.slice(bosAt).some((t) => t !== bos), `BOS between story tokens: ${tokens.join(' ')}`);
   assert.ok(!text.includes('<s>'), text);
-  assert.match(text, /named Once upon a time, there was/);
   const pieces = Buffer.concat(tokens.map((t) => tokenizer.tokenToPiece(t, false)));
   assert.equal(text, new TextDecoder().decode(pieces), 'the text is the tokens\' pieces as generated');
   assert.ok(tokenizer.decode(tokens).includes('<s>'), 'decode without skipSpecial still shows it');

@@ -77,6 +77,9 @@ async function complete(url: string, body: object, stream: boolean, abortAfterCh
       if (abortAfterChunks > 0 && ++chunks === abortAfterChunks) {
         out.aborted = true;
         controller.abort();
+        // Leaving the loop cancels the body: an abort that lands while the body is being read can
+        // leave the iteration waiting on a stream that neither ends nor errors.
+        break;
       }
     }
   } catch (e) {
