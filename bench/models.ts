@@ -1,6 +1,6 @@
-// Benchmark models: Llama-shaped GGUF files at real model shapes with random weights and the real
-// Llama SentencePiece tokenizer (all tokenizer.* metadata of test/fixtures/vocab/ggml-vocab-llama-spm.gguf),
-// generated on demand into .cache/models/ and reused by name. Speed does not depend on the weights'
+// Benchmark models: GGUF files at real model shapes (Llama, and Qwen2 for a 152K vocabulary) with random
+// weights and a real-sized tokenizer (bench/bench-tokenizers.ts), generated on demand into .cache/models/
+// and reused by name. Speed does not depend on the weights'
 // values and peers load the same file; the values are still sane (small, zero-mean; norms ≈ 1) so a
 // forward pass gives finite logits.
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
@@ -9,16 +9,32 @@ import { GGUFFile } from '../src/model/gguf/reader.js';
 import { GGMLType, typeTraits } from '../src/model/gguf/types.js';
 import { GGUFWriter, inferTyped, type TensorPlan } from '../src/model/gguf/writer.js';
 import { BenchArgs } from './args.js';
-import { modelCacheDir, repoRoot } from './paths.js';
+import { benchTokenizerMetadata, type BenchTokenizer } from './bench-tokenizers.js';
+import { modelCacheDir } from './paths.js';
 import { ProgressBar } from '../src/cli/progress-bar.js';
 import { fillRandomBlocks, normWeights, Xorshift128 } from './random-weights.js';
 
 /** Bump when the generated files change, so stale cached files are regenerated. */
 const GENERATOR_VERSION = 2;
 const WEIGHT_STD = 0.02;
-const SPM_VOCAB = join(repoRoot, 'test', 'fixtures', 'vocab', 'ggml-vocab-llama-spm.gguf');
+
+/** What the architectures of benchmark models add to Llama's layers. */
+const ARCHITECTURES = {
+  llama: { qkvBias: false },
+  // Qwen2: biases on Q, K and V (its NeoX-style RoPE is implied by the architecture name).
+  qwen2: { qkvBias: true },
+} as const;
+export type BenchArchitecture = keyof typeof ARCHITECTURES;
 
 export interface ModelShape {
+  /** general.architecture (default llama). */
+  arch?: BenchArchitecture;
+  /** Default llama-spm, whose 32000 tokens `vocab` must then be. */
+  tokenizer?: BenchTokenizer;
+  /** No output.weight: the output projection is token_embd. */
+  tiedEmbeddings?: boolean;
+  /** RMS norm epsilon (default 1e-5). */
+  normEps?: number;
   dim: number;
   ffn: number;
   layers: number;
@@ -42,6 +58,13 @@ export const SHAPES = {
       'an untied output matrix, and context 8192',
   },
   'llama-2-7b': { dim: 4096, ffn: 11008, layers: 32, heads: 32, kvHeads: 32, vocab: 32000, context: 4096, ropeBase: 10000 },
+  // Qwen2.5-0.5B's hyperparameters (its config.json), for a model where the 151936-token vocabulary
+  // (output matrix and sampling) is a large part of each decode step.
+  'qwen2.5-0.5b': {
+    arch: 'qwen2', tokenizer: 'qwen2-bpe', tiedEmbeddings: true, normEps: 1e-6,
+    dim: 896, ffn: 4864, layers: 24, heads: 14, kvHeads: 2, vocab: 151936, context: 32768, ropeBase: 1000000,
+    note: 'Qwen2.5-0.5B shapes with a stand-in tokenizer: GPT-2\'s tokens and merges padded to its 151936 ids',
+  },
 } satisfies Record<string, ModelShape>;
 export type ShapeName = keyof typeof SHAPES;
 
@@ -77,7 +100,9 @@ const moreBits = ({ layer, layers }: LayerPlace) =>
 //     first sixteenth of the layers and Q4_K after.
 //   Q2_K: Q2_K; attn_v Q4_K with GQA >= 4 (Q3_K without); attn_output and ffn_down Q3_K.
 //   IQ4_XS: IQ4_XS; attn_v Q5_K with GQA >= 4; ffn_down Q5_K on the first eighth of the layers.
-// The smaller special cases (MoE, Falcon, tied embeddings, imatrix-dependent choices) do not apply here.
+// With tied embeddings, token_embd takes the output matrix's type (llama.cpp treats it as the output
+// then). Rows that are not a whole number of a type's blocks fall back as llama.cpp's do (fitRow).
+// The smaller special cases (MoE, Falcon, imatrix-dependent choices) do not apply here.
 const DTYPES = {
   f32: { matrix: GGMLType.F32, output: GGMLType.F32, fileType: 0 },
   f16: { matrix: GGMLType.F16, output: GGMLType.F16, fileType: 1 },
@@ -131,6 +156,21 @@ export function matrixType(dtype: BenchDType, role: MatrixRole, place: LayerPlac
 }
 export type BenchDType = keyof typeof DTYPES;
 
+/**
+ * llama.cpp's fallback for a matrix whose rows are not a whole number of the chosen type's blocks
+ * (e.g. Qwen2.5-0.5B's 896-wide rows and 256-element K-quant super-blocks).
+ */
+function fitRow(type: GGMLType, rowLength: number): GGMLType {
+  if (rowLength % typeTraits(type)!.blockSize === 0) return type;
+  switch (type) {
+    case GGMLType.Q2_K: case GGMLType.Q3_K: case GGMLType.IQ4_XS: return GGMLType.IQ4_NL;
+    case GGMLType.Q4_K: return GGMLType.Q5_0;
+    case GGMLType.Q5_K: return GGMLType.Q5_1;
+    case GGMLType.Q6_K: return GGMLType.Q8_0;
+    default: throw new Error(`rows of ${rowLength} do not fit blocks of ${typeTraits(type)!.blockSize}`);
+  }
+}
+
 export function isShapeName(s: string): s is ShapeName {
   return Object.hasOwn(SHAPES, s);
 }
@@ -178,57 +218,59 @@ function seedOf(text: string): number {
 
 function planModel(s: ModelShape, dtype: BenchDType, name: string): GGUFWriter {
   const { matrix, output, fileType } = DTYPES[dtype];
+  const arch = s.arch ?? 'llama';
   const headDim = s.dim / s.heads;
   const kvDim = headDim * s.kvHeads;
   const w = new GGUFWriter();
-  w.setString('general.architecture', 'llama');
+  w.setString('general.architecture', arch);
   w.setString('general.name', `vserve bench ${name} ${dtype} (random weights)`);
   w.setUint32('general.file_type', fileType);
   if (matrix !== GGMLType.F32 && matrix !== GGMLType.F16) w.setUint32('general.quantization_version', 2);
-  w.setUint32('llama.context_length', s.context);
-  w.setUint32('llama.embedding_length', s.dim);
-  w.setUint32('llama.block_count', s.layers);
-  w.setUint32('llama.feed_forward_length', s.ffn);
-  w.setUint32('llama.rope.dimension_count', headDim);
-  w.setUint32('llama.attention.head_count', s.heads);
-  w.setUint32('llama.attention.head_count_kv', s.kvHeads);
-  w.setFloat32('llama.attention.layer_norm_rms_epsilon', 1e-5);
-  w.setFloat32('llama.rope.freq_base', s.ropeBase);
-  w.setUint32('llama.vocab_size', s.vocab);
+  w.setUint32(`${arch}.context_length`, s.context);
+  w.setUint32(`${arch}.embedding_length`, s.dim);
+  w.setUint32(`${arch}.block_count`, s.layers);
+  w.setUint32(`${arch}.feed_forward_length`, s.ffn);
+  w.setUint32(`${arch}.rope.dimension_count`, headDim);
+  w.setUint32(`${arch}.attention.head_count`, s.heads);
+  w.setUint32(`${arch}.attention.head_count_kv`, s.kvHeads);
+  w.setFloat32(`${arch}.attention.layer_norm_rms_epsilon`, s.normEps ?? 1e-5);
+  w.setFloat32(`${arch}.rope.freq_base`, s.ropeBase);
+  w.setUint32(`${arch}.vocab_size`, s.vocab);
   w.setUint32('vserve.bench.generator_version', GENERATOR_VERSION);
   if (s.note) w.setString('vserve.bench.note', s.note);
+  for (const [key, value] of benchTokenizerMetadata(s.tokenizer ?? 'llama-spm', s.vocab)) w.set(key, inferTyped(value));
 
-  const vocab = GGUFFile.open(SPM_VOCAB);
-  try {
-    for (const [key, value] of vocab.metadata) if (key.startsWith('tokenizer.')) w.set(key, inferTyped(value));
-  } finally {
-    vocab.close();
-  }
-
-  w.addTensor('token_embd.weight', [s.dim, s.vocab], matrix);
+  // Tied, token_embd is the output projection and takes its type.
+  w.addTensor('token_embd.weight', [s.dim, s.vocab], fitRow(s.tiedEmbeddings ? output : matrix, s.dim));
   for (let l = 0; l < s.layers; l++) {
     const p = `blk.${l}.`;
-    const type = (role: MatrixRole) => matrixType(dtype, role, { layer: l, layers: s.layers, gqa: s.heads / s.kvHeads });
+    const type = (role: MatrixRole, rowLength: number) =>
+      fitRow(matrixType(dtype, role, { layer: l, layers: s.layers, gqa: s.heads / s.kvHeads }), rowLength);
+    const bias = (role: MatrixRole, length: number) => {
+      if (ARCHITECTURES[arch].qkvBias) w.addTensor(`${p}${role}.bias`, [length], GGMLType.F32);
+    };
     w.addTensor(`${p}attn_norm.weight`, [s.dim], GGMLType.F32);
-    w.addTensor(`${p}attn_q.weight`, [s.dim, s.dim], type('attn_q'));
-    w.addTensor(`${p}attn_k.weight`, [s.dim, kvDim], type('attn_k'));
-    w.addTensor(`${p}attn_v.weight`, [s.dim, kvDim], type('attn_v'));
-    w.addTensor(`${p}attn_output.weight`, [s.dim, s.dim], type('attn_output'));
+    w.addTensor(`${p}attn_q.weight`, [s.dim, s.dim], type('attn_q', s.dim));
+    bias('attn_q', s.dim);
+    w.addTensor(`${p}attn_k.weight`, [s.dim, kvDim], type('attn_k', s.dim));
+    bias('attn_k', kvDim);
+    w.addTensor(`${p}attn_v.weight`, [s.dim, kvDim], type('attn_v', s.dim));
+    bias('attn_v', kvDim);
+    w.addTensor(`${p}attn_output.weight`, [s.dim, s.dim], type('attn_output', s.dim));
     w.addTensor(`${p}ffn_norm.weight`, [s.dim], GGMLType.F32);
-    w.addTensor(`${p}ffn_gate.weight`, [s.dim, s.ffn], type('ffn_gate'));
-    w.addTensor(`${p}ffn_up.weight`, [s.dim, s.ffn], type('ffn_up'));
-    w.addTensor(`${p}ffn_down.weight`, [s.ffn, s.dim], type('ffn_down'));
+    w.addTensor(`${p}ffn_gate.weight`, [s.dim, s.ffn], type('ffn_gate', s.dim));
+    w.addTensor(`${p}ffn_up.weight`, [s.dim, s.ffn], type('ffn_up', s.dim));
+    w.addTensor(`${p}ffn_down.weight`, [s.ffn, s.dim], type('ffn_down', s.ffn));
   }
   w.addTensor('output_norm.weight', [s.dim], GGMLType.F32);
-  w.addTensor('output.weight', [s.dim, s.vocab], output);
+  if (!s.tiedEmbeddings) w.addTensor('output.weight', [s.dim, s.vocab], fitRow(output, s.dim));
   return w;
 }
 
 const CHUNK_BYTES = 8 << 20;
 
-/** Writes a random-weight model of any Llama shape (the vocabulary must be the llama-spm one's 32000). */
+/** Writes a random-weight model of any shape (the vocabulary size must suit the shape's tokenizer). */
 export function writeBenchModel(path: string, shape: ModelShape, dtype: BenchDType, name: string, showProgress = true): void {
-  if (shape.vocab !== 32000) throw new Error(`vocab ${shape.vocab}: benchmark models use the 32000-token llama-spm tokenizer`);
   const w = planModel(shape, dtype, name);
   const rng = new Xorshift128(seedOf(`${name}/${dtype}/${GENERATOR_VERSION}`));
   const progress = new ProgressBar(`${name}-${dtype}`, w.fileSize(), showProgress);
@@ -237,7 +279,7 @@ export function writeBenchModel(path: string, shape: ModelShape, dtype: BenchDTy
   const buffer = new Uint8Array(words.buffer);
 
   function* tensorData(t: TensorPlan): Iterable<Uint8Array> {
-    if (t.dims.length === 1) {
+    if (t.dims.length === 1 && !t.name.endsWith('.bias')) {
       const bytes = new Uint8Array(normWeights(t.dims[0]!, rng).buffer);
       progress.add(bytes.length);
       yield bytes;

@@ -2,11 +2,13 @@
 // decode tok/s (greedy, after the 128-token prompt) for vserve and llama.cpp (node-llama-cpp) on the
 // same generated model files and the same token ids, engines alternating within each repetition, the
 // median reported; next to the machine's read bandwidth measured in the same run and the decode
-// speed that bandwidth allows.
+// speed that bandwidth allows; and what vserve's sampler costs on the model's own decode logits,
+// against its decode step.
 import type { LlamaModel as PeerModel } from 'node-llama-cpp';
 import type { BackendKind } from '../src/backend/index.js';
-import { readModelConfig } from '../src/model/architectures/index.js';
 import { GGUFFile } from '../src/model/gguf/reader.js';
+import { createTokenizer } from '../src/model/tokenizer/create-tokenizer.js';
+import { TokenType } from '../src/model/tokenizer/vocabulary.js';
 import { BenchArgs } from './args.js';
 import { startContention, waitForQuiet } from './contention.js';
 import { bestBandwidth, measureReadBandwidth, type BandwidthMeasurement } from './bandwidth.js';
@@ -19,13 +21,12 @@ import { markdownTable, writeReport } from './report.js';
 import type { SingleSequenceEngine } from './single/engine.js';
 import { LlamaCppEngine, loadLlamaCppModel, NODE_LLAMA_CPP_VERSION } from './single/llama-cpp.js';
 import { nativeReadBandwidth } from './native-addon.js';
+import { measureSamplerCost, SAMPLER_TARGET_FRACTION, type SamplerMeasurement } from './single/sampler-cost.js';
 import { VserveEngine } from './single/vserve.js';
 import { median, round } from './stats.js';
 
 /** llama.cpp's default KV type is f16; the limit counts KV reads at that size (tiny next to weights here). */
 const KV_ELEM_BYTES = 2;
-const FIRST_ID = 259; // after the SPM vocabulary's control and byte tokens
-const BOS = 1;
 
 interface Options {
   models: { name: string; path: string }[];
@@ -69,6 +70,8 @@ interface ModelResult {
   bytesPerDecodedToken: number;
   engines: EngineResult[];
   unavailable: string[];
+  /** vserve's sampler on the model's decode logits, when vserve decoded. */
+  sampler?: SamplerMeasurement;
 }
 
 async function options(argv: readonly string[]): Promise<Options> {
@@ -106,9 +109,23 @@ async function options(argv: readonly string[]): Promise<Options> {
   };
 }
 
-function randomPrompt(length: number, vocab: number, seed: number): number[] {
+/** What random prompts are made of: the vocabulary's normal tokens, after BOS where the tokenizer adds one. */
+interface PromptVocabulary {
+  normal: number[];
+  bos?: number;
+}
+
+function promptVocabulary(file: GGUFFile): PromptVocabulary {
+  const tokenizer = createTokenizer(file);
+  const normal: number[] = [];
+  for (let id = 0; id < tokenizer.vocabSize; id++) if (tokenizer.tokenType(id) === TokenType.Normal) normal.push(id);
+  return { normal, bos: tokenizer.addBos ? tokenizer.bos : undefined };
+}
+
+function randomPrompt(length: number, v: PromptVocabulary, seed: number): number[] {
   const rng = new Xorshift128(seed);
-  return [BOS, ...Array.from({ length: length - 1 }, () => FIRST_ID + (rng.next() % (vocab - FIRST_ID)))];
+  const start = v.bos === undefined ? [] : [v.bos];
+  return [...start, ...Array.from({ length: length - start.length }, () => v.normal[rng.next() % v.normal.length]!)];
 }
 
 interface LoadedEngines {
@@ -163,14 +180,14 @@ const PAIRED_PROBE_BYTES = 512 * 1024 * 1024;
 
 async function benchModel(model: { name: string; path: string }, o: Options): Promise<ModelResult> {
   const file = GGUFFile.open(model.path);
-  const config = readModelConfig(file);
+  const vocabulary = promptVocabulary(file);
   file.close();
   const traffic = decodeTraffic(model.path, KV_ELEM_BYTES);
   const decodePositions = o.prompts[0]! + o.decode / 2;
   process.stderr.write(`${model.name}: loading engines\n`);
   const { engines, peerModel, unavailable } = await loadEngines(model.path, o);
   const results = new Map(engines.map((e) => [e, { label: e.label, details: e.details, prefill: {}, decode: [], decodeBandwidth: [], decodeBandwidthSpread: [], otherLoad: [] } as EngineResult]));
-  const prompts = o.prompts.map((n, i) => randomPrompt(n, config.vocabSize, 1000 + i));
+  const prompts = o.prompts.map((n, i) => randomPrompt(n, vocabulary, 1000 + i));
   try {
     for (const e of engines) await e.run(prompts[0]!.slice(0, 16), 2); // warm caches, JIT and page cache
     for (let rep = 0; rep < o.reps; rep++) {
@@ -194,10 +211,18 @@ async function benchModel(model: { name: string; path: string }, o: Options): Pr
     for (const e of engines) await e.close();
     await peerModel?.dispose();
   }
+  // Timed with the engines gone, on the rows of vserve's last decode run (plain arrays, still valid).
+  const rows = engines.find((e): e is VserveEngine => e instanceof VserveEngine)?.decodeLogits ?? [];
+  let sampler: SamplerMeasurement | undefined;
+  if (rows.length > 0) {
+    await waitForQuiet(o.quietWaitMs);
+    sampler = measureSamplerCost(rows);
+    process.stderr.write(`${model.name} sampler: ${sampler.costs.map((c) => `${c.setting} ${c.msPerToken.toFixed(3)} ms`).join(', ')}\n`);
+  }
   return {
     name: model.name, path: model.path, traffic, decodePositions,
     bytesPerDecodedToken: bytesPerDecodedToken(traffic, decodePositions),
-    engines: [...results.values()], unavailable,
+    engines: [...results.values()], unavailable, sampler,
   };
 }
 
@@ -256,7 +281,18 @@ function summarize(m: ModelResult, prompts: number[], bw: BandwidthMeasurement, 
     const own = vserve ? median(f(vserve)) : NaN;
     return [k, { vserveOverLlamaCpp: round(own / (peer?.value ?? NaN)), bestLlamaCpp: peer?.label ?? null }];
   }));
-  return { ...m, decodeLimitTokS: round(decodeLimitTokS), engines, ratios };
+  // The sampler against vserve's median decode step (1 / its reported decode tok/s).
+  const decodeStepMs = vserve ? 1000 / median(metrics.decode!(vserve)) : NaN;
+  const sampler = m.sampler && {
+    ...m.sampler,
+    decodeStepMs: round(decodeStepMs),
+    targetFraction: SAMPLER_TARGET_FRACTION,
+    costs: m.sampler.costs.map((c) => {
+      const fraction = c.msPerToken / decodeStepMs;
+      return { ...c, msPerToken: round(c.msPerToken), fractionOfDecodeStep: round(fraction), withinTarget: fraction <= SAMPLER_TARGET_FRACTION };
+    }),
+  };
+  return { ...m, decodeLimitTokS: round(decodeLimitTokS), engines, ratios, sampler };
 }
 
 const fmt = (x: number, digits = 3) => (Number.isFinite(x) ? String(round(x, digits)) : 'n/a');
@@ -305,6 +341,25 @@ function markdown(o: Options, bw: BandwidthMeasurement, models: ReturnType<typeo
   ].join('\n');
 }
 
+function samplerMarkdown(models: ReturnType<typeof summarize>[]): string {
+  const measured = models.filter((m) => m.sampler);
+  if (measured.length === 0) return '';
+  const rows = measured.flatMap((m) => m.sampler!.costs.map((c, i) => [
+    i === 0 ? `${m.name} (vocab ${m.sampler!.vocab}; decode step ${fmt(m.sampler!.decodeStepMs)} ms; top-p 0.9 keeps ${m.sampler!.topP90Tokens} tokens)` : '',
+    c.setting,
+    fmt(c.msPerToken),
+    `${fmt((c.msPerToken / m.sampler!.decodeStepMs) * 100, 2)}%`,
+    c.withinTarget ? 'yes' : '**no**',
+  ]));
+  const first = measured[0]!.sampler!;
+  return `\nSampling (vserve's Sampler, ${first.kernels} kernels): each setting's \`sample()\` timed on the model's last ` +
+    `${first.rows} decode logits rows, repeated, median of batches; against vserve's median decode step of the same model. ` +
+    `Target: sampling costs <= ${pct(SAMPLER_TARGET_FRACTION)} of a decode step. "top-p 0.9 keeps" counts the tokens holding ` +
+    '90% of the probability (median over the rows): random-weight models spread it far wider than trained ones, which makes ' +
+    'top-p alone look at much more of the vocabulary than it would on a real model.\n\n' +
+    markdownTable(['model', 'sampling', 'ms / token', 'of a decode step', `<= ${pct(SAMPLER_TARGET_FRACTION)}`], rows) + '\n';
+}
+
 export async function singleCommand(argv: readonly string[]): Promise<void> {
   const o = await options(argv);
   const machine = machineInfo();
@@ -340,6 +395,7 @@ export async function singleCommand(argv: readonly string[]): Promise<void> {
       models.flatMap((m) => m.engines.map((e) => `- ${m.name} ${e.label}: ` +
         o.prompts.map((n) => `prefill ${n} at ${pct(e.prefillFractionOfInt8Peak[n] ?? NaN)}`).join(', '))).join('\n') + '\n';
   }
+  md += samplerMarkdown(models);
   const noisy = models.flatMap((m) => m.engines.filter((e) => e.quietReps === 0).map((e) => `${m.name} ${e.label}`));
   if (noisy.length > 0) md += `\nNote: no quiet run for ${noisy.join(', ')}: other processes were using the CPUs; those rows are low and noisy.\n`;
   writeReport('single', report, md);

@@ -1,5 +1,6 @@
 // vserve's side of the single-sequence benchmark: the library's model forward pass on a backend, one
-// KV slot, greedy decoding by argmax over the logits (what llama.cpp's temperature 0 does).
+// KV slot, greedy decoding by argmax over the logits (what llama.cpp's temperature 0 does). The last
+// run's decode logits rows are kept for timing the sampler on them (sampler-cost.ts).
 import { ArrayKV } from '../../src/backend/array-kv.js';
 import type { Backend } from '../../src/backend/backend.js';
 import { createBackend, type BackendKind } from '../../src/backend/index.js';
@@ -13,10 +14,15 @@ function argmax(x: Float32Array): number {
   return best;
 }
 
+/** Decode logits rows kept from a run: enough to vary the distributions, few enough to stay in memory. */
+const KEPT_DECODE_ROWS = 8;
+
 export class VserveEngine implements SingleSequenceEngine {
   readonly label: string;
   readonly details: Record<string, string | number>;
   private readonly kv: ArrayKV;
+  /** The last decode logits rows of the latest run that decoded (forward returns a fresh array per step). */
+  decodeLogits: Float32Array[] = [];
 
   private constructor(private readonly model: TransformerModel, contextSize: number, threads: number) {
     const c = model.config;
@@ -53,6 +59,7 @@ export class VserveEngine implements SingleSequenceEngine {
     let last = performance.now();
     const prefillMs = last - t0;
     const decodeMs: number[] = [];
+    const rows: Float32Array[] = [];
     for (let i = 1; i < generate; i++) {
       const out = this.model.forward({
         tokens: Int32Array.of(token),
@@ -64,7 +71,10 @@ export class VserveEngine implements SingleSequenceEngine {
       const now = performance.now();
       decodeMs.push(now - last);
       last = now;
+      rows.push(out);
+      if (rows.length > KEPT_DECODE_ROWS) rows.shift();
     }
+    if (rows.length > 0) this.decodeLogits = rows;
     return { prefillMs, decodeMs };
   }
 

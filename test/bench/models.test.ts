@@ -1,15 +1,17 @@
 // Generated benchmark models must be valid Llama GGUFs with the real tokenizer whose forward pass (on
-// the reference backend) gives finite, non-degenerate logits, in every weight format.
+// the reference backend) gives finite, non-degenerate logits, in every weight format; and the
+// Qwen2-shaped one (152K vocabulary, QKV biases, tied embeddings) must load and agree on both backends.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { writeBenchModel, type BenchDType, type ModelShape } from '../../bench/models.js';
+import { SHAPES, writeBenchModel, type BenchDType, type ModelShape } from '../../bench/models.js';
 import { ArrayKV } from '../../src/backend/array-kv.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
 import { GGUFFile } from '../../src/model/gguf/reader.js';
 import { GGMLType } from '../../src/model/gguf/types.js';
+import { loadModel, type BackendKind } from '../../src/model/load.js';
 import { TransformerModel } from '../../src/model/transformer.js';
 
 // A small Llama shape: row lengths that are multiples of 256 so every format (Q4_K included) applies.
@@ -59,3 +61,77 @@ for (const dtype of dtypes) {
     }
   });
 }
+
+// qwen2.5-0.5b's generator path at a small size: the real vocabulary and tokenizer, small layers.
+const tinyQwen: ModelShape = { ...SHAPES['qwen2.5-0.5b'], dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, context: 128 };
+
+/** The last prompt row's logits of a model file on a backend. */
+function promptLogits(path: string, backend: BackendKind): Float32Array {
+  const { model, tokenizer } = loadModel(path, { backend });
+  try {
+    const ids = tokenizer.encode('The quick brown fox jumps over the lazy dog', { addSpecial: true });
+    const kv = new ArrayKV(tinyQwen.layers, 1, 16, tinyQwen.kvHeads, tinyQwen.dim / tinyQwen.heads);
+    return model.forward({
+      tokens: Int32Array.from(ids),
+      positions: Int32Array.from(ids, (_, i) => i),
+      slots: new Int32Array(ids.length),
+      logitRows: Int32Array.of(ids.length - 1),
+    }, kv);
+  } finally {
+    model.backend.close();
+    model.close();
+  }
+}
+
+test('a tiny qwen2.5-0.5b-shaped model: QKV biases, tied embeddings, 152K vocabulary; same logits on both backends', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vserve-benchmodel-'));
+  const path = join(dir, 'tiny-qwen.gguf');
+  try {
+    // q4_K_M: the 256-wide rows take K-quants; Qwen2.5-0.5B's real 896-wide ones fall back (fitRow).
+    writeBenchModel(path, tinyQwen, 'q4_K_M', 'tiny-qwen', false);
+    const file = GGUFFile.open(path);
+    assert.equal(file.get('general.architecture'), 'qwen2');
+    assert.equal(file.get('qwen2.rope.freq_base'), 1e6);
+    assert.equal(file.get<string[]>('tokenizer.ggml.tokens')?.length, 151936);
+    assert.equal(file.tensor('output.weight'), undefined);
+    assert.equal(file.tensor('token_embd.weight')?.type, GGMLType.Q6_K); // tied: the output matrix's type
+    assert.equal(file.tensor('blk.0.attn_k.bias')?.dims[0], 128);
+    file.close();
+
+    const reference = promptLogits(path, 'reference');
+    const native = promptLogits(path, 'native');
+    assert.equal(reference.length, 151936);
+    let maxDiff = 0, argRef = 0, argNat = 0, min = Infinity, max = -Infinity;
+    for (let i = 0; i < reference.length; i++) {
+      assert.ok(Number.isFinite(reference[i]!) && Number.isFinite(native[i]!));
+      maxDiff = Math.max(maxDiff, Math.abs(reference[i]! - native[i]!));
+      if (reference[i]! > reference[argRef]!) argRef = i;
+      if (native[i]! > native[argNat]!) argNat = i;
+      min = Math.min(min, reference[i]!);
+      max = Math.max(max, reference[i]!);
+    }
+    assert.ok(max - min > 0.1, `logits spread ${max - min}`);
+    // The native backend's int8 activations against the reference's f32: close, and the same top token.
+    assert.ok(maxDiff < 0.05, `native logits differ by ${maxDiff}`);
+    assert.equal(argNat, argRef);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('rows that are not whole K-quant blocks fall back as llama.cpp\'s do', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vserve-benchmodel-'));
+  const path = join(dir, 'odd-rows.gguf');
+  try {
+    // 896 wide like Qwen2.5-0.5B: Q4_K -> Q5_0, Q6_K -> Q8_0; ffn_down's 512-wide rows keep K-quants.
+    writeBenchModel(path, { ...tinyQwen, dim: 896, heads: 14, kvHeads: 2, layers: 1 }, 'q4_K_M', 'odd-rows', false);
+    const file = GGUFFile.open(path);
+    assert.equal(file.tensor('token_embd.weight')?.type, GGMLType.Q8_0);
+    assert.equal(file.tensor('blk.0.attn_q.weight')?.type, GGMLType.Q5_0);
+    assert.equal(file.tensor('blk.0.attn_v.weight')?.type, GGMLType.Q8_0);
+    assert.equal(file.tensor('blk.0.ffn_down.weight')?.type, GGMLType.Q6_K);
+    file.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
