@@ -120,24 +120,84 @@ Napi::Value TopIndices(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(count));
 }
 
-// drawTempered(values, invTemperature, r): a token drawn from softmax(values * invTemperature) with
-// the uniform r in [0, 1): the first index whose running weight passes r times the total.
+// nucleusFloor(values, logSumExp, p): the smallest value t such that the values >= t hold at least p of
+// softmax(values)'s mass (top-p's nucleus, tokens tied at t all kept). One pass puts each value's
+// probability into a histogram of value bins below the max; the bin where the running mass reaches p
+// is then sorted on its own, so no pass sorts the vocabulary.
+Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
+  Args args(info, "nucleusFloor");
+  const ArrayArg<float> x = args.float32(0, "values");
+  const double lse = args.number(1, "logSumExp");
+  const double p = args.number(2, "p");
+  if (x.length == 0) args.rangeError("values is empty");
+  if (!std::isfinite(lse)) args.rangeError("logSumExp must be finite");
+  if (!(p > 0 && p <= 1)) args.rangeError("p must be in (0, 1]");
+  const float max = maxOf(x.data, x.length);
+  // Values further than kSpan below the max weigh under e^-kSpan each: all of them in the last bin.
+  constexpr int kBins = 4096;
+  constexpr float kSpan = 40.0f;
+  const float perBin = kBins / kSpan;
+  const float shift = float(lse);
+  std::vector<double> mass(kBins + 1, 0.0);
+  auto binOf = [&](float v) { return std::min(kBins, int((max - v) * perBin)); };
+  float lowest = max;
+  for (size_t i = 0; i < x.length; i++) {
+    const float v = x.data[i];
+    if (!(v > -INFINITY)) continue;
+    lowest = std::min(lowest, v);
+    mass[size_t(binOf(v))] += expApprox(v - shift);
+  }
+  double run = 0;
+  int bin = 0;
+  for (; bin < kBins; bin++) {
+    if (run + mass[size_t(bin)] >= p) break;
+    run += mass[size_t(bin)];
+  }
+  std::vector<float> edge;
+  for (size_t i = 0; i < x.length; i++) {
+    const float v = x.data[i];
+    if (v > -INFINITY && binOf(v) == bin) edge.push_back(v);
+  }
+  std::sort(edge.begin(), edge.end(), std::greater<float>());
+  // Rounding can leave the total a hair below p (p = 1 especially): then every value is in.
+  float floor = edge.empty() ? lowest : edge.back();
+  for (const float v : edge) {
+    run += expApprox(v - shift);
+    if (run >= p) {
+      floor = v;
+      break;
+    }
+  }
+  return Napi::Number::New(info.Env(), double(floor));
+}
+
+// drawTempered(values, invTemperature, r, floor?): a token drawn from softmax(values * invTemperature)
+// over the values >= floor (default: all), with the uniform r in [0, 1): the first such index whose
+// running weight passes r times their total.
 Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
   Args args(info, "drawTempered");
   const ArrayArg<float> x = args.float32(0, "values");
   const double invT = args.number(1, "invTemperature");
   const double r = args.number(2, "r");
+  const float floor = args.given(3) ? float(args.number(3, "floor")) : -INFINITY;
   if (x.length == 0) args.rangeError("values is empty");
   if (!(invT > 0) || !std::isfinite(invT)) args.rangeError("invTemperature must be a positive number");
   if (!(r >= 0 && r < 1)) args.rangeError("r must be in [0, 1)");
   const float max = maxOf(x.data, x.length);
   if (!std::isfinite(max)) args.rangeError("values has no finite maximum");
   const float scale = float(invT);
-  const double target = r * sumExp(x.data, x.length, max, scale);
+  double total = 0;
+  if (floor > -INFINITY) {
+    for (size_t i = 0; i < x.length; i++)
+      if (x.data[i] >= floor) total += expApprox((x.data[i] - max) * scale);
+  } else {
+    total = sumExp(x.data, x.length, max, scale);
+  }
+  const double target = r * total;
   double run = 0;
   size_t last = 0;
   for (size_t i = 0; i < x.length; i++) {
-    if (!(x.data[i] > -INFINITY)) continue;
+    if (!(x.data[i] > -INFINITY) || x.data[i] < floor) continue;
     last = i;
     run += expApprox((x.data[i] - max) * scale);
     if (run > target) return Napi::Number::New(info.Env(), double(i));
@@ -151,6 +211,7 @@ void InitSampling(Napi::Env env, Napi::Object exports) {
   exports.Set("logitStats", Napi::Function::New(env, LogitStats, "logitStats"));
   exports.Set("topIndices", Napi::Function::New(env, TopIndices, "topIndices"));
   exports.Set("drawTempered", Napi::Function::New(env, DrawTempered, "drawTempered"));
+  exports.Set("nucleusFloor", Napi::Function::New(env, NucleusFloor, "nucleusFloor"));
 }
 
 }  // namespace vserve

@@ -116,23 +116,15 @@ export class Sampler {
     let token: number;
     if (p.temperature <= 0) {
       token = shaped.argmax;
-    } else if (p.topK === 0 && p.topP >= 1 && p.minP === 0) {
-      token = k.drawTempered(work, p.temperature, this.rng.next());
+    } else if (p.topK === 0) {
+      // Top-p and min-p without top-k keep every token above a floor: found in two passes, not a sort.
+      let floor = p.topP < 1 ? k.nucleusFloor(work, shaped.logSumExp, p.topP) : -Infinity;
+      if (p.minP > 0) floor = Math.max(floor, shaped.max + Math.log(p.minP));
+      token = k.drawTempered(work, p.temperature, this.rng.next(), floor);
     } else {
-      // The best candidates, enough of them for top-k, or for top-p's mass and min-p's floor: a few
-      // dozen in practice, fetched in growing rounds instead of sorting the vocabulary.
-      let count = p.topK > 0 ? p.topK : 64;
-      let cand: number[];
-      let probs: number[];
-      for (;;) {
-        cand = Array.from(k.topIndices(work, count)).filter((i) => work[i]! > -Infinity);
-        probs = p.topK > 0 ? softmaxOf(cand.map((i) => work[i]!)) : cand.map((i) => Math.exp(work[i]! - shaped.logSumExp));
-        if (p.topK > 0 || count >= work.length || cand.length < count) break;
-        const mass = probs.reduce((a, b) => a + b, 0);
-        const belowFloor = p.minP > 0 && probs.at(-1)! < probs[0]! * p.minP;
-        if (mass >= p.topP || belowFloor) break;
-        count = Math.min(work.length, count * 8);
-      }
+      // Top-k first: the k best, then top-p and min-p among them (renormalised), as llama.cpp chains them.
+      let cand = Array.from(k.topIndices(work, p.topK)).filter((i) => work[i]! > -Infinity);
+      const probs = softmaxOf(cand.map((i) => work[i]!));
       let keep = cand.length;
       if (p.topP < 1) {
         let cum = 0;

@@ -14,8 +14,16 @@ export interface SamplingKernels {
   stats(logits: Float32Array): LogitStats;
   /** Indices of the `count` largest values, largest first (ties: lower index first). */
   topIndices(values: Float32Array, count: number): Int32Array;
-  /** An index drawn from softmax(values / temperature), given a uniform r in [0, 1). */
-  drawTempered(values: Float32Array, temperature: number, r: number): number;
+  /**
+   * An index drawn from softmax(values / temperature) over the values >= floor (default: all), given
+   * a uniform r in [0, 1).
+   */
+  drawTempered(values: Float32Array, temperature: number, r: number, floor?: number): number;
+  /**
+   * Top-p's nucleus as a threshold: the smallest value t such that the values >= t hold at least p
+   * of softmax(values)'s mass (logSumExp: that softmax's normaliser). Tokens tied at t are all in.
+   */
+  nucleusFloor(values: Float32Array, logSumExp: number, p: number): number;
 }
 
 export const scriptSamplingKernels: SamplingKernels = {
@@ -36,17 +44,28 @@ export const scriptSamplingKernels: SamplingKernels = {
     ids.sort((a, b) => values[b]! - values[a]! || a - b);
     return Int32Array.from(ids.slice(0, Math.min(count, values.length)));
   },
-  drawTempered(values, temperature, r) {
+  drawTempered(values, temperature, r, floor = -Infinity) {
     const { max } = this.stats(values);
     let total = 0;
-    for (let i = 0; i < values.length; i++) total += Math.exp((values[i]! - max) / temperature);
+    for (let i = 0; i < values.length; i++) if (values[i]! >= floor) total += Math.exp((values[i]! - max) / temperature);
     const target = r * total;
     let run = 0, last = 0;
     for (let i = 0; i < values.length; i++) {
-      if (!(values[i]! > -Infinity)) continue;
+      if (!(values[i]! > -Infinity) || values[i]! < floor) continue;
       last = i;
       run += Math.exp((values[i]! - max) / temperature);
       if (run > target) return i;
+    }
+    return last;
+  },
+  nucleusFloor(values, logSumExp, p) {
+    const sorted = Float32Array.from(values).sort().reverse();
+    let run = 0, last = sorted[0]!;
+    for (const v of sorted) {
+      if (!(v > -Infinity)) break;
+      last = v;
+      run += Math.exp(v - logSumExp);
+      if (run >= p) return v;
     }
     return last;
   },
@@ -70,7 +89,9 @@ function nativeSamplingKernels(): SamplingKernels | undefined {
       addon.topIndices(values, ids.length, ids);
       return ids;
     },
-    drawTempered: (values, temperature, r) => addon.drawTempered(values, 1 / temperature, r),
+    drawTempered: (values, temperature, r, floor = -Infinity) =>
+      floor > -Infinity ? addon.drawTempered(values, 1 / temperature, r, floor) : addon.drawTempered(values, 1 / temperature, r),
+    nucleusFloor: (values, logSumExp, p) => addon.nucleusFloor(values, logSumExp, p),
   };
 }
 

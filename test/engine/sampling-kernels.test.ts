@@ -55,3 +55,30 @@ test('drawTempered: the same token as the TypeScript draw, and the distribution 
   assert.equal(native.drawTempered(x, 2, (w[0]! + w[1]! + 0.01) / total), 2);
   assert.throws(() => native.drawTempered(x, 1, 1), /r must be in \[0, 1\)/);
 });
+
+test('nucleusFloor: the same threshold as summing a full sort, for peaked and flat logits', () => {
+  for (const [seed, spread] of [[5, 1], [6, 4], [7, 12]] as const) {
+    const x = logitsOf(50_000, seed, spread);
+    x[3] = -Infinity;
+    const lse = scriptSamplingKernels.stats(x).logSumExp;
+    for (const p of [0.05, 0.5, 0.9, 0.99]) { // the sampler asks only for p < 1
+      const want = scriptSamplingKernels.nucleusFloor(x, lse, p);
+      const got = native.nucleusFloor(x, native.stats(x).logSumExp, p);
+      // Where the running mass crosses p between neighbours, float sums in another order may pick the
+      // neighbour: the two floors are then adjacent values of the sorted logits.
+      const sorted = Float32Array.from(x).sort().reverse();
+      const at = (v: number) => sorted.indexOf(v);
+      assert.ok(Math.abs(at(got) - at(want)) <= 1, `spread ${spread} p ${p}: ${got} (rank ${at(got)}) vs ${want} (rank ${at(want)})`);
+    }
+  }
+});
+
+test('drawTempered with a floor draws only from the values at or above it', () => {
+  const x = Float32Array.of(0, 1, 2, 3, -Infinity, 2.5);
+  for (let i = 0; i < 50; i++) {
+    const r = i / 50;
+    const got = native.drawTempered(x, 1, r, 2);
+    assert.ok(x[got]! >= 2, `r=${r}: drew ${got}`);
+    assert.equal(got, scriptSamplingKernels.drawTempered(x, 1, r, 2));
+  }
+});
