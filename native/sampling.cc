@@ -9,7 +9,9 @@
 #include <queue>
 #include <vector>
 
+#include "cpu_features.h"
 #include "fast_exp.h"
+#include "kernel_set.h"
 #include "js_args.h"
 #include "modules.h"
 
@@ -63,6 +65,22 @@ double sumExp(const float* x, size_t n, float max, float scale) {
   return total;
 }
 
+// max and log(sum(exp(x))) through the kernel set's softmax tile (the widest exp the CPU has), a chunk
+// at a time on a copy (the tile overwrites its input with the exps).
+void maxAndLogSumExp(const float* x, size_t n, float& max, double& lse) {
+  constexpr size_t kChunk = 4096;
+  float chunk[kChunk];
+  float m = -INFINITY, sum = 0, correction = 1;
+  const KernelSet& k = kernels();
+  for (size_t p = 0; p < n; p += kChunk) {
+    const size_t count = std::min(kChunk, n - p);
+    std::copy(x + p, x + p + count, chunk);
+    k.softmaxTile(chunk, 1, count, count, &m, &sum, &correction);
+  }
+  max = m;
+  lse = std::isfinite(m) ? double(m) + std::log(double(sum)) : double(m);
+}
+
 // logitStats(logits, out: Float64Array(3)): out = [max, index of the first max, log(sum(exp(logits)))];
 // the log-sum-exp is NaN when a logit is NaN and +Inf when one is +Inf.
 Napi::Value LogitStats(const Napi::CallbackInfo& info) {
@@ -74,13 +92,14 @@ Napi::Value LogitStats(const Napi::CallbackInfo& info) {
   }
   Napi::Float64Array out = info[1].As<Napi::Float64Array>();
   if (out.ElementLength() < 3) args.rangeError("out needs 3 elements");
-  const float max = maxOf(x.data, x.length);
+  float max;
+  double lse;
+  maxAndLogSumExp(x.data, x.length, max, lse);
   size_t at = 0;
   while (at < x.length && !(x.data[at] == max)) at++;
   out[0] = max;
   out[1] = double(at);
-  if (anyNaN(x.data, x.length)) out[2] = NAN;
-  else out[2] = std::isfinite(max) ? double(max) + std::log(sumExp(x.data, x.length, max, 1.0f)) : double(max);
+  out[2] = anyNaN(x.data, x.length) ? NAN : lse;
   return info.Env().Undefined();
 }
 
