@@ -30,7 +30,9 @@ export function decodeWindow(times: readonly (readonly number[])[], startMs: num
   const from = Math.max(...times.map((t) => t[0]!));
   const to = Math.min(...times.map((t) => t[t.length - 1]!));
   const seconds = (to - from) / 1000;
-  const stepMs = median(times.flatMap((t) => t.slice(1).map((x, i) => x - t[i]!).filter((_, i) => t[i]! >= from && t[i + 1]! <= to)));
+  // Tokens that arrive together (one message carrying several steps' tokens when steps are quicker
+  // than the thread that receives them) are no step apart: only positive gaps measure a step.
+  const stepMs = median(times.flatMap((t) => t.slice(1).map((x, i) => x - t[i]!).filter((gap, i) => gap > 0 && t[i]! >= from && t[i + 1]! <= to)));
   if (!(seconds > 0) || !(stepMs > 0)) throw new Error('decode window: no step in which every sequence was decoding (generate more tokens)');
   // Tokens of one step arrive a little apart: a burst that ends the window counts whole, one that starts it not at all.
   const slack = stepMs / 4;

@@ -82,7 +82,7 @@ test('end-to-end decode runs on vserve (and llama.cpp when installed) for a K/V 
     const modelPath = join(dir, 'tiny.gguf');
     writeBenchModel(modelPath, { dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 32000, context: 128, ropeBase: 10000 }, 'q8_0', 'tiny', false);
     const opts: E2EOptions = {
-      modelPath, variants: parseKVTypes(['f16', 'q8_0/q4_0']), sequences: 2, promptTokens: [20, 30], decodeTokens: 6, threads: 1, reps: 1,
+      modelPath, variants: parseKVTypes(['f16', 'q8_0/q4_0']), sequences: 2, promptTokens: [20, 30], decodeTokens: 16, threads: 1, reps: 1,
       peer: true, peerBatchSize: 512, peerFlashAttention: true, peerDispatchWaitMs: 5, quietWaitMs: 0, seed: 3,
     };
     const r = await benchDecodeE2E(opts);
