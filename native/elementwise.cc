@@ -192,8 +192,10 @@ void swigluRange(float* out, const float* gate, const float* up, size_t len) {
   }
 }
 
-Napi::Value SwiGLU(const Napi::CallbackInfo& info) {
-  Args args(info, "swiglu");
+// swiglu / geglu(out, gate, up, len): out = activation(gate) * up, element by element. out may alias gate.
+Napi::Value GatedActivation(const Napi::CallbackInfo& info, const char* name,
+                            void (*range)(float*, const float*, const float*, size_t)) {
+  Args args(info, name);
   const ArrayArg<float> out = args.float32(0, "out");
   const ArrayArg<float> gate = args.float32(1, "gate");
   const ArrayArg<float> up = args.float32(2, "up");
@@ -201,9 +203,11 @@ Napi::Value SwiGLU(const Napi::CallbackInfo& info) {
   args.requireLength(out, len, "out");
   args.requireLength(gate, len, "gate");
   args.requireLength(up, len, "up");
-  forRanges(len, kElementGrain, [&](size_t i0, size_t i1) { swigluRange(out.data + i0, gate.data + i0, up.data + i0, i1 - i0); });
+  forRanges(len, kElementGrain, [&](size_t i0, size_t i1) { range(out.data + i0, gate.data + i0, up.data + i0, i1 - i0); });
   return info.Env().Undefined();
 }
+
+Napi::Value SwiGLU(const Napi::CallbackInfo& info) { return GatedActivation(info, "swiglu", swigluRange); }
 
 // GELU in its tanh approximation (as Gemma and llama.cpp use it) times up, in f32 with the library tanh.
 void gegluRange(float* out, const float* gate, const float* up, size_t len) {
@@ -214,18 +218,7 @@ void gegluRange(float* out, const float* gate, const float* up, size_t len) {
   }
 }
 
-Napi::Value GeGLU(const Napi::CallbackInfo& info) {
-  Args args(info, "geglu");
-  const ArrayArg<float> out = args.float32(0, "out");
-  const ArrayArg<float> gate = args.float32(1, "gate");
-  const ArrayArg<float> up = args.float32(2, "up");
-  const size_t len = args.index(3, "len");
-  args.requireLength(out, len, "out");
-  args.requireLength(gate, len, "gate");
-  args.requireLength(up, len, "up");
-  forRanges(len, kElementGrain, [&](size_t i0, size_t i1) { gegluRange(out.data + i0, gate.data + i0, up.data + i0, i1 - i0); });
-  return info.Env().Undefined();
-}
+Napi::Value GeGLU(const Napi::CallbackInfo& info) { return GatedActivation(info, "geglu", gegluRange); }
 
 Napi::Value Add(const Napi::CallbackInfo& info) {
   Args args(info, "add");
