@@ -3,7 +3,8 @@
 import { NativeBackend } from '../../src/backend/native/native-backend.js';
 import { loadNativeAddon } from '../../src/backend/native/addon.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
-import { GGMLType, typeTraits } from '../../src/model/gguf/types.js';
+import assert from 'node:assert/strict';
+import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
 
 export const addon = loadNativeAddon();
 export const native = new NativeBackend();
@@ -206,4 +207,45 @@ export function slotRounds(slots: Int32Array, most: number): number[][] {
     (rounds[Math.floor(k / most)] ??= []).push(i);
   });
   return rounds;
+}
+
+/**
+ * Checks native.matmul on every ISA against the reference for an int8-activation weight type (the
+ * tolerances and their derivation are in matmul-kquant.test.ts): within QUANTIZATION_TOLERANCE of the
+ * reference on the f32 activations and within ARITHMETIC_TOLERANCE of it on the activations rounded as
+ * the native quantization rounds them. Returns the worst error against the f32 activations.
+ */
+export const QUANTIZATION_TOLERANCE = 1e-2;
+export const ARITHMETIC_TOLERANCE = 1e-5;
+export function compareIntMatmul(type: GGMLType, rows: number, cols: number, n: number, x: Float32Array, bytes: Uint8Array): number {
+  const label = `${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
+  const wr = reference.createWeight('w', type, rows, cols, bytes);
+  const wn = native.createWeight('w', type, rows, cols, bytes);
+  const wf = reference.toFloat32(wr);
+  const want = new Float32Array(n * rows);
+  reference.matmul(want, x, n, wr);
+  const wantRounded = new Float32Array(n * rows);
+  reference.matmul(wantRounded, int8Rounded(x), n, wr);
+  let worst = 0;
+  forEachIsa((isa) => {
+    const got = new Float32Array(n * rows);
+    native.matmul(got, x, n, wn);
+    const err = matmulError(got, want, x, wf, n, rows, cols);
+    assert.ok(err <= QUANTIZATION_TOLERANCE, `${isa} ${label}: error ${err} against f32 activations`);
+    const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
+    assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
+    worst = Math.max(worst, err);
+  });
+  return worst;
+}
+
+/** n rows of uniform activations scaled by 10^-3 .. 10^3 each, with one all-zero block of 32 (scale 0). */
+export function wideRangeActivations(rng: Rng, n: number, cols: number): Float32Array {
+  const x = rng.floats(n * cols);
+  for (let i = 0; i < n; i++) {
+    const scale = 10 ** (rng.int(7) - 3);
+    for (let c = 0; c < cols; c++) x[i * cols + c] = x[i * cols + c]! * scale;
+  }
+  x.fill(0, 3 * cols + 64, 3 * cols + 128);
+  return x;
 }

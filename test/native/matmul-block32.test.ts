@@ -13,37 +13,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
-import { forEachIsa, halfBits, int8Rounded, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+import { compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, QUANTIZATION_TOLERANCE, reference, Rng, wideRangeActivations } from './helpers.js';
 
-const QUANTIZATION_TOLERANCE = 1e-2;
-const ARITHMETIC_TOLERANCE = 1e-5;
 const BLOCK32_TYPES = [GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL];
 
-function compare(type: GGMLType, rows: number, cols: number, n: number, x: Float32Array, bytes: Uint8Array): void {
-  const label = `${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
-  const wr = reference.createWeight('w', type, rows, cols, bytes);
-  const wn = native.createWeight('w', type, rows, cols, bytes);
-  const wf = reference.toFloat32(wr);
-  const want = new Float32Array(n * rows);
-  reference.matmul(want, x, n, wr);
-  const wantRounded = new Float32Array(n * rows);
-  reference.matmul(wantRounded, int8Rounded(x), n, wr);
-  forEachIsa((isa) => {
-    const got = new Float32Array(n * rows);
-    native.matmul(got, x, n, wn);
-    const err = matmulError(got, want, x, wf, n, rows, cols);
-    assert.ok(err <= QUANTIZATION_TOLERANCE, `${isa} ${label}: error ${err} against f32 activations`);
-    const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
-    assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
-  });
-}
 
 for (const type of BLOCK32_TYPES) {
   test(`matmul ${typeName(type)} (int8 activations) matches the reference on every ISA, decode and small batches`, () => {
     const rng = new Rng(4000 + type);
     for (const cols of [32, 96, 160, 512, 2080]) {
       for (const [rows, n] of [[1, 1], [7, 1], [37, 1], [19, 3], [5, 3], [33, 17], [21, 17]] as const) {
-        compare(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
+        compareIntMatmul(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
       }
     }
   });
@@ -52,13 +32,8 @@ for (const type of BLOCK32_TYPES) {
     const rng = new Rng(4100 + type);
     const rows = 45, cols = 320, n = 40;
     // Rows of very different magnitudes, and all-zero blocks (activation scale 0).
-    const x = rng.floats(n * cols);
-    for (let i = 0; i < n; i++) {
-      const scale = 10 ** (rng.int(7) - 3);
-      for (let c = 0; c < cols; c++) x[i * cols + c] = x[i * cols + c]! * scale;
-    }
-    x.fill(0, 3 * cols + 64, 3 * cols + 128);
-    compare(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
+    const x = wideRangeActivations(rng, n, cols);
+    compareIntMatmul(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
   });
 }
 
@@ -78,7 +53,7 @@ test('Q4_1 / Q5_0 / Q5_1 / IQ4_NL matmuls at the extremes of the quant ranges do
       }
       for (const pattern of ['ones', 'alternating'] as const) {
         const x = new Float32Array(3 * cols).map((_, i) => (pattern === 'ones' || i % 2 === 0 ? 1 : -1) * (i < cols ? 1 : -2));
-        compare(type, rows, cols, 3, x, bytes);
+        compareIntMatmul(type, rows, cols, 3, x, bytes);
       }
     }
   }

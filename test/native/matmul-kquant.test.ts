@@ -15,43 +15,20 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
-import { forEachIsa, halfBits, int8Rounded, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+import { ARITHMETIC_TOLERANCE, compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
 // The ISAs whose kernel set packs Q4_K and Q6_K weights 16 rows at a time (packed_weights.h).
 const PACKED_KQUANT_ISAS = new Set(['avx512']);
 
-const QUANTIZATION_TOLERANCE = 1e-2;
-const ARITHMETIC_TOLERANCE = 1e-5;
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
 
-function compare(type: GGMLType, rows: number, cols: number, n: number, x: Float32Array, bytes: Uint8Array): number {
-  const label = `${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
-  const wr = reference.createWeight('w', type, rows, cols, bytes);
-  const wn = native.createWeight('w', type, rows, cols, bytes);
-  const wf = reference.toFloat32(wr);
-  const want = new Float32Array(n * rows);
-  reference.matmul(want, x, n, wr);
-  const wantRounded = new Float32Array(n * rows);
-  reference.matmul(wantRounded, int8Rounded(x), n, wr);
-  let worst = 0;
-  forEachIsa((isa) => {
-    const got = new Float32Array(n * rows);
-    native.matmul(got, x, n, wn);
-    const err = matmulError(got, want, x, wf, n, rows, cols);
-    assert.ok(err <= QUANTIZATION_TOLERANCE, `${isa} ${label}: error ${err} against f32 activations`);
-    const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
-    assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
-    worst = Math.max(worst, err);
-  });
-  return worst;
-}
 
 for (const type of KQUANTS) {
   test(`matmul ${typeName(type)} (int8 activations) matches the reference on every ISA, decode and small batches`, () => {
     const rng = new Rng(3000 + type);
     for (const cols of [256, 512, 2048 + 256]) {
       for (const [rows, n] of [[1, 1], [7, 1], [37, 1], [19, 2], [5, 3], [33, 5], [21, 17]] as const) {
-        compare(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
+        compareIntMatmul(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
       }
     }
   });
@@ -60,13 +37,8 @@ for (const type of KQUANTS) {
     const rng = new Rng(3100 + type);
     const rows = 45, cols = 512, n = 40;
     // Rows of very different magnitudes, and all-zero blocks (scale 0).
-    const x = rng.floats(n * cols);
-    for (let i = 0; i < n; i++) {
-      const scale = 10 ** (rng.int(7) - 3);
-      for (let c = 0; c < cols; c++) x[i * cols + c] = x[i * cols + c]! * scale;
-    }
-    x.fill(0, 3 * cols + 64, 3 * cols + 128);
-    compare(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
+    const x = wideRangeActivations(rng, n, cols);
+    compareIntMatmul(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
   });
 }
 
@@ -91,7 +63,7 @@ test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow'
     }
     for (const pattern of ['ones', 'alternating'] as const) {
       const x = new Float32Array(3 * cols).map((_, i) => (pattern === 'ones' || i % 2 === 0 ? 1 : -1) * (i < cols ? 1 : -2));
-      compare(type, rows, cols, 3, x, bytes);
+      compareIntMatmul(type, rows, cols, 3, x, bytes);
     }
   }
 });
@@ -119,7 +91,7 @@ for (const type of KQUANTS) {
         const wf = reference.toFloat32(reference.createWeight('w', type, rows, cols, bytes));
         for (const n of [1, 2, 3, 4, 7, 9]) {
           const x = rng.floats(n * cols);
-          compare(type, rows, cols, n, x, bytes);
+          compareIntMatmul(type, rows, cols, n, x, bytes);
           forEachIsa((isa) => {
             const got = new Float32Array(n * rows);
             native.matmul(got, x, n, wn);

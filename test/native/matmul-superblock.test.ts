@@ -14,55 +14,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
-import { forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+import { compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, QUANTIZATION_TOLERANCE, reference, Rng, wideRangeActivations } from './helpers.js';
 
-const QUANTIZATION_TOLERANCE = 1e-2;
-const ARITHMETIC_TOLERANCE = 1e-5;
 const SUPERBLOCK_TYPES = [GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.IQ4_XS];
 
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
-/** x with every value replaced by d * q, q and d computed in f32 as the native quantizeRows does. */
-function int8Rounded(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < x.length; b += 32) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]!));
-    const d = Math.fround(amax / 127);
-    const inv = amax > 0 ? Math.fround(127 / amax) : 0;
-    for (let j = 0; j < 32; j++) out[b + j] = roundHalfEven(Math.fround(x[b + j]! * inv)) * d;
-  }
-  return out;
-}
-
-function compare(type: GGMLType, rows: number, cols: number, n: number, x: Float32Array, bytes: Uint8Array): void {
-  const label = `${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
-  const wr = reference.createWeight('w', type, rows, cols, bytes);
-  const wn = native.createWeight('w', type, rows, cols, bytes);
-  const wf = reference.toFloat32(wr);
-  const want = new Float32Array(n * rows);
-  reference.matmul(want, x, n, wr);
-  const wantRounded = new Float32Array(n * rows);
-  reference.matmul(wantRounded, int8Rounded(x), n, wr);
-  forEachIsa((isa) => {
-    const got = new Float32Array(n * rows);
-    native.matmul(got, x, n, wn);
-    const err = matmulError(got, want, x, wf, n, rows, cols);
-    assert.ok(err <= QUANTIZATION_TOLERANCE, `${isa} ${label}: error ${err} against f32 activations`);
-    const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
-    assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
-  });
-}
 
 for (const type of SUPERBLOCK_TYPES) {
   test(`matmul ${typeName(type)} (int8 activations) matches the reference on every ISA, decode and small batches`, () => {
     const rng = new Rng(5000 + type);
     for (const cols of [256, 512, 2048 + 256]) {
       for (const [rows, n] of [[1, 1], [7, 1], [37, 1], [19, 3], [5, 3], [33, 17], [21, 17]] as const) {
-        compare(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
+        compareIntMatmul(type, rows, cols, n, rng.floats(n * cols), randomWeightBytes(type, rows, cols, rng));
       }
     }
   });
@@ -70,13 +33,8 @@ for (const type of SUPERBLOCK_TYPES) {
   test(`matmul ${typeName(type)} on a prefill-sized batch with a wide activation range`, () => {
     const rng = new Rng(5100 + type);
     const rows = 45, cols = 512, n = 40;
-    const x = rng.floats(n * cols);
-    for (let i = 0; i < n; i++) {
-      const scale = 10 ** (rng.int(7) - 3);
-      for (let c = 0; c < cols; c++) x[i * cols + c] = x[i * cols + c]! * scale;
-    }
-    x.fill(0, 3 * cols + 64, 3 * cols + 128); // an all-zero activation block (scale 0)
-    compare(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
+    const x = wideRangeActivations(rng, n, cols);
+    compareIntMatmul(type, rows, cols, n, x, randomWeightBytes(type, rows, cols, rng));
   });
 
   test(`${typeName(type)} toFloat32 and embed dequantize exactly like the reference`, () => {
@@ -147,7 +105,7 @@ test('Q2_K / Q3_K / Q5_K / IQ4_XS matmuls at the ends of the quant and scale ran
       }
       for (const pattern of ['ones', 'alternating'] as const) {
         const x = new Float32Array(3 * cols).map((_, i) => (pattern === 'ones' || i % 2 === 0 ? 1 : -1) * (i < cols ? 1 : -2));
-        compare(type, rows, cols, 3, x, bytes);
+        compareIntMatmul(type, rows, cols, 3, x, bytes);
       }
     }
   }
