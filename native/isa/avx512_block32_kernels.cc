@@ -11,6 +11,7 @@
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "avx512_block_pair_tiles.h"
 #include "tile_grid.h"
 
 namespace vserve {
@@ -121,36 +122,17 @@ inline void block32Step(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], c
   }
 }
 
-template <class F>
-struct Block32Kernel : TileOperands<QuantizedRows, uint8_t> {
-  template <int RW, int RX>
-  void tile(size_t i0, size_t r0) const {
-    const size_t blocks = x.cols / kQKBlock;
-    const size_t rowBytes = blocks * F::kBytes;
-    __m512 acc[RW][RX];
-    const uint8_t* wr[RW];
-    const uint8_t* xq[RX];
-    const float* xd[RX];
-    for (int j = 0; j < RW; j++) {
-      wr[j] = w + (r0 + j) * rowBytes;
-      for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
-    }
-    for (int i = 0; i < RX; i++) {
-      xq[i] = x.q + (i0 + i) * x.cols;
-      xd[i] = x.d + (i0 + i) * blocks;
-    }
-    size_t b = 0;
-    for (; b + 2 <= blocks; b += 2) block32Step<F, RW, RX>(acc, wr, xq, xd, b, true);
-    if (b < blocks) block32Step<F, RW, RX>(acc, wr, xq, xd, b, false);
-    for (int i = 0; i < RX; i++) {
-      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
-    }
+struct Block32Step {
+  template <class F, int RW, int RX>
+  static void run(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], const uint8_t* const (&xq)[RX],
+                  const float* const (&xd)[RX], size_t b, bool pair) {
+    block32Step<F, RW, RX>(acc, wr, xq, xd, b, pair);
   }
 };
 
 template <class F>
 void matmulBlock32(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range) {
-  tileGrid<4, 4>(Block32Kernel<F>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+  matmulBlockPairs<F, Block32Step>(x, w, range);
 }
 
 }  // namespace
