@@ -8,7 +8,7 @@
 // back only when the pool needs their pages (or the index is over its size limit). The index also knows
 // which blocks are being computed right now, so that requests arriving together compute a shared prefix
 // once: the others wait for its blocks instead of computing them again.
-import { createHash } from 'node:crypto';
+import { BlockHasher } from './block-hash.js';
 import type { CachedBlocks } from './cached-blocks.js';
 
 export interface CacheEntry {
@@ -35,8 +35,11 @@ export interface PrefixCacheStats {
   evictions: number;
 }
 
-/** Bumped when the meaning of a block's bytes changes, so old keys never match new caches. */
-const LAYOUT_VERSION = 'vserve-prefix-1';
+/** Told of every block the index gains or gives back (a replica's stream for the router, the tiers). */
+export interface PrefixIndexListener {
+  stored(hash: string): void;
+  removed(hash: string): void;
+}
 
 export class PrefixIndex {
   /** Map order is recency: the first entries are the least recently used. */
@@ -47,7 +50,8 @@ export class PrefixIndex {
   private queryTokens = 0;
   private hitTokens = 0;
   private evictions = 0;
-  private readonly roots = new Map<string, string>();
+  private readonly hasher: BlockHasher;
+  private listener: PrefixIndexListener | undefined;
 
   constructor(
     private readonly blocks: CachedBlocks,
@@ -55,7 +59,19 @@ export class PrefixIndex {
     readonly fingerprint: string,
     /** Most entries held (static copies rows outside any pool, so only this bounds it). */
     private readonly maxEntries = Infinity,
-  ) {}
+  ) {
+    this.hasher = new BlockHasher(fingerprint, blocks.blockTokens);
+  }
+
+  /** Starts telling `listener` of blocks stored and removed from now on (one listener; undefined stops). */
+  listen(listener: PrefixIndexListener | undefined): void {
+    this.listener = listener;
+  }
+
+  /** Keys of every block in the index now, least recently used first. */
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
 
   get blockTokens(): number {
     return this.blocks.blockTokens;
@@ -63,14 +79,7 @@ export class PrefixIndex {
 
   /** Extends `chain` (hashes of blocks 0..chain.length-1 of a token sequence) to its first `count` blocks. */
   extendChain(chain: string[], tokenAt: (i: number) => number, count: number, salt = ''): void {
-    const n = this.blockTokens;
-    const tokens = new Int32Array(n);
-    const bytes = new Uint8Array(tokens.buffer);
-    for (let b = chain.length; b < count; b++) {
-      for (let i = 0; i < n; i++) tokens[i] = tokenAt(b * n + i);
-      const parent = b === 0 ? this.root(salt) : chain[b - 1]!;
-      chain.push(createHash('sha256').update(parent).update(bytes).digest('base64url'));
-    }
+    this.hasher.extend(chain, tokenAt, count, salt);
   }
 
   /** The longest run of cached blocks at the start of `chain`, at most `limit` blocks. */
@@ -114,6 +123,7 @@ export class PrefixIndex {
     if (this.entries.has(hash)) return undefined;
     const entry: CacheEntry = { hash, block: this.blocks.retain(slot, index), users: 1 };
     this.entries.set(hash, entry);
+    this.listener?.stored(hash);
     this.enforceLimit();
     return entry;
   }
@@ -170,15 +180,6 @@ export class PrefixIndex {
     };
   }
 
-  private root(salt: string): string {
-    let root = this.roots.get(salt);
-    if (root === undefined) {
-      root = createHash('sha256').update(`${LAYOUT_VERSION}\0${this.fingerprint}\0${salt}`).digest('base64url');
-      if (this.roots.size < 1024) this.roots.set(salt, root);
-    }
-    return root;
-  }
-
   private touch(e: CacheEntry): void {
     this.entries.delete(e.hash);
     this.entries.set(e.hash, e);
@@ -188,6 +189,7 @@ export class PrefixIndex {
     this.entries.delete(e.hash);
     this.unused--;
     this.evictions++;
+    this.listener?.removed(e.hash);
     return this.blocks.release(e.block);
   }
 
