@@ -56,8 +56,18 @@ export class EngineCore {
     return this.scheduler.hasWork;
   }
 
+  /**
+   * Whether another step now would do nothing: the last one found no work, and what waits is waiting on
+   * KV tier lookups (the step loop sleeps until kv.onLoaded instead of spinning).
+   */
+  get waitingOnLoads(): boolean {
+    return this.lastStepIdle && (this.kv.loadsInFlight?.() ?? 0) > 0;
+  }
+  private lastStepIdle = false;
+
   /** Queues a request. Invalid input or parameters fail it at once (an error event); nothing is held. */
   submit(id: number, input: EngineInput, params: RequestParams = {}): EngineEvent[] {
+    this.lastStepIdle = false;
     try {
       if (this.requests.has(id)) throw new RangeError(`request id ${id} is already in use`);
       checkRequestParamKeys(params);
@@ -95,6 +105,7 @@ export class EngineCore {
     const plan = this.scheduler.plan();
     this.counters.preemptions += plan.preempted.length;
     const failed = plan.failed.flatMap(({ seq, error }) => this.fail(seq, error));
+    this.lastStepIdle = plan.work.length === 0;
     if (plan.work.length === 0) return failed;
     const t0 = performance.now();
     const { batch, sampling } = packBatch(plan.work);
@@ -195,16 +206,21 @@ export class EngineCore {
       step: { ...this.counters },
       kv: this.kv.stats(),
       prefixCache: this.kv.prefixStats(),
+      ...(this.kv.tierStats?.() ? { tiers: this.kv.tierStats()! } : {}),
       ...(this.kv.eviction ? { eviction: { ...this.kv.eviction.stats } } : {}),
       requests: [...this.requests.values()].flatMap((r) => r.choices.filter((s) => s !== undefined).map((s) => s.timings())),
     };
   }
 
-  /** Aborts everything and releases the KV cache. */
-  close(): EngineEvent[] {
+  /** A tier lookup resolved: the sequence waiting on it may run, so the next step is not idle. */
+  loaded(): void {
+    this.lastStepIdle = false;
+  }
+
+  /** Aborts everything and releases the KV cache; `closed` settles once the tiers took what was queued for them. */
+  close(): { events: EngineEvent[]; closed: Promise<void> } {
     const events = [...this.requests.keys()].flatMap((id) => this.abort(id));
-    this.kv.close();
-    return events;
+    return { events, closed: Promise.resolve(this.kv.close()) };
   }
 
   /** logit_bias names token ids; one outside the vocabulary is the request's error, not a silent no-op. */

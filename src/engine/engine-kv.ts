@@ -5,17 +5,18 @@
 import type { KVView } from '../backend/backend.js';
 import type { KVManagerKind, KVStats } from '../kv/index.js';
 import type { PrefixCacheStats } from '../kv/prefix-index.js';
+import type { TierStoreStats } from '../kv/tiers/tiered-store.js';
 import type { KVEviction } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
 
-export type { KVManagerKind, KVStats, PrefixCacheStats };
+export type { KVManagerKind, KVStats, PrefixCacheStats, TierStoreStats };
 
 /** The answer to "can this sequence start now?". */
 export type Admission =
   | {
       ok: true;
       slot: number;
-      /** Tokens found in the prefix cache: the sequence's KV already holds them. */
+      /** Tokens found in the prefix cache or loaded from a tier: the sequence's KV already holds them. */
       cached: number;
       /** Tokens this step computes for it (after the cached ones). */
       count: number;
@@ -25,9 +26,10 @@ export type Admission =
       /**
        * 'prefix': another running sequence is computing the blocks it would share (it waits for them);
        * 'slots' / 'memory': no slot, or not enough free pages above the reserve;
+       * 'loading': its next blocks are being looked up in the KV tiers (it is admitted once that resolves);
        * 'refused': the pages were there but could not be mapped (`reason` says why).
        */
-      wait: 'prefix' | 'slots' | 'memory' | 'refused';
+      wait: 'prefix' | 'slots' | 'memory' | 'loading' | 'refused';
       reason?: string;
     };
 
@@ -88,9 +90,15 @@ export interface EngineKV {
   fork(parent: Sequence, child: Sequence): boolean;
   /** Takes `seq` out of its slot (and out of `plan`): its cache pins and claims go, and every page it alone held goes back. */
   release(seq: Sequence, plan?: KVPlan): void;
+  /** Tier lookups in flight (sequences waiting on them are not runnable until they resolve). */
+  loadsInFlight?(): number;
+  /** Set by the step loop: called when a tier lookup resolves, so that waiting sequences get a step. */
+  onLoaded?: () => void;
   /** Gives back every cached block no sequence uses; returns the pool pages freed. */
   clearPrefixCache(): number;
   stats(): KVStats;
   prefixStats(): PrefixCacheStats | undefined;
-  close(): void;
+  tierStats?(): TierStoreStats | undefined;
+  /** Frees the cache; what the tiers still have queued is written first (bounded wait). */
+  close(): void | Promise<void>;
 }

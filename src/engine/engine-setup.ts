@@ -8,7 +8,7 @@ import { EngineCore, type ChatRenderer } from './engine-core.js';
 import type { EngineKV } from './engine-kv.js';
 import type { EngineOptions } from './engine-types.js';
 import { resolveEviction, type EvictionRequest } from './kv-eviction.js';
-import { ManagedKV } from './managed-kv.js';
+import { ManagedKV, type ManagedKVOptions } from './managed-kv.js';
 import { modelFingerprint } from '../model/fingerprint.js';
 import { checkEngineOptionKeys, EngineConfigError } from './option-keys.js';
 import { checkKnownKeys } from './known-keys.js';
@@ -101,7 +101,14 @@ export function createScheduler(kind: SchedulerKind, kv: EngineKV, limits: Sched
 }
 
 /** Builds the KV cache and scheduler for a loaded model. */
-export function createEngineCore(model: TransformerModel, tokenizer: GenerationTokenizer, opts: EngineOptions = {}, chat?: ChatRenderer): EngineCore {
+export function createEngineCore(
+  model: TransformerModel,
+  tokenizer: GenerationTokenizer,
+  opts: EngineOptions = {},
+  chat?: ChatRenderer,
+  /** Tiers below the pool (ManagedKVOptions.tiers). */
+  tiers?: ManagedKVOptions['tiers'],
+): EngineCore {
   const c = model.config;
   const r = resolveEngineOptions(opts, c.contextLength);
   try {
@@ -113,7 +120,7 @@ export function createEngineCore(model: TransformerModel, tokenizer: GenerationT
   }
   const kv = ManagedKV.create(
     { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType, residual: r.kvResidual, rotate: r.kvRotate },
-    { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file) },
+    { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file), tiers },
   );
   const pool = kv.stats();
   const fullContext = kv.pagesFor(r.maxContext);

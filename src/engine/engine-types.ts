@@ -1,7 +1,7 @@
 // The engine's public types, shared by the main-thread API and the worker that runs the steps.
 import type { ChatMessage } from '../model/chat-template.js';
 import type { GenerateDelta, RequestParams } from './completion.js';
-import type { KVManagerKind, KVStats, PrefixCacheStats } from './engine-kv.js';
+import type { KVManagerKind, KVStats, PrefixCacheStats, TierStoreStats } from './engine-kv.js';
 import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
 import type { EvictionStats } from './kv-eviction.js';
@@ -126,6 +126,8 @@ export interface EngineStats {
   kv: KVStats;
   /** The prefix cache: entries, pages it alone holds, hit rate, evictions (absent when it is off). */
   prefixCache?: PrefixCacheStats;
+  /** The KV tiers below the pool: hits, rejected values, failures, queued writes (absent without tiers). */
+  tiers?: TierStoreStats;
   /** KV eviction since the start: compactions, tokens evicted, pages they gave back (absent when the cache cannot evict). */
   eviction?: EvictionStats;
   /** Requests in flight. */

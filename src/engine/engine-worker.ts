@@ -57,10 +57,15 @@ if (core) {
     queueStep();
   };
   const queueStep = () => {
-    if (!stepQueued && core.hasWork) {
+    if (!stepQueued && core.hasWork && !core.waitingOnLoads) {
       stepQueued = true;
       setImmediate(runStep);
     }
+  };
+
+  core.kv.onLoaded = () => {
+    core.loaded();
+    queueStep();
   };
 
   port.on('message', (m: ToWorker) => {
@@ -77,11 +82,15 @@ if (core) {
         break;
       case 'close':
         closed = true;
-        send(core.close());
-        core.model.backend.close();
-        core.model.close();
-        post({ type: 'closed' });
-        port.close();
+        void (async () => {
+          const { events, closed: kvClosed } = core.close();
+          send(events);
+          await kvClosed.catch(() => undefined);
+          core.model.backend.close();
+          core.model.close();
+          post({ type: 'closed' });
+          port.close();
+        })();
         break;
     }
   });

@@ -10,6 +10,8 @@ import { bytesPerToken, resolveShape, splitsByHead } from '../kv/shape.js';
 import type { Admission, AdmitOptions, EngineKV, GrowOutcome, KVPlan } from './engine-kv.js';
 import { KVEviction, stepTokenLimit } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
+import { readRows, runBytes, writeRows } from '../kv/block-rows.js';
+import type { KVTierStore, TierStoreStats } from '../kv/tiers/tiered-store.js';
 
 export interface KVGeometry {
   nLayers: number;
@@ -37,6 +39,12 @@ export interface ManagedKVOptions {
   prefixCache?: boolean;
   /** Identifies the model and cache format in the prefix cache's keys. */
   fingerprint?: string;
+  /**
+   * Tiers below the pool (disk, Redis): blocks are written through as they fill, and a prompt's blocks
+   * past the pool's hits are looked up there before they are computed. Built for this cache by
+   * `tiersFor(fingerprint, blockBytes)`; needs the prefix cache.
+   */
+  tiers?: (fingerprint: string, blockBytes: number) => KVTierStore;
 }
 
 /** Bytes of K and V, all layers, of one token as the managers store it (in its formats). */
@@ -49,6 +57,9 @@ export class ManagedKV implements EngineKV {
   readonly prefix: PrefixIndex | undefined;
   /** Caches with a residual window (KIVI) cannot be compacted, so they have none. */
   readonly eviction: KVEviction | undefined;
+  readonly tiers: KVTierStore | undefined;
+  onLoaded: (() => void) | undefined;
+  private loads = 0;
   private readonly lens: Int32Array;
 
   private constructor(readonly manager: KVCacheManager, view: KVView, opts: ManagedKVOptions) {
@@ -71,6 +82,9 @@ export class ManagedKV implements EngineKV {
       // Static copies cached rows outside its slots: bound them to as many tokens as the slots hold.
       const maxEntries = manager.blocks.blockPages === 0 ? Math.floor((manager.shape.maxSlots * manager.shape.maxContext) / manager.blocks.blockTokens) : Infinity;
       this.prefix = new PrefixIndex(manager.blocks, fingerprint, maxEntries);
+      this.tiers = opts.tiers?.(fingerprint, runBytes(view, s.layers, manager.blocks.blockTokens));
+    } else if (opts.tiers) {
+      throw new RangeError('KV tiers hold the prefix cache\'s blocks: they need the prefix cache on');
     }
   }
 
@@ -121,10 +135,12 @@ export class ManagedKV implements EngineKV {
   }
 
   admit(seq: Sequence, opts: AdmitOptions, plan: KVPlan): Admission {
-    const { hits, next } = this.prefix ? this.lookup(seq) : { hits: [], next: undefined };
+    const { hits, next, shareable } = this.prefix ? this.lookup(seq) : { hits: [], next: undefined, shareable: 0 };
     if (next !== undefined && this.prefix!.computingElsewhere(next, seq.key)) return { ok: false, wait: 'prefix' };
+    const loaded = next !== undefined ? this.tierBlocks(seq, hits.length, shareable) : [];
+    if (loaded === 'loading') return { ok: false, wait: 'loading' };
     const blocks = this.manager.blocks;
-    const cached = hits.length * blocks.blockTokens;
+    const cached = (hits.length + loaded.length) * blocks.blockTokens;
     // A sequence bounded by eviction computes its prompt a part at a time (it may be longer than the context).
     const step = Math.min(seq.length - cached, stepTokenLimit(seq));
     const count = Math.min(step, opts.budget);
@@ -151,6 +167,8 @@ export class ManagedKV implements EngineKV {
       this.releaseSlot(seq, slot);
       return { ok: false, wait: 'refused', reason: grown.reason };
     }
+    if (loaded.length > 0) this.writeLoaded(slot, hits.length, loaded, cached + count);
+    seq.tierLoad = undefined;
     plan.admitted.push({ seq, cached });
     if (this.prefix) {
       seq.claimed = seq.blockHashes.slice(hits.length);
@@ -191,8 +209,12 @@ export class ManagedKV implements EngineKV {
     if (full <= seq.publishedBlocks) return;
     prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), full, seq.cacheSalt);
     for (let b = seq.publishedBlocks; b < full; b++) {
-      const entry = prefix.publish(seq.blockHashes[b]!, seq.slot, b);
-      if (entry) seq.pinned.push(entry);
+      const hash = seq.blockHashes[b]!;
+      const entry = prefix.publish(hash, seq.slot, b);
+      if (!entry) continue;
+      seq.pinned.push(entry);
+      // Written through as it fills (the copy is the step's only cost; the write is in the background).
+      if (this.tiers && !this.tiers.holds(hash)) this.tiers.offer(hash, this.readBlock(seq.slot, b));
     }
     prefix.unclaim(seq.blockHashes.slice(seq.publishedBlocks, full), seq.key);
     seq.publishedBlocks = full;
@@ -236,6 +258,14 @@ export class ManagedKV implements EngineKV {
     seq.slot = -1;
   }
 
+  loadsInFlight(): number {
+    return this.loads;
+  }
+
+  tierStats(): TierStoreStats | undefined {
+    return this.tiers?.stats();
+  }
+
   clearPrefixCache(): number {
     return this.prefix?.clear() ?? 0;
   }
@@ -250,20 +280,59 @@ export class ManagedKV implements EngineKV {
     return this.prefix?.stats();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.manager.close();
+    await this.tiers?.close();
   }
 
   /**
    * The cached blocks at the start of `seq` (never its last token: its logits are needed) and the hash
    * after them. A sequence that evicts as it grows takes none: its first eviction would copy them all.
    */
-  private lookup(seq: Sequence): { hits: ReturnType<PrefixIndex['match']>; next: string | undefined } {
+  private lookup(seq: Sequence): { hits: ReturnType<PrefixIndex['match']>; next: string | undefined; shareable: number } {
     const prefix = this.prefix!;
     const shareable = seq.eviction?.bounded ? 0 : Math.floor((seq.length - 1) / prefix.blockTokens);
     prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), shareable, seq.cacheSalt);
     const hits = prefix.match(seq.blockHashes, shareable);
-    return { hits, next: hits.length < shareable ? seq.blockHashes[hits.length] : undefined };
+    return { hits, next: hits.length < shareable ? seq.blockHashes[hits.length] : undefined, shareable };
+  }
+
+  /**
+   * The blocks after the pool's `hitBlocks` hits that the tiers hold: [] without tiers or once looked up
+   * and found none, 'loading' while the lookup runs (started on the first call).
+   */
+  private tierBlocks(seq: Sequence, hitBlocks: number, shareable: number): Uint8Array[] | 'loading' {
+    if (!this.tiers) return [];
+    const load = seq.tierLoad;
+    if (load === undefined) {
+      const started: NonNullable<Sequence['tierLoad']> = { from: hitBlocks, blocks: undefined };
+      seq.tierLoad = started;
+      this.loads++;
+      void this.tiers.fetch(seq.blockHashes.slice(hitBlocks, shareable)).then((blocks) => {
+        started.blocks = blocks;
+        this.loads--;
+        this.onLoaded?.();
+      });
+      return 'loading';
+    }
+    if (load.blocks === undefined) return 'loading';
+    // Blocks the pool gained meanwhile come from the pool; if it lost some of its hits, the run no longer follows them.
+    return hitBlocks < load.from ? [] : load.blocks.slice(hitBlocks - load.from);
+  }
+
+  private readBlock(slot: number, block: number): Uint8Array {
+    const n = this.manager.blocks.blockTokens;
+    return readRows(this.view, this.manager.shape.layers, { slot, first: block * n, tokens: n, held: this.manager.tokens(slot) });
+  }
+
+  /**
+   * Writes loaded blocks into `slot` after its `firstBlock` attached ones; they count as encoded (KIVI).
+   * grow() has backed the slot for `held` tokens (the manager records the length when the plan is applied).
+   */
+  private writeLoaded(slot: number, firstBlock: number, loaded: readonly Uint8Array[], held: number): void {
+    const n = this.manager.blocks.blockTokens;
+    loaded.forEach((bytes, i) => writeRows(this.view, this.manager.shape.layers, { slot, first: (firstBlock + i) * n, tokens: n, held }, bytes));
+    this.manager.residual?.reset(slot, (firstBlock + loaded.length) * n);
   }
 
   private releaseSlot(seq: Sequence, slot: number): void {

@@ -130,7 +130,7 @@ export abstract class Scheduler {
     const reservePages = this.running.length === 0 ? 0 : this.limits.watermarkPages;
     const a = this.kv.admit(seq, { budget, whole, reservePages }, plan.kv);
     if (!a.ok) {
-      if (a.wait === 'prefix') return 'skipped';
+      if (a.wait === 'prefix' || a.wait === 'loading') return 'skipped';
       if (a.wait === 'refused' && this.running.length === 0) {
         drop(this.waiting, seq);
         plan.failed.push({ seq, error: new RangeError(`cannot back this request's KV cache: ${a.reason ?? 'the KV pool refused'}`) });

@@ -49,6 +49,11 @@ export class Sequence {
   pinned: CacheEntry[] = [];
   claimed: string[] = [];
   publishedBlocks = 0;
+  /**
+   * A lookup in the KV tiers for the blocks after the pool's hits (which began at block `from`):
+   * `blocks` is undefined while it runs, then the payloads of the run some tier held.
+   */
+  tierLoad: { from: number; blocks: Uint8Array[] | undefined } | undefined;
   readonly arrivedAt = performance.now();
   admittedAt: number | undefined;
   firstTokenAt: number | undefined;

@@ -6,6 +6,7 @@
 // can be compared across managers; a request for T tokens needs pagesForTokens(T) pages in all.
 import type { KVView } from '../backend/backend.js';
 import type { CachedBlocks } from './cached-blocks.js';
+import type { ResidualRing } from './residual-ring.js';
 import type { ResolvedKVShape } from './shape.js';
 import type { KVStats } from './stats.js';
 
@@ -51,6 +52,8 @@ export interface KVCacheManager {
   readonly pageBytes: number;
   /** Blocks the prefix cache keeps alive beyond their slot's life (see cached-blocks.ts). */
   readonly blocks: CachedBlocks;
+  /** The f16 window of the newest tokens, where the formats need one (KIVI). */
+  readonly residual: ResidualRing | undefined;
 
   /** Takes a slot for a new sequence, or returns null when all are in use. */
   allocSlot(): number | null;

@@ -1,0 +1,167 @@
+// The prefix cache's tiers as the engine sees them: blocks offered as they fill are written to every tier
+// in the background, and a lookup returns the run of blocks, following the pool's hits, that some tier holds.
+//
+// Nothing here may stall a step or corrupt a cache: writes queue up to a byte bound (a burst past it is
+// dropped and counted, never waited for), every tier call may fail (counted; the blocks are computed
+// instead), and a value is loaded only when its header and checksum prove it is the block asked for.
+import type { BlockTier, BlockTierStats } from './tier.js';
+import { decodeBlock, encodeBlock, type BlockRejection } from './block-codec.js';
+
+export interface TierStoreOptions {
+  /** Model-and-format fingerprint: a value must carry it to be loaded. */
+  fingerprint: string;
+  /** Payload bytes of one block (all layers' K and V rows). */
+  blockBytes: number;
+  /** Most bytes waiting to be written; offers past it are dropped (default 256 MiB). */
+  maxPendingBytes?: number;
+  /** Keys remembered as stored, so that a block is not written again (default 65536). */
+  maxKnownKeys?: number;
+}
+
+export interface TierStoreStats {
+  tiers: (BlockTierStats & { name: string })[];
+  /** Blocks asked for past the pool's hits, and how many of them came from a tier. */
+  queriedBlocks: number;
+  hitBlocks: number;
+  loadedBytes: number;
+  /** Values found but not used, by reason. */
+  rejected: Record<BlockRejection, number>;
+  /** Tier calls that failed (each tier also counts its own). */
+  failures: number;
+  /** Blocks written to the tiers, waiting to be, and dropped because the queue was full. */
+  writtenBlocks: number;
+  pendingBlocks: number;
+  pendingBytes: number;
+  droppedWrites: number;
+}
+
+const DEFAULT_MAX_PENDING_BYTES = 256 * 2 ** 20;
+const DEFAULT_MAX_KNOWN_KEYS = 65536;
+
+export class KVTierStore {
+  private readonly queue: { key: string; value: Uint8Array }[] = [];
+  /** Bytes and blocks queued or being written. */
+  private pendingBytes = 0;
+  private pendingBlocks = 0;
+  private draining: Promise<void> | undefined;
+  /** Keys some tier holds, oldest first (a bounded memory of what need not be written again). */
+  private readonly known = new Set<string>();
+  private closed = false;
+  private readonly counts = { queriedBlocks: 0, hitBlocks: 0, loadedBytes: 0, failures: 0, writtenBlocks: 0, droppedWrites: 0 };
+  private readonly rejected: Record<BlockRejection, number> = { malformed: 0, foreign: 0, checksum: 0 };
+
+  constructor(
+    private readonly tiers: readonly BlockTier[],
+    private readonly options: TierStoreOptions,
+  ) {
+    if (tiers.length === 0) throw new RangeError('a tier store needs at least one tier');
+  }
+
+  get fingerprint(): string {
+    return this.options.fingerprint;
+  }
+
+  /** Whether writing `key` would be wasted (a tier is known to hold it already). */
+  holds(key: string): boolean {
+    return this.known.has(key);
+  }
+
+  /**
+   * Queues block `key` (its rows, copied by the caller) for every tier. Returns at once; drops the block
+   * (counted) when the queue holds too many bytes already.
+   */
+  offer(key: string, payload: Uint8Array): void {
+    if (this.closed || this.known.has(key)) return;
+    const value = encodeBlock(key, this.options.fingerprint, payload);
+    if (this.pendingBytes + value.length > (this.options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES)) {
+      this.counts.droppedWrites++;
+      return;
+    }
+    this.queue.push({ key, value });
+    this.pendingBytes += value.length;
+    this.pendingBlocks++;
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  }
+
+  /**
+   * The payloads of the longest run of `keys`, from the first, that the tiers hold and that check out.
+   * Tiers are asked in order, each for what the ones before it lacked. Never rejects: a failing tier
+   * ends the run where it is.
+   */
+  async fetch(keys: readonly string[]): Promise<Uint8Array[]> {
+    this.counts.queriedBlocks += keys.length;
+    const run: Uint8Array[] = [];
+    for (const tier of this.tiers) {
+      if (run.length === keys.length) break;
+      const wanted = keys.slice(run.length);
+      let values: (Uint8Array | undefined)[];
+      try {
+        values = await tier.get(wanted);
+      } catch {
+        this.counts.failures++;
+        continue;
+      }
+      for (let i = 0; i < wanted.length; i++) {
+        const value = values[i];
+        if (value === undefined) break;
+        const decoded = decodeBlock(value, wanted[i]!, this.options.fingerprint, this.options.blockBytes);
+        if ('rejected' in decoded) {
+          this.rejected[decoded.rejected]++;
+          return this.hits(run, keys);
+        }
+        run.push(decoded.payload);
+      }
+    }
+    return this.hits(run, keys);
+  }
+
+  stats(): TierStoreStats {
+    return {
+      tiers: this.tiers.map((t) => ({ name: t.name, ...t.stats() })),
+      ...this.counts,
+      rejected: { ...this.rejected },
+      pendingBlocks: this.pendingBlocks,
+      pendingBytes: this.pendingBytes,
+    };
+  }
+
+  /** Waits for queued writes (at most `timeoutMs`), then closes every tier. */
+  async close(timeoutMs = 2000): Promise<void> {
+    this.closed = true;
+    if (this.draining) await Promise.race([this.draining, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    this.queue.length = 0;
+    this.pendingBlocks = this.pendingBytes = 0;
+    await Promise.allSettled(this.tiers.map((t) => t.close()));
+  }
+
+  private hits(run: Uint8Array[], keys: readonly string[]): Uint8Array[] {
+    this.counts.hitBlocks += run.length;
+    for (let i = 0; i < run.length; i++) {
+      this.counts.loadedBytes += run[i]!.length;
+      this.remember(keys[i]!);
+    }
+    // A block the tiers lost (Redis's LRU, a restart) is written again when it is next computed.
+    for (let i = run.length; i < keys.length; i++) this.known.delete(keys[i]!);
+    return run;
+  }
+
+  private async drain(): Promise<void> {
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      const results = await Promise.allSettled(this.tiers.map((t) => t.put(next!.key, next!.value)));
+      this.pendingBytes -= next.value.length;
+      this.pendingBlocks--;
+      const failed = results.filter((r) => r.status === 'rejected').length;
+      this.counts.failures += failed;
+      if (failed < results.length) {
+        this.counts.writtenBlocks++;
+        this.remember(next.key);
+      }
+    }
+  }
+
+  private remember(key: string): void {
+    this.known.delete(key);
+    this.known.add(key);
+    if (this.known.size > (this.options.maxKnownKeys ?? DEFAULT_MAX_KNOWN_KEYS)) this.known.delete(this.known.values().next().value!);
+  }
+}
