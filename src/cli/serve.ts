@@ -16,6 +16,7 @@ import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
 import { KV_POLICY_OPTIONS, kvBudgetOption, kvPolicyHelp, kvPolicyOption } from './kv-policy-flags.js';
+import { KV_TIER_OPTIONS, kvTierHelp, kvTierOptions } from './kv-tier-flags.js';
 import { KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeHelp, kvTypeOption } from './kv-type-flags.js';
 import { kvTypeLabel } from '../kv/format.js';
 
@@ -40,6 +41,7 @@ ${kvTypeHelp(32)}
 ${kvPolicyHelp(32)}
       --scheduler KIND          sarathi (default), vllm or static
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
+${kvTierHelp(32)}
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs
       --max-batch-tokens N      token budget per step (default 512)
       --max-seqs N              sequences running at once (default 16)
@@ -73,6 +75,7 @@ export async function main(argv: string[]): Promise<void> {
       'block-size': { type: 'string' },
       ...KV_TYPE_OPTIONS,
       ...KV_POLICY_OPTIONS,
+      ...KV_TIER_OPTIONS,
       scheduler: { type: 'string' },
       'no-prefix-cache': { type: 'boolean' },
       admission: { type: 'string' },
@@ -117,6 +120,7 @@ export async function main(argv: string[]): Promise<void> {
       kvPolicy: kvPolicyOption(values),
       kvBudget: kvBudgetOption(values),
       prefixCache: !values['no-prefix-cache'],
+      ...kvTierOptions(values),
       admissionOrder: values.admission as AdmissionOrder | undefined,
       maxSeqs: int('max-seqs'),
       maxContext: int('max-context'),

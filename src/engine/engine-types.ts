@@ -90,6 +90,18 @@ export interface EngineOptions {
   watermark?: number;
   /** Automatic prefix caching: computed KV blocks are kept and reused by requests that start with the same tokens (default true). */
   prefixCache?: boolean;
+  /**
+   * A Redis tier under the prefix cache, shared by replicas: `redis://HOST:PORT[/DB]`, `rediss://...`, or
+   * `redis+cluster://HOST:PORT,HOST:PORT,...` for Redis Cluster. Blocks are written through as they fill
+   * and looked up past the pool's hits; an unreachable Redis only costs computing.
+   */
+  kvStore?: string;
+  /** A disk tier under the prefix cache: a directory for cached blocks (created if missing). */
+  kvDisk?: string;
+  /** The disk tier's size cap in bytes; least recently used blocks go first (default 4 GiB). */
+  kvDiskBytes?: number;
+  /** Redis: the longest a command may take before it counts as failed, in ms (default 500). */
+  kvStoreTimeoutMs?: number;
   /** Order waiting requests are admitted in: 'prefix' (longest cached prefix first; default) or 'fcfs'. */
   admissionOrder?: AdmissionOrder;
   /** With admissionOrder 'prefix', the longest a request waits past its first-come-first-served turn (ms, default 2000). */

@@ -2,6 +2,7 @@
 // Latencies are observed by the routes as tokens leave; engine-side figures are read at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineStats } from '../engine/engine-types.js';
+import { TierMetrics } from './tier-metrics.js';
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
 const TOKEN_GAP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5];
@@ -42,6 +43,8 @@ export class ServerMetrics {
   private readonly prefixHits: EngineTotal;
   private readonly evictedTokens: EngineTotal;
   private readonly evictionFreedPages: EngineTotal;
+  /** Registered when the engine first reports tiers, so servers without them expose none of their metrics. */
+  private tiers: TierMetrics | undefined;
 
   constructor(modelName: string) {
     const registers = [this.registry];
@@ -116,6 +119,7 @@ export class ServerMetrics {
       this.prefixHits.follow(stats.prefixCache?.hitTokens ?? 0);
       this.evictedTokens.follow(stats.eviction?.evictedTokens ?? 0);
       this.evictionFreedPages.follow(stats.eviction?.freedPages ?? 0);
+      if (stats.tiers) (this.tiers ??= new TierMetrics(this.registry)).update(stats.tiers);
     }
     return this.registry.metrics();
   }
