@@ -13,6 +13,8 @@ export interface RequestResult {
   e2eMs: number;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens the server did not compute (usage.prompt_tokens_details.cached_tokens). */
+  cachedTokens: number;
 }
 
 export interface Target {
@@ -23,7 +25,7 @@ export interface Target {
 
 export async function streamCompletion(target: Target, index: number, prompt: string, maxTokens: number): Promise<RequestResult> {
   const start = performance.now();
-  const result: RequestResult = { index, ok: false, status: 0, tbtMs: [], e2eMs: 0, promptTokens: 0, completionTokens: 0 };
+  const result: RequestResult = { index, ok: false, status: 0, tbtMs: [], e2eMs: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   try {
     const res = await fetch(`${target.url}/v1/completions`, {
       method: 'POST',
@@ -38,11 +40,16 @@ export async function streamCompletion(target: Target, index: number, prompt: st
     let last: number | undefined;
     for await (const data of sseData(res.body)) {
       if (data === '[DONE]') continue;
-      const chunk = JSON.parse(data) as { choices: { text: string }[]; usage?: { prompt_tokens: number; completion_tokens: number } | null; error?: { message: string } };
+      const chunk = JSON.parse(data) as {
+        choices: { text: string }[];
+        usage?: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: { cached_tokens?: number } } | null;
+        error?: { message: string };
+      };
       if (chunk.error) throw new Error(chunk.error.message);
       if (chunk.usage) {
         result.promptTokens = chunk.usage.prompt_tokens;
         result.completionTokens = chunk.usage.completion_tokens;
+        result.cachedTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
       }
       if (chunk.choices[0]?.text) {
         const now = performance.now();

@@ -19,7 +19,7 @@ async function closedPort(): Promise<number> {
 }
 
 test('bench serve report: failed requests are grouped by cause', () => {
-  const failed = (status: number, error: string): RequestResult => ({ index: 0, ok: false, status, error, tbtMs: [], e2eMs: 1, promptTokens: 0, completionTokens: 0 });
+  const failed = (status: number, error: string): RequestResult => ({ index: 0, ok: false, status, error, tbtMs: [], e2eMs: 1, promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
   const results = [failed(401, 'invalid API key'), failed(401, 'invalid API key'), failed(0, 'fetch failed: ECONNRESET'), { ...failed(200, ''), ok: true, error: undefined }];
   const report = buildReport({ url: 'u', model: 'm', mode: 'test' }, results, 1);
   assert.deepEqual(report.errors, { 'HTTP 401: invalid API key': 2, 'no response: fetch failed: ECONNRESET': 1 });
