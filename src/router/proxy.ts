@@ -32,6 +32,9 @@ const TRY_ELSEWHERE = new Set([429, 503]);
 /** Response headers passed on to the client (the rest are about the replica's own connection). */
 const PASSED_HEADERS = ['content-type', 'cache-control', 'retry-after', 'x-request-id', 'x-accel-buffering', 'allow'];
 
+/** Names the replica that answered, for the client's logs and for tracing a conversation's turns. */
+export const REPLICA_HEADER = 'x-vserve-replica';
+
 export const noReplica = () =>
   new ApiError(503, 'No replica is up to take the request; retry later.', 'server_error', null, 'no_replica', { 'retry-after': '1' });
 
@@ -53,12 +56,12 @@ export async function proxyGeneration(ctx: ProxyContext, endpoint: Endpoint, req
   const tried = new Set<Replica>();
   const reasons: string[] = [];
   /** The last "not now" answer, passed on when no replica is left to try. */
-  let refusal: { status: number; headers: IncomingHttpHeaders; body: string } | undefined;
+  let refusal: { status: number; headers: IncomingHttpHeaders; body: string; replica: string } | undefined;
   try {
     for (;;) {
       const candidates = ctx.pool.eligible(tried);
       if (candidates.length === 0) {
-        if (refusal) return void sendAnswer(reply, refusal.status, refusal.headers, refusal.body);
+        if (refusal) return void sendAnswer(reply, refusal.status, refusal.headers, refusal.body, refusal.replica);
         ctx.metrics.notRouted(tried.size === 0 ? 'no_replica' : 'all_failed');
         throw tried.size === 0 ? noReplica() : allFailed(reasons);
       }
@@ -91,13 +94,13 @@ export async function proxyGeneration(ctx: ProxyContext, endpoint: Endpoint, req
         }
         if (TRY_ELSEWHERE.has(res.statusCode!)) {
           const text = body ?? (await readText(res).catch(() => ''));
-          refusal = { status: res.statusCode!, headers: res.headers, body: text };
+          refusal = { status: res.statusCode!, headers: res.headers, body: text, replica: replica.url };
           reasons.push(`${replica.url}: answered ${res.statusCode}`);
           ctx.metrics.retried(replica);
           tried.add(replica);
           continue;
         }
-        if (body !== undefined) return void sendAnswer(reply, res.statusCode!, res.headers, body);
+        if (body !== undefined) return void sendAnswer(reply, res.statusCode!, res.headers, body, replica.url);
         reply.hijack();
         await passStream(ctx, replica, res, reply.raw, clientGone.signal);
         return;
@@ -116,7 +119,7 @@ export async function proxyGet(ctx: ProxyContext, req: FastifyRequest, reply: Fa
   for (const replica of ctx.pool.eligible()) {
     try {
       const res = await upstream(`${replica.url}${req.url}`, { method: 'GET', headers: { accept: 'application/json', ...ctx.replicaHeaders }, signal: AbortSignal.timeout(10_000) });
-      return void sendAnswer(reply, res.statusCode!, res.headers, await readText(res));
+      return void sendAnswer(reply, res.statusCode!, res.headers, await readText(res), replica.url);
     } catch (e) {
       reasons.push(`${replica.url}: ${fetchFailure(e)}`);
     }
@@ -136,8 +139,8 @@ function isEventStream(res: IncomingMessage): boolean {
   return (res.headers['content-type'] ?? '').startsWith('text/event-stream');
 }
 
-function passedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
+function passedHeaders(headers: IncomingHttpHeaders, replica: string): Record<string, string> {
+  const out: Record<string, string> = { [REPLICA_HEADER]: replica };
   for (const name of PASSED_HEADERS) {
     const v = headers[name];
     if (typeof v === 'string') out[name] = v;
@@ -145,8 +148,8 @@ function passedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   return out;
 }
 
-function sendAnswer(reply: FastifyReply, status: number, headers: IncomingHttpHeaders, body: string): FastifyReply {
-  return reply.code(status).headers(passedHeaders(headers)).send(body);
+function sendAnswer(reply: FastifyReply, status: number, headers: IncomingHttpHeaders, body: string, replica: string): FastifyReply {
+  return reply.code(status).headers(passedHeaders(headers, replica)).send(body);
 }
 
 /**
@@ -154,7 +157,7 @@ function sendAnswer(reply: FastifyReply, status: number, headers: IncomingHttpHe
  * inside half a frame). A stream that breaks off, or ends without OpenAI's [DONE], gets an error event.
  */
 async function passStream(ctx: ProxyContext, replica: Replica, res: IncomingMessage, out: ServerResponse, clientGone: AbortSignal): Promise<void> {
-  out.writeHead(res.statusCode!, passedHeaders(res.headers));
+  out.writeHead(res.statusCode!, passedHeaders(res.headers, replica.url));
   out.flushHeaders();
   let done = false;
   let failure: string | undefined;
