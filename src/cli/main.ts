@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main(arg
   chat: { summary: "talk to a model in the terminal, with its chat template", load: () => import('./chat.js') },
   tokenize: { summary: 'print token ids for text (or text for ids)', load: () => import('./tokenize.js') },
   serve: { summary: 'OpenAI-compatible HTTP server with a web playground and live KV map', load: () => import('./serve.js') },
+  router: { summary: 'one OpenAI endpoint over several serve replicas, routing by cached prefix and load', load: () => import('./router.js') },
   bench: { summary: 'bench serve --url URL: load-test an OpenAI-compatible server (TTFT, TBT, throughput)', load: () => import('./bench.js') },
   inspect: { summary: "print a GGUF file's architecture, tokenizer and tensors", load: () => import('./inspect.js') },
 };

@@ -4,7 +4,7 @@
 // step against this interface; managed-kv.ts implements it over the managers in src/kv.
 import type { KVView } from '../backend/backend.js';
 import type { KVManagerKind, KVStats } from '../kv/index.js';
-import type { PrefixCacheStats } from '../kv/prefix-index.js';
+import type { PrefixCacheStats, PrefixIndex } from '../kv/prefix-index.js';
 import type { TierStoreStats } from '../kv/tiers/tiered-store.js';
 import type { KVEviction } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
@@ -68,6 +68,8 @@ export interface EngineKV {
   readonly maxContext: number;
   /** Eviction of sequences that run with a KV policy (absent: this cache cannot evict). */
   readonly eviction?: KVEviction;
+  /** The prefix cache's index, for whoever mirrors its blocks (absent: no prefix cache). */
+  readonly prefix?: PrefixIndex | undefined;
   /** Tokens the prefix cache holds for the start of `seq` now (0 without a prefix cache). */
   cachedPrefix(seq: Sequence): number;
   /** Gives `seq` a slot holding its cached prefix, backed for `count` more tokens (added to `plan`); or says why not now. */

@@ -1,8 +1,10 @@
 // The worker thread that owns the model, the KV cache and the step loop. One step runs per turn of this
 // thread's event loop, so submissions and aborts that arrive meanwhile are seen before the next step.
 import { parentPort, workerData } from 'node:worker_threads';
+import { BLOCK_LAYOUT_VERSION } from '../kv/block-hash.js';
 import { ChatTemplate } from '../model/chat-template.js';
 import { loadModel } from '../model/load.js';
+import { BlockEventBatch, type BlockSnapshot } from './block-events.js';
 import type { EngineCore, EngineEvent } from './engine-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { chatRenderer, createEngineCore, resolveEngineOptions } from './engine-setup.js';
@@ -46,8 +48,18 @@ function start(init: WorkerInit): EngineCore | undefined {
   }
 }
 
+/** Mirrors the prefix cache's blocks to the main thread (the server's /v1/kv/events), in batches. */
+function watchBlocks(core: EngineCore): { batch: BlockEventBatch; snapshot: () => BlockSnapshot } | undefined {
+  const index = core.kv.prefix;
+  if (!index) return undefined;
+  const batch = new BlockEventBatch(({ stored, removed }) => post({ type: 'blocks', stored, removed }));
+  index.listen(batch);
+  return { batch, snapshot: () => ({ fingerprint: index.fingerprint, blockTokens: index.blockTokens, layoutVersion: BLOCK_LAYOUT_VERSION, keys: index.keys() }) };
+}
+
 const core = start(workerData as WorkerInit);
 if (core) {
+  const blocks = watchBlocks(core);
   let stepQueued = false;
   let closed = false;
   const runStep = () => {
@@ -80,8 +92,14 @@ if (core) {
       case 'stats':
         post({ type: 'stats', ticket: m.ticket, stats: core.stats() });
         break;
+      case 'blocks-snapshot':
+        // Events still pending go first: the snapshot then includes everything sent before it.
+        blocks?.batch.flush();
+        post({ type: 'blocks-snapshot', ticket: m.ticket, snapshot: blocks?.snapshot() ?? null });
+        break;
       case 'close':
         closed = true;
+        blocks?.batch.close();
         void (async () => {
           const { events, closed: kvClosed } = core.close();
           send(events);

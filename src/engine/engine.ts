@@ -14,6 +14,7 @@ import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { PromptEncoder } from './prompt-encoder.js';
 import { boundsContext } from './kv-eviction.js';
+import { BlockWatchers, type BlockListener, type BlockWatch } from './block-watchers.js';
 
 export class EngineClosedError extends Error {
   override name = 'EngineClosedError';
@@ -38,6 +39,7 @@ export interface LoadWatch {
 export class Engine {
   private readonly streams = new Map<number, RequestStream>();
   private readonly statsWaiters = new Map<number, { resolve: (s: EngineStats) => void; reject: (e: Error) => void }>();
+  private readonly blockWatchers = new BlockWatchers((ticket) => this.post({ type: 'blocks-snapshot', ticket }));
   private nextId = 1;
   private nextTicket = 1;
   private closing: Promise<void> | undefined;
@@ -151,6 +153,16 @@ export class Engine {
     });
   }
 
+  /**
+   * Mirrors the prefix cache: resolves with the keys cached now (and the chain's parameters), then calls
+   * `listener` with every batch of blocks stored and removed after them until stop() (or until the engine
+   * stops: then `onEnd`). Undefined when the engine runs without a prefix cache.
+   */
+  async watchBlocks(listener: BlockListener, onEnd?: (e: Error) => void): Promise<BlockWatch | undefined> {
+    if (this.closing || this.exited) throw new EngineClosedError('the engine is closed');
+    return this.blockWatchers.watch(listener, onEnd);
+  }
+
   /** Aborts every request, frees the KV cache and the model, and stops the worker. */
   close(): Promise<void> {
     if (this.exited) return Promise.resolve();
@@ -180,6 +192,12 @@ export class Engine {
         this.statsWaiters.get(m.ticket)?.resolve(m.stats);
         this.statsWaiters.delete(m.ticket);
         break;
+      case 'blocks':
+        this.blockWatchers.events({ stored: m.stored, removed: m.removed });
+        break;
+      case 'blocks-snapshot':
+        this.blockWatchers.snapshot(m.ticket, m.snapshot);
+        break;
       case 'closed':
         void this.worker.terminate();
         break;
@@ -191,6 +209,7 @@ export class Engine {
     this.streams.clear();
     for (const w of this.statsWaiters.values()) w.reject(e);
     this.statsWaiters.clear();
+    this.blockWatchers.failAll(e);
   }
 }
 

@@ -10,6 +10,7 @@ import { Connections } from './connections.js';
 import type { ServingEngine } from './engine-like.js';
 import { ApiError, methodNotAllowed, routeNotFound, shuttingDown, unauthorized, unsupportedMediaType } from './errors.js';
 import { KvFeed } from './kv-feed.js';
+import { BlockEventStreams } from './kv-events.js';
 import { ServerMetrics, type FailureReason } from './metrics.js';
 import type { TokenTexts } from './openai-format.js';
 import { registerOpenAIRoutes } from './routes-openai.js';
@@ -130,6 +131,7 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
   const metrics = new ServerMetrics(o.modelName);
   const admission = new Admission(o.maxInflight ?? info.maxSeqs * 8);
   const feed = new KvFeed(o.engine, o.kvFeedIntervalMs);
+  const blockStreams = new BlockEventStreams(o.engine);
   const files = loadStaticFiles();
 
   app.removeAllContentTypeParsers();
@@ -187,6 +189,12 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
     feed.subscribe(reply.raw);
   });
 
+  // The prefix cache's blocks as they come and go, for `vserve router` (see kv-events.ts).
+  app.get('/v1/kv/events', async (_req, reply) => {
+    await blockStreams.subscribe(reply);
+    return reply;
+  });
+
   for (const [path, file] of files) app.get(path, async (_req, reply) => reply.type(file.type).send(file.body));
 
   registerOpenAIRoutes(app, {
@@ -204,6 +212,7 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
   const drain = async () => {
     void admission.drain();
     feed.close();
+    blockStreams.close();
     // Stop listening now; app.close() resolves once every connection has ended.
     const closed = app.close();
     connections.closeIdle();
