@@ -1,6 +1,6 @@
 // A real redis-server for the Redis tier's tests: on a free loopback port, with nothing persisted, in a
 // temporary directory of its own. Tests stop it in `after`; any still running when the test process exits
-// are killed then, so none outlives the tests. A 3-node Redis Cluster is built from the same servers.
+// or is stopped by a signal are killed then, so none outlives the tests. A 3-node Redis Cluster is built from the same servers.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -8,12 +8,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+const killLive = () => {
   for (const child of live) child.kill('SIGKILL');
-});
+};
+process.on('exit', killLive);
+// A test process stopped by a signal (the runner's timeout, Ctrl-C) runs no 'exit' handlers: kill the
+// servers, then let the signal do what it would have done.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killLive();
+    process.kill(process.pid, signal);
+  });
+}
 
 function runs(command: string): boolean {
-  return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
+  const probe = command === 'openssl' ? ['version'] : ['--version'];
+  return spawnSync(command, probe, { stdio: 'ignore' }).status === 0;
 }
 
 /**
@@ -23,7 +33,7 @@ function runs(command: string): boolean {
 export function redisSkipReason(needs: string[] = ['redis-server']): string | false {
   if (process.env.CI) return false;
   const missing = needs.filter((c) => !runs(c));
-  return missing.length === 0 ? false : `${missing.join(' and ')} not installed (apt-get install -y redis-server redis-tools)`;
+  return missing.length === 0 ? false : `${missing.join(' and ')} not installed (apt-get install -y redis-server redis-tools openssl)`;
 }
 
 /** A port nobody listens on now: the system's pick for port 0, released at once. */

@@ -84,6 +84,9 @@ export class RedisTier implements BlockTier {
       // Calls on a connection that drops are rejected at once, not kept to resend after a reconnect.
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
+      // How long close() lets a connection finish before destroying it; the default keeps a timer alive for
+      // seconds after a connection the server already closed.
+      disconnectTimeout: this.commandTimeoutMs,
       username: address.username,
       password: address.password,
       tls: address.tls ? { ...options.tls } : undefined,

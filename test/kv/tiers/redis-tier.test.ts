@@ -4,15 +4,20 @@
 // replies being taken for later calls' answers; Redis's own LRU eviction shows as absent keys, never as
 // wrong values. A 3-node Redis Cluster takes the per-key path.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisTier, type RedisTierOptions } from '../../../src/kv/tiers/redis-tier.js';
 import { createRedisTier } from '../../../src/kv/tiers/store-address.js';
-import { RedisClusterServers, RedisServer, redisSkipReason, type RedisServerOptions } from '../../helpers/redis-server.js';
+import { freePort, RedisClusterServers, RedisServer, redisSkipReason, type RedisServerOptions } from '../../helpers/redis-server.js';
 
 const skip = redisSkipReason();
 const skipCluster = redisSkipReason(['redis-server', 'redis-cli']);
+const skipTls = redisSkipReason(['redis-server', 'openssl']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Setup {
@@ -24,16 +29,28 @@ interface Setup {
 }
 
 async function setup(t: TestContext, tierOptions: RedisTierOptions = {}, serverOptions: RedisServerOptions = {}): Promise<Setup> {
+  const defer = cleanups(t);
   const server = await RedisServer.start(serverOptions);
-  t.after(() => server.stop());
+  defer(() => server.stop());
   const lines: string[] = [];
   const tier = createRedisTier(server.address, { log: (l) => lines.push(l), ...tierOptions });
-  t.after(() => tier.close());
+  defer(() => tier.close());
   const direct = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 });
   direct.on('error', () => {});
-  t.after(() => direct.disconnect());
+  defer(() => direct.disconnect());
   assert.ok(await tier.whenUp(5000), 'the tier connects');
   return { server, tier, lines, direct };
+}
+
+/** Clean-ups run last registered first (clients before the servers they talk to), all of them even if one fails. */
+function cleanups(t: TestContext): (step: () => unknown) => void {
+  const steps: (() => unknown)[] = [];
+  t.after(async () => {
+    const errors: unknown[] = [];
+    for (const step of steps.reverse()) await Promise.resolve().then(step).catch((e: unknown) => errors.push(e));
+    if (errors.length > 0) throw errors[0];
+  });
+  return (step) => steps.push(step);
 }
 
 /** Waits until `check` holds, polling, or fails after `ms`. */
@@ -131,12 +148,13 @@ test('a killed Redis: calls reject at once, up is false, the outage is logged on
 });
 
 test('a tier started while Redis is down fails fast and logs once', { skip }, async (t) => {
+  const defer = cleanups(t);
   const server = await RedisServer.start();
-  t.after(() => server.stop());
+  defer(() => server.stop());
   await server.kill();
   const lines: string[] = [];
   const tier = createRedisTier(server.address, { log: (l) => lines.push(l), maxReconnectDelayMs: 100 });
-  t.after(() => tier.close());
+  defer(() => tier.close());
   assert.equal(await tier.whenUp(500), false);
   assert.equal(tier.stats().up, false);
   assert.ok((await rejectsIn(() => tier.get(['k']))) < 100);
@@ -198,11 +216,12 @@ test("Redis's allkeys-lru eviction shows as absent keys, never as wrong values",
 });
 
 test('a Redis Cluster: values across hash slots round-trip through the per-key path', { skip: skipCluster, timeout: 60_000 }, async (t) => {
+  const defer = cleanups(t);
   const cluster = await RedisClusterServers.start(3);
-  t.after(() => cluster.stop());
+  defer(() => cluster.stop());
   const lines: string[] = [];
   const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l) });
-  t.after(() => tier.close());
+  defer(() => tier.close());
   assert.ok(await tier.whenUp(10_000), 'the cluster tier connects');
   const keys = Array.from({ length: 24 }, (_, i) => `cluster-block-${i}`);
   const values = keys.map(() => randomBytes(50_000 + Math.floor(Math.random() * 1000)));
@@ -230,12 +249,13 @@ test('a Redis Cluster: values across hash slots round-trip through the per-key p
 });
 
 test('a Redis Cluster that goes down: calls end within the timeout, one line per outage, the same tier recovers', { skip: skipCluster, timeout: 90_000 }, async (t) => {
+  const defer = cleanups(t);
   const cluster = await RedisClusterServers.start(3);
-  t.after(() => cluster.stop());
+  defer(() => cluster.stop());
   const lines: string[] = [];
   const commandTimeoutMs = 400;
   const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), commandTimeoutMs, maxReconnectDelayMs: 200 });
-  t.after(() => tier.close());
+  defer(() => tier.close());
   assert.ok(await tier.whenUp(10_000));
   const keys = Array.from({ length: 12 }, (_, i) => `down-${i}`);
   const values = keys.map(() => randomBytes(1000));
@@ -270,4 +290,37 @@ test('a Redis Cluster that goes down: calls end within the timeout, one line per
   assert.deepEqual(got, keys.map(() => undefined));
   await tier.put(keys[0]!, values[0]!);
   assert.ok(Buffer.from((await tier.get([keys[0]!]))[0]!).equals(values[0]!));
+});
+
+test('rediss:// talks TLS, and refuses a server whose certificate it cannot verify', { skip: skipTls }, async (t) => {
+  const defer = cleanups(t);
+  const dir = mkdtempSync(join(tmpdir(), 'vserve-redis-tls-'));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const tlsPort = await freePort();
+  const server = await RedisServer.start({
+    settings: ['--tls-port', String(tlsPort), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no'],
+  });
+  defer(() => server.stop());
+
+  const tier = createRedisTier(`rediss://127.0.0.1:${tlsPort}`, { tls: { ca: [readFileSync(cert)] } });
+  defer(() => tier.close());
+  assert.ok(await tier.whenUp(5000), 'connects over TLS');
+  const value = randomBytes(300_000);
+  await tier.put('tls-block', value);
+  assert.ok(Buffer.from((await tier.get(['tls-block']))[0]!).equals(value));
+
+  const lines: string[] = [];
+  const untrusting = createRedisTier(`rediss://127.0.0.1:${tlsPort}`, { log: (l) => lines.push(l), maxReconnectDelayMs: 100 });
+  defer(() => untrusting.close());
+  assert.equal(await untrusting.whenUp(1000), false);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /unreachable at rediss:\/\/127\.0\.0\.1.*certificate/i);
+  // A plain client on the TLS port gets no answer it could take for data.
+  const plain = createRedisTier(`redis://127.0.0.1:${tlsPort}`, { connectTimeoutMs: 300, maxReconnectDelayMs: 100 });
+  defer(() => plain.close());
+  assert.equal(await plain.whenUp(800), false);
 });
