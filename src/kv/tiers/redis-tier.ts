@@ -31,8 +31,9 @@ export interface RedisTierOptions {
   maxReconnectDelayMs?: number;
   /**
    * A connection that gets no byte for this long while calls are waiting is dropped and reconnected
-   * (default 5000 ms): it catches a host that vanished without closing the connection, which TCP alone
-   * would notice only after many minutes. It must exceed the command timeout.
+   * (default 5000 ms, or four command timeouts if that is longer): it catches a host that vanished without
+   * closing the connection, which TCP alone would notice only after many minutes. It must exceed the
+   * command timeout, so that a merely slow server is not cut off.
    */
   silentConnectionMs?: number;
   /** Extra TLS settings for rediss:// (a private CA, a client certificate). */
@@ -72,7 +73,7 @@ export class RedisTier implements BlockTier {
     const connectTimeout = checkPositive('connectTimeoutMs', options.connectTimeoutMs ?? 1000);
     this.commandTimeoutMs = checkPositive('commandTimeoutMs', options.commandTimeoutMs ?? 500);
     const maxDelay = checkPositive('maxReconnectDelayMs', options.maxReconnectDelayMs ?? 5000);
-    const silent = checkPositive('silentConnectionMs', options.silentConnectionMs ?? 5000);
+    const silent = checkPositive('silentConnectionMs', options.silentConnectionMs ?? Math.max(5000, 4 * this.commandTimeoutMs));
     if (silent <= this.commandTimeoutMs) throw new RangeError(`silentConnectionMs (${silent}) must exceed commandTimeoutMs (${this.commandTimeoutMs})`);
     this.where = describeStoreAddress(address);
     this.log = options.log ?? (() => {});
@@ -116,7 +117,8 @@ export class RedisTier implements BlockTier {
     const found = await this.call(async () => {
       if (this.cluster) {
         // A cluster refuses a pipeline whose keys lie in different hash slots, and block keys are spread
-        // over all slots; the per-key commands go out concurrently instead (one round trip per node).
+        // over all slots; the per-key commands go out together instead, so the call still takes about one
+        // round trip.
         return Promise.all(full.map((k) => this.client.exists(k)));
       }
       const pipeline = this.client.pipeline();

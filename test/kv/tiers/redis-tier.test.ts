@@ -107,6 +107,8 @@ test('bad keys and options are refused with a reason', { skip }, async (t) => {
   assert.throws(() => createRedisTier('redis://127.0.0.1:1', { keyPrefix: 'bad prefix' }), /key prefix/);
   assert.throws(() => createRedisTier('redis://127.0.0.1:1', { commandTimeoutMs: 0 }), /commandTimeoutMs must be a positive/);
   assert.throws(() => createRedisTier('redis://127.0.0.1:1', { commandTimeoutMs: 800, silentConnectionMs: 500 }), /must exceed/);
+  // A long command timeout alone stretches the silent-connection default with it.
+  await createRedisTier('redis://127.0.0.1:1', { commandTimeoutMs: 8000 }).close();
   assert.throws(() => createRedisTier('redis:/127.0.0.1:1'), /not an address/);
 });
 
