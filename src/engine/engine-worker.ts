@@ -9,6 +9,7 @@ import type { EngineCore, EngineEvent } from './engine-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { chatRenderer, createEngineCore, resolveEngineOptions } from './engine-setup.js';
 import { describeError } from './error-kind.js';
+import { openTiers } from './open-tiers.js';
 
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
@@ -16,8 +17,11 @@ const send = (events: EngineEvent[]) => {
   if (events.length > 0) post({ type: 'events', events });
 };
 
-function start(init: WorkerInit): EngineCore | undefined {
+async function start(init: WorkerInit): Promise<EngineCore | undefined> {
+  let tiers: Awaited<ReturnType<typeof openTiers>>;
   try {
+    // Tiers open first: a bad store address or directory is reported before minutes of model loading.
+    tiers = await openTiers(init.options, (line) => console.warn(`vserve: ${line}`));
     let reported = -1;
     const onProgress = (done: number, total: number) => {
       const percent = Math.floor((done / total) * 100);
@@ -30,7 +34,7 @@ function start(init: WorkerInit): EngineCore | undefined {
       contextSize: (trained) => resolveEngineOptions(init.options, trained).maxContext,
       onProgress,
     });
-    const core = createEngineCore(model, tokenizer, init.options, chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer));
+    const core = createEngineCore(model, tokenizer, init.options, chatRenderer(ChatTemplate.fromGGUF(model.file), tokenizer), tiers?.factory);
     const c = model.config;
     post({
       type: 'ready',
@@ -43,6 +47,7 @@ function start(init: WorkerInit): EngineCore | undefined {
     });
     return core;
   } catch (e) {
+    await tiers?.close();
     post({ type: 'load-error', error: describeError(e) });
     return undefined;
   }
@@ -57,7 +62,7 @@ function watchBlocks(core: EngineCore): { batch: BlockEventBatch; snapshot: () =
   return { batch, snapshot: () => ({ fingerprint: index.fingerprint, blockTokens: index.blockTokens, layoutVersion: BLOCK_LAYOUT_VERSION, keys: index.keys() }) };
 }
 
-const core = start(workerData as WorkerInit);
+const core = await start(workerData as WorkerInit);
 if (core) {
   const blocks = watchBlocks(core);
   let stepQueued = false;

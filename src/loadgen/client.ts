@@ -23,7 +23,7 @@ export interface Target {
   apiKey?: string;
 }
 
-export async function streamCompletion(target: Target, index: number, prompt: string, maxTokens: number): Promise<RequestResult> {
+export async function streamCompletion(target: Target, index: number, prompt: string | readonly number[], maxTokens: number): Promise<RequestResult> {
   const start = performance.now();
   const result: RequestResult = { index, ok: false, status: 0, tbtMs: [], e2eMs: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   try {
