@@ -20,6 +20,7 @@ import { ensureBenchModel } from './models.js';
 import { markdownTable, writePartialReport, writeReport } from './report.js';
 import { median, round } from './stats.js';
 import { redisBenchmarkThroughput, tierThroughput } from './tier-throughput.js';
+import { WRITES_IN_FLIGHT } from '../src/kv/tiers/tiered-store.js';
 
 interface ClusterOptions {
   parts: number[];
@@ -79,8 +80,8 @@ export async function clusterCommand(argv: readonly string[]): Promise<void> {
       writePartialReport('cluster', data, md.join('\n'));
     }
     if (o.parts.includes(3)) {
-      const blockBytes = (data.prefixFromRedis as { blockBytes?: number } | undefined)?.blockBytes ?? 2 * 2 ** 20;
-      const r = await tierVsRedisBenchmark(redis, blockBytes, o);
+      const part1 = data.prefixFromRedis as { blockBytes: number; blocksPerPrompt: number } | undefined;
+      const r = await tierVsRedisBenchmark(redis, part1?.blockBytes ?? 2 * 2 ** 20, part1?.blocksPerPrompt ?? 16, o);
       data.tierThroughput = r;
       md.push(...r.markdown, '');
     }
@@ -107,12 +108,15 @@ function randomTokens(vocab: readonly number[], n: number, rand: () => number): 
   return Array.from({ length: n }, () => vocab[Math.floor(rand() * vocab.length)]!);
 }
 
+/** The name every replica serves the model under (the router passes requests on unchanged). */
+const MODEL_NAME = 'tinyllama';
+
 function replicaArgs(model: string, extra: string[]): string[] {
-  return ['-m', model, '--threads', '1', '--max-context', '2048', '--max-seqs', '8', ...extra];
+  return ['-m', model, '--served-model-name', MODEL_NAME, '--threads', '1', '--max-context', '2048', '--max-seqs', '8', ...extra];
 }
 
 async function ttft(url: string, prompt: readonly number[]): Promise<RequestResult> {
-  const r = await streamCompletion({ url, model: 'bench' }, 0, prompt, 2);
+  const r = await streamCompletion({ url, model: MODEL_NAME }, 0, prompt, 2);
   if (!r.ok || r.ttftMs === undefined) throw new Error(`request failed: ${r.error ?? 'no token'}`);
   return r;
 }
@@ -145,12 +149,14 @@ async function prefixFromRedis(model: string, redis: RedisServer, vocab: readonl
       process.stderr.write(`  prefix ${i + 1}/${o.prefixRepeats}: recompute ${round(computed.ttftMs!, 0)} ms, from Redis ${round(loaded.ttftMs!, 0)} ms (${loaded.cachedTokens} cached)\n`);
     }
     const m = await b.metrics();
-    const blockBytes = Math.round(sample(m, 'vserve:kv_tier_loaded_bytes_total') / Math.max(1, sample(m, 'vserve:kv_tier_hit_blocks_total')));
+    const hitBlocks = sample(m, 'vserve:kv_tier_hit_blocks_total');
+    const blockBytes = Math.round(sample(m, 'vserve:kv_tier_loaded_bytes_total') / Math.max(1, hitBlocks));
+    const blocksPerPrompt = Math.max(1, Math.round(hitBlocks / o.prefixRepeats));
     const recompute = median(rows.map((r) => r.recomputeMs));
     const load = median(rows.map((r) => r.loadMs));
     const ratio = round(load / recompute, 4);
     return {
-      rows, blockBytes, recomputeMedianMs: recompute, loadMedianMs: load, ratio,
+      rows, blockBytes, blocksPerPrompt, recomputeMedianMs: recompute, loadMedianMs: load, ratio,
       markdown: [
         `## 1. A ${o.prefixTokens}-token prefix from Redis against recomputing it (1 thread per replica)`, '',
         markdownTable(['prompt', 'recompute TTFT (ms)', 'from Redis TTFT (ms)', 'cached tokens', 'ratio'], rows.map((r, i) => [i + 1, r.recomputeMs, r.loadMs, `${r.cachedTokens}/${r.promptTokens}`, round(r.loadMs / r.recomputeMs, 4)])),
@@ -177,7 +183,7 @@ async function routing(model: string, vocab: readonly number[], o: ClusterOption
     const replicas = await Promise.all([0, 1].map(() => CliProcess.start('serve', replicaArgs(model, ['--kv-memory', o.replicaKVMemory]))));
     const router = await CliProcess.start('router', [...replicas.flatMap((r) => ['--replica', r.url]), '-m', model, '--policy', policy]);
     try {
-      const { results, durationS } = await runLoad({ url: router.url, model: 'bench' }, plan, 0);
+      const { results, durationS } = await runLoad({ url: router.url, model: MODEL_NAME }, plan, 0);
       runs[policy] = summarize(results, durationS);
       process.stderr.write(`  ${policy}: ${JSON.stringify(runs[policy])}\n`);
     } finally {
@@ -215,12 +221,15 @@ function summarize(results: RequestResult[], durationS: number) {
   };
 }
 
-async function tierVsRedisBenchmark(redis: RedisServer, blockBytes: number, o: ClusterOptions) {
+/** `keysPerGet`: the blocks one prompt loads (part 1), fetched in one call as a loading replica does. */
+async function tierVsRedisBenchmark(redis: RedisServer, blockBytes: number, keysPerGet: number, o: ClusterOptions) {
   const tier = createRedisTier(redis.address, { commandTimeoutMs: 10_000 });
+  if (!(await tier.whenUp(5000))) throw new Error(`Redis at ${redis.address} did not answer`);
   const runs: { tierPut: number; tierGet: number; benchSet: number; benchGet: number }[] = [];
   try {
     for (let i = 0; i < o.tierRuns; i++) {
-      const t = await tierThroughput(tier, blockBytes, o.tierValues);
+      // Gets of a 2K-token prompt's blocks at once, puts as the write-through queue issues them.
+      const t = await tierThroughput(tier, blockBytes, o.tierValues, keysPerGet, WRITES_IN_FLIGHT);
       const b = await redisBenchmarkThroughput(redis.port, blockBytes, o.tierValues);
       runs.push({ tierPut: round(t.putGBps, 3), tierGet: round(t.getGBps, 3), benchSet: round(b.setGBps, 3), benchGet: round(b.getGBps, 3) });
     }
@@ -234,6 +243,7 @@ async function tierVsRedisBenchmark(redis: RedisServer, blockBytes: number, o: C
     blockBytes, runs, putRatio, getRatio,
     markdown: [
       `## 3. The Redis tier against redis-benchmark (one client), values of ${blockBytes} bytes`, '',
+      `The tier gets ${keysPerGet} keys per call (one prompt's blocks) and has ${WRITES_IN_FLIGHT} puts in flight (the write-through queue); redis-benchmark: one connection, no pipelining.`, '',
       markdownTable(['run', 'tier put GB/s', 'SET GB/s', 'tier get GB/s', 'GET GB/s'], runs.map((r, i) => [i + 1, r.tierPut, r.benchSet, r.tierGet, r.benchGet])),
       '', `Medians: put ${putRatio}x of SET, get ${getRatio}x of GET (target >= 0.5).`,
     ],

@@ -10,6 +10,7 @@ export interface TierThroughput {
   valueBytes: number;
   count: number;
   keysPerGet: number;
+  putsInFlight: number;
   putGBps: number;
   getGBps: number;
   /** Values get() did not find (evicted meanwhile, or a put skipped): their bytes are not counted. */
@@ -17,10 +18,10 @@ export interface TierThroughput {
 }
 
 /**
- * Puts `count` values of `valueBytes` one after another, then reads them back in order `keysPerGet` keys
+ * Puts `count` values of `valueBytes`, `putsInFlight` at a time, then reads them back in order `keysPerGet` keys
  * per call, as a replica loading a cached prefix would. Keys are new for every run, so no put is a no-op.
  */
-export async function tierThroughput(tier: BlockTier, valueBytes: number, count: number, keysPerGet = 4): Promise<TierThroughput> {
+export async function tierThroughput(tier: BlockTier, valueBytes: number, count: number, keysPerGet = 4, putsInFlight = 1): Promise<TierThroughput> {
   if (!(Number.isSafeInteger(valueBytes) && valueBytes > 0)) throw new RangeError(`valueBytes must be a positive integer, got ${valueBytes}`);
   if (!(Number.isSafeInteger(count) && count > 0)) throw new RangeError(`count must be a positive integer, got ${count}`);
   const run = randomBytes(6).toString('base64url');
@@ -29,7 +30,8 @@ export async function tierThroughput(tier: BlockTier, valueBytes: number, count:
   const value = randomBytes(valueBytes);
 
   const putStart = performance.now();
-  for (const key of keys) await tier.put(key, value);
+  // As the tier store writes: up to putsInFlight at once.
+  for (let i = 0; i < count; i += putsInFlight) await Promise.all(keys.slice(i, i + putsInFlight).map((key) => tier.put(key, value)));
   const putSeconds = (performance.now() - putStart) / 1000;
 
   let bytesRead = 0;
@@ -46,6 +48,7 @@ export async function tierThroughput(tier: BlockTier, valueBytes: number, count:
     valueBytes,
     count,
     keysPerGet,
+    putsInFlight,
     putGBps: (count * valueBytes) / putSeconds / 1e9,
     getGBps: bytesRead / getSeconds / 1e9,
     missing,

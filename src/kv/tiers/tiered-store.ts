@@ -36,6 +36,11 @@ export interface TierStoreStats {
 }
 
 const DEFAULT_MAX_PENDING_BYTES = 256 * 2 ** 20;
+/**
+ * Blocks being written at once: a few in flight keep a Redis connection busy while the client handles the
+ * last reply (pipelining), where one at a time leaves it idle half the time (bench/README.md, cluster).
+ */
+export const WRITES_IN_FLIGHT = 4;
 const DEFAULT_MAX_KNOWN_KEYS = 65536;
 
 export class KVTierStore {
@@ -43,7 +48,10 @@ export class KVTierStore {
   /** Bytes and blocks queued or being written. */
   private pendingBytes = 0;
   private pendingBlocks = 0;
+  /** Writers draining the queue now (at most WRITES_IN_FLIGHT), and a promise that settles when all are done. */
+  private writers = 0;
   private draining: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
   /** Keys some tier holds, oldest first (a bounded memory of what need not be written again). */
   private readonly known = new Set<string>();
   private closed = false;
@@ -80,7 +88,11 @@ export class KVTierStore {
     this.queue.push({ key, value });
     this.pendingBytes += value.length;
     this.pendingBlocks++;
-    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+    this.draining ??= new Promise<void>((resolve) => (this.drained = resolve));
+    if (this.writers < WRITES_IN_FLIGHT) {
+      this.writers++;
+      void this.drain();
+    }
   }
 
   /**
@@ -145,6 +157,7 @@ export class KVTierStore {
     return run;
   }
 
+  /** One writer: takes blocks off the queue until it is empty; the last writer to stop settles `draining`. */
   private async drain(): Promise<void> {
     for (let next = this.queue.shift(); next; next = this.queue.shift()) {
       const results = await Promise.allSettled(this.tiers.map((t) => t.put(next!.key, next!.value)));
@@ -156,6 +169,10 @@ export class KVTierStore {
         this.counts.writtenBlocks++;
         this.remember(next.key);
       }
+    }
+    if (--this.writers === 0) {
+      this.draining = undefined;
+      this.drained?.();
     }
   }
 
