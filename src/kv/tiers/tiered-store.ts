@@ -44,7 +44,8 @@ export const WRITES_IN_FLIGHT = 4;
 const DEFAULT_MAX_KNOWN_KEYS = 65536;
 
 export class KVTierStore {
-  private readonly queue: { key: string; value: Uint8Array }[] = [];
+  /** Blocks waiting to be written: their keys and rows (encoded by the writer, off the step that offered them). */
+  private readonly queue: { key: string; payload: Uint8Array }[] = [];
   /** Bytes and blocks queued or being written. */
   private pendingBytes = 0;
   private pendingBlocks = 0;
@@ -80,13 +81,12 @@ export class KVTierStore {
    */
   offer(key: string, payload: Uint8Array): void {
     if (this.closed || this.known.has(key)) return;
-    const value = encodeBlock(key, this.options.fingerprint, payload);
-    if (this.pendingBytes + value.length > (this.options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES)) {
+    if (this.pendingBytes + payload.length > (this.options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES)) {
       this.counts.droppedWrites++;
       return;
     }
-    this.queue.push({ key, value });
-    this.pendingBytes += value.length;
+    this.queue.push({ key, payload });
+    this.pendingBytes += payload.length;
     this.pendingBlocks++;
     this.draining ??= new Promise<void>((resolve) => (this.drained = resolve));
     if (this.writers < WRITES_IN_FLIGHT) {
@@ -160,8 +160,9 @@ export class KVTierStore {
   /** One writer: takes blocks off the queue until it is empty; the last writer to stop settles `draining`. */
   private async drain(): Promise<void> {
     for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-      const results = await Promise.allSettled(this.tiers.map((t) => t.put(next!.key, next!.value)));
-      this.pendingBytes -= next.value.length;
+      const value = encodeBlock(next.key, this.options.fingerprint, next.payload);
+      const results = await Promise.allSettled(this.tiers.map((t) => t.put(next!.key, value)));
+      this.pendingBytes -= next.payload.length;
       this.pendingBlocks--;
       const failed = results.filter((r) => r.status === 'rejected').length;
       this.counts.failures += failed;
