@@ -10,7 +10,7 @@ import { sseFrames } from '../loadgen/sse-frames.js';
 import { ApiError } from '../server/errors.js';
 import type { Endpoint } from '../server/openai-format.js';
 import { fetchFailure } from './fetch-failure.js';
-import type { Replica } from './replica.js';
+import type { InFlight, Replica } from './replica.js';
 import type { ReplicaPool } from './replica-pool.js';
 import type { RequestTokens } from './request-tokens.js';
 import type { RouterMetrics } from './router-metrics.js';
@@ -69,7 +69,7 @@ export async function proxyGeneration(ctx: ProxyContext, endpoint: Endpoint, req
       const replica = decision.replica;
       ctx.metrics.decided(ctx.policy.name, decision, route.blocks);
       ctx.metrics.sent(replica, endpoint);
-      const inFlight = { chain: route.chain, blocks: route.blocks };
+      const inFlight: InFlight = { chain: route.chain, blocks: route.blocks, prefill: Math.max(0, route.blocks - decision.overlapBlocks), started: false };
       replica.begin(inFlight);
       try {
         const headers = {
@@ -81,6 +81,7 @@ export async function proxyGeneration(ctx: ProxyContext, endpoint: Endpoint, req
         let body: string | undefined;
         try {
           res = await upstream(`${replica.url}${req.url}`, { method: 'POST', headers, body: raw, signal: clientGone.signal });
+          inFlight.started = true;
           // An answer sent whole is read whole before anything goes out, so a replica dying meanwhile is retried too.
           if (!isEventStream(res)) body = await readText(res);
         } catch (e) {

@@ -15,6 +15,10 @@ export interface InFlight {
   readonly chain: readonly string[];
   /** Blocks its prompt fills on the replica. */
   readonly blocks: number;
+  /** Blocks of its prompt the replica had to compute when it was sent (the rest were cached or being computed there). */
+  readonly prefill: number;
+  /** Whether its answer has begun (a replica answers with its first token): its prefill is done. */
+  started: boolean;
 }
 
 export interface ReplicaOptions {
@@ -64,10 +68,14 @@ export class Replica implements ReplicaView {
     return this.requests.size;
   }
 
-  /** Blocks of the prompts in flight here: the load the prefix policy weighs. */
+  /**
+   * Blocks the requests in flight here still have to compute: the load the prefix policy weighs. Prefill is
+   * what queues a request behind others; requests that only decode share each step's weight reads and
+   * add little, and cached or shared prompt blocks cost nothing again.
+   */
   get activeBlocks(): number {
     let n = 0;
-    for (const r of this.requests) n += r.blocks;
+    for (const r of this.requests) if (!r.started) n += r.prefill;
     return n;
   }
 

@@ -1,12 +1,13 @@
 // Which replica gets a request. 'prefix' weighs what each replica already holds against its load, as
 // Dynamo's KV router does: cost = overlapWeight x (prompt blocks the replica would have to compute) +
-// (blocks of the prompts it is working on now); the lowest cost wins, ties go to the replica with fewer
+// (blocks it still has to compute for the requests in flight there); the lowest cost wins, ties go to the replica with fewer
 // requests in flight, then in turn. 'round-robin' and 'least-loaded' ignore the cache, for comparison.
 
 /** What a policy may know of a replica. */
 export interface ReplicaView {
   readonly url: string;
   readonly inFlight: number;
+  /** Prompt blocks it still has to compute for the requests in flight there (see Replica.activeBlocks). */
   readonly activeBlocks: number;
   /** Leading blocks of `chain` the replica holds or is computing now. */
   cachedPrefix(chain: readonly string[]): number;
