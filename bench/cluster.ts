@@ -2,8 +2,9 @@
 //   1. A prefix computed by replica A, loaded from Redis by replica B (empty pool) against A recomputing it:
 //      time to first token of a 2K-token prompt, back to back per prompt.
 //   2. Tenants with long system prompts under Poisson arrivals through `vserve router`: prefix-aware routing
-//      against round-robin (throughput, TTFT p50/p99), fresh replicas for each policy. The replicas' pools
-//      hold about half the tenants' prompts, so where a tenant's requests go decides what is recomputed.
+//      against round-robin (throughput, TTFT p50/p99), fresh replicas for each policy, measured after one
+//      request per tenant. Each replica's pool holds about half the tenants' prompts (the cluster holds
+//      them all), so where a tenant's requests go decides what is recomputed.
 //   3. The Redis tier's put/get throughput against redis-benchmark's SET/GET on values of a block's size.
 import { createTokenizer } from '../src/model/tokenizer/index.js';
 import { GGUFFile } from '../src/model/gguf/reader.js';
@@ -53,10 +54,10 @@ export async function clusterCommand(argv: readonly string[]): Promise<void> {
     tenants: a.int('tenants', 8),
     systemTokens: a.int('system-tokens', 1024),
     questionTokens: a.int('question-tokens', 32),
-    answerTokens: a.int('answer-tokens', 16),
-    requests: a.int('requests', 48),
-    rate: Number(a.string('rate', '1')),
-    replicaKVMemory: a.string('replica-kv-memory', '128MiB'),
+    answerTokens: a.int('answer-tokens', 8),
+    requests: a.int('requests', 120),
+    rate: Number(a.string('rate', '0.8')),
+    replicaKVMemory: a.string('replica-kv-memory', '120MiB'),
     tierValues: a.int('tier-values', 64),
     tierRuns: a.int('tier-runs', 3),
     seed: a.int('seed', 1),
@@ -131,7 +132,11 @@ async function tierWritesSettled(replica: CliProcess): Promise<Map<string, numbe
   }
 }
 
-const sample = (m: Map<string, number>, name: string) => [...m].filter(([k]) => k === name || k.startsWith(`${name}{`)).reduce((n, [, v]) => n + v, 0);
+/** The sum of a metric's samples whose labels include `labels`. */
+const sample = (m: Map<string, number>, name: string, labels: Record<string, string> = {}) =>
+  [...m]
+    .filter(([k]) => (k === name || k.startsWith(`${name}{`)) && Object.entries(labels).every(([l, v]) => k.includes(`${l}="${v}"`)))
+    .reduce((n, [, v]) => n + v, 0);
 
 async function prefixFromRedis(model: string, redis: RedisServer, vocab: readonly number[], o: ClusterOptions) {
   const rand = seededRandom(o.seed);
@@ -178,13 +183,17 @@ async function routing(model: string, vocab: readonly number[], o: ClusterOption
     return { index, tenant, prompt: [...systems[tenant]!, ...randomTokens(vocab, o.questionTokens, rand)], maxTokens: o.answerTokens, at: t };
   });
   const policies = ['round-robin', 'prefix'] as const;
-  const runs: Record<string, ReturnType<typeof summarize>> = {};
+  const runs: Record<string, ReturnType<typeof summarize> & { decisions: Record<string, number> }> = {};
   for (const policy of policies) {
     const replicas = await Promise.all([0, 1].map(() => CliProcess.start('serve', replicaArgs(model, ['--kv-memory', o.replicaKVMemory]))));
     const router = await CliProcess.start('router', [...replicas.flatMap((r) => ['--replica', r.url]), '-m', model, '--policy', policy]);
     try {
+      // Steady state: every tenant's system prompt has been computed once, wherever the policy sent it.
+      await Promise.all(systems.map((system, index) => streamCompletion({ url: router.url, model: MODEL_NAME }, index, [...system, ...randomTokens(vocab, o.questionTokens, rand)], 1)));
       const { results, durationS } = await runLoad({ url: router.url, model: MODEL_NAME }, plan, 0);
-      runs[policy] = summarize(results, durationS);
+      const m = await router.metrics();
+      const decisions = Object.fromEntries(['cached_prefix', 'load', 'turn'].map((basis) => [basis, sample(m, 'vserve:router_decisions_total', { policy, basis })]));
+      runs[policy] = { ...summarize(results, durationS), decisions };
       process.stderr.write(`  ${policy}: ${JSON.stringify(runs[policy])}\n`);
     } finally {
       await router.terminate();
@@ -199,7 +208,7 @@ async function routing(model: string, vocab: readonly number[], o: ClusterOption
     plan: { tenants: o.tenants, systemTokens: o.systemTokens, questionTokens: o.questionTokens, answerTokens: o.answerTokens, requests: o.requests, rate: o.rate, replicaKVMemory: o.replicaKVMemory },
     runs, throughputRatio, ttftP50Ratio: ttftRatio,
     markdown: [
-      `## 2. ${o.tenants} tenants with ${o.systemTokens}-token system prompts, ${o.requests} requests at ${o.rate}/s, 2 replicas of 1 thread (KV pool ${o.replicaKVMemory} each)`, '',
+      `## 2. ${o.tenants} tenants with ${o.systemTokens}-token system prompts (+${o.questionTokens}-token questions, ${o.answerTokens}-token answers), ${o.requests} requests at ${o.rate}/s after one per tenant, 2 replicas of 1 thread (KV pool ${o.replicaKVMemory} each)`, "",
       markdownTable(
         ['policy', 'output tok/s', 'requests/s', 'TTFT p50 (ms)', 'TTFT p99 (ms)', 'cached prompt tokens', 'failed'],
         policies.map((p) => [p, runs[p]!.outputTokPerS, runs[p]!.requestsPerS, runs[p]!.ttftMs.p50, runs[p]!.ttftMs.p99, `${round(runs[p]!.cachedFraction * 100, 1)}%`, runs[p]!.failed]),
