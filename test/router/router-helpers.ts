@@ -3,7 +3,7 @@ import { sseData } from '../../src/loadgen/sse-frames.js';
 import { REPLICA_HEADER } from '../../src/router/proxy.js';
 import { createRouter, type RouterOptions, type VserveRouter } from '../../src/router/router-server.js';
 import { bundledModel } from '../paths.js';
-import { eventually } from '../server/helpers.js';
+import { eventually, postJson } from '../server/helpers.js';
 
 export interface TestRouter {
   url: string;
@@ -32,15 +32,8 @@ export interface Answer {
 }
 
 export async function post(url: string, path: string, body: unknown): Promise<Answer> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, replica: res.headers.get(REPLICA_HEADER), json };
+  const r = await postJson(`${url}${path}`, body);
+  return { status: r.status, replica: r.headers.get(REPLICA_HEADER), json: r.json ?? r.text };
 }
 
 /** A streamed answer: its status, replica and data payloads (parsed, '[DONE]' as a string). */
