@@ -1,7 +1,7 @@
 // vserve playground: a streaming chat over /v1/chat/completions and a live map of the KV cache fed by
 // the server's SSE feed (/api/kv/stream). Plain browser JavaScript, no build step.
 const $ = (id) => document.getElementById(id);
-const state = { model: undefined, history: [], messages: [], busy: false, kvUpdates: 0 };
+const state = { model: undefined, history: [], messages: [], busy: false, controller: undefined, kvUpdates: 0 };
 const MAX_CELLS = 240;
 
 async function init() {
@@ -23,6 +23,8 @@ async function init() {
       void send();
     }
   });
+  $('stop').addEventListener('click', () => state.controller?.abort());
+  $('new-chat').addEventListener('click', newChat);
   $('api-key').addEventListener('change', watchKv);
   watchKv();
 }
@@ -58,18 +60,71 @@ async function* sseEvents(body) {
   }
 }
 
+/** A problem to show in the chat as it is: already a sentence meant for the user. */
+class ChatProblem extends Error {}
+
+/** Server messages start in lower case and end without a stop; the chat shows them as sentences. */
+function sentence(text) {
+  const t = String(text).trim();
+  if (!t) return 'Something went wrong.';
+  return t[0].toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
+}
+
+/** The `error` object of a refused request, or a stand-in naming the status when the body is not JSON. */
+async function errorOf(res) {
+  try {
+    const error = (await res.json()).error;
+    if (typeof error?.message === 'string') return error;
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    // Not JSON (a proxy's page, a cut connection): the status is all there is to tell.
+  }
+  return { message: `the server answered ${res.status}${res.statusText ? ` (${res.statusText})` : ''}` };
+}
+
+/**
+ * Drops the oldest exchange (a user turn and the answers after it), never the system prompt nor the
+ * turn being asked; false when nothing is left to drop.
+ */
+function dropOldestTurn(messages) {
+  const start = messages.findIndex((m) => m.role !== 'system');
+  if (start < 0 || start >= messages.length - 1) return false;
+  let end = start + 1;
+  while (end < messages.length - 1 && messages[end].role !== 'user') end++;
+  messages.splice(start, end - start);
+  return true;
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  $('send').disabled = busy;
+  $('stop').disabled = !busy;
+}
+
+function newChat() {
+  state.controller?.abort();
+  state.messages = [];
+  $('messages').replaceChildren();
+  $('speed').textContent = '';
+  $('prompt').focus();
+}
+
 async function send() {
   const text = $('prompt').value.trim();
   if (!text || state.busy) return;
-  state.busy = true;
-  $('send').disabled = true;
+  setBusy(true);
+  const controller = new AbortController();
+  state.controller = controller;
   $('prompt').value = '';
-  state.messages.push({ role: 'user', content: text });
+  // A new chat started while this one was answering replaces the list: this turn then belongs to no one.
+  const messages = state.messages;
+  messages.push({ role: 'user', content: text });
   addMessage('user', text);
   const out = addMessage('assistant', '');
   const started = performance.now();
   let firstAt;
   let reply = '';
+  let streaming = false;
   try {
     const headers = { 'content-type': 'application/json' };
     const key = $('api-key').value;
@@ -78,31 +133,49 @@ async function send() {
     // first few (kv_policy "sinks", a context shift). A server whose cache cannot evict refuses the field:
     // then the oldest exchanges are dropped here instead, until the conversation fits.
     let evict = state.evict ?? true;
-    const ask = () => fetch('/v1/chat/completions', {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({
-        model: state.model,
-        messages: state.messages,
-        stream: true,
-        stream_options: { include_usage: true },
-        max_tokens: Number($('max-tokens').value) || 128,
-        temperature: Number($('temperature').value),
-        ...(evict ? { kv_policy: 'sinks' } : {}),
-      }),
-    });
+    const ask = async () => {
+      try {
+        return await fetch('/v1/chat/completions', {
+          method: 'POST',
+          headers,
+          signal: controller.signal,
+          body: JSON.stringify({
+            model: state.model,
+            messages,
+            stream: true,
+            stream_options: { include_usage: true },
+            max_tokens: Number($('max-tokens').value) || 128,
+            temperature: Number($('temperature').value),
+            ...(evict ? { kv_policy: 'sinks' } : {}),
+          }),
+        });
+      } catch (e) {
+        if (e.name === 'AbortError') throw e;
+        throw new ChatProblem('The server could not be reached.');
+      }
+    };
     let res = await ask();
+    let dropped = 0;
     while (res.status === 400) {
-      const error = (await res.json()).error ?? {};
+      const error = await errorOf(res);
       if (evict && error.param === 'kv_policy') state.evict = evict = false;
-      else if (error.code === 'context_length_exceeded' && state.messages.length > 1) state.messages.splice(0, Math.min(2, state.messages.length - 1));
-      else throw new Error(error.message ?? res.statusText);
+      else if (error.code === 'context_length_exceeded' && dropOldestTurn(messages)) dropped++;
+      else throw new ChatProblem(sentence(error.message));
       res = await ask();
     }
-    if (!res.ok) throw new Error((await res.json()).error?.message ?? res.statusText);
+    if (!res.ok) throw new ChatProblem(sentence((await errorOf(res)).message));
+    if (dropped > 0) {
+      const note = document.createElement('div');
+      note.className = 'note';
+      note.textContent = `The conversation no longer fits the model's context: the ${dropped === 1 ? 'oldest turn was' : `${dropped} oldest turns were`} left out.`;
+      out.before(note);
+    }
+    streaming = true;
     for await (const chunk of sseEvents(res.body)) {
-      if (chunk.error) throw new Error(chunk.error.message);
-      const delta = chunk.choices[0]?.delta?.content;
+      if (chunk.error) throw new ChatProblem(sentence(chunk.error.message));
+      let delta = chunk.choices[0]?.delta?.content;
+      // Tokenizers often begin a word with its space; an answer should not begin with one.
+      if (delta && !reply) delta = delta.trimStart();
       if (delta) {
         firstAt ??= performance.now();
         reply += delta;
@@ -116,14 +189,24 @@ async function send() {
           (chunk.usage.kv_eviction?.evicted_tokens ? ` · ${chunk.usage.kv_eviction.evicted_tokens} oldest tokens evicted to fit the context` : '');
       }
     }
-    state.messages.push({ role: 'assistant', content: reply });
+    messages.push({ role: 'assistant', content: reply });
   } catch (e) {
-    out.remove();
-    state.messages.pop();
-    addMessage('error', String(e.message ?? e));
+    if (e.name === 'AbortError' || (streaming && reply)) {
+      // Stopped, or cut off part way: what came stays, marked, and the conversation goes on from it.
+      out.classList.add(e.name === 'AbortError' ? 'stopped' : 'cut');
+      messages.push({ role: 'assistant', content: reply });
+      if (e.name !== 'AbortError') addMessage('error', e instanceof ChatProblem ? e.message : 'The connection to the server was lost before the answer was complete.');
+    } else {
+      out.remove();
+      messages.pop();
+      // The turn was not taken: give its text back to send again.
+      if (!$('prompt').value) $('prompt').value = text;
+      addMessage('error', e instanceof ChatProblem ? e.message : streaming ? 'The connection to the server was lost before the answer began.' : 'Something went wrong in this page; see the browser console.');
+      if (!(e instanceof ChatProblem)) console.error(e);
+    }
   } finally {
-    state.busy = false;
-    $('send').disabled = false;
+    if (state.controller === controller) state.controller = undefined;
+    setBusy(false);
   }
 }
 
