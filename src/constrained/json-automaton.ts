@@ -16,10 +16,12 @@ type Frame =
   /** n: the items begun so far. */
   | { t: 'arr'; s: ArraySchema; phase: 'open' | 'after'; n: number }
   /**
-   * esc: 1 right after a backslash; hex: \u digits still due; utf8: continuation bytes still due;
+   * esc: 1 right after a backslash; hex: \u digits still due; utf8: continuation bytes still due, the next
+   * one in [u8lo, u8hi] (narrower than 0x80-0xbf after some lead bytes, which rules out overlong forms,
+   * surrogates and code points past U+10FFFF);
    * n: code points begun; min / max: the length bounds (0 and Infinity when none); hiD: this \u escape began with D.
    */
-  | { t: 'str'; esc: number; hex: number; utf8: number; n: number; min: number; max: number; hiD: boolean }
+  | { t: 'str'; esc: number; hex: number; utf8: number; u8lo: number; u8hi: number; n: number; min: number; max: number; hiD: boolean }
   /** digits: those read so far (for integers with bounds, which need the value); lo / hi: inclusive bounds. */
   | { t: 'num'; integer: boolean; phase: NumPhase; neg: boolean; digits: string; lo: bigint | null; hi: bigint | null }
   | { t: 'lit'; texts: readonly string[]; pos: number };
@@ -116,7 +118,7 @@ function startValue(s: Schema, b: number): (Frame | null)[] {
     case 'array':
       return b === 0x5b ? [{ t: 'arr', s, phase: 'open', n: 0 }] : [];
     case 'string':
-      return b === Q ? [{ t: 'str', esc: 0, hex: 0, utf8: 0, n: 0, min: s.minLength ?? 0, max: s.maxLength ?? Infinity, hiD: false }] : [];
+      return b === Q ? [{ t: 'str', esc: 0, hex: 0, utf8: 0, u8lo: 0x80, u8hi: 0xbf, n: 0, min: s.minLength ?? 0, max: s.maxLength ?? Infinity, hiD: false }] : [];
     case 'number': {
       const start = { t: 'num' as const, integer: s.integer, lo: s.lo ?? null, hi: s.hi ?? null };
       const f: Frame | undefined =
@@ -218,7 +220,7 @@ function feedString(frames: readonly Frame[], f: Extract<Frame, { t: 'str' }>, b
     if (counted && f.hex === 3 && f.hiD && (!isDigit(b) || b >= 0x38)) return [];
     return set({ hex: f.hex - 1 });
   }
-  if (f.utf8) return b >= 0x80 && b <= 0xbf ? set({ utf8: f.utf8 - 1 }) : [];
+  if (f.utf8) return b >= f.u8lo && b <= f.u8hi ? set({ utf8: f.utf8 - 1, u8lo: 0x80, u8hi: 0xbf }) : [];
   if (b === Q) return f.n >= f.min ? [frames.slice(0, -1)] : [];
   // Every other byte here begins a code point.
   if (f.n >= f.max) return [];
@@ -227,8 +229,8 @@ function feedString(frames: readonly Frame[], f: Extract<Frame, { t: 'str' }>, b
   if (b < 0x20) return [];
   if (b < 0x80) return counted ? set({ n }) : [frames];
   if (b >= 0xc2 && b <= 0xdf) return set({ utf8: 1, n });
-  if (b >= 0xe0 && b <= 0xef) return set({ utf8: 2, n });
-  if (b >= 0xf0 && b <= 0xf4) return set({ utf8: 3, n });
+  if (b >= 0xe0 && b <= 0xef) return set({ utf8: 2, n, u8lo: b === 0xe0 ? 0xa0 : 0x80, u8hi: b === 0xed ? 0x9f : 0xbf });
+  if (b >= 0xf0 && b <= 0xf4) return set({ utf8: 3, n, u8lo: b === 0xf0 ? 0x90 : 0x80, u8hi: b === 0xf4 ? 0x8f : 0xbf });
   return [];
 }
 
