@@ -79,7 +79,7 @@ export function compileResponseFormat(f: ResponseFormat): Schema {
 
 /** The definition a local $ref names, compiled on first use. */
 function resolveRef(ref: unknown, cx: Context, at: string): Definition {
-  if (typeof ref !== 'string') refuse(`${at}.$ref must be a string`);
+  if (typeof ref !== 'string') refuse(`the schema keyword "$ref" (at ${at}) must be a string`);
   let def = cx.defs.get(ref);
   if (def) return def;
   let target: unknown;
@@ -130,21 +130,21 @@ function reachesWithoutNesting(s: Schema, target: Definition, seen: Set<Definiti
 function count(o: Record<string, unknown>, key: string, at: string): number | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) refuse(`${at}.${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) refuse(`the schema keyword "${key}" (at ${at}) must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function countRange(o: Record<string, unknown>, lowKey: string, highKey: string, at: string): [number, number] {
   const low = count(o, lowKey, at) ?? 0;
   const high = count(o, highKey, at) ?? Infinity;
-  if (low > high) refuse(`${at}: ${lowKey} ${low} is greater than ${highKey} ${high}`);
+  if (low > high) refuse(`${at}: "${lowKey}" ${low} is greater than "${highKey}" ${high}`);
   return [low, high];
 }
 
 /** Integer bounds as inclusive bigints (exclusive ones moved inward). */
 function integerBounds(o: Record<string, unknown>, at: string): { lo: bigint | null; hi: bigint | null } {
   for (const k of BOUNDS) {
-    if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) refuse(`${at}.${k} must be a finite number, got ${JSON.stringify(o[k])}`);
+    if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) refuse(`the schema keyword "${k}" (at ${at}) must be a finite number, got ${JSON.stringify(o[k])}`);
   }
   const num = (k: string) => o[k] as number | undefined;
   const los: bigint[] = [];
@@ -155,7 +155,7 @@ function integerBounds(o: Record<string, unknown>, at: string): { lo: bigint | n
   if (num('exclusiveMaximum') !== undefined) his.push(BigInt(Math.ceil(num('exclusiveMaximum')!)) - 1n);
   const lo = los.length ? los.reduce((a, b) => (a > b ? a : b)) : null;
   const hi = his.length ? his.reduce((a, b) => (a < b ? a : b)) : null;
-  if (lo !== null && hi !== null && lo > hi) refuse(`${at}: no integer satisfies its bounds (${BOUNDS.filter((k) => o[k] !== undefined).map((k) => `${k} ${String(o[k])}`).join(', ')})`);
+  if (lo !== null && hi !== null && lo > hi) refuse(`${at}: no integer satisfies its bounds (${BOUNDS.filter((k) => o[k] !== undefined).map((k) => `"${k}" ${String(o[k])}`).join(', ')})`);
   return { lo, hi };
 }
 
@@ -168,7 +168,7 @@ function compileSchema(s: unknown, cx: Context, at: string): Schema {
     if (!HANDLED.has(k) && !ANNOTATIONS.has(k)) refuse(`the schema keyword "${k}" (at ${at}) is not supported by constrained decoding`);
   }
   for (const k of ['$defs', 'definitions']) {
-    if (o[k] !== undefined && (typeof o[k] !== 'object' || o[k] === null || Array.isArray(o[k]))) refuse(`${at}.${k} must be an object of schemas`);
+    if (o[k] !== undefined && (typeof o[k] !== 'object' || o[k] === null || Array.isArray(o[k]))) refuse(`the schema keyword "${k}" (at ${at}) must be an object of schemas`);
   }
   if (o.$ref !== undefined) {
     const beside = Object.keys(o).filter((k) => k !== '$ref' && k !== '$defs' && k !== 'definitions' && !ANNOTATIONS.has(k));

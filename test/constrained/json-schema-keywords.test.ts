@@ -216,20 +216,20 @@ test('refusals name the keyword and say what is wrong', () => {
   refused({ $ref: '#/$defs/missing' }, '"$ref"', '#/$defs/missing', 'does not define');
   refused({ $ref: '#/properties/a' }, '"$ref"', '#/properties/a');
   refused({ $ref: '#/$defs/a', type: 'object', $defs: { a: {} } }, '"$ref"', 'type');
-  refused({ type: 'array', minItems: -1 }, 'minItems', 'non-negative integer');
-  refused({ type: 'array', minItems: 1.5 }, 'minItems', 'non-negative integer');
-  refused({ type: 'array', minItems: 3, maxItems: 2 }, 'minItems 3', 'maxItems 2');
-  refused({ type: 'string', minLength: 5, maxLength: 1 }, 'minLength 5', 'maxLength 1');
-  refused({ type: 'string', maxLength: 'x' }, 'maxLength');
-  refused({ type: 'integer', minimum: 5, maximum: 4 }, 'no integer satisfies', 'minimum 5', 'maximum 4');
-  refused({ type: 'integer', exclusiveMinimum: 2, exclusiveMaximum: 3 }, 'no integer satisfies', 'exclusiveMinimum 2');
-  refused({ type: 'integer', minimum: '3' }, 'minimum', 'finite number');
+  refused({ type: 'array', minItems: -1 }, '"minItems"', 'non-negative integer');
+  refused({ type: 'array', minItems: 1.5 }, '"minItems"', 'non-negative integer');
+  refused({ type: 'array', minItems: 3, maxItems: 2 }, '"minItems" 3', '"maxItems" 2');
+  refused({ type: 'string', minLength: 5, maxLength: 1 }, '"minLength" 5', '"maxLength" 1');
+  refused({ type: 'string', maxLength: 'x' }, '"maxLength"');
+  refused({ type: 'integer', minimum: 5, maximum: 4 }, 'no integer satisfies', '"minimum" 5', '"maximum" 4');
+  refused({ type: 'integer', exclusiveMinimum: 2, exclusiveMaximum: 3 }, 'no integer satisfies', '"exclusiveMinimum" 2');
+  refused({ type: 'integer', minimum: '3' }, '"minimum"', 'finite number');
   refused({ type: 'number', minimum: 0 }, '"minimum"', '"integer"');
   refused({ type: ['integer', 'number'], exclusiveMaximum: 0 }, '"exclusiveMaximum"', '"integer"');
   refused({ $defs: { a: { type: 'object', required: ['x'], properties: { x: { $ref: '#/$defs/a' } } } }, $ref: '#/$defs/a' }, '#/$defs/a', 'no finite value');
   refused({ $defs: { a: { anyOf: [{ $ref: '#/$defs/b' }, { type: 'null' }] }, b: { $ref: '#/$defs/a' } }, $ref: '#/$defs/a' }, 'refers to itself without nesting');
   refused({ anyOf: [{ $ref: '#' }, { type: 'null' }] }, '"#"', 'refers to itself without nesting');
-  refused({ $defs: [] }, '$defs', 'object');
+  refused({ $defs: [] }, '"$defs"', 'object');
 });
 
 test('a definition used in many places is compiled once, so recursion is a cycle in the tree', () => {
