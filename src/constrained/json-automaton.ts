@@ -6,7 +6,7 @@
 // cost(state) is the fewest bytes that complete the document from a state. The mask lets a token
 // through only when the rest still fits the token budget, so a document cut by max_tokens is never
 // left open: as the budget runs out, only tokens that close it remain.
-import { membersLength, minLength, type ArraySchema, type ObjectSchema, type Schema } from './json-schema.js';
+import { itemSchema, itemsLength, membersLength, minLength, type ArraySchema, type ObjectSchema, type Schema } from './json-schema.js';
 
 type NumPhase = 'sign' | 'zero' | 'int' | 'dot' | 'frac' | 'e' | 'esign' | 'exp';
 
@@ -200,9 +200,10 @@ function feedArray(frames: readonly Frame[], f: Extract<Frame, { t: 'arr' }>, b:
   if (b === 0x5d) return f.n >= (f.s.minItems ?? 0) ? [frames.slice(0, -1)] : [];
   if (f.n >= (f.s.maxItems ?? Infinity)) return [];
   const more = { ...f, phase: 'after' as const, n: f.n + 1 };
-  if (f.phase === 'after') return b === 0x2c ? [[...replaceTop(frames, more), { t: 'value', s: f.s.items }]] : [];
+  const item: Frame = { t: 'value', s: itemSchema(f.s, f.n) };
+  if (f.phase === 'after') return b === 0x2c ? [[...replaceTop(frames, more), item]] : [];
   // The first item: its first byte goes to a value frame above the array.
-  return feed([...replaceTop(frames, more), { t: 'value', s: f.s.items }], b);
+  return feed([...replaceTop(frames, more), item], b);
 }
 
 function feedString(frames: readonly Frame[], f: Extract<Frame, { t: 'str' }>, b: number): (readonly Frame[])[] {
@@ -314,7 +315,7 @@ function frameCost(f: Frame): number {
     case 'arr': {
       // The items still due, each after a comma (or, the first of all, after the bracket).
       const due = Math.max(0, (f.s.minItems ?? 0) - f.n);
-      return 1 + (due > 0 ? due * (minLength(f.s.items) + 1) - (f.n === 0 ? 1 : 0) : 0);
+      return 1 + (due > 0 ? itemsLength(f.s, f.n, f.n + due) - (f.n === 0 ? 1 : 0) : 0);
     }
     case 'str':
       return 1 + f.esc + f.hex + f.utf8 + Math.max(0, f.min - f.n);

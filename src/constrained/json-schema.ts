@@ -20,6 +20,8 @@ export type Schema =
 
 export interface ArraySchema {
   kind: 'array';
+  /** prefixItems: the schemas of the first items, one each; items: the schema of those after them. */
+  prefix?: Schema[];
   items: Schema;
   minItems?: number;
   /** Infinity when unbounded. */
@@ -55,7 +57,7 @@ export type ResponseFormat = { type: 'json_object' } | { type: 'json_schema'; sc
 /** Keywords that only describe (they constrain nothing), so ignoring them is honest. */
 const ANNOTATIONS = new Set(['title', 'description', '$schema', '$comment', 'examples', 'default']);
 const HANDLED = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'const', 'anyOf', '$ref', '$defs', 'definitions',
+  'type', 'properties', 'required', 'additionalProperties', 'items', 'prefixItems', 'enum', 'const', 'anyOf', '$ref', '$defs', 'definitions',
   'minItems', 'maxItems', 'minLength', 'maxLength', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
 ]);
 const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const;
@@ -185,7 +187,7 @@ function compileSchema(s: unknown, cx: Context, at: string): Schema {
     if (o.type !== undefined || o.properties !== undefined || o.items !== undefined) refuse(`${at}: anyOf beside other keywords is not supported; put them in each option`);
     return { kind: 'anyOf', options: o.anyOf.map((x, i) => compileSchema(x, cx, `${at}.anyOf[${i}]`)) };
   }
-  const type = o.type ?? (o.properties !== undefined ? 'object' : o.items !== undefined ? 'array' : undefined);
+  const type = o.type ?? (o.properties !== undefined ? 'object' : o.items !== undefined || o.prefixItems !== undefined ? 'array' : undefined);
   if (type === undefined) return { kind: 'any' };
   if (Array.isArray(type)) return { kind: 'anyOf', options: type.map((t) => compileSchema({ ...o, type: t }, cx, at)) };
   if (typeof type !== 'string' || !TYPES.includes(type)) refuse(`${at}.type "${String(type)}" is not one of ${TYPES.join(', ')}`);
@@ -194,7 +196,15 @@ function compileSchema(s: unknown, cx: Context, at: string): Schema {
       return compileObject(o, cx, at);
     case 'array': {
       const [minItems, maxItems] = countRange(o, 'minItems', 'maxItems', at);
-      return { kind: 'array', items: o.items === undefined ? { kind: 'any' } : compileSchema(o.items, cx, `${at}.items`), minItems, maxItems };
+      const given = o.prefixItems ?? [];
+      if (!Array.isArray(given)) refuse(`the schema keyword "prefixItems" (at ${at}) must be an array of schemas`);
+      const prefix = given.map((x, i) => compileSchema(x, cx, `${at}.prefixItems[${i}]`));
+      // items: false ends the array after its prefix.
+      const closed = o.items === false;
+      const last = closed ? Math.min(maxItems, prefix.length) : maxItems;
+      if (minItems > last) refuse(`${at}: "minItems" ${minItems} is more than the ${prefix.length} items "prefixItems" allows with "items": false`);
+      const items = o.items === undefined || closed ? ({ kind: 'any' } as const) : compileSchema(o.items, cx, `${at}.items`);
+      return { kind: 'array', prefix, items, minItems, maxItems: last };
     }
     case 'string': {
       const [minLength, maxLength] = countRange(o, 'minLength', 'maxLength', at);
@@ -241,7 +251,7 @@ export function minLength(s: Schema): number {
       return 2 + membersLength(s, s.required, true);
     case 'array': {
       const n = s.minItems ?? 0;
-      return 2 + (n > 0 ? n * (minLength(s.items) + 1) - 1 : 0);
+      return 2 + (n > 0 ? itemsLength(s, 0, n) - 1 : 0);
     }
     case 'string':
       return 2 + (s.minLength ?? 0);
@@ -270,4 +280,18 @@ export function membersLength(s: ObjectSchema, names: readonly string[], first: 
 export function integerLength(lo: bigint | null, hi: bigint | null): number {
   const v = lo !== null && lo > 0n ? lo : hi !== null && hi < 0n ? hi : 0n;
   return String(v).length;
+}
+
+/** The schema of the array's item at `index` (from 0). */
+export function itemSchema(s: ArraySchema, index: number): Schema {
+  return s.prefix?.[index] ?? s.items;
+}
+
+/** Bytes of items `from` to `to` (exclusive) at their shortest, each with one comma (or the opening bracket's place). */
+export function itemsLength(s: ArraySchema, from: number, to: number): number {
+  let n = 0;
+  const prefixEnd = Math.min(to, s.prefix?.length ?? 0);
+  for (let i = from; i < prefixEnd; i++) n += minLength(s.prefix![i]!) + 1;
+  const rest = to - Math.max(from, prefixEnd);
+  return rest > 0 ? n + rest * (minLength(s.items) + 1) : n;
 }

@@ -1,4 +1,4 @@
-// The schema keywords beyond the basic subset ($ref with recursion, minItems/maxItems,
+// The schema keywords beyond the basic subset ($ref with recursion, prefixItems, minItems/maxItems,
 // minLength/maxLength, integer bounds), held to an independent validator (schema-validator.ts):
 // - a random walk over bytes, with a byte budget, never meets a dead end, always finishes inside the
 //   budget, and everything it writes satisfies the schema;
@@ -49,6 +49,8 @@ const SCHEMAS: Record<string, object> = {
   negativeMaximum: { type: 'integer', maximum: -7 },
   onlyZero: { type: 'integer', minimum: 0, maximum: 0 },
   shortString: { type: 'string', minLength: 1, maxLength: 3 },
+  tuple: { type: 'array', prefixItems: [{ type: 'integer', minimum: 1, maximum: 12 }, { type: 'string', maxLength: 2 }, { type: 'boolean' }], items: false, minItems: 2 },
+  tupleThenItems: { prefixItems: [{ const: 'x' }, { type: 'null' }], items: { type: 'integer', maximum: 5 }, maxItems: 4 },
   longString: { type: 'object', additionalProperties: false, required: ['s'], properties: { s: { type: 'string', minLength: 3 }, t: { type: ['string', 'null'], maxLength: 0 } } },
 };
 
@@ -211,7 +213,9 @@ test('refusals name the keyword and say what is wrong', () => {
   };
   refused({ type: 'string', pattern: '^a' }, '"pattern"');
   refused({ type: 'string', format: 'date' }, '"format"');
-  refused({ type: 'array', prefixItems: [{ type: 'string' }] }, '"prefixItems"');
+  refused({ type: 'array', prefixItems: { type: 'string' } }, '"prefixItems"', 'array');
+  refused({ type: 'array', prefixItems: [{}, {}], items: false, minItems: 3 }, '"minItems" 3', '"prefixItems"', '"items": false');
+  refused({ type: 'array', uniqueItems: true }, '"uniqueItems"');
   refused({ $ref: 'https://example.com/s.json' }, '"$ref"', 'https://example.com/s.json');
   refused({ $ref: '#/$defs/missing' }, '"$ref"', '#/$defs/missing', 'does not define');
   refused({ $ref: '#/properties/a' }, '"$ref"', '#/properties/a');

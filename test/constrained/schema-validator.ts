@@ -13,7 +13,7 @@ export function satisfies(v: unknown, schema: unknown, strict: boolean, root: un
   if (sc.enum) return sc.enum.some((e: unknown) => sameJson(v, e));
   if (sc.anyOf) return sc.anyOf.some((o: unknown) => satisfies(v, o, strict, root));
   if (Array.isArray(sc.type)) return sc.type.some((t: string) => satisfies(v, { ...sc, type: t }, strict, root));
-  const type = sc.type ?? (sc.properties ? 'object' : sc.items ? 'array' : undefined);
+  const type = sc.type ?? (sc.properties ? 'object' : sc.items !== undefined || sc.prefixItems ? 'array' : undefined);
   switch (type) {
     case undefined:
       return true;
@@ -36,7 +36,12 @@ export function satisfies(v: unknown, schema: unknown, strict: boolean, root: un
       return v === null;
     case 'array':
       if (!Array.isArray(v) || v.length < (sc.minItems ?? 0) || v.length > (sc.maxItems ?? Infinity)) return false;
-      return v.every((x) => satisfies(x, sc.items, strict, root));
+      // prefixItems[i] applies to item i; items to those after the prefix (false: none may follow).
+      return v.every((x, i) => {
+        const prefix = sc.prefixItems ?? [];
+        if (i < prefix.length) return satisfies(x, prefix[i], strict, root);
+        return sc.items !== false && satisfies(x, sc.items, strict, root);
+      });
     case 'object': {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
       const o = v as Record<string, unknown>;
