@@ -36,11 +36,16 @@ export interface Definition {
   min: number;
 }
 
-/** What compiling one schema document shares across its parts: the root (refs point into it) and its definitions by ref. */
+/**
+ * What compiling a schema shares across its parts: the root of the resource being read ("#" refs point
+ * into it; a subschema with $id starts a new one, as a tool's parameters do), its definitions by ref, and
+ * every definition of the whole schema.
+ */
 interface Context {
   root: unknown;
   strict: boolean;
   defs: Map<string, Definition>;
+  all: Definition[];
 }
 
 export interface ObjectSchema {
@@ -57,7 +62,7 @@ export type ResponseFormat = { type: 'json_object' } | { type: 'json_schema'; sc
 /** Keywords that only describe (they constrain nothing), so ignoring them is honest. */
 const ANNOTATIONS = new Set(['title', 'description', '$schema', '$comment', 'examples', 'default']);
 const HANDLED = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'items', 'prefixItems', 'enum', 'const', 'anyOf', '$ref', '$defs', 'definitions',
+  'type', 'properties', 'required', 'additionalProperties', 'items', 'prefixItems', 'enum', 'const', 'anyOf', '$ref', '$defs', 'definitions', '$id',
   'minItems', 'maxItems', 'minLength', 'maxLength', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
 ]);
 const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const;
@@ -73,7 +78,7 @@ export function compileResponseFormat(f: ResponseFormat): Schema {
   if (typeof f !== 'object' || f === null) refuse('must be { type: "json_object" } or { type: "json_schema", schema }');
   if (f.type === 'json_object') return ANY_OBJECT;
   if (f.type !== 'json_schema') refuse(`type must be "json_object" or "json_schema", got ${JSON.stringify((f as { type?: unknown }).type)}`);
-  const cx: Context = { root: f.schema, strict: f.strict === true, defs: new Map() };
+  const cx: Context = { root: f.schema, strict: f.strict === true, defs: new Map(), all: [] };
   const schema = compileSchema(f.schema, cx, 'schema');
   settleDefinitions(cx);
   return schema;
@@ -96,6 +101,7 @@ function resolveRef(ref: unknown, cx: Context, at: string): Definition {
   }
   def = { ref, schema: { kind: 'any' }, min: Infinity };
   cx.defs.set(ref, def);
+  cx.all.push(def);
   def.schema = compileSchema(target, cx, ref);
   return def;
 }
@@ -108,12 +114,12 @@ function resolveRef(ref: unknown, cx: Context, at: string): Definition {
 function settleDefinitions(cx: Context): void {
   for (let changed = true; changed; ) {
     changed = false;
-    for (const def of cx.defs.values()) {
+    for (const def of cx.all) {
       const n = minLength(def.schema);
       if (n < def.min) (def.min = n), (changed = true);
     }
   }
-  for (const def of cx.defs.values()) {
+  for (const def of cx.all) {
     if (def.min === Infinity) refuse(`"$ref" ${JSON.stringify(def.ref)} has no finite value (it always contains itself)`);
     if (reachesWithoutNesting(def.schema, def, new Set())) refuse(`"$ref" ${JSON.stringify(def.ref)} refers to itself without nesting inside an object or array`);
   }
@@ -162,7 +168,6 @@ function integerBounds(o: Record<string, unknown>, at: string): { lo: bigint | n
 }
 
 function compileSchema(s: unknown, cx: Context, at: string): Schema {
-  const strict = cx.strict;
   if (s === true) return { kind: 'any' };
   if (typeof s !== 'object' || s === null || Array.isArray(s)) refuse(`${at} must be a JSON Schema object`);
   const o = s as Record<string, unknown>;
@@ -172,8 +177,12 @@ function compileSchema(s: unknown, cx: Context, at: string): Schema {
   for (const k of ['$defs', 'definitions']) {
     if (o[k] !== undefined && (typeof o[k] !== 'object' || o[k] === null || Array.isArray(o[k]))) refuse(`the schema keyword "${k}" (at ${at}) must be an object of schemas`);
   }
+  if (o.$id !== undefined) {
+    if (typeof o.$id !== 'string') refuse(`the schema keyword "$id" (at ${at}) must be a string`);
+    if (s !== cx.root) cx = { ...cx, root: s, defs: new Map() };
+  }
   if (o.$ref !== undefined) {
-    const beside = Object.keys(o).filter((k) => k !== '$ref' && k !== '$defs' && k !== 'definitions' && !ANNOTATIONS.has(k));
+    const beside = Object.keys(o).filter((k) => !['$ref', '$defs', 'definitions', '$id'].includes(k) && !ANNOTATIONS.has(k));
     if (beside.length > 0) refuse(`${at}: "$ref" beside other keywords (${beside.join(', ')}) is not supported`);
     return { kind: 'ref', def: resolveRef(o.$ref, cx, at) };
   }

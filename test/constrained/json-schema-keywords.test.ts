@@ -236,6 +236,17 @@ test('refusals name the keyword and say what is wrong', () => {
   refused({ $defs: [] }, '"$defs"', 'object');
 });
 
+test('a subschema with $id is its own resource: "#" refs inside it resolve there', () => {
+  const schema = compile({
+    type: 'object', additionalProperties: false, required: ['a', 'b'],
+    properties: { a: { $id: 'inner', $defs: { d: { type: 'integer', minimum: 5 } }, $ref: '#/$defs/d' }, b: { $ref: '#/$defs/d' } },
+    $defs: { d: { type: 'string', maxLength: 1 } },
+  });
+  assert.ok(accepts(schema, '{"a":5,"b":"x"}'));
+  for (const bad of ['{"a":4,"b":"x"}', '{"a":"x","b":"x"}', '{"a":5,"b":5}']) assert.ok(!accepts(schema, bad), bad);
+  assert.throws(() => compile({ $id: 3 }), /"\$id"/);
+});
+
 test('a definition used in many places is compiled once, so recursion is a cycle in the tree', () => {
   const s = compile(SCHEMAS.tree) as Extract<Schema, { kind: 'ref' }>;
   assert.equal(s.kind, 'ref');
