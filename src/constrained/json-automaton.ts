@@ -238,7 +238,7 @@ function feedString(frames: readonly Frame[], f: Extract<Frame, { t: 'str' }>, b
 function feedNumber(frames: readonly Frame[], f: Extract<Frame, { t: 'num' }>, b: number): (readonly Frame[])[] {
   const next = numberStep(f.phase, b, f.integer);
   if (next) {
-    const g = { ...f, phase: next, digits: isDigit(b) ? f.digits + String.fromCharCode(b) : f.digits };
+    const g = { ...f, phase: next, digits: hasBounds(f) && isDigit(b) ? f.digits + String.fromCharCode(b) : f.digits };
     if (integerRest(g) >= 0) return [replaceTop(frames, g)];
   }
   // Not part of the number: it ends here if it can, and the byte belongs to what encloses it.
