@@ -66,6 +66,8 @@ const HANDLED = new Set([
   'minItems', 'maxItems', 'minLength', 'maxLength', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
 ]);
 const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'] as const;
+/** Keywords that bound values of one type. */
+const TYPED = ['minItems', 'maxItems', 'prefixItems', 'minLength', 'maxLength', ...BOUNDS];
 const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'];
 
 const ANY_OBJECT: ObjectSchema = { kind: 'object', props: new Map(), required: [], extra: { kind: 'any' } };
@@ -186,6 +188,10 @@ function compileSchema(s: unknown, cx: Context, at: string): Schema {
     if (beside.length > 0) refuse(`${at}: "$ref" beside other keywords (${beside.join(', ')}) is not supported`);
     return { kind: 'ref', def: resolveRef(o.$ref, cx, at) };
   }
+  // A bound the compiled tree would not carry (no type to attach it to) would be silently dropped.
+  const typed = TYPED.filter((k) => o[k] !== undefined);
+  const loose = o.enum !== undefined || o.const !== undefined || o.anyOf !== undefined || (o.type === undefined && o.items === undefined && o.prefixItems === undefined);
+  if (typed.length > 0 && loose) refuse(`the schema keyword "${typed[0]}" (at ${at}) is supported only beside a "type" (not beside enum, const or anyOf, nor alone)`);
   if (o.enum !== undefined || o.const !== undefined) {
     const values = o.const !== undefined ? [o.const] : o.enum;
     if (!Array.isArray(values) || values.length === 0) refuse(`${at}.enum must be a non-empty array`);

@@ -234,6 +234,11 @@ test('refusals name the keyword and say what is wrong', () => {
   refused({ $defs: { a: { anyOf: [{ $ref: '#/$defs/b' }, { type: 'null' }] }, b: { $ref: '#/$defs/a' } }, $ref: '#/$defs/a' }, 'refers to itself without nesting');
   refused({ anyOf: [{ $ref: '#' }, { type: 'null' }] }, '"#"', 'refers to itself without nesting');
   refused({ $defs: [] }, '"$defs"', 'object');
+  // Bounds with nothing to attach them to would be dropped, so they are refused.
+  refused({ minimum: 3 }, '"minimum"', '"type"');
+  refused({ minLength: 1 }, '"minLength"', '"type"');
+  refused({ enum: [1, 2], maximum: 1 }, '"maximum"', 'enum');
+  refused({ anyOf: [{ type: 'string' }], maxLength: 1 }, '"maxLength"', 'anyOf');
 });
 
 test('a subschema with $id is its own resource: "#" refs inside it resolve there', () => {
