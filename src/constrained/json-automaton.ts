@@ -6,17 +6,24 @@
 // cost(state) is the fewest bytes that complete the document from a state. The mask lets a token
 // through only when the rest still fits the token budget, so a document cut by max_tokens is never
 // left open: as the budget runs out, only tokens that close it remain.
-import { membersLength, minLength, type ObjectSchema, type Schema } from './json-schema.js';
+import { itemSchema, itemsLength, membersLength, minLength, type ArraySchema, type ObjectSchema, type Schema } from './json-schema.js';
 
 type NumPhase = 'sign' | 'zero' | 'int' | 'dot' | 'frac' | 'e' | 'esign' | 'exp';
 
 type Frame =
   | { t: 'value'; s: Schema }
   | { t: 'obj'; s: ObjectSchema; phase: 'open' | 'key' | 'inkey' | 'colon' | 'after'; seen: readonly string[]; key: string }
-  | { t: 'arr'; s: Schema; phase: 'open' | 'after' }
-  /** esc: 1 right after a backslash; hex: \u digits still due; utf8: continuation bytes still due. */
-  | { t: 'str'; esc: number; hex: number; utf8: number }
-  | { t: 'num'; integer: boolean; phase: NumPhase }
+  /** n: the items begun so far. */
+  | { t: 'arr'; s: ArraySchema; phase: 'open' | 'after'; n: number }
+  /**
+   * esc: 1 right after a backslash; hex: \u digits still due; utf8: continuation bytes still due, the next
+   * one in [u8lo, u8hi] (narrower than 0x80-0xbf after some lead bytes, which rules out overlong forms,
+   * surrogates and code points past U+10FFFF);
+   * n: code points begun; min / max: the length bounds (0 and Infinity when none); hiD: this \u escape began with D.
+   */
+  | { t: 'str'; esc: number; hex: number; utf8: number; u8lo: number; u8hi: number; n: number; min: number; max: number; hiD: boolean }
+  /** digits: those read so far (for integers with bounds, which need the value); lo / hi: inclusive bounds. */
+  | { t: 'num'; integer: boolean; phase: NumPhase; neg: boolean; digits: string; lo: bigint | null; hi: bigint | null }
   | { t: 'lit'; texts: readonly string[]; pos: number };
 
 export interface JsonState {
@@ -72,7 +79,7 @@ export function cost(st: JsonState): number {
 /** Pops a number or literal that is complete as it stands (it ends where the next byte is not its own). */
 function closeOpenEnded(frames: readonly Frame[]): readonly Frame[] | undefined {
   const top = frames.at(-1);
-  if (top?.t === 'num') return NUM_ACCEPTING.has(top.phase) ? frames.slice(0, -1) : undefined;
+  if (top?.t === 'num') return numberComplete(top) ? frames.slice(0, -1) : undefined;
   if (top?.t === 'lit') return top.texts.some((x) => x.length === top.pos) ? frames.slice(0, -1) : undefined;
   return frames;
 }
@@ -105,16 +112,21 @@ function startValue(s: Schema, b: number): (Frame | null)[] {
     case 'any':
       if (b === 0x7b) return startValue({ kind: 'object', props: new Map(), required: [], extra: s }, b);
       if (b === 0x5b) return startValue({ kind: 'array', items: s }, b);
-      return [...startValue({ kind: 'string' }, b), ...startValue({ kind: 'number', integer: false }, b), ...startValue({ kind: 'boolean' }, b), ...startValue({ kind: 'null' }, b)];
+      return [...startValue(ANY_STRING, b), ...startValue({ kind: 'number', integer: false }, b), ...startValue({ kind: 'boolean' }, b), ...startValue({ kind: 'null' }, b)];
     case 'object':
       return b === 0x7b ? [{ t: 'obj', s, phase: 'open', seen: [], key: '' }] : [];
     case 'array':
-      return b === 0x5b ? [{ t: 'arr', s: s.items, phase: 'open' }] : [];
+      return b === 0x5b ? [{ t: 'arr', s, phase: 'open', n: 0 }] : [];
     case 'string':
-      return b === Q ? [{ t: 'str', esc: 0, hex: 0, utf8: 0 }] : [];
-    case 'number':
-      if (b === 0x2d) return [{ t: 'num', integer: s.integer, phase: 'sign' }];
-      return isDigit(b) ? [{ t: 'num', integer: s.integer, phase: b === 0x30 ? 'zero' : 'int' }] : [];
+      return b === Q ? [{ t: 'str', esc: 0, hex: 0, utf8: 0, u8lo: 0x80, u8hi: 0xbf, n: 0, min: s.minLength ?? 0, max: s.maxLength ?? Infinity, hiD: false }] : [];
+    case 'number': {
+      const start = { t: 'num' as const, integer: s.integer, lo: s.lo ?? null, hi: s.hi ?? null };
+      const f: Frame | undefined =
+        b === 0x2d ? { ...start, phase: 'sign', neg: true, digits: '' } : isDigit(b) ? { ...start, phase: b === 0x30 ? 'zero' : 'int', neg: false, digits: String.fromCharCode(b) } : undefined;
+      return f && integerRest(f) >= 0 ? [f] : [];
+    }
+    case 'ref':
+      return startValue(s.def.schema, b);
     case 'boolean':
       return startLiteral(['true', 'false'], b);
     case 'null':
@@ -181,37 +193,85 @@ function canAddKey(f: Extract<Frame, { t: 'obj' }>): boolean {
   return false;
 }
 
+const ANY_STRING: Schema = { kind: 'string' };
+
 function feedArray(frames: readonly Frame[], f: Extract<Frame, { t: 'arr' }>, b: number): (readonly Frame[])[] {
   if (isWs(b)) return [frames];
-  if (b === 0x5d) return [frames.slice(0, -1)];
-  if (f.phase === 'after') return b === 0x2c ? [[...frames, { t: 'value', s: f.s }]] : [];
+  if (b === 0x5d) return f.n >= (f.s.minItems ?? 0) ? [frames.slice(0, -1)] : [];
+  if (f.n >= (f.s.maxItems ?? Infinity)) return [];
+  const more = { ...f, phase: 'after' as const, n: f.n + 1 };
+  const item: Frame = { t: 'value', s: itemSchema(f.s, f.n) };
+  if (f.phase === 'after') return b === 0x2c ? [[...replaceTop(frames, more), item]] : [];
   // The first item: its first byte goes to a value frame above the array.
-  return feed([...replaceTop(frames, { ...f, phase: 'after' }), { t: 'value', s: f.s }], b);
+  return feed([...replaceTop(frames, more), item], b);
 }
 
 function feedString(frames: readonly Frame[], f: Extract<Frame, { t: 'str' }>, b: number): (readonly Frame[])[] {
   const set = (changes: Partial<typeof f>) => [replaceTop(frames, { ...f, ...changes })];
+  const counted = f.min > 0 || f.max < Infinity;
   if (f.esc) {
     if (b === 0x75) return set({ esc: 0, hex: 4 });
     return '"\\/bfnrt'.includes(String.fromCharCode(b)) ? set({ esc: 0 }) : [];
   }
-  if (f.hex) return isHex(b) ? set({ hex: f.hex - 1 }) : [];
-  if (f.utf8) return b >= 0x80 && b <= 0xbf ? set({ utf8: f.utf8 - 1 }) : [];
-  if (b === Q) return [frames.slice(0, -1)];
-  if (b === 0x5c) return set({ esc: 1 });
+  if (f.hex) {
+    if (!isHex(b)) return [];
+    // With length bounds a surrogate escape is not taken: a pair of them is one code point, which a
+    // count per escape would get wrong.
+    if (counted && f.hex === 4) return set({ hex: 3, hiD: b === 0x64 || b === 0x44 });
+    if (counted && f.hex === 3 && f.hiD && (!isDigit(b) || b >= 0x38)) return [];
+    return set({ hex: f.hex - 1 });
+  }
+  if (f.utf8) return b >= f.u8lo && b <= f.u8hi ? set({ utf8: f.utf8 - 1, u8lo: 0x80, u8hi: 0xbf }) : [];
+  if (b === Q) return f.n >= f.min ? [frames.slice(0, -1)] : [];
+  // Every other byte here begins a code point.
+  if (f.n >= f.max) return [];
+  const n = f.n + 1;
+  if (b === 0x5c) return set({ esc: 1, n });
   if (b < 0x20) return [];
-  if (b < 0x80) return [frames];
-  if (b >= 0xc2 && b <= 0xdf) return set({ utf8: 1 });
-  if (b >= 0xe0 && b <= 0xef) return set({ utf8: 2 });
-  if (b >= 0xf0 && b <= 0xf4) return set({ utf8: 3 });
+  if (b < 0x80) return counted ? set({ n }) : [frames];
+  if (b >= 0xc2 && b <= 0xdf) return set({ utf8: 1, n });
+  if (b >= 0xe0 && b <= 0xef) return set({ utf8: 2, n, u8lo: b === 0xe0 ? 0xa0 : 0x80, u8hi: b === 0xed ? 0x9f : 0xbf });
+  if (b >= 0xf0 && b <= 0xf4) return set({ utf8: 3, n, u8lo: b === 0xf0 ? 0x90 : 0x80, u8hi: b === 0xf4 ? 0x8f : 0xbf });
   return [];
 }
 
 function feedNumber(frames: readonly Frame[], f: Extract<Frame, { t: 'num' }>, b: number): (readonly Frame[])[] {
   const next = numberStep(f.phase, b, f.integer);
-  if (next) return [replaceTop(frames, { ...f, phase: next })];
+  if (next) {
+    const g = { ...f, phase: next, digits: hasBounds(f) && isDigit(b) ? f.digits + String.fromCharCode(b) : f.digits };
+    if (integerRest(g) >= 0) return [replaceTop(frames, g)];
+  }
   // Not part of the number: it ends here if it can, and the byte belongs to what encloses it.
-  return NUM_ACCEPTING.has(f.phase) ? feed(frames.slice(0, -1), b) : [];
+  return numberComplete(f) ? feed(frames.slice(0, -1), b) : [];
+}
+
+const hasBounds = (f: Extract<Frame, { t: 'num' }>) => f.integer && (f.lo !== null || f.hi !== null);
+
+function numberComplete(f: Extract<Frame, { t: 'num' }>): boolean {
+  return NUM_ACCEPTING.has(f.phase) && (!hasBounds(f) || integerRest(f) === 0);
+}
+
+/**
+ * For an integer with bounds: the fewest digits still to write for a value in range (0: it is one
+ * already), or -1 when no continuation of what is written lands in range. Digits d followed by k more
+ * reach exactly the magnitudes [d*10^k, (d+1)*10^k - 1] (none beyond d itself when d is 0).
+ */
+function integerRest(f: Extract<Frame, { t: 'num' }>): number {
+  if (!hasBounds(f)) return f.phase === 'sign' ? 1 : 0;
+  const { lo, hi } = f;
+  // The range of magnitudes the sign leaves open.
+  const mlo = f.neg ? (hi === null ? 0n : -hi) : lo;
+  const mhi = f.neg ? (lo === null ? null : -lo) : hi;
+  if (mhi !== null && mhi < 0n) return -1;
+  if (f.digits === '') return mlo === null || mlo <= 0n ? 1 : String(mlo).length;
+  const d = BigInt(f.digits);
+  const last = f.digits === '0' ? 0 : Infinity;
+  for (let k = 0, p = 1n; k <= last; k++, p *= 10n) {
+    const a = d * p;
+    if (mhi !== null && a > mhi) return -1;
+    if (mlo === null || a + p - 1n >= mlo) return k;
+  }
+  return -1;
 }
 
 function numberStep(p: NumPhase, b: number, integer: boolean): NumPhase | undefined {
@@ -252,11 +312,15 @@ function frameCost(f: Frame): number {
   switch (f.t) {
     case 'value':
       return minLength(f.s);
-    case 'arr':
-      return 1;
+    case 'arr': {
+      // The items still due, each after a comma (or, the first of all, after the bracket).
+      const due = Math.max(0, (f.s.minItems ?? 0) - f.n);
+      return 1 + (due > 0 ? itemsLength(f.s, f.n, f.n + due) - (f.n === 0 ? 1 : 0) : 0);
+    }
     case 'str':
-      return 1 + f.esc + f.hex + f.utf8;
+      return 1 + f.esc + f.hex + f.utf8 + Math.max(0, f.min - f.n);
     case 'num':
+      if (hasBounds(f)) return integerRest(f);
       return NUM_ACCEPTING.has(f.phase) ? 0 : 1;
     case 'lit':
       return Math.min(...f.texts.map((x) => x.length - f.pos));

@@ -54,7 +54,8 @@ export function toolCallFormat(tools: readonly Tool[] | null | undefined, choice
     type: 'object',
     additionalProperties: false,
     required: ['name', 'arguments'],
-    properties: { name: { const: t.function.name }, arguments: t.function.parameters ?? { type: 'object' } },
+    // $id makes the parameters their own schema resource, so their "#/$defs/..." refs resolve inside them.
+    properties: { name: { const: t.function.name }, arguments: { $id: `vserve:tool:${t.function.name}`, ...(t.function.parameters ?? { type: 'object' }) } },
   });
   return { type: 'json_schema', schema: allowed.length === 1 ? call(allowed[0]!) : { anyOf: allowed.map(call) }, strict: true };
 }

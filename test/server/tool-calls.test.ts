@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { MODEL, postJson, startServer, type TestServer } from './helpers.js';
+import { satisfies } from '../constrained/schema-validator.js';
 
 let s: TestServer;
 let client: OpenAI;
@@ -43,6 +44,25 @@ test('tool_choice "required": the reply is one call of a listed tool with matchi
     assert.equal(c.message.content, null);
     assert.equal(c.message.tool_calls!.length, 1);
     assertCall(c.message.tool_calls![0] as any, ['get_weather', 'set_mood']);
+  }
+});
+
+test("a function's parameters with $defs and $ref resolve inside the parameters, recursion included", async () => {
+  // Two tools, each with its own "#/$defs/item": a ref resolves within the tool it is written in.
+  const list = { type: 'object', additionalProperties: false, required: ['items'], properties: { items: { type: 'array', minItems: 1, maxItems: 2, items: { $ref: '#/$defs/item' } } }, $defs: { item: { type: 'object', additionalProperties: false, required: ['label', 'sub'], properties: { label: { type: 'string', maxLength: 5 }, sub: { type: 'array', maxItems: 1, items: { $ref: '#/$defs/item' } } } } } };
+  const count = { type: 'object', additionalProperties: false, required: ['n'], properties: { n: { $ref: '#/$defs/item' } }, $defs: { item: { type: 'integer', minimum: 3, maximum: 7 } } };
+  const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'make_list', parameters: list } }, { type: 'function', function: { name: 'count', parameters: count } }];
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const r = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: 'required', seed, temperature: 1, max_tokens: 120 });
+    const call = r.choices[0]!.message.tool_calls![0]! as { function: { name: string; arguments: string } };
+    const args = JSON.parse(call.function.arguments);
+    assert.ok(satisfies(args, call.function.name === 'count' ? count : list, true), `${call.function.name}: ${call.function.arguments}`);
+  }
+  for (const name of ['make_list', 'count']) {
+    const r = await client.chat.completions.create({ model: MODEL, messages, tools, tool_choice: { type: 'function', function: { name } }, seed: 9, temperature: 1, max_tokens: 120 });
+    const call = r.choices[0]!.message.tool_calls![0]! as { function: { name: string; arguments: string } };
+    assert.equal(call.function.name, name);
+    assert.ok(satisfies(JSON.parse(call.function.arguments), name === 'count' ? count : list, true), call.function.arguments);
   }
 });
 
