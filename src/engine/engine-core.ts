@@ -50,7 +50,13 @@ export class EngineCore {
     private readonly chat?: ChatRenderer,
     /** kvPolicy / kvBudget of requests that name none. */
     private readonly evictionDefaults: EvictionRequest = {},
-  ) {}
+  ) {
+    // A resolved tier lookup makes its sequence runnable: the next step is not idle.
+    kv.onLoaded = () => {
+      this.lastStepIdle = false;
+      this.onRunnable?.();
+    };
+  }
 
   get hasWork(): boolean {
     return this.scheduler.hasWork;
@@ -58,12 +64,14 @@ export class EngineCore {
 
   /**
    * Whether another step now would do nothing: the last one found no work, and what waits is waiting on
-   * KV tier lookups (the step loop sleeps until kv.onLoaded instead of spinning).
+   * KV tier lookups (the step loop sleeps until onRunnable instead of spinning).
    */
   get waitingOnLoads(): boolean {
     return this.lastStepIdle && (this.kv.loadsInFlight?.() ?? 0) > 0;
   }
   private lastStepIdle = false;
+  /** Called when a sequence that waited on a tier lookup can run (the step loop queues a step). */
+  onRunnable: (() => void) | undefined;
 
   /** Queues a request. Invalid input or parameters fail it at once (an error event); nothing is held. */
   submit(id: number, input: EngineInput, params: RequestParams = {}): EngineEvent[] {
@@ -200,21 +208,17 @@ export class EngineCore {
   }
 
   stats(): EngineStats {
+    const tiers = this.kv.tierStats?.();
     return {
       running: this.scheduler.running.length,
       waiting: this.scheduler.waiting.length,
       step: { ...this.counters },
       kv: this.kv.stats(),
       prefixCache: this.kv.prefixStats(),
-      ...(this.kv.tierStats?.() ? { tiers: this.kv.tierStats()! } : {}),
+      ...(tiers ? { tiers } : {}),
       ...(this.kv.eviction ? { eviction: { ...this.kv.eviction.stats } } : {}),
       requests: [...this.requests.values()].flatMap((r) => r.choices.filter((s) => s !== undefined).map((s) => s.timings())),
     };
-  }
-
-  /** A tier lookup resolved: the sequence waiting on it may run, so the next step is not idle. */
-  loaded(): void {
-    this.lastStepIdle = false;
   }
 
   /** Aborts everything and releases the KV cache; `closed` settles once the tiers took what was queued for them. */

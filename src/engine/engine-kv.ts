@@ -94,7 +94,7 @@ export interface EngineKV {
   release(seq: Sequence, plan?: KVPlan): void;
   /** Tier lookups in flight (sequences waiting on them are not runnable until they resolve). */
   loadsInFlight?(): number;
-  /** Set by the step loop: called when a tier lookup resolves, so that waiting sequences get a step. */
+  /** Set by the engine core: called when a tier lookup resolves, so that waiting sequences get a step. */
   onLoaded?: () => void;
   /** Gives back every cached block no sequence uses; returns the pool pages freed. */
   clearPrefixCache(): number;

@@ -80,10 +80,7 @@ if (core) {
     }
   };
 
-  core.kv.onLoaded = () => {
-    core.loaded();
-    queueStep();
-  };
+  core.onRunnable = queueStep;
 
   port.on('message', (m: ToWorker) => {
     switch (m.type) {

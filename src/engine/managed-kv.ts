@@ -10,6 +10,7 @@ import { bytesPerToken, resolveShape, splitsByHead } from '../kv/shape.js';
 import type { Admission, AdmitOptions, EngineKV, GrowOutcome, KVPlan } from './engine-kv.js';
 import { KVEviction, stepTokenLimit } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
+import { chainFingerprint } from '../kv/block-hash.js';
 import { readRows, runBytes, writeRows } from '../kv/block-rows.js';
 import type { KVTierStore, TierStoreStats } from '../kv/tiers/tiered-store.js';
 
@@ -41,8 +42,8 @@ export interface ManagedKVOptions {
   fingerprint?: string;
   /**
    * Tiers below the pool (disk, Redis): blocks are written through as they fill, and a prompt's blocks
-   * past the pool's hits are looked up there before they are computed. Built for this cache by
-   * `tiersFor(fingerprint, blockBytes)`; needs the prefix cache.
+   * past the pool's hits are looked up there before they are computed. Called once with the prefix
+   * cache's fingerprint and the bytes of one block; needs the prefix cache.
    */
   tiers?: (fingerprint: string, blockBytes: number) => KVTierStore;
 }
@@ -78,7 +79,7 @@ export class ManagedKV implements EngineKV {
       );
     }
     if (opts.prefixCache ?? true) {
-      const fingerprint = `${opts.fingerprint ?? 'unnamed-model'}/kv=${s.type.k},${s.type.v}/residual=${s.residual}/rotate=${s.rotate}/block=${manager.blocks.blockTokens}`;
+      const fingerprint = chainFingerprint(opts.fingerprint ?? 'unnamed-model', `kv=${s.type.k},${s.type.v}/residual=${s.residual}/rotate=${s.rotate}/block=${manager.blocks.blockTokens}`);
       // Static copies cached rows outside its slots: bound them to as many tokens as the slots hold.
       const maxEntries = manager.blocks.blockPages === 0 ? Math.floor((manager.shape.maxSlots * manager.shape.maxContext) / manager.blocks.blockTokens) : Infinity;
       this.prefix = new PrefixIndex(manager.blocks, fingerprint, maxEntries);

@@ -7,6 +7,21 @@ import { createHash } from 'node:crypto';
 /** Bumped when the meaning of a block's bytes changes, so old keys never match new caches. */
 export const BLOCK_LAYOUT_VERSION = 'vserve-prefix-1';
 
+/**
+ * The fingerprint a chain is rooted in: the model file's, then the cache format's (KV types, residual,
+ * rotation, block size). Built and taken apart only here, so that a reader of another process's keys (the
+ * router) can tell which of the two differs.
+ */
+export function chainFingerprint(model: string, format: string): string {
+  return `${model}/${format}`;
+}
+
+/** The model and format parts of a chain fingerprint (format '' when it has none). */
+export function chainFingerprintParts(fingerprint: string): { model: string; format: string } {
+  const slash = fingerprint.indexOf('/');
+  return slash < 0 ? { model: fingerprint, format: '' } : { model: fingerprint.slice(0, slash), format: fingerprint.slice(slash + 1) };
+}
+
 /** Roots are cached per salt up to this many salts (tenants); past it they are recomputed. */
 const MAX_CACHED_ROOTS = 1024;
 

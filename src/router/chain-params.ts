@@ -2,9 +2,10 @@
 // that let the router hash a request once for every replica: all replicas must build keys the same way
 // (same model file, KV format, block size and layout version), and the model must be the router's own
 // (-m FILE), since the router's tokens are what it hashes.
+import { chainFingerprintParts } from '../kv/block-hash.js';
 
 export interface ChainParams {
-  /** The prefix index's fingerprint: the model file's fingerprint, then the cache format ("<model>/kv=..."). */
+  /** The prefix index's chain fingerprint: the model file's, then the cache format's (kv/block-hash.ts chainFingerprint). */
   fingerprint: string;
   blockTokens: number;
   layoutVersion: string;
@@ -19,10 +20,9 @@ export function chainParamsOf(hello: unknown): ChainParams {
   return { fingerprint: h.fingerprint, blockTokens: h.blockTokens!, layoutVersion: h.layoutVersion };
 }
 
-/** The model-file part of an index fingerprint (see ManagedKV: "<model fingerprint>/kv=...", or the model's alone). */
+/** The model-file part of a chain fingerprint (kv/block-hash.ts). */
 export function modelPartOf(fingerprint: string): string {
-  const slash = fingerprint.indexOf('/');
-  return slash < 0 ? fingerprint : fingerprint.slice(0, slash);
+  return chainFingerprintParts(fingerprint).model;
 }
 
 /** How `theirs` differs from `ours`, in words ("block size 16 vs 32; ..."), or undefined when they agree. */
@@ -36,6 +36,5 @@ export function chainDifference(ours: ChainParams, theirs: ChainParams): string 
 }
 
 function formatPartOf(fingerprint: string): string {
-  const slash = fingerprint.indexOf('/');
-  return slash < 0 ? '(none)' : fingerprint.slice(slash + 1);
+  return chainFingerprintParts(fingerprint).format || '(none)';
 }

@@ -31,10 +31,7 @@ function tieredCore(tier: MemoryTier, opts: EngineOptions = {}): EngineCore {
 async function drainWithLoads(core: EngineCore): Promise<Map<number, Outcome>> {
   const outcomes = new Map<number, Outcome>();
   let wake: (() => void) | undefined;
-  core.kv.onLoaded = () => {
-    core.loaded();
-    wake?.();
-  };
+  core.onRunnable = () => wake?.();
   for (let i = 0; core.hasWork; i++) {
     if (i > 100_000) throw new Error('not finished');
     record(core.step(), outcomes);
