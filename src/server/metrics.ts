@@ -2,6 +2,7 @@
 // Latencies are observed by the routes as tokens leave; engine-side figures are read at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineStats } from '../engine/engine-types.js';
+import { EngineTotal } from './engine-total.js';
 import { TierMetrics } from './tier-metrics.js';
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
@@ -11,16 +12,6 @@ const TOKEN_GAP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 
 export type FailureReason =
   | 'invalid_request' | 'unauthorized' | 'not_found' | 'too_large' | 'unsupported_media_type' | 'timeout' | 'rejected'
   | 'client_disconnected' | 'shutdown' | 'server_error';
-
-/** A counter that follows a running total the engine keeps itself, read at scrape time. */
-class EngineTotal {
-  private seen = 0;
-  constructor(private readonly counter: Counter) {}
-  follow(total: number): void {
-    this.counter.inc(Math.max(0, total - this.seen));
-    this.seen = Math.max(this.seen, total);
-  }
-}
 
 export class ServerMetrics {
   readonly registry = new Registry();

@@ -3,34 +3,23 @@
 // them at scrape time.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TierStoreStats } from '../kv/tiers/tiered-store.js';
-
-/** A labelled counter that follows running totals kept elsewhere. */
-class FollowedTotals<L extends string> {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly counter: Counter<L>) {}
-  follow(labels: Record<L, string>, total: number): void {
-    const key = JSON.stringify(labels);
-    const seen = this.seen.get(key) ?? 0;
-    if (total > seen) this.counter.inc(labels, total - seen);
-    this.seen.set(key, Math.max(seen, total));
-  }
-}
+import { EngineTotal } from './engine-total.js';
 
 export class TierMetrics {
-  private readonly queried: FollowedTotals<never>;
-  private readonly hits: FollowedTotals<never>;
-  private readonly loadedBytes: FollowedTotals<never>;
-  private readonly rejected: FollowedTotals<'reason'>;
-  private readonly written: FollowedTotals<never>;
-  private readonly dropped: FollowedTotals<never>;
-  private readonly failures: FollowedTotals<'tier'>;
-  private readonly skipped: FollowedTotals<'tier'>;
+  private readonly queried: EngineTotal<never>;
+  private readonly hits: EngineTotal<never>;
+  private readonly loadedBytes: EngineTotal<never>;
+  private readonly rejected: EngineTotal<'reason'>;
+  private readonly written: EngineTotal<never>;
+  private readonly dropped: EngineTotal<never>;
+  private readonly failures: EngineTotal<'tier'>;
+  private readonly skipped: EngineTotal<'tier'>;
   private readonly pendingBytes: Gauge;
   private readonly up: Gauge<'tier'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
-    const total = <L extends string>(name: string, help: string, labelNames: L[] = []) => new FollowedTotals<L>(new Counter<L>({ name, help, labelNames, registers }));
+    const total = <L extends string>(name: string, help: string, labelNames: L[] = []) => new EngineTotal<L>(new Counter<L>({ name, help, labelNames, registers }));
     this.queried = total('vserve:kv_tier_queried_blocks_total', 'Prompt blocks past the pool\'s hits looked up in the KV tiers.');
     this.hits = total('vserve:kv_tier_hit_blocks_total', 'Blocks loaded from a KV tier instead of being computed.');
     this.loadedBytes = total('vserve:kv_tier_loaded_bytes_total', 'Bytes of KV loaded from the tiers.');
@@ -44,15 +33,15 @@ export class TierMetrics {
   }
 
   update(s: TierStoreStats): void {
-    this.queried.follow({}, s.queriedBlocks);
-    this.hits.follow({}, s.hitBlocks);
-    this.loadedBytes.follow({}, s.loadedBytes);
-    for (const [reason, n] of Object.entries(s.rejected)) this.rejected.follow({ reason }, n);
-    this.written.follow({}, s.writtenBlocks);
-    this.dropped.follow({}, s.droppedWrites);
+    this.queried.follow(s.queriedBlocks);
+    this.hits.follow(s.hitBlocks);
+    this.loadedBytes.follow(s.loadedBytes);
+    for (const [reason, n] of Object.entries(s.rejected)) this.rejected.follow(n, { reason });
+    this.written.follow(s.writtenBlocks);
+    this.dropped.follow(s.droppedWrites);
     for (const t of s.tiers) {
-      this.failures.follow({ tier: t.name }, t.failures);
-      this.skipped.follow({ tier: t.name }, t.skippedWrites);
+      this.failures.follow(t.failures, { tier: t.name });
+      this.skipped.follow(t.skippedWrites, { tier: t.name });
       this.up.set({ tier: t.name }, t.up ? 1 : 0);
     }
     this.pendingBytes.set(s.pendingBytes);
