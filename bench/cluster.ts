@@ -98,7 +98,8 @@ function normalTokenIds(model: string): number[] {
   try {
     const tokenizer = createTokenizer(file);
     const ids: number[] = [];
-    for (let id = 0; id < tokenizer.vocabSize; id++) if (/^[\p{L}\p{N} ]{2,}$/u.test(new TextDecoder('utf-8', { fatal: false }).decode(tokenizer.tokenToPiece(id, false)))) ids.push(id);
+    const text = new TextDecoder();
+    for (let id = 0; id < tokenizer.vocabSize; id++) if (/^[\p{L}\p{N} ]{2,}$/u.test(text.decode(tokenizer.tokenToPiece(id, false)))) ids.push(id);
     return ids;
   } finally {
     file.close();

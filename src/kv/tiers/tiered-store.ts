@@ -66,10 +66,6 @@ export class KVTierStore {
     if (tiers.length === 0) throw new RangeError('a tier store needs at least one tier');
   }
 
-  get fingerprint(): string {
-    return this.options.fingerprint;
-  }
-
   /** Whether writing `key` would be wasted (a tier is known to hold it already). */
   holds(key: string): boolean {
     return this.known.has(key);
