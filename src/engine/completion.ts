@@ -38,6 +38,15 @@ export interface RequestParams extends SamplingParams {
   kvPolicy?: string;
   /** Tokens the policy keeps, or a fraction (0..1) of the prompt (default: the engine's kvBudget). */
   kvBudget?: number;
+  /**
+   * Reuse the cached KV of the prompt's documents wherever they appear (CacheBlend, see engine/blend.ts):
+   * true, or { recompute } = the share (0..1) of document tokens recomputed (default: the engine's).
+   * Text prompts are split into documents at the engine's blend separator; chat content parts marked
+   * `document: true` are documents (and turn blending on by themselves).
+   */
+  blend?: boolean | { recompute?: number };
+  /** Token ranges [start, end) of the prompt's documents: set by the prompt encoder from the marks above. */
+  documents?: readonly (readonly [number, number])[];
 }
 
 export interface GenerateDelta {
