@@ -19,6 +19,7 @@ import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
 import { renderChat } from './prompt-encoder.js';
+import { resolveBlendSeparator } from './prompt-documents.js';
 
 
 export interface ResolvedEngineOptions {
@@ -36,6 +37,7 @@ export interface ResolvedEngineOptions {
   kvResidual: number | undefined;
   /** undefined: the formats' default. */
   kvRotate: boolean | undefined;
+  blendSeparator: string;
 }
 
 /** Engine.load's kvType: one format name for K and V, or { k, v } with either left at the default. */
@@ -89,6 +91,7 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     kvType: resolveKVType(opts.kvType),
     kvResidual: opts.kvResidual === undefined ? undefined : int('kvResidual', opts.kvResidual, 0, 0, 1 << 16),
     kvRotate: opts.kvRotate === undefined ? undefined : bool('kvRotate', opts.kvRotate, false),
+    blendSeparator: resolveBlendSeparator(opts.blendSeparator),
   };
 }
 

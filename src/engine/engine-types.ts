@@ -1,5 +1,5 @@
 // The engine's public types, shared by the main-thread API and the worker that runs the steps.
-import type { ChatMessage } from '../model/chat-template.js';
+import type { ChatMessage, ChatTextPart } from './chat-message.js';
 import type { GenerateDelta, RequestParams } from './completion.js';
 import type { KVManagerKind, KVStats, PrefixCacheStats, TierStoreStats } from './engine-kv.js';
 import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
@@ -7,7 +7,7 @@ import type { RequestTimings } from './sequence.js';
 import type { EvictionStats } from './kv-eviction.js';
 import type { KIVIName, KVFormatName, KVType } from '../kv/format.js';
 
-export type { AdmissionOrder, ChatMessage, EvictionStats, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
+export type { AdmissionOrder, ChatMessage, ChatTextPart, EvictionStats, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
 
 
 /** A prompt: text (BOS added as the model asks), token ids used as they are, or chat messages. */
@@ -106,6 +106,11 @@ export interface EngineOptions {
   admissionOrder?: AdmissionOrder;
   /** With admissionOrder 'prefix', the longest a request waits past its first-come-first-served turn (ms, default 2000). */
   maxAdmissionDelayMs?: number;
+  /**
+   * Where a text prompt of a request that sets `blend` is cut into documents (LMCache's convention;
+   * default " # # "): the text before the first separator leads, the text after the last is the question.
+   */
+  blendSeparator?: string;
   /** Compute threads of the native backend. */
   threads?: number;
   /** 'native' (default) or 'reference' (plain TypeScript, for tests). */

@@ -8,11 +8,12 @@ import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { emptyUsage, type EngineDelta, type EngineInfo, type EngineInput, type EngineOptions, type EngineStats } from './engine-types.js';
 import { checkEngineOptionKeys, checkRequestParamKeys } from './option-keys.js';
 import { RequestError, RequestStream } from './request-stream.js';
-import { ENGINE_CLOSED } from './error-kind.js';
+import { ENGINE_CLOSED, RequestFaultError } from './error-kind.js';
 import { ChatTemplate } from '../model/chat-template.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
-import { PromptEncoder } from './prompt-encoder.js';
+import { PromptEncoder, type EncodedPrompt } from './prompt-encoder.js';
+import { resolveBlendSeparator } from './prompt-documents.js';
 import { boundsContext } from './kv-eviction.js';
 import { BlockWatchers, type BlockListener, type BlockWatch } from './block-watchers.js';
 
@@ -65,6 +66,7 @@ export class Engine {
   /** Starts the worker, loads the model there and sets up the KV cache; resolves when it can take requests. */
   static async load(modelPath: string, options: EngineOptions = {}, watch: LoadWatch = {}): Promise<Engine> {
     checkEngineOptionKeys(options);
+    const blendSeparator = resolveBlendSeparator(options.blendSeparator);
     const init: WorkerInit = { modelPath, options };
     const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: init });
     let onMessage: (m: FromWorker) => void = () => {};
@@ -88,7 +90,7 @@ export class Engine {
     // The worker has validated the file; this thread reads only its tokenizer and chat template.
     const file = GGUFFile.open(modelPath);
     try {
-      return new Engine(worker, info, new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), info.maxContext), options.kvPolicy);
+      return new Engine(worker, info, new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), info.maxContext, blendSeparator), options.kvPolicy);
     } finally {
       file.close();
     }
@@ -115,9 +117,10 @@ export class Engine {
       stream.fail(new EngineClosedError('the engine is closed'));
       return stream;
     }
-    let prompt: readonly number[];
+    let prompt: EncodedPrompt;
     try {
-      prompt = this.prompts.encode(input, boundsContext(params.kvPolicy ?? this.defaultPolicy));
+      prompt = this.prompts.encode(input, { bounded: boundsContext(params.kvPolicy ?? this.defaultPolicy), blend: params.blend });
+      params = withDocuments(input, params, prompt);
     } catch (e) {
       stream.fail(e instanceof Error ? e : new Error(String(e)));
       return stream;
@@ -134,7 +137,7 @@ export class Engine {
       signal.addEventListener('abort', onAbort, { once: true });
       stream.onEnd = () => signal.removeEventListener('abort', onAbort);
     }
-    this.post({ type: 'submit', id, input: prompt, params });
+    this.post({ type: 'submit', id, input: prompt.tokens, params });
     return stream;
   }
 
@@ -211,6 +214,18 @@ export class Engine {
     this.statsWaiters.clear();
     this.blockWatchers.failAll(e);
   }
+}
+
+/**
+ * The request's parameters with the documents its prompt marks. Ranges come from the marks, so a caller
+ * may give `documents` only with token ids. Chat document parts turn blending on unless `blend` is false.
+ */
+function withDocuments(input: EngineInput, params: RequestParams, prompt: EncodedPrompt): RequestParams {
+  const tokenIds = Array.isArray(input) && input.every((t) => typeof t === 'number');
+  if (params.documents !== undefined && !tokenIds) {
+    throw new RequestFaultError('documents are found from the prompt\'s marks (the blend separator, or chat parts with document: true); give ranges only with a prompt of token ids', 'invalid_value', 'documents');
+  }
+  return prompt.documents ? { ...params, documents: prompt.documents, blend: params.blend ?? true } : params;
 }
 
 function abortedBeforeStart(): EngineDelta {

@@ -6,12 +6,15 @@
 //    B bytes has at least ceil(B / maxTokenBytes) tokens whatever the merges do;
 //  - otherwise by tokenizing with a stop once the context is exceeded (see EncodeOptions.stopAfter).
 // Size alone can only prove "too long", never "fits": a text under the bound is tokenized.
+// A prompt that marks documents is tokenized piece by piece (prompt-documents.ts) and judged as a whole.
 import { ChatTemplateError, type ChatTemplate } from '../model/chat-template.js';
 import { TokenizerError } from '../model/tokenizer/errors.js';
 import type { Tokenizer } from '../model/tokenizer/tokenizer.js';
-import { ContextLengthError } from './completion.js';
+import { ContextLengthError, type RequestParams } from './completion.js';
 import { RequestFaultError } from './error-kind.js';
-import type { ChatMessage, EngineInput } from './engine-types.js';
+import type { EngineInput } from './engine-types.js';
+import { checkChatMessages, templateMessages, type ChatMessage } from './chat-message.js';
+import { blendRequested, DEFAULT_BLEND_SEPARATOR, markedChatPieces, separatedPieces, type PromptPiece } from './prompt-documents.js';
 
 /** The longest text, in UTF-8 bytes, any one token of the vocabulary stands for (at least 4: one character). */
 export function maxTokenBytes(tokenizer: Tokenizer): number {
@@ -25,7 +28,11 @@ export function maxTokenBytes(tokenizer: Tokenizer): number {
  * BOS added unless the template already wrote it.
  */
 export function renderChat(template: ChatTemplate, tokenizer: Tokenizer, messages: readonly ChatMessage[], stopAfter?: number): number[] {
-  const ids = tokenizer.encode(template.render(messages), { addSpecial: true, parseSpecial: true, stopAfter });
+  return withoutDoubleBos(tokenizer, tokenizer.encode(template.render(templateMessages(messages)), { addSpecial: true, parseSpecial: true, stopAfter }));
+}
+
+/** A template that writes BOS's text gets BOS twice once encode adds its own: keep one. */
+function withoutDoubleBos(tokenizer: Tokenizer, ids: number[]): number[] {
   return tokenizer.bos !== undefined && ids[0] === tokenizer.bos && ids[1] === tokenizer.bos ? ids.slice(1) : ids;
 }
 
@@ -38,6 +45,25 @@ export const RAW_PROMPTS_PARSE_SPECIAL = true;
 /** The longest prompt a bounded request (a decode-time KV policy) may send: a guard on tokenizing, not a KV limit. */
 export const BOUNDED_PROMPT_TOKENS = 1 << 20;
 
+/** A prompt's token ids, and where its documents lie among them. */
+export interface EncodedPrompt {
+  tokens: readonly number[];
+  /**
+   * Token ranges [start, end) of the prompt's documents (RequestParams.documents): in order, disjoint,
+   * never empty, and never holding the prompt's last token, whose logits must be computed. Absent when
+   * the prompt marks no documents.
+   */
+  documents?: readonly (readonly [number, number])[];
+}
+
+/** What of a request, besides its input, decides how its prompt is encoded. */
+export interface PromptRequest {
+  /** The request's KV policy keeps it within the context, so its prompt may be longer (up to a sanity cap). */
+  bounded?: boolean;
+  /** RequestParams.blend: a text prompt is cut into documents only when the request asks for blending. */
+  blend?: RequestParams['blend'];
+}
+
 export class PromptEncoder {
   readonly maxTokenBytes: number;
 
@@ -46,38 +72,63 @@ export class PromptEncoder {
     private readonly template: ChatTemplate,
     /** Tokens per sequence: a prompt needs at most context - 1 (one token must be generated). */
     private readonly context: number,
+    /** Where a blending text prompt is cut into documents (see prompt-documents.ts). */
+    private readonly blendSeparator = DEFAULT_BLEND_SEPARATOR,
   ) {
     this.maxTokenBytes = maxTokenBytes(tokenizer);
   }
 
-  /**
-   * The prompt's token ids; throws ContextLengthError or another RequestFaultError instead. `bounded`:
-   * the request's KV policy keeps it within the context, so its prompt may be longer (up to a sanity cap).
-   */
-  encode(input: EngineInput, bounded = false): readonly number[] {
-    const limit = bounded ? BOUNDED_PROMPT_TOKENS : this.context;
-    return this.encodeWithin(input, limit);
-  }
-
-  private encodeWithin(input: EngineInput, limit: number): readonly number[] {
+  /** The prompt's token ids and document ranges; throws ContextLengthError or another RequestFaultError instead. */
+  encode(input: EngineInput, request: PromptRequest = {}): EncodedPrompt {
+    const limit = request.bounded ? BOUNDED_PROMPT_TOKENS : this.context;
     if (typeof input === 'string') {
+      const pieces = blendRequested(request.blend) ? separatedPieces(input, this.blendSeparator) : [];
+      if (pieces.length > 1) return this.encodePieces(pieces, limit, { parseSpecial: RAW_PROMPTS_PARSE_SPECIAL, chat: false, ranges: true });
       const encode = (stop: number) => this.tokenizer.encode(input, { addSpecial: true, parseSpecial: RAW_PROMPTS_PARSE_SPECIAL, stopAfter: stop });
-      return this.checked(this.encodeText(input, limit, encode), limit, 'at least ');
+      return { tokens: this.checked(this.encodeText(input, limit, encode), limit, 'at least ') };
     }
     if (!Array.isArray(input)) throw new RequestFaultError('input must be a string, an array of token ids, or an array of chat messages', 'invalid_type', 'prompt');
     // Token ids: the worker checks them against the vocabulary; only their number is judged here.
-    if (input.every((t) => typeof t === 'number')) return this.checked(input as readonly number[], limit, '');
-    const messages = input as readonly ChatMessage[];
-    if (!messages.every((m) => typeof m === 'object' && m !== null && typeof m.role === 'string' && typeof m.content === 'string')) {
-      throw new RequestFaultError('chat messages must each be { role: string, content: string }', 'invalid_type', 'prompt');
+    if (input.every((t) => typeof t === 'number')) return { tokens: this.checked(input as readonly number[], limit, '') };
+    checkChatMessages(input);
+    const messages = input;
+    // Marked documents decide the tokens; `blend: false` only keeps their ranges from the engine.
+    const pieces = promptFault(() => markedChatPieces(this.template, messages));
+    if (pieces) return this.encodePieces(pieces, limit, { parseSpecial: true, chat: true, ranges: request.blend !== false });
+    const text = promptFault(() => this.template.render(templateMessages(messages)));
+    return { tokens: this.checked(this.encodeText(text, limit, (stop) => renderChat(this.template, this.tokenizer, messages, stop)), limit, 'at least ') };
+  }
+
+  /**
+   * Tokenizes each piece on its own and concatenates them: the first as a prompt's start (BOS), the
+   * others as plain text. The whole is checked against the context as one prompt would be.
+   */
+  private encodePieces(pieces: readonly PromptPiece[], limit: number, how: { parseSpecial: boolean; chat: boolean; ranges: boolean }): EncodedPrompt {
+    this.refuseBySize(pieces.reduce((n, p) => n + Buffer.byteLength(p.text, 'utf8'), 0), limit);
+    const tokens: number[] = [];
+    const documents: [number, number][] = [];
+    for (const [i, piece] of pieces.entries()) {
+      const stopAfter = Math.max(0, limit - 1 - tokens.length);
+      let ids = promptFault(() => this.tokenizer.encode(piece.text, { addSpecial: i === 0, parseSpecial: how.parseSpecial, stopAfter }));
+      if (i === 0 && how.chat) ids = withoutDoubleBos(this.tokenizer, ids);
+      const start = tokens.length;
+      for (const id of ids) tokens.push(id);
+      if (tokens.length >= limit) break;
+      if (piece.document && how.ranges && ids.length > 0) documents.push([start, tokens.length]);
     }
-    const text = promptFault(() => this.template.render(messages));
-    return this.checked(this.encodeText(text, limit, (stop) => renderChat(this.template, this.tokenizer, messages, stop)), limit, 'at least ');
+    this.checked(tokens, limit, 'at least ');
+    // The last token is computed in any case (its logits are needed): a document that ends the prompt is none.
+    if (documents.at(-1)?.[1] === tokens.length) documents.pop();
+    return documents.length > 0 ? { tokens, documents } : { tokens };
   }
 
   /** Refuses `text` by its size when that proves it too long, else tokenizes it with the early stop. */
   private encodeText(text: string, limit: number, tokenize: (stopAfter: number) => number[]): number[] {
-    const bytes = Buffer.byteLength(text, 'utf8');
+    this.refuseBySize(Buffer.byteLength(text, 'utf8'), limit);
+    return promptFault(() => tokenize(limit - 1));
+  }
+
+  private refuseBySize(bytes: number, limit: number): void {
     const atLeast = Math.ceil(bytes / this.maxTokenBytes);
     if (atLeast >= limit) {
       throw new ContextLengthError(
@@ -85,7 +136,6 @@ export class PromptEncoder {
           `${this.maxTokenBytes}); ${this.room(limit)}`,
       );
     }
-    return promptFault(() => tokenize(limit - 1));
   }
 
   /** `atLeast` is 'at least ' when tokenizing stopped early, so the count is a lower bound. */

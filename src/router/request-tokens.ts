@@ -1,11 +1,12 @@
 // The prompt tokens a replica will compute for a request body, worked out in the router so that it can
 // hash them with the replicas' chain and see which replica holds the prompt's prefix. Only the GGUF's
 // tokenizer and chat template are read (no weights), and the body goes through the replica's own steps:
-// the server's schemas turn it into an engine input (chatInput / completionInput), and the engine's
-// PromptEncoder renders and tokenizes it. A body the router cannot read this way is not judged here:
+// the server's schemas turn it into an engine input and parameters (chatInput / completionInput and their
+// params: kv_policy, blend), and the engine's PromptEncoder renders and tokenizes it. A body the router cannot read this way is not judged here:
 // it is forwarded all the same and the replica answers it.
 import { boundsContext } from '../engine/kv-eviction.js';
 import { PromptEncoder } from '../engine/prompt-encoder.js';
+import { resolveBlendSeparator } from '../engine/prompt-documents.js';
 import { readModelConfig } from '../model/architectures/index.js';
 import { ChatTemplate } from '../model/chat-template.js';
 import { modelFingerprint } from '../model/fingerprint.js';
@@ -13,7 +14,7 @@ import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import type { Endpoint } from '../server/openai-format.js';
 import { ApiError } from '../server/errors.js';
-import { chatInput, chatRequest, completionInput, completionRequest, parseBody } from '../server/schemas.js';
+import { chatInput, chatParams, chatRequest, completionInput, completionParams, completionRequest, parseBody } from '../server/schemas.js';
 
 export interface RequestPrompt {
   tokens: readonly number[];
@@ -33,13 +34,17 @@ export class RequestTokens {
     readonly modelFingerprint: string,
   ) {}
 
-  /** Reads the tokenizer and chat template of a GGUF file (its tensors are never loaded). */
-  static open(modelPath: string): RequestTokens {
+  /**
+   * Reads the tokenizer and chat template of a GGUF file (its tensors are never loaded). `blendSeparator`
+   * must be the replicas' (their --blend-separator), or blending text prompts are cut differently here.
+   */
+  static open(modelPath: string, blendSeparator?: string): RequestTokens {
+    const separator = resolveBlendSeparator(blendSeparator);
     const file = GGUFFile.open(modelPath);
     try {
       // Longer prompts fail on every replica (its context is at most the model's), so tokenizing stops there.
       const context = readModelConfig(file).contextLength;
-      return new RequestTokens(new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), context), modelFingerprint(file));
+      return new RequestTokens(new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), context, separator), modelFingerprint(file));
     } finally {
       file.close();
     }
@@ -48,9 +53,9 @@ export class RequestTokens {
   /** The prompt of a /v1/completions or /v1/chat/completions body, or undefined when the replica must judge it. */
   prompt(endpoint: Endpoint, body: unknown): RequestPrompt | undefined {
     try {
-      const { input, kvPolicy, salt } = endpoint === 'chat' ? chatPrompt(body) : completionPrompt(body);
-      const bounded = boundsContext(kvPolicy);
-      return { tokens: this.encoder.encode(input, bounded), salt, shareable: !bounded };
+      const { input, params, salt } = endpoint === 'chat' ? chatPrompt(body) : completionPrompt(body);
+      const bounded = boundsContext(params.kvPolicy);
+      return { tokens: this.encoder.encode(input, { bounded, blend: params.blend }).tokens, salt, shareable: !bounded };
     } catch (e) {
       // The request's own fault (a bad field, a prompt over the context): the replica says so itself.
       if (e instanceof ApiError || (e as { kind?: unknown }).kind === 'request') return undefined;
@@ -61,10 +66,10 @@ export class RequestTokens {
 
 function chatPrompt(body: unknown) {
   const b = parseBody(chatRequest, body);
-  return { input: chatInput(b), kvPolicy: b.kv_policy ?? undefined, salt: b.cache_salt ?? '' };
+  return { input: chatInput(b), params: chatParams(b), salt: b.cache_salt ?? '' };
 }
 
 function completionPrompt(body: unknown) {
   const b = parseBody(completionRequest, body);
-  return { input: completionInput(b), kvPolicy: b.kv_policy ?? undefined, salt: b.cache_salt ?? '' };
+  return { input: completionInput(b), params: completionParams(b), salt: b.cache_salt ?? '' };
 }

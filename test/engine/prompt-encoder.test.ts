@@ -54,7 +54,7 @@ test('a 3.9 MiB prompt is refused by its size without being tokenized, as text o
   assert.throws(() => encoder.encode([{ role: 'user', content: huge }]), ContextLengthError);
   assert.equal(calls(), 0);
   // A prompt that fits is tokenized as before.
-  assert.deepEqual(encoder.encode('Once upon a time'), tokenizer.encode('Once upon a time', { addSpecial: true }));
+  assert.deepEqual(encoder.encode('Once upon a time').tokens, tokenizer.encode('Once upon a time', { addSpecial: true }));
 });
 
 test('a prompt under the size bound but past the context is tokenized once and refused', () => {
@@ -106,6 +106,6 @@ test('the engine worker gets token ids only, and never sees a prompt refused by 
 test('a raw text prompt reads control-token texts as the tokens, as llama-server does', () => {
   const tokenizer = loadTokenizer('stories260K');
   const encoder = new PromptEncoder(tokenizer, new ChatTemplate(undefined), 256);
-  const ids = encoder.encode('Once</s><s>Once');
+  const ids = encoder.encode('Once</s><s>Once').tokens;
   assert.deepEqual(ids, [tokenizer.bos, ...tokenizer.encode('Once'), tokenizer.eos, tokenizer.bos, ...tokenizer.encode('Once')]);
 });
