@@ -2,7 +2,7 @@
 export { Engine, EngineClosedError, type GenerateCallOptions, type GenerateParams } from './engine/engine.js';
 export { EngineConfigError, RequestParamsError } from './engine/option-keys.js';
 export type {
-  AdmissionOrder, ChatMessage, EngineDelta, EngineFinishReason, EngineInfo, EngineInput, EngineOptions, EngineStats, KVStats, PrefixCacheStats,
+  AdmissionOrder, ChatMessage, ChatTextPart, EngineDelta, EngineFinishReason, EngineInfo, EngineInput, EngineOptions, EngineStats, KVStats, PrefixCacheStats,
   RequestParams, RequestTimings, StepStats, Usage,
 } from './engine/engine-types.js';
 
