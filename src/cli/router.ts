@@ -19,6 +19,7 @@ const HELP = `usage: vserve router --replica URL --replica URL ... [-m] [FILE] [
                                 weighed against its load), round-robin or least-loaded
       --overlap-weight W        prefix policy: cost = W x prompt blocks the replica must compute +
                                 blocks of the prompts it is working on; lowest wins (default ${DEFAULT_OVERLAP_WEIGHT})
+      --blend-separator TEXT    the replicas' --blend-separator, if they were given one
       --host HOST               address to listen on (default 127.0.0.1)
       --port N                  port (default 8000; 0 = any free port)
       --api-key KEY             require "Authorization: Bearer KEY" on /v1/*
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<void> {
       replica: { type: 'string', multiple: true },
       policy: { type: 'string' },
       'overlap-weight': { type: 'string' },
+      'blend-separator': { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '8000' },
       'api-key': { type: 'string' },
@@ -71,6 +73,7 @@ export async function main(argv: string[]): Promise<void> {
     modelPath,
     policy,
     overlapWeight,
+    blendSeparator: values['blend-separator'],
     apiKey: values['api-key'],
     metricsKey: values['metrics-key'],
     replicaApiKey: values['replica-api-key'],

@@ -43,6 +43,8 @@ ${kvPolicyHelp(32)}
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
 ${kvTierHelp(32)}
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs
+      --blend-separator TEXT    where a completion prompt that sets "blend" is cut into documents
+                                (default " # # "): leading text # # document # # ... # # question
       --max-batch-tokens N      token budget per step (default 512)
       --max-seqs N              sequences running at once (default 16)
       --max-context N           context per sequence (default: the model's, at most 2048)
@@ -79,6 +81,7 @@ export async function main(argv: string[]): Promise<void> {
       scheduler: { type: 'string' },
       'no-prefix-cache': { type: 'boolean' },
       admission: { type: 'string' },
+      'blend-separator': { type: 'string' },
       'max-batch-tokens': { type: 'string' },
       'max-seqs': { type: 'string' },
       'max-context': { type: 'string' },
@@ -122,6 +125,7 @@ export async function main(argv: string[]): Promise<void> {
       prefixCache: !values['no-prefix-cache'],
       ...kvTierOptions(values),
       admissionOrder: values.admission as AdmissionOrder | undefined,
+      blendSeparator: values['blend-separator'],
       maxSeqs: int('max-seqs'),
       maxContext: int('max-context'),
       maxBatchTokens: int('max-batch-tokens'),

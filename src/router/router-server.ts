@@ -15,6 +15,8 @@ export interface RouterOptions {
   replicas: readonly string[];
   /** The GGUF file the replicas serve: its tokenizer and chat template turn requests into prompt tokens. */
   modelPath: string;
+  /** The replicas' blend separator (their --blend-separator; default " # # "): cuts blending text prompts as they do. */
+  blendSeparator?: string;
   /** Default 'prefix'. */
   policy?: PolicyName;
   /** The prefix policy's weight of a prompt block to compute against a block in flight (default 1). */
@@ -61,7 +63,7 @@ export function replicaUrls(urls: readonly string[]): string[] {
 }
 
 export async function createRouter(o: RouterOptions): Promise<VserveRouter> {
-  const tokens = RequestTokens.open(o.modelPath);
+  const tokens = RequestTokens.open(o.modelPath, o.blendSeparator);
   const replicaHeaders: Record<string, string> = o.replicaApiKey === undefined ? {} : { authorization: `Bearer ${o.replicaApiKey}` };
   const pool = new ReplicaPool(replicaUrls(o.replicas), {
     modelFingerprint: tokens.modelFingerprint,

@@ -2,7 +2,7 @@
 // into the engine's RequestParams. Optional fields accept null, as many OpenAI clients send it.
 import { z } from 'zod';
 import { EVICTION_POLICY_NAMES } from '../kv/eviction/index.js';
-import { MAX_CHOICES, type ChatMessage, type RequestParams } from '../engine/engine-types.js';
+import { MAX_CHOICES, type ChatMessage, type ChatTextPart, type RequestParams } from '../engine/engine-types.js';
 import { invalidField } from './errors.js';
 import { refusableFields } from './refused-fields.js';
 import { callsAsText, toolCallSchema, toolChoiceSchema, toolSchema } from './tool-calls.js';
@@ -43,6 +43,15 @@ const common = {
   /** vserve's KV eviction (engine/kv-eviction.ts): the policy, and the tokens (or fraction of the prompt) it keeps. */
   kv_policy: z.enum(['none', ...EVICTION_POLICY_NAMES], { error: `must be one of none, ${EVICTION_POLICY_NAMES.join(', ')}` }).nullish(),
   kv_budget: z.number({ error: 'must be a number: tokens to keep, or a fraction of the prompt' }).gt(0).nullish(),
+  /**
+   * vserve's reuse of the prompt's documents' cached KV wherever they appear (CacheBlend): true, or
+   * { recompute } = the share of document tokens recomputed. Completion prompts mark documents with the
+   * server's blend separator; chat messages with content parts marked "document": true.
+   */
+  blend: z.union([
+    z.boolean(),
+    z.strictObject({ recompute: z.number({ error: 'must be a fraction in [0, 1]' }).min(0).max(1).nullish() }),
+  ], { error: 'must be true, false or {"recompute": a fraction in [0, 1]}' }).nullish(),
 };
 
 /** Fields refused-fields.ts judges before the schema runs: what reaches here is an accepted value. */
@@ -60,7 +69,12 @@ export const completionRequest = z.strictObject({
   echo: z.literal(false, { error: 'echo is not supported' }).nullish(),
 });
 
-const contentPart = z.strictObject({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() });
+const contentPart = z.strictObject({
+  type: z.literal('text', { error: 'only text content parts are supported' }),
+  text: z.string(),
+  /** vserve's mark of a reusable document (see `blend`). */
+  document: z.boolean({ error: 'must be true or false' }).nullish(),
+});
 
 const message = z.strictObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
@@ -94,11 +108,23 @@ function paramName(path: readonly PropertyKey[]): string | null {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
 }
 
+/**
+ * Inside a union (content: a string or parts), the issue of the one branch whose type the value had,
+ * when exactly one got past the type check: a bad part's field is then named, not the whole union.
+ */
+function branchIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  const deeper = issue.errors.filter((branch) => branch[0] !== undefined && branch[0].path.length > 0);
+  if (deeper.length !== 1) return issue;
+  const inner = branchIssue(deeper[0]![0]!);
+  return { ...inner, path: [...issue.path, ...inner.path] };
+}
+
 /** Parses a body with a schema; the first problem becomes a 400 naming its field. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
+  const issue = branchIssue(r.error.issues[0]!);
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     const where = paramName([...issue.path, key])!;
@@ -128,10 +154,17 @@ function commonParams(b: CompletionRequest | ChatRequest, maxTokens: number | nu
     n: b.n ?? undefined,
     kvPolicy: b.kv_policy ?? undefined,
     kvBudget: b.kv_budget ?? undefined,
+    blend: blend(b.blend),
   };
   // The engine treats an explicit undefined like a missing field, but keep the object tidy.
   for (const k of Object.keys(p) as (keyof RequestParams)[]) if (p[k] === undefined) delete p[k];
   return p;
+}
+
+/** blend in the engine's terms (a null recompute: the engine's default). */
+function blend(b: CompletionRequest['blend']): RequestParams['blend'] {
+  if (b == null || typeof b === 'boolean') return b ?? undefined;
+  return b.recompute == null ? {} : { recompute: b.recompute };
 }
 
 /** response_format in the engine's terms ('text' is what happens anyway). */
@@ -163,11 +196,25 @@ export function completionInput(b: CompletionRequest): string | number[] {
   return p as number[];
 }
 
-/** Chat messages with text content, as the chat template takes them. */
+/**
+ * Chat messages in the engine's terms: text content, or text parts where some are marked as documents
+ * (the engine tokenizes those on their own; other parts are joined as before).
+ */
 export function chatInput(b: ChatRequest): ChatMessage[] {
   return b.messages.map((m) => {
-    const text = m.content == null ? '' : typeof m.content === 'string' ? m.content : m.content.map((part) => part.text).join('');
-    const content = m.tool_calls?.length ? [text, callsAsText(m.tool_calls)].filter(Boolean).join('\n') : text;
+    const content = messageContent(m);
     return m.name ? { role: m.role, content, name: m.name } : { role: m.role, content };
   });
+}
+
+function messageContent(m: ChatRequest['messages'][number]): ChatMessage['content'] {
+  const calls = m.tool_calls?.length ? callsAsText(m.tool_calls) : '';
+  const parts = Array.isArray(m.content) ? m.content : [];
+  if (parts.some((p) => p.document === true)) {
+    const marked: ChatTextPart[] = parts.map((p) => (p.document === true ? { type: 'text', text: p.text, document: true } : { type: 'text', text: p.text }));
+    const joined = parts.map((p) => p.text).join('');
+    return calls ? [...marked, { type: 'text', text: joined ? `\n${calls}` : calls }] : marked;
+  }
+  const text = m.content == null ? '' : typeof m.content === 'string' ? m.content : parts.map((p) => p.text).join('');
+  return [text, calls].filter(Boolean).join('\n');
 }

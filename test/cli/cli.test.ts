@@ -172,6 +172,7 @@ test('errors are one clear line, not a stack trace', () => {
     [['serve', '--port', '0', '--kv-budget', '2.5'], /--kv-budget must be a whole number of tokens or a fraction between 0 and 1, got "2.5"/],
     [['serve', '--port', '0', '--kv-policy', 'h2o', '--kv-budget', '8'], /--kv-budget must be a whole number of tokens \(at least 16\)/],
     [['serve', '--port', '0', '--kv-memory', '64K'], /--kv-memory holds \d+ pages.*raise --kv-memory or lower --max-context/],
+    [['serve', '--port', '0', '--blend-separator', ''], /--blend-separator must be a non-empty string, got ""/],
     [['run', '-m', bundledModel, '-p', 'x'.repeat(3000)], /prompt has \d+ tokens; the context holds 512/],
     [['inspect', join(repoRoot, 'package.json')], /not a GGUF file: bad magic/],
     [['frobnicate'], /unknown command "frobnicate"/],

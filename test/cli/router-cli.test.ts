@@ -16,7 +16,7 @@ after(() => stopReplicas());
 test('router --help lists its flags; vserve --help lists the command', () => {
   const help = vserve(['router', '--help']);
   assert.equal(help.status, 0);
-  for (const flag of ['--replica URL', '--policy NAME', '--overlap-weight W', '--replica-api-key KEY', '--health-interval S', '--port N']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of ['--replica URL', '--policy NAME', '--overlap-weight W', '--replica-api-key KEY', '--health-interval S', '--blend-separator TEXT', '--port N']) assert.ok(help.stdout.includes(flag), flag);
   assert.match(vserve(['--help']).stdout, /^\s+router\s+one OpenAI endpoint over several serve replicas/m);
 });
 
@@ -30,6 +30,7 @@ test('router errors are one clear line', () => {
     [['router', '--replica', 'http://a:1', '--overlap-weight', '-2'], /--overlap-weight must be a number >= 0, got "-2"/],
     [['router', '--replica', 'http://a:1', '--health-interval', '0'], /--health-interval must be a number of seconds > 0/],
     [['router', '--replica', 'http://a:1', '-m', 'nope.gguf'], /nope\.gguf: cannot open/],
+    [['router', '--replica', 'http://a:1', '--blend-separator', ''], /^vserve: --blend-separator must be a non-empty string, got ""/],
   ];
   for (const [args, pattern] of cases) {
     const r = vserve(args);

@@ -9,6 +9,11 @@ import { ContextLengthError } from '../../src/engine/completion.js';
 import { RequestFaultError } from '../../src/engine/error-kind.js';
 import { PromptEncoder, type EncodedPrompt } from '../../src/engine/prompt-encoder.js';
 import { ChatTemplate } from '../../src/model/chat-template.js';
+import { Engine } from '../../src/engine/engine.js';
+import type { ToWorker } from '../../src/engine/engine-messages.js';
+import type { EngineInput, RequestParams } from '../../src/engine/engine-types.js';
+import { EngineConfigError } from '../../src/engine/option-keys.js';
+import { bundledModel } from '../paths.js';
 import { CHAT_TEMPLATE_FAMILIES, chatTemplateFixture } from '../chat-template-fixtures.js';
 import { loadTokenizer } from '../tokenizer/vocab-fixtures.js';
 
@@ -245,4 +250,41 @@ test('malformed chat content is the request\'s fault, named', () => {
   assert.throws(bad([{ type: 'text', text: 'a', document: 'yes' }]), fault(/part 0: document must be true or false/));
   assert.throws(bad([{ type: 'image_url', image_url: 'x' }]), fault(/part 0: a content part must be/));
   assert.throws(bad(42), fault(/content must be a string or an array of text parts/));
+});
+
+test('Engine.generate sends the ranges to the worker as params.documents, from its own separator', async () => {
+  await assert.rejects(Engine.load(bundledModel, { backend: 'reference', blendSeparator: '' }), (e: unknown) => e instanceof EngineConfigError && /blendSeparator must be a non-empty string/.test((e as Error).message));
+  const engine = await Engine.load(bundledModel, { backend: 'reference', kvManager: 'paged', maxContext: 256, maxSeqs: 2, blendSeparator: ' | ' });
+  const submits: Extract<ToWorker, { type: 'submit' }>[] = [];
+  const worker = (engine as unknown as { worker: { postMessage(m: ToWorker): void } }).worker;
+  const post = worker.postMessage.bind(worker);
+  worker.postMessage = (m: ToWorker) => {
+    if (m.type === 'submit') submits.push(m);
+    post(m);
+  };
+  const run = async (input: EngineInput, params: RequestParams) => {
+    for await (const _ of engine.generate(input, { maxTokens: 2, ...params })) void _;
+    const m = submits.at(-1)!;
+    return { tokens: m.input as number[], params: m.params };
+  };
+  try {
+    const text = await run(`Sys | ${LILY} | ${TOM} | the question # # its end`, { blend: true });
+    assert.deepEqual(text.params.documents?.map(([s, e]) => tokenizer.decode(text.tokens.slice(s, e))), [LILY, TOM]);
+    const chat: ChatMessage[] = [{ role: 'user', content: [part('Read: '), marked(LILY), part(' Why?')] }];
+    const on = await run(chat, {});
+    assert.equal(on.params.blend, true);
+    assert.deepEqual(on.params.documents?.map(([s, e]) => tokenizer.decode(on.tokens.slice(s, e))), [LILY]);
+    const off = await run(chat, { blend: false });
+    assert.deepEqual(off.tokens, on.tokens);
+    assert.equal(off.params.documents, undefined);
+    assert.equal(off.params.blend, false);
+    // Ranges given by the caller travel only with token ids; with text they would contradict the marks.
+    const ids = await run(on.tokens, { blend: true, documents: [[2, 5]] });
+    assert.deepEqual(ids.params.documents, [[2, 5]]);
+    const before = submits.length;
+    await assert.rejects(run('Sys | doc | q', { blend: true, documents: [[1, 2]] }), (e: unknown) => (e as RequestFaultError).kind === 'request' && (e as RequestFaultError).param === 'documents');
+    assert.equal(submits.length, before, 'refused before the worker');
+  } finally {
+    await engine.close();
+  }
 });
