@@ -1,9 +1,9 @@
 // The prompt tokens a replica will compute for a request body, worked out in the router so that it can
 // hash them with the replicas' chain and see which replica holds the prompt's prefix. Only the GGUF's
 // tokenizer and chat template are read (no weights), and the body goes through the replica's own steps:
-// the server's schemas turn it into an engine input and parameters (chatInput / completionInput and their
-// params: kv_policy, blend), and the engine's PromptEncoder renders and tokenizes it. A body the router cannot read this way is not judged here:
-// it is forwarded all the same and the replica answers it.
+// the server's schemas turn it into an engine input and parameters (kv_policy and blend change the tokens),
+// and the engine's PromptEncoder renders and tokenizes it. A body the router cannot read this way is not
+// judged here: it is forwarded all the same and the replica answers it.
 import { boundsContext } from '../engine/kv-eviction.js';
 import { PromptEncoder } from '../engine/prompt-encoder.js';
 import { resolveBlendSeparator } from '../engine/prompt-documents.js';
