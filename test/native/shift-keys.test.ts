@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KVView } from '../../src/backend/backend.js';
-import { cloneView, everySpec, label, LAYERS, makeView, ROW, ropeParams, storeRows, type CacheSpec } from '../backend/key-shift-caches.js';
+import type { KVCacheManager } from '../../src/kv/manager.js';
+import { PagedKVManager } from '../../src/kv/paged-kv.js';
+import { StaticKVManager } from '../../src/kv/static-kv.js';
+import { cloneView, everySpec, HEAD_DIM, KV_HEADS, label, LAYERS, makeView, ROW, ropeParams, storeRows, type CacheSpec } from '../backend/key-shift-caches.js';
 import { native, reference, Rng } from './helpers.js';
 
 /** Stores `rows` roped rows in each slot of both layers through the reference, and a native copy of the cache. */
@@ -62,5 +65,31 @@ test('native shiftKeys over a long range (several tasks on the pool) writes the 
     reference.shiftKeys(ref, 0, 1, 32, 992, -500, p);
     native.shiftKeys(nat, 0, 1, 32, 992, -500, p);
     expectSameBytes(ref, nat, label(spec));
+  }
+});
+
+test('shiftKeys runs on the managers\' own views (static and paged, rotated q8_0 and f16) with the same bytes in both backends', () => {
+  const shape = { layers: LAYERS, kvHeads: KV_HEADS, headDim: HEAD_DIM, maxSlots: 2, maxContext: 256 };
+  const makers: [string, () => KVCacheManager][] = [
+    ['static q8_0', () => new StaticKVManager({ ...shape, type: { k: 'q8_0', v: 'q8_0' }, prefault: false })],
+    ['paged f16', () => new PagedKVManager({ ...shape, type: { k: 'f16', v: 'f16' }, budgetBytes: 1 << 20 })],
+  ];
+  for (const [name, make] of makers) {
+    const [ref, nat] = [make(), make()];
+    const p = ropeParams('neox');
+    for (const kv of [ref, nat]) {
+      const slot = kv.allocSlot()!;
+      assert.equal(slot, 0);
+      kv.step(Int32Array.of(70));
+      const rng = new Rng(11);
+      storeRows(reference, kv.view(), 1, slot, rng.floats(70 * ROW), rng.floats(70 * ROW), Int32Array.from({ length: 70 }, (_, j) => 40 + j), p);
+    }
+    const before = ref.view().keys(1).slice();
+    reference.shiftKeys(ref.view(), 1, 0, 10, 60, -40, p);
+    native.shiftKeys(nat.view(), 1, 0, 10, 60, -40, p);
+    assert.notDeepEqual(ref.view().keys(1), before, `${name}: nothing moved`);
+    expectSameBytes(ref.view(), nat.view(), name);
+    // The paged slot backs 70 tokens, the static one its whole context.
+    if (name.startsWith('paged')) assert.throws(() => native.shiftKeys(nat.view(), 1, 0, 64, 7, 3, p), /rows 64\.\.70 are outside slot 0's 70 tokens/);
   }
 });
