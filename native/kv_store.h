@@ -81,10 +81,7 @@ inline Residual residualArgs(const Args& args, size_t first, size_t maxSlots, co
   const ArrayArg<int32_t> encoded = args.int32(first + 5, "encoded");
   const ArrayArg<int32_t> base = args.int32(first + 6, "base");
   const size_t formatGroup = std::max(kvFormat(format.ids.key).groupTokens, kvFormat(format.ids.value).groupTokens);
-  if (r.ringRows == 0) {
-    if (formatGroup > 1) args.rangeError("formats that encode groups of rows need a residual window (ringRows > 0)");
-    return r;
-  }
+  if (r.ringRows == 0) return r;
   if (r.groupTokens == 0 || r.groupTokens % formatGroup != 0 || r.tokens % r.groupTokens != 0 ||
       r.ringRows <= r.tokens + r.groupTokens) {
     args.rangeError("ringRows (" + std::to_string(r.ringRows) + ") must exceed residualTokens (" + std::to_string(r.tokens) +
@@ -136,6 +133,10 @@ void storeRows(const Args& args, const Geometry& g, size_t first, Check&& check)
   const float* kRows = storedRows(k.data, n * rowLen, g.format, kCopy);
   const float* vRows = storedRows(v.data, n * rowLen, g.format, vCopy);
   if (ring.ringRows == 0) {
+    // Rows arrive one at a time; a format that encodes groups of rows can only take them through a ring.
+    if (kf.groupTokens > 1 || vf.groupTokens > 1) {
+      args.rangeError("formats that encode groups of rows need a residual window (ringRows > 0) to store rows");
+    }
     for (size_t i = 0; i < n; i++) {
       const size_t at = g.offset(size_t(slots.data[i]), size_t(positions.data[i]));
       kf.encode(kRows + i * rowLen, rowLen, g.keys + at, g.format.rowBytes);

@@ -13,6 +13,7 @@ void InitModules(Napi::Env env, Napi::Object exports) {
   InitSampling(env, exports);
   InitAttention(env, exports);
   InitPagedAttention(env, exports);
+  InitShiftKeys(env, exports);
   InitAlignedBuffer(env, exports);
   InitVmem(env, exports);
 }

@@ -16,5 +16,6 @@ void InitElementwise(Napi::Env env, Napi::Object exports);  // elementwise.cc
 void InitSampling(Napi::Env env, Napi::Object exports);     // sampling.cc: whole-vocabulary passes of the sampler
 void InitAttention(Napi::Env env, Napi::Object exports);    // attention.cc
 void InitPagedAttention(Napi::Env env, Napi::Object exports);  // paged_attention.cc
+void InitShiftKeys(Napi::Env env, Napi::Object exports);       // kv_shift_keys.cc: RoPE shift of cached keys
 void InitAlignedBuffer(Napi::Env env, Napi::Object exports);   // aligned_buffer.cc: page-aligned KV arrays
 }  // namespace vserve

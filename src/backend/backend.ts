@@ -235,6 +235,17 @@ export interface Backend {
    * softmax weights it computes into scores.acc (see AttentionScores); `out` is the same either way.
    */
   attention(out: Float32Array, q: Float32Array, kv: KVView, layer: number, slots: Int32Array, rows: Int32Array, shape: AttentionShape, scores?: AttentionScores): void;
+  /**
+   * Moves the cached keys of rows first .. first + count - 1 of `slot` in `layer` by `delta` positions
+   * (negative or 0 too), in place: keys are stored after RoPE, and R(p + d) = R(d) R(p), so each row is
+   * decoded, rotated by delta * theta_i per pair exactly as rope() with `p` rotates (pair order, ropeDim,
+   * freqBase, freqScale, freqFactors; attnFactor is not applied again, the stored key already carries it)
+   * and encoded in the K format again. V rows are untouched; delta 0 leaves the bytes as they are.
+   * p.nHeads and p.headDim are the cache's KV heads and head size. Formats that encode groups of rows
+   * (kivi2c, kivi4c) take whole groups: first and count multiples of groupTokens. Caches with a residual
+   * window are refused (its newest rows are f16 in a ring). (Chunk reuse: DESIGN.md §5, CacheBlend.)
+   */
+  shiftKeys(kv: KVView, layer: number, slot: number, first: number, count: number, delta: number, p: RopeParams): void;
 
   /** Releases native resources (thread pool, mappings). */
   close(): void;

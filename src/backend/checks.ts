@@ -1,5 +1,6 @@
 // Argument checks and small shared computations every backend applies at its op boundaries.
-import type { AttentionScores, AttentionShape, RopeParams } from './backend.js';
+import type { AttentionScores, AttentionShape, KVView, RopeParams } from './backend.js';
+import { KVError } from '../kv/errors.js';
 import type { GGUFTensorInfo } from '../model/gguf/reader.js';
 import { type GGMLType, typeName, typeTraits } from '../model/gguf/types.js';
 
@@ -69,4 +70,47 @@ export function checkAttentionOptions(s: AttentionShape): void {
   if (s.softcap !== undefined && !(Number.isFinite(s.softcap) && s.softcap > 0)) {
     throw new RangeError(`attention: softcap ${s.softcap} must be a positive finite number`);
   }
+}
+
+/**
+ * What shiftKeys refuses in both backends before it touches the cache (native/kv_shift_keys.cc checks the
+ * same again; a paged slot's block ids are checked where the rows are looked up). Returns the inverse
+ * frequencies of `p`. Rows must be ones the slot backs: below maxContext (contiguous) or the slot's
+ * seqLen (paged).
+ */
+export function checkKeyShift(kv: KVView, slot: number, first: number, count: number, delta: number, p: RopeParams): Float64Array {
+  if (p.nHeads !== kv.kvHeads || p.headDim !== kv.headDim) {
+    throw new RangeError(`shiftKeys: rope params (${p.nHeads} heads of ${p.headDim}) do not match the cache's K rows (${kv.kvHeads} heads of ${kv.headDim})`);
+  }
+  if (!(p.freqBase > 0 && Number.isFinite(p.freqBase) && Number.isFinite(p.freqScale))) {
+    throw new RangeError(`shiftKeys: freqBase ${p.freqBase} must be positive and freqScale ${p.freqScale} finite`);
+  }
+  const invFreq = ropeInvFreqs(p);
+  for (const [name, v] of [['slot', slot], ['first', first], ['count', count]] as const) {
+    if (!(Number.isInteger(v) && v >= 0)) throw new RangeError(`shiftKeys: ${name} ${v} must be a non-negative integer`);
+  }
+  if (!(Number.isInteger(delta) && Math.abs(delta) <= 0x7fffffff)) {
+    throw new RangeError(`shiftKeys: delta ${delta} must be a whole number of positions within the int32 range`);
+  }
+  if (kv.residual) {
+    throw new KVError('ERR_KV_INVALID_ARGUMENT',
+      'shiftKeys: shifting keys needs a cache without a residual window (this one keeps its newest tokens in an f16 ring)');
+  }
+  if (slot >= kv.maxSlots) throw new RangeError(`shiftKeys: slot ${slot} is outside [0, ${kv.maxSlots})`);
+  const group = kv.keyFormat.groupTokens;
+  if (first % group !== 0 || count % group !== 0) {
+    throw new RangeError(`shiftKeys: the K format ${kv.keyFormat.name} encodes groups of ${group} rows: ` +
+      `first (${first}) and count (${count}) must be multiples of ${group}`);
+  }
+  if (count === 0) return invFreq;
+  const rows = `rows ${first}..${first + count - 1}`;
+  if (kv.layout === 'contiguous') {
+    if (first + count > kv.maxContext) throw new RangeError(`shiftKeys: ${rows} are outside the context [0, ${kv.maxContext})`);
+  } else {
+    const len = Math.max(kv.seqLens[slot]!, 0);
+    if (first + count > len || first + count > kv.maxBlocksPerSlot * kv.blockSize) {
+      throw new RangeError(`shiftKeys: ${rows} are outside slot ${slot}'s ${len} tokens`);
+    }
+  }
+  return invFreq;
 }

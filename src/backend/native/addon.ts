@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nativeEnvProblem } from './native-env.js';
 
 /** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
-const EXPECTED_API_VERSION = 3;
+const EXPECTED_API_VERSION = 4;
 const REBUILD_HINT = 'run `npm run build:native` (or `npm rebuild vserve` where vserve is a dependency)';
 
 export interface ModelFileHandle {
@@ -49,6 +49,9 @@ export type PagedKVArgs = [keys: Uint8Array, values: Uint8Array, blockSize: numb
 /** A layer's residual window (native/kv_store.h Residual); ringRows 0 and empty arrays: none. */
 /** Attention's optional scores output (native/attention_scores.h); none when left out. */
 export type ScoreArgs = [] | [voters: Int32Array, acc: Float32Array, stride: number];
+/** shiftKeys' rows and rotation (native/kv_shift_keys.cc); freqFactors empty: none. */
+export type ShiftKeysArgs = [slot: number, first: number, count: number, delta: number, ropeDim: number, freqBase: number, freqScale: number,
+  neox: number, freqFactors: Float32Array];
 export type ResidualArgs = [ringKeys: Uint8Array, ringValues: Uint8Array, ringRows: number, groupTokens: number, residualTokens: number, encoded: Int32Array, base: Int32Array];
 
 export interface NativeAddon {
@@ -96,6 +99,9 @@ export interface NativeAddon {
   /** The largest power of two, up to 4096, dividing the address of the array's first element. */
   byteAlignment(array: ArrayBufferView): number;
   pagedAttention(out: Float32Array, q: Float32Array, ...args: [...PagedKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, window: number, softcap: number, ...ScoreArgs]): void;
+  /** Rotates a slot's cached keys by delta positions in place (src/backend/backend.ts Backend.shiftKeys). */
+  shiftKeys(...args: [...ContiguousKVArgs, ...ShiftKeysArgs]): void;
+  pagedShiftKeys(...args: [...PagedKVArgs, ...ShiftKeysArgs]): void;
 }
 
 export class NativeAddonError extends Error {

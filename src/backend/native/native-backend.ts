@@ -2,10 +2,10 @@
 // read-only mapping of the GGUF file (one mapping per file); every call is validated again natively.
 // The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
 import type { AttentionScores, AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams, Weight } from '../backend.js';
-import { checkAttentionOptions, checkWeightShape, weightDims } from '../checks.js';
+import { checkAttentionOptions, checkKeyShift, checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import { GGMLType } from '../../model/gguf/types.js';
-import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type ResidualArgs, type ScoreArgs, type WeightTensorHandle } from './addon.js';
+import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type ResidualArgs, type ScoreArgs, type ShiftKeysArgs, type WeightTensorHandle } from './addon.js';
 
 export interface NativeBackendOptions {
   /** Compute threads (default: one per physical core, or VSERVE_THREADS). */
@@ -141,6 +141,13 @@ export class NativeBackend implements Backend {
     else this.addon.attention(out, q, ...contiguousArgs(kv, layer), slots, rows, s.nHeads, s.scale, window, softcap, ...scoreArgs);
   }
 
+  shiftKeys(kv: KVView, layer: number, slot: number, first: number, count: number, delta: number, p: RopeParams): void {
+    checkKeyShift(kv, slot, first, count, delta, p);
+    const shift: ShiftKeysArgs = [slot, first, count, delta, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox' ? 1 : 0, p.freqFactors ?? NO_FACTORS];
+    if (kv.layout === 'paged') this.addon.pagedShiftKeys(...pagedArgs(kv, layer), ...shift);
+    else this.addon.shiftKeys(...contiguousArgs(kv, layer), ...shift);
+  }
+
   /** Unmaps the model files; weights loaded from them throw if used afterwards. */
   close(): void {
     for (const f of this.files.values()) f.close();
@@ -160,6 +167,7 @@ function pagedArgs(kv: PagedKV, layer: number): PagedKVArgs {
 
 const NO_RING = new Uint8Array(0);
 const NO_BOUNDARY = new Int32Array(0);
+const NO_FACTORS = new Float32Array(0);
 
 function residualArgs(kv: KVView, layer: number): ResidualArgs {
   const r = kv.residual;

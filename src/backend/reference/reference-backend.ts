@@ -4,7 +4,7 @@ import { residualBoundary, type AttentionScores, type AttentionShape, type Backe
 import { DEQUANTIZABLE_TYPES, dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import type { GGMLType } from '../../model/gguf/types.js';
-import { checkAttentionOptions, checkAttentionScores, checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
+import { checkAttentionOptions, checkAttentionScores, checkKeyShift, checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
 import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
 import { hadamardBlock, hadamardInPlace } from '../../kv/hadamard.js';
@@ -165,6 +165,10 @@ export class ReferenceBackend implements Backend {
     const K = kv.keys(layer), V = kv.values(layer);
     const ring = kv.residual;
     if (ring) checkSlotShares(slots, ring.chunkTokens);
+    // Rows arrive one at a time: formats that encode groups of rows take them only through a ring.
+    if (!ring && (kv.keyFormat.groupTokens > 1 || kv.valueFormat.groupTokens > 1)) {
+      throw new RangeError('kvStore: formats that encode groups of rows need a residual window to store rows');
+    }
     for (let t = 0; t < n; t++) {
       const slot = slots[t]!, pos = positions[t]!;
       if (!ring) {
@@ -284,6 +288,46 @@ export class ReferenceBackend implements Backend {
           probs.fill(0);
         }
       }
+    }
+  }
+
+  shiftKeys(kv: KVView, layer: number, slot: number, first: number, count: number, delta: number, p: RopeParams): void {
+    const invFreq = checkKeyShift(kv, slot, first, count, delta, p);
+    const K = kv.keys(layer);
+    if (count === 0) return;
+    const format = kv.keyFormat, group = format.groupTokens, row = kv.kvHeads * kv.headDim;
+    // Every row's offset first (kvRowOffset checks them), so a bad one throws before anything changes.
+    const offsets = Array.from({ length: count }, (_, j) => kvRowOffset(kv, slot, first + j));
+    for (let j = 0; j < count; j += group) {
+      if (offsets[j + group - 1]! !== offsets[j]! + (group - 1) * kv.rowBytes) {
+        throw new RangeError('shiftKeys: the rows of a group are not adjacent in this cache layout');
+      }
+    }
+    if (delta === 0) return; // R(0) is the identity: leave the bytes as they are
+    const pos = delta * p.freqScale;
+    const cos = invFreq.map((f) => Math.cos(pos * f)), sin = invFreq.map((f) => Math.sin(pos * f));
+    const half = p.ropeDim / 2;
+    const rows = new Float32Array(group * row);
+    for (let j = 0; j < count; j += group) {
+      for (let r = 0; r < group; r++) {
+        const at = r * row;
+        format.decode(K, offsets[j + r]!, 0, row, rows, at, row, r, kv.rowBytes);
+        // H is its own inverse: undo the stored rotation, rotate by delta, redo it.
+        if (kv.rotate) rotated(rows.subarray(at, at + row), kv.headDim);
+        for (let h = 0; h < kv.kvHeads; h++) {
+          const base = at + h * kv.headDim;
+          for (let i = 0; i < half; i++) {
+            const a = p.mode === 'neox' ? base + i : base + 2 * i;
+            const b = p.mode === 'neox' ? base + i + half : base + 2 * i + 1;
+            const x0 = rows[a]!, x1 = rows[b]!;
+            // In f64, rounded once to f32, as native/kv_shift_keys.cc does it.
+            rows[a] = x0 * cos[i]! - x1 * sin[i]!;
+            rows[b] = x0 * sin[i]! + x1 * cos[i]!;
+          }
+        }
+        if (kv.rotate) rotated(rows.subarray(at, at + row), kv.headDim);
+      }
+      format.encode(rows, 0, row, K, offsets[j]!, kv.rowBytes);
     }
   }
 
