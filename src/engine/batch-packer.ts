@@ -18,6 +18,8 @@ export interface PackOptions {
   padTo?: number;
   /** Token id used for padding (default 0). */
   padToken?: number;
+  /** The selection layer of blended sequences' reused document tokens (BatchBlend.layer; default 1). */
+  blendLayer?: number;
 }
 
 export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): PackedBatch {
@@ -29,21 +31,32 @@ export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): Pa
   const slots = new Int32Array(n);
   const logitRows: number[] = [];
   const sampling: StepWork[] = [];
+  const groups = work.some((w) => w.seq.blend) ? new Int32Array(n).fill(-1) : undefined;
+  const shares: number[] = [];
   let row = 0;
   for (const w of work) {
     const { seq, count } = w;
     const start = seq.computed;
     const share = rowsPer(w);
+    const group = seq.blend && groups ? shares.push(seq.blend.recompute) - 1 : -1;
     for (let i = 0; i < share; i++, row++) {
       tokens[row] = i < count ? seq.tokenAt(start + i) : (opts.padToken ?? 0);
       positions[row] = start + i;
       rows[row] = seq.rows + i;
       slots[row] = seq.slot;
+      if (group >= 0 && i < count && inDocument(seq.blend!.documents, start + i)) groups![row] = group;
     }
-    if (start + count === seq.length) {
+    // A chunk job only fills the chunk store: it samples nothing.
+    if (start + count === seq.length && !seq.chunkJob) {
       logitRows.push(row - share + count - 1);
       sampling.push(w);
     }
   }
-  return { batch: { tokens, positions, rows, slots, logitRows: Int32Array.from(logitRows) }, sampling };
+  const blend = groups && { groups, shares: Float64Array.from(shares), layer: opts.blendLayer ?? 1 };
+  return { batch: { tokens, positions, rows, slots, logitRows: Int32Array.from(logitRows), ...(blend ? { blend } : {}) }, sampling };
+}
+
+/** Whether prompt token `t` lies in one of the (sorted) documents. */
+function inDocument(documents: readonly { start: number; end: number }[], t: number): boolean {
+  return documents.some((d) => t >= d.start && t < d.end);
 }

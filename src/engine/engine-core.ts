@@ -12,6 +12,7 @@ import { describeError as describe, RequestFaultError, type ErrorDescription } f
 import type { Scheduler, StepPlan } from './scheduler.js';
 import { Sequence } from './sequence.js';
 import { resolveEviction, type EvictionRequest, type SequenceEviction } from './kv-eviction.js';
+import { DEFAULT_BLEND, resolveBlend, type BlendSettings, type ChunkJob, type SequenceBlend } from './blend.js';
 
 /** Turns chat messages into prompt tokens (the model's chat template). */
 export type ChatRenderer = (messages: readonly ChatMessage[]) => number[];
@@ -34,6 +35,8 @@ interface Request {
   live: Set<number>;
   /** The KV policy every choice runs under. */
   eviction: SequenceEviction | undefined;
+  /** Its documents blended from the chunk store. */
+  blend: SequenceBlend | undefined;
 }
 
 export class EngineCore {
@@ -50,12 +53,25 @@ export class EngineCore {
     private readonly chat?: ChatRenderer,
     /** kvPolicy / kvBudget of requests that name none. */
     private readonly evictionDefaults: EvictionRequest = {},
+    private readonly blendSettings: BlendSettings = DEFAULT_BLEND,
   ) {
     // A resolved tier lookup makes its sequence runnable: the next step is not idle.
     kv.onLoaded = () => {
       this.lastStepIdle = false;
       this.onRunnable?.();
     };
+    if (kv.blend) kv.blend.onChunkMissing = (job) => this.startChunkJob(job);
+  }
+
+  /** Document tokens recomputed by blended prompts so far (the rest of their documents was reused). */
+  blendRecomputedTokens = 0;
+
+  /** Queues the internal sequence that computes a document for the chunk store, ahead of the requests. */
+  private startChunkJob(job: ChunkJob): void {
+    const seq = new Sequence(-1, [...job.chunk.context, ...job.chunk.tokens], new Completion(this.tokenizer, {}, 0), job.chunk.salt);
+    seq.chunkJob = job;
+    seq.publishLimit = job.chunk.context.length;
+    this.scheduler.waiting.unshift(seq);
   }
 
   get hasWork(): boolean {
@@ -84,9 +100,10 @@ export class EngineCore {
       this.checkLogitBias(params.logitBias);
       const prompt = this.tokenize(input);
       const eviction = this.eviction(params, prompt.length);
+      const blend = this.blend(params, prompt, eviction !== undefined);
       const budget = eviction?.bounded ? boundedCompletionBudget : completionBudget;
       const maxTokens = budget(prompt.length, this.kv.maxContext, params.maxTokens);
-      const request: Request = { prompt, params, maxTokens, choices: new Array(n).fill(undefined), live: new Set(Array.from({ length: n }, (_, i) => i)), eviction };
+      const request: Request = { prompt, params, maxTokens, choices: new Array(n).fill(undefined), live: new Set(Array.from({ length: n }, (_, i) => i)), eviction, blend };
       const seq = this.choiceSequence(id, request, 0);
       if (maxTokens === 0) return request.choices.map((_, i) => ({ id, delta: this.finalDelta(i === 0 ? seq : this.choiceSequence(id, request, i), 'length', undefined) }));
       request.choices[0] = seq;
@@ -116,7 +133,7 @@ export class EngineCore {
     this.lastStepIdle = plan.work.length === 0;
     if (plan.work.length === 0) return failed;
     const t0 = performance.now();
-    const { batch, sampling } = packBatch(plan.work);
+    const { batch, sampling } = packBatch(plan.work, { blendLayer: this.blendSettings.layer });
     let logits: Float32Array;
     try {
       this.kv.apply(plan.kv);
@@ -128,11 +145,16 @@ export class EngineCore {
       return [...failed, ...plan.work.flatMap(({ seq }) => this.fail(seq, e))];
     }
     this.count(plan, performance.now() - t0);
+    this.blendRecomputedTokens += batch.blend?.recomputed ?? 0;
     for (const w of plan.work) {
       w.seq.advance(w.count);
       // Blocks are published before a prompt-time policy compresses the prompt: the cache keeps them whole.
       this.kv.publish(w.seq);
       this.kv.eviction?.afterStep(w.seq, w.count);
+      if (w.seq.chunkJob && w.seq.pending === 0) {
+        this.kv.storeChunk?.(w.seq);
+        this.scheduler.remove(w.seq);
+      }
     }
 
     const events: EngineEvent[] = failed;
@@ -189,7 +211,25 @@ export class EngineCore {
     const p = request.params;
     const params = i === 0 || p.seed === undefined ? p : { ...p, seed: p.seed + i };
     const eviction = request.eviction && { ...request.eviction };
-    return new Sequence(id, request.prompt, new Completion(this.tokenizer, params, request.maxTokens), p.cacheSalt, i, eviction);
+    const seq = new Sequence(id, request.prompt, new Completion(this.tokenizer, params, request.maxTokens), p.cacheSalt, i, eviction);
+    if (request.blend) {
+      seq.blend = request.blend;
+      seq.publishLimit = request.blend.documents[0]!.start;
+    }
+    return seq;
+  }
+
+  /** The request's documents to blend, checked against this cache; undefined when it has none. */
+  private blend(params: RequestParams, prompt: readonly number[], evicts: boolean): SequenceBlend | undefined {
+    const store = this.kv.blend?.store;
+    const blend = resolveBlend(params, prompt, this.blendSettings, (chunk) => store?.keys(chunk) ?? []);
+    if (!blend) return undefined;
+    if (!store) {
+      throw new RequestFaultError('this engine cannot blend documents: it needs the prefix cache on and a KV cache without a residual window (not KIVI)', 'invalid_value', 'blend');
+    }
+    if (evicts) throw new RequestFaultError('documents cannot be blended into a cache that evicts tokens; send kv_policy "none" or no documents', 'invalid_value', 'kv_policy');
+    if (this.kv.maxSlots < 2) throw new RequestFaultError('blending documents needs a second KV slot to read stored chunks through (maxSeqs of at least 2)', 'invalid_value', 'blend');
+    return blend;
   }
 
   /** The request's KV policy (its own, else the engine's default), checked against this cache. */
@@ -215,6 +255,7 @@ export class EngineCore {
       step: { ...this.counters },
       kv: this.kv.stats(),
       prefixCache: this.kv.prefixStats(),
+      ...(this.kv.blend ? { blend: { ...this.kv.blend.stats, tokensRecomputed: this.blendRecomputedTokens } } : {}),
       ...(tiers ? { tiers } : {}),
       ...(this.kv.eviction ? { eviction: { ...this.kv.eviction.stats } } : {}),
       requests: [...this.requests.values()].flatMap((r) => r.choices.filter((s) => s !== undefined).map((s) => s.timings())),

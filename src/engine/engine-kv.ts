@@ -8,6 +8,7 @@ import type { PrefixCacheStats, PrefixIndex } from '../kv/prefix-index.js';
 import type { TierStoreStats } from '../kv/tiers/tiered-store.js';
 import type { KVEviction } from './kv-eviction.js';
 import type { Sequence } from './sequence.js';
+import type { ChunkPlacement, SlotPlacement } from './chunk-placement.js';
 
 export type { KVManagerKind, KVStats, PrefixCacheStats, TierStoreStats };
 
@@ -27,9 +28,10 @@ export type Admission =
        * 'prefix': another running sequence is computing the blocks it would share (it waits for them);
        * 'slots' / 'memory': no slot, or not enough free pages above the reserve;
        * 'loading': its next blocks are being looked up in the KV tiers (it is admitted once that resolves);
+       * 'chunks': some of its documents are not in the chunk store yet (chunk jobs are computing them);
        * 'refused': the pages were there but could not be mapped (`reason` says why).
        */
-      wait: 'prefix' | 'slots' | 'memory' | 'loading' | 'refused';
+      wait: 'prefix' | 'slots' | 'memory' | 'loading' | 'chunks' | 'refused';
       reason?: string;
     };
 
@@ -41,10 +43,12 @@ export type Admission =
 export interface KVPlan {
   readonly targets: Map<number, number>;
   readonly admitted: { seq: Sequence; cached: number }[];
+  /** Documents copied into admitted blended sequences' slots once the targets are backed (engine/blend.ts). */
+  readonly placements: (SlotPlacement & { seq: Sequence })[];
 }
 
 export function emptyKVPlan(): KVPlan {
-  return { targets: new Map(), admitted: [] };
+  return { targets: new Map(), admitted: [], placements: [] };
 }
 
 /** Whether a slot could be backed for more tokens; when not, why, in words for a client. */
@@ -96,6 +100,10 @@ export interface EngineKV {
   loadsInFlight?(): number;
   /** Set by the engine core: called when a tier lookup resolves, so that waiting sequences get a step. */
   onLoaded?: () => void;
+  /** CacheBlend's chunk store and placements (absent: this cache cannot blend documents). */
+  readonly blend?: ChunkPlacement | undefined;
+  /** After a chunk job computed its prompt: stores its document's KV in the chunk store. */
+  storeChunk?(seq: Sequence): void;
   /** Gives back every cached block no sequence uses; returns the pool pages freed. */
   clearPrefixCache(): number;
   stats(): KVStats;

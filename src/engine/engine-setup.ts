@@ -20,6 +20,7 @@ import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
 import { renderChat } from './prompt-encoder.js';
 import { resolveBlendSeparator } from './prompt-documents.js';
+import { BLEND_CONTEXTS, DEFAULT_BLEND, type BlendSettings } from './blend.js';
 
 
 export interface ResolvedEngineOptions {
@@ -38,6 +39,7 @@ export interface ResolvedEngineOptions {
   /** undefined: the formats' default. */
   kvRotate: boolean | undefined;
   blendSeparator: string;
+  blend: BlendSettings;
 }
 
 /** Engine.load's kvType: one format name for K and V, or { k, v } with either left at the default. */
@@ -76,6 +78,11 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     if (v !== undefined && typeof v !== 'boolean') throw new EngineConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`);
     return v ?? def;
   };
+  const fraction = (name: string, v: number | undefined, def: number) => {
+    const x = v ?? def;
+    if (!(typeof x === 'number' && x >= 0 && x <= 1)) throw new EngineConfigError(`${name} must be a number from 0 to 1, got ${JSON.stringify(v)}`);
+    return x;
+  };
   const watermark = opts.watermark ?? 0.01;
   if (!(watermark >= 0 && watermark < 1)) throw new EngineConfigError(`watermark must be a fraction in [0, 1), got ${String(opts.watermark)}`);
   return {
@@ -92,6 +99,11 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     kvResidual: opts.kvResidual === undefined ? undefined : int('kvResidual', opts.kvResidual, 0, 0, 1 << 16),
     kvRotate: opts.kvRotate === undefined ? undefined : bool('kvRotate', opts.kvRotate, false),
     blendSeparator: resolveBlendSeparator(opts.blendSeparator),
+    blend: {
+      recompute: fraction('blendRecompute', opts.blendRecompute, DEFAULT_BLEND.recompute),
+      layer: int('blendLayer', opts.blendLayer, DEFAULT_BLEND.layer, 0),
+      context: oneOf('blendContext', opts.blendContext, DEFAULT_BLEND.context, BLEND_CONTEXTS),
+    },
   };
 }
 
@@ -123,7 +135,10 @@ export function createEngineCore(
   }
   const kv = ManagedKV.create(
     { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType, residual: r.kvResidual, rotate: r.kvRotate },
-    { kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file), tiers },
+    {
+      kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file), tiers,
+      shiftKeys: (view, slot, first, count, delta) => model.shiftKeys(view, slot, first, count, delta),
+    },
   );
   const pool = kv.stats();
   const fullContext = kv.pagesFor(r.maxContext);
@@ -152,7 +167,11 @@ export function createEngineCore(
     kv.close();
     throw new EngineConfigError((e as Error).message.replace(/^kv_policy/, 'kvPolicy').replace(/^kv_budget/, 'kvBudget'));
   }
-  return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat, evictionDefaults);
+  if (r.blend.layer >= c.nLayers) {
+    kv.close();
+    throw new EngineConfigError(`blendLayer must be below the model's ${c.nLayers} layers, got ${r.blend.layer}`);
+  }
+  return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat, evictionDefaults, r.blend);
 }
 
 /** The worker's chat renderer (the main thread normally sends token ids already; see PromptEncoder). */

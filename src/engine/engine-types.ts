@@ -5,6 +5,7 @@ import type { KVManagerKind, KVStats, PrefixCacheStats, TierStoreStats } from '.
 import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
 import type { EvictionStats } from './kv-eviction.js';
+import type { BlendStats } from './chunk-placement.js';
 import type { KIVIName, KVFormatName, KVType } from '../kv/format.js';
 
 export type { AdmissionOrder, ChatMessage, ChatTextPart, EvictionStats, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
@@ -111,6 +112,18 @@ export interface EngineOptions {
    * default " # # "): the text before the first separator leads, the text after the last is the question.
    */
   blendSeparator?: string;
+  /**
+   * Blended documents (RAG chunks reused from the chunk store, engine/blend.ts): the share of their tokens
+   * recomputed when a request names none (default 0.15).
+   */
+  blendRecompute?: number;
+  /** The layer (0-based) whose key deviation picks the document tokens recomputed after it (default 1). */
+  blendLayer?: number;
+  /**
+   * What a document's stored KV is computed after: 'prefix' (the prompt's tokens before its first document,
+   * the default) or 'bos' (its first token only).
+   */
+  blendContext?: 'prefix' | 'bos';
   /** Compute threads of the native backend. */
   threads?: number;
   /** 'native' (default) or 'reference' (plain TypeScript, for tests). */
@@ -143,6 +156,8 @@ export interface EngineStats {
   kv: KVStats;
   /** The prefix cache: entries, pages it alone holds, hit rate, evictions (absent when it is off). */
   prefixCache?: PrefixCacheStats;
+  /** Blended documents: reused from the chunk store, their tokens recomputed, chunk jobs run (absent when the cache cannot blend). */
+  blend?: BlendStats & { tokensRecomputed: number };
   /** The KV tiers below the pool: hits, rejected values, failures, queued writes (absent without tiers). */
   tiers?: TierStoreStats;
   /** KV eviction since the start: compactions, tokens evicted, pages they gave back (absent when the cache cannot evict). */

@@ -13,6 +13,8 @@ import type { Sequence } from './sequence.js';
 import { chainFingerprint } from '../kv/block-hash.js';
 import { readRows, runBytes, writeRows } from '../kv/block-rows.js';
 import type { KVTierStore, TierStoreStats } from '../kv/tiers/tiered-store.js';
+import { ChunkStore } from '../kv/chunk-store.js';
+import { ChunkPlacement, type KeyShifter } from './chunk-placement.js';
 
 export interface KVGeometry {
   nLayers: number;
@@ -46,6 +48,11 @@ export interface ManagedKVOptions {
    * cache's fingerprint and the bytes of one block; needs the prefix cache.
    */
   tiers?: (fingerprint: string, blockBytes: number) => KVTierStore;
+  /**
+   * Re-rotates stored keys by a position delta (the model's RoPE): with it, and a prefix cache without a
+   * residual window, prompts' documents can be blended from the chunk store (engine/blend.ts).
+   */
+  shiftKeys?: KeyShifter;
 }
 
 /** Bytes of K and V, all layers, of one token as the managers store it (in its formats). */
@@ -59,13 +66,18 @@ export class ManagedKV implements EngineKV {
   /** Caches with a residual window (KIVI) cannot be compacted, so they have none. */
   readonly eviction: KVEviction | undefined;
   readonly tiers: KVTierStore | undefined;
+  /** CacheBlend's chunk store and placements (absent without a prefix cache, or with a residual window). */
+  readonly blend: ChunkPlacement | undefined;
   onLoaded: (() => void) | undefined;
   private loads = 0;
   private readonly lens: Int32Array;
+  /** Per slot, tokens it stays backed for whatever the plan asks (a blended sequence's placed documents). */
+  private readonly floors: Int32Array;
 
   private constructor(readonly manager: KVCacheManager, view: KVView, opts: ManagedKVOptions) {
     this.view = view;
     this.lens = new Int32Array(manager.shape.maxSlots);
+    this.floors = new Int32Array(manager.shape.maxSlots);
     const s = manager.shape;
     if (!view.residual) {
       this.eviction = new KVEviction(
@@ -84,6 +96,7 @@ export class ManagedKV implements EngineKV {
       const maxEntries = manager.blocks.blockPages === 0 ? Math.floor((manager.shape.maxSlots * manager.shape.maxContext) / manager.blocks.blockTokens) : Infinity;
       this.prefix = new PrefixIndex(manager.blocks, fingerprint, maxEntries);
       this.tiers = opts.tiers?.(fingerprint, runBytes(view, s.layers, manager.blocks.blockTokens));
+      if (opts.shiftKeys && !view.residual) this.blend = new ChunkPlacement(manager, view, new ChunkStore(this.prefix), opts.shiftKeys);
     } else if (opts.tiers) {
       throw new RangeError('KV tiers hold the prefix cache\'s blocks: they need the prefix cache on');
     }
@@ -140,8 +153,12 @@ export class ManagedKV implements EngineKV {
     if (next !== undefined && this.prefix!.computingElsewhere(next, seq.key)) return { ok: false, wait: 'prefix' };
     const loaded = next !== undefined ? this.tierBlocks(seq, hits.length, shareable) : [];
     if (loaded === 'loading') return { ok: false, wait: 'loading' };
+    const documents = seq.blend ? this.blend?.find(seq) : undefined;
+    if (seq.blend && !documents) return { ok: false, wait: 'chunks' };
     const blocks = this.manager.blocks;
     const cached = (hits.length + loaded.length) * blocks.blockTokens;
+    // A blended sequence's slot holds its documents' rows from admission on.
+    const placed = seq.blend ? seq.blend.documents[seq.blend.documents.length - 1]!.end : 0;
     // A sequence bounded by eviction computes its prompt a part at a time (it may be longer than the context).
     const step = Math.min(seq.length - cached, stepTokenLimit(seq));
     const count = Math.min(step, opts.budget);
@@ -149,10 +166,15 @@ export class ManagedKV implements EngineKV {
     // Cached blocks nobody uses count as free until this sequence pins them.
     const hitPages = hits.length * blocks.blockPages;
     const idleHitPages = hits.filter((e) => e.users === 0).length * blocks.blockPages;
-    const need = this.pagesFor(cached + count) - hitPages;
+    const need = this.pagesFor(Math.max(cached + count, placed)) - hitPages;
     if (need + opts.reservePages > this.freePages() - idleHitPages) return { ok: false, wait: 'memory' };
     const slot = this.manager.allocSlot();
     if (slot === null) return { ok: false, wait: 'slots' };
+    const scratch = documents ? this.manager.allocSlot() : null;
+    if (documents && scratch === null) {
+      this.manager.freeSlot(slot);
+      return { ok: false, wait: 'slots' };
+    }
     if (hits.length > 0) {
       const r = this.manager.blocks.attach(slot, hits.map((e) => e.block));
       if (!r.ok) {
@@ -163,10 +185,17 @@ export class ManagedKV implements EngineKV {
     }
     seq.pinned = [...hits];
     seq.publishedBlocks = hits.length;
-    const grown = this.grow(slot, cached + count, plan);
+    // Pinned before growing: making room may give back cached blocks nobody uses.
+    const placement = documents && this.blend!.plan(seq, slot, scratch!, documents);
+    const grown = this.grow(slot, Math.max(cached + count, placed), plan);
     if (!grown.ok) {
+      if (placement) this.blend!.cancel(placement);
       this.releaseSlot(seq, slot);
       return { ok: false, wait: 'refused', reason: grown.reason };
+    }
+    if (placement) {
+      plan.placements.push({ ...placement, seq });
+      this.floors[slot] = placed;
     }
     if (loaded.length > 0) this.writeLoaded(slot, hits.length, loaded, cached + count);
     seq.tierLoad = undefined;
@@ -175,14 +204,16 @@ export class ManagedKV implements EngineKV {
       seq.claimed = seq.blockHashes.slice(hits.length);
       this.prefix.claim(seq.claimed, seq.key);
       if (seq.admittedAt === undefined) {
-        seq.cachedTokens = Math.min(cached, seq.prompt.length);
+        const reused = seq.blend?.documents.reduce((n, d) => n + d.end - d.start, 0) ?? 0;
+        seq.cachedTokens = Math.min(cached + reused, seq.prompt.length);
         this.prefix.countQuery(seq.prompt.length, seq.cachedTokens);
       }
     }
     return { ok: true, slot, cached, count };
   }
 
-  grow(slot: number, tokens: number, plan: KVPlan): GrowOutcome {
+  grow(slot: number, wanted: number, plan: KVPlan): GrowOutcome {
+    const tokens = Math.max(wanted, this.floors[slot]!);
     if (this.manager.pagesNeeded(slot, tokens) > 0) {
       // The slots planned so far go in the same call: the manager may reclaim pages beyond the tokens it
       // knows a slot holds, and must not take those that this step is about to write.
@@ -199,6 +230,11 @@ export class ManagedKV implements EngineKV {
     const r = this.stepSlots(plan.targets);
     // Every page was mapped by grow(); failing here means the plan and the manager disagree.
     if (!r.ok) throw new Error(`KV step needed ${r.pagesNeeded} more pages after planning (${r.pagesAvailable} available)`);
+    for (const p of plan.placements.splice(0)) this.blend!.apply(p);
+  }
+
+  storeChunk(seq: Sequence): void {
+    this.blend?.storeJob(seq, (attempt) => this.evictingIfShort(attempt), (slot, tokens) => this.stepSlots([[slot, tokens]]));
   }
 
   publish(seq: Sequence): void {
@@ -206,7 +242,7 @@ export class ManagedKV implements EngineKV {
     // After an eviction the slot's rows no longer hold the token blocks the hashes name.
     if (!prefix || seq.slot < 0 || seq.rows !== seq.computed) return;
     // Tokens still in a residual window (KIVI) are not in their blocks' pages yet.
-    const full = Math.floor(Math.min(seq.computed, this.encodedTokens(seq.slot)) / prefix.blockTokens);
+    const full = Math.floor(Math.min(seq.computed, seq.publishLimit, this.encodedTokens(seq.slot)) / prefix.blockTokens);
     if (full <= seq.publishedBlocks) return;
     prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), full, seq.cacheSalt);
     for (let b = seq.publishedBlocks; b < full; b++) {
@@ -254,8 +290,11 @@ export class ManagedKV implements EngineKV {
   release(seq: Sequence, plan?: KVPlan): void {
     if (seq.slot >= 0) {
       plan?.targets.delete(seq.slot);
+      const placed = plan?.placements.findIndex((p) => p.slot === seq.slot) ?? -1;
+      if (placed >= 0) this.blend!.cancel(plan!.placements.splice(placed, 1)[0]!);
       this.releaseSlot(seq, seq.slot);
     }
+    if (seq.chunkJob) this.blend?.jobEnded(seq.chunkJob);
     seq.slot = -1;
   }
 
@@ -292,7 +331,7 @@ export class ManagedKV implements EngineKV {
    */
   private lookup(seq: Sequence): { hits: ReturnType<PrefixIndex['match']>; next: string | undefined; shareable: number } {
     const prefix = this.prefix!;
-    const shareable = seq.eviction?.bounded ? 0 : Math.floor((seq.length - 1) / prefix.blockTokens);
+    const shareable = seq.eviction?.bounded ? 0 : Math.floor(Math.min(seq.length - 1, seq.publishLimit) / prefix.blockTokens);
     prefix.extendChain(seq.blockHashes, (i) => seq.tokenAt(i), shareable, seq.cacheSalt);
     const hits = prefix.match(seq.blockHashes, shareable);
     return { hits, next: hits.length < shareable ? seq.blockHashes[hits.length] : undefined, shareable };
@@ -344,6 +383,7 @@ export class ManagedKV implements EngineKV {
     seq.pinned = [];
     seq.claimed = [];
     seq.publishedBlocks = 0;
+    this.floors[slot] = 0;
     this.manager.freeSlot(slot);
   }
 

@@ -122,6 +122,7 @@ export abstract class Scheduler {
    * Tries to admit `seq` for at most `budget` tokens (all its pending tokens if `whole`): a slot with its
    * cached prefix, and pages for the rest while keeping the watermark (waived when nothing else runs, so
    * one request always makes progress). 'skipped': it waits for a prefix another sequence is computing,
+   * for a tier lookup, or for chunk jobs computing its documents,
    * or it failed (a request that cannot be backed even alone goes to plan.failed instead of waiting for
    * memory nothing will free); 'full': no slot or memory now.
    */
@@ -130,7 +131,7 @@ export abstract class Scheduler {
     const reservePages = this.running.length === 0 ? 0 : this.limits.watermarkPages;
     const a = this.kv.admit(seq, { budget, whole, reservePages }, plan.kv);
     if (!a.ok) {
-      if (a.wait === 'prefix' || a.wait === 'loading') return 'skipped';
+      if (a.wait === 'prefix' || a.wait === 'loading' || a.wait === 'chunks') return 'skipped';
       if (a.wait === 'refused' && this.running.length === 0) {
         drop(this.waiting, seq);
         plan.failed.push({ seq, error: new RangeError(`cannot back this request's KV cache: ${a.reason ?? 'the KV pool refused'}`) });

@@ -5,6 +5,7 @@
 import type { CacheEntry } from '../kv/prefix-index.js';
 import { Completion } from './completion.js';
 import type { SequenceEviction } from './kv-eviction.js';
+import type { ChunkJob, SequenceBlend } from './blend.js';
 
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
 
@@ -54,6 +55,15 @@ export class Sequence {
    * `blocks` is undefined while it runs, then the payloads of the run some tier held.
    */
   tierLoad: { from: number; blocks: Uint8Array[] | undefined } | undefined;
+  /** Its prompt's documents, whose KV comes from the chunk store (engine/blend.ts). */
+  blend: SequenceBlend | undefined;
+  /** Set on the internal sequences that compute a document for the chunk store: they sample nothing. */
+  chunkJob: ChunkJob | undefined;
+  /**
+   * The prefix cache takes only blocks before this token: a blended prompt's rows past its first document
+   * are not what computing its tokens would give, and a chunk job's document goes to the chunk store.
+   */
+  publishLimit = Infinity;
   readonly arrivedAt = performance.now();
   admittedAt: number | undefined;
   firstTokenAt: number | undefined;

@@ -18,6 +18,23 @@ export interface Batch {
   scores?: BatchScores;
   /** Per layer, cache rows where a layer keeps fewer rows than the slot (PyramidKV; default: `rows`). */
   layerRows?: (layer: number) => Int32Array;
+  /** CacheBlend's selective recompute of reused document tokens (model/blend-selection.ts); omitted: none. */
+  blend?: BatchBlend;
+}
+
+/**
+ * Which batch tokens are reused document tokens (their K/V already placed in the cache), grouped per
+ * sequence, and what share of each group is recomputed past the selection layer.
+ */
+export interface BatchBlend {
+  /** Per batch token: its group, or -1 for a token computed in every layer. */
+  groups: Int32Array;
+  /** Per group: the share (0..1) of its tokens recomputed past `layer`. */
+  shares: Float64Array;
+  /** The layer whose key deviation picks them; every token runs through layers 0..layer. */
+  layer: number;
+  /** Set by the forward pass: group tokens that ran through every layer. */
+  recomputed?: number;
 }
 
 /** Per layer, where attention adds the weights of the batch's voting tokens (see AttentionScores). */

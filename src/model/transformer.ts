@@ -5,6 +5,7 @@ import type { Backend, KVView } from '../backend/backend.js';
 import type { ModelParts } from './architecture.js';
 import { architectureOf } from './architectures/index.js';
 import type { Batch } from './batch.js';
+import { blendCandidates, cachedKeys, gatherRows, narrowBatch, selectRecomputed, withoutReusedGroups } from './blend-selection.js';
 import { type LayerStep, Scratch } from './blocks/layer-step.js';
 import { GGUFFile } from './gguf/reader.js';
 import { MetadataReader, type ModelConfig } from './model-config.js';
@@ -46,13 +47,21 @@ export class TransformerModel {
   }
 
   /** Runs the batch through the model, storing its K/V in `kv`; returns logits [logitRows.length, vocab]. */
-  forward(batch: Batch, kv: KVView): Float32Array {
+  forward(input: Batch, kv: KVView): Float32Array {
     const c = this.config;
     const b = this.backend;
     const p = this.parts;
-    const n = batch.tokens.length;
-    if (n === 0) throw new RangeError('forward: empty batch');
+    // Reused document tokens that recompute nothing never enter the pass.
+    let batch = input.blend ? narrowBatch(input, withoutReusedGroups(input.blend)) : input;
+    let n = batch.tokens.length;
+    if (input.tokens.length === 0) throw new RangeError('forward: empty batch');
+    if (n === 0) {
+      // Every token reused as it is: nothing to compute, and no logits (a sampled token is never reused).
+      input.blend!.recomputed = 0;
+      return new Float32Array(0);
+    }
     const rows = batch.rows ?? batch.positions;
+    if (input.blend && input.blend.groups.length !== input.tokens.length) throw new RangeError(`forward: ${input.tokens.length} tokens but ${input.blend.groups.length} blend groups`);
     if (batch.positions.length !== n || batch.slots.length !== n || rows.length !== n) {
       throw new RangeError(`forward: ${n} tokens but ${batch.positions.length} positions, ${rows.length} rows and ${batch.slots.length} slots`);
     }
@@ -66,13 +75,28 @@ export class TransformerModel {
     b.embed(x, batch.tokens, p.tokenEmbd);
     if (p.embedScale !== undefined) for (let i = 0; i < x.length; i++) x[i] = x[i]! * p.embedScale;
     b.rmsnorm(h, x, p.layers[0]!.inputNorm, n, c.dim, c.normEps);
+    const blend = batch.blend;
+    const selectAt = blend ? Math.min(blend.layer, p.layers.length - 1) : -1;
+    const candidates = blend ? blendCandidates(blend, true) : new Int32Array(0);
+    let keysBefore: Float32Array | undefined;
     for (let l = 0; l < p.layers.length; l++) {
-      const step: LayerStep = { backend: b, batch, kv, layer: l, n, rows: batch.layerRows?.(l) ?? rows, scratch: this.scratch };
+      if (l === selectAt && candidates.length > 0) keysBefore = cachedKeys(kv, l, batch, candidates);
+      const step: LayerStep = { backend: b, batch, kv, layer: l, n, rows: batch.layerRows?.(l) ?? batch.rows ?? batch.positions, scratch: this.scratch };
       const out = p.layers[l]!.forward(x, h, step);
       // The next layer's input norm rides on this add; the final norm only needs the logit rows.
       const next = p.layers[l + 1];
       if (next) b.addRmsnorm(x, out, h, next.inputNorm, n, c.dim, c.normEps);
       else b.add(x, out, n * c.dim);
+      if (l === selectAt && blend) {
+        if (keysBefore) {
+          const keep = selectRecomputed(blend, n, candidates, keysBefore, cachedKeys(kv, l, batch, candidates));
+          gatherRows(x, c.dim, keep);
+          gatherRows(h, c.dim, keep);
+          batch = narrowBatch(batch, keep);
+          n = keep.length;
+        }
+        input.blend!.recomputed = blendCandidates(batch.blend!, false).length;
+      }
     }
 
     // Only the requested rows go through the final norm and the (large) output projection.
@@ -88,6 +112,15 @@ export class TransformerModel {
     const cap = p.logitSoftcap;
     if (cap !== undefined) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
     return logits;
+  }
+
+  /**
+   * Moves stored keys to other positions: rows first .. first + count - 1 of `slot` are re-rotated by
+   * `delta` positions in every layer, with each layer's RoPE (a reused document placed elsewhere).
+   */
+  shiftKeys(kv: KVView, slot: number, first: number, count: number, delta: number): void {
+    if (delta === 0 || count === 0) return;
+    this.parts.layers.forEach((layer, l) => layer.attention.shiftKeys(this.backend, kv, l, slot, first, count, delta));
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // Self-attention as the Llama family computes it: project to Q, K and V (with optional biases and
 // per-head QK norms), rotate Q and K by position, store K and V in the cache, attend, project back.
-import type { AttentionShape, RopeParams, Weight } from '../../backend/backend.js';
+import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../../backend/backend.js';
 import type { RopeScaling } from '../rope-scaling.js';
 import type { LayerStep } from './layer-step.js';
 
@@ -56,6 +56,11 @@ export class AttentionBlock {
       ...(o.window !== undefined ? { window: o.window } : {}),
       ...(o.softcap !== undefined ? { softcap: o.softcap } : {}),
     };
+  }
+
+  /** Re-rotates the keys this layer stored in rows first .. first + count - 1 of `slot` by `delta` positions. */
+  shiftKeys(b: Backend, kv: KVView, layer: number, slot: number, first: number, count: number, delta: number): void {
+    b.shiftKeys(kv, layer, slot, first, count, delta, this.ropeK);
   }
 
   /** out[n, dim] = attention output of the normed input h[n, dim]. out may alias h. */

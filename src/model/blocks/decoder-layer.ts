@@ -18,6 +18,10 @@ export interface DecoderLayerParts {
 export class DecoderLayer {
   constructor(readonly p: DecoderLayerParts) {}
 
+  get attention(): AttentionBlock {
+    return this.p.attention;
+  }
+
   get inputNorm(): Float32Array {
     return this.p.inputNorm;
   }

@@ -1,0 +1,99 @@
+// CacheBlend's selective recompute, as the forward pass runs it. Reused document tokens (their K/V were
+// placed in the cache from the chunk store) go through the first layers like any token, which rewrites
+// their K/V there; on the selection layer each token's new key is compared with the reused one it
+// overwrote, and only the share of each group whose keys moved most stays in the batch for the layers after
+// it. The others keep their reused K/V in those layers. A group whose share is 0 leaves the batch before
+// the first layer (its K/V is reused as it is); a share of 1 keeps every token (a full prefill).
+import type { KVView } from '../backend/backend.js';
+import { kvRowOffset } from '../backend/kv-rows.js';
+import type { Batch, BatchBlend } from './batch.js';
+
+/** The batch tokens of the blend's groups (group >= 0), optionally only those of groups with a share in (0, 1). */
+export function blendCandidates(blend: BatchBlend, partialOnly: boolean): Int32Array {
+  const picked: number[] = [];
+  blend.groups.forEach((g, i) => {
+    if (g < 0) return;
+    const share = blend.shares[g]!;
+    if (!partialOnly || (share > 0 && share < 1)) picked.push(i);
+  });
+  return Int32Array.from(picked);
+}
+
+/** The batch tokens that stay when the groups with share 0 leave (before the first layer). */
+export function withoutReusedGroups(blend: BatchBlend): Int32Array {
+  const keep: number[] = [];
+  blend.groups.forEach((g, i) => {
+    if (g < 0 || blend.shares[g]! > 0) keep.push(i);
+  });
+  return Int32Array.from(keep);
+}
+
+/** The keys the cache holds for batch tokens `picks` in `layer`, decoded: [picks.length][kvHeads * headDim]. */
+export function cachedKeys(kv: KVView, layer: number, batch: Batch, picks: Int32Array): Float32Array {
+  const row = kv.kvHeads * kv.headDim;
+  const out = new Float32Array(picks.length * row);
+  const keys = kv.keys(layer);
+  const rows = batch.rows ?? batch.positions;
+  const format = kv.keyFormat;
+  picks.forEach((i, j) => {
+    const r = rows[i]!;
+    format.decode(keys, kvRowOffset(kv, batch.slots[i]!, r), 0, row, out, j * row, row, r % format.groupTokens, kv.rowBytes);
+  });
+  return out;
+}
+
+/**
+ * The batch tokens that stay past the selection layer: every token outside the groups, and per group the
+ * ceil(share x size) tokens whose keys moved most between `before` and `after` (rows of `picks`).
+ */
+export function selectRecomputed(blend: BatchBlend, n: number, picks: Int32Array, before: Float32Array, after: Float32Array): Int32Array {
+  const row = picks.length === 0 ? 0 : before.length / picks.length;
+  const byGroup = new Map<number, { token: number; deviation: number }[]>();
+  picks.forEach((i, j) => {
+    let d = 0;
+    for (let c = j * row; c < (j + 1) * row; c++) d += (after[c]! - before[c]!) ** 2;
+    const g = blend.groups[i]!;
+    let list = byGroup.get(g);
+    if (!list) byGroup.set(g, (list = []));
+    list.push({ token: i, deviation: d });
+  });
+  const dropped = new Uint8Array(n);
+  for (const [g, list] of byGroup) {
+    const kept = Math.ceil(blend.shares[g]! * list.length);
+    list.sort((a, b) => b.deviation - a.deviation);
+    for (const { token } of list.slice(kept)) dropped[token] = 1;
+  }
+  const keep: number[] = [];
+  for (let i = 0; i < n; i++) if (!dropped[i]) keep.push(i);
+  return Int32Array.from(keep);
+}
+
+/** The batch restricted to tokens `keep` (ascending), logit rows renumbered; every logit row must be kept. */
+export function narrowBatch(batch: Batch, keep: Int32Array): Batch {
+  const local = new Int32Array(batch.tokens.length).fill(-1);
+  keep.forEach((i, j) => (local[i] = j));
+  const take = (a: Int32Array) => Int32Array.from(keep, (i) => a[i]!);
+  const logitRows = Int32Array.from(batch.logitRows, (r) => {
+    const j = local[r] ?? -1;
+    if (j < 0) throw new Error(`blend: logit row ${r} was dropped from the batch`);
+    return j;
+  });
+  const blend = batch.blend && { ...batch.blend, groups: take(batch.blend.groups) };
+  return {
+    tokens: take(batch.tokens),
+    positions: take(batch.positions),
+    ...(batch.rows ? { rows: take(batch.rows) } : {}),
+    slots: take(batch.slots),
+    logitRows,
+    ...(batch.scores ? { scores: { ...batch.scores, voters: take(batch.scores.voters) } } : {}),
+    ...(batch.layerRows ? { layerRows: (layer: number) => take(batch.layerRows!(layer)) } : {}),
+    ...(blend ? { blend } : {}),
+  };
+}
+
+/** Moves rows `keep` (ascending) of a [rows][width] activation to its front, in place. */
+export function gatherRows(x: Float32Array, width: number, keep: Int32Array): void {
+  keep.forEach((i, j) => {
+    if (i !== j) x.copyWithin(j * width, i * width, (i + 1) * width);
+  });
+}
