@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EngineStats } from '../engine/engine-types.js';
 import { EngineTotal } from './engine-total.js';
 import { TierMetrics } from './tier-metrics.js';
+import { BlendMetrics } from './blend-metrics.js';
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
 const TOKEN_GAP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5];
@@ -36,6 +37,8 @@ export class ServerMetrics {
   private readonly evictionFreedPages: EngineTotal;
   /** Registered when the engine first reports tiers, so servers without them expose none of their metrics. */
   private tiers: TierMetrics | undefined;
+  /** Likewise when it first reports blended documents. */
+  private blend: BlendMetrics | undefined;
 
   constructor(modelName: string) {
     const registers = [this.registry];
@@ -111,6 +114,7 @@ export class ServerMetrics {
       this.evictedTokens.follow(stats.eviction?.evictedTokens ?? 0);
       this.evictionFreedPages.follow(stats.eviction?.freedPages ?? 0);
       if (stats.tiers) (this.tiers ??= new TierMetrics(this.registry)).update(stats.tiers);
+      if (stats.blend) (this.blend ??= new BlendMetrics(this.registry)).update(stats.blend);
     }
     return this.registry.metrics();
   }
