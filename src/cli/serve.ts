@@ -17,6 +17,7 @@ import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
 import { KV_POLICY_OPTIONS, kvBudgetOption, kvPolicyHelp, kvPolicyOption } from './kv-policy-flags.js';
 import { KV_TIER_OPTIONS, kvTierHelp, kvTierOptions } from './kv-tier-flags.js';
+import { BLEND_OPTIONS, blendHelp, blendOptions } from './blend-flags.js';
 import { KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeHelp, kvTypeOption } from './kv-type-flags.js';
 import { kvTypeLabel } from '../kv/format.js';
 
@@ -43,8 +44,7 @@ ${kvPolicyHelp(32)}
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
 ${kvTierHelp(32)}
       --admission ORDER         prefix (default: longest cached prefix first) or fcfs
-      --blend-separator TEXT    where a completion prompt that sets "blend" is cut into documents
-                                (default " # # "): leading text # # document # # ... # # question
+${blendHelp(32)}
       --max-batch-tokens N      token budget per step (default 512)
       --max-seqs N              sequences running at once (default 16)
       --max-context N           context per sequence (default: the model's, at most 2048)
@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
       scheduler: { type: 'string' },
       'no-prefix-cache': { type: 'boolean' },
       admission: { type: 'string' },
-      'blend-separator': { type: 'string' },
+      ...BLEND_OPTIONS,
       'max-batch-tokens': { type: 'string' },
       'max-seqs': { type: 'string' },
       'max-context': { type: 'string' },
@@ -125,7 +125,7 @@ export async function main(argv: string[]): Promise<void> {
       prefixCache: !values['no-prefix-cache'],
       ...kvTierOptions(values),
       admissionOrder: values.admission as AdmissionOrder | undefined,
-      blendSeparator: values['blend-separator'],
+      ...blendOptions(values),
       maxSeqs: int('max-seqs'),
       maxContext: int('max-context'),
       maxBatchTokens: int('max-batch-tokens'),
