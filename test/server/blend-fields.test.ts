@@ -131,3 +131,26 @@ test('through the real engine with the openai client: the worker gets the docume
   // The same usage as the tokens the worker got.
   assert.equal(reply.usage!.prompt_tokens, (submits.at(-1)!.input as number[]).length);
 });
+
+test('documents are reused across requests in any order: cached_tokens counts them, /metrics reports them', async () => {
+  const client = new OpenAI({ baseURL: `${real.url}/v1`, apiKey: 'none', maxRetries: 0 });
+  const counter = async (name: string) => {
+    const metrics = await (await fetch(`${real.url}/metrics`)).text();
+    return Number(new RegExp(`^vserve:${name}\\{[^}]*\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+  };
+  const docs = ['Once upon a time there was a big cat that liked to sleep in the sun all day.', 'A little boy named Tim found a shiny red ball in the park near his house.'];
+  const ask = (order: string[]) => client.completions.create({
+    model: MODEL, prompt: ['Two stories.', ...order, 'Which one had a ball?'].join(' # # '), max_tokens: 4, temperature: 0,
+    // @ts-expect-error vserve's extension field
+    blend: true,
+  });
+  const [jobs, reused] = [await counter('blend_chunk_jobs_total'), await counter('blend_documents_reused_total')];
+  const first = await ask(docs);
+  const second = await ask([docs[1]!, docs[0]!]);
+  const documentTokens = (submits.at(-1)!.params.documents ?? []).reduce((n, [s, e]) => n + e - s, 0);
+  assert.ok(documentTokens > 20);
+  assert.ok(second.usage!.prompt_tokens_details!.cached_tokens! >= documentTokens, `cached ${second.usage!.prompt_tokens_details!.cached_tokens} of ${documentTokens} document tokens`);
+  assert.equal(first.usage!.prompt_tokens, second.usage!.prompt_tokens);
+  assert.equal(await counter('blend_chunk_jobs_total') - jobs, 2, 'each document computed once');
+  assert.equal(await counter('blend_documents_reused_total') - reused, 4);
+});
