@@ -3,7 +3,8 @@
 // then a question; the answer is the full prompt's greedy continuation. Each configuration reads the
 // same prompt with its documents blended from the chunk store and is teacher-forced through the answer:
 // at every answer position, KL divergence and top-1 agreement of its next-token distribution against the
-// full prompt's. The noise floor is the full prompt computed in other step sizes. Runs the engine's own
+// full prompt's. The noise floor is the full prompt computed in other step sizes. Also measured: documents
+// computed after the first token only, and gradual filtering. Runs the engine's own
 // scheduler, chunk jobs, placement and selective recompute (an EngineCore driven step by step).
 import type { RequestParams } from '../src/engine/completion.js';
 import type { EngineCore } from '../src/engine/engine-core.js';
@@ -119,14 +120,16 @@ export function measureRagQuality(o: RagQualityOptions): RagQualityResult {
     return { prompt, documents };
   });
 
-  type Config = { name: string; recompute: number | null; context: 'prefix' | 'bos' | null; core: EngineCore; params: (docs: [number, number][]) => RequestParams };
+  type Config = { name: string; recompute: number | null; context: 'prefix' | 'bos' | 'prefix-gradual' | null; core: EngineCore; params: (docs: [number, number][]) => RequestParams };
   const reference = core({});
   const prefixCore = core({ blendContext: 'prefix' });
   const bosCore = core({ blendContext: 'bos' });
+  const gradualCore = core({ blendStages: 3 });
   const configs: Config[] = [
     { name: 'noise floor: full prompt in 16-token steps', recompute: null, context: null, core: core({ maxBatchTokens: 16 }), params: () => ({}) },
     ...o.shares.map((r): Config => ({ name: `blend r=${r * 100}%`, recompute: r, context: 'prefix', core: prefixCore, params: (documents) => ({ documents, blend: { recompute: r } }) })),
     { name: 'blend r=15%, documents computed after BOS only', recompute: 0.15, context: 'bos', core: bosCore, params: (documents) => ({ documents, blend: { recompute: 0.15 } }) },
+    { name: 'blend r=15%, gradual filtering over 3 layers', recompute: 0.15, context: 'prefix-gradual', core: gradualCore, params: (documents) => ({ documents, blend: { recompute: 0.15 } }) },
   ];
 
   const scores = new Map<string, PositionScore[]>(configs.map((c) => [c.name, []]));

@@ -8,6 +8,7 @@ export const BLEND_OPTIONS = {
   'blend-separator': { type: 'string' },
   'blend-recompute': { type: 'string' },
   'blend-layer': { type: 'string' },
+  'blend-stages': { type: 'string' },
   'blend-context': { type: 'string' },
 } as const;
 
@@ -15,6 +16,7 @@ const BLEND_FLAGS: readonly FlagHelp[] = [
   ['--blend-separator TEXT', 'where a completion prompt that sets "blend" is cut into documents', '(default " # # "): leading text # # document # # ... # # question'],
   ['--blend-recompute R', 'share (0..1) of a blended document\'s tokens recomputed when a request', 'names none (default 0.15)'],
   ['--blend-layer N', 'the layer whose key deviation picks the tokens recomputed (default 1)'],
+  ['--blend-stages N', 'gradual filtering: narrow the selection over N layers from there (default 1)'],
   ['--blend-context WHAT', 'what a document\'s stored KV is computed after: prefix (the prompt before', 'its first document; default) or bos (the first token only)'],
 ];
 
@@ -22,14 +24,15 @@ export function blendHelp(column: number): string {
   return flagHelp(BLEND_FLAGS, column);
 }
 
-type BlendFlags = { 'blend-separator'?: string; 'blend-recompute'?: string; 'blend-layer'?: string; 'blend-context'?: string };
+type BlendFlags = { 'blend-separator'?: string; 'blend-recompute'?: string; 'blend-layer'?: string; 'blend-stages'?: string; 'blend-context'?: string };
 
 /** The engine's blend options from the flags (the engine checks ranges and names). */
-export function blendOptions(v: BlendFlags): Pick<EngineOptions, 'blendSeparator' | 'blendRecompute' | 'blendLayer' | 'blendContext'> {
+export function blendOptions(v: BlendFlags): Pick<EngineOptions, 'blendSeparator' | 'blendRecompute' | 'blendLayer' | 'blendStages' | 'blendContext'> {
   return {
     ...(v['blend-separator'] !== undefined ? { blendSeparator: v['blend-separator'] } : {}),
     ...(v['blend-recompute'] !== undefined ? { blendRecompute: numberOption('blend-recompute', v['blend-recompute']) } : {}),
     ...(v['blend-layer'] !== undefined ? { blendLayer: intOption('blend-layer', v['blend-layer'], 0, 0) } : {}),
+    ...(v['blend-stages'] !== undefined ? { blendStages: intOption('blend-stages', v['blend-stages'], 1, 1) } : {}),
     ...(v['blend-context'] !== undefined ? { blendContext: v['blend-context'] as EngineOptions['blendContext'] } : {}),
   };
 }

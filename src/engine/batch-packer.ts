@@ -18,8 +18,9 @@ export interface PackOptions {
   padTo?: number;
   /** Token id used for padding (default 0). */
   padToken?: number;
-  /** The selection layer of blended sequences' reused document tokens (BatchBlend.layer; default 1). */
+  /** The selection layer of blended sequences' reused document tokens (BatchBlend.layer; default 1), and its stages. */
   blendLayer?: number;
+  blendStages?: number;
 }
 
 export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): PackedBatch {
@@ -31,20 +32,25 @@ export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): Pa
   const slots = new Int32Array(n);
   const logitRows: number[] = [];
   const sampling: StepWork[] = [];
-  const groups = work.some((w) => w.seq.blend) ? new Int32Array(n).fill(-1) : undefined;
+  // Made when a step holds a reused document token (a blended prompt's first pass), not for its decodes.
+  let groups: Int32Array | undefined;
   const shares: number[] = [];
   let row = 0;
   for (const w of work) {
     const { seq, count } = w;
     const start = seq.computed;
     const share = rowsPer(w);
-    const group = seq.blend && groups ? shares.push(seq.blend.recompute) - 1 : -1;
+    let group = -1;
     for (let i = 0; i < share; i++, row++) {
       tokens[row] = i < count ? seq.tokenAt(start + i) : (opts.padToken ?? 0);
       positions[row] = start + i;
       rows[row] = seq.rows + i;
       slots[row] = seq.slot;
-      if (group >= 0 && i < count && inDocument(seq.blend!.documents, start + i)) groups![row] = group;
+      if (seq.blend && i < count && inDocument(seq.blend.documents, start + i)) {
+        groups ??= new Int32Array(n).fill(-1);
+        if (group < 0) group = shares.push(seq.blend.recompute) - 1;
+        groups[row] = group;
+      }
     }
     // A chunk job only fills the chunk store: it samples nothing.
     if (start + count === seq.length && !seq.chunkJob) {
@@ -52,7 +58,7 @@ export function packBatch(work: readonly StepWork[], opts: PackOptions = {}): Pa
       sampling.push(w);
     }
   }
-  const blend = groups && { groups, shares: Float64Array.from(shares), layer: opts.blendLayer ?? 1 };
+  const blend = groups && { groups, shares: Float64Array.from(shares), layer: opts.blendLayer ?? 1, stages: opts.blendStages ?? 1 };
   return { batch: { tokens, positions, rows, slots, logitRows: Int32Array.from(logitRows), ...(blend ? { blend } : {}) }, sampling };
 }
 

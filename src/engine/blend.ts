@@ -23,10 +23,12 @@ export interface BlendSettings {
   recompute: number;
   /** The layer whose key deviation picks the tokens recomputed in the layers after it (0-based). */
   layer: number;
+  /** Gradual filtering: how many consecutive layers from `layer` on narrow the selection (1: one selection). */
+  stages: number;
   context: BlendContext;
 }
 
-export const DEFAULT_BLEND: BlendSettings = { recompute: 0.15, layer: 1, context: 'prefix' };
+export const DEFAULT_BLEND: BlendSettings = { recompute: 0.15, layer: 1, stages: 1, context: 'prefix' };
 
 /** One document of a sequence: where it lies in the prompt, and the chunk it is stored as. */
 export interface BlendDocument {

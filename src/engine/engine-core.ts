@@ -133,7 +133,7 @@ export class EngineCore {
     this.lastStepIdle = plan.work.length === 0;
     if (plan.work.length === 0) return failed;
     const t0 = performance.now();
-    const { batch, sampling } = packBatch(plan.work, { blendLayer: this.blendSettings.layer });
+    const { batch, sampling } = packBatch(plan.work, { blendLayer: this.blendSettings.layer, blendStages: this.blendSettings.stages });
     let logits: Float32Array;
     try {
       this.kv.apply(plan.kv);
@@ -325,6 +325,11 @@ export class EngineCore {
 
   /** Fails the whole request `seq` belongs to (every choice leaves the engine); nothing if it is already gone. */
   private fail(seq: Sequence, e: unknown): EngineEvent[] {
+    // A chunk job belongs to no request: it leaves, and a request that needs its document starts another.
+    if (seq.chunkJob) {
+      this.scheduler.remove(seq);
+      return [];
+    }
     const request = this.requests.get(seq.id);
     if (!request) return [];
     for (const s of request.choices) if (s) this.scheduler.remove(s);

@@ -102,6 +102,7 @@ export function resolveEngineOptions(opts: EngineOptions, modelContext: number):
     blend: {
       recompute: fraction('blendRecompute', opts.blendRecompute, DEFAULT_BLEND.recompute),
       layer: int('blendLayer', opts.blendLayer, DEFAULT_BLEND.layer, 0),
+      stages: int('blendStages', opts.blendStages, DEFAULT_BLEND.stages, 1),
       context: oneOf('blendContext', opts.blendContext, DEFAULT_BLEND.context, BLEND_CONTEXTS),
     },
   };

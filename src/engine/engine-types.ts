@@ -120,6 +120,11 @@ export interface EngineOptions {
   /** The layer (0-based) whose key deviation picks the document tokens recomputed after it (default 1). */
   blendLayer?: number;
   /**
+   * Gradual filtering: the selection narrows over this many consecutive layers from blendLayer on, keeping
+   * a falling share until the last keeps blendRecompute (default 1: one selection).
+   */
+  blendStages?: number;
+  /**
    * What a document's stored KV is computed after: 'prefix' (the prompt's tokens before its first document,
    * the default) or 'bos' (its first token only).
    */

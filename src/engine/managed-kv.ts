@@ -204,9 +204,10 @@ export class ManagedKV implements EngineKV {
       seq.claimed = seq.blockHashes.slice(hits.length);
       this.prefix.claim(seq.claimed, seq.key);
       if (seq.admittedAt === undefined) {
+        // Reused documents count as cached for the client, but not as prefix-cache hits (they have their own counters).
         const reused = seq.blend?.documents.reduce((n, d) => n + d.end - d.start, 0) ?? 0;
         seq.cachedTokens = Math.min(cached + reused, seq.prompt.length);
-        this.prefix.countQuery(seq.prompt.length, seq.cachedTokens);
+        this.prefix.countQuery(seq.prompt.length, Math.min(cached, seq.prompt.length));
       }
     }
     return { ok: true, slot, cached, count };

@@ -20,7 +20,7 @@ export class RequestParamsError extends RequestFaultError {
 
 const ENGINE_OPTION_KEYS = Object.keys({
   kvManager: 1, kvMemory: 1, pageSize: 1, kvType: 1, kvResidual: 1, kvRotate: 1, kvPolicy: 1, kvBudget: 1, blockSize: 1, maxSeqs: 1, maxBatchTokens: 1, maxContext: 1, scheduler: 1, watermark: 1,
-  prefixCache: 1, kvStore: 1, kvDisk: 1, kvDiskBytes: 1, kvStoreTimeoutMs: 1, admissionOrder: 1, maxAdmissionDelayMs: 1, blendSeparator: 1, blendRecompute: 1, blendLayer: 1, blendContext: 1, threads: 1, backend: 1,
+  prefixCache: 1, kvStore: 1, kvDisk: 1, kvDiskBytes: 1, kvStoreTimeoutMs: 1, admissionOrder: 1, maxAdmissionDelayMs: 1, blendSeparator: 1, blendRecompute: 1, blendLayer: 1, blendStages: 1, blendContext: 1, threads: 1, backend: 1,
 } satisfies Record<keyof EngineOptions, 1>);
 
 const REQUEST_PARAM_KEYS = Object.keys({

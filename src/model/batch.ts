@@ -33,6 +33,8 @@ export interface BatchBlend {
   shares: Float64Array;
   /** The layer whose key deviation picks them; every token runs through layers 0..layer. */
   layer: number;
+  /** Gradual filtering: select on this many consecutive layers from `layer` on (default 1). */
+  stages?: number;
   /** Set by the forward pass: group tokens that ran through every layer. */
   recomputed?: number;
 }

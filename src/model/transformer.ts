@@ -5,7 +5,7 @@ import type { Backend, KVView } from '../backend/backend.js';
 import type { ModelParts } from './architecture.js';
 import { architectureOf } from './architectures/index.js';
 import type { Batch } from './batch.js';
-import { blendCandidates, cachedKeys, gatherRows, narrowBatch, selectRecomputed, withoutReusedGroups } from './blend-selection.js';
+import { BlendSelectionPass, gatherRows, narrowBatch, withoutReusedGroups } from './blend-selection.js';
 import { type LayerStep, Scratch } from './blocks/layer-step.js';
 import { GGUFFile } from './gguf/reader.js';
 import { MetadataReader, type ModelConfig } from './model-config.js';
@@ -75,29 +75,24 @@ export class TransformerModel {
     b.embed(x, batch.tokens, p.tokenEmbd);
     if (p.embedScale !== undefined) for (let i = 0; i < x.length; i++) x[i] = x[i]! * p.embedScale;
     b.rmsnorm(h, x, p.layers[0]!.inputNorm, n, c.dim, c.normEps);
-    const blend = batch.blend;
-    const selectAt = blend ? Math.min(blend.layer, p.layers.length - 1) : -1;
-    const candidates = blend ? blendCandidates(blend, true) : new Int32Array(0);
-    let keysBefore: Float32Array | undefined;
+    const selection = batch.blend && new BlendSelectionPass(batch.blend, p.layers.length);
     for (let l = 0; l < p.layers.length; l++) {
-      if (l === selectAt && candidates.length > 0) keysBefore = cachedKeys(kv, l, batch, candidates);
+      selection?.before(l, kv, batch);
       const step: LayerStep = { backend: b, batch, kv, layer: l, n, rows: batch.layerRows?.(l) ?? batch.rows ?? batch.positions, scratch: this.scratch };
       const out = p.layers[l]!.forward(x, h, step);
       // The next layer's input norm rides on this add; the final norm only needs the logit rows.
       const next = p.layers[l + 1];
       if (next) b.addRmsnorm(x, out, h, next.inputNorm, n, c.dim, c.normEps);
       else b.add(x, out, n * c.dim);
-      if (l === selectAt && blend) {
-        if (keysBefore) {
-          const keep = selectRecomputed(blend, n, candidates, keysBefore, cachedKeys(kv, l, batch, candidates));
-          gatherRows(x, c.dim, keep);
-          gatherRows(h, c.dim, keep);
-          batch = narrowBatch(batch, keep);
-          n = keep.length;
-        }
-        input.blend!.recomputed = blendCandidates(batch.blend!, false).length;
+      const keep = selection?.after(l, kv, batch);
+      if (keep) {
+        gatherRows(x, c.dim, keep);
+        gatherRows(h, c.dim, keep);
+        batch = narrowBatch(batch, keep);
+        n = keep.length;
       }
     }
+    if (input.blend) input.blend.recomputed = BlendSelectionPass.recomputed(batch);
 
     // Only the requested rows go through the final norm and the (large) output projection.
     const m = batch.logitRows.length;

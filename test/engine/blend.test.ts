@@ -123,6 +123,15 @@ test('the share of document tokens recomputed is the one asked, per sequence and
   assert.equal(c.stats().blend!.tokensRecomputed - before, Math.ceil(0.3 * docTokens));
 });
 
+test('gradual filtering narrows over several layers to the same share', () => {
+  const c = core({ maxBatchTokens: 512, blendStages: 3 });
+  const { prompt, documents } = blended([0, 2]);
+  const out = run(c, [{ prompt, params: { documents, blend: { recompute: 0.2 } } }]).get(0)!;
+  assert.equal(out.error, undefined);
+  const docTokens = docs[0]!.length + docs[2]!.length;
+  assert.equal(c.stats().blend!.tokensRecomputed, Math.ceil(0.2 * docTokens));
+});
+
 test('blend requests this engine cannot serve are refused by field', () => {
   const { prompt, documents } = blended([0, 1]);
   const errorOf = (c: EngineCore, params: RequestParams) => {
