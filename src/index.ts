@@ -28,6 +28,10 @@ export { ArrayKV } from './backend/array-kv.js';
 // Generation pieces: sampling, stop strings, the single-sequence loop.
 export { Sampler, SamplingError, validateSamplingParams, type SamplingParams, type SampledToken } from './engine/sampler.js';
 export { StopMatcher } from './engine/stop-matcher.js';
-export { RequestFaultError, type ErrorKind } from './engine/error-kind.js';
+// Errors: each crosses the engine's worker as its own class (engine/error-classes.ts), with its kind and code.
+export { RequestFaultError, InternalEngineError, ENGINE_CLOSED, type ErrorKind } from './engine/error-kind.js';
+export { ModelFaultError } from './engine/finite-logits.js';
+export { KVError, isKVError, type KVErrorCode } from './kv/errors.js';
+export { NativeAddonError } from './backend/native/addon.js';
 export type { ResponseFormat } from './constrained/json-schema.js';
 export { generate, ContextLengthError, type GenerateOptions, type GenerateDelta, type GenerateSummary } from './engine/generate.js';

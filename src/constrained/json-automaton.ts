@@ -7,6 +7,7 @@
 // through only when the rest still fits the token budget, so a document cut by max_tokens is never
 // left open: as the budget runs out, only tokens that close it remain.
 import { itemSchema, itemsLength, membersLength, minLength, type ArraySchema, type ObjectSchema, type Schema } from './json-schema.js';
+import { bytesToFinish, type NumberBounds } from './number-bounds.js';
 
 type NumPhase = 'sign' | 'zero' | 'int' | 'dot' | 'frac' | 'e' | 'esign' | 'exp';
 
@@ -22,8 +23,11 @@ type Frame =
    * n: code points begun; min / max: the length bounds (0 and Infinity when none); hiD: this \u escape began with D.
    */
   | { t: 'str'; esc: number; hex: number; utf8: number; u8lo: number; u8hi: number; n: number; min: number; max: number; hiD: boolean }
-  /** digits: those read so far (for integers with bounds, which need the value); lo / hi: inclusive bounds. */
-  | { t: 'num'; integer: boolean; phase: NumPhase; neg: boolean; digits: string; lo: bigint | null; hi: bigint | null }
+  /**
+   * bounds: null when there are none. int / frac: the digits read before and after the point (only
+   * under bounds, which need the value; frac is null before a point).
+   */
+  | { t: 'num'; integer: boolean; phase: NumPhase; neg: boolean; bounds: NumberBounds | null; int: string; frac: string | null }
   | { t: 'lit'; texts: readonly string[]; pos: number };
 
 export interface JsonState {
@@ -120,10 +124,11 @@ function startValue(s: Schema, b: number): (Frame | null)[] {
     case 'string':
       return b === Q ? [{ t: 'str', esc: 0, hex: 0, utf8: 0, u8lo: 0x80, u8hi: 0xbf, n: 0, min: s.minLength ?? 0, max: s.maxLength ?? Infinity, hiD: false }] : [];
     case 'number': {
-      const start = { t: 'num' as const, integer: s.integer, lo: s.lo ?? null, hi: s.hi ?? null };
-      const f: Frame | undefined =
-        b === 0x2d ? { ...start, phase: 'sign', neg: true, digits: '' } : isDigit(b) ? { ...start, phase: b === 0x30 ? 'zero' : 'int', neg: false, digits: String.fromCharCode(b) } : undefined;
-      return f && integerRest(f) >= 0 ? [f] : [];
+      const bounds = s.bounds ?? null;
+      const start = { t: 'num' as const, integer: s.integer, bounds, frac: null };
+      const f: NumFrame | undefined =
+        b === 0x2d ? { ...start, phase: 'sign', neg: true, int: '' } : isDigit(b) ? { ...start, phase: b === 0x30 ? 'zero' : 'int', neg: false, int: bounds ? String.fromCharCode(b) : '' } : undefined;
+      return f && numberRest(f) >= 0 ? [f] : [];
     }
     case 'ref':
       return startValue(s.def.schema, b);
@@ -235,46 +240,49 @@ function feedString(frames: readonly Frame[], f: Extract<Frame, { t: 'str' }>, b
   return [];
 }
 
-function feedNumber(frames: readonly Frame[], f: Extract<Frame, { t: 'num' }>, b: number): (readonly Frame[])[] {
-  const next = numberStep(f.phase, b, f.integer);
+type NumFrame = Extract<Frame, { t: 'num' }>;
+
+function feedNumber(frames: readonly Frame[], f: NumFrame, b: number): (readonly Frame[])[] {
+  // Under bounds a number takes no exponent (see number-bounds.ts).
+  const next = numberStep(f.phase, b, f.integer, f.bounds === null);
   if (next) {
-    const g = { ...f, phase: next, digits: hasBounds(f) && isDigit(b) ? f.digits + String.fromCharCode(b) : f.digits };
-    if (integerRest(g) >= 0) return [replaceTop(frames, g)];
+    const g = f.bounds ? withByte(f, next, b) : { ...f, phase: next };
+    if (numberRest(g) >= 0) return [replaceTop(frames, g)];
   }
   // Not part of the number: it ends here if it can, and the byte belongs to what encloses it.
   return numberComplete(f) ? feed(frames.slice(0, -1), b) : [];
 }
 
-const hasBounds = (f: Extract<Frame, { t: 'num' }>) => f.integer && (f.lo !== null || f.hi !== null);
+/** The frame after byte `b` (a digit or the point), keeping the digits that bounds are checked on. */
+function withByte(f: NumFrame, phase: NumPhase, b: number): NumFrame {
+  if (phase === 'dot') return { ...f, phase, frac: '' };
+  const digit = String.fromCharCode(b);
+  return f.frac === null ? { ...f, phase, int: f.int + digit } : { ...f, phase, frac: f.frac + digit };
+}
 
-function numberComplete(f: Extract<Frame, { t: 'num' }>): boolean {
-  return NUM_ACCEPTING.has(f.phase) && (!hasBounds(f) || integerRest(f) === 0);
+function numberComplete(f: NumFrame): boolean {
+  return NUM_ACCEPTING.has(f.phase) && numberRest(f) === 0;
 }
 
 /**
- * For an integer with bounds: the fewest digits still to write for a value in range (0: it is one
- * already), or -1 when no continuation of what is written lands in range. Digits d followed by k more
- * reach exactly the magnitudes [d*10^k, (d+1)*10^k - 1] (none beyond d itself when d is 0).
+ * The fewest bytes still to write for a complete number (0: it is one already), or -1 when no
+ * continuation of what is written is one within the bounds.
  */
-function integerRest(f: Extract<Frame, { t: 'num' }>): number {
-  if (!hasBounds(f)) return f.phase === 'sign' ? 1 : 0;
-  const { lo, hi } = f;
-  // The range of magnitudes the sign leaves open.
-  const mlo = f.neg ? (hi === null ? 0n : -hi) : lo;
-  const mhi = f.neg ? (lo === null ? null : -lo) : hi;
-  if (mhi !== null && mhi < 0n) return -1;
-  if (f.digits === '') return mlo === null || mlo <= 0n ? 1 : String(mlo).length;
-  const d = BigInt(f.digits);
-  const last = f.digits === '0' ? 0 : Infinity;
-  for (let k = 0, p = 1n; k <= last; k++, p *= 10n) {
-    const a = d * p;
-    if (mhi !== null && a > mhi) return -1;
-    if (mlo === null || a + p - 1n >= mlo) return k;
+function numberRest(f: NumFrame): number {
+  if (!f.bounds) return NUM_ACCEPTING.has(f.phase) ? 0 : 1;
+  // A frame is asked again for the mask's budget check and when the number ends; frames never change.
+  let rest = restOfFrame.get(f);
+  if (rest === undefined) {
+    const range = f.neg ? f.bounds.negative : f.bounds.positive;
+    rest = range ? bytesToFinish(range, f.integer, f.int, f.frac) : -1;
+    restOfFrame.set(f, rest);
   }
-  return -1;
+  return rest;
 }
 
-function numberStep(p: NumPhase, b: number, integer: boolean): NumPhase | undefined {
+const restOfFrame = new WeakMap<NumFrame, number>();
+
+function numberStep(p: NumPhase, b: number, integer: boolean, exponent: boolean): NumPhase | undefined {
   const digit = isDigit(b);
   switch (p) {
     case 'sign':
@@ -283,11 +291,11 @@ function numberStep(p: NumPhase, b: number, integer: boolean): NumPhase | undefi
     case 'int':
       if (digit) return p === 'int' ? 'int' : undefined;
       if (integer) return undefined;
-      return b === 0x2e ? 'dot' : b === 0x65 || b === 0x45 ? 'e' : undefined;
+      return b === 0x2e ? 'dot' : exponent && (b === 0x65 || b === 0x45) ? 'e' : undefined;
     case 'dot':
       return digit ? 'frac' : undefined;
     case 'frac':
-      return digit ? 'frac' : b === 0x65 || b === 0x45 ? 'e' : undefined;
+      return digit ? 'frac' : exponent && (b === 0x65 || b === 0x45) ? 'e' : undefined;
     case 'e':
       return digit ? 'exp' : b === 0x2b || b === 0x2d ? 'esign' : undefined;
     case 'esign':
@@ -320,8 +328,7 @@ function frameCost(f: Frame): number {
     case 'str':
       return 1 + f.esc + f.hex + f.utf8 + Math.max(0, f.min - f.n);
     case 'num':
-      if (hasBounds(f)) return integerRest(f);
-      return NUM_ACCEPTING.has(f.phase) ? 0 : 1;
+      return numberRest(f);
     case 'lit':
       return Math.min(...f.texts.map((x) => x.length - f.pos));
     case 'obj':

@@ -2,14 +2,16 @@
 // automaton walks. Anything else is refused with an error naming the keyword: a schema keyword the
 // output would silently not honour is worse than a 400.
 import { RequestFaultError } from '../engine/error-kind.js';
+import { nextDown, nextUp } from './exact-decimal.js';
+import { doubleBounds, integerBounds as integerRange, shortestNumber, type NumberBounds } from './number-bounds.js';
 
 export type Schema =
   | { kind: 'any' }
   | ObjectSchema
   | ArraySchema
   | { kind: 'string'; minLength?: number; maxLength?: number }
-  /** lo / hi: inclusive integer bounds (integers only; null = unbounded). */
-  | { kind: 'number'; integer: boolean; lo?: bigint | null; hi?: bigint | null }
+  /** bounds: what minimum, maximum and their exclusive forms leave (absent: no bound). */
+  | { kind: 'number'; integer: boolean; bounds?: NumberBounds }
   | { kind: 'boolean' }
   | { kind: 'null' }
   /** enum / const: the allowed values as compact JSON, one char per UTF-8 byte (the automaton reads bytes). */
@@ -151,11 +153,17 @@ function countRange(o: Record<string, unknown>, lowKey: string, highKey: string,
   return [low, high];
 }
 
-/** Integer bounds as inclusive bigints (exclusive ones moved inward). */
-function integerBounds(o: Record<string, unknown>, at: string): { lo: bigint | null; hi: bigint | null } {
+function checkBoundValues(o: Record<string, unknown>, at: string): void {
   for (const k of BOUNDS) {
     if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) refuse(`the schema keyword "${k}" (at ${at}) must be a finite number, got ${JSON.stringify(o[k])}`);
   }
+}
+
+const boundsNamed = (o: Record<string, unknown>) => BOUNDS.filter((k) => o[k] !== undefined).map((k) => `"${k}" ${String(o[k])}`).join(', ');
+
+/** Integer bounds as inclusive bigints (exclusive ones moved inward). */
+function integerBounds(o: Record<string, unknown>, at: string): NumberBounds | undefined {
+  checkBoundValues(o, at);
   const num = (k: string) => o[k] as number | undefined;
   const los: bigint[] = [];
   const his: bigint[] = [];
@@ -163,10 +171,32 @@ function integerBounds(o: Record<string, unknown>, at: string): { lo: bigint | n
   if (num('exclusiveMinimum') !== undefined) los.push(BigInt(Math.floor(num('exclusiveMinimum')!)) + 1n);
   if (num('maximum') !== undefined) his.push(BigInt(Math.floor(num('maximum')!)));
   if (num('exclusiveMaximum') !== undefined) his.push(BigInt(Math.ceil(num('exclusiveMaximum')!)) - 1n);
+  if (los.length === 0 && his.length === 0) return undefined;
   const lo = los.length ? los.reduce((a, b) => (a > b ? a : b)) : null;
   const hi = his.length ? his.reduce((a, b) => (a < b ? a : b)) : null;
-  if (lo !== null && hi !== null && lo > hi) refuse(`${at}: no integer satisfies its bounds (${BOUNDS.filter((k) => o[k] !== undefined).map((k) => `"${k}" ${String(o[k])}`).join(', ')})`);
-  return { lo, hi };
+  if (lo !== null && hi !== null && lo > hi) refuse(`${at}: no integer satisfies its bounds (${boundsNamed(o)})`);
+  return integerRange(lo, hi);
+}
+
+/**
+ * Bounds on a number as inclusive bounds on the double its text reads as: an exclusive bound is the
+ * next double inward, so that a text reading as the bound itself is outside.
+ */
+function numberBounds(o: Record<string, unknown>, at: string): NumberBounds | undefined {
+  checkBoundValues(o, at);
+  const num = (k: string) => o[k] as number | undefined;
+  const los: number[] = [];
+  const his: number[] = [];
+  if (num('minimum') !== undefined) los.push(num('minimum')!);
+  if (num('exclusiveMinimum') !== undefined) los.push(nextUp(num('exclusiveMinimum')!));
+  if (num('maximum') !== undefined) his.push(num('maximum')!);
+  if (num('exclusiveMaximum') !== undefined) his.push(nextDown(num('exclusiveMaximum')!));
+  if (los.length === 0 && his.length === 0) return undefined;
+  const lo = los.length ? Math.max(...los) : undefined;
+  const hi = his.length ? Math.min(...his) : undefined;
+  // Past the largest double only a text that overflows to Infinity would do.
+  if (lo === Infinity || hi === -Infinity || (lo !== undefined && hi !== undefined && lo > hi)) refuse(`${at}: no finite number satisfies its bounds (${boundsNamed(o)})`);
+  return doubleBounds(lo, hi);
 }
 
 function compileSchema(s: unknown, cx: Context, at: string): Schema {
@@ -227,10 +257,9 @@ function compileSchema(s: unknown, cx: Context, at: string): Schema {
     }
     case 'number':
     case 'integer': {
-      const bounded = BOUNDS.filter((k) => o[k] !== undefined);
-      // Bounds on decimals and exponents cannot be checked digit by digit the same way; refusing is honest.
-      if (type === 'number' && bounded.length > 0) refuse(`the schema keyword "${bounded[0]}" (at ${at}) is supported only with type "integer", not "number"`);
-      return type === 'integer' ? { kind: 'number', integer: true, ...integerBounds(o, at) } : { kind: 'number', integer: false };
+      const integer = type === 'integer';
+      const bounds = integer ? integerBounds(o, at) : numberBounds(o, at);
+      return bounds ? { kind: 'number', integer, bounds } : { kind: 'number', integer };
     }
     default:
       return { kind: type as 'string' | 'boolean' | 'null' };
@@ -261,7 +290,7 @@ export function minLength(s: Schema): number {
     case 'any':
       return 1;
     case 'number':
-      return s.integer ? integerLength(s.lo ?? null, s.hi ?? null) : 1;
+      return s.bounds ? shortestNumber(s.bounds, s.integer) : 1;
     case 'object':
       return 2 + membersLength(s, s.required, true);
     case 'array': {
@@ -289,12 +318,6 @@ export function membersLength(s: ObjectSchema, names: readonly string[], first: 
   let n = names.length - (first ? 1 : 0);
   for (const name of names) n += name.length + 3 + minLength(s.props.get(name)!);
   return n;
-}
-
-/** Characters of the shortest integer in [lo, hi]: the one nearest zero. */
-export function integerLength(lo: bigint | null, hi: bigint | null): number {
-  const v = lo !== null && lo > 0n ? lo : hi !== null && hi < 0n ? hi : 0n;
-  return String(v).length;
 }
 
 /** The schema of the array's item at `index` (from 0). */

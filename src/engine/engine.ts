@@ -7,8 +7,9 @@ import type { RequestParams } from './completion.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { emptyUsage, type EngineDelta, type EngineInfo, type EngineInput, type EngineOptions, type EngineStats } from './engine-types.js';
 import { checkEngineOptionKeys, checkRequestParamKeys } from './option-keys.js';
-import { RequestError, RequestStream } from './request-stream.js';
-import { ENGINE_CLOSED, RequestFaultError } from './error-kind.js';
+import { RequestStream } from './request-stream.js';
+import { EngineClosedError, RequestFaultError } from './error-kind.js';
+import { rebuildError } from './error-classes.js';
 import { ChatTemplate } from '../model/chat-template.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
@@ -17,11 +18,7 @@ import { resolveBlendSeparator } from './prompt-documents.js';
 import { boundsContext } from './kv-eviction.js';
 import { BlockWatchers, type BlockListener, type BlockWatch } from './block-watchers.js';
 
-export class EngineClosedError extends Error {
-  override name = 'EngineClosedError';
-  readonly kind = 'internal' as const;
-  readonly code = ENGINE_CLOSED;
-}
+export { EngineClosedError };
 
 export interface GenerateCallOptions {
   /** Aborting it ends the request (finish_reason 'abort') and frees its KV. */
@@ -76,7 +73,7 @@ export class Engine {
       onMessage = (m) => {
         if (m.type === 'load-progress') watch.onProgress?.(m.done, m.total);
         else if (m.type === 'ready') resolve(m.info);
-        else if (m.type === 'load-error') reject(new RequestError(m.error));
+        else if (m.type === 'load-error') reject(rebuildError(m.error));
       };
       onError = reject;
       onExit = (code) => reject(new EngineClosedError(`the engine worker exited (code ${code}) while loading ${modelPath}`));
@@ -186,7 +183,7 @@ export class Engine {
         for (const e of m.events) {
           const stream = this.streams.get(e.id);
           if (!stream) continue;
-          if (e.error) stream.fail(new RequestError(e.error));
+          if (e.error) stream.fail(rebuildError(e.error));
           else if (e.delta) stream.push(e.delta);
           if (stream.done) this.streams.delete(e.id);
         }

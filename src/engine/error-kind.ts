@@ -10,10 +10,19 @@ export interface ErrorDescription {
   code?: string;
   /** The request field at fault, in the HTTP API's snake_case ('prompt' stands for the prompt or messages). */
   param?: string;
+  /** Where it was thrown, on the worker: the error rebuilt on the main thread keeps it for whoever debugs. */
+  stack?: string;
 }
 
 /** The code of the error every request gets once the engine has stopped (a 503, not the request's fault). */
 export const ENGINE_CLOSED = 'engine_closed';
+
+/** Every request, and every call, once the engine has stopped. */
+export class EngineClosedError extends Error {
+  override name = 'EngineClosedError';
+  readonly kind = 'internal' as const;
+  readonly code = ENGINE_CLOSED;
+}
 
 /** An error the request caused: the client gets a 400 with this code, naming `param`. */
 export class RequestFaultError extends RangeError {
@@ -42,5 +51,6 @@ export function describeError(e: unknown): ErrorDescription {
     ...(kind === 'request' || kind === 'internal' ? { kind } : {}),
     ...(typeof code === 'string' ? { code } : {}),
     ...(typeof param === 'string' ? { param } : {}),
+    ...(typeof e.stack === 'string' ? { stack: e.stack } : {}),
   };
 }

@@ -2,21 +2,6 @@
 // ends after the deltas that carry finish_reason (one per choice when n > 1), or throws the request's error. Leaving the loop
 // early (break, return, throw) aborts the request so its KV is freed.
 import type { EngineDelta } from './engine-types.js';
-import type { ErrorDescription, ErrorKind } from './error-kind.js';
-
-/** An error from the worker, rebuilt on this thread with its name, kind, code and field. */
-export class RequestError extends Error {
-  readonly kind: ErrorKind | undefined;
-  readonly code: string | undefined;
-  readonly param: string | undefined;
-  constructor(d: ErrorDescription) {
-    super(d.message);
-    this.name = d.name;
-    this.kind = d.kind;
-    this.code = d.code;
-    this.param = d.param;
-  }
-}
 
 export class RequestStream implements AsyncIterableIterator<EngineDelta> {
   private readonly queue: EngineDelta[] = [];

@@ -1,5 +1,6 @@
 // The schema keywords beyond the basic subset ($ref with recursion, prefixItems, minItems/maxItems,
-// minLength/maxLength, integer bounds), held to an independent validator (schema-validator.ts):
+// minLength/maxLength, integer bounds; number bounds have their own file), held to an independent
+// validator (schema-validator.ts):
 // - a random walk over bytes, with a byte budget, never meets a dead end, always finishes inside the
 //   budget, and everything it writes satisfies the schema;
 // - texts near those (mutated) and random JSON values are accepted exactly when they parse and satisfy it;
@@ -228,8 +229,10 @@ test('refusals name the keyword and say what is wrong', () => {
   refused({ type: 'integer', minimum: 5, maximum: 4 }, 'no integer satisfies', '"minimum" 5', '"maximum" 4');
   refused({ type: 'integer', exclusiveMinimum: 2, exclusiveMaximum: 3 }, 'no integer satisfies', '"exclusiveMinimum" 2');
   refused({ type: 'integer', minimum: '3' }, '"minimum"', 'finite number');
-  refused({ type: 'number', minimum: 0 }, '"minimum"', '"integer"');
-  refused({ type: ['integer', 'number'], exclusiveMaximum: 0 }, '"exclusiveMaximum"', '"integer"');
+  refused({ type: 'number', minimum: 0.5, maximum: 0.25 }, 'no finite number satisfies', '"minimum" 0.5', '"maximum" 0.25');
+  refused({ type: 'number', exclusiveMinimum: 1, exclusiveMaximum: 1 }, 'no finite number satisfies', '"exclusiveMinimum" 1');
+  refused({ type: 'number', exclusiveMinimum: Number.MAX_VALUE }, 'no finite number satisfies');
+  refused({ type: ['integer', 'number'], maximum: Infinity }, '"maximum"', 'finite number');
   refused({ $defs: { a: { type: 'object', required: ['x'], properties: { x: { $ref: '#/$defs/a' } } } }, $ref: '#/$defs/a' }, '#/$defs/a', 'no finite value');
   refused({ $defs: { a: { anyOf: [{ $ref: '#/$defs/b' }, { type: 'null' }] }, b: { $ref: '#/$defs/a' } }, $ref: '#/$defs/a' }, 'refers to itself without nesting');
   refused({ anyOf: [{ $ref: '#' }, { type: 'null' }] }, '"#"', 'refers to itself without nesting');

@@ -23,13 +23,9 @@ export function satisfies(v: unknown, schema: unknown, strict: boolean, root: un
       return codePoints >= (sc.minLength ?? 0) && codePoints <= (sc.maxLength ?? Infinity);
     }
     case 'number':
-      return typeof v === 'number';
+      return typeof v === 'number' && withinBounds(v, sc);
     case 'integer':
-      if (typeof v !== 'number' || !Number.isInteger(v)) return false;
-      if (sc.minimum !== undefined && !(v >= sc.minimum)) return false;
-      if (sc.maximum !== undefined && !(v <= sc.maximum)) return false;
-      if (sc.exclusiveMinimum !== undefined && !(v > sc.exclusiveMinimum)) return false;
-      return sc.exclusiveMaximum === undefined || v < sc.exclusiveMaximum;
+      return typeof v === 'number' && Number.isInteger(v) && withinBounds(v, sc);
     case 'boolean':
       return typeof v === 'boolean';
     case 'null':
@@ -52,6 +48,14 @@ export function satisfies(v: unknown, schema: unknown, strict: boolean, root: un
     }
   }
   throw new Error(`validator: unknown type ${String(type)}`);
+}
+
+/** minimum, maximum, exclusiveMinimum and exclusiveMaximum, compared with the value as read (a double). */
+function withinBounds(v: number, sc: Record<string, any>): boolean {
+  if (sc.minimum !== undefined && !(v >= sc.minimum)) return false;
+  if (sc.maximum !== undefined && !(v <= sc.maximum)) return false;
+  if (sc.exclusiveMinimum !== undefined && !(v > sc.exclusiveMinimum)) return false;
+  return sc.exclusiveMaximum === undefined || v < sc.exclusiveMaximum;
 }
 
 function resolve(ref: string, root: unknown): unknown {

@@ -32,7 +32,7 @@ const SCHEMAS: Record<string, object> = {
   open: { type: 'object', properties: { a: { type: 'number' } } },
 };
 
-/** Schemas with the keywords beyond the basic subset: recursion through $ref, prefixItems, item, length and integer bounds. */
+/** Schemas with the keywords beyond the basic subset: recursion through $ref, prefixItems, item, length, integer and number bounds. */
 const BOUNDED: Record<string, object> = {
   tree: {
     $defs: {
@@ -54,6 +54,16 @@ const BOUNDED: Record<string, object> = {
   },
   tuple: { type: 'array', prefixItems: [{ type: 'string', minLength: 2, maxLength: 8 }, { type: 'integer', minimum: 0, maximum: 9 }, { enum: ['cat', 'dog'] }], items: false, minItems: 3 },
   nestedLists: { definitions: { list: { type: 'array', maxItems: 3, items: { anyOf: [{ type: 'integer', minimum: 7, maximum: 130 }, { $ref: '#/definitions/list' }] } } }, $ref: '#/definitions/list' },
+  measures: {
+    type: 'object', additionalProperties: false, required: ['height', 'share', 'delta', 'tiny'],
+    properties: {
+      height: { type: 'number', exclusiveMinimum: 0, maximum: 2.5 },
+      share: { type: 'number', minimum: 0.25, exclusiveMaximum: 0.5 },
+      delta: { type: 'number', minimum: -40.75, maximum: -3.5 },
+      tiny: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 0.001 },
+      readings: { type: 'array', maxItems: 3, items: { type: ['number', 'null'], minimum: 100.5 } },
+    },
+  },
 };
 
 async function chatJson(body: object) {
@@ -87,7 +97,7 @@ test('json_schema: objects, arrays, enums, nested objects and anyOf, valid and m
   }
 });
 
-test('json_schema with $ref recursion, prefixItems, item, length and integer bounds: every seed and budget yields a matching document', async () => {
+test('json_schema with $ref recursion, prefixItems, item, length, integer and number bounds: every seed and budget yields a matching document', async () => {
   let nestedTrees = 0;
   for (const [name, schema] of Object.entries(BOUNDED)) {
     for (let seed = 1; seed <= 8; seed++) {
@@ -110,7 +120,7 @@ test('the legacy completions endpoint takes response_format too, streamed as wel
 });
 
 test('an unsupported schema keyword is a 400 naming it; too small a budget too', async () => {
-  for (const [schema, keyword] of [[{ type: 'string', pattern: '^a' }, 'pattern'], [{ type: 'object', properties: { x: { $ref: '#/x' } } }, '$ref'], [{ type: 'number', minimum: 3 }, 'minimum'], [{ type: 'string', format: 'date' }, 'format'], [{ $ref: 'https://example.com/a.json' }, '$ref'], [{ type: 'array', minItems: -1 }, 'minItems'], [{ type: 'array', uniqueItems: true }, 'uniqueItems']] as const) {
+  for (const [schema, keyword] of [[{ type: 'string', pattern: '^a' }, 'pattern'], [{ type: 'object', properties: { x: { $ref: '#/x' } } }, '$ref'], [{ type: 'number', multipleOf: 0.5 }, 'multipleOf'], [{ type: 'number', minimum: 3, maximum: 2 }, 'minimum'], [{ type: 'string', format: 'date' }, 'format'], [{ $ref: 'https://example.com/a.json' }, '$ref'], [{ type: 'array', minItems: -1 }, 'minItems'], [{ type: 'array', uniqueItems: true }, 'uniqueItems']] as const) {
     const r = await postJson(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } });
     assert.equal(r.status, 400, r.text);
     assert.equal(r.json.error.param, 'response_format');
