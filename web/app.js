@@ -1,14 +1,17 @@
 // vserve playground: a streaming chat over /v1/chat/completions and a live map of the KV cache fed by
-// the server's SSE feed (/api/kv/stream). Plain browser JavaScript, no build step.
+// the server's SSE feed (/api/kv/stream; kv-map.js and pool-graph.js draw it). Plain browser JavaScript,
+// no build step.
+import { renderKv } from './kv-map.js';
+import { drawPoolGraph } from './pool-graph.js';
+
 const $ = (id) => document.getElementById(id);
-const state = { model: undefined, history: [], messages: [], busy: false, controller: undefined, kvUpdates: 0 };
-const MAX_CELLS = 240;
+const state = { model: undefined, history: [], messages: [], busy: false, controller: undefined, kvUpdates: 0, lastKv: undefined };
 
 async function init() {
   try {
     const info = await (await fetch('/api/info')).json();
     state.model = info.model;
-    $('model').textContent = `${info.model} · ${info.arch} · ${info.kvManager} KV · ${info.scheduler} scheduler · ${info.maxSeqs} slots × ${info.maxContext} tokens`;
+    $('model').textContent = `${info.model} · ${info.arch} · ${info.kvManager} KV · ${info.scheduler} scheduler · ${info.maxSeqs} slot${info.maxSeqs === 1 ? '' : 's'} × ${info.maxContext} tokens`;
     $('key-label').hidden = !info.authRequired;
   } catch {
     $('model').textContent = 'server unreachable';
@@ -217,106 +220,30 @@ function watchKv() {
   const key = $('api-key').value;
   feed = new EventSource(key ? `/api/kv/stream?api_key=${encodeURIComponent(key)}` : '/api/kv/stream');
   feed.addEventListener('history', (e) => {
-    state.history = JSON.parse(e.data);
+    state.history = JSON.parse(e.data).samples;
   });
   feed.addEventListener('kv', (e) => {
     const snap = JSON.parse(e.data);
-    state.history.push({ t: snap.t, used: snap.usedPages, cached: snap.cachedPages, free: snap.freePages });
+    state.history.push(poolSample(snap));
     if (state.history.length > 600) state.history.shift();
     state.kvUpdates++;
     document.body.dataset.kvUpdates = String(state.kvUpdates);
-    renderPool(snap);
-    renderSlots(snap);
-    drawGraph(snap.totalPages);
+    $('kv-live').classList.add('on');
+    state.lastKv = snap;
+    renderKv(snap);
+    drawPoolGraph($('pool-graph'), state.history, snap.totalPages);
   });
+  feed.addEventListener('error', () => $('kv-live').classList.remove('on'));
 }
 
-function formatBytes(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${Number.isInteger(n) ? n : n.toFixed(1)} ${units[i]}`;
+/** The pool's pages by what holds them, as the server's history has them (src/server/kv-feed.ts). */
+function poolSample(s) {
+  return { t: s.t, running: Math.max(0, s.runningPages), cached: s.cachedPages, idle: s.idlePages, free: s.freePages };
 }
 
-function renderPool(s) {
-  $('kv-kind').textContent = `${s.kind} · ${formatBytes(s.pageBytes)} pages`;
-  const cache = s.prefixCache
-    ? ` · prefix cache: ${s.prefixCache.entries} blocks, ${(100 * s.prefixCache.hitRate).toFixed(0)}% of prompt tokens hit`
-    : ' · prefix cache off';
-  $('pool-figures').textContent = `pool: ${s.runningPages} in use, ${s.cachedPages} cached, ${s.idlePages} idle, ${s.freePages} free ` +
-    `of ${s.totalPages} pages · ${s.sharedPages} shared · ${s.storedTokens} tokens stored · ${s.running} running, ` +
-    `${s.waiting} waiting · ${s.preemptions} preemptions${cache}`;
-  // One bar for the whole pool: what each page is doing now.
-  const bar = $('pool-bar');
-  const parts = [['used', s.runningPages], ['cached', s.cachedPages], ['idle', s.idlePages], ['free', s.freePages]];
-  bar.replaceChildren(...parts.map(([kind, pages]) => {
-    const seg = document.createElement('span');
-    seg.className = `seg ${kind}`;
-    seg.style.flexGrow = String(pages);
-    seg.title = `${pages} ${kind} pages`;
-    return seg;
-  }));
-  bar.dataset.pages = JSON.stringify(Object.fromEntries(parts));
-}
-
-function renderSlots(s) {
-  const body = $('slots').querySelector('tbody');
-  body.replaceChildren(...s.slots.map((slot) => {
-    const tr = document.createElement('tr');
-    for (const v of [slot.slot, slot.state, slot.tokens, slot.pages, slot.sharedPages]) {
-      const td = document.createElement('td');
-      td.textContent = String(v);
-      tr.append(td);
-    }
-    const map = document.createElement('td');
-    map.className = 'map';
-    const cells = document.createElement('div');
-    cells.className = 'cells';
-    const shown = Math.min(slot.pages, MAX_CELLS);
-    for (let i = 0; i < shown; i++) {
-      const c = document.createElement('span');
-      c.className = `cell ${slot.state === 'idle' ? 'idle' : i < slot.sharedPages ? 'shared' : 'used'}`;
-      cells.append(c);
-    }
-    if (slot.pages > MAX_CELLS) cells.append(` +${slot.pages - MAX_CELLS}`);
-    map.append(cells);
-    tr.append(map);
-    return tr;
-  }));
-  // Tests (and curious users) can read the whole map at once.
-  $('slots').dataset.map = JSON.stringify(s.slots);
-}
-
-function drawGraph(total) {
-  const canvas = $('pool-graph');
-  const ctx = canvas.getContext('2d');
-  const { width: w, height: h } = canvas;
-  ctx.clearRect(0, 0, w, h);
-  const points = state.history.slice(-w);
-  if (points.length < 2 || !total) return;
-  const x = (i) => (i / (points.length - 1)) * w;
-  const y = (pages) => h - (pages / total) * (h - 4) - 2;
-  ctx.fillStyle = 'rgba(37, 99, 235, 0.18)';
-  ctx.beginPath();
-  ctx.moveTo(0, h);
-  points.forEach((p, i) => ctx.lineTo(x(i), y(p.used)));
-  ctx.lineTo(w, h);
-  ctx.fill();
-  ctx.strokeStyle = '#2563eb';
-  ctx.lineWidth = 1.5;
-  ctx.beginPath();
-  points.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p.used)) : ctx.moveTo(x(i), y(p.used))));
-  ctx.stroke();
-  // Pages only the prefix cache holds: the band under the used line, drawn over the used area.
-  ctx.fillStyle = 'rgba(13, 148, 136, 0.35)';
-  ctx.beginPath();
-  ctx.moveTo(0, h);
-  points.forEach((p, i) => ctx.lineTo(x(i), y(p.cached ?? 0)));
-  ctx.lineTo(w, h);
-  ctx.fill();
-  ctx.fillStyle = '#6b7280';
-  ctx.font = '11px system-ui';
-  ctx.fillText(`${points.at(-1).used} / ${total} pages used (${points.at(-1).cached ?? 0} cached)`, 6, 14);
-}
+// A resized window redraws the graph at its new size.
+window.addEventListener('resize', () => {
+  if (state.lastKv) drawPoolGraph($('pool-graph'), state.history, state.lastKv.totalPages);
+});
 
 void init();

@@ -40,4 +40,9 @@ export class BlockAllocator {
   refCount(id: number): number {
     return this.refs[id]!;
   }
+
+  /** Every block's refcount, by id: a live view to read at once, not to keep. */
+  refCounts(): ArrayLike<number> {
+    return this.refs;
+  }
 }

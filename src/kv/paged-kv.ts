@@ -13,6 +13,8 @@ import type { PagedKVView } from './paged-view.js';
 import { groupTokens, headSlices, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
 import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
 import { SlotTable } from './slot-table.js';
+import { pageRuns, slotPageFlags } from './page-runs.js';
+import { SlotEvictions } from './slot-evictions.js';
 import { buildStats, type KVStats, type SlotStats } from './stats.js';
 
 export interface PagedKVOptions extends KVShape {
@@ -39,6 +41,7 @@ export class PagedKVManager implements KVCacheManager {
   private readonly scratch: Int32Array;
   /** The f16 window of the newest tokens, for formats that need one. */
   readonly residual: ResidualRing | undefined;
+  private readonly evictions: SlotEvictions;
 
   constructor(options: PagedKVOptions) {
     this.shape = resolveShape(options);
@@ -66,6 +69,7 @@ export class PagedKVManager implements KVCacheManager {
     this.arrays = Array.from({ length: this.ranges }, () => alignedBytes(this.numBlocks * this.blockSize * this.rowBytes));
     this.scratch = new Int32Array(this.shape.maxSlots);
     this.residual = residualRingFor(this.shape);
+    this.evictions = new SlotEvictions(this.shape.maxSlots);
     this.blocks = this.cachedBlocks();
   }
 
@@ -108,13 +112,16 @@ export class PagedKVManager implements KVCacheManager {
 
   allocSlot(): number | null {
     const slot = this.slots.alloc();
-    if (slot !== null) this.residual?.reset(slot);
+    if (slot === null) return null;
+    this.residual?.reset(slot);
+    this.evictions.reset(slot);
     return slot;
   }
 
   freeSlot(slot: number): void {
     this.slots.free(slot);
     this.residual?.reset(slot);
+    this.evictions.reset(slot);
     this.truncateBlocks(slot, 0);
   }
 
@@ -199,6 +206,7 @@ export class PagedKVManager implements KVCacheManager {
     }
     this.slots.tokens[dst] = tokens;
     this.residual?.share(src, dst, tokens);
+    this.evictions.copy(src, dst);
     return this.result(true, need, full + need);
   }
 
@@ -241,6 +249,7 @@ export class PagedKVManager implements KVCacheManager {
     }
     // Whole blocks past the kept rows go back to the pool now.
     this.truncateBlocks(slot, keepBlocks);
+    this.evictions.compacted(slot, this.slots.tokens[slot]!, flat.kept);
     this.slots.tokens[slot] = flat.kept;
     return this.result(true, copies.length, copies.length);
   }
@@ -289,18 +298,36 @@ export class PagedKVManager implements KVCacheManager {
     // How many block tables point at each block: shared means more than one (the prefix cache's own
     // reference on a block is not a table's).
     const tablesUsing = new Uint16Array(this.numBlocks);
-    for (let slot = 0; slot < this.shape.maxSlots; slot++) for (const b of this.blockTable(slot)) tablesUsing[b]!++;
+    const tables = Array.from({ length: this.shape.maxSlots }, (_, slot) => this.tables.subarray(slot * this.maxBlocksPerSlot, slot * this.maxBlocksPerSlot + this.blockCounts[slot]!));
+    for (const table of tables) for (const b of table) tablesUsing[b]!++;
+    // A block's references beyond the tables pointing at it are the prefix cache's.
+    const refs = this.pool.refCounts();
     const slots: SlotStats[] = [];
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       if (!this.slots.isActive(slot)) continue;
-      const pages = this.blockCounts[slot]! * this.ranges;
-      const sharedBlocks = this.blockTable(slot).reduce((n, b) => n + (tablesUsing[b]! > 1 ? 1 : 0), 0);
-      slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages, sharedPages: sharedBlocks * this.ranges, bytes: pages * this.pageBytes });
+      const table = tables[slot]!;
+      const pages = table.length * this.ranges;
+      const sharedBlocks = table.reduce((n, b) => n + (tablesUsing[b]! > 1 ? 1 : 0), 0);
+      const { flags, cached } = slotPageFlags([table], tablesUsing, refs);
+      slots.push({
+        slot,
+        state: 'active',
+        tokens: this.slots.tokens[slot]!,
+        pages,
+        sharedPages: sharedBlocks * this.ranges,
+        cachedPages: cached * this.ranges,
+        bytes: pages * this.pageBytes,
+        pageRuns: pageRuns(flags),
+        evictedRows: this.evictions.evictedRows(slot),
+        compactions: this.evictions.compactions(slot),
+      });
     }
     const usedPages = (this.numBlocks - this.pool.freeCount) * this.ranges;
     const counts = {
       kind: this.kind,
       pageBytes: this.pageBytes,
+      rowsPerPage: this.blockSize,
+      rangePages: this.maxBlocksPerSlot,
       totalPages: this.numBlocks * this.ranges,
       freePages: this.freePages(),
       usedPages,

@@ -10,6 +10,7 @@ import type { GrowResult, KeepPositions, KVCacheManager, SeqLens } from './manag
 import { groupTokens, headSlices, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
 import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
 import { SlotTable } from './slot-table.js';
+import { SlotEvictions } from './slot-evictions.js';
 import { buildStats, type KVStats, type SlotStats } from './stats.js';
 
 export interface StaticKVOptions extends KVShape {
@@ -38,6 +39,7 @@ export class StaticKVManager implements KVCacheManager {
   readonly residual: ResidualRing | undefined;
   /** Tokens per cached block (a whole group of the formats). */
   private readonly blockTokens: number;
+  private readonly evictions: SlotEvictions;
 
   constructor(options: StaticKVOptions) {
     this.shape = resolveShape(options);
@@ -54,6 +56,7 @@ export class StaticKVManager implements KVCacheManager {
     });
     this.slots = new SlotTable(this.shape.maxSlots, this.shape.maxContext);
     this.scratch = new Int32Array(this.shape.maxSlots);
+    this.evictions = new SlotEvictions(this.shape.maxSlots);
     this.contiguous = {
       layout: 'contiguous',
       maxSlots: this.shape.maxSlots,
@@ -115,13 +118,16 @@ export class StaticKVManager implements KVCacheManager {
 
   allocSlot(): number | null {
     const slot = this.slots.alloc();
-    if (slot !== null) this.residual?.reset(slot);
+    if (slot === null) return null;
+    this.residual?.reset(slot);
+    this.evictions.reset(slot);
     return slot;
   }
 
   freeSlot(slot: number): void {
     this.slots.free(slot);
     this.residual?.reset(slot);
+    this.evictions.reset(slot);
   }
 
   step(seqLens: SeqLens): GrowResult {
@@ -144,6 +150,7 @@ export class StaticKVManager implements KVCacheManager {
     }
     this.slots.tokens[dst] = tokens;
     this.residual?.share(src, dst, tokens);
+    this.evictions.copy(src, dst);
     return NOTHING_NEEDED;
   }
 
@@ -159,6 +166,7 @@ export class StaticKVManager implements KVCacheManager {
       moveKeptRows(this.arrays[layer * 2]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.key);
       moveKeptRows(this.arrays[layer * 2 + 1]!, rowOffset, flat, layer, this.shape.kvHeads, this.rowBytes, slices.value);
     }
+    this.evictions.compacted(slot, this.slots.tokens[slot]!, flat.kept);
     this.slots.tokens[slot] = flat.kept;
     return NOTHING_NEEDED;
   }
@@ -197,13 +205,27 @@ export class StaticKVManager implements KVCacheManager {
     const slots: SlotStats[] = [];
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       if (this.slots.isActive(slot)) {
-        slots.push({ slot, state: 'active', tokens: this.slots.tokens[slot]!, pages: this.ranges, sharedPages: 0, bytes: this.ranges * this.pageBytes });
+        slots.push({
+          slot,
+          state: 'active',
+          tokens: this.slots.tokens[slot]!,
+          pages: this.ranges,
+          sharedPages: 0,
+          cachedPages: 0,
+          bytes: this.ranges * this.pageBytes,
+          // One page per range, all of the slot's own: cached blocks are copies kept outside the slots.
+          pageRuns: [{ pages: 1, shared: false, cached: false }],
+          evictedRows: this.evictions.evictedRows(slot),
+          compactions: this.evictions.compactions(slot),
+        });
       }
     }
     const totalPages = this.shape.maxSlots * this.ranges;
     const counts = {
       kind: this.kind,
       pageBytes: this.pageBytes,
+      rowsPerPage: this.shape.maxContext,
+      rangePages: 1,
       totalPages,
       freePages: this.freePages(),
       usedPages: slots.length * this.ranges,

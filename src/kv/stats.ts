@@ -1,8 +1,21 @@
 // What every KV manager reports about its memory, in one shape so the three can be compared.
 import type { KVType } from './format.js';
-import { bytesPerToken, type ResolvedKVShape } from './shape.js';
+import { bytesPerToken, rangeCount, type ResolvedKVShape } from './shape.js';
 
 export type SlotState = 'free' | 'active' | 'idle';
+
+/**
+ * Consecutive page indices of a slot's range that are alike in who else holds them. Page index i covers
+ * the slot's rows i x rowsPerPage onwards in every (layer, K/V) range; a flag is set when it holds in at
+ * least one of them.
+ */
+export interface PageRun {
+  pages: number;
+  /** Another slot maps these pool pages too: stored once, seen in both ranges. */
+  shared: boolean;
+  /** The prefix cache holds them: they outlive the slot, for later requests with the same start. */
+  cached: boolean;
+}
 
 export interface SlotStats {
   slot: number;
@@ -13,7 +26,15 @@ export interface SlotStats {
   pages: number;
   /** Of those, pages also mapped into another slot (prefix sharing). */
   sharedPages: number;
+  /** Of those, pages the prefix cache holds too (they outlive the slot). */
+  cachedPages: number;
   bytes: number;
+  /** The mapped page indices from the start of the range, in order (the rest of the range is unmapped). */
+  pageRuns: PageRun[];
+  /** Rows compaction dropped from the slot since it was taken (tokens an eviction policy removed). */
+  evictedRows: number;
+  /** Compactions of the slot since it was taken. */
+  compactions: number;
 }
 
 export interface KVStats {
@@ -26,6 +47,14 @@ export interface KVStats {
   residualBytes: number;
   /** Bytes of one page: the unit of every page count below. */
   pageBytes: number;
+  /** Rows (tokens) one page of a (layer, K/V) range holds. */
+  rowsPerPage: number;
+  /** Pages one slot's (layer, K/V) range spans at maxContext: what it maps plus its unmapped reserve. */
+  rangePages: number;
+  /** (layer, K/V) ranges of a slot: a page index of a slot stands for this many pages. */
+  ranges: number;
+  /** Slots the manager has (the per-slot list below names only those not free). */
+  maxSlots: number;
   totalPages: number;
   freePages: number;
   /** Pages holding data of some slot (each counted once, however many slots share it). */
@@ -86,13 +115,15 @@ export function summarizeSlots(
 }
 
 /** The page counts a manager knows itself; the rest of KVStats is derived or defaults to 0. */
-export type KVPageCounts = Pick<KVStats, 'kind' | 'pageBytes' | 'totalPages' | 'freePages' | 'usedPages' | 'residentBytes'> &
+export type KVPageCounts = Pick<KVStats, 'kind' | 'pageBytes' | 'rowsPerPage' | 'rangePages' | 'totalPages' | 'freePages' | 'usedPages' | 'residentBytes'> &
   Partial<Pick<KVStats, 'sharedPages' | 'idlePages' | 'reclaimablePages' | 'mapCalls' | 'mapNs' | 'unmapCalls' | 'unmapNs'>>;
 
 export function buildStats(counts: KVPageCounts, slots: SlotStats[], shape: ResolvedKVShape, residualBytes = 0): KVStats {
   const perToken = bytesPerToken(shape);
   return {
     kvType: shape.type,
+    ranges: rangeCount(shape),
+    maxSlots: shape.maxSlots,
     bytesPerToken: perToken,
     residualBytes,
     sharedPages: 0,

@@ -15,7 +15,9 @@ import { loadVmem, type NativeLayout, type NativeVirtualKV } from './native-vmem
 import { defaultPageSize } from './page-size.js';
 import { residualRingFor, refuseCompaction, type ResidualRing } from './residual-ring.js';
 import { groupTokens, headSlices, rangeCount, resolveShape, tokenBytes, type KVShape, type ResolvedKVShape } from './shape.js';
-import { buildStats, type KVStats, type SlotState, type SlotStats } from './stats.js';
+import { pageRuns, slotPageFlags } from './page-runs.js';
+import { SlotEvictions } from './slot-evictions.js';
+import { buildStats, type KVStats, type PageRun, type SlotState, type SlotStats } from './stats.js';
 
 export interface VirtualKVOptions extends KVShape {
   /** Physical memory for K and V of all slots: the pool (memfd) size. */
@@ -43,6 +45,13 @@ export class VirtualKVManager implements KVCacheManager {
   private contiguous: ContiguousKV | undefined;
   /** The f16 window of the newest tokens, for formats that need one. */
   readonly residual: ResidualRing | undefined;
+  private readonly evictions: SlotEvictions;
+  /**
+   * Per slot that is not free, its pages by who else holds them, as of the last call that could change a
+   * mapping or a reference. Reading them takes a native call per (slot, range), so stats() rebuilds them
+   * only after such a call, not at every poll of a steady decode.
+   */
+  private holders: Map<number, SlotHolders> | undefined;
 
   constructor(options: VirtualKVOptions) {
     this.shape = resolveShape(options);
@@ -76,40 +85,67 @@ export class VirtualKVManager implements KVCacheManager {
     this.paddedContext = this.layout.paddedContext;
     this.scratch = new Int32Array(this.shape.maxSlots);
     this.residual = residualRingFor(this.shape);
-    this.blocks = new VirtualCachedBlocks(this.native, this.layout, rangeCount(this.shape), this.residual);
+    this.evictions = new SlotEvictions(this.shape.maxSlots);
+    this.blocks = new VirtualCachedBlocks(this.native, this.layout, rangeCount(this.shape), this.residual, () => this.mappingsChanged());
+  }
+
+  private mappingsChanged(): void {
+    this.holders = undefined;
+  }
+
+  /** Passes a grow result on; one that mapped nothing changed no mapping (a refusal may have released idle slots). */
+  private grown(result: GrowResult): GrowResult {
+    if (!result.ok || result.pagesMapped > 0) this.mappingsChanged();
+    return result;
   }
 
   /** Resizes the physical pool (growing it, or shrinking it by its free and idle pages). */
   reservePhysical(bytes: number): void {
+    this.mappingsChanged();
     this.native.reservePhysical(bytes);
   }
 
   allocSlot(): number | null {
+    this.mappingsChanged();
     const slot = this.native.allocSlot();
-    if (slot >= 0) this.residual?.reset(slot);
-    return slot < 0 ? null : slot;
+    if (slot < 0) return null;
+    this.residual?.reset(slot);
+    this.evictions.reset(slot);
+    return slot;
   }
 
   freeSlot(slot: number): void {
+    this.mappingsChanged();
     this.native.freeSlot(slot);
     this.residual?.reset(slot);
+    this.evictions.reset(slot);
   }
 
   step(seqLens: SeqLens): GrowResult {
-    return this.native.step(toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch));
+    return this.grown(this.native.step(toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch)));
   }
 
   stepAsync(seqLens: SeqLens): GrowResult {
-    return this.native.stepAsync(toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch));
+    return this.grown(this.native.stepAsync(toSeqLensArray(seqLens, this.shape.maxSlots, this.scratch)));
   }
 
   wait(): void {
-    this.native.wait();
+    try {
+      this.native.wait();
+    } catch (e) {
+      // A failed background mapping was undone.
+      this.mappingsChanged();
+      throw e;
+    }
   }
 
   sharePrefix(src: number, dst: number, tokens: number): GrowResult {
+    this.mappingsChanged();
     const result = this.native.share(src, dst, tokens);
-    if (result.ok) this.residual?.share(src, dst, tokens);
+    if (result.ok) {
+      this.residual?.share(src, dst, tokens);
+      this.evictions.copy(src, dst);
+    }
     return result;
   }
 
@@ -117,8 +153,13 @@ export class VirtualKVManager implements KVCacheManager {
     refuseCompaction(this.residual);
     const flat = flattenKeep(keep, this.shape);
     if (flat.per === 'head') headSlices(this.shape); // the clear refusal, before the native one
+    checkSlotIndex(slot, this.shape.maxSlots);
+    this.mappingsChanged();
+    const before = this.native.slotTokens(slot);
     // The native manager checks the positions (checkKeep's rules and messages), once.
-    return this.native.compact(slot, flat.flat, flat.kept);
+    const result = this.native.compact(slot, flat.flat, flat.kept);
+    if (result.ok) this.evictions.compacted(slot, before, flat.kept);
+    return result;
   }
 
   tokens(slot: number): number {
@@ -163,16 +204,31 @@ export class VirtualKVManager implements KVCacheManager {
 
   stats(): KVStats {
     const n = this.native.stats();
+    const holders = (this.holders ??= this.readHolders(n.slotStates));
     const slots: SlotStats[] = [];
     for (let slot = 0; slot < this.shape.maxSlots; slot++) {
       const state = SLOT_STATES[n.slotStates[slot]!]!;
       if (state === 'free') continue;
       const pages = n.slotPages[slot]!;
-      slots.push({ slot, state, tokens: n.slotTokens[slot]!, pages, sharedPages: n.slotSharedPages[slot]!, bytes: pages * this.pageBytes });
+      const held = holders.get(slot) ?? { runs: [], cachedPages: 0 };
+      slots.push({
+        slot,
+        state,
+        tokens: n.slotTokens[slot]!,
+        pages,
+        sharedPages: n.slotSharedPages[slot]!,
+        cachedPages: held.cachedPages,
+        bytes: pages * this.pageBytes,
+        pageRuns: held.runs,
+        evictedRows: this.evictions.evictedRows(slot),
+        compactions: this.evictions.compactions(slot),
+      });
     }
     const counts = {
       kind: this.kind,
       pageBytes: this.pageBytes,
+      rowsPerPage: this.layout.rowsPerPage,
+      rangePages: this.layout.pagesPerSlot,
       totalPages: n.totalPages,
       freePages: n.freePages,
       usedPages: n.usedPages,
@@ -186,6 +242,28 @@ export class VirtualKVManager implements KVCacheManager {
       unmapNs: n.unmapNs,
     };
     return buildStats(counts, slots, this.shape, this.residual?.bytes ?? 0);
+  }
+
+  /**
+   * Which pool pages each slot maps in each range, and how many slot ranges map each pool page: what tells
+   * a page only its slot holds from one shared with another slot or kept by the prefix cache.
+   */
+  private readHolders(states: Uint8Array): Map<number, SlotHolders> {
+    const refs = this.native.refCounts();
+    const mappedBy = new Uint32Array(refs.length);
+    const lists = new Map<number, Uint32Array[]>();
+    for (let slot = 0; slot < this.shape.maxSlots; slot++) {
+      if (SLOT_STATES[states[slot]!] === 'free') continue;
+      const ranges = Array.from({ length: rangeCount(this.shape) }, (_, range) => this.native.slotPages(slot, range));
+      for (const list of ranges) for (const p of list) mappedBy[p]!++;
+      lists.set(slot, ranges);
+    }
+    const holders = new Map<number, SlotHolders>();
+    for (const [slot, ranges] of lists) {
+      const { flags, cached } = slotPageFlags(ranges, mappedBy, refs);
+      holders.set(slot, { runs: pageRuns(flags), cachedPages: cached });
+    }
+    return holders;
   }
 
   /** Each layer's K and V as one byte array over the reserved range: [slot][page][row] (see ContiguousKV). */
@@ -223,30 +301,45 @@ export class VirtualKVManager implements KVCacheManager {
   }
 }
 
+interface SlotHolders {
+  runs: PageRun[];
+  cachedPages: number;
+}
+
 /** Cached blocks as cache-owned page groups: the same pool pages mapped into every slot that uses them. */
 class VirtualCachedBlocks implements CachedBlocks {
   readonly blockTokens: number;
   readonly blockPages: number;
   private live = 0;
 
-  constructor(private readonly native: NativeVirtualKV, layout: NativeLayout, ranges: number, private readonly residual: ResidualRing | undefined) {
+  constructor(
+    private readonly native: NativeVirtualKV,
+    layout: NativeLayout,
+    ranges: number,
+    private readonly residual: ResidualRing | undefined,
+    /** Told before every call that changes a page's references or mappings. */
+    private readonly changing: () => void,
+  ) {
     this.blockTokens = layout.blockTokens;
     this.blockPages = layout.blockPages * ranges;
   }
 
   retain(slot: number, index: number): number {
+    this.changing();
     const group = this.native.retainGroup(slot, index);
     this.live++;
     return group;
   }
 
   attach(slot: number, blocks: readonly number[]): GrowResult {
+    this.changing();
     const result = this.native.mapGroups(slot, Uint32Array.from(blocks));
     if (result.ok) this.residual?.reset(slot, blocks.length * this.blockTokens);
     return result;
   }
 
   release(block: number): number {
+    this.changing();
     const freed = this.native.releaseGroup(block);
     this.live--;
     return freed;

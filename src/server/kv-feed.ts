@@ -1,65 +1,30 @@
-// The live KV view behind the web UI: while anyone watches, the engine's stats are sampled a few times
-// a second and pushed over SSE as compact snapshots (pool totals and, per slot, tokens / pages mapped /
-// pages shared), with a short history of the pool's used and free pages for the graph.
+// The live KV view behind the web UI: while anyone watches, the engine's stats are sampled every
+// intervalMs and pushed over SSE as compact snapshots (kv-snapshot.ts), with a short history of what the
+// pool's pages were doing, for the graph. Often enough that one short request shows up as it runs.
 import type { ServerResponse } from 'node:http';
-import type { EngineStats } from '../engine/engine-types.js';
 import type { ServingEngine } from './engine-like.js';
+import { snapshotOf, type KvSnapshot } from './kv-snapshot.js';
 import { SseWriter } from './sse.js';
 
-export interface KvSnapshot {
-  /** Milliseconds since the epoch. */
-  t: number;
-  running: number;
-  waiting: number;
-  kind: string;
-  pageBytes: number;
-  totalPages: number;
-  usedPages: number;
-  freePages: number;
-  sharedPages: number;
-  /** Of usedPages: pages of running sequences, pages only the prefix cache holds, pages idle slots keep. */
-  runningPages: number;
-  cachedPages: number;
-  idlePages: number;
-  /** The prefix cache's blocks and hit rate (null when it is off). */
-  prefixCache: { entries: number; hitRate: number } | null;
-  storedTokens: number;
-  steps: number;
-  preemptions: number;
-  slots: { slot: number; state: string; tokens: number; pages: number; sharedPages: number }[];
-}
+export type { KvSnapshot } from './kv-snapshot.js';
 
+/** The pool's pages at one moment, by what holds them (they add up to totalPages). */
 export interface PoolSample {
   t: number;
-  used: number;
-  /** Pages only the prefix cache holds (part of used). */
+  running: number;
+  /** Pages only the prefix cache holds. */
   cached: number;
+  /** Pages idle slots keep for their next request. */
+  idle: number;
   free: number;
 }
 
+export const DEFAULT_KV_FEED_INTERVAL_MS = 100;
+/** Samples kept for a new subscriber's graph: a minute at the default interval. */
 const HISTORY = 600;
 
-export function snapshotOf(s: EngineStats, t = Date.now()): KvSnapshot {
-  const kv = s.kv;
-  return {
-    t,
-    running: s.running,
-    waiting: s.waiting,
-    kind: kv.kind,
-    pageBytes: kv.pageBytes,
-    totalPages: kv.totalPages,
-    usedPages: kv.usedPages,
-    freePages: kv.freePages,
-    sharedPages: kv.sharedPages,
-    runningPages: kv.runningPages,
-    cachedPages: kv.cachedPages,
-    idlePages: kv.idlePages,
-    prefixCache: s.prefixCache ? { entries: s.prefixCache.entries, hitRate: s.prefixCache.hitRate } : null,
-    storedTokens: kv.storedTokens,
-    steps: s.step.steps,
-    preemptions: s.step.preemptions,
-    slots: kv.slots.map((x) => ({ slot: x.slot, state: x.state, tokens: x.tokens, pages: x.pages, sharedPages: x.sharedPages })),
-  };
+export function poolSample(s: KvSnapshot): PoolSample {
+  return { t: s.t, running: Math.max(0, s.runningPages), cached: s.cachedPages, idle: s.idlePages, free: s.freePages };
 }
 
 export class KvFeed {
@@ -68,17 +33,17 @@ export class KvFeed {
   private timer: NodeJS.Timeout | undefined;
   private sampling = false;
 
-  constructor(private readonly engine: ServingEngine, private readonly intervalMs = 200) {}
+  constructor(private readonly engine: ServingEngine, private readonly intervalMs = DEFAULT_KV_FEED_INTERVAL_MS) {}
 
   async snapshot(): Promise<KvSnapshot> {
-    return snapshotOf(await this.engine.stats());
+    return snapshotOf(await this.engine.stats(), this.engine.info.maxContext);
   }
 
   /** Streams to this response until the client leaves or close() is called. */
   subscribe(res: ServerResponse): void {
     const sse = new SseWriter(res);
     sse.open();
-    sse.event('history', this.history);
+    sse.event('history', { intervalMs: this.intervalMs, samples: this.history });
     this.clients.add(sse);
     res.on('close', () => {
       this.clients.delete(sse);
@@ -105,7 +70,7 @@ export class KvFeed {
     this.sampling = true;
     try {
       const snap = await this.snapshot();
-      this.history.push({ t: snap.t, used: snap.usedPages, cached: snap.cachedPages, free: snap.freePages });
+      this.history.push(poolSample(snap));
       if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY);
       for (const c of this.clients) c.event('kv', snap);
     } catch {

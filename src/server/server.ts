@@ -40,7 +40,7 @@ export interface ServerOptions {
   maxConnections?: number;
   /** How long draining waits for the requests in flight before ending them with an error, in ms (default 30 s). */
   drainTimeoutMs?: number;
-  /** How often the KV live feed samples the engine (default 200 ms). */
+  /** How often the KV live feed samples the engine (default 100 ms). */
   kvFeedIntervalMs?: number;
   /** Log one line per request to stdout (fastify's logger). */
   log?: boolean;

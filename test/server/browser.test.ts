@@ -86,6 +86,37 @@ test('playground: a conversation longer than the context keeps going, the server
   }
 });
 
+for (const slots of [1, 16]) {
+  test(`playground with ${slots} slot${slots === 1 ? '' : 's'}: every slot drawn to scale in its own row, nothing overlapping or past the window`, { skip, timeout: 120_000 }, async () => {
+    const s = await startServer({ kvFeedIntervalMs: 50 }, { maxSeqs: slots });
+    try {
+      await withBrowser(async (browser) => {
+        const page = await browser.newPage();
+        await page.goto(`${s.url}/`);
+        const done = Promise.all(Array.from({ length: slots }, (_, i) =>
+          postJson(`${s.url}/v1/completions`, { prompt: `Story ${i}: once upon a time`, max_tokens: 40, temperature: 0 })));
+        await page.waitForFunction(() => document.querySelectorAll('#slots .slot[data-state="active"] .run').length > 0);
+        const layout = await page.evaluate(() => ({
+          rows: [...document.querySelectorAll('#slots .slot')].map((r) => {
+            const box = r.getBoundingClientRect();
+            return { top: box.top, bottom: box.bottom, range: r.querySelector('.range')!.getBoundingClientRect().width };
+          }),
+          pageWidth: document.documentElement.scrollWidth,
+          window: window.innerWidth,
+        }));
+        assert.equal(layout.rows.length, slots);
+        for (let i = 1; i < layout.rows.length; i++) assert.ok(layout.rows[i]!.top >= layout.rows[i - 1]!.bottom - 0.5, `row ${i} starts below row ${i - 1}`);
+        for (const r of layout.rows) assert.ok(r.range > 200, `a range is wide enough to read: ${r.range}px`);
+        assert.ok(layout.pageWidth <= layout.window, `no horizontal scrolling: ${layout.pageWidth} > ${layout.window}`);
+        for (const r of await done) assert.equal(r.status, 200, r.text);
+        await screenshot(page, `playground-${slots}-slots.png`);
+      });
+    } finally {
+      await s.close();
+    }
+  });
+}
+
 /** Waits until the page is no longer answering: Send enabled again. */
 async function answered(page: Page): Promise<void> {
   await page.waitForFunction(() => !(document.getElementById('send') as HTMLButtonElement).disabled);
@@ -235,8 +266,23 @@ async function drive(browser: BrowserContext, url: string): Promise<void> {
   const page = await browser.newPage();
   await page.goto(`${url}/`);
   await page.waitForFunction(() => Number(document.body.dataset.kvUpdates ?? 0) > 0);
-  const mapBefore = await page.locator('#slots').getAttribute('data-map');
-  assert.equal(mapBefore, '[]', 'no slot is in use before the first request');
+  assert.equal(await page.locator('#slots .slot').count(), 4, 'every slot has a row, used or not');
+  assert.equal(await page.locator('#slots .slot[data-state="free"]').count(), 4, 'no slot is in use before the first request');
+  assert.equal(await page.locator('#slots .run').count(), 0, 'nothing is mapped yet');
+
+  // A short request is seen while it runs: some update shows its slot active, holding its tokens.
+  await page.evaluate(() => {
+    const seen = { active: 0 };
+    (window as unknown as { seen: typeof seen }).seen = seen;
+    new MutationObserver(() => {
+      for (const row of document.querySelectorAll('#slots .slot[data-state="active"]')) {
+        if (row.querySelector('.run')) seen.active++;
+      }
+    }).observe(document.getElementById('slots')!, { childList: true });
+  });
+  const short = await postJson(`${url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 40, temperature: 0 });
+  assert.equal(short.status, 200, short.text);
+  assert.ok(await page.evaluate(() => (window as unknown as { seen: { active: number } }).seen.active > 0), 'the map showed the short request running');
 
   await page.fill('#prompt', 'Once upon a time');
   await page.fill('#max-tokens', '200');
@@ -247,29 +293,36 @@ async function drive(browser: BrowserContext, url: string): Promise<void> {
   await page.waitForFunction(() => /generated tokens/.test(document.getElementById('speed')?.textContent ?? ''));
   // The story's tokens changed the map where it was empty: a slot still holds them (deferred reclamation),
   // or the prefix cache keeps their pages after the slot gave them up.
-  const seen = await page.waitForFunction(() => {
-    const map = JSON.parse(document.getElementById('slots')!.dataset.map ?? '[]') as { tokens: number; pages: number }[];
-    const pool = JSON.parse(document.getElementById('pool-bar')!.dataset.pages ?? '{}') as { cached?: number };
-    return map.some((x) => x.pages > 0) || (pool.cached ?? 0) > 0 ? { map, cached: pool.cached ?? 0 } : null;
-  });
-  const after = (await seen.jsonValue())!;
-  assert.ok(after.map.some((x) => x.pages > 0) || after.cached > 0, JSON.stringify(after));
+  await page.waitForFunction(() => document.querySelectorAll('#slots .run').length > 0 || document.querySelectorAll('#cache-only .block').length > 0);
   assert.ok((await reply.textContent())!.length > 40);
 
   // Two requests with a long shared start: the second maps the pages the first computed, so both slots
-  // show shared pages; once both are done, the prefix cache still holds them.
+  // draw shared pages at the start of their ranges, alike, and count the same number beside them.
   const prompt = `Once upon a time ${'there was a little girl named Lily. '.repeat(12)}`;
   const post = () =>
     fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 150, temperature: 0 }) });
   const both = Promise.all([post(), post()]);
   const sharing = await page.waitForFunction(() => {
-    const map = JSON.parse(document.getElementById('slots')!.dataset.map ?? '[]') as { state: string; sharedPages: number }[];
-    return map.filter((x) => x.state === 'active' && x.sharedPages > 0).length >= 2 ? map : null;
+    const rows = [...document.querySelectorAll('#slots .slot[data-state="active"]')].flatMap((row) => {
+      const run = row.querySelector('.run.shared');
+      const box = run?.getBoundingClientRect();
+      const range = row.querySelector('.range')!.getBoundingClientRect();
+      const pages = Number(row.querySelector('.num.shared')?.textContent || 0);
+      return run && box!.width > 0 && pages > 0 ? [{ slot: row.getAttribute('data-slot'), left: box!.left - range.left, width: box!.width, pages }] : [];
+    });
+    return rows.length >= 2 ? rows : null;
   });
-  assert.ok((await sharing.jsonValue())!.length >= 2);
+  const rows = (await sharing.jsonValue())!;
+  assert.ok(rows.length >= 2, JSON.stringify(rows));
+  assert.notEqual(rows[0]!.slot, rows[1]!.slot);
+  for (const r of rows) assert.ok(r.left < 1, `the shared pages start the range: ${JSON.stringify(r)}`);
+  assert.equal(rows[0]!.pages, rows[1]!.pages, 'both slots share the same pages');
+  assert.ok(Math.abs(rows[0]!.width - rows[1]!.width) < 1, 'and draw them alike');
   for (const r of await both) assert.equal(r.status, 200);
-  await page.waitForFunction(() => JSON.parse(document.getElementById('pool-bar')!.dataset.pages ?? '{}').cached > 0);
-  assert.match((await page.locator('#pool-figures').textContent())!, /prefix cache: \d+ blocks/);
+  // Once both are done, the prefix cache keeps the prompt's blocks, and the second request was a hit.
+  await page.waitForFunction(() => document.querySelectorAll('#cache-only .block').length > 0);
+  assert.match((await page.locator('#cache-only').textContent())!, /\d+ blocks? no slot maps/);
+  assert.match((await page.locator('#tile-hit .tile-value').textContent())!, /^[1-9]\d*%$/);
 
   await screenshot(page, 'playground.png');
 }
