@@ -163,7 +163,7 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
   return {q.data(), xq.d, sums.data(), xq.rows, xq.cols};
 }
 
-// One weight's part of a packed Q8_0 / Q4_0 / Q4_K / Q6_K matmul: whole 16-row groups from the packed copy (tasks of
+// One weight's part of a packed Q8_0 / Q4_0 / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of
 // whole groups), the rows after the last group in one extra task with the ordinary kernel.
 struct PackedPart {
   const WeightRef* w;
@@ -193,6 +193,7 @@ bool hasPackedKernel(int type) {
     case kQ4_0: return k.matmulQ4_0Packed != nullptr;
     case kQ4_K: return k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
     case kQ6_K: return k.matmulQ6_KPacked != nullptr && kquantKernel(kQ6_K) != nullptr;
+    case kIQ4_XS: return k.superBlocks != nullptr && k.superBlocks->matmulIQ4_XSPacked != nullptr && kquantKernel(kIQ4_XS) != nullptr;
     default: return false;
   }
 }
@@ -250,8 +251,10 @@ void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t)
   part.range(t, g0, g1);
   if (g0 == part.groups) return kquantKernel(w.type)(xk, w.data, MatmulRange{part.groups * kPackRows, w.rows, part.out, w.rows});
   const KernelSet& k = kernels();
-  (w.type == kQ4_K ? k.matmulQ4_KPacked : k.matmulQ6_KPacked)(xk, part.packed,
-                                                             MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
+  const KQuantKernel kernel = w.type == kQ4_K   ? k.matmulQ4_KPacked
+                              : w.type == kQ6_K ? k.matmulQ6_KPacked
+                                                : k.superBlocks->matmulIQ4_XSPacked;
+  kernel(xk, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
 }
 
 void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
@@ -435,7 +438,7 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   }
 
   PackedPart parts[kMaxMany];
-  // (Packed Q4_K / Q6_K run in the K-quant path below, which takes KQuantRows activations.)
+  // (Packed Q4_K / Q6_K / IQ4_XS run in the K-quant path below, which takes KQuantRows activations.)
   bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   bool kquant = true;
