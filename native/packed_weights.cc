@@ -20,7 +20,8 @@ size_t packedBlockBytes(int type) { return 2 * kPackRows + kPackRows * (type == 
 size_t packedGroupBytes(int type, size_t cols) {
   switch (type) {
     case kQ8_0:
-    case kQ4_0: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
+    case kQ4_0:
+    case kIQ4_NL: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
     case kQ4_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ4_KPackedBytes : 0;
     case kQ6_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ6_KPackedBytes : 0;
     case kIQ4_XS: return cols % kQKSuper == 0 ? cols / kQKSuper * kIQ4_XSPackedBytes : 0;
@@ -28,7 +29,7 @@ size_t packedGroupBytes(int type, size_t cols) {
   }
 }
 
-int packedBias(int type) { return type == kQ8_0 ? 128 : 8; }
+int packedBias(int type) { return type == kQ4_0 ? 8 : 128; }
 
 namespace {
 // The loop all packers share: for every group of kPackRows weight rows (groups in parallel), every block
@@ -47,6 +48,7 @@ void forEachRowBlock(const uint8_t* src, size_t rowBytes, size_t blocks, size_t 
 }  // namespace
 
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  static_assert(kIQ4_NLBytes == kQ4_0Bytes, "IQ4_NL packs as Q4_0");
   const size_t blockBytes = type == kQ8_0 ? kQ8_0Bytes : kQ4_0Bytes;
   const size_t quantBytes = blockBytes - 2;
   const uint32_t flip = type == kQ8_0 ? 0x80808080u : 0u;

@@ -8,7 +8,8 @@
 // and the whole group is one sequential stream. Q8_0 quants are stored as q ^ 0x80 (= q + 128,
 // unsigned); Q4_0 keeps its bytes (low nibble = element j, high = element j + 16; value + 8), so
 // vector k holds weights 4k.. in the low nibbles and 16 + 4k.. in the high ones. Rows past the last
-// whole group stay in the original layout.
+// whole group stay in the original layout. IQ4_NL (Q4_0's shape, nibbles indexing a 16-entry codebook)
+// packs exactly as Q4_0; its kernel maps the nibbles to codebook value + 128, so its bias is 128.
 //
 // Q4_K is packed the same way per super-block (256 values) instead of per block, 2368 bytes per super-block
 // column of a group (16 GGUF super-blocks are 2304 bytes, so decode reads 3% more):
@@ -66,11 +67,11 @@ constexpr size_t kIQ4_XSPackedQuantsAt = kIQ4_XSPackedScalesAt + 8 * kPackRows;
 constexpr size_t kIQ4_XSPackedBytes = kIQ4_XSPackedQuantsAt + 8 * 16 * kPackRows;
 static_assert(kIQ4_XSPackedBytes == 2240 && kIQ4_XSPackedBytes % 64 == 0, "IQ4_XS packed column size");
 
-// Bytes of one packed block column of a group (scales + quants), for Q8_0 or Q4_0.
+// Bytes of one packed block column of a group (scales + quants), for Q8_0, Q4_0 or IQ4_NL.
 size_t packedBlockBytes(int type);
 // Bytes of one packed 16-row group of a `cols`-column matrix of `type`; 0 when the type (or width) has no packed form.
 size_t packedGroupBytes(int type, size_t cols);
-// The unsigned bias the packed quants carry (128 for Q8_0, 8 for Q4_0).
+// The unsigned bias the packed quants carry (128 for Q8_0 and IQ4_NL, 8 for Q4_0).
 int packedBias(int type);
 // Packs rows [0, groups * 16) of a Q4_K matrix (rows of rowBytes bytes, `cols` elements).
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
@@ -78,13 +79,13 @@ void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t gro
 void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for an IQ4_XS matrix.
 void packRowsIQ4_XS16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
-// Packs rows [0, groups * 16) of a Q8_0 / Q4_0 matrix (rows of rowBytes bytes, `cols` elements).
+// Packs rows [0, groups * 16) of a Q8_0 / Q4_0 / IQ4_NL matrix (rows of rowBytes bytes, `cols` elements).
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights (Q8_0, Q4_0, Q4_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
+  // The packed matrix for these weights (Q8_0, Q4_0, IQ4_NL, Q4_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
   // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
   // not resident twice (reading them again faults them back in from the file).
   const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);
