@@ -18,6 +18,7 @@
 #include "../packed_weights.h"
 #include "../superblock_unpack.h"
 #include "avx512_kquant_rows.h"
+#include "iq4_xs_scales.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
@@ -167,9 +168,8 @@ struct IQ4_XSDecoder {
       const __m512i spread = _mm512_shuffle_i64x2(bytes, bytes, 0x50);
       w.q[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi64(spread, shifts), low));
     }
-    alignas(64) int32_t scales[16] = {};
-    for (int j = 0; j < 8; j++) scales[j] = iq4xsScale(blk, j) - 32;
-    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(scales)), _mm512_set1_ps(_cvtsh_ss(loadU16(blk))));
+    const __m512i scales = _mm512_zextsi256_si512(iq4xsScales(blk));  // lanes 8-15 unused
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(scales), _mm512_set1_ps(_cvtsh_ss(loadU16(blk))));
     scalesFor32(sc, w);
     const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     w.offsets = _mm512_mul_ps(_mm512_permutexvar_ps(pairs, sc), _mm512_set1_ps(-128.0f));
