@@ -28,7 +28,7 @@ struct MatmulRange {
 
 // Activation rows for the row-interleaved weight kernels (packed_weights.h): signed quants q, the block
 // scales d, and per block `offset * sum(q)` (offset = the bias the packed weights carry: 128 for Q8_0,
-// 8 for Q4_0), which the kernels subtract so weights can be the unsigned operand of u8 x s8 dots.
+// 8 for Q4_0, 128 for IQ4_NL), which the kernels subtract so weights can be the unsigned operand of u8 x s8 dots.
 struct SignedRows {
   const int8_t* q;      // [rows][cols]
   const float* d;       // [rows][cols / 32]
@@ -101,6 +101,9 @@ struct SuperBlockKernels {
   void (*matmulQ3_K)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ5_K)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulIQ4_XS)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  // Optional (nullptr where an ISA has none): IQ4_XS on weights packed 16 rows at a time
+  // (packed_weights.h); range rows are multiples of 16 within the packed matrix.
+  void (*matmulIQ4_XSPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
 // Integer-dot matmuls for the other 32-element block types (ggml_types.h: Q4_1, Q5_0, Q5_1, IQ4_NL), on
@@ -112,6 +115,9 @@ struct Block32Kernels {
   void (*matmulQ5_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ5_1)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulIQ4_NL)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
+  // Optional (nullptr where an ISA has none): IQ4_NL on weights packed 16 rows at a time as Q4_0 is
+  // (packed_weights.h), with the activations and bias of matmulQ4_0Packed.
+  void (*matmulIQ4_NLPacked)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
 struct KernelSet {
@@ -195,6 +201,8 @@ const SuperBlockKernels* avx2SuperBlockKernels();
 const SuperBlockKernels* avx512SuperBlockKernels();
 const Block32Kernels* avx2Block32Kernels();
 const Block32Kernels* avx512Block32Kernels();
+// The packed IQ4_NL kernel, defined next to the other packed kernels (avx512_kernels.cc).
+void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();

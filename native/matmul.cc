@@ -163,7 +163,7 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
   return {q.data(), xq.d, sums.data(), xq.rows, xq.cols};
 }
 
-// One weight's part of a packed Q8_0 / Q4_0 / Q4_K / Q6_K matmul: whole 16-row groups from the packed copy (tasks of
+// One weight's part of a packed Q8_0 / Q4_0 / IQ4_NL / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of
 // whole groups), the rows after the last group in one extra task with the ordinary kernel.
 struct PackedPart {
   const WeightRef* w;
@@ -191,8 +191,10 @@ bool hasPackedKernel(int type) {
   switch (type) {
     case kQ8_0: return k.matmulQ8_0Packed != nullptr;
     case kQ4_0: return k.matmulQ4_0Packed != nullptr;
+    case kIQ4_NL: return k.block32 != nullptr && k.block32->matmulIQ4_NLPacked != nullptr && k.block32->matmulIQ4_NL != nullptr;
     case kQ4_K: return k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
     case kQ6_K: return k.matmulQ6_KPacked != nullptr && kquantKernel(kQ6_K) != nullptr;
+    case kIQ4_XS: return k.superBlocks != nullptr && k.superBlocks->matmulIQ4_XSPacked != nullptr && kquantKernel(kIQ4_XS) != nullptr;
     default: return false;
   }
 }
@@ -227,8 +229,8 @@ bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
 void runPacked(ActivationScratch& scratch, const QuantizedRows& xq, const PackedPart* parts, size_t count) {
   const KernelSet& k = kernels();
   const int type = parts[0].w->type;
-  const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : k.matmulQ4_0Packed;
-  const auto tail = type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
+  const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : type == kQ4_0 ? k.matmulQ4_0Packed : k.block32->matmulIQ4_NLPacked;
+  const auto tail = type == kQ8_0 ? k.matmulQ8_0 : type == kQ4_0 ? k.matmulQ4_0 : k.block32->matmulIQ4_NL;
   const SignedRows xs = signedActivations(scratch, xq, packedBias(type));
   size_t tasks = 0;
   for (size_t i = 0; i < count; i++) tasks += parts[i].tasks;
@@ -250,8 +252,10 @@ void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t)
   part.range(t, g0, g1);
   if (g0 == part.groups) return kquantKernel(w.type)(xk, w.data, MatmulRange{part.groups * kPackRows, w.rows, part.out, w.rows});
   const KernelSet& k = kernels();
-  (w.type == kQ4_K ? k.matmulQ4_KPacked : k.matmulQ6_KPacked)(xk, part.packed,
-                                                             MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
+  const KQuantKernel kernel = w.type == kQ4_K   ? k.matmulQ4_KPacked
+                              : w.type == kQ6_K ? k.matmulQ6_KPacked
+                                                : k.superBlocks->matmulIQ4_XSPacked;
+  kernel(xk, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
 }
 
 void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
@@ -292,6 +296,8 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
         ActivationScratch& scratch = activationScratch();
         std::lock_guard<std::mutex> lock(scratch.mutex);
         const QuantizedRows xq = quantizeActivations(scratch, x, n, w.cols);
+        PackedPart part;
+        if (planPacked(w, out, n, part)) return runPacked(scratch, xq, &part, 1);
         forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out, w.rows}); });
       } else {
         dequantizedMatmul(xf, w, out);
@@ -435,13 +441,14 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   }
 
   PackedPart parts[kMaxMany];
-  // (Packed Q4_K / Q6_K run in the K-quant path below, which takes KQuantRows activations.)
-  bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0;
+  // (Packed Q4_K / Q6_K / IQ4_XS run in the K-quant path below, which takes KQuantRows activations.)
+  bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0 || ws[0].type == kIQ4_NL;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   bool kquant = true;
   for (size_t i = 0; i < count && kquant; i++) kquant = kquantKernel(ws[i].type) != nullptr;
+  // A packed IQ4_NL weight among other types goes alone (matmul's path), so results still equal matmul's.
   bool block32 = true;
-  for (size_t i = 0; i < count && block32; i++) block32 = block32Kernel(ws[i].type) != nullptr;
+  for (size_t i = 0; i < count && block32; i++) block32 = block32Kernel(ws[i].type) != nullptr && !planPacked(ws[i], outs[i].data, n, parts[i]);
   if (fused) {
     ActivationScratch& scratch = activationScratch();
     std::lock_guard<std::mutex> lock(scratch.mutex);

@@ -10,6 +10,7 @@
 
 #include "ggml_types.h"
 #include "isa/kquant_blocks.h"
+#include "superblock_unpack.h"
 #include "thread_pool.h"
 
 namespace vserve {
@@ -19,14 +20,16 @@ size_t packedBlockBytes(int type) { return 2 * kPackRows + kPackRows * (type == 
 size_t packedGroupBytes(int type, size_t cols) {
   switch (type) {
     case kQ8_0:
-    case kQ4_0: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
+    case kQ4_0:
+    case kIQ4_NL: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
     case kQ4_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ4_KPackedBytes : 0;
     case kQ6_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ6_KPackedBytes : 0;
+    case kIQ4_XS: return cols % kQKSuper == 0 ? cols / kQKSuper * kIQ4_XSPackedBytes : 0;
     default: return 0;
   }
 }
 
-int packedBias(int type) { return type == kQ8_0 ? 128 : 8; }
+int packedBias(int type) { return type == kQ4_0 ? 8 : 128; }
 
 namespace {
 // The loop all packers share: for every group of kPackRows weight rows (groups in parallel), every block
@@ -45,6 +48,7 @@ void forEachRowBlock(const uint8_t* src, size_t rowBytes, size_t blocks, size_t 
 }  // namespace
 
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  static_assert(kIQ4_NLBytes == kQ4_0Bytes, "IQ4_NL packs as Q4_0");
   const size_t blockBytes = type == kQ8_0 ? kQ8_0Bytes : kQ4_0Bytes;
   const size_t quantBytes = blockBytes - 2;
   const uint32_t flip = type == kQ8_0 ? 0x80808080u : 0u;
@@ -93,6 +97,21 @@ void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t gro
                   });
 }
 
+void packRowsIQ4_XS16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  forEachRowBlock(src, rowBytes, cols / kQKSuper, kIQ4_XSBytes, kIQ4_XSPackedBytes, groups, dst,
+                  [](uint8_t* out, const uint8_t* blk, size_t r) {
+                    const float d = halfToFloat(loadU16(blk));
+                    std::memcpy(out + 4 * r, &d, 4);
+                    for (int j = 0; j < 8; j++) {
+                      out[kIQ4_XSPackedScalesAt + j * kPackRows + r] = uint8_t(int8_t(iq4xsScale(blk, j) - 32));
+                      for (size_t k = 0; k < 4; k++) {
+                        std::memcpy(out + kIQ4_XSPackedQuantsAt + j * 16 * kPackRows + (k * kPackRows + r) * 4,
+                                    blk + kIQ4_XSQuantsAt + 16 * j + 4 * k, 4);
+                      }
+                    }
+                  });
+}
+
 namespace {
 // Drops the whole pages inside [p, p + bytes) of a read-only MAP_PRIVATE file mapping: nothing was
 // written to them, so MADV_DONTNEED only discards the process's copy and a later read refetches the file.
@@ -129,6 +148,8 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
           packRowsQ4_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kQ6_K) {
           packRowsQ6_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else if (type == kIQ4_XS) {
+          packRowsIQ4_XS16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else {
           packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         }

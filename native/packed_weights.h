@@ -8,7 +8,8 @@
 // and the whole group is one sequential stream. Q8_0 quants are stored as q ^ 0x80 (= q + 128,
 // unsigned); Q4_0 keeps its bytes (low nibble = element j, high = element j + 16; value + 8), so
 // vector k holds weights 4k.. in the low nibbles and 16 + 4k.. in the high ones. Rows past the last
-// whole group stay in the original layout.
+// whole group stay in the original layout. IQ4_NL (Q4_0's shape, nibbles indexing a 16-entry codebook)
+// packs exactly as Q4_0; its kernel maps the nibbles to codebook value + 128, so its bias is 128.
 //
 // Q4_K is packed the same way per super-block (256 values) instead of per block, 2368 bytes per super-block
 // column of a group (16 GGUF super-blocks are 2304 bytes, so decode reads 3% more):
@@ -33,6 +34,15 @@
 // four runs in bits 0-1, 2-3, 4-5 and 6-7. The kernel merges them into four vectors of 6-bit values
 // (one per run of 32 values, i.e. two 16-value sub-blocks sharing an activation block of 32), each
 // lane the same row, and one u8 x s8 dot advances 16 rows as for the other types.
+//
+// IQ4_XS is packed per super-block too, 2240 bytes per super-block column of a group (16 GGUF super-blocks
+// are 2176 bytes; d is widened to f32 as for Q6_K, so every part stays 64-byte aligned):
+//   16 f32 d (row 0..15)                                                      64 bytes
+//   scales: byte 16j + r = int8 scale - 32 of sub-block j (0..7) of row r     128 bytes
+//   quants, 8 chunks j of 256 bytes: dword (k, r) of chunk j = GGUF quant bytes 16j + 4k..+3 of row r
+// The 6-bit scales, split over scales_h and scales_l in the file, are assembled once here instead of per
+// matmul. A chunk is one sub-block laid out as a packed Q4_0 block column (low nibbles: values 4k..,
+// high: 16 + 4k..); the kernel maps the nibbles through the 16-entry codebook with one byte shuffle.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -51,24 +61,31 @@ constexpr size_t kQ6_KPackedLowAt = kQ6_KPackedScalesAt + 16 * kPackRows;
 constexpr size_t kQ6_KPackedHighAt = kQ6_KPackedLowAt + 128 * kPackRows;
 constexpr size_t kQ6_KPackedBytes = kQ6_KPackedHighAt + 64 * kPackRows;
 static_assert(kQ6_KPackedBytes == 3392 && kQ6_KPackedBytes % 64 == 0, "Q6_K packed column size");
+// The same for IQ4_XS.
+constexpr size_t kIQ4_XSPackedScalesAt = 4 * kPackRows;
+constexpr size_t kIQ4_XSPackedQuantsAt = kIQ4_XSPackedScalesAt + 8 * kPackRows;
+constexpr size_t kIQ4_XSPackedBytes = kIQ4_XSPackedQuantsAt + 8 * 16 * kPackRows;
+static_assert(kIQ4_XSPackedBytes == 2240 && kIQ4_XSPackedBytes % 64 == 0, "IQ4_XS packed column size");
 
-// Bytes of one packed block column of a group (scales + quants), for Q8_0 or Q4_0.
+// Bytes of one packed block column of a group (scales + quants), for Q8_0, Q4_0 or IQ4_NL.
 size_t packedBlockBytes(int type);
 // Bytes of one packed 16-row group of a `cols`-column matrix of `type`; 0 when the type (or width) has no packed form.
 size_t packedGroupBytes(int type, size_t cols);
-// The unsigned bias the packed quants carry (128 for Q8_0, 8 for Q4_0).
+// The unsigned bias the packed quants carry (128 for Q8_0 and IQ4_NL, 8 for Q4_0).
 int packedBias(int type);
 // Packs rows [0, groups * 16) of a Q4_K matrix (rows of rowBytes bytes, `cols` elements).
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for a Q6_K matrix.
 void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
-// Packs rows [0, groups * 16) of a Q8_0 / Q4_0 matrix (rows of rowBytes bytes, `cols` elements).
+// The same for an IQ4_XS matrix.
+void packRowsIQ4_XS16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+// Packs rows [0, groups * 16) of a Q8_0 / Q4_0 / IQ4_NL matrix (rows of rowBytes bytes, `cols` elements).
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights (Q8_0, Q4_0, Q4_K, Q6_K), or nullptr when the type or size has no packed form. With
+  // The packed matrix for these weights (Q8_0, Q4_0, IQ4_NL, Q4_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
   // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
   // not resident twice (reading them again faults them back in from the file).
   const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);

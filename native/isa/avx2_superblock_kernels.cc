@@ -13,6 +13,7 @@
 #include "../kernel_set.h"
 #include "../superblock_unpack.h"
 #include "avx2_kquant_rows.h"
+#include "iq4_xs_scales.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
@@ -117,9 +118,9 @@ struct IQ4_XS {
       w.q[2 * k] = _mm256_permute2x128_si256(first, second, 0x20);
       w.q[2 * k + 1] = _mm256_permute2x128_si256(first, second, 0x31);
     }
-    int16_t scales[8];
-    for (int j = 0; j < 8; j++) scales[j] = int16_t(iq4xsScale(blk, j) - 32);
-    const __m256i scaleWords = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+    const __m256i scales = iq4xsScales(blk);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(scales), _mm256_extracti128_si256(scales, 1));
+    const __m256i scaleWords = _mm256_broadcastsi128_si256(words);
     for (int j = 0; j < 8; j++) w.scale[j] = spreadWords(scaleWords, j, j);
     w.d = _mm256_set1_ps(_cvtsh_ss(loadU16(blk)));
     w.offsets[0] = w.offsets[1] = _mm256_setzero_ps();
@@ -143,7 +144,7 @@ void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 }  // namespace
 
 const SuperBlockKernels* avx2SuperBlockKernels() {
-  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS};
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, nullptr};
   return &kKernels;
 }
 

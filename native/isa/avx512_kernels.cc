@@ -310,6 +310,19 @@ struct Q4_0Packed {
   }
 };
 
+// IQ4_NL packs as Q4_0 does; its nibbles index the 16-entry codebook, one byte shuffle per vector,
+// giving value + 128 (unsigned, like Q8_0's packed quants; the bias is 128).
+struct IQ4_NLPacked {
+  static constexpr size_t kBlockBytes = Q4_0Packed::kBlockBytes;
+  static constexpr size_t kMinRowsToPrefetch = 1;
+  static void unpack(const uint8_t* p, __m512i (&w)[8]) {
+    const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues));
+    const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));
+    Q4_0Packed::unpack(p, w);
+    for (int k = 0; k < 8; k++) w[k] = _mm512_shuffle_epi8(table, w[k]);
+  }
+};
+
 inline __m512i broadcastDword(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -380,6 +393,9 @@ void matmulQ8_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& 
 }
 void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<SignedTiles<Q4_0Packed>>(x, w, range);
+}
+void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<SignedTiles<IQ4_NLPacked>>(x, w, range);
 }
 
 // Packed Q4_K (packed_weights.h), 16 weight rows (one group) x RX activation rows from i0. Per super-block,
@@ -662,6 +678,10 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 }
 
 }  // namespace
+
+void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulIQ4_NLPacked(x, w, range);
+}
 
 VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
                          matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx512KVTiles(),

@@ -8,12 +8,17 @@
 //   Q5_K: quants 0..31; offsets -dmin * min per sub-block.
 //   IQ4_XS: table value + 128 (1..241); offsets -128 * d * scale. vpdpbusd sums into int32 without
 //   saturating, so the +128 bias costs one multiply-add per super-block, not a sign trick per row.
+// IQ4_XS also has a kernel on weights packed 16 rows at a time (packed_weights.h), below.
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
+#include "../packed_weights.h"
 #include "../superblock_unpack.h"
 #include "avx512_kquant_rows.h"
+#include "iq4_xs_scales.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
@@ -163,9 +168,8 @@ struct IQ4_XSDecoder {
       const __m512i spread = _mm512_shuffle_i64x2(bytes, bytes, 0x50);
       w.q[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srlv_epi64(spread, shifts), low));
     }
-    alignas(64) int32_t scales[16] = {};
-    for (int j = 0; j < 8; j++) scales[j] = iq4xsScale(blk, j) - 32;
-    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(scales)), _mm512_set1_ps(_cvtsh_ss(loadU16(blk))));
+    const __m512i scales = _mm512_zextsi256_si512(iq4xsScales(blk));  // lanes 8-15 unused
+    const __m512 sc = _mm512_mul_ps(_mm512_cvtepi32_ps(scales), _mm512_set1_ps(_cvtsh_ss(loadU16(blk))));
     scalesFor32(sc, w);
     const __m512i pairs = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     w.offsets = _mm512_mul_ps(_mm512_permutexvar_ps(pairs, sc), _mm512_set1_ps(-128.0f));
@@ -185,10 +189,82 @@ void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
   tileGrid<2, 4>(KQuantKernel<InOrder<IQ4_XSDecoder>>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
 }
 
+// ---- packed IQ4_XS: one lane per weight row, 16 rows per vector ----
+
+// How far ahead of the group stream the packed kernel prefetches, as the other packed kernels.
+constexpr size_t kPackedPrefetchBytes = 4096;
+
+inline __m512i broadcastDword(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// 16 weight rows (one group) x RX activation rows from i0. Per sub-block, the 16 rows' d * scale are made
+// once and the 4 quant vectors become 8 vectors of codebook value + 128 (nibble, then byte shuffle);
+// each activation row then takes 8 vpdpbusd against broadcast activation dwords, as packed Q4_0 does.
+// The +128 comes back out against the block's activation sum: dx * sum((v + 128) q) - 128 * dx * sum(q).
+template <int RX>
+void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues));
+  const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));  // value + 128
+  __m512 acc[RX];
+  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kIQ4_XSPackedBytes) {
+    for (size_t l = 0; l < kIQ4_XSPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    const __m512 d = _mm512_loadu_ps(p);
+    const uint8_t* scales = p + kIQ4_XSPackedScalesAt;
+    const uint8_t* quants = p + kIQ4_XSPackedQuantsAt;
+    for (int j = 0; j < 8; j++, quants += 16 * kPackRows) {
+      const __m512 sc = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)))), d);
+      __m512i w[8];
+      for (int k = 0; k < 4; k++) {
+        const __m512i v = _mm512_loadu_si512(quants + 64 * k);
+        w[k] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low));
+        w[k + 4] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+      }
+      for (int i = 0; i < RX; i++) {
+        const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + kQKBlock * j;
+        __m512i d0 = _mm512_setzero_si512(), d1 = d0;  // two dependency chains
+        for (int k = 0; k < 8; k += 2) {
+          d0 = _mm512_dpbusd_epi32(d0, w[k], broadcastDword(xq + 4 * k));
+          d1 = _mm512_dpbusd_epi32(d1, w[k + 1], broadcastDword(xq + 4 * k + 4));
+        }
+        const float* s = x.s + (i0 + i) * sums + b * 16 + 2 * j;
+        const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8 + j]),
+                                           _mm512_set1_ps(-128.0f * (s[0] + s[1])));
+        acc[i] = _mm512_fmadd_ps(dot, sc, acc[i]);
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+}
+
+// One group: tiles of 4 activation rows, then one of the remaining 1-3.
+template <int RX>
+void packedIQ4_XSRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  for (; i0 + RX <= x.rows; i0 += RX) packedIQ4_XSTile<RX>(x, group, i0, out, outStride);
+  if constexpr (RX > 1) {
+    if (i0 < x.rows) packedIQ4_XSRows<RX - 1>(x, group, i0, out, outStride);
+  }
+}
+
+void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t groupBytes = x.cols / kQKSuper * kIQ4_XSPackedBytes;
+  for (size_t r = range.rowBegin; r < range.rowEnd; r += kPackRows) {
+    packedIQ4_XSRows<4>(x, w + r / kPackRows * groupBytes, 0, range.out + r, range.outStride);
+  }
+}
+
 }  // namespace
 
 const SuperBlockKernels* avx512SuperBlockKernels() {
-  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS};
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, matmulIQ4_XSPacked};
   return &kKernels;
 }
 

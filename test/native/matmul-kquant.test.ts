@@ -14,13 +14,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Weight } from '../../src/backend/backend.js';
-import { GGMLType, typeName } from '../../src/model/gguf/types.js';
+import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
 import { ARITHMETIC_TOLERANCE, compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
-// The ISAs whose kernel set packs Q4_K and Q6_K weights 16 rows at a time (packed_weights.h).
+// The ISAs whose kernel set packs Q4_K, Q6_K and IQ4_XS weights 16 rows at a time (packed_weights.h).
 const PACKED_KQUANT_ISAS = new Set(['avx512']);
 
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
+// The 256-value types with a packed kernel (IQ4_XS's row kernels are tested in matmul-superblock.test.ts).
+const PACKED_KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.IQ4_XS];
 
 
 for (const type of KQUANTS) {
@@ -68,20 +70,20 @@ test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow'
   }
 });
 
-// Q4_K and Q6_K weights with whole 16-row groups take the packed kernel where the ISA has one (decode batches
+// Q4_K, Q6_K and IQ4_XS weights with whole 16-row groups take the packed kernel where the ISA has one (decode batches
 // n = 1..4, where its 1..4-row tiles are used once each, and larger ones), and the row kernel for the rows after the last group. Checked against the reference as above
 // and against the row-layout kernel alone: the same weight cut into 15-row matrices (fewer than a group,
 // so never packed) gives the row kernel's result for every row. The two kernels add the same products in
 // a different order, so they agree to float rounding but not bit for bit; on a packing ISA some output
 // must differ, or the packed kernel did not run.
-for (const type of KQUANTS) {
+for (const type of PACKED_KQUANTS) {
   test(`${typeName(type)} matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel`, () => {
-    const rng = new Rng(type === GGMLType.Q4_K ? 3200 : 3300);
+    const rng = new Rng(3200 + 100 * PACKED_KQUANTS.indexOf(type));
     const sliceRows = 15;
     for (const cols of [256, 768, 2304]) {
       for (const rows of [16, 35, 83]) {
         const bytes = randomWeightBytes(type, rows, cols, rng);
-        const rowBytes = (cols / 256) * (type === GGMLType.Q4_K ? 144 : 210);
+        const rowBytes = (cols / 256) * typeTraits(type)!.typeSize;
         const slices: { r0: number; count: number; w: Weight }[] = [];
         for (let r0 = 0; r0 < rows; r0 += sliceRows) {
           const count = Math.min(sliceRows, rows - r0);
