@@ -51,17 +51,17 @@ export class TransformerModel {
     const c = this.config;
     const b = this.backend;
     const p = this.parts;
+    if (input.tokens.length === 0) throw new RangeError('forward: empty batch');
+    if (input.blend && input.blend.groups.length !== input.tokens.length) throw new RangeError(`forward: ${input.tokens.length} tokens but ${input.blend.groups.length} blend groups`);
     // Reused document tokens that recompute nothing never enter the pass.
     let batch = input.blend ? narrowBatch(input, withoutReusedGroups(input.blend)) : input;
     let n = batch.tokens.length;
-    if (input.tokens.length === 0) throw new RangeError('forward: empty batch');
     if (n === 0) {
       // Every token reused as it is: nothing to compute, and no logits (a sampled token is never reused).
       input.blend!.recomputed = 0;
       return new Float32Array(0);
     }
     const rows = batch.rows ?? batch.positions;
-    if (input.blend && input.blend.groups.length !== input.tokens.length) throw new RangeError(`forward: ${input.tokens.length} tokens but ${input.blend.groups.length} blend groups`);
     if (batch.positions.length !== n || batch.slots.length !== n || rows.length !== n) {
       throw new RangeError(`forward: ${n} tokens but ${batch.positions.length} positions, ${rows.length} rows and ${batch.slots.length} slots`);
     }
