@@ -4,6 +4,7 @@ import { NativeBackend } from '../../src/backend/native/native-backend.js';
 import { loadNativeAddon } from '../../src/backend/native/addon.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
 import assert from 'node:assert/strict';
+import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
 
 export const addon = loadNativeAddon();
@@ -248,4 +249,48 @@ export function wideRangeActivations(rng: Rng, n: number, cols: number): Float32
   }
   x.fill(0, 3 * cols + 64, 3 * cols + 128);
   return x;
+}
+
+/**
+ * A packed type's matmuls on whole 16-row groups (rows 16, 35, 83: one group, groups plus a tail) against
+ * the reference (compareIntMatmul) and against the row kernel alone: the same weight cut into 15-row
+ * matrices (fewer than a group, so never packed) gives the row kernel's result for every row. The two
+ * kernels add the same products in a different order, so they agree to float rounding but not bit for bit;
+ * on an ISA in `packingIsas` some output must differ, or the packed kernel did not run.
+ */
+export function checkPackedAgainstRowKernel(type: GGMLType, colsList: readonly number[], blockValues: number, packingIsas: ReadonlySet<string>, rng: Rng): void {
+  const sliceRows = 15;
+  for (const cols of colsList) {
+    for (const rows of [16, 35, 83]) {
+      const bytes = randomWeightBytes(type, rows, cols, rng);
+      const rowBytes = (cols / blockValues) * typeTraits(type)!.typeSize;
+      const slices: { r0: number; count: number; w: Weight }[] = [];
+      for (let r0 = 0; r0 < rows; r0 += sliceRows) {
+        const count = Math.min(sliceRows, rows - r0);
+        slices.push({ r0, count, w: native.createWeight('s', type, count, cols, bytes.slice(r0 * rowBytes, (r0 + count) * rowBytes)) });
+      }
+      const wn = native.createWeight('w', type, rows, cols, bytes);
+      const wf = reference.toFloat32(reference.createWeight('w', type, rows, cols, bytes));
+      for (const n of [1, 2, 3, 4, 7, 9]) {
+        const x = rng.floats(n * cols);
+        compareIntMatmul(type, rows, cols, n, x, bytes);
+        forEachIsa((isa) => {
+          const got = new Float32Array(n * rows);
+          native.matmul(got, x, n, wn);
+          const rowKernel = new Float32Array(n * rows);
+          for (const s of slices) {
+            const part = new Float32Array(n * s.count);
+            native.matmul(part, x, n, s.w);
+            for (let i = 0; i < n; i++) rowKernel.set(part.subarray(i * s.count, (i + 1) * s.count), i * rows + s.r0);
+          }
+          const label = `${isa} ${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
+          const err = matmulError(got, rowKernel, x, wf, n, rows, cols);
+          assert.ok(err <= ARITHMETIC_TOLERANCE, `${label}: error ${err} against the row kernel`);
+          if (packingIsas.has(isa) && process.env.VSERVE_NO_PACK === undefined) {
+            assert.ok(got.some((v, i) => v !== rowKernel[i]), `${label}: bit-identical to the row kernel (packed path not taken?)`);
+          }
+        });
+      }
+    }
+  }
 }

@@ -12,9 +12,8 @@
 //   grid value or min anywhere shows up far above that.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
-import { ARITHMETIC_TOLERANCE, compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, QUANTIZATION_TOLERANCE, reference, Rng, wideRangeActivations } from './helpers.js';
+import { checkPackedAgainstRowKernel, compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, QUANTIZATION_TOLERANCE, reference, Rng, wideRangeActivations } from './helpers.js';
 
 // The ISAs whose kernel set packs IQ4_NL weights 16 rows at a time (packed_weights.h).
 const PACKED_IQ4_NL_ISAS = new Set(['avx512']);
@@ -96,47 +95,8 @@ test('matmulMany on Q4_1 / Q5_0 / Q5_1 / IQ4_NL (one quantization of x) matches 
   }
 });
 
-// IQ4_NL weights with whole 16-row groups take the packed kernel where the ISA has one (decode batches
-// n = 1..4, each of its 1..4-row tiles, and larger ones), and the row kernel for the rows after the last
-// group. Checked against the reference as above, and against the row kernel alone: the same weight cut
-// into 15-row matrices (fewer than a group, so never packed) gives the row kernel's result for every row.
-// The two kernels add the same products in a different order, so they agree to float rounding but not
-// bit for bit; on a packing ISA some output must differ, or the packed kernel did not run.
+// IQ4_NL weights with whole 16-row groups take the packed kernel where the ISA has one: checked against
+// the reference and against the row kernel alone (checkPackedAgainstRowKernel).
 test('IQ4_NL matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel', () => {
-  const type = GGMLType.IQ4_NL;
-  const rng = new Rng(4300);
-  const sliceRows = 15;
-  for (const cols of [32, 96, 2080]) {
-    for (const rows of [16, 35, 83]) {
-      const bytes = randomWeightBytes(type, rows, cols, rng);
-      const rowBytes = (cols / 32) * typeTraits(type)!.typeSize;
-      const slices: { r0: number; count: number; w: Weight }[] = [];
-      for (let r0 = 0; r0 < rows; r0 += sliceRows) {
-        const count = Math.min(sliceRows, rows - r0);
-        slices.push({ r0, count, w: native.createWeight('s', type, count, cols, bytes.slice(r0 * rowBytes, (r0 + count) * rowBytes)) });
-      }
-      const wn = native.createWeight('w', type, rows, cols, bytes);
-      const wf = reference.toFloat32(reference.createWeight('w', type, rows, cols, bytes));
-      for (const n of [1, 2, 3, 4, 7, 9]) {
-        const x = rng.floats(n * cols);
-        compareIntMatmul(type, rows, cols, n, x, bytes);
-        forEachIsa((isa) => {
-          const got = new Float32Array(n * rows);
-          native.matmul(got, x, n, wn);
-          const rowKernel = new Float32Array(n * rows);
-          for (const s of slices) {
-            const part = new Float32Array(n * s.count);
-            native.matmul(part, x, n, s.w);
-            for (let i = 0; i < n; i++) rowKernel.set(part.subarray(i * s.count, (i + 1) * s.count), i * rows + s.r0);
-          }
-          const label = `${isa} IQ4_NL n=${n} rows=${rows} cols=${cols}`;
-          const err = matmulError(got, rowKernel, x, wf, n, rows, cols);
-          assert.ok(err <= ARITHMETIC_TOLERANCE, `${label}: error ${err} against the row kernel`);
-          if (PACKED_IQ4_NL_ISAS.has(isa) && process.env.VSERVE_NO_PACK === undefined) {
-            assert.ok(got.some((v, i) => v !== rowKernel[i]), `${label}: bit-identical to the row kernel (packed path not taken?)`);
-          }
-        });
-      }
-    }
-  }
+  checkPackedAgainstRowKernel(GGMLType.IQ4_NL, [32, 96, 2080], 32, PACKED_IQ4_NL_ISAS, new Rng(4300));
 });

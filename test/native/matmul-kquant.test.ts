@@ -11,11 +11,9 @@
 //   (same f32 scale and reciprocal, round half to even): 1e-5, as for the float kernels. What is left
 //   is f32 rounding of the scale products and the order of the f32 additions; a wrong sub-block scale,
 //   min or offset anywhere shows up far above that.
-import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Weight } from '../../src/backend/backend.js';
-import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
-import { ARITHMETIC_TOLERANCE, compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
+import { GGMLType, typeName } from '../../src/model/gguf/types.js';
+import { checkPackedAgainstRowKernel, compareIntMatmul, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
 // The ISAs whose kernel set packs Q4_K, Q6_K and IQ4_XS weights 16 rows at a time (packed_weights.h).
 const PACKED_KQUANT_ISAS = new Set(['avx512']);
@@ -70,48 +68,10 @@ test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow'
   }
 });
 
-// Q4_K, Q6_K and IQ4_XS weights with whole 16-row groups take the packed kernel where the ISA has one (decode batches
-// n = 1..4, where its 1..4-row tiles are used once each, and larger ones), and the row kernel for the rows after the last group. Checked against the reference as above
-// and against the row-layout kernel alone: the same weight cut into 15-row matrices (fewer than a group,
-// so never packed) gives the row kernel's result for every row. The two kernels add the same products in
-// a different order, so they agree to float rounding but not bit for bit; on a packing ISA some output
-// must differ, or the packed kernel did not run.
+// Q4_K, Q6_K and IQ4_XS weights with whole 16-row groups take the packed kernel where the ISA has one:
+// checked against the reference and against the row kernel alone (checkPackedAgainstRowKernel).
 for (const type of PACKED_KQUANTS) {
   test(`${typeName(type)} matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel`, () => {
-    const rng = new Rng(3200 + 100 * PACKED_KQUANTS.indexOf(type));
-    const sliceRows = 15;
-    for (const cols of [256, 768, 2304]) {
-      for (const rows of [16, 35, 83]) {
-        const bytes = randomWeightBytes(type, rows, cols, rng);
-        const rowBytes = (cols / 256) * typeTraits(type)!.typeSize;
-        const slices: { r0: number; count: number; w: Weight }[] = [];
-        for (let r0 = 0; r0 < rows; r0 += sliceRows) {
-          const count = Math.min(sliceRows, rows - r0);
-          slices.push({ r0, count, w: native.createWeight('s', type, count, cols, bytes.slice(r0 * rowBytes, (r0 + count) * rowBytes)) });
-        }
-        const wn = native.createWeight('w', type, rows, cols, bytes);
-        const wf = reference.toFloat32(reference.createWeight('w', type, rows, cols, bytes));
-        for (const n of [1, 2, 3, 4, 7, 9]) {
-          const x = rng.floats(n * cols);
-          compareIntMatmul(type, rows, cols, n, x, bytes);
-          forEachIsa((isa) => {
-            const got = new Float32Array(n * rows);
-            native.matmul(got, x, n, wn);
-            const rowKernel = new Float32Array(n * rows);
-            for (const s of slices) {
-              const part = new Float32Array(n * s.count);
-              native.matmul(part, x, n, s.w);
-              for (let i = 0; i < n; i++) rowKernel.set(part.subarray(i * s.count, (i + 1) * s.count), i * rows + s.r0);
-            }
-            const label = `${isa} ${typeName(type)} n=${n} rows=${rows} cols=${cols}`;
-            const err = matmulError(got, rowKernel, x, wf, n, rows, cols);
-            assert.ok(err <= ARITHMETIC_TOLERANCE, `${label}: error ${err} against the row kernel`);
-            if (PACKED_KQUANT_ISAS.has(isa) && process.env.VSERVE_NO_PACK === undefined) {
-              assert.ok(got.some((v, i) => v !== rowKernel[i]), `${label}: bit-identical to the row kernel (packed path not taken?)`);
-            }
-          });
-        }
-      }
-    }
+    checkPackedAgainstRowKernel(type, [256, 768, 2304], 256, PACKED_KQUANT_ISAS, new Rng(3200 + 100 * PACKED_KQUANTS.indexOf(type)));
   });
 }
