@@ -4,21 +4,10 @@
 // small however much else the engine reports.
 import type { EngineStats } from '../engine/engine-types.js';
 import type { KVType } from '../kv/format.js';
-import type { PageRun, SlotState } from '../kv/stats.js';
+import type { SlotStats } from '../kv/stats.js';
 
-export interface KvSlotView {
-  slot: number;
-  state: SlotState;
-  tokens: number;
-  /** Pages mapped, summed over the (layer, K/V) ranges; of them, those another slot maps too and those the prefix cache holds. */
-  pages: number;
-  sharedPages: number;
-  cachedPages: number;
-  /** The mapped page indices from the start of the range, by who else holds them. */
-  pageRuns: PageRun[];
-  evictedRows: number;
-  compactions: number;
-}
+/** A slot as the map draws it: the slot's stats (stats.ts SlotStats) without the byte counts. */
+export type KvSlotView = Pick<SlotStats, 'slot' | 'state' | 'tokens' | 'pages' | 'sharedPages' | 'cachedPages' | 'pageRuns' | 'evictedRows' | 'compactions'>;
 
 export interface KvSnapshot {
   /** Milliseconds since the epoch. */
