@@ -60,13 +60,14 @@ export class ChunkPlacement {
   find(seq: Sequence): CacheEntry[][] | undefined {
     const found: CacheEntry[][] = [];
     let missing = false;
-    for (const doc of seq.blend!.documents) {
+    for (const [i, doc] of seq.blend!.documents.entries()) {
       const entries = this.store.lookup(doc.keys);
       if (entries) {
         found.push(entries);
         continue;
       }
       missing = true;
+      seq.documentsComputed.add(i);
       const id = doc.keys[doc.keys.length - 1]!;
       if (this.jobs.has(id)) continue;
       this.jobs.add(id);

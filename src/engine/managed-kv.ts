@@ -205,7 +205,7 @@ export class ManagedKV implements EngineKV {
       this.prefix.claim(seq.claimed, seq.key);
       if (seq.admittedAt === undefined) {
         // Reused documents count as cached for the client, but not as prefix-cache hits (they have their own counters).
-        const reused = seq.blend?.documents.reduce((n, d) => n + d.end - d.start, 0) ?? 0;
+        const reused = seq.blend?.documents.reduce((n, d, i) => n + (seq.documentsComputed.has(i) ? 0 : d.end - d.start), 0) ?? 0;
         seq.cachedTokens = Math.min(cached + reused, seq.prompt.length);
         this.prefix.countQuery(seq.prompt.length, Math.min(cached, seq.prompt.length));
       }

@@ -57,6 +57,8 @@ export class Sequence {
   tierLoad: { from: number; blocks: Uint8Array[] | undefined } | undefined;
   /** Its prompt's documents, whose KV comes from the chunk store (engine/blend.ts). */
   blend: SequenceBlend | undefined;
+  /** Its documents (indices) the chunk store lacked when it first asked: computed for it, so not counted as cached. */
+  readonly documentsComputed = new Set<number>();
   /** Set on the internal sequences that compute a document for the chunk store: they sample nothing. */
   chunkJob: ChunkJob | undefined;
   /**
