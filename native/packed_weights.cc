@@ -23,6 +23,7 @@ size_t packedGroupBytes(int type, size_t cols) {
     case kQ4_0:
     case kIQ4_NL: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
     case kQ4_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ4_KPackedBytes : 0;
+    case kQ3_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ3_KPackedBytes : 0;
     case kQ5_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ5_KPackedBytes : 0;
     case kQ6_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ6_KPackedBytes : 0;
     case kIQ4_XS: return cols % kQKSuper == 0 ? cols / kQKSuper * kIQ4_XSPackedBytes : 0;
@@ -98,6 +99,19 @@ void packRowsQ5_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t gro
                   });
 }
 
+void packRowsQ3_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ3_KBytes, kQ3_KPackedBytes, groups, dst,
+                  [](uint8_t* out, const uint8_t* blk, size_t r) {
+                    const float d = halfToFloat(loadU16(blk + kQ3_KDAt));
+                    std::memcpy(out + 4 * r, &d, 4);
+                    uint8_t scales[16];
+                    unpackQ3_KScales(blk + kQ3_KScalesAt, scales);
+                    for (size_t g = 0; g < 16; g++) out[kQ3_KPackedScalesAt + g * kPackRows + r] = uint8_t(int8_t(scales[g] - 32));
+                    for (size_t k = 0; k < 16; k++) std::memcpy(out + kQ3_KPackedLowAt + (k * kPackRows + r) * 4, blk + kQ3_KQuantsAt + 4 * k, 4);
+                    for (size_t k = 0; k < 8; k++) std::memcpy(out + kQ3_KPackedHighAt + (k * kPackRows + r) * 4, blk + 4 * k, 4);
+                  });
+}
+
 void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
   forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ6_KBytes, kQ6_KPackedBytes, groups, dst,
                   [](uint8_t* out, const uint8_t* blk, size_t r) {
@@ -160,6 +174,8 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
 #endif
         if (type == kQ4_K) {
           packRowsQ4_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else if (type == kQ3_K) {
+          packRowsQ3_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kQ5_K) {
           packRowsQ5_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kQ6_K) {

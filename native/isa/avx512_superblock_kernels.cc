@@ -8,7 +8,7 @@
 //   Q5_K: quants 0..31; offsets -dmin * min per sub-block.
 //   IQ4_XS: table value + 128 (1..241); offsets -128 * d * scale. vpdpbusd sums into int32 without
 //   saturating, so the +128 bias costs one multiply-add per super-block, not a sign trick per row.
-// IQ4_XS and Q5_K also have kernels on weights packed 16 rows at a time (packed_weights.h), below.
+// IQ4_XS, Q5_K and Q3_K also have kernels on weights packed 16 rows at a time (packed_weights.h), below.
 #include <immintrin.h>
 
 #include <cstring>
@@ -327,6 +327,75 @@ struct Q5_KTiles {
   }
 };
 
+// ---- packed Q3_K: one lane per weight row, 16 rows per vector ----
+
+// 16 weight rows (one group) x RX activation rows from i0. Per run of 32 values (half h, shift s: one
+// activation block, two sub-blocks) the 8 weight vectors of value + 4 are assembled from the qs and hmask
+// vectors (bits 2s..2s+1 to bits 0-1, bit 4h + s to bit 2), and the 16 rows' d * scale of both sub-blocks
+// made once; each activation row then takes 8 vpdpbusd against broadcast activation dwords. The +4 comes
+// back out against the sub-block's activation sum: dx * sum((v + 4) q) - 4 * dx * sum(q).
+template <int RX>
+void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m512i lowBits = _mm512_set1_epi8(0x03);
+  const __m512i thirdBit = _mm512_set1_epi8(0x04);
+  __m512 acc[RX];
+  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ3_KPackedBytes) {
+    for (size_t l = 0; l < kQ3_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    const __m512 d = _mm512_loadu_ps(p);
+    const uint8_t* scales = p + kQ3_KPackedScalesAt;
+    for (int h = 0; h < 2; h++) {
+      const uint8_t* qs = p + kQ3_KPackedLowAt + 8 * 64 * h;
+      const uint8_t* hmask = p + kQ3_KPackedHighAt;
+      for (int s = 0; s < 4; s++) {
+        // Bit t = 4h + s of each byte to bit 2; 16-bit shifts by at most 5 keep it within the byte.
+        const int t = 4 * h + s;
+        __m512i w[8];
+        for (int k = 0; k < 8; k++) {
+          const __m512i q = _mm512_loadu_si512(qs + 64 * k);
+          const __m512i m = _mm512_loadu_si512(hmask + 64 * k);
+          const __m512i third = t <= 2 ? _mm512_slli_epi16(m, 2 - t) : _mm512_srli_epi16(m, t - 2);
+          w[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 2 * s), lowBits), _mm512_and_si512(third, thirdBit));
+        }
+        const int g = 8 * h + 2 * s;  // the run's first sub-block
+        const __m512 sc0 = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * g)))), d);
+        const __m512 sc1 = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * g + 16)))), d);
+        for (int i = 0; i < RX; i++) {
+          const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 32 * t;
+          // Four dependency chains: two per sub-block.
+          __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
+          for (int k = 0; k < 4; k += 2) {
+            a0 = _mm512_dpbusd_epi32(a0, w[k], broadcastDword(xq + 4 * k));
+            a1 = _mm512_dpbusd_epi32(a1, w[k + 1], broadcastDword(xq + 4 * k + 4));
+            b0 = _mm512_dpbusd_epi32(b0, w[k + 4], broadcastDword(xq + 16 + 4 * k));
+            b1 = _mm512_dpbusd_epi32(b1, w[k + 5], broadcastDword(xq + 16 + 4 * k + 4));
+          }
+          const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8 + t]);
+          const float* sum = x.s + (i0 + i) * sums + b * 16 + g;
+          const __m512 dot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), dx, _mm512_set1_ps(-4.0f * sum[0]));
+          const __m512 dot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(b0, b1)), dx, _mm512_set1_ps(-4.0f * sum[1]));
+          acc[i] = _mm512_fmadd_ps(dot0, sc0, acc[i]);
+          acc[i] = _mm512_fmadd_ps(dot1, sc1, acc[i]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+}
+
+struct Q3_KTiles {
+  static constexpr size_t kColumnBytes = kQ3_KPackedBytes;
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ3_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
 // One group: tiles of 4 activation rows, then one of the remaining 1-3.
 template <class Tiles, int RX>
 void packedRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
@@ -346,11 +415,12 @@ void matmulPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 
 void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<IQ4_XSTiles>(x, w, range); }
 void matmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q5_KTiles>(x, w, range); }
+void matmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q3_KTiles>(x, w, range); }
 
 }  // namespace
 
 const SuperBlockKernels* avx512SuperBlockKernels() {
-  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, matmulIQ4_XSPacked, matmulQ5_KPacked};
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, matmulIQ4_XSPacked, matmulQ5_KPacked, matmulQ3_KPacked};
   return &kKernels;
 }
 
