@@ -104,6 +104,9 @@ struct SuperBlockKernels {
   // Optional (nullptr where an ISA has none): IQ4_XS on weights packed 16 rows at a time
   // (packed_weights.h); range rows are multiples of 16 within the packed matrix.
   void (*matmulIQ4_XSPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  // Optional, the same for Q5_K and Q3_K.
+  void (*matmulQ5_KPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ3_KPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
 // Integer-dot matmuls for the other 32-element block types (ggml_types.h: Q4_1, Q5_0, Q5_1, IQ4_NL), on

@@ -195,6 +195,8 @@ bool hasPackedKernel(int type) {
     case kQ4_K: return k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
     case kQ6_K: return k.matmulQ6_KPacked != nullptr && kquantKernel(kQ6_K) != nullptr;
     case kIQ4_XS: return k.superBlocks != nullptr && k.superBlocks->matmulIQ4_XSPacked != nullptr && kquantKernel(kIQ4_XS) != nullptr;
+    case kQ3_K: return k.superBlocks != nullptr && k.superBlocks->matmulQ3_KPacked != nullptr && kquantKernel(kQ3_K) != nullptr;
+    case kQ5_K: return k.superBlocks != nullptr && k.superBlocks->matmulQ5_KPacked != nullptr && kquantKernel(kQ5_K) != nullptr;
     default: return false;
   }
 }
@@ -254,6 +256,8 @@ void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t)
   const KernelSet& k = kernels();
   const KQuantKernel kernel = w.type == kQ4_K   ? k.matmulQ4_KPacked
                               : w.type == kQ6_K ? k.matmulQ6_KPacked
+                              : w.type == kQ5_K ? k.superBlocks->matmulQ5_KPacked
+                              : w.type == kQ3_K ? k.superBlocks->matmulQ3_KPacked
                                                 : k.superBlocks->matmulIQ4_XSPacked;
   kernel(xk, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
 }
@@ -441,7 +445,7 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   }
 
   PackedPart parts[kMaxMany];
-  // (Packed Q4_K / Q6_K / IQ4_XS run in the K-quant path below, which takes KQuantRows activations.)
+  // (Packed Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS run in the K-quant path below, which takes KQuantRows activations.)
   bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0 || ws[0].type == kIQ4_NL;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   bool kquant = true;

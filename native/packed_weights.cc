@@ -23,6 +23,8 @@ size_t packedGroupBytes(int type, size_t cols) {
     case kQ4_0:
     case kIQ4_NL: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
     case kQ4_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ4_KPackedBytes : 0;
+    case kQ3_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ3_KPackedBytes : 0;
+    case kQ5_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ5_KPackedBytes : 0;
     case kQ6_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ6_KPackedBytes : 0;
     case kIQ4_XS: return cols % kQKSuper == 0 ? cols / kQKSuper * kIQ4_XSPackedBytes : 0;
     default: return 0;
@@ -64,23 +66,49 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
                   });
 }
 
+namespace {
+// Row r's part of a packed Q4_K column, which is also the first part of a packed Q5_K column: d, dmin,
+// the unpacked scales and mins, and the nibbles (`quants`: GGUF quant bytes, 128 of them).
+void packQ4_KRow(uint8_t* out, const uint8_t* dAndDmin, const uint8_t* packedScales, const uint8_t* quants, size_t r) {
+  std::memcpy(out + 2 * r, dAndDmin, 2);
+  std::memcpy(out + 2 * kPackRows + 2 * r, dAndDmin + 2, 2);
+  uint64_t scales, mins;
+  unpackQ4_KScales(packedScales, &scales, &mins);
+  for (size_t j = 0; j < 8; j++) {
+    out[64 + j * kPackRows + r] = uint8_t(scales >> (8 * j));
+    out[64 + 8 * kPackRows + j * kPackRows + r] = uint8_t(mins >> (8 * j));
+  }
+  uint8_t* dst = out + 64 + 16 * kPackRows;
+  for (size_t p = 0; p < 4; p++) {
+    for (size_t k = 0; k < 8; k++) std::memcpy(dst + p * 32 * kPackRows + (k * kPackRows + r) * 4, quants + 32 * p + 4 * k, 4);
+  }
+}
+}  // namespace
+
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
   forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ4_KBytes, kQ4_KPackedBytes, groups, dst,
+                  [](uint8_t* out, const uint8_t* blk, size_t r) { packQ4_KRow(out, blk, blk + kQ4_KScalesAt, blk + kQ4_KQuantsAt, r); });
+}
+
+void packRowsQ5_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  static_assert(kQ5_KScalesAt == kQ4_KScalesAt, "Q5_K keeps Q4_K's scale packing");
+  forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ5_KBytes, kQ5_KPackedBytes, groups, dst,
                   [](uint8_t* out, const uint8_t* blk, size_t r) {
-                    std::memcpy(out + 2 * r, blk, 2);                   // d
-                    std::memcpy(out + 2 * kPackRows + 2 * r, blk + 2, 2);  // dmin
-                    uint64_t scales, mins;
-                    unpackQ4_KScales(blk + kQ4_KScalesAt, &scales, &mins);
-                    for (size_t j = 0; j < 8; j++) {
-                      out[64 + j * kPackRows + r] = uint8_t(scales >> (8 * j));
-                      out[64 + 8 * kPackRows + j * kPackRows + r] = uint8_t(mins >> (8 * j));
-                    }
-                    uint8_t* quants = out + 64 + 16 * kPackRows;
-                    for (size_t p = 0; p < 4; p++) {
-                      for (size_t k = 0; k < 8; k++) {
-                        std::memcpy(quants + p * 32 * kPackRows + (k * kPackRows + r) * 4, blk + kQ4_KQuantsAt + 32 * p + 4 * k, 4);
-                      }
-                    }
+                    packQ4_KRow(out, blk, blk + kQ5_KScalesAt, blk + kQ5_KQuantsAt, r);
+                    for (size_t k = 0; k < 8; k++) std::memcpy(out + kQ5_KPackedHighAt + (k * kPackRows + r) * 4, blk + kQ5_KHighAt + 4 * k, 4);
+                  });
+}
+
+void packRowsQ3_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ3_KBytes, kQ3_KPackedBytes, groups, dst,
+                  [](uint8_t* out, const uint8_t* blk, size_t r) {
+                    const float d = halfToFloat(loadU16(blk + kQ3_KDAt));
+                    std::memcpy(out + 4 * r, &d, 4);
+                    uint8_t scales[16];
+                    unpackQ3_KScales(blk + kQ3_KScalesAt, scales);
+                    for (size_t g = 0; g < 16; g++) out[kQ3_KPackedScalesAt + g * kPackRows + r] = uint8_t(int8_t(scales[g] - 32));
+                    for (size_t k = 0; k < 16; k++) std::memcpy(out + kQ3_KPackedLowAt + (k * kPackRows + r) * 4, blk + kQ3_KQuantsAt + 4 * k, 4);
+                    for (size_t k = 0; k < 8; k++) std::memcpy(out + kQ3_KPackedHighAt + (k * kPackRows + r) * 4, blk + 4 * k, 4);
                   });
 }
 
@@ -146,6 +174,10 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
 #endif
         if (type == kQ4_K) {
           packRowsQ4_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else if (type == kQ3_K) {
+          packRowsQ3_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else if (type == kQ5_K) {
+          packRowsQ5_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kQ6_K) {
           packRowsQ6_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kIQ4_XS) {

@@ -1,4 +1,4 @@
-// Q8_0 / Q4_0 (and Q4_K, Q6_K: below) weights re-laid out 16 rows at a time for decode-speed matmuls. GGUF stores each row's
+// Q8_0 / Q4_0 (and the super-block types: below) weights re-laid out 16 rows at a time for decode-speed matmuls. GGUF stores each row's
 // blocks contiguously, so a kernel reads many rows as separate streams and spends most of its
 // instructions per 32-weight block (scale conversion, broadcasts, shuffles). Packed, one vector lane
 // is one row: for each group of 16 rows and each block b, the group holds
@@ -43,6 +43,25 @@
 // The 6-bit scales, split over scales_h and scales_l in the file, are assembled once here instead of per
 // matmul. A chunk is one sub-block laid out as a packed Q4_0 block column (low nibbles: values 4k..,
 // high: 16 + 4k..); the kernel maps the nibbles through the 16-entry codebook with one byte shuffle.
+//
+// Q5_K is packed as Q4_K plus its fifth bits, 2880 bytes per super-block column of a group (16 GGUF
+// super-blocks are 2816 bytes):
+//   Q4_K's packed column (d, dmin, unpacked scales and mins, the 4 chunks of nibbles)    2368 bytes
+//   qh: dword (k, r) at 64k + 4r = GGUF qh bytes 4k..4k+3 of row r, k < 8                 512 bytes
+// Quant vector k of chunk p pairs with qh vector k: bit 2p of each qh byte is the fifth bit of the low
+// nibble in the same byte lane, bit 2p + 1 that of the high nibble, so the kernel assembles the 5-bit
+// values in registers with a shift and a mask per vector.
+//
+// Q3_K is packed per super-block as well, 1856 bytes per super-block column of a group (16 GGUF
+// super-blocks are 1760 bytes; d is widened to f32 as for Q6_K, so every part stays 64-byte aligned):
+//   16 f32 d (row 0..15)                                                      64 bytes
+//   scales: byte 16g + r = int8 scale - 32 of sub-block g (0..15) of row r    256 bytes
+//   qs: dword (k, r) at 64k + 4r = GGUF quant bytes 4k..4k+3 of row r, k < 16   1024 bytes
+//   hmask: dword (k, r) at 64k + 4r = GGUF hmask bytes 4k..4k+3 of row r, k < 8  512 bytes
+// The 6-bit scales, split over 12 bytes in the file, are assembled once here. For half h, qs vector
+// 8h + k holds in bits 2s..2s+1 values 128h + 32s + 4k.. (s < 4), and bit 4h + s of hmask vector k is
+// their third bit; the kernel assembles value + 4 (0..7) in registers, and the -4 goes against the
+// activation sums.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -66,6 +85,16 @@ constexpr size_t kIQ4_XSPackedScalesAt = 4 * kPackRows;
 constexpr size_t kIQ4_XSPackedQuantsAt = kIQ4_XSPackedScalesAt + 8 * kPackRows;
 constexpr size_t kIQ4_XSPackedBytes = kIQ4_XSPackedQuantsAt + 8 * 16 * kPackRows;
 static_assert(kIQ4_XSPackedBytes == 2240 && kIQ4_XSPackedBytes % 64 == 0, "IQ4_XS packed column size");
+// The same for Q3_K.
+constexpr size_t kQ3_KPackedScalesAt = 4 * kPackRows;
+constexpr size_t kQ3_KPackedLowAt = kQ3_KPackedScalesAt + 16 * kPackRows;
+constexpr size_t kQ3_KPackedHighAt = kQ3_KPackedLowAt + 64 * kPackRows;
+constexpr size_t kQ3_KPackedBytes = kQ3_KPackedHighAt + 32 * kPackRows;
+static_assert(kQ3_KPackedBytes == 1856 && kQ3_KPackedBytes % 64 == 0, "Q3_K packed column size");
+// The same for Q5_K (its first kQ4_KPackedBytes are laid out as Q4_K's).
+constexpr size_t kQ5_KPackedHighAt = kQ4_KPackedBytes;
+constexpr size_t kQ5_KPackedBytes = kQ5_KPackedHighAt + 32 * kPackRows;
+static_assert(kQ5_KPackedBytes == 2880 && kQ5_KPackedBytes % 64 == 0, "Q5_K packed column size");
 
 // Bytes of one packed block column of a group (scales + quants), for Q8_0, Q4_0 or IQ4_NL.
 size_t packedBlockBytes(int type);
@@ -77,6 +106,10 @@ int packedBias(int type);
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for a Q6_K matrix.
 void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+// The same for a Q3_K matrix.
+void packRowsQ3_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+// The same for a Q5_K matrix.
+void packRowsQ5_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for an IQ4_XS matrix.
 void packRowsIQ4_XS16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // Packs rows [0, groups * 16) of a Q8_0 / Q4_0 / IQ4_NL matrix (rows of rowBytes bytes, `cols` elements).
@@ -85,7 +118,7 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights (Q8_0, Q4_0, IQ4_NL, Q4_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
+  // The packed matrix for these weights (Q8_0, Q4_0, IQ4_NL, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
   // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
   // not resident twice (reading them again faults them back in from the file).
   const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);

@@ -8,7 +8,7 @@
 //   Q5_K: quants 0..31; offsets -dmin * min per sub-block.
 //   IQ4_XS: table value + 128 (1..241); offsets -128 * d * scale. vpdpbusd sums into int32 without
 //   saturating, so the +128 bias costs one multiply-add per super-block, not a sign trick per row.
-// IQ4_XS also has a kernel on weights packed 16 rows at a time (packed_weights.h), below.
+// IQ4_XS, Q5_K and Q3_K also have kernels on weights packed 16 rows at a time (packed_weights.h), below.
 #include <immintrin.h>
 
 #include <cstring>
@@ -245,26 +245,182 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-// One group: tiles of 4 activation rows, then one of the remaining 1-3.
+struct IQ4_XSTiles {
+  static constexpr size_t kColumnBytes = kIQ4_XSPackedBytes;
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedIQ4_XSTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
+// ---- packed Q5_K: one lane per weight row, 16 rows per vector ----
+
+// 16 weight rows (one group) x RX activation rows from i0, as packed Q4_K runs (avx512_kernels.cc): per
+// super-block the mins go against the activation sums; per chunk (two sub-blocks) the 8 quant vectors are
+// split into nibbles once and each gains its fifth bit from the qh vector of the same k (bit 2c for the
+// low nibbles, 2c + 1 for the high ones, moved to bit 4), then each activation row takes 16 vpdpbusd.
 template <int RX>
-void packedIQ4_XSRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  for (; i0 + RX <= x.rows; i0 += RX) packedIQ4_XSTile<RX>(x, group, i0, out, outStride);
+void packedQ5_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  const __m512i fifth = _mm512_set1_epi8(0x10);
+  __m512 acc[RX];
+  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ5_KPackedBytes) {
+    for (size_t l = 0; l < kQ5_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 negDmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))));
+    const uint8_t* scales = p + 64;
+    const uint8_t* mins = scales + 8 * kPackRows;
+    const uint8_t* quants = mins + 8 * kPackRows;
+    const uint8_t* high = p + kQ5_KPackedHighAt;
+    for (int j = 0; j < 8; j++) {
+      const __m512 m = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 16 * j)))), negDmin);
+      for (int i = 0; i < RX; i++) {
+        const float* s = x.s + (i0 + i) * sums + b * 16 + 2 * j;
+        acc[i] = _mm512_fmadd_ps(m, _mm512_set1_ps(s[0] + s[1]), acc[i]);
+      }
+    }
+    for (int c = 0; c < 4; c++, quants += 32 * kPackRows) {
+      __m512i lo[8], hi[8];
+      for (int k = 0; k < 8; k++) {
+        const __m512i v = _mm512_loadu_si512(quants + 64 * k);
+        const __m512i h = _mm512_loadu_si512(high + 64 * k);
+        // Bit 2c of each byte to bit 4, and bit 2c + 1 likewise; 16-bit shifts by at most 4 keep every
+        // byte's bit 4 drawn from the same byte, and the mask drops the rest.
+        const __m512i hLo = 2 * c <= 4 ? _mm512_slli_epi16(h, 4 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 4);
+        const __m512i hHi = 2 * c + 1 <= 4 ? _mm512_slli_epi16(h, 3 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 3);
+        lo[k] = _mm512_or_si512(_mm512_and_si512(v, low), _mm512_and_si512(hLo, fifth));
+        hi[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_and_si512(hHi, fifth));
+      }
+      const __m512 scLo = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * c)))), d);
+      const __m512 scHi = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * c + 16)))), d);
+      for (int i = 0; i < RX; i++) {
+        const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c;
+        // Four dependency chains: two per sub-block.
+        __m512i l0 = _mm512_setzero_si512(), l1 = l0, h0 = l0, h1 = l0;
+        for (int k = 0; k < 8; k += 2) {
+          l0 = _mm512_dpbusd_epi32(l0, lo[k], broadcastDword(xq + 4 * k));
+          l1 = _mm512_dpbusd_epi32(l1, lo[k + 1], broadcastDword(xq + 4 * k + 4));
+          h0 = _mm512_dpbusd_epi32(h0, hi[k], broadcastDword(xq + 32 + 4 * k));
+          h1 = _mm512_dpbusd_epi32(h1, hi[k + 1], broadcastDword(xq + 32 + 4 * k + 4));
+        }
+        const float* dx = x.d + (i0 + i) * blocks + b * 8 + 2 * c;
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(l0, l1)), _mm512_mul_ps(scLo, _mm512_set1_ps(dx[0])), acc[i]);
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(h0, h1)), _mm512_mul_ps(scHi, _mm512_set1_ps(dx[1])), acc[i]);
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+}
+
+struct Q5_KTiles {
+  static constexpr size_t kColumnBytes = kQ5_KPackedBytes;
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ5_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
+// ---- packed Q3_K: one lane per weight row, 16 rows per vector ----
+
+// 16 weight rows (one group) x RX activation rows from i0. Per run of 32 values (half h, shift s: one
+// activation block, two sub-blocks) the 8 weight vectors of value + 4 are assembled from the qs and hmask
+// vectors (bits 2s..2s+1 to bits 0-1, bit 4h + s to bit 2), and the 16 rows' d * scale of both sub-blocks
+// made once; each activation row then takes 8 vpdpbusd against broadcast activation dwords. The +4 comes
+// back out against the sub-block's activation sum: dx * sum((v + 4) q) - 4 * dx * sum(q).
+template <int RX>
+void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m512i lowBits = _mm512_set1_epi8(0x03);
+  const __m512i thirdBit = _mm512_set1_epi8(0x04);
+  __m512 acc[RX];
+  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ3_KPackedBytes) {
+    for (size_t l = 0; l < kQ3_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    const __m512 d = _mm512_loadu_ps(p);
+    const uint8_t* scales = p + kQ3_KPackedScalesAt;
+    for (int h = 0; h < 2; h++) {
+      const uint8_t* qs = p + kQ3_KPackedLowAt + 8 * 64 * h;
+      const uint8_t* hmask = p + kQ3_KPackedHighAt;
+      for (int s = 0; s < 4; s++) {
+        // Bit t = 4h + s of each byte to bit 2; 16-bit shifts by at most 5 keep it within the byte.
+        const int t = 4 * h + s;
+        __m512i w[8];
+        for (int k = 0; k < 8; k++) {
+          const __m512i q = _mm512_loadu_si512(qs + 64 * k);
+          const __m512i m = _mm512_loadu_si512(hmask + 64 * k);
+          const __m512i third = t <= 2 ? _mm512_slli_epi16(m, 2 - t) : _mm512_srli_epi16(m, t - 2);
+          w[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 2 * s), lowBits), _mm512_and_si512(third, thirdBit));
+        }
+        const int g = 8 * h + 2 * s;  // the run's first sub-block
+        const __m512 sc0 = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * g)))), d);
+        const __m512 sc1 = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * g + 16)))), d);
+        for (int i = 0; i < RX; i++) {
+          const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 32 * t;
+          // Four dependency chains: two per sub-block.
+          __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
+          for (int k = 0; k < 4; k += 2) {
+            a0 = _mm512_dpbusd_epi32(a0, w[k], broadcastDword(xq + 4 * k));
+            a1 = _mm512_dpbusd_epi32(a1, w[k + 1], broadcastDword(xq + 4 * k + 4));
+            b0 = _mm512_dpbusd_epi32(b0, w[k + 4], broadcastDword(xq + 16 + 4 * k));
+            b1 = _mm512_dpbusd_epi32(b1, w[k + 5], broadcastDword(xq + 16 + 4 * k + 4));
+          }
+          const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8 + t]);
+          const float* sum = x.s + (i0 + i) * sums + b * 16 + g;
+          const __m512 dot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), dx, _mm512_set1_ps(-4.0f * sum[0]));
+          const __m512 dot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(b0, b1)), dx, _mm512_set1_ps(-4.0f * sum[1]));
+          acc[i] = _mm512_fmadd_ps(dot0, sc0, acc[i]);
+          acc[i] = _mm512_fmadd_ps(dot1, sc1, acc[i]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+}
+
+struct Q3_KTiles {
+  static constexpr size_t kColumnBytes = kQ3_KPackedBytes;
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ3_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
+// One group: tiles of 4 activation rows, then one of the remaining 1-3.
+template <class Tiles, int RX>
+void packedRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  for (; i0 + RX <= x.rows; i0 += RX) Tiles::template tile<RX>(x, group, i0, out, outStride);
   if constexpr (RX > 1) {
-    if (i0 < x.rows) packedIQ4_XSRows<RX - 1>(x, group, i0, out, outStride);
+    if (i0 < x.rows) packedRows<Tiles, RX - 1>(x, group, i0, out, outStride);
   }
 }
 
-void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t groupBytes = x.cols / kQKSuper * kIQ4_XSPackedBytes;
+template <class Tiles>
+void matmulPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t groupBytes = x.cols / kQKSuper * Tiles::kColumnBytes;
   for (size_t r = range.rowBegin; r < range.rowEnd; r += kPackRows) {
-    packedIQ4_XSRows<4>(x, w + r / kPackRows * groupBytes, 0, range.out + r, range.outStride);
+    packedRows<Tiles, 4>(x, w + r / kPackRows * groupBytes, 0, range.out + r, range.outStride);
   }
 }
+
+void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<IQ4_XSTiles>(x, w, range); }
+void matmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q5_KTiles>(x, w, range); }
+void matmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q3_KTiles>(x, w, range); }
 
 }  // namespace
 
 const SuperBlockKernels* avx512SuperBlockKernels() {
-  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, matmulIQ4_XSPacked};
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, matmulIQ4_XSPacked, matmulQ5_KPacked, matmulQ3_KPacked};
   return &kKernels;
 }
 

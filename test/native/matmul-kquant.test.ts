@@ -15,12 +15,12 @@ import { test } from 'node:test';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { checkPackedAgainstRowKernel, compareIntMatmul, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
-// The ISAs whose kernel set packs Q4_K, Q6_K and IQ4_XS weights 16 rows at a time (packed_weights.h).
+// The ISAs whose kernel set packs Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS weights 16 rows at a time (packed_weights.h).
 const PACKED_KQUANT_ISAS = new Set(['avx512']);
 
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
-// The 256-value types with a packed kernel (IQ4_XS's row kernels are tested in matmul-superblock.test.ts).
-const PACKED_KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.IQ4_XS];
+// The 256-value types with a packed kernel (Q3_K's, Q5_K's and IQ4_XS's row kernels are tested in matmul-superblock.test.ts).
+const PACKED_KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.IQ4_XS, GGMLType.Q5_K, GGMLType.Q3_K];
 
 
 for (const type of KQUANTS) {
@@ -68,7 +68,7 @@ test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow'
   }
 });
 
-// Q4_K, Q6_K and IQ4_XS weights with whole 16-row groups take the packed kernel where the ISA has one:
+// Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS weights with whole 16-row groups take the packed kernel where the ISA has one:
 // checked against the reference and against the row kernel alone (checkPackedAgainstRowKernel).
 for (const type of PACKED_KQUANTS) {
   test(`${typeName(type)} matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel`, () => {
