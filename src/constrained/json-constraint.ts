@@ -1,60 +1,14 @@
 // Constrained decoding for response_format: before each draw, a mask of the vocabulary admits only
 // the tokens whose bytes keep the output a prefix of a document the schema accepts, and that leave
 // enough of the token budget to close it; end-of-generation only once the document is complete.
-// Each token's bytes are computed once per tokenizer and laid out as a trie, so a step walks each shared
-// prefix once and skips every token below a prefix the document cannot take.
+// The vocabulary's trie (vocabulary-trie.ts) lets a step walk each shared prefix once and skip every
+// token below a prefix the document cannot take.
 import { canEnd, cost, initialState, stepAll, type JsonState } from './json-automaton.js';
 import { compileResponseFormat, minLength, type ResponseFormat } from './json-schema.js';
 import { RequestFaultError } from '../engine/error-kind.js';
+import { vocabularyOf, type TrieNode, type Vocabulary, type VocabularyTokenizer } from './vocabulary-trie.js';
 
-/** What masking needs of a tokenizer. */
-export interface VocabularyTokenizer {
-  readonly vocabSize: number;
-  /** With renderSpecial false: the bytes the token adds to generated text (none for control tokens). */
-  tokenToPiece(id: number, renderSpecial?: boolean): Uint8Array;
-  isEndOfGeneration(id: number): boolean;
-}
-
-/** A trie node: the tokens whose bytes end here, and the next byte's nodes. */
-interface TrieNode {
-  ids: number[];
-  next: Map<number, TrieNode>;
-}
-
-interface Vocabulary {
-  /** Each token's bytes; empty for control tokens, which never appear in a document. */
-  bytes: Uint8Array[];
-  eog: boolean[];
-  trie: TrieNode;
-}
-
-function buildTrie(bytes: readonly Uint8Array[]): TrieNode {
-  const root: TrieNode = { ids: [], next: new Map() };
-  bytes.forEach((piece, id) => {
-    if (piece.length === 0) return;
-    let node = root;
-    for (const b of piece) {
-      let child = node.next.get(b);
-      if (!child) node.next.set(b, (child = { ids: [], next: new Map() }));
-      node = child;
-    }
-    node.ids.push(id);
-  });
-  return root;
-}
-
-const vocabularies = new WeakMap<VocabularyTokenizer, Vocabulary>();
-
-function vocabularyOf(t: VocabularyTokenizer): Vocabulary {
-  let v = vocabularies.get(t);
-  if (!v) {
-    const ids = Array.from({ length: t.vocabSize }, (_, id) => id);
-    const bytes = ids.map((id) => (t.isEndOfGeneration(id) ? new Uint8Array(0) : t.tokenToPiece(id, false)));
-    v = { eog: ids.map((id) => t.isEndOfGeneration(id)), bytes, trie: buildTrie(bytes) };
-    vocabularies.set(t, v);
-  }
-  return v;
-}
+export type { VocabularyTokenizer } from './vocabulary-trie.js';
 
 export class JsonConstraint {
   private states: JsonState[];

@@ -6,6 +6,7 @@ import { StopMatcher } from './stop-matcher.js';
 import { RequestFaultError } from './error-kind.js';
 import { JsonConstraint, type VocabularyTokenizer } from '../constrained/json-constraint.js';
 import type { ResponseFormat } from '../constrained/json-schema.js';
+import { TriggeredConstraint, type TriggeredFormat } from '../constrained/triggered-constraint.js';
 
 /** What generation needs of a tokenizer. */
 export interface GenerationTokenizer {
@@ -34,6 +35,13 @@ export interface RequestParams extends SamplingParams {
   cacheSalt?: string;
   /** Constrain the output to JSON (any object, or a document a JSON Schema accepts). */
   responseFormat?: ResponseFormat;
+  /**
+   * Constrain only the parts of the output between a trigger text and its closing text (tool calls a
+   * model writes when it chooses to); the rest is free.
+   */
+  triggeredFormat?: TriggeredFormat;
+  /** Chat only: the function tools the chat template renders into the prompt (OpenAI's `tools`, as sent). */
+  tools?: readonly unknown[];
   /** KV eviction policy ('none': the full cache; default: the engine's kvPolicy). See engine/kv-eviction.ts. */
   kvPolicy?: string;
   /** Tokens the policy keeps, or a fraction (0..1) of the prompt (default: the engine's kvBudget). */
@@ -113,7 +121,7 @@ export class Completion {
   private readonly sampler: Sampler;
   private readonly stop: StopMatcher;
   private readonly detok: { push(id: number): string; flush(): string };
-  private readonly constraint: JsonConstraint | undefined;
+  private readonly constraint: JsonConstraint | TriggeredConstraint | undefined;
   private finish: FinishReason | undefined;
   /** Characters decoded so far, and how many of them the stop matcher has let out. */
   private decoded = 0;
@@ -130,7 +138,7 @@ export class Completion {
     this.sampler = new Sampler({ ...params, topLogprobs: params.logprobs ? (params.topLogprobs ?? 0) : 0 });
     this.stop = new StopMatcher(params.stop ?? []);
     this.detok = tokenizer.streamDecoder({ skipSpecial: true });
-    this.constraint = params.responseFormat === undefined ? undefined : jsonConstraint(tokenizer, params.responseFormat, maxTokens);
+    this.constraint = outputConstraint(tokenizer, params, maxTokens);
   }
 
   get finishReason(): FinishReason | undefined {
@@ -192,8 +200,14 @@ export class Completion {
   }
 }
 
-function jsonConstraint(tokenizer: GenerationTokenizer, format: ResponseFormat, maxTokens: number): JsonConstraint {
-  if (tokenizer.vocabSize === undefined || tokenizer.tokenToPiece === undefined) throw new RangeError('response_format needs a tokenizer that reports its token bytes');
+function outputConstraint(tokenizer: GenerationTokenizer, params: RequestParams, maxTokens: number): JsonConstraint | TriggeredConstraint | undefined {
+  const { responseFormat, triggeredFormat } = params;
+  if (responseFormat === undefined && triggeredFormat === undefined) return undefined;
+  if (responseFormat !== undefined && triggeredFormat !== undefined) {
+    throw new RequestFaultError('responseFormat and triggeredFormat cannot be combined', 'invalid_value', 'response_format');
+  }
+  if (tokenizer.vocabSize === undefined || tokenizer.tokenToPiece === undefined) throw new RangeError('constrained decoding needs a tokenizer that reports its token bytes');
   // The tokenizer itself, so its token bytes are computed once for every request.
-  return new JsonConstraint(format, tokenizer as VocabularyTokenizer, maxTokens);
+  const vocabulary = tokenizer as VocabularyTokenizer;
+  return responseFormat !== undefined ? new JsonConstraint(responseFormat, vocabulary, maxTokens) : new TriggeredConstraint(triggeredFormat!, vocabulary);
 }

@@ -7,6 +7,7 @@ import type { RequestTimings } from './sequence.js';
 import type { EvictionStats } from './kv-eviction.js';
 import type { BlendStats } from './chunk-placement.js';
 import type { KIVIName, KVFormatName, KVType } from '../kv/format.js';
+import type { ToolCallConvention } from '../model/tool-call-convention.js';
 
 export type { AdmissionOrder, ChatMessage, ChatTextPart, EvictionStats, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
 
@@ -190,4 +191,6 @@ export interface EngineInfo {
   kvType: KVType;
   /** Milliseconds the model took to load, weight repacking included. */
   loadMs: number;
+  /** The tool-call convention the chat template uses, when vserve knows it (tool_choice "auto" needs one). */
+  toolCalls?: ToolCallConvention;
 }

@@ -11,6 +11,7 @@ import { RequestStream } from './request-stream.js';
 import { EngineClosedError, RequestFaultError } from './error-kind.js';
 import { rebuildError } from './error-classes.js';
 import { ChatTemplate } from '../model/chat-template.js';
+import { toolCallConvention } from '../model/tool-call-convention.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { PromptEncoder, type EncodedPrompt } from './prompt-encoder.js';
@@ -87,7 +88,9 @@ export class Engine {
     // The worker has validated the file; this thread reads only its tokenizer and chat template.
     const file = GGUFFile.open(modelPath);
     try {
-      return new Engine(worker, info, new PromptEncoder(createTokenizer(file), ChatTemplate.fromGGUF(file), info.maxContext, blendSeparator), options.kvPolicy);
+      const template = ChatTemplate.fromGGUF(file);
+      const toolCalls = toolCallConvention(template.source);
+      return new Engine(worker, toolCalls ? { ...info, toolCalls } : info, new PromptEncoder(createTokenizer(file), template, info.maxContext, blendSeparator), options.kvPolicy);
     } finally {
       file.close();
     }
@@ -116,7 +119,7 @@ export class Engine {
     }
     let prompt: EncodedPrompt;
     try {
-      prompt = this.prompts.encode(input, { bounded: boundsContext(params.kvPolicy ?? this.defaultPolicy), blend: params.blend });
+      prompt = this.prompts.encode(input, { bounded: boundsContext(params.kvPolicy ?? this.defaultPolicy), blend: params.blend, tools: params.tools });
       params = withDocuments(input, params, prompt);
     } catch (e) {
       stream.fail(e instanceof Error ? e : new Error(String(e)));

@@ -25,7 +25,7 @@ const ENGINE_OPTION_KEYS = Object.keys({
 
 const REQUEST_PARAM_KEYS = Object.keys({
   maxTokens: 1, stop: 1, logprobs: 1, n: 1, cacheSalt: 1, temperature: 1, topK: 1, topP: 1, minP: 1, repetitionPenalty: 1,
-  presencePenalty: 1, frequencyPenalty: 1, penaltyLastN: 1, seed: 1, topLogprobs: 1, logitBias: 1, responseFormat: 1, kvPolicy: 1, kvBudget: 1, blend: 1, documents: 1,
+  presencePenalty: 1, frequencyPenalty: 1, penaltyLastN: 1, seed: 1, topLogprobs: 1, logitBias: 1, responseFormat: 1, triggeredFormat: 1, tools: 1, kvPolicy: 1, kvBudget: 1, blend: 1, documents: 1,
 } satisfies Record<keyof RequestParams, 1>);
 
 export function checkEngineOptionKeys(opts: EngineOptions): void {

@@ -45,11 +45,11 @@ export function separatedPieces(text: string, separator: string): PromptPiece[] 
  * part is a document. A template that drops a message drops its documents with it; one that writes a
  * message twice writes its documents twice.
  */
-export function markedChatPieces(template: ChatTemplate, messages: readonly ChatMessage[]): PromptPiece[] | undefined {
+export function markedChatPieces(template: ChatTemplate, messages: readonly ChatMessage[], variables?: Record<string, unknown>): PromptPiece[] | undefined {
   if (!hasDocumentParts(messages)) return undefined;
   const documents: string[] = [];
   const mark = sentinelMark(messages);
-  const rendered = template.render(templateMessages(messages, (part: ChatTextPart) => `${mark}${documents.push(part.text) - 1}${SENTINEL_END}`));
+  const rendered = template.render(templateMessages(messages, (part: ChatTextPart) => `${mark}${documents.push(part.text) - 1}${SENTINEL_END}`), { variables });
   const pieces: PromptPiece[] = [];
   const sentinel = new RegExp(`${mark}(\\d+)${SENTINEL_END}`, 'g');
   let from = 0;

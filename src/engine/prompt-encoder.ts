@@ -27,8 +27,8 @@ export function maxTokenBytes(tokenizer: Tokenizer): number {
  * Chat messages to prompt tokens: the template's text with control-token texts parsed as tokens, and
  * BOS added unless the template already wrote it.
  */
-export function renderChat(template: ChatTemplate, tokenizer: Tokenizer, messages: readonly ChatMessage[], stopAfter?: number): number[] {
-  return withoutDoubleBos(tokenizer, tokenizer.encode(template.render(templateMessages(messages)), { addSpecial: true, parseSpecial: true, stopAfter }));
+export function renderChat(template: ChatTemplate, tokenizer: Tokenizer, messages: readonly ChatMessage[], stopAfter?: number, variables?: Record<string, unknown>): number[] {
+  return withoutDoubleBos(tokenizer, tokenizer.encode(template.render(templateMessages(messages), { variables }), { addSpecial: true, parseSpecial: true, stopAfter }));
 }
 
 /** A template that writes BOS's text gets BOS twice once encode adds its own: keep one. */
@@ -62,6 +62,8 @@ export interface PromptRequest {
   bounded?: boolean;
   /** RequestParams.blend: a text prompt is cut into documents only when the request asks for blending. */
   blend?: RequestParams['blend'];
+  /** RequestParams.tools: the chat template renders them. */
+  tools?: RequestParams['tools'];
 }
 
 export class PromptEncoder {
@@ -93,10 +95,13 @@ export class PromptEncoder {
     checkChatMessages(input);
     const messages = input;
     // Marked documents decide the tokens; `blend: false` only keeps their ranges from the engine.
-    const pieces = promptFault(() => markedChatPieces(this.template, messages));
+    // The template decides how (and whether) the tools appear in the prompt.
+    if (request.tools !== undefined && !Array.isArray(request.tools)) throw new RequestFaultError('tools must be an array', 'invalid_type', 'tools');
+    const variables = request.tools ? { tools: request.tools } : undefined;
+    const pieces = promptFault(() => markedChatPieces(this.template, messages, variables));
     if (pieces) return this.encodePieces(pieces, limit, { parseSpecial: true, chat: true, ranges: request.blend !== false });
-    const text = promptFault(() => this.template.render(templateMessages(messages)));
-    return { tokens: this.checked(this.encodeText(text, limit, (stop) => renderChat(this.template, this.tokenizer, messages, stop)), limit, 'at least ') };
+    const text = promptFault(() => this.template.render(templateMessages(messages), { variables }));
+    return { tokens: this.checked(this.encodeText(text, limit, (stop) => renderChat(this.template, this.tokenizer, messages, stop, variables)), limit, 'at least ') };
   }
 
   /**

@@ -12,7 +12,10 @@ import {
   type Endpoint, type ResponseHead, type TokenTexts,
 } from './openai-format.js';
 import { SseWriter } from './sse.js';
-import { parseToolCall } from './tool-calls.js';
+import type { ToolCallMode } from './tool-calls.js';
+import { readToolReply } from './tool-reply.js';
+import { TriggerHoldback } from './trigger-holdback.js';
+import { HERMES_OPEN } from '../model/tool-call-convention.js';
 
 export interface GenerationJob {
   endpoint: Endpoint;
@@ -24,8 +27,11 @@ export interface GenerationJob {
   model: string;
   /** Engine field names -> the request's own, for errors ({ prompt: 'messages' } on chat). */
   fieldNames?: Record<string, string>;
-  /** Chat with a forced tool call: each choice's text is a call, returned as message.tool_calls. */
-  toolCalls?: boolean;
+  /**
+   * Chat with tools: each choice's text is read as calls, returned as message.tool_calls ('forced': the
+   * text is one call; a convention: the text may hold calls in it).
+   */
+  toolCalls?: ToolCallMode;
 }
 
 export interface GenerationContext {
@@ -168,7 +174,7 @@ async function wholeResponse(
   const out = choices.texts.map((text, i) => {
     const lp = choices.logprobs[i]!;
     const logprobs = !wanted ? null : chat ? chatLogprobs(ctx.texts, lp) : completionLogprobs(ctx.texts, lp, 0);
-    return { text, logprobs, finish: choices.finals[i]?.finish_reason, toolCall: job.toolCalls ? parseToolCall(text) : undefined };
+    return { text, logprobs, finish: choices.finals[i]?.finish_reason, toolReply: job.toolCalls ? readToolReply(job.toolCalls, text) : undefined };
   });
   await reply.code(200).send(chat ? chatResponse(head, out, usage) : completionResponse(head, out, usage));
 }
@@ -184,6 +190,13 @@ async function streamResponse(
   const wanted = job.params.logprobs === true;
   const choices = new Choices(job.params.n ?? 1);
   const logprobChars = choices.texts.map(() => 0);
+  // Calls in the model's convention: text streams until a call opens; its logprobs wait with it.
+  const holdbacks = job.toolCalls === 'hermes' ? choices.texts.map(() => new TriggerHoldback(HERMES_OPEN)) : undefined;
+  const heldLogprobs: NonNullable<EngineDelta['logprobs']>[] = choices.texts.map(() => []);
+  const sendContent = (i: number, text: string) => {
+    const lp = heldLogprobs[i]!.splice(0);
+    if (text || lp.length > 0) sse.data(chatChunk(head, i, { content: text }, wanted && lp.length > 0 ? chatLogprobs(ctx.texts, lp) : null, undefined, job.includeUsage));
+  };
   if (chat) choices.texts.forEach((_, i) => sse.data(chatChunk(head, i, { role: 'assistant', content: '' }, null, undefined, job.includeUsage)));
   try {
     for (let r = first; !r.done; r = await stream.next()) {
@@ -191,7 +204,13 @@ async function streamResponse(
       clock.observe(d);
       const i = choices.add(d);
       if (!d.text && !d.logprobs?.length) continue;
-      if (job.toolCalls) {
+      if (holdbacks) {
+        const holdback = holdbacks[i]!;
+        const out = holdback.push(d.text);
+        if (!holdback.triggered && d.logprobs) heldLogprobs[i]!.push(...d.logprobs);
+        if (out) sendContent(i, out);
+        if (holdback.triggered) heldLogprobs[i] = [];
+      } else if (job.toolCalls) {
         // The call goes out whole once complete: its arguments are only known valid at the end.
         continue;
       } else if (chat) {
@@ -227,10 +246,20 @@ async function streamResponse(
   ctx.metrics.finished(choices.finishReason, usage.prompt_tokens, usage.completion_tokens);
   choices.finals.forEach((f, i) => {
     const reason = f?.finish_reason;
-    const call = job.toolCalls ? parseToolCall(choices.texts[i]!) : undefined;
-    if (call) {
-      sse.data(chatChunk(head, i, { tool_calls: [{ index: 0, ...call }] }, null, undefined, job.includeUsage));
+    const text = choices.texts[i]!;
+    const calls = job.toolCalls ? readToolReply(job.toolCalls, text) : undefined;
+    const holdback = holdbacks?.[i];
+    if (calls) {
+      // Content streamed so far is the text before the first call; any text after it goes now.
+      const streamed = holdback ? text.slice(0, text.indexOf(HERMES_OPEN)) : '';
+      const later = calls.content?.slice(streamed.length) ?? '';
+      if (later) sse.data(chatChunk(head, i, { content: later }, null, undefined, job.includeUsage));
+      calls.calls.forEach((call, index) => sse.data(chatChunk(head, i, { tool_calls: [{ index, ...call }] }, null, undefined, job.includeUsage)));
       sse.data(chatChunk(head, i, {}, null, 'tool_calls', job.includeUsage));
+    } else if (holdback) {
+      // No whole call after all: what was held back is text.
+      sendContent(i, holdback.triggered ? text.slice(text.indexOf(HERMES_OPEN)) : holdback.flush());
+      sse.data(chatChunk(head, i, {}, null, reason, job.includeUsage));
     } else if (job.toolCalls) {
       sse.data(chatChunk(head, i, { content: choices.texts[i]! }, null, undefined, job.includeUsage));
       sse.data(chatChunk(head, i, {}, null, reason, job.includeUsage));

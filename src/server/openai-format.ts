@@ -2,7 +2,7 @@
 // or as stream chunks, with logprobs in each endpoint's own shape.
 import { randomUUID } from 'node:crypto';
 import type { EngineDelta, EngineFinishReason, Usage } from '../engine/engine-types.js';
-import type { ToolCall } from './tool-calls.js';
+import type { ToolCall, ToolReply } from './tool-calls.js';
 
 /** Token id -> its text and UTF-8 bytes (logprobs name tokens by text). */
 export interface TokenTexts {
@@ -91,8 +91,8 @@ export interface ChoiceOut {
   text: string;
   logprobs: unknown;
   finish: EngineFinishReason | undefined;
-  /** The reply as a tool call (chat with a forced call). */
-  toolCall?: ToolCall;
+  /** The reply read as tool calls (chat with tools), when it holds any. */
+  toolReply?: ToolReply;
 }
 
 export function completionResponse(head: ResponseHead, choices: readonly ChoiceOut[], usage: Usage) {
@@ -116,9 +116,9 @@ export function chatResponse(head: ResponseHead, choices: readonly ChoiceOut[], 
     ...envelope(head, 'chat.completion'),
     choices: choices.map((c, index) => ({
       index,
-      message: c.toolCall ? { role: 'assistant', content: null, refusal: null, tool_calls: [c.toolCall] } : { role: 'assistant', content: c.text, refusal: null },
+      message: c.toolReply ? { role: 'assistant', content: c.toolReply.content, refusal: null, tool_calls: c.toolReply.calls } : { role: 'assistant', content: c.text, refusal: null },
       logprobs: c.logprobs ?? null,
-      finish_reason: finishReason(c.toolCall ? 'tool_calls' : c.finish),
+      finish_reason: finishReason(c.toolReply ? 'tool_calls' : c.finish),
     })),
     usage,
   };

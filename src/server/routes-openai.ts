@@ -4,9 +4,10 @@ import type { ZodType } from 'zod';
 import type { Admission } from './admission.js';
 import { invalidField, modelNotFound } from './errors.js';
 import { serveGeneration, type GenerationContext, type GenerationJob } from './generation.js';
+import type { ServingEngine } from './engine-like.js';
 import type { Endpoint } from './openai-format.js';
 import { refuseUnimplemented } from './refused-fields.js';
-import { toolCallFormat } from './tool-calls.js';
+import { toolCallPlan } from './tool-calls.js';
 import {
   chatInput, chatParams, chatRequest, completionInput, completionParams, completionRequest, parseBody, type ChatRequest, type CompletionRequest,
 } from './schemas.js';
@@ -54,18 +55,24 @@ export function registerOpenAIRoutes(app: FastifyInstance, o: OpenAIRoutesOption
   app.post('/v1/completions', generation('completion', completionRequest, (b) => ({ input: completionInput(b), params: completionParams(b) })));
   app.post('/v1/chat/completions', generation('chat', chatRequest, (b) => ({
     input: chatInput(b),
-    ...chatWithTools(b),
+    ...chatWithTools(b, o.engine),
     fieldNames: { prompt: 'messages', ...(b.max_completion_tokens != null ? { max_tokens: 'max_completion_tokens' } : {}) },
   })));
 }
 
-/** A chat request's parameters; with a forced tool call, its constrained format and the flag that shapes the reply. */
-function chatWithTools(b: ChatRequest): Pick<GenerationJob, 'params' | 'toolCalls'> {
+/**
+ * A chat request's parameters; with tools, the tools for the template to render, the constraint on
+ * the calls, and how the reply is read.
+ */
+function chatWithTools(b: ChatRequest, engine: ServingEngine): Pick<GenerationJob, 'params' | 'toolCalls'> {
   const params = chatParams(b);
-  const format = toolCallFormat(b.tools, b.tool_choice);
-  if (!format) return { params };
-  if (params.responseFormat) throw invalidField('response_format', 'response_format cannot be combined with a forced tool call (the call is JSON already)');
-  return { params: { ...params, responseFormat: format }, toolCalls: true };
+  const plan = toolCallPlan(b.tools, b.tool_choice, engine.info.toolCalls);
+  if (!plan) return { params };
+  if (params.responseFormat) throw invalidField('response_format', 'response_format cannot be combined with tools (each call is constrained JSON already)');
+  if (plan.mode !== 'forced' && b.parallel_tool_calls === false) {
+    throw invalidField('parallel_tool_calls', 'parallel_tool_calls false is not supported with tool_choice "auto": the model may write several calls; send "required" or name a function for exactly one', 'unsupported_parameter');
+  }
+  return { params: { ...params, ...plan.params, tools: b.tools! }, toolCalls: plan.mode };
 }
 
 /** The fields both request bodies share that routing needs. */

@@ -1,11 +1,13 @@
-// Tool calls for the chat API, where they can be honest: with tool_choice "required" or a named
-// function, the reply is forced to be one call by constrained decoding ({"name", "arguments"} with
-// the function's parameters as the arguments' schema), and comes back as message.tool_calls. "auto"
-// needs the model to choose between text and a call in a format of its own, which vserve does not
-// know for any model, so it is refused rather than quietly never calling.
+// Tool calls for the chat API, where they can be honest. With tool_choice "required" or a named
+// function, the reply is forced to be one call by constrained decoding ({"name", "arguments"} with the
+// function's parameters as the arguments' schema). With "auto" the model chooses between text and calls,
+// which vserve can only read in a convention it knows from the chat template (model/tool-call-convention.ts):
+// there the calls it opens are constrained the same way, from their opening tag on. Other templates
+// get "auto" refused rather than quietly never calling. Either way the calls come back as message.tool_calls.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { RequestParams } from '../engine/engine-types.js';
+import { HERMES_CLOSE, HERMES_OPEN, KNOWN_TOOL_CALL_CONVENTIONS, type ToolCallConvention } from '../model/tool-call-convention.js';
 import { invalidField } from './errors.js';
 
 export const toolSchema = z.strictObject({
@@ -30,7 +32,7 @@ export const toolCallSchema = z.strictObject({
   function: z.strictObject({ name: z.string(), arguments: z.string() }),
 });
 
-type Tool = z.infer<typeof toolSchema>;
+export type Tool = z.infer<typeof toolSchema>;
 type ToolChoice = z.infer<typeof toolChoiceSchema>;
 
 export interface ToolCall {
@@ -39,17 +41,38 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
+/** How a chat request's reply is shaped by its tools: forced to one call, or free to call in the model's convention. */
+export type ToolCallMode = 'forced' | ToolCallConvention;
+
+/** A reply read as tool calls: the calls, and the text outside them (null when none). */
+export interface ToolReply {
+  content: string | null;
+  calls: ToolCall[];
+}
+
 /**
- * The response_format that forces one call of the tools `choice` allows, or undefined when the reply
- * is plain text (no tools, or "none").
+ * The constraint for a chat request's tools, and how its reply is read; undefined when the reply is
+ * plain text (no tools, or "none"). `convention` is the model's, from its chat template.
  */
-export function toolCallFormat(tools: readonly Tool[] | null | undefined, choice: ToolChoice | null | undefined): RequestParams['responseFormat'] {
+export function toolCallPlan(
+  tools: readonly Tool[] | null | undefined,
+  choice: ToolChoice | null | undefined,
+  convention: ToolCallConvention | undefined,
+): { params: Pick<RequestParams, 'responseFormat' | 'triggeredFormat'>; mode: ToolCallMode } | undefined {
   if (!tools || tools.length === 0 || choice === 'none') return undefined;
   if (choice === undefined || choice === null || choice === 'auto') {
-    throw invalidField('tool_choice', `tool_choice "auto" (the default with tools) is not supported: vserve knows no model's own tool-call format; send "required" or name a function to have the reply be a call`, 'unsupported_parameter');
+    if (convention === undefined) {
+      throw invalidField('tool_choice', `tool_choice "auto" (the default with tools) needs a model whose chat template shows how it calls tools, and this one's shows no convention vserve knows (known: ${KNOWN_TOOL_CALL_CONVENTIONS.join('; ')}); send "required" or name a function to have the reply be a call`, 'unsupported_parameter');
+    }
+    return { params: { triggeredFormat: { trigger: HERMES_OPEN, close: HERMES_CLOSE, format: callFormat(tools) } }, mode: convention };
   }
   const allowed = choice === 'required' ? tools : tools.filter((t) => t.function.name === choice.function.name);
   if (allowed.length === 0) throw invalidField('tool_choice', `tool_choice names "${(choice as { function: { name: string } }).function.name}", which is not among the tools`);
+  return { params: { responseFormat: callFormat(allowed) }, mode: 'forced' };
+}
+
+/** The JSON of one call of any of `tools`: {"name", "arguments"}, the arguments matching that tool's parameters. */
+function callFormat(tools: readonly Tool[]): NonNullable<RequestParams['responseFormat']> {
   const call = (t: Tool) => ({
     type: 'object',
     additionalProperties: false,
@@ -57,14 +80,14 @@ export function toolCallFormat(tools: readonly Tool[] | null | undefined, choice
     // $id makes the parameters their own schema resource, so their "#/$defs/..." refs resolve inside them.
     properties: { name: { const: t.function.name }, arguments: { $id: `vserve:tool:${t.function.name}`, ...(t.function.parameters ?? { type: 'object' }) } },
   });
-  return { type: 'json_schema', schema: allowed.length === 1 ? call(allowed[0]!) : { anyOf: allowed.map(call) }, strict: true };
+  return { type: 'json_schema', schema: tools.length === 1 ? call(tools[0]!) : { anyOf: tools.map(call) }, strict: true };
 }
 
-/** The forced reply's text as a call; undefined if it is not one (a stop string cut it, say). */
+/** A call's JSON text as a call; undefined if it is not one (a stop string cut it, say). */
 export function parseToolCall(text: string): ToolCall | undefined {
   try {
     const v = JSON.parse(text) as { name?: unknown; arguments?: unknown };
-    if (typeof v.name !== 'string' || typeof v.arguments !== 'object') return undefined;
+    if (typeof v.name !== 'string' || typeof v.arguments !== 'object' || v.arguments === null || Array.isArray(v.arguments)) return undefined;
     return { id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, type: 'function', function: { name: v.name, arguments: JSON.stringify(v.arguments) } };
   } catch {
     return undefined;

@@ -3,6 +3,7 @@
 // token ids, so its step loop never runs a tokenizer.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { ContextLengthError } from '../../src/engine/completion.js';
 import { Engine } from '../../src/engine/engine.js';
@@ -10,7 +11,7 @@ import type { ToWorker } from '../../src/engine/engine-messages.js';
 import { PromptEncoder, maxTokenBytes } from '../../src/engine/prompt-encoder.js';
 import { ChatTemplate } from '../../src/model/chat-template.js';
 import type { Tokenizer } from '../../src/model/tokenizer/index.js';
-import { bundledModel, vocabFile, STORIES_GREEDY } from '../paths.js';
+import { bundledModel, repoRoot, vocabFile, STORIES_GREEDY } from '../paths.js';
 import { loadTokenizer, vocabMetadata } from '../tokenizer/vocab-fixtures.js';
 
 const SEPARATOR = '\n__ggml_vocab_test__\n';
@@ -108,4 +109,17 @@ test('a raw text prompt reads control-token texts as the tokens, as llama-server
   const encoder = new PromptEncoder(tokenizer, new ChatTemplate(undefined), 256);
   const ids = encoder.encode('Once</s><s>Once').tokens;
   assert.deepEqual(ids, [tokenizer.bos, ...tokenizer.encode('Once'), tokenizer.eos, tokenizer.bos, ...tokenizer.encode('Once')]);
+});
+
+test('a request\'s tools reach the chat template, which renders them into the prompt (documents or not)', () => {
+  const tokenizer = loadTokenizer('stories260K');
+  const template = new ChatTemplate(readFileSync(join(repoRoot, 'test', 'fixtures', 'chat-templates', 'hermes-tools.jinja'), 'utf8'));
+  const encoder = new PromptEncoder(tokenizer, template, 4096);
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+  const messages = [{ role: 'user', content: 'Hi' }];
+  const text = (ids: readonly number[]) => tokenizer.decode([...ids], { skipSpecial: true });
+  assert.match(text(encoder.encode(messages, { tools }).tokens), /"name": "get_weather"[\s\S]*<tool_call>/);
+  assert.doesNotMatch(text(encoder.encode(messages).tokens), /get_weather/);
+  const withDocument = [{ role: 'user', content: [{ type: 'text' as const, text: 'Read this.', document: true }] }];
+  assert.match(text(encoder.encode(withDocument, { tools }).tokens), /"name": "get_weather"[\s\S]*Read this\./);
 });

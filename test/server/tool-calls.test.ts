@@ -1,6 +1,8 @@
 // Tool calls where vserve can keep its word: tool_choice "required" or a named function forces the
 // reply to be one call whose arguments match the function's parameters (constrained decoding), sent
-// back as message.tool_calls, whole or streamed. "auto" and tools on the legacy endpoint are refused.
+// back as message.tool_calls, whole or streamed. "auto" on a model whose chat template shows no known
+// tool-call convention (the bundled model has no template) and tools on the legacy endpoint are refused;
+// "auto" where the convention is known is in tool-calls-auto.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
@@ -94,10 +96,11 @@ test('a conversation with a call and its result goes on; tool_choice "none" repl
   assert.equal(r.choices[0]!.message.tool_calls, undefined);
 });
 
-test('"auto" (the default with tools), an unknown named function and tools on /v1/completions are 400s naming the field', async () => {
+test('"auto" (the default with tools) without a known convention, an unknown named function and tools on /v1/completions are 400s naming the field', async () => {
   const auto = await postJson(`${s.url}/v1/chat/completions`, { messages, tools: TOOLS });
   assert.equal(auto.status, 400);
   assert.equal(auto.json.error.param, 'tool_choice');
+  assert.match(auto.json.error.message, /known: Hermes-style <tool_call> tags/);
   const unknown = await postJson(`${s.url}/v1/chat/completions`, { messages, tools: TOOLS, tool_choice: { type: 'function', function: { name: 'fly' } } });
   assert.equal(unknown.status, 400);
   assert.equal(unknown.json.error.param, 'tool_choice');
