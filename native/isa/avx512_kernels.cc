@@ -17,6 +17,7 @@
 #include "add_rows.h"
 #include "avx512_attention_tiles.h"
 #include "avx512_kquant_rows.h"
+#include "avx512_packed_q4k_tile.h"
 #include "kquant_blocks.h"
 #include "avx512_block_pair_tiles.h"
 #include "tile_grid.h"
@@ -283,8 +284,6 @@ void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range)
 // ---- packed weights (packed_weights.h): one lane per weight row, 16 rows per vector ----
 // A block column of a group unpacks to 8 quant vectors; vector k pairs with activation dword k.
 
-constexpr size_t kPackedPrefetchBytes = 4096;
-
 struct Q8_0Packed {
   static constexpr size_t kBlockBytes = 32 + 16 * 32;
   // Software prefetch only from 2 activation rows up. At n = 1 (decode) the loop is light enough that
@@ -322,12 +321,6 @@ struct IQ4_NLPacked {
     for (int k = 0; k < 8; k++) w[k] = _mm512_shuffle_epi8(table, w[k]);
   }
 };
-
-inline __m512i broadcastDword(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
 
 // 16 weight rows (one group) x RX activation rows from i0.
 template <class F, int RX>
@@ -398,68 +391,11 @@ void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange
   matmulPacked<SignedTiles<IQ4_NLPacked>>(x, w, range);
 }
 
-// Packed Q4_K (packed_weights.h), 16 weight rows (one group) x RX activation rows from i0. Per super-block,
-// the 16 rows' scales and mins are converted to f32 once; per chunk (two sub-blocks) the 8 quant vectors
-// are split into low / high nibbles once, then each activation row takes 16 vpdpbusd against broadcast
-// activation dwords, and one scale multiply-add per sub-block. The mins go against the activation sums.
-template <int RX>
-void packedQ4_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  const size_t supers = x.cols / kQKSuper;
-  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
-  const __m512i low = _mm512_set1_epi8(0x0f);
-  __m512 acc[RX];
-  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
-  const uint8_t* p = group;
-  for (size_t b = 0; b < supers; b++, p += kQ4_KPackedBytes) {
-    for (size_t l = 0; l < kQ4_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 negDmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))));
-    const uint8_t* scales = p + 64;
-    const uint8_t* mins = scales + 8 * 16;
-    const uint8_t* quants = mins + 8 * 16;
-    for (int j = 0; j < 8; j++) {
-      const __m512 m = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 16 * j)))), negDmin);
-      for (int i = 0; i < RX; i++) {
-        const float* s = x.s + (i0 + i) * sums + b * 16 + 2 * j;
-        acc[i] = _mm512_fmadd_ps(m, _mm512_set1_ps(s[0] + s[1]), acc[i]);
-      }
-    }
-    for (int c = 0; c < 4; c++, quants += 512) {
-      __m512i lo[8], hi[8];
-      for (int k = 0; k < 8; k++) {
-        const __m512i v = _mm512_loadu_si512(quants + 64 * k);
-        lo[k] = _mm512_and_si512(v, low);
-        hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-      }
-      const __m512 scLo = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * c)))), d);
-      const __m512 scHi = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * c + 16)))), d);
-      for (int i = 0; i < RX; i++) {
-        const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c;
-        // Four dependency chains: two per sub-block.
-        __m512i l0 = _mm512_setzero_si512(), l1 = l0, h0 = l0, h1 = l0;
-        for (int k = 0; k < 8; k += 2) {
-          l0 = _mm512_dpbusd_epi32(l0, lo[k], broadcastDword(xq + 4 * k));
-          l1 = _mm512_dpbusd_epi32(l1, lo[k + 1], broadcastDword(xq + 4 * k + 4));
-          h0 = _mm512_dpbusd_epi32(h0, hi[k], broadcastDword(xq + 32 + 4 * k));
-          h1 = _mm512_dpbusd_epi32(h1, hi[k + 1], broadcastDword(xq + 32 + 4 * k + 4));
-        }
-        const float* dx = x.d + (i0 + i) * blocks + b * 8 + 2 * c;
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(l0, l1)), _mm512_mul_ps(scLo, _mm512_set1_ps(dx[0])), acc[i]);
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(h0, h1)), _mm512_mul_ps(scHi, _mm512_set1_ps(dx[1])), acc[i]);
-      }
-    }
-  }
-  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
-}
-
 struct Q4_KTiles {
   static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ4_KPackedBytes; }
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    packedQ4_KTile<RX>(x, group, i0, out, outStride);
+    packedQ4_KLayoutTile<RX, false>(x, group, i0, out, outStride);
   }
 };
 

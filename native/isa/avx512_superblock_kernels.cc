@@ -18,6 +18,7 @@
 #include "../packed_weights.h"
 #include "../superblock_unpack.h"
 #include "avx512_kquant_rows.h"
+#include "avx512_packed_q4k_tile.h"
 #include "iq4_xs_scales.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
@@ -191,14 +192,7 @@ void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 
 // ---- packed IQ4_XS: one lane per weight row, 16 rows per vector ----
 
-// How far ahead of the group stream the packed kernel prefetches, as the other packed kernels.
-constexpr size_t kPackedPrefetchBytes = 4096;
 
-inline __m512i broadcastDword(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
 
 // 16 weight rows (one group) x RX activation rows from i0. Per sub-block, the 16 rows' d * scale are made
 // once and the 4 quant vectors become 8 vectors of codebook value + 128 (nibble, then byte shuffle);
@@ -253,77 +247,13 @@ struct IQ4_XSTiles {
   }
 };
 
-// ---- packed Q5_K: one lane per weight row, 16 rows per vector ----
-
-// 16 weight rows (one group) x RX activation rows from i0, as packed Q4_K runs (avx512_kernels.cc): per
-// super-block the mins go against the activation sums; per chunk (two sub-blocks) the 8 quant vectors are
-// split into nibbles once and each gains its fifth bit from the qh vector of the same k (bit 2c for the
-// low nibbles, 2c + 1 for the high ones, moved to bit 4), then each activation row takes 16 vpdpbusd.
-template <int RX>
-void packedQ5_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  const size_t supers = x.cols / kQKSuper;
-  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
-  const __m512i low = _mm512_set1_epi8(0x0f);
-  const __m512i fifth = _mm512_set1_epi8(0x10);
-  __m512 acc[RX];
-  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
-  const uint8_t* p = group;
-  for (size_t b = 0; b < supers; b++, p += kQ5_KPackedBytes) {
-    for (size_t l = 0; l < kQ5_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 negDmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))));
-    const uint8_t* scales = p + 64;
-    const uint8_t* mins = scales + 8 * kPackRows;
-    const uint8_t* quants = mins + 8 * kPackRows;
-    const uint8_t* high = p + kQ5_KPackedHighAt;
-    for (int j = 0; j < 8; j++) {
-      const __m512 m = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 16 * j)))), negDmin);
-      for (int i = 0; i < RX; i++) {
-        const float* s = x.s + (i0 + i) * sums + b * 16 + 2 * j;
-        acc[i] = _mm512_fmadd_ps(m, _mm512_set1_ps(s[0] + s[1]), acc[i]);
-      }
-    }
-    for (int c = 0; c < 4; c++, quants += 32 * kPackRows) {
-      __m512i lo[8], hi[8];
-      for (int k = 0; k < 8; k++) {
-        const __m512i v = _mm512_loadu_si512(quants + 64 * k);
-        const __m512i h = _mm512_loadu_si512(high + 64 * k);
-        // Bit 2c of each byte to bit 4, and bit 2c + 1 likewise; 16-bit shifts by at most 4 keep every
-        // byte's bit 4 drawn from the same byte, and the mask drops the rest.
-        const __m512i hLo = 2 * c <= 4 ? _mm512_slli_epi16(h, 4 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 4);
-        const __m512i hHi = 2 * c + 1 <= 4 ? _mm512_slli_epi16(h, 3 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 3);
-        lo[k] = _mm512_or_si512(_mm512_and_si512(v, low), _mm512_and_si512(hLo, fifth));
-        hi[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_and_si512(hHi, fifth));
-      }
-      const __m512 scLo = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * c)))), d);
-      const __m512 scHi = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * c + 16)))), d);
-      for (int i = 0; i < RX; i++) {
-        const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c;
-        // Four dependency chains: two per sub-block.
-        __m512i l0 = _mm512_setzero_si512(), l1 = l0, h0 = l0, h1 = l0;
-        for (int k = 0; k < 8; k += 2) {
-          l0 = _mm512_dpbusd_epi32(l0, lo[k], broadcastDword(xq + 4 * k));
-          l1 = _mm512_dpbusd_epi32(l1, lo[k + 1], broadcastDword(xq + 4 * k + 4));
-          h0 = _mm512_dpbusd_epi32(h0, hi[k], broadcastDword(xq + 32 + 4 * k));
-          h1 = _mm512_dpbusd_epi32(h1, hi[k + 1], broadcastDword(xq + 32 + 4 * k + 4));
-        }
-        const float* dx = x.d + (i0 + i) * blocks + b * 8 + 2 * c;
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(l0, l1)), _mm512_mul_ps(scLo, _mm512_set1_ps(dx[0])), acc[i]);
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(h0, h1)), _mm512_mul_ps(scHi, _mm512_set1_ps(dx[1])), acc[i]);
-      }
-    }
-  }
-  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
-}
+// ---- packed Q5_K: packed Q4_K's tile with the fifth bits (avx512_packed_q4k_tile.h) ----
 
 struct Q5_KTiles {
   static constexpr size_t kColumnBytes = kQ5_KPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    packedQ5_KTile<RX>(x, group, i0, out, outStride);
+    packedQ4_KLayoutTile<RX, true>(x, group, i0, out, outStride);
   }
 };
 
