@@ -73,13 +73,15 @@ export function resolveBlend(
   if (blend === false || ranges.length === 0) return undefined;
   if (!Array.isArray(ranges)) throw fault('documents must be an array of [start, end) token ranges', 'documents');
   let last = 0;
+  const first = Array.isArray(ranges[0]) ? (ranges[0] as readonly number[])[0]! : 0;
+  // Every document of the prompt is computed after the same context.
+  const context = settings.context === 'bos' ? prompt.slice(0, 1) : prompt.slice(0, first);
   const documents = ranges.map((r, i): BlendDocument => {
     const [start, end] = Array.isArray(r) ? r : [];
     if (!(Number.isInteger(start) && Number.isInteger(end) && start! >= last && end! > start! && end! < prompt.length && start! > 0)) {
       throw fault(`document ${i}'s token range ${JSON.stringify(r)} is not inside the prompt after the one before it (documents must be sorted, non-empty, after the first token and before the last)`, 'documents');
     }
     last = end!;
-    const context = settings.context === 'bos' ? prompt.slice(0, 1) : prompt.slice(0, (ranges[0] as readonly number[])[0]);
     const chunk: ChunkRef = { tokens: prompt.slice(start, end), context, salt: params.cacheSalt ?? '' };
     return { start: start!, end: end!, chunk, keys: keysOf(chunk) };
   });
