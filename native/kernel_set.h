@@ -165,6 +165,9 @@ struct KernelSet {
   // correction[h] is the factor (exp(old max - new max), or 1) the caller applies to that head's output.
   void (*softmaxTile)(float* scores, size_t heads, size_t stride, size_t count, float* max, float* sum,
                       float* correction);
+  // The sampler's weights over a stretch of the vocabulary (sampling.cc): out[i] = exp((x[i] - shift) *
+  // scale) where x[i] >= floor, and 0 where it is below the floor or -Inf; returns their sum.
+  float (*expWeights)(const float* x, size_t count, float shift, float scale, float floor, float* out);
   // y[i] += sum over r < rows of a[r] * x[r * stride + i], for i < n (several weighted rows into one).
   void (*addRows)(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n);
   // Optional: tile kernels per KV format id (kv_format.h), kKVFormatCount entries; nullptr, or a null
@@ -177,7 +180,7 @@ struct KernelSet {
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
-// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile, addRows) in its anonymous
+// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile, expWeights, addRows) in its anonymous
 // namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
                                accumulate, kvTileTable, superBlockTable, block32Table)                         \
@@ -185,7 +188,7 @@ struct KernelSet {
     static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile, addRows, kvTileTable, superBlockTable, block32Table}; \
+                                accumulate, softmaxTile, expWeights, addRows, kvTileTable, superBlockTable, block32Table}; \
     return kSet;                                                                                               \
   }
 

@@ -44,27 +44,6 @@ bool anyNaN(const float* x, size_t n) {
   return any != 0;
 }
 
-// sum(exp((x[i] - max) * scale)) over independent lanes (so the loop vectorizes), added up in f64.
-double sumExp(const float* x, size_t n, float max, float scale) {
-  constexpr size_t kLanes = 16;
-  float lanes[kLanes] = {};
-  double total = 0;
-  size_t i = 0;
-  // Flushing the f32 lanes every few thousand terms keeps their rounding error far below the f64 total's.
-  constexpr size_t kFlush = 4096;
-  while (i + kLanes <= n) {
-    const size_t end = std::min(n - (n - i) % kLanes, i + kFlush);
-    for (; i < end; i += kLanes)
-      for (size_t j = 0; j < kLanes; j++) lanes[j] += expApprox((x[i + j] - max) * scale);
-    for (size_t j = 0; j < kLanes; j++) {
-      total += lanes[j];
-      lanes[j] = 0;
-    }
-  }
-  for (; i < n; i++) total += expApprox((x[i] - max) * scale);
-  return total;
-}
-
 // max and log(sum(exp(x))) through the kernel set's softmax tile (the widest exp the CPU has), a chunk
 // at a time on a copy (the tile overwrites its input with the exps).
 void maxAndLogSumExp(const float* x, size_t n, float& max, double& lse) {
@@ -139,6 +118,20 @@ Napi::Value TopIndices(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(count));
 }
 
+// The passes below take the weights a chunk at a time into a buffer on the stack, through the kernel
+// set's vector exp; a loop that branched per logit around a scalar exp cost several times more.
+constexpr size_t kChunk = 2048;
+
+bool drawable(float v, float floor) { return v > -INFINITY && v >= floor; }
+
+// The smallest finite value (the max when there is none).
+float lowestFinite(const float* x, size_t n, float max) {
+  float lowest = max;
+  for (size_t i = 0; i < n; i++)
+    if (x[i] > -INFINITY && x[i] < lowest) lowest = x[i];
+  return lowest;
+}
+
 // nucleusFloor(values, logSumExp, p): the smallest value t such that the values >= t hold at least p of
 // softmax(values)'s mass (top-p's nucleus, tokens tied at t all kept). One pass puts each value's
 // probability into a histogram of value bins below the max; the bin where the running mass reaches p
@@ -156,15 +149,20 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
   constexpr int kBins = 4096;
   constexpr float kSpan = 40.0f;
   const float perBin = kBins / kSpan;
-  const float shift = float(lse);
+  // Weights need a shift >= the max (or they overflow), which a true log-sum-exp is.
+  const float shift = std::max(float(lse), max);
   std::vector<double> mass(kBins + 1, 0.0);
-  auto binOf = [&](float v) { return std::min(kBins, int((max - v) * perBin)); };
-  float lowest = max;
-  for (size_t i = 0; i < x.length; i++) {
-    const float v = x.data[i];
-    if (!(v > -INFINITY)) continue;
-    lowest = std::min(lowest, v);
-    mass[size_t(binOf(v))] += expApprox(v - shift);
+  std::vector<uint16_t> bins(x.length);
+  float e[kChunk];
+  const KernelSet& k = kernels();
+  for (size_t at = 0; at < x.length; at += kChunk) {
+    const size_t count = std::min(kChunk, x.length - at);
+    const float* v = x.data + at;
+    uint16_t* b = bins.data() + at;
+    k.expWeights(v, count, shift, 1.0f, -INFINITY, e);
+    // -Inf lands in the last bin with no mass.
+    for (size_t i = 0; i < count; i++) b[i] = uint16_t(std::min(float(kBins), (max - v[i]) * perBin));
+    for (size_t i = 0; i < count; i++) mass[b[i]] += e[i];
   }
   double run = 0;
   int bin = 0;
@@ -172,14 +170,21 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
     if (run + mass[size_t(bin)] >= p) break;
     run += mass[size_t(bin)];
   }
+  // The edge bin's values, found sixteen bins at a time (few blocks hold one).
   std::vector<float> edge;
-  for (size_t i = 0; i < x.length; i++) {
-    const float v = x.data[i];
-    if (v > -INFINITY && binOf(v) == bin) edge.push_back(v);
+  const uint16_t wanted = uint16_t(bin);
+  constexpr size_t kLanes = 16;
+  for (size_t at = 0; at < x.length; at += kLanes) {
+    const size_t count = std::min(kLanes, x.length - at);
+    int any = 0;
+    for (size_t i = 0; i < count; i++) any |= bins[at + i] == wanted;
+    if (!any) continue;
+    for (size_t i = 0; i < count; i++)
+      if (bins[at + i] == wanted && x.data[at + i] > -INFINITY) edge.push_back(x.data[at + i]);
   }
   std::sort(edge.begin(), edge.end(), std::greater<float>());
   // Rounding can leave the total a hair below p (p = 1 especially): then every value is in.
-  float floor = edge.empty() ? lowest : edge.back();
+  float floor = edge.empty() ? lowestFinite(x.data, x.length, max) : edge.back();
   for (const float v : edge) {
     run += expApprox(v - shift);
     if (run >= p) {
@@ -192,7 +197,8 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
 
 // drawTempered(values, invTemperature, r, floor?): a token drawn from softmax(values * invTemperature)
 // over the values >= floor (default: all), with the uniform r in [0, 1): the first such index whose
-// running weight passes r times their total.
+// running weight passes r times their total. One pass sums the weights; the second adds whole chunks
+// until the one where the running weight passes, and only that chunk is walked token by token.
 Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
   Args args(info, "drawTempered");
   const ArrayArg<float> x = args.float32(0, "values");
@@ -205,21 +211,32 @@ Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
   const float max = maxOf(x.data, x.length);
   if (!std::isfinite(max)) args.rangeError("values has no finite maximum");
   const float scale = float(invT);
+  float e[kChunk];
+  const KernelSet& k = kernels();
   double total = 0;
-  if (floor > -INFINITY) {
-    for (size_t i = 0; i < x.length; i++)
-      if (x.data[i] >= floor) total += expApprox((x.data[i] - max) * scale);
-  } else {
-    total = sumExp(x.data, x.length, max, scale);
-  }
+  for (size_t at = 0; at < x.length; at += kChunk) total += k.expWeights(x.data + at, std::min(kChunk, x.length - at), max, scale, floor, e);
   const double target = r * total;
   double run = 0;
   size_t last = 0;
-  for (size_t i = 0; i < x.length; i++) {
-    if (!(x.data[i] > -INFINITY) || x.data[i] < floor) continue;
-    last = i;
-    run += expApprox((x.data[i] - max) * scale);
-    if (run > target) return Napi::Number::New(info.Env(), double(i));
+  for (size_t at = 0; at < x.length; at += kChunk) {
+    const size_t count = std::min(kChunk, x.length - at);
+    const float* v = x.data + at;
+    const double chunk = k.expWeights(v, count, max, scale, floor, e);
+    if (run + chunk <= target) {
+      run += chunk;
+      for (size_t i = count; i-- > 0;)
+        if (drawable(v[i], floor)) {
+          last = at + i;
+          break;
+        }
+      continue;
+    }
+    for (size_t i = 0; i < count; i++) {
+      if (!drawable(v[i], floor)) continue;
+      last = at + i;
+      run += e[i];
+      if (run > target) return Napi::Number::New(info.Env(), double(at + i));
+    }
   }
   return Napi::Number::New(info.Env(), double(last));  // rounding left the total a hair above the run
 }

@@ -330,6 +330,26 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
   }
 }
 
+float expWeights(const float* x, size_t count, float shift, float scale, float floor, float* out) {
+  const size_t whole = count & ~size_t(7);
+  const __m256 vShift = _mm256_set1_ps(shift), vScale = _mm256_set1_ps(scale), vFloor = _mm256_set1_ps(floor);
+  const __m256 minusInf = _mm256_set1_ps(-INFINITY);
+  __m256 total = _mm256_setzero_ps();
+  for (size_t i = 0; i < whole; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 keep = _mm256_and_ps(_mm256_cmp_ps(v, vFloor, _CMP_GE_OQ), _mm256_cmp_ps(v, minusInf, _CMP_GT_OQ));
+    const __m256 w = _mm256_and_ps(keep, expApprox8(_mm256_mul_ps(_mm256_sub_ps(v, vShift), vScale)));
+    _mm256_storeu_ps(out + i, w);
+    total = _mm256_add_ps(total, w);
+  }
+  float sum = hsum(total);
+  for (size_t i = whole; i < count; i++) {
+    out[i] = x[i] >= floor && x[i] > -INFINITY ? expApprox((x[i] - shift) * scale) : 0.0f;
+    sum += out[i];
+  }
+  return sum;
+}
+
 void addRows(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n) {
   addRowsGeneric(y, x, stride, a, rows, n);
 }

@@ -609,6 +609,21 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
   }
 }
 
+float expWeights(const float* x, size_t count, float shift, float scale, float floor, float* out) {
+  const __m512 vShift = _mm512_set1_ps(shift), vScale = _mm512_set1_ps(scale), vFloor = _mm512_set1_ps(floor);
+  const __m512 minusInf = _mm512_set1_ps(-INFINITY);
+  __m512 total = _mm512_setzero_ps();
+  for (size_t i = 0; i < count; i += 16) {
+    const __mmask16 tail = tailMask(count - i);
+    const __m512 v = _mm512_mask_loadu_ps(minusInf, tail, x + i);
+    const __mmask16 keep = _mm512_cmp_ps_mask(v, vFloor, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, minusInf, _CMP_GT_OQ);
+    const __m512 w = _mm512_maskz_mov_ps(keep, expApprox16(_mm512_mul_ps(_mm512_sub_ps(v, vShift), vScale)));
+    _mm512_mask_storeu_ps(out + i, tail, w);
+    total = _mm512_add_ps(total, w);
+  }
+  return _mm512_reduce_add_ps(total);
+}
+
 void addRows(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n) {
   addRowsGeneric(y, x, stride, a, rows, n);
 }

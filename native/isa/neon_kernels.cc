@@ -230,6 +230,10 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
   softmaxTileScalar(scores, heads, stride, count, max, sum, correction);
 }
 
+float expWeights(const float* x, size_t count, float shift, float scale, float floor, float* out) {
+  return expWeightsScalar(x, count, shift, scale, floor, out);
+}
+
 void addRows(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n) {
   addRowsGeneric(y, x, stride, a, rows, n);
 }

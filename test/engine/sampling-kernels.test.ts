@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '../../src/engine/rng.js';
 import { samplingKernels, scriptSamplingKernels } from '../../src/engine/sampling-kernels.js';
+import { forEachIsa } from '../native/helpers.js';
 
 const native = samplingKernels();
 
@@ -81,4 +82,28 @@ test('drawTempered with a floor draws only from the values at or above it', () =
     assert.ok(x[got]! >= 2, `r=${r}: drew ${got}`);
     assert.equal(got, scriptSamplingKernels.drawTempered(x, 1, r, 2));
   }
+});
+
+test('every ISA: draws and nucleus floors over several chunks with odd tails, floors and masked tokens', () => {
+  // 5,003 values: the native passes take 2,048 at a time, and 5,003 leaves a tail of every vector width.
+  const x = logitsOf(5_003, 11, 2);
+  for (let i = 0; i < x.length; i += 97) x[i] = -Infinity;
+  const lse = scriptSamplingKernels.stats(x).logSumExp;
+  const sorted = Float32Array.from(x).sort().reverse();
+  forEachIsa((isa) => {
+    for (const p of [0.3, 0.9]) {
+      const got = native.nucleusFloor(x, lse, p);
+      const want = scriptSamplingKernels.nucleusFloor(x, lse, p);
+      assert.ok(Math.abs(sorted.indexOf(got) - sorted.indexOf(want)) <= 1, `${isa} p ${p}: floor ${got} vs ${want}`);
+    }
+    const floor = scriptSamplingKernels.nucleusFloor(x, lse, 0.6);
+    for (let k = 0; k < 60; k++) {
+      const r = (k + 0.5) / 60;
+      for (const [temperature, f] of [[0.7, undefined], [1.3, floor]] as const) {
+        const got = native.drawTempered(x, temperature, r, f);
+        assert.equal(got, scriptSamplingKernels.drawTempered(x, temperature, r, f), `${isa} T ${temperature} floor ${f} r ${r}`);
+        assert.ok(x[got]! >= (f ?? -Infinity) && x[got]! > -Infinity, `${isa}: drew ${got}, below the floor or masked`);
+      }
+    }
+  });
 });
