@@ -41,6 +41,8 @@ export interface GenerationContext {
   /** Aborted when the drain's grace period is over: requests still running end with an error. */
   shutdown?: AbortSignal;
   drainTimeoutMs?: number;
+  /** Called when a request's first delta arrives: it is running in a slot now (the live KV map looks). */
+  started?: () => void;
 }
 
 /** Why a response ended early, if it did. */
@@ -100,6 +102,7 @@ export async function serveGeneration(ctx: GenerationContext, job: GenerationJob
     } catch (e) {
       throw toApiError(e);
     }
+    ctx.started?.();
     if (cut.clientGone) {
       ctx.metrics.failed('client_disconnected');
       reply.hijack();

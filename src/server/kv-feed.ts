@@ -1,6 +1,7 @@
 // The live KV view behind the web UI: while anyone watches, the engine's stats are sampled every
 // intervalMs and pushed over SSE as compact snapshots (kv-snapshot.ts), with a short history of what the
-// pool's pages were doing, for the graph. Often enough that one short request shows up as it runs.
+// pool's pages were doing, for the graph. A request that starts running is sampled at once as well, so
+// one shorter than the interval still shows up as it runs.
 import type { ServerResponse } from 'node:http';
 import type { ServingEngine } from './engine-like.js';
 import { snapshotOf, type KvSnapshot } from './kv-snapshot.js';
@@ -32,6 +33,8 @@ export class KvFeed {
   private readonly history: PoolSample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private sampling = false;
+  /** A sample was asked for while one was being taken: take another when it is done. */
+  private again = false;
 
   constructor(private readonly engine: ServingEngine, private readonly intervalMs = DEFAULT_KV_FEED_INTERVAL_MS) {}
 
@@ -51,6 +54,13 @@ export class KvFeed {
     });
     this.timer ??= setInterval(() => void this.tick(), this.intervalMs);
     void this.tick();
+  }
+
+  /** Samples now rather than at the next interval (a request just started running), if anyone watches. */
+  sampleNow(): void {
+    if (this.clients.size === 0) return;
+    if (this.sampling) this.again = true;
+    else void this.tick();
   }
 
   /** Ends every subscriber's stream (shutdown must not wait on these endless responses). */
@@ -78,6 +88,10 @@ export class KvFeed {
       this.close();
     } finally {
       this.sampling = false;
+      if (this.again && this.clients.size > 0) {
+        this.again = false;
+        void this.tick();
+      }
     }
   }
 }

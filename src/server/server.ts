@@ -205,6 +205,7 @@ export async function createServer(o: ServerOptions): Promise<VserveServer> {
     admission,
     shutdown: shutdown.signal,
     drainTimeoutMs,
+    started: () => feed.sampleNow(),
     created: Math.floor(Date.now() / 1000),
     maxContext: info.maxContext,
   });

@@ -105,3 +105,34 @@ test(`the feed names the manager's geometry (${kvManager})`, { timeout: 60_000 }
     await s.close();
   }
 });
+
+test('a request that starts running is sampled at once: one far shorter than the interval still shows up', { timeout: 60_000 }, async () => {
+  // With a one-minute interval, only the sample taken when the request starts can show it.
+  const s = await startServer({ kvFeedIntervalMs: 60_000 }, { maxSeqs: 2 });
+  const stop = new AbortController();
+  try {
+    const res = await fetch(`${s.url}/api/kv/stream`, { signal: stop.signal });
+    let request: Promise<{ status: number; text: string }> | undefined;
+    let active: KvSnapshot['slots'][number] | undefined;
+    try {
+      for await (const e of sseEvents(res.body!)) {
+        if (e.event !== 'kv') continue;
+        const snap = JSON.parse(e.data) as KvSnapshot;
+        active = snap.slots.find((x) => x.state === 'active' && x.tokens > 0);
+        if (active) break;
+        // The subscription's own first sample, before anything runs: now send the request, and give
+        // up on the feed a moment after it has been answered.
+        request ??= postJson(`${s.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 8, temperature: 0 }).finally(() => setTimeout(() => stop.abort(), 1000));
+      }
+    } catch (e) {
+      if (!stop.signal.aborted) throw e;
+    }
+    assert.ok(request, 'the feed sent its first sample');
+    assert.equal((await request).status, 200);
+    assert.ok(active, 'a sample showed the request running');
+    assert.ok(active.pages > 0, 'with its pages mapped');
+  } finally {
+    stop.abort();
+    await s.close();
+  }
+});
