@@ -62,6 +62,48 @@ export function stepAll(states: readonly JsonState[], b: number): JsonState[] {
   return out;
 }
 
+/**
+ * True when the reading is inside a string without length bounds, between code points (no escape or
+ * multi-byte character under way): plain text then leaves it exactly as it is, whatever encloses it.
+ */
+export function inPlainString(st: JsonState): boolean {
+  const top = st.frames.at(-1);
+  return top?.t === 'str' && top.esc === 0 && top.hex === 0 && top.utf8 === 0 && top.min === 0 && top.max === Infinity;
+}
+
+/** A reading inside an unbounded string and nothing else: what plain text is tested against. */
+export function plainStringState(): JsonState {
+  return { frames: [{ t: 'str', esc: 0, hex: 0, utf8: 0, u8lo: 0x80, u8hi: 0xbf, n: 0, min: 0, max: Infinity, hiD: false }], ws: 0 };
+}
+
+/**
+ * True when the reading is inside the key of an object that takes any key: printable text other than
+ * a quote or backslash then only lengthens the key, and the reading stays in it.
+ */
+export function inFreeKey(st: JsonState): boolean {
+  const top = st.frames.at(-1);
+  return top?.t === 'obj' && top.phase === 'inkey' && top.s.extra !== null;
+}
+
+/** A reading inside the key of an object that takes any key, and nothing else. */
+export function freeKeyState(): JsonState {
+  return { frames: [{ t: 'obj', s: { kind: 'object', props: new Map(), required: [], extra: { kind: 'any' } }, phase: 'inkey', seen: [], key: '' }], ws: 0 };
+}
+
+/**
+ * For a reading in a free key (inFreeKey): the most bytes left to write after the key grows by any
+ * text, so a step whose budget covers it lets every such token through without trying each.
+ */
+export function freeKeyCostBound(st: JsonState): number {
+  const f = st.frames.at(-1) as Extract<Frame, { t: 'obj' }>;
+  const missing = f.s.required.filter((r) => !f.seen.includes(r));
+  // The key made a new one by its next byte, closed, then its value and the required members left.
+  const own = 1 + 2 + minLength(f.s.extra!) + membersLength(f.s, missing, false) + 1;
+  let below = 0;
+  for (let i = 0; i < st.frames.length - 1; i++) below += frameCost(st.frames[i]!);
+  return own + below;
+}
+
 /** Inside a string or key, a blank is text, not whitespace between tokens, and is not capped. */
 function inText(frames: readonly Frame[]): boolean {
   const top = frames.at(-1);

@@ -3,10 +3,11 @@
 // enough of the token budget to close it; end-of-generation only once the document is complete.
 // The vocabulary's trie (vocabulary-trie.ts) lets a step walk each shared prefix once and skip every
 // token below a prefix the document cannot take.
-import { canEnd, cost, initialState, stepAll, type JsonState } from './json-automaton.js';
+import { canEnd, cost, freeKeyCostBound, inFreeKey, initialState, inPlainString, stepAll, type JsonState } from './json-automaton.js';
 import { compileResponseFormat, minLength, type ResponseFormat } from './json-schema.js';
 import { RequestFaultError } from '../engine/error-kind.js';
 import { vocabularyOf, type TrieNode, type Vocabulary, type VocabularyTokenizer } from './vocabulary-trie.js';
+import { stringTokensOf, type TextTokens } from './string-tokens.js';
 
 export type { VocabularyTokenizer } from './vocabulary-trie.js';
 
@@ -31,7 +32,15 @@ export class JsonConstraint {
   allowed(left: number): Uint8Array {
     const { eog, trie } = this.vocab;
     this.mask.fill(0);
-    let any = this.walk(trie, this.states, left - 1);
+    let any = false;
+    let walked = trie;
+    const text = this.plainText(left - 1);
+    if (text) {
+      for (const id of text.plain) this.mask[id] = 1;
+      any = text.plain.length > 0;
+      walked = text.rest;
+    }
+    any = this.walk(walked, this.states, left - 1) || any;
     if (this.states.some(canEnd)) {
       for (let id = 0; id < eog.length; id++) if (eog[id]) this.mask[id] = 1;
       any = true;
@@ -39,6 +48,19 @@ export class JsonConstraint {
     // Nothing fits (a vocabulary without the bytes to close): let generation end rather than fail.
     if (!any) for (let id = 0; id < eog.length; id++) if (eog[id]) this.mask[id] = 1;
     return this.mask;
+  }
+
+  /**
+   * Inside a string or a free key, the plain text tokens (string-tokens.ts), when all of them fit the
+   * budget: they are allowed without a walk, which then covers only the other tokens.
+   */
+  private plainText(tokens: number): TextTokens | undefined {
+    if (this.states.length !== 1) return undefined;
+    const st = this.states[0]!;
+    // Plain text leaves a string reading as it is, so it fits exactly when the reading does.
+    if (inPlainString(st)) return cost(st) <= tokens ? stringTokensOf(this.vocab).inString : undefined;
+    if (inFreeKey(st)) return freeKeyCostBound(st) <= tokens ? stringTokensOf(this.vocab).inKey : undefined;
+    return undefined;
   }
 
   /** Marks the tokens below `node` that `states` can take and still close within `tokens`; true if any. */

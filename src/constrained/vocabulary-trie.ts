@@ -23,7 +23,8 @@ export interface Vocabulary {
   trie: TrieNode;
 }
 
-function buildTrie(bytes: readonly Uint8Array[]): TrieNode {
+/** The trie of `bytes` (a token id is its index; empty pieces are left out). */
+export function buildTrie(bytes: readonly Uint8Array[]): TrieNode {
   const root: TrieNode = { ids: [], next: new Map() };
   bytes.forEach((piece, id) => {
     if (piece.length === 0) return;
