@@ -40,7 +40,8 @@ export const SERVE_HELP = `usage: vserve serve [-m] [FILE] [options]
       --kv-memory SIZE          KV pool budget, e.g. 1GiB (default: all slots at full context, at most ${formatSize(DEFAULT_KV_MEMORY)})
       --page-size SIZE          virtual manager page size, e.g. 64KiB (default: 64KiB; larger for
                                 big budgets, to stay under vm.max_map_count)
-      --block-size N            paged manager tokens per block (default 16)
+      --block-size N            paged manager tokens per block (default 16, or the KV format's group
+                                if larger)
 ${kvTypeHelp(32)}
 ${kvPolicyHelp(32)}
       --scheduler KIND          ${choiceHelp('scheduler')}
