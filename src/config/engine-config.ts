@@ -7,11 +7,12 @@ import { z } from 'zod';
 import type { BackendKind } from '../backend/index.js';
 import type { AdmissionOrder, SchedulerKind } from '../engine/scheduler.js';
 import { MAX_THREADS } from '../backend/native/native-env.js';
+import { DEFAULT_KIVI_RESIDUAL } from '../kv/format.js';
 import type { KVManagerKind } from '../kv/manager.js';
 import { checkKnownKeys } from '../engine/known-keys.js';
 import { EngineConfigError } from './engine-config-error.js';
 import { resolveKVType, type KVTypeOption } from './kv-type-option.js';
-import { choice, flag, fraction, integer, nonEmptyText, option, optionInfo, shown, type OptionInfo } from './option-fields.js';
+import { anyNumber, choice, flag, fraction, fractionBelowOne, integer, nonEmptyText, option, optionInfo, text, type OptionInfo } from './option-fields.js';
 
 const KV_MANAGERS = ['virtual', 'paged', 'static'] as const satisfies readonly KVManagerKind[];
 const SCHEDULERS = ['sarathi', 'vllm', 'static'] as const satisfies readonly SchedulerKind[];
@@ -36,21 +37,21 @@ export const engineConfigSchema = z.object({
   kvManager: option(choice(KV_MANAGERS).default('virtual'), { description: 'KV-cache manager: virtual, paged or static', flag: '--kv-manager' }),
   kvMemory: option(integer(1).optional(), { description: 'KV pool budget in bytes (default: every slot at full context)', flag: '--kv-memory' }),
   pageSize: option(integer(1).optional(), { description: 'virtual manager: bytes per page (default: chosen from kvMemory)', flag: '--page-size' }),
-  kvType: option(kvType, { description: 'formats of K and V in the cache: f16 (default), f32, q8_0, q4_0, kivi2, kivi4, or { k, v }', flag: '--kv-type' }),
-  kvResidual: option(integer(0, 1 << 16).optional(), { description: 'newest tokens of each sequence kept f16 before they are encoded (default: 128 with KIVI, 0 otherwise)', flag: '--kv-residual' }),
+  kvType: option(kvType, { description: 'formats of K and V in the cache: one format name for both, kivi2, kivi4, or { k, v }', flag: '--kv-type' }),
+  kvResidual: option(integer(0, 1 << 16).optional(), { description: `newest tokens of each sequence kept f16 before they are encoded (default: ${DEFAULT_KIVI_RESIDUAL} with KIVI, 0 otherwise)`, flag: '--kv-residual' }),
   kvRotate: option(flag().optional(), { description: 'store K and V Walsh-Hadamard rotated (default: on with q8_0 and q4_0)', flag: '--kv-rotate' }),
   // Names and budgets are checked as a request's are, against maxContext (engine/kv-eviction.ts).
-  kvPolicy: option(z.string(takesText()).optional(), { description: 'KV eviction policy of requests that name none (default none)', flag: '--kv-policy' }),
-  kvBudget: option(z.number(takesNumber()).optional(), { description: 'tokens the policy keeps, or a fraction of the prompt', flag: '--kv-budget' }),
+  kvPolicy: option(text().optional(), { description: 'KV eviction policy of requests that name none (default none)', flag: '--kv-policy' }),
+  kvBudget: option(anyNumber().optional(), { description: 'tokens the policy keeps, or a fraction of the prompt', flag: '--kv-budget' }),
   blockSize: option(integer(1).optional(), { description: "paged manager: tokens per block (default 16, or the format's group if larger)", flag: '--block-size' }),
   maxSeqs: option(integer(1, 4096).default(16), { description: 'sequences running at once (KV slots)', flag: '--max-seqs' }),
   maxBatchTokens: option(integer(1).default(512), { description: 'token budget per step', flag: '--max-batch-tokens' }),
   maxContext: option(integer(2).optional(), { description: `context per sequence, prompt included (default: the model's, at most ${DEFAULT_CONTEXT_CAP})`, flag: '--max-context' }),
   scheduler: option(choice(SCHEDULERS).default('sarathi'), { description: 'batching policy: sarathi, vllm or static', flag: '--scheduler' }),
-  watermark: option(z.number(takesWatermark()).min(0, takesWatermark()).lt(1, takesWatermark()).default(0.01), { description: 'fraction of the KV pool admission keeps free for running sequences to grow' }),
+  watermark: option(fractionBelowOne().default(0.01), { description: 'fraction of the KV pool admission keeps free for running sequences to grow' }),
   prefixCache: option(flag().default(true), { description: 'keep computed KV blocks for requests that start with the same tokens', flag: '--no-prefix-cache', reword: false }),
-  kvStore: option(z.string(takesText()).optional(), { description: 'a Redis tier under the prefix cache: redis://, rediss:// or redis+cluster:// address', flag: '--kv-store' }),
-  kvDisk: option(z.string(takesText()).optional(), { description: 'a disk tier under the prefix cache: a directory (created if missing)', flag: '--kv-disk' }),
+  kvStore: option(text().optional(), { description: 'a Redis tier under the prefix cache: redis://, rediss:// or redis+cluster:// address', flag: '--kv-store' }),
+  kvDisk: option(text().optional(), { description: 'a disk tier under the prefix cache: a directory (created if missing)', flag: '--kv-disk' }),
   kvDiskBytes: option(integer(1).default(4 * 2 ** 30), { description: "the disk tier's cap in bytes; least recently used blocks go first", flag: '--kv-disk-size' }),
   kvStoreTimeoutMs: option(integer(1).default(500), { description: 'the longest a Redis command may take before it counts as failed (ms)', flag: '--kv-store-timeout' }),
   admissionOrder: option(choice(ADMISSION_ORDERS).default('prefix'), { description: 'order waiting requests are admitted in: prefix (longest cached prefix first) or fcfs', flag: '--admission' }),
@@ -63,16 +64,6 @@ export const engineConfigSchema = z.object({
   threads: option(integer(1, MAX_THREADS).optional(), { description: 'compute threads of the native backend (default: physical cores)', flag: '--threads' }),
   backend: option(choice(BACKENDS).default('native'), { description: 'native, or reference (plain TypeScript, for tests)', flag: '--backend', reword: false }),
 });
-
-function takesText() {
-  return { error: (issue: { input?: unknown }) => `must be a string, got ${shown(issue.input)}` };
-}
-function takesNumber() {
-  return { error: (issue: { input?: unknown }) => `must be a number, got ${shown(issue.input)}` };
-}
-function takesWatermark() {
-  return { error: (issue: { input?: unknown }) => `must be a fraction in [0, 1), got ${shown(issue.input)}` };
-}
 
 /** Engine.load's options as callers write them: every key optional. */
 export type EngineOptions = z.input<typeof engineConfigSchema>;

@@ -44,6 +44,20 @@ export function choice<const T extends readonly [string, ...string[]]>(names: T)
   return z.enum(names, takes(`one of ${names.join(', ')}`));
 }
 
+/** A number from 0 up to, but not including, 1. */
+export function fractionBelowOne() {
+  const m = takes('a fraction in [0, 1)');
+  return z.number(m).min(0, m).lt(1, m);
+}
+
+export function anyNumber() {
+  return z.number(takes('a number'));
+}
+
+export function text() {
+  return z.string(takes('a string'));
+}
+
 export function flag() {
   return z.boolean(takes('true or false'));
 }
