@@ -8,7 +8,7 @@
 // Every configuration runs --reps times, the configurations alternating, and medians are reported;
 // each run first waits for the machine to go quiet and records how busy other processes kept it.
 // A prepacking run compares packed and padded prefill of prompts of very different lengths.
-import { Engine, type EngineOptions, type EngineStats } from '../src/index.js';
+import { Engine, ENGINE_DEFAULTS, type EngineOptions, type EngineStats } from '../src/index.js';
 import type { KVManagerKind, SchedulerKind } from '../src/engine/engine-types.js';
 import { loadModel } from '../src/model/load.js';
 import { BenchArgs } from './args.js';
@@ -194,7 +194,7 @@ export async function engineCommand(argv: readonly string[]): Promise<void> {
       process.stderr.write(`engine bench rep ${rep + 1}/${reps}: ${cfg.arrival} ${cfg.mix} workload, ${cfg.scheduler} scheduler, ${cfg.kvManager} KV... `);
       await waitForQuiet(quietWaitMs);
       const options: EngineOptions = {
-        kvManager: cfg.kvManager, scheduler: cfg.scheduler, threads, maxContext, maxSeqs: args.int('max-seqs', 16),
+        kvManager: cfg.kvManager, scheduler: cfg.scheduler, threads, maxContext, maxSeqs: args.int('max-seqs', ENGINE_DEFAULTS.maxSeqs),
         // Prefill-first and static batching prefill whole prompts, so their budget is a whole context (as vLLM's
         // max_num_batched_tokens >= max_model_len); Sarathi's small budget is what bounds its step time.
         maxBatchTokens: cfg.scheduler === 'sarathi' ? budget : maxContext,

@@ -7,7 +7,7 @@
 // Runs alternate back to back within each repetition (the first one changes every repetition), medians
 // and ranges are reported, and each target is the median of per-repetition ratios.
 import { join } from 'node:path';
-import { createTokenizer, GGUFFile, readModelConfig, type EngineOptions } from '../src/index.js';
+import { createTokenizer, ENGINE_DEFAULTS, GGUFFile, readModelConfig, type EngineOptions } from '../src/index.js';
 import { BenchArgs } from './args.js';
 import { startContention, waitForQuiet } from './contention.js';
 import type { BenchRequest } from './engine-workload.js';
@@ -76,7 +76,7 @@ export async function prefixCommand(argv: readonly string[]): Promise<void> {
     kvMemory: args.int('kv-memory-mib', 1024) * MiB,
     maxSeqs: users,
     maxContext: args.int('max-context', 2048),
-    maxBatchTokens: args.int('max-batch-tokens', 512),
+    maxBatchTokens: args.int('max-batch-tokens', ENGINE_DEFAULTS.maxBatchTokens),
   };
   const pageSize = args.int('page-size', 32768); // 0: the engine's default for the pool
   if (pageSize > 0) engineBase.pageSize = pageSize;

@@ -1,6 +1,8 @@
 // vserve's library entry point.
 export { Engine, EngineClosedError, type GenerateCallOptions, type GenerateParams } from './engine/engine.js';
 export { EngineConfigError, RequestParamsError } from './engine/option-keys.js';
+// Engine.load's options: one schema with each option's range, default, description and CLI flag.
+export { ENGINE_DEFAULTS, ENGINE_OPTION_NAMES, engineConfigSchema, engineOptionInfo, parseEngineConfig, type EngineConfig, type EngineOptionName } from './config/engine-config.js';
 export type {
   AdmissionOrder, ChatMessage, ChatTextPart, EngineDelta, EngineFinishReason, EngineInfo, EngineInput, EngineOptions, EngineStats, KVStats, PrefixCacheStats,
   RequestParams, RequestTimings, StepStats, Usage,

@@ -3,6 +3,7 @@
 import type { EngineOptions } from '../engine/engine-types.js';
 import { intOption, numberOption } from './cli-error.js';
 import { flagHelp, type FlagHelp } from './flag-help.js';
+import { helpDefault } from './engine-defaults.js';
 
 export const BLEND_OPTIONS = {
   'blend-separator': { type: 'string' },
@@ -13,11 +14,11 @@ export const BLEND_OPTIONS = {
 } as const;
 
 const BLEND_FLAGS: readonly FlagHelp[] = [
-  ['--blend-separator TEXT', 'where a completion prompt that sets "blend" is cut into documents', '(default " # # "): leading text # # document # # ... # # question'],
-  ['--blend-recompute R', 'share (0..1) of a blended document\'s tokens recomputed when a request', 'names none (default 0.15)'],
-  ['--blend-layer N', 'the layer whose key deviation picks the tokens recomputed (default 1)'],
-  ['--blend-stages N', 'gradual filtering: narrow the selection over N layers from there (default 1)'],
-  ['--blend-context WHAT', 'what a document\'s stored KV is computed after: prefix (the prompt before', 'its first document; default) or bos (the first token only)'],
+  ['--blend-separator TEXT', 'where a completion prompt that sets "blend" is cut into documents', `(default ${JSON.stringify(helpDefault('blendSeparator'))}): leading text # # document # # ... # # question`],
+  ['--blend-recompute R', 'share (0..1) of a blended document\'s tokens recomputed when a request', `names none (default ${helpDefault('blendRecompute')})`],
+  ['--blend-layer N', `the layer whose key deviation picks the tokens recomputed (default ${helpDefault('blendLayer')})`],
+  ['--blend-stages N', `gradual filtering: narrow the selection over N layers from there (default ${helpDefault('blendStages')})`],
+  ['--blend-context WHAT', "what a document's stored KV is computed after: prefix (the prompt before its", `first document) or bos (the first token only); default ${helpDefault('blendContext')}`],
 ];
 
 export function blendHelp(column: number): string {

@@ -2,13 +2,14 @@
 import { MAX_THREADS } from '../backend/native/native-env.js';
 import type { BackendKind } from '../model/load.js';
 import { choiceOption, intOption } from './cli-error.js';
+import { choiceHelp } from './engine-defaults.js';
 
 export const COMPUTE_OPTIONS = {
   backend: { type: 'string' },
   threads: { type: 'string' },
 } as const;
 
-export const COMPUTE_HELP = `      --backend KIND         native (default) or reference (plain TypeScript, slow)
+export const COMPUTE_HELP = `      --backend KIND         ${choiceHelp('backend')} (reference: plain TypeScript, slow)
       --threads N            compute threads (native backend; default: physical cores)`;
 
 export function threadsOption(value: string | undefined): number | undefined {

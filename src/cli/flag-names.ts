@@ -1,13 +1,20 @@
 // The library names its options and parameters (kvMemory, top_k); a CLI user typed flags. Errors that
 // reach the CLI are reworded to name the flag, so the message points at what to change.
+import { ENGINE_OPTION_NAMES, engineOptionInfo } from '../config/engine-config.js';
 
-const FLAG_OF: Record<string, string> = {
-  kvManager: '--kv-manager', kvMemory: '--kv-memory', pageSize: '--page-size', blockSize: '--block-size', kvType: '--kv-type', kvResidual: '--kv-residual', kvRotate: '--kv-rotate', kvPolicy: '--kv-policy', kvBudget: '--kv-budget',
-  maxSeqs: '--max-seqs', maxBatchTokens: '--max-batch-tokens', maxContext: '--max-context', scheduler: '--scheduler',
-  admissionOrder: '--admission', threads: '--threads', kvStore: '--kv-store', kvStoreTimeoutMs: '--kv-store-timeout', kvDisk: '--kv-disk', kvDiskBytes: '--kv-disk-size', blendSeparator: '--blend-separator', blendRecompute: '--blend-recompute', blendLayer: '--blend-layer', blendStages: '--blend-stages', blendContext: '--blend-context',
+/** Engine.load options: the flags their schema names (those whose names are safe to reword). */
+const ENGINE_FLAGS = ENGINE_OPTION_NAMES.flatMap((name) => {
+  const { flag, reword } = engineOptionInfo(name);
+  return flag !== undefined && reword !== false ? [[name, flag] as const] : [];
+});
+
+/** Request parameters, as the sampling errors name them (the API's spelling), and the flags of run and chat. */
+const REQUEST_FLAGS = {
   temperature: '--temp', top_k: '--top-k', top_p: '--top-p', min_p: '--min-p', repetition_penalty: '--repeat-penalty',
   presence_penalty: '--presence-penalty', frequency_penalty: '--frequency-penalty', max_tokens: '--max-tokens', seed: '--seed',
 };
+
+export const FLAG_OF: Readonly<Record<string, string>> = { ...Object.fromEntries(ENGINE_FLAGS), ...REQUEST_FLAGS };
 
 const NAMES = new RegExp(`(?<![-\\w])(${Object.keys(FLAG_OF).join('|')})(?![-\\w])`, 'g');
 

@@ -3,6 +3,7 @@
 import type { EngineOptions } from '../engine/engine-types.js';
 import { CliError, intOption } from './cli-error.js';
 import { flagHelp, type FlagHelp } from './flag-help.js';
+import { helpDefault } from './engine-defaults.js';
 import { parseSize } from './sizes.js';
 
 export const KV_TIER_OPTIONS = {
@@ -14,9 +15,9 @@ export const KV_TIER_OPTIONS = {
 
 const KV_TIER_FLAGS: readonly FlagHelp[] = [
   ['--kv-store URL', 'a Redis tier for cached KV blocks, shared by replicas: redis://HOST:PORT[/DB],', 'rediss://... or redis+cluster://HOST:PORT,HOST:PORT (Redis Cluster)'],
-  ['--kv-store-timeout MS', 'a Redis command slower than this counts as failed and the blocks are', 'computed instead (default 500)'],
+  ['--kv-store-timeout MS', 'a Redis command slower than this counts as failed and the blocks are', `computed instead (default ${helpDefault('kvStoreTimeoutMs')})`],
   ['--kv-disk DIR', 'a disk tier for cached KV blocks in DIR (created if missing)'],
-  ['--kv-disk-size SIZE', "the disk tier's cap, e.g. 20GiB; least recently used blocks go first (default 4GiB)"],
+  ['--kv-disk-size SIZE', `the disk tier's cap, e.g. 20GiB; least recently used blocks go first (default ${helpDefault('kvDiskBytes')})`],
 ];
 
 export function kvTierHelp(column: number): string {

@@ -1,7 +1,8 @@
 // The flags that choose the KV cache's formats (serve, chat, run), as llama.cpp's: K and V separately,
 // or both at once.
-import { KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
+import { DEFAULT_KIVI_RESIDUAL, KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
 import { flagHelp, type FlagHelp } from './flag-help.js';
+import { helpDefault } from './engine-defaults.js';
 import { choiceOption, CliError, intOption } from './cli-error.js';
 
 export const KV_TYPE_OPTIONS = {
@@ -15,10 +16,10 @@ export const KV_TYPE_OPTIONS = {
 } as const;
 
 const KV_TYPE_FLAGS: readonly FlagHelp[] = [
-  ['--kv-type TYPE', 'format of the KV cache: f16 (default), f32, q8_0 or q4_0 (q8_0 and q4_0', "need the model's KV heads x head size to be a multiple of 32)"],
+  ['--kv-type TYPE', `format of the KV cache: f32, f16, q8_0 or q4_0 (default ${helpDefault('kvType')}; q8_0 and q4_0`, "need the model's KV heads x head size to be a multiple of 32)"],
   ['--kv-type-k TYPE', 'the format of K only; --kv-type-v TYPE: of V only'],
   ['--kv-quant KIVI', "kivi2 or kivi4: KIVI's 2-/4-bit cache (keys per channel, values per token)"],
-  ['--kv-residual N', 'newest tokens kept f16 before they are encoded (KIVI; default 128)'],
+  ['--kv-residual N', `newest tokens kept f16 before they are encoded (KIVI; default ${DEFAULT_KIVI_RESIDUAL})`],
   ['--kv-rotate', 'store K and V Walsh-Hadamard rotated (the default with q8_0 and q4_0,', 'whose error it lowers); --no-kv-rotate: never'],
 ];
 

@@ -20,11 +20,14 @@ import { KV_TIER_OPTIONS, kvTierHelp, kvTierOptions } from './kv-tier-flags.js';
 import { BLEND_OPTIONS, blendHelp, blendOptions } from './blend-flags.js';
 import { KV_TYPE_OPTIONS, kvResidualOption, kvRotateOption, kvTypeHelp, kvTypeOption } from './kv-type-flags.js';
 import { kvTypeLabel } from '../kv/format.js';
+import { DEFAULT_CONTEXT_CAP } from '../config/engine-config.js';
+import { choiceHelp, helpDefault } from './engine-defaults.js';
 
 /** A laptop-sized default KV budget (the pool never grows past it; pages are used as tokens arrive). */
 const DEFAULT_KV_MEMORY = 2 ** 30;
 
-const HELP = `usage: vserve serve [-m] [FILE] [options]
+/** `vserve serve --help`: the engine's defaults and choices come from its configuration schema. */
+export const SERVE_HELP = `usage: vserve serve [-m] [FILE] [options]
   -m, --model FILE              GGUF model (also as a bare FILE; default: the bundled stories260K)
       --host HOST               address to listen on (default 127.0.0.1)
       --port N                  port (default 8080; 0 = any free port)
@@ -33,21 +36,22 @@ const HELP = `usage: vserve serve [-m] [FILE] [options]
                                 (/api/kv, /api/kv/stream; the feed also takes ?api_key=KEY)
       --metrics-key KEY         require "Authorization: Bearer KEY" on /metrics (default: open)
       --cors-origin ORIGIN      let browser pages from ORIGIN (or *) call the API (default: no CORS)
-      --kv-manager KIND         virtual (default), paged or static
-      --kv-memory SIZE          KV pool budget, e.g. 1GiB (default: all slots at full context, at most 1GiB)
+      --kv-manager KIND         ${choiceHelp('kvManager')}
+      --kv-memory SIZE          KV pool budget, e.g. 1GiB (default: all slots at full context, at most ${formatSize(DEFAULT_KV_MEMORY)})
       --page-size SIZE          virtual manager page size, e.g. 64KiB (default: 64KiB; larger for
                                 big budgets, to stay under vm.max_map_count)
-      --block-size N            paged manager tokens per block (default 16)
+      --block-size N            paged manager tokens per block (default 16, or the KV format's group
+                                if larger)
 ${kvTypeHelp(32)}
 ${kvPolicyHelp(32)}
-      --scheduler KIND          sarathi (default), vllm or static
+      --scheduler KIND          ${choiceHelp('scheduler')}
       --no-prefix-cache         compute every prompt in full (the prefix cache is on by default)
 ${kvTierHelp(32)}
-      --admission ORDER         prefix (default: longest cached prefix first) or fcfs
+      --admission ORDER         ${choiceHelp('admissionOrder')}: longest cached prefix first, or first come
 ${blendHelp(32)}
-      --max-batch-tokens N      token budget per step (default 512)
-      --max-seqs N              sequences running at once (default 16)
-      --max-context N           context per sequence (default: the model's, at most 2048)
+      --max-batch-tokens N      token budget per step (default ${helpDefault('maxBatchTokens')})
+      --max-seqs N              sequences running at once (default ${helpDefault('maxSeqs')})
+      --max-context N           context per sequence (default: the model's, at most ${DEFAULT_CONTEXT_CAP})
       --max-inflight N          requests held (running + waiting) before 429 (default 8 x max-seqs)
       --max-connections N       connections open at once; more are closed on arrival (default 1024)
       --body-timeout S          seconds for a request body to arrive before 408 (default 30)
@@ -92,7 +96,7 @@ export async function main(argv: string[]): Promise<void> {
     },
   });
   if (values.help) {
-    console.log(HELP);
+    console.log(SERVE_HELP);
     return;
   }
   const port = intOption('port', values.port, 8080, 0);

@@ -7,6 +7,7 @@
 // A document the store lacks is computed first by a chunk job: an internal sequence whose prompt is the
 // chunk's context then the document, which runs no sampling and leaves the document's rows in the store.
 import type { ChunkRef } from '../kv/chunk-store.js';
+import { ENGINE_DEFAULTS, type BLEND_CONTEXTS } from '../config/engine-config.js';
 import { RequestFaultError } from './error-kind.js';
 import type { RequestParams } from './completion.js';
 
@@ -15,8 +16,7 @@ import type { RequestParams } from './completion.js';
  * system prompt, shared by the requests of one application, as APE does); 'bos' = the prompt's first token
  * only (the attention sink), so that a document's KV is the same whatever system prompt comes before it.
  */
-export type BlendContext = 'prefix' | 'bos';
-export const BLEND_CONTEXTS: readonly BlendContext[] = ['prefix', 'bos'];
+export type BlendContext = (typeof BLEND_CONTEXTS)[number];
 
 export interface BlendSettings {
   /** Share of document tokens recomputed when a request names none (CacheBlend's default 15%). */
@@ -28,7 +28,10 @@ export interface BlendSettings {
   context: BlendContext;
 }
 
-export const DEFAULT_BLEND: BlendSettings = { recompute: 0.15, layer: 1, stages: 1, context: 'prefix' };
+/** The engine's defaults, from its configuration schema. */
+export const DEFAULT_BLEND: BlendSettings = {
+  recompute: ENGINE_DEFAULTS.blendRecompute, layer: ENGINE_DEFAULTS.blendLayer, stages: ENGINE_DEFAULTS.blendStages, context: ENGINE_DEFAULTS.blendContext,
+};
 
 /** One document of a sequence: where it lies in the prompt, and the chunk it is stored as. */
 export interface BlendDocument {

@@ -1,5 +1,5 @@
-// From EngineOptions to a running EngineCore: defaults, validation with messages a user can act on,
-// the KV adapter for the chosen manager, and the scheduling policy.
+// From EngineOptions to a running EngineCore: the parsed configuration (config/engine-config.ts) checked
+// against the model, the KV adapter for the chosen manager, and the scheduling policy.
 import type { ChatTemplate } from '../model/chat-template.js';
 import type { TransformerModel } from '../model/transformer.js';
 import type { Tokenizer } from '../model/tokenizer/index.js';
@@ -10,102 +10,29 @@ import type { EngineOptions } from './engine-types.js';
 import { resolveEviction, type EvictionRequest } from './kv-eviction.js';
 import { ManagedKV, type ManagedKVOptions } from './managed-kv.js';
 import { modelFingerprint } from '../model/fingerprint.js';
-import { checkEngineOptionKeys, EngineConfigError } from './option-keys.js';
-import { checkKnownKeys } from './known-keys.js';
+import { EngineConfigError } from '../config/engine-config-error.js';
+import { DEFAULT_CONTEXT_CAP, parseEngineConfig, type EngineConfig } from '../config/engine-config.js';
+import { resolveKVType } from '../config/kv-type-option.js';
 import { resolveShape } from '../kv/shape.js';
-import { DEFAULT_KV_TYPE, isKVFormatName, KIVI_TYPES, KV_FORMAT_NAMES, type KIVIName, type KVFormatName, type KVType } from '../kv/format.js';
-import type { AdmissionOrder, Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
+import type { Scheduler, SchedulerKind, SchedulerLimits } from './scheduler.js';
 import { SarathiScheduler } from './scheduler-sarathi.js';
 import { StaticScheduler } from './scheduler-static.js';
 import { VllmScheduler } from './scheduler-vllm.js';
 import { renderChat } from './prompt-encoder.js';
-import { resolveBlendSeparator } from './prompt-documents.js';
-import { BLEND_CONTEXTS, DEFAULT_BLEND, type BlendSettings } from './blend.js';
+import type { BlendSettings } from './blend.js';
 
 
-export interface ResolvedEngineOptions {
-  kvManager: 'virtual' | 'paged' | 'static';
-  scheduler: SchedulerKind;
-  maxSeqs: number;
-  maxBatchTokens: number;
-  maxContext: number;
-  watermark: number;
-  prefixCache: boolean;
-  admissionOrder: AdmissionOrder;
-  maxAdmissionDelayMs: number;
-  kvType: KVType;
-  /** Newest tokens kept f16 (undefined: the formats' default). */
-  kvResidual: number | undefined;
-  /** undefined: the formats' default. */
-  kvRotate: boolean | undefined;
-  blendSeparator: string;
-  blend: BlendSettings;
-}
+/** The parsed configuration with the model's part filled in: maxContext. */
+export type ResolvedEngineOptions = EngineConfig & { maxContext: number };
 
-/** Engine.load's kvType: one format name for K and V, or { k, v } with either left at the default. */
-export function resolveKVType(v: EngineOptions['kvType']): KVType {
-  if (v === undefined) return DEFAULT_KV_TYPE;
-  const name = (x: unknown, what: string): KVFormatName => {
-    if (isKVFormatName(x)) return x;
-    const kivi = what === 'kvType' ? `, ${Object.keys(KIVI_TYPES).join(', ')}` : '';
-    throw new EngineConfigError(`${what} must be one of ${KV_FORMAT_NAMES.join(', ')}${kivi}, got ${JSON.stringify(x)}`);
-  };
-  if (typeof v === 'string' && v in KIVI_TYPES) return { ...KIVI_TYPES[v as KIVIName] };
-  if (typeof v === 'string') {
-    const f = name(v, 'kvType');
-    return { k: f, v: f };
-  }
-  if (typeof v !== 'object' || v === null) throw new EngineConfigError(`kvType must be a format name or { k, v }, got ${JSON.stringify(v)}`);
-  checkKnownKeys('kvType key', v, ['k', 'v'], (m) => new EngineConfigError(m));
-  return { k: v.k === undefined ? DEFAULT_KV_TYPE.k : name(v.k, 'kvType.k'), v: v.v === undefined ? DEFAULT_KV_TYPE.v : name(v.v, 'kvType.v') };
-}
+export { resolveKVType };
 
+/** Parses `opts` with the engine's schema, and checks maxContext against the model's context. */
 export function resolveEngineOptions(opts: EngineOptions, modelContext: number): ResolvedEngineOptions {
-  checkEngineOptionKeys(opts);
-  const int = (name: string, v: number | undefined, def: number, min: number, max = Infinity) => {
-    const x = v ?? def;
-    if (!(Number.isInteger(x) && x >= min && x <= max)) {
-      throw new EngineConfigError(`${name} must be an integer ${max < Infinity ? `between ${min} and ${max}` : `of at least ${min}`}, got ${String(v)}`);
-    }
-    return x;
-  };
-  const oneOf = <T extends string>(name: string, v: T | undefined, def: T, all: readonly T[]): T => {
-    const x = v ?? def;
-    if (!all.includes(x)) throw new EngineConfigError(`${name} must be one of ${all.join(', ')}, got ${String(v)}`);
-    return x;
-  };
-  const bool = (name: string, v: boolean | undefined, def: boolean) => {
-    if (v !== undefined && typeof v !== 'boolean') throw new EngineConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`);
-    return v ?? def;
-  };
-  const fraction = (name: string, v: number | undefined, def: number) => {
-    const x = v ?? def;
-    if (!(typeof x === 'number' && x >= 0 && x <= 1)) throw new EngineConfigError(`${name} must be a number from 0 to 1, got ${JSON.stringify(v)}`);
-    return x;
-  };
-  const watermark = opts.watermark ?? 0.01;
-  if (!(watermark >= 0 && watermark < 1)) throw new EngineConfigError(`watermark must be a fraction in [0, 1), got ${String(opts.watermark)}`);
-  return {
-    kvManager: oneOf('kvManager', opts.kvManager, 'virtual', ['virtual', 'paged', 'static']),
-    scheduler: oneOf('scheduler', opts.scheduler, 'sarathi', ['sarathi', 'vllm', 'static']),
-    maxSeqs: int('maxSeqs', opts.maxSeqs, 16, 1, 4096),
-    maxBatchTokens: int('maxBatchTokens', opts.maxBatchTokens, 512, 1),
-    maxContext: int('maxContext', opts.maxContext, Math.min(modelContext, 2048), 2, modelContext),
-    watermark,
-    prefixCache: opts.prefixCache ?? true,
-    admissionOrder: oneOf('admissionOrder', opts.admissionOrder, 'prefix', ['prefix', 'fcfs']),
-    maxAdmissionDelayMs: int('maxAdmissionDelayMs', opts.maxAdmissionDelayMs, 2000, 0),
-    kvType: resolveKVType(opts.kvType),
-    kvResidual: opts.kvResidual === undefined ? undefined : int('kvResidual', opts.kvResidual, 0, 0, 1 << 16),
-    kvRotate: opts.kvRotate === undefined ? undefined : bool('kvRotate', opts.kvRotate, false),
-    blendSeparator: resolveBlendSeparator(opts.blendSeparator),
-    blend: {
-      recompute: fraction('blendRecompute', opts.blendRecompute, DEFAULT_BLEND.recompute),
-      layer: int('blendLayer', opts.blendLayer, DEFAULT_BLEND.layer, 0),
-      stages: int('blendStages', opts.blendStages, DEFAULT_BLEND.stages, 1),
-      context: oneOf('blendContext', opts.blendContext, DEFAULT_BLEND.context, BLEND_CONTEXTS),
-    },
-  };
+  const config = parseEngineConfig(opts);
+  const maxContext = config.maxContext ?? Math.min(modelContext, DEFAULT_CONTEXT_CAP);
+  if (maxContext > modelContext) throw new EngineConfigError(`maxContext must be an integer between 2 and ${modelContext}, got ${maxContext}`);
+  return { ...config, maxContext };
 }
 
 export function createScheduler(kind: SchedulerKind, kv: EngineKV, limits: SchedulerLimits): Scheduler {
@@ -137,7 +64,7 @@ export function createEngineCore(
   const kv = ManagedKV.create(
     { nLayers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: r.maxSeqs, maxContext: r.maxContext, kvType: r.kvType, residual: r.kvResidual, rotate: r.kvRotate },
     {
-      kind: r.kvManager, kvMemory: opts.kvMemory, pageSize: opts.pageSize, blockSize: opts.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file), tiers,
+      kind: r.kvManager, kvMemory: r.kvMemory, pageSize: r.pageSize, blockSize: r.blockSize, prefixCache: r.prefixCache, fingerprint: modelFingerprint(model.file), tiers,
       shiftKeys: (view, slot, first, count, delta) => model.shiftKeys(view, slot, first, count, delta),
     },
   );
@@ -157,7 +84,7 @@ export function createEngineCore(
     admissionOrder: r.admissionOrder,
     maxAdmissionDelayMs: r.maxAdmissionDelayMs,
   };
-  const evictionDefaults: EvictionRequest = { policy: opts.kvPolicy as EvictionRequest['policy'], budget: opts.kvBudget };
+  const evictionDefaults: EvictionRequest = { policy: r.kvPolicy as EvictionRequest['policy'], budget: r.kvBudget };
   try {
     // Checked as a request would be (names and ranges), and against this cache.
     const evicts = resolveEviction(evictionDefaults, r.maxContext, r.maxContext) !== undefined;
@@ -168,11 +95,12 @@ export function createEngineCore(
     kv.close();
     throw new EngineConfigError((e as Error).message.replace(/^kv_policy/, 'kvPolicy').replace(/^kv_budget/, 'kvBudget'));
   }
-  if (r.blend.layer >= c.nLayers) {
+  if (r.blendLayer >= c.nLayers) {
     kv.close();
-    throw new EngineConfigError(`blendLayer must be below the model's ${c.nLayers} layers, got ${r.blend.layer}`);
+    throw new EngineConfigError(`blendLayer must be below the model's ${c.nLayers} layers, got ${r.blendLayer}`);
   }
-  return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat, evictionDefaults, r.blend);
+  const blend: BlendSettings = { recompute: r.blendRecompute, layer: r.blendLayer, stages: r.blendStages, context: r.blendContext };
+  return new EngineCore(model, tokenizer, kv, createScheduler(r.scheduler, kv, limits), chat, evictionDefaults, blend);
 }
 
 /** The worker's chat renderer (the main thread normally sends token ids already; see PromptEncoder). */

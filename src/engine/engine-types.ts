@@ -6,7 +6,7 @@ import type { AdmissionOrder, SchedulerKind } from './scheduler.js';
 import type { RequestTimings } from './sequence.js';
 import type { EvictionStats } from './kv-eviction.js';
 import type { BlendStats } from './chunk-placement.js';
-import type { KIVIName, KVFormatName, KVType } from '../kv/format.js';
+import type { KVType } from '../kv/format.js';
 import type { ToolCallConvention } from '../model/tool-call-convention.js';
 
 export type { AdmissionOrder, ChatMessage, ChatTextPart, EvictionStats, KVManagerKind, KVStats, PrefixCacheStats, RequestParams, RequestTimings, SchedulerKind };
@@ -45,96 +45,8 @@ export interface EngineDelta extends GenerateDelta {
   timings?: RequestTimings;
 }
 
-export interface EngineOptions {
-  /** KV-cache manager (default 'virtual'). */
-  kvManager?: KVManagerKind;
-  /** KV pool budget in bytes (default: every slot at full context). */
-  kvMemory?: number;
-  /** Virtual manager: bytes per page (default: chosen from kvMemory). */
-  pageSize?: number;
-  /**
-   * Formats the KV cache stores K and V in: 'f32' | 'f16' | 'q8_0' | 'q4_0', one name for both or
-   * { k, v } (default 'f16'). q8_0 and q4_0 need kvHeads x headDim to be a multiple of 32.
-   */
-  kvType?: KVFormatName | KIVIName | Partial<KVType>;
-  /**
-   * Newest tokens of each sequence kept in f16 before they are encoded (KIVI's residual; a multiple of
-   * 32). Default: 128 with the KIVI formats, 0 otherwise.
-   */
-  kvResidual?: number;
-  /**
-   * Store K and V rotated by a Walsh-Hadamard transform per head, which lowers the error of the block
-   * formats. Default: on with q8_0 or q4_0, off with f32, f16 and KIVI.
-   */
-  kvRotate?: boolean;
-  /**
-   * KV eviction policy of requests that name none (default 'none'): 'sinks', 'h2o' or 'tova' keep every
-   * sequence within kvBudget as it grows (prompts and outputs may then pass maxContext); 'snapkv',
-   * 'chunkkv' or 'pyramidkv' compress each prompt to kvBudget once it is computed. Not with KIVI caches.
-   */
-  kvPolicy?: string;
-  /**
-   * Tokens the policy keeps per sequence, or a fraction (0..1) of the prompt. Default: maxContext for
-   * the decode-time policies (a context shift), half the prompt for the prompt-time ones.
-   */
-  kvBudget?: number;
-  /** Paged manager: tokens per block (default 16). */
-  blockSize?: number;
-  /** Sequences running at once, i.e. KV slots (default 16). */
-  maxSeqs?: number;
-  /** Token budget per step (default 512). */
-  maxBatchTokens?: number;
-  /** Context per sequence, prompt included (default: the model's, at most 2048). */
-  maxContext?: number;
-  /** Batching policy (default 'sarathi'). */
-  scheduler?: SchedulerKind;
-  /** Fraction of the KV pool admission keeps free for running sequences to grow (default 0.01). */
-  watermark?: number;
-  /** Automatic prefix caching: computed KV blocks are kept and reused by requests that start with the same tokens (default true). */
-  prefixCache?: boolean;
-  /**
-   * A Redis tier under the prefix cache, shared by replicas: `redis://HOST:PORT[/DB]`, `rediss://...`, or
-   * `redis+cluster://HOST:PORT,HOST:PORT,...` for Redis Cluster. Blocks are written through as they fill
-   * and looked up past the pool's hits; an unreachable Redis only costs computing.
-   */
-  kvStore?: string;
-  /** A disk tier under the prefix cache: a directory for cached blocks (created if missing). */
-  kvDisk?: string;
-  /** The disk tier's size cap in bytes; least recently used blocks go first (default 4 GiB). */
-  kvDiskBytes?: number;
-  /** Redis: the longest a command may take before it counts as failed, in ms (default 500). */
-  kvStoreTimeoutMs?: number;
-  /** Order waiting requests are admitted in: 'prefix' (longest cached prefix first; default) or 'fcfs'. */
-  admissionOrder?: AdmissionOrder;
-  /** With admissionOrder 'prefix', the longest a request waits past its first-come-first-served turn (ms, default 2000). */
-  maxAdmissionDelayMs?: number;
-  /**
-   * Where a text prompt of a request that sets `blend` is cut into documents (LMCache's convention;
-   * default " # # "): the text before the first separator leads, the text after the last is the question.
-   */
-  blendSeparator?: string;
-  /**
-   * Blended documents (RAG chunks reused from the chunk store, engine/blend.ts): the share of their tokens
-   * recomputed when a request names none (default 0.15).
-   */
-  blendRecompute?: number;
-  /** The layer (0-based) whose key deviation picks the document tokens recomputed after it (default 1). */
-  blendLayer?: number;
-  /**
-   * Gradual filtering: the selection narrows over this many consecutive layers from blendLayer on, keeping
-   * a falling share until the last keeps blendRecompute (default 1: one selection).
-   */
-  blendStages?: number;
-  /**
-   * What a document's stored KV is computed after: 'prefix' (the prompt's tokens before its first document,
-   * the default) or 'bos' (its first token only).
-   */
-  blendContext?: 'prefix' | 'bos';
-  /** Compute threads of the native backend. */
-  threads?: number;
-  /** 'native' (default) or 'reference' (plain TypeScript, for tests). */
-  backend?: 'native' | 'reference';
-}
+/** Engine.load's options: their types, ranges, defaults and descriptions are the schema's. */
+export type { EngineConfig, EngineOptions } from '../config/engine-config.js';
 
 export interface StepStats {
   /** Steps run so far. */

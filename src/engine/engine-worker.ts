@@ -10,6 +10,7 @@ import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { chatRenderer, createEngineCore, resolveEngineOptions } from './engine-setup.js';
 import { describeError } from './error-kind.js';
 import { openTiers } from './open-tiers.js';
+import { parseEngineConfig } from '../config/engine-config.js';
 
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
@@ -21,7 +22,8 @@ async function start(init: WorkerInit): Promise<EngineCore | undefined> {
   let tiers: Awaited<ReturnType<typeof openTiers>>;
   try {
     // Tiers open first: a bad store address or directory is reported before minutes of model loading.
-    tiers = await openTiers(init.options, (line) => console.warn(`vserve: ${line}`));
+    const config = parseEngineConfig(init.options);
+    tiers = await openTiers(config, (line) => console.warn(`vserve: ${line}`));
     let reported = -1;
     const onProgress = (done: number, total: number) => {
       const percent = Math.floor((done / total) * 100);
@@ -29,8 +31,8 @@ async function start(init: WorkerInit): Promise<EngineCore | undefined> {
       reported = percent;
     };
     const { model, tokenizer, loadMs } = loadModel(init.modelPath, {
-      backend: init.options.backend ?? 'native',
-      threads: init.options.threads,
+      backend: config.backend,
+      threads: config.threads,
       contextSize: (trained) => resolveEngineOptions(init.options, trained).maxContext,
       onProgress,
     });

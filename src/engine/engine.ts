@@ -6,7 +6,8 @@ import { Worker } from 'node:worker_threads';
 import type { RequestParams } from './completion.js';
 import type { FromWorker, ToWorker, WorkerInit } from './engine-messages.js';
 import { emptyUsage, type EngineDelta, type EngineInfo, type EngineInput, type EngineOptions, type EngineStats } from './engine-types.js';
-import { checkEngineOptionKeys, checkRequestParamKeys } from './option-keys.js';
+import { checkRequestParamKeys } from './option-keys.js';
+import { parseEngineConfig } from '../config/engine-config.js';
 import { RequestStream } from './request-stream.js';
 import { EngineClosedError, RequestFaultError } from './error-kind.js';
 import { rebuildError } from './error-classes.js';
@@ -15,7 +16,6 @@ import { toolCallConvention } from '../model/tool-call-convention.js';
 import { GGUFFile } from '../model/gguf/reader.js';
 import { createTokenizer } from '../model/tokenizer/index.js';
 import { PromptEncoder, type EncodedPrompt } from './prompt-encoder.js';
-import { resolveBlendSeparator } from './prompt-documents.js';
 import { boundsContext } from './kv-eviction.js';
 import { BlockWatchers, type BlockListener, type BlockWatch } from './block-watchers.js';
 
@@ -63,8 +63,8 @@ export class Engine {
 
   /** Starts the worker, loads the model there and sets up the KV cache; resolves when it can take requests. */
   static async load(modelPath: string, options: EngineOptions = {}, watch: LoadWatch = {}): Promise<Engine> {
-    checkEngineOptionKeys(options);
-    const blendSeparator = resolveBlendSeparator(options.blendSeparator);
+    // Checked here as well as in the worker: a bad option fails before a worker starts.
+    const { blendSeparator } = parseEngineConfig(options);
     const init: WorkerInit = { modelPath, options };
     const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { workerData: init });
     let onMessage: (m: FromWorker) => void = () => {};

@@ -5,21 +5,14 @@ import { DiskTier } from '../kv/tiers/disk-tier.js';
 import { createRedisTier, parseStoreAddress } from '../kv/tiers/store-address.js';
 import type { BlockTier } from '../kv/tiers/tier.js';
 import { KVTierStore } from '../kv/tiers/tiered-store.js';
-import { EngineConfigError } from './option-keys.js';
+import type { EngineConfig } from '../config/engine-config.js';
+import { EngineConfigError } from '../config/engine-config-error.js';
 
 /** The longest the engine waits at start for Redis to connect. */
 const REDIS_START_WAIT_MS = 2000;
 
-/** The disk tier's cap when none is given. */
-export const DEFAULT_DISK_TIER_BYTES = 4 * 2 ** 30;
-
-export interface TierOptions {
-  prefixCache?: boolean;
-  kvStore?: string;
-  kvStoreTimeoutMs?: number;
-  kvDisk?: string;
-  kvDiskBytes?: number;
-}
+/** The tier options of a parsed configuration (ranges checked, defaults filled in). */
+export type TierOptions = Pick<EngineConfig, 'prefixCache' | 'kvStore' | 'kvStoreTimeoutMs' | 'kvDisk' | 'kvDiskBytes'>;
 
 /** The opened tiers: a factory for ManagedKVOptions.tiers, and a way to close them if the engine never starts. */
 export interface OpenedTiers {
@@ -31,15 +24,12 @@ export interface OpenedTiers {
 export async function openTiers(opts: TierOptions, log: (line: string) => void): Promise<OpenedTiers | undefined> {
   if (opts.kvStore === undefined && opts.kvDisk === undefined) return undefined;
   if (opts.prefixCache === false) throw new EngineConfigError(`${opts.kvStore !== undefined ? 'kvStore' : 'kvDisk'} keeps the prefix cache's blocks: it needs the prefix cache on`);
-  if (opts.kvStoreTimeoutMs !== undefined && !(Number.isInteger(opts.kvStoreTimeoutMs) && opts.kvStoreTimeoutMs > 0)) {
-    throw new EngineConfigError(`kvStoreTimeoutMs must be a whole number of milliseconds > 0, got ${String(opts.kvStoreTimeoutMs)}`);
-  }
   const tiers: BlockTier[] = [];
   const close = async () => void (await Promise.allSettled(tiers.map((t) => t.close())));
   try {
     if (opts.kvDisk !== undefined) {
       const directory = opts.kvDisk;
-      const capBytes = opts.kvDiskBytes ?? DEFAULT_DISK_TIER_BYTES;
+      const capBytes = opts.kvDiskBytes;
       tiers.push(await DiskTier.open({ directory, capBytes, log }).catch((e: Error) => Promise.reject(new EngineConfigError(`kvDisk: ${e.message}`))));
     }
     if (opts.kvStore !== undefined) {

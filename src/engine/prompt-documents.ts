@@ -9,10 +9,10 @@
 import type { ChatTemplate } from '../model/chat-template.js';
 import type { RequestParams } from './completion.js';
 import { hasDocumentParts, templateMessages, type ChatMessage, type ChatTextPart } from './chat-message.js';
-import { EngineConfigError } from './option-keys.js';
+import { ENGINE_DEFAULTS, parseEngineConfig } from '../config/engine-config.js';
 
-/** LMCache's chunk separator. */
-export const DEFAULT_BLEND_SEPARATOR = ' # # ';
+/** LMCache's chunk separator (the schema's default). */
+export const DEFAULT_BLEND_SEPARATOR = ENGINE_DEFAULTS.blendSeparator;
 
 /** A stretch of prompt text the encoder tokenizes on its own. */
 export interface PromptPiece {
@@ -23,9 +23,7 @@ export interface PromptPiece {
 
 /** Engine.load's blendSeparator, checked. */
 export function resolveBlendSeparator(separator: unknown): string {
-  if (separator === undefined) return DEFAULT_BLEND_SEPARATOR;
-  if (typeof separator !== 'string' || separator === '') throw new EngineConfigError(`blendSeparator must be a non-empty string, got ${JSON.stringify(separator)}`);
-  return separator;
+  return parseEngineConfig({ blendSeparator: separator as string | undefined }).blendSeparator;
 }
 
 /** Whether a request asks for blending: true, or { recompute } (false and absent do not). */
