@@ -71,8 +71,3 @@ export function toolCallPlan(
   if (allowed.length === 0) throw invalidField('tool_choice', `tool_choice names "${(choice as { function: { name: string } }).function.name}", which is not among the tools`);
   return { params: { responseFormat: callFormat(allowed) }, mode: 'forced' };
 }
-
-/** An assistant message's calls as text for the chat template (models without a tool format see them so). */
-export function callsAsText(calls: readonly ToolCall[]): string {
-  return calls.map((c) => `{"name": ${JSON.stringify(c.function.name)}, "arguments": ${c.function.arguments}}`).join('\n');
-}
