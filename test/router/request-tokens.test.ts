@@ -47,6 +47,13 @@ const CHATS: unknown[][] = [
   [{ role: 'user', content: [{ type: 'text', text: 'Once upon a time ' }, { type: 'text', text: 'there was a cat.' }], name: 'tim' }],
   // Two user turns in a row: templates that need alternating roles refuse it, the others render it.
   [{ role: 'user', content: 'Hello.' }, { role: 'user', content: 'Are you there?' }],
+  // An earlier call and its result: they reach the template as fields (or as text where it reads none), here as on the replica.
+  [
+    { role: 'user', content: 'Is it sunny?' },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'abcDEF123', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Oslo"}' } }] },
+    { role: 'tool', tool_call_id: 'abcDEF123', content: 'Sunny.' },
+    { role: 'user', content: 'So?' },
+  ],
 ];
 
 const COMPLETIONS: unknown[] = [
