@@ -26,9 +26,11 @@ test('Llama 3.x JSON: the headers, the tools and the {"name", "parameters"} repl
   assert.equal(toolCallConvention(fixture('llama-3-tools').replaceAll('<|start_header_id|>', '<|im_start|>')), undefined);
 });
 
-test('Mistral: [AVAILABLE_TOOLS] and [TOOL_CALLS] with the tools rendered; either mark alone is not enough', () => {
+test('Mistral: [AVAILABLE_TOOLS] and [TOOL_CALLS] with the tools rendered; either mark alone, or the v11+ [ARGS] form, is not enough', () => {
   const mistral = fixture('mistral-tools');
   assert.equal(toolCallConvention(mistral), 'mistral');
   assert.equal(toolCallConvention(mistral.replaceAll('[TOOL_CALLS]', '[CALLS]')), undefined);
   assert.equal(toolCallConvention(mistral.replaceAll('[AVAILABLE_TOOLS]', '[TOOLS]')), undefined);
+  // The v11+ form ([TOOL_CALLS]name[ARGS]{...}) is another format: not read as this one.
+  assert.equal(toolCallConvention(mistral.replace("'[TOOL_CALLS] ['", "'[TOOL_CALLS]' + call.function.name + '[ARGS]'")), undefined);
 });
