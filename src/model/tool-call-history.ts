@@ -36,12 +36,20 @@ export function callsAsText(calls: readonly TemplateToolCall[]): string {
     .join('\n');
 }
 
-/** Messages for a template that does not read `tool_calls`: each message's calls appended to its content as text. */
+/**
+ * Messages for a template that does not read `tool_calls`: each message's calls appended to its content
+ * as text. Calls of another shape (an engine caller's own) are left to the template as they are.
+ */
 export function callsInContent<M extends { content: string; tool_calls?: unknown }>(messages: readonly M[]): M[] {
   return messages.map((m) => {
-    const calls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0 ? callsAsText(m.tool_calls as TemplateToolCall[]) : '';
+    const calls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0 && m.tool_calls.every(isCall) ? callsAsText(m.tool_calls) : '';
     if (!calls) return m;
     const { tool_calls: _, ...rest } = m;
     return { ...rest, content: [m.content, calls].filter(Boolean).join('\n') } as unknown as M;
   });
+}
+
+function isCall(c: unknown): c is TemplateToolCall {
+  const f = (c as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
+  return typeof f?.name === 'string' && (typeof f.arguments === 'string' || (typeof f.arguments === 'object' && f.arguments !== null));
 }

@@ -2,8 +2,8 @@
 // function, the reply is forced to be one call by constrained decoding ({"name", "arguments"} with the
 // function's parameters as the arguments' schema). With "auto" the model chooses between text and calls,
 // which vserve can only read in a convention it knows from the chat template (model/tool-call-convention.ts):
-// there the calls it opens are constrained the same way, from their opening tag on. Other templates
-// get "auto" refused rather than quietly never calling. Either way the calls come back as message.tool_calls.
+// there the calls it opens are constrained the same way, from where they open (tool-call-conventions.ts).
+// Other templates get "auto" refused rather than quietly never calling. Either way the calls come back as message.tool_calls.
 import { z } from 'zod';
 import type { RequestParams } from '../engine/engine-types.js';
 import { KNOWN_TOOL_CALL_CONVENTIONS, type ToolCallConvention } from '../model/tool-call-convention.js';

@@ -73,6 +73,9 @@ test('arguments that are not a JSON object reach the template as the client\'s t
   ]);
   assert.equal(assistant!.content, '');
   assert.equal(callsAsText(assistant!.tool_calls as never), '{"name": "get_weather", "arguments": city=Oslo}\n{"name": "get_weather", "arguments": {}}');
+  // Calls of another shape (an engine caller's own) are left as they are rather than half-read.
+  const odd = [{ role: 'assistant', content: 'x', tool_calls: [{ call: 'f()' }] }];
+  assert.equal(new ChatTemplate('{{ messages[0].content }}').render(odd), 'x');
   // The fallback format (no template) shows them as text too, after any content.
   assert.equal(new ChatTemplate(undefined).render(templateMessages(chatInput(parseBody(chatRequest, { messages: conversation('{"city": "Oslo"}').slice(0, 3) }))), { addGenerationPrompt: false }),
     'User: Weather?\n\nAssistant: {"name": "get_weather", "arguments": {"city":"Oslo"}}\n{"name": "get_weather", "arguments": {}}\n\nTool: Sunny');
