@@ -131,6 +131,24 @@ for (const family of CHAT_TEMPLATE_FAMILIES) {
   });
 }
 
+test('a request\'s tools are in the router\'s prompt tokens as the replica\'s template renders them (and not with tool_choice "none")', async () => {
+  const model = withTemplate('llama-3');
+  const replica = await startReplica({ model });
+  const tokens = RequestTokens.open(model);
+  try {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const base = { messages: [{ role: 'user', content: 'Is it sunny?' }], tools, max_tokens: 60 };
+    for (const body of [{ ...base, tool_choice: 'required' }, { ...base, tool_choice: 'none' }]) {
+      const theirs = await post(replica.url, '/v1/chat/completions', body);
+      assert.equal(theirs.status, 200, JSON.stringify(theirs.json));
+      assert.equal(tokens.prompt('chat', body)!.tokens.length, theirs.json.usage.prompt_tokens, body.tool_choice);
+    }
+    assert.ok(tokens.prompt('chat', { ...base, tool_choice: 'required' })!.tokens.length > tokens.prompt('chat', { ...base, tool_choice: 'none' })!.tokens.length, 'the tools are rendered');
+  } finally {
+    await replica.kill();
+  }
+});
+
 test('a decode-time KV policy makes a prompt unshareable; a prompt-time one does not; bad bodies are not judged', () => {
   const tokens = RequestTokens.open(bundledModel);
   assert.equal(tokens.prompt('completion', { prompt: 'Once upon a time', kv_policy: 'h2o', kv_budget: 32 })!.shareable, false);
