@@ -59,7 +59,7 @@ export class TriggeredConstraint {
   // A budget too small for a call needs no error: the mask then never lets one open.
   constructor(spec: TriggeredFormat, tokenizer: VocabularyTokenizer) {
     if (typeof spec.trigger !== 'string' || typeof spec.close !== 'string' || spec.trigger === '') {
-      throw new RequestFaultError('triggeredFormat needs a non-empty trigger and a closing text', 'invalid_value', 'triggeredFormat');
+      throw new RequestFaultError('triggeredFormat needs a non-empty trigger and a closing text (a string, empty when the document ends the call)', 'invalid_value', 'triggeredFormat');
     }
     if (spec.gap !== undefined && (typeof spec.gap !== 'string' || spec.gap.includes(spec.trigger[0]!))) {
       throw new RequestFaultError('triggeredFormat.gap must be a string without the trigger\'s first character', 'invalid_value', 'triggeredFormat');
