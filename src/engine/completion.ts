@@ -159,7 +159,7 @@ export class Completion {
       return undefined;
     }
     this.generated.push(pick.token);
-    const piece = this.detok.push(pick.token);
+    const piece = this.detok.push(pick.token) + (this.constraint instanceof TriggeredConstraint ? this.constraint.controlText(pick.token) : '');
     if (this.params.logprobs) this.held.push({ entry: pick, start: this.decoded, end: this.decoded + piece.length });
     this.decoded += piece.length;
     const out = this.stop.push(piece);

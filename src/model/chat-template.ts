@@ -19,6 +19,7 @@
 import { Template } from '@huggingface/jinja';
 import { GGUFFile } from './gguf/reader.js';
 import type { GGUFMetadata } from './tokenizer/index.js';
+import { callsInContent, templateReadsToolCalls } from './tool-call-history.js';
 
 export interface ChatMessage {
   role: string;
@@ -43,6 +44,8 @@ export class ChatTemplateError extends Error {
 
 export class ChatTemplate {
   private readonly compiled: Template | undefined;
+  /** Whether the template reads assistant messages' tool_calls; if not, they are shown to it as text (tool-call-history.ts). */
+  private readonly readsToolCalls: boolean;
 
   /**
    * `source` is the Jinja text, or undefined for the fallback format. A template that does not parse
@@ -52,6 +55,7 @@ export class ChatTemplate {
     readonly source: string | undefined,
     readonly specialTexts: { bosToken?: string; eosToken?: string } = {},
   ) {
+    this.readsToolCalls = templateReadsToolCalls(source);
     if (source === undefined) return;
     try {
       this.compiled = new Template(source);
@@ -84,6 +88,7 @@ export class ChatTemplate {
 
   render(messages: readonly ChatMessage[], opts: ChatRenderOptions = {}): string {
     const addGenerationPrompt = opts.addGenerationPrompt ?? true;
+    if (!this.readsToolCalls) messages = callsInContent(messages);
     if (this.compiled === undefined) return renderFallbackChat(messages, addGenerationPrompt);
     try {
       return this.compiled.render({

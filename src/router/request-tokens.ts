@@ -55,7 +55,7 @@ export class RequestTokens {
     try {
       const { input, params, salt } = endpoint === 'chat' ? chatPrompt(body) : completionPrompt(body);
       const bounded = boundsContext(params.kvPolicy);
-      return { tokens: this.encoder.encode(input, { bounded, blend: params.blend }).tokens, salt, shareable: !bounded };
+      return { tokens: this.encoder.encode(input, { bounded, blend: params.blend, tools: params.tools }).tokens, salt, shareable: !bounded };
     } catch (e) {
       // The request's own fault (a bad field, a prompt over the context): the replica says so itself.
       if (e instanceof ApiError || (e as { kind?: unknown }).kind === 'request') return undefined;
@@ -66,7 +66,9 @@ export class RequestTokens {
 
 function chatPrompt(body: unknown) {
   const b = parseBody(chatRequest, body);
-  return { input: chatInput(b), params: chatParams(b), salt: b.cache_salt ?? '' };
+  // The replica's template renders the tools unless tool_choice is "none" (a request it refuses instead is not routed on its tokens).
+  const tools = b.tools?.length && b.tool_choice !== 'none' ? b.tools : undefined;
+  return { input: chatInput(b), params: { ...chatParams(b), tools }, salt: b.cache_salt ?? '' };
 }
 
 function completionPrompt(body: unknown) {

@@ -15,7 +15,6 @@ import { SseWriter } from './sse.js';
 import type { ToolCallMode } from './tool-calls.js';
 import { readToolReply } from './tool-reply.js';
 import { TriggerHoldback } from './trigger-holdback.js';
-import { HERMES_OPEN } from '../model/tool-call-convention.js';
 
 export interface GenerationJob {
   endpoint: Endpoint;
@@ -194,9 +193,13 @@ async function streamResponse(
   const choices = new Choices(job.params.n ?? 1);
   const logprobChars = choices.texts.map(() => 0);
   // Calls in the model's convention: text streams until a call opens; its logprobs wait with it.
-  const holdbacks = job.toolCalls === 'hermes' ? choices.texts.map(() => new TriggerHoldback(HERMES_OPEN)) : undefined;
+  const trigger = job.toolCalls !== 'forced' ? job.params.triggeredFormat : undefined;
+  const holdbacks = trigger ? choices.texts.map(() => new TriggerHoldback(trigger.trigger, trigger.gap)) : undefined;
   const heldLogprobs: NonNullable<EngineDelta['logprobs']>[] = choices.texts.map(() => []);
+  /** The content each choice has streamed, which the reply's content begins with once read. */
+  const sent = choices.texts.map(() => '');
   const sendContent = (i: number, text: string) => {
+    sent[i] += text;
     const lp = heldLogprobs[i]!.splice(0);
     if (text || lp.length > 0) sse.data(chatChunk(head, i, { content: text }, wanted && lp.length > 0 ? chatLogprobs(ctx.texts, lp) : null, undefined, job.includeUsage));
   };
@@ -254,14 +257,14 @@ async function streamResponse(
     const holdback = holdbacks?.[i];
     if (calls) {
       // Content streamed so far is the text before the first call; any text after it goes now.
-      const streamed = holdback ? text.slice(0, text.indexOf(HERMES_OPEN)) : '';
-      const later = calls.content?.slice(streamed.length) ?? '';
+      const content = calls.content ?? '';
+      const later = content.startsWith(sent[i]!) ? content.slice(sent[i]!.length) : content;
       if (later) sse.data(chatChunk(head, i, { content: later }, null, undefined, job.includeUsage));
       calls.calls.forEach((call, index) => sse.data(chatChunk(head, i, { tool_calls: [{ index, ...call }] }, null, undefined, job.includeUsage)));
       sse.data(chatChunk(head, i, {}, null, 'tool_calls', job.includeUsage));
     } else if (holdback) {
       // No whole call after all: what was held back is text.
-      sendContent(i, holdback.triggered ? text.slice(text.indexOf(HERMES_OPEN)) : holdback.flush());
+      sendContent(i, text.slice(sent[i]!.length));
       sse.data(chatChunk(head, i, {}, null, reason, job.includeUsage));
     } else if (job.toolCalls) {
       sse.data(chatChunk(head, i, { content: choices.texts[i]! }, null, undefined, job.includeUsage));

@@ -2,7 +2,8 @@
 // <tool_call> block holding {"name", "arguments"}; the text outside the blocks is the message content
 // (the text before the first, and any after it that is more than blank lines).
 import { HERMES_CLOSE, HERMES_OPEN } from '../model/tool-call-convention.js';
-import { parseToolCall, type ToolReply } from './tool-calls.js';
+import { parseToolCall } from './tool-call-json.js';
+import type { ToolReply } from './tool-calls.js';
 
 /**
  * The reply's calls and content; undefined when it holds no call, or a block that is not a whole call

@@ -5,7 +5,8 @@ import { EVICTION_POLICY_NAMES } from '../kv/eviction/index.js';
 import { MAX_CHOICES, type ChatMessage, type ChatTextPart, type RequestParams } from '../engine/engine-types.js';
 import { invalidField } from './errors.js';
 import { refusableFields } from './refused-fields.js';
-import { callsAsText, toolCallSchema, toolChoiceSchema, toolSchema } from './tool-calls.js';
+import { templateArguments } from '../model/tool-call-history.js';
+import { toolCallSchema, toolChoiceSchema, toolSchema } from './tool-calls.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -198,23 +199,26 @@ export function completionInput(b: CompletionRequest): string | number[] {
 
 /**
  * Chat messages in the engine's terms: text content, or text parts where some are marked as documents
- * (the engine tokenizes those on their own; other parts are joined as before).
+ * (the engine tokenizes those on their own; other parts are joined as before). An assistant message's
+ * calls and a tool result's call id go to the chat template as fields, the calls' arguments parsed
+ * (model/tool-call-history.ts); a null content is empty text.
  */
 export function chatInput(b: ChatRequest): ChatMessage[] {
   return b.messages.map((m) => {
-    const content = messageContent(m);
-    return m.name ? { role: m.role, content, name: m.name } : { role: m.role, content };
+    const out: ChatMessage = { role: m.role, content: messageContent(m) };
+    if (m.name) out.name = m.name;
+    if (m.tool_calls?.length) {
+      out.tool_calls = m.tool_calls.map((c) => ({ id: c.id, type: c.type, function: { name: c.function.name, arguments: templateArguments(c.function.arguments) } }));
+    }
+    if (m.tool_call_id != null) out.tool_call_id = m.tool_call_id;
+    return out;
   });
 }
 
 function messageContent(m: ChatRequest['messages'][number]): ChatMessage['content'] {
-  const calls = m.tool_calls?.length ? callsAsText(m.tool_calls) : '';
   const parts = Array.isArray(m.content) ? m.content : [];
   if (parts.some((p) => p.document === true)) {
-    const marked: ChatTextPart[] = parts.map((p) => (p.document === true ? { type: 'text', text: p.text, document: true } : { type: 'text', text: p.text }));
-    const joined = parts.map((p) => p.text).join('');
-    return calls ? [...marked, { type: 'text', text: joined ? `\n${calls}` : calls }] : marked;
+    return parts.map((p): ChatTextPart => (p.document === true ? { type: 'text', text: p.text, document: true } : { type: 'text', text: p.text }));
   }
-  const text = m.content == null ? '' : typeof m.content === 'string' ? m.content : parts.map((p) => p.text).join('');
-  return [text, calls].filter(Boolean).join('\n');
+  return m.content == null ? '' : typeof m.content === 'string' ? m.content : parts.map((p) => p.text).join('');
 }

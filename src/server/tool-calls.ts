@@ -2,13 +2,14 @@
 // function, the reply is forced to be one call by constrained decoding ({"name", "arguments"} with the
 // function's parameters as the arguments' schema). With "auto" the model chooses between text and calls,
 // which vserve can only read in a convention it knows from the chat template (model/tool-call-convention.ts):
-// there the calls it opens are constrained the same way, from their opening tag on. Other templates
-// get "auto" refused rather than quietly never calling. Either way the calls come back as message.tool_calls.
-import { randomUUID } from 'node:crypto';
+// there the calls it opens are constrained the same way, from where they open (tool-call-conventions.ts).
+// Other templates get "auto" refused rather than quietly never calling. Either way the calls come back as message.tool_calls.
 import { z } from 'zod';
 import type { RequestParams } from '../engine/engine-types.js';
-import { HERMES_CLOSE, HERMES_OPEN, KNOWN_TOOL_CALL_CONVENTIONS, type ToolCallConvention } from '../model/tool-call-convention.js';
+import { KNOWN_TOOL_CALL_CONVENTIONS, type ToolCallConvention } from '../model/tool-call-convention.js';
 import { invalidField } from './errors.js';
+import { CONVENTION_CALLS } from './tool-call-conventions.js';
+import { callFormat } from './tool-call-json.js';
 
 export const toolSchema = z.strictObject({
   type: z.literal('function'),
@@ -64,37 +65,9 @@ export function toolCallPlan(
     if (convention === undefined) {
       throw invalidField('tool_choice', `tool_choice "auto" (the default with tools) needs a model whose chat template shows how it calls tools, and this one's shows no convention vserve knows (known: ${KNOWN_TOOL_CALL_CONVENTIONS.join('; ')}); send "required" or name a function to have the reply be a call`, 'unsupported_parameter');
     }
-    return { params: { triggeredFormat: { trigger: HERMES_OPEN, close: HERMES_CLOSE, format: callFormat(tools) } }, mode: convention };
+    return { params: { triggeredFormat: CONVENTION_CALLS[convention].format(tools) }, mode: convention };
   }
   const allowed = choice === 'required' ? tools : tools.filter((t) => t.function.name === choice.function.name);
   if (allowed.length === 0) throw invalidField('tool_choice', `tool_choice names "${(choice as { function: { name: string } }).function.name}", which is not among the tools`);
   return { params: { responseFormat: callFormat(allowed) }, mode: 'forced' };
-}
-
-/** The JSON of one call of any of `tools`: {"name", "arguments"}, the arguments matching that tool's parameters. */
-function callFormat(tools: readonly Tool[]): NonNullable<RequestParams['responseFormat']> {
-  const call = (t: Tool) => ({
-    type: 'object',
-    additionalProperties: false,
-    required: ['name', 'arguments'],
-    // $id makes the parameters their own schema resource, so their "#/$defs/..." refs resolve inside them.
-    properties: { name: { const: t.function.name }, arguments: { $id: `vserve:tool:${t.function.name}`, ...(t.function.parameters ?? { type: 'object' }) } },
-  });
-  return { type: 'json_schema', schema: tools.length === 1 ? call(tools[0]!) : { anyOf: tools.map(call) }, strict: true };
-}
-
-/** A call's JSON text as a call; undefined if it is not one (a stop string cut it, say). */
-export function parseToolCall(text: string): ToolCall | undefined {
-  try {
-    const v = JSON.parse(text) as { name?: unknown; arguments?: unknown };
-    if (typeof v.name !== 'string' || typeof v.arguments !== 'object' || v.arguments === null || Array.isArray(v.arguments)) return undefined;
-    return { id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, type: 'function', function: { name: v.name, arguments: JSON.stringify(v.arguments) } };
-  } catch {
-    return undefined;
-  }
-}
-
-/** An assistant message's calls as text for the chat template (models without a tool format see them so). */
-export function callsAsText(calls: readonly ToolCall[]): string {
-  return calls.map((c) => `{"name": ${JSON.stringify(c.function.name)}, "arguments": ${c.function.arguments}}`).join('\n');
 }

@@ -1,11 +1,19 @@
 // Streaming text that may turn into a tool call: text goes out as it comes, except a tail that could be
 // the start of the trigger (the opening tag may arrive over several deltas), which waits until the next
 // text shows it is not. From the trigger on, nothing goes out: the rest is read once the reply is whole.
+// Where calls open only at the reply's start (TriggeredFormat.gap), the blank start waits too, and once
+// the text is past it everything goes out as it comes.
 export class TriggerHoldback {
   private pending = '';
   private seen = false;
+  /** With a gap: whether the text so far is only gap characters, or those and a partial trigger. */
+  private atStart = true;
 
-  constructor(private readonly trigger: string) {}
+  constructor(
+    private readonly trigger: string,
+    /** TriggeredFormat.gap: the characters that may come before a call at the start. */
+    private readonly gap?: string,
+  ) {}
 
   /** True once the trigger has appeared. */
   get triggered(): boolean {
@@ -16,6 +24,7 @@ export class TriggerHoldback {
   push(text: string): string {
     if (this.seen) return '';
     const all = this.pending + text;
+    if (this.gap !== undefined) return this.pushAtStart(all);
     const at = all.indexOf(this.trigger);
     if (at >= 0) {
       this.seen = true;
@@ -32,6 +41,26 @@ export class TriggerHoldback {
     const rest = this.pending;
     this.pending = '';
     return rest;
+  }
+
+  /** Calls only at the start: the gap before a call is layout, never sent; anything else sends all. */
+  private pushAtStart(all: string): string {
+    if (!this.atStart) return all;
+    let lead = 0;
+    while (lead < all.length && this.gap!.includes(all[lead]!)) lead++;
+    const rest = all.slice(lead);
+    if (rest.startsWith(this.trigger)) {
+      this.seen = true;
+      this.pending = '';
+      return '';
+    }
+    if (this.trigger.startsWith(rest)) {
+      this.pending = all;
+      return '';
+    }
+    this.atStart = false;
+    this.pending = '';
+    return all;
   }
 
   /** The length of the longest end of `text` that begins the trigger. */

@@ -156,8 +156,10 @@ test('a token that would finish the trigger with bytes no call can begin with is
   assert.deepEqual(allowedNames(small.allowed(3)).filter((p) => p.startsWith('<tool_call>')), []);
 });
 
-test('a triggered format without a trigger or closing text is the request\'s fault, naming the field', () => {
+test('a triggered format without a trigger, or with a gap holding the trigger\'s first character, is the request\'s fault, naming the field', () => {
   const tokenizer = vocabulary(['a']);
   assert.throws(() => new TriggeredConstraint({ ...hermesFormat(), trigger: '' }, tokenizer), { name: 'RequestFaultError', param: 'triggeredFormat' });
-  assert.throws(() => new TriggeredConstraint({ ...hermesFormat(), close: '' }, tokenizer), { name: 'RequestFaultError', param: 'triggeredFormat' });
+  assert.throws(() => new TriggeredConstraint({ ...hermesFormat(), gap: ' <' }, tokenizer), { name: 'RequestFaultError', param: 'triggeredFormat' });
+  // An empty closing text is allowed: the document's end ends the call (triggered-constraint-conventions.test.ts).
+  assert.doesNotThrow(() => new TriggeredConstraint({ ...hermesFormat(), close: '' }, tokenizer));
 });

@@ -47,6 +47,13 @@ const CHATS: unknown[][] = [
   [{ role: 'user', content: [{ type: 'text', text: 'Once upon a time ' }, { type: 'text', text: 'there was a cat.' }], name: 'tim' }],
   // Two user turns in a row: templates that need alternating roles refuse it, the others render it.
   [{ role: 'user', content: 'Hello.' }, { role: 'user', content: 'Are you there?' }],
+  // An earlier call and its result: they reach the template as fields (or as text where it reads none), here as on the replica.
+  [
+    { role: 'user', content: 'Is it sunny?' },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'abcDEF123', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Oslo"}' } }] },
+    { role: 'tool', tool_call_id: 'abcDEF123', content: 'Sunny.' },
+    { role: 'user', content: 'So?' },
+  ],
 ];
 
 const COMPLETIONS: unknown[] = [
@@ -123,6 +130,24 @@ for (const family of CHAT_TEMPLATE_FAMILIES) {
     assert.ok(checked >= 3, `${checked} bodies compared`);
   });
 }
+
+test('a request\'s tools are in the router\'s prompt tokens as the replica\'s template renders them (and not with tool_choice "none")', async () => {
+  const model = withTemplate('llama-3');
+  const replica = await startReplica({ model });
+  const tokens = RequestTokens.open(model);
+  try {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const base = { messages: [{ role: 'user', content: 'Is it sunny?' }], tools, max_tokens: 60 };
+    for (const body of [{ ...base, tool_choice: 'required' }, { ...base, tool_choice: 'none' }]) {
+      const theirs = await post(replica.url, '/v1/chat/completions', body);
+      assert.equal(theirs.status, 200, JSON.stringify(theirs.json));
+      assert.equal(tokens.prompt('chat', body)!.tokens.length, theirs.json.usage.prompt_tokens, body.tool_choice);
+    }
+    assert.ok(tokens.prompt('chat', { ...base, tool_choice: 'required' })!.tokens.length > tokens.prompt('chat', { ...base, tool_choice: 'none' })!.tokens.length, 'the tools are rendered');
+  } finally {
+    await replica.kill();
+  }
+});
 
 test('a decode-time KV policy makes a prompt unshareable; a prompt-time one does not; bad bodies are not judged', () => {
   const tokens = RequestTokens.open(bundledModel);
