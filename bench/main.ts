@@ -16,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   prefix: { about: 'automatic prefix caching: shared system prompt (vs cache off and llama.cpp), multi-turn chat, KV memory, overhead', run: async (a) => (await import('./prefix.js')).prefixCommand(a) },
   rag: { about: 'RAG chunk reuse (CacheBlend): answer KL / top-1 per recompute share on the bundled model, TTFT and throughput of 6 x 512-token chunks vs full prefill and prefix caching', run: async (a) => (await import('./rag.js')).ragCommand(a) },
   cluster: { about: 'scale-out: a 2K-token prefix from Redis vs recomputed, prefix-aware routing vs round-robin over 2 replicas, Redis tier vs redis-benchmark', run: async (a) => (await import('./cluster.js')).clusterCommand(a) },
+  constrained: { about: 'constrained decoding: the response_format mask per step at a 32K vocabulary, and decoding under formats vs freely, vserve and llama.cpp (GBNF)', run: async (a) => (await import('./constrained.js')).constrainedCommand(a) },
   engine: { about: 'serving engine under Poisson load: throughput, TTFT/TBT p50/p99 per scheduler and KV manager; prepacking', run: async (a) => (await import('./engine.js')).engineCommand(a) },
 };
 

@@ -9,4 +9,5 @@ declare module 'node-llama-cpp' {
   export type Token = number;
   export const getLlama: (options?: Record<string, unknown>) => Promise<Llama>;
   export const LlamaLogLevel: Record<string, any>;
+  export const LlamaGrammarEvaluationState: new (options: { model: LlamaModel; grammar: any }) => any;
 }
