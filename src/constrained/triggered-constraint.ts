@@ -263,37 +263,35 @@ export class TriggeredConstraint {
   }
 }
 
-/** Per vocabulary and trigger: a scan of the whole vocabulary, done once rather than per request. */
-const holders = new WeakMap<Vocabulary, Map<string, number[]>>();
+/** Per vocabulary and trigger: scans of the whole vocabulary, done once rather than per request. */
+const scans = new WeakMap<Vocabulary, Map<string, number[]>>();
 
-function tokensHolding(vocab: Vocabulary, key: string, trigger: Uint8Array): number[] {
-  let byTrigger = holders.get(vocab);
-  if (!byTrigger) holders.set(vocab, (byTrigger = new Map()));
-  let ids = byTrigger.get(key);
-  if (!ids) {
-    ids = [];
-    for (let id = 0; id < vocab.bytes.length; id++) if (contains(vocab.bytes[id]!, trigger)) ids.push(id);
-    byTrigger.set(key, ids);
-  }
+function scanOnce(vocab: Vocabulary, key: string, scan: () => number[]): number[] {
+  let byKey = scans.get(vocab);
+  if (!byKey) scans.set(vocab, (byKey = new Map()));
+  let ids = byKey.get(key);
+  if (!ids) byKey.set(key, (ids = scan()));
   return ids;
 }
 
-/** Control tokens (no bytes in generated text) whose text is `trigger`; per vocabulary and trigger, as above. */
-const controlHolders = new WeakMap<Vocabulary, Map<string, number[]>>();
+function tokensHolding(vocab: Vocabulary, key: string, trigger: Uint8Array): number[] {
+  return scanOnce(vocab, `holding:${key}`, () => {
+    const ids: number[] = [];
+    for (let id = 0; id < vocab.bytes.length; id++) if (contains(vocab.bytes[id]!, trigger)) ids.push(id);
+    return ids;
+  });
+}
 
+/** Control tokens (no bytes in generated text) whose text is `trigger`. */
 function controlTokensSpelling(vocab: Vocabulary, tokenizer: VocabularyTokenizer, trigger: string): number[] {
-  let byTrigger = controlHolders.get(vocab);
-  if (!byTrigger) controlHolders.set(vocab, (byTrigger = new Map()));
-  let ids = byTrigger.get(trigger);
-  if (!ids) {
-    ids = [];
+  return scanOnce(vocab, `control:${trigger}`, () => {
+    const ids: number[] = [];
     const decoder = new TextDecoder();
     for (let id = 0; id < vocab.bytes.length; id++) {
       if (vocab.bytes[id]!.length === 0 && !vocab.eog[id] && decoder.decode(tokenizer.tokenToPiece(id, true)) === trigger) ids.push(id);
     }
-    byTrigger.set(trigger, ids);
-  }
-  return ids;
+    return ids;
+  });
 }
 
 function failureTable(p: Uint8Array): number[] {

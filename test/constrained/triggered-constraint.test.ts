@@ -13,6 +13,7 @@ import { toolCallPlan, type Tool } from '../../src/server/tool-calls.js';
 import { bundledModel } from '../paths.js';
 import { virtualUnavailable } from '../engine/engine-helpers.js';
 import { satisfies } from './schema-validator.js';
+import { Rng } from '../../src/engine/rng.js';
 
 const TOOLS: Tool[] = [
   { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', additionalProperties: false, required: ['city', 'days'], properties: { city: { type: 'string', maxLength: 6 }, days: { type: 'integer', minimum: 1, maximum: 7 } } } } },
@@ -46,15 +47,10 @@ function assertValidCall(json: string): void {
   assert.ok(satisfies(call.arguments, tool.function.parameters, true), json);
 }
 
+/** A seeded source of uniform numbers in [0, 1). */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 /** A tag is only kept out of free text when the budget left is too small for the shortest call (about 60 bytes here). */

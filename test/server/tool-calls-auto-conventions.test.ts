@@ -8,6 +8,7 @@ import { MODEL, postJson, startWith } from './helpers.js';
 import { ScriptedEngine } from './scripted-engine.js';
 import type { EngineFinishReason } from '../../src/engine/engine-types.js';
 import type { ToolCallConvention } from '../../src/model/tool-call-convention.js';
+import { streamedChat } from './chat-stream.js';
 
 const TOOLS: OpenAI.Chat.Completions.ChatCompletionTool[] = [
   { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', required: ['city'], properties: { city: { type: 'string' } } } } },
@@ -22,19 +23,7 @@ async function serve(convention: ToolCallConvention | undefined, pieces: string[
   return { engine, client, url: s.url, close: s.close };
 }
 
-async function streamed(client: OpenAI) {
-  const stream = await client.chat.completions.create({ model: MODEL, messages, tools: TOOLS, stream: true });
-  const contents: string[] = [];
-  const calls: OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
-  let finish: string | null = null;
-  for await (const chunk of stream) {
-    const c = chunk.choices[0];
-    if (c?.delta.content) contents.push(c.delta.content);
-    if (c?.delta.tool_calls) calls.push(...c.delta.tool_calls);
-    finish = c?.finish_reason ?? finish;
-  }
-  return { contents, calls, finish };
-}
+const streamed = (client: OpenAI) => streamedChat(client, { model: MODEL, messages, tools: TOOLS });
 
 const callsOf = (calls: readonly { function?: { name?: string; arguments?: string } }[]) => calls.map((c) => [c.function!.name, JSON.parse(c.function!.arguments!)]);
 

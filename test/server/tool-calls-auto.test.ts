@@ -8,6 +8,7 @@ import OpenAI from 'openai';
 import { MODEL, postJson, startWith } from './helpers.js';
 import { ScriptedEngine } from './scripted-engine.js';
 import type { EngineFinishReason } from '../../src/engine/engine-types.js';
+import { streamedChat } from './chat-stream.js';
 
 const TOOLS: OpenAI.Chat.Completions.ChatCompletionTool[] = [
   { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', required: ['city'], properties: { city: { type: 'string' } } } } },
@@ -27,19 +28,8 @@ async function serve(pieces: string[], finish: EngineFinishReason = 'stop') {
   return { engine, client, url: s.url, close: s.close };
 }
 
-async function streamed(client: OpenAI, extra: Partial<OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming> = {}) {
-  const stream = await client.chat.completions.create({ model: MODEL, messages, tools: TOOLS, stream: true, ...extra });
-  const contents: string[] = [];
-  const calls: OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
-  let finish: string | null = null;
-  for await (const chunk of stream) {
-    const c = chunk.choices[0];
-    if (c?.delta.content) contents.push(c.delta.content);
-    if (c?.delta.tool_calls) calls.push(...c.delta.tool_calls);
-    finish = c?.finish_reason ?? finish;
-  }
-  return { contents, calls, finish };
-}
+const streamed = (client: OpenAI, extra: Partial<OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming> = {}) =>
+  streamedChat(client, { model: MODEL, messages, tools: TOOLS, ...extra });
 
 test('the engine is asked to constrain calls from <tool_call> to </tool_call>, with the tools for the template', async () => {
   const s = await serve(['Hello.']);
