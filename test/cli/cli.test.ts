@@ -82,6 +82,16 @@ test('vserve: --version, bare vserve is an error that shows the help, bench --he
   assert.match(bench.stdout, /--url URL/);
 });
 
+test('an unknown option is named, with the nearest known one, and nothing runs', () => {
+  const typo = vserve(['serve', '--kv-memroy', '1GiB']);
+  assert.equal(typo.code, 1);
+  assert.match(typo.stderr, /unknown option --kv-memroy \(did you mean --kv-memory\?\); --help lists the options/);
+  const foreign = vserve(['run', '-p', 'hi', '--max-seqs', '2']);
+  assert.equal(foreign.code, 1);
+  assert.match(foreign.stderr, /unknown option --max-seqs;/);
+  assert.equal(foreign.stdout, '');
+});
+
 test('run: the same seed gives the same sample, and sampling is not greedy', () => {
   const args = ['run', '-m', bundledModel, '-p', 'Once upon a time', '-n', '40', '--temp', '1.0', '--top-k', '0', '--top-p', '1', '--min-p', '0'];
   const a = vserve([...args, '--seed', '11']);
