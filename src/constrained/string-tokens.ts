@@ -2,11 +2,12 @@
 // every token that is plain text (no quote, no backslash, no control byte; whole UTF-8 characters, or
 // only printable ASCII in a key) leaves the reading where it was. Walking the trie for them at every
 // step of a long string cost most of a decode step, so they are found once per vocabulary: a step there
-// marks them at once and walks only the trie of the other tokens.
+// marks them at once and walks only the trie of the tokens that leave the text (a closing quote) or stop
+// mid-character; tokens no string or key can hold are not walked at all.
 import { freeKeyState, inFreeKey, inPlainString, plainStringState, stepAll, type JsonState } from './json-automaton.js';
 import { buildTrie, type TrieNode, type Vocabulary } from './vocabulary-trie.js';
 
-/** The plain tokens of one kind of text, and the trie of every other token. */
+/** The plain tokens of one kind of text, and the trie of the tokens whose fate depends on the reading. */
 export interface TextTokens {
   plain: Int32Array;
   rest: TrieNode;
@@ -21,23 +22,34 @@ export interface StringTokens {
 
 const found = new WeakMap<Vocabulary, StringTokens>();
 
-/** The automaton itself decides: fed the token's bytes from `start`, it is still in the same text. */
-function staysIn(piece: Uint8Array, start: JsonState, inText: (st: JsonState) => boolean): boolean {
-  if (piece.length === 0) return false;
+type Kind = 'plain' | 'dead' | 'other';
+
+/**
+ * The automaton itself decides, feeding the token's bytes from `start`: plain when it is still in the
+ * same text at the end; dead when it fails while still inside the text (a byte no string or key takes,
+ * which no enclosing reading can change); other when it leaves the text or stops mid-character, where
+ * what follows depends on the reading, so the mask walks it.
+ */
+function kindOf(piece: Uint8Array, start: JsonState, inText: (st: JsonState) => boolean): Kind {
+  if (piece.length === 0) return 'dead';
   let states = [start];
   for (const b of piece) {
-    states = stepAll(states, b);
-    if (states.length === 0) return false;
+    const next = stepAll(states, b);
+    if (next.length === 0) return 'dead';
+    states = next;
+    // Out of the text (a closing quote): the rest of the token meets the enclosing reading.
+    if (states.some((st) => st.frames.length !== 1)) return 'other';
   }
-  return states.length === 1 && states[0]!.frames.length === 1 && inText(states[0]!);
+  return states.length === 1 && inText(states[0]!) ? 'plain' : 'other';
 }
 
 function textTokens(vocab: Vocabulary, start: JsonState, inText: (st: JsonState) => boolean): TextTokens {
   const plain: number[] = [];
+  // Dead tokens are left out of the walked trie too: no reading in this text can take them.
   const others = vocab.bytes.map((piece, id) => {
-    if (!staysIn(piece, start, inText)) return piece;
-    plain.push(id);
-    return new Uint8Array(0);
+    const kind = kindOf(piece, start, inText);
+    if (kind === 'plain') plain.push(id);
+    return kind === 'other' ? piece : new Uint8Array(0);
   });
   return { plain: Int32Array.from(plain), rest: buildTrie(others) };
 }
