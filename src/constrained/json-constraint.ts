@@ -6,7 +6,8 @@
 import { canEnd, cost, freeKeyCostBound, inFreeKey, initialState, inPlainString, stepAll, type JsonState } from './json-automaton.js';
 import { compileResponseFormat, minLength, type ResponseFormat } from './json-schema.js';
 import { RequestFaultError } from '../engine/error-kind.js';
-import { vocabularyOf, type TrieNode, type Vocabulary, type VocabularyTokenizer } from './vocabulary-trie.js';
+import { vocabularyOf, type Vocabulary, type VocabularyTokenizer } from './vocabulary-trie.js';
+import { ByteTrie } from './byte-trie.js';
 import { stringTokensOf, type TextTokens } from './string-tokens.js';
 
 export type { VocabularyTokenizer } from './vocabulary-trie.js';
@@ -40,7 +41,7 @@ export class JsonConstraint {
       any = text.plain.length > 0;
       walked = text.rest;
     }
-    any = this.walk(walked, this.states, left - 1) || any;
+    any = this.walk(walked, ByteTrie.ROOT, this.states, left - 1) || any;
     if (this.states.some(canEnd)) {
       for (let id = 0; id < eog.length; id++) if (eog[id]) this.mask[id] = 1;
       any = true;
@@ -63,17 +64,19 @@ export class JsonConstraint {
     return undefined;
   }
 
-  /** Marks the tokens below `node` that `states` can take and still close within `tokens`; true if any. */
-  private walk(node: TrieNode, states: readonly JsonState[], tokens: number): boolean {
+  /** Marks the tokens below `node` of `trie` that `states` can take and still close within `tokens`; true if any. */
+  private walk(trie: ByteTrie, node: number, states: readonly JsonState[], tokens: number): boolean {
     let any = false;
-    for (const [b, child] of node.next) {
-      const next = stepAll(states, b);
+    const { edgeStart, edgeByte, edgeNode, idStart, idList } = trie;
+    for (let e = edgeStart[node]!; e < edgeStart[node + 1]!; e++) {
+      const next = stepAll(states, edgeByte[e]!);
       if (next.length === 0) continue;
-      if (child.ids.length > 0 && this.fits(next, tokens)) {
-        for (const id of child.ids) this.mask[id] = 1;
+      const child = edgeNode[e]!;
+      if (trie.hasTokens(child) && this.fits(next, tokens)) {
+        for (let k = idStart[child]!; k < idStart[child + 1]!; k++) this.mask[idList[k]!] = 1;
         any = true;
       }
-      if (child.next.size > 0) any = this.walk(child, next, tokens) || any;
+      if (trie.hasChildren(child)) any = this.walk(trie, child, next, tokens) || any;
     }
     return any;
   }

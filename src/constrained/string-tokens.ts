@@ -5,12 +5,13 @@
 // marks them at once and walks only the trie of the tokens that leave the text (a closing quote) or stop
 // mid-character; tokens no string or key can hold are not walked at all.
 import { freeKeyState, inFreeKey, inPlainString, plainStringState, stepAll, type JsonState } from './json-automaton.js';
-import { buildTrie, type TrieNode, type Vocabulary } from './vocabulary-trie.js';
+import { ByteTrie } from './byte-trie.js';
+import type { Vocabulary } from './vocabulary-trie.js';
 
 /** The plain tokens of one kind of text, and the trie of the tokens whose fate depends on the reading. */
 export interface TextTokens {
   plain: Int32Array;
-  rest: TrieNode;
+  rest: ByteTrie;
 }
 
 export interface StringTokens {
@@ -51,7 +52,7 @@ function textTokens(vocab: Vocabulary, start: JsonState, inText: (st: JsonState)
     if (kind === 'plain') plain.push(id);
     return kind === 'other' ? piece : new Uint8Array(0);
   });
-  return { plain: Int32Array.from(plain), rest: buildTrie(others) };
+  return { plain: Int32Array.from(plain), rest: ByteTrie.of(others) };
 }
 
 export function stringTokensOf(vocab: Vocabulary): StringTokens {

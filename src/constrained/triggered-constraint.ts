@@ -11,7 +11,8 @@
 import { canEnd, cost, initialState, stepAll, type JsonState } from './json-automaton.js';
 import { compileResponseFormat, type ResponseFormat, type Schema } from './json-schema.js';
 import { RequestFaultError } from '../engine/error-kind.js';
-import { vocabularyOf, type TrieNode, type Vocabulary, type VocabularyTokenizer } from './vocabulary-trie.js';
+import { vocabularyOf, type Vocabulary, type VocabularyTokenizer } from './vocabulary-trie.js';
+import { ByteTrie } from './byte-trie.js';
 
 /** RequestParams.triggeredFormat: `format` applies from each `trigger` in the output to its `close`. */
 export interface TriggeredFormat {
@@ -178,34 +179,31 @@ export class TriggeredConstraint {
   private allowedInside(readings: readonly Reading[], tokens: number): Uint8Array {
     this.mask.fill(0);
     // Nothing fits (a vocabulary without the bytes to close): let generation end rather than fail.
-    if (!this.walk(this.vocab.trie, readings, tokens)) this.markEndOfGeneration();
+    if (!this.walk(ByteTrie.ROOT, readings, tokens)) this.markEndOfGeneration();
     return this.mask;
   }
 
   /** Marks the tokens below `node` that `readings` can take and still close within `tokens`; true if any. */
-  private walk(node: TrieNode, readings: readonly Reading[], tokens: number): boolean {
+  private walk(node: number, readings: readonly Reading[], tokens: number): boolean {
+    const trie = this.vocab.trie;
     let any = false;
-    for (const [b, child] of node.next) {
-      const next = this.stepInside(readings, b);
+    for (let e = trie.edgeStart[node]!; e < trie.edgeStart[node + 1]!; e++) {
+      const next = this.stepInside(readings, trie.edgeByte[e]!);
       if (next.length === 0) continue;
+      const child = trie.edgeNode[e]!;
       if (next.some((r) => this.closed(r))) {
         // The call closes inside these tokens: what follows in them is free text.
-        this.markAll(child);
+        trie.forEachBelow(child, (id) => (this.mask[id] = 1));
         any = true;
         continue;
       }
-      if (child.ids.length > 0 && this.fits(next, tokens)) {
-        for (const id of child.ids) this.mask[id] = 1;
+      if (trie.hasTokens(child) && this.fits(next, tokens)) {
+        for (let k = trie.idStart[child]!; k < trie.idStart[child + 1]!; k++) this.mask[trie.idList[k]!] = 1;
         any = true;
       }
-      if (child.next.size > 0) any = this.walk(child, next, tokens) || any;
+      if (trie.hasChildren(child)) any = this.walk(child, next, tokens) || any;
     }
     return any;
-  }
-
-  private markAll(node: TrieNode): void {
-    for (const id of node.ids) this.mask[id] = 1;
-    for (const child of node.next.values()) this.markAll(child);
   }
 
   private markEndOfGeneration(): void {
@@ -225,24 +223,10 @@ export class TriggeredConstraint {
     for (const id of this.triggerTokens) if (!this.fits(this.opened(), tokens)) this.mask[id] = 0;
     for (const id of this.holdingTrigger) this.judgeEntry(id, tokens);
     for (let k = this.matched; k > 0; k = this.gap ? 0 : this.fail[k]!) {
-      const node = this.descend(this.trigger.subarray(k));
-      if (node) this.judgeAll(node, tokens);
+      const node = this.vocab.trie.descend(this.trigger.subarray(k));
+      if (node >= 0) this.vocab.trie.forEachBelow(node, (id) => this.judgeEntry(id, tokens));
     }
     return this.mask;
-  }
-
-  private descend(bytes: Uint8Array): TrieNode | undefined {
-    let node: TrieNode | undefined = this.vocab.trie;
-    for (const b of bytes) {
-      node = node.next.get(b);
-      if (!node) return undefined;
-    }
-    return node;
-  }
-
-  private judgeAll(node: TrieNode, tokens: number): void {
-    for (const id of node.ids) this.judgeEntry(id, tokens);
-    for (const child of node.next.values()) this.judgeAll(child, tokens);
   }
 
   /** Masks token `id` out if, from the current free text, its bytes enter a call they cannot continue. */

@@ -1,6 +1,7 @@
 // A vocabulary as constrained decoding sees it: each token's bytes as generated (none for control
 // tokens), which tokens end generation, and a trie of the bytes. It is computed once per tokenizer, so
 // every constrained request shares it.
+import { ByteTrie } from './byte-trie.js';
 
 /** What masking needs of a tokenizer. */
 export interface VocabularyTokenizer {
@@ -10,33 +11,11 @@ export interface VocabularyTokenizer {
   isEndOfGeneration(id: number): boolean;
 }
 
-/** A trie node: the tokens whose bytes end here, and the next byte's nodes. */
-export interface TrieNode {
-  ids: number[];
-  next: Map<number, TrieNode>;
-}
-
 export interface Vocabulary {
   /** Each token's bytes; empty for control tokens, which never appear in a document. */
   bytes: Uint8Array[];
   eog: boolean[];
-  trie: TrieNode;
-}
-
-/** The trie of `bytes` (a token id is its index; empty pieces are left out). */
-export function buildTrie(bytes: readonly Uint8Array[]): TrieNode {
-  const root: TrieNode = { ids: [], next: new Map() };
-  bytes.forEach((piece, id) => {
-    if (piece.length === 0) return;
-    let node = root;
-    for (const b of piece) {
-      let child = node.next.get(b);
-      if (!child) node.next.set(b, (child = { ids: [], next: new Map() }));
-      node = child;
-    }
-    node.ids.push(id);
-  });
-  return root;
+  trie: ByteTrie;
 }
 
 const vocabularies = new WeakMap<VocabularyTokenizer, Vocabulary>();
@@ -46,7 +25,7 @@ export function vocabularyOf(t: VocabularyTokenizer): Vocabulary {
   if (!v) {
     const ids = Array.from({ length: t.vocabSize }, (_, id) => id);
     const bytes = ids.map((id) => (t.isEndOfGeneration(id) ? new Uint8Array(0) : t.tokenToPiece(id, false)));
-    v = { eog: ids.map((id) => t.isEndOfGeneration(id)), bytes, trie: buildTrie(bytes) };
+    v = { eog: ids.map((id) => t.isEndOfGeneration(id)), bytes, trie: ByteTrie.of(bytes) };
     vocabularies.set(t, v);
   }
   return v;
