@@ -342,7 +342,10 @@ export const ARCH_SPECS: ArchSpec[] = [
 ];
 
 /** Weight types a spec's matrices are written in for the parity fixtures. */
-export const PARITY_WEIGHT_TYPES: readonly GGMLType[] = [GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_K, GGMLType.Q6_K];
+export const PARITY_WEIGHT_TYPES: readonly GGMLType[] = [
+  GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL,
+  GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS,
+];
 
 function seedOf(text: string): number {
   let h = 2166136261; // FNV-1a

@@ -95,6 +95,35 @@ inline float halfToFloat(uint16_t h) {
   return f;
 }
 
+// The IEEE half nearest to f, ties to even (what F16C's vcvtps2ph and arm64's fcvt do in their default
+// rounding mode), with half subnormals and overflow to infinity: llama.cpp stores its Q8_0 / Q8_1
+// activation scales this way, and its dot products multiply by the stored half.
+inline uint16_t floatToHalf(float x) {
+  uint32_t f;
+  std::memcpy(&f, &x, 4);
+  const uint32_t sign = (f >> 16) & 0x8000;
+  const uint32_t exp = (f >> 23) & 0xff, mant = f & 0x7fffff;
+  if (exp == 0xff) return uint16_t(sign | 0x7c00 | (mant ? 0x200 : 0));
+  const int e = int(exp) - 127 + 15;
+  if (e >= 31) return uint16_t(sign | 0x7c00);
+  if (e <= 0) {
+    if (e < -10) return uint16_t(sign);
+    const uint32_t m = mant | 0x800000;
+    const uint32_t shift = uint32_t(14 - e);
+    const uint32_t half = 1u << (shift - 1), rest = m & ((1u << shift) - 1);
+    uint32_t h = m >> shift;
+    if (rest > half || (rest == half && (h & 1))) h++;
+    return uint16_t(sign | h);
+  }
+  uint32_t h = (uint32_t(e) << 10) | (mant >> 13);
+  const uint32_t rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
+  return uint16_t(sign | h);
+}
+
+// f rounded to the nearest half, as a float.
+inline float roundToHalf(float f) { return halfToFloat(floatToHalf(f)); }
+
 inline float bf16ToFloat(uint16_t h) {
   const uint32_t bits = uint32_t(h) << 16;
   float f;

@@ -7,9 +7,11 @@
 
 namespace vserve {
 
-// Activation rows quantized for the int8 matmul paths: blocks of 32 values, each block stored as
-// 32 bytes u = q + 128 (q = round(x / d) in [-127, 127]) and one f32 scale d. Storing the unsigned
-// form lets u8 x s8 dot instructions (VNNI vpdpbusd) take the weight as the signed operand.
+// Activation rows quantized for the int8 matmul paths of the 32-value block types, as llama.cpp's
+// Q8_0 / Q8_1 activations: blocks of 32 values, each stored as 32 bytes u = q + 128, q = x * (127 /
+// amax) rounded half to even, in [-127, 127], and the scale d = amax / 127 rounded to the nearest
+// half (llama.cpp keeps it as an f16, and its dots multiply by that). Storing the unsigned form lets
+// u8 x s8 dot instructions (VNNI vpdpbusd) take the weight as the signed operand.
 struct QuantizedRows {
   const uint8_t* q;  // [rows][cols]
   const float* d;    // [rows][cols / 32]
@@ -37,9 +39,12 @@ struct SignedRows {
   size_t cols;
 };
 
-// Activation rows for the K-quant (Q4_K, Q6_K) integer matmuls. The quants and scales are those of
-// QuantizedRows (blocks of 32, q = round(x / d)) but stored signed, because K-quant weights are
-// unsigned (Q4_K nibbles 0..15, Q6_K 6-bit values 0..63) and so take the u8 side of u8 x s8 dots.
+// Activation rows for the 256-value super-block integer matmuls (Q2_K..Q6_K, IQ4_XS), as llama.cpp's
+// Q8_K activations: per super-block, m = the value of largest magnitude (the first, on a tie),
+// iscale = -127 / m, q = iscale * x rounded half to even, and the f32 scale 1 / iscale (so q and the
+// scale have the sign of -m; all zero for an all-zero super-block). The kernels take a scale per 32
+// values, so `d` repeats the super-block's scale 8 times. q is stored signed, because K-quant weights
+// are unsigned (Q4_K nibbles 0..15, Q6_K 6-bit values 0..63) and so take the u8 side of u8 x s8 dots.
 // K-quant weights carry an offset per sub-block (Q4_K: -dmin * min_j; Q6_K: the -32 of q - 32 on
 // 16-element sub-blocks), which multiplies the sum of the activations over that sub-block; `s` holds
 // that sum for every 16 values, already scaled: s = d(block) * sum(q of the 16 values). A kernel
@@ -127,6 +132,8 @@ struct KernelSet {
   const char* isa;
   // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
   void (*quantizeRows)(const float* x, size_t rows, size_t cols, uint8_t* q, float* d);
+  // Quantizes `rows` rows of `cols` floats (cols % 256 == 0) into q/d/s as KQuantRows describes.
+  void (*quantizeSuperRows)(const float* x, size_t rows, size_t cols, int8_t* q, float* d, float* s);
   // Integer-dot matmuls; `w` is the whole weight matrix, rows of cols/32 blocks.
   void (*matmulQ8_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ4_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
@@ -180,12 +187,12 @@ struct KernelSet {
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
-// under the standard names (quantizeRows, matmulQ8_0, ... readAll, softmaxTile, expWeights, addRows) in its anonymous
+// under the standard names (quantizeRows, quantizeSuperRows, matmulQ8_0, ... readAll, softmaxTile, expWeights, addRows) in its anonymous
 // namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
                                accumulate, kvTileTable, superBlockTable, block32Table)                         \
   const KernelSet& accessor() {                                                                                \
-    static const KernelSet kSet{isaName,  quantizeRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
+    static const KernelSet kSet{isaName,  quantizeRows, quantizeSuperRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
                                 accumulate, softmaxTile, expWeights, addRows, kvTileTable, superBlockTable, block32Table}; \

@@ -193,27 +193,4 @@ const KVFormatTraits kFormats[kKVFormatCount] = {
 
 const KVFormatTraits& kvFormat(uint32_t id) { return kFormats[id < kKVFormatCount ? id : 0]; }
 
-uint16_t floatToHalf(float x) {
-  uint32_t f;
-  std::memcpy(&f, &x, 4);
-  const uint32_t sign = (f >> 16) & 0x8000;
-  const uint32_t exp = (f >> 23) & 0xff, mant = f & 0x7fffff;
-  if (exp == 0xff) return uint16_t(sign | 0x7c00 | (mant ? 0x200 : 0));
-  const int e = int(exp) - 127 + 15;
-  if (e >= 31) return uint16_t(sign | 0x7c00);
-  if (e <= 0) {
-    if (e < -10) return uint16_t(sign);
-    const uint32_t m = mant | 0x800000;
-    const uint32_t shift = uint32_t(14 - e);
-    const uint32_t half = 1u << (shift - 1), rest = m & ((1u << shift) - 1);
-    uint32_t h = m >> shift;
-    if (rest > half || (rest == half && (h & 1))) h++;
-    return uint16_t(sign | h);
-  }
-  uint32_t h = (uint32_t(e) << 10) | (mant >> 13);
-  const uint32_t rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
-  return uint16_t(sign | h);
-}
-
 }  // namespace vserve

@@ -39,7 +39,4 @@ struct KVFormatTraits {
 
 const KVFormatTraits& kvFormat(uint32_t id);
 
-// IEEE half from float, round to nearest even (the same bits as F16C's and ARM's conversions).
-uint16_t floatToHalf(float x);
-
 }  // namespace vserve

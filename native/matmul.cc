@@ -76,31 +76,21 @@ QuantizedRows quantizeActivations(ActivationScratch& scratch, const float* x, si
   return {q, d, n, cols};
 }
 
-// Activations for the K-quant kernels (KQuantRows): the ISA's int8 quantization, made signed in place,
-// plus each 16 values' sum times their block scale.
+// Activations for the 256-value super-block kernels (KQuantRows: llama.cpp's Q8_K), with each 16
+// values' sum times their scale computed in the same pass.
 KQuantRows kquantActivations(ActivationScratch& scratch, const float* x, size_t n, size_t cols) {
   const size_t blocks = cols / kQKBlock, groups = cols / 16;
   if (scratch.q.size() < n * cols) scratch.q.resize(n * cols);
   if (scratch.d.size() < n * blocks) scratch.d.resize(n * blocks);
   if (scratch.scaledSums.size() < n * groups) scratch.scaledSums.resize(n * groups);
   const KernelSet& k = kernels();
-  uint8_t* u = scratch.q.data();
-  int8_t* q = reinterpret_cast<int8_t*>(u);
+  int8_t* q = reinterpret_cast<int8_t*>(scratch.q.data());
   float* d = scratch.d.data();
   float* s = scratch.scaledSums.data();
   const size_t rowsPerTask = std::max<size_t>(1, 65536 / cols);
   pool().parallelFor((n + rowsPerTask - 1) / rowsPerTask, [&](size_t t) {
     const size_t r0 = t * rowsPerTask, r1 = std::min(n, r0 + rowsPerTask);
-    k.quantizeRows(x + r0 * cols, r1 - r0, cols, u + r0 * cols, d + r0 * blocks);  // u = q + 128
-    for (size_t g = r0 * groups; g < r1 * groups; g++) {
-      int32_t sum = 0;
-      for (size_t i = g * 16; i < g * 16 + 16; i++) {
-        const int v = int(u[i]) - 128;
-        q[i] = int8_t(v);
-        sum += v;
-      }
-      s[g] = d[g / 2] * float(sum);
-    }
+    k.quantizeSuperRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * groups);
   });
   return {q, d, s, n, cols};
 }
@@ -467,6 +457,44 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// quantizeActivations(x, n, cols, type) -> { q: Int8Array, d: Float32Array, s?: Float32Array }: the
+// int8 activations a matmul with a weight of `type` runs on, for tests against llama.cpp's formulas:
+// signed quants, a scale per 32 values, and for the 256-value super-block types each 16 values' scaled sum.
+Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
+  Args args(info, "quantizeActivations");
+  const ArrayArg<float> x = args.float32(0, "x");
+  const size_t n = args.index(1, "n", size_t(1) << 31);
+  const size_t cols = args.index(2, "cols", size_t(1) << 31);
+  const int type = int(args.index(3, "type", 255));
+  const bool super = type == kQ2_K || type == kQ3_K || type == kQ4_K || type == kQ5_K || type == kQ6_K || type == kIQ4_XS;
+  const bool block32 = type == kQ8_0 || type == kQ4_0 || type == kQ4_1 || type == kQ5_0 || type == kQ5_1 || type == kIQ4_NL;
+  if (!super && !block32) args.rangeError("type " + std::to_string(type) + " has no int8 activations");
+  const size_t unit = super ? kQKSuper : kQKBlock;
+  if (cols == 0 || cols % unit != 0) args.rangeError("cols must be a positive multiple of " + std::to_string(unit));
+  args.requireLength(x, checkedMul(args, n, cols, "x size"), "x");
+  Napi::Env env = info.Env();
+  Napi::Int8Array q = Napi::Int8Array::New(env, n * cols);
+  Napi::Float32Array d = Napi::Float32Array::New(env, n * (cols / kQKBlock));
+  Napi::Object result = Napi::Object::New(env);
+  ActivationScratch& scratch = activationScratch();
+  std::lock_guard<std::mutex> lock(scratch.mutex);
+  if (super) {
+    Napi::Float32Array s = Napi::Float32Array::New(env, n * (cols / 16));
+    const KQuantRows xk = kquantActivations(scratch, x.data, n, cols);
+    std::copy(xk.q, xk.q + n * cols, q.Data());
+    std::copy(xk.d, xk.d + n * (cols / kQKBlock), d.Data());
+    std::copy(xk.s, xk.s + n * (cols / 16), s.Data());
+    result.Set("s", s);
+  } else {
+    const QuantizedRows xq = quantizeActivations(scratch, x.data, n, cols);
+    for (size_t i = 0; i < n * cols; i++) q.Data()[i] = int8_t(int(xq.q[i]) - 128);
+    std::copy(xq.d, xq.d + n * (cols / kQKBlock), d.Data());
+  }
+  result.Set("q", q);
+  result.Set("d", d);
+  return result;
+}
+
 // prepackWeight(weight): makes the weight's packed copy now, at load, rather than in its first matmul
 // (a request's critical path). Returns the packed copy's size in bytes, 0 where the weight runs from
 // the file layout.
@@ -484,6 +512,7 @@ Napi::Value PrepackWeight(const Napi::CallbackInfo& info) {
 void InitMatmul(Napi::Env env, Napi::Object exports) {
   exports.Set("prepackWeight", Napi::Function::New(env, PrepackWeight, "prepackWeight"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations, "quantizeActivations"));
   exports.Set("matmulMany", Napi::Function::New(env, MatmulMany, "matmulMany"));
 }
 

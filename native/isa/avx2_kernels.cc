@@ -40,7 +40,7 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
       amaxv = _mm256_max_ps(amaxv, _mm256_and_ps(v[k], absMask));
     }
     const float amax = hmax(amaxv);
-    d[b] = amax / 127.0f;
+    d[b] = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
     const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
     __m256i i32[4];
     for (int k = 0; k < 4; k++) i32[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
@@ -49,6 +49,51 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
     const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
     const __m256i i8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i16a, i16b), order);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_xor_si256(i8, offset));
+  }
+}
+
+// Horizontal sum of eight int32 lanes.
+inline int hsumInts(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
+void quantizeSuperRows(const float* x, size_t rows, size_t cols, int8_t* q, float* d, float* s) {
+  constexpr int kVecs = kQKSuper / 8;
+  const size_t supers = rows * (cols / kQKSuper);
+  const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (size_t b = 0; b < supers; b++, x += kQKSuper, q += kQKSuper, d += kQKSuper / kQKBlock, s += kQKSuper / 16) {
+    __m256 amaxv = _mm256_setzero_ps();
+    for (int k = 0; k < kVecs; k++) amaxv = _mm256_max_ps(amaxv, _mm256_and_ps(_mm256_loadu_ps(x + 8 * k), absMask));
+    const float amax = hmax(amaxv);
+    float iscale = 0.0f, scale = 0.0f;
+    if (amax > 0.0f) {
+      // The sign comes from the first value of largest magnitude.
+      const __m256 target = _mm256_set1_ps(amax);
+      int at = 0;
+      for (int k = 0; k < kVecs; k++) {
+        const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + 8 * k), absMask), target, _CMP_EQ_OQ));
+        if (hits != 0) {
+          at = 8 * k + __builtin_ctz(unsigned(hits));
+          break;
+        }
+      }
+      iscale = -127.0f / x[at];
+      scale = 1.0f / iscale;
+    }
+    const __m256 mul = _mm256_set1_ps(iscale);
+    for (int k = 0; k < kVecs; k += 4) {
+      __m256i i32[4];
+      for (int j = 0; j < 4; j++) i32[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * (k + j)), mul));
+      s[k / 2] = scale * float(hsumInts(_mm256_add_epi32(i32[0], i32[1])));
+      s[k / 2 + 1] = scale * float(hsumInts(_mm256_add_epi32(i32[2], i32[3])));
+      const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
+      const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 8 * k), _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i16a, i16b), order));
+    }
+    for (int k = 0; k < kQKSuper / kQKBlock; k++) d[k] = scale;
   }
 }
 

@@ -34,12 +34,44 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
     const __m512 lo = _mm512_loadu_ps(x);
     const __m512 hi = _mm512_loadu_ps(x + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-    d[b] = amax / 127.0f;
+    d[b] = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
     const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
     const __m128i qlo = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)));
     const __m128i qhi = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm_xor_si128(qlo, offset));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm_xor_si128(qhi, offset));
+  }
+}
+
+void quantizeSuperRows(const float* x, size_t rows, size_t cols, int8_t* q, float* d, float* s) {
+  constexpr int kVecs = kQKSuper / 16;
+  const size_t supers = rows * (cols / kQKSuper);
+  for (size_t b = 0; b < supers; b++, x += kQKSuper, q += kQKSuper, d += kQKSuper / kQKBlock, s += kQKSuper / 16) {
+    __m512 amaxv = _mm512_setzero_ps();
+    for (int k = 0; k < kVecs; k++) amaxv = _mm512_max_ps(amaxv, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)));
+    const float amax = _mm512_reduce_max_ps(amaxv);
+    float iscale = 0.0f, scale = 0.0f;
+    if (amax > 0.0f) {
+      // The sign comes from the first value of largest magnitude.
+      const __m512 target = _mm512_set1_ps(amax);
+      int at = 0;
+      for (int k = 0; k < kVecs; k++) {
+        const __mmask16 hits = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * k)), target, _CMP_EQ_OQ);
+        if (hits != 0) {
+          at = 16 * k + __builtin_ctz(unsigned(hits));
+          break;
+        }
+      }
+      iscale = -127.0f / x[at];
+      scale = 1.0f / iscale;
+    }
+    const __m512 mul = _mm512_set1_ps(iscale);
+    for (int k = 0; k < kVecs; k++) {
+      const __m512i i32 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * k), mul));
+      s[k] = scale * float(_mm512_reduce_add_epi32(i32));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16 * k), _mm512_cvtsepi32_epi8(i32));
+    }
+    for (int k = 0; k < kQKSuper / kQKBlock; k++) d[k] = scale;
   }
 }
 

@@ -2,6 +2,7 @@
 // extra flags and no run-time check; it uses only baseline instructions (no dot-product extension).
 #include <arm_neon.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "../ggml_types.h"
@@ -24,7 +25,7 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
       amax = vmaxq_f32(amax, vabsq_f32(v[k]));
     }
     const float m = vmaxvq_f32(amax);
-    d[b] = m / 127.0f;
+    d[b] = roundToHalf(m / 127.0f);
     const float inv = m > 0.0f ? 127.0f / m : 0.0f;
     for (int k = 0; k < 8; k += 4) {
       int16x8_t lo = vcombine_s16(vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[k], inv))),
@@ -34,6 +35,32 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
       const int8x16_t packed = vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi));
       vst1q_u8(q + 4 * k, veorq_u8(vreinterpretq_u8_s8(packed), vdupq_n_u8(0x80)));
     }
+  }
+}
+
+void quantizeSuperRows(const float* x, size_t rows, size_t cols, int8_t* q, float* d, float* s) {
+  constexpr int kVecs = kQKSuper / 4;
+  const size_t supers = rows * (cols / kQKSuper);
+  for (size_t b = 0; b < supers; b++, x += kQKSuper, q += kQKSuper, d += kQKSuper / kQKBlock, s += kQKSuper / 16) {
+    float32x4_t amaxv = vdupq_n_f32(0.0f);
+    for (int k = 0; k < kVecs; k++) amaxv = vmaxq_f32(amaxv, vabsq_f32(vld1q_f32(x + 4 * k)));
+    const float amax = vmaxvq_f32(amaxv);
+    float iscale = 0.0f, scale = 0.0f;
+    if (amax > 0.0f) {
+      int at = 0;  // the sign comes from the first value of largest magnitude
+      while (std::fabs(x[at]) != amax) at++;
+      iscale = -127.0f / x[at];
+      scale = 1.0f / iscale;
+    }
+    for (int k = 0; k < kVecs; k += 4) {
+      int32x4_t i32[4];
+      for (int j = 0; j < 4; j++) i32[j] = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 4 * (k + j)), iscale));
+      s[k / 4] = scale * float(vaddvq_s32(vaddq_s32(vaddq_s32(i32[0], i32[1]), vaddq_s32(i32[2], i32[3]))));
+      const int16x8_t lo = vcombine_s16(vqmovn_s32(i32[0]), vqmovn_s32(i32[1]));
+      const int16x8_t hi = vcombine_s16(vqmovn_s32(i32[2]), vqmovn_s32(i32[3]));
+      vst1q_s8(q + 4 * k, vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi)));
+    }
+    for (int k = 0; k < kQKSuper / kQKBlock; k++) d[k] = scale;
   }
 }
 

@@ -17,10 +17,31 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
   for (size_t b = 0; b < blocks; b++, x += kQKBlock, q += kQKBlock) {
     float amax = 0.0f;
     for (int j = 0; j < kQKBlock; j++) amax = std::fmax(amax, std::fabs(x[j]));
-    const float scale = amax / 127.0f;
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    d[b] = scale;
+    d[b] = roundToHalf(amax / 127.0f);
     for (int j = 0; j < kQKBlock; j++) q[j] = uint8_t(int(std::nearbyint(x[j] * inv)) + 128);
+  }
+}
+
+void quantizeSuperRows(const float* x, size_t rows, size_t cols, int8_t* q, float* d, float* s) {
+  const size_t supers = rows * (cols / kQKSuper);
+  for (size_t b = 0; b < supers; b++, x += kQKSuper, q += kQKSuper, d += kQKSuper / kQKBlock, s += kQKSuper / 16) {
+    float amax = 0.0f, m = 0.0f;
+    for (int j = 0; j < kQKSuper; j++) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        m = x[j];
+      }
+    }
+    const float iscale = amax > 0.0f ? -127.0f / m : 0.0f;
+    const float scale = amax > 0.0f ? 1.0f / iscale : 0.0f;
+    for (int j = 0; j < kQKSuper; j++) q[j] = int8_t(std::nearbyint(iscale * x[j]));
+    for (int k = 0; k < kQKSuper / kQKBlock; k++) d[k] = scale;
+    for (int g = 0; g < kQKSuper / 16; g++) {
+      int sum = 0;
+      for (int j = 0; j < 16; j++) sum += q[16 * g + j];
+      s[g] = scale * float(sum);
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 //   qemu-aarch64 ./parity
 // On x86-64, define VSERVE_PARITY_X86 and link the avx2/avx512 kernel objects compiled with their
 // flags (see binding.gyp); run it only on a CPU with AVX-512.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -161,7 +162,40 @@ void checkBlock32(const KernelSet& k, const KernelSet& ref, const QuantizedRows&
   }
 }
 
+// Both activation quantizers must give the portable set's bytes exactly (llama.cpp's formats, which the
+// Node tests check the portable set against).
+template <class T>
+void expectSame(const char* what, const char* isa, const std::vector<T>& got, const std::vector<T>& want) {
+  const bool same = got.size() == want.size() && std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0;
+  if (!same) failures++;
+  std::printf("%-6s %-28s %s\n", isa, what, same ? "identical" : "FAIL (bytes differ)");
+}
+
+void checkQuantizers(const KernelSet& k, const KernelSet& ref) {
+  for (size_t cols : {256, 2048}) {
+    const size_t n = 3;
+    std::vector<float> x = randomFloats(n * cols);
+    for (size_t i = 0; i < 64; i++) x[i] = float(int(rng() % 255) - 127) * 0.5f;  // halves: ties at scale 1
+    x[0] = 127.0f;
+    std::fill(x.begin() + 256, x.begin() + 288, 0.0f);  // an all-zero block
+    std::vector<uint8_t> u(n * cols), uRef(n * cols);
+    std::vector<float> d(n * cols / kQKBlock), dRef(d.size());
+    k.quantizeRows(x.data(), n, cols, u.data(), d.data());
+    ref.quantizeRows(x.data(), n, cols, uRef.data(), dRef.data());
+    expectSame("quantizeRows quants", k.isa, u, uRef);
+    expectSame("quantizeRows scales", k.isa, d, dRef);
+    std::vector<int8_t> q(n * cols), qRef(n * cols);
+    std::vector<float> s(n * cols / 16), sRef(s.size());
+    k.quantizeSuperRows(x.data(), n, cols, q.data(), d.data(), s.data());
+    ref.quantizeSuperRows(x.data(), n, cols, qRef.data(), dRef.data(), sRef.data());
+    expectSame("quantizeSuperRows quants", k.isa, q, qRef);
+    expectSame("quantizeSuperRows scales", k.isa, d, dRef);
+    expectSame("quantizeSuperRows sums", k.isa, s, sRef);
+  }
+}
+
 void check(const KernelSet& k, const KernelSet& ref) {
+  checkQuantizers(k, ref);
   for (size_t cols : {32, 96, 2048}) {
     for (size_t n : {1, 3, 5}) {
       const size_t rows = 7, blocks = cols / kQKBlock;

@@ -6,6 +6,7 @@ import { ReferenceBackend } from '../../src/backend/reference/reference-backend.
 import assert from 'node:assert/strict';
 import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
+import { llamaRoundedActivations } from './llama-activation-quant.js';
 
 export const addon = loadNativeAddon();
 export const native = new NativeBackend();
@@ -143,24 +144,6 @@ export function randomWeightBytes(type: GGMLType, rows: number, cols: number, rn
   return out;
 }
 
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** x with every value replaced by d * q, q and d computed in f32 as the native quantizeRows does. */
-export function int8Rounded(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < x.length; b += 32) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]!));
-    const d = Math.fround(amax / 127);
-    const inv = amax > 0 ? Math.fround(127 / amax) : 0;
-    for (let j = 0; j < 32; j++) out[b + j] = roundHalfEven(Math.fround(x[b + j]! * inv)) * d;
-  }
-  return out;
-}
-
 /** max |got - want| / max |want|: an error relative to the output's magnitude. */
 export function relativeError(got: Float32Array, want: Float32Array): number {
   let maxDiff = 0, maxRef = 0;
@@ -226,7 +209,7 @@ export function compareIntMatmul(type: GGMLType, rows: number, cols: number, n: 
   const want = new Float32Array(n * rows);
   reference.matmul(want, x, n, wr);
   const wantRounded = new Float32Array(n * rows);
-  reference.matmul(wantRounded, int8Rounded(x), n, wr);
+  reference.matmul(wantRounded, llamaRoundedActivations(type, x), n, wr);
   let worst = 0;
   forEachIsa((isa) => {
     const got = new Float32Array(n * rows);

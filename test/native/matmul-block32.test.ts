@@ -1,12 +1,13 @@
-// Q4_1, Q5_0, Q5_1 and IQ4_NL integer-dot matmuls (activations quantized to int8 blocks of 32, as for
-// Q4_0) against the reference backend (f32 dequantized weights, float64 dot) on every ISA: decode and
+// Q4_1, Q5_0, Q5_1 and IQ4_NL integer-dot matmuls (activations quantized to int8 blocks of 32 as
+// llama.cpp's Q8_0 / Q8_1, as for Q4_0) against the reference backend (f32 dequantized weights, float64 dot) on every ISA: decode and
 // small batches (n = 1, 3, 17), rows that are not multiples of the kernels' tiles or of 16, and row
 // lengths of odd block counts (the AVX-512 kernels take blocks in pairs and the last one alone).
 //
 // Two checks per case, on max over outputs of |native - expected| / (|x row| * |w row|) (matmulError):
 // - Against the reference on the f32 activations: 1e-2. Each activation moves by at most
 //   d_x/2 = amax/254 of its block, so |error| <= |w| * |e| <= |w| * sqrt(cols) * amax / 254, and for these
-//   uniform activations |x| is about sqrt(cols / 3) * amax: a bound of about sqrt(3) / 254 = 6.8e-3.
+//   uniform activations |x| is about sqrt(cols / 3) * amax: a bound of about sqrt(3) / 254 = 6.8e-3,
+//   plus sqrt(3) / 2048 = 8.5e-4 for the scale's rounding to a half.
 // - Against the reference on the activations rounded exactly as the native quantization rounds them:
 //   1e-5, f32 rounding of the scale products and of the order of additions. A wrong quant, high bit,
 //   grid value or min anywhere shows up far above that.

@@ -1,14 +1,15 @@
-// Q4_K and Q6_K integer-dot matmuls (activations quantized to int8 blocks of 32, KQuantRows) against
+// Q4_K and Q6_K integer-dot matmuls (activations quantized to int8 as llama.cpp's Q8_K, one scale per
+// 256 values, KQuantRows) against
 // the reference backend on every ISA: decode (1 activation row) and small batches, row lengths of 1, 2
 // and 9 super-blocks, weight-row counts that are not multiples of the kernels' tiles.
 //
 // Two checks per case, on max over outputs of |native - expected| / (|x row| * |w row|) (matmulError):
 // - Against the reference on the f32 activations: 1e-2, as for Q8_0 / Q4_0 (matmul.test.ts). Each
-//   activation moves by at most d/2 = amax/254 of its block of 32, so |error| <= |w| * |e| <=
+//   activation moves by at most d/2 = amax/254 of its super-block of 256, so |error| <= |w| * |e| <=
 //   |w| * sqrt(cols) * amax / 254; for these uniform activations |x| is about sqrt(cols / 3) * amax,
 //   so the bound is about sqrt(3) / 254 = 6.8e-3. Seen: up to 5e-4 (the rounding errors mostly cancel).
-// - Against the reference on the activations rounded exactly as the native quantization rounds them
-//   (same f32 scale and reciprocal, round half to even): 1e-5, as for the float kernels. What is left
+// - Against the reference on the activations rounded exactly as llama.cpp's Q8_K rounds them
+//   (llama-activation-quant.ts; activation-quant.test.ts checks native's bytes equal those): 1e-5, as for the float kernels. What is left
 //   is f32 rounding of the scale products and the order of the f32 additions; a wrong sub-block scale,
 //   min or offset anywhere shows up far above that.
 import { test } from 'node:test';

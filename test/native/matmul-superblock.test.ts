@@ -6,7 +6,7 @@
 // Tolerances, as for Q4_K / Q6_K (matmul-kquant.test.ts), on max |native - expected| / (|x row| * |w row|):
 // - 1e-2 against the reference on the f32 activations: the int8 activation rounding alone is bounded
 //   by about sqrt(3) / 254 = 6.8e-3 of that norm product for these uniform activations.
-// - 1e-5 against the reference on the activations rounded as the native quantization rounds them: what
+// - 1e-5 against the reference on the activations rounded as llama.cpp's Q8_K rounds them: what
 //   is left is f32 rounding of scale products and addition order; a wrong scale, min or bit anywhere
 //   is far above it.
 // embed and toFloat32 are exact: every product of an f16 scale, a 6-bit scale and a quant is exact in

@@ -5,9 +5,9 @@
 // Tolerances, on max over outputs of |native - reference| / (|x row| * |w row|) (see matmulError):
 // - F32, F16, BF16: 1e-5. The weights are exact in f32 on both sides; only the order of the f32
 //   additions differs.
-// - Q8_0, Q4_0, Q4_K, Q6_K: 1e-2. The native kernels quantize the activations to int8 per block of 32
-//   (as llama.cpp does); each activation's rounding error is at most 1/254 of its block's largest
-//   value (matmul-kquant.test.ts derives the bound and checks the K-quant arithmetic more tightly).
+// - Q8_0, Q4_0, Q4_K, Q6_K: 1e-2. The native kernels quantize the activations to int8 as llama.cpp does
+//   (per block of 32 with a half scale for Q8_0 / Q4_0, per 256 values for the K-quants); each
+//   activation's rounding error is about 1/254 of its block's largest value (matmul-kquant.test.ts derives the bound and checks the K-quant arithmetic more tightly).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
