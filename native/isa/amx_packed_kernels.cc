@@ -1,0 +1,410 @@
+// AMX-INT8 matmuls on packed weights (packed_weights.h), for prefill: the "avx512-amx" kernel set is the
+// AVX-512 set with its packed Q8_0 / Q4_0 / IQ4_NL / Q4_K / Q5_K / Q6_K / IQ4_XS kernels replaced by
+// these. Compiled into a static library of its own with the AMX flags; cpu_features.cc offers the set
+// only where the CPU has AMX-TILE and AMX-INT8 and the kernel granted this process the tile state.
+//
+// The packed layout already is the B-tile layout of TDPBSSD: for a block of 32 (or 16) K values of a
+// 16-row group, dword (k, r) at 64k + 4r holds K values 4k..4k+3 of weight row r, i.e. K/4 tile rows of
+// 16 columns x 4 bytes. A format unpacks one step of a group column (nibbles, split bits, codebooks) into
+// signed bytes in that layout; activation rows are the A tile as they stand (16 rows x K bytes, stride
+// cols). Every C tile (16 activation rows x 16 weight rows of int32) covers one scale block, so it is
+// converted to f32 and scaled into f32 accumulators after each block, as the AVX-512 kernels do per block.
+// Two row tiles x two weight groups (four C tiles) share each pair of A and B loads.
+//
+// Activation rows past the last whole 16 (and decode, n < 16) go to the AVX-512 packed kernel: a
+// partial tile would need its own tile configuration or a padded copy of the rows.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "../ggml_types.h"
+#include "../kernel_set.h"
+#include "../packed_weights.h"
+
+namespace vserve {
+namespace {
+
+constexpr size_t kTileRows = 16;
+
+// The tile palette: C tiles 0-3 (16 x 16 int32), A tiles 4-5 (16 rows x K bytes), B tiles 6-7 (K/4
+// rows x 64 bytes). Loaded at the start of each kernel call and released at its end, so a thread holds
+// tile state only while it computes (the state is 8 KiB of every context switch otherwise).
+struct alignas(64) TileConfig {
+  uint8_t palette;
+  uint8_t startRow;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+template <int K>
+void configureTiles() {
+  TileConfig c;
+  std::memset(&c, 0, sizeof c);
+  c.palette = 1;
+  for (int t = 0; t < 4; t++) {
+    c.rows[t] = kTileRows;
+    c.colsb[t] = 64;
+  }
+  for (int t = 4; t < 6; t++) {
+    c.rows[t] = kTileRows;
+    c.colsb[t] = K;
+  }
+  for (int t = 6; t < 8; t++) {
+    c.rows[t] = K / 4;
+    c.colsb[t] = 64;
+  }
+  _tile_loadconfig(&c);
+}
+
+inline __m512 halfsToFloats(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+inline __m512 bytesToFloats(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline __m512 signedBytesToFloats(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+// Rows [from, rows) of the activations, for the AVX-512 kernel.
+SignedRows rowsFrom(const SignedRows& x, size_t from) {
+  const size_t blocks = x.cols / kQKBlock;
+  return {x.q + from * x.cols, x.d + from * blocks, x.bias + from * blocks, x.rows - from, x.cols};
+}
+KQuantRows rowsFrom(const KQuantRows& x, size_t from) {
+  return {x.q + from * x.cols, x.d + from * (x.cols / kQKBlock), x.s + from * (x.cols / 16), x.rows - from, x.cols};
+}
+
+// ---- formats ----
+// Each format steps along a group column in units; a unit unpacks into kTiles B tiles of K values
+// (kTiles * 16 * K signed bytes), and says for tile t of unit u:
+//   column(u, t)          where its K activation values start in a row
+//   weightScale(g, u, t)  the 16 weight rows' scales (lane r: row r)
+//   rowScale(x, i, u, t)  activation row i's scale
+// and, with kOffset, a term weightOffset(g, u, t) * rowOffset(x, i, u, t) added to each output (Q4_K's
+// and Q5_K's mins against the activation sums).
+
+// Q8_0: quants stored as q ^ 0x80; flipping the bit back gives the signed weights.
+struct Q8_0Amx {
+  using Rows = SignedRows;
+  static constexpr int kK = 32, kTiles = 1;
+  static constexpr bool kOffset = false;
+  static constexpr size_t kBlockBytes = 32 + 16 * 32;
+  static size_t groupBytes(size_t cols) { return cols / kQKBlock * kBlockBytes; }
+  static size_t units(size_t cols) { return cols / kQKBlock; }
+  static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
+    const uint8_t* p = g + u * kBlockBytes + 32;
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    for (int k = 0; k < 8; k++) _mm512_store_si512(b + 64 * k, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip));
+  }
+  static size_t column(size_t u, int) { return u * kQKBlock; }
+  static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+  static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512Kernels().matmulQ8_0Packed(x, w, r); }
+};
+
+// Q4_0 and IQ4_NL: vector k (k < 4) holds values 4k.. in its low nibbles and 16 + 4k.. in its high ones,
+// so the low nibbles of the 4 vectors are tile rows 0-3 and the high ones rows 4-7. Q4_0 maps a nibble to
+// nibble - 8, IQ4_NL to its codebook value, both by one byte shuffle.
+template <bool kCodebook>
+struct Nibble32Amx {
+  using Rows = SignedRows;
+  static constexpr int kK = 32, kTiles = 1;
+  static constexpr bool kOffset = false;
+  static constexpr size_t kBlockBytes = 32 + 16 * 16;
+  static size_t groupBytes(size_t cols) { return cols / kQKBlock * kBlockBytes; }
+  static size_t units(size_t cols) { return cols / kQKBlock; }
+  static __m512i table() {
+    if constexpr (kCodebook) {
+      return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues)));
+    } else {
+      return _mm512_broadcast_i32x4(_mm_setr_epi8(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7));
+    }
+  }
+  static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
+    const uint8_t* p = g + u * kBlockBytes + 32;
+    const __m512i low = _mm512_set1_epi8(0x0f), values = table();
+    for (int k = 0; k < 4; k++) {
+      const __m512i v = _mm512_loadu_si512(p + 64 * k);
+      _mm512_store_si512(b + 64 * k, _mm512_shuffle_epi8(values, _mm512_and_si512(v, low)));
+      _mm512_store_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
+    }
+  }
+  static size_t column(size_t u, int) { return u * kQKBlock; }
+  static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+  static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) {
+    if constexpr (kCodebook) {
+      avx512MatmulIQ4_NLPacked(x, w, r);
+    } else {
+      avx512Kernels().matmulQ4_0Packed(x, w, r);
+    }
+  }
+};
+
+// Q4_K (and Q5_K: kFifthBit): unit = one chunk c of a super-block (64 values); its low nibbles are
+// sub-block 2c (tile 0), its high nibbles sub-block 2c + 1 (tile 1). Nibbles (and 5-bit values) are
+// non-negative, so they are the signed bytes as they stand; the mins go against the activation sums.
+template <bool kFifthBit>
+struct Q4_KLayoutAmx {
+  using Rows = KQuantRows;
+  static constexpr int kK = 32, kTiles = 2;
+  static constexpr bool kOffset = true;
+  static constexpr size_t kColumnBytes = kFifthBit ? kQ5_KPackedBytes : kQ4_KPackedBytes;
+  static constexpr size_t kScalesAt = 64, kMinsAt = kScalesAt + 8 * kPackRows, kQuantsAt = kMinsAt + 8 * kPackRows;
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kColumnBytes; }
+  static size_t units(size_t cols) { return cols / kQKSuper * 4; }
+  static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
+    const uint8_t* p = g + u / 4 * kColumnBytes;
+    const int c = int(u % 4);
+    const uint8_t* quants = p + kQuantsAt + 32 * kPackRows * c;
+    const __m512i low = _mm512_set1_epi8(0x0f), fifth = _mm512_set1_epi8(0x10);
+    for (int k = 0; k < 8; k++) {
+      const __m512i v = _mm512_loadu_si512(quants + 64 * k);
+      __m512i lo = _mm512_and_si512(v, low);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      if constexpr (kFifthBit) {
+        // Bit 2c of each high-bit byte is the low nibble's fifth bit, bit 2c + 1 the high one's: both to bit 4.
+        const __m512i h = _mm512_loadu_si512(p + kQ5_KPackedHighAt + 64 * k);
+        const __m512i hLo = 2 * c <= 4 ? _mm512_slli_epi16(h, 4 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 4);
+        const __m512i hHi = 2 * c + 1 <= 4 ? _mm512_slli_epi16(h, 3 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 3);
+        lo = _mm512_or_si512(lo, _mm512_and_si512(hLo, fifth));
+        hi = _mm512_or_si512(hi, _mm512_and_si512(hHi, fifth));
+      }
+      _mm512_store_si512(b + 64 * k, lo);
+      _mm512_store_si512(b + 512 + 64 * k, hi);
+    }
+  }
+  static size_t column(size_t u, int t) { return u * 64 + 32 * size_t(t); }
+  static __m512 weightScale(const uint8_t* g, size_t u, int t) {
+    const uint8_t* p = g + u / 4 * kColumnBytes;
+    return _mm512_mul_ps(bytesToFloats(p + kScalesAt + 16 * (2 * (u % 4) + t)), halfsToFloats(p));
+  }
+  static float rowScale(const Rows& x, size_t i, size_t u, int t) { return x.d[i * (x.cols / kQKBlock) + 2 * u + t]; }
+  static __m512 weightOffset(const uint8_t* g, size_t u, int t) {
+    const uint8_t* p = g + u / 4 * kColumnBytes;
+    const __m512 negDmin = _mm512_sub_ps(_mm512_setzero_ps(), halfsToFloats(p + 32));
+    return _mm512_mul_ps(bytesToFloats(p + kMinsAt + 16 * (2 * (u % 4) + t)), negDmin);
+  }
+  static float rowOffset(const Rows& x, size_t i, size_t u, int t) {
+    const float* s = x.s + i * (x.cols / 16) + 4 * u + 2 * t;
+    return s[0] + s[1];
+  }
+  static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) {
+    if constexpr (kFifthBit) {
+      avx512SuperBlockKernels()->matmulQ5_KPacked(x, w, r);
+    } else {
+      avx512Kernels().matmulQ4_KPacked(x, w, r);
+    }
+  }
+};
+
+// Q6_K: unit = one run of 32 values (half h, run c: values 128h + 32c..), merged from ql nibbles and qh
+// bit pairs as the AVX-512 kernel does, minus 32 so the values are signed and need no offset term. Its
+// two 16-value sub-blocks have scales of their own, so each is a tile of K = 16 (tile rows 0-3, 4-7).
+struct Q6_KAmx {
+  using Rows = KQuantRows;
+  static constexpr int kK = 16, kTiles = 2;
+  static constexpr bool kOffset = false;
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ6_KPackedBytes; }
+  static size_t units(size_t cols) { return cols / kQKSuper * 8; }
+  static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
+    const uint8_t* p = g + u / 8 * kQ6_KPackedBytes;
+    const int h = int(u % 8) / 4, c = int(u % 4);
+    const uint8_t* ql = p + kQ6_KPackedLowAt + 1024 * h;
+    const uint8_t* qh = p + kQ6_KPackedHighAt + 512 * h;
+    const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30), offset = _mm512_set1_epi8(32);
+    for (int k = 0; k < 8; k++) {
+      const __m512i l = _mm512_loadu_si512(ql + 64 * (8 * (c & 1) + k));
+      const __m512i hb = _mm512_loadu_si512(qh + 64 * k);
+      const __m512i lo = c < 2 ? _mm512_and_si512(l, low) : _mm512_and_si512(_mm512_srli_epi16(l, 4), low);
+      __m512i hi;
+      switch (c) {
+        case 0: hi = _mm512_slli_epi16(hb, 4); break;
+        case 1: hi = _mm512_slli_epi16(hb, 2); break;
+        case 2: hi = hb; break;
+        default: hi = _mm512_srli_epi16(hb, 2); break;
+      }
+      _mm512_store_si512(b + 64 * k, _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_and_si512(hi, high)), offset));
+    }
+  }
+  static size_t column(size_t u, int t) { return u * 32 + 16 * size_t(t); }
+  static __m512 weightScale(const uint8_t* g, size_t u, int t) {
+    const uint8_t* p = g + u / 8 * kQ6_KPackedBytes;
+    const size_t j = 2 * (u % 8) + size_t(t);  // sub-block of the super-block
+    return _mm512_mul_ps(signedBytesToFloats(p + kQ6_KPackedScalesAt + 16 * j), _mm512_loadu_ps(p));
+  }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+  static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512Kernels().matmulQ6_KPacked(x, w, r); }
+};
+
+// IQ4_XS: unit = one sub-block j (32 values) laid out as a packed Q4_0 block column; the nibbles map
+// through the codebook, and the scale is d times the sub-block's 6-bit scale - 32.
+struct IQ4_XSAmx {
+  using Rows = KQuantRows;
+  static constexpr int kK = 32, kTiles = 1;
+  static constexpr bool kOffset = false;
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kIQ4_XSPackedBytes; }
+  static size_t units(size_t cols) { return cols / kQKSuper * 8; }
+  static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
+    const uint8_t* p = g + u / 8 * kIQ4_XSPackedBytes + kIQ4_XSPackedQuantsAt + 16 * kPackRows * (u % 8);
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    const __m512i values = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues)));
+    for (int k = 0; k < 4; k++) {
+      const __m512i v = _mm512_loadu_si512(p + 64 * k);
+      _mm512_store_si512(b + 64 * k, _mm512_shuffle_epi8(values, _mm512_and_si512(v, low)));
+      _mm512_store_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
+    }
+  }
+  static size_t column(size_t u, int) { return u * kQKBlock; }
+  static __m512 weightScale(const uint8_t* g, size_t u, int) {
+    const uint8_t* p = g + u / 8 * kIQ4_XSPackedBytes;
+    return _mm512_mul_ps(signedBytesToFloats(p + kIQ4_XSPackedScalesAt + 16 * (u % 8)), _mm512_loadu_ps(p));
+  }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+  static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512SuperBlockKernels()->matmulIQ4_XSPacked(x, w, r); }
+};
+
+// ---- the tile driver ----
+
+// Converts a C tile (stored in c: group G, row tile R) of tile t of unit u to f32 and adds it, scaled,
+// into its accumulators.
+template <class F, int G, int R>
+void accumulateTile(const typename F::Rows& x, const uint8_t* const (&groups)[2], size_t i0, size_t u, int t,
+                    const int32_t (*c)[16], float (*acc)[16]) {
+  const __m512 ws = F::weightScale(groups[G], u, t);
+  __m512 wo = _mm512_setzero_ps();
+  if constexpr (F::kOffset) wo = F::weightOffset(groups[G], u, t);
+  for (size_t m = 0; m < kTileRows; m++) {
+    const size_t i = i0 + kTileRows * R + m;
+    __m512 a = _mm512_load_ps(acc[m]);
+    a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[m])), _mm512_mul_ps(ws, _mm512_set1_ps(F::rowScale(x, i, u, t))), a);
+    if constexpr (F::kOffset) a = _mm512_fmadd_ps(wo, _mm512_set1_ps(F::rowOffset(x, i, u, t)), a);
+    _mm512_store_ps(acc[m], a);
+  }
+}
+
+// NG groups (1 or 2) from `group` x NR row tiles (1 or 2) from activation row i0.
+template <class F, int NG, int NR>
+void tileBlock(const typename F::Rows& x, const uint8_t* group, size_t groupBytes, size_t i0, float* out, size_t outStride) {
+  alignas(64) float acc[2][2][kTileRows][16];
+  std::memset(acc, 0, sizeof acc);
+  alignas(64) uint8_t b[2][F::kTiles * 16 * F::kK];
+  alignas(64) int32_t c[2][2][kTileRows][16];
+  const uint8_t* const groups[2] = {group, group + (NG > 1 ? groupBytes : 0)};
+  const size_t units = F::units(x.cols);
+  const int8_t* a0 = x.q + i0 * x.cols;
+  const int8_t* a1 = a0 + kTileRows * x.cols;
+  for (size_t u = 0; u < units; u++) {
+    F::unpack(groups[0], u, b[0]);
+    if constexpr (NG > 1) F::unpack(groups[1], u, b[1]);
+    for (int t = 0; t < F::kTiles; t++) {
+      const size_t col = F::column(u, t);
+      const size_t bOffset = size_t(t) * 16 * F::kK;
+      _tile_loadd(4, a0 + col, x.cols);
+      if constexpr (NR > 1) _tile_loadd(5, a1 + col, x.cols);
+      _tile_loadd(6, b[0] + bOffset, 64);
+      if constexpr (NG > 1) _tile_loadd(7, b[1] + bOffset, 64);
+      _tile_zero(0);
+      _tile_dpbssd(0, 4, 6);
+      if constexpr (NR > 1) {
+        _tile_zero(1);
+        _tile_dpbssd(1, 5, 6);
+      }
+      if constexpr (NG > 1) {
+        _tile_zero(2);
+        _tile_dpbssd(2, 4, 7);
+      }
+      if constexpr (NG > 1 && NR > 1) {
+        _tile_zero(3);
+        _tile_dpbssd(3, 5, 7);
+      }
+      // (The tile numbers of the intrinsics must be literals.)
+      _tile_stored(0, c[0][0], 64);
+      if constexpr (NR > 1) _tile_stored(1, c[0][1], 64);
+      if constexpr (NG > 1) _tile_stored(2, c[1][0], 64);
+      if constexpr (NG > 1 && NR > 1) _tile_stored(3, c[1][1], 64);
+      accumulateTile<F, 0, 0>(x, groups, i0, u, t, c[0][0], acc[0][0]);
+      if constexpr (NR > 1) accumulateTile<F, 0, 1>(x, groups, i0, u, t, c[0][1], acc[0][1]);
+      if constexpr (NG > 1) accumulateTile<F, 1, 0>(x, groups, i0, u, t, c[1][0], acc[1][0]);
+      if constexpr (NG > 1 && NR > 1) accumulateTile<F, 1, 1>(x, groups, i0, u, t, c[1][1], acc[1][1]);
+    }
+  }
+  for (int g = 0; g < NG; g++) {
+    for (int r = 0; r < NR; r++) {
+      for (size_t m = 0; m < kTileRows; m++) {
+        _mm512_storeu_ps(out + (i0 + kTileRows * size_t(r) + m) * outStride + 16 * size_t(g), _mm512_load_ps(acc[g][r][m]));
+      }
+    }
+  }
+}
+
+template <class F, int NG>
+void groupTiles(const typename F::Rows& x, size_t tiledRows, const uint8_t* group, size_t groupBytes, float* out, size_t outStride) {
+  size_t i0 = 0;
+  for (; i0 + 2 * kTileRows <= tiledRows; i0 += 2 * kTileRows) tileBlock<F, NG, 2>(x, group, groupBytes, i0, out, outStride);
+  if (i0 < tiledRows) tileBlock<F, NG, 1>(x, group, groupBytes, i0, out, outStride);
+}
+
+template <class F>
+void matmulAmx(const typename F::Rows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t tiledRows = x.rows / kTileRows * kTileRows;
+  if (tiledRows > 0) {
+    configureTiles<F::kK>();
+    const size_t groupBytes = F::groupBytes(x.cols);
+    size_t r = range.rowBegin;
+    for (; r + 2 * kPackRows <= range.rowEnd; r += 2 * kPackRows) {
+      groupTiles<F, 2>(x, tiledRows, w + r / kPackRows * groupBytes, groupBytes, range.out + r, range.outStride);
+    }
+    if (r < range.rowEnd) groupTiles<F, 1>(x, tiledRows, w + r / kPackRows * groupBytes, groupBytes, range.out + r, range.outStride);
+    _tile_release();
+  }
+  if (tiledRows < x.rows) {
+    F::fallback(rowsFrom(x, tiledRows), w, MatmulRange{range.rowBegin, range.rowEnd, range.out + tiledRows * range.outStride, range.outStride});
+  }
+}
+
+void matmulQ8_0PackedAmx(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q8_0Amx>(x, w, range); }
+void matmulQ4_0PackedAmx(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Nibble32Amx<false>>(x, w, range); }
+void matmulIQ4_NLPackedAmx(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Nibble32Amx<true>>(x, w, range); }
+void matmulQ4_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q4_KLayoutAmx<false>>(x, w, range); }
+void matmulQ5_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q4_KLayoutAmx<true>>(x, w, range); }
+void matmulQ6_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q6_KAmx>(x, w, range); }
+void matmulIQ4_XSPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<IQ4_XSAmx>(x, w, range); }
+
+}  // namespace
+
+const KernelSet& avx512AmxKernels() {
+  static const SuperBlockKernels kSuperBlocks = [] {
+    SuperBlockKernels s = *avx512SuperBlockKernels();
+    s.matmulQ5_KPacked = matmulQ5_KPackedAmx;
+    s.matmulIQ4_XSPacked = matmulIQ4_XSPackedAmx;
+    return s;
+  }();
+  static const Block32Kernels kBlock32 = [] {
+    Block32Kernels b = *avx512Block32Kernels();
+    b.matmulIQ4_NLPacked = matmulIQ4_NLPackedAmx;
+    return b;
+  }();
+  static const KernelSet kSet = [] {
+    KernelSet k = avx512Kernels();
+    k.isa = "avx512-amx";
+    k.matmulQ8_0Packed = matmulQ8_0PackedAmx;
+    k.matmulQ4_0Packed = matmulQ4_0PackedAmx;
+    k.matmulQ4_KPacked = matmulQ4_KPackedAmx;
+    k.matmulQ6_KPacked = matmulQ6_KPackedAmx;
+    k.superBlocks = &kSuperBlocks;
+    k.block32 = &kBlock32;
+    return k;
+  }();
+  return kSet;
+}
+
+}  // namespace vserve
