@@ -6,16 +6,20 @@
 // The packed layout already is the B-tile layout of TDPBSSD: for a block of 32 (or 16) K values of a
 // 16-row group, dword (k, r) at 64k + 4r holds K values 4k..4k+3 of weight row r, i.e. K/4 tile rows of
 // 16 columns x 4 bytes. A format unpacks one step of a group column (nibbles, split bits, codebooks) into
-// signed bytes in that layout; activation rows are the A tile as they stand (16 rows x K bytes, stride
-// cols). Every C tile (16 activation rows x 16 weight rows of int32) covers one scale block, so it is
-// converted to f32 and scaled into f32 accumulators after each block, as the AVX-512 kernels do per block.
-// Two row tiles x two weight groups (four C tiles) share each pair of A and B loads.
+// signed bytes in that layout; the A tile is 16 activation rows x K bytes. Every C tile (16 activation
+// rows x 16 weight rows of int32) covers one scale block, so it is converted to f32 and scaled into f32
+// accumulators after each block, as the AVX-512 kernels do per block.
 //
+// Per kernel call (a run of groups, matmul.cc makes them long: KernelSet::packedLongTasksFrom) the
+// activation rows are laid out tile by tile once, and per group the weights are unpacked once; then each
+// group meets the row tiles two at a time, the tile unit and the vector units working on staggered steps.
 // Activation rows past the last whole 16 (and decode, n < 16) go to the AVX-512 packed kernel: a
 // partial tile would need its own tile configuration or a padded copy of the rows.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "../ggml_types.h"
 #include "../kernel_set.h"
@@ -42,17 +46,9 @@ void configureTiles() {
   TileConfig c;
   std::memset(&c, 0, sizeof c);
   c.palette = 1;
-  for (int t = 0; t < 4; t++) {
-    c.rows[t] = kTileRows;
-    c.colsb[t] = 64;
-  }
-  for (int t = 4; t < 6; t++) {
-    c.rows[t] = kTileRows;
-    c.colsb[t] = K;
-  }
-  for (int t = 6; t < 8; t++) {
-    c.rows[t] = K / 4;
-    c.colsb[t] = 64;
+  for (int t = 0; t < 8; t++) {
+    c.rows[t] = t < 6 ? kTileRows : K / 4;
+    c.colsb[t] = t == 4 || t == 5 ? K : 64;
   }
   _tile_loadconfig(&c);
 }
@@ -94,7 +90,7 @@ struct Q8_0Amx {
   static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
     const uint8_t* p = g + u * kBlockBytes + 32;
     const __m512i flip = _mm512_set1_epi8(char(0x80));
-    for (int k = 0; k < 8; k++) _mm512_store_si512(b + 64 * k, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip));
+    for (int k = 0; k < 8; k++) _mm512_storeu_si512(b + 64 * k, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip));
   }
   static size_t column(size_t u, int) { return u * kQKBlock; }
   static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
@@ -127,8 +123,8 @@ struct Nibble32Amx {
     const __m512i low = _mm512_set1_epi8(0x0f), values = table();
     for (int k = 0; k < 4; k++) {
       const __m512i v = _mm512_loadu_si512(p + 64 * k);
-      _mm512_store_si512(b + 64 * k, _mm512_shuffle_epi8(values, _mm512_and_si512(v, low)));
-      _mm512_store_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
+      _mm512_storeu_si512(b + 64 * k, _mm512_shuffle_epi8(values, _mm512_and_si512(v, low)));
+      _mm512_storeu_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
     }
   }
   static size_t column(size_t u, int) { return u * kQKBlock; }
@@ -174,8 +170,8 @@ struct Q4_KLayoutAmx {
         lo = _mm512_or_si512(lo, _mm512_and_si512(hLo, fifth));
         hi = _mm512_or_si512(hi, _mm512_and_si512(hHi, fifth));
       }
-      _mm512_store_si512(b + 64 * k, lo);
-      _mm512_store_si512(b + 512 + 64 * k, hi);
+      _mm512_storeu_si512(b + 64 * k, lo);
+      _mm512_storeu_si512(b + 512 + 64 * k, hi);
     }
   }
   static size_t column(size_t u, int t) { return u * 64 + 32 * size_t(t); }
@@ -228,7 +224,7 @@ struct Q6_KAmx {
         case 2: hi = hb; break;
         default: hi = _mm512_srli_epi16(hb, 2); break;
       }
-      _mm512_store_si512(b + 64 * k, _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_and_si512(hi, high)), offset));
+      _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_and_si512(hi, high)), offset));
     }
   }
   static size_t column(size_t u, int t) { return u * 32 + 16 * size_t(t); }
@@ -257,8 +253,8 @@ struct IQ4_XSAmx {
     const __m512i values = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues)));
     for (int k = 0; k < 4; k++) {
       const __m512i v = _mm512_loadu_si512(p + 64 * k);
-      _mm512_store_si512(b + 64 * k, _mm512_shuffle_epi8(values, _mm512_and_si512(v, low)));
-      _mm512_store_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
+      _mm512_storeu_si512(b + 64 * k, _mm512_shuffle_epi8(values, _mm512_and_si512(v, low)));
+      _mm512_storeu_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
     }
   }
   static size_t column(size_t u, int) { return u * kQKBlock; }
@@ -274,96 +270,150 @@ struct IQ4_XSAmx {
 
 // ---- the tile driver ----
 
-// Converts a C tile (stored in c: group G, row tile R) of tile t of unit u to f32 and adds it, scaled,
-// into its accumulators.
-template <class F, int G, int R>
-void accumulateTile(const typename F::Rows& x, const uint8_t* const (&groups)[2], size_t i0, size_t u, int t,
-                    const int32_t (*c)[16], float (*acc)[16]) {
-  const __m512 ws = F::weightScale(groups[G], u, t);
-  __m512 wo = _mm512_setzero_ps();
-  if constexpr (F::kOffset) wo = F::weightOffset(groups[G], u, t);
-  for (size_t m = 0; m < kTileRows; m++) {
-    const size_t i = i0 + kTileRows * R + m;
-    __m512 a = _mm512_load_ps(acc[m]);
-    a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[m])), _mm512_mul_ps(ws, _mm512_set1_ps(F::rowScale(x, i, u, t))), a);
-    if constexpr (F::kOffset) a = _mm512_fmadd_ps(wo, _mm512_set1_ps(F::rowOffset(x, i, u, t)), a);
-    _mm512_store_ps(acc[m], a);
+// 16 activation rows laid out for the tile loop: for each step s (unit u, tile t), the A tile (16 rows x
+// K bytes, contiguous) and the rows' scales and offsets. A tile load from the rows in place reads 16
+// lines `cols` apart, which at power-of-two widths fall into a few cache sets and evict each other; and
+// the epilogue then reads each row's scale at a fixed offset.
+struct TiledRows {
+  const int8_t* q;
+  const float* scale;   // [step][16]
+  const float* offset;  // [step][16] (kOffset formats)
+};
+
+// The TiledRows of rows [0, rows) (a multiple of 16), one row tile after the other.
+template <class F>
+void tileActivations(const typename F::Rows& x, size_t rows, std::vector<int8_t>& q, std::vector<float>& scales) {
+  const size_t steps = F::units(x.cols) * F::kTiles;
+  if (q.size() < rows * x.cols) q.resize(rows * x.cols);
+  if (scales.size() < 2 * steps * rows) scales.resize(2 * steps * rows);
+  for (size_t i = 0; i < rows; i++) {
+    const size_t i0 = i / kTileRows * kTileRows, m = i % kTileRows;
+    int8_t* tiles = q.data() + i0 * x.cols;
+    float* scale = scales.data() + 2 * steps * i0;
+    float* offset = scale + steps * kTileRows;
+    const int8_t* row = x.q + i * x.cols;
+    for (size_t s = 0; s < steps; s++) {
+      const size_t u = s / F::kTiles;
+      const int t = int(s % F::kTiles);
+      std::memcpy(tiles + (s * kTileRows + m) * F::kK, row + F::column(u, t), F::kK);
+      scale[s * kTileRows + m] = F::rowScale(x, i, u, t);
+      if constexpr (F::kOffset) offset[s * kTileRows + m] = F::rowOffset(x, i, u, t);
+    }
   }
 }
 
-// NG groups (1 or 2) from `group` x NR row tiles (1 or 2) from activation row i0.
-template <class F, int NG, int NR>
-void tileBlock(const typename F::Rows& x, const uint8_t* group, size_t groupBytes, size_t i0, float* out, size_t outStride) {
-  alignas(64) float acc[2][2][kTileRows][16];
+// One group's weights unpacked for the tile loop, once for all activation rows: for each step, the B
+// tile (signed bytes) and the 16 rows' scales and offsets as floats.
+struct UnpackedGroup {
+  const uint8_t* b;
+  const float* scale;   // [step][16]
+  const float* offset;  // [step][16] (kOffset formats)
+};
+
+template <class F>
+UnpackedGroup unpackGroup(const uint8_t* group, size_t steps, std::vector<uint8_t>& b, std::vector<float>& scales) {
+  constexpr size_t kTileBytes = 16 * F::kK;
+  if (b.size() < steps * kTileBytes) b.resize(steps * kTileBytes);
+  if (scales.size() < 2 * steps * 16) scales.resize(2 * steps * 16);
+  float* scale = scales.data();
+  float* offset = scale + steps * 16;
+  for (size_t u = 0; u < steps / F::kTiles; u++) F::unpack(group, u, b.data() + u * F::kTiles * kTileBytes);
+  for (size_t s = 0; s < steps; s++) {
+    const size_t u = s / F::kTiles;
+    const int t = int(s % F::kTiles);
+    _mm512_storeu_ps(scale + 16 * s, F::weightScale(group, u, t));
+    if constexpr (F::kOffset) _mm512_storeu_ps(offset + 16 * s, F::weightOffset(group, u, t));
+  }
+  return {b.data(), scale, offset};
+}
+
+// One 16-row group x 32 activation rows (two row tiles sharing each B tile load). A tile store waits for
+// the multiplies before it, and a vector load of what a tile store wrote waits for that store to retire,
+// so the steps are staggered: step s is multiplied into C tiles 0-1 or 2-3 (s even or odd), stored a
+// step later and converted and scaled by the vector units two steps later, while the tile unit works on
+// the next steps.
+template <class F>
+void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, size_t steps, float* out, size_t outStride,
+              size_t secondAt) {
+  constexpr size_t kTileBytes = 16 * F::kK;
+  alignas(64) int32_t c[2][2][kTileRows][16];  // [buffer][row tile]
+  alignas(64) float acc[2][kTileRows][16];
   std::memset(acc, 0, sizeof acc);
-  alignas(64) uint8_t b[2][F::kTiles * 16 * F::kK];
-  alignas(64) int32_t c[2][2][kTileRows][16];
-  const uint8_t* const groups[2] = {group, group + (NG > 1 ? groupBytes : 0)};
-  const size_t units = F::units(x.cols);
-  const int8_t* a0 = x.q + i0 * x.cols;
-  const int8_t* a1 = a0 + kTileRows * x.cols;
-  for (size_t u = 0; u < units; u++) {
-    F::unpack(groups[0], u, b[0]);
-    if constexpr (NG > 1) F::unpack(groups[1], u, b[1]);
-    for (int t = 0; t < F::kTiles; t++) {
-      const size_t col = F::column(u, t);
-      const size_t bOffset = size_t(t) * 16 * F::kK;
-      _tile_loadd(4, a0 + col, x.cols);
-      if constexpr (NR > 1) _tile_loadd(5, a1 + col, x.cols);
-      _tile_loadd(6, b[0] + bOffset, 64);
-      if constexpr (NG > 1) _tile_loadd(7, b[1] + bOffset, 64);
-      _tile_zero(0);
-      _tile_dpbssd(0, 4, 6);
-      if constexpr (NR > 1) {
+  auto accumulateTile = [&](const TiledRows& a, size_t s, const int32_t (*cs)[16], float (*ac)[16]) {
+    const __m512 ws = _mm512_loadu_ps(g.scale + 16 * s);
+    const float* rs = a.scale + s * kTileRows;
+    __m512 wo = _mm512_setzero_ps();
+    const float* ro = a.offset + s * kTileRows;
+    if constexpr (F::kOffset) wo = _mm512_loadu_ps(g.offset + 16 * s);
+#pragma GCC unroll 16
+    for (size_t m = 0; m < kTileRows; m++) {
+      __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cs[m])), _mm512_mul_ps(ws, _mm512_set1_ps(rs[m])), _mm512_load_ps(ac[m]));
+      if constexpr (F::kOffset) v = _mm512_fmadd_ps(wo, _mm512_set1_ps(ro[m]), v);
+      _mm512_store_ps(ac[m], v);
+    }
+  };
+  for (size_t s = 0; s < steps + 2; s++) {
+    if (s < steps) {
+      const uint8_t* bq = g.b + s * kTileBytes;
+      // (The tile numbers of the intrinsics must be literals.)
+      _tile_loadd(4, a0.q + s * kTileBytes, F::kK);
+      _tile_loadd(5, a1.q + s * kTileBytes, F::kK);
+      if (s % 2 == 0) {
+        _tile_loadd(6, bq, 64);
+        _tile_zero(0);
+        _tile_dpbssd(0, 4, 6);
         _tile_zero(1);
         _tile_dpbssd(1, 5, 6);
-      }
-      if constexpr (NG > 1) {
+      } else {
+        _tile_loadd(7, bq, 64);
         _tile_zero(2);
         _tile_dpbssd(2, 4, 7);
-      }
-      if constexpr (NG > 1 && NR > 1) {
         _tile_zero(3);
         _tile_dpbssd(3, 5, 7);
       }
-      // (The tile numbers of the intrinsics must be literals.)
-      _tile_stored(0, c[0][0], 64);
-      if constexpr (NR > 1) _tile_stored(1, c[0][1], 64);
-      if constexpr (NG > 1) _tile_stored(2, c[1][0], 64);
-      if constexpr (NG > 1 && NR > 1) _tile_stored(3, c[1][1], 64);
-      accumulateTile<F, 0, 0>(x, groups, i0, u, t, c[0][0], acc[0][0]);
-      if constexpr (NR > 1) accumulateTile<F, 0, 1>(x, groups, i0, u, t, c[0][1], acc[0][1]);
-      if constexpr (NG > 1) accumulateTile<F, 1, 0>(x, groups, i0, u, t, c[1][0], acc[1][0]);
-      if constexpr (NG > 1 && NR > 1) accumulateTile<F, 1, 1>(x, groups, i0, u, t, c[1][1], acc[1][1]);
     }
-  }
-  for (int g = 0; g < NG; g++) {
-    for (int r = 0; r < NR; r++) {
-      for (size_t m = 0; m < kTileRows; m++) {
-        _mm512_storeu_ps(out + (i0 + kTileRows * size_t(r) + m) * outStride + 16 * size_t(g), _mm512_load_ps(acc[g][r][m]));
+    if (s >= 1 && s - 1 < steps) {
+      if ((s - 1) % 2 == 0) {
+        _tile_stored(0, c[0][0], 64);
+        _tile_stored(1, c[0][1], 64);
+      } else {
+        _tile_stored(2, c[1][0], 64);
+        _tile_stored(3, c[1][1], 64);
       }
     }
+    if (s >= 2 && s - 2 < steps) {
+      accumulateTile(a0, s - 2, c[s % 2][0], acc[0]);
+      accumulateTile(a1, s - 2, c[s % 2][1], acc[1]);
+    }
   }
-}
-
-template <class F, int NG>
-void groupTiles(const typename F::Rows& x, size_t tiledRows, const uint8_t* group, size_t groupBytes, float* out, size_t outStride) {
-  size_t i0 = 0;
-  for (; i0 + 2 * kTileRows <= tiledRows; i0 += 2 * kTileRows) tileBlock<F, NG, 2>(x, group, groupBytes, i0, out, outStride);
-  if (i0 < tiledRows) tileBlock<F, NG, 1>(x, group, groupBytes, i0, out, outStride);
+  for (size_t m = 0; m < kTileRows; m++) _mm512_storeu_ps(out + m * outStride, _mm512_load_ps(acc[0][m]));
+  for (size_t m = 0; m < kTileRows; m++) _mm512_storeu_ps(out + (secondAt + m) * outStride, _mm512_load_ps(acc[1][m]));
 }
 
 template <class F>
 void matmulAmx(const typename F::Rows& x, const uint8_t* w, const MatmulRange& range) {
   const size_t tiledRows = x.rows / kTileRows * kTileRows;
   if (tiledRows > 0) {
+    thread_local std::vector<int8_t> q;
+    thread_local std::vector<float> scales;
+    tileActivations<F>(x, tiledRows, q, scales);
     configureTiles<F::kK>();
-    const size_t groupBytes = F::groupBytes(x.cols);
-    size_t r = range.rowBegin;
-    for (; r + 2 * kPackRows <= range.rowEnd; r += 2 * kPackRows) {
-      groupTiles<F, 2>(x, tiledRows, w + r / kPackRows * groupBytes, groupBytes, range.out + r, range.outStride);
+    const size_t groupBytes = F::groupBytes(x.cols), steps = F::units(x.cols) * F::kTiles;
+    thread_local std::vector<uint8_t> b;
+    thread_local std::vector<float> weightScales;
+    // Groups outside: each group is unpacked once for all activation rows.
+    for (size_t r = range.rowBegin; r < range.rowEnd; r += kPackRows) {
+      const UnpackedGroup g = unpackGroup<F>(w + r / kPackRows * groupBytes, steps, b, weightScales);
+      auto tiles = [&](size_t i0) {
+        const float* scale = scales.data() + 2 * steps * i0;
+        return TiledRows{q.data() + i0 * x.cols, scale, scale + steps * kTileRows};
+      };
+      // Row tiles in pairs; a lone last tile is paired with itself (both halves store the same values).
+      for (size_t i0 = 0; i0 < tiledRows; i0 += 2 * kTileRows) {
+        const size_t i1 = std::min(i0 + kTileRows, tiledRows - kTileRows);
+        tileRows<F>(tiles(i0), tiles(i1), g, steps, range.out + i0 * range.outStride + r, range.outStride, i1 - i0);
+      }
     }
-    if (r < range.rowEnd) groupTiles<F, 1>(x, tiledRows, w + r / kPackRows * groupBytes, groupBytes, range.out + r, range.outStride);
     _tile_release();
   }
   if (tiledRows < x.rows) {
@@ -402,6 +452,7 @@ const KernelSet& avx512AmxKernels() {
     k.matmulQ6_KPacked = matmulQ6_KPackedAmx;
     k.superBlocks = &kSuperBlocks;
     k.block32 = &kBlock32;
+    k.packedLongTasksFrom = kTileRows;
     return k;
   }();
   return kSet;

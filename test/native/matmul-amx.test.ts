@@ -7,8 +7,8 @@
 // matmulError, i.e. relative to |x row| * |w row|; a wrong scale, offset or row anywhere is far above it.
 // Row counts: 16 (one tile), 17 and 31 (a tile plus rows for the AVX-512 kernel), 64 (two pairs of
 // tiles), 130 (pairs, a lone tile and 2 rows); weight rows: odd numbers of 16-row groups, with and
-// without tail rows past the last group. On one thread the 341-row weight is split into tasks of two
-// groups (matmul.cc planPacked), so the kernel's two-group tiles run as well as its lone-group ones.
+// without tail rows past the last group, on the default threads and on one (other runs of groups per
+// kernel call, matmul.cc planPacked).
 //
 // Where the CPU (or the OS) offers no AMX the set does not exist and these tests skip, saying so.
 import assert from 'node:assert/strict';
