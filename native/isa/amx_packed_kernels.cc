@@ -17,7 +17,6 @@
 // partial tile would need its own tile configuration or a padded copy of the rows.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -327,14 +326,14 @@ UnpackedGroup unpackGroup(const uint8_t* group, size_t steps, std::vector<uint8_
   return {b.data(), scale, offset};
 }
 
-// One 16-row group x 32 activation rows (two row tiles sharing each B tile load). A tile store waits for
+// One 16-row group x NR row tiles of activations (a0, and a1 16 rows further when NR is 2; they share
+// each B tile load). A tile store waits for
 // the multiplies before it, and a vector load of what a tile store wrote waits for that store to retire,
 // so the steps are staggered: step s is multiplied into C tiles 0-1 or 2-3 (s even or odd), stored a
 // step later and converted and scaled by the vector units two steps later, while the tile unit works on
 // the next steps.
-template <class F>
-void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, size_t steps, float* out, size_t outStride,
-              size_t secondAt) {
+template <class F, int NR>
+void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, size_t steps, float* out, size_t outStride) {
   constexpr size_t kTileBytes = 16 * F::kK;
   alignas(64) int32_t c[2][2][kTileRows][16];  // [buffer][row tile]
   alignas(64) float acc[2][kTileRows][16];
@@ -357,37 +356,43 @@ void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, 
       const uint8_t* bq = g.b + s * kTileBytes;
       // (The tile numbers of the intrinsics must be literals.)
       _tile_loadd(4, a0.q + s * kTileBytes, F::kK);
-      _tile_loadd(5, a1.q + s * kTileBytes, F::kK);
+      if constexpr (NR > 1) _tile_loadd(5, a1.q + s * kTileBytes, F::kK);
       if (s % 2 == 0) {
         _tile_loadd(6, bq, 64);
         _tile_zero(0);
         _tile_dpbssd(0, 4, 6);
-        _tile_zero(1);
-        _tile_dpbssd(1, 5, 6);
+        if constexpr (NR > 1) {
+          _tile_zero(1);
+          _tile_dpbssd(1, 5, 6);
+        }
       } else {
         _tile_loadd(7, bq, 64);
         _tile_zero(2);
         _tile_dpbssd(2, 4, 7);
-        _tile_zero(3);
-        _tile_dpbssd(3, 5, 7);
+        if constexpr (NR > 1) {
+          _tile_zero(3);
+          _tile_dpbssd(3, 5, 7);
+        }
       }
     }
     if (s >= 1 && s - 1 < steps) {
       if ((s - 1) % 2 == 0) {
         _tile_stored(0, c[0][0], 64);
-        _tile_stored(1, c[0][1], 64);
+        if constexpr (NR > 1) _tile_stored(1, c[0][1], 64);
       } else {
         _tile_stored(2, c[1][0], 64);
-        _tile_stored(3, c[1][1], 64);
+        if constexpr (NR > 1) _tile_stored(3, c[1][1], 64);
       }
     }
     if (s >= 2 && s - 2 < steps) {
       accumulateTile(a0, s - 2, c[s % 2][0], acc[0]);
-      accumulateTile(a1, s - 2, c[s % 2][1], acc[1]);
+      if constexpr (NR > 1) accumulateTile(a1, s - 2, c[s % 2][1], acc[1]);
     }
   }
   for (size_t m = 0; m < kTileRows; m++) _mm512_storeu_ps(out + m * outStride, _mm512_load_ps(acc[0][m]));
-  for (size_t m = 0; m < kTileRows; m++) _mm512_storeu_ps(out + (secondAt + m) * outStride, _mm512_load_ps(acc[1][m]));
+  if constexpr (NR > 1) {
+    for (size_t m = 0; m < kTileRows; m++) _mm512_storeu_ps(out + (kTileRows + m) * outStride, _mm512_load_ps(acc[1][m]));
+  }
 }
 
 template <class F>
@@ -408,11 +413,11 @@ void matmulAmx(const typename F::Rows& x, const uint8_t* w, const MatmulRange& r
         const float* scale = scales.data() + 2 * steps * i0;
         return TiledRows{q.data() + i0 * x.cols, scale, scale + steps * kTileRows};
       };
-      // Row tiles in pairs; a lone last tile is paired with itself (both halves store the same values).
-      for (size_t i0 = 0; i0 < tiledRows; i0 += 2 * kTileRows) {
-        const size_t i1 = std::min(i0 + kTileRows, tiledRows - kTileRows);
-        tileRows<F>(tiles(i0), tiles(i1), g, steps, range.out + i0 * range.outStride + r, range.outStride, i1 - i0);
+      size_t i0 = 0;
+      for (; i0 + 2 * kTileRows <= tiledRows; i0 += 2 * kTileRows) {
+        tileRows<F, 2>(tiles(i0), tiles(i0 + kTileRows), g, steps, range.out + i0 * range.outStride + r, range.outStride);
       }
+      if (i0 < tiledRows) tileRows<F, 1>(tiles(i0), tiles(i0), g, steps, range.out + i0 * range.outStride + r, range.outStride);
     }
     _tile_release();
   }
