@@ -71,8 +71,8 @@ KQuantRows rowsFrom(const KQuantRows& x, size_t from) {
 
 // ---- formats ----
 // Each format steps along a group column in units; a unit unpacks into kTiles B tiles of K values
-// (kTiles * 16 * K signed bytes), and says for tile t of unit u:
-//   column(u, t)          where its K activation values start in a row
+// (kTiles * 16 * K signed bytes). Tile t of unit u is step s = u * kTiles + t, which pairs with the
+// activation values s * K .. s * K + K - 1 of every row; a format says for it:
 //   weightScale(g, u, t)  the 16 weight rows' scales (lane r: row r)
 //   rowScale(x, i, u, t)  activation row i's scale
 // and, with kOffset, a term weightOffset(g, u, t) * rowOffset(x, i, u, t) added to each output (Q4_K's
@@ -91,7 +91,6 @@ struct Q8_0Amx {
     const __m512i flip = _mm512_set1_epi8(char(0x80));
     for (int k = 0; k < 8; k++) _mm512_storeu_si512(b + 64 * k, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip));
   }
-  static size_t column(size_t u, int) { return u * kQKBlock; }
   static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
   static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
   static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
@@ -126,7 +125,6 @@ struct Nibble32Amx {
       _mm512_storeu_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
     }
   }
-  static size_t column(size_t u, int) { return u * kQKBlock; }
   static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
   static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
   static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
@@ -173,7 +171,6 @@ struct Q4_KLayoutAmx {
       _mm512_storeu_si512(b + 512 + 64 * k, hi);
     }
   }
-  static size_t column(size_t u, int t) { return u * 64 + 32 * size_t(t); }
   static __m512 weightScale(const uint8_t* g, size_t u, int t) {
     const uint8_t* p = g + u / 4 * kColumnBytes;
     return _mm512_mul_ps(bytesToFloats(p + kScalesAt + 16 * (2 * (u % 4) + t)), halfsToFloats(p));
@@ -226,7 +223,6 @@ struct Q6_KAmx {
       _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_and_si512(hi, high)), offset));
     }
   }
-  static size_t column(size_t u, int t) { return u * 32 + 16 * size_t(t); }
   static __m512 weightScale(const uint8_t* g, size_t u, int t) {
     const uint8_t* p = g + u / 8 * kQ6_KPackedBytes;
     const size_t j = 2 * (u % 8) + size_t(t);  // sub-block of the super-block
@@ -256,7 +252,6 @@ struct IQ4_XSAmx {
       _mm512_storeu_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
     }
   }
-  static size_t column(size_t u, int) { return u * kQKBlock; }
   static __m512 weightScale(const uint8_t* g, size_t u, int) {
     const uint8_t* p = g + u / 8 * kIQ4_XSPackedBytes;
     return _mm512_mul_ps(signedBytesToFloats(p + kIQ4_XSPackedScalesAt + 16 * (u % 8)), _mm512_loadu_ps(p));
@@ -269,34 +264,43 @@ struct IQ4_XSAmx {
 
 // ---- the tile driver ----
 
-// 16 activation rows laid out for the tile loop: for each step s (unit u, tile t), the A tile (16 rows x
-// K bytes, contiguous) and the rows' scales and offsets. A tile load from the rows in place reads 16
-// lines `cols` apart, which at power-of-two widths fall into a few cache sets and evict each other; and
-// the epilogue then reads each row's scale at a fixed offset.
+// 16 activation rows for the tile loop: the A tile of step s at q + s * stepBytes (16 rows rowBytes
+// apart), and for each step the rows' scales and offsets at fixed places for the epilogue. The quants
+// are either the rows in place (stepBytes K, rowBytes cols) or copied tile by tile (stepBytes 16 K,
+// rowBytes K): a tile load from the rows in place reads 16 lines `cols` apart, which at power-of-two
+// widths fall into a few cache sets and evict each other, so the copy pays off over enough groups.
 struct TiledRows {
   const int8_t* q;
+  size_t stepBytes, rowBytes;
   const float* scale;   // [step][16]
   const float* offset;  // [step][16] (kOffset formats)
 };
 
-// The TiledRows of rows [0, rows) (a multiple of 16), one row tile after the other.
+// Groups per kernel call from which the quants are copied tile by tile (the copy costs about as much
+// as a couple of groups' tile work).
+constexpr size_t kMinGroupsToCopy = 8;
+
+// The scales and offsets (and, with `copy`, the quants) of rows [0, rows) (a multiple of 16), one row
+// tile after the other. A format's step s always starts at column s * K.
 template <class F>
-void tileActivations(const typename F::Rows& x, size_t rows, std::vector<int8_t>& q, std::vector<float>& scales) {
-  const size_t steps = F::units(x.cols) * F::kTiles;
-  if (q.size() < rows * x.cols) q.resize(rows * x.cols);
+void tileActivations(const typename F::Rows& x, size_t rows, bool copy, std::vector<int8_t>& q, std::vector<float>& scales) {
+  const size_t steps = x.cols / F::kK;
+  if (copy && q.size() < rows * x.cols) q.resize(rows * x.cols);
   if (scales.size() < 2 * steps * rows) scales.resize(2 * steps * rows);
   for (size_t i = 0; i < rows; i++) {
     const size_t i0 = i / kTileRows * kTileRows, m = i % kTileRows;
-    int8_t* tiles = q.data() + i0 * x.cols;
     float* scale = scales.data() + 2 * steps * i0;
     float* offset = scale + steps * kTileRows;
-    const int8_t* row = x.q + i * x.cols;
     for (size_t s = 0; s < steps; s++) {
       const size_t u = s / F::kTiles;
       const int t = int(s % F::kTiles);
-      std::memcpy(tiles + (s * kTileRows + m) * F::kK, row + F::column(u, t), F::kK);
       scale[s * kTileRows + m] = F::rowScale(x, i, u, t);
       if constexpr (F::kOffset) offset[s * kTileRows + m] = F::rowOffset(x, i, u, t);
+    }
+    if (copy) {
+      int8_t* tiles = q.data() + i0 * x.cols + m * F::kK;
+      const int8_t* row = x.q + i * x.cols;
+      for (size_t s = 0; s < steps; s++) std::memcpy(tiles + s * kTileRows * F::kK, row + s * F::kK, F::kK);
     }
   }
 }
@@ -355,8 +359,8 @@ void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, 
     if (s < steps) {
       const uint8_t* bq = g.b + s * kTileBytes;
       // (The tile numbers of the intrinsics must be literals.)
-      _tile_loadd(4, a0.q + s * kTileBytes, F::kK);
-      if constexpr (NR > 1) _tile_loadd(5, a1.q + s * kTileBytes, F::kK);
+      _tile_loadd(4, a0.q + s * a0.stepBytes, a0.rowBytes);
+      if constexpr (NR > 1) _tile_loadd(5, a1.q + s * a1.stepBytes, a1.rowBytes);
       if (s % 2 == 0) {
         _tile_loadd(6, bq, 64);
         _tile_zero(0);
@@ -401,7 +405,8 @@ void matmulAmx(const typename F::Rows& x, const uint8_t* w, const MatmulRange& r
   if (tiledRows > 0) {
     thread_local std::vector<int8_t> q;
     thread_local std::vector<float> scales;
-    tileActivations<F>(x, tiledRows, q, scales);
+    const bool copy = (range.rowEnd - range.rowBegin) / kPackRows >= kMinGroupsToCopy;
+    tileActivations<F>(x, tiledRows, copy, q, scales);
     configureTiles<F::kK>();
     const size_t groupBytes = F::groupBytes(x.cols), steps = F::units(x.cols) * F::kTiles;
     thread_local std::vector<uint8_t> b;
@@ -411,7 +416,8 @@ void matmulAmx(const typename F::Rows& x, const uint8_t* w, const MatmulRange& r
       const UnpackedGroup g = unpackGroup<F>(w + r / kPackRows * groupBytes, steps, b, weightScales);
       auto tiles = [&](size_t i0) {
         const float* scale = scales.data() + 2 * steps * i0;
-        return TiledRows{q.data() + i0 * x.cols, scale, scale + steps * kTileRows};
+        if (!copy) return TiledRows{x.q + i0 * x.cols, F::kK, x.cols, scale, scale + steps * kTileRows};
+        return TiledRows{q.data() + i0 * x.cols, kTileRows * F::kK, F::kK, scale, scale + steps * kTileRows};
       };
       size_t i0 = 0;
       for (; i0 + 2 * kTileRows <= tiledRows; i0 += 2 * kTileRows) {
