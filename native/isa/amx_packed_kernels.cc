@@ -287,20 +287,23 @@ void tileActivations(const typename F::Rows& x, size_t rows, bool copy, std::vec
   const size_t steps = x.cols / F::kK;
   if (copy && q.size() < rows * x.cols) q.resize(rows * x.cols);
   if (scales.size() < 2 * steps * rows) scales.resize(2 * steps * rows);
-  for (size_t i = 0; i < rows; i++) {
-    const size_t i0 = i / kTileRows * kTileRows, m = i % kTileRows;
+  for (size_t i0 = 0; i0 < rows; i0 += kTileRows) {
     float* scale = scales.data() + 2 * steps * i0;
     float* offset = scale + steps * kTileRows;
-    for (size_t s = 0; s < steps; s++) {
-      const size_t u = s / F::kTiles;
-      const int t = int(s % F::kTiles);
-      scale[s * kTileRows + m] = F::rowScale(x, i, u, t);
-      if constexpr (F::kOffset) offset[s * kTileRows + m] = F::rowOffset(x, i, u, t);
+    for (size_t s = 0, u = 0; u < steps / F::kTiles; u++) {
+      for (int t = 0; t < F::kTiles; t++, s++) {
+        for (size_t m = 0; m < kTileRows; m++) {
+          scale[s * kTileRows + m] = F::rowScale(x, i0 + m, u, t);
+          if constexpr (F::kOffset) offset[s * kTileRows + m] = F::rowOffset(x, i0 + m, u, t);
+        }
+      }
     }
     if (copy) {
-      int8_t* tiles = q.data() + i0 * x.cols + m * F::kK;
-      const int8_t* row = x.q + i * x.cols;
-      for (size_t s = 0; s < steps; s++) std::memcpy(tiles + s * kTileRows * F::kK, row + s * F::kK, F::kK);
+      for (size_t m = 0; m < kTileRows; m++) {
+        int8_t* tiles = q.data() + i0 * x.cols + m * F::kK;
+        const int8_t* row = x.q + (i0 + m) * x.cols;
+        for (size_t s = 0; s < steps; s++) std::memcpy(tiles + s * kTileRows * F::kK, row + s * F::kK, F::kK);
+      }
     }
   }
 }
