@@ -11,8 +11,9 @@
 // accumulators after each block, as the AVX-512 kernels do per block.
 //
 // Per kernel call (a run of groups, matmul.cc makes them long: KernelSet::packedLongTasksFrom) the
-// activation rows are laid out tile by tile once, and per group the weights are unpacked once; then each
-// group meets the row tiles two at a time, the tile unit and the vector units working on staggered steps.
+// activation scales are laid out once (and the quants copied tile by tile, over enough groups), and per
+// group the weights are unpacked once; then each group meets the row tiles two at a time, the tile unit
+// and the vector units working on staggered steps.
 // Activation rows past the last whole 16 (and decode, n < 16) go to the AVX-512 packed kernel: a
 // partial tile would need its own tile configuration or a padded copy of the rows.
 #include <immintrin.h>
@@ -334,11 +335,10 @@ UnpackedGroup unpackGroup(const uint8_t* group, size_t steps, std::vector<uint8_
 }
 
 // One 16-row group x NR row tiles of activations (a0, and a1 16 rows further when NR is 2; they share
-// each B tile load). A tile store waits for
-// the multiplies before it, and a vector load of what a tile store wrote waits for that store to retire,
-// so the steps are staggered: step s is multiplied into C tiles 0-1 or 2-3 (s even or odd), stored a
-// step later and converted and scaled by the vector units two steps later, while the tile unit works on
-// the next steps.
+// each B tile load). A tile store waits for the multiplies before it, and a vector load of what a tile
+// store wrote waits for that store to retire, so the steps are staggered: step s is multiplied into C
+// tiles 0-1 or 2-3 (s even or odd), stored a step later and converted and scaled by the vector units
+// two steps later, while the tile unit works on the next steps.
 template <class F, int NR>
 void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, size_t steps, float* out, size_t outStride) {
   constexpr size_t kTileBytes = 16 * F::kK;
