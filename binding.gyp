@@ -25,7 +25,7 @@
         "native/isa/portable_block32_kernels.cc"
       ],
       "conditions": [
-        ["target_arch=='x64'", {"dependencies": ["vserve_kernels_avx2", "vserve_kernels_avx512"]}],
+        ["target_arch=='x64'", {"dependencies": ["vserve_kernels_avx2", "vserve_kernels_avx512", "vserve_kernels_amx"]}],
         ["target_arch=='arm64'", {"sources": ["native/isa/neon_kernels.cc", "native/isa/neon_kv_tiles.cc", "native/isa/neon_superblock_kernels.cc", "native/isa/neon_block32_kernels.cc"]}]
       ]
     }
@@ -46,6 +46,13 @@
           "sources": ["native/isa/avx512_kernels.cc", "native/isa/avx512_kv_tiles.cc", "native/isa/avx512_superblock_kernels.cc", "native/isa/avx512_block32_kernels.cc"],
           "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni"]}
+        },
+        {
+          "target_name": "vserve_kernels_amx",
+          "type": "static_library",
+          "sources": ["native/isa/amx_packed_kernels.cc"],
+          "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mamx-tile", "-mamx-int8"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mamx-tile", "-mamx-int8"]}
         }
       ]
     }]

@@ -3,6 +3,12 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace vserve {
 namespace {
 
@@ -11,6 +17,7 @@ const KernelSet* kernelSetFor(const std::string& isa) {
 #if defined(__x86_64__) || defined(_M_X64)
   if (isa == "avx2") return &avx2Kernels();
   if (isa == "avx512") return &avx512Kernels();
+  if (isa == "avx512-amx") return &avx512AmxKernels();
 #endif
 #if defined(__aarch64__)
   if (isa == "neon") return &neonKernels();
@@ -31,6 +38,25 @@ const KernelSet* gCurrent = nullptr;
 
 }  // namespace
 
+bool amxUsable() {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__linux__)
+  static const bool usable = [] {
+    unsigned a, b, c, d;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+    const bool tile = (d >> 24) & 1, int8 = (d >> 25) & 1;
+    if (!tile || !int8) return false;
+    // Linux hands out the 8 KiB tile data state only to processes that ask for it; without the grant
+    // the first tile instruction faults. The grant covers every thread of the process.
+    constexpr long kReqXcompPerm = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr long kXfeatureTileData = 18;  // XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureTileData) == 0;
+  }();
+  return usable;
+#else
+  return false;
+#endif
+}
+
 std::vector<std::string> supportedIsas() {
   std::vector<std::string> isas{"portable"};
 #if defined(__x86_64__) || defined(_M_X64)
@@ -41,6 +67,7 @@ std::vector<std::string> supportedIsas() {
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
       isas.push_back("avx512");
+      if (amxUsable()) isas.push_back("avx512-amx");
     }
   }
 #endif

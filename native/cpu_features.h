@@ -1,5 +1,5 @@
 // Run-time choice of the kernel set: the best ISA the CPU supports, or the one VSERVE_ISA names
-// (portable | avx2 | avx512 | neon) so tests can exercise every path on one machine.
+// (portable | avx2 | avx512 | avx512-amx | neon) so tests can exercise every path on one machine.
 #pragma once
 #include <string>
 #include <vector>
@@ -12,6 +12,8 @@ namespace vserve {
 const KernelSet& kernels();
 // ISAs this CPU can run, best last.
 std::vector<std::string> supportedIsas();
+// Whether the CPU has AMX-TILE and AMX-INT8 and the OS granted this process the tile state (asked once).
+bool amxUsable();
 // Switches the kernel set; throws std::invalid_argument when the CPU cannot run `isa`.
 void selectIsa(const std::string& isa);
 

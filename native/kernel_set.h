@@ -184,6 +184,10 @@ struct KernelSet {
   const SuperBlockKernels* superBlocks;
   // Q4_1 / Q5_0 / Q5_1 / IQ4_NL matmuls (Block32Kernels); nullptr: matmul.cc dequantizes rows instead.
   const Block32Kernels* block32;
+  // From this many activation rows on, the packed kernels want a few long runs of groups per thread
+  // rather than many short tasks: each call first lays out all activation rows for its tile loop, which
+  // only pays off over many groups (0: no such preference, as in every VSERVE_DEFINE_KERNEL_SET set).
+  size_t packedLongTasksFrom;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
@@ -195,7 +199,7 @@ struct KernelSet {
     static const KernelSet kSet{isaName,  quantizeRows, quantizeSuperRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
                                 matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
                                 readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile, expWeights, addRows, kvTileTable, superBlockTable, block32Table}; \
+                                accumulate, softmaxTile, expWeights, addRows, kvTileTable, superBlockTable, block32Table, 0}; \
     return kSet;                                                                                               \
   }
 
@@ -216,6 +220,9 @@ const Block32Kernels* avx2Block32Kernels();
 const Block32Kernels* avx512Block32Kernels();
 // The packed IQ4_NL kernel, defined next to the other packed kernels (avx512_kernels.cc).
 void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+// The AVX-512 set with AMX-INT8 tile kernels for its packed matmuls of 16 activation rows and more
+// (amx_packed_kernels.cc); only for CPUs where amxUsable() (cpu_features.h).
+const KernelSet& avx512AmxKernels();
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();

@@ -209,6 +209,8 @@ bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
     part.big = groups * 3 / 4 / threads;
     part.bigTasks = part.big > 0 ? threads : 0;
     part.small = std::max<size_t>(1, groups / (threads * 32));
+  } else if (kernels().packedLongTasksFrom != 0 && n >= kernels().packedLongTasksFrom) {
+    part.small = std::max<size_t>(1, groups / (threads * 3));  // three runs per thread still even out a late one
   } else {
     part.small = std::max<size_t>(1, std::min<size_t>(groups / (threads * 8), 4));  // compute-bound: balance
   }

@@ -128,7 +128,8 @@ struct Loops {
 Loops loopsFor(const std::string& isa) {
   Loops l;
 #if defined(__x86_64__) || defined(_M_X64)
-  if (isa == "avx512") l = {f32Avx512, int8Avx512};
+  // (avx512-amx: the probe is the AVX-512 one; its tile kernels only take prefill matmuls.)
+  if (isa == "avx512" || isa == "avx512-amx") l = {f32Avx512, int8Avx512};
   if (isa == "avx2") l = {f32Avx2, int8Avx2};
 #endif
 #if defined(__aarch64__)

@@ -17,7 +17,7 @@ import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { checkPackedAgainstRowKernel, compareIntMatmul, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
 // The ISAs whose kernel set packs Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS weights 16 rows at a time (packed_weights.h).
-const PACKED_KQUANT_ISAS = new Set(['avx512']);
+const PACKED_KQUANT_ISAS = new Set(['avx512', 'avx512-amx']);
 
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
 // The 256-value types with a packed kernel (Q3_K's, Q5_K's and IQ4_XS's row kernels are tested in matmul-superblock.test.ts).
