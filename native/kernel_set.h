@@ -190,17 +190,20 @@ struct KernelSet {
   size_t packedLongTasksFrom;
 };
 
-// Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines
-// under the standard names (quantizeRows, quantizeSuperRows, matmulQ8_0, ... readAll, softmaxTile, expWeights, addRows) in its anonymous
-// namespace, plus its optional kernels (each a function name, or nullptr where the ISA has none).
-#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,  \
-                               accumulate, kvTileTable, superBlockTable, block32Table)                         \
-  const KernelSet& accessor() {                                                                                \
-    static const KernelSet kSet{isaName,  quantizeRows, quantizeSuperRows, matmulQ8_0, matmulQ4_0, q4k,       q6k,                \
-                                matmulF32, matmulF16,    matmulBF16, dot,        axpy,      scale,             \
-                                readAll,   q8Packed,     q4Packed,   q4kPacked,  q6kPacked, scores,            \
-                                accumulate, softmaxTile, expWeights, addRows, kvTileTable, superBlockTable, block32Table, 0}; \
-    return kSet;                                                                                               \
+// Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines under
+// the standard names (quantizeRows, quantizeSuperRows, matmulQ8_0, ... readAll, softmaxTile, expWeights,
+// addRows) in its anonymous namespace, plus its optional kernels (each a function name, or nullptr where
+// the ISA has none).
+#define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,   \
+                                 accumulate, kvTileTable, superBlockTable, block32Table)                         \
+  const KernelSet& accessor() {                                                                                  \
+    static const KernelSet kSet{isaName,    quantizeRows, quantizeSuperRows, matmulQ8_0, matmulQ4_0,             \
+                                q4k,        q6k,          matmulF32,         matmulF16,  matmulBF16,             \
+                                dot,        axpy,         scale,             readAll,    q8Packed,               \
+                                q4Packed,   q4kPacked,    q6kPacked,         scores,     accumulate,             \
+                                softmaxTile, expWeights,  addRows,           kvTileTable, superBlockTable,       \
+                                block32Table, 0};                                                                \
+    return kSet;                                                                                                 \
   }
 
 const KernelSet& portableKernels();
