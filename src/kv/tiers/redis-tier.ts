@@ -11,6 +11,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { BlockTier, BlockTierStats } from './tier.js';
 import { checkTierKey } from './tier-key.js';
 import { describeStoreAddress, type StoreAddress } from './store-address.js';
+import { GuardedConnector } from './guarded-connector.js';
 
 export interface RedisTierOptions {
   /** Put before every key, so that one Redis can serve other data too (default 'vserve:kv:'). */
@@ -91,6 +92,7 @@ export class RedisTier implements BlockTier {
       username: address.username,
       password: address.password,
       tls: address.tls ? { ...options.tls } : undefined,
+      Connector: GuardedConnector,
     };
     this.cluster = address.kind === 'redis-cluster';
     if (address.kind === 'redis') {
