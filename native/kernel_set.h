@@ -221,11 +221,12 @@ const SuperBlockKernels* avx2SuperBlockKernels();
 const SuperBlockKernels* avx512SuperBlockKernels();
 const Block32Kernels* avx2Block32Kernels();
 const Block32Kernels* avx512Block32Kernels();
-// The packed IQ4_NL kernel, defined next to the other packed kernels (avx512_kernels.cc).
+// The packed IQ4_NL kernels, defined next to the other packed kernels (avx512_kernels.cc, avx2_kernels.cc).
 void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 // The AVX-512 set with AMX-INT8 tile kernels for its packed matmuls of 16 activation rows and more
 // (amx_packed_kernels.cc); only for CPUs where amxUsable() (cpu_features.h).
 const KernelSet& avx512AmxKernels();
+void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();

@@ -15,6 +15,7 @@
 #include "add_rows.h"
 #include "avx2_attention_tiles.h"
 #include "avx2_kquant_rows.h"
+#include "avx2_packed_kernels.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
 
@@ -401,7 +402,11 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 
 }  // namespace
 
-VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, scoreTile,
-                         accumulateTile, avx2KVTiles(), avx2SuperBlockKernels(), avx2Block32Kernels())
+void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulIQ4_NLPacked(x, w, range);
+}
+
+VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
+                         matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx2KVTiles(), avx2SuperBlockKernels(), avx2Block32Kernels())
 
 }  // namespace vserve

@@ -235,7 +235,8 @@ export function wideRangeActivations(rng: Rng, n: number, cols: number): Float32
 }
 
 /**
- * A packed type's matmuls on whole 16-row groups (rows 16, 35, 83: one group, groups plus a tail) against
+ * A packed type's matmuls on whole 16-row groups (rows 16, 35, 83: one group, two or five groups plus a tail;
+ * n from decode through several full 4-row activation tiles and a remainder) against
  * the reference (compareIntMatmul) and against the row kernel alone: the same weight cut into 15-row
  * matrices (fewer than a group, so never packed) gives the row kernel's result for every row. The two
  * kernels add the same products in a different order, so they agree to float rounding but not bit for bit;
@@ -254,7 +255,7 @@ export function checkPackedAgainstRowKernel(type: GGMLType, colsList: readonly n
       }
       const wn = native.createWeight('w', type, rows, cols, bytes);
       const wf = reference.toFloat32(reference.createWeight('w', type, rows, cols, bytes));
-      for (const n of [1, 2, 3, 4, 7, 9]) {
+      for (const n of [1, 2, 3, 4, 7, 9, 16, 33]) {
         const x = rng.floats(n * cols);
         compareIntMatmul(type, rows, cols, n, x, bytes);
         forEachIsa((isa) => {

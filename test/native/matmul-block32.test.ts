@@ -17,7 +17,7 @@ import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
 import { checkPackedAgainstRowKernel, compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, QUANTIZATION_TOLERANCE, reference, Rng, wideRangeActivations } from './helpers.js';
 
 // The ISAs whose kernel set packs IQ4_NL weights 16 rows at a time (packed_weights.h).
-const PACKED_IQ4_NL_ISAS = new Set(['avx512', 'avx512-amx']);
+const PACKED_IQ4_NL_ISAS = new Set(['avx2', 'avx512', 'avx512-amx']);
 
 const BLOCK32_TYPES = [GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL];
 

@@ -16,8 +16,14 @@ import { test } from 'node:test';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
 import { checkPackedAgainstRowKernel, compareIntMatmul, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
-// The ISAs whose kernel set packs Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS weights 16 rows at a time (packed_weights.h).
-const PACKED_KQUANT_ISAS = new Set(['avx512', 'avx512-amx']);
+// The ISAs whose kernel set packs each type's weights 16 rows at a time (packed_weights.h).
+const PACKING_ISAS: Partial<Record<GGMLType, ReadonlySet<string>>> = {
+  [GGMLType.Q4_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
+  [GGMLType.Q6_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
+  [GGMLType.IQ4_XS]: new Set(['avx512', 'avx512-amx']),
+  [GGMLType.Q5_K]: new Set(['avx512', 'avx512-amx']),
+  [GGMLType.Q3_K]: new Set(['avx512', 'avx512-amx']),
+};
 
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
 // The 256-value types with a packed kernel (Q3_K's, Q5_K's and IQ4_XS's row kernels are tested in matmul-superblock.test.ts).
@@ -73,6 +79,6 @@ test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow'
 // checked against the reference and against the row kernel alone (checkPackedAgainstRowKernel).
 for (const type of PACKED_KQUANTS) {
   test(`${typeName(type)} matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel`, () => {
-    checkPackedAgainstRowKernel(type, [256, 768, 2304], 256, PACKED_KQUANT_ISAS, new Rng(3200 + 100 * PACKED_KQUANTS.indexOf(type)));
+    checkPackedAgainstRowKernel(type, [256, 768, 2304], 256, PACKING_ISAS[type]!, new Rng(3200 + 100 * PACKED_KQUANTS.indexOf(type)));
   });
 }

@@ -11,7 +11,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
-import { forEachIsa, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+import { checkPackedAgainstRowKernel, compareIntMatmul, forEachIsa, halfBits, matmulError, native, randomWeightBytes, reference, Rng } from './helpers.js';
+
+// The ISAs whose kernel set packs Q8_0 and Q4_0 weights 16 rows at a time (packed_weights.h).
+const PACKING_ISAS = new Set(['avx2', 'avx512', 'avx512-amx']);
 
 const TOLERANCE: Partial<Record<GGMLType, number>> = {
   [GGMLType.F32]: 1e-5,
@@ -70,6 +73,35 @@ test('Q8_0 and Q4_0 matmuls on whole 16-row groups (packed kernels), with and wi
   const rng = new Rng(11);
   for (const type of [GGMLType.Q8_0, GGMLType.Q4_0]) {
     for (const [rows, n] of [[16, 1], [256, 1], [40, 3], [48, 6]] as const) compare(type, rows, 2048, n, rng);
+  }
+});
+
+// Whole 16-row groups take the packed kernel where the ISA has one: checked against the reference and
+// against the row kernel alone (checkPackedAgainstRowKernel), with 1, 3 and 65 blocks per row.
+for (const type of [GGMLType.Q8_0, GGMLType.Q4_0]) {
+  test(`${typeName(type)} matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel`, () => {
+    checkPackedAgainstRowKernel(type, [32, 96, 2080], 32, PACKING_ISAS, new Rng(5100 + type));
+  });
+}
+
+test('Q8_0 and Q4_0 matmuls at the extremes of the quant ranges do not saturate', () => {
+  // Q8_0 quants -128 and 127 (stored + 128 when packed: 0 and 255), Q4_0 nibbles 0 and 15, against
+  // activations of +-127 after quantization: the largest int16 pair sums the int8 dot paths can form.
+  // 22 rows: a packed group and a tail of row-kernel rows.
+  const rows = 22, cols = 256;
+  for (const type of [GGMLType.Q8_0, GGMLType.Q4_0]) {
+    const blockBytes = type === GGMLType.Q8_0 ? 34 : 18;
+    const bytes = new Uint8Array(rows * (cols / 32) * blockBytes);
+    for (let o = 0, b = 0; o < bytes.length; o += blockBytes, b++) {
+      new DataView(bytes.buffer).setUint16(o, halfBits(0.01), true);
+      // Alternating blocks of all-lowest and all-highest quants; odd rows start with the other one.
+      const highest = (b + Math.floor(b / (cols / 32))) % 2 === 0;
+      bytes.fill(type === GGMLType.Q8_0 ? (highest ? 0x7f : 0x80) : highest ? 0xff : 0x00, o + 2, o + blockBytes);
+    }
+    for (const pattern of ['ones', 'alternating'] as const) {
+      const x = new Float32Array(3 * cols).map((_, i) => (pattern === 'ones' || i % 2 === 0 ? 1 : -1) * (i < cols ? 1 : -2));
+      compareIntMatmul(type, rows, cols, 3, x, bytes);
+    }
   }
 });
 

@@ -1,0 +1,361 @@
+// The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q4_K and
+// Q6_K; included by avx2_kernels.cc only. Internal linkage, as kquant_blocks.h explains.
+//
+// A packed quant vector of 64 bytes (16 rows, dword r = 4 weights of row r) is two 256-bit halves, rows 0-7
+// and 8-15, so every int32 lane below is one weight row. Without VNNI the u8 x s8 dot is vpmaddubsw (int16
+// pair sums, saturating) then vpmaddwd; the formulations keep every pair sum within int16:
+// - Q8_0 quants are stored as q + 128, where 255 * 127 * 2 would saturate: they are flipped back to signed
+//   and take the sign trick, |w| * (x with w's sign), at most 2 * 128 * 127 per pair. The bias that
+//   SignedRows carries for the unsigned form is then not needed. IQ4_NL's grid values likewise.
+// - Q4_0 and Q4_K nibbles (0..15) go straight in as the u8 operand: a pair is at most 2 * 15 * 127, so the
+//   8 pair vectors of a block (or sub-block) add up in int16 before one vpmaddwd.
+// - Q6_K values (0..63) go in straight too: pairs of at most 2 * 63 * 127, two of which still fit in int16.
+// The K-quant kernels apply each sub-block's integer scale in vpmaddwd and convert to float once per
+// super-block: KQuantRows repeats one activation scale over a super-block's 8 blocks.
+#pragma once
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "../ggml_types.h"
+#include "../kernel_set.h"
+#include "../packed_weights.h"
+
+namespace vserve {
+namespace {
+
+// Packed weights are one sequential stream per group; reading this far ahead keeps the next columns in flight.
+constexpr size_t kPackedReadAhead = 4096;
+
+inline __m256i broadcastDword(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// Half h (rows 8h..8h+7) of the 64-byte packed vector at p.
+inline __m256i packedHalf(const uint8_t* p, int h) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * h)); }
+
+// The 8 f16 values at p as f32 (one row per lane).
+inline __m256 halfFloats(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// The 8 bytes at p (one per row) as int16 in both words of each dword lane, vpmaddwd's scale operand.
+inline __m256i scaleWords(const uint8_t* p, bool isSigned) {
+  const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  const __m256i v = isSigned ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes);
+  return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xaa);
+}
+
+// The 8 bytes at p (one per row) as f32.
+inline __m256 byteFloats(const uint8_t* p, bool isSigned) {
+  const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_cvtepi32_ps(isSigned ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes));
+}
+
+inline void readAhead(const uint8_t* p, size_t bytes) {
+  for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedReadAhead + l), _MM_HINT_T0);
+}
+
+// ---- 32-value block types: a block column is 16 f16 scales then the quants ----
+
+// Q8_0, Q4_0 and IQ4_NL (packed as Q4_0) share one tile kernel: 16 weight rows x RX activation rows from
+// i0. Per block, each row's int32 dot is finished before its one scale multiply-add.
+enum class Block32Kind { kQ8_0, kQ4_0, kIQ4_NL };
+
+template <Block32Kind kKind>
+struct PackedBlock32 {
+  static constexpr bool kEightBit = kKind == Block32Kind::kQ8_0;
+  static constexpr size_t kBlockBytes = 32 + (kEightBit ? 16 * 32 : 16 * 16);
+};
+
+template <Block32Kind kKind, int RX>
+void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  using F = PackedBlock32<kKind>;
+  const size_t blocks = x.cols / kQKBlock;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i flip = _mm256_set1_epi8(char(0x80));
+  const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues)));
+  __m256 acc[RX][2];
+  for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < blocks; b++, p += F::kBlockBytes) {
+    // Also at n = 1: AVX-512's Q8_0 kernel skips it there, but with twice the instructions per byte here,
+    // reading ahead measured faster for Q8_0 decode too.
+    readAhead(p, F::kBlockBytes);
+    const uint8_t* quants = p + 32;
+    __m256i dots[RX][2];
+    if constexpr (kKind == Block32Kind::kQ4_0) {
+      // Unsigned nibbles: int16 sums of the whole block, then -bias (8 * sum(q)) cancels the + 8.
+      __m256i pairs[RX][2];
+      for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+      for (int k = 0; k < 4; k++) {
+        __m256i lo[2], hi[2];
+        for (int h = 0; h < 2; h++) {
+          const __m256i v = packedHalf(quants + 64 * k, h);
+          lo[h] = _mm256_and_si256(v, low);
+          hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        }
+        for (int i = 0; i < RX; i++) {
+          const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKBlock;
+          const __m256i xl = broadcastDword(xq + 4 * k), xh = broadcastDword(xq + 16 + 4 * k);
+          for (int h = 0; h < 2; h++) {
+            pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xl), _mm256_maddubs_epi16(hi[h], xh)));
+          }
+        }
+      }
+      for (int i = 0; i < RX; i++) {
+        const __m256i bias = _mm256_set1_epi32(x.bias[(i0 + i) * blocks + b]);
+        for (int h = 0; h < 2; h++) dots[i][h] = _mm256_sub_epi32(_mm256_madd_epi16(pairs[i][h], ones), bias);
+      }
+    } else {
+      // Signed weights with the sign trick; the activation bias is not used.
+      for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
+      constexpr int kVectors = F::kEightBit ? 8 : 4;
+      for (int k = 0; k < kVectors; k++) {
+        // w[0..1]: the halves paired with activation dword k; w[2..3] (IQ4_NL only): with dword k + 4.
+        __m256i w[4], mag[4];
+        constexpr int kParts = F::kEightBit ? 2 : 4;
+        for (int h = 0; h < 2; h++) {
+          const __m256i v = packedHalf(quants + 64 * k, h);
+          if constexpr (F::kEightBit) {
+            w[h] = _mm256_xor_si256(v, flip);
+          } else {
+            w[h] = _mm256_shuffle_epi8(grid, _mm256_and_si256(v, low));
+            w[h + 2] = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+          }
+        }
+        for (int m = 0; m < kParts; m++) mag[m] = _mm256_abs_epi8(w[m]);
+        for (int i = 0; i < RX; i++) {
+          const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKBlock;
+          for (int m = 0; m < kParts; m++) {
+            const __m256i xv = broadcastDword(xq + 4 * k + (m >= 2 ? 16 : 0));
+            const __m256i pairs = _mm256_maddubs_epi16(mag[m], _mm256_sign_epi8(xv, w[m]));
+            dots[i][m & 1] = _mm256_add_epi32(dots[i][m & 1], _mm256_madd_epi16(pairs, ones));
+          }
+        }
+      }
+    }
+    const __m256 ws[2] = {halfFloats(p), halfFloats(p + 16)};
+    for (int i = 0; i < RX; i++) {
+      const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b]);
+      for (int h = 0; h < 2; h++) acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(ws[h], dx), acc[i][h]);
+    }
+  }
+  for (int i = 0; i < RX; i++) {
+    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
+    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
+  }
+}
+
+// ---- Q4_K: per super-block d, dmin, byte scales and mins, then 4 chunks of nibbles ----
+
+// 16 weight rows x RX activation rows from i0. Per super-block: the mins go against the activation sums
+// in f32; per sub-block, 8 vpmaddubsw summed in int16 and one vpmaddwd with the sub-block's scale give
+// int32 lanes that stay integer until the super-block ends.
+template <int RX>
+void packedQ4_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  __m256 acc[RX][2];
+  for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ4_KPackedBytes) {
+    readAhead(p, kQ4_KPackedBytes);
+    const uint8_t* scales = p + 64;
+    const uint8_t* mins = scales + 8 * kPackRows;
+    const uint8_t* quants = mins + 8 * kPackRows;
+    __m256 minSums[RX][2];  // sum over sub-blocks j of min_j * (the activation sum of j)
+    for (int i = 0; i < RX; i++) minSums[i][0] = minSums[i][1] = _mm256_setzero_ps();
+    for (int j = 0; j < 8; j++) {
+      const __m256 m[2] = {byteFloats(mins + 16 * j, false), byteFloats(mins + 16 * j + 8, false)};
+      for (int i = 0; i < RX; i++) {
+        const float* s = x.s + (i0 + i) * sums + b * 16 + 2 * j;
+        const __m256 sj = _mm256_set1_ps(s[0] + s[1]);
+        for (int h = 0; h < 2; h++) minSums[i][h] = _mm256_fmadd_ps(m[h], sj, minSums[i][h]);
+      }
+    }
+    __m256i dots[RX][2];
+    for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++, quants += 32 * kPackRows) {
+      // Sub-block 2c is in the low nibbles, 2c + 1 in the high ones.
+      for (int sub = 0; sub < 2; sub++) {
+        const uint8_t* sc = scales + 16 * (2 * c + sub);
+        const __m256i scale[2] = {scaleWords(sc, false), scaleWords(sc + 8, false)};
+        __m256i pairs[RX][2];
+        for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+          __m256i w[2];
+          for (int h = 0; h < 2; h++) {
+            const __m256i v = packedHalf(quants + 64 * k, h);
+            w[h] = _mm256_and_si256(sub == 0 ? v : _mm256_srli_epi16(v, 4), low);
+          }
+          for (int i = 0; i < RX; i++) {
+            const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c + 32 * sub + 4 * k);
+            for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
+          }
+        }
+        for (int i = 0; i < RX; i++)
+          for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
+      }
+    }
+    for (int h = 0; h < 2; h++) {
+      const __m256 d = halfFloats(p + 16 * h), dmin = halfFloats(p + 32 + 16 * h);
+      for (int i = 0; i < RX; i++) {
+        const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+        acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(d, dx), acc[i][h]);
+        acc[i][h] = _mm256_fnmadd_ps(dmin, minSums[i][h], acc[i][h]);
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) {
+    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
+    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
+  }
+}
+
+// ---- Q6_K: per super-block f32 d, int8 scales, ql nibbles and qh bit pairs ----
+
+// 16 weight rows x RX activation rows from i0. The -32 of each value goes against the activation sums in
+// f32; per run of 32 values (two sub-blocks) the 6-bit weights are merged from ql and qh, and per sub-block
+// two int16 sums of two vpmaddubsw each take the scale in vpmaddwd.
+template <int RX>
+void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m256i low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi8(0x30);
+  __m256 acc[RX][2];
+  for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ6_KPackedBytes) {
+    readAhead(p, kQ6_KPackedBytes);
+    const uint8_t* scales = p + kQ6_KPackedScalesAt;
+    __m256 offsetSums[RX][2];  // sum over sub-blocks j of scale_j * (the activation sum of j)
+    for (int i = 0; i < RX; i++) offsetSums[i][0] = offsetSums[i][1] = _mm256_setzero_ps();
+    for (int j = 0; j < 16; j++) {
+      const __m256 sc[2] = {byteFloats(scales + 16 * j, true), byteFloats(scales + 16 * j + 8, true)};
+      for (int i = 0; i < RX; i++) {
+        const __m256 sj = _mm256_set1_ps(x.s[(i0 + i) * sums + b * 16 + j]);
+        for (int h = 0; h < 2; h++) offsetSums[i][h] = _mm256_fmadd_ps(sc[h], sj, offsetSums[i][h]);
+      }
+    }
+    __m256i dots[RX][2];
+    for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
+    for (int half = 0; half < 2; half++) {
+      const uint8_t* ql = p + kQ6_KPackedLowAt + 1024 * half;
+      const uint8_t* qh = p + kQ6_KPackedHighAt + 512 * half;
+      // Run c (values 128 half + 32c ..): ql vectors 0-7 (c even) or 8-15 (c odd), low nibbles (c < 2) or
+      // high ones, and qh bits 2c, 2c + 1 moved to bits 4-5.
+      for (int c = 0; c < 4; c++) {
+        for (int sub = 0; sub < 2; sub++) {
+          const uint8_t* sc = scales + 16 * (8 * half + 2 * c + sub);
+          const __m256i scale[2] = {scaleWords(sc, true), scaleWords(sc + 8, true)};
+          for (int kk = 0; kk < 4; kk += 2) {
+            __m256i w[2][2];  // [vector k, k + 1][half of the rows]
+            for (int e = 0; e < 2; e++) {
+              const int k = 4 * sub + kk + e;
+              for (int h = 0; h < 2; h++) {
+                const __m256i l = packedHalf(ql + 64 * (8 * (c & 1) + k), h);
+                const __m256i hb = packedHalf(qh + 64 * k, h);
+                const __m256i lo = c < 2 ? _mm256_and_si256(l, low) : _mm256_and_si256(_mm256_srli_epi16(l, 4), low);
+                __m256i hi;
+                switch (c) {
+                  case 0: hi = _mm256_slli_epi16(hb, 4); break;
+                  case 1: hi = _mm256_slli_epi16(hb, 2); break;
+                  case 2: hi = hb; break;
+                  default: hi = _mm256_srli_epi16(hb, 2); break;
+                }
+                w[e][h] = _mm256_or_si256(lo, _mm256_and_si256(hi, high));
+              }
+            }
+            for (int i = 0; i < RX; i++) {
+              const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 128 * half + 32 * c + 16 * sub + 4 * kk;
+              const __m256i xa = broadcastDword(xq), xb = broadcastDword(xq + 4);
+              for (int h = 0; h < 2; h++) {
+                const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(w[0][h], xa), _mm256_maddubs_epi16(w[1][h], xb));
+                dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs, scale[h]));
+              }
+            }
+          }
+        }
+      }
+    }
+    for (int h = 0; h < 2; h++) {
+      const __m256 d = _mm256_loadu_ps(reinterpret_cast<const float*>(p) + 8 * h);
+      const __m256 offset = _mm256_mul_ps(d, _mm256_set1_ps(-32.0f));
+      for (int i = 0; i < RX; i++) {
+        const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+        acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(d, dx), acc[i][h]);
+        acc[i][h] = _mm256_fmadd_ps(offset, offsetSums[i][h], acc[i][h]);
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) {
+    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
+    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
+  }
+}
+
+// ---- the loop over groups and activation tiles ----
+
+// Activation rows in tiles of kPackedTileRows, then one of the remaining fewer.
+constexpr int kPackedTileRows = 4;
+
+template <class Tiles, int RX, class Rows>
+void packedRows(const Rows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  for (; i0 + RX <= x.rows; i0 += RX) Tiles::template tile<RX>(x, group, i0, out, outStride);
+  if constexpr (RX > 1) {
+    if (i0 < x.rows) packedRows<Tiles, RX - 1>(x, group, i0, out, outStride);
+  }
+}
+
+template <class Tiles, class Rows>
+void matmulPacked(const Rows& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t groupBytes = Tiles::groupBytes(x.cols);
+  for (size_t r = range.rowBegin; r < range.rowEnd; r += kPackRows) {
+    packedRows<Tiles, kPackedTileRows>(x, w + r / kPackRows * groupBytes, 0, range.out + r, range.outStride);
+  }
+}
+
+template <Block32Kind kKind>
+struct Block32Tiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKBlock * PackedBlock32<kKind>::kBlockBytes; }
+  template <int RX>
+  static void tile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedBlock32Tile<kKind, RX>(x, group, i0, out, outStride);
+  }
+};
+
+struct Q4_KTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ4_KPackedBytes; }
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ4_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
+struct Q6_KTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ6_KPackedBytes; }
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ6_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
+void matmulQ8_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Block32Tiles<Block32Kind::kQ8_0>>(x, w, range);
+}
+void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Block32Tiles<Block32Kind::kQ4_0>>(x, w, range);
+}
+void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Block32Tiles<Block32Kind::kIQ4_NL>>(x, w, range);
+}
+void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q4_KTiles>(x, w, range); }
+void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q6_KTiles>(x, w, range); }
+
+}  // namespace
+}  // namespace vserve
