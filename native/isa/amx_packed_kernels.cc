@@ -1,5 +1,5 @@
 // AMX-INT8 matmuls on packed weights (packed_weights.h), for prefill: the "avx512-amx" kernel set is the
-// AVX-512 set with its packed Q8_0 / Q4_0 / IQ4_NL / Q4_K / Q5_K / Q6_K / IQ4_XS kernels replaced by
+// AVX-512 set with its packed Q8_0 / Q4_0 / IQ4_NL / Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS kernels replaced by
 // these. Compiled into a static library of its own with the AMX flags; cpu_features.cc offers the set
 // only where the CPU has AMX-TILE and AMX-INT8 and the kernel granted this process the tile state.
 //
@@ -235,6 +235,42 @@ struct Q6_KAmx {
   static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512Kernels().matmulQ6_KPacked(x, w, r); }
 };
 
+// Q3_K: unit = one run t of 32 values (half h = t / 4, shift s = t % 4: values 128h + 32s..), assembled
+// as the AVX-512 kernel does (bits 2s..2s+1 of the qs bytes, bit t of the hmask bytes as bit 2: value + 4)
+// and then less 4, so the values are signed and need no offset term. Its two 16-value sub-blocks have
+// scales of their own, so each is a tile of K = 16 (tile rows 0-3, 4-7).
+struct Q3_KAmx {
+  using Rows = KQuantRows;
+  static constexpr int kK = 16, kTiles = 2;
+  static constexpr bool kOffset = false;
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ3_KPackedBytes; }
+  static size_t units(size_t cols) { return cols / kQKSuper * 8; }
+  static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
+    const uint8_t* p = g + u / 8 * kQ3_KPackedBytes;
+    const int t = int(u % 8), h = t / 4, s = t % 4;
+    const uint8_t* qs = p + kQ3_KPackedLowAt + 8 * 64 * h;
+    const uint8_t* hmask = p + kQ3_KPackedHighAt;
+    const __m512i lowBits = _mm512_set1_epi8(0x03), thirdBit = _mm512_set1_epi8(0x04), offset = _mm512_set1_epi8(4);
+    for (int k = 0; k < 8; k++) {
+      const __m512i q = _mm512_loadu_si512(qs + 64 * k);
+      const __m512i m = _mm512_loadu_si512(hmask + 64 * k);
+      // 16-bit shifts by at most 5 keep bit t within its byte.
+      const __m512i third = t <= 2 ? _mm512_slli_epi16(m, 2 - t) : _mm512_srli_epi16(m, t - 2);
+      const __m512i biased = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 2 * s), lowBits), _mm512_and_si512(third, thirdBit));
+      _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(biased, offset));
+    }
+  }
+  static __m512 weightScale(const uint8_t* g, size_t u, int t) {
+    const uint8_t* p = g + u / 8 * kQ3_KPackedBytes;
+    const size_t j = 2 * (u % 8) + size_t(t);  // sub-block of the super-block
+    return _mm512_mul_ps(signedBytesToFloats(p + kQ3_KPackedScalesAt + 16 * j), _mm512_loadu_ps(p));
+  }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+  static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512SuperBlockKernels()->matmulQ3_KPacked(x, w, r); }
+};
+
 // IQ4_XS: unit = one sub-block j (32 values) laid out as a packed Q4_0 block column; the nibbles map
 // through the codebook, and the scale is d times the sub-block's 6-bit scale - 32.
 struct IQ4_XSAmx {
@@ -441,6 +477,7 @@ void matmulIQ4_NLPackedAmx(const SignedRows& x, const uint8_t* w, const MatmulRa
 void matmulQ4_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q4_KLayoutAmx<false>>(x, w, range); }
 void matmulQ5_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q4_KLayoutAmx<true>>(x, w, range); }
 void matmulQ6_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q6_KAmx>(x, w, range); }
+void matmulQ3_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q3_KAmx>(x, w, range); }
 void matmulIQ4_XSPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<IQ4_XSAmx>(x, w, range); }
 
 }  // namespace
@@ -450,6 +487,7 @@ const KernelSet& avx512AmxKernels() {
     SuperBlockKernels s = *avx512SuperBlockKernels();
     s.matmulQ5_KPacked = matmulQ5_KPackedAmx;
     s.matmulIQ4_XSPacked = matmulIQ4_XSPackedAmx;
+    s.matmulQ3_KPacked = matmulQ3_KPackedAmx;
     return s;
   }();
   static const Block32Kernels kBlock32 = [] {

@@ -3,7 +3,7 @@
 //
 // Both kernels sum each block's int8 products exactly in int32 and then add the scaled block sums in
 // f32, so they differ only by f32 rounding: the order of those additions, and where an offset (Q4_K's
-// mins, Q6_K's -32, the packed bias) is taken out. The tolerance is ARITHMETIC_TOLERANCE (1e-5) on
+// mins, Q6_K's -32 and Q3_K's -4, the packed bias) is taken out. The tolerance is ARITHMETIC_TOLERANCE (1e-5) on
 // matmulError, i.e. relative to |x row| * |w row|; a wrong scale, offset or row anywhere is far above it.
 // Row counts: 16 (one tile), 17 and 31 (a tile plus rows for the AVX-512 kernel), 64 (two pairs of
 // tiles), 130 (pairs, a lone tile and 2 rows); weight rows: odd numbers of 16-row groups, with and
@@ -25,6 +25,7 @@ const TYPES: readonly (readonly [GGMLType, readonly number[]])[] = [
   [GGMLType.Q8_0, [96, 512]],
   [GGMLType.Q4_0, [96, 512]],
   [GGMLType.IQ4_NL, [96, 512]],
+  [GGMLType.Q3_K, [256, 768]],
   [GGMLType.Q4_K, [256, 768]],
   [GGMLType.Q5_K, [256, 768]],
   [GGMLType.Q6_K, [256, 768]],
