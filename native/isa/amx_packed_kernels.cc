@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "../ggml_types.h"
@@ -301,6 +302,12 @@ struct IQ4_XSAmx {
 
 // ---- the tile driver ----
 
+// How many consecutive steps share one activation row scale: KQuantRows carry one scale per super-block
+// (repeated per 32 values), so their tiles are summed with the weight scales alone over a super-block and
+// the row scale applied once at its end; SignedRows carry a scale per 32 values, i.e. per step.
+template <class F>
+constexpr size_t kStepsPerRowScale = std::is_same_v<typename F::Rows, KQuantRows> ? size_t(kQKSuper / F::kK) : 1;
+
 // 16 activation rows for the tile loop: the A tile of step s at q + s * stepBytes (16 rows rowBytes
 // apart), and for each step the rows' scales and offsets at fixed places for the epilogue. The quants
 // are either the rows in place (stepBytes K, rowBytes cols) or copied tile by tile (stepBytes 16 K,
@@ -330,8 +337,14 @@ void tileActivations(const typename F::Rows& x, size_t rows, bool copy, std::vec
     for (size_t s = 0, u = 0; u < steps / F::kTiles; u++) {
       for (int t = 0; t < F::kTiles; t++, s++) {
         for (size_t m = 0; m < kTileRows; m++) {
-          scale[s * kTileRows + m] = F::rowScale(x, i0 + m, u, t);
-          if constexpr (F::kOffset) offset[s * kTileRows + m] = F::rowOffset(x, i0 + m, u, t);
+          const float rs = F::rowScale(x, i0 + m, u, t);
+          scale[s * kTileRows + m] = rs;
+          if constexpr (F::kOffset) {
+            // Per-super-block row scales are applied after the offset (accumulateStep), so it is taken
+            // in their units (an all-zero super-block has scale 0 and offsets 0).
+            const float ro = F::rowOffset(x, i0 + m, u, t);
+            offset[s * kTileRows + m] = kStepsPerRowScale<F> == 1 ? ro : rs == 0.0f ? 0.0f : ro / rs;
+          }
         }
       }
     }
@@ -370,6 +383,35 @@ UnpackedGroup unpackGroup(const uint8_t* group, size_t steps, std::vector<uint8_
   return {b.data(), scale, offset};
 }
 
+// Adds one step's C tile (int32, 16 activation rows x 16 weight rows) into f32 accumulators. With one
+// row scale per step, straight into `acc`; otherwise into the run's partial sums `part` (started on the
+// run's first step), which its last step scales by the row scale into `acc`. Offsets (kOffset) are then
+// taken in units of the row scale, as tileActivations lays them out.
+template <class F, bool kFirst, bool kLast>
+inline void accumulateStep(const float* weightScale, const float* weightOffset, const float* rowScale, const float* rowOffset,
+                           const int32_t (*c)[16], float (*part)[16], float (*acc)[16]) {
+  const __m512 ws = _mm512_loadu_ps(weightScale);
+  __m512 wo = _mm512_setzero_ps();
+  if constexpr (F::kOffset) wo = _mm512_loadu_ps(weightOffset);
+#pragma GCC unroll 16
+  for (size_t m = 0; m < kTileRows; m++) {
+    const __m512 dot = _mm512_cvtepi32_ps(_mm512_load_si512(c[m]));
+    if constexpr (kStepsPerRowScale<F> == 1) {
+      __m512 v = _mm512_fmadd_ps(dot, _mm512_mul_ps(ws, _mm512_set1_ps(rowScale[m])), _mm512_load_ps(acc[m]));
+      if constexpr (F::kOffset) v = _mm512_fmadd_ps(wo, _mm512_set1_ps(rowOffset[m]), v);
+      _mm512_store_ps(acc[m], v);
+    } else {
+      __m512 v = kFirst ? _mm512_mul_ps(dot, ws) : _mm512_fmadd_ps(dot, ws, _mm512_load_ps(part[m]));
+      if constexpr (F::kOffset) v = _mm512_fmadd_ps(wo, _mm512_set1_ps(rowOffset[m]), v);
+      if constexpr (kLast) {
+        _mm512_store_ps(acc[m], _mm512_fmadd_ps(v, _mm512_set1_ps(rowScale[m]), _mm512_load_ps(acc[m])));
+      } else {
+        _mm512_store_ps(part[m], v);
+      }
+    }
+  }
+}
+
 // One 16-row group x NR row tiles of activations (a0, and a1 16 rows further when NR is 2; they share
 // each B tile load). A tile store waits for the multiplies before it, and a vector load of what a tile
 // store wrote waits for that store to retire, so the steps are staggered: step s is multiplied into C
@@ -377,21 +419,24 @@ UnpackedGroup unpackGroup(const uint8_t* group, size_t steps, std::vector<uint8_
 // two steps later, while the tile unit works on the next steps.
 template <class F, int NR>
 void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, size_t steps, float* out, size_t outStride) {
-  constexpr size_t kTileBytes = 16 * F::kK;
+  constexpr size_t kTileBytes = 16 * F::kK, kRun = kStepsPerRowScale<F>;
   alignas(64) int32_t c[2][2][kTileRows][16];  // [buffer][row tile]
   alignas(64) float acc[2][kTileRows][16];
+  alignas(64) float part[kRun > 1 ? 2 : 1][kTileRows][16];
   std::memset(acc, 0, sizeof acc);
-  auto accumulateTile = [&](const TiledRows& a, size_t s, const int32_t (*cs)[16], float (*ac)[16]) {
-    const __m512 ws = _mm512_loadu_ps(g.scale + 16 * s);
+  auto accumulateTile = [&](const TiledRows& a, size_t s, const int32_t (*cs)[16], float (*pa)[16], float (*ac)[16]) {
+    const float* ws = g.scale + 16 * s;
+    const float* wo = g.offset + 16 * s;
     const float* rs = a.scale + s * kTileRows;
-    __m512 wo = _mm512_setzero_ps();
     const float* ro = a.offset + s * kTileRows;
-    if constexpr (F::kOffset) wo = _mm512_loadu_ps(g.offset + 16 * s);
-#pragma GCC unroll 16
-    for (size_t m = 0; m < kTileRows; m++) {
-      __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cs[m])), _mm512_mul_ps(ws, _mm512_set1_ps(rs[m])), _mm512_load_ps(ac[m]));
-      if constexpr (F::kOffset) v = _mm512_fmadd_ps(wo, _mm512_set1_ps(ro[m]), v);
-      _mm512_store_ps(ac[m], v);
+    if (kRun == 1) {
+      accumulateStep<F, true, true>(ws, wo, rs, ro, cs, pa, ac);
+    } else if (s % kRun == 0) {
+      accumulateStep<F, true, false>(ws, wo, rs, ro, cs, pa, ac);
+    } else if (s % kRun == kRun - 1) {
+      accumulateStep<F, false, true>(ws, wo, rs, ro, cs, pa, ac);
+    } else {
+      accumulateStep<F, false, false>(ws, wo, rs, ro, cs, pa, ac);
     }
   };
   for (size_t s = 0; s < steps + 2; s++) {
@@ -428,8 +473,8 @@ void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, 
       }
     }
     if (s >= 2 && s - 2 < steps) {
-      accumulateTile(a0, s - 2, c[s % 2][0], acc[0]);
-      if constexpr (NR > 1) accumulateTile(a1, s - 2, c[s % 2][1], acc[1]);
+      accumulateTile(a0, s - 2, c[s % 2][0], part[0], acc[0]);
+      if constexpr (NR > 1) accumulateTile(a1, s - 2, c[s % 2][1], part[kRun > 1 ? 1 : 0], acc[1]);
     }
   }
   for (size_t m = 0; m < kTileRows; m++) _mm512_storeu_ps(out + m * outStride, _mm512_load_ps(acc[0][m]));
