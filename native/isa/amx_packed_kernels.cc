@@ -7,8 +7,10 @@
 // 16-row group, dword (k, r) at 64k + 4r holds K values 4k..4k+3 of weight row r, i.e. K/4 tile rows of
 // 16 columns x 4 bytes. A format unpacks one step of a group column (nibbles, split bits, codebooks) into
 // signed bytes in that layout; the A tile is 16 activation rows x K bytes. Every C tile (16 activation
-// rows x 16 weight rows of int32) covers one scale block, so it is converted to f32 and scaled into f32
-// accumulators after each block, as the AVX-512 kernels do per block.
+// rows x 16 weight rows of int32) covers one weight scale block, so it is converted to f32 and scaled
+// after each block, as the AVX-512 kernels do per block: by the weight and activation scales where the
+// activations have a scale per 32 values (SignedRows), by the weight scales alone where they have one
+// per super-block (KQuantRows), whose scale then multiplies the super-block's sum once.
 //
 // Per kernel call (a run of groups, matmul.cc makes them long: KernelSet::packedLongTasksFrom) the
 // activation scales are laid out once (and the quants copied tile by tile, over enough groups), and per
