@@ -1,5 +1,5 @@
 // AMX-INT8 matmuls on packed weights (packed_weights.h), for prefill: the "avx512-amx" kernel set is the
-// AVX-512 set with its packed Q8_0 / Q4_0 / IQ4_NL / Q4_K / Q5_K / Q6_K / IQ4_XS kernels replaced by
+// AVX-512 set with its packed Q8_0 / Q4_0 / IQ4_NL / Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS kernels replaced by
 // these. Compiled into a static library of its own with the AMX flags; cpu_features.cc offers the set
 // only where the CPU has AMX-TILE and AMX-INT8 and the kernel granted this process the tile state.
 //
@@ -7,8 +7,10 @@
 // 16-row group, dword (k, r) at 64k + 4r holds K values 4k..4k+3 of weight row r, i.e. K/4 tile rows of
 // 16 columns x 4 bytes. A format unpacks one step of a group column (nibbles, split bits, codebooks) into
 // signed bytes in that layout; the A tile is 16 activation rows x K bytes. Every C tile (16 activation
-// rows x 16 weight rows of int32) covers one scale block, so it is converted to f32 and scaled into f32
-// accumulators after each block, as the AVX-512 kernels do per block.
+// rows x 16 weight rows of int32) covers one weight scale block, so it is converted to f32 and scaled
+// after each block, as the AVX-512 kernels do per block: by the weight and activation scales where the
+// activations have a scale per 32 values (SignedRows), by the weight scales alone where they have one
+// per super-block (KQuantRows), whose scale then multiplies the super-block's sum once.
 //
 // Per kernel call (a run of groups, matmul.cc makes them long: KernelSet::packedLongTasksFrom) the
 // activation scales are laid out once (and the quants copied tile by tile, over enough groups), and per
@@ -19,6 +21,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "../ggml_types.h"
@@ -235,6 +238,42 @@ struct Q6_KAmx {
   static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512Kernels().matmulQ6_KPacked(x, w, r); }
 };
 
+// Q3_K: unit = one run t of 32 values (half h = t / 4, shift s = t % 4: values 128h + 32s..), assembled
+// as the AVX-512 kernel does (bits 2s..2s+1 of the qs bytes, bit t of the hmask bytes as bit 2: value + 4)
+// and then less 4, so the values are signed and need no offset term. Its two 16-value sub-blocks have
+// scales of their own, so each is a tile of K = 16 (tile rows 0-3, 4-7).
+struct Q3_KAmx {
+  using Rows = KQuantRows;
+  static constexpr int kK = 16, kTiles = 2;
+  static constexpr bool kOffset = false;
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ3_KPackedBytes; }
+  static size_t units(size_t cols) { return cols / kQKSuper * 8; }
+  static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
+    const uint8_t* p = g + u / 8 * kQ3_KPackedBytes;
+    const int t = int(u % 8), h = t / 4, s = t % 4;
+    const uint8_t* qs = p + kQ3_KPackedLowAt + 8 * 64 * h;
+    const uint8_t* hmask = p + kQ3_KPackedHighAt;
+    const __m512i lowBits = _mm512_set1_epi8(0x03), thirdBit = _mm512_set1_epi8(0x04), offset = _mm512_set1_epi8(4);
+    for (int k = 0; k < 8; k++) {
+      const __m512i q = _mm512_loadu_si512(qs + 64 * k);
+      const __m512i m = _mm512_loadu_si512(hmask + 64 * k);
+      // 16-bit shifts by at most 5 keep bit t within its byte.
+      const __m512i third = t <= 2 ? _mm512_slli_epi16(m, 2 - t) : _mm512_srli_epi16(m, t - 2);
+      const __m512i biased = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 2 * s), lowBits), _mm512_and_si512(third, thirdBit));
+      _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(biased, offset));
+    }
+  }
+  static __m512 weightScale(const uint8_t* g, size_t u, int t) {
+    const uint8_t* p = g + u / 8 * kQ3_KPackedBytes;
+    const size_t j = 2 * (u % 8) + size_t(t);  // sub-block of the super-block
+    return _mm512_mul_ps(signedBytesToFloats(p + kQ3_KPackedScalesAt + 16 * j), _mm512_loadu_ps(p));
+  }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+  static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512SuperBlockKernels()->matmulQ3_KPacked(x, w, r); }
+};
+
 // IQ4_XS: unit = one sub-block j (32 values) laid out as a packed Q4_0 block column; the nibbles map
 // through the codebook, and the scale is d times the sub-block's 6-bit scale - 32.
 struct IQ4_XSAmx {
@@ -265,6 +304,12 @@ struct IQ4_XSAmx {
 
 // ---- the tile driver ----
 
+// How many consecutive steps share one activation row scale: KQuantRows carry one scale per super-block
+// (repeated per 32 values), so their tiles are summed with the weight scales alone over a super-block and
+// the row scale applied once at its end; SignedRows carry a scale per 32 values, i.e. per step.
+template <class F>
+constexpr size_t kStepsPerRowScale = std::is_same_v<typename F::Rows, KQuantRows> ? size_t(kQKSuper / F::kK) : 1;
+
 // 16 activation rows for the tile loop: the A tile of step s at q + s * stepBytes (16 rows rowBytes
 // apart), and for each step the rows' scales and offsets at fixed places for the epilogue. The quants
 // are either the rows in place (stepBytes K, rowBytes cols) or copied tile by tile (stepBytes 16 K,
@@ -294,8 +339,14 @@ void tileActivations(const typename F::Rows& x, size_t rows, bool copy, std::vec
     for (size_t s = 0, u = 0; u < steps / F::kTiles; u++) {
       for (int t = 0; t < F::kTiles; t++, s++) {
         for (size_t m = 0; m < kTileRows; m++) {
-          scale[s * kTileRows + m] = F::rowScale(x, i0 + m, u, t);
-          if constexpr (F::kOffset) offset[s * kTileRows + m] = F::rowOffset(x, i0 + m, u, t);
+          const float rs = F::rowScale(x, i0 + m, u, t);
+          scale[s * kTileRows + m] = rs;
+          if constexpr (F::kOffset) {
+            // Per-super-block row scales are applied after the offset (accumulateStep), so it is taken
+            // in their units (an all-zero super-block has scale 0 and offsets 0).
+            const float ro = F::rowOffset(x, i0 + m, u, t);
+            offset[s * kTileRows + m] = kStepsPerRowScale<F> == 1 ? ro : rs == 0.0f ? 0.0f : ro / rs;
+          }
         }
       }
     }
@@ -334,6 +385,35 @@ UnpackedGroup unpackGroup(const uint8_t* group, size_t steps, std::vector<uint8_
   return {b.data(), scale, offset};
 }
 
+// Adds one step's C tile (int32, 16 activation rows x 16 weight rows) into f32 accumulators. With one
+// row scale per step, straight into `acc`; otherwise into the run's partial sums `part` (started on the
+// run's first step), which its last step scales by the row scale into `acc`. Offsets (kOffset) are then
+// taken in units of the row scale, as tileActivations lays them out.
+template <class F, bool kFirst, bool kLast>
+inline void accumulateStep(const float* weightScale, const float* weightOffset, const float* rowScale, const float* rowOffset,
+                           const int32_t (*c)[16], float (*part)[16], float (*acc)[16]) {
+  const __m512 ws = _mm512_loadu_ps(weightScale);
+  __m512 wo = _mm512_setzero_ps();
+  if constexpr (F::kOffset) wo = _mm512_loadu_ps(weightOffset);
+#pragma GCC unroll 16
+  for (size_t m = 0; m < kTileRows; m++) {
+    const __m512 dot = _mm512_cvtepi32_ps(_mm512_load_si512(c[m]));
+    if constexpr (kStepsPerRowScale<F> == 1) {
+      __m512 v = _mm512_fmadd_ps(dot, _mm512_mul_ps(ws, _mm512_set1_ps(rowScale[m])), _mm512_load_ps(acc[m]));
+      if constexpr (F::kOffset) v = _mm512_fmadd_ps(wo, _mm512_set1_ps(rowOffset[m]), v);
+      _mm512_store_ps(acc[m], v);
+    } else {
+      __m512 v = kFirst ? _mm512_mul_ps(dot, ws) : _mm512_fmadd_ps(dot, ws, _mm512_load_ps(part[m]));
+      if constexpr (F::kOffset) v = _mm512_fmadd_ps(wo, _mm512_set1_ps(rowOffset[m]), v);
+      if constexpr (kLast) {
+        _mm512_store_ps(acc[m], _mm512_fmadd_ps(v, _mm512_set1_ps(rowScale[m]), _mm512_load_ps(acc[m])));
+      } else {
+        _mm512_store_ps(part[m], v);
+      }
+    }
+  }
+}
+
 // One 16-row group x NR row tiles of activations (a0, and a1 16 rows further when NR is 2; they share
 // each B tile load). A tile store waits for the multiplies before it, and a vector load of what a tile
 // store wrote waits for that store to retire, so the steps are staggered: step s is multiplied into C
@@ -341,21 +421,24 @@ UnpackedGroup unpackGroup(const uint8_t* group, size_t steps, std::vector<uint8_
 // two steps later, while the tile unit works on the next steps.
 template <class F, int NR>
 void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, size_t steps, float* out, size_t outStride) {
-  constexpr size_t kTileBytes = 16 * F::kK;
+  constexpr size_t kTileBytes = 16 * F::kK, kRun = kStepsPerRowScale<F>;
   alignas(64) int32_t c[2][2][kTileRows][16];  // [buffer][row tile]
   alignas(64) float acc[2][kTileRows][16];
+  alignas(64) float part[kRun > 1 ? 2 : 1][kTileRows][16];
   std::memset(acc, 0, sizeof acc);
-  auto accumulateTile = [&](const TiledRows& a, size_t s, const int32_t (*cs)[16], float (*ac)[16]) {
-    const __m512 ws = _mm512_loadu_ps(g.scale + 16 * s);
+  auto accumulateTile = [&](const TiledRows& a, size_t s, const int32_t (*cs)[16], float (*pa)[16], float (*ac)[16]) {
+    const float* ws = g.scale + 16 * s;
+    const float* wo = g.offset + 16 * s;
     const float* rs = a.scale + s * kTileRows;
-    __m512 wo = _mm512_setzero_ps();
     const float* ro = a.offset + s * kTileRows;
-    if constexpr (F::kOffset) wo = _mm512_loadu_ps(g.offset + 16 * s);
-#pragma GCC unroll 16
-    for (size_t m = 0; m < kTileRows; m++) {
-      __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cs[m])), _mm512_mul_ps(ws, _mm512_set1_ps(rs[m])), _mm512_load_ps(ac[m]));
-      if constexpr (F::kOffset) v = _mm512_fmadd_ps(wo, _mm512_set1_ps(ro[m]), v);
-      _mm512_store_ps(ac[m], v);
+    if (kRun == 1) {
+      accumulateStep<F, true, true>(ws, wo, rs, ro, cs, pa, ac);
+    } else if (s % kRun == 0) {
+      accumulateStep<F, true, false>(ws, wo, rs, ro, cs, pa, ac);
+    } else if (s % kRun == kRun - 1) {
+      accumulateStep<F, false, true>(ws, wo, rs, ro, cs, pa, ac);
+    } else {
+      accumulateStep<F, false, false>(ws, wo, rs, ro, cs, pa, ac);
     }
   };
   for (size_t s = 0; s < steps + 2; s++) {
@@ -392,8 +475,8 @@ void tileRows(const TiledRows& a0, const TiledRows& a1, const UnpackedGroup& g, 
       }
     }
     if (s >= 2 && s - 2 < steps) {
-      accumulateTile(a0, s - 2, c[s % 2][0], acc[0]);
-      if constexpr (NR > 1) accumulateTile(a1, s - 2, c[s % 2][1], acc[1]);
+      accumulateTile(a0, s - 2, c[s % 2][0], part[0], acc[0]);
+      if constexpr (NR > 1) accumulateTile(a1, s - 2, c[s % 2][1], part[kRun > 1 ? 1 : 0], acc[1]);
     }
   }
   for (size_t m = 0; m < kTileRows; m++) _mm512_storeu_ps(out + m * outStride, _mm512_load_ps(acc[0][m]));
@@ -441,6 +524,7 @@ void matmulIQ4_NLPackedAmx(const SignedRows& x, const uint8_t* w, const MatmulRa
 void matmulQ4_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q4_KLayoutAmx<false>>(x, w, range); }
 void matmulQ5_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q4_KLayoutAmx<true>>(x, w, range); }
 void matmulQ6_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q6_KAmx>(x, w, range); }
+void matmulQ3_KPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<Q3_KAmx>(x, w, range); }
 void matmulIQ4_XSPackedAmx(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulAmx<IQ4_XSAmx>(x, w, range); }
 
 }  // namespace
@@ -450,6 +534,7 @@ const KernelSet& avx512AmxKernels() {
     SuperBlockKernels s = *avx512SuperBlockKernels();
     s.matmulQ5_KPacked = matmulQ5_KPackedAmx;
     s.matmulIQ4_XSPacked = matmulIQ4_XSPackedAmx;
+    s.matmulQ3_KPacked = matmulQ3_KPackedAmx;
     return s;
   }();
   static const Block32Kernels kBlock32 = [] {

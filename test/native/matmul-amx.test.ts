@@ -3,10 +3,10 @@
 //
 // Both kernels sum each block's int8 products exactly in int32 and then add the scaled block sums in
 // f32, so they differ only by f32 rounding: the order of those additions, and where an offset (Q4_K's
-// mins, Q6_K's -32, the packed bias) is taken out. The tolerance is ARITHMETIC_TOLERANCE (1e-5) on
+// mins, Q6_K's -32 and Q3_K's -4, the packed bias) is taken out. The tolerance is ARITHMETIC_TOLERANCE (1e-5) on
 // matmulError, i.e. relative to |x row| * |w row|; a wrong scale, offset or row anywhere is far above it.
 // Row counts: 16 (one tile), 17 and 31 (a tile plus rows for the AVX-512 kernel), 64 (two pairs of
-// tiles), 130 (pairs, a lone tile and 2 rows); weight rows: odd numbers of 16-row groups, with and
+// tiles; rows of very different magnitudes, one all zero), 130 (pairs, a lone tile and 2 rows); weight rows: odd numbers of 16-row groups, with and
 // without tail rows past the last group, on the default threads and on one: there the 405-row weight
 // (25 groups) runs as calls of 8, 8, 8 and 1 groups (matmul.cc planPacked), so both ways the kernel
 // reads activations (copied tile by tile from 8 groups on, in place below) are taken.
@@ -25,6 +25,7 @@ const TYPES: readonly (readonly [GGMLType, readonly number[]])[] = [
   [GGMLType.Q8_0, [96, 512]],
   [GGMLType.Q4_0, [96, 512]],
   [GGMLType.IQ4_NL, [96, 512]],
+  [GGMLType.Q3_K, [256, 768]],
   [GGMLType.Q4_K, [256, 768]],
   [GGMLType.Q5_K, [256, 768]],
   [GGMLType.Q6_K, [256, 768]],
@@ -51,6 +52,9 @@ for (const [type, colsList] of TYPES) {
           const wf = reference.toFloat32(reference.createWeight('w', type, rows, cols, bytes));
           for (const n of [16, 17, 31, 64, 130]) {
             const x = n === 64 ? wideRangeActivations(rng, n, cols) : rng.floats(n * cols);
+            // An all-zero row: its super-blocks' activation scale is 0 (the K-quant kernels take offsets in
+            // units of it).
+            if (n === 64) x.fill(0, 5 * cols, 6 * cols);
             const want = matmulOn('avx512', x, n, w, rows);
             const got = matmulOn(AMX, x, n, w, rows);
             const err = matmulError(got, want, x, wf, n, rows, cols);
