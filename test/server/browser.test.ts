@@ -93,6 +93,8 @@ for (const slots of [1, 16]) {
       await withBrowser(async (browser) => {
         const page = await browser.newPage();
         await page.goto(`${s.url}/`);
+        // Subscribed before the requests start, so the sample taken as each starts reaches the page.
+        await page.waitForFunction(() => Number(document.body.dataset.kvUpdates ?? 0) > 0);
         const done = Promise.all(Array.from({ length: slots }, (_, i) =>
           postJson(`${s.url}/v1/completions`, { prompt: `Story ${i}: once upon a time`, max_tokens: 40, temperature: 0 })));
         await page.waitForFunction(() => document.querySelectorAll('#slots .slot[data-state="active"] .run').length > 0);
