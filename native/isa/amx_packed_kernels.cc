@@ -27,6 +27,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
+#include "avx512_q6k_packed_runs.h"
 
 namespace vserve {
 namespace {
@@ -212,20 +213,8 @@ struct Q6_KAmx {
     const int h = int(u % 8) / 4, c = int(u % 4);
     const uint8_t* ql = p + kQ6_KPackedLowAt + 1024 * h;
     const uint8_t* qh = p + kQ6_KPackedHighAt + 512 * h;
-    const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30), offset = _mm512_set1_epi8(32);
-    for (int k = 0; k < 8; k++) {
-      const __m512i l = _mm512_loadu_si512(ql + 64 * (8 * (c & 1) + k));
-      const __m512i hb = _mm512_loadu_si512(qh + 64 * k);
-      const __m512i lo = c < 2 ? _mm512_and_si512(l, low) : _mm512_and_si512(_mm512_srli_epi16(l, 4), low);
-      __m512i hi;
-      switch (c) {
-        case 0: hi = _mm512_slli_epi16(hb, 4); break;
-        case 1: hi = _mm512_slli_epi16(hb, 2); break;
-        case 2: hi = hb; break;
-        default: hi = _mm512_srli_epi16(hb, 2); break;
-      }
-      _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_and_si512(hi, high)), offset));
-    }
+    const __m512i offset = _mm512_set1_epi8(32);
+    for (int k = 0; k < 8; k++) _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(q6kPackedRunVector(ql, qh, c, k), offset));
   }
   static __m512 weightScale(const uint8_t* g, size_t u, int t) {
     const uint8_t* p = g + u / 8 * kQ6_KPackedBytes;

@@ -17,6 +17,7 @@
 #include "add_rows.h"
 #include "avx512_attention_tiles.h"
 #include "avx512_kquant_rows.h"
+#include "avx512_q6k_packed_runs.h"
 #include "avx512_packed_q4k_tile.h"
 #include "kquant_blocks.h"
 #include "avx512_block_pair_tiles.h"
@@ -442,7 +443,6 @@ template <int RX>
 void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
   const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
-  const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
   __m512 acc[RX];
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
@@ -464,19 +464,7 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       // high ones, and qh bits 2c, 2c + 1 moved to bits 4-5.
       for (int c = 0; c < 4; c++) {
         __m512i w[8];
-        for (int k = 0; k < 8; k++) {
-          const __m512i l = _mm512_loadu_si512(ql + 64 * (8 * (c & 1) + k));
-          const __m512i hb = _mm512_loadu_si512(qh + 64 * k);
-          const __m512i lo = c < 2 ? _mm512_and_si512(l, low) : _mm512_and_si512(_mm512_srli_epi16(l, 4), low);
-          __m512i hi;
-          switch (c) {
-            case 0: hi = _mm512_slli_epi16(hb, 4); break;
-            case 1: hi = _mm512_slli_epi16(hb, 2); break;
-            case 2: hi = hb; break;
-            default: hi = _mm512_srli_epi16(hb, 2); break;
-          }
-          w[k] = _mm512_or_si512(lo, _mm512_and_si512(hi, high));
-        }
+        for (int k = 0; k < 8; k++) w[k] = q6kPackedRunVector(ql, qh, c, k);
         const int j = 8 * h + 2 * c;  // sub-blocks j (k < 4) and j + 1
         for (int i = 0; i < RX; i++) {
           const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 128 * h + 32 * c;
