@@ -1,5 +1,5 @@
-// The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q4_K and
-// Q6_K; included by avx2_kernels.cc only. Internal linkage, as kquant_blocks.h explains.
+// The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q3_K,
+// Q4_K, Q5_K, Q6_K and IQ4_XS; included by avx2_kernels.cc only. Internal linkage, as kquant_blocks.h explains.
 //
 // A packed quant vector of 64 bytes (16 rows, dword r = 4 weights of row r) is two 256-bit halves, rows 0-7
 // and 8-15, so every int32 lane below is one weight row. Without VNNI the u8 x s8 dot is vpmaddubsw (int16
@@ -10,6 +10,8 @@
 // - Q4_0 and Q4_K nibbles (0..15) go straight in as the u8 operand: a pair is at most 2 * 15 * 127, so the
 //   8 pair vectors of a block (or sub-block) add up in int16 before one vpmaddwd.
 // - Q6_K values (0..63) go in straight too: pairs of at most 2 * 63 * 127, two of which still fit in int16.
+//   Q5_K values (0..31): four pair vectors fit; Q3_K values + 4 (0..7): the four of a sub-block.
+// - IQ4_XS codebook values take the sign trick as IQ4_NL's, one pair vector per vpmaddwd.
 // The K-quant kernels apply each sub-block's integer scale in vpmaddwd and convert to float once per
 // super-block: KQuantRows repeats one activation scale over a super-block's 8 blocks.
 #pragma once
@@ -150,21 +152,26 @@ void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, flo
   }
 }
 
-// ---- Q4_K: per super-block d, dmin, byte scales and mins, then 4 chunks of nibbles ----
+// ---- Q4_K and Q5_K: per super-block d, dmin, byte scales and mins, then 4 chunks of nibbles (Q5_K: and
+// the fifth bits after them) ----
 
 // 16 weight rows x RX activation rows from i0. Per super-block: the mins go against the activation sums
-// in f32; per sub-block, 8 vpmaddubsw summed in int16 and one vpmaddwd with the sub-block's scale give
-// int32 lanes that stay integer until the super-block ends.
-template <int RX>
-void packedQ4_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+// in f32; per sub-block, runs of vpmaddubsw summed in int16 (8 for Q4_K, 4 for Q5_K) and one vpmaddwd per
+// run with the sub-block's scale give int32 lanes that stay integer until the super-block ends. Q5_K's
+// fifth bit for sub-block 2c + sub is bit 2c + sub of the qh byte in the same lane as the nibble.
+template <int RX, bool kFifthBit>
+void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  constexpr size_t kColumnBytes = kFifthBit ? kQ5_KPackedBytes : kQ4_KPackedBytes;
+  constexpr int kRun = kFifthBit ? 4 : 8;
   const size_t supers = x.cols / kQKSuper;
   const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
-  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i low = _mm256_set1_epi8(0x0f), fifth = _mm256_set1_epi8(0x10);
   __m256 acc[RX][2];
   for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const uint8_t* p = group;
-  for (size_t b = 0; b < supers; b++, p += kQ4_KPackedBytes) {
-    readAhead(p, kQ4_KPackedBytes);
+  for (size_t b = 0; b < supers; b++, p += kColumnBytes) {
+    readAhead(p, kColumnBytes);
+    const uint8_t* high = p + kQ5_KPackedHighAt;
     const uint8_t* scales = p + 64;
     const uint8_t* mins = scales + 8 * kPackRows;
     const uint8_t* quants = mins + 8 * kPackRows;
@@ -185,21 +192,30 @@ void packedQ4_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       for (int sub = 0; sub < 2; sub++) {
         const uint8_t* sc = scales + 16 * (2 * c + sub);
         const __m256i scale[2] = {scaleWords(sc, false), scaleWords(sc + 8, false)};
-        __m256i pairs[RX][2];
-        for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
-        for (int k = 0; k < 8; k++) {
-          __m256i w[2];
-          for (int h = 0; h < 2; h++) {
-            const __m256i v = packedHalf(quants + 64 * k, h);
-            w[h] = _mm256_and_si256(sub == 0 ? v : _mm256_srli_epi16(v, 4), low);
+        const int t = 2 * c + sub;  // the fifth bit's position in its qh byte
+        for (int k0 = 0; k0 < 8; k0 += kRun) {
+          __m256i pairs[RX][2];
+          for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+          for (int k = k0; k < k0 + kRun; k++) {
+            __m256i w[2];
+            for (int h = 0; h < 2; h++) {
+              const __m256i v = packedHalf(quants + 64 * k, h);
+              w[h] = _mm256_and_si256(sub == 0 ? v : _mm256_srli_epi16(v, 4), low);
+              if constexpr (kFifthBit) {
+                // 16-bit shifts by at most 4 take bit 4 of each byte from bit t of the same byte.
+                const __m256i qh = packedHalf(high + 64 * k, h);
+                const __m256i moved = t <= 4 ? _mm256_slli_epi16(qh, 4 - t) : _mm256_srli_epi16(qh, t - 4);
+                w[h] = _mm256_or_si256(w[h], _mm256_and_si256(moved, fifth));
+              }
+            }
+            for (int i = 0; i < RX; i++) {
+              const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c + 32 * sub + 4 * k);
+              for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
+            }
           }
-          for (int i = 0; i < RX; i++) {
-            const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c + 32 * sub + 4 * k);
-            for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
-          }
+          for (int i = 0; i < RX; i++)
+            for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
         }
-        for (int i = 0; i < RX; i++)
-          for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
       }
     }
     for (int h = 0; h < 2; h++) {
@@ -329,11 +345,12 @@ struct Block32Tiles {
   }
 };
 
-struct Q4_KTiles {
-  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ4_KPackedBytes; }
+template <bool kFifthBit>
+struct Q4_KLayoutTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * (kFifthBit ? kQ5_KPackedBytes : kQ4_KPackedBytes); }
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    packedQ4_KTile<RX>(x, group, i0, out, outStride);
+    packedQ4_KLayoutTile<RX, kFifthBit>(x, group, i0, out, outStride);
   }
 };
 
@@ -354,7 +371,12 @@ void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& 
 void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<Block32Tiles<Block32Kind::kIQ4_NL>>(x, w, range);
 }
-void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q4_KTiles>(x, w, range); }
+void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Q4_KLayoutTiles<false>>(x, w, range);
+}
+void matmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Q4_KLayoutTiles<true>>(x, w, range);
+}
 void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q6_KTiles>(x, w, range); }
 
 }  // namespace

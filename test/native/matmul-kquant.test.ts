@@ -21,7 +21,7 @@ const PACKING_ISAS: Partial<Record<GGMLType, ReadonlySet<string>>> = {
   [GGMLType.Q4_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.Q6_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.IQ4_XS]: new Set(['avx512', 'avx512-amx']),
-  [GGMLType.Q5_K]: new Set(['avx512', 'avx512-amx']),
+  [GGMLType.Q5_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.Q3_K]: new Set(['avx512', 'avx512-amx']),
 };
 
