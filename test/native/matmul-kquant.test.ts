@@ -13,7 +13,7 @@
 //   is f32 rounding of the scale products and the order of the f32 additions; a wrong sub-block scale,
 //   min or offset anywhere shows up far above that.
 import { test } from 'node:test';
-import { GGMLType, typeName } from '../../src/model/gguf/types.js';
+import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
 import { checkPackedAgainstRowKernel, compareIntMatmul, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
 // The ISAs whose kernel set packs each type's weights 16 rows at a time (packed_weights.h).
@@ -49,16 +49,16 @@ for (const type of KQUANTS) {
   });
 }
 
-test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow', () => {
+test('Q4_K, Q5_K and Q6_K matmuls at the extremes of the quant ranges do not overflow', () => {
   const cols = 512;
   // 6 rows: row kernels only; 22: a packed group and a tail.
-  for (const [type, rows] of KQUANTS.flatMap((t) => [[t, 6], [t, 22]] as const)) {
-    const blockBytes = type === GGMLType.Q4_K ? 144 : 210;
+  for (const [type, rows] of [...KQUANTS, GGMLType.Q5_K].flatMap((t) => [[t, 6], [t, 22]] as const)) {
+    const blockBytes = typeTraits(type)!.typeSize;
     const bytes = new Uint8Array(rows * (cols / 256) * blockBytes).fill(0xff);
     for (let o = 0; o < bytes.length; o += blockBytes) {
       const view = new DataView(bytes.buffer, o, blockBytes);
-      if (type === GGMLType.Q4_K) {
-        // Every scale and min 63, every quant 15; the last row's quants 0 (value -dmin * min).
+      if (type !== GGMLType.Q6_K) {
+        // Every scale and min 63, every quant 15 (Q5_K: 31); the last row's quants 0 (value -dmin * min).
         view.setUint16(0, halfBits(0.01), true);
         view.setUint16(2, halfBits(0.02), true);
         if (o >= (rows - 1) * (cols / 256) * blockBytes) bytes.fill(0, o + 16, o + blockBytes);
