@@ -20,9 +20,9 @@ import { checkPackedAgainstRowKernel, compareIntMatmul, halfBits, matmulError, n
 const PACKING_ISAS: Partial<Record<GGMLType, ReadonlySet<string>>> = {
   [GGMLType.Q4_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.Q6_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
-  [GGMLType.IQ4_XS]: new Set(['avx512', 'avx512-amx']),
+  [GGMLType.IQ4_XS]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.Q5_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
-  [GGMLType.Q3_K]: new Set(['avx512', 'avx512-amx']),
+  [GGMLType.Q3_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
 };
 
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
