@@ -227,6 +227,10 @@ void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const Matmu
 // (amx_packed_kernels.cc); only for CPUs where amxUsable() (cpu_features.h).
 const KernelSet& avx512AmxKernels();
 void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+// The packed Q5_K, IQ4_XS and Q3_K kernels of avx2_packed_kernels.h, for the AVX2 super-block table.
+void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+void avx2MatmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+void avx2MatmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();

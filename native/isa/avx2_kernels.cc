@@ -405,6 +405,9 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulIQ4_NLPacked(x, w, range);
 }
+void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_KPacked(x, w, range); }
+void avx2MatmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulIQ4_XSPacked(x, w, range); }
+void avx2MatmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ3_KPacked(x, w, range); }
 
 VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
                          matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx2KVTiles(), avx2SuperBlockKernels(), avx2Block32Kernels())

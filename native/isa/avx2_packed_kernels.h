@@ -1,5 +1,5 @@
-// The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q4_K and
-// Q6_K; included by avx2_kernels.cc only. Internal linkage, as kquant_blocks.h explains.
+// The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q3_K,
+// Q4_K, Q5_K, Q6_K and IQ4_XS; included by avx2_kernels.cc only. Internal linkage, as kquant_blocks.h explains.
 //
 // A packed quant vector of 64 bytes (16 rows, dword r = 4 weights of row r) is two 256-bit halves, rows 0-7
 // and 8-15, so every int32 lane below is one weight row. Without VNNI the u8 x s8 dot is vpmaddubsw (int16
@@ -10,6 +10,8 @@
 // - Q4_0 and Q4_K nibbles (0..15) go straight in as the u8 operand: a pair is at most 2 * 15 * 127, so the
 //   8 pair vectors of a block (or sub-block) add up in int16 before one vpmaddwd.
 // - Q6_K values (0..63) go in straight too: pairs of at most 2 * 63 * 127, two of which still fit in int16.
+//   Q5_K values (0..31): four pair vectors fit; Q3_K values + 4 (0..7): the four of a sub-block.
+// - IQ4_XS codebook values take the sign trick as IQ4_NL's, one pair vector per vpmaddwd.
 // The K-quant kernels apply each sub-block's integer scale in vpmaddwd and convert to float once per
 // super-block: KQuantRows repeats one activation scale over a super-block's 8 blocks.
 #pragma once
@@ -150,21 +152,26 @@ void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, flo
   }
 }
 
-// ---- Q4_K: per super-block d, dmin, byte scales and mins, then 4 chunks of nibbles ----
+// ---- Q4_K and Q5_K: per super-block d, dmin, byte scales and mins, then 4 chunks of nibbles (Q5_K: and
+// the fifth bits after them) ----
 
 // 16 weight rows x RX activation rows from i0. Per super-block: the mins go against the activation sums
-// in f32; per sub-block, 8 vpmaddubsw summed in int16 and one vpmaddwd with the sub-block's scale give
-// int32 lanes that stay integer until the super-block ends.
-template <int RX>
-void packedQ4_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+// in f32; per sub-block, runs of vpmaddubsw summed in int16 (8 for Q4_K, 4 for Q5_K) and one vpmaddwd per
+// run with the sub-block's scale give int32 lanes that stay integer until the super-block ends. Q5_K's
+// fifth bit for sub-block 2c + sub is bit 2c + sub of the qh byte in the same lane as the nibble.
+template <int RX, bool kFifthBit>
+void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  constexpr size_t kColumnBytes = kFifthBit ? kQ5_KPackedBytes : kQ4_KPackedBytes;
+  constexpr int kRun = kFifthBit ? 4 : 8;
   const size_t supers = x.cols / kQKSuper;
   const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
-  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i low = _mm256_set1_epi8(0x0f), fifth = _mm256_set1_epi8(0x10);
   __m256 acc[RX][2];
   for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const uint8_t* p = group;
-  for (size_t b = 0; b < supers; b++, p += kQ4_KPackedBytes) {
-    readAhead(p, kQ4_KPackedBytes);
+  for (size_t b = 0; b < supers; b++, p += kColumnBytes) {
+    readAhead(p, kColumnBytes);
+    const uint8_t* high = p + kQ5_KPackedHighAt;
     const uint8_t* scales = p + 64;
     const uint8_t* mins = scales + 8 * kPackRows;
     const uint8_t* quants = mins + 8 * kPackRows;
@@ -185,21 +192,30 @@ void packedQ4_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       for (int sub = 0; sub < 2; sub++) {
         const uint8_t* sc = scales + 16 * (2 * c + sub);
         const __m256i scale[2] = {scaleWords(sc, false), scaleWords(sc + 8, false)};
-        __m256i pairs[RX][2];
-        for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
-        for (int k = 0; k < 8; k++) {
-          __m256i w[2];
-          for (int h = 0; h < 2; h++) {
-            const __m256i v = packedHalf(quants + 64 * k, h);
-            w[h] = _mm256_and_si256(sub == 0 ? v : _mm256_srli_epi16(v, 4), low);
+        const int t = 2 * c + sub;  // the fifth bit's position in its qh byte
+        for (int k0 = 0; k0 < 8; k0 += kRun) {
+          __m256i pairs[RX][2];
+          for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+          for (int k = k0; k < k0 + kRun; k++) {
+            __m256i w[2];
+            for (int h = 0; h < 2; h++) {
+              const __m256i v = packedHalf(quants + 64 * k, h);
+              w[h] = _mm256_and_si256(sub == 0 ? v : _mm256_srli_epi16(v, 4), low);
+              if constexpr (kFifthBit) {
+                // 16-bit shifts by at most 4 take bit 4 of each byte from bit t of the same byte.
+                const __m256i qh = packedHalf(high + 64 * k, h);
+                const __m256i moved = t <= 4 ? _mm256_slli_epi16(qh, 4 - t) : _mm256_srli_epi16(qh, t - 4);
+                w[h] = _mm256_or_si256(w[h], _mm256_and_si256(moved, fifth));
+              }
+            }
+            for (int i = 0; i < RX; i++) {
+              const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c + 32 * sub + 4 * k);
+              for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
+            }
           }
-          for (int i = 0; i < RX; i++) {
-            const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + b * kQKSuper + 64 * c + 32 * sub + 4 * k);
-            for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
-          }
+          for (int i = 0; i < RX; i++)
+            for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
         }
-        for (int i = 0; i < RX; i++)
-          for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
       }
     }
     for (int h = 0; h < 2; h++) {
@@ -299,6 +315,133 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   }
 }
 
+// ---- IQ4_XS: per super-block f32 d, int8 scales per sub-block of 32, then 8 chunks of nibbles ----
+
+// 16 weight rows x RX activation rows from i0. Each sub-block's nibbles go through the codebook (one byte
+// shuffle per 128-bit lane) and take the sign trick; every pair vector takes the sub-block's scale in its
+// own vpmaddwd, since two pairs of up to 2 * 127 * 127 would not fit in int16.
+template <int RX>
+void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock;
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues)));
+  __m256 acc[RX][2];
+  for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kIQ4_XSPackedBytes) {
+    readAhead(p, kIQ4_XSPackedBytes);
+    const uint8_t* scales = p + kIQ4_XSPackedScalesAt;
+    const uint8_t* quants = p + kIQ4_XSPackedQuantsAt;
+    __m256i dots[RX][2];
+    for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++, quants += 16 * kPackRows) {
+      const __m256i scale[2] = {scaleWords(scales + 16 * j, true), scaleWords(scales + 16 * j + 8, true)};
+      for (int k = 0; k < 4; k++) {
+        // w[0..1]: the halves paired with activation dword k (low nibbles); w[2..3]: with dword k + 4.
+        __m256i w[4], mag[4];
+        for (int h = 0; h < 2; h++) {
+          const __m256i v = packedHalf(quants + 64 * k, h);
+          w[h] = _mm256_shuffle_epi8(grid, _mm256_and_si256(v, low));
+          w[h + 2] = _mm256_shuffle_epi8(grid, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+        }
+        for (int m = 0; m < 4; m++) mag[m] = _mm256_abs_epi8(w[m]);
+        for (int i = 0; i < RX; i++) {
+          const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + kQKBlock * j;
+          for (int m = 0; m < 4; m++) {
+            const __m256i xv = broadcastDword(xq + 4 * k + (m >= 2 ? 16 : 0));
+            const __m256i pairs = _mm256_maddubs_epi16(mag[m], _mm256_sign_epi8(xv, w[m]));
+            dots[i][m & 1] = _mm256_add_epi32(dots[i][m & 1], _mm256_madd_epi16(pairs, scale[m & 1]));
+          }
+        }
+      }
+    }
+    for (int h = 0; h < 2; h++) {
+      const __m256 d = _mm256_loadu_ps(reinterpret_cast<const float*>(p) + 8 * h);
+      for (int i = 0; i < RX; i++) {
+        const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+        acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(d, dx), acc[i][h]);
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) {
+    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
+    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
+  }
+}
+
+// ---- Q3_K: per super-block f32 d, int8 scales per sub-block of 16, 2-bit qs and hmask third bits ----
+
+// 16 weight rows x RX activation rows from i0. The -4 of each value goes against the activation sums in
+// f32, as Q6_K's -32; per run t of 32 values (half h, shift s) the 8 vectors of value + 4 are assembled
+// from qs (bits 2s..2s+1) and hmask (bit t to bit 2), and each sub-block's four vpmaddubsw are summed in
+// int16 before one vpmaddwd with its scale.
+template <int RX>
+void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m256i lowBits = _mm256_set1_epi8(0x03), thirdBit = _mm256_set1_epi8(0x04);
+  __m256 acc[RX][2];
+  for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ3_KPackedBytes) {
+    readAhead(p, kQ3_KPackedBytes);
+    const uint8_t* scales = p + kQ3_KPackedScalesAt;
+    const uint8_t* hmask = p + kQ3_KPackedHighAt;
+    __m256 offsetSums[RX][2];  // sum over sub-blocks g of scale_g * (the activation sum of g)
+    for (int i = 0; i < RX; i++) offsetSums[i][0] = offsetSums[i][1] = _mm256_setzero_ps();
+    for (int g = 0; g < 16; g++) {
+      const __m256 sc[2] = {byteFloats(scales + 16 * g, true), byteFloats(scales + 16 * g + 8, true)};
+      for (int i = 0; i < RX; i++) {
+        const __m256 sg = _mm256_set1_ps(x.s[(i0 + i) * sums + b * 16 + g]);
+        for (int h = 0; h < 2; h++) offsetSums[i][h] = _mm256_fmadd_ps(sc[h], sg, offsetSums[i][h]);
+      }
+    }
+    __m256i dots[RX][2];
+    for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
+    for (int t = 0; t < 8; t++) {
+      const int half = t / 4, s = t % 4;
+      const uint8_t* qs = p + kQ3_KPackedLowAt + 64 * 8 * half;
+      // Sub-block 2t takes vectors 0-3, 2t + 1 vectors 4-7.
+      for (int sub = 0; sub < 2; sub++) {
+        const uint8_t* sc = scales + 16 * (2 * t + sub);
+        const __m256i scale[2] = {scaleWords(sc, true), scaleWords(sc + 8, true)};
+        __m256i pairs[RX][2];
+        for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+        for (int k = 4 * sub; k < 4 * sub + 4; k++) {
+          __m256i w[2];
+          for (int h = 0; h < 2; h++) {
+            // 16-bit shifts by at most 6 (qs) and 5 (hmask) keep each byte's bits within the byte.
+            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(packedHalf(qs + 64 * k, h), 2 * s), lowBits);
+            const __m256i m = packedHalf(hmask + 64 * k, h);
+            const __m256i third = t <= 2 ? _mm256_slli_epi16(m, 2 - t) : _mm256_srli_epi16(m, t - 2);
+            w[h] = _mm256_or_si256(q, _mm256_and_si256(third, thirdBit));
+          }
+          for (int i = 0; i < RX; i++) {
+            const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + b * kQKSuper + 32 * t + 4 * k);
+            for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
+          }
+        }
+        for (int i = 0; i < RX; i++)
+          for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
+      }
+    }
+    for (int h = 0; h < 2; h++) {
+      const __m256 d = _mm256_loadu_ps(reinterpret_cast<const float*>(p) + 8 * h);
+      const __m256 offset = _mm256_mul_ps(d, _mm256_set1_ps(-4.0f));
+      for (int i = 0; i < RX; i++) {
+        const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+        acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(d, dx), acc[i][h]);
+        acc[i][h] = _mm256_fmadd_ps(offset, offsetSums[i][h], acc[i][h]);
+      }
+    }
+  }
+  for (int i = 0; i < RX; i++) {
+    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
+    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
+  }
+}
+
 // ---- the loop over groups and activation tiles ----
 
 // Activation rows in tiles of kPackedTileRows, then one of the remaining fewer.
@@ -329,11 +472,12 @@ struct Block32Tiles {
   }
 };
 
-struct Q4_KTiles {
-  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ4_KPackedBytes; }
+template <bool kFifthBit>
+struct Q4_KLayoutTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * (kFifthBit ? kQ5_KPackedBytes : kQ4_KPackedBytes); }
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    packedQ4_KTile<RX>(x, group, i0, out, outStride);
+    packedQ4_KLayoutTile<RX, kFifthBit>(x, group, i0, out, outStride);
   }
 };
 
@@ -342,6 +486,22 @@ struct Q6_KTiles {
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
     packedQ6_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
+struct IQ4_XSTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kIQ4_XSPackedBytes; }
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedIQ4_XSTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
+struct Q3_KTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ3_KPackedBytes; }
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ3_KTile<RX>(x, group, i0, out, outStride);
   }
 };
 
@@ -354,8 +514,15 @@ void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& 
 void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<Block32Tiles<Block32Kind::kIQ4_NL>>(x, w, range);
 }
-void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q4_KTiles>(x, w, range); }
+void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Q4_KLayoutTiles<false>>(x, w, range);
+}
+void matmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Q4_KLayoutTiles<true>>(x, w, range);
+}
 void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q6_KTiles>(x, w, range); }
+void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<IQ4_XSTiles>(x, w, range); }
+void matmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q3_KTiles>(x, w, range); }
 
 }  // namespace
 }  // namespace vserve

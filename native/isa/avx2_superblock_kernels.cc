@@ -5,6 +5,8 @@
 //   Q3_K: quants stored unsigned as value + 4 (0..7), signed 6-bit scales, offset -4 * d * scale.
 //   Q5_K: Q4_K's scales and mins with 5-bit quants (0..31).
 //   IQ4_XS: signed table values (sign trick in the dot), signed 6-bit scales per 32, no offsets.
+// Their kernels on weights packed 16 rows at a time (Q3_K, Q5_K, IQ4_XS) are avx2_packed_kernels.h's, next to
+// the other packed types.
 #include <immintrin.h>
 
 #include <cstring>
@@ -144,7 +146,8 @@ void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 }  // namespace
 
 const SuperBlockKernels* avx2SuperBlockKernels() {
-  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, nullptr, nullptr, nullptr};
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, avx2MatmulIQ4_XSPacked, avx2MatmulQ5_KPacked,
+                                         avx2MatmulQ3_KPacked};
   return &kKernels;
 }
 

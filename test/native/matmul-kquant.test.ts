@@ -13,16 +13,16 @@
 //   is f32 rounding of the scale products and the order of the f32 additions; a wrong sub-block scale,
 //   min or offset anywhere shows up far above that.
 import { test } from 'node:test';
-import { GGMLType, typeName } from '../../src/model/gguf/types.js';
+import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
 import { checkPackedAgainstRowKernel, compareIntMatmul, halfBits, matmulError, native, randomWeightBytes, reference, Rng, wideRangeActivations } from './helpers.js';
 
 // The ISAs whose kernel set packs each type's weights 16 rows at a time (packed_weights.h).
 const PACKING_ISAS: Partial<Record<GGMLType, ReadonlySet<string>>> = {
   [GGMLType.Q4_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.Q6_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
-  [GGMLType.IQ4_XS]: new Set(['avx512', 'avx512-amx']),
-  [GGMLType.Q5_K]: new Set(['avx512', 'avx512-amx']),
-  [GGMLType.Q3_K]: new Set(['avx512', 'avx512-amx']),
+  [GGMLType.IQ4_XS]: new Set(['avx2', 'avx512', 'avx512-amx']),
+  [GGMLType.Q5_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
+  [GGMLType.Q3_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
 };
 
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
@@ -49,23 +49,32 @@ for (const type of KQUANTS) {
   });
 }
 
-test('Q4_K and Q6_K matmuls at the extremes of the quant ranges do not overflow', () => {
+test('Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS matmuls at the extremes of the quant ranges do not overflow', () => {
   const cols = 512;
   // 6 rows: row kernels only; 22: a packed group and a tail.
-  for (const [type, rows] of KQUANTS.flatMap((t) => [[t, 6], [t, 22]] as const)) {
-    const blockBytes = type === GGMLType.Q4_K ? 144 : 210;
+  for (const [type, rows] of PACKED_KQUANTS.flatMap((t) => [[t, 6], [t, 22]] as const)) {
+    const blockBytes = typeTraits(type)!.typeSize;
     const bytes = new Uint8Array(rows * (cols / 256) * blockBytes).fill(0xff);
     for (let o = 0; o < bytes.length; o += blockBytes) {
       const view = new DataView(bytes.buffer, o, blockBytes);
-      if (type === GGMLType.Q4_K) {
-        // Every scale and min 63, every quant 15; the last row's quants 0 (value -dmin * min).
+      const lastRow = o >= (rows - 1) * (cols / 256) * blockBytes;
+      if (type === GGMLType.Q4_K || type === GGMLType.Q5_K) {
+        // Every scale and min 63, every quant 15 (Q5_K: 31); the last row's quants 0 (value -dmin * min).
         view.setUint16(0, halfBits(0.01), true);
         view.setUint16(2, halfBits(0.02), true);
-        if (o >= (rows - 1) * (cols / 256) * blockBytes) bytes.fill(0, o + 16, o + blockBytes);
-      } else {
+        if (lastRow) bytes.fill(0, o + 16, o + blockBytes);
+      } else if (type === GGMLType.Q6_K) {
         // Every quant 63 (value +31), scales -128 and 127 alternating.
         for (let j = 0; j < 16; j++) view.setInt8(192 + j, j % 2 === 0 ? -128 : 127);
         view.setUint16(208, halfBits(0.001), true);
+      } else if (type === GGMLType.Q3_K) {
+        // Every scale 31 and value +3; the last row's hmask and quants 0 (value -4).
+        view.setUint16(108, halfBits(0.01), true);
+        if (lastRow) bytes.fill(0, o, o + 96);
+      } else {
+        // IQ4_XS: every scale 31 and every value the codebook's -127, the largest magnitude.
+        view.setUint16(0, halfBits(0.001), true);
+        bytes.fill(0, o + 8, o + blockBytes);
       }
     }
     for (const pattern of ['ones', 'alternating'] as const) {
