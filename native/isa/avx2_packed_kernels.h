@@ -24,6 +24,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
+#include "packed_group_loop.h"
 
 namespace vserve {
 namespace {
@@ -59,6 +60,32 @@ inline __m256 byteFloats(const uint8_t* p, bool isSigned) {
 inline void readAhead(const uint8_t* p, size_t bytes) {
   for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedReadAhead + l), _MM_HINT_T0);
 }
+
+// Writes the 16 outputs of each of RX activation rows (two 8-lane halves of a 16-row group).
+template <int RX>
+inline void storeRows(const __m256 (&acc)[RX][2], float* out, size_t outStride) {
+  for (int i = 0; i < RX; i++) {
+    _mm256_storeu_ps(out + i * outStride, acc[i][0]);
+    _mm256_storeu_ps(out + i * outStride + 8, acc[i][1]);
+  }
+}
+
+// For the types whose values carry a constant offset (Q6_K's -32, Q3_K's -4): per activation row and row
+// half, the sum over the super-block's 16 sub-blocks of (int8 scale of the sub-block) x (the activation sum
+// of the sub-block), which the offset then multiplies once.
+template <int RX>
+inline void scaledActivationSums(const KQuantRows& x, size_t i0, size_t superBlock, const uint8_t* scales, __m256 (&out)[RX][2]) {
+  const size_t sums = x.cols / 16;
+  for (int i = 0; i < RX; i++) out[i][0] = out[i][1] = _mm256_setzero_ps();
+  for (int j = 0; j < 16; j++) {
+    const __m256 sc[2] = {byteFloats(scales + 16 * j, true), byteFloats(scales + 16 * j + 8, true)};
+    for (int i = 0; i < RX; i++) {
+      const __m256 sj = _mm256_set1_ps(x.s[(i0 + i) * sums + superBlock * 16 + j]);
+      for (int h = 0; h < 2; h++) out[i][h] = _mm256_fmadd_ps(sc[h], sj, out[i][h]);
+    }
+  }
+}
+
 
 // ---- 32-value block types: a block column is 16 f16 scales then the quants ----
 
@@ -146,10 +173,7 @@ void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, flo
       for (int h = 0; h < 2; h++) acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(ws[h], dx), acc[i][h]);
     }
   }
-  for (int i = 0; i < RX; i++) {
-    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
-    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
-  }
+  storeRows<RX>(acc, out + i0 * outStride, outStride);
 }
 
 // ---- Q4_K and Q5_K: per super-block d, dmin, byte scales and mins, then 4 chunks of nibbles (Q5_K: and
@@ -227,10 +251,7 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
       }
     }
   }
-  for (int i = 0; i < RX; i++) {
-    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
-    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
-  }
+  storeRows<RX>(acc, out + i0 * outStride, outStride);
 }
 
 // ---- Q6_K: per super-block f32 d, int8 scales, ql nibbles and qh bit pairs ----
@@ -241,7 +262,7 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
 template <int RX>
 void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
-  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const size_t blocks = x.cols / kQKBlock;
   const __m256i low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi8(0x30);
   __m256 acc[RX][2];
   for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -249,15 +270,8 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (size_t b = 0; b < supers; b++, p += kQ6_KPackedBytes) {
     readAhead(p, kQ6_KPackedBytes);
     const uint8_t* scales = p + kQ6_KPackedScalesAt;
-    __m256 offsetSums[RX][2];  // sum over sub-blocks j of scale_j * (the activation sum of j)
-    for (int i = 0; i < RX; i++) offsetSums[i][0] = offsetSums[i][1] = _mm256_setzero_ps();
-    for (int j = 0; j < 16; j++) {
-      const __m256 sc[2] = {byteFloats(scales + 16 * j, true), byteFloats(scales + 16 * j + 8, true)};
-      for (int i = 0; i < RX; i++) {
-        const __m256 sj = _mm256_set1_ps(x.s[(i0 + i) * sums + b * 16 + j]);
-        for (int h = 0; h < 2; h++) offsetSums[i][h] = _mm256_fmadd_ps(sc[h], sj, offsetSums[i][h]);
-      }
-    }
+    __m256 offsetSums[RX][2];
+    scaledActivationSums<RX>(x, i0, b, scales, offsetSums);
     __m256i dots[RX][2];
     for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
     for (int half = 0; half < 2; half++) {
@@ -309,10 +323,7 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       }
     }
   }
-  for (int i = 0; i < RX; i++) {
-    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
-    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
-  }
+  storeRows<RX>(acc, out + i0 * outStride, outStride);
 }
 
 // ---- IQ4_XS: per super-block f32 d, int8 scales per sub-block of 32, then 8 chunks of nibbles ----
@@ -364,10 +375,7 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
       }
     }
   }
-  for (int i = 0; i < RX; i++) {
-    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
-    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
-  }
+  storeRows<RX>(acc, out + i0 * outStride, outStride);
 }
 
 // ---- Q3_K: per super-block f32 d, int8 scales per sub-block of 16, 2-bit qs and hmask third bits ----
@@ -379,7 +387,7 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
 template <int RX>
 void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
-  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const size_t blocks = x.cols / kQKBlock;
   const __m256i lowBits = _mm256_set1_epi8(0x03), thirdBit = _mm256_set1_epi8(0x04);
   __m256 acc[RX][2];
   for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -388,15 +396,8 @@ void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
     readAhead(p, kQ3_KPackedBytes);
     const uint8_t* scales = p + kQ3_KPackedScalesAt;
     const uint8_t* hmask = p + kQ3_KPackedHighAt;
-    __m256 offsetSums[RX][2];  // sum over sub-blocks g of scale_g * (the activation sum of g)
-    for (int i = 0; i < RX; i++) offsetSums[i][0] = offsetSums[i][1] = _mm256_setzero_ps();
-    for (int g = 0; g < 16; g++) {
-      const __m256 sc[2] = {byteFloats(scales + 16 * g, true), byteFloats(scales + 16 * g + 8, true)};
-      for (int i = 0; i < RX; i++) {
-        const __m256 sg = _mm256_set1_ps(x.s[(i0 + i) * sums + b * 16 + g]);
-        for (int h = 0; h < 2; h++) offsetSums[i][h] = _mm256_fmadd_ps(sc[h], sg, offsetSums[i][h]);
-      }
-    }
+    __m256 offsetSums[RX][2];
+    scaledActivationSums<RX>(x, i0, b, scales, offsetSums);
     __m256i dots[RX][2];
     for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
     for (int t = 0; t < 8; t++) {
@@ -436,31 +437,17 @@ void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       }
     }
   }
-  for (int i = 0; i < RX; i++) {
-    _mm256_storeu_ps(out + (i0 + i) * outStride, acc[i][0]);
-    _mm256_storeu_ps(out + (i0 + i) * outStride + 8, acc[i][1]);
-  }
+  storeRows<RX>(acc, out + i0 * outStride, outStride);
 }
 
 // ---- the loop over groups and activation tiles ----
 
-// Activation rows in tiles of kPackedTileRows, then one of the remaining fewer.
+// Activation rows in tiles of kPackedTileRows, then one of the remaining fewer (packed_group_loop.h).
 constexpr int kPackedTileRows = 4;
-
-template <class Tiles, int RX, class Rows>
-void packedRows(const Rows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  for (; i0 + RX <= x.rows; i0 += RX) Tiles::template tile<RX>(x, group, i0, out, outStride);
-  if constexpr (RX > 1) {
-    if (i0 < x.rows) packedRows<Tiles, RX - 1>(x, group, i0, out, outStride);
-  }
-}
 
 template <class Tiles, class Rows>
 void matmulPacked(const Rows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t groupBytes = Tiles::groupBytes(x.cols);
-  for (size_t r = range.rowBegin; r < range.rowEnd; r += kPackRows) {
-    packedRows<Tiles, kPackedTileRows>(x, w + r / kPackRows * groupBytes, 0, range.out + r, range.outStride);
-  }
+  packedGroups<Tiles, kPackedTileRows>(x, w, Tiles::groupBytes(x.cols), range);
 }
 
 template <Block32Kind kKind>

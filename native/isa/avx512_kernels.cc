@@ -17,6 +17,7 @@
 #include "add_rows.h"
 #include "avx512_attention_tiles.h"
 #include "avx512_kquant_rows.h"
+#include "packed_group_loop.h"
 #include "avx512_q6k_packed_runs.h"
 #include "avx512_packed_q4k_tile.h"
 #include "kquant_blocks.h"
@@ -387,22 +388,10 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-// Every packed format runs the same way: for each 16-row group, tiles of 4 activation rows, then one of
-// the remaining 1-3. A format's Tiles policy gives its group size and its tile kernel.
-template <class Tiles, int RX, class Rows>
-void packedRows(const Rows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  for (; i0 + RX <= x.rows; i0 += RX) Tiles::template tile<RX>(x, group, i0, out, outStride);
-  if constexpr (RX > 1) {
-    if (i0 < x.rows) packedRows<Tiles, RX - 1>(x, group, i0, out, outStride);
-  }
-}
-
+// Every packed format runs the same group loop (packed_group_loop.h): tiles of 4 activation rows.
 template <class Tiles, class Rows>
 void matmulPacked(const Rows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t groupBytes = Tiles::groupBytes(x.cols);
-  for (size_t r = range.rowBegin; r < range.rowEnd; r += 16) {
-    packedRows<Tiles, 4>(x, w + r / 16 * groupBytes, 0, range.out + r, range.outStride);
-  }
+  packedGroups<Tiles, 4>(x, w, Tiles::groupBytes(x.cols), range);
 }
 
 template <class F>

@@ -16,6 +16,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
+#include "packed_group_loop.h"
 #include "../superblock_unpack.h"
 #include "avx512_kquant_rows.h"
 #include "avx512_packed_q4k_tile.h"
@@ -326,21 +327,10 @@ struct Q3_KTiles {
   }
 };
 
-// One group: tiles of 4 activation rows, then one of the remaining 1-3.
-template <class Tiles, int RX>
-void packedRows(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-  for (; i0 + RX <= x.rows; i0 += RX) Tiles::template tile<RX>(x, group, i0, out, outStride);
-  if constexpr (RX > 1) {
-    if (i0 < x.rows) packedRows<Tiles, RX - 1>(x, group, i0, out, outStride);
-  }
-}
-
+// The group loop of every packed format (packed_group_loop.h): tiles of 4 activation rows.
 template <class Tiles>
 void matmulPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t groupBytes = x.cols / kQKSuper * Tiles::kColumnBytes;
-  for (size_t r = range.rowBegin; r < range.rowEnd; r += kPackRows) {
-    packedRows<Tiles, 4>(x, w + r / kPackRows * groupBytes, 0, range.out + r, range.outStride);
-  }
+  packedGroups<Tiles, 4>(x, w, x.cols / kQKSuper * Tiles::kColumnBytes, range);
 }
 
 void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<IQ4_XSTiles>(x, w, range); }
