@@ -13,6 +13,7 @@ import { canEnd, cost, initialState, stepAll, type JsonState } from '../../src/c
 import { compileResponseFormat, type Schema } from '../../src/constrained/json-schema.js';
 import { Rng } from '../../src/engine/rng.js';
 import { satisfies } from './schema-validator.js';
+import { walkDocument } from './automaton-walk.js';
 
 const compile = (schema: unknown) => compileResponseFormat({ type: 'json_schema', schema, strict: true });
 const bytesOf = (s: string) => new TextEncoder().encode(s);
@@ -59,24 +60,7 @@ const SCHEMAS: Record<string, object> = {
 const ALPHABET = [...bytesOf('{}[]",:-0123456789 tfnrulsaebvkidx\\D8'), 0xc3, 0xa9, 0xe2, 0x98, 0x83, 0xf0, 0x9f, 0x80];
 
 /** A random document written byte by byte under the automaton, within `budget` bytes. */
-function walk(schema: Schema, rng: Rng, budget: number): string {
-  const out: number[] = [];
-  let states: JsonState[] = [initialState(schema)];
-  for (let left = budget; ; left--) {
-    const ending = states.some(canEnd);
-    const options: [number, JsonState[]][] = [];
-    for (const b of ALPHABET) {
-      const next = stepAll(states, b);
-      if (next.length > 0 && Math.min(...next.map(cost)) <= left - 1) options.push([b, next]);
-    }
-    if (ending && (options.length === 0 || rng.next() < 0.1)) break;
-    assert.ok(options.length > 0, `dead end after ${JSON.stringify(new TextDecoder().decode(new Uint8Array(out)))} with ${left} bytes left`);
-    const [b, next] = options[Math.floor(rng.next() * options.length)]!;
-    out.push(b);
-    states = next;
-  }
-  return new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(out));
-}
+const walk = (schema: Schema, rng: Rng, budget: number) => walkDocument(schema, ALPHABET, rng, budget);
 
 function parses(text: string): { ok: true; v: unknown } | { ok: false } {
   try {

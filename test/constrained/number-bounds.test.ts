@@ -13,6 +13,7 @@ import { compileResponseFormat, type Schema } from '../../src/constrained/json-s
 import { exactValue, midpoint, nextDown, nextUp, type Decimal } from '../../src/constrained/exact-decimal.js';
 import { Rng } from '../../src/engine/rng.js';
 import { satisfies } from './schema-validator.js';
+import { walkDocument } from './automaton-walk.js';
 
 const compile = (schema: unknown) => compileResponseFormat({ type: 'json_schema', schema, strict: true });
 const bytesOf = (s: string) => new TextEncoder().encode(s);
@@ -185,24 +186,7 @@ const SCHEMAS: Record<string, { raw: object; walks: number }> = {
 const ALPHABET = [...bytesOf('{}[]",:-+.eE0123456789 nulpricedsotaf')];
 
 /** A random document written byte by byte under the automaton, within `budget` bytes. */
-function walk(schema: Schema, rng: Rng, budget: number): string {
-  const out: number[] = [];
-  let states: JsonState[] = [initialState(schema)];
-  for (let left = budget; ; left--) {
-    const ending = states.some(canEnd);
-    const options: [number, JsonState[]][] = [];
-    for (const b of ALPHABET) {
-      const next = stepAll(states, b);
-      if (next.length > 0 && least(next) <= left - 1) options.push([b, next]);
-    }
-    if (ending && (options.length === 0 || rng.next() < 0.1)) break;
-    assert.ok(options.length > 0, `dead end after ${JSON.stringify(new TextDecoder().decode(new Uint8Array(out)))} with ${left} bytes left`);
-    const [b, next] = options[Math.floor(rng.next() * options.length)]!;
-    out.push(b);
-    states = next;
-  }
-  return new TextDecoder().decode(new Uint8Array(out));
-}
+const walk = (schema: Schema, rng: Rng, budget: number) => walkDocument(schema, ALPHABET, rng, budget);
 
 test('random walks under bounded schemas never dead-end, fit their budget, write no exponent and satisfy the schema', () => {
   for (const [name, { raw, walks }] of Object.entries(SCHEMAS)) {
