@@ -25,6 +25,15 @@ function grow(kv: KVCacheManager, slot: number, tokens: number): void {
   assert.equal(kv.step(lens).ok, true);
 }
 
+/** Slot a with 3 pages and 8 rows, and slot d sharing all of them as its prefix (no prefix cache). */
+function sharingPair(kv: KVCacheManager): [number, number] {
+  const a = kv.allocSlot()!;
+  grow(kv, a, 3 * ROWS + 8);
+  const d = kv.allocSlot()!;
+  assert.equal(kv.sharePrefix(a, d, 3 * ROWS + 8).ok, true);
+  return [a, d];
+}
+
 function slotOf(kv: KVCacheManager, slot: number): SlotStats {
   const s = kv.stats().slots.find((x) => x.slot === slot);
   assert.ok(s, `slot ${slot} is in the stats`);
@@ -115,10 +124,7 @@ for (const kind of ['virtual', 'paged'] as const) {
   test(`${kind}: a shared prefix without the cache is shared on both slots; the copied partial page is not`, { skip }, () => {
     const kv = make(kind);
     try {
-      const a = kv.allocSlot()!;
-      grow(kv, a, 3 * ROWS + 8);
-      const d = kv.allocSlot()!;
-      assert.equal(kv.sharePrefix(a, d, 3 * ROWS + 8).ok, true);
+      const [a, d] = sharingPair(kv);
       assert.deepEqual(slotOf(kv, a).pageRuns, [shared(3), own(1)]);
       assert.deepEqual(slotOf(kv, d).pageRuns, [shared(3), own(1)]);
       assert.equal(slotOf(kv, d).sharedPages, 3 * RANGES);
@@ -130,10 +136,7 @@ for (const kind of ['virtual', 'paged'] as const) {
   test(`${kind}: compaction counts the rows it dropped per slot, and what it wrote into stops being shared`, { skip }, () => {
     const kv = make(kind);
     try {
-      const a = kv.allocSlot()!;
-      grow(kv, a, 3 * ROWS + 8);
-      const d = kv.allocSlot()!;
-      assert.equal(kv.sharePrefix(a, d, 3 * ROWS + 8).ok, true);
+      const [a, d] = sharingPair(kv);
       // d keeps 150 rows: layer 0 keeps its first 150 in place; layer 1 keeps rows 0..63 and moves rows
       // 100..185 down into pages 1 and 2, so those pages of layer 1 are written.
       const identity = Int32Array.from({ length: 150 }, (_, i) => i);
