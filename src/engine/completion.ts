@@ -121,7 +121,7 @@ export class Completion {
   private readonly sampler: Sampler;
   private readonly stop: StopMatcher;
   private readonly detok: { push(id: number): string; flush(): string };
-  private readonly constraint: JsonConstraint | TriggeredConstraint | undefined;
+  private readonly constraint: OutputConstraint | undefined;
   private finish: FinishReason | undefined;
   /** Characters decoded so far, and how many of them the stop matcher has let out. */
   private decoded = 0;
@@ -159,7 +159,7 @@ export class Completion {
       return undefined;
     }
     this.generated.push(pick.token);
-    const piece = this.detok.push(pick.token) + (this.constraint instanceof TriggeredConstraint ? this.constraint.controlText(pick.token) : '');
+    const piece = this.detok.push(pick.token) + (this.constraint?.controlText?.(pick.token) ?? '');
     if (this.params.logprobs) this.held.push({ entry: pick, start: this.decoded, end: this.decoded + piece.length });
     this.decoded += piece.length;
     const out = this.stop.push(piece);
@@ -200,7 +200,16 @@ export class Completion {
   }
 }
 
-function outputConstraint(tokenizer: GenerationTokenizer, params: RequestParams, maxTokens: number): JsonConstraint | TriggeredConstraint | undefined {
+/** What a Completion asks of the constraint on its output (response_format or tool calls). */
+interface OutputConstraint {
+  /** The tokens allowed next, with `left` tokens of budget. */
+  allowed(left: number): Uint8Array;
+  advance(id: number): void;
+  /** Text a token adds besides its bytes (a control token that marks a tool call). */
+  controlText?(id: number): string;
+}
+
+function outputConstraint(tokenizer: GenerationTokenizer, params: RequestParams, maxTokens: number): OutputConstraint | undefined {
   const { responseFormat, triggeredFormat } = params;
   if (responseFormat === undefined && triggeredFormat === undefined) return undefined;
   if (responseFormat !== undefined && triggeredFormat !== undefined) {
