@@ -151,8 +151,13 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
   const float perBin = kBins / kSpan;
   // Weights need a shift >= the max (or they overflow), which a true log-sum-exp is.
   const float shift = std::max(float(lse), max);
-  std::vector<double> mass(kBins + 1, 0.0);
-  std::vector<uint16_t> bins(x.length);
+  // Kept per thread: a sample per token would otherwise allocate a vocabulary-sized array each time.
+  thread_local std::vector<double> mass;
+  thread_local std::vector<uint16_t> bins;
+  thread_local std::vector<float> edge;
+  mass.assign(kBins + 1, 0.0);
+  bins.resize(x.length);
+  edge.clear();
   float e[kChunk];
   const KernelSet& k = kernels();
   for (size_t at = 0; at < x.length; at += kChunk) {
@@ -171,7 +176,6 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
     run += mass[size_t(bin)];
   }
   // The edge bin's values, found sixteen bins at a time (few blocks hold one).
-  std::vector<float> edge;
   const uint16_t wanted = uint16_t(bin);
   constexpr size_t kLanes = 16;
   for (size_t at = 0; at < x.length; at += kLanes) {
