@@ -6,12 +6,11 @@
 // down, calls reject at once (no offline queue) instead of waiting for a reconnect; a slow Redis is cut off
 // after the command timeout; a connection on which nothing arrives is dropped; reconnects go on forever with
 // exponential backoff. One line is logged when an outage starts and one when it ends, not one per call.
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { createClient, createCluster, RESP_TYPES, type RedisClientOptions } from '@redis/client';
 import type { ConnectionOptions } from 'node:tls';
 import type { BlockTier, BlockTierStats } from './tier.js';
 import { checkTierKey } from './tier-key.js';
 import { describeStoreAddress, type StoreAddress } from './store-address.js';
-import { GuardedConnector } from './guarded-connector.js';
 
 export interface RedisTierOptions {
   /** Put before every key, so that one Redis can serve other data too (default 'vserve:kv:'). */
@@ -31,10 +30,11 @@ export interface RedisTierOptions {
   /** Longest wait between reconnect attempts (default 5000 ms): how soon a Redis that came back is used. */
   maxReconnectDelayMs?: number;
   /**
-   * A connection that gets no byte for this long while calls are waiting is dropped and reconnected
-   * (default 5000 ms, or four command timeouts if that is longer): it catches a host that vanished without
-   * closing the connection, which TCP alone would notice only after many minutes. It must exceed the
-   * command timeout, so that a merely slow server is not cut off.
+   * A connection that carries no byte for this long is dropped and reconnected (default 5000 ms, or four
+   * command timeouts if that is longer). An idle connection is pinged every half of this, so only one whose
+   * pings go unanswered falls silent: a host that vanished without closing the connection, which TCP alone
+   * would notice only after many minutes. It must exceed the command timeout, so that a merely slow server
+   * is not cut off.
    */
   silentConnectionMs?: number;
   /** Extra TLS settings for rediss:// (a private CA, a client certificate). */
@@ -52,19 +52,35 @@ function checkPositive(name: string, value: number): number {
   return value;
 }
 
+/** The commands the tier sends, with bulk replies as Buffers: the same on one server and on a cluster. */
+interface BlockCommands {
+  exists(key: string): Promise<number>;
+  get(key: string): Promise<Buffer | null>;
+  set(key: string, value: Buffer): Promise<unknown>;
+}
+
+/**
+ * Values a get() keeps in flight. One at a time leaves the connection idle between replies; a whole
+ * prompt's blocks at once queue megabytes of replies in the socket, which reads slower than a short window.
+ */
+const GETS_IN_FLIGHT = 2;
+
 export class RedisTier implements BlockTier {
   readonly name = 'redis';
   readonly keyPrefix: string;
   readonly commandTimeoutMs: number;
-  private readonly client: Redis | Cluster;
-  private readonly cluster: boolean;
+  private readonly commands: BlockCommands;
+  private readonly connection: { close(): Promise<unknown>; destroy(): unknown };
   private readonly where: string;
   private readonly log: (line: string) => void;
+  private readonly maxReconnectDelayMs: number;
   private up = false;
   /** Whether the current outage was logged (one line per outage). */
   private outage = false;
   private lastError: string | undefined;
   private closing = false;
+  /** A cluster's health check while it is down, and its retry of the first connect. */
+  private clusterTimer: NodeJS.Timeout | undefined;
   private readonly upWaiters = new Set<() => void>();
   private readonly counters = { puts: 0, putBytes: 0, gets: 0, getBytes: 0, failures: 0, skippedWrites: 0 };
 
@@ -73,65 +89,60 @@ export class RedisTier implements BlockTier {
     if (!KEY_PREFIX.test(this.keyPrefix)) throw new RangeError(`the Redis key prefix may hold up to 64 of A-Z a-z 0-9 : . _ -, got ${JSON.stringify(this.keyPrefix)}`);
     const connectTimeout = checkPositive('connectTimeoutMs', options.connectTimeoutMs ?? 1000);
     this.commandTimeoutMs = checkPositive('commandTimeoutMs', options.commandTimeoutMs ?? 500);
-    const maxDelay = checkPositive('maxReconnectDelayMs', options.maxReconnectDelayMs ?? 5000);
+    this.maxReconnectDelayMs = checkPositive('maxReconnectDelayMs', options.maxReconnectDelayMs ?? 5000);
     const silent = checkPositive('silentConnectionMs', options.silentConnectionMs ?? Math.max(5000, 4 * this.commandTimeoutMs));
     if (silent <= this.commandTimeoutMs) throw new RangeError(`silentConnectionMs (${silent}) must exceed commandTimeoutMs (${this.commandTimeoutMs})`);
     this.where = describeStoreAddress(address);
     this.log = options.log ?? (() => {});
-    const retryDelay = (attempt: number) => Math.min(maxDelay, FIRST_RECONNECT_DELAY_MS * 2 ** Math.min(attempt - 1, 30));
-    const connection: RedisOptions = {
+    const socket = {
       connectTimeout,
-      commandTimeout: this.commandTimeoutMs,
       socketTimeout: silent,
-      // Calls on a connection that drops are rejected at once, not kept to resend after a reconnect.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      // How long close() lets a connection finish before destroying it; the default keeps a timer alive for
-      // seconds after a connection the server already closed.
-      disconnectTimeout: this.commandTimeoutMs,
+      reconnectStrategy: (retries: number) => this.retryDelay(retries + 1),
+      ...(address.tls ? { tls: true as const, ...options.tls } : {}),
+    };
+    const connection = {
       username: address.username,
       password: address.password,
-      tls: address.tls ? { ...options.tls } : undefined,
-      Connector: GuardedConnector,
-    };
-    this.cluster = address.kind === 'redis-cluster';
+      // Calls while the connection is down are rejected at once, not kept to send after a reconnect.
+      disableOfflineQueue: true,
+      pingInterval: Math.floor(silent / 2),
+      // The client names itself on connect (CLIENT SETINFO) and awaits the answer before 'ready', so a
+      // port that does not speak Redis (a TLS port, another service) never counts as up.
+    } satisfies RedisClientOptions;
+    const buffers = { [RESP_TYPES.BLOB_STRING]: Buffer };
+
     if (address.kind === 'redis') {
-      this.client = new Redis({ ...connection, host: address.host, port: address.port, db: address.db, enableOfflineQueue: false, retryStrategy: retryDelay });
+      const client = createClient({ ...connection, database: address.db, socket: { ...socket, host: address.host, port: address.port } });
+      client.on('ready', () => this.becameUp());
+      client.on('error', (e: Error) => this.sawError(e));
+      for (const event of ['reconnecting', 'end']) client.on(event, () => this.becameDown());
+      this.connection = client;
+      this.commands = client.withTypeMapping(buffers) as unknown as BlockCommands;
+      // The first connect retries by the strategy above until it succeeds or the tier is closed.
+      client.connect().catch((e: unknown) => this.sawError(e));
     } else {
-      const clusterOptions: ClusterOptions = {
-        enableOfflineQueue: false,
-        clusterRetryStrategy: retryDelay,
-        slotsRefreshTimeout: connectTimeout,
-        redisOptions: connection,
-      };
-      this.client = new Cluster(address.nodes, clusterOptions);
-      // Failures of single nodes: the calls that reach them reject; only the cluster's state is logged.
-      this.client.on('node error', (e: Error) => (this.lastError = e.message));
+      const cluster = createCluster({
+        rootNodes: address.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+        defaults: { ...connection, socket },
+      });
+      // Single nodes' failures reach only the calls that need them; the tier is down when no node is ready.
+      cluster.on('error', (e: Error) => this.sawError(e));
+      cluster.on('node-error', (e: Error) => {
+        this.sawError(e);
+        this.checkCluster(cluster);
+      });
+      for (const event of ['node-reconnecting', 'node-disconnect', 'node-ready']) cluster.on(event, () => this.checkCluster(cluster));
+      this.connection = cluster;
+      this.commands = cluster.withTypeMapping(buffers) as unknown as BlockCommands;
+      this.connectCluster(cluster, 1);
     }
-    this.client.on('ready', () => this.becameUp());
-    this.client.on('error', (e: Error) => (this.lastError = e.message));
-    for (const event of ['close', 'reconnecting', 'end']) this.client.on(event, () => this.becameDown(maxDelay));
   }
 
   async containsRun(keys: readonly string[]): Promise<number> {
     const full = keys.map((k) => this.fullKey(k));
     if (full.length === 0) return 0;
-    const found = await this.call(async () => {
-      if (this.cluster) {
-        // A cluster refuses a pipeline whose keys lie in different hash slots, and block keys are spread
-        // over all slots; the per-key commands go out together instead, so the call still takes about one
-        // round trip.
-        return Promise.all(full.map((k) => this.client.exists(k)));
-      }
-      const pipeline = this.client.pipeline();
-      for (const k of full) pipeline.exists(k);
-      const replies = await pipeline.exec();
-      if (!replies || replies.length !== full.length) throw new Error(`redis tier: ${replies?.length ?? 'no'} replies to a pipeline of ${full.length} EXISTS`);
-      return replies.map(([error, reply]) => {
-        if (error) throw error;
-        return reply;
-      });
-    });
+    // Commands issued together go out in one write (per node of a cluster): one round trip.
+    const found = await this.call(() => Promise.all(full.map((k) => this.commands.exists(k))));
     let run = 0;
     for (const reply of found) {
       if (reply !== 1 && reply !== 0) throw this.failed(new Error(`redis tier: EXISTS answered ${String(reply)}`));
@@ -144,11 +155,19 @@ export class RedisTier implements BlockTier {
   async get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     const full = keys.map((k) => this.fullKey(k));
     if (full.length === 0) return [];
-    const values = await this.call(() =>
-      // MGET across hash slots is refused by a cluster, as are pipelines (see containsRun).
-      this.cluster ? Promise.all(full.map((k) => this.client.getBuffer(k))) : this.client.mgetBuffer(...full),
-    );
-    if (values.length !== full.length) throw this.failed(new Error(`redis tier: ${values.length} values for ${full.length} keys`));
+    const values = await this.call(async () => {
+      // One GET per key (a cluster refuses MGET across hash slots), a few in flight.
+      const got: (Buffer | null)[] = new Array(full.length).fill(null);
+      let next = 0;
+      const fetchNext = async () => {
+        while (next < full.length) {
+          const i = next++;
+          got[i] = await this.commands.get(full[i]!);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(GETS_IN_FLIGHT, full.length) }, fetchNext));
+      return got;
+    });
     return values.map((v) => {
       if (v === null) return undefined;
       this.counters.gets++;
@@ -159,9 +178,9 @@ export class RedisTier implements BlockTier {
 
   async put(key: string, value: Uint8Array): Promise<void> {
     const full = this.fullKey(key);
-    // ioredis sends Buffers as bytes but turns any other object into text: wrap the bytes, without a copy.
+    // The client sends Buffers as bytes: wrap other views of the bytes, without a copy.
     const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    await this.call(() => this.client.set(full, bytes));
+    await this.call(() => this.commands.set(full, bytes));
     this.counters.puts++;
     this.counters.putBytes += bytes.byteLength;
   }
@@ -188,15 +207,20 @@ export class RedisTier implements BlockTier {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearTimeout(this.clusterTimer);
     if (this.up) {
       try {
-        await this.client.quit();
+        await this.connection.close();
         return;
       } catch {
         // Not answered: drop the connection instead.
       }
     }
-    this.client.disconnect();
+    try {
+      this.connection.destroy();
+    } catch {
+      // Never opened, or already closed.
+    }
   }
 
   private fullKey(key: string): string {
@@ -204,9 +228,14 @@ export class RedisTier implements BlockTier {
     return this.keyPrefix + key;
   }
 
+  /** Delay before reconnect attempt `attempt` (from 1): doubling from the first, up to the maximum. */
+  private retryDelay(attempt: number): number {
+    return Math.min(this.maxReconnectDelayMs, FIRST_RECONNECT_DELAY_MS * 2 ** Math.min(attempt - 1, 30));
+  }
+
   /**
-   * Runs one call of the tier under the command timeout as a whole: ioredis times single commands, but a
-   * cluster may retry a command on another node, and the caller is owed an answer within the timeout.
+   * Runs one call of the tier under the command timeout as a whole: a call may be several commands, and a
+   * cluster may redirect a command to another node, and the caller is owed an answer within the timeout.
    */
   private async call<T>(run: () => Promise<T>): Promise<T> {
     if (this.closing) throw this.failed(new Error('the redis tier is closed'));
@@ -232,7 +261,44 @@ export class RedisTier implements BlockTier {
     return error;
   }
 
+  private sawError(error: unknown): void {
+    this.lastError = error instanceof Error ? error.message || error.name : String(error);
+    // A connect that fails before the first 'ready' starts an outage too.
+    if (!this.up) this.becameDown();
+  }
+
+  /**
+   * A cluster's first connect (finding its slots from a seed node) is not retried by the client, so the
+   * tier retries it with the same backoff as reconnects.
+   */
+  private connectCluster(cluster: { connect(): Promise<unknown> }, attempt: number): void {
+    cluster.connect().then(
+      () => this.checkCluster(cluster as never),
+      (e: unknown) => {
+        this.sawError(e);
+        if (!this.closing) this.clusterTimer = setTimeout(() => this.connectCluster(cluster, attempt + 1), this.retryDelay(attempt));
+      },
+    );
+  }
+
+  /**
+   * A cluster is up while any of its masters has a ready connection. Node connections reconnect on their
+   * own but announce only their first 'ready', so while down the tier looks again at the reconnect pace.
+   */
+  private checkCluster(cluster: { masters: readonly { client?: { isReady: boolean } }[] }): void {
+    if (this.closing) return;
+    clearTimeout(this.clusterTimer);
+    if (cluster.masters.some((m) => m.client?.isReady)) {
+      this.becameUp();
+      return;
+    }
+    if (cluster.masters.length === 0) return; // Still connecting: connectCluster retries.
+    this.becameDown();
+    this.clusterTimer = setTimeout(() => this.checkCluster(cluster), Math.min(this.maxReconnectDelayMs, 250));
+  }
+
   private becameUp(): void {
+    if (this.closing) return;
     this.up = true;
     if (this.outage) this.log(`redis tier: reachable again at ${this.where}`);
     this.outage = false;
@@ -240,11 +306,11 @@ export class RedisTier implements BlockTier {
     for (const wake of [...this.upWaiters]) wake();
   }
 
-  private becameDown(maxDelay: number): void {
+  private becameDown(): void {
     this.up = false;
     if (this.closing || this.outage) return;
     this.outage = true;
     const why = this.lastError ? ` (${this.lastError})` : '';
-    this.log(`redis tier: unreachable at ${this.where}${why}; requests compute their KV instead while it retries with backoff (up to every ${maxDelay / 1000} s)`);
+    this.log(`redis tier: unreachable at ${this.where}${why}; requests compute their KV instead while it retries with backoff (up to every ${this.maxReconnectDelayMs / 1000} s)`);
   }
 }

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { Redis } from 'ioredis';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { RedisTier, type RedisTierOptions } from '../../../src/kv/tiers/redis-tier.js';
 import { createRedisTier } from '../../../src/kv/tiers/store-address.js';
 import { freePort, RedisClusterServers, RedisServer, redisSkipReason, type RedisServerOptions } from '../../helpers/redis-server.js';
@@ -25,7 +25,17 @@ interface Setup {
   tier: RedisTier;
   lines: string[];
   /** A plain client of the same server, as the independent view of what is stored. */
-  direct: Redis;
+  direct: DirectClient;
+}
+
+type DirectClient = Awaited<ReturnType<typeof directClient>>;
+
+/** A client of its own (bulk replies as Buffers), not the tier's connection. */
+async function directClient(port: number) {
+  const client = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: () => 50 } }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
 }
 
 async function setup(t: TestContext, tierOptions: RedisTierOptions = {}, serverOptions: RedisServerOptions = {}): Promise<Setup> {
@@ -35,9 +45,8 @@ async function setup(t: TestContext, tierOptions: RedisTierOptions = {}, serverO
   const lines: string[] = [];
   const tier = createRedisTier(server.address, { log: (l) => lines.push(l), ...tierOptions });
   defer(() => tier.close());
-  const direct = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50 });
-  direct.on('error', () => {});
-  defer(() => direct.disconnect());
+  const direct = await directClient(server.port);
+  defer(() => direct.destroy());
   assert.ok(await tier.whenUp(5000), 'the tier connects');
   return { server, tier, lines, direct };
 }
@@ -83,7 +92,7 @@ test('multi-MB values round-trip byte for byte under the key prefix', { skip }, 
   assert.equal(got[1], undefined);
   assert.ok(Buffer.from(got[2]!).equals(a));
   // What another client sees under the prefixed key is the same bytes.
-  assert.ok((await direct.getBuffer('test:kv:block-b'))!.equals(Buffer.from(b)));
+  assert.ok((await direct.get('test:kv:block-b'))!.equals(Buffer.from(b)));
   assert.equal(await direct.exists('block-b'), 0);
   const s = tier.stats();
   assert.deepEqual([s.puts, s.putBytes, s.gets, s.getBytes, s.failures, s.skippedWrites, s.up], [2, a.length + b.length, 2, a.length + b.length, 0, 0, true]);
@@ -174,8 +183,7 @@ test('a stalled Redis is cut off at the command timeout; late replies are not mi
   const two = randomBytes(200_000);
   await tier.put('one', one);
   await tier.put('two', two);
-  await direct.connect();
-  await direct.call('CLIENT', 'PAUSE', '1500', 'ALL');
+  await direct.sendCommand(['CLIENT', 'PAUSE', '1500', 'ALL']);
   const pausedAt = performance.now();
   for (const call of [() => tier.get(['one']), () => tier.containsRun(['one', 'two']), () => tier.put('three', randomBytes(10))]) {
     const ms = await rejectsIn(call, /timed out|no answer/);
@@ -198,8 +206,7 @@ test("Redis's allkeys-lru eviction shows as absent keys, never as wrong values",
   const values = Array.from({ length: 100 }, () => randomBytes(size));
   const keys = values.map((_, i) => `lru-${i}`);
   for (const [i, v] of values.entries()) await tier.put(keys[i]!, v);
-  await direct.connect();
-  const info = await direct.info('stats');
+  const info = String(await direct.info('stats'));
   assert.ok(Number(/evicted_keys:(\d+)/.exec(info)![1]) > 0, 'Redis evicted keys');
   const got = await tier.get(keys);
   let present = 0;
@@ -236,11 +243,11 @@ test('a Redis Cluster: values across hash slots round-trip through the per-key p
   // The keys really are spread over the nodes (so a single-slot pipeline could not have served them).
   const perNode = await Promise.all(
     cluster.nodes.map(async (n) => {
-      const c = new Redis({ port: n.port, host: '127.0.0.1' });
+      const c = await directClient(n.port);
       try {
-        return await c.dbsize();
+        return await c.dbSize();
       } finally {
-        c.disconnect();
+        c.destroy();
       }
     }),
   );
