@@ -1,7 +1,8 @@
 // Which replica gets a request. 'prefix' weighs what each replica already holds against its load, as
 // Dynamo's KV router does: cost = overlapWeight x (prompt blocks the replica would have to compute) +
-// (blocks it still has to compute for the requests in flight there); the lowest cost wins, ties go to the replica with fewer
-// requests in flight, then in turn. 'round-robin' and 'least-loaded' ignore the cache, for comparison.
+// (blocks it still has to compute for the requests in flight there); the lowest cost wins. Ties go to the
+// replica holding more of the prompt (the other would compute those blocks a second time and evict other
+// prefixes to store them), then to fewer requests in flight, then in turn. 'round-robin' and 'least-loaded' ignore the cache, for comparison.
 
 /** What a policy may know of a replica. */
 export interface ReplicaView {
@@ -74,7 +75,7 @@ class PrefixPolicy implements RoutingPolicy {
       const overlapBlocks = replica.cachedPrefix(request.chain);
       return { replica, overlapBlocks, cost: this.overlapWeight * (request.blocks - overlapBlocks) + replica.activeBlocks };
     });
-    const cheapest = lowest(lowest(scored, (s) => s.cost), (s) => s.replica.inFlight);
+    const cheapest = lowest(lowest(lowest(scored, (s) => s.cost), (s) => -s.overlapBlocks), (s) => s.replica.inFlight);
     const { replica, overlapBlocks } = this.turns.pick(cheapest);
     // The cache decided when the winner holds more of the prompt than some other replica does.
     const basis = scored.some((s) => s.overlapBlocks < overlapBlocks) ? 'cached_prefix' : cheapest.length < scored.length ? 'load' : 'turn';

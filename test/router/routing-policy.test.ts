@@ -33,7 +33,21 @@ test('prefix: load outweighs a short overlap, and the overlap weight shifts the 
   assert.equal(createPolicy('prefix', 4).choose([warm, cold], request).replica.url, 'warm');
 });
 
-test('prefix: equal costs go to fewer requests in flight, then in turn', () => {
+test('prefix: equal costs go to the replica holding more of the prompt, not to the idler one', () => {
+  const policy = createPolicy('prefix');
+  // owner: 1 x (7 - 6) + 6 = 7 with another prompt's blocks queued; idle: 1 x 7 + 0 = 7 (would recompute all six).
+  const owner = replica('owner', chain, 3, 6);
+  const idle = replica('idle', [], 0, 0);
+  for (const order of [[owner, idle], [idle, owner]]) {
+    const d = policy.choose(order, request);
+    assert.equal(d.replica.url, 'owner');
+    assert.equal(d.basis, 'cached_prefix');
+  }
+  // One block more queued at the owner tips it to the idle replica.
+  assert.equal(policy.choose([replica('owner', chain, 3, 7), idle], request).replica.url, 'idle');
+});
+
+test('prefix: equal costs and overlaps go to fewer requests in flight, then in turn', () => {
   const policy = createPolicy('prefix');
   const busy = replica('busy', [], 4, 0);
   const idle = replica('idle', [], 1, 0);
