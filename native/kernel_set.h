@@ -12,9 +12,13 @@ namespace vserve {
 // amax) rounded half to even, in [-127, 127], and the scale d = amax / 127 rounded to the nearest
 // half (llama.cpp keeps it as an f16, and its dots multiply by that). Storing the unsigned form lets
 // u8 x s8 dot instructions (VNNI vpdpbusd) take the weight as the signed operand.
+// `s` is Q8_1's second field, which the min of Q4_1 / Q5_1 multiplies: the block's quant sum times the
+// unrounded f32 scale amax / 127, itself rounded to the nearest half (ties to even). It is not d * sum(q):
+// llama.cpp rounds the product once more, and the min term must round as its does.
 struct QuantizedRows {
   const uint8_t* q;  // [rows][cols]
   const float* d;    // [rows][cols / 32]
+  const float* s;    // [rows][cols / 32]
   size_t rows;
   size_t cols;
 };
@@ -116,8 +120,8 @@ struct SuperBlockKernels {
 
 // Integer-dot matmuls for the other 32-element block types (ggml_types.h: Q4_1, Q5_0, Q5_1, IQ4_NL), on
 // the same activations as matmulQ4_0; `w` is the whole weight matrix, rows of cols/32 blocks. Each ISA
-// has them in a file of their own (*_block32_kernels.cc). Q4_1 / Q5_1 add m * d_x * sum(q_x) per block:
-// the kernels take the activation block sums from the quants they load.
+// has them in a file of their own (*_block32_kernels.cc). As llama.cpp's Q4_1 / Q5_1 dots, each block
+// adds (d * d_x) * dot(q, q_x), and Q4_1 / Q5_1 also m * s_x (QuantizedRows::s).
 struct Block32Kernels {
   void (*matmulQ4_1)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ5_0)(const QuantizedRows& x, const uint8_t* w, const MatmulRange& range);
@@ -130,8 +134,8 @@ struct Block32Kernels {
 
 struct KernelSet {
   const char* isa;
-  // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d as QuantizedRows describes.
-  void (*quantizeRows)(const float* x, size_t rows, size_t cols, uint8_t* q, float* d);
+  // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d/s as QuantizedRows describes.
+  void (*quantizeRows)(const float* x, size_t rows, size_t cols, uint8_t* q, float* d, float* s);
   // Quantizes `rows` rows of `cols` floats (cols % 256 == 0) into q/d/s as KQuantRows describes.
   void (*quantizeSuperRows)(const float* x, size_t rows, size_t cols, int8_t* q, float* d, float* s);
   // Integer-dot matmuls; `w` is the whole weight matrix, rows of cols/32 blocks.

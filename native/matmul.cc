@@ -51,6 +51,7 @@ struct ActivationScratch {
   std::mutex mutex;
   std::vector<uint8_t> q;
   std::vector<float> d;
+  std::vector<float> blockSums;  // QuantizedRows::s
   std::vector<int8_t> signedQ;
   std::vector<int32_t> sums;
   std::vector<float> scaledSums;  // KQuantRows::s
@@ -65,15 +66,17 @@ QuantizedRows quantizeActivations(ActivationScratch& scratch, const float* x, si
   const size_t blocks = cols / kQKBlock;
   if (scratch.q.size() < n * cols) scratch.q.resize(n * cols);
   if (scratch.d.size() < n * blocks) scratch.d.resize(n * blocks);
+  if (scratch.blockSums.size() < n * blocks) scratch.blockSums.resize(n * blocks);
   const KernelSet& k = kernels();
   uint8_t* q = scratch.q.data();
   float* d = scratch.d.data();
+  float* s = scratch.blockSums.data();
   const size_t rowsPerTask = std::max<size_t>(1, 65536 / cols);
   pool().parallelFor((n + rowsPerTask - 1) / rowsPerTask, [&](size_t t) {
     const size_t r0 = t * rowsPerTask, r1 = std::min(n, r0 + rowsPerTask);
-    k.quantizeRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks);
+    k.quantizeRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * blocks);
   });
-  return {q, d, n, cols};
+  return {q, d, s, n, cols};
 }
 
 // Activations for the 256-value super-block kernels (KQuantRows: llama.cpp's Q8_K), with each 16
@@ -461,7 +464,8 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
 
 // quantizeActivations(x, n, cols, type) -> { q: Int8Array, d: Float32Array, s?: Float32Array }: the
 // int8 activations a matmul with a weight of `type` runs on, for tests against llama.cpp's formulas:
-// signed quants, a scale per 32 values, and for the 256-value super-block types each 16 values' scaled sum.
+// signed quants, a scale per 32 values, and s: for the 256-value super-block types each 16 values' scaled
+// sum, for Q4_1 / Q5_1 (Q8_1) each block's s field (QuantizedRows::s).
 Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   Args args(info, "quantizeActivations");
   const ArrayArg<float> x = args.float32(0, "x");
@@ -491,6 +495,11 @@ Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
     const QuantizedRows xq = quantizeActivations(scratch, x.data, n, cols);
     for (size_t i = 0; i < n * cols; i++) q.Data()[i] = int8_t(int(xq.q[i]) - 128);
     std::copy(xq.d, xq.d + n * (cols / kQKBlock), d.Data());
+    if (type == kQ4_1 || type == kQ5_1) {  // llama.cpp's Q8_1: its s field too
+      Napi::Float32Array s = Napi::Float32Array::New(env, n * (cols / kQKBlock));
+      std::copy(xq.s, xq.s + n * (cols / kQKBlock), s.Data());
+      result.Set("s", s);
+    }
   }
   result.Set("q", q);
   result.Set("d", d);

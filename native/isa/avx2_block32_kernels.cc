@@ -3,8 +3,8 @@
 // Each weight block is decoded to 32 bytes in element order. Signed values (Q5_0's q - 16, IQ4_NL's grid
 // values, all within [-127, 127]) take the sign trick of the Q4_0 kernel, |w| * (q_x with w's sign), so
 // vpmaddubsw cannot saturate; unsigned ones (Q4_1's nibbles, Q5_1's 0..31) go straight in as its u8
-// operand. Q4_1 / Q5_1 also need sum(q_x) per block for the min, which a vpmaddubsw with ones gives once
-// per activation block and tile, shared by all the tile's weight rows.
+// operand. Q4_1 / Q5_1 add m * s_x per block (QuantizedRows::s) into lane 0 of the accumulator, so the
+// final horizontal sum counts it once.
 #include <immintrin.h>
 
 #include <cstring>
@@ -79,7 +79,6 @@ struct Block32Kernel : TileOperands<QuantizedRows, uint8_t> {
     const size_t blocks = x.cols / kQKBlock;
     const size_t rowBytes = blocks * F::kBytes;
     const __m256i ones16 = _mm256_set1_epi16(1);
-    const __m256i ones8 = _mm256_set1_epi8(1);
     const __m256i offset = _mm256_set1_epi8(char(0x80));
     __m256 acc[RW][RX];
     for (int j = 0; j < RW; j++)
@@ -104,10 +103,10 @@ struct Block32Kernel : TileOperands<QuantizedRows, uint8_t> {
             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + row * x.cols + b * kQKBlock)), offset);
         const __m256 xd = _mm256_set1_ps(x.d[row * blocks + b]);
         if constexpr (F::kHasMin) {
-          const __m256 xsum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xq), ones16));
+          const __m256 xs = _mm256_setr_ps(x.s[row * blocks + b], 0, 0, 0, 0, 0, 0, 0);  // lane 0 only
           for (int j = 0; j < RW; j++) {
             const __m256 dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wv[j], xq), ones16));
-            acc[j][i] = _mm256_fmadd_ps(_mm256_fmadd_ps(dots, wd[j], _mm256_mul_ps(xsum, wm[j])), xd, acc[j][i]);
+            acc[j][i] = _mm256_fmadd_ps(wm[j], xs, _mm256_fmadd_ps(dots, _mm256_mul_ps(wd[j], xd), acc[j][i]));
           }
         } else {
           for (int j = 0; j < RW; j++) {

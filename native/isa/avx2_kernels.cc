@@ -28,7 +28,14 @@ inline float hmax(__m256 v) {
   return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
 }
 
-void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d) {
+// Horizontal sum of eight int32 lanes.
+inline int hsumInts(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
+void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d, float* s) {
   const size_t blocks = rows * (cols / kQKBlock);
   const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256i offset = _mm256_set1_epi8(char(0x80));
@@ -41,23 +48,19 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
       amaxv = _mm256_max_ps(amaxv, _mm256_and_ps(v[k], absMask));
     }
     const float amax = hmax(amaxv);
-    d[b] = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+    const float scale = amax / 127.0f;
+    d[b] = _cvtsh_ss(_cvtss_sh(scale, _MM_FROUND_TO_NEAREST_INT));
     const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
     __m256i i32[4];
     for (int k = 0; k < 4; k++) i32[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
+    const int sum = hsumInts(_mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3])));
+    s[b] = _cvtsh_ss(_cvtss_sh(scale * float(sum), _MM_FROUND_TO_NEAREST_INT));
     // packs work within 128-bit lanes; the final permute restores element order.
     const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]);
     const __m256i i16b = _mm256_packs_epi32(i32[2], i32[3]);
     const __m256i i8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i16a, i16b), order);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_xor_si256(i8, offset));
   }
-}
-
-// Horizontal sum of eight int32 lanes.
-inline int hsumInts(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1))));
 }
 
 void quantizeSuperRows(const float* x, size_t rows, size_t cols, int8_t* q, float* d, float* s) {

@@ -3,8 +3,9 @@
 // As the Q4_0 kernel: two blocks per 512-bit step, weights decoded to unsigned bytes as the u8 side of
 // vpdpbusd against the signed activations. The unsigned forms carry an offset (Q5_0: q = value + 16;
 // IQ4_NL: grid value + 128), taken back out per activation block as offset * sum(q_x), an activation-side
-// term shared by every weight row of a tile; Q4_1 / Q5_1 quants are unsigned as they are, and their min
-// multiplies sum(q_x) (one vpdpbusd with ones per activation block), scaled by m and d_x in f32.
+// term shared by every weight row of a tile; Q4_1 / Q5_1 quants are unsigned as they are, and their
+// m * s_x per block (QuantizedRows::s) goes into the first lane of the block's half of the accumulator,
+// so the final reduction counts it once.
 #include <immintrin.h>
 
 #include <cstring>
@@ -88,7 +89,7 @@ struct IQ4_NLFormat {
 // One step (two blocks, or the lone last block) of an RW x RX tile.
 template <class F, int RW, int RX>
 inline void block32Step(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], const uint8_t* const (&xq)[RX],
-                        const float* const (&xd)[RX], size_t b, bool pair) {
+                        const float* const (&xd)[RX], const float* const (&xs)[RX], size_t b, bool pair) {
   const __m512i zero = _mm512_setzero_si512();
   const __m512i flip = _mm512_set1_epi8(char(0x80));
   __m512i wv[RW];
@@ -103,19 +104,21 @@ inline void block32Step(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], c
   for (int i = 0; i < RX; i++) {
     const uint8_t* q = xq[i] + b * kQKBlock;
     const __m512i xu = pair ? _mm512_loadu_si512(q) : _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
-    const __m512i xs = _mm512_xor_si512(xu, flip);  // signed q_x
+    const __m512i xqs = _mm512_xor_si512(xu, flip);  // signed q_x
     const __m256 dHigh = pair ? _mm256_set1_ps(xd[i][b + 1]) : _mm256_setzero_ps();
     const __m512 xdv = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(xd[i][b])), dHigh, 1);
     if constexpr (F::kHasMin) {
-      const __m512 xsum = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, _mm512_set1_epi8(1), xs));
+      // s of block b in lane 0, of block b + 1 in lane 8 (the lanes halfPair gives its m), zeros elsewhere.
+      const __m512 xsv = _mm512_maskz_mov_ps(__mmask16(0x0101),
+          _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(xs[i][b])), _mm256_set1_ps(pair ? xs[i][b + 1] : 0.0f), 1));
       for (int j = 0; j < RW; j++) {
-        const __m512 dots = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, wv[j], xs));
-        acc[j][i] = _mm512_fmadd_ps(_mm512_fmadd_ps(dots, wd[j], _mm512_mul_ps(xsum, wm[j])), xdv, acc[j][i]);
+        const __m512 dots = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, wv[j], xqs));
+        acc[j][i] = _mm512_fmadd_ps(wm[j], xsv, _mm512_fmadd_ps(dots, _mm512_mul_ps(wd[j], xdv), acc[j][i]));
       }
     } else {
-      const __m512i xcorr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(char(F::kOffset)), xs));
+      const __m512i xcorr = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(char(F::kOffset)), xqs));
       for (int j = 0; j < RW; j++) {
-        const __m512i dotq = _mm512_dpbusd_epi32(xcorr, wv[j], xs);
+        const __m512i dotq = _mm512_dpbusd_epi32(xcorr, wv[j], xqs);
         acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotq), _mm512_mul_ps(wd[j], xdv), acc[j][i]);
       }
     }
@@ -125,8 +128,8 @@ inline void block32Step(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], c
 struct Block32Step {
   template <class F, int RW, int RX>
   static void run(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], const uint8_t* const (&xq)[RX],
-                  const float* const (&xd)[RX], size_t b, bool pair) {
-    block32Step<F, RW, RX>(acc, wr, xq, xd, b, pair);
+                  const float* const (&xd)[RX], const float* const (&xs)[RX], size_t b, bool pair) {
+    block32Step<F, RW, RX>(acc, wr, xq, xd, xs, b, pair);
   }
 };
 

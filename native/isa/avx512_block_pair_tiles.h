@@ -1,6 +1,7 @@
 // The tile driver of the AVX-512 matmuls on 32-value blocks (Q8_0 / Q4_0 on the GGUF layout, and the
 // Block32Kernels types): RW weight rows by RX activation rows, two blocks per step and the lone last
-// block alone. What a step does to one (pair of) block(s) is the kernel's own: Step::run<F, RW, RX>.
+// block alone. What a step does to one (pair of) block(s) is the kernel's own: Step::run<F, RW, RX>,
+// given each activation row's quants, scales d and Q8_1 sums s (QuantizedRows).
 #pragma once
 #include <immintrin.h>
 
@@ -23,6 +24,7 @@ struct BlockPairTile : TileOperands<QuantizedRows, uint8_t> {
     const uint8_t* wr[RW];
     const uint8_t* xq[RX];
     const float* xd[RX];
+    const float* xs[RX];
     for (int j = 0; j < RW; j++) {
       wr[j] = w + (r0 + j) * rowBytes;
       for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
@@ -30,10 +32,11 @@ struct BlockPairTile : TileOperands<QuantizedRows, uint8_t> {
     for (int i = 0; i < RX; i++) {
       xq[i] = x.q + (i0 + i) * x.cols;
       xd[i] = x.d + (i0 + i) * blocks;
+      xs[i] = x.s + (i0 + i) * blocks;
     }
     size_t b = 0;
-    for (; b + 2 <= blocks; b += 2) Step::template run<F, RW, RX>(acc, wr, xq, xd, b, true);
-    if (b < blocks) Step::template run<F, RW, RX>(acc, wr, xq, xd, b, false);
+    for (; b + 2 <= blocks; b += 2) Step::template run<F, RW, RX>(acc, wr, xq, xd, xs, b, true);
+    if (b < blocks) Step::template run<F, RW, RX>(acc, wr, xq, xd, xs, b, false);
     for (int i = 0; i < RX; i++) {
       for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
     }

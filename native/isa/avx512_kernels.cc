@@ -29,17 +29,22 @@ namespace {
 
 // ---- activation quantization ----
 
-void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d) {
+void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d, float* s) {
   const size_t blocks = rows * (cols / kQKBlock);
   const __m128i offset = _mm_set1_epi8(char(0x80));
   for (size_t b = 0; b < blocks; b++, x += kQKBlock, q += kQKBlock) {
     const __m512 lo = _mm512_loadu_ps(x);
     const __m512 hi = _mm512_loadu_ps(x + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-    d[b] = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+    const float scale = amax / 127.0f;
+    d[b] = _cvtsh_ss(_cvtss_sh(scale, _MM_FROUND_TO_NEAREST_INT));
     const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-    const __m128i qlo = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)));
-    const __m128i qhi = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(hi, inv)));
+    const __m512i ilo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv));
+    const __m512i ihi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv));
+    const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(ilo, ihi));
+    s[b] = _cvtsh_ss(_cvtss_sh(scale * float(sum), _MM_FROUND_TO_NEAREST_INT));
+    const __m128i qlo = _mm512_cvtsepi32_epi8(ilo);
+    const __m128i qhi = _mm512_cvtsepi32_epi8(ihi);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm_xor_si128(qlo, offset));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm_xor_si128(qhi, offset));
   }
@@ -163,7 +168,7 @@ inline void quantStep(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], con
 struct QuantStep {
   template <class F, int RW, int RX>
   static void run(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], const uint8_t* const (&xq)[RX],
-                  const float* const (&xd)[RX], size_t b, bool pair) {
+                  const float* const (&xd)[RX], const float* const (&)[RX], size_t b, bool pair) {
     quantStep<F, RW, RX>(acc, wr, xq, xd, b, pair);
   }
 };

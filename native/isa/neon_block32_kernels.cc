@@ -3,7 +3,7 @@
 // Every value of these types fits a signed byte (Q4_1 0..15, Q5_0 -16..15, Q5_1 0..31, IQ4_NL the grid
 // values), so a weight block decodes to two int8x16 vectors (elements 0..15 and 16..31) and dots with
 // the signed activations through the widening multiplies of blockDot. Each block is decoded once per
-// tile of activation rows. Q4_1 / Q5_1 add m * d_x * sum(q_x) per block.
+// tile of activation rows. Q4_1 / Q5_1 add m * s_x per block (QuantizedRows::s).
 #include <arm_neon.h>
 
 #include <cstring>
@@ -106,9 +106,8 @@ void matmulBlock32(const QuantizedRows& x, const uint8_t* w, const MatmulRange& 
           const int8x16_t x0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(xq), flip));
           const int8x16_t x1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(xq + 16), flip));
           const float xd = x.d[(i0 + i) * blocks + b];
-          float blockSum = d * float(blockDot(w0, w1, x0, x1));
-          if constexpr (F::kHasMin) blockSum += m * float(int32_t(vaddlvq_s8(x0)) + int32_t(vaddlvq_s8(x1)));
-          acc[i] += xd * blockSum;
+          acc[i] += (d * xd) * float(blockDot(w0, w1, x0, x1));
+          if constexpr (F::kHasMin) acc[i] += m * x.s[(i0 + i) * blocks + b];
         }
       }
       for (size_t i = 0; i < tile; i++) range.out[(i0 + i) * range.outStride + r] = acc[i];

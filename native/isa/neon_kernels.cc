@@ -15,7 +15,7 @@
 namespace vserve {
 namespace {
 
-void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d) {
+void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d, float* s) {
   const size_t blocks = rows * (cols / kQKBlock);
   for (size_t b = 0; b < blocks; b++, x += kQKBlock, q += kQKBlock) {
     float32x4_t v[8];
@@ -25,8 +25,12 @@ void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d
       amax = vmaxq_f32(amax, vabsq_f32(v[k]));
     }
     const float m = vmaxvq_f32(amax);
-    d[b] = roundToHalf(m / 127.0f);
+    const float scale = m / 127.0f;
+    d[b] = roundToHalf(scale);
     const float inv = m > 0.0f ? 127.0f / m : 0.0f;
+    int32x4_t sums = vdupq_n_s32(0);
+    for (int k = 0; k < 8; k++) sums = vaddq_s32(sums, vcvtnq_s32_f32(vmulq_n_f32(v[k], inv)));
+    s[b] = roundToHalf(scale * float(vaddvq_s32(sums)));
     for (int k = 0; k < 8; k += 4) {
       int16x8_t lo = vcombine_s16(vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[k], inv))),
                                   vqmovn_s32(vcvtnq_s32_f32(vmulq_n_f32(v[k + 1], inv))));

@@ -12,14 +12,21 @@
 namespace vserve {
 namespace {
 
-void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d) {
+void quantizeRows(const float* x, size_t rows, size_t cols, uint8_t* q, float* d, float* s) {
   const size_t blocks = rows * (cols / kQKBlock);
   for (size_t b = 0; b < blocks; b++, x += kQKBlock, q += kQKBlock) {
     float amax = 0.0f;
     for (int j = 0; j < kQKBlock; j++) amax = std::fmax(amax, std::fabs(x[j]));
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    d[b] = roundToHalf(amax / 127.0f);
-    for (int j = 0; j < kQKBlock; j++) q[j] = uint8_t(int(std::nearbyint(x[j] * inv)) + 128);
+    const float scale = amax / 127.0f;
+    d[b] = roundToHalf(scale);
+    int sum = 0;
+    for (int j = 0; j < kQKBlock; j++) {
+      const int v = int(std::nearbyint(x[j] * inv));
+      q[j] = uint8_t(v + 128);
+      sum += v;
+    }
+    s[b] = roundToHalf(scale * float(sum));
   }
 }
 

@@ -179,11 +179,12 @@ void checkQuantizers(const KernelSet& k, const KernelSet& ref) {
     x[0] = 127.0f;
     std::fill(x.begin() + 256, x.begin() + 288, 0.0f);  // an all-zero block
     std::vector<uint8_t> u(n * cols), uRef(n * cols);
-    std::vector<float> d(n * cols / kQKBlock), dRef(d.size());
-    k.quantizeRows(x.data(), n, cols, u.data(), d.data());
-    ref.quantizeRows(x.data(), n, cols, uRef.data(), dRef.data());
+    std::vector<float> d(n * cols / kQKBlock), dRef(d.size()), bs(d.size()), bsRef(d.size());
+    k.quantizeRows(x.data(), n, cols, u.data(), d.data(), bs.data());
+    ref.quantizeRows(x.data(), n, cols, uRef.data(), dRef.data(), bsRef.data());
     expectSame("quantizeRows quants", k.isa, u, uRef);
     expectSame("quantizeRows scales", k.isa, d, dRef);
+    expectSame("quantizeRows Q8_1 sums", k.isa, bs, bsRef);
     std::vector<int8_t> q(n * cols), qRef(n * cols);
     std::vector<float> s(n * cols / 16), sRef(s.size());
     k.quantizeSuperRows(x.data(), n, cols, q.data(), d.data(), s.data());
@@ -201,11 +202,11 @@ void check(const KernelSet& k, const KernelSet& ref) {
       const size_t rows = 7, blocks = cols / kQKBlock;
       const std::vector<float> x = randomFloats(n * cols);
       std::vector<uint8_t> q(n * cols), qRef(n * cols);
-      std::vector<float> d(n * blocks), dRef(n * blocks);
-      k.quantizeRows(x.data(), n, cols, q.data(), d.data());
-      ref.quantizeRows(x.data(), n, cols, qRef.data(), dRef.data());
+      std::vector<float> d(n * blocks), dRef(n * blocks), bs(n * blocks), bsRef(n * blocks);
+      k.quantizeRows(x.data(), n, cols, q.data(), d.data(), bs.data());
+      ref.quantizeRows(x.data(), n, cols, qRef.data(), dRef.data(), bsRef.data());
       expectClose("quantizeRows scales", k.isa, d, dRef, 1e-6f);
-      const QuantizedRows xq{qRef.data(), dRef.data(), n, cols};
+      const QuantizedRows xq{qRef.data(), dRef.data(), bsRef.data(), n, cols};
       for (int type : {kQ8_0, kQ4_0}) {
         const int bytes = type == kQ8_0 ? kQ8_0Bytes : kQ4_0Bytes;
         const std::vector<uint8_t> w = randomQuantBlocks(rows * blocks, bytes);

@@ -3,7 +3,7 @@
 // written out independently in llama-activation-quant.ts, on every ISA: random rows of several
 // magnitudes, rows whose values land exactly on .5 after scaling (ties go to even), all-zero blocks,
 // rows whose largest value is negative, rows where +m and -m are both the largest, and scales that are
-// half subnormals.
+// half subnormals; for Q4_1 / Q5_1 also Q8_1's s field per block.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
@@ -76,7 +76,10 @@ function checkType(type: GGMLType, colsList: readonly number[], seed: number): v
         const got = addon.quantizeActivations(x, n, cols, type);
         sameBytes(got.q, want.q, `${label} quants`);
         sameBits(got.d, want.d, `${label} scales`);
-        if (got.s !== undefined) {
+        if (want.s !== undefined) {
+          assert.ok(got.s !== undefined, `${label}: no Q8_1 s`);
+          sameBits(got.s, want.s, `${label} Q8_1 s`);
+        } else if (got.s !== undefined) {
           const s = Float32Array.from(want.sums16, (sum, g) => Math.fround(want.d[g >> 1]! * sum));
           sameBits(got.s, s, `${label} scaled sums`);
         } else {
@@ -98,6 +101,38 @@ for (const type of SUPER_TYPES) {
     checkType(type, [256, 512, 2048], 7200 + type);
   });
 }
+
+// Q8_1's s is the f32 product of the unrounded scale and the quant sum, rounded to a half, which is not
+// d * sum(q) with the half d. With a largest value of 127 the scale is 1 and s is the sum rounded to a
+// half: above 2048 halves step by 2, so an odd sum is a tie and goes to the even mantissa (2049 -> 2048,
+// 2051 -> 2052, and the same negated). With 100 instead of 127, d = 100/127 rounds to a half while s
+// keeps the f32 scale.
+test('Q4_1 / Q5_1 activations carry llama.cpp\'s Q8_1 s: ties to even, negative sums, the unrounded scale', () => {
+  const cases: [number[], number][] = [];
+  for (const sign of [1, -1]) {
+    for (const [last, s] of [[2, 2048], [4, 2052], [3, 2050], [1, 2048]] as const) {
+      cases.push([[127, ...new Array<number>(30).fill(64), last].map((v) => v * sign), s * sign]);
+    }
+  }
+  const cols = 32 * cases.length;
+  const x = new Float32Array(cols);
+  cases.forEach(([values], b) => x.set(values, b * 32));
+  const spread = new Float32Array(64);
+  for (let j = 0; j < 64; j++) spread[j] = j % 32 === 0 ? 100 : ((j * 37) % 61) - 20;
+  for (const type of [GGMLType.Q4_1, GGMLType.Q5_1]) {
+    const want = llamaActivations(type, x);
+    cases.forEach(([, s], b) => assert.equal(want.s![b], s, `transcription, block ${b}`));
+    const wantSpread = llamaActivations(type, spread);
+    forEachIsa((isa) => {
+      const got = addon.quantizeActivations(x, 1, cols, type);
+      sameBits(got.s!, want.s!, `${isa} ${typeName(type)} Q8_1 s`);
+      const gotSpread = addon.quantizeActivations(spread, 1, 64, type);
+      sameBits(gotSpread.s!, wantSpread.s!, `${isa} ${typeName(type)} Q8_1 s with a scale that is not a half`);
+      // Not d * sum(q): the scale's rounding to a half shows.
+      assert.notEqual(gotSpread.s![0], Math.fround(gotSpread.d[0]! * gotSpread.q.slice(0, 32).reduce((a, v) => a + v, 0)));
+    });
+  }
+});
 
 test('quantizeActivations rejects types without int8 activations and misaligned rows', () => {
   const x = new Float32Array(256);

@@ -6,7 +6,8 @@ import { ReferenceBackend } from '../../src/backend/reference/reference-backend.
 import assert from 'node:assert/strict';
 import type { Weight } from '../../src/backend/backend.js';
 import { GGMLType, typeName, typeTraits } from '../../src/model/gguf/types.js';
-import { llamaRoundedActivations } from './llama-activation-quant.js';
+import { f16ToF32 } from '../../src/model/gguf/dequant.js';
+import { llamaActivations, llamaRoundedActivations } from './llama-activation-quant.js';
 
 export const addon = loadNativeAddon();
 export const native = new NativeBackend();
@@ -194,10 +195,31 @@ export function slotRounds(slots: Int32Array, most: number): number[][] {
 }
 
 /**
+ * Adds to `out` (the reference on rounded activations) what llama.cpp's Q4_1 / Q5_1 dots add on top of
+ * it: their min multiplies Q8_1's s (the unrounded scale times the quant sum, rounded to a half) where
+ * the dequantized weights give m * d * sum(q). Other types: unchanged.
+ */
+function addQ8_1MinRounding(out: Float32Array, type: GGMLType, x: Float32Array, n: number, rows: number, cols: number, bytes: Uint8Array): void {
+  if (type !== GGMLType.Q4_1 && type !== GGMLType.Q5_1) return;
+  const { q, d, s } = llamaActivations(type, x);
+  const blocks = cols / 32, blockBytes = typeTraits(type)!.typeSize;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < n; i++) {
+    for (let b = 0; b < blocks; b++) {
+      let sum = 0;
+      for (let j = 0; j < 32; j++) sum += q[(i * blocks + b) * 32 + j]!;
+      const shift = s![i * blocks + b]! - d[i * blocks + b]! * sum;
+      for (let r = 0; r < rows; r++) out[i * rows + r] += f16ToF32(view.getUint16((r * blocks + b) * blockBytes + 2, true)) * shift;
+    }
+  }
+}
+
+/**
  * Checks native.matmul on every ISA against the reference for an int8-activation weight type (the
  * tolerances and their derivation are in matmul-kquant.test.ts): within QUANTIZATION_TOLERANCE of the
  * reference on the f32 activations and within ARITHMETIC_TOLERANCE of it on the activations rounded as
- * the native quantization rounds them. Returns the worst error against the f32 activations.
+ * the native quantization rounds them (and, for Q4_1 / Q5_1, with the min times llama.cpp's Q8_1 s).
+ * Returns the worst error against the f32 activations.
  */
 export const QUANTIZATION_TOLERANCE = 1e-2;
 export const ARITHMETIC_TOLERANCE = 1e-5;
@@ -210,6 +232,7 @@ export function compareIntMatmul(type: GGMLType, rows: number, cols: number, n: 
   reference.matmul(want, x, n, wr);
   const wantRounded = new Float32Array(n * rows);
   reference.matmul(wantRounded, llamaRoundedActivations(type, x), n, wr);
+  addQ8_1MinRounding(wantRounded, type, x, n, rows, cols, bytes);
   let worst = 0;
   forEachIsa((isa) => {
     const got = new Float32Array(n * rows);

@@ -3,7 +3,8 @@
 // each is rounded to f32 here with Math.fround.
 // - Q8_0 (weights Q8_0, Q4_0, Q5_0, IQ4_NL) and Q8_1 (Q4_1, Q5_1; the same quants and scale): per 32
 //   values, amax = max |x|, q = x * (127 / amax) rounded half to even, scale amax / 127 stored as an
-//   IEEE half.
+//   IEEE half. Q8_1 also stores s = (amax / 127) * sum(q), the f32 product of the unrounded scale and
+//   the quant sum, rounded to a half (ties to even): the min of Q4_1 / Q5_1 multiplies s, not d * sum(q).
 // - Q8_K (Q2_K..Q6_K, IQ4_XS): per 256 values, m = the first value of largest magnitude, iscale =
 //   -127 / m, q = iscale * x rounded half to even (at most 127), scale 1 / iscale kept in f32.
 import { GGMLType } from '../../src/model/gguf/types.js';
@@ -56,23 +57,30 @@ export function activationFormat(type: GGMLType): ActivationFormat {
   }
 }
 
-/** Quants, a scale per 32 values (a Q8_K scale repeated 8 times) and the quant sum of every 16 values. */
+/**
+ * Quants, a scale per 32 values (a Q8_K scale repeated 8 times), the quant sum of every 16 values, and
+ * for Q8_1 its s field per 32 values.
+ */
 export interface QuantizedActivations {
   q: Int8Array;
   d: Float32Array;
   sums16: Int32Array;
+  s?: Float32Array;
 }
 
-function quantizeQ8_0(x: Float32Array): QuantizedActivations {
-  const q = new Int8Array(x.length), d = new Float32Array(x.length / 32);
+function quantizeQ8_0(x: Float32Array, withSums: boolean): QuantizedActivations {
+  const q = new Int8Array(x.length), d = new Float32Array(x.length / 32), s = new Float32Array(x.length / 32);
   for (let b = 0; b < x.length; b += 32) {
     let amax = 0;
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]!));
-    d[b / 32] = roundToHalf(Math.fround(amax / 127));
+    const scale = Math.fround(amax / 127);
+    d[b / 32] = roundToHalf(scale);
     const inv = amax !== 0 ? Math.fround(127 / amax) : 0;
-    for (let j = 0; j < 32; j++) q[b + j] = roundHalfEven(Math.fround(x[b + j]! * inv));
+    let sum = 0;
+    for (let j = 0; j < 32; j++) sum += q[b + j] = roundHalfEven(Math.fround(x[b + j]! * inv));
+    s[b / 32] = roundToHalf(Math.fround(scale * sum));
   }
-  return { q, d, sums16: sums16(q) };
+  return withSums ? { q, d, sums16: sums16(q), s } : { q, d, sums16: sums16(q) };
 }
 
 function quantizeQ8_K(x: Float32Array): QuantizedActivations {
@@ -101,7 +109,8 @@ function sums16(q: Int8Array): Int32Array {
 
 /** The activations llama.cpp computes with for rows of x against a weight of `type`. */
 export function llamaActivations(type: GGMLType, x: Float32Array): QuantizedActivations {
-  return activationFormat(type) === 'q8_K' ? quantizeQ8_K(x) : quantizeQ8_0(x);
+  const format = activationFormat(type);
+  return format === 'q8_K' ? quantizeQ8_K(x) : quantizeQ8_0(x, format === 'q8_1');
 }
 
 /** x with every value replaced by its quant times its scale: what the integer dot products see. */

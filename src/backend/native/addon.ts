@@ -81,8 +81,8 @@ export interface NativeAddon {
   matmul(out: Float32Array, x: Float32Array, n: number, w: WeightTensorHandle): void;
   /**
    * The int8 activations a matmul with a weight of GGML `type` runs on (llama.cpp's Q8_0 / Q8_1 / Q8_K
-   * per type): signed quants, a scale per 32 values and, for the 256-value super-block types, each 16
-   * values' quant sum times its scale.
+   * per type): signed quants, a scale per 32 values and s: for the 256-value super-block types each 16
+   * values' quant sum times its scale, for Q4_1 / Q5_1 Q8_1's s field per 32 values.
    */
   quantizeActivations(x: Float32Array, n: number, cols: number, type: number): { q: Int8Array; d: Float32Array; s?: Float32Array };
   /** Pairs (out0, w0, out1, w1, ...) after x and n; 1 to 8 of them. */
