@@ -67,7 +67,7 @@ export async function proxyGeneration(ctx: ProxyContext, endpoint: Endpoint, req
       }
       const decision = ctx.policy.choose(candidates, route);
       const replica = decision.replica;
-      ctx.metrics.decided(ctx.policy.name, decision, route.blocks);
+      ctx.metrics.decided(ctx.policy.name, decision, Math.ceil(route.blocks));
       ctx.metrics.sent(replica, endpoint);
       const inFlight: InFlight = { chain: route.chain, blocks: route.blocks, prefill: Math.max(0, route.blocks - decision.overlapBlocks), started: false };
       replica.begin(inFlight);

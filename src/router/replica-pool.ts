@@ -19,7 +19,7 @@ export class ReplicaPool {
 
   constructor(urls: readonly string[], private readonly options: ReplicaPoolOptions) {
     if (urls.length === 0) throw new RangeError('the router needs at least one replica');
-    this.replicas = urls.map((url) => new Replica(url, { ...options, onHello: (r) => this.judge(r) }));
+    this.replicas = urls.map((url) => new Replica(url, { ...options, onHello: () => this.judgeAll() }));
   }
 
   start(): void {
@@ -48,29 +48,35 @@ export class ReplicaPool {
       this.hasher = new BlockHasher(params.fingerprint, params.blockTokens);
     }
     const n = params.blockTokens;
-    const blocks = Math.ceil(prompt.tokens.length / n);
+    // A part-filled last block counts by its share: a prompt that only adds a short question to a cached
+    // prefix is a fraction of a block of work, not a whole one.
+    const blocks = prompt.tokens.length / n;
     if (!prompt.shareable) return { chain: [], blocks };
     // As the replica's lookup: never the block holding the last prompt token (its logits are needed).
     const shareable = Math.floor((prompt.tokens.length - 1) / n);
     return { chain: this.hasher.chain(prompt.tokens.slice(0, shareable * n), prompt.salt), blocks };
   }
 
-  /** Checks a replica's hello against the router's model and the other replicas. */
-  private judge(replica: Replica): void {
-    const theirs = replica.params!;
-    const before = replica.incompatible;
-    const model = modelPartOf(theirs.fingerprint);
-    const reference = this.replicas.find((r) => r !== replica && r.params && r.incompatible === undefined);
-    if (model !== this.options.modelFingerprint) {
-      replica.incompatible = `it serves another model file than the router's -m (model fingerprint ${model} vs ${this.options.modelFingerprint})`;
-    } else if (reference) {
-      const diff = chainDifference(reference.params!, theirs);
-      replica.incompatible = diff && `its prefix-cache keys differ from ${reference.url}'s: ${diff}; start every replica with the same model, --kv-type and block size`;
-    } else {
-      replica.incompatible = undefined;
-    }
-    if (replica.incompatible !== before) {
-      this.options.log?.(`replica ${replica.url}: ${replica.incompatible ? `gets no requests: ${replica.incompatible}` : 'its prefix-cache keys agree with the router\'s'}`);
+  /**
+   * Checks every replica that said hello against the router's model and against the reference: the first
+   * replica, in the order given, whose model is the router's. Re-run on each hello, so the verdict does
+   * not depend on which block stream happened to connect first.
+   */
+  private judgeAll(): void {
+    const servesOurModel = (r: Replica) => modelPartOf(r.params!.fingerprint) === this.options.modelFingerprint;
+    const reference = this.replicas.find((r) => r.params && servesOurModel(r));
+    for (const replica of this.replicas) {
+      if (!replica.params) continue;
+      const before = replica.incompatible;
+      if (!servesOurModel(replica)) {
+        replica.incompatible = `it serves another model file than the router's -m (model fingerprint ${modelPartOf(replica.params.fingerprint)} vs ${this.options.modelFingerprint})`;
+      } else {
+        const diff = reference && reference !== replica ? chainDifference(reference.params!, replica.params) : undefined;
+        replica.incompatible = diff && `its prefix-cache keys differ from ${reference!.url}'s: ${diff}; start every replica with the same model, --kv-type and block size`;
+      }
+      if (replica.incompatible !== before) {
+        this.options.log?.(`replica ${replica.url}: ${replica.incompatible ? `gets no requests: ${replica.incompatible}` : 'its prefix-cache keys agree with the router\'s'}`);
+      }
     }
   }
 }

@@ -13,7 +13,7 @@ export type ReplicaState = 'starting' | 'up' | 'down';
 export interface InFlight {
   /** Block keys of its prompt (empty when unknown), which the replica is computing or holds. */
   readonly chain: readonly string[];
-  /** Blocks its prompt fills on the replica. */
+  /** Its prompt's length in blocks (RouteRequest.blocks). */
   readonly blocks: number;
   /** Blocks of its prompt the replica had to compute when it was sent (the rest were cached or being computed there). */
   readonly prefill: number;

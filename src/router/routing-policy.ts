@@ -17,7 +17,7 @@ export interface ReplicaView {
 export interface RouteRequest {
   /** Keys of the prompt's blocks the replica could take from its cache (empty when unknown). */
   chain: readonly string[];
-  /** Blocks the prompt fills: the work of computing it from nothing. */
+  /** The prompt's length in blocks (tokens / block size, not rounded): the work of computing it from nothing. */
   blocks: number;
 }
 
