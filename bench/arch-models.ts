@@ -253,6 +253,31 @@ function qwen2YarnSpec(): ArchSpec {
 }
 
 /**
+ * Ministral 3's metadata (RoPE base 1e6, YaRN with mscale_all_dim 1, attention temperature beta 0.1),
+ * its long context shrunk to the test's: YaRN x32 over an original context of 8, so the temperature
+ * steps up every 8 positions and the prompt and the 64 generated tokens cross many steps. Heads are
+ * wider than dim / heads. (Original contexts of 16 and 32 gave a quantized file whose top token sits
+ * in a near-tie that activation quantization flips, in llama.cpp and vserve alike.)
+ */
+function mistral3Spec(): ArchSpec {
+  const base = llamaLike('mistral3', 'mistral3');
+  return {
+    ...base,
+    shape: { ...SMALL_SHAPE, headDim: 128 },
+    metadata(w) {
+      w.setFloat32('mistral3.rope.freq_base', 1e6);
+      w.setString('mistral3.rope.scaling.type', 'yarn');
+      w.setFloat32('mistral3.rope.scaling.factor', 32);
+      w.setUint32('mistral3.rope.scaling.original_context_length', 8);
+      w.setFloat32('mistral3.rope.scaling.yarn_beta_fast', 32);
+      w.setFloat32('mistral3.rope.scaling.yarn_beta_slow', 1);
+      w.setFloat32('mistral3.rope.scaling.yarn_log_multiplier', 1);
+      w.setFloat32('mistral3.attention.temperature_scale', 0.1);
+    },
+  };
+}
+
+/**
  * Gemma's layers: Llama's tensors, plus (Gemma 2/3) the post-attention and post-MLP norms and (Gemma 3)
  * the per-head QK norms. The output is tied to the embedding unless `output` (Gemma 3 files may have one).
  */
@@ -339,6 +364,7 @@ export const ARCH_SPECS: ArchSpec[] = [
       w.setFloat32('gemma3.rope.scaling.factor', 8);
     },
   }),
+  mistral3Spec(),
 ];
 
 /** Weight types a spec's matrices are written in for the parity fixtures. */

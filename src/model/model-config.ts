@@ -2,7 +2,7 @@
 // prefix (`<arch>.embedding_length`, ...). Every architecture reads the common keys here; an
 // architecture file adds what only it has.
 import type { GGUFFile } from './gguf/reader.js';
-import { readRopeScaling, ropeFreqScaleOf, type RopeScaling } from './rope-scaling.js';
+import { readRopeScaling, ropeFreqScaleOf, type RopeScaling, type RopeScalingKeys } from './rope-scaling.js';
 
 export interface ModelConfig {
   /** general.architecture. */
@@ -69,7 +69,7 @@ export class MetadataReader {
 }
 
 /** The keys every architecture shares, with Llama's defaults where a file may omit them. */
-export function readCommonConfig(m: MetadataReader, ropeMode: 'normal' | 'neox'): ModelConfig {
+export function readCommonConfig(m: MetadataReader, ropeMode: 'normal' | 'neox', ropeKeys: RopeScalingKeys = {}): ModelConfig {
   const where = m.where;
   const dim = m.size('embedding_length');
   const nHeads = m.size('attention.head_count');
@@ -81,7 +81,7 @@ export function readCommonConfig(m: MetadataReader, ropeMode: 'normal' | 'neox')
   const ropeDim = m.size('rope.dimension_count', headDim);
   if (ropeDim > headDim || ropeDim % 2) throw new ModelConfigError(`${where}: rope.dimension_count ${ropeDim} must be even and <= head size ${headDim}`);
   const contextLength = m.size('context_length');
-  const ropeScaling = readRopeScaling(m, contextLength);
+  const ropeScaling = readRopeScaling(m, contextLength, ropeKeys);
   return {
     arch: m.arch,
     name: String(m.file.get('general.name') ?? m.arch),

@@ -21,6 +21,16 @@ export interface RopeScaling {
   /** YaRN's ramp: dimensions rotating fewer than betaSlow times over the original context are fully scaled, more than betaFast not at all. */
   yarnBetaFast: number;
   yarnBetaSlow: number;
+  /**
+   * rope.scaling.yarn_log_multiplier (mscale_all_dim), read only by architectures whose llama.cpp
+   * loader reads it (0 otherwise): YaRN's magnitude becomes mscale(1) / mscale(this) instead of mscale(1).
+   */
+  yarnLogMultiplier: number;
+}
+
+/** Which optional YaRN keys an architecture reads (llama.cpp ignores them for the others). */
+export interface RopeScalingKeys {
+  yarnLogMultiplier?: boolean;
 }
 
 /** The RoPE options one model runs with (AttentionOptions' rope fields). */
@@ -32,7 +42,7 @@ export interface RopeOptions {
 
 const TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
 
-export function readRopeScaling(m: MetadataReader, contextLength: number): RopeScaling {
+export function readRopeScaling(m: MetadataReader, contextLength: number, keys: RopeScalingKeys = {}): RopeScaling {
   const raw = m.string('rope.scaling.type') ?? 'linear';
   const type = TYPES.find((t) => t === raw);
   if (!type) throw new ModelConfigError(`${m.where}: rope.scaling.type "${raw}" is not supported (supported: ${TYPES.join(', ')})`);
@@ -43,7 +53,8 @@ export function readRopeScaling(m: MetadataReader, contextLength: number): RopeS
   if (!(attnFactor > 0)) throw new ModelConfigError(`${m.where}: rope.scaling.attn_factor ${attnFactor} must be positive`);
   // llama.cpp fixes these YaRN settings for the architectures here; a file asking for others would
   // run differently there, so it is refused rather than guessed at.
-  for (const [key, runs] of [['yarn_ext_factor', 1], ['yarn_attn_factor', 1], ['yarn_log_multiplier', 0]] as const) {
+  const fixed = [['yarn_ext_factor', 1], ['yarn_attn_factor', 1], ...(keys.yarnLogMultiplier ? [] : [['yarn_log_multiplier', 0]])] as const;
+  for (const [key, runs] of fixed) {
     if (m.has(`rope.scaling.${key}`) && m.number(`rope.scaling.${key}`) !== runs) {
       throw new ModelConfigError(`${m.where}: rope.scaling.${key} = ${m.number(`rope.scaling.${key}`)} is not supported (only ${runs})`);
     }
@@ -55,6 +66,7 @@ export function readRopeScaling(m: MetadataReader, contextLength: number): RopeS
     attnFactor,
     yarnBetaFast: m.number('rope.scaling.yarn_beta_fast', 32),
     yarnBetaSlow: m.number('rope.scaling.yarn_beta_slow', 1),
+    yarnLogMultiplier: keys.yarnLogMultiplier ? m.number('rope.scaling.yarn_log_multiplier', 0) : 0,
   };
 }
 
@@ -84,7 +96,16 @@ export function loadRopeOptions(w: WeightLoader, c: RopeShape, contextSize: numb
   const factors = w.optionalVector('rope_freqs.weight', half) ?? (contextSize > s.originalContext ? long : short);
   if (factors && factors.some((f) => !(f > 0))) throw new ModelConfigError(`${w.where}: RoPE frequency factors must be positive`);
   if (s.type !== 'yarn') return { ropeFreqScale: ropeFreqScaleOf(s), ropeFreqFactors: factors, ropeAttnFactor: s.attnFactor };
-  return { ropeFreqScale: 1, ropeFreqFactors: yarnFactors(c, factors), ropeAttnFactor: s.attnFactor * (s.factor > 1 ? 1 + 0.1 * Math.log(s.factor) : 1) };
+  return { ropeFreqScale: 1, ropeFreqFactors: yarnFactors(c, factors), ropeAttnFactor: s.attnFactor * yarnMagnitude(s) };
+}
+
+/**
+ * YaRN's cos/sin multiplier: mscale(1), or mscale(1) / mscale(yarn_log_multiplier) where the file gives
+ * one (1 when it is 1, as in Ministral 3), with mscale(m) = 1 + 0.1 m ln(factor) for factors above 1.
+ */
+export function yarnMagnitude(s: RopeScaling): number {
+  const mscale = (m: number) => (s.factor <= 1 ? 1 : 1 + 0.1 * m * Math.log(s.factor));
+  return s.yarnLogMultiplier !== 0 ? mscale(1) / mscale(s.yarnLogMultiplier) : mscale(1);
 }
 
 /**

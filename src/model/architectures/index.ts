@@ -6,6 +6,7 @@ import { gemma } from './gemma.js';
 import { gemma2 } from './gemma2.js';
 import { gemma3 } from './gemma3.js';
 import { llama } from './llama.js';
+import { mistral3 } from './mistral3.js';
 import { phi3 } from './phi3.js';
 import { qwen2 } from './qwen2.js';
 import { qwen2moe } from './qwen2moe.js';
@@ -13,7 +14,7 @@ import { qwen3 } from './qwen3.js';
 import { qwen3moe } from './qwen3moe.js';
 
 const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(
-  ([llama, qwen2, qwen3, phi3, qwen2moe, qwen3moe, gemma, gemma2, gemma3] as Architecture[]).map((a) => [a.name, a]),
+  ([llama, qwen2, qwen3, phi3, qwen2moe, qwen3moe, gemma, gemma2, gemma3, mistral3] as Architecture[]).map((a) => [a.name, a]),
 );
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

@@ -7,6 +7,7 @@
 // position, so the two differ once a sequence is longer than the window; converted Mistral files carry
 // no window key, and then both attend globally.
 import type { Architecture, ModelParts } from '../architecture.js';
+import type { QueryTemperature } from '../attention-temperature.js';
 import { AttentionBlock } from '../blocks/attention.js';
 import { DecoderLayer } from '../blocks/decoder-layer.js';
 import { type FeedForward, SwiGLUFeedForward } from '../blocks/feed-forward.js';
@@ -19,6 +20,8 @@ import type { WeightLoader } from '../weight-loader.js';
 export interface LlamaAttentionOptions {
   /** Per-head RMS norms of Q and K before RoPE (Qwen3). */
   qkNorm?: boolean;
+  /** Queries scaled by their position after RoPE (Mistral 3). */
+  queryTemperature?: QueryTemperature;
 }
 
 /**
@@ -46,7 +49,11 @@ export function loadLlamaAttention(w: WeightLoader, c: ModelConfig, l: number, r
       qNorm: opts.qkNorm ? w.vector(`${p}attn_q_norm.weight`, c.headDim) : undefined,
       kNorm: opts.qkNorm ? w.vector(`${p}attn_k_norm.weight`, c.headDim) : undefined,
     },
-    { ...c, ...rope, ...(c.slidingWindow !== undefined ? { window: c.slidingWindow } : {}) },
+    {
+      ...c, ...rope,
+      ...(c.slidingWindow !== undefined ? { window: c.slidingWindow } : {}),
+      ...(opts.queryTemperature ? { queryTemperature: opts.queryTemperature } : {}),
+    },
   );
 }
 

@@ -1,6 +1,8 @@
 // Self-attention as the Llama family computes it: project to Q, K and V (with optional biases and
-// per-head QK norms), rotate Q and K by position, store K and V in the cache, attend, project back.
+// per-head QK norms), rotate Q and K by position (and, for Mistral 3, scale Q by it), store K and V in
+// the cache, attend, project back. The Q scaling is plain arithmetic on the rows, so every backend runs it.
 import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../../backend/backend.js';
+import { applyQueryTemperature, type QueryTemperature } from '../attention-temperature.js';
 import type { RopeScaling } from '../rope-scaling.js';
 import type { LayerStep } from './layer-step.js';
 
@@ -36,6 +38,8 @@ export interface AttentionOptions {
   window?: number;
   /** Attention logit soft-cap (Gemma 2); omitted: none. */
   softcap?: number;
+  /** Queries scaled by their position after RoPE (Ministral 3); omitted: none. */
+  queryTemperature?: QueryTemperature;
   normEps: number;
 }
 
@@ -81,6 +85,7 @@ export class AttentionBlock {
     if (w.kNorm) b.rmsnorm(k, k, w.kNorm, n * o.nKVHeads, o.headDim, o.normEps);
     b.rope(q, batch.positions, this.ropeQ);
     b.rope(k, batch.positions, this.ropeK);
+    if (o.queryTemperature) applyQueryTemperature(q, batch.positions, n, qDim, o.queryTemperature);
     b.kvStore(s.kv, s.layer, k, v, batch.slots, s.rows);
     const votes = batch.scores;
     b.attention(attn, q, s.kv, s.layer, batch.slots, s.rows, this.shape, votes && { voters: votes.voters, acc: votes.acc(s.layer), stride: votes.stride });
