@@ -37,6 +37,8 @@ interface ClusterOptions {
   rate: number;
   /** Part 2: each replica's KV pool (bytes). */
   replicaKVMemory: string;
+  /** Part 2: the prefix policy's --overlap-weight. */
+  overlapWeight: number;
   /** Part 3: values per run, and runs (alternating tier and redis-benchmark). */
   tierValues: number;
   tierRuns: number;
@@ -58,8 +60,9 @@ export async function clusterCommand(argv: readonly string[]): Promise<void> {
     requests: a.int('requests', 120),
     rate: Number(a.string('rate', '1')),
     replicaKVMemory: a.string('replica-kv-memory', '140MiB'),
+    overlapWeight: Number(a.string('overlap-weight', '1')),
     tierValues: a.int('tier-values', 64),
-    tierRuns: a.int('tier-runs', 3),
+    tierRuns: a.int('tier-runs', 5),
     seed: a.int('seed', 1),
   };
   const model = await ensureBenchModel('tinyllama-1.1b', 'q8_0');
@@ -187,7 +190,7 @@ async function routing(model: string, vocab: readonly number[], o: ClusterOption
   const runs: Record<string, ReturnType<typeof summarize> & { decisions: Record<string, number> }> = {};
   for (const policy of policies) {
     const replicas = await Promise.all([0, 1].map(() => CliProcess.start('serve', replicaArgs(model, ['--kv-memory', o.replicaKVMemory]))));
-    const router = await CliProcess.start('router', [...replicas.flatMap((r) => ['--replica', r.url]), '-m', model, '--policy', policy]);
+    const router = await CliProcess.start('router', [...replicas.flatMap((r) => ['--replica', r.url]), '-m', model, '--policy', policy, '--overlap-weight', String(o.overlapWeight)]);
     try {
       // Steady state: every tenant's system prompt has been computed once, wherever the policy sent it.
       await Promise.all(systems.map((system, index) => streamCompletion({ url: router.url, model: MODEL_NAME }, index, [...system, ...randomTokens(vocab, o.questionTokens, rand)], 1)));
@@ -206,7 +209,7 @@ async function routing(model: string, vocab: readonly number[], o: ClusterOption
   const throughputRatio = round(px.outputTokPerS / rr.outputTokPerS, 3);
   const ttftRatio = round(px.ttftMs.p50 / rr.ttftMs.p50, 3);
   return {
-    plan: { tenants: o.tenants, systemTokens: o.systemTokens, questionTokens: o.questionTokens, answerTokens: o.answerTokens, requests: o.requests, rate: o.rate, replicaKVMemory: o.replicaKVMemory },
+    plan: { tenants: o.tenants, systemTokens: o.systemTokens, questionTokens: o.questionTokens, answerTokens: o.answerTokens, requests: o.requests, rate: o.rate, replicaKVMemory: o.replicaKVMemory, overlapWeight: o.overlapWeight },
     runs, throughputRatio, ttftP50Ratio: ttftRatio,
     markdown: [
       `## 2. ${o.tenants} tenants with ${o.systemTokens}-token system prompts (+${o.questionTokens}-token questions, ${o.answerTokens}-token answers), ${o.requests} requests at ${o.rate}/s after one per tenant, 2 replicas of 1 thread (KV pool ${o.replicaKVMemory} each)`, "",
@@ -237,6 +240,10 @@ async function tierVsRedisBenchmark(redis: RedisServer, blockBytes: number, keys
   if (!(await tier.whenUp(5000))) throw new Error(`Redis at ${redis.address} did not answer`);
   const runs: { tierPut: number; tierGet: number; benchSet: number; benchGet: number }[] = [];
   try {
+    // One untimed round of each first: the tier's first megabyte-sized reads grow Node's heap and compile
+    // its paths, which a long-running replica has long done.
+    await tierThroughput(tier, blockBytes, o.tierValues, keysPerGet, WRITES_IN_FLIGHT);
+    await redisBenchmarkThroughput(redis.port, blockBytes, o.tierValues);
     for (let i = 0; i < o.tierRuns; i++) {
       // Gets of a 2K-token prompt's blocks at once, puts as the write-through queue issues them.
       const t = await tierThroughput(tier, blockBytes, o.tierValues, keysPerGet, WRITES_IN_FLIGHT);

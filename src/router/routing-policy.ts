@@ -58,10 +58,11 @@ class Turns {
   }
 }
 
-/** The replicas with the lowest `key`, in their order. */
+/** The replicas with the lowest `key`, in their order; keys that differ only by rounding count as equal. */
 function lowest<T>(items: readonly T[], key: (item: T) => number): T[] {
   const best = Math.min(...items.map(key));
-  return items.filter((item) => key(item) === best);
+  const slack = 1e-9 * Math.max(1, Math.abs(best));
+  return items.filter((item) => key(item) <= best + slack);
 }
 
 class PrefixPolicy implements RoutingPolicy {

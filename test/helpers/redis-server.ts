@@ -122,6 +122,16 @@ export class RedisServer {
     return this.end('SIGKILL');
   }
 
+  /** Stops the process (SIGSTOP): connections stay open and nothing answers, as when a host vanishes. */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Starts the server again on the same port (after stop or kill), empty. */
   async restart(): Promise<void> {
     await this.end('SIGTERM');
@@ -163,6 +173,8 @@ export class RedisServer {
     this.child = undefined;
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
+      // A frozen server would not act on the signal until it runs again.
+      child.kill('SIGCONT');
       child.kill(signal);
       await exited;
     }

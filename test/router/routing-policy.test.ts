@@ -75,3 +75,11 @@ test('a negative or infinite overlap weight is refused', () => {
   assert.throws(() => createPolicy('prefix', -1), /overlapWeight must be a finite number >= 0, got -1/);
   assert.throws(() => createPolicy('prefix', Infinity), /got Infinity/);
 });
+
+test('prefix: costs that differ only by floating-point rounding tie, and the tie-breaks decide', () => {
+  const policy = createPolicy('prefix');
+  // 0.1 + 0.2 is 0.30000000000000004: a hair above 0.3, which must not outweigh fewer requests in flight.
+  const a = replica('a', [], 1, 0.1 + 0.2);
+  const b = replica('b', [], 5, 0.3);
+  assert.equal(policy.choose([b, a], { chain: [], blocks: 1 }).replica.url, 'a');
+});

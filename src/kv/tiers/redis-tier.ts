@@ -5,12 +5,14 @@
 // A cache must never make a request slower than computing its KV, so the client fails fast: while Redis is
 // down, calls reject at once (no offline queue) instead of waiting for a reconnect; a slow Redis is cut off
 // after the command timeout; a connection on which nothing arrives is dropped; reconnects go on forever with
-// exponential backoff. One line is logged when an outage starts and one when it ends, not one per call.
-import { createClient, createCluster, RESP_TYPES, type RedisClientOptions } from '@redis/client';
+// exponential backoff. The connection itself is one file per form (redis-connection.ts). One line is logged when an outage starts and one when it ends, not one per call.
 import type { ConnectionOptions } from 'node:tls';
 import type { BlockTier, BlockTierStats } from './tier.js';
 import { checkTierKey } from './tier-key.js';
 import { describeStoreAddress, type StoreAddress } from './store-address.js';
+import type { RedisConnection } from './redis-connection.js';
+import { RedisClusterConnection } from './redis-cluster-connection.js';
+import { RedisServerConnection } from './redis-server-connection.js';
 
 export interface RedisTierOptions {
   /** Put before every key, so that one Redis can serve other data too (default 'vserve:kv:'). */
@@ -30,11 +32,10 @@ export interface RedisTierOptions {
   /** Longest wait between reconnect attempts (default 5000 ms): how soon a Redis that came back is used. */
   maxReconnectDelayMs?: number;
   /**
-   * A connection that carries no byte for this long is dropped and reconnected (default 5000 ms, or four
-   * command timeouts if that is longer). An idle connection is pinged every half of this, so only one whose
-   * pings go unanswered falls silent: a host that vanished without closing the connection, which TCP alone
-   * would notice only after many minutes. It must exceed the command timeout, so that a merely slow server
-   * is not cut off.
+   * A connection that gets no byte for this long while a call or the tier's heartbeat PING waits for its
+   * reply is dropped and reconnected (default 5000 ms, or four command timeouts if that is longer): it
+   * catches a host that vanished without closing the connection, which TCP alone would notice only after
+   * many minutes. It must exceed the command timeout, so that a merely slow server is not cut off.
    */
   silentConnectionMs?: number;
   /** Extra TLS settings for rediss:// (a private CA, a client certificate). */
@@ -52,13 +53,6 @@ function checkPositive(name: string, value: number): number {
   return value;
 }
 
-/** The commands the tier sends, with bulk replies as Buffers: the same on one server and on a cluster. */
-interface BlockCommands {
-  exists(key: string): Promise<number>;
-  get(key: string): Promise<Buffer | null>;
-  set(key: string, value: Buffer): Promise<unknown>;
-}
-
 /**
  * Values a get() keeps in flight. One at a time leaves the connection idle between replies; a whole
  * prompt's blocks at once queue megabytes of replies in the socket, which reads slower than a short window.
@@ -69,8 +63,7 @@ export class RedisTier implements BlockTier {
   readonly name = 'redis';
   readonly keyPrefix: string;
   readonly commandTimeoutMs: number;
-  private readonly commands: BlockCommands;
-  private readonly connection: { close(): Promise<unknown>; destroy(): unknown };
+  private readonly connection: RedisConnection;
   private readonly where: string;
   private readonly log: (line: string) => void;
   private readonly maxReconnectDelayMs: number;
@@ -79,95 +72,72 @@ export class RedisTier implements BlockTier {
   private outage = false;
   private lastError: string | undefined;
   private closing = false;
-  /** A cluster's health check while it is down, and its retry of the first connect. */
-  private clusterTimer: NodeJS.Timeout | undefined;
   private readonly upWaiters = new Set<() => void>();
   private readonly counters = { puts: 0, putBytes: 0, gets: 0, getBytes: 0, failures: 0, skippedWrites: 0 };
 
   constructor(readonly address: StoreAddress, options: RedisTierOptions = {}) {
     this.keyPrefix = options.keyPrefix ?? 'vserve:kv:';
     if (!KEY_PREFIX.test(this.keyPrefix)) throw new RangeError(`the Redis key prefix may hold up to 64 of A-Z a-z 0-9 : . _ -, got ${JSON.stringify(this.keyPrefix)}`);
-    const connectTimeout = checkPositive('connectTimeoutMs', options.connectTimeoutMs ?? 1000);
+    const connectTimeoutMs = checkPositive('connectTimeoutMs', options.connectTimeoutMs ?? 1000);
     this.commandTimeoutMs = checkPositive('commandTimeoutMs', options.commandTimeoutMs ?? 500);
     this.maxReconnectDelayMs = checkPositive('maxReconnectDelayMs', options.maxReconnectDelayMs ?? 5000);
-    const silent = checkPositive('silentConnectionMs', options.silentConnectionMs ?? Math.max(5000, 4 * this.commandTimeoutMs));
-    if (silent <= this.commandTimeoutMs) throw new RangeError(`silentConnectionMs (${silent}) must exceed commandTimeoutMs (${this.commandTimeoutMs})`);
+    const silentConnectionMs = checkPositive('silentConnectionMs', options.silentConnectionMs ?? Math.max(5000, 4 * this.commandTimeoutMs));
+    if (silentConnectionMs <= this.commandTimeoutMs) throw new RangeError(`silentConnectionMs (${silentConnectionMs}) must exceed commandTimeoutMs (${this.commandTimeoutMs})`);
     this.where = describeStoreAddress(address);
     this.log = options.log ?? (() => {});
-    const socket = {
-      connectTimeout,
-      socketTimeout: silent,
-      reconnectStrategy: (retries: number) => this.retryDelay(retries + 1),
-      ...(address.tls ? { tls: true as const, ...options.tls } : {}),
-    };
-    const connection = {
+    const settings = {
       username: address.username,
       password: address.password,
-      // Calls while the connection is down are rejected at once, not kept to send after a reconnect.
-      disableOfflineQueue: true,
-      pingInterval: Math.floor(silent / 2),
-      // The client names itself on connect (CLIENT SETINFO) and awaits the answer before 'ready', so a
-      // port that does not speak Redis (a TLS port, another service) never counts as up.
-    } satisfies RedisClientOptions;
-    const buffers = { [RESP_TYPES.BLOB_STRING]: Buffer };
-
-    if (address.kind === 'redis') {
-      const client = createClient({ ...connection, database: address.db, socket: { ...socket, host: address.host, port: address.port } });
-      client.on('ready', () => this.becameUp());
-      client.on('error', (e: Error) => this.sawError(e));
-      for (const event of ['reconnecting', 'end']) client.on(event, () => this.becameDown());
-      this.connection = client;
-      this.commands = client.withTypeMapping(buffers) as unknown as BlockCommands;
-      // The first connect retries by the strategy above until it succeeds or the tier is closed.
-      client.connect().catch((e: unknown) => this.sawError(e));
-    } else {
-      const cluster = createCluster({
-        rootNodes: address.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
-        defaults: { ...connection, socket },
-      });
-      // Single nodes' failures reach only the calls that need them; the tier is down when no node is ready.
-      cluster.on('error', (e: Error) => this.sawError(e));
-      cluster.on('node-error', (e: Error) => {
-        this.sawError(e);
-        this.checkCluster(cluster);
-      });
-      for (const event of ['node-reconnecting', 'node-disconnect', 'node-ready']) cluster.on(event, () => this.checkCluster(cluster));
-      this.connection = cluster;
-      this.commands = cluster.withTypeMapping(buffers) as unknown as BlockCommands;
-      this.connectCluster(cluster, 1);
-    }
+      tls: address.tls ? { ...options.tls } : undefined,
+      connectTimeoutMs,
+      commandTimeoutMs: this.commandTimeoutMs,
+      silentConnectionMs,
+      retryDelay: (attempt: number) => Math.min(this.maxReconnectDelayMs, FIRST_RECONNECT_DELAY_MS * 2 ** Math.min(attempt - 1, 30)),
+    };
+    const watcher = {
+      up: () => this.becameUp(),
+      down: () => this.becameDown(),
+      error: (message: string) => {
+        this.lastError = message;
+        // A connect that fails before the first 'ready' starts an outage too.
+        if (!this.up) this.becameDown();
+      },
+    };
+    this.connection = address.kind === 'redis'
+      ? new RedisServerConnection(address, settings, watcher)
+      : new RedisClusterConnection(address.nodes, settings, watcher);
   }
 
   async containsRun(keys: readonly string[]): Promise<number> {
     const full = keys.map((k) => this.fullKey(k));
     if (full.length === 0) return 0;
-    // Commands issued together go out in one write (per node of a cluster): one round trip.
-    const found = await this.call(() => Promise.all(full.map((k) => this.commands.exists(k))));
-    let run = 0;
-    for (const reply of found) {
-      if (reply !== 1 && reply !== 0) throw this.failed(new Error(`redis tier: EXISTS answered ${String(reply)}`));
-      if (reply === 0) break;
-      run++;
-    }
-    return run;
+    return this.call(async () => {
+      const found = await this.existing(full);
+      const gap = found.indexOf(false);
+      return gap < 0 ? found.length : gap;
+    });
   }
 
+  /** One pipelined EXISTS per key finds what is there (one round trip), then GETs read it, a few in flight. */
   async get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
     const full = keys.map((k) => this.fullKey(k));
     if (full.length === 0) return [];
-    const values = await this.call(async () => {
-      // One GET per key (a cluster refuses MGET across hash slots), a few in flight.
+    const values = await this.call(async (abandoned) => {
+      const found = await this.existing(full);
+      const wanted = full.flatMap((_, i) => (found[i] ? [i] : []));
       const got: (Buffer | null)[] = new Array(full.length).fill(null);
       let next = 0;
       const fetchNext = async () => {
-        while (next < full.length) {
-          const i = next++;
-          got[i] = await this.commands.get(full[i]!);
+        // A call past its deadline stops asking: its answer is no longer awaited.
+        while (next < wanted.length && !abandoned()) {
+          const i = wanted[next++]!;
+          got[i] = await this.connection.get(full[i]!);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(GETS_IN_FLIGHT, full.length) }, fetchNext));
+      await Promise.all(Array.from({ length: Math.min(GETS_IN_FLIGHT, wanted.length) }, fetchNext));
       return got;
     });
+    // A key evicted between EXISTS and GET reads as absent, like one never stored.
     return values.map((v) => {
       if (v === null) return undefined;
       this.counters.gets++;
@@ -178,9 +148,9 @@ export class RedisTier implements BlockTier {
 
   async put(key: string, value: Uint8Array): Promise<void> {
     const full = this.fullKey(key);
-    // The client sends Buffers as bytes: wrap other views of the bytes, without a copy.
+    // The clients send Buffers as bytes: wrap other views of the bytes, without a copy.
     const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    await this.call(() => this.commands.set(full, bytes));
+    await this.call(() => this.connection.set(full, bytes));
     this.counters.puts++;
     this.counters.putBytes += bytes.byteLength;
   }
@@ -204,23 +174,11 @@ export class RedisTier implements BlockTier {
     });
   }
 
+  /** Ends the connection: what is in flight gets up to one command timeout to finish. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    clearTimeout(this.clusterTimer);
-    if (this.up) {
-      try {
-        await this.connection.close();
-        return;
-      } catch {
-        // Not answered: drop the connection instead.
-      }
-    }
-    try {
-      this.connection.destroy();
-    } catch {
-      // Never opened, or already closed.
-    }
+    await this.connection.close(this.commandTimeoutMs);
   }
 
   private fullKey(key: string): string {
@@ -228,24 +186,33 @@ export class RedisTier implements BlockTier {
     return this.keyPrefix + key;
   }
 
-  /** Delay before reconnect attempt `attempt` (from 1): doubling from the first, up to the maximum. */
-  private retryDelay(attempt: number): number {
-    return Math.min(this.maxReconnectDelayMs, FIRST_RECONNECT_DELAY_MS * 2 ** Math.min(attempt - 1, 30));
+  /** Whether each key is stored: EXISTS for each, sent together (one round trip; per node on a cluster). */
+  private async existing(full: readonly string[]): Promise<boolean[]> {
+    const replies = await Promise.all(full.map((k) => this.connection.exists(k)));
+    return replies.map((reply) => {
+      if (reply !== 1 && reply !== 0) throw new Error(`redis tier: EXISTS answered ${String(reply)}`);
+      return reply === 1;
+    });
   }
 
   /**
-   * Runs one call of the tier under the command timeout as a whole: a call may be several commands, and a
-   * cluster may redirect a command to another node, and the caller is owed an answer within the timeout.
+   * Runs one call of the tier under the command timeout as a whole: a call is several commands, a cluster
+   * may redirect one to another node, and the caller is owed an answer within the timeout. `run` is told
+   * when the deadline has passed, so that it sends nothing more.
    */
-  private async call<T>(run: () => Promise<T>): Promise<T> {
+  private async call<T>(run: (abandoned: () => boolean) => Promise<T>): Promise<T> {
     if (this.closing) throw this.failed(new Error('the redis tier is closed'));
     if (!this.up) throw this.failed(new Error(`redis tier: ${this.where} is unreachable`));
     let timer: NodeJS.Timeout | undefined;
+    let late = false;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`redis tier: no answer from ${this.where} within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
+      timer = setTimeout(() => {
+        late = true;
+        reject(new Error(`redis tier: no answer from ${this.where} within ${this.commandTimeoutMs} ms`));
+      }, this.commandTimeoutMs);
     });
     try {
-      const work = run();
+      const work = run(() => late);
       // The call may still settle after the deadline; its outcome is then of no interest.
       work.catch(() => {});
       return await Promise.race([work, deadline]);
@@ -259,42 +226,6 @@ export class RedisTier implements BlockTier {
   private failed(error: unknown): unknown {
     this.counters.failures++;
     return error;
-  }
-
-  private sawError(error: unknown): void {
-    this.lastError = error instanceof Error ? error.message || error.name : String(error);
-    // A connect that fails before the first 'ready' starts an outage too.
-    if (!this.up) this.becameDown();
-  }
-
-  /**
-   * A cluster's first connect (finding its slots from a seed node) is not retried by the client, so the
-   * tier retries it with the same backoff as reconnects.
-   */
-  private connectCluster(cluster: { connect(): Promise<unknown> }, attempt: number): void {
-    cluster.connect().then(
-      () => this.checkCluster(cluster as never),
-      (e: unknown) => {
-        this.sawError(e);
-        if (!this.closing) this.clusterTimer = setTimeout(() => this.connectCluster(cluster, attempt + 1), this.retryDelay(attempt));
-      },
-    );
-  }
-
-  /**
-   * A cluster is up while any of its masters has a ready connection. Node connections reconnect on their
-   * own but announce only their first 'ready', so while down the tier looks again at the reconnect pace.
-   */
-  private checkCluster(cluster: { masters: readonly { client?: { isReady: boolean } }[] }): void {
-    if (this.closing) return;
-    clearTimeout(this.clusterTimer);
-    if (cluster.masters.some((m) => m.client?.isReady)) {
-      this.becameUp();
-      return;
-    }
-    if (cluster.masters.length === 0) return; // Still connecting: connectCluster retries.
-    this.becameDown();
-    this.clusterTimer = setTimeout(() => this.checkCluster(cluster), Math.min(this.maxReconnectDelayMs, 250));
   }
 
   private becameUp(): void {

@@ -101,12 +101,9 @@ export class KVTierStore {
     const run: Uint8Array[] = [];
     for (const tier of this.tiers) {
       if (run.length === keys.length) break;
-      let wanted = keys.slice(run.length);
+      const wanted = keys.slice(run.length);
       let values: (Uint8Array | undefined)[];
       try {
-        // Ask which lead the tier holds first (one round trip), then read only those.
-        wanted = wanted.slice(0, await tier.containsRun(wanted));
-        if (wanted.length === 0) continue;
         values = await tier.get(wanted);
       } catch {
         this.counts.failures++;

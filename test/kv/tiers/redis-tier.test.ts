@@ -200,6 +200,49 @@ test('a stalled Redis is cut off at the command timeout; late replies are not mi
   assert.equal(await tier.containsRun(['two', 'missing', 'one']), 1);
 });
 
+test('a frozen Redis (the connection open, nothing answering) is dropped within silentConnectionMs although calls keep writing; back when it answers', { skip }, async (t) => {
+  const silentConnectionMs = 1000;
+  const { server, tier, lines } = await setup(t, { commandTimeoutMs: 200, silentConnectionMs, maxReconnectDelayMs: 100 });
+  await tier.put('k', Uint8Array.of(7));
+  server.freeze();
+  const frozenAt = performance.now();
+  // Calls keep writing to the socket, so a timer on socket inactivity alone would never fire.
+  while (tier.stats().up) {
+    await tier.get(['k']).catch(() => {});
+    if (performance.now() - frozenAt > 5000) assert.fail('still up 5 s after Redis froze');
+    await sleep(20);
+  }
+  const ms = performance.now() - frozenAt;
+  assert.ok(ms >= silentConnectionMs - 50 && ms < silentConnectionMs + 1000, `down after ${ms.toFixed(0)} ms`);
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.match(lines[0]!, /unreachable at .*no answer for 1000 ms/);
+  assert.ok((await rejectsIn(() => tier.get(['k']), /unreachable/)) < 50, 'calls fail at once meanwhile');
+  server.thaw();
+  assert.ok(await tier.whenUp(5000), 'reconnects once Redis answers');
+  assert.deepEqual([...(await tier.get(['k']))[0]!], [7]);
+  assert.equal(lines.length, 2);
+});
+
+test('close() ends within the command timeout when Redis is stalled, and leaves no connection behind', { skip }, async (t) => {
+  const { server, tier, direct } = await setup(t, { commandTimeoutMs: 300 });
+  const connections = async () => String(await direct.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
+  await direct.sendCommand(['CLIENT', 'PAUSE', '1000', 'ALL']);
+  void tier.get(['x']).catch(() => {});
+  const t0 = performance.now();
+  await tier.close();
+  assert.ok(performance.now() - t0 < 300 + 200, `close took ${(performance.now() - t0).toFixed(0)} ms`);
+  // Once the pause is over, only the test's own client remains.
+  const end = Date.now() + 3000;
+  while ((await connections()) !== 1) {
+    if (Date.now() > end) assert.fail(`connections left: ${await connections()}`);
+    await sleep(50);
+  }
+  // A tier closed before its first connect completes: the connect in flight does not stay open.
+  for (let i = 0; i < 5; i++) await createRedisTier(server.address).close();
+  await sleep(300);
+  assert.equal(await connections(), 1);
+});
+
 test("Redis's allkeys-lru eviction shows as absent keys, never as wrong values", { skip }, async (t) => {
   const { tier, direct } = await setup(t, {}, { maxmemory: '4mb' });
   const size = 100_000;
