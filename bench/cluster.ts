@@ -22,6 +22,7 @@ import { markdownTable, writePartialReport, writeReport } from './report.js';
 import { median, round } from './stats.js';
 import { redisBenchmarkThroughput, tierThroughput } from './tier-throughput.js';
 import { WRITES_IN_FLIGHT } from '../src/kv/tiers/tiered-store.js';
+import { DEFAULT_OVERLAP_WEIGHT } from '../src/router/routing-policy.js';
 
 interface ClusterOptions {
   parts: number[];
@@ -60,7 +61,7 @@ export async function clusterCommand(argv: readonly string[]): Promise<void> {
     requests: a.int('requests', 120),
     rate: Number(a.string('rate', '1')),
     replicaKVMemory: a.string('replica-kv-memory', '140MiB'),
-    overlapWeight: Number(a.string('overlap-weight', '1')),
+    overlapWeight: Number(a.string('overlap-weight', String(DEFAULT_OVERLAP_WEIGHT))),
     tierValues: a.int('tier-values', 64),
     tierRuns: a.int('tier-runs', 5),
     seed: a.int('seed', 1),

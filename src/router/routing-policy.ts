@@ -38,8 +38,13 @@ export interface RoutingPolicy {
   choose<R extends ReplicaView>(replicas: readonly R[], request: RouteRequest): RouteDecision<R>;
 }
 
-/** Dynamo's default: a block to compute costs as much as a block already being worked on. */
-export const DEFAULT_OVERLAP_WEIGHT = 1;
+/**
+ * A block this request would compute costs four blocks already queued (Dynamo's default is one). Computing
+ * a prefix another replica holds is work the cluster did before, and storing it pushes other prefixes out,
+ * which are then computed again: at weight 1, routing under overload sent prompts away from the replica
+ * holding them until the caches thrashed (bench/README.md, the cluster benchmark's part 2).
+ */
+export const DEFAULT_OVERLAP_WEIGHT = 4;
 
 export function createPolicy(name: PolicyName, overlapWeight = DEFAULT_OVERLAP_WEIGHT): RoutingPolicy {
   if (!(overlapWeight >= 0 && Number.isFinite(overlapWeight))) throw new RangeError(`overlapWeight must be a finite number >= 0, got ${overlapWeight}`);

@@ -35,5 +35,5 @@ test('queued questions on the replica holding a prefix weigh their share, so the
   const holder: ReplicaView = { url: 'holder', inFlight: 12, activeBlocks: 12 * 0.25, cachedPrefix: (chain) => chain.length };
   const idle: ReplicaView = { url: 'idle', inFlight: 0, activeBlocks: 0, cachedPrefix: () => 0 };
   // holder: 0.25 + 3 = 3.25; idle: 8.25 + 0. Counted in whole blocks (1 each) the holder would lose: 1 + 12 > 9.
-  assert.equal(createPolicy('prefix').choose([idle, holder], request).replica.url, 'holder');
+  assert.equal(createPolicy('prefix', 1).choose([idle, holder], request).replica.url, 'holder');
 });

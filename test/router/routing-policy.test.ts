@@ -34,7 +34,7 @@ test('prefix: load outweighs a short overlap, and the overlap weight shifts the 
 });
 
 test('prefix: equal costs go to the replica holding more of the prompt, not to the idler one', () => {
-  const policy = createPolicy('prefix');
+  const policy = createPolicy('prefix', 1);
   // owner: 1 x (7 - 6) + 6 = 7 with another prompt's blocks queued; idle: 1 x 7 + 0 = 7 (would recompute all six).
   const owner = replica('owner', chain, 3, 6);
   const idle = replica('idle', [], 0, 0);
@@ -71,13 +71,21 @@ test('round-robin alternates whatever the caches hold; least-loaded takes the fe
   assert.equal(ll.choose([replica('x', [], 1, 9), replica('y', [], 1, 2)], request).replica.url, 'y');
 });
 
+test('the default overlap weight keeps a prompt on the replica holding it until four times its blocks are queued there', () => {
+  const policy = createPolicy('prefix');
+  const idle = replica('idle', [], 0, 0);
+  // holder: 4 x 1 + 24 = 28 ties idle's 4 x 7 = 28 (the overlap breaks the tie); one more queued block tips it.
+  assert.equal(policy.choose([idle, replica('holder', chain, 9, 24)], request).replica.url, 'holder');
+  assert.equal(policy.choose([idle, replica('holder', chain, 9, 25)], request).replica.url, 'idle');
+});
+
 test('a negative or infinite overlap weight is refused', () => {
   assert.throws(() => createPolicy('prefix', -1), /overlapWeight must be a finite number >= 0, got -1/);
   assert.throws(() => createPolicy('prefix', Infinity), /got Infinity/);
 });
 
 test('prefix: costs that differ only by floating-point rounding tie, and the tie-breaks decide', () => {
-  const policy = createPolicy('prefix');
+  const policy = createPolicy('prefix', 1);
   // 0.1 + 0.2 is 0.30000000000000004: a hair above 0.3, which must not outweigh fewer requests in flight.
   const a = replica('a', [], 1, 0.1 + 0.2);
   const b = replica('b', [], 5, 0.3);
