@@ -27,8 +27,11 @@ export class RedisServerConnection implements RedisConnection {
   private readonly commands: BufferCommands;
   private readonly heartbeat: NodeJS.Timeout;
   private closing = false;
-  /** When the outstanding heartbeat PING was sent; undefined when none is outstanding. */
+  /** When the outstanding heartbeat PING was sent, less the time the thread was busy since; undefined when none is outstanding. */
   private pingSentAt: number | undefined;
+  /** When the heartbeat last ran. */
+  private lastBeatAt = Date.now();
+  private readonly beatEveryMs: number;
   /** The current connect (with its retries): settles once connected, or once retrying stops. */
   private connecting: Promise<void> = Promise.resolve();
 
@@ -57,7 +60,8 @@ export class RedisServerConnection implements RedisConnection {
     for (const event of ['reconnecting', 'end']) this.client.on(event, () => watcher.down());
     this.commands = this.client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }) as unknown as BufferCommands;
     this.connect();
-    this.heartbeat = setInterval(() => this.beat(), Math.max(1, Math.floor(s.silentConnectionMs / 4)));
+    this.beatEveryMs = Math.max(1, Math.floor(s.silentConnectionMs / 4));
+    this.heartbeat = setInterval(() => this.beat(), this.beatEveryMs);
     this.heartbeat.unref();
   }
 
@@ -87,22 +91,36 @@ export class RedisServerConnection implements RedisConnection {
     this.destroy();
   }
 
-  /** Sends a PING when none is outstanding; one unanswered for silentConnectionMs ends the connection. */
+  /**
+   * Sends a PING when none is outstanding; one unanswered for silentConnectionMs ends the connection. Time
+   * the thread spent busy (an engine step between two turns of the event loop) does not count: the answer
+   * may be sitting unread in the socket.
+   */
   private beat(): void {
+    const now = Date.now();
+    const busy = Math.max(0, now - this.lastBeatAt - this.beatEveryMs);
+    this.lastBeatAt = now;
     if (this.closing || !this.client.isReady) {
       this.pingSentAt = undefined;
       return;
     }
-    const sentAt = this.pingSentAt;
-    if (sentAt === undefined) {
-      this.pingSentAt = Date.now();
-      this.commands.ping().then(
-        () => (this.pingSentAt = undefined),
-        () => (this.pingSentAt = undefined),
-      );
+    if (this.pingSentAt === undefined) {
+      const sentAt = now;
+      this.pingSentAt = sentAt;
+      const answered = () => {
+        if (this.pingSentAt !== undefined) this.pingSentAt = undefined;
+      };
+      this.commands.ping().then(answered, answered);
       return;
     }
-    if (Date.now() - sentAt < this.s.silentConnectionMs) return;
+    this.pingSentAt += busy;
+    if (now - this.pingSentAt < this.s.silentConnectionMs) return;
+    // Let this turn read the socket first: an answer that arrived while the thread was busy counts.
+    setImmediate(() => this.checkSilence());
+  }
+
+  private checkSilence(): void {
+    if (this.pingSentAt === undefined || this.closing || Date.now() - this.pingSentAt < this.s.silentConnectionMs) return;
     this.pingSentAt = undefined;
     this.watcher.error(`no answer for ${this.s.silentConnectionMs} ms; reconnecting`);
     this.watcher.down();

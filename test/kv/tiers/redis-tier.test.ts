@@ -223,6 +223,27 @@ test('a frozen Redis (the connection open, nothing answering) is dropped within 
   assert.equal(lines.length, 2);
 });
 
+test('a thread kept busy (a long engine step) past the timeouts is not taken for a silent Redis', { skip }, async (t) => {
+  const { tier, lines } = await setup(t, { commandTimeoutMs: 200, silentConnectionMs: 600 });
+  const value = randomBytes(3 * 1024 * 1024);
+  await tier.put('big', value);
+  // Let a heartbeat PING go out, then keep the thread from reading its answer and a call's replies.
+  await sleep(400);
+  const call = tier.get(['big', 'big']);
+  const put = tier.put('other', value);
+  const until = performance.now() + 1500;
+  while (performance.now() < until) {
+    // Busy, as a forward pass on the engine's thread is.
+  }
+  const [got] = await call;
+  assert.ok(Buffer.from(got!).equals(value));
+  await put;
+  await sleep(700);
+  assert.equal(tier.stats().failures, 0);
+  assert.equal(tier.stats().up, true);
+  assert.deepEqual(lines, []);
+});
+
 test('close() ends within the command timeout when Redis is stalled, and leaves no connection behind', { skip }, async (t) => {
   const { server, tier, direct } = await setup(t, { commandTimeoutMs: 300 });
   const connections = async () => String(await direct.sendCommand(['CLIENT', 'LIST'])).trim().split('\n').length;
