@@ -2,16 +2,12 @@
 // by hand (ln 2 = 0.693147180559945, ln 3 = 1.098612288668110), its reading from a generated mistral3
 // file, and YaRN's magnitude under yarn_log_multiplier.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARCH_SPECS, type ArchSpec, writeArchModel } from '../../bench/arch-models.js';
+import { ARCH_SPECS, type ArchSpec } from '../../bench/arch-models.js';
+import { withArchFile } from './arch-file.js';
 import { applyQueryTemperature, queryTemperatureAt } from '../../src/model/attention-temperature.js';
 import { readModelConfig } from '../../src/model/architectures/index.js';
 import type { Mistral3Config } from '../../src/model/architectures/mistral3.js';
-import { GGUFFile } from '../../src/model/gguf/reader.js';
-import { GGMLType } from '../../src/model/gguf/types.js';
 import { ModelConfigError } from '../../src/model/model-config.js';
 import { type RopeScaling, yarnMagnitude } from '../../src/model/rope-scaling.js';
 
@@ -40,21 +36,10 @@ test('each token\'s query rows are scaled by its own position\'s multiplier', ()
 
 const spec = ARCH_SPECS.find((s) => s.name === 'mistral3')!;
 
-function withFile<T>(s: ArchSpec, fn: (file: GGUFFile) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'vserve-temp-'));
-  const file = GGUFFile.open(writeArchModel(join(dir, 'model.gguf'), s, GGMLType.F32));
-  try {
-    return fn(file);
-  } finally {
-    file.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const variant = (name: string, set: (w: Parameters<NonNullable<ArchSpec['metadata']>>[0]) => void): ArchSpec => ({ ...spec, name, metadata: (w, s) => { spec.metadata!(w, s); set(w); } });
 
 test('a mistral3 file: adjacent-pair RoPE, wide heads, YaRN with its log multiplier, and the temperature over the original context', () => {
-  withFile(spec, (file) => {
+  withArchFile(spec, (file) => {
     const c = readModelConfig(file) as Mistral3Config;
     assert.equal(c.ropeMode, 'normal');
     assert.equal(c.headDim, 128);
@@ -62,10 +47,10 @@ test('a mistral3 file: adjacent-pair RoPE, wide heads, YaRN with its log multipl
     assert.equal(c.ropeScaling.yarnLogMultiplier, 1);
     assert.deepEqual(c.queryTemperature, { scale: 0.10000000149011612, span: 8 });
   });
-  withFile(variant('mistral3-no-temperature', (w) => w.setFloat32('mistral3.attention.temperature_scale', 0)), (file) => {
+  withArchFile(variant('mistral3-no-temperature', (w) => w.setFloat32('mistral3.attention.temperature_scale', 0)), (file) => {
     assert.equal((readModelConfig(file) as Mistral3Config).queryTemperature, undefined);
   });
-  withFile(variant('mistral3-experts', (w) => w.setUint32('mistral3.expert_count', 4)), (file) => {
+  withArchFile(variant('mistral3-experts', (w) => w.setUint32('mistral3.expert_count', 4)), (file) => {
     assert.throws(() => readModelConfig(file), (e: unknown) => e instanceof ModelConfigError && /mixture-of-experts mistral3/.test((e as Error).message));
   });
 });

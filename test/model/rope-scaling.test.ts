@@ -2,14 +2,10 @@
 // (bench/arch-models.ts): LongRoPE's factors chosen by the context size, rope_freqs taken as they
 // are, and scaling variants vserve does not run refused by name.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARCH_SPECS, type ArchSpec, writeArchModel } from '../../bench/arch-models.js';
+import { ARCH_SPECS, type ArchSpec } from '../../bench/arch-models.js';
+import { withArchFile } from './arch-file.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
-import { GGUFFile } from '../../src/model/gguf/reader.js';
-import { GGMLType } from '../../src/model/gguf/types.js';
 import { readModelConfig } from '../../src/model/architectures/index.js';
 import { ModelConfigError } from '../../src/model/model-config.js';
 import { loadRopeOptions } from '../../src/model/rope-scaling.js';
@@ -18,19 +14,8 @@ import { WeightLoader } from '../../src/model/weight-loader.js';
 
 const spec = (name: string) => ARCH_SPECS.find((s) => s.name === name)!;
 
-function withFile<T>(s: ArchSpec, fn: (file: GGUFFile) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'vserve-rope-'));
-  const file = GGUFFile.open(writeArchModel(join(dir, 'model.gguf'), s, GGMLType.F32));
-  try {
-    return fn(file);
-  } finally {
-    file.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('LongRoPE uses the short factors up to the original context and the long ones above it', () => {
-  withFile(spec('phi3'), (file) => {
+  withArchFile(spec('phi3'), (file) => {
     const c = readModelConfig(file);
     assert.equal(c.ropeScaling.originalContext, 128);
     const w = new WeightLoader(file, new ReferenceBackend(), 'phi3');
@@ -43,14 +28,14 @@ test('LongRoPE uses the short factors up to the original context and the long on
 });
 
 test('rope_freqs (Llama 3.1+) are the frequency factors at any context; YaRN resolves into factors', () => {
-  withFile(spec('llama3-rope'), (file) => {
+  withArchFile(spec('llama3-rope'), (file) => {
     const c = readModelConfig(file);
     const w = new WeightLoader(file, new ReferenceBackend(), 'llama');
     const o = loadRopeOptions(w, c, 64);
     assert.deepEqual(o.ropeFreqFactors, w.vector('rope_freqs.weight', 32));
     assert.equal(o.ropeFreqScale, 1);
   });
-  withFile(spec('qwen2-yarn'), (file) => {
+  withArchFile(spec('qwen2-yarn'), (file) => {
     const c = readModelConfig(file);
     const o = loadRopeOptions(new WeightLoader(file, new ReferenceBackend(), 'qwen2'), c, 256);
     const f = o.ropeFreqFactors!;
@@ -63,7 +48,7 @@ test('rope_freqs (Llama 3.1+) are the frequency factors at any context; YaRN res
 
 test('scaling types and YaRN settings vserve does not run are refused by name', () => {
   const variant = (key: string, set: (w: Parameters<NonNullable<ArchSpec['metadata']>>[0]) => void): ArchSpec => ({ ...spec('qwen2-yarn'), name: `qwen2-${key}`, metadata: (w, s) => { spec('qwen2-yarn').metadata!(w, s); set(w); } });
-  const refused = (s: ArchSpec, message: RegExp) => withFile(s, (file) => assert.throws(() => TransformerModel.load(file, new ReferenceBackend()), (e: unknown) => e instanceof ModelConfigError && message.test((e as Error).message)));
+  const refused = (s: ArchSpec, message: RegExp) => withArchFile(s, (file) => assert.throws(() => TransformerModel.load(file, new ReferenceBackend()), (e: unknown) => e instanceof ModelConfigError && message.test((e as Error).message)));
   refused(variant('dynamic', (w) => w.setString('qwen2.rope.scaling.type', 'dynamic')), /rope.scaling.type "dynamic" is not supported/);
   refused(variant('logmul', (w) => w.setFloat32('qwen2.rope.scaling.yarn_log_multiplier', 0.1)), /yarn_log_multiplier = 0.1\d* is not supported/);
   refused(variant('ext', (w) => w.setFloat32('qwen2.rope.scaling.yarn_ext_factor', 0.5)), /yarn_ext_factor = 0.5 is not supported/);
@@ -71,5 +56,5 @@ test('scaling types and YaRN settings vserve does not run are refused by name', 
 
 test('phi3 refuses a head layout whose attention width is not the embedding length', () => {
   const bad: ArchSpec = { ...spec('phi3'), name: 'phi3-wide', shape: { dim: 256, ffn: 512, layers: 1, heads: 4, kvHeads: 2, headDim: 128, context: 256 } };
-  withFile(bad, (file) => assert.throws(() => readModelConfig(file), /phi3 needs heads x head size = embedding length/));
+  withArchFile(bad, (file) => assert.throws(() => readModelConfig(file), /phi3 needs heads x head size = embedding length/));
 });
