@@ -4,7 +4,7 @@
 import { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { StoreNode } from './store-address.js';
 import { GuardedConnector } from './guarded-connector.js';
-import type { ConnectionSettings, ConnectionWatcher, RedisConnection } from './redis-connection.js';
+import { type ConnectionSettings, type ConnectionWatcher, type RedisConnection, settlesWithin } from './redis-connection.js';
 
 export class RedisClusterConnection implements RedisConnection {
   private readonly cluster: Cluster;
@@ -52,10 +52,7 @@ export class RedisClusterConnection implements RedisConnection {
   }
 
   async close(graceMs: number): Promise<void> {
-    if (this.cluster.status === 'ready') {
-      const quit = this.cluster.quit().then(() => true, () => false);
-      if (await Promise.race([quit, new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())])) return;
-    }
+    if (this.cluster.status === 'ready' && (await settlesWithin(this.cluster.quit(), graceMs))) return;
     this.cluster.disconnect();
   }
 }

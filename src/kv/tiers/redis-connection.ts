@@ -30,3 +30,9 @@ export interface ConnectionSettings {
   /** Delay before reconnect attempt `attempt` (from 1). */
   retryDelay(attempt: number): number;
 }
+
+/** Whether `work` settles within `ms` (false if it rejects or takes longer); the timer keeps no process alive. */
+export function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = work.then(() => true, () => false);
+  return Promise.race([settled, new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+}

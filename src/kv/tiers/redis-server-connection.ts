@@ -6,7 +6,7 @@
 // byte either way for a while, and the tier's calls keep writing, so a host that vanished without
 // closing the connection would go unnoticed. A heartbeat PING with its own deadline catches it.
 import { createClient, RESP_TYPES } from '@redis/client';
-import type { ConnectionSettings, ConnectionWatcher, RedisConnection } from './redis-connection.js';
+import { type ConnectionSettings, type ConnectionWatcher, type RedisConnection, settlesWithin } from './redis-connection.js';
 
 interface Server {
   host: string;
@@ -82,12 +82,9 @@ export class RedisServerConnection implements RedisConnection {
     clearInterval(this.heartbeat);
     // node-redis cannot destroy a socket that is still connecting: let the attempt end first (the strategy
     // now stops retrying), then end what it opened.
-    if (!this.client.isReady) await Promise.race([this.connecting, new Promise((r) => setTimeout(r, graceMs).unref())]);
-    if (this.client.isReady) {
-      // close() waits for the replies still owed, which a stalled server may never send.
-      const closed = this.client.close().then(() => true, () => false);
-      if (await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())])) return;
-    }
+    if (!this.client.isReady) await settlesWithin(this.connecting, graceMs);
+    // close() waits for the replies still owed, which a stalled server may never send.
+    if (this.client.isReady && (await settlesWithin(this.client.close(), graceMs))) return;
     this.destroy();
   }
 
@@ -105,11 +102,8 @@ export class RedisServerConnection implements RedisConnection {
       return;
     }
     if (this.pingSentAt === undefined) {
-      const sentAt = now;
-      this.pingSentAt = sentAt;
-      const answered = () => {
-        if (this.pingSentAt !== undefined) this.pingSentAt = undefined;
-      };
+      this.pingSentAt = now;
+      const answered = () => (this.pingSentAt = undefined);
       this.commands.ping().then(answered, answered);
       return;
     }

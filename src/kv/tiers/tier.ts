@@ -11,7 +11,7 @@ export interface BlockTier {
   readonly name: string;
   /** How many of `keys`, counted from the first, the tier holds now: the run a lookup may use. One round trip. */
   containsRun(keys: readonly string[]): Promise<number>;
-  /** The values stored under `keys`, undefined where absent: what a lookup found with containsRun. */
+  /** The values stored under `keys`, undefined where absent. */
   get(keys: readonly string[]): Promise<(Uint8Array | undefined)[]>;
   /** Stores `value` under `key` (an existing value with that key may be kept instead: keys name their contents). */
   put(key: string, value: Uint8Array): Promise<void>;
