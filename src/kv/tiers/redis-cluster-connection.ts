@@ -1,20 +1,26 @@
 // A Redis Cluster through ioredis: its cluster client refreshes the slot map on its own (a failover, a
 // node that moved) and retries the first discovery, which node-redis leaves to the caller. Single nodes'
 // failures reach only the calls that need them; the cluster's state is what the watcher hears.
-import { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+//
+// ioredis's own command and socket timeouts are plain timers, which a long engine step makes fire before
+// the replies waiting in the sockets are read. So calls are bounded by the tier's deadline alone, and each
+// node's liveness by the heartbeat (heartbeat.ts), which does not count the thread's busy time.
+import { Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
 import type { StoreNode } from './store-address.js';
 import { GuardedConnector } from './guarded-connector.js';
+import { Heartbeat, PingWatch } from './heartbeat.js';
 import { type ConnectionSettings, type ConnectionWatcher, type RedisConnection, settlesWithin } from './redis-connection.js';
 
 export class RedisClusterConnection implements RedisConnection {
   private readonly cluster: Cluster;
+  private readonly heartbeat: Heartbeat;
+  /** Each node connection's outstanding PING (ioredis replaces a node's connection object when it reconnects). */
+  private readonly pings = new WeakMap<Redis, PingWatch>();
+  private closing = false;
 
-  constructor(nodes: readonly StoreNode[], s: ConnectionSettings, watcher: ConnectionWatcher) {
+  constructor(nodes: readonly StoreNode[], private readonly s: ConnectionSettings, private readonly watcher: ConnectionWatcher) {
     const node: RedisOptions = {
       connectTimeout: s.connectTimeoutMs,
-      commandTimeout: s.commandTimeoutMs,
-      // ioredis counts this only while commands wait for a reply.
-      socketTimeout: s.silentConnectionMs,
       // Calls on a connection that drops are rejected at once, not kept to resend after a reconnect.
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
@@ -37,6 +43,7 @@ export class RedisClusterConnection implements RedisConnection {
     this.cluster.on('error', (e: Error) => watcher.error(e.message));
     this.cluster.on('ready', () => watcher.up());
     for (const event of ['close', 'reconnecting', 'end']) this.cluster.on(event, () => watcher.down());
+    this.heartbeat = new Heartbeat(s.silentConnectionMs, (now, busyMs) => this.beat(now, busyMs));
   }
 
   exists(key: string): Promise<number> {
@@ -52,7 +59,31 @@ export class RedisClusterConnection implements RedisConnection {
   }
 
   async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    this.heartbeat.stop();
     if (this.cluster.status === 'ready' && (await settlesWithin(this.cluster.quit(), graceMs))) return;
     this.cluster.disconnect();
+  }
+
+  /** One PING outstanding per node; a node that leaves one unanswered for silentConnectionMs is dropped. */
+  private beat(now: number, busyMs: number): void {
+    if (this.closing) return;
+    for (const node of this.cluster.nodes('all')) {
+      let ping = this.pings.get(node);
+      if (!ping) this.pings.set(node, (ping = new PingWatch(this.s.silentConnectionMs)));
+      if (node.status !== 'ready') {
+        ping.reset();
+        continue;
+      }
+      if (ping.beat(now, busyMs, () => node.ping())) setImmediate(() => this.checkSilence(node, ping));
+    }
+  }
+
+  private checkSilence(node: Redis, ping: PingWatch): void {
+    if (this.closing || node.status !== 'ready' || !ping.overdue(Date.now())) return;
+    ping.reset();
+    this.watcher.error(`${node.options.host}:${node.options.port}: no answer for ${this.s.silentConnectionMs} ms; dropping the connection`);
+    // Fails the calls waiting on it; ioredis drops the node and connects again when a slot needs it.
+    node.disconnect();
   }
 }

@@ -2,10 +2,10 @@
 // with one copy each, where ioredis's parser copies them into a growing pool of fresh memory and reads
 // them at about half the rate (bench/README.md, the cluster benchmark's part 3).
 //
-// Liveness is the connection's own business here: node-redis drops a socket only after it carried no
-// byte either way for a while, and the tier's calls keep writing, so a host that vanished without
-// closing the connection would go unnoticed. A heartbeat PING with its own deadline catches it.
+// Liveness is the heartbeat's (heartbeat.ts): node-redis drops a socket only after it carried no byte
+// either way for a while, and the tier's calls keep writing.
 import { createClient, RESP_TYPES } from '@redis/client';
+import { Heartbeat, PingWatch } from './heartbeat.js';
 import { type ConnectionSettings, type ConnectionWatcher, type RedisConnection, settlesWithin } from './redis-connection.js';
 
 interface Server {
@@ -25,13 +25,9 @@ interface BufferCommands {
 export class RedisServerConnection implements RedisConnection {
   private readonly client: ReturnType<typeof createClient>;
   private readonly commands: BufferCommands;
-  private readonly heartbeat: NodeJS.Timeout;
+  private readonly heartbeat: Heartbeat;
+  private readonly ping: PingWatch;
   private closing = false;
-  /** When the outstanding heartbeat PING was sent, less the time the thread was busy since; undefined when none is outstanding. */
-  private pingSentAt: number | undefined;
-  /** When the heartbeat last ran. */
-  private lastBeatAt = Date.now();
-  private readonly beatEveryMs: number;
   /** The current connect (with its retries): settles once connected, or once retrying stops. */
   private connecting: Promise<void> = Promise.resolve();
 
@@ -60,9 +56,8 @@ export class RedisServerConnection implements RedisConnection {
     for (const event of ['reconnecting', 'end']) this.client.on(event, () => watcher.down());
     this.commands = this.client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }) as unknown as BufferCommands;
     this.connect();
-    this.beatEveryMs = Math.max(1, Math.floor(s.silentConnectionMs / 4));
-    this.heartbeat = setInterval(() => this.beat(), this.beatEveryMs);
-    this.heartbeat.unref();
+    this.ping = new PingWatch(s.silentConnectionMs);
+    this.heartbeat = new Heartbeat(s.silentConnectionMs, (now, busyMs) => this.beat(now, busyMs));
   }
 
   exists(key: string): Promise<number> {
@@ -79,7 +74,7 @@ export class RedisServerConnection implements RedisConnection {
 
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    clearInterval(this.heartbeat);
+    this.heartbeat.stop();
     // node-redis cannot destroy a socket that is still connecting: let the attempt end first (the strategy
     // now stops retrying), then end what it opened.
     if (!this.client.isReady) await settlesWithin(this.connecting, graceMs);
@@ -88,34 +83,15 @@ export class RedisServerConnection implements RedisConnection {
     this.destroy();
   }
 
-  /**
-   * Sends a PING when none is outstanding; one unanswered for silentConnectionMs ends the connection. Time
-   * the thread spent busy (an engine step between two turns of the event loop) does not count: the answer
-   * may be sitting unread in the socket.
-   */
-  private beat(): void {
-    const now = Date.now();
-    const busy = Math.max(0, now - this.lastBeatAt - this.beatEveryMs);
-    this.lastBeatAt = now;
-    if (this.closing || !this.client.isReady) {
-      this.pingSentAt = undefined;
-      return;
-    }
-    if (this.pingSentAt === undefined) {
-      this.pingSentAt = now;
-      const answered = () => (this.pingSentAt = undefined);
-      this.commands.ping().then(answered, answered);
-      return;
-    }
-    this.pingSentAt += busy;
-    if (now - this.pingSentAt < this.s.silentConnectionMs) return;
-    // Let this turn read the socket first: an answer that arrived while the thread was busy counts.
-    setImmediate(() => this.checkSilence());
+  /** One PING outstanding at a time; one unanswered for silentConnectionMs ends the connection. */
+  private beat(now: number, busyMs: number): void {
+    if (this.closing || !this.client.isReady) return this.ping.reset();
+    if (this.ping.beat(now, busyMs, () => this.commands.ping())) setImmediate(() => this.checkSilence());
   }
 
   private checkSilence(): void {
-    if (this.pingSentAt === undefined || this.closing || Date.now() - this.pingSentAt < this.s.silentConnectionMs) return;
-    this.pingSentAt = undefined;
+    if (this.closing || !this.ping.overdue(Date.now())) return;
+    this.ping.reset();
     this.watcher.error(`no answer for ${this.s.silentConnectionMs} ms; reconnecting`);
     this.watcher.down();
     // Drops the socket and every call waiting on it, then connects again by the strategy.

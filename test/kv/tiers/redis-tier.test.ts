@@ -17,6 +17,21 @@ import { freePort, RedisClusterServers, RedisServer, redisSkipReason, type Redis
 
 const skip = redisSkipReason();
 const skipCluster = redisSkipReason(['redis-server', 'redis-cli']);
+
+/**
+ * Holds the thread for `ms`, as one forward pass on the engine's thread does. The engine runs its steps
+ * from setImmediate, so the next turn of the event loop runs the timers that fell due before it reads the
+ * sockets: a timer that takes that for silence fails here.
+ */
+function busyStep(ms: number): Promise<void> {
+  return new Promise((done) => setImmediate(() => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // Busy.
+    }
+    done();
+  }));
+}
 const skipTls = redisSkipReason(['redis-server', 'openssl']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -231,10 +246,7 @@ test('a thread kept busy (a long engine step) past the timeouts is not taken for
   await sleep(400);
   const call = tier.get(['big', 'big']);
   const put = tier.put('other', value);
-  const until = performance.now() + 1500;
-  while (performance.now() < until) {
-    // Busy, as a forward pass on the engine's thread is.
-  }
+  await busyStep(1500);
   const [got] = await call;
   assert.ok(Buffer.from(got!).equals(value));
   await put;
@@ -364,6 +376,72 @@ test('a Redis Cluster that goes down: calls end within the timeout, one line per
   assert.deepEqual(got, keys.map(() => undefined));
   await tier.put(keys[0]!, values[0]!);
   assert.ok(Buffer.from((await tier.get([keys[0]!]))[0]!).equals(values[0]!));
+});
+
+test('a Redis Cluster: a thread kept busy past the timeouts is not taken for a silent node', { skip: skipCluster, timeout: 60_000 }, async (t) => {
+  const defer = cleanups(t);
+  const cluster = await RedisClusterServers.start(3);
+  defer(() => cluster.stop());
+  const lines: string[] = [];
+  const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), commandTimeoutMs: 200, silentConnectionMs: 600 });
+  defer(() => tier.close());
+  assert.ok(await tier.whenUp(10_000));
+  const keys = Array.from({ length: 6 }, (_, i) => `busy-${i}`);
+  const value = randomBytes(1024 * 1024);
+  await Promise.all(keys.map((k) => tier.put(k, value)));
+  // Let the heartbeats go out, then keep the thread from reading their answers and the calls' replies.
+  await sleep(400);
+  const call = tier.get(keys);
+  const put = tier.put('other', value);
+  await busyStep(1500);
+  const got = await call;
+  assert.ok(got.every((v) => v !== undefined && Buffer.from(v).equals(value)));
+  await put;
+  await sleep(700);
+  assert.equal(tier.stats().failures, 0);
+  assert.equal(tier.stats().up, true);
+  assert.deepEqual(lines, []);
+});
+
+test('a Redis Cluster node that freezes (connection open, nothing answering): its calls end at the deadline, the others keep serving, it is served again once it answers', { skip: skipCluster, timeout: 60_000 }, async (t) => {
+  const defer = cleanups(t);
+  const cluster = await RedisClusterServers.start(3);
+  defer(() => cluster.stop());
+  const lines: string[] = [];
+  const commandTimeoutMs = 200;
+  const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), commandTimeoutMs, silentConnectionMs: 1000 });
+  defer(() => tier.close());
+  assert.ok(await tier.whenUp(10_000));
+  const keys = Array.from({ length: 24 }, (_, i) => `frozen-${i}`);
+  await Promise.all(keys.map((k) => tier.put(k, Buffer.from(k))));
+  const frozen = cluster.nodes[0]!;
+  const direct = await directClient(frozen.port);
+  const held = new Set((await direct.keys('vserve:kv:frozen-*')).map((k) => String(k)));
+  direct.destroy();
+  const onFrozen = keys.map((k) => held.has(`vserve:kv:${k}`));
+  assert.ok(onFrozen.some(Boolean) && !onFrozen.every(Boolean), 'the keys span the frozen node and the others');
+  const frozenKey = keys[onFrozen.indexOf(true)]!;
+  const elsewhere = keys.filter((_, i) => !onFrozen[i]);
+  frozen.freeze();
+  defer(() => frozen.thaw());
+  // Past silentConnectionMs (the heartbeat drops the node's connection meanwhile, and ioredis opens another).
+  const end = performance.now() + 2500;
+  while (performance.now() < end) {
+    const ms = await rejectsIn(() => tier.get([frozenKey]));
+    assert.ok(ms < commandTimeoutMs + 250, `a call on the frozen node took ${ms.toFixed(0)} ms`);
+    const got = await tier.get(elsewhere);
+    assert.deepEqual(got.map((v) => Buffer.from(v!).toString()), elsewhere);
+  }
+  assert.equal(tier.stats().up, true, 'one silent node is not an outage of the tier');
+  frozen.thaw();
+  const back = performance.now() + 10_000;
+  for (;;) {
+    const all = await tier.get(keys).catch(() => undefined);
+    if (all && all.every((v, i) => v !== undefined && Buffer.from(v).toString() === keys[i])) break;
+    if (performance.now() > back) assert.fail('the thawed node was not served again within 10 s');
+    await sleep(100);
+  }
+  assert.deepEqual(lines, []);
 });
 
 test('rediss:// talks TLS, and refuses a server whose certificate it cannot verify', { skip: skipTls }, async (t) => {
