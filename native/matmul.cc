@@ -145,15 +145,25 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
   const size_t blocks = xq.cols / kQKBlock;
   if (q.size() < xq.rows * xq.cols) q.resize(xq.rows * xq.cols);
   if (sums.size() < xq.rows * blocks) sums.resize(xq.rows * blocks);
-  for (size_t b = 0; b < xq.rows * blocks; b++) {
-    int32_t sum = 0;
-    for (size_t i = b * kQKBlock; i < (b + 1) * kQKBlock; i++) {
-      q[i] = int8_t(xq.q[i] ^ 0x80);
-      sum += q[i];
+  int8_t* signedQ = q.data();
+  int32_t* bias32 = sums.data();
+  // Rows in tasks as quantizeActivations has them: on a prefill batch this pass is as long as a small
+  // matmul, and one thread doing it alone leaves the others waiting.
+  const size_t rowsPerTask = std::max<size_t>(1, 65536 / xq.cols);
+  pool().parallelFor((xq.rows + rowsPerTask - 1) / rowsPerTask, [&](size_t t) {
+    const size_t b0 = t * rowsPerTask * blocks, b1 = std::min(xq.rows, (t + 1) * rowsPerTask) * blocks;
+    for (size_t b = b0; b < b1; b++) {
+      const uint8_t* in = xq.q + b * kQKBlock;
+      int8_t* out = signedQ + b * kQKBlock;
+      int32_t sum = 0;
+      for (size_t i = 0; i < kQKBlock; i++) {
+        out[i] = int8_t(in[i] ^ 0x80);
+        sum += out[i];
+      }
+      bias32[b] = bias * sum;
     }
-    sums[b] = bias * sum;
-  }
-  return {q.data(), xq.d, sums.data(), xq.rows, xq.cols};
+  });
+  return {signedQ, xq.d, bias32, xq.rows, xq.cols};
 }
 
 // One weight's part of a packed Q8_0 / Q4_0 / IQ4_NL / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of
