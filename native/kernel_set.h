@@ -41,6 +41,9 @@ struct SignedRows {
   const int32_t* bias;  // [rows][cols / 32]
   size_t rows;
   size_t cols;
+  // Which quantization these rows are (unique per op; 0: not known): a kernel that lays the rows out
+  // again for itself may keep that layout for the other tasks of the same matmul.
+  uint64_t generation = 0;
 };
 
 // Activation rows for the 256-value super-block integer matmuls (Q2_K..Q6_K, IQ4_XS), as llama.cpp's
@@ -59,6 +62,7 @@ struct KQuantRows {
   const float* s;   // [rows][cols / 16]
   size_t rows;
   size_t cols;  // a multiple of 256
+  uint64_t generation = 0;  // as SignedRows::generation
 };
 
 // Float activations for the float-weight paths.

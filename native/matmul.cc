@@ -55,6 +55,7 @@ struct ActivationScratch {
   std::vector<int8_t> signedQ;
   std::vector<int32_t> sums;
   std::vector<float> scaledSums;  // KQuantRows::s
+  uint64_t generation = 0;        // the last SignedRows / KQuantRows::generation handed out
 };
 
 ActivationScratch& activationScratch() {
@@ -95,7 +96,7 @@ KQuantRows kquantActivations(ActivationScratch& scratch, const float* x, size_t 
     const size_t r0 = t * rowsPerTask, r1 = std::min(n, r0 + rowsPerTask);
     k.quantizeSuperRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * groups);
   });
-  return {q, d, s, n, cols};
+  return {q, d, s, n, cols, ++scratch.generation};
 }
 
 // The K-quant integer kernel for a weight, or nullptr (other type, or none in this kernel set).
@@ -163,7 +164,7 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
       bias32[b] = bias * sum;
     }
   });
-  return {signedQ, xq.d, bias32, xq.rows, xq.cols};
+  return {signedQ, xq.d, bias32, xq.rows, xq.cols, ++scratch.generation};
 }
 
 // One weight's part of a packed Q8_0 / Q4_0 / IQ4_NL / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of

@@ -480,8 +480,19 @@ void matmulAmx(const typename F::Rows& x, const uint8_t* w, const MatmulRange& r
   if (tiledRows > 0) {
     thread_local std::vector<int8_t> q;
     thread_local std::vector<float> scales;
+    // A thread usually runs several tasks of one matmul: the rows are laid out once for all of them.
+    struct Layout {
+      uint64_t generation;
+      size_t rows, cols;
+      bool copy;
+    };
+    thread_local Layout laidOut{0, 0, 0, false};
     const bool copy = (range.rowEnd - range.rowBegin) / kPackRows >= kMinGroupsToCopy;
-    tileActivations<F>(x, tiledRows, copy, q, scales);
+    const Layout wanted{x.generation, tiledRows, x.cols, copy};
+    if (wanted.generation == 0 || wanted.generation != laidOut.generation || wanted.rows != laidOut.rows || wanted.cols != laidOut.cols || wanted.copy != laidOut.copy) {
+      tileActivations<F>(x, tiledRows, copy, q, scales);
+      laidOut = wanted;
+    }
     configureTiles<F::kK>();
     const size_t groupBytes = F::groupBytes(x.cols), steps = F::units(x.cols) * F::kTiles;
     thread_local std::vector<uint8_t> b;
