@@ -1,6 +1,7 @@
 // Bytes a decode step must read from memory: every weight matrix once, except the token embedding
-// table, of which only one row is gathered; plus the KV cache up to the current position. Bandwidth
-// divided by this is the decode speed no engine can beat on a weight-bound model.
+// table, of which only one row is gathered, and of a mixture of experts only the experts a token uses;
+// plus the KV cache up to the current position. Bandwidth divided by this is the decode speed no engine
+// can beat on a weight-bound model.
 import { GGUFFile } from '../src/model/gguf/reader.js';
 import { readModelConfig } from '../src/model/architectures/index.js';
 
@@ -9,7 +10,7 @@ export interface DecodeTraffic {
   /** All tensor bytes. */
   weightBytes: number;
   embeddingBytes: number;
-  /** Weight bytes read per decoded token (all but the embedding table). */
+  /** Weight bytes read per decoded token (all but the embedding table; of experts, the used ones). */
   weightBytesPerToken: number;
   /** KV bytes per position per token (K and V, all layers) at `kvElemBytes` per element. */
   kvBytesPerPosition: number;
@@ -28,13 +29,18 @@ export function decodeTraffic(path: string, kvElemBytes: number): DecodeTraffic 
     // With tied embeddings the table is also the output matrix and is read whole.
     const tied = !f.tensor('output.weight');
     const matrices = f.tensors.filter((t) => t.dims.length === 2 && (tied || t.name !== 'token_embd.weight'));
+    // Stacked experts ([cols, rows, experts]): a token goes through `used` of them.
+    const experts = (c as { experts?: { count: number; used: number } }).experts;
+    const stacked = f.tensors.filter((t) => t.dims.length === 3);
+    const unusedExpertBytes = experts ? stacked.reduce((n, t) => n + t.nBytes * (1 - experts.used / experts.count), 0) : 0;
+    const expertMacs = experts ? stacked.reduce((n, t) => n + t.dims[0]! * t.dims[1]! * experts.used, 0) : 0;
     return {
       fileBytes: f.fileSize,
       weightBytes,
       embeddingBytes,
-      weightBytesPerToken: tied ? weightBytes : weightBytes - embeddingBytes,
+      weightBytesPerToken: (tied ? weightBytes : weightBytes - embeddingBytes) - unusedExpertBytes,
       kvBytesPerPosition: 2 * c.nLayers * c.nKVHeads * c.headDim * kvElemBytes,
-      matmulMacsPerToken: matrices.reduce((n, t) => n + t.dims[0]! * t.dims[1]!, 0),
+      matmulMacsPerToken: matrices.reduce((n, t) => n + t.dims[0]! * t.dims[1]!, 0) + expertMacs,
       attentionMacsPerPosition: 2 * c.nLayers * c.nHeads * c.headDim,
     };
   } finally {

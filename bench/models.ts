@@ -1,4 +1,5 @@
-// Benchmark models: GGUF files at real model shapes (Llama, and Qwen2 for a 152K vocabulary) with random
+// Benchmark models: GGUF files at real model shapes (Llama, Qwen2 for a 152K vocabulary, and a slice of
+// Qwen3-30B-A3B's mixture-of-experts layers) with random
 // weights and a real-sized tokenizer (bench/bench-tokenizers.ts), generated on demand into .cache/models/
 // and reused by name. Speed does not depend on the weights'
 // values and peers load the same file; the values are still sane (small, zero-mean; norms ≈ 1) so a
@@ -23,6 +24,8 @@ const ARCHITECTURES = {
   llama: { qkvBias: false },
   // Qwen2: biases on Q, K and V (its NeoX-style RoPE is implied by the architecture name).
   qwen2: { qkvBias: true },
+  // Qwen3-MoE: no biases, RMS norms on each head's Q and K (shape.qkNorm), experts in place of the MLP.
+  qwen3moe: { qkvBias: false },
 } as const;
 export type BenchArchitecture = keyof typeof ARCHITECTURES;
 
@@ -35,6 +38,12 @@ export interface ModelShape {
   tiedEmbeddings?: boolean;
   /** RMS norm epsilon (default 1e-5). */
   normEps?: number;
+  /** Width of an attention head (default dim / heads). */
+  headDim?: number;
+  /** RMS norms on each head's Q and K (attn_q_norm, attn_k_norm). */
+  qkNorm?: boolean;
+  /** A mixture of experts in place of each layer's MLP: `used` of `count` experts, each `width` wide. */
+  experts?: { count: number; used: number; width: number };
   dim: number;
   ffn: number;
   layers: number;
@@ -64,6 +73,14 @@ export const SHAPES = {
     arch: 'qwen2', tokenizer: 'qwen2-bpe', tiedEmbeddings: true, normEps: 1e-6,
     dim: 896, ffn: 4864, layers: 24, heads: 14, kvHeads: 2, vocab: 151936, context: 32768, ropeBase: 1000000,
     note: 'Qwen2.5-0.5B shapes with a stand-in tokenizer: GPT-2\'s tokens and merges padded to its 151936 ids',
+  },
+  // Qwen3-30B-A3B's hyperparameters (its config.json) for 4 of its 48 layers: 128 experts of width 768
+  // per layer, 8 used per token. Each layer costs what the full model's do, in a file a tenth the size.
+  'qwen3-30b-a3b-4l': {
+    arch: 'qwen3moe', tokenizer: 'qwen2-bpe', normEps: 1e-6, headDim: 128, qkNorm: true,
+    experts: { count: 128, used: 8, width: 768 },
+    dim: 2048, ffn: 6144, layers: 4, heads: 32, kvHeads: 4, vocab: 151936, context: 32768, ropeBase: 1000000,
+    note: 'Qwen3-30B-A3B layer shapes, 4 of its 48 layers, with the Qwen2.5 stand-in tokenizer',
   },
 } satisfies Record<string, ModelShape>;
 export type ShapeName = keyof typeof SHAPES;
@@ -102,7 +119,9 @@ const moreBits = ({ layer, layers }: LayerPlace) =>
 //   IQ4_XS: IQ4_XS; attn_v Q5_K with GQA >= 4; ffn_down Q5_K on the first eighth of the layers.
 // With tied embeddings, token_embd takes the output matrix's type (llama.cpp treats it as the output
 // then). Rows that are not a whole number of a type's blocks fall back as llama.cpp's do (fitRow).
-// The smaller special cases (MoE, Falcon, imatrix-dependent choices) do not apply here.
+// Expert matrices take their MLP role's type, as llama.cpp's do (ffn_down_exps counts as ffn_down); the
+// router (ffn_gate_inp) stays in F32 as llama.cpp's quantizer leaves it. The smaller special cases (Falcon,
+// imatrix-dependent choices, attn_v in Q8_0 for models of exactly 8 experts) do not apply here.
 const DTYPES = {
   f32: { matrix: GGMLType.F32, output: GGMLType.F32, fileType: 0 },
   f16: { matrix: GGMLType.F16, output: GGMLType.F16, fileType: 1 },
@@ -219,7 +238,8 @@ function seedOf(text: string): number {
 function planModel(s: ModelShape, dtype: BenchDType, name: string): GGUFWriter {
   const { matrix, output, fileType } = DTYPES[dtype];
   const arch = s.arch ?? 'llama';
-  const headDim = s.dim / s.heads;
+  const headDim = s.headDim ?? s.dim / s.heads;
+  const qDim = headDim * s.heads;
   const kvDim = headDim * s.kvHeads;
   const w = new GGUFWriter();
   w.setString('general.architecture', arch);
@@ -233,6 +253,15 @@ function planModel(s: ModelShape, dtype: BenchDType, name: string): GGUFWriter {
   w.setUint32(`${arch}.rope.dimension_count`, headDim);
   w.setUint32(`${arch}.attention.head_count`, s.heads);
   w.setUint32(`${arch}.attention.head_count_kv`, s.kvHeads);
+  if (s.headDim !== undefined) {
+    w.setUint32(`${arch}.attention.key_length`, headDim);
+    w.setUint32(`${arch}.attention.value_length`, headDim);
+  }
+  if (s.experts) {
+    w.setUint32(`${arch}.expert_count`, s.experts.count);
+    w.setUint32(`${arch}.expert_used_count`, s.experts.used);
+    w.setUint32(`${arch}.expert_feed_forward_length`, s.experts.width);
+  }
   w.setFloat32(`${arch}.attention.layer_norm_rms_epsilon`, s.normEps ?? 1e-5);
   w.setFloat32(`${arch}.rope.freq_base`, s.ropeBase);
   w.setUint32(`${arch}.vocab_size`, s.vocab);
@@ -250,17 +279,29 @@ function planModel(s: ModelShape, dtype: BenchDType, name: string): GGUFWriter {
       if (ARCHITECTURES[arch].qkvBias) w.addTensor(`${p}${role}.bias`, [length], GGMLType.F32);
     };
     w.addTensor(`${p}attn_norm.weight`, [s.dim], GGMLType.F32);
-    w.addTensor(`${p}attn_q.weight`, [s.dim, s.dim], type('attn_q', s.dim));
-    bias('attn_q', s.dim);
+    w.addTensor(`${p}attn_q.weight`, [s.dim, qDim], type('attn_q', s.dim));
+    bias('attn_q', qDim);
     w.addTensor(`${p}attn_k.weight`, [s.dim, kvDim], type('attn_k', s.dim));
     bias('attn_k', kvDim);
     w.addTensor(`${p}attn_v.weight`, [s.dim, kvDim], type('attn_v', s.dim));
     bias('attn_v', kvDim);
-    w.addTensor(`${p}attn_output.weight`, [s.dim, s.dim], type('attn_output', s.dim));
+    if (s.qkNorm) {
+      w.addTensor(`${p}attn_q_norm.weight`, [headDim], GGMLType.F32);
+      w.addTensor(`${p}attn_k_norm.weight`, [headDim], GGMLType.F32);
+    }
+    w.addTensor(`${p}attn_output.weight`, [qDim, s.dim], type('attn_output', qDim));
     w.addTensor(`${p}ffn_norm.weight`, [s.dim], GGMLType.F32);
-    w.addTensor(`${p}ffn_gate.weight`, [s.dim, s.ffn], type('ffn_gate', s.dim));
-    w.addTensor(`${p}ffn_up.weight`, [s.dim, s.ffn], type('ffn_up', s.dim));
-    w.addTensor(`${p}ffn_down.weight`, [s.ffn, s.dim], type('ffn_down', s.ffn));
+    const x = s.experts;
+    if (x) {
+      w.addTensor(`${p}ffn_gate_inp.weight`, [s.dim, x.count], GGMLType.F32);
+      w.addTensor(`${p}ffn_gate_exps.weight`, [s.dim, x.width, x.count], type('ffn_gate', s.dim));
+      w.addTensor(`${p}ffn_up_exps.weight`, [s.dim, x.width, x.count], type('ffn_up', s.dim));
+      w.addTensor(`${p}ffn_down_exps.weight`, [x.width, s.dim, x.count], type('ffn_down', x.width));
+    } else {
+      w.addTensor(`${p}ffn_gate.weight`, [s.dim, s.ffn], type('ffn_gate', s.dim));
+      w.addTensor(`${p}ffn_up.weight`, [s.dim, s.ffn], type('ffn_up', s.dim));
+      w.addTensor(`${p}ffn_down.weight`, [s.ffn, s.dim], type('ffn_down', s.ffn));
+    }
   }
   w.addTensor('output_norm.weight', [s.dim], GGMLType.F32);
   if (!s.tiedEmbeddings) w.addTensor('output.weight', [s.dim, s.vocab], fitRow(output, s.dim));

@@ -1,11 +1,13 @@
 // Generated benchmark models must be valid Llama GGUFs with the real tokenizer whose forward pass (on
 // the reference backend) gives finite, non-degenerate logits, in every weight format; and the
-// Qwen2-shaped one (152K vocabulary, QKV biases, tied embeddings) must load and agree on both backends.
+// Qwen2-shaped one (152K vocabulary, QKV biases, tied embeddings) and the Qwen3-MoE-shaped one (experts,
+// QK norms, heads wider than dim / heads) must load and agree on both backends.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { decodeTraffic } from '../../bench/decode-traffic.js';
 import { SHAPES, writeBenchModel, type BenchDType, type ModelShape } from '../../bench/models.js';
 import { ArrayKV } from '../../src/backend/array-kv.js';
 import { ReferenceBackend } from '../../src/backend/reference/reference-backend.js';
@@ -65,12 +67,12 @@ for (const dtype of dtypes) {
 // qwen2.5-0.5b's generator path at a small size: the real vocabulary and tokenizer, small layers.
 const tinyQwen: ModelShape = { ...SHAPES['qwen2.5-0.5b'], dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, context: 128 };
 
-/** The last prompt row's logits of a model file on a backend. */
-function promptLogits(path: string, backend: BackendKind): Float32Array {
+/** The last prompt row's logits of a model file (of `shape`) on a backend. */
+function promptLogits(path: string, backend: BackendKind, shape: ModelShape = tinyQwen): Float32Array {
   const { model, tokenizer } = loadModel(path, { backend });
   try {
     const ids = tokenizer.encode('The quick brown fox jumps over the lazy dog', { addSpecial: true });
-    const kv = new ArrayKV(tinyQwen.layers, 1, 16, tinyQwen.kvHeads, tinyQwen.dim / tinyQwen.heads);
+    const kv = new ArrayKV(shape.layers, 1, 16, shape.kvHeads, shape.headDim ?? shape.dim / shape.heads);
     return model.forward({
       tokens: Int32Array.from(ids),
       positions: Int32Array.from(ids, (_, i) => i),
@@ -114,6 +116,55 @@ test('a tiny qwen2.5-0.5b-shaped model: QKV biases, tied embeddings, 152K vocabu
     // The native backend's int8 activations against the reference's f32: close, and the same top token.
     assert.ok(maxDiff < 0.05, `native logits differ by ${maxDiff}`);
     assert.equal(argNat, argRef);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Qwen3-30B-A3B's kind of layer at a small size: 8 experts of width 256, 2 used; heads 64 wide where
+// dim / heads is 32; QK norms.
+const tinyMoE: ModelShape = { ...SHAPES['qwen3-30b-a3b-4l'], dim: 256, ffn: 512, layers: 2, heads: 8, kvHeads: 2, headDim: 64, context: 128, experts: { count: 8, used: 2, width: 256 } };
+
+test('a tiny qwen3-30b-a3b-shaped model: stacked experts, F32 router, QK norms, wide heads; same logits on both backends', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vserve-benchmodel-'));
+  const path = join(dir, 'tiny-moe.gguf');
+  try {
+    writeBenchModel(path, tinyMoE, 'q4_K', 'tiny-moe', false);
+    const file = GGUFFile.open(path);
+    assert.equal(file.get('general.architecture'), 'qwen3moe');
+    assert.equal(file.get('qwen3moe.expert_count'), 8);
+    assert.equal(file.get('qwen3moe.expert_used_count'), 2);
+    assert.equal(file.get('qwen3moe.expert_feed_forward_length'), 256);
+    assert.equal(file.get('qwen3moe.attention.key_length'), 64);
+    assert.deepEqual(file.tensor('blk.0.attn_q.weight')?.dims, [256, 512]);
+    assert.deepEqual(file.tensor('blk.0.attn_output.weight')?.dims, [512, 256]);
+    assert.deepEqual(file.tensor('blk.1.ffn_down_exps.weight')?.dims, [256, 256, 8]);
+    assert.equal(file.tensor('blk.1.ffn_gate_exps.weight')?.type, GGMLType.Q4_K);
+    assert.equal(file.tensor('blk.0.ffn_gate_inp.weight')?.type, GGMLType.F32);
+    assert.equal(file.tensor('blk.0.attn_k_norm.weight')?.dims[0], 64);
+    assert.equal(file.tensor('blk.0.ffn_gate.weight'), undefined);
+    const expertBytes = file.tensors.filter((t) => t.dims.length === 3).reduce((n, t) => n + t.nBytes, 0);
+    const allBytes = file.tensors.reduce((n, t) => n + t.nBytes, 0);
+    const embeddingBytes = file.tensor('token_embd.weight')!.nBytes;
+    file.close();
+    // A decoded token reads 2 of the 8 experts of each stacked matrix.
+    assert.equal(decodeTraffic(path, 2).weightBytesPerToken, allBytes - embeddingBytes - expertBytes * (6 / 8));
+
+    // Both backends on f32 weights (no int8 activations, whose rounding can move a token to another
+    // expert): the same logits to float rounding.
+    writeBenchModel(path, tinyMoE, 'f32', 'tiny-moe', false);
+    const reference = promptLogits(path, 'reference', tinyMoE);
+    const native = promptLogits(path, 'native', tinyMoE);
+    assert.equal(reference.length, 151936);
+    let maxDiff = 0, min = Infinity, max = -Infinity;
+    for (let i = 0; i < reference.length; i++) {
+      assert.ok(Number.isFinite(reference[i]!) && Number.isFinite(native[i]!));
+      maxDiff = Math.max(maxDiff, Math.abs(reference[i]! - native[i]!));
+      min = Math.min(min, reference[i]!);
+      max = Math.max(max, reference[i]!);
+    }
+    assert.ok(max - min > 0.1, `logits spread ${max - min}`);
+    assert.ok(maxDiff < 1e-3 * (max - min), `native logits differ by ${maxDiff} (spread ${max - min})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
