@@ -85,6 +85,23 @@ function promptLogits(path: string, backend: BackendKind, shape: ModelShape = ti
   }
 }
 
+/** The last prompt row's logits on the reference and native backends: how far apart, their spread, each one's top token. */
+function backendLogits(path: string, shape: ModelShape) {
+  const reference = promptLogits(path, 'reference', shape);
+  const native = promptLogits(path, 'native', shape);
+  assert.equal(reference.length, shape.vocab);
+  let maxDiff = 0, argRef = 0, argNat = 0, min = Infinity, max = -Infinity;
+  for (let i = 0; i < reference.length; i++) {
+    assert.ok(Number.isFinite(reference[i]!) && Number.isFinite(native[i]!));
+    maxDiff = Math.max(maxDiff, Math.abs(reference[i]! - native[i]!));
+    if (reference[i]! > reference[argRef]!) argRef = i;
+    if (native[i]! > native[argNat]!) argNat = i;
+    min = Math.min(min, reference[i]!);
+    max = Math.max(max, reference[i]!);
+  }
+  return { maxDiff, spread: max - min, argRef, argNat };
+}
+
 test('a tiny qwen2.5-0.5b-shaped model: QKV biases, tied embeddings, 152K vocabulary; same logits on both backends', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vserve-benchmodel-'));
   const path = join(dir, 'tiny-qwen.gguf');
@@ -100,19 +117,8 @@ test('a tiny qwen2.5-0.5b-shaped model: QKV biases, tied embeddings, 152K vocabu
     assert.equal(file.tensor('blk.0.attn_k.bias')?.dims[0], 128);
     file.close();
 
-    const reference = promptLogits(path, 'reference');
-    const native = promptLogits(path, 'native');
-    assert.equal(reference.length, 151936);
-    let maxDiff = 0, argRef = 0, argNat = 0, min = Infinity, max = -Infinity;
-    for (let i = 0; i < reference.length; i++) {
-      assert.ok(Number.isFinite(reference[i]!) && Number.isFinite(native[i]!));
-      maxDiff = Math.max(maxDiff, Math.abs(reference[i]! - native[i]!));
-      if (reference[i]! > reference[argRef]!) argRef = i;
-      if (native[i]! > native[argNat]!) argNat = i;
-      min = Math.min(min, reference[i]!);
-      max = Math.max(max, reference[i]!);
-    }
-    assert.ok(max - min > 0.1, `logits spread ${max - min}`);
+    const { maxDiff, spread, argRef, argNat } = backendLogits(path, tinyQwen);
+    assert.ok(spread > 0.1, `logits spread ${spread}`);
     // The native backend's int8 activations against the reference's f32: close, and the same top token.
     assert.ok(maxDiff < 0.05, `native logits differ by ${maxDiff}`);
     assert.equal(argNat, argRef);
@@ -153,18 +159,10 @@ test('a tiny qwen3-30b-a3b-shaped model: stacked experts, F32 router, QK norms, 
     // Both backends on f32 weights (no int8 activations, whose rounding can move a token to another
     // expert): the same logits to float rounding.
     writeBenchModel(path, tinyMoE, 'f32', 'tiny-moe', false);
-    const reference = promptLogits(path, 'reference', tinyMoE);
-    const native = promptLogits(path, 'native', tinyMoE);
-    assert.equal(reference.length, 151936);
-    let maxDiff = 0, min = Infinity, max = -Infinity;
-    for (let i = 0; i < reference.length; i++) {
-      assert.ok(Number.isFinite(reference[i]!) && Number.isFinite(native[i]!));
-      maxDiff = Math.max(maxDiff, Math.abs(reference[i]! - native[i]!));
-      min = Math.min(min, reference[i]!);
-      max = Math.max(max, reference[i]!);
-    }
-    assert.ok(max - min > 0.1, `logits spread ${max - min}`);
-    assert.ok(maxDiff < 1e-3 * (max - min), `native logits differ by ${maxDiff} (spread ${max - min})`);
+    const { maxDiff, spread, argRef, argNat } = backendLogits(path, tinyMoE);
+    assert.ok(spread > 0.1, `logits spread ${spread}`);
+    assert.ok(maxDiff < 1e-3 * spread, `native logits differ by ${maxDiff} (spread ${spread})`);
+    assert.equal(argNat, argRef);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

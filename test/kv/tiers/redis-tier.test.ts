@@ -66,6 +66,18 @@ async function setup(t: TestContext, tierOptions: RedisTierOptions = {}, serverO
   return { server, tier, lines, direct };
 }
 
+/** A 3-node Redis Cluster of its own and a tier connected to it (both stopped after the test). */
+async function setupCluster(t: TestContext, tierOptions: RedisTierOptions = {}) {
+  const defer = cleanups(t);
+  const cluster = await RedisClusterServers.start(3);
+  defer(() => cluster.stop());
+  const lines: string[] = [];
+  const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), ...tierOptions });
+  defer(() => tier.close());
+  assert.ok(await tier.whenUp(10_000), 'the cluster tier connects');
+  return { cluster, tier, lines, defer };
+}
+
 /** Clean-ups run last registered first (clients before the servers they talk to), all of them even if one fails. */
 function cleanups(t: TestContext): (step: () => unknown) => void {
   const steps: (() => unknown)[] = [];
@@ -302,13 +314,7 @@ test("Redis's allkeys-lru eviction shows as absent keys, never as wrong values",
 });
 
 test('a Redis Cluster: values across hash slots round-trip through the per-key path', { skip: skipCluster, timeout: 60_000 }, async (t) => {
-  const defer = cleanups(t);
-  const cluster = await RedisClusterServers.start(3);
-  defer(() => cluster.stop());
-  const lines: string[] = [];
-  const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l) });
-  defer(() => tier.close());
-  assert.ok(await tier.whenUp(10_000), 'the cluster tier connects');
+  const { cluster, tier, lines } = await setupCluster(t);
   const keys = Array.from({ length: 24 }, (_, i) => `cluster-block-${i}`);
   const values = keys.map(() => randomBytes(50_000 + Math.floor(Math.random() * 1000)));
   await Promise.all(keys.map((k, i) => tier.put(k, values[i]!)));
@@ -335,14 +341,8 @@ test('a Redis Cluster: values across hash slots round-trip through the per-key p
 });
 
 test('a Redis Cluster that goes down: calls end within the timeout, one line per outage, the same tier recovers', { skip: skipCluster, timeout: 90_000 }, async (t) => {
-  const defer = cleanups(t);
-  const cluster = await RedisClusterServers.start(3);
-  defer(() => cluster.stop());
-  const lines: string[] = [];
   const commandTimeoutMs = 400;
-  const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), commandTimeoutMs, maxReconnectDelayMs: 200 });
-  defer(() => tier.close());
-  assert.ok(await tier.whenUp(10_000));
+  const { cluster, tier, lines } = await setupCluster(t, { commandTimeoutMs, maxReconnectDelayMs: 200 });
   const keys = Array.from({ length: 12 }, (_, i) => `down-${i}`);
   const values = keys.map(() => randomBytes(1000));
   await Promise.all(keys.map((k, i) => tier.put(k, values[i]!)));
@@ -379,13 +379,7 @@ test('a Redis Cluster that goes down: calls end within the timeout, one line per
 });
 
 test('a Redis Cluster: a thread kept busy past the timeouts is not taken for a silent node', { skip: skipCluster, timeout: 60_000 }, async (t) => {
-  const defer = cleanups(t);
-  const cluster = await RedisClusterServers.start(3);
-  defer(() => cluster.stop());
-  const lines: string[] = [];
-  const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), commandTimeoutMs: 200, silentConnectionMs: 600 });
-  defer(() => tier.close());
-  assert.ok(await tier.whenUp(10_000));
+  const { tier, lines } = await setupCluster(t, { commandTimeoutMs: 200, silentConnectionMs: 600 });
   const keys = Array.from({ length: 6 }, (_, i) => `busy-${i}`);
   const value = randomBytes(1024 * 1024);
   await Promise.all(keys.map((k) => tier.put(k, value)));
@@ -404,14 +398,8 @@ test('a Redis Cluster: a thread kept busy past the timeouts is not taken for a s
 });
 
 test('a Redis Cluster node that freezes (connection open, nothing answering): its calls end at the deadline, the others keep serving, it is served again once it answers', { skip: skipCluster, timeout: 60_000 }, async (t) => {
-  const defer = cleanups(t);
-  const cluster = await RedisClusterServers.start(3);
-  defer(() => cluster.stop());
-  const lines: string[] = [];
   const commandTimeoutMs = 200;
-  const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), commandTimeoutMs, silentConnectionMs: 1000 });
-  defer(() => tier.close());
-  assert.ok(await tier.whenUp(10_000));
+  const { cluster, tier, lines, defer } = await setupCluster(t, { commandTimeoutMs, silentConnectionMs: 1000 });
   const keys = Array.from({ length: 24 }, (_, i) => `frozen-${i}`);
   await Promise.all(keys.map((k) => tier.put(k, Buffer.from(k))));
   const frozen = cluster.nodes[0]!;
