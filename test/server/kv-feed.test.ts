@@ -121,8 +121,11 @@ test('a request that starts running is sampled at once: one far shorter than the
         active = snap.slots.find((x) => x.state === 'active' && x.tokens > 0);
         if (active) break;
         // The subscription's own first sample, before anything runs: now send the request, and give
-        // up on the feed a moment after it has been answered.
-        request ??= postJson(`${s.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 8, temperature: 0 }).finally(() => setTimeout(() => stop.abort(), 1000));
+        // up on the feed a moment after it has been answered. The sample is asked for once the first
+        // token is out and taken between two steps; 64 tokens (tens of milliseconds on this model, still
+        // far shorter than the interval) keep the request running that long on a loaded machine too,
+        // where 8 tokens were once all done first.
+        request ??= postJson(`${s.url}/v1/completions`, { prompt: 'Once upon a time', max_tokens: 64, temperature: 0 }).finally(() => setTimeout(() => stop.abort(), 1000));
       }
     } catch (e) {
       if (!stop.signal.aborted) throw e;
