@@ -186,13 +186,14 @@ export class RedisServer {
 export class RedisClusterServers {
   private constructor(readonly nodes: RedisServer[]) {}
 
-  static async start(count = 3): Promise<RedisClusterServers> {
+  /** `settings`: further `--name value` settings for every node. */
+  static async start(count = 3, settings: string[] = []): Promise<RedisClusterServers> {
     const nodes: RedisServer[] = [];
     try {
       for (let i = 0; i < count; i++) {
         // The cluster bus gets a port of its own (cluster-port), so that both are free ones.
         const busPort = await freePort();
-        nodes.push(await RedisServer.start({ settings: ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-node-timeout', '2000'] }));
+        nodes.push(await RedisServer.start({ settings: ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-node-timeout', '2000', ...settings] }));
       }
       const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
         encoding: 'utf8',

@@ -67,9 +67,9 @@ async function setup(t: TestContext, tierOptions: RedisTierOptions = {}, serverO
 }
 
 /** A 3-node Redis Cluster of its own and a tier connected to it (both stopped after the test). */
-async function setupCluster(t: TestContext, tierOptions: RedisTierOptions = {}) {
+async function setupCluster(t: TestContext, tierOptions: RedisTierOptions = {}, clusterSettings: string[] = []) {
   const defer = cleanups(t);
-  const cluster = await RedisClusterServers.start(3);
+  const cluster = await RedisClusterServers.start(3, clusterSettings);
   defer(() => cluster.stop());
   const lines: string[] = [];
   const tier = createRedisTier(cluster.address, { log: (l) => lines.push(l), ...tierOptions });
@@ -399,7 +399,9 @@ test('a Redis Cluster: a thread kept busy past the timeouts is not taken for a s
 
 test('a Redis Cluster node that freezes (connection open, nothing answering): its calls end at the deadline, the others keep serving, it is served again once it answers', { skip: skipCluster, timeout: 60_000 }, async (t) => {
   const commandTimeoutMs = 200;
-  const { cluster, tier, lines, defer } = await setupCluster(t, { commandTimeoutMs, silentConnectionMs: 1000 });
+  // As a cache should run: a node the others judge failed (after cluster-node-timeout, 2 s here) costs
+  // only its own slots; with full coverage required, every node would refuse every command meanwhile.
+  const { cluster, tier, lines, defer } = await setupCluster(t, { commandTimeoutMs, silentConnectionMs: 1000 }, ['--cluster-require-full-coverage', 'no']);
   const keys = Array.from({ length: 24 }, (_, i) => `frozen-${i}`);
   await Promise.all(keys.map((k) => tier.put(k, Buffer.from(k))));
   const frozen = cluster.nodes[0]!;
@@ -415,8 +417,10 @@ test('a Redis Cluster node that freezes (connection open, nothing answering): it
   // Past silentConnectionMs (the heartbeat drops the node's connection meanwhile, and ioredis opens another).
   const end = performance.now() + 2500;
   while (performance.now() < end) {
+    // It ends: at the deadline, or (on a machine so loaded that the deadline's timer fired late) after
+    // the few restarts the tier allows a late timer. A call that waited on the frozen node would hang.
     const ms = await rejectsIn(() => tier.get([frozenKey]));
-    assert.ok(ms < commandTimeoutMs + 250, `a call on the frozen node took ${ms.toFixed(0)} ms`);
+    assert.ok(ms < 4 * commandTimeoutMs + 250, `a call on the frozen node took ${ms.toFixed(0)} ms`);
     const got = await tier.get(elsewhere);
     assert.deepEqual(got.map((v) => Buffer.from(v!).toString()), elsewhere);
   }
