@@ -16,22 +16,27 @@ export class PingWatch {
 
   /**
    * One beat: sends a PING when none is outstanding, else counts `busyMs` (the thread's busy time since the
-   * last beat) as not waited. Returns true when the outstanding PING looks overdue: check `overdue()` again
-   * once this turn of the event loop has read the sockets.
+   * last beat) as not waited. When the outstanding PING looks overdue, it is judged again once this turn
+   * of the event loop has read the sockets (an answer that arrived while the thread was busy counts), and
+   * `silent` is called if it still is.
    */
-  beat(now: number, busyMs: number, ping: () => Promise<unknown>): boolean {
+  beat(now: number, busyMs: number, ping: () => Promise<unknown>, silent: () => void): void {
     if (this.sentAt === undefined) {
       this.sentAt = now;
       const answered = () => (this.sentAt = undefined);
       ping().then(answered, answered);
-      return false;
+      return;
     }
     this.sentAt += busyMs;
-    return now - this.sentAt >= this.silentMs;
+    if (!this.overdue(now)) return;
+    setImmediate(() => {
+      if (!this.overdue(Date.now())) return;
+      this.reset();
+      silent();
+    });
   }
 
-  /** Whether the outstanding PING has gone unanswered for silentMs. */
-  overdue(now: number): boolean {
+  private overdue(now: number): boolean {
     return this.sentAt !== undefined && now - this.sentAt >= this.silentMs;
   }
 

@@ -75,13 +75,12 @@ export class RedisClusterConnection implements RedisConnection {
         ping.reset();
         continue;
       }
-      if (ping.beat(now, busyMs, () => node.ping())) setImmediate(() => this.checkSilence(node, ping));
+      ping.beat(now, busyMs, () => node.ping(), () => this.silent(node));
     }
   }
 
-  private checkSilence(node: Redis, ping: PingWatch): void {
-    if (this.closing || node.status !== 'ready' || !ping.overdue(Date.now())) return;
-    ping.reset();
+  private silent(node: Redis): void {
+    if (this.closing || node.status !== 'ready') return;
     this.watcher.error(`${node.options.host}:${node.options.port}: no answer for ${this.s.silentConnectionMs} ms; dropping the connection`);
     // Fails the calls waiting on it; ioredis drops the node and connects again when a slot needs it.
     node.disconnect();

@@ -86,12 +86,11 @@ export class RedisServerConnection implements RedisConnection {
   /** One PING outstanding at a time; one unanswered for silentConnectionMs ends the connection. */
   private beat(now: number, busyMs: number): void {
     if (this.closing || !this.client.isReady) return this.ping.reset();
-    if (this.ping.beat(now, busyMs, () => this.commands.ping())) setImmediate(() => this.checkSilence());
+    this.ping.beat(now, busyMs, () => this.commands.ping(), () => this.silent());
   }
 
-  private checkSilence(): void {
-    if (this.closing || !this.ping.overdue(Date.now())) return;
-    this.ping.reset();
+  private silent(): void {
+    if (this.closing) return;
     this.watcher.error(`no answer for ${this.s.silentConnectionMs} ms; reconnecting`);
     this.watcher.down();
     // Drops the socket and every call waiting on it, then connects again by the strategy.
