@@ -44,6 +44,14 @@ void forRowChunks(size_t rows, size_t n, size_t cols, Fn&& fn) {
   p.parallelFor(tasks, [&](size_t t) { fn(t * chunk, std::min(rows, (t + 1) * chunk)); });
 }
 
+// Runs fn(r0, r1) over activation rows [0, n) in tasks of about 64K values, on the pool: the passes that
+// prepare a matmul's activations are as long as a small matmul on a prefill batch.
+template <class Fn>
+void forActivationRows(size_t n, size_t cols, Fn&& fn) {
+  const size_t rowsPerTask = std::max<size_t>(1, 65536 / cols);
+  pool().parallelFor((n + rowsPerTask - 1) / rowsPerTask, [&](size_t t) { fn(t * rowsPerTask, std::min(n, (t + 1) * rowsPerTask)); });
+}
+
 // The quantized activations of the op in progress. One process-wide copy, held under a lock for the
 // whole op (ops already run one at a time on the shared pool): a thread_local in a dlopen'ed addon goes
 // through __tls_get_addr, which measured ~1% of a decode step at three lookups per matmul.
@@ -72,11 +80,7 @@ QuantizedRows quantizeActivations(ActivationScratch& scratch, const float* x, si
   uint8_t* q = scratch.q.data();
   float* d = scratch.d.data();
   float* s = scratch.blockSums.data();
-  const size_t rowsPerTask = std::max<size_t>(1, 65536 / cols);
-  pool().parallelFor((n + rowsPerTask - 1) / rowsPerTask, [&](size_t t) {
-    const size_t r0 = t * rowsPerTask, r1 = std::min(n, r0 + rowsPerTask);
-    k.quantizeRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * blocks);
-  });
+  forActivationRows(n, cols, [&](size_t r0, size_t r1) { k.quantizeRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * blocks); });
   return {q, d, s, n, cols};
 }
 
@@ -91,11 +95,7 @@ KQuantRows kquantActivations(ActivationScratch& scratch, const float* x, size_t 
   int8_t* q = reinterpret_cast<int8_t*>(scratch.q.data());
   float* d = scratch.d.data();
   float* s = scratch.scaledSums.data();
-  const size_t rowsPerTask = std::max<size_t>(1, 65536 / cols);
-  pool().parallelFor((n + rowsPerTask - 1) / rowsPerTask, [&](size_t t) {
-    const size_t r0 = t * rowsPerTask, r1 = std::min(n, r0 + rowsPerTask);
-    k.quantizeSuperRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * groups);
-  });
+  forActivationRows(n, cols, [&](size_t r0, size_t r1) { k.quantizeSuperRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * groups); });
   return {q, d, s, n, cols, ++scratch.generation};
 }
 
@@ -148,12 +148,8 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
   if (sums.size() < xq.rows * blocks) sums.resize(xq.rows * blocks);
   int8_t* signedQ = q.data();
   int32_t* bias32 = sums.data();
-  // Rows in tasks as quantizeActivations has them: on a prefill batch this pass is as long as a small
-  // matmul, and one thread doing it alone leaves the others waiting.
-  const size_t rowsPerTask = std::max<size_t>(1, 65536 / xq.cols);
-  pool().parallelFor((xq.rows + rowsPerTask - 1) / rowsPerTask, [&](size_t t) {
-    const size_t b0 = t * rowsPerTask * blocks, b1 = std::min(xq.rows, (t + 1) * rowsPerTask) * blocks;
-    for (size_t b = b0; b < b1; b++) {
+  forActivationRows(xq.rows, xq.cols, [&](size_t r0, size_t r1) {
+    for (size_t b = r0 * blocks; b < r1 * blocks; b++) {
       const uint8_t* in = xq.q + b * kQKBlock;
       int8_t* out = signedQ + b * kQKBlock;
       int32_t sum = 0;
