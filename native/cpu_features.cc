@@ -18,6 +18,7 @@ const KernelSet* kernelSetFor(const std::string& isa) {
   if (isa == "avx2") return &avx2Kernels();
   if (isa == "avx512") return &avx512Kernels();
   if (isa == "avx512-amx") return &avx512AmxKernels();
+  if (isa == "avx512-amx-bf16") return &avx512AmxBF16Kernels();
 #endif
 #if defined(__aarch64__)
   if (isa == "neon") return &neonKernels();
@@ -57,6 +58,22 @@ bool amxUsable() {
 #endif
 }
 
+bool amxBF16Usable() {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__linux__)
+  static const bool usable = [] {
+    unsigned a, b, c, d;
+    if (!amxUsable() || __get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+    const bool amxBF16 = (d >> 22) & 1;
+    // The kernels round f32 to bf16 with AVX512_BF16's conversion (leaf 7, sub-leaf 1, EAX bit 5).
+    if (!amxBF16 || __get_cpuid_count(7, 1, &a, &b, &c, &d) == 0) return false;
+    return ((a >> 5) & 1) != 0;
+  }();
+  return usable;
+#else
+  return false;
+#endif
+}
+
 std::vector<std::string> supportedIsas() {
   std::vector<std::string> isas{"portable"};
 #if defined(__x86_64__) || defined(_M_X64)
@@ -68,6 +85,7 @@ std::vector<std::string> supportedIsas() {
         __builtin_cpu_supports("avx512vnni")) {
       isas.push_back("avx512");
       if (amxUsable()) isas.push_back("avx512-amx");
+      if (amxBF16Usable()) isas.push_back("avx512-amx-bf16");
     }
   }
 #endif

@@ -1,5 +1,5 @@
 // Run-time choice of the kernel set: the best ISA the CPU supports, or the one VSERVE_ISA names
-// (portable | avx2 | avx512 | avx512-amx | neon) so tests can exercise every path on one machine.
+// (portable | avx2 | avx512 | avx512-amx | avx512-amx-bf16 | neon) so tests can exercise every path on one machine.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,6 +14,8 @@ const KernelSet& kernels();
 std::vector<std::string> supportedIsas();
 // Whether the CPU has AMX-TILE and AMX-INT8 and the OS granted this process the tile state (asked once).
 bool amxUsable();
+// Whether amxUsable() and the CPU also has AMX-BF16 and AVX512_BF16.
+bool amxBF16Usable();
 // Switches the kernel set; throws std::invalid_argument when the CPU cannot run `isa`.
 void selectIsa(const std::string& isa);
 

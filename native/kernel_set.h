@@ -136,6 +136,28 @@ struct Block32Kernels {
   void (*matmulIQ4_NLPacked)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
+// Activation rows rounded to bf16 and laid out as AMX A tiles (amx_bf16_kernels.cc): the tile of row tile
+// i (16 rows; rows past `rows` are zeros) and step s (32 values) is 16 rows x 32 values at
+// tiles + (i * cols / 32 + s) * 512.
+struct BF16Tiles {
+  const uint16_t* tiles;
+  size_t rows;
+  size_t cols;  // a multiple of 32
+};
+
+// Prefill matmuls on bf16 tiles (kernel sets with AMX-BF16): weights dequantized to bf16 a 16-row group at
+// a time, activations rounded to bf16 once per matmul, f32 sums.
+struct BF16Kernels {
+  // matmul.cc takes this path from this many activation rows on.
+  size_t from;
+  // Lays out row tiles [tileBegin, tileEnd) of x (rows x cols f32) into `tiles` (BF16Tiles).
+  void (*layout)(const float* x, size_t rows, size_t cols, size_t tileBegin, size_t tileEnd, uint16_t* tiles);
+  // Whether matmulPacked takes packed weights (packed_weights.h) of this GGML type.
+  bool (*hasPacked)(int type);
+  // out = x . W^T for weight rows `range` (multiples of 16 within the packed matrix `w` of that type).
+  void (*matmulPacked)(int type, const BF16Tiles& x, const uint8_t* w, const MatmulRange& range);
+};
+
 struct KernelSet {
   const char* isa;
   // Quantizes `rows` rows of `cols` floats (cols % 32 == 0) into q/d/s as QuantizedRows describes.
@@ -196,6 +218,8 @@ struct KernelSet {
   // rather than many short tasks: each call first lays out all activation rows for its tile loop, which
   // only pays off over many groups (0: no such preference, as in every VSERVE_DEFINE_KERNEL_SET set).
   size_t packedLongTasksFrom;
+  // Optional: prefill matmuls on bf16 tiles (nullptr in every VSERVE_DEFINE_KERNEL_SET set).
+  const BF16Kernels* bf16 = nullptr;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines under
@@ -234,6 +258,8 @@ void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const Matmu
 // The AVX-512 set with AMX-INT8 tile kernels for its packed matmuls of 16 activation rows and more
 // (amx_packed_kernels.cc); only for CPUs where amxUsable() (cpu_features.h).
 const KernelSet& avx512AmxKernels();
+// The avx512-amx set with AMX-BF16 prefill matmuls (amx_bf16_kernels.cc); only where amxBF16Usable().
+const KernelSet& avx512AmxBF16Kernels();
 void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 // The packed Q5_K, IQ4_XS and Q3_K kernels of avx2_packed_kernels.h, for the AVX2 super-block table.
 void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);

@@ -63,6 +63,7 @@ struct ActivationScratch {
   std::vector<int8_t> signedQ;
   std::vector<int32_t> sums;
   std::vector<float> scaledSums;  // KQuantRows::s
+  std::vector<uint16_t> bf16Tiles;  // BF16Tiles::tiles
   uint64_t generation = 0;        // the last SignedRows / KQuantRows::generation handed out
 };
 
@@ -201,6 +202,12 @@ bool hasPackedKernel(int type) {
   }
 }
 
+// The kernel set's bf16 prefill path for n activation rows of a packed weight type, or nullptr.
+const BF16Kernels* bf16Path(int type, size_t n) {
+  const BF16Kernels* b = kernels().bf16;
+  return b != nullptr && n >= b->from && b->hasPacked(type) ? b : nullptr;
+}
+
 // False when the weight has no packed form (other type, too few rows, no packed kernel).
 bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
   // VSERVE_NO_PACK=1 keeps the file layout (A/B benchmarks of the packed kernels).
@@ -229,10 +236,49 @@ bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
   return true;
 }
 
-// Runs the parts (all of one weight type, all on the same activations) as one pool job.
-void runPacked(ActivationScratch& scratch, const QuantizedRows& xq, const PackedPart* parts, size_t count) {
-  const KernelSet& k = kernels();
+// out columns [r0, r1) = x . those rows of w, dequantized to f32 a few rows at a time on this thread.
+void dequantizedRows(const FloatRows& x, const WeightRef& w, size_t r0, size_t r1, float* out) {
+  constexpr size_t kRowsPerPass = 8;
+  thread_local std::vector<float> rowsF32;
+  if (rowsF32.size() < kRowsPerPass * w.cols) rowsF32.resize(kRowsPerPass * w.cols);
+  for (size_t r = r0; r < r1; r += kRowsPerPass) {
+    const size_t count = std::min(kRowsPerPass, r1 - r);
+    for (size_t j = 0; j < count; j++) dequantizeRow(w.type, w.data + (r + j) * w.rowBytes, &rowsF32[j * w.cols], w.cols);
+    kernels().matmulF32(x, rowsF32.data(), MatmulRange{0, count, out + r, w.rows});
+  }
+}
+
+void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
+  forRowChunks(w.rows, x.rows, w.cols, [&](size_t r0, size_t r1) { dequantizedRows(x, w, r0, r1, out); });
+}
+
+// The parts (all of one weight type, all on x) on bf16 tiles as one pool job; tail rows past the last
+// group are dequantized.
+void runPackedBF16(ActivationScratch& scratch, const BF16Kernels& bf16, const float* x, size_t n, const PackedPart* parts, size_t count) {
+  const size_t cols = parts[0].w->cols, tiles = (n + 15) / 16, tileValues = cols * 16;
+  if (scratch.bf16Tiles.size() < tiles * tileValues) scratch.bf16Tiles.resize(tiles * tileValues);
+  uint16_t* t = scratch.bf16Tiles.data();
+  pool().parallelFor(tiles, [&](size_t i) { bf16.layout(x, n, cols, i, i + 1, t); });
+  const BF16Tiles xt{t, n, cols};
+  size_t tasks = 0;
+  for (size_t i = 0; i < count; i++) tasks += parts[i].tasks;
+  pool().parallelFor(tasks, [&](size_t task) {
+    const PackedPart* part = parts;
+    while (task >= part->tasks) task -= part++->tasks;
+    const WeightRef& w = *part->w;
+    size_t g0, g1;
+    part->range(task, g0, g1);
+    if (g0 == part->groups) return dequantizedRows(FloatRows{x, n, cols}, w, part->groups * kPackRows, w.rows, part->out);
+    bf16.matmulPacked(w.type, xt, part->packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part->out, w.rows});
+  });
+}
+
+// Runs the parts (all of one weight type, all on x) as one pool job.
+void runPacked(ActivationScratch& scratch, const float* x, size_t n, const PackedPart* parts, size_t count) {
   const int type = parts[0].w->type;
+  if (const BF16Kernels* bf16 = bf16Path(type, n)) return runPackedBF16(scratch, *bf16, x, n, parts, count);
+  const KernelSet& k = kernels();
+  const QuantizedRows xq = quantizeActivations(scratch, x, n, parts[0].w->cols);
   const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : type == kQ4_0 ? k.matmulQ4_0Packed : k.block32->matmulIQ4_NLPacked;
   const auto tail = type == kQ8_0 ? k.matmulQ8_0 : type == kQ4_0 ? k.matmulQ4_0 : k.block32->matmulIQ4_NL;
   const SignedRows xs = signedActivations(scratch, xq, packedBias(type));
@@ -264,19 +310,6 @@ void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t)
   kernel(xk, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
 }
 
-void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
-  const KernelSet& k = kernels();
-  constexpr size_t kRowsPerPass = 8;
-  forRowChunks(w.rows, x.rows, w.cols, [&](size_t r0, size_t r1) {
-    thread_local std::vector<float> rowsF32;
-    if (rowsF32.size() < kRowsPerPass * w.cols) rowsF32.resize(kRowsPerPass * w.cols);
-    for (size_t r = r0; r < r1; r += kRowsPerPass) {
-      const size_t count = std::min(kRowsPerPass, r1 - r);
-      for (size_t j = 0; j < count; j++) dequantizeRow(w.type, w.data + (r + j) * w.rowBytes, &rowsF32[j * w.cols], w.cols);
-      k.matmulF32(x, rowsF32.data(), MatmulRange{0, count, out + r, w.rows});
-    }
-  });
-}
 
 // out = x . w^T for n rows of x (sizes already checked).
 void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
@@ -287,9 +320,9 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
     case kQ4_0: {
       ActivationScratch& scratch = activationScratch();
       std::lock_guard<std::mutex> lock(scratch.mutex);
-      const QuantizedRows xq = quantizeActivations(scratch, x, n, w.cols);
       PackedPart part;
-      if (planPacked(w, out, n, part)) return runPacked(scratch, xq, &part, 1);
+      if (planPacked(w, out, n, part)) return runPacked(scratch, x, n, &part, 1);
+      const QuantizedRows xq = quantizeActivations(scratch, x, n, w.cols);
       const auto kernel = w.type == kQ8_0 ? k.matmulQ8_0 : k.matmulQ4_0;
       forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out, w.rows}); });
       break;
@@ -301,9 +334,9 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
       if (const QuantKernel kernel = block32Kernel(w.type)) {
         ActivationScratch& scratch = activationScratch();
         std::lock_guard<std::mutex> lock(scratch.mutex);
-        const QuantizedRows xq = quantizeActivations(scratch, x, n, w.cols);
         PackedPart part;
-        if (planPacked(w, out, n, part)) return runPacked(scratch, xq, &part, 1);
+        if (planPacked(w, out, n, part)) return runPacked(scratch, x, n, &part, 1);
+        const QuantizedRows xq = quantizeActivations(scratch, x, n, w.cols);
         forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) { kernel(xq, w.data, MatmulRange{r0, r1, out, w.rows}); });
       } else {
         dequantizedMatmul(xf, w, out);
@@ -331,8 +364,10 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
       if (const KQuantKernel kernel = kquantKernel(w.type)) {
         ActivationScratch& scratch = activationScratch();
         std::lock_guard<std::mutex> lock(scratch.mutex);
-        const KQuantRows xk = kquantActivations(scratch, x, n, w.cols);
         PackedPart part;
+        const BF16Kernels* bf16 = bf16Path(w.type, n);
+        if (bf16 != nullptr && planPacked(w, out, n, part)) return runPackedBF16(scratch, *bf16, x, n, &part, 1);
+        const KQuantRows xk = kquantActivations(scratch, x, n, w.cols);
         if (planPacked(w, out, n, part)) {
           pool().parallelFor(part.tasks, [&](size_t t) { runKQuantPackedTask(xk, part, t); });
           break;
@@ -447,6 +482,9 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   }
 
   PackedPart parts[kMaxMany];
+  // On bf16 tiles every packed type runs on one layout of x, whatever the mix.
+  bool bf16 = true;
+  for (size_t i = 0; i < count && bf16; i++) bf16 = bf16Path(ws[i].type, n) != nullptr && planPacked(ws[i], outs[i].data, n, parts[i]);
   // (Packed Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS run in the K-quant path below, which takes KQuantRows activations.)
   bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0 || ws[0].type == kIQ4_NL;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
@@ -455,10 +493,14 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   // A packed IQ4_NL weight among other types goes alone (matmul's path), so results still equal matmul's.
   bool block32 = true;
   for (size_t i = 0; i < count && block32; i++) block32 = block32Kernel(ws[i].type) != nullptr && !planPacked(ws[i], outs[i].data, n, parts[i]);
-  if (fused) {
+  if (bf16) {
     ActivationScratch& scratch = activationScratch();
     std::lock_guard<std::mutex> lock(scratch.mutex);
-    runPacked(scratch, quantizeActivations(scratch, x.data, n, ws[0].cols), parts, count);
+    runPackedBF16(scratch, *kernels().bf16, x.data, n, parts, count);
+  } else if (fused) {
+    ActivationScratch& scratch = activationScratch();
+    std::lock_guard<std::mutex> lock(scratch.mutex);
+    runPacked(scratch, x.data, n, parts, count);
   } else if (kquant) {
     runKQuantMany(x.data, n, outs, ws, count);
   } else if (block32) {

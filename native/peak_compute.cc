@@ -128,8 +128,8 @@ struct Loops {
 Loops loopsFor(const std::string& isa) {
   Loops l;
 #if defined(__x86_64__) || defined(_M_X64)
-  // (avx512-amx: the probe is the AVX-512 one; its tile kernels only take prefill matmuls.)
-  if (isa == "avx512" || isa == "avx512-amx") l = {f32Avx512, int8Avx512};
+  // (avx512-amx and avx512-amx-bf16: the probe is the AVX-512 one; their tile kernels only take prefill matmuls.)
+  if (isa == "avx512" || isa == "avx512-amx" || isa == "avx512-amx-bf16") l = {f32Avx512, int8Avx512};
   if (isa == "avx2") l = {f32Avx2, int8Avx2};
 #endif
 #if defined(__aarch64__)

@@ -25,6 +25,12 @@ Napi::Value SupportedIsas(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// The activation rows from which the kernel set in use multiplies packed weights on bf16 tiles (0: never).
+Napi::Value Bf16MatmulFrom(const Napi::CallbackInfo& info) {
+  const BF16Kernels* b = kernels().bf16;
+  return Napi::Number::New(info.Env(), b == nullptr ? 0.0 : double(b->from));
+}
+
 Napi::Value SelectIsa(const Napi::CallbackInfo& info) {
   Args args(info, "selectIsa");
   try {
@@ -93,6 +99,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
   exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas, "supportedIsas"));
   exports.Set("selectIsa", Napi::Function::New(env, SelectIsa, "selectIsa"));
+  exports.Set("bf16MatmulFrom", Napi::Function::New(env, Bf16MatmulFrom, "bf16MatmulFrom"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth, "readBandwidth"));

@@ -50,7 +50,7 @@ test('run: -n -1 generates until the context is full; --stats names the ISA and 
   // The bundled model's context is 512 tokens; BOS + the prompt take 5.
   assert.equal(stats.completion_tokens, 512 - 5);
   assert.equal(stats.finish_reason, 'length');
-  assert.match(stats.isa, /^(portable|avx2|avx512|avx512-amx|neon)$/);
+  assert.match(stats.isa, /^(portable|avx2|avx512|avx512-amx|avx512-amx-bf16|neon)$/);
   assert.ok(Number.isInteger(stats.threads) && stats.threads >= 1);
   const forced = vserve(['run', '-p', 'x', '-n', '1', '--stats'], undefined, { env: { VSERVE_ISA: 'portable', VSERVE_THREADS: '1' } });
   assert.equal(forced.code, 0, forced.stderr);
@@ -199,7 +199,7 @@ test('errors are one clear line, not a stack trace', () => {
 test('environment: an unknown VSERVE_ISA lists the valid names; VSERVE_THREADS must be a positive integer', () => {
   const isa = vserve(['run', '-p', 'x', '-n', '1'], undefined, { env: { VSERVE_ISA: 'foo' } });
   assert.equal(isa.code, 1);
-  assert.match(isa.stderr, /VSERVE_ISA=foo is not a kernel set vserve knows; valid names: portable, avx2, avx512, avx512-amx, neon/);
+  assert.match(isa.stderr, /VSERVE_ISA=foo is not a kernel set vserve knows; valid names: portable, avx2, avx512, avx512-amx, avx512-amx-bf16, neon/);
   assert.doesNotMatch(isa.stderr, /rebuild|build:native/);
   for (const bad of ['0', 'abc', '-2']) {
     const r = vserve(['run', '-p', 'x', '-n', '1'], undefined, { env: { VSERVE_THREADS: bad } });

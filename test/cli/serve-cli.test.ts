@@ -27,7 +27,7 @@ test('serve: the printed curl works as printed with --api-key, and --log logs it
   child.stdout.setEncoding('utf8').on('data', (d: string) => (seen.text += d));
   try {
     const banner = await waitForOutput(child, /-d '.*'\n/, seen);
-    assert.match(banner, /serving stories260K .*(portable|avx2|avx512|avx512-amx|neon) kernels on \d+ threads/);
+    assert.match(banner, /serving stories260K .*(portable|avx2|avx512|avx512-amx|avx512-amx-bf16|neon) kernels on \d+ threads/);
     // The sample is the lines from "curl" to the -d line, joined where the shell would join them.
     const sample = banner.slice(banner.indexOf('curl ')).split(/\n(?!\s)/)[0]!.replace(/\\\n\s*/g, '');
     const reply = JSON.parse(execFileSync('bash', ['-c', sample], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { choices?: { message: { content: string } }[] };

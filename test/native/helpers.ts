@@ -195,6 +195,32 @@ export function slotRounds(slots: Int32Array, most: number): number[][] {
 }
 
 /**
+ * The bound a matmul on bf16 tiles (native/isa/amx_bf16_kernels.cc) keeps: each activation and each
+ * dequantized weight is rounded to bf16 (relative error <= 2^-9 each), the products are summed in f32.
+ * Returns the worst |got - exact| / ((2^-8 + cols * 2^-24) * sum_k |x_ik * w_rk|) over the outputs, exact
+ * in f64 from the dequantized weights `w`: at most 1 where the kernels are right, while a wrong scale,
+ * offset or row is off by about the whole sum.
+ */
+export function bf16MatmulError(got: Float32Array, x: Float32Array, w: Float32Array, n: number, rows: number, cols: number): number {
+  const relative = 2 ** -8 + cols * 2 ** -24;
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < rows; r++) {
+      let exact = 0, magnitude = 0;
+      for (let c = 0; c < cols; c++) {
+        const p = x[i * cols + c]! * w[r * cols + c]!;
+        exact += p;
+        magnitude += Math.abs(p);
+      }
+      const diff = Math.abs(got[i * rows + r]! - exact);
+      if (!Number.isFinite(diff)) return Infinity;
+      worst = Math.max(worst, diff / Math.max(relative * magnitude, 1e-30));
+    }
+  }
+  return worst;
+}
+
+/**
  * Adds to `out` (the reference on rounded activations) what llama.cpp's Q4_1 / Q5_1 dots add on top of
  * it: their min multiplies Q8_1's s (the unrounded scale times the quant sum, rounded to a half) where
  * the dequantized weights give m * d * sum(q). Other types: unchanged.
@@ -218,7 +244,8 @@ function addQ8_1MinRounding(out: Float32Array, type: GGMLType, x: Float32Array, 
  * Checks native.matmul on every ISA against the reference for an int8-activation weight type (the
  * tolerances and their derivation are in matmul-kquant.test.ts): within QUANTIZATION_TOLERANCE of the
  * reference on the f32 activations and within ARITHMETIC_TOLERANCE of it on the activations rounded as
- * the native quantization rounds them (and, for Q4_1 / Q5_1, with the min times llama.cpp's Q8_1 s).
+ * the native quantization rounds them (and, for Q4_1 / Q5_1, with the min times llama.cpp's Q8_1 s), or,
+ * where the ISA multiplies n rows on bf16 tiles, within bf16MatmulError's bound.
  * Returns the worst error against the f32 activations.
  */
 export const QUANTIZATION_TOLERANCE = 1e-2;
@@ -239,8 +266,14 @@ export function compareIntMatmul(type: GGMLType, rows: number, cols: number, n: 
     native.matmul(got, x, n, wn);
     const err = matmulError(got, want, x, wf, n, rows, cols);
     assert.ok(err <= QUANTIZATION_TOLERANCE, `${isa} ${label}: error ${err} against f32 activations`);
-    const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
-    assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
+    const bf16From = addon.bf16MatmulFrom();
+    if (bf16From > 0 && n >= bf16From) {
+      const errBf16 = bf16MatmulError(got, x, wf, n, rows, cols);
+      assert.ok(errBf16 <= 1, `${isa} ${label}: error ${errBf16} of the bf16 bound`);
+    } else {
+      const errRounded = matmulError(got, wantRounded, x, wf, n, rows, cols);
+      assert.ok(errRounded <= ARITHMETIC_TOLERANCE, `${isa} ${label}: error ${errRounded} against int8-rounded activations`);
+    }
     worst = Math.max(worst, err);
   });
   return worst;

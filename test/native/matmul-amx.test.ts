@@ -84,7 +84,8 @@ test('avx512-amx is offered exactly where AMX is, and can be selected and left',
     assert.throws(() => addon.selectIsa(AMX), /not available/);
     return;
   }
-  assert.equal(isas[isas.length - 1], AMX, 'the best set on an AMX CPU');
+  // The best set on an AMX CPU, unless it also has AMX-BF16 (matmul-amx-bf16.test.ts).
+  assert.ok(isas.at(-1) === AMX || (isas.at(-1) === 'avx512-amx-bf16' && isas.at(-2) === AMX), isas.join(', '));
   try {
     addon.selectIsa(AMX);
     assert.equal(addon.isa(), AMX);

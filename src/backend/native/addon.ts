@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nativeEnvProblem } from './native-env.js';
 
 /** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
-const EXPECTED_API_VERSION = 4;
+const EXPECTED_API_VERSION = 5;
 const REBUILD_HINT = 'run `npm run build:native` (or `npm rebuild vserve` where vserve is a dependency)';
 
 export interface ModelFileHandle {
@@ -59,6 +59,8 @@ export interface NativeAddon {
   isa(): string;
   supportedIsas(): string[];
   selectIsa(isa: string): string;
+  /** Activation rows from which the ISA in use multiplies packed weights on bf16 tiles (0: never). */
+  bf16MatmulFrom(): number;
   getThreads(): number;
   /** 0 restores the default (one thread per physical core). */
   setThreads(threads: number): number;

@@ -10,7 +10,7 @@ import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type Nati
 export interface NativeBackendOptions {
   /** Compute threads (default: one per physical core, or VSERVE_THREADS). */
   threads?: number;
-  /** Kernel instruction set: 'portable' | 'avx2' | 'avx512' | 'avx512-amx' | 'neon' (default: the best the CPU has, or VSERVE_ISA). */
+  /** Kernel instruction set: 'portable' | 'avx2' | 'avx512' | 'avx512-amx' | 'avx512-amx-bf16' | 'neon' (default: the best the CPU has, or VSERVE_ISA). */
   isa?: string;
 }
 

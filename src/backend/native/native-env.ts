@@ -2,7 +2,7 @@
 // says what is wrong and what is valid, not a value the C++ side silently ignores or a hint to rebuild.
 
 /** Every kernel set the addon can be built with (which of them this CPU runs is the addon's answer). */
-export const ISA_NAMES = ['portable', 'avx2', 'avx512', 'avx512-amx', 'neon'] as const;
+export const ISA_NAMES = ['portable', 'avx2', 'avx512', 'avx512-amx', 'avx512-amx-bf16', 'neon'] as const;
 
 /** The most compute threads the native pool takes (native/runtime.cc setThreads). */
 export const MAX_THREADS = 1024;

@@ -1,0 +1,217 @@
+// AMX-BF16 matmuls on packed weights, for prefill: the "avx512-amx-bf16" kernel set is the avx512-amx set
+// plus these (BF16Kernels, kernel_set.h), which matmul.cc takes from BF16Kernels::from activation rows on.
+//
+// Why: the int8 tile kernels (amx_packed_kernels.cc) must convert and scale every 16 x 16 int32 C tile
+// after each 32-value block, because the weights and the int8 activations both carry a scale per block,
+// and on this family of CPUs that vector epilogue does not overlap the tile unit and costs more than the
+// multiply itself. Here each 16-row weight group is dequantized once per call into bf16 B tiles (every
+// value its f32 dequantized weight rounded to bf16) and the activations are rounded to bf16 once per
+// matmul, so the C tiles accumulate in f32 over the whole row and are stored once. Rounding to bf16 (8
+// significant bits, relative error <= 2^-9 per value) is finer than the int8 activations' (an absolute
+// error up to 1/254 of each 32 values' largest magnitude), so these results are at least as close to the
+// exact product as the int8 path's, though not the same numbers.
+//
+// Blocking: two weight groups and two activation row tiles at a time (C tiles 0-3, A tiles 4-5, B tiles
+// 6-7), so each tile load feeds two multiplies. The two groups' B tiles stay in the L1/L2 caches while all
+// activation row tiles pass; the next step's A tiles are prefetched, which the tile loads do not do well
+// on their own.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "amx_formats.h"
+
+namespace vserve {
+namespace {
+
+// bf16 values per tile row (64 bytes), i.e. K values per step, and per tile.
+constexpr size_t kStepValues = 32;
+constexpr size_t kTileValues = kTileRows * kStepValues;
+
+inline __m512i roundedPair(__m512 low, __m512 high) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)); }
+
+// Rows [tileBegin * 16, tileEnd * 16) of x (rows past `rows` as zeros) as bf16 A tiles: the tile of row
+// tile i and step s is 16 rows x 32 values at tiles + (i * steps + s) * 512.
+void layoutRows(const float* x, size_t rows, size_t cols, size_t tileBegin, size_t tileEnd, uint16_t* tiles) {
+  const size_t steps = cols / kStepValues;
+  for (size_t i = tileBegin; i < tileEnd; i++) {
+    for (size_t m = 0; m < kTileRows; m++) {
+      const size_t row = i * kTileRows + m;
+      uint16_t* dst = tiles + i * steps * kTileValues + m * kStepValues;
+      const float* src = x + row * cols;
+      for (size_t s = 0; s < steps; s++, src += kStepValues) {
+        const __m512i v = row < rows ? roundedPair(_mm512_loadu_ps(src), _mm512_loadu_ps(src + 16)) : _mm512_setzero_si512();
+        _mm512_storeu_si512(dst + s * kTileValues, v);
+      }
+    }
+  }
+}
+
+// One group's int8 B tiles (unpackGroup) as bf16 B tiles of 32 values: tile row j holds, for each weight
+// row r (dword r), its values 2j and 2j + 1, each q * scale + offset rounded to bf16. An int8 tile row k
+// holds values 4k..4k+3 of each row, so it becomes bf16 rows 2k (values 4k, 4k+1) and 2k + 1; formats
+// with K = 16 tiles fill a bf16 step from two of them.
+template <class F>
+void bf16Group(const UnpackedGroup& g, size_t steps8, uint16_t* b) {
+  constexpr size_t kRowsPer8 = F::kK / 4, k8PerStep = kStepValues / F::kK;
+  const __m512i evenPairs = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i oddPairs = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (size_t s8 = 0; s8 < steps8; s8++) {
+    const __m512 ws = _mm512_loadu_ps(g.scale + 16 * s8);
+    const __m512 wo = F::kOffset ? _mm512_loadu_ps(g.offset + 16 * s8) : _mm512_setzero_ps();
+    // Lane l of quarter p is weight row 4p + l / 4.
+    __m512 scale[4], offset[4];
+    for (int p = 0; p < 4; p++) {
+      const __m512i rowOfLane = _mm512_add_epi32(_mm512_set1_epi32(4 * p), _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2));
+      scale[p] = _mm512_permutexvar_ps(rowOfLane, ws);
+      offset[p] = _mm512_permutexvar_ps(rowOfLane, wo);
+    }
+    const int8_t* q = reinterpret_cast<const int8_t*>(g.b) + s8 * 16 * F::kK;
+    uint16_t* dst = b + (s8 / k8PerStep) * kTileValues + (s8 % k8PerStep) * kRowsPer8 * 2 * kStepValues;
+    for (size_t k = 0; k < kRowsPer8; k++, q += 64, dst += 2 * kStepValues) {
+      __m512 f[4];
+      for (int p = 0; p < 4; p++) {
+        const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * p))));
+        f[p] = _mm512_fmadd_ps(v, scale[p], offset[p]);
+      }
+      const __m512i rows0to7 = roundedPair(f[0], f[1]), rows8to15 = roundedPair(f[2], f[3]);
+      _mm512_storeu_si512(dst, _mm512_permutex2var_epi32(rows0to7, evenPairs, rows8to15));
+      _mm512_storeu_si512(dst + kStepValues, _mm512_permutex2var_epi32(rows0to7, oddPairs, rows8to15));
+    }
+  }
+}
+
+inline void prefetchTile(const uint16_t* t) {
+  const char* p = reinterpret_cast<const char*>(t);
+  for (int l = 0; l < 16; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+}
+
+// Stores a C tile (16 x 16 f32, by `store(address, row bytes)`) to its 16 x 16 block of out, of which only
+// `rows` rows exist (the last row tile of a batch that is not a multiple of 16).
+template <class Store>
+inline void storeTile(float* out, size_t stride, size_t rows, Store&& store) {
+  if (rows >= kTileRows) return store(out, stride * sizeof(float));
+  alignas(64) float c[kTileRows][16];
+  store(&c[0][0], sizeof c[0]);
+  for (size_t m = 0; m < rows; m++) std::memcpy(out + m * stride, c[m], sizeof c[m]);
+}
+
+// NT activation row tiles (a0, a1) x NG weight groups (b0, b1) over all steps; C tile 2t + g is row tile
+// t against group g. `rows`: the activation rows that exist from a0's first on.
+template <int NT, int NG>
+void tileBlock(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const uint16_t* b1, size_t steps, float* out,
+               size_t stride, size_t rows) {
+  _tile_zero(0);
+  if constexpr (NG > 1) _tile_zero(1);
+  if constexpr (NT > 1) _tile_zero(2);
+  if constexpr (NT > 1 && NG > 1) _tile_zero(3);
+  for (size_t s = 0; s < steps; s++) {
+    if (s + 1 < steps) {
+      prefetchTile(a0 + (s + 1) * kTileValues);
+      if constexpr (NT > 1) prefetchTile(a1 + (s + 1) * kTileValues);
+    }
+    // (The tile numbers of the intrinsics must be literals.)
+    _tile_loadd(4, a0 + s * kTileValues, 64);
+    if constexpr (NT > 1) _tile_loadd(5, a1 + s * kTileValues, 64);
+    _tile_loadd(6, b0 + s * kTileValues, 64);
+    if constexpr (NG > 1) _tile_loadd(7, b1 + s * kTileValues, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    if constexpr (NG > 1) _tile_dpbf16ps(1, 4, 7);
+    if constexpr (NT > 1) _tile_dpbf16ps(2, 5, 6);
+    if constexpr (NT > 1 && NG > 1) _tile_dpbf16ps(3, 5, 7);
+  }
+  storeTile(out, stride, rows, [](float* p, size_t bytes) { _tile_stored(0, p, bytes); });
+  if constexpr (NG > 1) storeTile(out + 16, stride, rows, [](float* p, size_t bytes) { _tile_stored(1, p, bytes); });
+  if constexpr (NT > 1) storeTile(out + kTileRows * stride, stride, rows - kTileRows, [](float* p, size_t bytes) { _tile_stored(2, p, bytes); });
+  if constexpr (NT > 1 && NG > 1) {
+    storeTile(out + kTileRows * stride + 16, stride, rows - kTileRows, [](float* p, size_t bytes) { _tile_stored(3, p, bytes); });
+  }
+}
+
+template <int NG>
+void rowTiles(const BF16Tiles& x, const uint16_t* b0, const uint16_t* b1, size_t steps, float* out, size_t stride) {
+  const size_t tiles = (x.rows + kTileRows - 1) / kTileRows;
+  for (size_t i = 0; i < tiles; i += 2) {
+    const uint16_t* a0 = x.tiles + i * steps * kTileValues;
+    float* o = out + i * kTileRows * stride;
+    const size_t rows = x.rows - i * kTileRows;
+    if (i + 1 < tiles) {
+      tileBlock<2, NG>(a0, a0 + steps * kTileValues, b0, b1, steps, o, stride, rows);
+    } else {
+      tileBlock<1, NG>(a0, a0, b0, b1, steps, o, stride, rows);
+    }
+  }
+}
+
+template <class F>
+void matmulPacked(const BF16Tiles& x, const uint8_t* w, const MatmulRange& range) {
+  const size_t steps8 = F::units(x.cols) * F::kTiles, steps = x.cols / kStepValues, groupBytes = F::groupBytes(x.cols);
+  thread_local std::vector<uint8_t> b8;
+  thread_local std::vector<float> scales8;
+  thread_local std::vector<uint16_t> b16;
+  if (b16.size() < 2 * steps * kTileValues) b16.resize(2 * steps * kTileValues);
+  configureTiles<64>();
+  for (size_t r = range.rowBegin; r < range.rowEnd; r += 2 * kPackRows) {
+    const size_t groups = std::min<size_t>(2, (range.rowEnd - r) / kPackRows);
+    for (size_t j = 0; j < groups; j++) {
+      const UnpackedGroup g = unpackGroup<F>(w + (r / kPackRows + j) * groupBytes, steps8, b8, scales8);
+      bf16Group<F>(g, steps8, b16.data() + j * steps * kTileValues);
+    }
+    const uint16_t* b0 = b16.data();
+    if (groups == 2) {
+      rowTiles<2>(x, b0, b0 + steps * kTileValues, steps, range.out + r, range.outStride);
+    } else {
+      rowTiles<1>(x, b0, b0, steps, range.out + r, range.outStride);
+    }
+  }
+  _tile_release();
+}
+
+bool hasPacked(int type) {
+  switch (type) {
+    case kQ8_0:
+    case kQ4_0:
+    case kIQ4_NL:
+    case kQ3_K:
+    case kQ4_K:
+    case kQ5_K:
+    case kQ6_K:
+    case kIQ4_XS: return true;
+    default: return false;
+  }
+}
+
+void matmulPackedOfType(int type, const BF16Tiles& x, const uint8_t* w, const MatmulRange& range) {
+  switch (type) {
+    case kQ8_0: return matmulPacked<Q8_0Amx>(x, w, range);
+    case kQ4_0: return matmulPacked<Nibble32Amx<false>>(x, w, range);
+    case kIQ4_NL: return matmulPacked<Nibble32Amx<true>>(x, w, range);
+    case kQ3_K: return matmulPacked<Q3_KAmx>(x, w, range);
+    case kQ4_K: return matmulPacked<Q4_KLayoutAmx<false>>(x, w, range);
+    case kQ5_K: return matmulPacked<Q4_KLayoutAmx<true>>(x, w, range);
+    case kQ6_K: return matmulPacked<Q6_KAmx>(x, w, range);
+    case kIQ4_XS: return matmulPacked<IQ4_XSAmx>(x, w, range);
+    default: return;
+  }
+}
+
+// Below this many activation rows the int8 tiles stay: dequantizing a group costs about as much as a few
+// row tiles' multiplies, so it pays only over enough rows.
+constexpr size_t kBF16From = 64;
+
+}  // namespace
+
+const KernelSet& avx512AmxBF16Kernels() {
+  static const BF16Kernels kBF16{kBF16From, layoutRows, hasPacked, matmulPackedOfType};
+  static const KernelSet kSet = [] {
+    KernelSet k = avx512AmxKernels();
+    k.isa = "avx512-amx-bf16";
+    k.bf16 = &kBF16;
+    return k;
+  }();
+  return kSet;
+}
+
+}  // namespace vserve
