@@ -81,47 +81,63 @@ Napi::Value NormRows(const Napi::CallbackInfo& info, bool addFirst) {
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) { return NormRows(info, false); }
 Napi::Value AddRmsNorm(const Napi::CallbackInfo& info) { return NormRows(info, true); }
 
-// The cos/sin of one position's rotation angles. Decode ropes q and k of every layer at the same
-// position, so the last table is kept per thread: the 2 * 22 rope calls of a TinyLlama token pay for
-// the pow/cos/sin once instead of 44 times. The table is reused only for the same position, base,
-// frequency factors (compared by value, not address) and attention factor.
-struct RopeAngles {
-  double pos = -1, freqBase = 0, attnFactor = 0;
+// The cos/sin of the rotation angles of a batch's positions. A forward pass ropes q and k of every layer
+// at the same positions (decode: one position, 2 x layers times), so the rows of the last positions are
+// kept, for two sets of parameters (models that alternate two rope bases between layers): a TinyLlama
+// prefill or decode step pays for the pow/cos/sin once instead of 44 times. Kept rows are reused only for
+// the same positions, base, scale, frequency factors (compared by value, not address) and attention factor.
+struct RopeRows {
+  double freqScale = 0, freqBase = 0, attnFactor = 0;
   size_t ropeDim = 0;
   std::vector<float> factors;  // empty: no per-pair frequency factors
-  std::vector<float> cos, sin;
+  std::vector<int32_t> positions;
+  std::vector<float> rows;  // per position: ropeDim / 2 cos values, then ropeDim / 2 sin values
 };
 
-bool sameFactors(const RopeAngles& t, const float* factors, size_t half) {
+bool sameFactors(const RopeRows& t, const float* factors, size_t half) {
   if (factors == nullptr) return t.factors.empty();
   return t.factors.size() == half && std::memcmp(t.factors.data(), factors, half * sizeof(float)) == 0;
 }
 
-const RopeAngles& ropeAngles(double pos, size_t ropeDim, double freqBase, const float* factors, double attnFactor) {
-  thread_local RopeAngles last;
+// Called on the op's calling thread (ops run one at a time), before the rows are read on the pool.
+const RopeRows& ropeRows(const int32_t* positions, size_t n, size_t ropeDim, double freqBase, double freqScale, const float* factors,
+                         double attnFactor) {
+  static RopeRows kept[2];
+  static size_t next = 0;
   const size_t half = ropeDim / 2;
-  if (last.pos == pos && last.ropeDim == ropeDim && last.freqBase == freqBase && last.attnFactor == attnFactor &&
-      sameFactors(last, factors, half)) {
-    return last;
+  for (const RopeRows& r : kept) {
+    if (r.ropeDim == ropeDim && r.freqBase == freqBase && r.freqScale == freqScale && r.attnFactor == attnFactor &&
+        sameFactors(r, factors, half) && r.positions.size() == n && std::memcmp(r.positions.data(), positions, n * sizeof(int32_t)) == 0) {
+      return r;
+    }
   }
-  last.cos.resize(half);
-  last.sin.resize(half);
-  for (size_t i = 0; i < half; i++) {
-    double angle = pos * std::pow(freqBase, -double(2 * i) / double(ropeDim));
-    if (factors != nullptr) angle /= double(factors[i]);
-    last.cos[i] = float(std::cos(angle) * attnFactor);
-    last.sin[i] = float(std::sin(angle) * attnFactor);
-  }
-  last.pos = pos;
-  last.ropeDim = ropeDim;
-  last.freqBase = freqBase;
-  last.attnFactor = attnFactor;
+  RopeRows& r = kept[next];
+  next = (next + 1) % 2;
+  r.ropeDim = ropeDim;
+  r.freqBase = freqBase;
+  r.freqScale = freqScale;
+  r.attnFactor = attnFactor;
   if (factors != nullptr) {
-    last.factors.assign(factors, factors + half);
+    r.factors.assign(factors, factors + half);
   } else {
-    last.factors.clear();
+    r.factors.clear();
   }
-  return last;
+  r.positions.assign(positions, positions + n);
+  r.rows.resize(n * ropeDim);
+  std::vector<double> frequencies(half);
+  for (size_t i = 0; i < half; i++) frequencies[i] = std::pow(freqBase, -double(2 * i) / double(ropeDim));
+  for (size_t t = 0; t < n; t++) {
+    const double pos = double(positions[t]) * freqScale;
+    float* cosv = r.rows.data() + t * ropeDim;
+    float* sinv = cosv + half;
+    for (size_t i = 0; i < half; i++) {
+      double angle = pos * frequencies[i];
+      if (factors != nullptr) angle /= double(factors[i]);
+      cosv[i] = float(std::cos(angle) * attnFactor);
+      sinv[i] = float(std::sin(angle) * attnFactor);
+    }
+  }
+  return r;
 }
 
 // rope(x, positions, nHeads, headDim, ropeDim, freqBase, freqScale, neox, freqFactors?, attnFactor?)
@@ -159,11 +175,11 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   for (size_t t = 0; t < n; t++) {
     if (positions.data[t] < 0) args.rangeError("positions[" + std::to_string(t) + "] is negative");
   }
+  const RopeRows& angles = ropeRows(positions.data, n, ropeDim, freqBase, freqScale, factors, attnFactor);
   forRanges(n, std::max<size_t>(1, kElementGrain / std::max<size_t>(1, rowLen)), [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; t++) {
-      const RopeAngles& angles = ropeAngles(double(positions.data[t]) * freqScale, ropeDim, freqBase, factors, attnFactor);
-      const float* cosv = angles.cos.data();
-      const float* sinv = angles.sin.data();
+      const float* cosv = angles.rows.data() + t * ropeDim;
+      const float* sinv = cosv + half;
       for (size_t h = 0; h < nHeads; h++) {
         float* v = x.data + t * rowLen + h * headDim;
         for (size_t i = 0; i < half; i++) {

@@ -3,6 +3,10 @@
 // without -mfma), so src/kv/formats/*.ts produce the same bytes.
 #include "kv_format.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -33,8 +37,34 @@ void decodeF32(const uint8_t* row, size_t first, size_t n, float* out, size_t, s
   std::memcpy(out, row + first * 4, n * 4);
 }
 
-void encodeF16(const float* x, size_t n, uint8_t* dst, size_t) {
+void encodeF16Portable(const float* x, size_t n, uint8_t* dst) {
   for (size_t i = 0; i < n; i++) storeU16(dst + 2 * i, floatToHalf(x[i]));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// F16C's conversion rounds to nearest even as floatToHalf does, so the bytes are the same; only a NaN's
+// payload could differ, so 8 values holding a NaN go the portable way. About 15x faster: KV stores of a
+// prefill batch were 3% of it.
+__attribute__((target("avx,f16c"))) void encodeF16F16C(const float* x, size_t n, uint8_t* dst) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+      encodeF16Portable(x + i, 8, dst + 2 * i);
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  encodeF16Portable(x + i, n - i, dst + 2 * i);
+}
+#endif
+
+void encodeF16(const float* x, size_t n, uint8_t* dst, size_t) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  if (f16c) return encodeF16F16C(x, n, dst);
+#endif
+  encodeF16Portable(x, n, dst);
 }
 void decodeF16(const uint8_t* row, size_t first, size_t n, float* out, size_t, size_t, size_t) {
   for (size_t i = 0; i < n; i++) out[i] = half(row + 2 * (first + i));

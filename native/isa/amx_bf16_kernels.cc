@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "amx_formats.h"
@@ -49,37 +50,59 @@ void layoutRows(const float* x, size_t rows, size_t cols, size_t tileBegin, size
   }
 }
 
-// One group's int8 B tiles (unpackGroup) as bf16 B tiles of 32 values: tile row j holds, for each weight
-// row r (dword r), its values 2j and 2j + 1, each q * scale + offset rounded to bf16. An int8 tile row k
-// holds values 4k..4k+3 of each row, so it becomes bf16 rows 2k (values 4k, 4k+1) and 2k + 1; formats
-// with K = 16 tiles fill a bf16 step from two of them.
-template <class F>
-void bf16Group(const UnpackedGroup& g, size_t steps8, uint16_t* b) {
-  constexpr size_t kRowsPer8 = F::kK / 4, k8PerStep = kStepValues / F::kK;
-  const __m512i evenPairs = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i oddPairs = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  for (size_t s8 = 0; s8 < steps8; s8++) {
-    const __m512 ws = _mm512_loadu_ps(g.scale + 16 * s8);
-    const __m512 wo = F::kOffset ? _mm512_loadu_ps(g.offset + 16 * s8) : _mm512_setzero_ps();
-    // Lane l of quarter p is weight row 4p + l / 4.
-    __m512 scale[4], offset[4];
+// A group's weights as bf16 B tiles of 32 values: tile row j holds, for each weight row r (dword r), its
+// values 2j and 2j + 1, each q * scale + offset rounded to bf16. An int8 tile row k (unpackGroup's layout)
+// holds values 4k..4k+3 of each row, so it becomes bf16 rows 2k (values 4k, 4k+1) and 2k + 1.
+
+// The 16 rows' scales and offsets spread over the four quarters of an int8 tile row: lane l of quarter p
+// is weight row 4p + l / 4.
+struct QuarterScales {
+  __m512 scale[4], offset[4];
+  QuarterScales(__m512 ws, __m512 wo) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int p = 0; p < 4; p++) {
-      const __m512i rowOfLane = _mm512_add_epi32(_mm512_set1_epi32(4 * p), _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2));
+      const __m512i rowOfLane = _mm512_add_epi32(_mm512_set1_epi32(4 * p), _mm512_srli_epi32(lane, 2));
       scale[p] = _mm512_permutexvar_ps(rowOfLane, ws);
       offset[p] = _mm512_permutexvar_ps(rowOfLane, wo);
     }
-    const int8_t* q = reinterpret_cast<const int8_t*>(g.b) + s8 * 16 * F::kK;
+  }
+};
+
+// One int8 tile row (64 bytes, signed, or unsigned where kUnsigned) into bf16 tile rows 2k and 2k + 1 at dst.
+template <bool kUnsigned>
+inline void convertTileRow(const uint8_t* q, const QuarterScales& s, uint16_t* dst) {
+  const __m512i evenPairs = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i oddPairs = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  __m512 f[4];
+  for (int p = 0; p < 4; p++) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * p));
+    const __m512 v = _mm512_cvtepi32_ps(kUnsigned ? _mm512_cvtepu8_epi32(bytes) : _mm512_cvtepi8_epi32(bytes));
+    f[p] = _mm512_fmadd_ps(v, s.scale[p], s.offset[p]);
+  }
+  const __m512i rows0to7 = roundedPair(f[0], f[1]), rows8to15 = roundedPair(f[2], f[3]);
+  _mm512_storeu_si512(dst, _mm512_permutex2var_epi32(rows0to7, evenPairs, rows8to15));
+  _mm512_storeu_si512(dst + kStepValues, _mm512_permutex2var_epi32(rows0to7, oddPairs, rows8to15));
+}
+
+// Any format, from its int8 tiles (unpackGroup); formats with K = 16 tiles fill a bf16 step from two.
+template <class F>
+void bf16Group(const UnpackedGroup& g, size_t steps8, uint16_t* b) {
+  constexpr size_t kRowsPer8 = F::kK / 4, k8PerStep = kStepValues / F::kK;
+  for (size_t s8 = 0; s8 < steps8; s8++) {
+    const QuarterScales scales(_mm512_loadu_ps(g.scale + 16 * s8), F::kOffset ? _mm512_loadu_ps(g.offset + 16 * s8) : _mm512_setzero_ps());
+    const uint8_t* q = g.b + s8 * 16 * F::kK;
     uint16_t* dst = b + (s8 / k8PerStep) * kTileValues + (s8 % k8PerStep) * kRowsPer8 * 2 * kStepValues;
-    for (size_t k = 0; k < kRowsPer8; k++, q += 64, dst += 2 * kStepValues) {
-      __m512 f[4];
-      for (int p = 0; p < 4; p++) {
-        const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * p))));
-        f[p] = _mm512_fmadd_ps(v, scale[p], offset[p]);
-      }
-      const __m512i rows0to7 = roundedPair(f[0], f[1]), rows8to15 = roundedPair(f[2], f[3]);
-      _mm512_storeu_si512(dst, _mm512_permutex2var_epi32(rows0to7, evenPairs, rows8to15));
-      _mm512_storeu_si512(dst + kStepValues, _mm512_permutex2var_epi32(rows0to7, oddPairs, rows8to15));
-    }
+    for (size_t k = 0; k < kRowsPer8; k++) convertTileRow<false>(q + 64 * k, scales, dst + 2 * k * kStepValues);
+  }
+}
+
+// Q8_0 straight from its packed blocks (fp16 scales, then quants stored as q + 128 in the int8 tile
+// layout), with no int8 copy: the stored byte u is q + 128, so q * d = u * d - 128 * d.
+void bf16GroupQ8_0(const uint8_t* group, size_t steps, uint16_t* b) {
+  for (size_t u = 0; u < steps; u++, group += Q8_0Amx::kBlockBytes, b += kTileValues) {
+    const __m512 d = halfsToFloats(group);
+    const QuarterScales scales(d, _mm512_mul_ps(d, _mm512_set1_ps(-128.0f)));
+    for (size_t k = 0; k < 8; k++) convertTileRow<true>(group + 32 + 64 * k, scales, b + 2 * k * kStepValues);
   }
 }
 
@@ -156,8 +179,12 @@ void matmulPacked(const BF16Tiles& x, const uint8_t* w, const MatmulRange& range
   for (size_t r = range.rowBegin; r < range.rowEnd; r += 2 * kPackRows) {
     const size_t groups = std::min<size_t>(2, (range.rowEnd - r) / kPackRows);
     for (size_t j = 0; j < groups; j++) {
-      const UnpackedGroup g = unpackGroup<F>(w + (r / kPackRows + j) * groupBytes, steps8, b8, scales8);
-      bf16Group<F>(g, steps8, b16.data() + j * steps * kTileValues);
+      const uint8_t* group = w + (r / kPackRows + j) * groupBytes;
+      if constexpr (std::is_same_v<F, Q8_0Amx>) {
+        bf16GroupQ8_0(group, steps, b16.data() + j * steps * kTileValues);
+      } else {
+        bf16Group<F>(unpackGroup<F>(group, steps8, b8, scales8), steps8, b16.data() + j * steps * kTileValues);
+      }
     }
     const uint16_t* b0 = b16.data();
     if (groups == 2) {
