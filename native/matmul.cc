@@ -2,7 +2,9 @@
 // several weights sharing x. Splits weight rows into tasks for the pool; int8 paths (Q8_0, Q4_0, Q4_1,
 // Q5_0, Q5_1, IQ4_NL, and the 256-value super-block types Q2_K-Q6_K and IQ4_XS where the kernel set has
 // kernels for them) quantize the activations once per call; other super-block cases dequantize a few
-// weight rows at a time into a per-thread buffer and run the f32 kernel.
+// weight rows at a time into a per-thread buffer and run the f32 kernel. Where the kernel set has bf16
+// tiles (KernelSet::bf16), packed weights of any of those types take them from BF16Kernels::from rows on,
+// with the activations laid out as bf16 tiles once per call instead.
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -252,24 +254,32 @@ void dequantizedMatmul(const FloatRows& x, const WeightRef& w, float* out) {
   forRowChunks(w.rows, x.rows, w.cols, [&](size_t r0, size_t r1) { dequantizedRows(x, w, r0, r1, out); });
 }
 
-// The parts (all of one weight type, all on x) on bf16 tiles as one pool job; tail rows past the last
-// group are dequantized.
+// Runs every task of the parts as one pool job: fn(part, g0, g1) for groups [g0, g1) of a part, or with
+// g0 == part.groups for its tail rows past the last group.
+template <class Fn>
+void forPackedTasks(const PackedPart* parts, size_t count, Fn&& fn) {
+  size_t tasks = 0;
+  for (size_t i = 0; i < count; i++) tasks += parts[i].tasks;
+  pool().parallelFor(tasks, [&](size_t t) {
+    const PackedPart* part = parts;
+    while (t >= part->tasks) t -= part++->tasks;
+    size_t g0, g1;
+    part->range(t, g0, g1);
+    fn(*part, g0, g1);
+  });
+}
+
+// The parts (any packed types, all on x) on bf16 tiles; tail rows past the last group are dequantized.
 void runPackedBF16(ActivationScratch& scratch, const BF16Kernels& bf16, const float* x, size_t n, const PackedPart* parts, size_t count) {
   const size_t cols = parts[0].w->cols, tiles = (n + 15) / 16, tileValues = cols * 16;
   if (scratch.bf16Tiles.size() < tiles * tileValues) scratch.bf16Tiles.resize(tiles * tileValues);
   uint16_t* t = scratch.bf16Tiles.data();
   pool().parallelFor(tiles, [&](size_t i) { bf16.layout(x, n, cols, i, i + 1, t); });
   const BF16Tiles xt{t, n, cols};
-  size_t tasks = 0;
-  for (size_t i = 0; i < count; i++) tasks += parts[i].tasks;
-  pool().parallelFor(tasks, [&](size_t task) {
-    const PackedPart* part = parts;
-    while (task >= part->tasks) task -= part++->tasks;
-    const WeightRef& w = *part->w;
-    size_t g0, g1;
-    part->range(task, g0, g1);
-    if (g0 == part->groups) return dequantizedRows(FloatRows{x, n, cols}, w, part->groups * kPackRows, w.rows, part->out);
-    bf16.matmulPacked(w.type, xt, part->packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part->out, w.rows});
+  forPackedTasks(parts, count, [&](const PackedPart& part, size_t g0, size_t g1) {
+    const WeightRef& w = *part.w;
+    if (g0 == part.groups) return dequantizedRows(FloatRows{x, n, cols}, w, part.groups * kPackRows, w.rows, part.out);
+    bf16.matmulPacked(w.type, xt, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
   });
 }
 
@@ -282,16 +292,10 @@ void runPacked(ActivationScratch& scratch, const float* x, size_t n, const Packe
   const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : type == kQ4_0 ? k.matmulQ4_0Packed : k.block32->matmulIQ4_NLPacked;
   const auto tail = type == kQ8_0 ? k.matmulQ8_0 : type == kQ4_0 ? k.matmulQ4_0 : k.block32->matmulIQ4_NL;
   const SignedRows xs = signedActivations(scratch, xq, packedBias(type));
-  size_t tasks = 0;
-  for (size_t i = 0; i < count; i++) tasks += parts[i].tasks;
-  pool().parallelFor(tasks, [&](size_t t) {
-    const PackedPart* part = parts;
-    while (t >= part->tasks) t -= part++->tasks;
-    const WeightRef& w = *part->w;
-    size_t g0, g1;
-    part->range(t, g0, g1);
-    if (g0 == part->groups) return tail(xq, w.data, MatmulRange{part->groups * kPackRows, w.rows, part->out, w.rows});
-    kernel(xs, part->packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part->out, w.rows});
+  forPackedTasks(parts, count, [&](const PackedPart& part, size_t g0, size_t g1) {
+    const WeightRef& w = *part.w;
+    if (g0 == part.groups) return tail(xq, w.data, MatmulRange{part.groups * kPackRows, w.rows, part.out, w.rows});
+    kernel(xs, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
   });
 }
 
@@ -309,7 +313,6 @@ void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t)
                                                 : k.superBlocks->matmulIQ4_XSPacked;
   kernel(xk, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
 }
-
 
 // out = x . w^T for n rows of x (sizes already checked).
 void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {

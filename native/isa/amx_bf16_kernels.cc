@@ -50,9 +50,10 @@ void layoutRows(const float* x, size_t rows, size_t cols, size_t tileBegin, size
   }
 }
 
-// A group's weights as bf16 B tiles of 32 values: tile row j holds, for each weight row r (dword r), its
-// values 2j and 2j + 1, each q * scale + offset rounded to bf16. An int8 tile row k (unpackGroup's layout)
-// holds values 4k..4k+3 of each row, so it becomes bf16 rows 2k (values 4k, 4k+1) and 2k + 1.
+// ---- a group's weights as bf16 B tiles of 32 values ----
+// Tile row j holds, for each weight row r (dword r), its values 2j and 2j + 1, each q * scale + offset
+// rounded to bf16. An int8 tile row k (unpackGroup's layout) holds values 4k..4k+3 of each row, so it
+// becomes bf16 rows 2k (values 4k, 4k+1) and 2k + 1.
 
 // The 16 rows' scales and offsets spread over the four quarters of an int8 tile row: lane l of quarter p
 // is weight row 4p + l / 4.
@@ -68,7 +69,7 @@ struct QuarterScales {
   }
 };
 
-// One int8 tile row (64 bytes, signed, or unsigned where kUnsigned) into bf16 tile rows 2k and 2k + 1 at dst.
+// One int8 tile row (64 bytes, signed, or unsigned where kUnsigned) into its two bf16 tile rows at dst.
 template <bool kUnsigned>
 inline void convertTileRow(const uint8_t* q, const QuarterScales& s, uint16_t* dst) {
   const __m512i evenPairs = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
