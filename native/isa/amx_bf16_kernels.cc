@@ -13,8 +13,8 @@
 //
 // Blocking: two weight groups and two activation row tiles at a time (C tiles 0-3, A tiles 4-5, B tiles
 // 6-7), so each tile load feeds two multiplies. The two groups' B tiles stay in the L1/L2 caches while all
-// activation row tiles pass; the next step's A tiles are prefetched, which the tile loads do not do well
-// on their own.
+// activation row tiles pass; the tiles of the steps ahead are prefetched, which the tile loads do not do
+// well on their own.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -107,6 +107,10 @@ void bf16GroupQ8_0(const uint8_t* group, size_t steps, uint16_t* b) {
   }
 }
 
+// How many steps ahead tileBlock prefetches the activation tiles (streamed from L2 for every group pair)
+// and the weight tiles (just dequantized, but a pair of long groups outgrows L1).
+constexpr size_t kPrefetchA = 2, kPrefetchB = 1;
+
 inline void prefetchTile(const uint16_t* t) {
   const char* p = reinterpret_cast<const char*>(t);
   for (int l = 0; l < 16; l++) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
@@ -132,9 +136,13 @@ void tileBlock(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const
   if constexpr (NT > 1) _tile_zero(2);
   if constexpr (NT > 1 && NG > 1) _tile_zero(3);
   for (size_t s = 0; s < steps; s++) {
-    if (s + 1 < steps) {
-      prefetchTile(a0 + (s + 1) * kTileValues);
-      if constexpr (NT > 1) prefetchTile(a1 + (s + 1) * kTileValues);
+    if (s + kPrefetchA < steps) {
+      prefetchTile(a0 + (s + kPrefetchA) * kTileValues);
+      if constexpr (NT > 1) prefetchTile(a1 + (s + kPrefetchA) * kTileValues);
+    }
+    if (s + kPrefetchB < steps) {
+      prefetchTile(b0 + (s + kPrefetchB) * kTileValues);
+      if constexpr (NG > 1) prefetchTile(b1 + (s + kPrefetchB) * kTileValues);
     }
     // (The tile numbers of the intrinsics must be literals.)
     _tile_loadd(4, a0 + s * kTileValues, 64);
