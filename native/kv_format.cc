@@ -43,8 +43,7 @@ void encodeF16Portable(const float* x, size_t n, uint8_t* dst) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // F16C's conversion rounds to nearest even as floatToHalf does, so the bytes are the same; only a NaN's
-// payload could differ, so 8 values holding a NaN go the portable way. About 15x faster: KV stores of a
-// prefill batch were 3% of it.
+// payload could differ, so 8 values holding a NaN go the portable way.
 __attribute__((target("avx,f16c"))) void encodeF16F16C(const float* x, size_t n, uint8_t* dst) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -66,6 +65,7 @@ void encodeF16(const float* x, size_t n, uint8_t* dst, size_t) {
 #endif
   encodeF16Portable(x, n, dst);
 }
+
 void decodeF16(const uint8_t* row, size_t first, size_t n, float* out, size_t, size_t, size_t) {
   for (size_t i = 0; i < n; i++) out[i] = half(row + 2 * (first + i));
 }
