@@ -148,14 +148,14 @@ struct BF16Tiles {
 // Prefill matmuls on bf16 tiles (kernel sets with AMX-BF16): weights dequantized to bf16 a 16-row group at
 // a time, activations rounded to bf16 once per matmul, f32 sums.
 struct BF16Kernels {
+  // out = x . W^T for weight rows `range` (multiples of 16 within the packed matrix `w`).
+  using Packed = void (*)(const BF16Tiles& x, const uint8_t* w, const MatmulRange& range);
   // matmul.cc takes this path from this many activation rows on.
   size_t from;
   // Lays out row tiles [tileBegin, tileEnd) of x (rows x cols f32) into `tiles` (BF16Tiles).
   void (*layout)(const float* x, size_t rows, size_t cols, size_t tileBegin, size_t tileEnd, uint16_t* tiles);
-  // Whether matmulPacked takes packed weights (packed_weights.h) of this GGML type.
-  bool (*hasPacked)(int type);
-  // out = x . W^T for weight rows `range` (multiples of 16 within the packed matrix `w` of that type).
-  void (*matmulPacked)(int type, const BF16Tiles& x, const uint8_t* w, const MatmulRange& range);
+  // The kernel for packed weights (packed_weights.h) of a GGML type, or nullptr where it has none.
+  Packed (*packed)(int type);
 };
 
 struct KernelSet {

@@ -207,7 +207,7 @@ bool hasPackedKernel(int type) {
 // The kernel set's bf16 prefill path for n activation rows of a packed weight type, or nullptr.
 const BF16Kernels* bf16Path(int type, size_t n) {
   const BF16Kernels* b = kernels().bf16;
-  return b != nullptr && n >= b->from && b->hasPacked(type) ? b : nullptr;
+  return b != nullptr && n >= b->from && b->packed(type) != nullptr ? b : nullptr;
 }
 
 // False when the weight has no packed form (other type, too few rows, no packed kernel).
@@ -279,14 +279,13 @@ void runPackedBF16(ActivationScratch& scratch, const BF16Kernels& bf16, const fl
   forPackedTasks(parts, count, [&](const PackedPart& part, size_t g0, size_t g1) {
     const WeightRef& w = *part.w;
     if (g0 == part.groups) return dequantizedRows(FloatRows{x, n, cols}, w, part.groups * kPackRows, w.rows, part.out);
-    bf16.matmulPacked(w.type, xt, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
+    bf16.packed(w.type)(xt, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
   });
 }
 
-// Runs the parts (all of one weight type, all on x) as one pool job.
+// Runs the parts (Q8_0, Q4_0 or IQ4_NL, all of one type, all on x) on int8 activations as one pool job.
 void runPacked(ActivationScratch& scratch, const float* x, size_t n, const PackedPart* parts, size_t count) {
   const int type = parts[0].w->type;
-  if (const BF16Kernels* bf16 = bf16Path(type, n)) return runPackedBF16(scratch, *bf16, x, n, parts, count);
   const KernelSet& k = kernels();
   const QuantizedRows xq = quantizeActivations(scratch, x, n, parts[0].w->cols);
   const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : type == kQ4_0 ? k.matmulQ4_0Packed : k.block32->matmulIQ4_NLPacked;
@@ -318,6 +317,15 @@ void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t)
 void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
   const KernelSet& k = kernels();
   const FloatRows xf{x, n, w.cols};
+  // Any packed type on bf16 tiles, where the kernel set has them and the batch is long enough.
+  if (const BF16Kernels* bf16 = bf16Path(w.type, n)) {
+    PackedPart part;
+    if (planPacked(w, out, n, part)) {
+      ActivationScratch& scratch = activationScratch();
+      std::lock_guard<std::mutex> lock(scratch.mutex);
+      return runPackedBF16(scratch, *bf16, x, n, &part, 1);
+    }
+  }
   switch (w.type) {
     case kQ8_0:
     case kQ4_0: {
@@ -367,10 +375,8 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
       if (const KQuantKernel kernel = kquantKernel(w.type)) {
         ActivationScratch& scratch = activationScratch();
         std::lock_guard<std::mutex> lock(scratch.mutex);
-        PackedPart part;
-        const BF16Kernels* bf16 = bf16Path(w.type, n);
-        if (bf16 != nullptr && planPacked(w, out, n, part)) return runPackedBF16(scratch, *bf16, x, n, &part, 1);
         const KQuantRows xk = kquantActivations(scratch, x, n, w.cols);
+        PackedPart part;
         if (planPacked(w, out, n, part)) {
           pool().parallelFor(part.tasks, [&](size_t t) { runKQuantPackedTask(xk, part, t); });
           break;

@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "amx_formats.h"
@@ -69,15 +68,14 @@ struct QuarterScales {
   }
 };
 
-// One int8 tile row (64 bytes, signed, or unsigned where kUnsigned) into its two bf16 tile rows at dst.
-template <bool kUnsigned>
+// One int8 tile row (64 signed bytes) into its two bf16 tile rows at dst.
 inline void convertTileRow(const uint8_t* q, const QuarterScales& s, uint16_t* dst) {
   const __m512i evenPairs = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i oddPairs = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   __m512 f[4];
   for (int p = 0; p < 4; p++) {
     const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * p));
-    const __m512 v = _mm512_cvtepi32_ps(kUnsigned ? _mm512_cvtepu8_epi32(bytes) : _mm512_cvtepi8_epi32(bytes));
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
     f[p] = _mm512_fmadd_ps(v, s.scale[p], s.offset[p]);
   }
   const __m512i rows0to7 = roundedPair(f[0], f[1]), rows8to15 = roundedPair(f[2], f[3]);
@@ -85,7 +83,7 @@ inline void convertTileRow(const uint8_t* q, const QuarterScales& s, uint16_t* d
   _mm512_storeu_si512(dst + kStepValues, _mm512_permutex2var_epi32(rows0to7, oddPairs, rows8to15));
 }
 
-// Any format, from its int8 tiles (unpackGroup); formats with K = 16 tiles fill a bf16 step from two.
+// From a group's int8 tiles (unpackGroup); formats with K = 16 tiles fill a bf16 step from two.
 template <class F>
 void bf16Group(const UnpackedGroup& g, size_t steps8, uint16_t* b) {
   constexpr size_t kRowsPer8 = F::kK / 4, k8PerStep = kStepValues / F::kK;
@@ -93,17 +91,7 @@ void bf16Group(const UnpackedGroup& g, size_t steps8, uint16_t* b) {
     const QuarterScales scales(_mm512_loadu_ps(g.scale + 16 * s8), F::kOffset ? _mm512_loadu_ps(g.offset + 16 * s8) : _mm512_setzero_ps());
     const uint8_t* q = g.b + s8 * 16 * F::kK;
     uint16_t* dst = b + (s8 / k8PerStep) * kTileValues + (s8 % k8PerStep) * kRowsPer8 * 2 * kStepValues;
-    for (size_t k = 0; k < kRowsPer8; k++) convertTileRow<false>(q + 64 * k, scales, dst + 2 * k * kStepValues);
-  }
-}
-
-// Q8_0 straight from its packed blocks (fp16 scales, then quants stored as q + 128 in the int8 tile
-// layout), with no int8 copy: the stored byte u is q + 128, so q * d = u * d - 128 * d.
-void bf16GroupQ8_0(const uint8_t* group, size_t steps, uint16_t* b) {
-  for (size_t u = 0; u < steps; u++, group += Q8_0Amx::kBlockBytes, b += kTileValues) {
-    const __m512 d = halfsToFloats(group);
-    const QuarterScales scales(d, _mm512_mul_ps(d, _mm512_set1_ps(-128.0f)));
-    for (size_t k = 0; k < 8; k++) convertTileRow<true>(group + 32 + 64 * k, scales, b + 2 * k * kStepValues);
+    for (size_t k = 0; k < kRowsPer8; k++) convertTileRow(q + 64 * k, scales, dst + 2 * k * kStepValues);
   }
 }
 
@@ -189,11 +177,7 @@ void matmulPacked(const BF16Tiles& x, const uint8_t* w, const MatmulRange& range
     const size_t groups = std::min<size_t>(2, (range.rowEnd - r) / kPackRows);
     for (size_t j = 0; j < groups; j++) {
       const uint8_t* group = w + (r / kPackRows + j) * groupBytes;
-      if constexpr (std::is_same_v<F, Q8_0Amx>) {
-        bf16GroupQ8_0(group, steps, b16.data() + j * steps * kTileValues);
-      } else {
-        bf16Group<F>(unpackGroup<F>(group, steps8, b8, scales8), steps8, b16.data() + j * steps * kTileValues);
-      }
+      bf16Group<F>(unpackGroup<F>(group, steps8, b8, scales8), steps8, b16.data() + j * steps * kTileValues);
     }
     const uint16_t* b0 = b16.data();
     if (groups == 2) {
@@ -205,31 +189,18 @@ void matmulPacked(const BF16Tiles& x, const uint8_t* w, const MatmulRange& range
   _tile_release();
 }
 
-bool hasPacked(int type) {
+// The kernel for packed weights of a GGML type, or nullptr for a type without a packed AMX format.
+BF16Kernels::Packed packedKernel(int type) {
   switch (type) {
-    case kQ8_0:
-    case kQ4_0:
-    case kIQ4_NL:
-    case kQ3_K:
-    case kQ4_K:
-    case kQ5_K:
-    case kQ6_K:
-    case kIQ4_XS: return true;
-    default: return false;
-  }
-}
-
-void matmulPackedOfType(int type, const BF16Tiles& x, const uint8_t* w, const MatmulRange& range) {
-  switch (type) {
-    case kQ8_0: return matmulPacked<Q8_0Amx>(x, w, range);
-    case kQ4_0: return matmulPacked<Nibble32Amx<false>>(x, w, range);
-    case kIQ4_NL: return matmulPacked<Nibble32Amx<true>>(x, w, range);
-    case kQ3_K: return matmulPacked<Q3_KAmx>(x, w, range);
-    case kQ4_K: return matmulPacked<Q4_KLayoutAmx<false>>(x, w, range);
-    case kQ5_K: return matmulPacked<Q4_KLayoutAmx<true>>(x, w, range);
-    case kQ6_K: return matmulPacked<Q6_KAmx>(x, w, range);
-    case kIQ4_XS: return matmulPacked<IQ4_XSAmx>(x, w, range);
-    default: return;
+    case kQ8_0: return matmulPacked<Q8_0Amx>;
+    case kQ4_0: return matmulPacked<Nibble32Amx<false>>;
+    case kIQ4_NL: return matmulPacked<Nibble32Amx<true>>;
+    case kQ3_K: return matmulPacked<Q3_KAmx>;
+    case kQ4_K: return matmulPacked<Q4_KLayoutAmx<false>>;
+    case kQ5_K: return matmulPacked<Q4_KLayoutAmx<true>>;
+    case kQ6_K: return matmulPacked<Q6_KAmx>;
+    case kIQ4_XS: return matmulPacked<IQ4_XSAmx>;
+    default: return nullptr;
   }
 }
 
@@ -240,7 +211,7 @@ constexpr size_t kBF16From = 64;
 }  // namespace
 
 const KernelSet& avx512AmxBF16Kernels() {
-  static const BF16Kernels kBF16{kBF16From, layoutRows, hasPacked, matmulPackedOfType};
+  static const BF16Kernels kBF16{kBF16From, layoutRows, packedKernel};
   static const KernelSet kSet = [] {
     KernelSet k = avx512AmxKernels();
     k.isa = "avx512-amx-bf16";
