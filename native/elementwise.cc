@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -99,7 +100,14 @@ bool sameFactors(const RopeRows& t, const float* factors, size_t half) {
   return t.factors.size() == half && std::memcmp(t.factors.data(), factors, half * sizeof(float)) == 0;
 }
 
-// Called on the op's calling thread (ops run one at a time), before the rows are read on the pool.
+// The kept rows are process-wide (an addon loaded by several worker threads shares them): the caller holds
+// this lock from the lookup until the pool has read the rows.
+std::mutex& ropeRowsMutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Called on the op's calling thread under ropeRowsMutex(), before the rows are read on the pool.
 const RopeRows& ropeRows(const int32_t* positions, size_t n, size_t ropeDim, double freqBase, double freqScale, const float* factors,
                          double attnFactor) {
   static RopeRows kept[2];
@@ -175,6 +183,7 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   for (size_t t = 0; t < n; t++) {
     if (positions.data[t] < 0) args.rangeError("positions[" + std::to_string(t) + "] is negative");
   }
+  std::lock_guard<std::mutex> lock(ropeRowsMutex());
   const RopeRows& angles = ropeRows(positions.data, n, ropeDim, freqBase, freqScale, factors, attnFactor);
   forRanges(n, std::max<size_t>(1, kElementGrain / std::max<size_t>(1, rowLen)), [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; t++) {
