@@ -83,17 +83,56 @@ inline void convertTileRow(const uint8_t* q, const QuarterScales& s, uint16_t* d
   _mm512_storeu_si512(dst + kStepValues, _mm512_permutex2var_epi32(rows0to7, oddPairs, rows8to15));
 }
 
-// From a group's int8 tiles (unpackGroup); formats with K = 16 tiles fill a bf16 step from two.
+// The next group pair's way to bf16 tiles, done a little after each of the current pair's tile steps
+// (step()), so the vector units work while the tile unit multiplies instead of each waiting for the other:
+// - its int8 tiles (unpackGroup's) converted to bf16, one int8 tile row at a time;
+// - the packed weights of the pair after it fetched into L2, so that unpacking those does not wait on memory.
+// finish() does what is left.
 template <class F>
-void bf16Group(const UnpackedGroup& g, size_t steps8, uint16_t* b) {
-  constexpr size_t kRowsPer8 = F::kK / 4, k8PerStep = kStepValues / F::kK;
-  for (size_t s8 = 0; s8 < steps8; s8++) {
-    const QuarterScales scales(_mm512_loadu_ps(g.scale + 16 * s8), F::kOffset ? _mm512_loadu_ps(g.offset + 16 * s8) : _mm512_setzero_ps());
-    const uint8_t* q = g.b + s8 * 16 * F::kK;
-    uint16_t* dst = b + (s8 / k8PerStep) * kTileValues + (s8 % k8PerStep) * kRowsPer8 * 2 * kStepValues;
-    for (size_t k = 0; k < kRowsPer8; k++) convertTileRow(q + 64 * k, scales, dst + 2 * k * kStepValues);
+class NextPair {
+ public:
+  static constexpr size_t kRowsPerUnit = F::kK / 4;
+
+  NextPair() = default;
+  // `groups` (1 or 2, unpacked) into bf16 tiles at dst[j]; `after`: the next pair's packed bytes (or none);
+  // `tileSteps`: the calls to step() to spread the work over.
+  NextPair(const UnpackedGroup* groups, uint16_t* const* dst, size_t count, size_t units8, const uint8_t* after, size_t afterBytes,
+           size_t tileSteps)
+      : rowsPerGroup_(units8 * kRowsPerUnit), rows_(count * rowsPerGroup_), ahead_(reinterpret_cast<const char*>(after)),
+        aheadLines_((afterBytes + 63) / 64) {
+    for (size_t j = 0; j < count; j++) group_[j] = groups[j], dst_[j] = dst[j];
+    rowsPerStep_ = (rows_ + tileSteps - 1) / tileSteps;
+    linesPerStep_ = (aheadLines_ + tileSteps - 1) / tileSteps;
   }
-}
+
+  void step() {
+    for (size_t i = 0; i < rowsPerStep_ && done_ < rows_; i++) convertRow();
+    for (size_t i = 0; i < linesPerStep_ && aheadLines_ > 0; i++, aheadLines_--, ahead_ += 64) _mm_prefetch(ahead_, _MM_HINT_T1);
+  }
+
+  void finish() {
+    while (done_ < rows_) convertRow();
+  }
+
+ private:
+  // Int8 tile row k of unit u of group j: values 4k..4k+3 of the unit's K for each of the 16 weight rows.
+  void convertRow() {
+    constexpr size_t kUnitsPerStep = kStepValues / F::kK;
+    const size_t j = done_ / rowsPerGroup_, row = done_ - j * rowsPerGroup_, u = row / kRowsPerUnit, k = row % kRowsPerUnit;
+    const UnpackedGroup& g = group_[j];
+    if (k == 0) scales_ = QuarterScales(_mm512_loadu_ps(g.scale + 16 * u), F::kOffset ? _mm512_loadu_ps(g.offset + 16 * u) : _mm512_setzero_ps());
+    uint16_t* unitTiles = dst_[j] + (u / kUnitsPerStep) * kTileValues + (u % kUnitsPerStep) * kRowsPerUnit * 2 * kStepValues;
+    convertTileRow(g.b + u * 16 * F::kK + 64 * k, scales_, unitTiles + 2 * k * kStepValues);
+    done_++;
+  }
+
+  UnpackedGroup group_[2] = {};
+  uint16_t* dst_[2] = {};
+  size_t rowsPerGroup_ = 1, rows_ = 0, done_ = 0, rowsPerStep_ = 0;
+  QuarterScales scales_{_mm512_setzero_ps(), _mm512_setzero_ps()};
+  const char* ahead_ = nullptr;
+  size_t aheadLines_ = 0, linesPerStep_ = 0;
+};
 
 // How many steps ahead tileBlock prefetches the activation tiles (streamed from L2 for every group pair)
 // and the weight tiles (just dequantized, but a pair of long groups outgrows L1).
@@ -116,9 +155,9 @@ inline void storeTile(float* out, size_t stride, size_t rows, Store&& store) {
 
 // NT activation row tiles (a0, a1) x NG weight groups (b0, b1) over all steps; C tile 2t + g is row tile
 // t against group g. `rows`: the activation rows that exist from a0's first on.
-template <int NT, int NG>
+template <int NT, int NG, class Work>
 void tileBlock(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const uint16_t* b1, size_t steps, float* out,
-               size_t stride, size_t rows) {
+               size_t stride, size_t rows, Work& work) {
   _tile_zero(0);
   if constexpr (NG > 1) _tile_zero(1);
   if constexpr (NT > 1) _tile_zero(2);
@@ -141,6 +180,7 @@ void tileBlock(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const
     if constexpr (NG > 1) _tile_dpbf16ps(1, 4, 7);
     if constexpr (NT > 1) _tile_dpbf16ps(2, 5, 6);
     if constexpr (NT > 1 && NG > 1) _tile_dpbf16ps(3, 5, 7);
+    work.step();
   }
   storeTile(out, stride, rows, [](float* p, size_t bytes) { _tile_stored(0, p, bytes); });
   if constexpr (NG > 1) storeTile(out + 16, stride, rows, [](float* p, size_t bytes) { _tile_stored(1, p, bytes); });
@@ -150,41 +190,54 @@ void tileBlock(const uint16_t* a0, const uint16_t* a1, const uint16_t* b0, const
   }
 }
 
-template <int NG>
-void rowTiles(const BF16Tiles& x, const uint16_t* b0, const uint16_t* b1, size_t steps, float* out, size_t stride) {
+template <int NG, class Work>
+void rowTiles(const BF16Tiles& x, const uint16_t* b0, const uint16_t* b1, size_t steps, float* out, size_t stride, Work& work) {
   const size_t tiles = (x.rows + kTileRows - 1) / kTileRows;
   for (size_t i = 0; i < tiles; i += 2) {
     const uint16_t* a0 = x.tiles + i * steps * kTileValues;
     float* o = out + i * kTileRows * stride;
     const size_t rows = x.rows - i * kTileRows;
     if (i + 1 < tiles) {
-      tileBlock<2, NG>(a0, a0 + steps * kTileValues, b0, b1, steps, o, stride, rows);
+      tileBlock<2, NG>(a0, a0 + steps * kTileValues, b0, b1, steps, o, stride, rows, work);
     } else {
-      tileBlock<1, NG>(a0, a0, b0, b1, steps, o, stride, rows);
+      tileBlock<1, NG>(a0, a0, b0, b1, steps, o, stride, rows, work);
     }
   }
 }
 
+// Group pairs in turn: while one pair's bf16 tiles meet every activation row tile, the next pair is
+// converted (NextPair); the first pair of a call is converted before its tiles start.
 template <class F>
 void matmulPacked(const BF16Tiles& x, const uint8_t* w, const MatmulRange& range) {
-  const size_t steps8 = F::units(x.cols) * F::kTiles, steps = x.cols / kStepValues, groupBytes = F::groupBytes(x.cols);
-  thread_local std::vector<uint8_t> b8;
-  thread_local std::vector<float> scales8;
-  thread_local std::vector<uint16_t> b16;
-  if (b16.size() < 2 * steps * kTileValues) b16.resize(2 * steps * kTileValues);
+  const size_t units8 = F::units(x.cols) * F::kTiles, steps = x.cols / kStepValues, groupBytes = F::groupBytes(x.cols);
+  const size_t pairTiles = 2 * steps * kTileValues;
+  // step() calls per pair: one per tile step of each activation row-tile pair.
+  const size_t tileSteps = (x.rows + 2 * kTileRows - 1) / (2 * kTileRows) * steps;
+  thread_local std::vector<uint8_t> b8[2];
+  thread_local std::vector<float> scales8[2];
+  thread_local std::vector<uint16_t> b16;  // two pairs' bf16 tiles: the one multiplied, the one converted
+  if (b16.size() < 2 * pairTiles) b16.resize(2 * pairTiles);
+  const auto groupsFrom = [&](size_t r) { return r < range.rowEnd ? std::min<size_t>(2, (range.rowEnd - r) / kPackRows) : 0; };
+  // The pair from weight row r unpacked, to be converted into bf16 tiles at b.
+  const auto unpackPair = [&](size_t r, uint16_t* b) {
+    UnpackedGroup groups[2];
+    uint16_t* dst[2] = {b, b + steps * kTileValues};
+    const size_t count = groupsFrom(r);
+    for (size_t j = 0; j < count; j++) groups[j] = unpackGroup<F>(w + (r / kPackRows + j) * groupBytes, units8, b8[j], scales8[j]);
+    const size_t after = r + 2 * kPackRows;
+    return NextPair<F>(groups, dst, count, units8, w + after / kPackRows * groupBytes, groupsFrom(after) * groupBytes, tileSteps);
+  };
   configureTiles<64>();
-  for (size_t r = range.rowBegin; r < range.rowEnd; r += 2 * kPackRows) {
-    const size_t groups = std::min<size_t>(2, (range.rowEnd - r) / kPackRows);
-    for (size_t j = 0; j < groups; j++) {
-      const uint8_t* group = w + (r / kPackRows + j) * groupBytes;
-      bf16Group<F>(unpackGroup<F>(group, steps8, b8, scales8), steps8, b16.data() + j * steps * kTileValues);
-    }
-    const uint16_t* b0 = b16.data();
-    if (groups == 2) {
-      rowTiles<2>(x, b0, b0 + steps * kTileValues, steps, range.out + r, range.outStride);
+  unpackPair(range.rowBegin, b16.data()).finish();
+  for (size_t r = range.rowBegin, current = 0; r < range.rowEnd; r += 2 * kPackRows, current ^= 1) {
+    const uint16_t* b0 = b16.data() + current * pairTiles;
+    NextPair<F> next = groupsFrom(r + 2 * kPackRows) > 0 ? unpackPair(r + 2 * kPackRows, b16.data() + (current ^ 1) * pairTiles) : NextPair<F>();
+    if (groupsFrom(r) == 2) {
+      rowTiles<2>(x, b0, b0 + steps * kTileValues, steps, range.out + r, range.outStride, next);
     } else {
-      rowTiles<1>(x, b0, b0, steps, range.out + r, range.outStride);
+      rowTiles<1>(x, b0, b0, steps, range.out + r, range.outStride, next);
     }
+    next.finish();
   }
   _tile_release();
 }

@@ -3,7 +3,9 @@
 // rounded to bf16, so results are held to bf16MatmulError's bound against the exact product (f64, from
 // the reference's dequantization), which a wrong scale, offset, row or tile misses by far. Row counts
 // cover one pair of row tiles, a pair plus a lone tile, a last tile of 1 and of 13 rows; weight rows, a
-// lone group, pairs, and tail rows past the last group (dequantized rows); one thread and the default.
+// lone group, pairs, and tail rows past the last group (dequantized rows); one thread and the default. With
+// 663 rows on one thread each call runs six group pairs and a lone group, each converted to bf16 during
+// the tiles of the one before.
 // Below the threshold (decode, small batches) the set is the avx512-amx set: the same numbers.
 //
 // Where the CPU (or the OS) offers no AMX-BF16 the set does not exist and these tests skip, saying so.
@@ -52,7 +54,7 @@ for (const [type, cols] of TYPES) {
     const rng = new Rng(7300 + type);
     const from = onIsa(BF16, () => addon.bf16MatmulFrom());
     try {
-      for (const [threads, rows] of [[0, 16], [0, 85], [1, 69]] as const) {
+      for (const [threads, rows] of [[0, 16], [0, 85], [1, 69], [1, 663]] as const) {
         addon.setThreads(threads);
         const bytes = randomWeightBytes(type, rows, cols, rng);
         const w = native.createWeight('w', type, rows, cols, bytes);
