@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fast_exp.h"
+#include "gelu.h"
 #include "js_args.h"
 #include "modules.h"
 #include "thread_pool.h"
@@ -234,13 +235,10 @@ Napi::Value GatedActivation(const Napi::CallbackInfo& info, const char* name,
 
 Napi::Value SwiGLU(const Napi::CallbackInfo& info) { return GatedActivation(info, "swiglu", swigluRange); }
 
-// GELU in its tanh approximation (as Gemma and llama.cpp use it) times up, in f32 with the library tanh.
+// GELU (gelu.h: as llama.cpp evaluates it) times up. At and below -10 the product is 0, as llama.cpp's.
 void gegluRange(float* out, const float* gate, const float* up, size_t len) {
-  constexpr float kScale = 0.7978845608028654f;  // sqrt(2 / pi)
-  for (size_t i = 0; i < len; i++) {
-    const float g = gate[i];
-    out[i] = 0.5f * g * (1.0f + std::tanh(kScale * (g + 0.044715f * g * g * g))) * up[i];
-  }
+  const uint16_t* table = geluHalfTable();
+  for (size_t i = 0; i < len; i++) out[i] = gate[i] <= -10.0f ? 0.0f : geluLikeLlamaCpp(table, gate[i]) * up[i];
 }
 
 Napi::Value GeGLU(const Napi::CallbackInfo& info) { return GatedActivation(info, "geglu", gegluRange); }

@@ -213,7 +213,8 @@ export interface Backend {
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   /**
    * out[i] = gelu(gate[i]) * up[i] for i < len, with GELU's tanh approximation
-   * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma). out may alias gate.
+   * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma) evaluated as llama.cpp's CPU backend does: at
+   * gate[i] rounded to f16, rounded to f16 itself; 0 at or below -10, gate[i] at or above 10. out may alias gate.
    */
   geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   /** x[i] += y[i] for i < len. */

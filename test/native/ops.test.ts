@@ -106,25 +106,25 @@ test('rope keeps no stale angles across calls that differ only in frequency or a
   assert.ok(relativeError(got, want) <= 1e-6, 'factors changed in place');
 });
 
-test('geglu (tanh-approximated GELU) matches the reference, in place too, out to where tanh saturates', () => {
+test('geglu evaluates GELU as llama.cpp does (tanh form, f16 in and out) and matches the reference bit for bit', () => {
   const rng = new Rng(15);
   for (const len of [1, 15, 5633, 70000]) {
     const g = rng.floats(len, 12), u = rng.floats(len);
     const want = new Float32Array(len), got = new Float32Array(len);
     reference.geglu(want, g, u, len);
     native.geglu(got, g, u, len);
-    // Absolute on the scale of the inputs: far left, 1 + tanh cancels to 0 in f32 (the f64 reference keeps ~1e-30).
-    let err = 0;
-    for (let i = 0; i < len; i++) err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    assert.ok(err <= 1e-5, `geglu len=${len}: error ${err}`);
+    assert.deepEqual(got, want, `geglu len=${len}`);
     const inPlace = g.slice();
     native.geglu(inPlace, inPlace, u, len);
     assert.deepEqual(inPlace, got);
   }
-  // Known values: gelu(1) = 0.8411920, gelu(-2) = -0.04540231 in the tanh form.
-  const out = new Float32Array(2);
-  native.geglu(out, Float32Array.of(1, -2), Float32Array.of(1, 1), 2);
-  assert.ok(Math.abs(out[0]! - 0.841192) < 1e-6 && Math.abs(out[1]! + 0.0454023) < 1e-6, `${out}`);
+  // gelu(1) = 0.8411920 and gelu(-2) = -0.04540231 in the tanh form, each as the f16 nearest to it; an input
+  // between f16 values takes its nearest one's (1 + 2^-12 is 1 in f16); from 10 up the input itself, from
+  // -10 down 0.
+  const x = Float32Array.of(1, -2, 1 + 2 ** -12, 10, 12.5, -10, -30);
+  const out = new Float32Array(x.length);
+  native.geglu(out, x, new Float32Array(x.length).fill(1), x.length);
+  assert.deepEqual([...out], [0.84130859375, -0.04541015625, 0.84130859375, 10, 12.5, 0, 0]);
   assert.throws(() => native.geglu(out, out, new Float32Array(1), 2), RangeError);
 });
 

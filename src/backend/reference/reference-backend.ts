@@ -8,6 +8,7 @@ import { checkAttentionOptions, checkAttentionScores, checkKeyShift, checkLength
 import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
 import { hadamardBlock, hadamardInPlace } from '../../kv/hadamard.js';
+import { geluLikeLlamaCpp } from './gelu.js';
 
 /** A weight held as raw bytes, dequantized to f32 the first time an op needs it. */
 class ReferenceWeight implements Weight {
@@ -137,7 +138,7 @@ export class ReferenceBackend implements Backend {
     checkLength('geglu out', out, len);
     for (let i = 0; i < len; i++) {
       const g = gate[i]!;
-      out[i] = 0.5 * g * (1 + Math.tanh(GELU_TANH_SCALE * (g + 0.044715 * g * g * g))) * up[i]!;
+      out[i] = g <= -10 ? 0 : geluLikeLlamaCpp(g) * up[i]!;
     }
   }
 
@@ -333,9 +334,6 @@ export class ReferenceBackend implements Backend {
 
   close(): void {}
 }
-
-/** sqrt(2 / pi), the tanh approximation of GELU's constant. */
-const GELU_TANH_SCALE = Math.sqrt(2 / Math.PI);
 
 /** With a residual window, one kvStore takes at most `most` tokens of a slot (see ResidualWindow). */
 function checkSlotShares(slots: Int32Array, most: number): void {
