@@ -1,22 +1,23 @@
 // Every architecture against llama.cpp on the same generated file (bench/arch-models.ts): the fixtures
 // are llama.cpp's greedy tokens and first-step logits, recorded by `npm run bench -- arch-parity
-// --record` with node-llama-cpp. With f32 weights both engines compute in f32 and must agree token for
-// token. With f16 weights llama.cpp rounds the activations to f16 for each matmul (vserve keeps f32),
-// which moves logits by about 0.02, so where the random model has a near-tie the greedy paths may part:
-// there vserve is fed llama.cpp's tokens and each must be within the logit tolerance of vserve's top.
-// With quantized weights both engines round each matmul's activations to int8 by the same formulas
-// (llama.cpp's Q8_0 / Q8_1 / Q8_K, test/native/activation-quant.test.ts), but the f32 values they round
-// already differ in their last bits (the f32 fixtures' logits are about 0.01 apart), so some values
-// round the other way; on these random models that moves the logits by a few percent and changes a
-// greedy token after a few to 50 steps (between vserve's own ISAs too: it is not a property of one
-// engine). So the checks are: both engines' first logits are within 8% (RMS) of the exact result (the
-// reference backend, f32 activations), where a misread architecture is off by the logits' scale. On
-// dense models both also pick the exact top token, or one within 3% of the logits' RMS of it (a
-// near-tie, far below the quantization noise allowed), and vserve fed llama.cpp's 64 tokens ranks each
-// within QUANTIZED_GAP of its own top: the size of the quantization noise in these logits, far below a
-// wrong layer's effect. On mixture-of-experts models the noise also flips which experts a token goes
-// to (already within the prompt), after which the two paths differ by whole logits, so there only the
-// first logits' distance from the exact ones is checked.
+// --record` with node-llama-cpp, K and V cached in f32 on both sides. With f32 weights both engines
+// compute in f32 and must agree token for token. With f16 weights llama.cpp rounds the activations to
+// f16 for each matmul (vserve keeps f32), which moves logits by about 0.02, so where the random model has
+// a near-tie the greedy paths may part: there vserve is fed llama.cpp's tokens and each must be within
+// the logit tolerance of vserve's top. With quantized weights both engines round each matmul's
+// activations to int8 by the same formulas (llama.cpp's Q8_0 / Q8_1 / Q8_K,
+// test/native/activation-quant.test.ts), and their first logits mostly agree to about 1e-5; but the f32
+// values they round differ in their last bits (each engine sums in its own order), so now and then one
+// rounds the other way. On these random models one such flip moves the logits by up to a few percent and
+// changes a greedy token after a few to 60 steps (it differs between vserve's own ISAs too: it is not a
+// property of one engine). So the checks are: vserve's first logits within QUANTIZED_RMS of llama.cpp's
+// and both within 8% (RMS) of the exact result (the reference backend, f32 activations), where a misread
+// architecture is off by the logits' scale; across all the files, most first logits agree to 1e-4 (a
+// systematic difference, such as a cache in f16, leaves none); on dense models both also pick the exact
+// top token, or one within 3% of the logits' RMS of it (a near-tie), and vserve fed llama.cpp's 64 tokens
+// ranks each within QUANTIZED_GAP of its own top. On mixture-of-experts models a flip can also change
+// which experts a token goes to, after which the paths differ by whole logits, so there the tokens are not
+// compared.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,12 @@ const fixtures: ParityFixture[] = readdirSync(FIXTURE_DIR).filter((f) => f.endsW
 
 /** How far below vserve's top logit llama.cpp's pick may be at a step on a quantized dense model. */
 const QUANTIZED_GAP = 1;
+/** How far (RMS, relative) vserve's first logits may be from llama.cpp's with quantized weights (seen: 2.7%). */
+const QUANTIZED_RMS = 0.06;
+/** The largest difference of a quantized file's first logits from llama.cpp's, by fixture (filled by the tests). */
+const quantizedFirstDiff = new Map<string, number>();
+
+const fixtureKey = (f: ParityFixture) => `${f.spec} ${f.weightType}`;
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
@@ -67,11 +74,16 @@ for (const f of fixtures) {
           const { gaps } = vserveRun(path, f.prompt, 'native', f.greedy.length, f.greedy);
           gaps.forEach((gap, i) => assert.ok(gap < 0.05, `step ${i}: llama.cpp's token ${f.greedy[i]} is ${gap} below vserve's top logit`));
         }
-        assert.ok(maxAbsDiff(native.firstLogits, f.firstLogits) < 0.05, `native logits differ by ${maxAbsDiff(native.firstLogits, f.firstLogits)}`);
+        // f32: the engines' sums differ in their last bits, and Gemma's GELU rounds its input to f16 (seen: 1.2e-3).
+        const bound = f.weightType === 'F32' ? 0.01 : 0.05;
+        assert.ok(maxAbsDiff(native.firstLogits, f.firstLogits) < bound, `native logits differ by ${maxAbsDiff(native.firstLogits, f.firstLogits)}`);
         const reference = vserveRun(path, f.prompt, 'reference', 8, f.greedy);
         if (f.weightType === 'F32') assert.deepEqual(reference.greedy, f.greedy.slice(0, 8), 'reference greedy tokens');
         reference.gaps.forEach((gap, i) => assert.ok(gap < 0.05, `reference step ${i}: llama.cpp's token ${f.greedy[i]} is ${gap} below the top logit`));
       } else {
+        const toLlama = relativeRms(native.firstLogits, f.firstLogits);
+        assert.ok(toLlama < QUANTIZED_RMS, `vserve's first logits are ${(toLlama * 100).toFixed(2)}% (RMS) from llama.cpp's`);
+        quantizedFirstDiff.set(fixtureKey(f), maxAbsDiff(native.firstLogits, f.firstLogits));
         const exact = vserveRun(path, f.prompt, 'reference', 1).firstLogits;
         for (const [who, logits] of [['llama.cpp', f.firstLogits], ['vserve native', native.firstLogits]] as const) {
           const rel = relativeRms(logits, exact);
@@ -93,3 +105,21 @@ for (const f of fixtures) {
     }
   });
 }
+
+test("with quantized weights, most files' first logits agree with llama.cpp's to 1e-4 (int8 rounding flips are the exception)", () => {
+  const quantized = fixtures.filter((f) => f.weightType !== 'F32' && f.weightType !== 'F16');
+  const dir = mkdtempSync(join(tmpdir(), 'vserve-parity-'));
+  try {
+    // The per-file tests above measured these; a run of this test alone measures them here.
+    const diffs = quantized.map((f) => quantizedFirstDiff.get(fixtureKey(f)) ?? (() => {
+      const spec = ARCH_SPECS.find((s) => s.name === f.spec)!;
+      const path = writeArchModel(join(dir, 'model.gguf'), spec, GGMLType[f.weightType as keyof typeof GGMLType]);
+      return maxAbsDiff(vserveRun(path, f.prompt, 'native', 1).firstLogits, f.firstLogits);
+    })());
+    const close = diffs.filter((d) => d < 1e-4).length;
+    // Seen: 81-88% by ISA (portable to AMX).
+    assert.ok(close >= 0.75 * quantized.length, `${close} of ${quantized.length} quantized files' first logits agree to 1e-4`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
