@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_features.h"
 #include "fast_exp.h"
 #include "gelu.h"
 #include "js_args.h"
@@ -235,11 +236,8 @@ Napi::Value GatedActivation(const Napi::CallbackInfo& info, const char* name,
 
 Napi::Value SwiGLU(const Napi::CallbackInfo& info) { return GatedActivation(info, "swiglu", swigluRange); }
 
-// GELU (gelu.h: as llama.cpp evaluates it) times up. At and below -10 the product is 0, as llama.cpp's.
-void gegluRange(float* out, const float* gate, const float* up, size_t len) {
-  const uint16_t* table = geluHalfTable();
-  for (size_t i = 0; i < len; i++) out[i] = gate[i] <= -10.0f ? 0.0f : geluLikeLlamaCpp(table, gate[i]) * up[i];
-}
+// GELU (gelu.h: as llama.cpp evaluates it) times up, by the kernel set's loop.
+void gegluRange(float* out, const float* gate, const float* up, size_t len) { kernels().geglu(geluTable(), out, gate, up, len); }
 
 Napi::Value GeGLU(const Napi::CallbackInfo& info) { return GatedActivation(info, "geglu", gegluRange); }
 

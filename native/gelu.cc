@@ -3,8 +3,6 @@
 #include <cmath>
 #include <vector>
 
-#include "ggml_types.h"
-
 namespace vserve {
 namespace {
 
@@ -18,19 +16,13 @@ float geluTanhF32(float x) {
 
 }  // namespace
 
-const uint16_t* geluHalfTable() {
-  static const std::vector<uint16_t> table = [] {
-    std::vector<uint16_t> t(1 << 16);
-    for (uint32_t h = 0; h < t.size(); h++) t[h] = floatToHalf(geluTanhF32(halfToFloat(uint16_t(h))));
+const float* geluTable() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(1 << 16);
+    for (uint32_t h = 0; h < t.size(); h++) t[h] = roundToHalf(geluTanhF32(halfToFloat(uint16_t(h))));
     return t;
   }();
   return table.data();
-}
-
-float geluLikeLlamaCpp(const uint16_t* table, float x) {
-  if (x <= -10.0f) return 0.0f;
-  if (x >= 10.0f) return x;
-  return halfToFloat(table[floatToHalf(x)]);
 }
 
 }  // namespace vserve

@@ -205,6 +205,8 @@ struct KernelSet {
   // The sampler's weights over a stretch of the vocabulary (sampling.cc): out[i] = exp((x[i] - shift) *
   // scale) where x[i] >= floor, and 0 where it is below the floor or -Inf; returns their sum.
   float (*expWeights)(const float* x, size_t count, float shift, float scale, float floor, float* out);
+  // out[i] = gelu(gate[i]) * up[i] for i < len, GELU as llama.cpp evaluates it from `table` (gelu.h).
+  void (*geglu)(const float* table, float* out, const float* gate, const float* up, size_t len);
   // y[i] += sum over r < rows of a[r] * x[r * stride + i], for i < n (several weighted rows into one).
   void (*addRows)(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n);
   // Optional: tile kernels per KV format id (kv_format.h), kKVFormatCount entries; nullptr, or a null
@@ -224,7 +226,7 @@ struct KernelSet {
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines under
 // the standard names (quantizeRows, quantizeSuperRows, matmulQ8_0, ... readAll, softmaxTile, expWeights,
-// addRows) in its anonymous namespace, plus its optional kernels (each a function name, or nullptr where
+// geglu, addRows) in its anonymous namespace, plus its optional kernels (each a function name, or nullptr where
 // the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,   \
                                  accumulate, kvTileTable, superBlockTable, block32Table)                         \
@@ -233,8 +235,8 @@ struct KernelSet {
                                 q4k,        q6k,          matmulF32,         matmulF16,  matmulBF16,             \
                                 dot,        axpy,         scale,             readAll,    q8Packed,               \
                                 q4Packed,   q4kPacked,    q6kPacked,         scores,     accumulate,             \
-                                softmaxTile, expWeights,  addRows,           kvTileTable, superBlockTable,       \
-                                block32Table, 0};                                                                \
+                                softmaxTile, expWeights,  geglu,             addRows,     kvTileTable,           \
+                                superBlockTable, block32Table, 0};                                               \
     return kSet;                                                                                                 \
   }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "../fast_exp.h"
+#include "../gelu.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "add_rows.h"
@@ -377,6 +378,21 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
     sum[h] = sum[h] * correction[h] + tileSum;
     max[h] = newMax;
   }
+}
+
+// GeGLU: F16C rounds eight inputs to f16 (to nearest, as floatToHalf does), their bits index the table.
+void geglu(const float* table, float* out, const float* gate, const float* up, size_t len) {
+  const __m256 low = _mm256_set1_ps(-10.0f), high = _mm256_set1_ps(10.0f);
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256i index = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(g, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256 gelu = _mm256_i32gather_ps(table, index, 4);
+    gelu = _mm256_blendv_ps(gelu, g, _mm256_cmp_ps(g, high, _CMP_GE_OQ));
+    const __m256 product = _mm256_mul_ps(gelu, _mm256_loadu_ps(up + i));
+    _mm256_storeu_ps(out + i, _mm256_blendv_ps(product, _mm256_setzero_ps(), _mm256_cmp_ps(g, low, _CMP_LE_OQ)));
+  }
+  gegluScalar(table, out + i, gate + i, up + i, len - i);
 }
 
 float expWeights(const float* x, size_t count, float shift, float scale, float floor, float* out) {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "../fast_exp.h"
+#include "../gelu.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
@@ -620,6 +621,20 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
     }
     sum[h] = sum[h] * correction[h] + _mm512_reduce_add_ps(total);
     max[h] = newMax;
+  }
+}
+
+// GeGLU: sixteen inputs rounded to f16 (to nearest, as floatToHalf does), their bits index the table.
+void geglu(const float* table, float* out, const float* gate, const float* up, size_t len) {
+  const __m512 low = _mm512_set1_ps(-10.0f), high = _mm512_set1_ps(10.0f);
+  for (size_t i = 0; i < len; i += 16) {
+    const __mmask16 m = len - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (len - i)) - 1);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512i index = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(g, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m512 gelu = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, index, table, 4);
+    gelu = _mm512_mask_mov_ps(gelu, _mm512_cmp_ps_mask(g, high, _CMP_GE_OQ), g);
+    const __m512 product = _mm512_mul_ps(gelu, _mm512_maskz_loadu_ps(m, up + i));
+    _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_mov_ps(~_mm512_cmp_ps_mask(g, low, _CMP_LE_OQ), product));
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "../ggml_types.h"
+#include "../gelu.h"
 #include "../kernel_set.h"
 #include "kquant_blocks.h"
 #include "add_rows.h"
@@ -230,6 +231,8 @@ void softmaxTile(float* scores, size_t heads, size_t stride, size_t count, float
 float expWeights(const float* x, size_t count, float shift, float scale, float floor, float* out) {
   return expWeightsScalar(x, count, shift, scale, floor, out);
 }
+
+void geglu(const float* table, float* out, const float* gate, const float* up, size_t len) { gegluScalar(table, out, gate, up, len); }
 
 void addRows(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n) {
   addRowsGeneric(y, x, stride, a, rows, n);

@@ -106,25 +106,37 @@ test('rope keeps no stale angles across calls that differ only in frequency or a
   assert.ok(relativeError(got, want) <= 1e-6, 'factors changed in place');
 });
 
-test('geglu evaluates GELU as llama.cpp does (tanh form, f16 in and out) and matches the reference bit for bit', () => {
+test('geglu evaluates GELU as llama.cpp does (tanh form, f16 in and out) and matches the reference bit for bit, every ISA', () => {
   const rng = new Rng(15);
-  for (const len of [1, 15, 5633, 70000]) {
-    const g = rng.floats(len, 12), u = rng.floats(len);
-    const want = new Float32Array(len), got = new Float32Array(len);
+  // Past +-10 (the cut-offs), ties between f16 values, and tails of every vector width.
+  const inputs = [1, 15, 17, 5633, 70000].map((len) => {
+    const g = rng.floats(len, 12);
+    for (let i = 0; i < len; i += 7) g[i] = 1 + (2 * (i % 5) + 1) * 2 ** -11;  // halfway between two f16 values
+    return { len, g, u: rng.floats(len) };
+  });
+  const wants = inputs.map(({ len, g, u }) => {
+    const want = new Float32Array(len);
     reference.geglu(want, g, u, len);
-    native.geglu(got, g, u, len);
-    assert.deepEqual(got, want, `geglu len=${len}`);
-    const inPlace = g.slice();
-    native.geglu(inPlace, inPlace, u, len);
-    assert.deepEqual(inPlace, got);
-  }
-  // gelu(1) = 0.8411920 and gelu(-2) = -0.04540231 in the tanh form, each as the f16 nearest to it; an input
-  // between f16 values takes its nearest one's (1 + 2^-12 is 1 in f16); from 10 up the input itself, from
-  // -10 down 0.
-  const x = Float32Array.of(1, -2, 1 + 2 ** -12, 10, 12.5, -10, -30);
-  const out = new Float32Array(x.length);
-  native.geglu(out, x, new Float32Array(x.length).fill(1), x.length);
-  assert.deepEqual([...out], [0.84130859375, -0.04541015625, 0.84130859375, 10, 12.5, 0, 0]);
+    return want;
+  });
+  forEachIsa((isa) => {
+    inputs.forEach(({ len, g, u }, k) => {
+      const got = new Float32Array(len);
+      native.geglu(got, g, u, len);
+      assert.deepEqual(got, wants[k], `${isa} geglu len=${len}`);
+      const inPlace = g.slice();
+      native.geglu(inPlace, inPlace, u, len);
+      assert.deepEqual(inPlace, got, `${isa} in place`);
+    });
+    // gelu(1) = 0.8411920 and gelu(-2) = -0.04540231 in the tanh form, each as the f16 nearest to it; an
+    // input between f16 values takes its nearest one's (1 + 2^-12 is 1 in f16); from 10 up the input
+    // itself, from -10 down 0.
+    const x = Float32Array.of(1, -2, 1 + 2 ** -12, 10, 12.5, -10, -30);
+    const out = new Float32Array(x.length);
+    native.geglu(out, x, new Float32Array(x.length).fill(1), x.length);
+    assert.deepEqual([...out], [0.84130859375, -0.04541015625, 0.84130859375, 10, 12.5, 0, 0], isa);
+  });
+  const out = new Float32Array(2);
   assert.throws(() => native.geglu(out, out, new Float32Array(1), 2), RangeError);
 });
 
