@@ -94,8 +94,8 @@ class NextPair {
   static constexpr size_t kRowsPerUnit = F::kK / 4;
 
   NextPair() = default;
-  // `groups` (1 or 2, unpacked) into bf16 tiles at dst[j]; `after`: the next pair's packed bytes (or none);
-  // `tileSteps`: the calls to step() to spread the work over.
+  // `groups` (count of them, 1 or 2, unpacked) into bf16 tiles at dst[j]; `after`: the packed bytes of the
+  // pair after these (afterBytes, 0 for none) to prefetch; `tileSteps`: the step() calls to spread it over.
   NextPair(const UnpackedGroup* groups, uint16_t* const* dst, size_t count, size_t units8, const uint8_t* after, size_t afterBytes,
            size_t tileSteps)
       : rowsPerGroup_(units8 * kRowsPerUnit), rows_(count * rowsPerGroup_), ahead_(reinterpret_cast<const char*>(after)),
