@@ -204,6 +204,10 @@ bool hasPackedKernel(int type) {
   }
 }
 
+// The fewest weight groups in one task on bf16 tiles (planPacked): 14 pairs, of which only the first is
+// converted while no tiles run.
+constexpr size_t kBF16RunGroups = 28;
+
 // The kernel set's bf16 prefill path for n activation rows of a packed weight type, or nullptr.
 const BF16Kernels* bf16Path(int type, size_t n) {
   const BF16Kernels* b = kernels().bf16;
@@ -229,7 +233,10 @@ bool planPacked(const WeightRef& w, float* out, size_t n, PackedPart& part) {
     part.bigTasks = part.big > 0 ? threads : 0;
     part.small = std::max<size_t>(1, groups / (threads * 32));
   } else if (kernels().packedLongTasksFrom != 0 && n >= kernels().packedLongTasksFrom) {
-    part.small = std::max<size_t>(1, groups / (threads * 3));  // three runs per thread still even out a late one
+    // Three runs per thread still even out a late one. On bf16 tiles a run converts its first group pair
+    // before any tile work (later pairs are converted during the tiles), so runs keep a floor of groups.
+    const size_t least = bf16Path(w.type, n) != nullptr ? kBF16RunGroups : 1;
+    part.small = std::max<size_t>(least, groups / (threads * 3));
   } else {
     part.small = std::max<size_t>(1, std::min<size_t>(groups / (threads * 8), 4));  // compute-bound: balance
   }
