@@ -77,7 +77,7 @@ export function vserveRun(path: string, prompt: readonly number[], backendKind: 
   try {
     const c = model.config;
     // K and V in f32, as llamaCppRun's context stores them: vserve's default f16 cache rounds every K and
-    // V value, which alone moves these logits by about 1e-2.
+    // V value, which alone moves these logits far past the engines' other differences (bench/README.md).
     const kv = new StaticKVManager({ layers: c.nLayers, kvHeads: c.nKVHeads, headDim: c.headDim, maxSlots: 1, maxContext: prompt.length + steps, type: { k: 'f32', v: 'f32' } });
     if (kv.allocSlot() !== 0) throw new Error('the KV manager gave no slot');
     const all = [...prompt];
