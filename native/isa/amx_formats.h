@@ -174,15 +174,30 @@ struct Q4_KLayoutAmx {
   }
 };
 
-// Q6_K: unit = one run of 32 values (half h, run c: values 128h + 32c..), merged from ql nibbles and qh
-// bit pairs as the AVX-512 kernel does, minus 32 so the values are signed and need no offset term. Its
-// two 16-value sub-blocks have scales of their own, so each is a tile of K = 16 (tile rows 0-3, 4-7).
-struct Q6_KAmx {
+// What Q6_K and Q3_K share: 8 units of 32 values per super-block, each unit two 16-value sub-blocks (tiles
+// of K = 16) whose signed 8-bit scales lie at kScalesAt, times the super-block's f32 d at its start; the
+// unpacked values are signed, so there is no offset term.
+template <size_t kSuperBytes, size_t kScalesAt>
+struct SubBlock16Format {
   using Rows = KQuantRows;
   static constexpr int kK = 16, kTiles = 2;
   static constexpr bool kOffset = false;
-  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ6_KPackedBytes; }
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kSuperBytes; }
   static size_t units(size_t cols) { return cols / kQKSuper * 8; }
+  static __m512 weightScale(const uint8_t* g, size_t u, int t) {
+    const uint8_t* p = g + u / 8 * kSuperBytes;
+    const size_t j = 2 * (u % 8) + size_t(t);  // sub-block of the super-block
+    return _mm512_mul_ps(signedBytesToFloats(p + kScalesAt + 16 * j), _mm512_loadu_ps(p));
+  }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+};
+
+// Q6_K: unit = one run of 32 values (half h, run c: values 128h + 32c..), merged from ql nibbles and qh
+// bit pairs as the AVX-512 kernel does, minus 32 so the values are signed (tile rows 0-3 and 4-7 are its
+// two sub-blocks).
+struct Q6_KAmx : SubBlock16Format<kQ6_KPackedBytes, kQ6_KPackedScalesAt> {
   static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
     const uint8_t* p = g + u / 8 * kQ6_KPackedBytes;
     const int h = int(u % 8) / 4, c = int(u % 4);
@@ -191,27 +206,13 @@ struct Q6_KAmx {
     const __m512i offset = _mm512_set1_epi8(32);
     for (int k = 0; k < 8; k++) _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(q6kPackedRunVector(ql, qh, c, k), offset));
   }
-  static __m512 weightScale(const uint8_t* g, size_t u, int t) {
-    const uint8_t* p = g + u / 8 * kQ6_KPackedBytes;
-    const size_t j = 2 * (u % 8) + size_t(t);  // sub-block of the super-block
-    return _mm512_mul_ps(signedBytesToFloats(p + kQ6_KPackedScalesAt + 16 * j), _mm512_loadu_ps(p));
-  }
-  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
-  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
-  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
   static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512Kernels().matmulQ6_KPacked(x, w, r); }
 };
 
 // Q3_K: unit = one run t of 32 values (half h = t / 4, shift s = t % 4: values 128h + 32s..), assembled
 // as the AVX-512 kernel does (bits 2s..2s+1 of the qs bytes, bit t of the hmask bytes as bit 2: value + 4)
-// and then less 4, so the values are signed and need no offset term. Its two 16-value sub-blocks have
-// scales of their own, so each is a tile of K = 16 (tile rows 0-3, 4-7).
-struct Q3_KAmx {
-  using Rows = KQuantRows;
-  static constexpr int kK = 16, kTiles = 2;
-  static constexpr bool kOffset = false;
-  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ3_KPackedBytes; }
-  static size_t units(size_t cols) { return cols / kQKSuper * 8; }
+// and then less 4, so the values are signed (tile rows 0-3 and 4-7 are its two sub-blocks).
+struct Q3_KAmx : SubBlock16Format<kQ3_KPackedBytes, kQ3_KPackedScalesAt> {
   static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
     const uint8_t* p = g + u / 8 * kQ3_KPackedBytes;
     const int t = int(u % 8), h = t / 4, s = t % 4;
@@ -227,14 +228,6 @@ struct Q3_KAmx {
       _mm512_storeu_si512(b + 64 * k, _mm512_sub_epi8(biased, offset));
     }
   }
-  static __m512 weightScale(const uint8_t* g, size_t u, int t) {
-    const uint8_t* p = g + u / 8 * kQ3_KPackedBytes;
-    const size_t j = 2 * (u % 8) + size_t(t);  // sub-block of the super-block
-    return _mm512_mul_ps(signedBytesToFloats(p + kQ3_KPackedScalesAt + 16 * j), _mm512_loadu_ps(p));
-  }
-  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
-  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
-  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
   static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512SuperBlockKernels()->matmulQ3_KPacked(x, w, r); }
 };
 
