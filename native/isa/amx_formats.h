@@ -58,23 +58,30 @@ inline __m512 signedBytesToFloats(const uint8_t* p) {
 // and, with kOffset, a term weightOffset(g, u, t) * rowOffset(x, i, u, t) added to each output (Q4_K's
 // and Q5_K's mins against the activation sums).
 
-// Q8_0: quants stored as q ^ 0x80; flipping the bit back gives the signed weights.
-struct Q8_0Amx {
+// What the 32-value block formats (Q8_0, Q4_0, IQ4_NL) share: a unit is one block column of the packed
+// group, its 16 f16 scales first (kBlockBytes in all), one tile of K = 32, against int8 activations with a
+// scale per block; no offset term.
+template <size_t kBlockBytesValue>
+struct Block32Format {
   using Rows = SignedRows;
   static constexpr int kK = 32, kTiles = 1;
   static constexpr bool kOffset = false;
-  static constexpr size_t kBlockBytes = 32 + 16 * 32;
+  static constexpr size_t kBlockBytes = kBlockBytesValue;
   static size_t groupBytes(size_t cols) { return cols / kQKBlock * kBlockBytes; }
   static size_t units(size_t cols) { return cols / kQKBlock; }
+  static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
+  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
+  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
+  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
+};
+
+// Q8_0: quants stored as q ^ 0x80; flipping the bit back gives the signed weights.
+struct Q8_0Amx : Block32Format<32 + 16 * 32> {
   static void unpack(const uint8_t* g, size_t u, uint8_t* b) {
     const uint8_t* p = g + u * kBlockBytes + 32;
     const __m512i flip = _mm512_set1_epi8(char(0x80));
     for (int k = 0; k < 8; k++) _mm512_storeu_si512(b + 64 * k, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip));
   }
-  static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
-  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
-  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
-  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
   static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) { avx512Kernels().matmulQ8_0Packed(x, w, r); }
 };
 
@@ -82,13 +89,7 @@ struct Q8_0Amx {
 // so the low nibbles of the 4 vectors are tile rows 0-3 and the high ones rows 4-7. Q4_0 maps a nibble to
 // nibble - 8, IQ4_NL to its codebook value, both by one byte shuffle.
 template <bool kCodebook>
-struct Nibble32Amx {
-  using Rows = SignedRows;
-  static constexpr int kK = 32, kTiles = 1;
-  static constexpr bool kOffset = false;
-  static constexpr size_t kBlockBytes = 32 + 16 * 16;
-  static size_t groupBytes(size_t cols) { return cols / kQKBlock * kBlockBytes; }
-  static size_t units(size_t cols) { return cols / kQKBlock; }
+struct Nibble32Amx : Block32Format<32 + 16 * 16> {
   static __m512i table() {
     if constexpr (kCodebook) {
       return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues)));
@@ -105,10 +106,6 @@ struct Nibble32Amx {
       _mm512_storeu_si512(b + 64 * (k + 4), _mm512_shuffle_epi8(values, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)));
     }
   }
-  static __m512 weightScale(const uint8_t* g, size_t u, int) { return halfsToFloats(g + u * kBlockBytes); }
-  static float rowScale(const Rows& x, size_t i, size_t u, int) { return x.d[i * (x.cols / kQKBlock) + u]; }
-  static __m512 weightOffset(const uint8_t*, size_t, int) { return _mm512_setzero_ps(); }
-  static float rowOffset(const Rows&, size_t, size_t, int) { return 0.0f; }
   static void fallback(const Rows& x, const uint8_t* w, const MatmulRange& r) {
     if constexpr (kCodebook) {
       avx512MatmulIQ4_NLPacked(x, w, r);
