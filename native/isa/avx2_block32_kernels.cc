@@ -12,12 +12,10 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "tile_grid.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
-
-// Weight rows are read as interleaved streams; prefetching this far ahead keeps DRAM busy (decode).
-constexpr size_t kPrefetchBytes = 2048;
 
 inline float horizontalSum(__m256 v) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -88,7 +86,7 @@ struct Block32Kernel : TileOperands<QuantizedRows, uint8_t> {
       __m256 wd[RW], wm[RW];
       for (int j = 0; j < RW; j++) {
         const uint8_t* blk = w + (r0 + j) * rowBytes + b * F::kBytes;
-        _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+        prefetchWeights(blk + kWeightPrefetchBytes);
         wv[j] = F::quants(blk);
         wd[j] = _mm256_set1_ps(_cvtsh_ss(loadU16(blk)));
         if constexpr (F::kHasMin) {

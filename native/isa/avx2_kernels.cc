@@ -19,6 +19,7 @@
 #include "avx2_packed_kernels.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
@@ -134,7 +135,7 @@ struct QuantKernel : TileOperands<QuantizedRows, uint8_t> {
       float ws[RW];
       for (int j = 0; j < RW; j++) {
         const uint8_t* blk = w + (r0 + j) * rowBytes + b * F::kBytes;
-        _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+        prefetchWeights(blk + kWeightPrefetchBytes);
         wv[j] = F::load(blk);
         wabs[j] = _mm256_abs_epi8(wv[j]);
         ws[j] = _cvtsh_ss(loadU16(blk));

@@ -18,12 +18,10 @@
 #include "../kernel_set.h"
 #include "avx2_attention_tiles.h"
 #include "tile_grid.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
-
-// Weight rows are read as interleaved streams; prefetching this far ahead keeps DRAM busy (decode).
-constexpr size_t kPrefetchBytes = 2048;
 
 // A super-block of one weight row, decoded. Vector v holds values 32v..32v+31; its int16 scale lanes
 // hold the scale of the sub-block of each lane's values.
@@ -73,7 +71,7 @@ struct KQuantKernel : TileOperands<KQuantRows, uint8_t> {
       for (int j = 0; j < RW; j++) {
         const uint8_t* blk = w + (r0 + j) * rowBytes + b * K::kBytes;
         // Every cache line of the stream ahead, the super-blocks not being line-aligned.
-        for (int l = 0; l < K::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + l), _MM_HINT_T0);
+        prefetchWeightLines(blk + kWeightPrefetchBytes, K::kBytes);
         KQuantWeights wt;
         K::decode(blk, wt);
         for (int i = 0; i < RX; i++) acc[j][i] = kquantDot<kSigned>(wt, x, i0 + i, b, acc[j][i]);

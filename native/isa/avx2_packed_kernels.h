@@ -25,12 +25,10 @@
 #include "../kernel_set.h"
 #include "../packed_weights.h"
 #include "packed_group_loop.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
-
-// Packed weights are one sequential stream per group; reading this far ahead keeps the next columns in flight.
-constexpr size_t kPackedReadAhead = 4096;
 
 inline __m256i broadcastDword(const int8_t* p) {
   int32_t v;
@@ -58,7 +56,7 @@ inline __m256 byteFloats(const uint8_t* p, bool isSigned) {
 }
 
 inline void readAhead(const uint8_t* p, size_t bytes) {
-  for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedReadAhead + l), _MM_HINT_T0);
+  prefetchWeightLines(p + kWeightPrefetchBytes, bytes);
 }
 
 // Writes the 16 outputs of each of RX activation rows (two 8-lane halves of a 16-row group).

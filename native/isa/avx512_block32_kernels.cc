@@ -14,12 +14,10 @@
 #include "../kernel_set.h"
 #include "avx512_block_pair_tiles.h"
 #include "tile_grid.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
-
-// Decode reads weight rows as interleaved streams; asking for the bytes this far ahead keeps DRAM busy.
-constexpr size_t kPrefetchBytes = 2048;
 
 // The nibbles of two blocks (quants at qa and qb, 16 bytes each) in element order: 128-bit lanes 0 and 1
 // are elements 0..15 and 16..31 of block a, lanes 2 and 3 those of block b (zero for a lone block).
@@ -96,7 +94,7 @@ inline void block32Step(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], c
   __m512 wd[RW], wm[RW];
   for (int j = 0; j < RW; j++) {
     const uint8_t* blk = wr[j] + b * F::kBytes;
-    _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+    prefetchWeights(blk + kWeightPrefetchBytes);
     wv[j] = F::quants(blk, pair);
     wd[j] = halfPair<F::kBytes>(blk, 0, pair);
     if constexpr (F::kHasMin) wm[j] = halfPair<F::kBytes>(blk, 2, pair);

@@ -24,6 +24,7 @@
 #include "kquant_blocks.h"
 #include "avx512_block_pair_tiles.h"
 #include "tile_grid.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
@@ -142,7 +143,7 @@ inline void quantStep(__m512 (&acc)[RW][RX], const uint8_t* const (&wr)[RW], con
   __m512 ws[RW];
   for (int j = 0; j < RW; j++) {
     const uint8_t* blk = wr[j] + b * F::kBytes;
-    _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+    prefetchWeights(blk + kWeightPrefetchBytes);
     wv[j] = F::load(blk, pair);
     ws[j] = weightScales<F::kBytes>(blk, pair);
     if constexpr (!F::kUnsigned) wcorr[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, wv[j]));
@@ -373,7 +374,7 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
   for (size_t b = 0; b < blocks; b++, p += F::kBlockBytes) {
     // One sequential stream per group, but prefetching well ahead still measured faster (see kMinRowsToPrefetch).
     if (prefetch) {
-      for (size_t l = 0; l < F::kBlockBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+      prefetchWeightLines(p + kWeightPrefetchBytes, F::kBlockBytes);
     }
     const __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     __m512i w[8];
@@ -442,7 +443,7 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kQ6_KPackedBytes) {
-    for (size_t l = 0; l < kQ6_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    prefetchWeightLines(p + kWeightPrefetchBytes, kQ6_KPackedBytes);
     const __m512 d = _mm512_loadu_ps(p);
     const uint8_t* scales = p + kQ6_KPackedScalesAt;
     __m512 sc[16];  // lane r: d * scale of sub-block j of row r

@@ -12,13 +12,10 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "tile_grid.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
-
-// Decode reads several weight rows as interleaved streams, which the hardware prefetchers follow
-// poorly when the machine is busy; asking for the bytes this far ahead of each stream keeps DRAM busy.
-constexpr size_t kPrefetchBytes = 2048;
 
 // Lane l -> l / 4 + first: spreads 4 (of 8 or 16) per-sub-block floats over 16 lanes.
 inline __m512i quarterIndex(int first) {
@@ -40,7 +37,7 @@ struct KQuantKernel : TileOperands<KQuantRows, uint8_t> {
       for (int j = 0; j < RW; j++) {
         const uint8_t* blk = w + (r0 + j) * rowBytes + b * K::kBytes;
         // Every cache line of the stream ahead, the super-blocks not being line-aligned.
-        for (int l = 0; l < K::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes + l), _MM_HINT_T0);
+        prefetchWeightLines(blk + kWeightPrefetchBytes, K::kBytes);
         K::decode(blk, wt[j]);
       }
       for (int i = 0; i < RX; i++) {

@@ -11,12 +11,10 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
-
-// Packed weights are read far enough ahead that the next columns are in flight while this one is used.
-constexpr size_t kPackedPrefetchBytes = 4096;
 
 inline __m512i broadcastDword(const int8_t* p) {
   int32_t v;
@@ -41,7 +39,7 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kColumnBytes) {
-    for (size_t l = 0; l < kColumnBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    prefetchWeightLines(p + kWeightPrefetchBytes, kColumnBytes);
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 negDmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))));
     const uint8_t* scales = p + 64;

@@ -23,6 +23,7 @@
 #include "iq4_xs_scales.h"
 #include "kquant_blocks.h"
 #include "tile_grid.h"
+#include "weight_prefetch.h"
 
 namespace vserve {
 namespace {
@@ -210,7 +211,7 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kIQ4_XSPackedBytes) {
-    for (size_t l = 0; l < kIQ4_XSPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    prefetchWeightLines(p + kWeightPrefetchBytes, kIQ4_XSPackedBytes);
     const __m512 d = _mm512_loadu_ps(p);
     const uint8_t* scales = p + kIQ4_XSPackedScalesAt;
     const uint8_t* quants = p + kIQ4_XSPackedQuantsAt;
@@ -275,7 +276,7 @@ void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kQ3_KPackedBytes) {
-    for (size_t l = 0; l < kQ3_KPackedBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPackedPrefetchBytes + l), _MM_HINT_T0);
+    prefetchWeightLines(p + kWeightPrefetchBytes, kQ3_KPackedBytes);
     const __m512 d = _mm512_loadu_ps(p);
     const uint8_t* scales = p + kQ3_KPackedScalesAt;
     for (int h = 0; h < 2; h++) {
