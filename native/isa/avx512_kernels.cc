@@ -395,10 +395,11 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-// Every packed format runs the same group loop (packed_group_loop.h): tiles of 4 activation rows.
+// Every packed format runs the same group loop (packed_group_loop.h): tiles of 8 activation rows, so each
+// group's decoded weights serve 8 rows before they are decoded again (4 left prefill waiting on decoding).
 template <class Tiles, class Rows>
 void matmulPacked(const Rows& x, const uint8_t* w, const MatmulRange& range) {
-  packedGroups<Tiles, 4>(x, w, Tiles::groupBytes(x.cols), range);
+  packedGroups<Tiles, 8>(x, w, Tiles::groupBytes(x.cols), range);
 }
 
 template <class F>

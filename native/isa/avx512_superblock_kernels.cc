@@ -328,10 +328,11 @@ struct Q3_KTiles {
   }
 };
 
-// The group loop of every packed format (packed_group_loop.h): tiles of 4 activation rows.
+// The group loop of every packed format (packed_group_loop.h): tiles of 8 activation rows, as in
+// avx512_kernels.cc.
 template <class Tiles>
 void matmulPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
-  packedGroups<Tiles, 4>(x, w, x.cols / kQKSuper * Tiles::kColumnBytes, range);
+  packedGroups<Tiles, 8>(x, w, x.cols / kQKSuper * Tiles::kColumnBytes, range);
 }
 
 void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<IQ4_XSTiles>(x, w, range); }
