@@ -134,6 +134,8 @@ struct Block32Kernels {
   // Optional (nullptr where an ISA has none): IQ4_NL on weights packed 16 rows at a time as Q4_0 is
   // (packed_weights.h), with the activations and bias of matmulQ4_0Packed.
   void (*matmulIQ4_NLPacked)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+  // Optional too: Q5_0 on weights packed 16 rows at a time (packed_weights.h), with the bias 16.
+  void (*matmulQ5_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
 // Activation rows rounded to bf16 and laid out as AMX A tiles (amx_bf16_kernels.cc): the tile of row tile
@@ -257,6 +259,7 @@ const Block32Kernels* avx2Block32Kernels();
 const Block32Kernels* avx512Block32Kernels();
 // The packed IQ4_NL kernels, defined next to the other packed kernels (avx512_kernels.cc, avx2_kernels.cc).
 void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+void avx512MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 // The AVX-512 set with AMX-INT8 tile kernels for its packed matmuls of 16 activation rows and more
 // (amx_packed_kernels.cc); only for CPUs where amxUsable() (cpu_features.h).
 const KernelSet& avx512AmxKernels();

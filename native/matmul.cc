@@ -166,7 +166,7 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
   return {signedQ, xq.d, bias32, xq.rows, xq.cols, ++scratch.generation};
 }
 
-// One weight's part of a packed Q8_0 / Q4_0 / IQ4_NL / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of
+// One weight's part of a packed Q8_0 / Q4_0 / Q5_0 / IQ4_NL / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of
 // whole groups), the rows after the last group in one extra task with the ordinary kernel.
 struct PackedPart {
   const WeightRef* w;
@@ -195,6 +195,7 @@ bool hasPackedKernel(int type) {
     case kQ8_0: return k.matmulQ8_0Packed != nullptr;
     case kQ4_0: return k.matmulQ4_0Packed != nullptr;
     case kIQ4_NL: return k.block32 != nullptr && k.block32->matmulIQ4_NLPacked != nullptr && k.block32->matmulIQ4_NL != nullptr;
+    case kQ5_0: return k.block32 != nullptr && k.block32->matmulQ5_0Packed != nullptr && k.block32->matmulQ5_0 != nullptr;
     case kQ4_K: return k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
     case kQ6_K: return k.matmulQ6_KPacked != nullptr && kquantKernel(kQ6_K) != nullptr;
     case kIQ4_XS: return k.superBlocks != nullptr && k.superBlocks->matmulIQ4_XSPacked != nullptr && kquantKernel(kIQ4_XS) != nullptr;
@@ -290,13 +291,16 @@ void runPackedBF16(ActivationScratch& scratch, const BF16Kernels& bf16, const fl
   });
 }
 
-// Runs the parts (Q8_0, Q4_0 or IQ4_NL, all of one type, all on x) on int8 activations as one pool job.
+// Runs the parts (Q8_0, Q4_0, Q5_0 or IQ4_NL, all of one type, all on x) on int8 activations as one pool job.
 void runPacked(ActivationScratch& scratch, const float* x, size_t n, const PackedPart* parts, size_t count) {
   const int type = parts[0].w->type;
   const KernelSet& k = kernels();
   const QuantizedRows xq = quantizeActivations(scratch, x, n, parts[0].w->cols);
-  const auto kernel = type == kQ8_0 ? k.matmulQ8_0Packed : type == kQ4_0 ? k.matmulQ4_0Packed : k.block32->matmulIQ4_NLPacked;
-  const auto tail = type == kQ8_0 ? k.matmulQ8_0 : type == kQ4_0 ? k.matmulQ4_0 : k.block32->matmulIQ4_NL;
+  const auto kernel = type == kQ8_0   ? k.matmulQ8_0Packed
+                     : type == kQ4_0 ? k.matmulQ4_0Packed
+                     : type == kQ5_0 ? k.block32->matmulQ5_0Packed
+                                     : k.block32->matmulIQ4_NLPacked;
+  const auto tail = type == kQ8_0 ? k.matmulQ8_0 : type == kQ4_0 ? k.matmulQ4_0 : type == kQ5_0 ? k.block32->matmulQ5_0 : k.block32->matmulIQ4_NL;
   const SignedRows xs = signedActivations(scratch, xq, packedBias(type));
   forPackedTasks(parts, count, [&](const PackedPart& part, size_t g0, size_t g1) {
     const WeightRef& w = *part.w;
@@ -502,7 +506,7 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   bool bf16 = true;
   for (size_t i = 0; i < count && bf16; i++) bf16 = bf16Path(ws[i].type, n) != nullptr && planPacked(ws[i], outs[i].data, n, parts[i]);
   // (Packed Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS run in the K-quant path below, which takes KQuantRows activations.)
-  bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0 || ws[0].type == kIQ4_NL;
+  bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0 || ws[0].type == kQ5_0 || ws[0].type == kIQ4_NL;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   bool kquant = true;
   for (size_t i = 0; i < count && kquant; i++) kquant = kquantKernel(ws[i].type) != nullptr;

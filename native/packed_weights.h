@@ -10,6 +10,9 @@
 // vector k holds weights 4k.. in the low nibbles and 16 + 4k.. in the high ones. Rows past the last
 // whole group stay in the original layout. IQ4_NL (Q4_0's shape, nibbles indexing a 16-entry codebook)
 // packs exactly as Q4_0; its kernel maps the nibbles to codebook value + 128, so its bias is 128.
+// Q5_0 packs as Q4_0 (its 16 nibble bytes, value + 16 once the fifth bit is in) followed by its fifth bits
+// as 8 masks of 64 bits, one per unpacked quant vector (bit j: byte j of that vector), 64 bytes; the
+// kernel adds 16 to the masked bytes, so its bias is 16.
 //
 // Q4_K is packed the same way per super-block (256 values) instead of per block, 2368 bytes per super-block
 // column of a group (16 GGUF super-blocks are 2304 bytes, so decode reads 3% more):
@@ -96,11 +99,11 @@ constexpr size_t kQ5_KPackedHighAt = kQ4_KPackedBytes;
 constexpr size_t kQ5_KPackedBytes = kQ5_KPackedHighAt + 32 * kPackRows;
 static_assert(kQ5_KPackedBytes == 2880 && kQ5_KPackedBytes % 64 == 0, "Q5_K packed column size");
 
-// Bytes of one packed block column of a group (scales + quants), for Q8_0, Q4_0 or IQ4_NL.
+// Bytes of one packed block column of a group (scales + quants), for Q8_0, Q4_0, Q5_0 or IQ4_NL.
 size_t packedBlockBytes(int type);
 // Bytes of one packed 16-row group of a `cols`-column matrix of `type`; 0 when the type (or width) has no packed form.
 size_t packedGroupBytes(int type, size_t cols);
-// The unsigned bias the packed quants carry (128 for Q8_0 and IQ4_NL, 8 for Q4_0).
+// The unsigned bias the packed quants carry (128 for Q8_0 and IQ4_NL, 8 for Q4_0, 16 for Q5_0).
 int packedBias(int type);
 // Packs rows [0, groups * 16) of a Q4_K matrix (rows of rowBytes bytes, `cols` elements).
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
@@ -112,6 +115,8 @@ void packRowsQ3_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t gro
 void packRowsQ5_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for an IQ4_XS matrix.
 void packRowsIQ4_XS16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+// The same for a Q5_0 matrix.
+void packRowsQ5_0_16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // Packs rows [0, groups * 16) of a Q8_0 / Q4_0 / IQ4_NL matrix (rows of rowBytes bytes, `cols` elements).
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 

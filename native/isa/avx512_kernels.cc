@@ -363,6 +363,22 @@ struct IQ4_NLPacked {
   }
 };
 
+// Q5_0 packs as Q4_0 does, followed by the fifth bits as 8 byte masks, one per quant vector (bit j: byte j
+// of that vector); a masked byte add puts 16 on the bytes whose bit is set, giving value + 16 (the bias).
+struct Q5_0Packed {
+  static constexpr size_t kBlockBytes = Q4_0Packed::kBlockBytes + 8 * 8;
+  static constexpr size_t kMinRowsToPrefetch = 1;
+  static void unpack(const uint8_t* p, __m512i (&w)[8]) {
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    Q4_0Packed::unpack(p, w);
+    for (int k = 0; k < 8; k++) {
+      uint64_t bits;
+      std::memcpy(&bits, p + 16 * 16 + 8 * k, 8);
+      w[k] = _mm512_mask_add_epi8(w[k], _cvtu64_mask64(bits), w[k], sixteen);
+    }
+  }
+};
+
 // 16 weight rows (one group) x RX activation rows from i0.
 template <class F, int RX>
 void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
@@ -419,6 +435,9 @@ void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& 
 }
 void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<SignedTiles<IQ4_NLPacked>>(x, w, range);
+}
+void matmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<SignedTiles<Q5_0Packed>>(x, w, range);
 }
 
 struct Q4_KTiles {
@@ -663,6 +682,9 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 
 void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulIQ4_NLPacked(x, w, range);
+}
+void avx512MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulQ5_0Packed(x, w, range);
 }
 
 VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,

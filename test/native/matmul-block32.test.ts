@@ -18,6 +18,8 @@ import { checkPackedAgainstRowKernel, compareIntMatmul, forEachIsa, halfBits, ma
 
 // The ISAs whose kernel set packs IQ4_NL weights 16 rows at a time (packed_weights.h).
 const PACKED_IQ4_NL_ISAS = new Set(['avx2', 'avx512', 'avx512-amx']);
+// Those that pack Q5_0 weights (AVX-512, which the AMX sets reuse for it).
+const PACKED_Q5_0_ISAS = new Set(['avx512', 'avx512-amx', 'avx512-amx-bf16']);
 
 const BLOCK32_TYPES = [GGMLType.Q4_1, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.IQ4_NL];
 
@@ -100,4 +102,9 @@ test('matmulMany on Q4_1 / Q5_0 / Q5_1 / IQ4_NL (one quantization of x) matches 
 // the reference and against the row kernel alone (checkPackedAgainstRowKernel).
 test('IQ4_NL matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel', () => {
   checkPackedAgainstRowKernel(GGMLType.IQ4_NL, [32, 96, 2080], 32, PACKED_IQ4_NL_ISAS, new Rng(4300));
+});
+
+// The same for Q5_0, whose packed form adds the fifth bits as byte masks.
+test('Q5_0 matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel', () => {
+  checkPackedAgainstRowKernel(GGMLType.Q5_0, [32, 96, 2080], 32, PACKED_Q5_0_ISAS, new Rng(4400));
 });
