@@ -1,7 +1,7 @@
 // Software prefetch of weight bytes for the matmul kernels. Decode reads every weight from memory once
 // per token, so each kernel asks for the bytes kWeightPrefetchBytes ahead of the ones it is using.
-// The requests go to L2 (hint T1): into L1 (T0) they queue behind L1's few outstanding misses, and on
-// some cores the loop then waits on memory instead of overlapping it (bench/README.md, decode prefetch).
+// The requests go to L2 (hint T1): with them going into L1 (T0), decode on an AMD EPYC host was measured
+// waiting on memory instead of overlapping it (bench/README.md, the AMD EPYC runs of `single`).
 // Internal linkage, as kquant_blocks.h explains.
 #pragma once
 #include <immintrin.h>
