@@ -97,12 +97,32 @@ Napi::Value TopIndices(const Napi::CallbackInfo& info) {
   if (count <= 256) {
     // A heap of the best so far with its worst on top: most values lose to the worst at one compare.
     std::priority_queue<int32_t, std::vector<int32_t>, decltype(better)> heap(better);
-    for (int32_t i = 0; i < int32_t(x.length); i++) {
+    const auto offer = [&](int32_t i) {
       if (heap.size() < count) heap.push(i);
       else if (better(i, heap.top())) {
         heap.pop();
         heap.push(i);
       }
+    };
+    // On a large vocabulary, first each run of kRun values' max (a vectorized pass). The count-th largest
+    // run max is at most the count-th largest value (count runs each hold a value that large), so every
+    // answer lies in a run whose max reaches it, and only those runs go through the heap. With a NaN the
+    // maxes would skip it where the heap does not, so that case scans everything.
+    constexpr size_t kRun = 64;
+    const size_t runs = x.length / kRun;
+    if (runs >= 8 * count && !anyNaN(v, x.length)) {
+      std::vector<float> runMax(runs);
+      for (size_t r = 0; r < runs; r++) runMax[r] = maxOf(v + r * kRun, kRun);
+      std::vector<float> ranked(runMax);
+      std::nth_element(ranked.begin(), ranked.begin() + (count - 1), ranked.end(), std::greater<float>());
+      const float bound = ranked[count - 1];
+      for (size_t r = 0; r < runs; r++) {
+        if (runMax[r] >= bound)
+          for (size_t i = r * kRun; i < (r + 1) * kRun; i++) offer(int32_t(i));
+      }
+      for (size_t i = runs * kRun; i < x.length; i++) offer(int32_t(i));
+    } else {
+      for (int32_t i = 0; i < int32_t(x.length); i++) offer(i);
     }
     for (size_t k = count; k-- > 0;) {
       out.data[k] = heap.top();

@@ -40,6 +40,18 @@ test('topIndices: the same ids in the same order as a full sort, through the hea
   }
 });
 
+// At a large vocabulary the heap only sees the runs of 64 values whose max can hold an answer: ties at the
+// top across runs, the best values packed into one run, and a short last run.
+test('topIndices at a 152K vocabulary: the same ids in the same order as a full sort', () => {
+  const x = logitsOf(151_937, 5);
+  for (let i = 0; i < 30; i++) x[i * 4999] = 40; // tied, one per run
+  for (let i = 0; i < 20; i++) x[70_000 + i] = 39 + i / 64; // all in one run (and its neighbour)
+  x[151_936] = 39.5; // in the last, partial run
+  for (const count of [1, 5, 40, 64, 256]) {
+    assert.deepEqual(Array.from(native.topIndices(x, count)), Array.from(scriptSamplingKernels.topIndices(x, count)), `count ${count}`);
+  }
+});
+
 test('drawTempered: the same token as the TypeScript draw, and the distribution it should have', () => {
   const x = Float32Array.of(0, Math.log(2), Math.log(3), -Infinity, Math.log(4));
   for (const r of [0, 0.05, 0.1, 0.2999, 0.3001, 0.5, 0.61, 0.99, 0.999999]) {
