@@ -185,6 +185,24 @@ struct PackedPart {
   }
 };
 
+// The packed kernel of a 32-value block type on signed activations (Q8_0, Q4_0, Q5_0, IQ4_NL), and the
+// row kernel its tail rows take; nullptr where the kernel set has either not.
+using SignedPackedKernel = void (*)(const SignedRows&, const uint8_t*, const MatmulRange&);
+struct Block32Packed {
+  SignedPackedKernel packed = nullptr;
+  QuantKernel rows = nullptr;
+};
+Block32Packed block32Packed(int type) {
+  const KernelSet& k = kernels();
+  switch (type) {
+    case kQ8_0: return {k.matmulQ8_0Packed, k.matmulQ8_0};
+    case kQ4_0: return {k.matmulQ4_0Packed, k.matmulQ4_0};
+    case kQ5_0: return {k.block32 != nullptr ? k.block32->matmulQ5_0Packed : nullptr, block32Kernel(kQ5_0)};
+    case kIQ4_NL: return {k.block32 != nullptr ? k.block32->matmulIQ4_NLPacked : nullptr, block32Kernel(kIQ4_NL)};
+    default: return {};
+  }
+}
+
 // Whether the kernel set has a packed kernel for this type. Q4_K is packed at every batch size: besides
 // decode, the packed kernel measured about 2x the row kernel's GFLOP/s at n = 16 and 128 too (it
 // splits nibbles once per 16 rows and needs no per-row shuffles or scale permutes). Q6_K likewise: on the
@@ -192,10 +210,13 @@ struct PackedPart {
 bool hasPackedKernel(int type) {
   const KernelSet& k = kernels();
   switch (type) {
-    case kQ8_0: return k.matmulQ8_0Packed != nullptr;
-    case kQ4_0: return k.matmulQ4_0Packed != nullptr;
-    case kIQ4_NL: return k.block32 != nullptr && k.block32->matmulIQ4_NLPacked != nullptr && k.block32->matmulIQ4_NL != nullptr;
-    case kQ5_0: return k.block32 != nullptr && k.block32->matmulQ5_0Packed != nullptr && k.block32->matmulQ5_0 != nullptr;
+    case kQ8_0:
+    case kQ4_0:
+    case kQ5_0:
+    case kIQ4_NL: {
+      const Block32Packed b = block32Packed(type);
+      return b.packed != nullptr && b.rows != nullptr;
+    }
     case kQ4_K: return k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
     case kQ6_K: return k.matmulQ6_KPacked != nullptr && kquantKernel(kQ6_K) != nullptr;
     case kIQ4_XS: return k.superBlocks != nullptr && k.superBlocks->matmulIQ4_XSPacked != nullptr && kquantKernel(kIQ4_XS) != nullptr;
@@ -294,18 +315,13 @@ void runPackedBF16(ActivationScratch& scratch, const BF16Kernels& bf16, const fl
 // Runs the parts (Q8_0, Q4_0, Q5_0 or IQ4_NL, all of one type, all on x) on int8 activations as one pool job.
 void runPacked(ActivationScratch& scratch, const float* x, size_t n, const PackedPart* parts, size_t count) {
   const int type = parts[0].w->type;
-  const KernelSet& k = kernels();
   const QuantizedRows xq = quantizeActivations(scratch, x, n, parts[0].w->cols);
-  const auto kernel = type == kQ8_0   ? k.matmulQ8_0Packed
-                     : type == kQ4_0 ? k.matmulQ4_0Packed
-                     : type == kQ5_0 ? k.block32->matmulQ5_0Packed
-                                     : k.block32->matmulIQ4_NLPacked;
-  const auto tail = type == kQ8_0 ? k.matmulQ8_0 : type == kQ4_0 ? k.matmulQ4_0 : type == kQ5_0 ? k.block32->matmulQ5_0 : k.block32->matmulIQ4_NL;
+  const Block32Packed b = block32Packed(type);
   const SignedRows xs = signedActivations(scratch, xq, packedBias(type));
   forPackedTasks(parts, count, [&](const PackedPart& part, size_t g0, size_t g1) {
     const WeightRef& w = *part.w;
-    if (g0 == part.groups) return tail(xq, w.data, MatmulRange{part.groups * kPackRows, w.rows, part.out, w.rows});
-    kernel(xs, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
+    if (g0 == part.groups) return b.rows(xq, w.data, MatmulRange{part.groups * kPackRows, w.rows, part.out, w.rows});
+    b.packed(xs, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
   });
 }
 
