@@ -55,6 +55,16 @@ export async function tierThroughput(tier: BlockTier, valueBytes: number, count:
   };
 }
 
+/** Puts `count` values of `valueBytes` under new keys, `putsInFlight` at a time, untimed. */
+export async function fillTier(tier: BlockTier, valueBytes: number, count: number, putsInFlight = 1): Promise<void> {
+  const run = randomBytes(6).toString('base64url');
+  const value = randomBytes(valueBytes);
+  for (let i = 0; i < count; i += putsInFlight) {
+    const keys = Array.from({ length: Math.min(putsInFlight, count - i) }, (_, j) => `fill-${run}-${i + j}`);
+    await Promise.all(keys.map((key) => tier.put(key, value)));
+  }
+}
+
 export interface RedisBenchmarkThroughput {
   valueBytes: number;
   requests: number;
