@@ -1,12 +1,13 @@
 // The cluster benchmark's tier helpers: redis-benchmark's CSV (as redis-benchmark 7 prints it) parses to
 // its rates and an untimeable run is refused; tierThroughput stores and reads every value it counts, and
-// counts the ones a tier dropped as missing. No timing is asserted.
+// counts the ones a tier dropped as missing; fillTier writes every value under a key of its own. No timing
+// is asserted.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { parseRedisBenchmarkCsv, redisBenchmarkThroughput, tierThroughput } from '../../bench/tier-throughput.js';
+import { fillTier, parseRedisBenchmarkCsv, redisBenchmarkThroughput, tierThroughput } from '../../bench/tier-throughput.js';
 import { DiskTier } from '../../src/kv/tiers/disk-tier.js';
 import { freePort } from '../helpers/redis-server.js';
 
@@ -48,4 +49,15 @@ test('tierThroughput writes and reads back every value, counting the dropped one
   assert.equal(dropped.missing, 3, 'the cap keeps the last three values');
   await small.close();
   await assert.rejects(tierThroughput(small, 0, 1), /valueBytes/);
+});
+
+test('fillTier puts every value under a new key, in batches of the given size', async () => {
+  const tier = await DiskTier.open({ directory: join(root, 'fill'), capBytes: 1 << 20 });
+  await fillTier(tier, 500, 7, 3);
+  await fillTier(tier, 500, 2);
+  const s = tier.stats();
+  assert.deepEqual([s.puts, s.putBytes], [9, 4500]);
+  const files = readdirSync(join(root, 'fill'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  assert.equal(files.length, 9, 'no put overwrote another');
+  await tier.close();
 });
