@@ -34,11 +34,13 @@ struct MatmulRange {
 
 // Activation rows for the row-interleaved weight kernels (packed_weights.h): signed quants q, the block
 // scales d, and per block `offset * sum(q)` (offset = the bias the packed weights carry: 128 for Q8_0,
-// 8 for Q4_0, 128 for IQ4_NL), which the kernels subtract so weights can be the unsigned operand of u8 x s8 dots.
+// 8 for Q4_0, 16 for Q5_0, 128 for IQ4_NL, 0 for Q4_1 and Q5_1), which the kernels subtract so weights can
+// be the unsigned operand of u8 x s8 dots; and QuantizedRows::s, which the mins of Q4_1 and Q5_1 multiply.
 struct SignedRows {
   const int8_t* q;      // [rows][cols]
   const float* d;       // [rows][cols / 32]
   const int32_t* bias;  // [rows][cols / 32]
+  const float* s;       // [rows][cols / 32]
   size_t rows;
   size_t cols;
   // Which quantization these rows are (unique per op; 0: not known): a kernel that lays the rows out
@@ -136,6 +138,9 @@ struct Block32Kernels {
   void (*matmulIQ4_NLPacked)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
   // Optional too: Q5_0 on weights packed 16 rows at a time (packed_weights.h), with the bias 16.
   void (*matmulQ5_0Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+  // Optional too: Q4_1 and Q5_1 packed likewise, with their mins (bias 0; the min multiplies SignedRows::s).
+  void (*matmulQ4_1Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ5_1Packed)(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
 // Activation rows rounded to bf16 and laid out as AMX A tiles (amx_bf16_kernels.cc): the tile of row tile
@@ -260,6 +265,8 @@ const Block32Kernels* avx512Block32Kernels();
 // The packed IQ4_NL kernels, defined next to the other packed kernels (avx512_kernels.cc, avx2_kernels.cc).
 void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 void avx512MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+void avx512MatmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+void avx512MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 // The AVX-512 set with AMX-INT8 tile kernels for its packed matmuls of 16 activation rows and more
 // (amx_packed_kernels.cc); only for CPUs where amxUsable() (cpu_features.h).
 const KernelSet& avx512AmxKernels();

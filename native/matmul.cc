@@ -163,10 +163,10 @@ SignedRows signedActivations(ActivationScratch& scratch, const QuantizedRows& xq
       bias32[b] = bias * sum;
     }
   });
-  return {signedQ, xq.d, bias32, xq.rows, xq.cols, ++scratch.generation};
+  return {signedQ, xq.d, bias32, xq.s, xq.rows, xq.cols, ++scratch.generation};
 }
 
-// One weight's part of a packed Q8_0 / Q4_0 / Q5_0 / IQ4_NL / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of
+// One weight's part of a packed Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / IQ4_NL / Q4_K / Q6_K / IQ4_XS matmul: whole 16-row groups from the packed copy (tasks of
 // whole groups), the rows after the last group in one extra task with the ordinary kernel.
 struct PackedPart {
   const WeightRef* w;
@@ -185,7 +185,7 @@ struct PackedPart {
   }
 };
 
-// The packed kernel of a 32-value block type on signed activations (Q8_0, Q4_0, Q5_0, IQ4_NL), and the
+// The packed kernel of a 32-value block type on signed activations (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL), and the
 // row kernel its tail rows take; nullptr where the kernel set has either not.
 using SignedPackedKernel = void (*)(const SignedRows&, const uint8_t*, const MatmulRange&);
 struct Block32Packed {
@@ -199,6 +199,8 @@ Block32Packed block32Packed(int type) {
     case kQ4_0: return {k.matmulQ4_0Packed, k.matmulQ4_0};
     case kQ5_0: return {k.block32 != nullptr ? k.block32->matmulQ5_0Packed : nullptr, block32Kernel(kQ5_0)};
     case kIQ4_NL: return {k.block32 != nullptr ? k.block32->matmulIQ4_NLPacked : nullptr, block32Kernel(kIQ4_NL)};
+    case kQ4_1: return {k.block32 != nullptr ? k.block32->matmulQ4_1Packed : nullptr, block32Kernel(kQ4_1)};
+    case kQ5_1: return {k.block32 != nullptr ? k.block32->matmulQ5_1Packed : nullptr, block32Kernel(kQ5_1)};
     default: return {};
   }
 }
@@ -213,6 +215,8 @@ bool hasPackedKernel(int type) {
     case kQ8_0:
     case kQ4_0:
     case kQ5_0:
+    case kQ4_1:
+    case kQ5_1:
     case kIQ4_NL: {
       const Block32Packed b = block32Packed(type);
       return b.packed != nullptr && b.rows != nullptr;

@@ -15,13 +15,23 @@
 
 namespace vserve {
 
-size_t packedBlockBytes(int type) { return 2 * kPackRows + kPackRows * (type == kQ8_0 ? 32 : 16) + (type == kQ5_0 ? 8 * 8 : 0); }
+namespace {
+bool hasMin(int type) { return type == kQ4_1 || type == kQ5_1; }
+bool hasFifthBit(int type) { return type == kQ5_0 || type == kQ5_1; }
+}  // namespace
+
+size_t packedBlockBytes(int type) {
+  const size_t scales = (hasMin(type) ? 2 : 1) * 2 * kPackRows;
+  return scales + kPackRows * (type == kQ8_0 ? 32 : 16) + (hasFifthBit(type) ? 8 * 8 : 0);
+}
 
 size_t packedGroupBytes(int type, size_t cols) {
   switch (type) {
     case kQ8_0:
     case kQ4_0:
+    case kQ4_1:
     case kQ5_0:
+    case kQ5_1:
     case kIQ4_NL: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
     case kQ4_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ4_KPackedBytes : 0;
     case kQ3_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ3_KPackedBytes : 0;
@@ -32,7 +42,7 @@ size_t packedGroupBytes(int type, size_t cols) {
   }
 }
 
-int packedBias(int type) { return type == kQ4_0 ? 8 : type == kQ5_0 ? 16 : 128; }
+int packedBias(int type) { return type == kQ4_0 ? 8 : type == kQ5_0 ? 16 : hasMin(type) ? 0 : 128; }
 
 namespace {
 // The loop all packers share: for every group of kPackRows weight rows (groups in parallel), every block
@@ -141,23 +151,30 @@ void packRowsIQ4_XS16(const uint8_t* src, size_t rowBytes, size_t cols, size_t g
                   });
 }
 
-// Q5_0: the scales and nibbles as packRows16 lays out Q4_0's, then the fifth bits as 8 masks of 64 bits,
-// one per unpacked quant vector: mask k < 4 holds qh bits 4k..4k+3 (values 4k..4k+3, low nibbles) of row r
-// at bits 4r..4r+3, mask k + 4 qh bits 16 + 4k.. (the high nibbles' values).
-void packRowsQ5_0_16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
-  constexpr size_t kQuantsAt = 2 * kPackRows, kMasksAt = kQuantsAt + 16 * kPackRows;
-  forEachRowBlock(src, rowBytes, cols / kQKBlock, kQ5_0Bytes, packedBlockBytes(kQ5_0), groups, dst,
+// Q5_0, Q4_1 and Q5_1: the scales d, then (Q4_1, Q5_1) the mins m as 16 more f16s, then the nibbles as
+// packRows16 lays out Q4_0's; then (Q5_0, Q5_1) the fifth bits as 8 masks of 64 bits, one per unpacked
+// quant vector: mask k < 4 holds qh bits 4k..4k+3 (values 4k..4k+3, low nibbles) of row r at bits
+// 4r..4r+3, mask k + 4 qh bits 16 + 4k.. (the high nibbles' values).
+void packRowsNibbles16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  const bool min = hasMin(type), fifth = hasFifthBit(type);
+  const size_t srcBytes = type == kQ5_0 ? kQ5_0Bytes : type == kQ4_1 ? kQ4_1Bytes : kQ5_1Bytes;
+  // Source block: d, then m (Q4_1, Q5_1), then qh (Q5_0, Q5_1), then the 16 nibble bytes.
+  const size_t highAt = min ? 4 : 2, nibblesAt = srcBytes - 16;
+  const size_t quantsAt = (min ? 4 : 2) * kPackRows, masksAt = quantsAt + 16 * kPackRows;
+  forEachRowBlock(src, rowBytes, cols / kQKBlock, srcBytes, packedBlockBytes(type), groups, dst,
                   [&](uint8_t* out, const uint8_t* blk, size_t r) {
                     std::memcpy(out + 2 * r, blk, 2);
+                    if (min) std::memcpy(out + 2 * kPackRows + 2 * r, blk + 2, 2);
+                    for (size_t k = 0; k < 4; k++) std::memcpy(out + quantsAt + (k * kPackRows + r) * 4, blk + nibblesAt + 4 * k, 4);
+                    if (!fifth) return;
                     uint32_t high;
-                    std::memcpy(&high, blk + 2, 4);
-                    for (size_t k = 0; k < 4; k++) std::memcpy(out + kQuantsAt + (k * kPackRows + r) * 4, blk + 6 + 4 * k, 4);
+                    std::memcpy(&high, blk + highAt, 4);
                     for (size_t k = 0; k < 8; k++) {
                       uint64_t mask = 0;
-                      if (r > 0) std::memcpy(&mask, out + kMasksAt + 8 * k, 8);  // rows 0..r-1 so far
+                      if (r > 0) std::memcpy(&mask, out + masksAt + 8 * k, 8);  // rows 0..r-1 so far
                       const uint32_t bits = (high >> (k < 4 ? 4 * k : 16 + 4 * (k - 4))) & 0xf;
                       mask |= uint64_t(bits) << (4 * r);
-                      std::memcpy(out + kMasksAt + 8 * k, &mask, 8);
+                      std::memcpy(out + masksAt + 8 * k, &mask, 8);
                     }
                   });
 }
@@ -204,8 +221,8 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
           packRowsQ6_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kIQ4_XS) {
           packRowsIQ4_XS16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
-        } else if (type == kQ5_0) {
-          packRowsQ5_0_16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else if (type == kQ5_0 || type == kQ4_1 || type == kQ5_1) {
+          packRowsNibbles16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else {
           packRows16(type, src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         }

@@ -12,7 +12,9 @@
 // packs exactly as Q4_0; its kernel maps the nibbles to codebook value + 128, so its bias is 128.
 // Q5_0 packs as Q4_0 (its 16 nibble bytes, value + 16 once the fifth bit is in) followed by its fifth bits
 // as 8 masks of 64 bits, one per unpacked quant vector (bit j: byte j of that vector), 64 bytes; the
-// kernel adds 16 to the masked bytes, so its bias is 16.
+// kernel adds 16 to the masked bytes, so its bias is 16. Q4_1 and Q5_1 pack as Q4_0 and Q5_0 with their
+// 16 f16 mins (32 bytes) between the scales and the quants; their quants are unsigned as they stand
+// (bias 0), and the kernels add m * s_x per block.
 //
 // Q4_K is packed the same way per super-block (256 values) instead of per block, 2368 bytes per super-block
 // column of a group (16 GGUF super-blocks are 2304 bytes, so decode reads 3% more):
@@ -99,11 +101,11 @@ constexpr size_t kQ5_KPackedHighAt = kQ4_KPackedBytes;
 constexpr size_t kQ5_KPackedBytes = kQ5_KPackedHighAt + 32 * kPackRows;
 static_assert(kQ5_KPackedBytes == 2880 && kQ5_KPackedBytes % 64 == 0, "Q5_K packed column size");
 
-// Bytes of one packed block column of a group (scales + quants), for Q8_0, Q4_0, Q5_0 or IQ4_NL.
+// Bytes of one packed block column of a group (scales, mins + quants), for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 or IQ4_NL.
 size_t packedBlockBytes(int type);
 // Bytes of one packed 16-row group of a `cols`-column matrix of `type`; 0 when the type (or width) has no packed form.
 size_t packedGroupBytes(int type, size_t cols);
-// The unsigned bias the packed quants carry (128 for Q8_0 and IQ4_NL, 8 for Q4_0, 16 for Q5_0).
+// The unsigned bias the packed quants carry (128 for Q8_0 and IQ4_NL, 8 for Q4_0, 16 for Q5_0, 0 for Q4_1 and Q5_1).
 int packedBias(int type);
 // Packs rows [0, groups * 16) of a Q4_K matrix (rows of rowBytes bytes, `cols` elements).
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
@@ -115,15 +117,15 @@ void packRowsQ3_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t gro
 void packRowsQ5_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for an IQ4_XS matrix.
 void packRowsIQ4_XS16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
-// The same for a Q5_0 matrix.
-void packRowsQ5_0_16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+// The same for a Q5_0, Q4_1 or Q5_1 matrix.
+void packRowsNibbles16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // Packs rows [0, groups * 16) of a Q8_0 / Q4_0 / IQ4_NL matrix (rows of rowBytes bytes, `cols` elements).
 void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights (Q8_0, Q4_0, IQ4_NL, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
+  // The packed matrix for these weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
   // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
   // not resident twice (reading them again faults them back in from the file).
   const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);

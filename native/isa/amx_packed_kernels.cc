@@ -32,7 +32,7 @@ namespace {
 // Rows [from, rows) of the activations, for the AVX-512 kernel.
 SignedRows rowsFrom(const SignedRows& x, size_t from) {
   const size_t blocks = x.cols / kQKBlock;
-  return {x.q + from * x.cols, x.d + from * blocks, x.bias + from * blocks, x.rows - from, x.cols};
+  return {x.q + from * x.cols, x.d + from * blocks, x.bias + from * blocks, x.s + from * blocks, x.rows - from, x.cols};
 }
 KQuantRows rowsFrom(const KQuantRows& x, size_t from) {
   return {x.q + from * x.cols, x.d + from * (x.cols / kQKBlock), x.s + from * (x.cols / 16), x.rows - from, x.cols};

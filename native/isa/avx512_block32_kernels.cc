@@ -141,7 +141,7 @@ void matmulBlock32(const QuantizedRows& x, const uint8_t* w, const MatmulRange& 
 const Block32Kernels* avx512Block32Kernels() {
   static const Block32Kernels kKernels{matmulBlock32<Q4_1Format>, matmulBlock32<Q5_0Format>, matmulBlock32<Q5_1Format>,
                                        matmulBlock32<IQ4_NLFormat>, avx512MatmulIQ4_NLPacked,
-                                       avx512MatmulQ5_0Packed};
+                                       avx512MatmulQ5_0Packed, avx512MatmulQ4_1Packed, avx512MatmulQ5_1Packed};
   return &kKernels;
 }
 

@@ -332,6 +332,8 @@ struct Q8_0Packed {
   // 0.86-0.91 of the read-bandwidth probe without vs 0.81-0.86 with, at this host's high-bandwidth level
   // (equal at its low one). From n = 2 on, and for Q4_0's heavier unpacking, prefetching still wins.
   static constexpr size_t kMinRowsToPrefetch = 2;
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kQuantsAt = 32;  // after the 16 f16 scales
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     for (int k = 0; k < 8; k++) w[k] = _mm512_loadu_si512(p + 64 * k);
   }
@@ -340,6 +342,8 @@ struct Q8_0Packed {
 struct Q4_0Packed {
   static constexpr size_t kBlockBytes = 32 + 16 * 16;
   static constexpr size_t kMinRowsToPrefetch = 1;
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kQuantsAt = 32;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (int k = 0; k < 4; k++) {
@@ -355,6 +359,8 @@ struct Q4_0Packed {
 struct IQ4_NLPacked {
   static constexpr size_t kBlockBytes = Q4_0Packed::kBlockBytes;
   static constexpr size_t kMinRowsToPrefetch = 1;
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kQuantsAt = 32;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues));
     const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));
@@ -368,6 +374,8 @@ struct IQ4_NLPacked {
 struct Q5_0Packed {
   static constexpr size_t kBlockBytes = Q4_0Packed::kBlockBytes + 8 * 8;
   static constexpr size_t kMinRowsToPrefetch = 1;
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kQuantsAt = 32;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     const __m512i sixteen = _mm512_set1_epi8(16);
     Q4_0Packed::unpack(p, w);
@@ -378,6 +386,17 @@ struct Q5_0Packed {
     }
   }
 };
+
+// Q4_1 and Q5_1 pack as Q4_0 and Q5_0 do with their 16 f16 mins after the scales. Their quants are
+// unsigned as they stand (bias 0), and each block adds m * s_x.
+template <class Quants>
+struct WithMin : Quants {
+  static constexpr size_t kBlockBytes = Quants::kBlockBytes + 32;
+  static constexpr bool kHasMin = true;
+  static constexpr size_t kQuantsAt = 64;
+};
+using Q4_1Packed = WithMin<Q4_0Packed>;
+using Q5_1Packed = WithMin<Q5_0Packed>;
 
 // 16 weight rows (one group) x RX activation rows from i0.
 template <class F, int RX>
@@ -393,8 +412,10 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
       prefetchWeightLines(p + kWeightPrefetchBytes, F::kBlockBytes);
     }
     const __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    __m512 wm = _mm512_setzero_ps();
+    if constexpr (F::kHasMin) wm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
     __m512i w[8];
-    F::unpack(p + 32, w);
+    F::unpack(p + F::kQuantsAt, w);
     for (int i = 0; i < RX; i++) {
       const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKBlock;
       // Two dependency chains; the first starts from -bias * sum(q) to cancel the weights' offset.
@@ -406,6 +427,7 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
       }
       const __m512 scale = _mm512_mul_ps(ws, _mm512_set1_ps(x.d[(i0 + i) * blocks + b]));
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), scale, acc[i]);
+      if constexpr (F::kHasMin) acc[i] = _mm512_fmadd_ps(wm, _mm512_set1_ps(x.s[(i0 + i) * blocks + b]), acc[i]);
     }
   }
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
@@ -438,6 +460,12 @@ void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange
 }
 void matmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<SignedTiles<Q5_0Packed>>(x, w, range);
+}
+void matmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<SignedTiles<Q4_1Packed>>(x, w, range);
+}
+void matmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<SignedTiles<Q5_1Packed>>(x, w, range);
 }
 
 struct Q4_KTiles {
@@ -685,6 +713,12 @@ void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const Matmu
 }
 void avx512MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulQ5_0Packed(x, w, range);
+}
+void avx512MatmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulQ4_1Packed(x, w, range);
+}
+void avx512MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulQ5_1Packed(x, w, range);
 }
 
 VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,

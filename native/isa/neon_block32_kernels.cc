@@ -119,7 +119,7 @@ void matmulBlock32(const QuantizedRows& x, const uint8_t* w, const MatmulRange& 
 
 const Block32Kernels* neonBlock32Kernels() {
   static const Block32Kernels kKernels{matmulBlock32<Q4_1Format>, matmulBlock32<Q5_0Format>, matmulBlock32<Q5_1Format>,
-                                       matmulBlock32<IQ4_NLFormat>, nullptr, nullptr};
+                                       matmulBlock32<IQ4_NLFormat>, nullptr, nullptr, nullptr, nullptr};
   return &kKernels;
 }
 

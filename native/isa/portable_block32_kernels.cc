@@ -38,7 +38,7 @@ void matmulBlock32(const QuantizedRows& x, const uint8_t* w, const MatmulRange& 
 
 const Block32Kernels* portableBlock32Kernels() {
   static const Block32Kernels kKernels{matmulBlock32<kQ4_1>, matmulBlock32<kQ5_0>, matmulBlock32<kQ5_1>,
-                                       matmulBlock32<kIQ4_NL>, nullptr, nullptr};
+                                       matmulBlock32<kIQ4_NL>, nullptr, nullptr, nullptr, nullptr};
   return &kKernels;
 }
 
