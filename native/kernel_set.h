@@ -262,7 +262,8 @@ const SuperBlockKernels* avx2SuperBlockKernels();
 const SuperBlockKernels* avx512SuperBlockKernels();
 const Block32Kernels* avx2Block32Kernels();
 const Block32Kernels* avx512Block32Kernels();
-// The packed IQ4_NL kernels, defined next to the other packed kernels (avx512_kernels.cc, avx2_kernels.cc).
+// The packed IQ4_NL, Q5_0, Q4_1 and Q5_1 kernels of the Block32Kernels tables, defined next to the other
+// packed kernels (avx512_kernels.cc, avx2_kernels.cc).
 void avx512MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 void avx512MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 void avx512MatmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
@@ -272,7 +273,11 @@ void avx512MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulR
 const KernelSet& avx512AmxKernels();
 // The avx512-amx set with AMX-BF16 prefill matmuls (amx_bf16_kernels.cc); only where amxBF16Usable().
 const KernelSet& avx512AmxBF16Kernels();
+// Their AVX2 forms.
 void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+void avx2MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+void avx2MatmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
+void avx2MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range);
 // The packed Q5_K, IQ4_XS and Q3_K kernels of avx2_packed_kernels.h, for the AVX2 super-block table.
 void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 void avx2MatmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);

@@ -129,7 +129,8 @@ void matmulBlock32(const QuantizedRows& x, const uint8_t* w, const MatmulRange& 
 
 const Block32Kernels* avx2Block32Kernels() {
   static const Block32Kernels kKernels{matmulBlock32<Q4_1Format>, matmulBlock32<Q5_0Format>, matmulBlock32<Q5_1Format>,
-                                       matmulBlock32<IQ4_NLFormat>, avx2MatmulIQ4_NLPacked, nullptr, nullptr, nullptr};
+                                       matmulBlock32<IQ4_NLFormat>, avx2MatmulIQ4_NLPacked, avx2MatmulQ5_0Packed,
+                                       avx2MatmulQ4_1Packed, avx2MatmulQ5_1Packed};
   return &kKernels;
 }
 

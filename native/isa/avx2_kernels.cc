@@ -425,6 +425,9 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulIQ4_NLPacked(x, w, range);
 }
+void avx2MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_0Packed(x, w, range); }
+void avx2MatmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ4_1Packed(x, w, range); }
+void avx2MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_1Packed(x, w, range); }
 void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_KPacked(x, w, range); }
 void avx2MatmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulIQ4_XSPacked(x, w, range); }
 void avx2MatmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ3_KPacked(x, w, range); }

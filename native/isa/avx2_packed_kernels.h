@@ -1,5 +1,6 @@
-// The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q3_K,
-// Q4_K, Q5_K, Q6_K and IQ4_XS; included by avx2_kernels.cc only. Internal linkage, as kquant_blocks.h explains.
+// The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q5_0,
+// Q4_1, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS; included by avx2_kernels.cc only. Internal linkage, as
+// kquant_blocks.h explains.
 //
 // A packed quant vector of 64 bytes (16 rows, dword r = 4 weights of row r) is two 256-bit halves, rows 0-7
 // and 8-15, so every int32 lane below is one weight row. Without VNNI the u8 x s8 dot is vpmaddubsw (int16
@@ -7,8 +8,9 @@
 // - Q8_0 quants are stored as q + 128, where 255 * 127 * 2 would saturate: they are flipped back to signed
 //   and take the sign trick, |w| * (x with w's sign), at most 2 * 128 * 127 per pair. The bias that
 //   SignedRows carries for the unsigned form is then not needed. IQ4_NL's grid values likewise.
-// - Q4_0 and Q4_K nibbles (0..15) go straight in as the u8 operand: a pair is at most 2 * 15 * 127, so the
-//   8 pair vectors of a block (or sub-block) add up in int16 before one vpmaddwd.
+// - Q4_0, Q4_1 and Q4_K nibbles (0..15) go straight in as the u8 operand: a pair is at most 2 * 15 * 127,
+//   so the 8 pair vectors of a block (or sub-block) add up in int16 before one vpmaddwd. Q5_0 and Q5_1
+//   values (0..31), their fifth bits expanded from the packed byte masks: 4 pair vectors at a time.
 // - Q6_K values (0..63) go in straight too: pairs of at most 2 * 63 * 127, two of which still fit in int16.
 //   Q5_K values (0..31): four pair vectors fit; Q3_K values + 4 (0..7): the four of a sub-block.
 // - IQ4_XS codebook values take the sign trick as IQ4_NL's, one pair vector per vpmaddwd.
@@ -87,15 +89,33 @@ inline void scaledActivationSums(const KQuantRows& x, size_t i0, size_t superBlo
 
 // ---- 32-value block types: a block column is 16 f16 scales then the quants ----
 
-// Q8_0, Q4_0 and IQ4_NL (packed as Q4_0) share one tile kernel: 16 weight rows x RX activation rows from
-// i0. Per block, each row's int32 dot is finished before its one scale multiply-add.
-enum class Block32Kind { kQ8_0, kQ4_0, kIQ4_NL };
+// Q8_0, Q4_0, IQ4_NL (packed as Q4_0), Q5_0, Q4_1 and Q5_1 share one tile kernel: 16 weight rows x RX
+// activation rows from i0. Per block, each row's int32 dot is finished before its one scale multiply-add
+// (and, for Q4_1 and Q5_1, one multiply-add of its min by the activation block's s).
+enum class Block32Kind { kQ8_0, kQ4_0, kIQ4_NL, kQ5_0, kQ4_1, kQ5_1 };
 
 template <Block32Kind kKind>
 struct PackedBlock32 {
   static constexpr bool kEightBit = kKind == Block32Kind::kQ8_0;
-  static constexpr size_t kBlockBytes = 32 + (kEightBit ? 16 * 32 : 16 * 16);
+  static constexpr bool kCodebook = kKind == Block32Kind::kIQ4_NL;
+  // Unsigned values straight from the nibbles (and fifth bits): the u8 operand as they stand.
+  static constexpr bool kNibbles = !kEightBit && !kCodebook;
+  static constexpr bool kFifthBit = kKind == Block32Kind::kQ5_0 || kKind == Block32Kind::kQ5_1;
+  static constexpr bool kHasMin = kKind == Block32Kind::kQ4_1 || kKind == Block32Kind::kQ5_1;
+  static constexpr size_t kQuantsAt = kHasMin ? 64 : 32;
+  static constexpr size_t kBlockBytes = kQuantsAt + (kEightBit ? 16 * 32 : 16 * 16) + (kFifthBit ? 8 * 8 : 0);
+  // Pair vectors (of at most 2 * value * 127) that still add up within int16 before a vpmaddwd.
+  static constexpr int kPairsPerSum = kFifthBit ? 4 : 8;
 };
+
+// 16 where bit j of `bits` is set, in byte j (j < 32): the fifth bits of half a packed Q5 vector.
+inline __m256i sixteenWhereSet(uint32_t bits) {
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(int(bits)),
+                                             _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                              2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i select = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select), _mm256_set1_epi8(16));
+}
 
 template <Block32Kind kKind, int RX>
 void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
@@ -112,18 +132,31 @@ void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, flo
     // Also at n = 1: AVX-512's Q8_0 kernel skips it there, but with twice the instructions per byte here,
     // reading ahead measured faster for Q8_0 decode too.
     readAhead(p, F::kBlockBytes);
-    const uint8_t* quants = p + 32;
+    const uint8_t* quants = p + F::kQuantsAt;
     __m256i dots[RX][2];
-    if constexpr (kKind == Block32Kind::kQ4_0) {
-      // Unsigned nibbles: int16 sums of the whole block, then -bias (8 * sum(q)) cancels the + 8.
+    if constexpr (F::kNibbles) {
+      // Unsigned values: int16 sums of kPairsPerSum pair vectors at a time, then -bias (8 * sum(q) for
+      // Q4_0, 16 * sum(q) for Q5_0, 0 for the types with a min) cancels the offset.
       __m256i pairs[RX][2];
-      for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+      for (int i = 0; i < RX; i++) {
+        const __m256i bias = _mm256_set1_epi32(-x.bias[(i0 + i) * blocks + b]);
+        dots[i][0] = dots[i][1] = bias;
+        pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+      }
       for (int k = 0; k < 4; k++) {
         __m256i lo[2], hi[2];
         for (int h = 0; h < 2; h++) {
           const __m256i v = packedHalf(quants + 64 * k, h);
           lo[h] = _mm256_and_si256(v, low);
           hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+          if constexpr (F::kFifthBit) {
+            // Masks k and k + 4 (16 rows x 4 values each) after the nibbles; half h is bits 32h.. of each.
+            uint64_t loBits, hiBits;
+            std::memcpy(&loBits, quants + 16 * 16 + 8 * k, 8);
+            std::memcpy(&hiBits, quants + 16 * 16 + 8 * (k + 4), 8);
+            lo[h] = _mm256_or_si256(lo[h], sixteenWhereSet(uint32_t(loBits >> (32 * h))));
+            hi[h] = _mm256_or_si256(hi[h], sixteenWhereSet(uint32_t(hiBits >> (32 * h))));
+          }
         }
         for (int i = 0; i < RX; i++) {
           const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKBlock;
@@ -132,10 +165,14 @@ void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, flo
             pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xl), _mm256_maddubs_epi16(hi[h], xh)));
           }
         }
-      }
-      for (int i = 0; i < RX; i++) {
-        const __m256i bias = _mm256_set1_epi32(x.bias[(i0 + i) * blocks + b]);
-        for (int h = 0; h < 2; h++) dots[i][h] = _mm256_sub_epi32(_mm256_madd_epi16(pairs[i][h], ones), bias);
+        if ((2 * (k + 1)) % F::kPairsPerSum == 0) {
+          for (int i = 0; i < RX; i++) {
+            for (int h = 0; h < 2; h++) {
+              dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], ones));
+              pairs[i][h] = _mm256_setzero_si256();
+            }
+          }
+        }
       }
     } else {
       // Signed weights with the sign trick; the activation bias is not used.
@@ -169,6 +206,13 @@ void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, flo
     for (int i = 0; i < RX; i++) {
       const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b]);
       for (int h = 0; h < 2; h++) acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(ws[h], dx), acc[i][h]);
+    }
+    if constexpr (F::kHasMin) {
+      const __m256 wm[2] = {halfFloats(p + 32), halfFloats(p + 48)};
+      for (int i = 0; i < RX; i++) {
+        const __m256 sx = _mm256_set1_ps(x.s[(i0 + i) * blocks + b]);
+        for (int h = 0; h < 2; h++) acc[i][h] = _mm256_fmadd_ps(wm[h], sx, acc[i][h]);
+      }
     }
   }
   storeRows<RX>(acc, out + i0 * outStride, outStride);
@@ -498,6 +542,15 @@ void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& 
 }
 void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<Block32Tiles<Block32Kind::kIQ4_NL>>(x, w, range);
+}
+void matmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Block32Tiles<Block32Kind::kQ5_0>>(x, w, range);
+}
+void matmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Block32Tiles<Block32Kind::kQ4_1>>(x, w, range);
+}
+void matmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Block32Tiles<Block32Kind::kQ5_1>>(x, w, range);
 }
 void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<Q4_KLayoutTiles<false>>(x, w, range);
