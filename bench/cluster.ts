@@ -68,11 +68,12 @@ export async function clusterCommand(argv: readonly string[]): Promise<void> {
   };
   const model = await ensureBenchModel('tinyllama-1.1b', 'q8_0');
   const vocab = normalTokenIds(model);
-  const redis = await RedisServer.start({ maxmemory: '4gb' });
+  // Part 1's Redis (part 3 starts one of its own).
+  const redis = o.parts.includes(1) ? await RedisServer.start({ maxmemory: '4gb' }) : undefined;
   const data: Record<string, unknown> = { machine: machineInfo(), options: o, model };
   const md: string[] = ['# Scale-out: KV tiers in Redis and prefix-aware routing', ''];
   try {
-    if (o.parts.includes(1)) {
+    if (redis) {
       const r = await prefixFromRedis(model, redis, vocab, o);
       data.prefixFromRedis = r;
       md.push(...r.markdown, '');
@@ -93,7 +94,7 @@ export async function clusterCommand(argv: readonly string[]): Promise<void> {
       md.push(...r.markdown, '');
     }
   } finally {
-    await redis.stop();
+    await redis?.stop();
   }
   writeReport('cluster', data, md.join('\n'));
 }

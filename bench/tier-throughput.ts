@@ -30,8 +30,7 @@ export async function tierThroughput(tier: BlockTier, valueBytes: number, count:
   const value = randomBytes(valueBytes);
 
   const putStart = performance.now();
-  // As the tier store writes: up to putsInFlight at once.
-  for (let i = 0; i < count; i += putsInFlight) await Promise.all(keys.slice(i, i + putsInFlight).map((key) => tier.put(key, value)));
+  await putAll(tier, keys, value, putsInFlight);
   const putSeconds = (performance.now() - putStart) / 1000;
 
   let bytesRead = 0;
@@ -58,11 +57,12 @@ export async function tierThroughput(tier: BlockTier, valueBytes: number, count:
 /** Puts `count` values of `valueBytes` under new keys, `putsInFlight` at a time, untimed. */
 export async function fillTier(tier: BlockTier, valueBytes: number, count: number, putsInFlight = 1): Promise<void> {
   const run = randomBytes(6).toString('base64url');
-  const value = randomBytes(valueBytes);
-  for (let i = 0; i < count; i += putsInFlight) {
-    const keys = Array.from({ length: Math.min(putsInFlight, count - i) }, (_, j) => `fill-${run}-${i + j}`);
-    await Promise.all(keys.map((key) => tier.put(key, value)));
-  }
+  await putAll(tier, Array.from({ length: count }, (_, i) => `fill-${run}-${i}`), randomBytes(valueBytes), putsInFlight);
+}
+
+/** `value` under every key, as the tier store writes: up to putsInFlight at once. */
+async function putAll(tier: BlockTier, keys: readonly string[], value: Uint8Array, putsInFlight: number): Promise<void> {
+  for (let i = 0; i < keys.length; i += putsInFlight) await Promise.all(keys.slice(i, i + putsInFlight).map((key) => tier.put(key, value)));
 }
 
 export interface RedisBenchmarkThroughput {

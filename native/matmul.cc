@@ -194,13 +194,15 @@ struct Block32Packed {
 };
 Block32Packed block32Packed(int type) {
   const KernelSet& k = kernels();
+  if (type == kQ8_0) return {k.matmulQ8_0Packed, k.matmulQ8_0};
+  if (type == kQ4_0) return {k.matmulQ4_0Packed, k.matmulQ4_0};
+  const Block32Kernels* b = k.block32;
+  if (b == nullptr) return {};
   switch (type) {
-    case kQ8_0: return {k.matmulQ8_0Packed, k.matmulQ8_0};
-    case kQ4_0: return {k.matmulQ4_0Packed, k.matmulQ4_0};
-    case kQ5_0: return {k.block32 != nullptr ? k.block32->matmulQ5_0Packed : nullptr, block32Kernel(kQ5_0)};
-    case kIQ4_NL: return {k.block32 != nullptr ? k.block32->matmulIQ4_NLPacked : nullptr, block32Kernel(kIQ4_NL)};
-    case kQ4_1: return {k.block32 != nullptr ? k.block32->matmulQ4_1Packed : nullptr, block32Kernel(kQ4_1)};
-    case kQ5_1: return {k.block32 != nullptr ? k.block32->matmulQ5_1Packed : nullptr, block32Kernel(kQ5_1)};
+    case kQ4_1: return {b->matmulQ4_1Packed, b->matmulQ4_1};
+    case kQ5_0: return {b->matmulQ5_0Packed, b->matmulQ5_0};
+    case kQ5_1: return {b->matmulQ5_1Packed, b->matmulQ5_1};
+    case kIQ4_NL: return {b->matmulIQ4_NLPacked, b->matmulIQ4_NL};
     default: return {};
   }
 }
@@ -212,21 +214,15 @@ Block32Packed block32Packed(int type) {
 bool hasPackedKernel(int type) {
   const KernelSet& k = kernels();
   switch (type) {
-    case kQ8_0:
-    case kQ4_0:
-    case kQ5_0:
-    case kQ4_1:
-    case kQ5_1:
-    case kIQ4_NL: {
-      const Block32Packed b = block32Packed(type);
-      return b.packed != nullptr && b.rows != nullptr;
-    }
     case kQ4_K: return k.matmulQ4_KPacked != nullptr && kquantKernel(kQ4_K) != nullptr;
     case kQ6_K: return k.matmulQ6_KPacked != nullptr && kquantKernel(kQ6_K) != nullptr;
     case kIQ4_XS: return k.superBlocks != nullptr && k.superBlocks->matmulIQ4_XSPacked != nullptr && kquantKernel(kIQ4_XS) != nullptr;
     case kQ3_K: return k.superBlocks != nullptr && k.superBlocks->matmulQ3_KPacked != nullptr && kquantKernel(kQ3_K) != nullptr;
     case kQ5_K: return k.superBlocks != nullptr && k.superBlocks->matmulQ5_KPacked != nullptr && kquantKernel(kQ5_K) != nullptr;
-    default: return false;
+    default: {
+      const Block32Packed b = block32Packed(type);
+      return b.packed != nullptr && b.rows != nullptr;
+    }
   }
 }
 
@@ -316,7 +312,8 @@ void runPackedBF16(ActivationScratch& scratch, const BF16Kernels& bf16, const fl
   });
 }
 
-// Runs the parts (Q8_0, Q4_0, Q5_0 or IQ4_NL, all of one type, all on x) on int8 activations as one pool job.
+// Runs the parts (one 32-value block type with a packed kernel, block32Packed; all on x) on int8
+// activations as one pool job.
 void runPacked(ActivationScratch& scratch, const float* x, size_t n, const PackedPart* parts, size_t count) {
   const int type = parts[0].w->type;
   const QuantizedRows xq = quantizeActivations(scratch, x, n, parts[0].w->cols);
@@ -526,11 +523,11 @@ Napi::Value MatmulMany(const Napi::CallbackInfo& info) {
   bool bf16 = true;
   for (size_t i = 0; i < count && bf16; i++) bf16 = bf16Path(ws[i].type, n) != nullptr && planPacked(ws[i], outs[i].data, n, parts[i]);
   // (Packed Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS run in the K-quant path below, which takes KQuantRows activations.)
-  bool fused = ws[0].type == kQ8_0 || ws[0].type == kQ4_0 || ws[0].type == kQ5_0 || ws[0].type == kIQ4_NL;
+  bool fused = block32Packed(ws[0].type).packed != nullptr;
   for (size_t i = 0; i < count && fused; i++) fused = ws[i].type == ws[0].type && planPacked(ws[i], outs[i].data, n, parts[i]);
   bool kquant = true;
   for (size_t i = 0; i < count && kquant; i++) kquant = kquantKernel(ws[i].type) != nullptr;
-  // A packed IQ4_NL weight among other types goes alone (matmul's path), so results still equal matmul's.
+  // A packed 32-value weight among other types goes alone (matmul's path), so results still equal matmul's.
   bool block32 = true;
   for (size_t i = 0; i < count && block32; i++) block32 = block32Kernel(ws[i].type) != nullptr && !planPacked(ws[i], outs[i].data, n, parts[i]);
   if (bf16) {

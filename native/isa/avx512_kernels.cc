@@ -323,27 +323,28 @@ void matmulQ6_K(const KQuantRows& x, const uint8_t* w, const MatmulRange& range)
 }
 
 // ---- packed weights (packed_weights.h): one lane per weight row, 16 rows per vector ----
-// A block column of a group unpacks to 8 quant vectors; vector k pairs with activation dword k.
+// A block column of a group unpacks to 8 quant vectors; vector k pairs with activation dword k. It holds
+// the 16 rows' f16 scales, then the quants (WithMin puts the mins between them).
+struct ScalesThenQuants {
+  static constexpr bool kHasMin = false;
+  static constexpr size_t kQuantsAt = 32;
+};
 
-struct Q8_0Packed {
+struct Q8_0Packed : ScalesThenQuants {
   static constexpr size_t kBlockBytes = 32 + 16 * 32;
   // Software prefetch only from 2 activation rows up. At n = 1 (decode) the loop is light enough that
   // out-of-order execution and the hardware prefetchers keep more reads in flight without it: measured
   // 0.86-0.91 of the read-bandwidth probe without vs 0.81-0.86 with, at this host's high-bandwidth level
   // (equal at its low one). From n = 2 on, and for Q4_0's heavier unpacking, prefetching still wins.
   static constexpr size_t kMinRowsToPrefetch = 2;
-  static constexpr bool kHasMin = false;
-  static constexpr size_t kQuantsAt = 32;  // after the 16 f16 scales
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     for (int k = 0; k < 8; k++) w[k] = _mm512_loadu_si512(p + 64 * k);
   }
 };
 
-struct Q4_0Packed {
+struct Q4_0Packed : ScalesThenQuants {
   static constexpr size_t kBlockBytes = 32 + 16 * 16;
   static constexpr size_t kMinRowsToPrefetch = 1;
-  static constexpr bool kHasMin = false;
-  static constexpr size_t kQuantsAt = 32;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (int k = 0; k < 4; k++) {
@@ -356,11 +357,9 @@ struct Q4_0Packed {
 
 // IQ4_NL packs as Q4_0 does; its nibbles index the 16-entry codebook, one byte shuffle per vector,
 // giving value + 128 (unsigned, like Q8_0's packed quants; the bias is 128).
-struct IQ4_NLPacked {
+struct IQ4_NLPacked : ScalesThenQuants {
   static constexpr size_t kBlockBytes = Q4_0Packed::kBlockBytes;
   static constexpr size_t kMinRowsToPrefetch = 1;
-  static constexpr bool kHasMin = false;
-  static constexpr size_t kQuantsAt = 32;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues));
     const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));
@@ -371,11 +370,9 @@ struct IQ4_NLPacked {
 
 // Q5_0 packs as Q4_0 does, followed by the fifth bits as 8 byte masks, one per quant vector (bit j: byte j
 // of that vector); a masked byte add puts 16 on the bytes whose bit is set, giving value + 16 (the bias).
-struct Q5_0Packed {
+struct Q5_0Packed : ScalesThenQuants {
   static constexpr size_t kBlockBytes = Q4_0Packed::kBlockBytes + 8 * 8;
   static constexpr size_t kMinRowsToPrefetch = 1;
-  static constexpr bool kHasMin = false;
-  static constexpr size_t kQuantsAt = 32;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     const __m512i sixteen = _mm512_set1_epi8(16);
     Q4_0Packed::unpack(p, w);
