@@ -25,7 +25,7 @@ inline __m512i broadcastDword(const int8_t* p) {
 // 16 weight rows (one group) x RX activation rows from i0. Per super-block, the 16 rows' scales and mins
 // are converted to f32 once and the mins go against the activation sums; per chunk (two sub-blocks) the 8
 // quant vectors are split into low / high nibbles once (Q5_K: each gains its fifth bit from the high-bit
-// vector of the same k, bit 2c for the low nibbles and 2c + 1 for the high ones, moved to bit 4), then each
+// vector of the same k, bit 2c for the low nibbles and 2c + 1 for the high ones), then each
 // activation row takes 16 vpdpbusd against broadcast activation dwords, and one scale multiply-add per
 // sub-block.
 template <int RX, bool kFifthBit>
@@ -55,6 +55,9 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
       }
     }
     for (int c = 0; c < 4; c++, quants += 32 * kPackRows) {
+      // Q5_K: bit 2c of each high-bit byte is the fifth bit of the low nibble in the same lane, bit 2c + 1
+      // that of the high nibble. A byte test turns each into a lane mask, and a masked add sets bit 4.
+      const __m512i bitLo = _mm512_set1_epi8(char(1 << (2 * c))), bitHi = _mm512_set1_epi8(char(2 << (2 * c)));
       __m512i lo[8], hi[8];
       for (int k = 0; k < 8; k++) {
         const __m512i v = _mm512_loadu_si512(quants + 64 * k);
@@ -62,12 +65,8 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
         hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
         if constexpr (kFifthBit) {
           const __m512i h = _mm512_loadu_si512(high + 64 * k);
-          // Bit 2c of each byte to bit 4, and bit 2c + 1 likewise; 16-bit shifts by at most 4 keep every
-          // byte's bit 4 drawn from the same byte, and the mask drops the rest.
-          const __m512i hLo = 2 * c <= 4 ? _mm512_slli_epi16(h, 4 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 4);
-          const __m512i hHi = 2 * c + 1 <= 4 ? _mm512_slli_epi16(h, 3 - 2 * c) : _mm512_srli_epi16(h, 2 * c - 3);
-          lo[k] = _mm512_or_si512(lo[k], _mm512_and_si512(hLo, fifth));
-          hi[k] = _mm512_or_si512(hi[k], _mm512_and_si512(hHi, fifth));
+          lo[k] = _mm512_mask_add_epi8(lo[k], _mm512_test_epi8_mask(h, bitLo), lo[k], fifth);
+          hi[k] = _mm512_mask_add_epi8(hi[k], _mm512_test_epi8_mask(h, bitHi), hi[k], fifth);
         }
       }
       const __m512 scLo = _mm512_mul_ps(
