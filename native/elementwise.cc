@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "avx512_clone.h"
 #include "cpu_features.h"
 #include "fast_exp.h"
 #include "gelu.h"
@@ -206,12 +207,8 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// This file is built for the baseline ISA (SSE2, 4 lanes); on x86-64 Linux the loop gets an AVX-512
-// clone too, picked once at load by the CPU (5.5x faster on 5632 elements). The clone may fuse
-// multiply-adds, so its results can differ from the SSE2 loop's in the last bits.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "default")))
-#endif
+// An AVX-512 clone where the compiler makes one (avx512_clone.h).
+VSERVE_AVX512_CLONE
 void swigluRange(float* out, const float* gate, const float* up, size_t len) {
   for (size_t i = 0; i < len; i++) {
     const float g = gate[i];

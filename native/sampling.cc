@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <numeric>
 #include <queue>
 #include <vector>
 
+#include "avx512_clone.h"
 #include "cpu_features.h"
 #include "fast_exp.h"
 #include "kernel_set.h"
@@ -18,13 +20,23 @@
 namespace vserve {
 namespace {
 
+// Sixteen floats (ints) as one GCC/Clang vector: the whole-vocabulary scans below compile to the
+// baseline ISA's vector compares (SSE or NEON registers; one AVX-512 register in the clones), where
+// per-lane scalar loops stayed scalar.
+typedef float Floats16 __attribute__((vector_size(64)));
+typedef int32_t Ints16 __attribute__((vector_size(64)));
+constexpr size_t kLanes = 16;
+
+// NaN values are skipped, as std::max skips them when they come second.
+VSERVE_AVX512_CLONE
 float maxOf(const float* x, size_t n) {
-  constexpr size_t kLanes = 16;
-  float lanes[kLanes];
-  std::fill(lanes, lanes + kLanes, -INFINITY);
+  Floats16 lanes = Floats16{} - INFINITY;
   size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (size_t j = 0; j < kLanes; j++) lanes[j] = std::max(lanes[j], x[i + j]);
+  for (; i + kLanes <= n; i += kLanes) {
+    Floats16 v;
+    std::memcpy(&v, x + i, sizeof v);
+    lanes = v > lanes ? v : lanes;
+  }
   float m = -INFINITY;
   for (size_t j = 0; j < kLanes; j++) m = std::max(m, lanes[j]);
   for (; i < n; i++) m = std::max(m, x[i]);
@@ -32,32 +44,56 @@ float maxOf(const float* x, size_t n) {
 }
 
 // Whether any value is NaN (expApprox clamps NaN to a finite value, so the sum alone would hide it).
+VSERVE_AVX512_CLONE
 bool anyNaN(const float* x, size_t n) {
-  constexpr size_t kLanes = 16;
-  int lanes[kLanes] = {};
+  Ints16 lanes = {};
   size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (size_t j = 0; j < kLanes; j++) lanes[j] |= x[i + j] != x[i + j];
+  for (; i + kLanes <= n; i += kLanes) {
+    Floats16 v;
+    std::memcpy(&v, x + i, sizeof v);
+    lanes |= v != v;
+  }
   int any = 0;
   for (size_t j = 0; j < kLanes; j++) any |= lanes[j];
   for (; i < n; i++) any |= x[i] != x[i];
   return any != 0;
 }
 
-// max and log(sum(exp(x))) through the kernel set's softmax tile (the widest exp the CPU has), a chunk
-// at a time on a copy (the tile overwrites its input with the exps).
-void maxAndLogSumExp(const float* x, size_t n, float& max, double& lse) {
-  constexpr size_t kChunk = 4096;
-  float chunk[kChunk];
-  float m = -INFINITY, sum = 0, correction = 1;
-  const KernelSet& k = kernels();
-  for (size_t p = 0; p < n; p += kChunk) {
-    const size_t count = std::min(kChunk, n - p);
-    std::copy(x + p, x + p + count, chunk);
-    k.softmaxTile(chunk, 1, count, count, &m, &sum, &correction);
+// The index of the first x[i] == value (n when there is none). Runs of kRun values are tested as a
+// whole with vector compares; the lanes are looked at one by one only once per run.
+VSERVE_AVX512_CLONE
+size_t firstEqual(const float* x, size_t n, float value) {
+  constexpr size_t kRun = 16 * kLanes;
+  size_t i = 0;
+  for (; i + kRun <= n; i += kRun) {
+    Ints16 hits = {};
+    for (size_t j = 0; j < kRun; j += kLanes) {
+      Floats16 v;
+      std::memcpy(&v, x + i + j, sizeof v);
+      hits |= v == value;
+    }
+    int any = 0;
+    for (size_t j = 0; j < kLanes; j++) any |= hits[j];
+    if (any) break;
   }
-  max = m;
-  lse = std::isfinite(m) ? double(m) + std::log(double(sum)) : double(m);
+  while (i < n && !(x[i] == value)) i++;
+  return i;
+}
+
+// max and log(sum(exp(x))): the max in one vector pass, then the kernel set's vector exp (the widest the
+// CPU has) a chunk at a time.
+void maxAndLogSumExp(const float* x, size_t n, float& max, double& lse) {
+  constexpr size_t kChunk = 2048;
+  float e[kChunk];
+  max = maxOf(x, n);
+  if (!std::isfinite(max)) {
+    lse = max;
+    return;
+  }
+  const KernelSet& k = kernels();
+  double sum = 0;
+  for (size_t p = 0; p < n; p += kChunk) sum += k.expWeights(x + p, std::min(kChunk, n - p), max, 1.0f, -INFINITY, e);
+  lse = double(max) + std::log(sum);
 }
 
 // logitStats(logits, out: Float64Array(3)): out = [max, index of the first max, log(sum(exp(logits)))];
@@ -74,8 +110,7 @@ Napi::Value LogitStats(const Napi::CallbackInfo& info) {
   float max;
   double lse;
   maxAndLogSumExp(x.data, x.length, max, lse);
-  size_t at = 0;
-  while (at < x.length && !(x.data[at] == max)) at++;
+  const size_t at = firstEqual(x.data, x.length, max);
   out[0] = max;
   out[1] = double(at);
   out[2] = anyNaN(x.data, x.length) ? NAN : lse;
@@ -152,6 +187,12 @@ float lowestFinite(const float* x, size_t n, float max) {
   return lowest;
 }
 
+// bins[i] = (max - x[i]) * perBin, cut to lastBin (where -Inf lands too); max is x's maximum.
+VSERVE_AVX512_CLONE
+void binsBelow(const float* x, size_t n, float max, float perBin, float lastBin, uint16_t* bins) {
+  for (size_t i = 0; i < n; i++) bins[i] = uint16_t(std::min(lastBin, (max - x[i]) * perBin));
+}
+
 // nucleusFloor(values, logSumExp, p): the smallest value t such that the values >= t hold at least p of
 // softmax(values)'s mass (top-p's nucleus, tokens tied at t all kept). One pass puts each value's
 // probability into a histogram of value bins below the max; the bin where the running mass reaches p
@@ -185,8 +226,7 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
     const float* v = x.data + at;
     uint16_t* b = bins.data() + at;
     k.expWeights(v, count, shift, 1.0f, -INFINITY, e);
-    // -Inf lands in the last bin with no mass.
-    for (size_t i = 0; i < count; i++) b[i] = uint16_t(std::min(float(kBins), (max - v[i]) * perBin));
+    binsBelow(v, count, max, perBin, float(kBins), b);
     for (size_t i = 0; i < count; i++) mass[b[i]] += e[i];
   }
   double run = 0;
@@ -197,7 +237,6 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
   }
   // The edge bin's values, found sixteen bins at a time (few blocks hold one).
   const uint16_t wanted = uint16_t(bin);
-  constexpr size_t kLanes = 16;
   for (size_t at = 0; at < x.length; at += kLanes) {
     const size_t count = std::min(kLanes, x.length - at);
     int any = 0;
@@ -222,7 +261,8 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
 // drawTempered(values, invTemperature, r, floor?): a token drawn from softmax(values * invTemperature)
 // over the values >= floor (default: all), with the uniform r in [0, 1): the first such index whose
 // running weight passes r times their total. One pass sums the weights; the second adds whole chunks
-// until the one where the running weight passes, and only that chunk is walked token by token.
+// until the one where the running weight passes (from the first pass's chunk totals), and only that
+// chunk is walked token by token.
 Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
   Args args(info, "drawTempered");
   const ArrayArg<float> x = args.float32(0, "values");
@@ -237,32 +277,34 @@ Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
   const float scale = float(invT);
   float e[kChunk];
   const KernelSet& k = kernels();
+  // Kept per thread, as nucleusFloor's arrays are.
+  thread_local std::vector<double> chunkTotals;
+  chunkTotals.clear();
   double total = 0;
-  for (size_t at = 0; at < x.length; at += kChunk) total += k.expWeights(x.data + at, std::min(kChunk, x.length - at), max, scale, floor, e);
-  const double target = r * total;
-  double run = 0;
-  size_t last = 0;
   for (size_t at = 0; at < x.length; at += kChunk) {
+    chunkTotals.push_back(k.expWeights(x.data + at, std::min(kChunk, x.length - at), max, scale, floor, e));
+    total += chunkTotals.back();
+  }
+  const double target = r * total;
+  // Whole chunks up to the one where the running weight passes the target; only from there are the
+  // weights computed again, token by token.
+  double run = 0;
+  size_t first = 0;
+  while (first + 1 < chunkTotals.size() && run + chunkTotals[first] <= target) run += chunkTotals[first++];
+  for (size_t at = first * kChunk; at < x.length; at += kChunk) {
     const size_t count = std::min(kChunk, x.length - at);
     const float* v = x.data + at;
-    const double chunk = k.expWeights(v, count, max, scale, floor, e);
-    if (run + chunk <= target) {
-      run += chunk;
-      for (size_t i = count; i-- > 0;)
-        if (drawable(v[i], floor)) {
-          last = at + i;
-          break;
-        }
-      continue;
-    }
+    k.expWeights(v, count, max, scale, floor, e);
     for (size_t i = 0; i < count; i++) {
       if (!drawable(v[i], floor)) continue;
-      last = at + i;
       run += e[i];
       if (run > target) return Napi::Number::New(info.Env(), double(at + i));
     }
   }
-  return Napi::Number::New(info.Env(), double(last));  // rounding left the total a hair above the run
+  // Rounding left the total a hair above the run: the last drawable token.
+  size_t end = x.length;
+  while (end > 0 && !drawable(x.data[end - 1], floor)) end--;
+  return Napi::Number::New(info.Env(), double(end > 0 ? end - 1 : 0));
 }
 
 }  // namespace
