@@ -80,20 +80,39 @@ size_t firstEqual(const float* x, size_t n, float value) {
   return i;
 }
 
-// max and log(sum(exp(x))): the max in one vector pass, then the kernel set's vector exp (the widest the
-// CPU has) a chunk at a time.
-void maxAndLogSumExp(const float* x, size_t n, float& max, double& lse) {
-  constexpr size_t kChunk = 2048;
+// A chunk of the vocabulary small enough to stay in L1 while several vector loops go over it: each
+// whole-vocabulary pass below then reads the logits from memory once. (Rows of a 150K vocabulary come
+// from L3 or memory after a decode step, and reading them again costs more than the arithmetic.)
+constexpr size_t kChunk = 2048;
+
+struct Stats {
+  float max = -INFINITY;
+  size_t argmax = 0;
+  double logSumExp = -INFINITY;
+  bool nan = false;
+};
+
+// max, first index of the max, log(sum(exp(x))) and whether any value is NaN, in one read of x: per
+// chunk its max, and the running sum of exps rescaled whenever the max rises.
+Stats logitStats(const float* x, size_t n) {
   float e[kChunk];
-  max = maxOf(x, n);
-  if (!std::isfinite(max)) {
-    lse = max;
-    return;
-  }
   const KernelSet& k = kernels();
+  Stats s;
   double sum = 0;
-  for (size_t p = 0; p < n; p += kChunk) sum += k.expWeights(x + p, std::min(kChunk, n - p), max, 1.0f, -INFINITY, e);
-  lse = double(max) + std::log(sum);
+  for (size_t p = 0; p < n; p += kChunk) {
+    const size_t count = std::min(kChunk, n - p);
+    const float* v = x + p;
+    s.nan = s.nan || anyNaN(v, count);
+    const float chunkMax = maxOf(v, count);
+    if (chunkMax > s.max) {
+      s.argmax = p + firstEqual(v, count, chunkMax);
+      if (std::isfinite(s.max)) sum *= std::exp(double(s.max) - double(chunkMax));
+      s.max = chunkMax;
+    }
+    if (std::isfinite(s.max)) sum += k.expWeights(v, count, s.max, 1.0f, -INFINITY, e);
+  }
+  s.logSumExp = std::isfinite(s.max) ? double(s.max) + std::log(sum) : double(s.max);
+  return s;
 }
 
 // logitStats(logits, out: Float64Array(3)): out = [max, index of the first max, log(sum(exp(logits)))];
@@ -107,13 +126,10 @@ Napi::Value LogitStats(const Napi::CallbackInfo& info) {
   }
   Napi::Float64Array out = info[1].As<Napi::Float64Array>();
   if (out.ElementLength() < 3) args.rangeError("out needs 3 elements");
-  float max;
-  double lse;
-  maxAndLogSumExp(x.data, x.length, max, lse);
-  const size_t at = firstEqual(x.data, x.length, max);
-  out[0] = max;
-  out[1] = double(at);
-  out[2] = anyNaN(x.data, x.length) ? NAN : lse;
+  const Stats s = logitStats(x.data, x.length);
+  out[0] = s.max;
+  out[1] = double(s.argmax);
+  out[2] = s.nan ? NAN : s.logSumExp;
   return info.Env().Undefined();
 }
 
@@ -175,28 +191,28 @@ Napi::Value TopIndices(const Napi::CallbackInfo& info) {
 
 // The passes below take the weights a chunk at a time into a buffer on the stack, through the kernel
 // set's vector exp; a loop that branched per logit around a scalar exp cost several times more.
-constexpr size_t kChunk = 2048;
 
 bool drawable(float v, float floor) { return v > -INFINITY && v >= floor; }
 
-// The smallest finite value (the max when there is none).
-float lowestFinite(const float* x, size_t n, float max) {
-  float lowest = max;
+// The smallest finite value (+Inf when there is none).
+float lowestFinite(const float* x, size_t n) {
+  float lowest = INFINITY;
   for (size_t i = 0; i < n; i++)
     if (x[i] > -INFINITY && x[i] < lowest) lowest = x[i];
   return lowest;
 }
 
-// bins[i] = (max - x[i]) * perBin, cut to lastBin (where -Inf lands too); max is x's maximum.
+// bins[i] = (top - x[i]) * perBin, kept within [0, lastBin] (-Inf lands in lastBin).
 VSERVE_AVX512_CLONE
-void binsBelow(const float* x, size_t n, float max, float perBin, float lastBin, uint16_t* bins) {
-  for (size_t i = 0; i < n; i++) bins[i] = uint16_t(std::min(lastBin, (max - x[i]) * perBin));
+void binsBelow(const float* x, size_t n, float top, float perBin, float lastBin, uint16_t* bins) {
+  for (size_t i = 0; i < n; i++) bins[i] = uint16_t(std::max(0.0f, std::min(lastBin, (top - x[i]) * perBin)));
 }
 
 // nucleusFloor(values, logSumExp, p): the smallest value t such that the values >= t hold at least p of
 // softmax(values)'s mass (top-p's nucleus, tokens tied at t all kept). One pass puts each value's
-// probability into a histogram of value bins below the max; the bin where the running mass reaches p
-// is then sorted on its own, so no pass sorts the vocabulary.
+// probability into a histogram of value bins below the log-sum-exp (which is at most log(vocabulary)
+// above the max); the bin where the running mass reaches p is then sorted on its own, so no pass sorts
+// the vocabulary.
 Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
   Args args(info, "nucleusFloor");
   const ArrayArg<float> x = args.float32(0, "values");
@@ -205,13 +221,12 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
   if (x.length == 0) args.rangeError("values is empty");
   if (!std::isfinite(lse)) args.rangeError("logSumExp must be finite");
   if (!(p > 0 && p <= 1)) args.rangeError("p must be in (0, 1]");
-  const float max = maxOf(x.data, x.length);
-  // Values further than kSpan below the max weigh under e^-kSpan each: all of them in the last bin.
+  // Values further than kSpan below the log-sum-exp weigh under e^-kSpan each: all of them in the last
+  // bin. (The weights are shifted by the log-sum-exp, which is at least the max, so none overflows.)
   constexpr int kBins = 4096;
   constexpr float kSpan = 40.0f;
   const float perBin = kBins / kSpan;
-  // Weights need a shift >= the max (or they overflow), which a true log-sum-exp is.
-  const float shift = std::max(float(lse), max);
+  const float shift = float(lse);
   // Kept per thread: a sample per token would otherwise allocate a vocabulary-sized array each time.
   thread_local std::vector<double> mass;
   thread_local std::vector<uint16_t> bins;
@@ -226,7 +241,7 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
     const float* v = x.data + at;
     uint16_t* b = bins.data() + at;
     k.expWeights(v, count, shift, 1.0f, -INFINITY, e);
-    binsBelow(v, count, max, perBin, float(kBins), b);
+    binsBelow(v, count, shift, perBin, float(kBins), b);
     for (size_t i = 0; i < count; i++) mass[b[i]] += e[i];
   }
   double run = 0;
@@ -247,7 +262,7 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
   }
   std::sort(edge.begin(), edge.end(), std::greater<float>());
   // Rounding can leave the total a hair below p (p = 1 especially): then every value is in.
-  float floor = edge.empty() ? lowestFinite(x.data, x.length, max) : edge.back();
+  float floor = edge.empty() ? lowestFinite(x.data, x.length) : edge.back();
   for (const float v : edge) {
     run += expApprox(v - shift);
     if (run >= p) {
@@ -258,11 +273,11 @@ Napi::Value NucleusFloor(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(floor));
 }
 
-// drawTempered(values, invTemperature, r, floor?): a token drawn from softmax(values * invTemperature)
+// drawTempered(values, invTemperature, r, floor?, max?): a token drawn from softmax(values * invTemperature)
 // over the values >= floor (default: all), with the uniform r in [0, 1): the first such index whose
 // running weight passes r times their total. One pass sums the weights; the second adds whole chunks
 // until the one where the running weight passes (from the first pass's chunk totals), and only that
-// chunk is walked token by token.
+// chunk is walked token by token. `max`, when the caller knows the values' max, saves a pass finding it.
 Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
   Args args(info, "drawTempered");
   const ArrayArg<float> x = args.float32(0, "values");
@@ -272,7 +287,7 @@ Napi::Value DrawTempered(const Napi::CallbackInfo& info) {
   if (x.length == 0) args.rangeError("values is empty");
   if (!(invT > 0) || !std::isfinite(invT)) args.rangeError("invTemperature must be a positive number");
   if (!(r >= 0 && r < 1)) args.rangeError("r must be in [0, 1)");
-  const float max = maxOf(x.data, x.length);
+  const float max = args.given(4) ? float(args.number(4, "max")) : maxOf(x.data, x.length);
   if (!std::isfinite(max)) args.rangeError("values has no finite maximum");
   const float scale = float(invT);
   float e[kChunk];

@@ -120,7 +120,7 @@ export class Sampler {
       // Top-p and min-p without top-k keep every token above a floor: found in two passes, not a sort.
       let floor = p.topP < 1 ? k.nucleusFloor(work, shaped.logSumExp, p.topP) : -Infinity;
       if (p.minP > 0) floor = Math.max(floor, shaped.max + Math.log(p.minP));
-      token = k.drawTempered(work, p.temperature, this.rng.next(), floor);
+      token = k.drawTempered(work, p.temperature, this.rng.next(), floor, shaped.max);
     } else {
       // Top-k first: the k best, then top-p and min-p among them (renormalised), as llama.cpp chains them.
       let cand = Array.from(k.topIndices(work, p.topK)).filter((i) => work[i]! > -Infinity);

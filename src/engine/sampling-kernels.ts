@@ -16,9 +16,9 @@ export interface SamplingKernels {
   topIndices(values: Float32Array, count: number): Int32Array;
   /**
    * An index drawn from softmax(values / temperature) over the values >= floor (default: all), given
-   * a uniform r in [0, 1).
+   * a uniform r in [0, 1). `max`, the values' maximum where the caller has it (stats()), saves a pass.
    */
-  drawTempered(values: Float32Array, temperature: number, r: number, floor?: number): number;
+  drawTempered(values: Float32Array, temperature: number, r: number, floor?: number, max?: number): number;
   /**
    * Top-p's nucleus as a threshold: the smallest value t such that the values >= t hold at least p
    * of softmax(values)'s mass (logSumExp: that softmax's normaliser). Tokens tied at t are all in.
@@ -89,8 +89,8 @@ function nativeSamplingKernels(): SamplingKernels | undefined {
       addon.topIndices(values, ids.length, ids);
       return ids;
     },
-    drawTempered: (values, temperature, r, floor = -Infinity) =>
-      floor > -Infinity ? addon.drawTempered(values, 1 / temperature, r, floor) : addon.drawTempered(values, 1 / temperature, r),
+    drawTempered: (values, temperature, r, floor = -Infinity, max?: number) =>
+      addon.drawTempered(values, 1 / temperature, r, floor > -Infinity ? floor : undefined, max),
     nucleusFloor: (values, logSumExp, p) => addon.nucleusFloor(values, logSumExp, p),
   };
 }

@@ -29,6 +29,20 @@ test('stats: max, first argmax and log-sum-exp agree with float64 arithmetic', (
   }
   const masked = Float32Array.of(-Infinity, 2, -Infinity);
   assert.ok(Math.abs(native.stats(masked).logSumExp - 2) < 1e-6);
+  // The native pass takes the vocabulary a chunk at a time, rescaling its sum when a later chunk holds a
+  // larger max: here the max rises by 60 after 100K values, and everything before it all but vanishes.
+  const rising = logitsOf(151_936, 9);
+  rising[120_000] = 60;
+  const want = scriptSamplingKernels.stats(rising);
+  const got = native.stats(rising);
+  assert.equal(got.argmax, 120_000);
+  assert.ok(Math.abs(got.logSumExp - want.logSumExp) < 1e-5 * Math.abs(want.logSumExp), `${got.logSumExp} vs ${want.logSumExp}`);
+  const withInf = logitsOf(10_000, 4);
+  withInf[7_000] = Infinity;
+  assert.deepEqual(native.stats(withInf), { max: Infinity, argmax: 7_000, logSumExp: Infinity });
+  const withNaN = logitsOf(10_000, 4);
+  withNaN[9_999] = NaN;
+  assert.ok(Number.isNaN(native.stats(withNaN).logSumExp));
 });
 
 test('topIndices: the same ids in the same order as a full sort, through the heap and the selection paths', () => {
@@ -93,6 +107,9 @@ test('drawTempered with a floor draws only from the values at or above it', () =
     const got = native.drawTempered(x, 1, r, 2);
     assert.ok(x[got]! >= 2, `r=${r}: drew ${got}`);
     assert.equal(got, scriptSamplingKernels.drawTempered(x, 1, r, 2));
+    // The max the sampler already has (from stats) gives the same draw as the one found here.
+    assert.equal(native.drawTempered(x, 1, r, 2, 3), got);
+    assert.equal(native.drawTempered(x, 0.5, r, undefined, 3), native.drawTempered(x, 0.5, r));
   }
 });
 

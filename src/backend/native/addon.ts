@@ -75,7 +75,7 @@ export interface NativeAddon {
   logitStats(logits: Float32Array, out: Float64Array): void;
   /** Writes the indices of the `count` largest values, largest first; returns how many. */
   topIndices(values: Float32Array, count: number, out: Int32Array): number;
-  drawTempered(values: Float32Array, invTemperature: number, r: number, floor?: number): number;
+  drawTempered(values: Float32Array, invTemperature: number, r: number, floor?: number, max?: number): number;
   /** The smallest value whose values at or above hold at least p of softmax(values)'s mass. */
   nucleusFloor(values: Float32Array, logSumExp: number, p: number): number;
   /** Makes the weight's packed copy now; returns its bytes (0: the weight runs from the file layout). */
