@@ -283,14 +283,14 @@ void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       const uint8_t* qs = p + kQ3_KPackedLowAt + 8 * 64 * h;
       const uint8_t* hmask = p + kQ3_KPackedHighAt;
       for (int s = 0; s < 4; s++) {
-        // Bit t = 4h + s of each byte to bit 2; 16-bit shifts by at most 5 keep it within the byte.
-        const int t = 4 * h + s;
+        // Bit 4h + s of each hmask byte is the third bit of the value in the same lane: a byte test turns
+        // it into a lane mask, and a masked add sets bit 2.
+        const int t = 4 * h + s;  // the run: values 32t..32t + 31
+        const __m512i bit = _mm512_set1_epi8(char(1 << t));
         __m512i w[8];
         for (int k = 0; k < 8; k++) {
-          const __m512i q = _mm512_loadu_si512(qs + 64 * k);
-          const __m512i m = _mm512_loadu_si512(hmask + 64 * k);
-          const __m512i third = t <= 2 ? _mm512_slli_epi16(m, 2 - t) : _mm512_srli_epi16(m, t - 2);
-          w[k] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 2 * s), lowBits), _mm512_and_si512(third, thirdBit));
+          const __m512i low = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * k), 2 * s), lowBits);
+          w[k] = _mm512_mask_add_epi8(low, _mm512_test_epi8_mask(_mm512_loadu_si512(hmask + 64 * k), bit), low, thirdBit);
         }
         const int g = 8 * h + 2 * s;  // the run's first sub-block
         const __m512 sc0 = _mm512_mul_ps(
