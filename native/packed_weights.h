@@ -55,7 +55,7 @@
 //   qh: dword (k, r) at 64k + 4r = GGUF qh bytes 4k..4k+3 of row r, k < 8                 512 bytes
 // Quant vector k of chunk p pairs with qh vector k: bit 2p of each qh byte is the fifth bit of the low
 // nibble in the same byte lane, bit 2p + 1 that of the high nibble, so the kernel assembles the 5-bit
-// values in registers with a shift and a mask per vector.
+// values in registers (AVX-512: a byte test and a masked add per vector; AVX2: a shift and a mask).
 //
 // Q3_K is packed per super-block as well, 1856 bytes per super-block column of a group (16 GGUF
 // super-blocks are 1760 bytes; d is widened to f32 as for Q6_K, so every part stays 64-byte aligned):
