@@ -194,12 +194,12 @@ Napi::Value TopIndices(const Napi::CallbackInfo& info) {
 
 bool drawable(float v, float floor) { return v > -INFINITY && v >= floor; }
 
-// The smallest finite value (+Inf when there is none).
+// The smallest finite value (-Inf when there is none: then no floor excludes anything).
 float lowestFinite(const float* x, size_t n) {
   float lowest = INFINITY;
   for (size_t i = 0; i < n; i++)
     if (x[i] > -INFINITY && x[i] < lowest) lowest = x[i];
-  return lowest;
+  return lowest == INFINITY ? -INFINITY : lowest;
 }
 
 // bins[i] = (top - x[i]) * perBin, kept within [0, lastBin] (-Inf lands in lastBin).
