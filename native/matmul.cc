@@ -196,14 +196,14 @@ Block32Packed block32Packed(int type) {
   const KernelSet& k = kernels();
   if (type == kQ8_0) return {k.matmulQ8_0Packed, k.matmulQ8_0};
   if (type == kQ4_0) return {k.matmulQ4_0Packed, k.matmulQ4_0};
+  const QuantKernel rows = block32Kernel(type);  // nullptr unless k.block32 has this type
+  if (rows == nullptr) return {};
   const Block32Kernels* b = k.block32;
-  if (b == nullptr) return {};
   switch (type) {
-    case kQ4_1: return {b->matmulQ4_1Packed, b->matmulQ4_1};
-    case kQ5_0: return {b->matmulQ5_0Packed, b->matmulQ5_0};
-    case kQ5_1: return {b->matmulQ5_1Packed, b->matmulQ5_1};
-    case kIQ4_NL: return {b->matmulIQ4_NLPacked, b->matmulIQ4_NL};
-    default: return {};
+    case kQ4_1: return {b->matmulQ4_1Packed, rows};
+    case kQ5_0: return {b->matmulQ5_0Packed, rows};
+    case kQ5_1: return {b->matmulQ5_1Packed, rows};
+    default: return {b->matmulIQ4_NLPacked, rows};  // kIQ4_NL, the one other type block32Kernel has
   }
 }
 

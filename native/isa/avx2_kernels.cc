@@ -423,16 +423,23 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
 }  // namespace
 
 void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulIQ4_NLPacked(x, w, range);
+  matmulBlock32Packed<Block32Kind::kIQ4_NL>(x, w, range);
 }
-void avx2MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_0Packed(x, w, range); }
-void avx2MatmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ4_1Packed(x, w, range); }
-void avx2MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_1Packed(x, w, range); }
+void avx2MatmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulBlock32Packed<Block32Kind::kQ5_0>(x, w, range);
+}
+void avx2MatmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulBlock32Packed<Block32Kind::kQ4_1>(x, w, range);
+}
+void avx2MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulBlock32Packed<Block32Kind::kQ5_1>(x, w, range);
+}
 void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_KPacked(x, w, range); }
 void avx2MatmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulIQ4_XSPacked(x, w, range); }
 void avx2MatmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ3_KPacked(x, w, range); }
 
-VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
+VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, matmulBlock32Packed<Block32Kind::kQ8_0>,
+                         matmulBlock32Packed<Block32Kind::kQ4_0>,
                          matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx2KVTiles(), avx2SuperBlockKernels(), avx2Block32Kernels())
 
 }  // namespace vserve

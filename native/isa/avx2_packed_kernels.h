@@ -145,15 +145,18 @@ void packedBlock32Tile(const SignedRows& x, const uint8_t* group, size_t i0, flo
       }
       for (int k = 0; k < 4; k++) {
         __m256i lo[2], hi[2];
+        // Q5_0 / Q5_1: masks k and k + 4 (16 rows x 4 values each) after the nibbles; half h is bits 32h..
+        // of each.
+        uint64_t loBits = 0, hiBits = 0;
+        if constexpr (F::kFifthBit) {
+          std::memcpy(&loBits, quants + 16 * 16 + 8 * k, 8);
+          std::memcpy(&hiBits, quants + 16 * 16 + 8 * (k + 4), 8);
+        }
         for (int h = 0; h < 2; h++) {
           const __m256i v = packedHalf(quants + 64 * k, h);
           lo[h] = _mm256_and_si256(v, low);
           hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
           if constexpr (F::kFifthBit) {
-            // Masks k and k + 4 (16 rows x 4 values each) after the nibbles; half h is bits 32h.. of each.
-            uint64_t loBits, hiBits;
-            std::memcpy(&loBits, quants + 16 * 16 + 8 * k, 8);
-            std::memcpy(&hiBits, quants + 16 * 16 + 8 * (k + 4), 8);
             lo[h] = _mm256_or_si256(lo[h], sixteenWhereSet(uint32_t(loBits >> (32 * h))));
             hi[h] = _mm256_or_si256(hi[h], sixteenWhereSet(uint32_t(hiBits >> (32 * h))));
           }
@@ -534,23 +537,10 @@ struct Q3_KTiles {
   }
 };
 
-void matmulQ8_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Block32Tiles<Block32Kind::kQ8_0>>(x, w, range);
-}
-void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Block32Tiles<Block32Kind::kQ4_0>>(x, w, range);
-}
-void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Block32Tiles<Block32Kind::kIQ4_NL>>(x, w, range);
-}
-void matmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Block32Tiles<Block32Kind::kQ5_0>>(x, w, range);
-}
-void matmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Block32Tiles<Block32Kind::kQ4_1>>(x, w, range);
-}
-void matmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<Block32Tiles<Block32Kind::kQ5_1>>(x, w, range);
+// Every 32-value block type's packed matmul (avx2_kernels.cc names them for the kernel tables).
+template <Block32Kind kKind>
+void matmulBlock32Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
+  matmulPacked<Block32Tiles<kKind>>(x, w, range);
 }
 void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<Q4_KLayoutTiles<false>>(x, w, range);
