@@ -475,15 +475,41 @@ struct Q4_KTiles {
 
 void matmulQ4_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q4_KTiles>(x, w, range); }
 
+// Run C of half h of a packed Q6_K super-block against RX activation rows from i0 (values 128h + 32C..,
+// sub-blocks 8h + 2C and the next): the 8 weight vectors are merged from ql nibbles and qh bit pairs once,
+// then each activation row takes 8 vpdpbusd against broadcast activation dwords and one scale
+// multiply-add per sub-block. `sc` holds the super-block's 16 d * scale vectors.
+template <int C, int RX>
+inline void packedQ6_KRun(const KQuantRows& x, const uint8_t* ql, const uint8_t* qh, const __m512* sc, size_t i0, size_t b, int h,
+                          __m512* acc) {
+  const size_t blocks = x.cols / kQKBlock;
+  __m512i w[8];
+  for (int k = 0; k < 8; k++) w[k] = q6kPackedRunVector<C>(ql, qh, k);
+  const int j = 8 * h + 2 * C;  // sub-blocks j (k < 4) and j + 1
+  for (int i = 0; i < RX; i++) {
+    const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 128 * h + 32 * C;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
+    a0 = _mm512_dpbusd_epi32(a0, w[0], broadcastDword(xq));
+    a1 = _mm512_dpbusd_epi32(a1, w[1], broadcastDword(xq + 4));
+    b0 = _mm512_dpbusd_epi32(b0, w[4], broadcastDword(xq + 16));
+    b1 = _mm512_dpbusd_epi32(b1, w[5], broadcastDword(xq + 20));
+    a0 = _mm512_dpbusd_epi32(a0, w[2], broadcastDword(xq + 8));
+    a1 = _mm512_dpbusd_epi32(a1, w[3], broadcastDword(xq + 12));
+    b0 = _mm512_dpbusd_epi32(b0, w[6], broadcastDword(xq + 24));
+    b1 = _mm512_dpbusd_epi32(b1, w[7], broadcastDword(xq + 28));
+    const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8 + 4 * h + C]);
+    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(sc[j], dx), acc[i]);
+    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(b0, b1)), _mm512_mul_ps(sc[j + 1], dx), acc[i]);
+  }
+}
+
 // Packed Q6_K (packed_weights.h), 16 weight rows (one group) x RX activation rows from i0. Per super-block,
 // the 16 rows' d * scale products are made once (16 vectors, one per sub-block) and the -32 offsets go
-// against the activation sums; per run of 32 values (two sub-blocks, one activation block) the 8 weight
-// vectors are merged from ql nibbles and qh bit pairs once, then each activation row takes 8 vpdpbusd
-// against broadcast activation dwords and one scale multiply-add per sub-block.
+// against the activation sums; then the eight runs of 32 values (packedQ6_KRun).
 template <int RX>
 void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
-  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const size_t sums = x.cols / 16;
   __m512 acc[RX];
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
@@ -501,28 +527,10 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
     for (int h = 0; h < 2; h++) {
       const uint8_t* ql = p + kQ6_KPackedLowAt + 1024 * h;
       const uint8_t* qh = p + kQ6_KPackedHighAt + 512 * h;
-      // Run c (values 128h + 32c ..): ql vectors 0-7 (c even) or 8-15 (c odd), low nibbles (c < 2) or
-      // high ones, and qh bits 2c, 2c + 1 moved to bits 4-5.
-      for (int c = 0; c < 4; c++) {
-        __m512i w[8];
-        for (int k = 0; k < 8; k++) w[k] = q6kPackedRunVector(ql, qh, c, k);
-        const int j = 8 * h + 2 * c;  // sub-blocks j (k < 4) and j + 1
-        for (int i = 0; i < RX; i++) {
-          const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 128 * h + 32 * c;
-          __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
-          a0 = _mm512_dpbusd_epi32(a0, w[0], broadcastDword(xq));
-          a1 = _mm512_dpbusd_epi32(a1, w[1], broadcastDword(xq + 4));
-          b0 = _mm512_dpbusd_epi32(b0, w[4], broadcastDword(xq + 16));
-          b1 = _mm512_dpbusd_epi32(b1, w[5], broadcastDword(xq + 20));
-          a0 = _mm512_dpbusd_epi32(a0, w[2], broadcastDword(xq + 8));
-          a1 = _mm512_dpbusd_epi32(a1, w[3], broadcastDword(xq + 12));
-          b0 = _mm512_dpbusd_epi32(b0, w[6], broadcastDword(xq + 24));
-          b1 = _mm512_dpbusd_epi32(b1, w[7], broadcastDword(xq + 28));
-          const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8 + 4 * h + c]);
-          acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(sc[j], dx), acc[i]);
-          acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(b0, b1)), _mm512_mul_ps(sc[j + 1], dx), acc[i]);
-        }
-      }
+      packedQ6_KRun<0, RX>(x, ql, qh, sc, i0, b, h, acc);
+      packedQ6_KRun<1, RX>(x, ql, qh, sc, i0, b, h, acc);
+      packedQ6_KRun<2, RX>(x, ql, qh, sc, i0, b, h, acc);
+      packedQ6_KRun<3, RX>(x, ql, qh, sc, i0, b, h, acc);
     }
   }
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
