@@ -196,14 +196,16 @@ void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 
 
 
-// 16 weight rows (one group) x RX activation rows from i0. Per sub-block, the 16 rows' d * scale are made
-// once and the 4 quant vectors become 8 vectors of codebook value + 128 (nibble, then byte shuffle);
-// each activation row then takes 8 vpdpbusd against broadcast activation dwords, as packed Q4_0 does.
-// The +128 comes back out against the block's activation sum: dx * sum((v + 128) q) - 128 * dx * sum(q).
+// 16 weight rows (one group) x RX activation rows from i0. Per sub-block, the 4 quant vectors become 8
+// vectors of codebook value + 128 (nibble, then byte shuffle) and each activation row takes 8 vpdpbusd
+// against broadcast activation dwords, as packed Q4_0 does, from -128 * sum(q) so that the +128 cancels.
+// The 16 rows' 6-bit scales then multiply that sum in integers, and each super-block's total meets the
+// float scales once (d of the rows times the activations' d), as llama.cpp's own dot product does: one
+// conversion and one multiply-add per super-block instead of two per sub-block.
 template <int RX>
 void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
-  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const size_t blocks = x.cols / kQKBlock;
   const __m512i low = _mm512_set1_epi8(0x0f);
   const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues));
   const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));  // value + 128
@@ -212,12 +214,13 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kIQ4_XSPackedBytes) {
     prefetchWeightLines(p + kWeightPrefetchBytes, kIQ4_XSPackedBytes);
-    const __m512 d = _mm512_loadu_ps(p);
     const uint8_t* scales = p + kIQ4_XSPackedScalesAt;
     const uint8_t* quants = p + kIQ4_XSPackedQuantsAt;
+    // At most 8 sub-blocks x 32 x 127 x 127 x 32 in magnitude: well inside int32.
+    __m512i total[RX];
+    for (int i = 0; i < RX; i++) total[i] = _mm512_setzero_si512();
     for (int j = 0; j < 8; j++, quants += 16 * kPackRows) {
-      const __m512 sc = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)))), d);
+      const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)));
       __m512i w[8];
       for (int k = 0; k < 4; k++) {
         const __m512i v = _mm512_loadu_si512(quants + 64 * k);
@@ -226,16 +229,18 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
       }
       for (int i = 0; i < RX; i++) {
         const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + kQKBlock * j;
-        __m512i d0 = _mm512_setzero_si512(), d1 = d0;  // two dependency chains
+        // Two dependency chains; the first starts from -128 * sum(q).
+        __m512i d0 = _mm512_set1_epi32(-128 * x.blockSums[(i0 + i) * blocks + b * 8 + j]), d1 = _mm512_setzero_si512();
         for (int k = 0; k < 8; k += 2) {
           d0 = _mm512_dpbusd_epi32(d0, w[k], broadcastDword(xq + 4 * k));
           d1 = _mm512_dpbusd_epi32(d1, w[k + 1], broadcastDword(xq + 4 * k + 4));
         }
-        const float* s = x.s + (i0 + i) * sums + b * 16 + 2 * j;
-        const __m512 dot = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8 + j]),
-                                           _mm512_set1_ps(-128.0f * (s[0] + s[1])));
-        acc[i] = _mm512_fmadd_ps(dot, sc, acc[i]);
+        total[i] = _mm512_add_epi32(total[i], _mm512_mullo_epi32(_mm512_add_epi32(d0, d1), sc));
       }
+    }
+    const __m512 d = _mm512_loadu_ps(p);
+    for (int i = 0; i < RX; i++) {
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8])), acc[i]);
     }
   }
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
