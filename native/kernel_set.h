@@ -65,9 +65,10 @@ struct KQuantRows {
   size_t rows;
   size_t cols;  // a multiple of 256
   uint64_t generation = 0;  // as SignedRows::generation
-  // [rows][cols / 32]: sum(q) of each 32 values, for kernels that cancel a weight offset in integers
-  // (packed IQ4_XS); nullptr where the caller made none.
-  const int32_t* blockSums = nullptr;
+  // [rows][cols / 32]: sum(q) of each 32 values (at most 32 * 127 in magnitude), for kernels that work
+  // the sub-block offsets and mins in integers (packed IQ4_XS, Q4_K, Q5_K; two neighbours read as one
+  // dword of int16 pairs); nullptr where the caller made none.
+  const int16_t* blockSums = nullptr;
 };
 
 // Float activations for the float-weight paths.

@@ -65,7 +65,7 @@ struct ActivationScratch {
   std::vector<int8_t> signedQ;
   std::vector<int32_t> sums;
   std::vector<float> scaledSums;  // KQuantRows::s
-  std::vector<int32_t> superBlockSums;  // KQuantRows::blockSums
+  std::vector<int16_t> superBlockSums;  // KQuantRows::blockSums
   std::vector<uint16_t> bf16Tiles;  // BF16Tiles::tiles
   uint64_t generation = 0;        // the last SignedRows / KQuantRows::generation handed out
 };
@@ -100,14 +100,14 @@ KQuantRows kquantActivations(ActivationScratch& scratch, const float* x, size_t 
   float* d = scratch.d.data();
   if (scratch.superBlockSums.size() < n * blocks) scratch.superBlockSums.resize(n * blocks);
   float* s = scratch.scaledSums.data();
-  int32_t* sums = scratch.superBlockSums.data();
+  int16_t* sums = scratch.superBlockSums.data();
   forActivationRows(n, cols, [&](size_t r0, size_t r1) {
     k.quantizeSuperRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * groups);
     // Integer sums from the rows just written (still in cache).
     for (size_t b = r0 * blocks; b < r1 * blocks; b++) {
       int32_t sum = 0;
       for (size_t i = 0; i < kQKBlock; i++) sum += q[b * kQKBlock + i];
-      sums[b] = sum;
+      sums[b] = int16_t(sum);
     }
   });
   return {q, d, s, n, cols, ++scratch.generation, sums};

@@ -230,7 +230,7 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
       for (int i = 0; i < RX; i++) {
         const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + kQKBlock * j;
         // Two dependency chains; the first starts from -128 * sum(q).
-        __m512i d0 = _mm512_set1_epi32(-128 * x.blockSums[(i0 + i) * blocks + b * 8 + j]), d1 = _mm512_setzero_si512();
+        __m512i d0 = _mm512_set1_epi32(-128 * int32_t(x.blockSums[(i0 + i) * blocks + b * 8 + j])), d1 = _mm512_setzero_si512();
         for (int k = 0; k < 8; k += 2) {
           d0 = _mm512_dpbusd_epi32(d0, w[k], broadcastDword(xq + 4 * k));
           d1 = _mm512_dpbusd_epi32(d1, w[k + 1], broadcastDword(xq + 4 * k + 4));
