@@ -301,14 +301,48 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
 
 // ---- Q6_K: per super-block f32 d, int8 scales, ql nibbles and qh bit pairs ----
 
+// Run C of a half of a packed Q6_K super-block (values 128 half + 32C ..; ql vectors 0-7 for C even or 8-15
+// for C odd, low nibbles for C < 2 or high ones, and qh bits 2C, 2C + 1 moved to bits 4-5) against RX
+// activation rows: per sub-block two int16 sums of two vpmaddubsw each take the scale in vpmaddwd. C is a
+// template argument so that the bit moves are fixed shifts: as a loop variable the compiler kept the run
+// loop rolled and chose them by branching per vector.
+template <int C, int RX>
+inline void packedQ6_KRun(const KQuantRows& x, const uint8_t* ql, const uint8_t* qh, const uint8_t* scales, size_t i0, size_t b, int half,
+                          __m256i (&dots)[RX][2]) {
+  const __m256i low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi8(0x30);
+  for (int sub = 0; sub < 2; sub++) {
+    const uint8_t* sc = scales + 16 * (8 * half + 2 * C + sub);
+    const __m256i scale[2] = {scaleWords(sc, true), scaleWords(sc + 8, true)};
+    for (int kk = 0; kk < 4; kk += 2) {
+      __m256i w[2][2];  // [vector k, k + 1][half of the rows]
+      for (int e = 0; e < 2; e++) {
+        const int k = 4 * sub + kk + e;
+        for (int h = 0; h < 2; h++) {
+          const __m256i l = packedHalf(ql + 64 * (8 * (C & 1) + k), h);
+          const __m256i hb = packedHalf(qh + 64 * k, h);
+          const __m256i lo = C < 2 ? _mm256_and_si256(l, low) : _mm256_and_si256(_mm256_srli_epi16(l, 4), low);
+          const __m256i hi = C == 0 ? _mm256_slli_epi16(hb, 4) : C == 1 ? _mm256_slli_epi16(hb, 2) : C == 2 ? hb : _mm256_srli_epi16(hb, 2);
+          w[e][h] = _mm256_or_si256(lo, _mm256_and_si256(hi, high));
+        }
+      }
+      for (int i = 0; i < RX; i++) {
+        const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 128 * half + 32 * C + 16 * sub + 4 * kk;
+        const __m256i xa = broadcastDword(xq), xb = broadcastDword(xq + 4);
+        for (int h = 0; h < 2; h++) {
+          const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(w[0][h], xa), _mm256_maddubs_epi16(w[1][h], xb));
+          dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs, scale[h]));
+        }
+      }
+    }
+  }
+}
+
 // 16 weight rows x RX activation rows from i0. The -32 of each value goes against the activation sums in
-// f32; per run of 32 values (two sub-blocks) the 6-bit weights are merged from ql and qh, and per sub-block
-// two int16 sums of two vpmaddubsw each take the scale in vpmaddwd.
+// f32; the four runs of 32 values of each half go through packedQ6_KRun.
 template <int RX>
 void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
   const size_t blocks = x.cols / kQKBlock;
-  const __m256i low = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi8(0x30);
   __m256 acc[RX][2];
   for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const uint8_t* p = group;
@@ -322,41 +356,10 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
     for (int half = 0; half < 2; half++) {
       const uint8_t* ql = p + kQ6_KPackedLowAt + 1024 * half;
       const uint8_t* qh = p + kQ6_KPackedHighAt + 512 * half;
-      // Run c (values 128 half + 32c ..): ql vectors 0-7 (c even) or 8-15 (c odd), low nibbles (c < 2) or
-      // high ones, and qh bits 2c, 2c + 1 moved to bits 4-5.
-      for (int c = 0; c < 4; c++) {
-        for (int sub = 0; sub < 2; sub++) {
-          const uint8_t* sc = scales + 16 * (8 * half + 2 * c + sub);
-          const __m256i scale[2] = {scaleWords(sc, true), scaleWords(sc + 8, true)};
-          for (int kk = 0; kk < 4; kk += 2) {
-            __m256i w[2][2];  // [vector k, k + 1][half of the rows]
-            for (int e = 0; e < 2; e++) {
-              const int k = 4 * sub + kk + e;
-              for (int h = 0; h < 2; h++) {
-                const __m256i l = packedHalf(ql + 64 * (8 * (c & 1) + k), h);
-                const __m256i hb = packedHalf(qh + 64 * k, h);
-                const __m256i lo = c < 2 ? _mm256_and_si256(l, low) : _mm256_and_si256(_mm256_srli_epi16(l, 4), low);
-                __m256i hi;
-                switch (c) {
-                  case 0: hi = _mm256_slli_epi16(hb, 4); break;
-                  case 1: hi = _mm256_slli_epi16(hb, 2); break;
-                  case 2: hi = hb; break;
-                  default: hi = _mm256_srli_epi16(hb, 2); break;
-                }
-                w[e][h] = _mm256_or_si256(lo, _mm256_and_si256(hi, high));
-              }
-            }
-            for (int i = 0; i < RX; i++) {
-              const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 128 * half + 32 * c + 16 * sub + 4 * kk;
-              const __m256i xa = broadcastDword(xq), xb = broadcastDword(xq + 4);
-              for (int h = 0; h < 2; h++) {
-                const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(w[0][h], xa), _mm256_maddubs_epi16(w[1][h], xb));
-                dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs, scale[h]));
-              }
-            }
-          }
-        }
-      }
+      packedQ6_KRun<0, RX>(x, ql, qh, scales, i0, b, half, dots);
+      packedQ6_KRun<1, RX>(x, ql, qh, scales, i0, b, half, dots);
+      packedQ6_KRun<2, RX>(x, ql, qh, scales, i0, b, half, dots);
+      packedQ6_KRun<3, RX>(x, ql, qh, scales, i0, b, half, dots);
     }
     for (int h = 0; h < 2; h++) {
       const __m256 d = _mm256_loadu_ps(reinterpret_cast<const float*>(p) + 8 * h);
