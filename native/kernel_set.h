@@ -66,8 +66,9 @@ struct KQuantRows {
   size_t cols;  // a multiple of 256
   uint64_t generation = 0;  // as SignedRows::generation
   // [rows][cols / 32]: sum(q) of each 32 values (at most 32 * 127 in magnitude), for kernels that work
-  // the sub-block offsets and mins in integers (packed IQ4_XS, Q4_K, Q5_K; two neighbours read as one
-  // dword of int16 pairs); nullptr where the caller made none.
+  // the sub-block offsets and mins in integers (two neighbours read as one dword of int16 pairs). The
+  // AVX-512 packed IQ4_XS, Q4_K and Q5_K kernels need it; matmul.cc's kquantActivations always makes it,
+  // and only hand-built rows for the other kernels (native tests) leave it null.
   const int16_t* blockSums = nullptr;
 };
 
