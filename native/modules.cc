@@ -15,6 +15,7 @@ void InitModules(Napi::Env env, Napi::Object exports) {
   InitPagedAttention(env, exports);
   InitShiftKeys(env, exports);
   InitAlignedBuffer(env, exports);
+  InitHeapRetention(env, exports);
   InitVmem(env, exports);
 }
 }  // namespace vserve

@@ -18,4 +18,5 @@ void InitAttention(Napi::Env env, Napi::Object exports);    // attention.cc
 void InitPagedAttention(Napi::Env env, Napi::Object exports);  // paged_attention.cc
 void InitShiftKeys(Napi::Env env, Napi::Object exports);       // kv_shift_keys.cc: RoPE shift of cached keys
 void InitAlignedBuffer(Napi::Env env, Napi::Object exports);   // aligned_buffer.cc: page-aligned KV arrays
+void InitHeapRetention(Napi::Env env, Napi::Object exports);   // heap_retention.cc: freed memory kept for tier reads
 }  // namespace vserve

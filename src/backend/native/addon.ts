@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nativeEnvProblem } from './native-env.js';
 
 /** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
-const EXPECTED_API_VERSION = 5;
+const EXPECTED_API_VERSION = 6;
 const REBUILD_HINT = 'run `npm run build:native` (or `npm rebuild vserve` where vserve is a dependency)';
 
 export interface ModelFileHandle {
@@ -106,6 +106,8 @@ export interface NativeAddon {
   alignedBuffer(bytes: number): ArrayBuffer;
   /** The largest power of two, up to 4096, dividing the address of the array's first element. */
   byteAlignment(array: ArrayBufferView): number;
+  /** Keeps up to `bytes` of freed heap memory mapped (glibc); false where the C library has no such setting. */
+  retainFreedHeap(bytes: number): boolean;
   pagedAttention(out: Float32Array, q: Float32Array, ...args: [...PagedKVArgs, slots: Int32Array, rows: Int32Array, nHeads: number, scale: number, window: number, softcap: number, ...ScoreArgs]): void;
   /** Rotates a slot's cached keys by delta positions in place (src/backend/backend.ts Backend.shiftKeys). */
   shiftKeys(...args: [...ContiguousKVArgs, ...ShiftKeysArgs]): void;

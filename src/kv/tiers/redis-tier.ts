@@ -13,6 +13,7 @@ import { describeStoreAddress, type StoreAddress } from './store-address.js';
 import type { RedisConnection } from './redis-connection.js';
 import { RedisClusterConnection } from './redis-cluster-connection.js';
 import { RedisServerConnection } from './redis-server-connection.js';
+import { retainFreedHeapForTierReads } from './heap-retention.js';
 
 export interface RedisTierOptions {
   /** Put before every key, so that one Redis can serve other data too (default 'vserve:kv:'). */
@@ -87,6 +88,7 @@ export class RedisTier implements BlockTier {
     const silentConnectionMs = checkPositive('silentConnectionMs', options.silentConnectionMs ?? Math.max(5000, 4 * this.commandTimeoutMs));
     if (silentConnectionMs <= this.commandTimeoutMs) throw new RangeError(`silentConnectionMs (${silentConnectionMs}) must exceed commandTimeoutMs (${this.commandTimeoutMs})`);
     this.where = describeStoreAddress(address);
+    retainFreedHeapForTierReads();
     this.log = options.log ?? (() => {});
     const settings = {
       username: address.username,
