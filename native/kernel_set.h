@@ -124,9 +124,10 @@ struct SuperBlockKernels {
   // Optional (nullptr where an ISA has none): IQ4_XS on weights packed 16 rows at a time
   // (packed_weights.h); range rows are multiples of 16 within the packed matrix.
   void (*matmulIQ4_XSPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
-  // Optional, the same for Q5_K and Q3_K.
+  // Optional, the same for Q5_K, Q3_K and Q2_K.
   void (*matmulQ5_KPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
   void (*matmulQ3_KPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+  void (*matmulQ2_KPacked)(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 };
 
 // Integer-dot matmuls for the other 32-element block types (ggml_types.h: Q4_1, Q5_0, Q5_1, IQ4_NL), on
@@ -287,6 +288,7 @@ void avx2MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRan
 void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 void avx2MatmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 void avx2MatmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
+void avx2MatmulQ2_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range);
 #endif
 #if defined(__aarch64__)
 const KernelSet& neonKernels();

@@ -229,6 +229,7 @@ bool hasPackedKernel(int type) {
     case kQ6_K: return k.matmulQ6_KPacked != nullptr && kquantKernel(kQ6_K) != nullptr;
     case kIQ4_XS: return k.superBlocks != nullptr && k.superBlocks->matmulIQ4_XSPacked != nullptr && kquantKernel(kIQ4_XS) != nullptr;
     case kQ3_K: return k.superBlocks != nullptr && k.superBlocks->matmulQ3_KPacked != nullptr && kquantKernel(kQ3_K) != nullptr;
+    case kQ2_K: return k.superBlocks != nullptr && k.superBlocks->matmulQ2_KPacked != nullptr && kquantKernel(kQ2_K) != nullptr;
     case kQ5_K: return k.superBlocks != nullptr && k.superBlocks->matmulQ5_KPacked != nullptr && kquantKernel(kQ5_K) != nullptr;
     default: {
       const Block32Packed b = block32Packed(type);
@@ -348,6 +349,7 @@ void runKQuantPackedTask(const KQuantRows& xk, const PackedPart& part, size_t t)
                               : w.type == kQ6_K ? k.matmulQ6_KPacked
                               : w.type == kQ5_K ? k.superBlocks->matmulQ5_KPacked
                               : w.type == kQ3_K ? k.superBlocks->matmulQ3_KPacked
+                              : w.type == kQ2_K ? k.superBlocks->matmulQ2_KPacked
                                                 : k.superBlocks->matmulIQ4_XSPacked;
   kernel(xk, part.packed, MatmulRange{g0 * kPackRows, g1 * kPackRows, part.out, w.rows});
 }

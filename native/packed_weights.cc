@@ -34,6 +34,7 @@ size_t packedGroupBytes(int type, size_t cols) {
     case kQ5_1:
     case kIQ4_NL: return cols % kQKBlock == 0 ? cols / kQKBlock * packedBlockBytes(type) : 0;
     case kQ4_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ4_KPackedBytes : 0;
+    case kQ2_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ2_KPackedBytes : 0;
     case kQ3_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ3_KPackedBytes : 0;
     case kQ5_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ5_KPackedBytes : 0;
     case kQ6_K: return cols % kQKSuper == 0 ? cols / kQKSuper * kQ6_KPackedBytes : 0;
@@ -107,6 +108,16 @@ void packRowsQ5_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t gro
                   [](uint8_t* out, const uint8_t* blk, size_t r) {
                     packQ4_KRow(out, blk, blk + kQ5_KScalesAt, blk + kQ5_KQuantsAt, r);
                     for (size_t k = 0; k < 8; k++) std::memcpy(out + kQ5_KPackedHighAt + (k * kPackRows + r) * 4, blk + kQ5_KHighAt + 4 * k, 4);
+                  });
+}
+
+void packRowsQ2_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst) {
+  forEachRowBlock(src, rowBytes, cols / kQKSuper, kQ2_KBytes, kQ2_KPackedBytes, groups, dst,
+                  [](uint8_t* out, const uint8_t* blk, size_t r) {
+                    std::memcpy(out + 2 * r, blk + kQ2_KDAt, 2);
+                    std::memcpy(out + 2 * kPackRows + 2 * r, blk + kQ2_KDAt + 2, 2);
+                    for (size_t j = 0; j < 16; j++) out[kQ2_KPackedScalesAt + j * kPackRows + r] = blk[j];
+                    for (size_t k = 0; k < 16; k++) std::memcpy(out + kQ2_KPackedQuantsAt + (k * kPackRows + r) * 4, blk + kQ2_KQuantsAt + 4 * k, 4);
                   });
 }
 
@@ -213,6 +224,8 @@ const uint8_t* PackedCache::get(int type, const uint8_t* src, size_t rows, size_
 #endif
         if (type == kQ4_K) {
           packRowsQ4_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
+        } else if (type == kQ2_K) {
+          packRowsQ2_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kQ3_K) {
           packRowsQ3_K16(src, rowBytes, cols, groups, static_cast<uint8_t*>(p));
         } else if (type == kQ5_K) {

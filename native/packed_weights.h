@@ -67,6 +67,12 @@
 // 8h + k holds in bits 2s..2s+1 values 128h + 32s + 4k.. (s < 4), and bit 4h + s of hmask vector k is
 // their third bit; the kernel assembles value + 4 (0..7) in registers, and the -4 goes against the
 // activation sums.
+//
+// Q2_K is packed per super-block in as many bytes as 16 GGUF super-blocks, 1344 per super-block column:
+//   16 f16 d (row 0..15), then 16 f16 dmin                                            64 bytes
+//   scales: byte 16j + r = GGUF scale byte j of row r (scale in the low nibble, min in the high)  256 bytes
+//   qs: dword (k, r) at 64k + 4r = GGUF quant bytes 4k..4k+3 of row r, k < 16           1024 bytes
+// The qs vectors hold values as Q3_K's do (half h, bits 2s..2s+1 of vector 8h + k: values 128h + 32s + 4k..).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -96,6 +102,11 @@ constexpr size_t kQ3_KPackedLowAt = kQ3_KPackedScalesAt + 16 * kPackRows;
 constexpr size_t kQ3_KPackedHighAt = kQ3_KPackedLowAt + 64 * kPackRows;
 constexpr size_t kQ3_KPackedBytes = kQ3_KPackedHighAt + 32 * kPackRows;
 static_assert(kQ3_KPackedBytes == 1856 && kQ3_KPackedBytes % 64 == 0, "Q3_K packed column size");
+// The same for Q2_K.
+constexpr size_t kQ2_KPackedScalesAt = 4 * kPackRows;
+constexpr size_t kQ2_KPackedQuantsAt = kQ2_KPackedScalesAt + 16 * kPackRows;
+constexpr size_t kQ2_KPackedBytes = kQ2_KPackedQuantsAt + 64 * kPackRows;
+static_assert(kQ2_KPackedBytes == 1344 && kQ2_KPackedBytes % 64 == 0, "Q2_K packed column size");
 // The same for Q5_K (its first kQ4_KPackedBytes are laid out as Q4_K's).
 constexpr size_t kQ5_KPackedHighAt = kQ4_KPackedBytes;
 constexpr size_t kQ5_KPackedBytes = kQ5_KPackedHighAt + 32 * kPackRows;
@@ -111,6 +122,8 @@ int packedBias(int type);
 void packRowsQ4_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for a Q6_K matrix.
 void packRowsQ6_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
+// The same for a Q2_K matrix.
+void packRowsQ2_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for a Q3_K matrix.
 void packRowsQ3_K16(const uint8_t* src, size_t rowBytes, size_t cols, size_t groups, uint8_t* dst);
 // The same for a Q5_K matrix.
@@ -125,7 +138,7 @@ void packRows16(int type, const uint8_t* src, size_t rowBytes, size_t cols, size
 // A weight's packed copy, made on first use by a kernel set that has packed kernels.
 class PackedCache {
  public:
-  // The packed matrix for these weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
+  // The packed matrix for these weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS), or nullptr when the type or size has no packed form. With
   // `srcIsFileMapping`, the packed rows' pages of the file mapping are dropped afterwards so the model is
   // not resident twice (reading them again faults them back in from the file).
   const uint8_t* get(int type, const uint8_t* src, size_t rows, size_t cols, size_t rowBytes, bool srcIsFileMapping);

@@ -437,6 +437,7 @@ void avx2MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRan
 void avx2MatmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ5_KPacked(x, w, range); }
 void avx2MatmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulIQ4_XSPacked(x, w, range); }
 void avx2MatmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ3_KPacked(x, w, range); }
+void avx2MatmulQ2_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulQ2_KPacked(x, w, range); }
 
 VSERVE_DEFINE_KERNEL_SET(avx2Kernels, "avx2", matmulQ4_K, matmulQ6_K, matmulBlock32Packed<Block32Kind::kQ8_0>,
                          matmulBlock32Packed<Block32Kind::kQ4_0>,

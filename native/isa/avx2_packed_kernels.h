@@ -1,5 +1,5 @@
 // The AVX2 matmuls on weights packed 16 rows at a time (packed_weights.h), for Q8_0, Q4_0, IQ4_NL, Q5_0,
-// Q4_1, Q5_1, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS; included by avx2_kernels.cc only. Internal linkage, as
+// Q4_1, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS; included by avx2_kernels.cc only. Internal linkage, as
 // kquant_blocks.h explains.
 //
 // A packed quant vector of 64 bytes (16 rows, dword r = 4 weights of row r) is two 256-bit halves, rows 0-7
@@ -12,7 +12,8 @@
 //   so the 8 pair vectors of a block (or sub-block) add up in int16 before one vpmaddwd. Q5_0 and Q5_1
 //   values (0..31), their fifth bits expanded from the packed byte masks: 4 pair vectors at a time.
 // - Q6_K values (0..63) go in straight too: pairs of at most 2 * 63 * 127, two of which still fit in int16.
-//   Q5_K values (0..31): four pair vectors fit; Q3_K values + 4 (0..7): the four of a sub-block.
+//   Q5_K values (0..31): four pair vectors fit; Q3_K values + 4 (0..7) and Q2_K values (0..3): the four
+//   of a sub-block.
 // - IQ4_XS codebook values take the sign trick as IQ4_NL's, one pair vector per vpmaddwd.
 // The K-quant kernels apply each sub-block's integer scale in vpmaddwd and convert to float once per
 // super-block: KQuantRows repeats one activation scale over a super-block's 8 blocks.
@@ -426,8 +427,36 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
   storeRows<RX>(acc, out + i0 * outStride, outStride);
 }
 
-// ---- Q3_K: per super-block f32 d, int8 scales per sub-block of 16, 2-bit qs and hmask third bits ----
+// ---- Q3_K and Q2_K: sub-blocks of 16 values, quants in runs of 32 (qs bits 2s..2s+1 per half) ----
 
+// One super-block's integer dots for 16 weight rows x RX activation rows from i0, per row half: for each
+// run t of 32 values and each of its two sub-blocks, the four vpmaddubsw of the sub-block are summed in
+// int16, then one vpmaddwd by the sub-block's scale words. weights(k, h, t): half h of quant vector k
+// (k < 8; 0-3 for sub-block 2t, 4-7 for 2t + 1) of run t as unsigned values; scaleWords(j, h): sub-block
+// j's scales for rows 8h..8h+7.
+template <int RX, class Weights, class ScaleWords>
+inline void subBlockDots(const KQuantRows& x, size_t i0, size_t superBlock, Weights weights, ScaleWords scaleWords,
+                         __m256i (&dots)[RX][2]) {
+  for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
+  for (int t = 0; t < 8; t++) {
+    for (int sub = 0; sub < 2; sub++) {
+      const __m256i scale[2] = {scaleWords(2 * t + sub, 0), scaleWords(2 * t + sub, 1)};
+      __m256i pairs[RX][2];
+      for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
+      for (int k = 4 * sub; k < 4 * sub + 4; k++) {
+        const __m256i w[2] = {weights(k, 0, t), weights(k, 1, t)};
+        for (int i = 0; i < RX; i++) {
+          const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + superBlock * kQKSuper + 32 * t + 4 * k);
+          for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
+        }
+      }
+      for (int i = 0; i < RX; i++)
+        for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
+    }
+  }
+}
+
+// Q3_K: per super-block f32 d, int8 scales per sub-block of 16, 2-bit qs and hmask third bits.
 // 16 weight rows x RX activation rows from i0. The -4 of each value goes against the activation sums in
 // f32, as Q6_K's -32; per run t of 32 values (half h, shift s) the 8 vectors of value + 4 are assembled
 // from qs (bits 2s..2s+1) and hmask (bit t to bit 2), and each sub-block's four vpmaddubsw are summed in
@@ -447,34 +476,17 @@ void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
     __m256 offsetSums[RX][2];
     scaledActivationSums<RX>(x, i0, b, scales, offsetSums);
     __m256i dots[RX][2];
-    for (int i = 0; i < RX; i++) dots[i][0] = dots[i][1] = _mm256_setzero_si256();
-    for (int t = 0; t < 8; t++) {
-      const int half = t / 4, s = t % 4;
-      const uint8_t* qs = p + kQ3_KPackedLowAt + 64 * 8 * half;
-      // Sub-block 2t takes vectors 0-3, 2t + 1 vectors 4-7.
-      for (int sub = 0; sub < 2; sub++) {
-        const uint8_t* sc = scales + 16 * (2 * t + sub);
-        const __m256i scale[2] = {scaleWords(sc, true), scaleWords(sc + 8, true)};
-        __m256i pairs[RX][2];
-        for (int i = 0; i < RX; i++) pairs[i][0] = pairs[i][1] = _mm256_setzero_si256();
-        for (int k = 4 * sub; k < 4 * sub + 4; k++) {
-          __m256i w[2];
-          for (int h = 0; h < 2; h++) {
-            // 16-bit shifts by at most 6 (qs) and 5 (hmask) keep each byte's bits within the byte.
-            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(packedHalf(qs + 64 * k, h), 2 * s), lowBits);
-            const __m256i m = packedHalf(hmask + 64 * k, h);
-            const __m256i third = t <= 2 ? _mm256_slli_epi16(m, 2 - t) : _mm256_srli_epi16(m, t - 2);
-            w[h] = _mm256_or_si256(q, _mm256_and_si256(third, thirdBit));
-          }
-          for (int i = 0; i < RX; i++) {
-            const __m256i xv = broadcastDword(x.q + (i0 + i) * x.cols + b * kQKSuper + 32 * t + 4 * k);
-            for (int h = 0; h < 2; h++) pairs[i][h] = _mm256_add_epi16(pairs[i][h], _mm256_maddubs_epi16(w[h], xv));
-          }
-        }
-        for (int i = 0; i < RX; i++)
-          for (int h = 0; h < 2; h++) dots[i][h] = _mm256_add_epi32(dots[i][h], _mm256_madd_epi16(pairs[i][h], scale[h]));
-      }
-    }
+    subBlockDots<RX>(
+        x, i0, b,
+        [&](int k, int h, int t) {
+          // 16-bit shifts by at most 6 (qs) and 5 (hmask) keep each byte's bits within the byte.
+          const uint8_t* qs = p + kQ3_KPackedLowAt + 64 * 8 * (t / 4);
+          const __m256i q = _mm256_and_si256(_mm256_srli_epi16(packedHalf(qs + 64 * k, h), 2 * (t % 4)), lowBits);
+          const __m256i m = packedHalf(hmask + 64 * k, h);
+          const __m256i third = t <= 2 ? _mm256_slli_epi16(m, 2 - t) : _mm256_srli_epi16(m, t - 2);
+          return _mm256_or_si256(q, _mm256_and_si256(third, thirdBit));
+        },
+        [&](int j, int h) { return scaleWords(scales + 16 * j + 8 * h, true); }, dots);
     for (int h = 0; h < 2; h++) {
       const __m256 d = _mm256_loadu_ps(reinterpret_cast<const float*>(p) + 8 * h);
       const __m256 offset = _mm256_mul_ps(d, _mm256_set1_ps(-4.0f));
@@ -482,6 +494,61 @@ void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
         const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
         acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(d, dx), acc[i][h]);
         acc[i][h] = _mm256_fmadd_ps(offset, offsetSums[i][h], acc[i][h]);
+      }
+    }
+  }
+  storeRows<RX>(acc, out + i0 * outStride, outStride);
+}
+
+// Q2_K: f16 d and dmin, a scale and a min nibble per sub-block of 16, 2-bit qs.
+
+// The 8 bytes at p (one per row) shifted right by `shift` and masked to their low nibble, as vpmaddwd's
+// scale operand (shift 0: the sub-block scales) or as f32 (shift 4: the mins).
+inline __m256i nibbleLanes(const uint8_t* p, int shift) {
+  const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_and_si256(_mm256_srli_epi32(v, shift), _mm256_set1_epi32(0x0f));
+}
+inline __m256i nibbleWords(const uint8_t* p) {
+  const __m256i v = nibbleLanes(p, 0);
+  return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xaa);
+}
+
+// Values 0..3: the four pair vectors of a sub-block add up in int16 (at most 4 * 2 * 3 * 127) before
+// one vpmaddwd by the sub-block's scales; the mins meet the scaled activation sums in float first.
+template <int RX>
+void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m256i lowBits = _mm256_set1_epi8(0x03);
+  __m256 acc[RX][2];
+  for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ2_KPackedBytes) {
+    readAhead(p, kQ2_KPackedBytes);
+    const uint8_t* scales = p + kQ2_KPackedScalesAt;
+    for (int h = 0; h < 2; h++) {
+      __m256 minSums[RX];
+      for (int i = 0; i < RX; i++) minSums[i] = _mm256_setzero_ps();
+      for (int j = 0; j < 16; j++) {
+        const __m256 m = _mm256_cvtepi32_ps(nibbleLanes(scales + 16 * j + 8 * h, 4));
+        for (int i = 0; i < RX; i++) minSums[i] = _mm256_fmadd_ps(m, _mm256_set1_ps(x.s[(i0 + i) * sums + b * 16 + j]), minSums[i]);
+      }
+      const __m256 dmin = halfFloats(p + 2 * kPackRows + 16 * h);
+      for (int i = 0; i < RX; i++) acc[i][h] = _mm256_fnmadd_ps(dmin, minSums[i], acc[i][h]);
+    }
+    __m256i dots[RX][2];
+    subBlockDots<RX>(
+        x, i0, b,
+        [&](int k, int h, int t) {
+          const uint8_t* qs = p + kQ2_KPackedQuantsAt + 64 * 8 * (t / 4);
+          return _mm256_and_si256(_mm256_srli_epi16(packedHalf(qs + 64 * k, h), 2 * (t % 4)), lowBits);
+        },
+        [&](int j, int h) { return nibbleWords(scales + 16 * j + 8 * h); }, dots);
+    for (int h = 0; h < 2; h++) {
+      const __m256 d = halfFloats(p + 16 * h);
+      for (int i = 0; i < RX; i++) {
+        const __m256 dx = _mm256_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+        acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i][h]), _mm256_mul_ps(d, dx), acc[i][h]);
       }
     }
   }
@@ -540,6 +607,14 @@ struct Q3_KTiles {
   }
 };
 
+struct Q2_KTiles {
+  static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ2_KPackedBytes; }
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ2_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
 // Every 32-value block type's packed matmul (avx2_kernels.cc names them for the kernel tables).
 template <Block32Kind kKind>
 void matmulBlock32Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
@@ -554,6 +629,7 @@ void matmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& 
 void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q6_KTiles>(x, w, range); }
 void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<IQ4_XSTiles>(x, w, range); }
 void matmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q3_KTiles>(x, w, range); }
+void matmulQ2_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q2_KTiles>(x, w, range); }
 
 }  // namespace
 }  // namespace vserve

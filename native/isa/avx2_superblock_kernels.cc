@@ -147,7 +147,7 @@ void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 
 const SuperBlockKernels* avx2SuperBlockKernels() {
   static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, avx2MatmulIQ4_XSPacked, avx2MatmulQ5_KPacked,
-                                         avx2MatmulQ3_KPacked};
+                                         avx2MatmulQ3_KPacked, avx2MatmulQ2_KPacked};
   return &kKernels;
 }
 

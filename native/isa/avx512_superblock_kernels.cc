@@ -8,7 +8,7 @@
 //   Q5_K: quants 0..31; offsets -dmin * min per sub-block.
 //   IQ4_XS: table value + 128 (1..241); offsets -128 * d * scale. vpdpbusd sums into int32 without
 //   saturating, so the +128 bias costs one multiply-add per super-block, not a sign trick per row.
-// IQ4_XS, Q5_K and Q3_K also have kernels on weights packed 16 rows at a time (packed_weights.h), below.
+// All four also have kernels on weights packed 16 rows at a time (packed_weights.h), below.
 #include <immintrin.h>
 
 #include <cstring>
@@ -333,6 +333,74 @@ struct Q3_KTiles {
   }
 };
 
+// ---- packed Q2_K: one lane per weight row, 16 rows per vector ----
+
+// 16 weight rows (one group) x RX activation rows from i0, summed as packed Q4_K's: within a super-block
+// in integers (each sub-block's dot times its 4-bit scale), then one float multiply-add per super-block.
+// Per run of 32 values (half h, shift s) the 8 quant vectors (bits 2s..2s+1 of the qs vectors) are made
+// once and each activation row takes 8 vpdpbusd against broadcast activation dwords. The mins go first:
+// each activation row's sum over the 16 sub-blocks of min x (the sub-block's scaled activation sum).
+template <int RX>
+void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+  const size_t supers = x.cols / kQKSuper;
+  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const __m512i lowBits = _mm512_set1_epi8(0x03);
+  const __m512i nibble = _mm512_set1_epi32(0x0f);
+  __m512 acc[RX];
+  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ2_KPackedBytes) {
+    prefetchWeightLines(p + kWeightPrefetchBytes, kQ2_KPackedBytes);
+    const uint8_t* scales = p + kQ2_KPackedScalesAt;
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * kPackRows)));
+    {
+      __m512 minSums[RX];
+      for (int i = 0; i < RX; i++) minSums[i] = _mm512_setzero_ps();
+      for (int j = 0; j < 16; j++) {
+        const __m512i packed = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)));
+        const __m512 m = _mm512_cvtepi32_ps(_mm512_srli_epi32(packed, 4));
+        for (int i = 0; i < RX; i++) minSums[i] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.s[(i0 + i) * sums + b * 16 + j]), minSums[i]);
+      }
+      for (int i = 0; i < RX; i++) acc[i] = _mm512_fnmadd_ps(dmin, minSums[i], acc[i]);
+    }
+    // At most 16 sub-blocks x 16 x 3 x 127 x 15 in magnitude: well inside int32.
+    __m512i total[RX];
+    for (int i = 0; i < RX; i++) total[i] = _mm512_setzero_si512();
+    for (int t = 0; t < 8; t++) {
+      const int h = t / 4, s = t % 4;
+      const uint8_t* qs = p + kQ2_KPackedQuantsAt + 8 * 64 * h;
+      __m512i w[8];
+      for (int k = 0; k < 8; k++) w[k] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * k), 2 * s), lowBits);
+      const __m512i sc0 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), nibble);
+      const __m512i sc1 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), nibble);
+      for (int i = 0; i < RX; i++) {
+        const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 32 * t;
+        // One dependency chain per sub-block (vectors 0-3: sub-block 2t, 4-7: 2t + 1).
+        __m512i a = _mm512_setzero_si512(), c = a;
+        for (int k = 0; k < 4; k++) {
+          a = _mm512_dpbusd_epi32(a, w[k], broadcastDword(xq + 4 * k));
+          c = _mm512_dpbusd_epi32(c, w[k + 4], broadcastDword(xq + 16 + 4 * k));
+        }
+        total[i] = _mm512_add_epi32(total[i], _mm512_add_epi32(_mm512_mullo_epi32(a, sc0), _mm512_mullo_epi32(c, sc1)));
+      }
+    }
+    for (int i = 0; i < RX; i++) {
+      const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, dx), acc[i]);
+    }
+  }
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+}
+
+struct Q2_KTiles {
+  static constexpr size_t kColumnBytes = kQ2_KPackedBytes;
+  template <int RX>
+  static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    packedQ2_KTile<RX>(x, group, i0, out, outStride);
+  }
+};
+
 // The group loop of every packed format (packed_group_loop.h): tiles of 8 activation rows, as in
 // avx512_kernels.cc.
 template <class Tiles>
@@ -343,11 +411,13 @@ void matmulPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 void matmulIQ4_XSPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<IQ4_XSTiles>(x, w, range); }
 void matmulQ5_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q5_KTiles>(x, w, range); }
 void matmulQ3_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q3_KTiles>(x, w, range); }
+void matmulQ2_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& range) { matmulPacked<Q2_KTiles>(x, w, range); }
 
 }  // namespace
 
 const SuperBlockKernels* avx512SuperBlockKernels() {
-  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, matmulIQ4_XSPacked, matmulQ5_KPacked, matmulQ3_KPacked};
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, matmulIQ4_XSPacked, matmulQ5_KPacked, matmulQ3_KPacked,
+                                         matmulQ2_KPacked};
   return &kKernels;
 }
 

@@ -54,7 +54,7 @@ void matmulIQ4_XS(const KQuantRows& x, const uint8_t* w, const MatmulRange& rang
 }  // namespace
 
 const SuperBlockKernels* portableSuperBlockKernels() {
-  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, nullptr, nullptr, nullptr};
+  static const SuperBlockKernels kKernels{matmulQ2_K, matmulQ3_K, matmulQ5_K, matmulIQ4_XS, nullptr, nullptr, nullptr, nullptr};
   return &kKernels;
 }
 

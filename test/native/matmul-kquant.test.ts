@@ -23,11 +23,12 @@ const PACKING_ISAS: Partial<Record<GGMLType, ReadonlySet<string>>> = {
   [GGMLType.IQ4_XS]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.Q5_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
   [GGMLType.Q3_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
+  [GGMLType.Q2_K]: new Set(['avx2', 'avx512', 'avx512-amx']),
 };
 
 const KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K];
 // The 256-value types with a packed kernel (Q3_K's, Q5_K's and IQ4_XS's row kernels are tested in matmul-superblock.test.ts).
-const PACKED_KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.IQ4_XS, GGMLType.Q5_K, GGMLType.Q3_K];
+const PACKED_KQUANTS = [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.IQ4_XS, GGMLType.Q5_K, GGMLType.Q3_K, GGMLType.Q2_K];
 
 
 for (const type of KQUANTS) {
@@ -49,7 +50,7 @@ for (const type of KQUANTS) {
   });
 }
 
-test('Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS matmuls at the extremes of the quant ranges do not overflow', () => {
+test('Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS matmuls at the extremes of the quant ranges do not overflow', () => {
   const cols = 512;
   // 6 rows: row kernels only; 22: a packed group and a tail.
   for (const [type, rows] of PACKED_KQUANTS.flatMap((t) => [[t, 6], [t, 22]] as const)) {
@@ -71,6 +72,11 @@ test('Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS matmuls at the extremes of the quant ran
         // Every scale 31 and value +3; the last row's hmask and quants 0 (value -4).
         view.setUint16(108, halfBits(0.01), true);
         if (lastRow) bytes.fill(0, o, o + 96);
+      } else if (type === GGMLType.Q2_K) {
+        // Every scale and min 15 and every quant 3; the last row's quants 0 (value -dmin * min).
+        view.setUint16(80, halfBits(0.01), true);
+        view.setUint16(82, halfBits(0.02), true);
+        if (lastRow) bytes.fill(0, o + 16, o + 80);
       } else {
         // IQ4_XS: every scale 31 and every value the codebook's -127, the largest magnitude.
         view.setUint16(0, halfBits(0.001), true);
@@ -84,7 +90,7 @@ test('Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS matmuls at the extremes of the quant ran
   }
 });
 
-// Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS weights with whole 16-row groups take the packed kernel where the ISA has one:
+// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS weights with whole 16-row groups take the packed kernel where the ISA has one:
 // checked against the reference and against the row kernel alone (checkPackedAgainstRowKernel).
 for (const type of PACKED_KQUANTS) {
   test(`${typeName(type)} matmuls on whole 16-row groups (packed kernel) match the reference and the row kernel`, () => {
