@@ -3,9 +3,9 @@
 // A tier read returns one multi-megabyte buffer per block, and a prompt's blocks are held until the pool
 // takes them. With glibc's default settings each such buffer is either mmap'ed on its own or, once freed
 // with others, trimmed from the top of the heap; either way the next read gets pages the kernel has to
-// fault in and zero one at a time, which cost a Redis tier's reads about half their rate
-// (bench/README.md, the cluster benchmark's part 3). Raising the mmap threshold to glibc's largest and
-// the trim threshold to `bytes` keeps up to `bytes` of freed memory in the process for the next reads.
+// fault in and zero one at a time (bench/README.md, the cluster benchmark's part 3, has the counts and
+// the rates with and without). Raising the mmap threshold to glibc's largest and the trim threshold to
+// `bytes` keeps up to `bytes` of freed memory in the process for the next reads.
 // Other C libraries have no such settings; there the call reports false and changes nothing.
 #include <cstdint>  // first: it defines __GLIBC__ on glibc hosts
 
