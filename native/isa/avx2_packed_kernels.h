@@ -45,11 +45,13 @@ inline __m256i packedHalf(const uint8_t* p, int h) { return _mm256_loadu_si256(r
 // The 8 f16 values at p as f32 (one row per lane).
 inline __m256 halfFloats(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
+// Each dword lane's low word copied into its high word (values that fit in int16).
+inline __m256i wordPairs(__m256i v) { return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xaa); }
+
 // The 8 bytes at p (one per row) as int16 in both words of each dword lane, vpmaddwd's scale operand.
 inline __m256i scaleWords(const uint8_t* p, bool isSigned) {
   const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-  const __m256i v = isSigned ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes);
-  return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xaa);
+  return wordPairs(isSigned ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes));
 }
 
 // The 8 bytes at p (one per row) as f32.
@@ -71,20 +73,27 @@ inline void storeRows(const __m256 (&acc)[RX][2], float* out, size_t outStride) 
   }
 }
 
-// For the types whose values carry a constant offset (Q6_K's -32, Q3_K's -4): per activation row and row
-// half, the sum over the super-block's 16 sub-blocks of (int8 scale of the sub-block) x (the activation sum
-// of the sub-block), which the offset then multiplies once.
-template <int RX>
-inline void scaledActivationSums(const KQuantRows& x, size_t i0, size_t superBlock, const uint8_t* scales, __m256 (&out)[RX][2]) {
+// For the types of 16-value sub-blocks with an offset per sub-block (Q6_K's -32 and Q3_K's -4 times the
+// int8 scale, Q2_K's -dmin times the min): per activation row and row half, the sum over the super-block's
+// 16 sub-blocks of factors(j, h) (sub-block j's factor for rows 8h..8h+7, as f32) x (the activation sum of
+// the sub-block), which the offset's common factor then multiplies once.
+template <int RX, class Factors>
+inline void factoredActivationSums(const KQuantRows& x, size_t i0, size_t superBlock, Factors factors, __m256 (&out)[RX][2]) {
   const size_t sums = x.cols / 16;
   for (int i = 0; i < RX; i++) out[i][0] = out[i][1] = _mm256_setzero_ps();
   for (int j = 0; j < 16; j++) {
-    const __m256 sc[2] = {byteFloats(scales + 16 * j, true), byteFloats(scales + 16 * j + 8, true)};
+    const __m256 sc[2] = {factors(j, 0), factors(j, 1)};
     for (int i = 0; i < RX; i++) {
       const __m256 sj = _mm256_set1_ps(x.s[(i0 + i) * sums + superBlock * 16 + j]);
       for (int h = 0; h < 2; h++) out[i][h] = _mm256_fmadd_ps(sc[h], sj, out[i][h]);
     }
   }
+}
+
+// The same with the int8 scales at `scales` (byte 16j + r: sub-block j of row r) as the factors.
+template <int RX>
+inline void scaledActivationSums(const KQuantRows& x, size_t i0, size_t superBlock, const uint8_t* scales, __m256 (&out)[RX][2]) {
+  factoredActivationSums<RX>(x, i0, superBlock, [&](int j, int h) { return byteFloats(scales + 16 * j + 8 * h, true); }, out);
 }
 
 
@@ -508,17 +517,15 @@ inline __m256i nibbleLanes(const uint8_t* p, int shift) {
   const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
   return _mm256_and_si256(_mm256_srli_epi32(v, shift), _mm256_set1_epi32(0x0f));
 }
-inline __m256i nibbleWords(const uint8_t* p) {
-  const __m256i v = nibbleLanes(p, 0);
-  return _mm256_blend_epi16(v, _mm256_slli_epi32(v, 16), 0xaa);
-}
+inline __m256i nibbleWords(const uint8_t* p) { return wordPairs(nibbleLanes(p, 0)); }
 
 // Values 0..3: the four pair vectors of a sub-block add up in int16 (at most 4 * 2 * 3 * 127) before
-// one vpmaddwd by the sub-block's scales; the mins meet the scaled activation sums in float first.
+// one vpmaddwd by the sub-block's scales; the mins meet the activation sums in float first
+// (factoredActivationSums).
 template <int RX>
 void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
-  const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
+  const size_t blocks = x.cols / kQKBlock;
   const __m256i lowBits = _mm256_set1_epi8(0x03);
   __m256 acc[RX][2];
   for (int i = 0; i < RX; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -526,15 +533,11 @@ void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (size_t b = 0; b < supers; b++, p += kQ2_KPackedBytes) {
     readAhead(p, kQ2_KPackedBytes);
     const uint8_t* scales = p + kQ2_KPackedScalesAt;
+    __m256 minSums[RX][2];
+    factoredActivationSums<RX>(x, i0, b, [&](int j, int h) { return _mm256_cvtepi32_ps(nibbleLanes(scales + 16 * j + 8 * h, 4)); }, minSums);
     for (int h = 0; h < 2; h++) {
-      __m256 minSums[RX];
-      for (int i = 0; i < RX; i++) minSums[i] = _mm256_setzero_ps();
-      for (int j = 0; j < 16; j++) {
-        const __m256 m = _mm256_cvtepi32_ps(nibbleLanes(scales + 16 * j + 8 * h, 4));
-        for (int i = 0; i < RX; i++) minSums[i] = _mm256_fmadd_ps(m, _mm256_set1_ps(x.s[(i0 + i) * sums + b * 16 + j]), minSums[i]);
-      }
       const __m256 dmin = halfFloats(p + 2 * kPackRows + 16 * h);
-      for (int i = 0; i < RX; i++) acc[i][h] = _mm256_fnmadd_ps(dmin, minSums[i], acc[i][h]);
+      for (int i = 0; i < RX; i++) acc[i][h] = _mm256_fnmadd_ps(dmin, minSums[i][h], acc[i][h]);
     }
     __m256i dots[RX][2];
     subBlockDots<RX>(
