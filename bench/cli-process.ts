@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { repoRoot } from './paths.js';
 
 export class CliProcess {
@@ -16,11 +17,11 @@ export class CliProcess {
   }
 
   /**
-   * Runs `vserve COMMAND ARGS --host 127.0.0.1 --port 0` and waits for the line that announces its API
+   * Runs `vserve COMMAND ARGS --host 127.0.0.1 --port 0` (under the node flags bin/vserve gives) and waits for the line that announces its API
    * (`... http://HOST:PORT/v1`); rejects with its stderr if it exits first.
    */
   static async start(command: string, args: readonly string[]): Promise<CliProcess> {
-    const child = spawn(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), command, ...args, '--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, join(repoRoot, 'dist/src/cli/main.js'), command, ...args, '--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -12,7 +12,6 @@ import { streamCompletion, type RequestResult } from '../src/loadgen/client.js';
 import { percentiles } from '../src/loadgen/report.js';
 import { runLoad } from '../src/loadgen/run-load.js';
 import { seededRandom } from '../src/loadgen/workload.js';
-import { createRedisTier } from '../src/kv/tiers/store-address.js';
 import { RedisServer } from '../test/helpers/redis-server.js';
 import { BenchArgs } from './args.js';
 import { CliProcess } from './cli-process.js';
@@ -20,8 +19,10 @@ import { machineInfo } from './machine.js';
 import { ensureBenchModel } from './models.js';
 import { markdownTable, writePartialReport, writeReport } from './report.js';
 import { median, round } from './stats.js';
-import { fillTier, redisBenchmarkThroughput, tierThroughput } from './tier-throughput.js';
+import { TierProcess } from './tier-process.js';
+import { redisBenchmarkThroughput } from './tier-throughput.js';
 import { WRITES_IN_FLIGHT } from '../src/kv/tiers/tiered-store.js';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { DEFAULT_OVERLAP_WEIGHT } from '../src/router/routing-policy.js';
 
 interface ClusterOptions {
@@ -89,7 +90,7 @@ export async function clusterCommand(argv: readonly string[]): Promise<void> {
       const part1 = data.prefixFromRedis as { blockBytes: number; blocksPerPrompt: number } | undefined;
       // Without part 1: TinyLlama's 128-token block in f16 (22 layers x K and V x 4 heads x 64 x 2 bytes per
       // token), and the 15 whole blocks of its 2,000-token prompt.
-      const r = await tierVsRedisBenchmark(part1?.blockBytes ?? 22 * 2 * 4 * 64 * 2 * 128, part1?.blocksPerPrompt ?? Math.floor(o.prefixTokens / 128), o);
+      const r = await tierVsRedisBenchmark(model, part1?.blockBytes ?? 22 * 2 * 4 * 64 * 2 * 128, part1?.blocksPerPrompt ?? Math.floor(o.prefixTokens / 128), o);
       data.tierThroughput = r;
       md.push(...r.markdown, '');
     }
@@ -246,29 +247,33 @@ function summarize(results: RequestResult[], durationS: number) {
  */
 const TIER_REDIS_MAXMEMORY = 2 ** 30;
 
-/** `keysPerGet`: the blocks one prompt loads (part 1), fetched in one call as a loading replica does. */
-async function tierVsRedisBenchmark(blockBytes: number, keysPerGet: number, o: ClusterOptions) {
+/**
+ * `keysPerGet`: the blocks one prompt loads (part 1), fetched in one call as a loading replica does. The
+ * tier runs in a child process under the node flags a replica runs under, beside the model
+ * (tier-process.ts).
+ */
+async function tierVsRedisBenchmark(modelPath: string, blockBytes: number, keysPerGet: number, o: ClusterOptions) {
   const redis = await RedisServer.start({ maxmemory: TIER_REDIS_MAXMEMORY });
-  const tier = createRedisTier(redis.address, { commandTimeoutMs: 10_000 });
   const runs: { tierPut: number; tierGet: number; benchSet: number; benchGet: number }[] = [];
   let missing = 0;
+  let tier: TierProcess | undefined;
   try {
-    if (!(await tier.whenUp(5000))) throw new Error(`Redis at ${redis.address} did not answer`);
+    tier = await TierProcess.start(redis.address, 10_000, modelPath);
     // Past the limit, so that Redis evicts from here on.
-    await fillTier(tier, blockBytes, Math.ceil((1.5 * TIER_REDIS_MAXMEMORY) / blockBytes), WRITES_IN_FLIGHT);
+    await tier.fill(blockBytes, Math.ceil((1.5 * TIER_REDIS_MAXMEMORY) / blockBytes), WRITES_IN_FLIGHT);
     // One untimed round of each first: the tier's first megabyte-sized reads grow Node's heap and compile
     // its paths, which a long-running replica has long done.
-    await tierThroughput(tier, blockBytes, o.tierValues, keysPerGet, WRITES_IN_FLIGHT);
+    await tier.measure(blockBytes, o.tierValues, keysPerGet, WRITES_IN_FLIGHT);
     await redisBenchmarkThroughput(redis.port, blockBytes, o.tierValues);
     for (let i = 0; i < o.tierRuns; i++) {
       // Gets of a 2K-token prompt's blocks at once, puts as the write-through queue issues them.
-      const t = await tierThroughput(tier, blockBytes, o.tierValues, keysPerGet, WRITES_IN_FLIGHT);
+      const t = await tier.measure(blockBytes, o.tierValues, keysPerGet, WRITES_IN_FLIGHT);
       const b = await redisBenchmarkThroughput(redis.port, blockBytes, o.tierValues);
       missing += t.missing;
       runs.push({ tierPut: round(t.putGBps, 3), tierGet: round(t.getGBps, 3), benchSet: round(b.setGBps, 3), benchGet: round(b.getGBps, 3) });
     }
   } finally {
-    await tier.close();
+    await tier?.close();
     await redis.stop();
   }
   const med = (k: keyof (typeof runs)[number]) => median(runs.map((r) => r[k]));
@@ -278,7 +283,7 @@ async function tierVsRedisBenchmark(blockBytes: number, keysPerGet: number, o: C
     blockBytes, redisMaxmemory: TIER_REDIS_MAXMEMORY, runs, missing, putRatio, getRatio,
     markdown: [
       `## 3. The Redis tier against redis-benchmark (one client), values of ${blockBytes} bytes`, '',
-      `The tier gets ${keysPerGet} keys per call (one prompt's blocks) and has ${WRITES_IN_FLIGHT} puts in flight (the write-through queue); redis-benchmark: one connection, no pipelining. Redis is at its ${TIER_REDIS_MAXMEMORY / 2 ** 30} GiB limit, evicting (allkeys-lru); values the tier missed: ${missing}.`, '',
+      `The tier (in a process under vserve's node flags: ${NODE_FLAGS.join(' ')}) gets ${keysPerGet} keys per call (one prompt's blocks) and has ${WRITES_IN_FLIGHT} puts in flight (the write-through queue); redis-benchmark: one connection, no pipelining. Redis is at its ${TIER_REDIS_MAXMEMORY / 2 ** 30} GiB limit, evicting (allkeys-lru); values the tier missed: ${missing}.`, '',
       markdownTable(['run', 'tier put GB/s', 'SET GB/s', 'tier get GB/s', 'GET GB/s'], runs.map((r, i) => [i + 1, r.tierPut, r.benchSet, r.tierGet, r.benchGet])),
       '', `Medians: put ${putRatio}x of SET, get ${getRatio}x of GET (target >= 0.5).`,
     ],
