@@ -135,20 +135,40 @@ const RopeRows& ropeRows(const int32_t* positions, size_t n, size_t ropeDim, dou
   }
   r.positions.assign(positions, positions + n);
   r.rows.resize(n * ropeDim);
-  std::vector<double> frequencies(half);
-  for (size_t i = 0; i < half; i++) frequencies[i] = std::pow(freqBase, -double(2 * i) / double(ropeDim));
+  // In f32 as llama.cpp computes them, so that both engines rotate by the same angles to the bit: pair i's
+  // angle is the position times base^(-2/ropeDim) multiplied in i times, over the pair's factor, times
+  // the position scale. Computed exactly instead, the angles differ in their last bits, and those bits
+  // decide now and then how a later activation rounds to int8, after which the two engines' logits part.
+  const float thetaScale = std::pow(float(freqBase), -2.0f / float(ropeDim));
   for (size_t t = 0; t < n; t++) {
-    const double pos = double(positions[t]) * freqScale;
+    float theta = float(positions[t]);
     float* cosv = r.rows.data() + t * ropeDim;
     float* sinv = cosv + half;
     for (size_t i = 0; i < half; i++) {
-      double angle = pos * frequencies[i];
-      if (factors != nullptr) angle /= double(factors[i]);
-      cosv[i] = float(std::cos(angle) * attnFactor);
-      sinv[i] = float(std::sin(angle) * attnFactor);
+      const float ff = factors != nullptr ? factors[i] : 1.0f;
+      const float angle = float(freqScale) * (theta / ff);
+      cosv[i] = std::cos(angle) * float(attnFactor);
+      sinv[i] = std::sin(angle) * float(attnFactor);
+      theta *= thetaScale;
     }
   }
   return r;
+}
+
+// Rotates one head's pairs: (v[2i], v[2i + 1]) or, neox, (v[i], v[i + half]). Each result is one fused
+// multiply-add, as llama.cpp's build contracts the same expressions, so that the rounding matches too;
+// the clones make std::fma one instruction where the CPU has it (a library call otherwise).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "fma", "default")))
+#endif
+void rotatePairs(float* v, const float* cosv, const float* sinv, size_t half, bool neox) {
+  for (size_t i = 0; i < half; i++) {
+    float* a = neox ? v + i : v + 2 * i;
+    float* b = neox ? v + i + half : v + 2 * i + 1;
+    const float x0 = *a, x1 = *b;
+    *a = std::fma(x0, cosv[i], -(x1 * sinv[i]));
+    *b = std::fma(x0, sinv[i], x1 * cosv[i]);
+  }
 }
 
 // rope(x, positions, nHeads, headDim, ropeDim, freqBase, freqScale, neox, freqFactors?, attnFactor?)
@@ -192,16 +212,7 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
     for (size_t t = t0; t < t1; t++) {
       const float* cosv = angles.rows.data() + t * ropeDim;
       const float* sinv = cosv + half;
-      for (size_t h = 0; h < nHeads; h++) {
-        float* v = x.data + t * rowLen + h * headDim;
-        for (size_t i = 0; i < half; i++) {
-          float* a = neox ? v + i : v + 2 * i;
-          float* b = neox ? v + i + half : v + 2 * i + 1;
-          const float x0 = *a, x1 = *b;
-          *a = x0 * cosv[i] - x1 * sinv[i];
-          *b = x0 * sinv[i] + x1 * cosv[i];
-        }
-      }
+      for (size_t h = 0; h < nHeads; h++) rotatePairs(x.data + t * rowLen + h * headDim, cosv, sinv, half, neox);
     }
   });
   return info.Env().Undefined();

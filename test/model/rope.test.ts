@@ -38,3 +38,20 @@ test('rope divides each pair\'s frequency by its factor and scales cos and sin b
   want.forEach((w, i) => assert.ok(Math.abs(x[i]! - w) < 1e-6, `${i}: ${x[i]} vs ${w}`));
   assert.throws(() => b.rope(x, Int32Array.of(3), { ...params, mode: 'normal', freqFactors: Float32Array.of(1) }), /2 rotated pairs/);
 });
+
+test('rope turns pair i by the f32 product of the position and i factors of base^(-2/d), as llama.cpp does', () => {
+  // At a large position the f32 angle is off the exact one by far more than f32's rounding of the result.
+  const p = { nHeads: 1, headDim: 6, ropeDim: 6, freqBase: 10000, freqScale: 1, mode: 'normal' as const };
+  const pos = 100_000;
+  const f = Math.fround;
+  const step = f(Math.pow(10000, f(-2 / 6)));
+  const angles = [f(pos), f(f(pos) * step), f(f(f(pos) * step) * step)];
+  const x = Float32Array.from([1, 0, 1, 0, 1, 0]);
+  b.rope(x, Int32Array.of(pos), p);
+  angles.forEach((a, i) => {
+    assert.equal(x[2 * i], f(Math.cos(a)), `pair ${i} cos`);
+    assert.equal(x[2 * i + 1], f(Math.sin(a)), `pair ${i} sin`);
+  });
+  const off = [1, 2].map((i) => Math.abs(Math.cos(pos * Math.pow(10000, (-2 * i) / 6)) - x[2 * i]!));
+  assert.ok(Math.max(...off) > 1e-4, `the f32 angles differ from the exact ones here (${off})`);
+});

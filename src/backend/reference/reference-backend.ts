@@ -9,6 +9,7 @@ import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
 import { hadamardBlock, hadamardInPlace } from '../../kv/hadamard.js';
 import { geluLikeLlamaCpp } from './gelu.js';
+import { ropeCosSin } from './rope-angles.js';
 
 /** A weight held as raw bytes, dequantized to f32 the first time an op needs it. */
 class ReferenceWeight implements Weight {
@@ -102,21 +103,21 @@ export class ReferenceBackend implements Backend {
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
     const width = p.nHeads * p.headDim;
     checkLength('rope x', x, positions.length * width);
-    const invFreq = ropeInvFreqs(p);
+    ropeInvFreqs(p); // checks the parameters
     const half = p.ropeDim / 2;
-    const m = p.attnFactor ?? 1;
+    const cos = new Float32Array(half), sin = new Float32Array(half);
+    const f32 = Math.fround;
     for (let t = 0; t < positions.length; t++) {
-      const pos = positions[t]! * p.freqScale;
+      ropeCosSin(p, positions[t]!, cos, sin);
       for (let h = 0; h < p.nHeads; h++) {
         const base = t * width + h * p.headDim;
         for (let i = 0; i < half; i++) {
-          const angle = pos * invFreq[i]!;
-          const cos = Math.cos(angle) * m, sin = Math.sin(angle) * m;
           const a = p.mode === 'neox' ? base + i : base + 2 * i;
           const b = p.mode === 'neox' ? base + i + half : base + 2 * i + 1;
           const x0 = x[a]!, x1 = x[b]!;
-          x[a] = x0 * cos - x1 * sin;
-          x[b] = x0 * sin + x1 * cos;
+          // Fused as native and llama.cpp fuse them: x0's product is exact in f64, the other rounded to f32.
+          x[a] = x0 * cos[i]! - f32(x1 * sin[i]!);
+          x[b] = x0 * sin[i]! + f32(x1 * cos[i]!);
         }
       }
     }
