@@ -14,6 +14,7 @@
 #include "cpu_features.h"
 #include "dequantize.h"
 #include "ggml_types.h"
+#include "half_rounding.h"
 #include "js_args.h"
 #include "modules.h"
 #include "packed_weights.h"
@@ -67,6 +68,7 @@ struct ActivationScratch {
   std::vector<float> scaledSums;  // KQuantRows::s
   std::vector<int16_t> superBlockSums;  // KQuantRows::blockSums
   std::vector<uint16_t> bf16Tiles;  // BF16Tiles::tiles
+  std::vector<float> halfRounded;   // f16 weights' activations, rounded to f16
   uint64_t generation = 0;        // the last SignedRows / KQuantRows::generation handed out
 };
 
@@ -399,14 +401,24 @@ void matmulOne(float* out, const float* x, size_t n, const WeightRef& w) {
         k.matmulF32(xf, reinterpret_cast<const float*>(w.data), MatmulRange{r0, r1, out, w.rows});
       });
       break;
-    case kF16:
-    case kBF16: {
-      const auto kernel = w.type == kF16 ? k.matmulF16 : k.matmulBF16;
+    case kF16: {
+      // llama.cpp converts the activations to f16 before multiplying them by f16 weights; rounding them
+      // the same way keeps both engines' sums on the same numbers (their logits were 0.01-0.03 apart).
+      ActivationScratch& scratch = activationScratch();
+      std::lock_guard<std::mutex> lock(scratch.mutex);
+      if (scratch.halfRounded.size() < n * w.cols) scratch.halfRounded.resize(n * w.cols);
+      roundToHalfPrecision(x, n * w.cols, scratch.halfRounded.data());
+      const FloatRows xh{scratch.halfRounded.data(), n, w.cols};
       forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) {
-        kernel(xf, reinterpret_cast<const uint16_t*>(w.data), MatmulRange{r0, r1, out, w.rows});
+        k.matmulF16(xh, reinterpret_cast<const uint16_t*>(w.data), MatmulRange{r0, r1, out, w.rows});
       });
       break;
     }
+    case kBF16:
+      forRowChunks(w.rows, n, w.cols, [&](size_t r0, size_t r1) {
+        k.matmulBF16(xf, reinterpret_cast<const uint16_t*>(w.data), MatmulRange{r0, r1, out, w.rows});
+      });
+      break;
     case kQ4_K:
     case kQ6_K:
     case kQ2_K:

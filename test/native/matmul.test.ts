@@ -4,7 +4,8 @@
 //
 // Tolerances, on max over outputs of |native - reference| / (|x row| * |w row|) (see matmulError):
 // - F32, F16, BF16: 1e-5. The weights are exact in f32 on both sides; only the order of the f32
-//   additions differs.
+//   additions differs. With F16 weights both sides first round the activations to f16, as llama.cpp does
+//   (checked on its own below).
 // - Q8_0, Q4_0, Q4_K, Q6_K: 1e-2. The native kernels quantize the activations to int8 as llama.cpp does
 //   (per block of 32 with a half scale for Q8_0 / Q4_0, per 256 values for the K-quants); each
 //   activation's rounding error is about 1/254 of its block's largest value (matmul-kquant.test.ts derives the bound and checks the K-quant arithmetic more tightly).
@@ -103,6 +104,24 @@ test('Q8_0 and Q4_0 matmuls at the extremes of the quant ranges do not saturate'
       compareIntMatmul(type, rows, cols, 3, x, bytes);
     }
   }
+});
+
+test('F16 weights meet activations rounded to f16 (ties to even), on every ISA', () => {
+  const cols = 40, rows = 3;
+  // A weight of ones: each output is the sum of the row of activations as the kernel saw them.
+  const bytes = new Uint8Array(rows * cols * 2);
+  for (let i = 0; i < rows * cols; i++) new DataView(bytes.buffer).setUint16(2 * i, halfBits(1), true);
+  // 1 + 2^-12 rounds to 1; 1 + 2^-11 is halfway between 1 and the next half up and goes to 1 (even);
+  // 1 + 3 * 2^-11 is halfway too and goes up to 1 + 2^-9; 1 + 2^-10 is a half already.
+  const cases: [number, number][] = [[1 + 2 ** -12, 1], [1 + 2 ** -11, 1], [1 + 3 * 2 ** -11, 1 + 2 ** -9], [1 + 2 ** -10, 1 + 2 ** -10]];
+  forEachIsa((isa) => {
+    const w = native.createWeight('w', GGMLType.F16, rows, cols, bytes);
+    for (const [given, seen] of cases) {
+      const out = new Float32Array(rows);
+      native.matmul(out, new Float32Array(cols).fill(given), 1, w);
+      for (const v of out) assert.equal(v, Math.fround(cols * seen), `${isa}: activations of ${given}`);
+    }
+  });
 });
 
 test('matmul leaves out beyond n * rows untouched and accepts longer x buffers', () => {

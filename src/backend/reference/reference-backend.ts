@@ -3,10 +3,11 @@
 import { residualBoundary, type AttentionScores, type AttentionShape, type Backend, type KVView, type RopeParams, type Weight } from '../backend.js';
 import { DEQUANTIZABLE_TYPES, dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
-import type { GGMLType } from '../../model/gguf/types.js';
+import { GGMLType } from '../../model/gguf/types.js';
 import { checkAttentionOptions, checkAttentionScores, checkKeyShift, checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
 import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
+import { f16ToF32, f32ToF16 } from '../../kv/formats/half.js';
 import { hadamardBlock, hadamardInPlace } from '../../kv/hadamard.js';
 import { geluLikeLlamaCpp } from './gelu.js';
 import { ropeCosSin } from './rope-angles.js';
@@ -55,6 +56,8 @@ export class ReferenceBackend implements Backend {
     const { rows, cols } = w;
     checkLength('matmul x', x, n * cols);
     checkLength('matmul out', out, n * rows);
+    // f16 weights meet activations rounded to f16, as in llama.cpp (native/matmul.cc).
+    if (w.type === GGMLType.F16) x = x.map((v) => f16ToF32(f32ToF16(v)));
     for (let t = 0; t < n; t++) {
       const xo = t * cols;
       for (let r = 0; r < rows; r++) {
