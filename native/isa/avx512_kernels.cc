@@ -332,6 +332,7 @@ struct ScalesThenQuants {
 
 struct Q8_0Packed : ScalesThenQuants {
   static constexpr size_t kBlockBytes = 32 + 16 * 32;
+  static constexpr int kBias = 128;  // packedBias(kQ8_0)
   // Software prefetch only from 2 activation rows up. At n = 1 (decode) the loop is light enough that
   // out-of-order execution and the hardware prefetchers keep more reads in flight without it: measured
   // 0.86-0.91 of the read-bandwidth probe without vs 0.81-0.86 with, at this host's high-bandwidth level
@@ -372,6 +373,7 @@ struct IQ4_NLPacked : ScalesThenQuants {
 // of that vector); a masked byte add puts 16 on the bytes whose bit is set, giving value + 16 (the bias).
 struct Q5_0Packed : ScalesThenQuants {
   static constexpr size_t kBlockBytes = Q4_0Packed::kBlockBytes + 8 * 8;
+  static constexpr int kBias = 16;  // packedBias(kQ5_0)
   static constexpr size_t kMinRowsToPrefetch = 1;
   static void unpack(const uint8_t* p, __m512i (&w)[8]) {
     const __m512i sixteen = _mm512_set1_epi8(16);
@@ -390,6 +392,7 @@ template <class Quants>
 struct WithMin : Quants {
   static constexpr size_t kBlockBytes = Quants::kBlockBytes + 32;
   static constexpr bool kHasMin = true;
+  static constexpr int kBias = 0;  // packedBias(kQ4_1), packedBias(kQ5_1)
   static constexpr size_t kQuantsAt = 64;
 };
 using Q4_1Packed = WithMin<Q4_0Packed>;
@@ -430,6 +433,49 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
+// A decode (one activation row) against Q8_0, Q5_0, Q4_1 or Q5_1 weights, summed in llama.cpp's order for
+// these types, which it does not repack: its dot product of a row keeps eight f32 partial sums, sum k
+// adding each block's d_w * d_x times the integer dot of values 4k..4k+3 in one fused multiply-add, and
+// adds them up at the end as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)); the types with a minimum
+// add m * s_x per block into a ninth sum, added last. The same sums in the same order give its results to
+// the bit, so the two engines' decode steps stay on the same numbers. Vector k of a packed block is
+// values 4k..4k+3 of 16 rows, so each sum is one vector; the cost, 8 conversions and multiply-adds per
+// block instead of 1, is hidden behind the weight reads that bound a decode.
+template <class F>
+void packedRowInLlamaCppOrder(const SignedRows& x, const uint8_t* group, float* out) {
+  const size_t blocks = x.cols / kQKBlock;
+  __m512 acc[8];
+  for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
+  __m512 mins = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < blocks; b++, p += F::kBlockBytes) {
+    if (F::kMinRowsToPrefetch <= 1) prefetchWeightLines(p + kWeightPrefetchBytes, F::kBlockBytes);
+    const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), _mm512_set1_ps(x.d[b]));
+    if constexpr (F::kHasMin) {
+      const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+      mins = _mm512_fmadd_ps(m, _mm512_set1_ps(x.s[b]), mins);
+    }
+    __m512i w[8];
+    F::unpack(p + F::kQuantsAt, w);
+    const int8_t* xq = x.q + b * kQKBlock;
+    // The weights carry +kBias (0 for the types with a minimum): dot k starts from -kBias * (the sum of
+    // activations 4k..4k+3) to cancel it.
+    alignas(32) int32_t start[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(start),
+                       _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(char(F::kBias)),
+                                                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
+    for (int k = 0; k < 8; k++) {
+      const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(start[k]), w[k], broadcastDword(xq + 4 * k));
+      acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[k]);
+    }
+  }
+  const __m512 even = _mm512_add_ps(_mm512_add_ps(acc[0], acc[4]), _mm512_add_ps(acc[2], acc[6]));
+  const __m512 odd = _mm512_add_ps(_mm512_add_ps(acc[1], acc[5]), _mm512_add_ps(acc[3], acc[7]));
+  __m512 sum = _mm512_add_ps(even, odd);
+  if constexpr (F::kHasMin) sum = _mm512_add_ps(sum, mins);
+  _mm512_storeu_ps(out, sum);
+}
+
 // Every packed format runs the same group loop (packed_group_loop.h): tiles of 8 activation rows, so each
 // group's decoded weights serve 8 rows before they are decoded again (4 left prefill waiting on decoding).
 template <class Tiles, class Rows>
@@ -437,17 +483,20 @@ void matmulPacked(const Rows& x, const uint8_t* w, const MatmulRange& range) {
   packedGroups<Tiles, 8>(x, w, Tiles::groupBytes(x.cols), range);
 }
 
-template <class F>
+template <class F, bool kDecodeInLlamaCppOrder = false>
 struct SignedTiles {
   static size_t groupBytes(size_t cols) { return cols / kQKBlock * F::kBlockBytes; }
   template <int RX>
   static void tile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    if constexpr (kDecodeInLlamaCppOrder && RX == 1) {
+      if (x.rows == 1) return packedRowInLlamaCppOrder<F>(x, group, out);
+    }
     packedTile<F, RX>(x, group, i0, out, outStride);
   }
 };
 
 void matmulQ8_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<SignedTiles<Q8_0Packed>>(x, w, range);
+  matmulPacked<SignedTiles<Q8_0Packed, true>>(x, w, range);
 }
 void matmulQ4_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
   matmulPacked<SignedTiles<Q4_0Packed>>(x, w, range);
@@ -456,13 +505,13 @@ void matmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange
   matmulPacked<SignedTiles<IQ4_NLPacked>>(x, w, range);
 }
 void matmulQ5_0Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<SignedTiles<Q5_0Packed>>(x, w, range);
+  matmulPacked<SignedTiles<Q5_0Packed, true>>(x, w, range);
 }
 void matmulQ4_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<SignedTiles<Q4_1Packed>>(x, w, range);
+  matmulPacked<SignedTiles<Q4_1Packed, true>>(x, w, range);
 }
 void matmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {
-  matmulPacked<SignedTiles<Q5_1Packed>>(x, w, range);
+  matmulPacked<SignedTiles<Q5_1Packed, true>>(x, w, range);
 }
 
 struct Q4_KTiles {

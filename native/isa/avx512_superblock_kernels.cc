@@ -260,6 +260,9 @@ struct Q5_KTiles {
   static constexpr size_t kColumnBytes = kQ5_KPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    if constexpr (RX == 1) {
+      if (x.rows == 1) return packedQ5_KRowInLlamaCppOrder(x, group, out);
+    }
     packedQ4_KLayoutTile<RX, true>(x, group, i0, out, outStride);
   }
 };

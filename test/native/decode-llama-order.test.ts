@@ -1,0 +1,201 @@
+// A decode (one activation row) against packed Q8_0, Q5_0, Q4_1, Q5_1 and Q5_K weights on the AVX-512
+// kernels gives llama.cpp's results to the bit (llama.cpp repacks Q4_0, IQ4_NL and Q4_K on x86, and
+// vserve's tiles already sum Q4_0 and IQ4_NL as it does then). Its dot product of a row keeps eight f32 sums, sum
+// k adding, per block (32 values; for the K-quants per super-block, over its eight 32-value chunks each
+// times its sub-block scale), d_w * d_x times the integer dot of values 4k..4k+3 with one rounding, then
+// adds ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)); the minimums go into sums of their own, added
+// last. The expected values are that computation written out here, on the activations as llama.cpp
+// quantizes them (llama-activation-quant.ts).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { f16ToF32 } from '../../src/model/gguf/dequant.js';
+import { GGMLType, typeName } from '../../src/model/gguf/types.js';
+import { forEachIsa, isas, native, randomWeightBytes, Rng } from './helpers.js';
+import { llamaActivations } from './llama-activation-quant.js';
+
+const f32 = Math.fround;
+const bits = new Float32Array(1);
+const bitsInt = new Int32Array(bits.buffer);
+
+/** The f32 next to x (x finite, not zero) away from or toward zero. */
+function nextF32(x: number, awayFromZero: boolean): number {
+  bits[0] = x;
+  bitsInt[0]! += awayFromZero ? 1 : -1;
+  return bits[0]!;
+}
+
+/**
+ * a * b + c rounded once to f32, where a * b is exact in f64 (here: an integer below 2^17 times an f32,
+ * or an f16 times an f32). f64 holds the sum rounded; it is off the f32 result only when it lands exactly
+ * halfway between two f32 values, and then the rounding error of the f64 sum says which side is right.
+ */
+function fusedF32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  const pb = s - c, cb = s - pb;
+  const err = (p - pb) + (c - cb);
+  const r = f32(s);
+  if (r === s || err === 0 || r === 0) return r;
+  const other = nextF32(r, Math.abs(s) > Math.abs(r));
+  if (s !== (r + other) / 2) return r;
+  // Exactly halfway in f64: the exact sum lies on err's side of it.
+  const up = err > 0;
+  return up === (other > r) ? other : r;
+}
+
+interface Unpacked {
+  q: Int32Array;     // the value of every weight (what multiplies d)
+  d: Float32Array;   // per block
+  m?: Float32Array;  // per block, for the types with a minimum
+}
+
+/** A row's quants and scales from GGUF bytes. */
+function unpackRow(type: GGMLType, bytes: Uint8Array, at: number, cols: number): Unpacked {
+  const blocks = cols / 32;
+  const q = new Int32Array(cols), d = new Float32Array(blocks), m = new Float32Array(blocks);
+  const half = (o: number) => f16ToF32(bytes[o]! | (bytes[o + 1]! << 8));
+  const word = (o: number) => (bytes[o]! | (bytes[o + 1]! << 8) | (bytes[o + 2]! << 16) | (bytes[o + 3]! << 24)) >>> 0;
+  for (let b = 0; b < blocks; b++) {
+    if (type === GGMLType.Q8_0) {
+      const o = at + b * 34;
+      d[b] = half(o);
+      for (let j = 0; j < 32; j++) q[b * 32 + j] = (bytes[o + 2 + j]! << 24) >> 24;
+      continue;
+    }
+    const hasMin = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
+    const fifth = type === GGMLType.Q5_0 || type === GGMLType.Q5_1;
+    const size = type === GGMLType.Q5_0 ? 22 : type === GGMLType.Q4_1 ? 20 : 24;
+    const o = at + b * size;
+    d[b] = half(o);
+    if (hasMin) m[b] = half(o + 2);
+    const qhAt = o + (hasMin ? 4 : 2), qsAt = qhAt + (fifth ? 4 : 0);
+    const qh = fifth ? word(qhAt) : 0;
+    for (let j = 0; j < 16; j++) {
+      const lo = (bytes[qsAt + j]! & 15) | (((qh >>> j) & 1) << 4);
+      const hi = (bytes[qsAt + j]! >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+      const offset = type === GGMLType.Q5_0 ? 16 : 0;
+      q[b * 32 + j] = lo - offset;
+      q[b * 32 + 16 + j] = hi - offset;
+    }
+  }
+  return hasMinType(type) ? { q, d, m } : { q, d };
+}
+
+const hasMinType = (t: GGMLType) => t === GGMLType.Q4_1 || t === GGMLType.Q5_1;
+
+/** Sub-block j's 6-bit scale and min from a K-quant's 12 scale bytes at `at`. */
+function scaleAndMin(bytes: Uint8Array, at: number, j: number): [number, number] {
+  const s = (i: number) => bytes[at + i]!;
+  if (j < 4) return [s(j) & 63, s(j + 4) & 63];
+  return [(s(j + 4) & 15) | ((s(j - 4) >> 6) << 4), (s(j + 4) >> 4) | ((s(j) >> 6) << 4)];
+}
+
+interface SuperRow {
+  q: Int32Array;      // every weight's quant
+  d: Float32Array;    // per super-block
+  dmin: Float32Array;
+  scale: Int32Array;  // per 32-value sub-block
+  min: Int32Array;
+}
+
+function unpackSuperRow(type: GGMLType, bytes: Uint8Array, at: number, cols: number): SuperRow {
+  const supers = cols / 256, five = type === GGMLType.Q5_K, size = five ? 176 : 144;
+  const row: SuperRow = { q: new Int32Array(cols), d: new Float32Array(supers), dmin: new Float32Array(supers), scale: new Int32Array(cols / 32), min: new Int32Array(cols / 32) };
+  const half = (o: number) => f16ToF32(bytes[o]! | (bytes[o + 1]! << 8));
+  for (let b = 0; b < supers; b++) {
+    const o = at + b * size;
+    row.d[b] = half(o);
+    row.dmin[b] = half(o + 2);
+    for (let j = 0; j < 8; j++) [row.scale[b * 8 + j], row.min[b * 8 + j]] = scaleAndMin(bytes, o + 4, j);
+    const qh = o + 16, qs = o + 16 + (five ? 32 : 0);
+    for (let g = 0; g < 4; g++) {
+      for (let l = 0; l < 32; l++) {
+        const byte = bytes[qs + 32 * g + l]!;
+        const hiBits = five ? bytes[qh + l]! : 0;
+        row.q[b * 256 + 64 * g + l] = (byte & 15) + 16 * ((hiBits >> (2 * g)) & 1);
+        row.q[b * 256 + 64 * g + 32 + l] = (byte >> 4) + 16 * ((hiBits >> (2 * g + 1)) & 1);
+      }
+    }
+  }
+  return row;
+}
+
+/** One output as llama.cpp's AVX2 vec_dot of the 32-value types computes it. */
+function llamaOrderDot(w: Unpacked, x: ReturnType<typeof llamaActivations>, cols: number): number {
+  const acc = [0, 0, 0, 0, 0, 0, 0, 0];
+  let mins = 0;
+  for (let b = 0; b < cols / 32; b++) {
+    const scale = f32(w.d[b]! * x.d[b]!);
+    for (let k = 0; k < 8; k++) {
+      let dot = 0;
+      for (let j = 4 * k; j < 4 * k + 4; j++) dot += w.q[b * 32 + j]! * x.q[b * 32 + j]!;
+      acc[k] = fusedF32(dot, scale, acc[k]!);
+    }
+    if (w.m) mins = fusedF32(w.m[b]!, x.s![b]!, mins);
+  }
+  const a = (i: number, j: number) => f32(acc[i]! + acc[j]!);
+  const sum = f32(f32(a(0, 4) + a(2, 6)) + f32(a(1, 5) + a(3, 7)));
+  return w.m ? f32(sum + mins) : sum;
+}
+
+/** One output as llama.cpp's AVX2 vec_dot of Q5_K computes it. */
+function llamaOrderQ5_KDot(w: SuperRow, x: ReturnType<typeof llamaActivations>, cols: number): number {
+  const acc = [0, 0, 0, 0, 0, 0, 0, 0];
+  let mins = 0;
+  for (let b = 0; b < cols / 256; b++) {
+    const dx = x.d[b * 8]!;
+    const d = f32(dx * w.d[b]!), dmin = f32(-dx * w.dmin[b]!);
+    const lanes = [0, 0, 0, 0, 0, 0, 0, 0];
+    for (let c = 0; c < 8; c++) {
+      for (let k = 0; k < 8; k++) {
+        let dot = 0;
+        for (let v = b * 256 + 32 * c + 4 * k, e = v + 4; v < e; v++) dot += w.q[v]! * x.q[v]!;
+        lanes[k]! += w.scale[b * 8 + c]! * dot;
+      }
+    }
+    for (let k = 0; k < 8; k++) acc[k] = fusedF32(lanes[k]!, d, acc[k]!);
+    let minDot = 0;
+    for (let j = 0; j < 8; j++) minDot += w.min[b * 8 + j]! * (x.sums16[(b * 8 + j) * 2]! + x.sums16[(b * 8 + j) * 2 + 1]!);
+    mins = fusedF32(minDot, dmin, mins);
+  }
+  const a = (i: number, j: number) => f32(acc[i]! + acc[j]!);
+  return f32(f32(f32(a(0, 4) + a(2, 6)) + f32(a(1, 5) + a(3, 7))) + mins);
+}
+
+test('a decode against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 / Q5_K weights sums in llama.cpp\'s order (AVX-512)', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
+    return;
+  }
+  const rng = new Rng(41);
+  for (const type of [GGMLType.Q8_0, GGMLType.Q5_0, GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q5_K]) {
+    const superBlocks = type === GGMLType.Q5_K;
+    for (const cols of superBlocks ? [256, 1024] : [32, 256, 1024]) {
+      const rows = 48;
+      const bytes = randomWeightBytes(type, rows, cols, rng);
+      const rowBytes = bytes.length / rows;
+      const x = rng.floats(cols).map((v, i) => v * (1 + (i % 7)));
+      const xq = llamaActivations(type, x);
+      const want = Float32Array.from({ length: rows }, (_, r) => (superBlocks
+        ? llamaOrderQ5_KDot(unpackSuperRow(type, bytes, r * rowBytes, cols), xq, cols)
+        : llamaOrderDot(unpackRow(type, bytes, r * rowBytes, cols), xq, cols)));
+      forEachIsa((isa) => {
+        if (isa !== 'avx512') return;
+        const w = native.createWeight('w', type, rows, cols, bytes);
+        const got = new Float32Array(rows);
+        native.matmul(got, x, 1, w);
+        for (let r = 0; r < rows; r++) assert.equal(got[r], want[r], `${isa} ${typeName(type)} cols=${cols} row ${r}`);
+      });
+    }
+  }
+});
+
+test('the f32 fused multiply-add the expected values use rounds once', () => {
+  // 1 + 2^-24 is halfway between 1 and the next f32. The products below put the exact sum just above or
+  // just below it, by less than f64 keeps: rounding the f64 sum to f32 would give 1 both times.
+  assert.equal(fusedF32(1 + 2 ** -52, 2 ** -24, 1), 1 + 2 ** -23);
+  assert.equal(fusedF32(1 - 2 ** -53, 2 ** -24, 1), 1);
+  assert.equal(fusedF32(1 + 2 ** -16, 2 ** -24, 1), 1 + 2 ** -23);
+  assert.equal(fusedF32(3, 0.5, 0.25), 1.75);
+  assert.equal(fusedF32(-(1 + 2 ** -52), 2 ** -24, -1), -(1 + 2 ** -23));
+});
