@@ -14,6 +14,7 @@ import { fillTier, tierThroughput, type TierThroughput } from './tier-throughput
 const CHILD_ARG = '--vserve-bench-tier-process';
 
 type Request =
+  | { id: number; op: 'ready' }
   | { id: number; op: 'fill'; valueBytes: number; count: number; putsInFlight: number }
   | { id: number; op: 'measure'; valueBytes: number; count: number; keysPerGet: number; putsInFlight: number };
 type Reply = { id: number; result?: TierThroughput; error?: string };
@@ -45,7 +46,7 @@ export class TierProcess {
     const child = fork(fileURLToPath(import.meta.url), [CHILD_ARG, address, String(commandTimeoutMs), modelPath], { execArgv: [...NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const p = new TierProcess(child);
     try {
-      await p.send({ id: 0, op: 'fill', valueBytes: 1, count: 1, putsInFlight: 1 });
+      await p.send({ id: 0, op: 'ready' });
     } catch (e) {
       await p.close();
       throw e;
@@ -93,6 +94,7 @@ async function runChild(address: string, commandTimeoutMs: number, modelPath: st
   process.on('message', (r: Request) => {
     const work = (async () => {
       if (!(await up)) throw new Error(`Redis at ${address} did not answer within 5 s`);
+      if (r.op === 'ready') return undefined;
       if (r.op === 'fill') return void (await fillTier(tier, r.valueBytes, r.count, r.putsInFlight));
       return tierThroughput(tier, r.valueBytes, r.count, r.keysPerGet, r.putsInFlight);
     })();

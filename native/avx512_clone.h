@@ -4,8 +4,13 @@
 // so float results can differ from the baseline loop's in the last bits.
 #pragma once
 
+//
+// VSERVE_FMA_CLONE adds an FMA build between the two, for loops whose std::fma must be one instruction
+// on AVX2 CPUs too (in the baseline build it is a library call).
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #define VSERVE_AVX512_CLONE __attribute__((target_clones("avx512f", "default")))
+#define VSERVE_FMA_CLONE __attribute__((target_clones("avx512f", "fma", "default")))
 #else
 #define VSERVE_AVX512_CLONE
+#define VSERVE_FMA_CLONE
 #endif

@@ -157,10 +157,8 @@ const RopeRows& ropeRows(const int32_t* positions, size_t n, size_t ropeDim, dou
 
 // Rotates one head's pairs: (v[2i], v[2i + 1]) or, neox, (v[i], v[i + half]). Each result is one fused
 // multiply-add, as llama.cpp's build contracts the same expressions, so that the rounding matches too;
-// the clones make std::fma one instruction where the CPU has it (a library call otherwise).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "fma", "default")))
-#endif
+// the clones make std::fma one instruction where the CPU has it (avx512_clone.h).
+VSERVE_FMA_CLONE
 void rotatePairs(float* v, const float* cosv, const float* sinv, size_t half, bool neox) {
   for (size_t i = 0; i < half; i++) {
     float* a = neox ? v + i : v + 2 * i;

@@ -16,6 +16,7 @@
 #include "../kernel_set.h"
 #include "../packed_weights.h"
 #include "add_rows.h"
+#include "avx512_llama_cpp_order.h"
 #include "avx512_attention_tiles.h"
 #include "avx512_kquant_rows.h"
 #include "packed_group_loop.h"
@@ -469,9 +470,7 @@ void packedRowInLlamaCppOrder(const SignedRows& x, const uint8_t* group, float* 
       acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[k]);
     }
   }
-  const __m512 even = _mm512_add_ps(_mm512_add_ps(acc[0], acc[4]), _mm512_add_ps(acc[2], acc[6]));
-  const __m512 odd = _mm512_add_ps(_mm512_add_ps(acc[1], acc[5]), _mm512_add_ps(acc[3], acc[7]));
-  __m512 sum = _mm512_add_ps(even, odd);
+  __m512 sum = sumLanesInLlamaCppOrder(acc);
   if constexpr (F::kHasMin) sum = _mm512_add_ps(sum, mins);
   _mm512_storeu_ps(out, sum);
 }

@@ -11,6 +11,7 @@
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
+#include "avx512_llama_cpp_order.h"
 #include "weight_prefetch.h"
 
 namespace vserve {
@@ -157,9 +158,7 @@ inline void packedQ5_KRowInLlamaCppOrder(const KQuantRows& x, const uint8_t* gro
     for (int k = 0; k < 8; k++) acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes[k]), acc[k]);
     accMin = _mm512_fmadd_ps(negDmin, _mm512_cvtepi32_ps(minDot), accMin);
   }
-  const __m512 even = _mm512_add_ps(_mm512_add_ps(acc[0], acc[4]), _mm512_add_ps(acc[2], acc[6]));
-  const __m512 odd = _mm512_add_ps(_mm512_add_ps(acc[1], acc[5]), _mm512_add_ps(acc[3], acc[7]));
-  _mm512_storeu_ps(out, _mm512_add_ps(_mm512_add_ps(even, odd), accMin));
+  _mm512_storeu_ps(out, _mm512_add_ps(sumLanesInLlamaCppOrder(acc), accMin));
 }
 
 }  // namespace

@@ -25,8 +25,8 @@ export function checkWeightShape(name: string, type: GGMLType, rows: number, col
   if (nBytes !== need) throw new RangeError(`weight "${name}": ${rows}x${cols} ${typeName(type)} needs ${need} bytes, got ${nBytes}`);
 }
 
-/** RoPE inverse frequencies base^(-2i/ropeDim) for i < ropeDim/2. */
-export function ropeInvFreqs(p: RopeParams): Float64Array {
+/** Throws a RangeError naming what is wrong with RoPE parameters. */
+export function checkRopeParams(p: RopeParams): void {
   if (p.ropeDim % 2 !== 0 || p.ropeDim > p.headDim) throw new RangeError(`rope: ropeDim ${p.ropeDim} must be even and <= headDim ${p.headDim}`);
   const half = p.ropeDim / 2;
   const factors = p.freqFactors;
@@ -36,6 +36,13 @@ export function ropeInvFreqs(p: RopeParams): Float64Array {
     if (bad >= 0) throw new RangeError(`rope: frequency factor ${bad} is ${factors[bad]}, not a positive number`);
   }
   if (p.attnFactor !== undefined && !Number.isFinite(p.attnFactor)) throw new RangeError(`rope: attnFactor ${p.attnFactor} is not finite`);
+}
+
+/** RoPE inverse frequencies base^(-2i/ropeDim) for i < ropeDim/2. */
+export function ropeInvFreqs(p: RopeParams): Float64Array {
+  checkRopeParams(p);
+  const half = p.ropeDim / 2;
+  const factors = p.freqFactors;
   const f = new Float64Array(half);
   for (let i = 0; i < half; i++) f[i] = Math.pow(p.freqBase, (-2 * i) / p.ropeDim) / (factors ? factors[i]! : 1);
   return f;

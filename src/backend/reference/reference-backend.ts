@@ -4,7 +4,7 @@ import { residualBoundary, type AttentionScores, type AttentionShape, type Backe
 import { DEQUANTIZABLE_TYPES, dequantize } from '../../model/gguf/dequant.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import { GGMLType } from '../../model/gguf/types.js';
-import { checkAttentionOptions, checkAttentionScores, checkKeyShift, checkLength, checkWeightShape, ropeInvFreqs, weightDims } from '../checks.js';
+import { checkAttentionOptions, checkAttentionScores, checkKeyShift, checkLength, checkRopeParams, checkWeightShape, weightDims } from '../checks.js';
 import { kvRowOffset } from '../kv-rows.js';
 import { f16Format } from '../../kv/formats/f16.js';
 import { f16ToF32, f32ToF16 } from '../../kv/formats/half.js';
@@ -106,7 +106,7 @@ export class ReferenceBackend implements Backend {
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
     const width = p.nHeads * p.headDim;
     checkLength('rope x', x, positions.length * width);
-    ropeInvFreqs(p); // checks the parameters
+    checkRopeParams(p);
     const half = p.ropeDim / 2;
     const cos = new Float32Array(half), sin = new Float32Array(half);
     const f32 = Math.fround;
