@@ -1,13 +1,14 @@
 // `npm run bench -- arch-parity [--record] [--only NAME]`: every architecture spec (bench/arch-models.ts)
 // in each parity weight type, run by llama.cpp (node-llama-cpp) and by vserve on the same generated
-// file. Reports, per file, whether the 64 greedy tokens agree and how far the first step's logits are
+// file. Reports, per file, whether the 64 greedy tokens agree (with vserve summing prefill matmuls in
+// llama.cpp's order, and in its default order) and how far the first step's logits are
 // apart; with --record it also writes llama.cpp's results to test/fixtures/arch-parity/, which the test
 // suite checks vserve against without llama.cpp installed.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Token } from 'node-llama-cpp';
-import { createBackend } from '../src/backend/index.js';
+import { createBackend, type SumOrder } from '../src/backend/index.js';
 import { StaticKVManager } from '../src/kv/index.js';
 import { GGUFFile } from '../src/model/gguf/reader.js';
 import { typeName } from '../src/model/gguf/types.js';
@@ -71,8 +72,8 @@ async function llamaCppRun(path: string, prompt: number[], vocab: number): Promi
  * back are those (another engine's greedy tokens) instead of vserve's own picks, and `gaps[i]` is how
  * far below vserve's top logit follow[i]'s was at step i (0 where vserve picks it too).
  */
-export function vserveRun(path: string, prompt: readonly number[], backendKind: 'native' | 'reference', steps = GREEDY_TOKENS, follow?: readonly number[]): { greedy: number[]; firstLogits: Float32Array; gaps: number[] } {
-  const backend = createBackend(backendKind, { threads: 1 });
+export function vserveRun(path: string, prompt: readonly number[], backendKind: 'native' | 'reference', steps = GREEDY_TOKENS, follow?: readonly number[], sumOrder: SumOrder = 'llama.cpp'): { greedy: number[]; firstLogits: Float32Array; gaps: number[] } {
+  const backend = createBackend(backendKind, { threads: 1, sumOrder });
   const model = TransformerModel.load(path, backend, { contextSize: PARITY_CONTEXT });
   try {
     const c = model.config;
@@ -127,12 +128,15 @@ export async function archParityCommand(argv: readonly string[]): Promise<void> 
           peerError = (e as Error).message;
         }
         const mine = vserveRun(path, prompt, 'native');
+        const fast = vserveRun(path, prompt, 'native', GREEDY_TOKENS, undefined, 'fast');
         const row: Record<string, unknown> = { file: name, arch: spec.arch, weightType: typeName(type) };
         if (peer) {
           const firstDiff = peer.greedy.findIndex((t, i) => t !== mine.greedy[i]);
           let maxAbs = 0;
           peer.firstLogits.forEach((v, i) => (maxAbs = Math.max(maxAbs, Math.abs(v - mine.firstLogits[i]!))));
           Object.assign(row, { greedySame: firstDiff < 0, firstDifferentToken: firstDiff < 0 ? null : firstDiff, maxAbsLogitDiff: Number(maxAbs.toPrecision(3)), top1Same: peer.greedy[0] === mine.greedy[0] });
+          // The same under vserve's default sum order (prefill one sum per block).
+          row.greedySameFastSums = peer.greedy.every((t, i) => t === fast.greedy[i]);
           if (record) {
             mkdirSync(FIXTURE_DIR, { recursive: true });
             const fixture: ParityFixture = {

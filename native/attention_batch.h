@@ -2,8 +2,10 @@
 // shape, cuts the work into (token, position range) units (attention_units.h), runs them on the pool and
 // combines them, and reports scores where asked (attention_scores.h).
 #pragma once
+#include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attention_core.h"
@@ -44,6 +46,56 @@ inline void attentionOptionArgs(const Args& args, size_t first, size_t& window, 
   softcap = float(cap);
 }
 
+// Whether the batch runs with llama.cpp's arithmetic (KernelSet::attendF32InLlamaCppOrder): where the kernel
+// set has it, for f32 K and V read in place (no residual ring, no rotation) and a head size it takes.
+inline bool runsInLlamaCppOrder(const KernelSet& k, const AttentionBatch& b) {
+  return k.attendF32InLlamaCppOrder != nullptr && b.formats.key == kKVF32 && b.formats.value == kKVF32 && b.ring->ringRows == 0 &&
+         b.rotateBlock == 0 && b.headDim % 64 == 0 && b.headDim <= 256;
+}
+
+// Units of (tokens, KV head): the whole softmax row is needed at once, so a token's positions are never
+// split, and a decode step still has a unit per KV head for the threads. Tokens that add their scores into
+// the same accumulator share a unit and go in token order, so results never depend on the threads.
+template <class RowsFor>
+void runAttentionInLlamaCppOrder(const KernelSet& k, const AttentionBatch& b, RowsFor&& rowsFor) {
+  const size_t group = b.nHeads / b.kvHeads, d = b.headDim, rowFloats = b.nHeads * d;
+  std::vector<size_t> order(b.tokens);  // tokens, voters' grouped by accumulator
+  std::vector<std::pair<size_t, size_t>> spans;  // [start, end) of order per unit (before the KV head split)
+  for (size_t t = 0; t < b.tokens; t++) order[t] = t;
+  const auto voter = [&](size_t t) { return b.scores ? b.scores->voters[t] : -1; };
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return voter(x) < voter(y); });
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i + 1;
+    if (voter(order[i]) >= 0) while (j < order.size() && voter(order[j]) == voter(order[i])) j++;
+    spans.push_back({i, j});
+    i = j;
+  }
+  pool().parallelFor(spans.size() * b.kvHeads, [&](size_t u) {
+    thread_local std::vector<const float*> keys, values;
+    const size_t kv = u % b.kvHeads;
+    for (size_t i = spans[u / b.kvHeads].first; i < spans[u / b.kvHeads].second; i++) {
+      const size_t t = order[i];
+      const size_t first = firstRow(b.positions, t, b.window), count = size_t(b.positions[t]) + 1 - first;
+      keys.resize(count);
+      values.resize(count);
+      const auto layout = rowsFor(t);
+      TileRows tile;
+      for (size_t p0 = 0; p0 < count; p0 += kPositionTile) {
+        const size_t n = std::min(kPositionTile, count - p0);
+        layout.fill(first + p0, n, tile);
+        for (size_t p = 0; p < n; p++) {
+          keys[p0 + p] = reinterpret_cast<const float*>(tile.keys[p]) + kv * d;
+          values[p0 + p] = reinterpret_cast<const float*>(tile.values[p]) + kv * d;
+        }
+      }
+      float* sums = voter(t) >= 0 ? b.scores->acc + (size_t(voter(t)) * b.kvHeads + kv) * b.scores->stride + first : nullptr;
+      const size_t at = t * rowFloats + kv * group * d;
+      k.attendF32InLlamaCppOrder({b.q.data + at, group, d, keys.data(), values.data(), first, count, b.scale, b.softcap,
+                                  b.out.data + at, sums});
+    }
+  });
+}
+
 // rowsFor(token) gives the layout's row filler (see attendRows) for that token's sequence.
 template <class RowsFor>
 void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) {
@@ -57,6 +109,7 @@ void runAttention(const Args& args, const AttentionBatch& b, RowsFor&& rowsFor) 
   args.requireLength(b.out, qLen, "out");
   args.requireDisjoint(b.out, qLen, b.q, qLen, "out and q");
   const KernelSet& k = kernels();
+  if (runsInLlamaCppOrder(k, b)) return runAttentionInLlamaCppOrder(k, b, rowsFor);
   const AttentionHeads heads{b.nHeads, b.kvHeads, b.headDim, b.scale, b.softcap};
   const std::vector<AttentionUnit> units = planUnits(b.positions, b.tokens, size_t(pool().threads()), b.window);
   std::optional<ScorePlan> scores;

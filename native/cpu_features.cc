@@ -1,3 +1,4 @@
+#include <atomic>
 #include "cpu_features.h"
 
 #include <cstdlib>
@@ -106,6 +107,13 @@ void selectIsa(const std::string& isa) {
   }
   throw std::invalid_argument("ISA '" + isa + "' is not available on this CPU/build (usable: " + usable + ")");
 }
+
+namespace {
+std::atomic<bool> gPrefillInLlamaCppOrder{false};
+}  // namespace
+
+bool prefillInLlamaCppOrder() { return gPrefillInLlamaCppOrder.load(std::memory_order_relaxed); }
+void setPrefillInLlamaCppOrder(bool on) { gPrefillInLlamaCppOrder.store(on, std::memory_order_relaxed); }
 
 const KernelSet& kernels() {
   if (gCurrent == nullptr) gCurrent = chooseDefault();

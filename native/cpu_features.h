@@ -18,5 +18,10 @@ bool amxUsable();
 bool amxBF16Usable();
 // Switches the kernel set; throws std::invalid_argument when the CPU cannot run `isa`.
 void selectIsa(const std::string& isa);
+// Whether prefill matmuls keep llama.cpp's partial sums (its results to the bit, prefill about half as
+// fast) where a kernel set has both orders, rather than one sum per block; decode steps sum as llama.cpp
+// does either way. Off by default; one setting for the process, like the kernel set.
+bool prefillInLlamaCppOrder();
+void setPrefillInLlamaCppOrder(bool on);
 
 }  // namespace vserve

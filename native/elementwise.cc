@@ -33,22 +33,26 @@ void forRanges(size_t total, size_t grain, Fn&& fn) {
 
 constexpr size_t kElementGrain = 1 << 16;
 
-// Sum of squares in f64 (like the reference) over 8 independent lanes, so the loop vectorizes
-// without -ffast-math; a single running sum is a serial dependency chain of scalar adds.
+// llama.cpp's rmsnorm: each square rounded to f32, summed in f64, the mean rounded to f32, and the scale
+// 1 / sqrt(mean + eps) in f32 arithmetic. Doing the same gives its values to the bit, so ulp-level noise
+// here cannot flip an int8 rounding in the next matmul's activations and part the two engines' tokens.
+// Its sum runs in order; 8 f64 lanes give the same f32 mean unless the f64 sums straddle an f32 rounding
+// boundary (each f32 square has 24 significant bits, the f64 sum keeps 53).
 inline double sumSquares(const float* x, size_t len) {
   constexpr size_t kLanes = 8;
   double lanes[kLanes] = {};
   size_t i = 0;
   for (; i + kLanes <= len; i += kLanes)
-    for (size_t j = 0; j < kLanes; j++) lanes[j] += double(x[i + j]) * double(x[i + j]);
+    for (size_t j = 0; j < kLanes; j++) lanes[j] += double(x[i + j] * x[i + j]);
   double sum = 0;
   for (size_t j = 0; j < kLanes; j++) sum += lanes[j];
-  for (; i < len; i++) sum += double(x[i]) * double(x[i]);
+  for (; i < len; i++) sum += double(x[i] * x[i]);
   return sum;
 }
 
-inline void normalizeRow(float* out, const float* x, const float* weight, size_t dim, double eps) {
-  const float scale = float(1.0 / std::sqrt(sumSquares(x, dim) / double(dim) + eps));
+inline void normalizeRow(float* out, const float* x, const float* weight, size_t dim, float eps) {
+  const float mean = float(sumSquares(x, dim) / double(dim));
+  const float scale = 1.0f / std::sqrt(mean + eps);
   for (size_t i = 0; i < dim; i++) out[i] = x[i] * scale * weight[i];
 }
 
@@ -64,7 +68,7 @@ Napi::Value NormRows(const Napi::CallbackInfo& info, bool addFirst) {
   const ArrayArg<float> weight = args.float32(at + 2, "weight");
   const size_t n = args.index(at + 3, "n");
   const size_t dim = args.index(at + 4, "dim");
-  const double eps = args.number(at + 5, "eps");
+  const float eps = float(args.number(at + 5, "eps"));
   if (dim == 0) args.rangeError("dim must be positive");
   const size_t total = checkedMul(args, n, dim, "n * dim");
   args.requireLength(x, total, "x");
@@ -216,14 +220,7 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// An AVX-512 clone where the compiler makes one (avx512_clone.h).
-VSERVE_AVX512_CLONE
-void swigluRange(float* out, const float* gate, const float* up, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + expApprox(-g)) * up[i];
-  }
-}
+void swigluRange(float* out, const float* gate, const float* up, size_t len) { kernels().swiglu(out, gate, up, len); }
 
 // swiglu / geglu(out, gate, up, len): out = activation(gate) * up, element by element. out may alias gate.
 Napi::Value GatedActivation(const Napi::CallbackInfo& info, const char* name,

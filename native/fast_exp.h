@@ -2,6 +2,7 @@
 // std::exp is a scalar libm call per element.
 #pragma once
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -29,6 +30,15 @@ inline float expApprox(float x) {
   float scale;
   std::memcpy(&scale, &bits, 4);
   return p * scale;
+}
+
+// out[i] = silu(gate[i]) * up[i] with expApprox: the kernel sets' swiglu where llama.cpp's own exp is not
+// reproduced.
+inline void swigluScalar(float* out, const float* gate, const float* up, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + expApprox(-g)) * up[i];
+  }
 }
 
 }  // namespace vserve

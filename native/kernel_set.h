@@ -82,6 +82,24 @@ struct FloatRows {
 // The rows of the attention tile after the current one (rows[p], p < count; count 0: none), which tile
 // kernels prefetch while they compute: decode attention reads the KV cache from memory, and issuing a
 // whole tile's prefetches at once stalls the core until they drain instead of overlapping them.
+// One KV head group of one token for KernelSet::attendF32InLlamaCppOrder: `heads` query rows of d values
+// over the f32 K and V head slices of the positions first .. first + count - 1 (row i: position first + i).
+struct LlamaCppAttention {
+  const float* q;  // [heads][d]
+  size_t heads;
+  size_t d;
+  const float* const* keys;
+  const float* const* values;
+  size_t first;
+  size_t count;
+  float scale;
+  float softcap;  // 0: none
+  float* out;     // [heads][d]
+  // Non-null: each position's softmax weights, summed over the heads in order, are added into
+  // weightSums[i] (position first + i): the scores that KV eviction asks for (attention_scores.h).
+  float* weightSums;
+};
+
 struct NextRows {
   const float* const* rows;
   size_t count;
@@ -220,6 +238,8 @@ struct KernelSet {
   float (*expWeights)(const float* x, size_t count, float shift, float scale, float floor, float* out);
   // out[i] = gelu(gate[i]) * up[i] for i < len, GELU as llama.cpp evaluates it from `table` (gelu.h).
   void (*geglu)(const float* table, float* out, const float* gate, const float* up, size_t len);
+  // out[i] = silu(gate[i]) * up[i] for i < len; out may alias gate.
+  void (*swiglu)(float* out, const float* gate, const float* up, size_t len);
   // y[i] += sum over r < rows of a[r] * x[r * stride + i], for i < n (several weighted rows into one).
   void (*addRows)(float* y, const float* x, size_t stride, const float* a, size_t rows, size_t n);
   // Optional: tile kernels per KV format id (kv_format.h), kKVFormatCount entries; nullptr, or a null
@@ -235,11 +255,14 @@ struct KernelSet {
   size_t packedLongTasksFrom;
   // Optional: prefill matmuls on bf16 tiles (nullptr in every VSERVE_DEFINE_KERNEL_SET set).
   const BF16Kernels* bf16 = nullptr;
+  // Optional: attention over f32 K and V with llama.cpp's arithmetic (avx512_llama_cpp_attention.h), for a
+  // head size that is a multiple of 64 and at most 256 (nullptr in every VSERVE_DEFINE_KERNEL_SET set).
+  void (*attendF32InLlamaCppOrder)(const LlamaCppAttention& a) = nullptr;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines under
 // the standard names (quantizeRows, quantizeSuperRows, matmulQ8_0, ... readAll, softmaxTile, expWeights,
-// geglu, addRows) in its anonymous namespace, plus its optional kernels (each a function name, or nullptr where
+// geglu, swiglu, addRows) in its anonymous namespace, plus its optional kernels (each a function name, or nullptr where
 // the ISA has none).
 #define VSERVE_DEFINE_KERNEL_SET(accessor, isaName, q4k, q6k, q8Packed, q4Packed, q4kPacked, q6kPacked, scores,   \
                                  accumulate, kvTileTable, superBlockTable, block32Table)                         \
@@ -248,8 +271,8 @@ struct KernelSet {
                                 q4k,        q6k,          matmulF32,         matmulF16,  matmulBF16,             \
                                 dot,        axpy,         scale,             readAll,    q8Packed,               \
                                 q4Packed,   q4kPacked,    q6kPacked,         scores,     accumulate,             \
-                                softmaxTile, expWeights,  geglu,             addRows,     kvTileTable,           \
-                                superBlockTable, block32Table, 0};                                               \
+                                softmaxTile, expWeights,  geglu,             swiglu,      addRows,               \
+                                kvTileTable, superBlockTable, block32Table, 0};                                  \
     return kSet;                                                                                                 \
   }
 

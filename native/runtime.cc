@@ -41,6 +41,19 @@ Napi::Value SelectIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), kernels().isa);
 }
 
+// sumOrder() / setSumOrder(name): how prefill matmuls add up, 'fast' or 'llama.cpp' (prefillInLlamaCppOrder).
+Napi::Value SumOrder(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), prefillInLlamaCppOrder() ? "llama.cpp" : "fast");
+}
+
+Napi::Value SetSumOrder(const Napi::CallbackInfo& info) {
+  Args args(info, "setSumOrder");
+  const std::string order = args.string(0, "order");
+  if (order != "fast" && order != "llama.cpp") args.rangeError("order must be 'fast' or 'llama.cpp', got '" + order + "'");
+  setPrefillInLlamaCppOrder(order == "llama.cpp");
+  return SumOrder(info);
+}
+
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pool().threads()); }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -100,6 +113,8 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("supportedIsas", Napi::Function::New(env, SupportedIsas, "supportedIsas"));
   exports.Set("selectIsa", Napi::Function::New(env, SelectIsa, "selectIsa"));
   exports.Set("bf16MatmulFrom", Napi::Function::New(env, Bf16MatmulFrom, "bf16MatmulFrom"));
+  exports.Set("sumOrder", Napi::Function::New(env, SumOrder, "sumOrder"));
+  exports.Set("setSumOrder", Napi::Function::New(env, SetSumOrder, "setSumOrder"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("readBandwidth", Napi::Function::New(env, ReadBandwidth, "readBandwidth"));

@@ -420,6 +420,8 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
   addRowsGeneric(y, x, stride, a, rows, n);
 }
 
+void swiglu(float* out, const float* gate, const float* up, size_t len) { swigluScalar(out, gate, up, len); }
+
 }  // namespace
 
 void avx2MatmulIQ4_NLPacked(const SignedRows& x, const uint8_t* w, const MatmulRange& range) {

@@ -10,12 +10,14 @@
 #include <cmath>
 #include <cstring>
 
+#include "../cpu_features.h"
 #include "../fast_exp.h"
 #include "../gelu.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
 #include "add_rows.h"
+#include "avx512_llama_cpp_attention.h"
 #include "avx512_llama_cpp_order.h"
 #include "avx512_attention_tiles.h"
 #include "avx512_kquant_rows.h"
@@ -434,45 +436,54 @@ void packedTile(const SignedRows& x, const uint8_t* group, size_t i0, float* out
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-// A decode (one activation row) against Q8_0, Q5_0, Q4_1 or Q5_1 weights, summed in llama.cpp's order for
-// these types, which it does not repack: its dot product of a row keeps eight f32 partial sums, sum k
-// adding each block's d_w * d_x times the integer dot of values 4k..4k+3 in one fused multiply-add, and
-// adds them up at the end as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)); the types with a minimum
-// add m * s_x per block into a ninth sum, added last. The same sums in the same order give its results to
-// the bit, so the two engines' decode steps stay on the same numbers. Vector k of a packed block is
-// values 4k..4k+3 of 16 rows, so each sum is one vector; the cost, 8 conversions and multiply-adds per
-// block instead of 1, is hidden behind the weight reads that bound a decode.
-template <class F>
-void packedRowInLlamaCppOrder(const SignedRows& x, const uint8_t* group, float* out) {
+// Q8_0, Q5_0, Q4_1 or Q5_1 weights against R activation rows from i0 (R = 1 or 2), summed in llama.cpp's
+// order for these types, which it does not repack: its dot product of a row keeps eight f32 partial sums,
+// sum k adding each block's d_w * d_x times the integer dot of values 4k..4k+3 in one fused multiply-add,
+// and adds them up at the end as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)); the types with a
+// minimum add m * s_x per block into a ninth sum, added last. Its prefill takes the same dot product for
+// every (row, column), so the same sums in the same order give its results to the bit in prefill and
+// decode alike, and the two engines stay on the same numbers. Vector k of a packed block is values
+// 4k..4k+3 of 16 rows, so each sum is one vector. That is 8 conversions and multiply-adds per block and
+// activation row instead of packedTile's 1, and 8 accumulators per row, so rows go two at a time.
+template <class F, int R>
+void packedRowsInLlamaCppOrder(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t blocks = x.cols / kQKBlock;
-  __m512 acc[8];
-  for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
-  __m512 mins = _mm512_setzero_ps();
+  __m512 acc[R][8], mins[R];
+  for (int r = 0; r < R; r++) {
+    for (int k = 0; k < 8; k++) acc[r][k] = _mm512_setzero_ps();
+    mins[r] = _mm512_setzero_ps();
+  }
+  const bool prefetch = x.rows >= F::kMinRowsToPrefetch;
   const uint8_t* p = group;
   for (size_t b = 0; b < blocks; b++, p += F::kBlockBytes) {
-    if (F::kMinRowsToPrefetch <= 1) prefetchWeightLines(p + kWeightPrefetchBytes, F::kBlockBytes);
-    const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), _mm512_set1_ps(x.d[b]));
-    if constexpr (F::kHasMin) {
-      const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
-      mins = _mm512_fmadd_ps(m, _mm512_set1_ps(x.s[b]), mins);
-    }
+    if (prefetch) prefetchWeightLines(p + kWeightPrefetchBytes, F::kBlockBytes);
+    const __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    __m512 wm = _mm512_setzero_ps();
+    if constexpr (F::kHasMin) wm = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
     __m512i w[8];
     F::unpack(p + F::kQuantsAt, w);
-    const int8_t* xq = x.q + b * kQKBlock;
-    // The weights carry +kBias (0 for the types with a minimum): dot k starts from -kBias * (the sum of
-    // activations 4k..4k+3) to cancel it.
-    alignas(32) int32_t start[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(start),
-                       _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(char(F::kBias)),
-                                                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
-    for (int k = 0; k < 8; k++) {
-      const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(start[k]), w[k], broadcastDword(xq + 4 * k));
-      acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[k]);
+    for (int r = 0; r < R; r++) {
+      const size_t row = i0 + r;
+      const __m512 scale = _mm512_mul_ps(ws, _mm512_set1_ps(x.d[row * blocks + b]));
+      if constexpr (F::kHasMin) mins[r] = _mm512_fmadd_ps(wm, _mm512_set1_ps(x.s[row * blocks + b]), mins[r]);
+      const int8_t* xq = x.q + row * x.cols + b * kQKBlock;
+      // The weights carry +kBias (0 for the types with a minimum): dot k starts from -kBias * (the sum of
+      // activations 4k..4k+3) to cancel it.
+      alignas(32) int32_t start[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(start),
+                         _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(char(F::kBias)),
+                                                                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
+      for (int k = 0; k < 8; k++) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(start[k]), w[k], broadcastDword(xq + 4 * k));
+        acc[r][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r][k]);
+      }
     }
   }
-  __m512 sum = sumLanesInLlamaCppOrder(acc);
-  if constexpr (F::kHasMin) sum = _mm512_add_ps(sum, mins);
-  _mm512_storeu_ps(out, sum);
+  for (int r = 0; r < R; r++) {
+    __m512 sum = sumLanesInLlamaCppOrder(acc[r]);
+    if constexpr (F::kHasMin) sum = _mm512_add_ps(sum, mins[r]);
+    _mm512_storeu_ps(out + (i0 + r) * outStride, sum);
+  }
 }
 
 // Every packed format runs the same group loop (packed_group_loop.h): tiles of 8 activation rows, so each
@@ -482,13 +493,19 @@ void matmulPacked(const Rows& x, const uint8_t* w, const MatmulRange& range) {
   packedGroups<Tiles, 8>(x, w, Tiles::groupBytes(x.cols), range);
 }
 
-template <class F, bool kDecodeInLlamaCppOrder = false>
+template <class F, bool kInLlamaCppOrder = false>
 struct SignedTiles {
   static size_t groupBytes(size_t cols) { return cols / kQKBlock * F::kBlockBytes; }
   template <int RX>
   static void tile(const SignedRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    if constexpr (kDecodeInLlamaCppOrder && RX == 1) {
-      if (x.rows == 1) return packedRowInLlamaCppOrder<F>(x, group, out);
+    // Decode always (its cost hides behind the weight reads); prefill when asked (prefillInLlamaCppOrder).
+    if constexpr (kInLlamaCppOrder) {
+      if (x.rows == 1 || prefillInLlamaCppOrder()) {
+        int i = 0;
+        for (; i + 2 <= RX; i += 2) packedRowsInLlamaCppOrder<F, 2>(x, group, i0 + i, out, outStride);
+        if (i < RX) packedRowsInLlamaCppOrder<F, 1>(x, group, i0 + i, out, outStride);
+        return;
+      }
     }
     packedTile<F, RX>(x, group, i0, out, outStride);
   }
@@ -740,6 +757,16 @@ void geglu(const float* table, float* out, const float* gate, const float* up, s
   }
 }
 
+// SwiGLU as llama.cpp's AVX-512 build computes it: silu (siluAsLlamaCpp) times up, 16 at a time, and a
+// tail of up to 15 through the C library's expf, as its scalar silu takes them.
+void swiglu(float* out, const float* gate, const float* up, size_t len) {
+  size_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(siluAsLlamaCpp(_mm512_loadu_ps(gate + i)), _mm512_loadu_ps(up + i)));
+  }
+  for (; i < len; i++) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 float expWeights(const float* x, size_t count, float shift, float scale, float floor, float* out) {
   const __m512 vShift = _mm512_set1_ps(shift), vScale = _mm512_set1_ps(scale), vFloor = _mm512_set1_ps(floor);
   const __m512 minusInf = _mm512_set1_ps(-INFINITY);
@@ -774,8 +801,19 @@ void avx512MatmulQ5_1Packed(const SignedRows& x, const uint8_t* w, const MatmulR
   matmulQ5_1Packed(x, w, range);
 }
 
-VSERVE_DEFINE_KERNEL_SET(avx512Kernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
+namespace {
+VSERVE_DEFINE_KERNEL_SET(avx512BaseKernels, "avx512", matmulQ4_K, matmulQ6_K, matmulQ8_0Packed, matmulQ4_0Packed,
                          matmulQ4_KPacked, matmulQ6_KPacked, scoreTile, accumulateTile, avx512KVTiles(),
                          avx512SuperBlockKernels(), avx512Block32Kernels())
+}  // namespace
+
+const KernelSet& avx512Kernels() {
+  static const KernelSet kSet = [] {
+    KernelSet k = avx512BaseKernels();
+    k.attendF32InLlamaCppOrder = attendF32InLlamaCppOrder;
+    return k;
+  }();
+  return kSet;
+}
 
 }  // namespace vserve

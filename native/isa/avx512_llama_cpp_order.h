@@ -1,7 +1,10 @@
-// How llama.cpp adds up the eight f32 lane sums of a row's dot product (its hsum_float_8), for the
-// AVX-512 decode kernels that keep those lanes for 16 rows at once. Internal linkage (see kquant_blocks.h).
+// Arithmetic that the AVX-512 kernels do exactly as llama.cpp's AVX-512 build does it, so both engines get
+// the same bits: how a row's eight f32 lane sums are added (its hsum_float_8), and its exp and silu.
+// Internal linkage (see kquant_blocks.h).
 #pragma once
 #include <immintrin.h>
+
+#include <cmath>
 
 namespace vserve {
 namespace {
@@ -11,6 +14,31 @@ inline __m512 sumLanesInLlamaCppOrder(const __m512 (&lanes)[8]) {
   const __m512 even = _mm512_add_ps(_mm512_add_ps(lanes[0], lanes[4]), _mm512_add_ps(lanes[2], lanes[6]));
   const __m512 odd = _mm512_add_ps(_mm512_add_ps(lanes[1], lanes[5]), _mm512_add_ps(lanes[3], lanes[7]));
   return _mm512_add_ps(even, odd);
+}
+
+// exp on 16 lanes in llama.cpp's steps (the AVX-512 form of its vector expf, from Arm's optimized
+// routines): n = x / ln 2 rounded by adding and removing 1.5 * 2^23, b = x - n ln 2 with ln 2 in two
+// parts, exp(b) by a degree-5 polynomial in b and b^2, then scaled by 2^n. Where |n| > 192 the result is
+// 0 (n <= 0) or infinity. Within 2 ulp of exp; what matters here is that it is the same function.
+inline __m512 expAsLlamaCpp(__m512 x) {
+  const __m512 shift = _mm512_set1_ps(0x1.8p23f);
+  const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), shift), shift);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+  const __m512 b2 = _mm512_mul_ps(b, b);
+  const __m512 high = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), b2,
+                                      _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f)));
+  const __m512 poly = _mm512_fmadd_ps(high, b2, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 result = _mm512_scalef_ps(poly, n);
+  const __mmask16 outOfRange = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+  if (outOfRange == 0) return result;
+  const __mmask16 underflow = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+  const __m512 limit = _mm512_mask_blend_ps(underflow, _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(outOfRange, result, limit);
+}
+
+// silu(x) = x / (1 + exp(-x)), as llama.cpp's vector silu takes it.
+inline __m512 siluAsLlamaCpp(__m512 x) {
+  return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), expAsLlamaCpp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
 }  // namespace

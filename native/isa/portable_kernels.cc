@@ -238,6 +238,8 @@ void addRows(float* y, const float* x, size_t stride, const float* a, size_t row
   addRowsGeneric(y, x, stride, a, rows, n);
 }
 
+void swiglu(float* out, const float* gate, const float* up, size_t len) { swigluScalar(out, gate, up, len); }
+
 }  // namespace
 
 VSERVE_DEFINE_KERNEL_SET(portableKernels, "portable", matmulQ4_K, matmulQ6_K, nullptr, nullptr, nullptr, nullptr, nullptr,

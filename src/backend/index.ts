@@ -6,11 +6,21 @@ import { ReferenceBackend } from './reference/reference-backend.js';
 
 export type BackendKind = 'native' | 'reference';
 
+/**
+ * How prefill matmuls add up (native backend): 'fast', one sum per block, or 'llama.cpp', the partial sums
+ * llama.cpp keeps, for its results to the bit at about half the prefill speed (Q8_0, Q5_0, Q4_1 and Q5_1
+ * weights on AVX-512). Decode steps sum as llama.cpp does either way.
+ */
+export const SUM_ORDERS = ['fast', 'llama.cpp'] as const;
+export type SumOrder = (typeof SUM_ORDERS)[number];
+
 export interface BackendOptions {
   /** Compute threads (native backend; default: one per physical core). */
   threads?: number;
   /** Kernel instruction set (native backend; default: the best the CPU supports). */
   isa?: string;
+  /** How prefill matmuls add up (native backend; default 'fast'). A process-wide setting, like isa. */
+  sumOrder?: SumOrder;
 }
 
 export function createBackend(kind: BackendKind = 'native', opts: BackendOptions = {}): Backend {

@@ -11,7 +11,7 @@ import { createTokenizer } from '../model/tokenizer/index.js';
 import { createServer } from '../server/server.js';
 import { parseCliArgs } from './args.js';
 import { CliError, intOption, numberOption } from './cli-error.js';
-import { threadsOption } from './compute-flags.js';
+import { sumOrderOption, threadsOption } from './compute-flags.js';
 import { MODEL_OPTION, modelArgument } from './model-arg.js';
 import { logRequests } from './request-log.js';
 import { formatSize, parseSize } from './sizes.js';
@@ -58,6 +58,8 @@ ${blendHelp(32)}
       --drain-timeout S         on SIGTERM/SIGINT, seconds to let requests in flight finish before
                                 ending them with an error (default 30)
       --threads N               compute threads (default: physical cores)
+      --sum-order ORDER         how prefill matmuls add up: ${choiceHelp('sumOrder')}
+                                (llama.cpp: its results to the bit, prefill about half as fast)
       --log                     print one line per request (time, client, method, path, status, ms)`;
 
 export async function main(argv: string[]): Promise<void> {
@@ -91,6 +93,7 @@ export async function main(argv: string[]): Promise<void> {
       'max-context': { type: 'string' },
       'max-inflight': { type: 'string' },
       threads: { type: 'string' },
+      'sum-order': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -134,6 +137,7 @@ export async function main(argv: string[]): Promise<void> {
       maxContext: int('max-context'),
       maxBatchTokens: int('max-batch-tokens'),
       threads: threadsOption(values.threads),
+      sumOrder: sumOrderOption(values['sum-order']),
     };
     // The engine's own defaults (resolved once, there) size the default KV budget.
     const { maxSeqs, maxContext, kvType } = resolveEngineOptions(options, config.contextLength);

@@ -4,7 +4,7 @@
 // blendLayer below its layer count, a pool that holds one full sequence) are checked where the model is
 // loaded, against the parsed configuration.
 import { z } from 'zod';
-import type { BackendKind } from '../backend/index.js';
+import type { BackendKind, SumOrder } from '../backend/index.js';
 import type { AdmissionOrder, SchedulerKind } from '../engine/scheduler.js';
 import { MAX_THREADS } from '../backend/native/native-env.js';
 import { DEFAULT_KIVI_RESIDUAL } from '../kv/format.js';
@@ -18,6 +18,7 @@ const KV_MANAGERS = ['virtual', 'paged', 'static'] as const satisfies readonly K
 const SCHEDULERS = ['sarathi', 'vllm', 'static'] as const satisfies readonly SchedulerKind[];
 const ADMISSION_ORDERS = ['prefix', 'fcfs'] as const satisfies readonly AdmissionOrder[];
 const BACKENDS = ['native', 'reference'] as const satisfies readonly BackendKind[];
+const SUM_ORDERS = ['fast', 'llama.cpp'] as const satisfies readonly SumOrder[];
 export const BLEND_CONTEXTS = ['prefix', 'bos'] as const;
 
 /** maxContext's default: the model's context, but at most this many tokens (a laptop-sized KV pool). */
@@ -62,6 +63,7 @@ export const engineConfigSchema = z.object({
   blendStages: option(integer(1).default(1), { description: 'gradual filtering: layers from blendLayer on over which the selection narrows', flag: '--blend-stages' }),
   blendContext: option(choice(BLEND_CONTEXTS).default('prefix'), { description: "what a document's stored KV is computed after: prefix or bos", flag: '--blend-context' }),
   threads: option(integer(1, MAX_THREADS).optional(), { description: 'compute threads of the native backend (default: physical cores)', flag: '--threads' }),
+  sumOrder: option(choice(SUM_ORDERS).default('fast'), { description: "how prefill matmuls add up: fast, or llama.cpp (its partial sums: its results to the bit, prefill about half as fast)", flag: '--sum-order' }),
   backend: option(choice(BACKENDS).default('native'), { description: 'native, or reference (plain TypeScript, for tests)', flag: '--backend', reword: false }),
 });
 

@@ -33,6 +33,7 @@ async function start(init: WorkerInit): Promise<EngineCore | undefined> {
     const { model, tokenizer, loadMs } = loadModel(init.modelPath, {
       backend: config.backend,
       threads: config.threads,
+      sumOrder: config.sumOrder,
       contextSize: (trained) => resolveEngineOptions(init.options, trained).maxContext,
       onProgress,
     });

@@ -1,5 +1,5 @@
 // One call from a GGUF path to everything needed to generate: the model on a backend, and its tokenizer.
-import { createBackend, type BackendKind } from '../backend/index.js';
+import { createBackend, type BackendKind, type SumOrder } from '../backend/index.js';
 import { GGUFFile } from './gguf/reader.js';
 import { TransformerModel } from './transformer.js';
 import { createTokenizer } from './tokenizer/index.js';
@@ -12,6 +12,8 @@ export interface LoadOptions {
   backend?: BackendKind;
   /** Compute threads for the native backend (default: one per physical core). */
   threads?: number;
+  /** How the native backend's prefill matmuls add up (default 'fast'; SUM_ORDERS). */
+  sumOrder?: SumOrder;
   /** Progress of readying the weights for the kernels (bytes done, total). */
   onProgress?: (done: number, total: number) => void;
   /** The tokens one sequence may hold, or a function of the training context (default: the training context). */
@@ -30,7 +32,7 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   const file = GGUFFile.open(path);
   try {
     const tokenizer = createTokenizer(file);
-    const backend = createBackend(opts.backend ?? 'native', { threads: opts.threads });
+    const backend = createBackend(opts.backend ?? 'native', { threads: opts.threads, sumOrder: opts.sumOrder });
     const model = TransformerModel.load(file, backend, { contextSize: opts.contextSize, onProgress: opts.onProgress });
     return { model, tokenizer, loadMs: performance.now() - start };
   } catch (e) {

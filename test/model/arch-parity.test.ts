@@ -26,6 +26,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ARCH_GENERATOR_VERSION, ARCH_SPECS, SMALL_SHAPE, writeArchModel } from '../../bench/arch-models.js';
 import { FIXTURE_DIR, type ParityFixture, vserveRun } from '../../bench/arch-parity.js';
+import { createBackend } from '../../src/backend/index.js';
+import { loadNativeAddon } from '../../src/backend/native/addon.js';
 import { GGMLType } from '../../src/model/gguf/types.js';
 
 const fixtures: ParityFixture[] = readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.json')).sort()
@@ -121,6 +123,31 @@ test("with quantized weights, most files' first logits agree with llama.cpp's to
     // Seen: 81-88% by ISA (portable to AMX).
     assert.ok(close >= 0.75 * quantized.length, `${close} of ${quantized.length} quantized files' first logits agree to 1e-4`);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// On AVX-512 with sumOrder 'llama.cpp', vserve does the arithmetic of these weight types as llama.cpp's
+// AVX-512 build (without AMX) does it, step for step: rmsnorm, RoPE, SwiGLU, the f32-cache attention, and
+// every matmul's sums. Its tokens are then llama.cpp's on every file, not just within noise. The fixtures
+// were recorded on such a host; llama.cpp's AMX kernels sum Q4_0, Q4_1, Q8_0 and most K-quants their own way.
+const EXACT_TYPES = new Set(['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL']);
+const avx512 = loadNativeAddon().supportedIsas().includes('avx512');
+test('on AVX-512, summing as llama.cpp does gives its 64 greedy tokens on every file of the exact types', { skip: !avx512 && 'no AVX-512 here' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vserve-parity-'));
+  const backend = createBackend('native', { isa: 'avx512' });
+  try {
+    const differing: string[] = [];
+    for (const f of fixtures.filter((x) => EXACT_TYPES.has(x.weightType))) {
+      const spec = ARCH_SPECS.find((s) => s.name === f.spec)!;
+      const path = writeArchModel(join(dir, 'model.gguf'), spec, GGMLType[f.weightType as keyof typeof GGMLType]);
+      const { greedy } = vserveRun(path, f.prompt, 'native', f.greedy.length, undefined, 'llama.cpp');
+      const at = greedy.findIndex((t, i) => t !== f.greedy[i]);
+      if (at >= 0) differing.push(`${fixtureKey(f)} (from token ${at})`);
+    }
+    assert.deepEqual(differing, [], 'files whose greedy tokens part from llama.cpp\'s');
+  } finally {
+    backend.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

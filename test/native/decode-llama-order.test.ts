@@ -10,38 +10,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { f16ToF32 } from '../../src/model/gguf/dequant.js';
 import { GGMLType, typeName } from '../../src/model/gguf/types.js';
-import { forEachIsa, isas, native, randomWeightBytes, Rng } from './helpers.js';
+import { addon, forEachIsa, isas, native, randomWeightBytes, Rng } from './helpers.js';
 import { llamaActivations } from './llama-activation-quant.js';
+import { fusedF32 } from './llama-cpp-emulation.js';
 
 const f32 = Math.fround;
-const bits = new Float32Array(1);
-const bitsInt = new Int32Array(bits.buffer);
-
-/** The f32 next to x (x finite, not zero) away from or toward zero. */
-function nextF32(x: number, awayFromZero: boolean): number {
-  bits[0] = x;
-  bitsInt[0]! += awayFromZero ? 1 : -1;
-  return bits[0]!;
-}
-
-/**
- * a * b + c rounded once to f32, where a * b is exact in f64 (here: an integer below 2^17 times an f32,
- * or an f16 times an f32). f64 holds the sum rounded; it is off the f32 result only when it lands exactly
- * halfway between two f32 values, and then the rounding error of the f64 sum says which side is right.
- */
-function fusedF32(a: number, b: number, c: number): number {
-  const p = a * b;
-  const s = p + c;
-  const pb = s - c, cb = s - pb;
-  const err = (p - pb) + (c - cb);
-  const r = f32(s);
-  if (r === s || err === 0 || r === 0) return r;
-  const other = nextF32(r, Math.abs(s) > Math.abs(r));
-  if (s !== (r + other) / 2) return r;
-  // Exactly halfway in f64: the exact sum lies on err's side of it.
-  const up = err > 0;
-  return up === (other > r) ? other : r;
-}
 
 interface Unpacked {
   q: Int32Array;     // the value of every weight (what multiplies d)
@@ -190,6 +163,44 @@ test('a decode against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 / Q5_K weights sums in l
   }
 });
 
+test('with sum order llama.cpp, a prefill against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 weights sums every row in llama.cpp\'s order too (AVX-512)', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
+    return;
+  }
+  const rng = new Rng(43);
+  assert.equal(addon.sumOrder(), 'fast', 'the default');
+  try {
+    for (const type of [GGMLType.Q8_0, GGMLType.Q5_0, GGMLType.Q4_1, GGMLType.Q5_1]) {
+      const rows = 48, cols = 512;
+      const bytes = randomWeightBytes(type, rows, cols, rng);
+      const rowBytes = bytes.length / rows;
+      const w = native.createWeight('w', type, rows, cols, bytes);
+      // Odd and even activation counts: rows go two at a time, and a tile's last may be alone.
+      for (const n of [2, 3, 9, 17]) {
+        const x = rng.floats(n * cols).map((v, i) => v * (1 + (i % 7)));
+        const want = new Float32Array(n * rows);
+        for (let i = 0; i < n; i++) {
+          const xq = llamaActivations(type, x.subarray(i * cols, (i + 1) * cols));
+          for (let r = 0; r < rows; r++) want[i * rows + r] = llamaOrderDot(unpackRow(type, bytes, r * rowBytes, cols), xq, cols);
+        }
+        forEachIsa((isa) => {
+          if (isa !== 'avx512') return;
+          const got = new Float32Array(n * rows);
+          addon.setSumOrder('llama.cpp');
+          native.matmul(got, x, n, w);
+          assert.deepEqual(got, want, `${typeName(type)} n=${n}: llama.cpp order`);
+          addon.setSumOrder('fast');
+          native.matmul(got, x, n, w);
+          assert.ok(got.some((v, i) => v !== want[i]), `${typeName(type)} n=${n}: the fast order sums another way`);
+        });
+      }
+    }
+  } finally {
+    addon.setSumOrder('fast');
+  }
+});
+
 test('the f32 fused multiply-add the expected values use rounds once', () => {
   // 1 + 2^-24 is halfway between 1 and the next f32. The products below put the exact sum just above or
   // just below it, by less than f64 keeps: rounding the f64 sum to f32 would give 1 both times.
@@ -198,4 +209,9 @@ test('the f32 fused multiply-add the expected values use rounds once', () => {
   assert.equal(fusedF32(1 + 2 ** -16, 2 ** -24, 1), 1 + 2 ** -23);
   assert.equal(fusedF32(3, 0.5, 0.25), 1.75);
   assert.equal(fusedF32(-(1 + 2 ** -52), 2 ** -24, -1), -(1 + 2 ** -23));
+});
+
+test('the sum order takes only its two names', () => {
+  assert.throws(() => addon.setSumOrder('exact'), /order must be 'fast' or 'llama.cpp', got 'exact'/);
+  assert.equal(addon.sumOrder(), 'fast');
 });

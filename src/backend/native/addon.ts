@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nativeEnvProblem } from './native-env.js';
 
 /** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
-const EXPECTED_API_VERSION = 6;
+const EXPECTED_API_VERSION = 7;
 const REBUILD_HINT = 'run `npm run build:native` (or `npm rebuild vserve` where vserve is a dependency)';
 
 export interface ModelFileHandle {
@@ -61,6 +61,9 @@ export interface NativeAddon {
   selectIsa(isa: string): string;
   /** Activation rows from which the ISA in use multiplies packed weights on bf16 tiles (0: never). */
   bf16MatmulFrom(): number;
+  /** 'fast' or 'llama.cpp': how prefill matmuls add up (native/cpu_features.h prefillInLlamaCppOrder). */
+  sumOrder(): string;
+  setSumOrder(order: string): string;
   getThreads(): number;
   /** 0 restores the default (one thread per physical core). */
   setThreads(threads: number): number;

@@ -12,6 +12,8 @@ export interface NativeBackendOptions {
   threads?: number;
   /** Kernel instruction set: 'portable' | 'avx2' | 'avx512' | 'avx512-amx' | 'avx512-amx-bf16' | 'neon' (default: the best the CPU has, or VSERVE_ISA). */
   isa?: string;
+  /** How prefill matmuls add up: 'fast' (default) or 'llama.cpp' (SUM_ORDERS in ../index.ts). */
+  sumOrder?: 'fast' | 'llama.cpp';
 }
 
 /** The weight types the native kernels run (vserve inspect reads it without loading the addon). */
@@ -46,11 +48,17 @@ export class NativeBackend implements Backend {
     this.addon = loadNativeAddon();
     if (opts.isa !== undefined) this.addon.selectIsa(opts.isa);
     if (opts.threads !== undefined) this.addon.setThreads(opts.threads);
+    if (opts.sumOrder !== undefined) this.addon.setSumOrder(opts.sumOrder);
   }
 
   /** The kernel instruction set in use. */
   get isa(): string {
     return this.addon.isa();
+  }
+
+  /** How prefill matmuls add up in this process. */
+  get sumOrder(): string {
+    return this.addon.sumOrder();
   }
 
   get threads(): number {

@@ -5,7 +5,7 @@
 // Gemma 2 and 3 (gemma2.ts, gemma3.ts) load the same way from a richer config: post-attention and post-MLP
 // norms, local (sliding-window) layers with their own RoPE, soft-caps and QK norms.
 import type { Architecture, ModelParts } from '../architecture.js';
-import { AttentionBlock } from '../blocks/attention.js';
+import { AttentionBlock, softmaxScale } from '../blocks/attention.js';
 import { DecoderLayer } from '../blocks/decoder-layer.js';
 import { GeGLUFeedForward } from '../blocks/feed-forward.js';
 import { type MetadataReader, type ModelConfig, ModelConfigError, readCommonConfig } from '../model-config.js';
@@ -17,7 +17,7 @@ export interface GemmaConfig extends ModelConfig {
   /** RoPE of the local layers (the global ones use ropeFreqBase / ropeFreqScale). */
   localRopeBase: number;
   localRopeScale: number;
-  /** Softmax scale (1/sqrt(query_pre_attn_scalar)). */
+  /** What the queries are multiplied by (1/sqrt(query_pre_attn_scalar)); llama.cpp scales Q, not the scores. */
   attentionScale: number;
   attnSoftcap?: number;
   finalSoftcap?: number;
@@ -51,7 +51,7 @@ export const gemma: Architecture<GemmaConfig> = {
     const c = readGemmaCommon(m);
     return {
       ...c, windowed: new Array<boolean>(c.nLayers).fill(false), localRopeBase: c.ropeFreqBase, localRopeScale: c.ropeFreqScale,
-      attentionScale: 1 / Math.sqrt(c.headDim), postNorms: false, qkNorms: false,
+      attentionScale: softmaxScale(c.headDim), postNorms: false, qkNorms: false,
     };
   },
   load: loadGemma,
@@ -87,7 +87,7 @@ function loadGemmaLayer(w: WeightLoader, c: GemmaConfig, l: number): DecoderLaye
       ...c,
       ropeFreqBase: local ? c.localRopeBase : c.ropeFreqBase,
       ropeFreqScale: local ? c.localRopeScale : c.ropeFreqScale,
-      scale: c.attentionScale,
+      queryScale: c.attentionScale,
       ...(local ? { window: c.slidingWindow! } : {}),
       ...(c.attnSoftcap !== undefined ? { softcap: c.attnSoftcap } : {}),
     },
@@ -112,5 +112,5 @@ function loadGemmaLayer(w: WeightLoader, c: GemmaConfig, l: number): DecoderLaye
  * layer count, as the file has no query_pre_attn_scalar) where it is 1/sqrt(dim / heads).
  */
 export function gemmaAttentionScale(c: ModelConfig, layersOf27B: number): number {
-  return 1 / Math.sqrt(c.nLayers === layersOf27B ? c.dim / c.nHeads : c.headDim);
+  return softmaxScale(c.nLayers === layersOf27B ? Math.floor(c.dim / c.nHeads) : c.headDim);
 }

@@ -22,6 +22,8 @@ export interface LlamaAttentionOptions {
   qkNorm?: boolean;
   /** Queries scaled by their position after RoPE (Mistral 3). */
   queryTemperature?: QueryTemperature;
+  /** Queries scaled by this instead of the scores (Phi-3; see AttentionOptions.queryScale). */
+  queryScale?: number;
 }
 
 /**
@@ -53,6 +55,7 @@ export function loadLlamaAttention(w: WeightLoader, c: ModelConfig, l: number, r
       ...c, ...rope,
       ...(c.slidingWindow !== undefined ? { window: c.slidingWindow } : {}),
       ...(opts.queryTemperature ? { queryTemperature: opts.queryTemperature } : {}),
+      ...(opts.queryScale !== undefined ? { queryScale: opts.queryScale } : {}),
     },
   );
 }

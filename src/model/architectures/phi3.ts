@@ -5,6 +5,7 @@ import type { Architecture } from '../architecture.js';
 import { DecoderLayer } from '../blocks/decoder-layer.js';
 import { SwiGLUFeedForward } from '../blocks/feed-forward.js';
 import { ModelConfigError, readCommonConfig } from '../model-config.js';
+import { softmaxScale } from '../blocks/attention.js';
 import { loadRopeOptions } from '../rope-scaling.js';
 import { loadLlamaAttention, loadLlamaEnds } from './llama.js';
 
@@ -31,7 +32,8 @@ export const phi3: Architecture = {
       const [gate, up] = w.matrixParts(`${p}ffn_up.weight`, c.dim, [c.ffnDim, c.ffnDim]);
       return new DecoderLayer({
         inputNorm: w.vector(`${p}attn_norm.weight`, c.dim),
-        attention: loadLlamaAttention(w, c, l, rope),
+        // llama.cpp's phi3 graph scales Q by 1/sqrt(head size) rather than the scores.
+        attention: loadLlamaAttention(w, c, l, rope, { queryScale: softmaxScale(c.headDim) }),
         ffnNorm: w.vector(`${p}ffn_norm.weight`, c.dim),
         ffn: new SwiGLUFeedForward(gate!, up!, w.matrix(`${p}ffn_down.weight`, c.ffnDim, c.dim)),
         normEps: c.normEps,

@@ -1,6 +1,7 @@
 // Self-attention as the Llama family computes it: project to Q, K and V (with optional biases and
 // per-head QK norms), rotate Q and K by position (and, for Mistral 3, scale Q by it), store K and V in
-// the cache, attend, project back. The Q scaling is plain arithmetic on the rows, so every backend runs it.
+// the cache, attend, project back. The Q scalings are plain arithmetic on the rows, so every backend runs
+// them.
 import type { AttentionShape, Backend, KVView, RopeParams, Weight } from '../../backend/backend.js';
 import { applyQueryTemperature, type QueryTemperature } from '../attention-temperature.js';
 import type { RopeScaling } from '../rope-scaling.js';
@@ -32,8 +33,13 @@ export interface AttentionOptions {
   ropeAttnFactor?: number;
   /** The file's scaling, checked to have been resolved into the two above. */
   ropeScaling?: RopeScaling;
-  /** Softmax scale (default 1/sqrt(headDim)). */
+  /** Softmax scale (default 1/sqrt(headDim) as llama.cpp rounds it, softmaxScale). */
   scale?: number;
+  /**
+   * Queries multiplied by this (f32) after RoPE instead of the scores by `scale`, which is then 1: where
+   * llama.cpp's graph scales Q (Gemma, Phi-3), so the scores round as its do.
+   */
+  queryScale?: number;
   /** Sliding window in positions (Mistral, Gemma's local layers); omitted: every earlier position. */
   window?: number;
   /** Attention logit soft-cap (Gemma 2); omitted: none. */
@@ -41,6 +47,11 @@ export interface AttentionOptions {
   /** Queries scaled by their position after RoPE (Ministral 3); omitted: none. */
   queryTemperature?: QueryTemperature;
   normEps: number;
+}
+
+/** 1/sqrt(x) in f32 arithmetic (1.0f / sqrtf(x)), as llama.cpp computes its attention scales. */
+export function softmaxScale(x: number): number {
+  return Math.fround(1 / Math.fround(Math.sqrt(x)));
 }
 
 export class AttentionBlock {
@@ -56,7 +67,7 @@ export class AttentionBlock {
     };
     this.ropeK = { ...this.ropeQ, nHeads: o.nKVHeads };
     this.shape = {
-      nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim),
+      nHeads: o.nHeads, nKVHeads: o.nKVHeads, headDim: o.headDim, scale: o.queryScale !== undefined ? 1 : o.scale ?? softmaxScale(o.headDim),
       ...(o.window !== undefined ? { window: o.window } : {}),
       ...(o.softcap !== undefined ? { softcap: o.softcap } : {}),
     };
@@ -86,6 +97,10 @@ export class AttentionBlock {
     b.rope(q, batch.positions, this.ropeQ);
     b.rope(k, batch.positions, this.ropeK);
     if (o.queryTemperature) applyQueryTemperature(q, batch.positions, n, qDim, o.queryTemperature);
+    if (o.queryScale !== undefined) {
+      const f = Math.fround(o.queryScale);
+      for (let i = 0; i < n * qDim; i++) q[i] = q[i]! * f;
+    }
     b.kvStore(s.kv, s.layer, k, v, batch.slots, s.rows);
     const votes = batch.scores;
     b.attention(attn, q, s.kv, s.layer, batch.slots, s.rows, this.shape, votes && { voters: votes.voters, acc: votes.acc(s.layer), stride: votes.stride });
