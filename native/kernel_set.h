@@ -70,6 +70,9 @@ struct KQuantRows {
   // AVX-512 packed IQ4_XS, Q4_K and Q5_K kernels need it; matmul.cc's kquantActivations always makes it,
   // and only hand-built rows for the other kernels (native tests) leave it null.
   const int16_t* blockSums = nullptr;
+  // [rows][cols / 16]: the same per 16 values (llama.cpp's Q8_K bsums), for the kernels that sum Q6_K in
+  // llama.cpp's order; null where blockSums is.
+  const int16_t* halfBlockSums = nullptr;
 };
 
 // Float activations for the float-weight paths.

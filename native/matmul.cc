@@ -67,6 +67,7 @@ struct ActivationScratch {
   std::vector<int32_t> sums;
   std::vector<float> scaledSums;  // KQuantRows::s
   std::vector<int16_t> superBlockSums;  // KQuantRows::blockSums
+  std::vector<int16_t> halfBlockSums;   // KQuantRows::halfBlockSums
   std::vector<uint16_t> bf16Tiles;  // BF16Tiles::tiles
   std::vector<float> halfRounded;   // f16 weights' activations, rounded to f16
   uint64_t generation = 0;        // the last SignedRows / KQuantRows::generation handed out
@@ -102,17 +103,20 @@ KQuantRows kquantActivations(ActivationScratch& scratch, const float* x, size_t 
   float* d = scratch.d.data();
   if (scratch.superBlockSums.size() < n * blocks) scratch.superBlockSums.resize(n * blocks);
   float* s = scratch.scaledSums.data();
+  if (scratch.halfBlockSums.size() < n * groups) scratch.halfBlockSums.resize(n * groups);
   int16_t* sums = scratch.superBlockSums.data();
+  int16_t* halfSums = scratch.halfBlockSums.data();
   forActivationRows(n, cols, [&](size_t r0, size_t r1) {
     k.quantizeSuperRows(x + r0 * cols, r1 - r0, cols, q + r0 * cols, d + r0 * blocks, s + r0 * groups);
-    // Integer sums from the rows just written (still in cache).
-    for (size_t b = r0 * blocks; b < r1 * blocks; b++) {
+    // Integer sums from the rows just written (still in cache), per 16 values and per 32.
+    for (size_t g = r0 * groups; g < r1 * groups; g++) {
       int32_t sum = 0;
-      for (size_t i = 0; i < kQKBlock; i++) sum += q[b * kQKBlock + i];
-      sums[b] = int16_t(sum);
+      for (size_t i = 0; i < 16; i++) sum += q[g * 16 + i];
+      halfSums[g] = int16_t(sum);
     }
+    for (size_t b = r0 * blocks; b < r1 * blocks; b++) sums[b] = int16_t(halfSums[2 * b] + halfSums[2 * b + 1]);
   });
-  return {q, d, s, n, cols, ++scratch.generation, sums};
+  return {q, d, s, n, cols, ++scratch.generation, sums, halfSums};
 }
 
 // The K-quant integer kernel for a weight, or nullptr (other type, or none in this kernel set).

@@ -601,10 +601,61 @@ void packedQ6_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
+// Chunk C of half h into llama.cpp's eight integer lanes (packedQ6_KRowInLlamaCppOrder): lane k takes the
+// dot of the chunk's values 4k..4k+3 (|dot| < 2^15) times the sub-block scale of those values, whose low
+// int16 halves `scaleLo` (values 0..15) and `scaleHi` (16..31) hold (vpdpwssd's other halves are zero).
+template <int C>
+inline void q6KChunkIntoLanes(const uint8_t* ql, const uint8_t* qh, const int8_t* xq, __m512i scaleLo, __m512i scaleHi, __m512i (&lanes)[8]) {
+  const __m512i zero = _mm512_setzero_si512();
+  for (int k = 0; k < 8; k++) {
+    const __m512i dot = _mm512_dpbusd_epi32(zero, q6kPackedRunVector<C>(ql, qh, k), broadcastDword(xq + 4 * k));
+    lanes[k] = _mm512_dpwssd_epi32(lanes[k], dot, k < 4 ? scaleLo : scaleHi);
+  }
+}
+
+// One activation row against packed Q6_K in the order of llama.cpp's dot product of that type: per
+// super-block, eight integer lanes (lane k: every 32-value chunk's values 4k..4k+3 times their sub-block
+// scale, less 32 times sub-blocks 2k and 2k + 1's scales against their activation sums), then
+// acc_k += d_x * d_w * lane k in one fused multiply-add, and the lanes added as hsum_float_8 does.
+inline void packedQ6_KRowInLlamaCppOrder(const KQuantRows& x, size_t row, const uint8_t* group, float* out) {
+  const size_t supers = x.cols / kQKSuper;
+  __m512 acc[8];
+  for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ6_KPackedBytes) {
+    prefetchWeightLines(p + kWeightPrefetchBytes, kQ6_KPackedBytes);
+    const uint8_t* scales = p + kQ6_KPackedScalesAt;
+    const auto scale = [&](int j) { return rowScalesLowHalves(scales, j); };
+    const int8_t* xq = x.q + row * x.cols + b * kQKSuper;
+    const int16_t* sums16 = x.halfBlockSums + row * (x.cols / 16) + b * 16;
+    __m512i lanes[8];
+    for (int k = 0; k < 8; k++) {
+      // -32 * (scale 2k * sum 2k + scale 2k+1 * sum 2k+1): the pair of scales against the pair of sums.
+      const __m512i pair = _mm512_or_si512(scale(2 * k), _mm512_slli_epi32(scale(2 * k + 1), 16));
+      lanes[k] = _mm512_slli_epi32(_mm512_dpwssd_epi32(_mm512_setzero_si512(), pair, broadcastDword(reinterpret_cast<const int8_t*>(sums16 + 2 * k))), 5);
+      lanes[k] = _mm512_sub_epi32(_mm512_setzero_si512(), lanes[k]);
+    }
+    for (int h = 0; h < 2; h++) {
+      const uint8_t* ql = p + kQ6_KPackedLowAt + 1024 * h;
+      const uint8_t* qh = p + kQ6_KPackedHighAt + 512 * h;
+      const int8_t* xh = xq + 128 * h;
+      q6KChunkIntoLanes<0>(ql, qh, xh, scale(8 * h), scale(8 * h + 1), lanes);
+      q6KChunkIntoLanes<1>(ql, qh, xh + 32, scale(8 * h + 2), scale(8 * h + 3), lanes);
+      q6KChunkIntoLanes<2>(ql, qh, xh + 64, scale(8 * h + 4), scale(8 * h + 5), lanes);
+      q6KChunkIntoLanes<3>(ql, qh, xh + 96, scale(8 * h + 6), scale(8 * h + 7), lanes);
+    }
+    const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(p), _mm512_set1_ps(x.d[row * (x.cols / kQKBlock) + b * 8]));
+    for (int k = 0; k < 8; k++) acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes[k]), acc[k]);
+  }
+  _mm512_storeu_ps(out, sumLanesInLlamaCppOrder(acc));
+}
+
 struct Q6_KTiles {
   static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ6_KPackedBytes; }
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    // llama.cpp does not repack Q6_K on x86 (its order needs the activations' sums per 16 values).
+    if (x.halfBlockSums != nullptr && tileRowsInLlamaCppOrder<RX>(x, group, i0, out, outStride, packedQ6_KRowInLlamaCppOrder)) return;
     packedQ6_KTile<RX>(x, group, i0, out, outStride);
   }
 };

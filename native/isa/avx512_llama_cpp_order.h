@@ -5,6 +5,11 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "../cpu_features.h"
+#include "../kernel_set.h"
 
 namespace vserve {
 namespace {
@@ -14,6 +19,23 @@ inline __m512 sumLanesInLlamaCppOrder(const __m512 (&lanes)[8]) {
   const __m512 even = _mm512_add_ps(_mm512_add_ps(lanes[0], lanes[4]), _mm512_add_ps(lanes[2], lanes[6]));
   const __m512 odd = _mm512_add_ps(_mm512_add_ps(lanes[1], lanes[5]), _mm512_add_ps(lanes[3], lanes[7]));
   return _mm512_add_ps(even, odd);
+}
+
+// A K-quant tile's rows one at a time through rowKernel(x, row, group, out), in llama.cpp's order, where
+// that order applies: always in a decode (its cost hides behind the weight reads), in a prefill when asked
+// (prefillInLlamaCppOrder). Returns false where the tile's own order applies.
+template <int RX, class RowKernel>
+inline bool tileRowsInLlamaCppOrder(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride, RowKernel rowKernel) {
+  if (x.rows != 1 && !prefillInLlamaCppOrder()) return false;
+  for (int i = 0; i < RX; i++) rowKernel(x, i0 + i, group, out + (i0 + i) * outStride);
+  return true;
+}
+
+// Sub-block j's 16 row scales (signed bytes, 16 apart per sub-block) as int16 in the low half of each
+// dword, the other half zero: vpdpwssd against a dot that fits in int16 then adds scale * dot, for the
+// K-quant kernels that keep llama.cpp's eight integer lanes.
+inline __m512i rowScalesLowHalves(const uint8_t* scales, int j) {
+  return _mm512_cvtepu16_epi32(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j))));
 }
 
 // exp on 16 lanes in llama.cpp's steps (the AVX-512 form of its vector expf, from Arm's optimized

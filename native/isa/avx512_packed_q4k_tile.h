@@ -107,14 +107,14 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
-// A decode (one activation row) against Q5_K in the order of llama.cpp's dot product of that type, which
+// Activation row `row` against Q5_K in the order of llama.cpp's dot product of that type, which
 // sums a row in eight f32 lanes: lane k gathers, per super-block, each 32-value chunk's sub-block scale
 // times the integer dot of the chunk's values 4k..4k+3, and adds d_w * d_x times that in one fused
 // multiply-add; the lanes are added as ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), and then one f32
 // sum of dmin times each super-block's mins against the activations' sums. This costs 64 vpdpwssd per
 // super-block more than the tile. Q4_K does not take it: llama.cpp repacks Q4_K on x86 and sums the
 // repacked rows another way (the 32-value types' packedRowInLlamaCppOrder says why matching matters).
-inline void packedQ5_KRowInLlamaCppOrder(const KQuantRows& x, const uint8_t* group, float* out) {
+inline void packedQ5_KRowInLlamaCppOrder(const KQuantRows& x, size_t row, const uint8_t* group, float* out) {
   const size_t supers = x.cols / kQKSuper;
   const __m512i low = _mm512_set1_epi8(0x0f);
   const __m512i fifth = _mm512_set1_epi8(0x10);
@@ -135,7 +135,7 @@ inline void packedQ5_KRowInLlamaCppOrder(const KQuantRows& x, const uint8_t* gro
         // The 16 rows' scale of this chunk in the low half of each dword: vpdpwssd multiplies it by the
         // chunk's dot (|dot| < 2^15) and adds the product into the lane.
         const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * c + 16 * half)));
-        const int8_t* xq = x.q + b * kQKSuper + 64 * c + 32 * half;
+        const int8_t* xq = x.q + row * x.cols + b * kQKSuper + 64 * c + 32 * half;
         for (int k = 0; k < 8; k++) {
           const __m512i v = _mm512_loadu_si512(quants + 64 * k);
           __m512i w = half == 0 ? _mm512_and_si512(v, low) : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
@@ -145,14 +145,14 @@ inline void packedQ5_KRowInLlamaCppOrder(const KQuantRows& x, const uint8_t* gro
       }
     }
     // Each row's mins against the activation sums of the same sub-blocks, as one integer.
-    const int16_t* qsum = x.blockSums + b * 8;
+    const int16_t* qsum = x.blockSums + row * (x.cols / kQKBlock) + b * 8;
     __m512i minDot = zero;
     for (int t = 0; t < 4; t++) {
       const __m512i even = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 32 * t)));
       const __m512i odd = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 32 * t + 16)));
       minDot = _mm512_dpwssd_epi32(minDot, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)), broadcastDword(reinterpret_cast<const int8_t*>(qsum + 2 * t)));
     }
-    const __m512 dx = _mm512_set1_ps(x.d[b * 8]);
+    const __m512 dx = _mm512_set1_ps(x.d[row * (x.cols / kQKBlock) + b * 8]);
     const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), dx);
     const __m512 negDmin = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)))), dx);
     for (int k = 0; k < 8; k++) acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes[k]), acc[k]);

@@ -13,12 +13,14 @@
 
 #include <cstring>
 
+#include "../cpu_features.h"
 #include "../ggml_types.h"
 #include "../kernel_set.h"
 #include "../packed_weights.h"
 #include "packed_group_loop.h"
 #include "../superblock_unpack.h"
 #include "avx512_kquant_rows.h"
+#include "avx512_llama_cpp_order.h"
 #include "avx512_packed_q4k_tile.h"
 #include "iq4_xs_scales.h"
 #include "kquant_blocks.h"
@@ -246,10 +248,52 @@ void packedIQ4_XSTile(const KQuantRows& x, const uint8_t* group, size_t i0, floa
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
+// Activation row `row` against packed IQ4_XS in the order of llama.cpp's dot product of that type: per
+// super-block, eight integer lanes, lane k taking every sub-block's values 4k..4k+3 times the sub-block's
+// scale; then acc_k += d_w * d_x * lane k in one fused multiply-add, and the lanes added as hsum_float_8
+// does.
+inline void packedIQ4_XSRowInLlamaCppOrder(const KQuantRows& x, size_t row, const uint8_t* group, float* out) {
+  const size_t supers = x.cols / kQKSuper, blocks = x.cols / kQKBlock;
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  const __m128i values = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4_NLValues));
+  const __m512i table = _mm512_broadcast_i32x4(_mm_xor_si128(values, _mm_set1_epi8(char(0x80))));  // value + 128
+  __m512 acc[8];
+  for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kIQ4_XSPackedBytes) {
+    prefetchWeightLines(p + kWeightPrefetchBytes, kIQ4_XSPackedBytes);
+    const uint8_t* scales = p + kIQ4_XSPackedScalesAt;
+    const uint8_t* quants = p + kIQ4_XSPackedQuantsAt;
+    __m512i lanes[8];
+    for (int k = 0; k < 8; k++) lanes[k] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; j++, quants += 16 * kPackRows) {
+      const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)));
+      const int8_t* xq = x.q + row * x.cols + b * kQKSuper + kQKBlock * j;
+      // Dot k starts from -128 * (activations 4k..4k+3): the weights are value + 128.
+      alignas(32) int32_t start[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(start),
+                         _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(char(0x80)),
+                                                                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
+      for (int k = 0; k < 8; k++) {
+        const __m512i v = _mm512_loadu_si512(quants + 64 * (k % 4));
+        const __m512i w = _mm512_shuffle_epi8(table, _mm512_and_si512(k < 4 ? v : _mm512_srli_epi16(v, 4), low));
+        // |dot| can pass 2^15, so the scale goes on with a 32-bit multiply.
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(start[k]), w, broadcastDword(xq + 4 * k));
+        lanes[k] = _mm512_add_epi32(lanes[k], _mm512_mullo_epi32(dot, sc));
+      }
+    }
+    const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(p), _mm512_set1_ps(x.d[row * blocks + b * 8]));
+    for (int k = 0; k < 8; k++) acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes[k]), acc[k]);
+  }
+  _mm512_storeu_ps(out, sumLanesInLlamaCppOrder(acc));
+}
+
 struct IQ4_XSTiles {
   static constexpr size_t kColumnBytes = kIQ4_XSPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    // llama.cpp does not repack IQ4_XS on x86.
+    if (tileRowsInLlamaCppOrder<RX>(x, group, i0, out, outStride, packedIQ4_XSRowInLlamaCppOrder)) return;
     packedIQ4_XSTile<RX>(x, group, i0, out, outStride);
   }
 };
@@ -260,9 +304,8 @@ struct Q5_KTiles {
   static constexpr size_t kColumnBytes = kQ5_KPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    if constexpr (RX == 1) {
-      if (x.rows == 1) return packedQ5_KRowInLlamaCppOrder(x, group, out);
-    }
+    // llama.cpp does not repack Q5_K on x86.
+    if (tileRowsInLlamaCppOrder<RX>(x, group, i0, out, outStride, packedQ5_KRowInLlamaCppOrder)) return;
     packedQ4_KLayoutTile<RX, true>(x, group, i0, out, outStride);
   }
 };
@@ -328,10 +371,55 @@ void packedQ3_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
+// Activation row `row` against packed Q3_K in the order of llama.cpp's dot product of that type: per
+// super-block, eight integer lanes, lane k taking every 32-value run's values 4k..4k+3 (as v - 4, -4..3)
+// times their sub-block scale; then acc_k += d_x * d_w * lane k in one fused multiply-add, and the lanes
+// added as hsum_float_8 does.
+inline void packedQ3_KRowInLlamaCppOrder(const KQuantRows& x, size_t row, const uint8_t* group, float* out) {
+  const size_t supers = x.cols / kQKSuper, blocks = x.cols / kQKBlock;
+  const __m512i lowBits = _mm512_set1_epi8(0x03);
+  const __m512i thirdBit = _mm512_set1_epi8(0x04);
+  __m512 acc[8];
+  for (int k = 0; k < 8; k++) acc[k] = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ3_KPackedBytes) {
+    prefetchWeightLines(p + kWeightPrefetchBytes, kQ3_KPackedBytes);
+    const uint8_t* scales = p + kQ3_KPackedScalesAt;
+    __m512i lanes[8];
+    for (int k = 0; k < 8; k++) lanes[k] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+      const uint8_t* qs = p + kQ3_KPackedLowAt + 8 * 64 * h;
+      const uint8_t* hmask = p + kQ3_KPackedHighAt;
+      for (int s = 0; s < 4; s++) {
+        const int t = 4 * h + s;  // the run: values 32t..32t + 31, sub-blocks 2t and 2t + 1
+        const __m512i bit = _mm512_set1_epi8(char(1 << t));
+        const int8_t* xq = x.q + row * x.cols + b * kQKSuper + 32 * t;
+        // Dot k starts from -4 * (activations 4k..4k+3): the weights are v + 4.
+        alignas(32) int32_t start[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(start),
+                           _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(4),
+                                                                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
+        const __m512i scaleLo = rowScalesLowHalves(scales, 2 * t), scaleHi = rowScalesLowHalves(scales, 2 * t + 1);
+        for (int k = 0; k < 8; k++) {
+          const __m512i low = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * k), 2 * s), lowBits);
+          const __m512i w = _mm512_mask_add_epi8(low, _mm512_test_epi8_mask(_mm512_loadu_si512(hmask + 64 * k), bit), low, thirdBit);
+          const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(start[k]), w, broadcastDword(xq + 4 * k));
+          lanes[k] = _mm512_dpwssd_epi32(lanes[k], dot, k < 4 ? scaleLo : scaleHi);
+        }
+      }
+    }
+    const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(p), _mm512_set1_ps(x.d[row * blocks + b * 8]));
+    for (int k = 0; k < 8; k++) acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes[k]), acc[k]);
+  }
+  _mm512_storeu_ps(out, sumLanesInLlamaCppOrder(acc));
+}
+
 struct Q3_KTiles {
   static constexpr size_t kColumnBytes = kQ3_KPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    // llama.cpp does not repack Q3_K on x86.
+    if (tileRowsInLlamaCppOrder<RX>(x, group, i0, out, outStride, packedQ3_KRowInLlamaCppOrder)) return;
     packedQ3_KTile<RX>(x, group, i0, out, outStride);
   }
 };

@@ -215,3 +215,34 @@ test('the sum order takes only its two names', () => {
   assert.throws(() => addon.setSumOrder('exact'), /order must be 'fast' or 'llama.cpp', got 'exact'/);
   assert.equal(addon.sumOrder(), 'fast');
 });
+
+test('with sum order llama.cpp, a prefill against packed Q3_K / Q5_K / Q6_K / IQ4_XS weights gives each row\'s decode to the bit (AVX-512)', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
+    return;
+  }
+  // A decode of these types sums as llama.cpp's dot product does (arch-parity.test.ts checks the tokens);
+  // in that order a prefill must give every activation row exactly what a decode of that row gives.
+  const rng = new Rng(47);
+  try {
+    for (const type of [GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS]) {
+      const rows = 32, cols = 512, n = 5;
+      const w = native.createWeight('w', type, rows, cols, randomWeightBytes(type, rows, cols, rng));
+      const x = rng.floats(n * cols).map((v, i) => v * (1 + (i % 7)));
+      forEachIsa((isa) => {
+        if (isa !== 'avx512') return;
+        const decodes = new Float32Array(n * rows);
+        for (let i = 0; i < n; i++) native.matmul(decodes.subarray(i * rows, (i + 1) * rows), x.subarray(i * cols, (i + 1) * cols), 1, w);
+        const got = new Float32Array(n * rows);
+        addon.setSumOrder('llama.cpp');
+        native.matmul(got, x, n, w);
+        assert.deepEqual(got, decodes, `${typeName(type)}: llama.cpp order`);
+        addon.setSumOrder('fast');
+        native.matmul(got, x, n, w);
+        assert.ok(got.some((v, i) => v !== decodes[i]), `${typeName(type)}: the fast order sums another way`);
+      });
+    }
+  } finally {
+    addon.setSumOrder('fast');
+  }
+});
