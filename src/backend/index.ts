@@ -8,8 +8,8 @@ export type BackendKind = 'native' | 'reference';
 
 /**
  * How prefill matmuls add up (native backend): 'fast', one sum per block, or 'llama.cpp', the partial sums
- * llama.cpp keeps, for its results to the bit at about half the prefill speed (Q8_0, Q5_0, Q4_1 and Q5_1
- * weights on AVX-512). Decode steps sum as llama.cpp does either way.
+ * llama.cpp keeps, for its results to the bit with prefill matmuls 2-3x slower (on AVX-512, the weight
+ * types llama.cpp does not repack). Decode steps sum as llama.cpp does either way.
  */
 export const SUM_ORDERS = ['fast', 'llama.cpp'] as const;
 export type SumOrder = (typeof SUM_ORDERS)[number];

@@ -14,7 +14,7 @@ export const COMPUTE_OPTIONS = {
 export const COMPUTE_HELP = `      --backend KIND         ${choiceHelp('backend')} (reference: plain TypeScript, slow)
       --threads N            compute threads (native backend; default: physical cores)
       --sum-order ORDER      how prefill matmuls add up: ${choiceHelp('sumOrder')}
-                             (llama.cpp: its results to the bit, prefill about half as fast)`;
+                             (llama.cpp: its results to the bit, prefill matmuls 2-3x slower)`;
 
 export function threadsOption(value: string | undefined): number | undefined {
   return value === undefined ? undefined : intOption('threads', value, 0, 1, MAX_THREADS);

@@ -59,7 +59,7 @@ ${blendHelp(32)}
                                 ending them with an error (default 30)
       --threads N               compute threads (default: physical cores)
       --sum-order ORDER         how prefill matmuls add up: ${choiceHelp('sumOrder')}
-                                (llama.cpp: its results to the bit, prefill about half as fast)
+                                (llama.cpp: its results to the bit, prefill matmuls 2-3x slower)
       --log                     print one line per request (time, client, method, path, status, ms)`;
 
 export async function main(argv: string[]): Promise<void> {

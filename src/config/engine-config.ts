@@ -63,7 +63,7 @@ export const engineConfigSchema = z.object({
   blendStages: option(integer(1).default(1), { description: 'gradual filtering: layers from blendLayer on over which the selection narrows', flag: '--blend-stages' }),
   blendContext: option(choice(BLEND_CONTEXTS).default('prefix'), { description: "what a document's stored KV is computed after: prefix or bos", flag: '--blend-context' }),
   threads: option(integer(1, MAX_THREADS).optional(), { description: 'compute threads of the native backend (default: physical cores)', flag: '--threads' }),
-  sumOrder: option(choice(SUM_ORDERS).default('fast'), { description: "how prefill matmuls add up: fast, or llama.cpp (its partial sums: its results to the bit, prefill about half as fast)", flag: '--sum-order' }),
+  sumOrder: option(choice(SUM_ORDERS).default('fast'), { description: "how prefill matmuls add up: fast, or llama.cpp (its partial sums: its results to the bit, prefill matmuls 2-3x slower)", flag: '--sum-order' }),
   backend: option(choice(BACKENDS).default('native'), { description: 'native, or reference (plain TypeScript, for tests)', flag: '--backend', reword: false }),
 });
 
