@@ -50,8 +50,11 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
   const size_t blocks = x.cols / kQKBlock;
   const __m512i low = _mm512_set1_epi8(0x0f);
   const __m512i fifth = _mm512_set1_epi8(0x10);
-  __m512 acc[RX];
-  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  // A one-row Q4_K matmul keeps the mins' products in a sum of their own, subtracted at the end, as
+  // llama.cpp's repacked Q4_K gemv does (its decode); with one row that costs one register.
+  constexpr bool kMinsApart = !kFifthBit && RX == 1;
+  __m512 acc[RX], accMins[RX];
+  for (int i = 0; i < RX; i++) acc[i] = accMins[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kColumnBytes) {
     prefetchWeightLines(p + kWeightPrefetchBytes, kColumnBytes);
@@ -101,10 +104,11 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
       for (int t = 0; t < 4; t++) m = _mm512_dpwssd_epi32(m, minPairs[t], broadcastDword(reinterpret_cast<const int8_t*>(qsum + 2 * t)));
       const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, dx), acc[i]);
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(negDmin, dx), acc[i]);
+      __m512& mins = kMinsApart ? accMins[i] : acc[i];
+      mins = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(negDmin, dx), mins);
     }
   }
-  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, kMinsApart ? _mm512_add_ps(acc[i], accMins[i]) : acc[i]);
 }
 
 // Activation row `row` against Q5_K in the order of llama.cpp's dot product of that type, which

@@ -484,10 +484,56 @@ void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
 }
 
+// A decode against packed Q2_K as llama.cpp's repacked Q2_K gemv sums it (it repacks Q2_K on AVX-512):
+// per super-block the scaled dots in one integer and the mins against the activation sums of 16 values
+// in another, each meeting its float scale (d or dmin, times d_x) in a multiply-add into a sum of its own;
+// the result is the first sum less the second.
+inline void packedQ2_KRowAsLlamaCppGemv(const KQuantRows& x, const uint8_t* group, float* out) {
+  const size_t supers = x.cols / kQKSuper;
+  const __m512i lowBits = _mm512_set1_epi8(0x03);
+  const __m512i nibble = _mm512_set1_epi32(0x0f);
+  __m512 acc = _mm512_setzero_ps(), accMins = _mm512_setzero_ps();
+  const uint8_t* p = group;
+  for (size_t b = 0; b < supers; b++, p += kQ2_KPackedBytes) {
+    prefetchWeightLines(p + kWeightPrefetchBytes, kQ2_KPackedBytes);
+    const uint8_t* scales = p + kQ2_KPackedScalesAt;
+    // The 4-bit mins of sub-blocks 2t and 2t + 1 as an int16 pair, against the pair of activation sums.
+    const int16_t* sums16 = x.halfBlockSums + b * 16;
+    __m512i mins = _mm512_setzero_si512();
+    for (int t = 0; t < 8; t++) {
+      const __m512i even = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), 4);
+      const __m512i odd = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), 4);
+      mins = _mm512_dpwssd_epi32(mins, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)), broadcastDword(reinterpret_cast<const int8_t*>(sums16 + 2 * t)));
+    }
+    __m512i total = _mm512_setzero_si512();
+    for (int t = 0; t < 8; t++) {
+      const uint8_t* qs = p + kQ2_KPackedQuantsAt + 8 * 64 * (t / 4);
+      const int8_t* xq = x.q + b * kQKSuper + 32 * t;
+      __m512i a = _mm512_setzero_si512(), c = a;
+      for (int k = 0; k < 4; k++) {
+        a = _mm512_dpbusd_epi32(a, _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * k), 2 * (t % 4)), lowBits), broadcastDword(xq + 4 * k));
+        c = _mm512_dpbusd_epi32(c, _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * (k + 4)), 2 * (t % 4)), lowBits), broadcastDword(xq + 16 + 4 * k));
+      }
+      const __m512i sc0 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), nibble);
+      const __m512i sc1 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), nibble);
+      total = _mm512_add_epi32(total, _mm512_add_epi32(_mm512_mullo_epi32(a, sc0), _mm512_mullo_epi32(c, sc1)));
+    }
+    const __m512 dx = _mm512_set1_ps(x.d[b * 8]);
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * kPackRows)));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, dx), acc);
+    accMins = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, dx), accMins);
+  }
+  _mm512_storeu_ps(out, _mm512_sub_ps(acc, accMins));
+}
+
 struct Q2_KTiles {
   static constexpr size_t kColumnBytes = kQ2_KPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+    if constexpr (RX == 1) {
+      if (x.rows == 1 && x.halfBlockSums != nullptr) return packedQ2_KRowAsLlamaCppGemv(x, group, out);
+    }
     packedQ2_KTile<RX>(x, group, i0, out, outStride);
   }
 };
