@@ -1,6 +1,6 @@
-#include <atomic>
 #include "cpu_features.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 

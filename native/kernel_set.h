@@ -82,9 +82,6 @@ struct FloatRows {
   size_t cols;
 };
 
-// The rows of the attention tile after the current one (rows[p], p < count; count 0: none), which tile
-// kernels prefetch while they compute: decode attention reads the KV cache from memory, and issuing a
-// whole tile's prefetches at once stalls the core until they drain instead of overlapping them.
 // One KV head group of one token for KernelSet::attendF32InLlamaCppOrder: `heads` query rows of d values
 // over the f32 K and V head slices of the positions first .. first + count - 1 (row i: position first + i).
 struct LlamaCppAttention {
@@ -103,6 +100,9 @@ struct LlamaCppAttention {
   float* weightSums;
 };
 
+// The rows of the attention tile after the current one (rows[p], p < count; count 0: none), which tile
+// kernels prefetch while they compute: decode attention reads the KV cache from memory, and issuing a
+// whole tile's prefetches at once stalls the core until they drain instead of overlapping them.
 struct NextRows {
   const float* const* rows;
   size_t count;

@@ -469,10 +469,8 @@ void packedRowsInLlamaCppOrder(const SignedRows& x, const uint8_t* group, size_t
       const int8_t* xq = x.q + row * x.cols + b * kQKBlock;
       // The weights carry +kBias (0 for the types with a minimum): dot k starts from -kBias * (the sum of
       // activations 4k..4k+3) to cancel it.
-      alignas(32) int32_t start[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(start),
-                         _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(char(F::kBias)),
-                                                                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
+      int32_t start[8];
+      offsetStarts(xq, F::kBias, start);
       for (int k = 0; k < 8; k++) {
         const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(start[k]), w[k], broadcastDword(xq + 4 * k));
         acc[r][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r][k]);

@@ -31,6 +31,13 @@ inline bool tileRowsInLlamaCppOrder(const KQuantRows& x, const uint8_t* group, s
   return true;
 }
 
+// Where dot k (k < 8) of a 32-value block starts when the weights carry +bias: -bias times the sum of
+// activations 4k..4k+3, so each lane's integer dot is the one of the weights' true values.
+inline void offsetStarts(const int8_t* xq, uint8_t bias, int32_t (&start)[8]) {
+  const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(char(bias)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(start), _mm256_sub_epi32(_mm256_setzero_si256(), sums));
+}
+
 // Sub-block j's 16 row scales (signed bytes, 16 apart per sub-block) as int16 in the low half of each
 // dword, the other half zero: vpdpwssd against a dot that fits in int16 then adds scale * dot, for the
 // K-quant kernels that keep llama.cpp's eight integer lanes.

@@ -270,10 +270,8 @@ inline void packedIQ4_XSRowInLlamaCppOrder(const KQuantRows& x, size_t row, cons
       const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * j)));
       const int8_t* xq = x.q + row * x.cols + b * kQKSuper + kQKBlock * j;
       // Dot k starts from -128 * (activations 4k..4k+3): the weights are value + 128.
-      alignas(32) int32_t start[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(start),
-                         _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(char(0x80)),
-                                                                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
+      int32_t start[8];
+      offsetStarts(xq, 0x80, start);
       for (int k = 0; k < 8; k++) {
         const __m512i v = _mm512_loadu_si512(quants + 64 * (k % 4));
         const __m512i w = _mm512_shuffle_epi8(table, _mm512_and_si512(k < 4 ? v : _mm512_srli_epi16(v, 4), low));
@@ -395,10 +393,8 @@ inline void packedQ3_KRowInLlamaCppOrder(const KQuantRows& x, size_t row, const 
         const __m512i bit = _mm512_set1_epi8(char(1 << t));
         const int8_t* xq = x.q + row * x.cols + b * kQKSuper + 32 * t;
         // Dot k starts from -4 * (activations 4k..4k+3): the weights are v + 4.
-        alignas(32) int32_t start[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(start),
-                           _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(4),
-                                                                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)))));
+        int32_t start[8];
+        offsetStarts(xq, 4, start);
         const __m512i scaleLo = rowScalesLowHalves(scales, 2 * t), scaleHi = rowScalesLowHalves(scales, 2 * t + 1);
         for (int k = 0; k < 8; k++) {
           const __m512i low = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * k), 2 * s), lowBits);
@@ -431,13 +427,17 @@ struct Q3_KTiles {
 // Per run of 32 values (half h, shift s) the 8 quant vectors (bits 2s..2s+1 of the qs vectors) are made
 // once and each activation row takes 8 vpdpbusd against broadcast activation dwords. The mins go first:
 // each activation row's sum over the 16 sub-blocks of min x (the sub-block's scaled activation sum).
+// A decode sums as llama.cpp's repacked Q2_K gemv does (it repacks Q2_K on AVX-512): the mins in one
+// integer against the activation sums of 16 values, meeting dmin * d_x in an f32 sum of their own that
+// is subtracted at the end.
 template <int RX>
 void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
   const size_t supers = x.cols / kQKSuper;
   const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
   const __m512i lowBits = _mm512_set1_epi8(0x03);
   const __m512i nibble = _mm512_set1_epi32(0x0f);
-  __m512 acc[RX];
+  const bool asGemv = RX == 1 && x.rows == 1 && x.halfBlockSums != nullptr;
+  __m512 acc[RX], accMins = _mm512_setzero_ps();
   for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kQ2_KPackedBytes) {
@@ -445,7 +445,17 @@ void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
     const uint8_t* scales = p + kQ2_KPackedScalesAt;
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * kPackRows)));
-    {
+    if (asGemv) {
+      // The 4-bit mins of sub-blocks 2t and 2t + 1 as an int16 pair, against the pair of activation sums.
+      const int16_t* sums16 = x.halfBlockSums + b * 16;
+      __m512i mins = _mm512_setzero_si512();
+      for (int t = 0; t < 8; t++) {
+        const __m512i even = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), 4);
+        const __m512i odd = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), 4);
+        mins = _mm512_dpwssd_epi32(mins, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)), broadcastDword(reinterpret_cast<const int8_t*>(sums16 + 2 * t)));
+      }
+      accMins = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, _mm512_set1_ps(x.d[b * 8])), accMins);
+    } else {
       __m512 minSums[RX];
       for (int i = 0; i < RX; i++) minSums[i] = _mm512_setzero_ps();
       for (int j = 0; j < 16; j++) {
@@ -481,59 +491,14 @@ void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, dx), acc[i]);
     }
   }
+  if (asGemv) acc[0] = _mm512_sub_ps(acc[0], accMins);
   for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
-}
-
-// A decode against packed Q2_K as llama.cpp's repacked Q2_K gemv sums it (it repacks Q2_K on AVX-512):
-// per super-block the scaled dots in one integer and the mins against the activation sums of 16 values
-// in another, each meeting its float scale (d or dmin, times d_x) in a multiply-add into a sum of its own;
-// the result is the first sum less the second.
-inline void packedQ2_KRowAsLlamaCppGemv(const KQuantRows& x, const uint8_t* group, float* out) {
-  const size_t supers = x.cols / kQKSuper;
-  const __m512i lowBits = _mm512_set1_epi8(0x03);
-  const __m512i nibble = _mm512_set1_epi32(0x0f);
-  __m512 acc = _mm512_setzero_ps(), accMins = _mm512_setzero_ps();
-  const uint8_t* p = group;
-  for (size_t b = 0; b < supers; b++, p += kQ2_KPackedBytes) {
-    prefetchWeightLines(p + kWeightPrefetchBytes, kQ2_KPackedBytes);
-    const uint8_t* scales = p + kQ2_KPackedScalesAt;
-    // The 4-bit mins of sub-blocks 2t and 2t + 1 as an int16 pair, against the pair of activation sums.
-    const int16_t* sums16 = x.halfBlockSums + b * 16;
-    __m512i mins = _mm512_setzero_si512();
-    for (int t = 0; t < 8; t++) {
-      const __m512i even = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), 4);
-      const __m512i odd = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), 4);
-      mins = _mm512_dpwssd_epi32(mins, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)), broadcastDword(reinterpret_cast<const int8_t*>(sums16 + 2 * t)));
-    }
-    __m512i total = _mm512_setzero_si512();
-    for (int t = 0; t < 8; t++) {
-      const uint8_t* qs = p + kQ2_KPackedQuantsAt + 8 * 64 * (t / 4);
-      const int8_t* xq = x.q + b * kQKSuper + 32 * t;
-      __m512i a = _mm512_setzero_si512(), c = a;
-      for (int k = 0; k < 4; k++) {
-        a = _mm512_dpbusd_epi32(a, _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * k), 2 * (t % 4)), lowBits), broadcastDword(xq + 4 * k));
-        c = _mm512_dpbusd_epi32(c, _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * (k + 4)), 2 * (t % 4)), lowBits), broadcastDword(xq + 16 + 4 * k));
-      }
-      const __m512i sc0 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), nibble);
-      const __m512i sc1 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), nibble);
-      total = _mm512_add_epi32(total, _mm512_add_epi32(_mm512_mullo_epi32(a, sc0), _mm512_mullo_epi32(c, sc1)));
-    }
-    const __m512 dx = _mm512_set1_ps(x.d[b * 8]);
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * kPackRows)));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, dx), acc);
-    accMins = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, dx), accMins);
-  }
-  _mm512_storeu_ps(out, _mm512_sub_ps(acc, accMins));
 }
 
 struct Q2_KTiles {
   static constexpr size_t kColumnBytes = kQ2_KPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    if constexpr (RX == 1) {
-      if (x.rows == 1 && x.halfBlockSums != nullptr) return packedQ2_KRowAsLlamaCppGemv(x, group, out);
-    }
     packedQ2_KTile<RX>(x, group, i0, out, outStride);
   }
 };

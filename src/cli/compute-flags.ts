@@ -1,6 +1,6 @@
 // The flags that choose where and how a model computes (`run`, `chat`; serve takes --threads and --sum-order).
 import { MAX_THREADS } from '../backend/native/native-env.js';
-import type { SumOrder } from '../backend/index.js';
+import { SUM_ORDERS, type SumOrder } from '../backend/index.js';
 import type { BackendKind } from '../model/load.js';
 import { choiceOption, intOption } from './cli-error.js';
 import { choiceHelp } from './engine-defaults.js';
@@ -21,7 +21,7 @@ export function threadsOption(value: string | undefined): number | undefined {
 }
 
 export function sumOrderOption(value: string | undefined): SumOrder | undefined {
-  return choiceOption<SumOrder>('sum-order', value, ['fast', 'llama.cpp']);
+  return choiceOption<SumOrder>('sum-order', value, SUM_ORDERS);
 }
 
 export function computeOptions(v: { backend?: string; threads?: string; 'sum-order'?: string }): { backend?: BackendKind; threads?: number; sumOrder?: SumOrder } {

@@ -264,7 +264,7 @@ function llamaGemvDot(type: GGMLType, bytes: Uint8Array, at: number, x: ReturnTy
       dmin = half(o + 82);
       for (let v = 0; v < 256; v++) {
         const h = v >> 7, s = (v >> 5) & 3, l = v & 31;
-        total += (bytes[o + 16 * 0 + 8 * h + 2 * s + (l >> 4)]! & 15) * ((bytes[o + 16 + 32 * h + l]! >> (2 * s)) & 3) * x.q[b * 256 + v]!;
+        total += (bytes[o + 8 * h + 2 * s + (l >> 4)]! & 15) * ((bytes[o + 16 + 32 * h + l]! >> (2 * s)) & 3) * x.q[b * 256 + v]!;
       }
       for (let j = 0; j < 16; j++) mins += (bytes[o + j]! >> 4) * x.sums16[b * 16 + j]!;
     } else {

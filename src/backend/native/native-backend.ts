@@ -1,6 +1,7 @@
 // NativeBackend: the Backend interface over the C++ kernels. Weights are zero-copy views on a
 // read-only mapping of the GGUF file (one mapping per file); every call is validated again natively.
 // The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
+import type { SumOrder } from '../index.js';
 import type { AttentionScores, AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams, Weight } from '../backend.js';
 import { checkAttentionOptions, checkKeyShift, checkWeightShape, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
@@ -12,8 +13,8 @@ export interface NativeBackendOptions {
   threads?: number;
   /** Kernel instruction set: 'portable' | 'avx2' | 'avx512' | 'avx512-amx' | 'avx512-amx-bf16' | 'neon' (default: the best the CPU has, or VSERVE_ISA). */
   isa?: string;
-  /** How prefill matmuls add up: 'fast' (default) or 'llama.cpp' (SUM_ORDERS in ../index.ts). */
-  sumOrder?: 'fast' | 'llama.cpp';
+  /** How prefill matmuls add up: 'fast' (default) or 'llama.cpp' (SUM_ORDERS). */
+  sumOrder?: SumOrder;
 }
 
 /** The weight types the native kernels run (vserve inspect reads it without loading the addon). */
@@ -54,11 +55,6 @@ export class NativeBackend implements Backend {
   /** The kernel instruction set in use. */
   get isa(): string {
     return this.addon.isa();
-  }
-
-  /** How prefill matmuls add up in this process. */
-  get sumOrder(): string {
-    return this.addon.sumOrder();
   }
 
   get threads(): number {
