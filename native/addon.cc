@@ -5,7 +5,7 @@
 #include "modules.h"
 
 static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
-  exports.Set("abiVersion", Napi::Number::New(env, 7));
+  exports.Set("abiVersion", Napi::Number::New(env, 8));
   vserve::InitModules(env, exports);
   return exports;
 }

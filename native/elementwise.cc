@@ -1,5 +1,5 @@
 // Row-wise and element-wise ops of the Llama block: rmsnorm, add + rmsnorm, rope (normal and neox pair orders),
-// swiglu, geglu, add, addBias. Small inputs run on the calling thread; large (prefill) inputs use the pool.
+// swiglu, geglu, softmax, add, addBias. Small inputs run on the calling thread; large (prefill) inputs use the pool.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -270,6 +270,35 @@ Napi::Value AddBias(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// softmax(out, x, n, len): each of n rows of len values, as llama.cpp's CPU soft_max computes it (the
+// expert routers of mixture-of-experts models): exp(x - max) per value, the exps summed in f64, each exp
+// times the f32 reciprocal of the sum. The kernel set may take whole 16-value runs by llama.cpp's vector
+// exp (KernelSet::softmaxRowInLlamaCppOrder); the rest use expf, as llama.cpp's scalar tail does. out may
+// alias x.
+void softmaxRow(float* out, const float* x, size_t len) {
+  if (const auto row = kernels().softmaxRowInLlamaCppOrder) return row(out, x, len);
+  float max = -INFINITY;
+  for (size_t i = 0; i < len; i++) max = std::max(max, x[i]);
+  double sum = 0;
+  for (size_t i = 0; i < len; i++) sum += double(out[i] = std::exp(x[i] - max));
+  const float inv = float(1.0 / sum);
+  for (size_t i = 0; i < len; i++) out[i] *= inv;
+}
+
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  Args args(info, "softmax");
+  const ArrayArg<float> out = args.float32(0, "out");
+  const ArrayArg<float> x = args.float32(1, "x");
+  const size_t n = args.index(2, "n");
+  const size_t len = args.index(3, "len");
+  if (len == 0) args.rangeError("len must be positive");
+  const size_t total = checkedMul(args, n, len, "n * len");
+  args.requireLength(out, total, "out");
+  args.requireLength(x, total, "x");
+  for (size_t r = 0; r < n; r++) softmaxRow(out.data + r * len, x.data + r * len, len);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitElementwise(Napi::Env env, Napi::Object exports) {
@@ -278,6 +307,7 @@ void InitElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("swiglu", Napi::Function::New(env, SwiGLU, "swiglu"));
   exports.Set("geglu", Napi::Function::New(env, GeGLU, "geglu"));
+  exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
   exports.Set("add", Napi::Function::New(env, Add, "add"));
   exports.Set("addBias", Napi::Function::New(env, AddBias, "addBias"));
 }

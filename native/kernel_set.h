@@ -261,6 +261,9 @@ struct KernelSet {
   // Optional: attention over f32 K and V with llama.cpp's arithmetic (avx512_llama_cpp_attention.h), for a
   // head size that is a multiple of 64 and at most 256 (nullptr in every VSERVE_DEFINE_KERNEL_SET set).
   void (*attendF32InLlamaCppOrder)(const LlamaCppAttention& a) = nullptr;
+  // Optional: out = softmax(x) over len values as llama.cpp's AVX-512 build computes it (its vector exp
+  // on each whole 16 values, expf on the rest; elementwise.cc's softmax). nullptr: expf on every value.
+  void (*softmaxRowInLlamaCppOrder)(float* out, const float* x, size_t len) = nullptr;
 };
 
 // Defines `accessor()` returning the kernel set of an ISA file from the functions that file defines under

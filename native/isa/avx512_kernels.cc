@@ -662,13 +662,24 @@ void matmulQ6_KPacked(const KQuantRows& x, const uint8_t* w, const MatmulRange& 
 
 // ---- float weights: 16 columns at a time, converted to f32 on load ----
 
+// The f32 and f16 loaders also add a decode's last cols % 64 products as llama.cpp's vec_dot for their
+// type does (floatRowDotInLlamaCppOrder); bf16 rows keep FloatKernel's order.
 struct F32Loader {
   using T = float;
   static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static float addLeftovers(float sum, const float* w, const float* x, size_t from, size_t to) {
+    for (size_t c = from; c < to; c++) sum = std::fma(w[c], x[c], sum);
+    return sum;
+  }
 };
 struct F16Loader {
   using T = uint16_t;
   static __m512 load(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+  static float addLeftovers(float sum, const uint16_t* w, const float* x, size_t from, size_t to) {
+    double total = sum;
+    for (size_t c = from; c < to; c++) total += double(_cvtsh_ss(w[c]) * x[c]);
+    return float(total);
+  }
 };
 struct BF16Loader {
   using T = uint16_t;
@@ -704,14 +715,34 @@ struct FloatKernel : TileOperands<FloatRows, typename L::T> {
   }
 };
 
+// One token's dot product with a float row as llama.cpp's decode takes it (its vec_dot for f32 and f16
+// rows; a prefill goes through its tiled sgemm instead, whose order FloatKernel keeps): four 16-lane
+// sums over 64-value steps, added as (s0 + s2) + (s1 + s3) then across lanes, and the last cols % 64
+// products added one by one to that total (in f32 for f32 rows, in double for f16 rows).
 template <class L>
+float floatRowDotInLlamaCppOrder(const typename L::T* w, const float* x, size_t cols) {
+  const size_t whole = cols - cols % 64;
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (size_t c = 0; c < whole; c += 64)
+    for (int j = 0; j < 4; j++) acc[j] = _mm512_fmadd_ps(L::load(w + c + 16 * j, 0xffff), _mm512_loadu_ps(x + c + 16 * j), acc[j]);
+  const float lanes = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3])));
+  return L::addLeftovers(lanes, w, x, whole, cols);
+}
+
+template <class L, bool kDecodeInLlamaCppOrder = true>
 void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& range) {
+  if constexpr (kDecodeInLlamaCppOrder) {
+    if (x.rows == 1) {
+      for (size_t r = range.rowBegin; r < range.rowEnd; r++) range.out[r] = floatRowDotInLlamaCppOrder<L>(w + r * x.cols, x.x, x.cols);
+      return;
+    }
+  }
   tileGrid<4, 4>(FloatKernel<L>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
 }
 
 void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { matmulFloat<F32Loader>(x, w, range); }
 void matmulF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<F16Loader>(x, w, range); }
-void matmulBF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<BF16Loader>(x, w, range); }
+void matmulBF16(const FloatRows& x, const uint16_t* w, const MatmulRange& range) { matmulFloat<BF16Loader, false>(x, w, range); }
 
 // ---- vector helpers ----
 
@@ -860,6 +891,7 @@ const KernelSet& avx512Kernels() {
   static const KernelSet kSet = [] {
     KernelSet k = avx512BaseKernels();
     k.attendF32InLlamaCppOrder = attendF32InLlamaCppOrder;
+    k.softmaxRowInLlamaCppOrder = softmaxRowInLlamaCppOrder;
     return k;
   }();
   return kSet;

@@ -1,6 +1,7 @@
 // Attention over f32 K/V rows as llama.cpp's AVX-512 build computes it without flash attention, to the
 // bit: scores by its f32 dot product, softmax over the whole row, then each output value as a dot product
-// of a V column with the weights. Included by avx512_kernels.cc (KernelSet::attendF32InLlamaCppOrder).
+// of a V column with the weights; and its softmax of one row (an expert router's). Included by
+// avx512_kernels.cc (KernelSet::attendF32InLlamaCppOrder, KernelSet::softmaxRowInLlamaCppOrder).
 //
 // llama.cpp's f32 dot product of length n (a multiple of 64) keeps four 16-lane vectors of fused
 // multiply-add sums: value i goes to vector (i / 16) % 4, lane i % 16, in increasing i. It adds them as
@@ -75,6 +76,24 @@ inline void softmaxAsLlamaCpp(float* s, size_t first, size_t count) {
     const __mmask16 m = count - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (count - i)) - 1);
     _mm512_mask_storeu_ps(s + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + i), inv));
   }
+}
+
+// out = softmax(x) over len values as llama.cpp's soft_max op computes a row (KernelSet::
+// softmaxRowInLlamaCppOrder): its vector exp and a halving sum on each whole 16 values, expf on the rest,
+// the sum in f64, then every exp times the f32 reciprocal of the sum. out may alias x.
+void softmaxRowInLlamaCppOrder(float* out, const float* x, size_t len) {
+  float max = -INFINITY;
+  for (size_t i = 0; i < len; i++) max = std::max(max, x[i]);
+  double sum = 0.0;
+  size_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    const __m512 e = expAsLlamaCpp(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(max)));
+    _mm512_storeu_ps(out + i, e);
+    sum += double(sumHalvingAsLlamaCpp(e));
+  }
+  for (; i < len; i++) sum += double(out[i] = std::exp(x[i] - max));
+  const float inv = float(1.0 / sum);
+  for (i = 0; i < len; i++) out[i] *= inv;
 }
 
 // out (d values) = the weighted sum of the value rows, each value the dot product over positions in

@@ -217,6 +217,13 @@ export interface Backend {
    * gate[i] rounded to f16, rounded to f16 itself; 0 at or below -10, gate[i] at or above 10. out may alias gate.
    */
   geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
+  /**
+   * out[r, :] = softmax(x[r, :]) for n rows of len values (expert routers), as llama.cpp's CPU backend
+   * computes it: exp(x - max) per value (the native AVX-512 kernels use its vector exp on each whole 16
+   * values, expf on the rest), the exps summed in f64, each exp times the f32 reciprocal of the sum.
+   * out may alias x.
+   */
+  softmax(out: Float32Array, x: Float32Array, n: number, len: number): void;
   /** x[i] += y[i] for i < len. */
   add(x: Float32Array, y: Float32Array, len: number): void;
   /** x[r, :] += bias for n rows (Qwen2-style QKV biases). */

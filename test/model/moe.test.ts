@@ -21,26 +21,33 @@ import { GGMLType, GGUFValueType } from '../../src/model/gguf/types.js';
 import { ModelConfigError } from '../../src/model/model-config.js';
 import { WeightLoader } from '../../src/model/weight-loader.js';
 
-test('routing takes the k most probable experts and groups the batch by expert', () => {
+test('routing takes the k most probable experts in order, weighs them as llama.cpp does and groups the batch by expert', () => {
   // Token 0 prefers experts 2 then 0; token 1 prefers 2 then 3; token 2 prefers 1 then 3.
-  const logits = Float32Array.of(1, -1, 2, 0, /**/ 0, -2, 3, 1, /**/ -1, 4, 0, 2);
   const softmax = (row: number[]) => {
     const e = row.map((x) => Math.exp(x));
     const s = e.reduce((a, b) => a + b);
     return e.map((x) => x / s);
   };
   const p = [softmax([1, -1, 2, 0]), softmax([0, -2, 3, 1]), softmax([-1, 4, 0, 2])];
-  const r = routeTokens(logits, 3, { nExperts: 4, nUsed: 2, normalize: false });
+  const probs = Float32Array.from(p.flat());
+  const q = (t: number, e: number) => probs[t * 4 + e]!;
+  const r = routeTokens(probs, 3, { nExperts: 4, nUsed: 2, normalize: false });
   assert.deepEqual([...r.start], [0, 1, 2, 4, 6]);
   assert.deepEqual([...r.token], [0, 2, 0, 1, 1, 2]);
-  const want = [p[0]![0]!, p[2]![1]!, p[0]![2]!, p[1]![2]!, p[1]![3]!, p[2]![3]!];
-  r.weight.forEach((w, i) => assert.ok(Math.abs(w - want[i]!) < 1e-6, `weight ${i}: ${w} vs ${want[i]}`));
+  // Slot 0 is each token's most probable expert.
+  assert.deepEqual([...r.slot], [1, 0, 0, 0, 1, 1]);
+  assert.deepEqual([...r.weight], [q(0, 0), q(2, 1), q(0, 2), q(1, 2), q(1, 3), q(2, 3)]);
 
-  const n = routeTokens(logits, 3, { nExperts: 4, nUsed: 2, normalize: true });
+  // Renormalised as llama.cpp: the chosen probabilities summed in f64 in slot order, rounded to f32, and
+  // each divided by that in f32.
+  const n = routeTokens(probs, 3, { nExperts: 4, nUsed: 2, normalize: true });
+  const f32 = Math.fround;
+  const sum0 = f32(q(0, 2) + q(0, 0));
+  assert.equal(n.weight[0], f32(q(0, 0) / sum0));
+  assert.equal(n.weight[2], f32(q(0, 2) / sum0));
   const sums = new Float64Array(3);
   n.token.forEach((t, i) => (sums[t] = sums[t]! + n.weight[i]!));
   for (const s of sums) assert.ok(Math.abs(s - 1) < 1e-6, `renormalised weights sum to ${s}`);
-  assert.ok(Math.abs(n.weight[0]! - p[0]![0]! / (p[0]![0]! + p[0]![2]!)) < 1e-6);
 });
 
 test('routing refuses more experts per token than there are', () => {

@@ -1,13 +1,15 @@
 // The ops between the matmuls give llama.cpp's results to the bit (llama-cpp-emulation.ts writes its
-// arithmetic out): rmsnorm on every ISA; on AVX-512, SwiGLU (its vector exp) and attention over an f32
-// cache (its dot products and softmax). Any ulp these ops differ by can flip an int8 rounding of the next
+// arithmetic out): rmsnorm on every ISA; on AVX-512, SwiGLU (its vector exp), attention over an f32
+// cache (its dot products and softmax), an expert router's softmax, and a decode's f32 matmul (its
+// vec_dot). Any ulp these ops differ by can flip an int8 rounding of the next
 // matmul's activations, after which the two engines' tokens part (test/model/arch-parity.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ArrayKV } from '../../src/backend/array-kv.js';
 import type { AttentionShape } from '../../src/backend/backend.js';
+import { GGMLType } from '../../src/model/gguf/types.js';
 import { forEachIsa, isas, native, Rng } from './helpers.js';
-import { attentionHead, rmsnorm, swiglu } from './llama-cpp-emulation.js';
+import { attentionHead, rmsnorm, softmax, swiglu, vecDotF32 } from './llama-cpp-emulation.js';
 
 test('rmsnorm is llama.cpp\'s: f32 squares summed in f64, the mean and scale in f32 (every ISA)', () => {
   const rng = new Rng(51);
@@ -81,5 +83,47 @@ test('attention over an f32 cache is llama.cpp\'s on AVX-512: scores, softmax an
         assert.deepEqual(got, want, `head size ${headDim}, window ${window ?? 'none'}`);
       });
     }
+  }
+});
+
+test('an expert router\'s softmax is llama.cpp\'s on AVX-512: its vector exp on whole 16s, expf on the rest', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512');
+    return;
+  }
+  const rng = new Rng(57);
+  for (const len of [4, 8, 16, 60, 128]) {
+    const n = 3;
+    const x = rng.floats(n * len, 6);
+    const want = new Float32Array(n * len);
+    for (let r = 0; r < n; r++) want.set(softmax(x.subarray(r * len, (r + 1) * len)), r * len);
+    forEachIsa((isa) => {
+      if (isa !== 'avx512') return;
+      const got = new Float32Array(n * len);
+      native.softmax(got, x, n, len);
+      // Whole 16s are exact; the tail's expf may differ from Math.exp's rounding in its last bit.
+      if (len % 16 === 0) assert.deepEqual(got, want, `len ${len}`);
+      else got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= 2 ** -23 * Math.abs(want[i]!) * 2, `len ${len} [${i}]: ${v} vs ${want[i]}`));
+    });
+  }
+});
+
+test('a decode against f32 weights sums as llama.cpp\'s vec_dot does on AVX-512, the last cols % 64 included', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512');
+    return;
+  }
+  const rng = new Rng(58);
+  for (const cols of [64, 256, 80]) {
+    const rows = 20;
+    const w = rng.floats(rows * cols), x = rng.floats(cols, 3);
+    const want = Float32Array.from({ length: rows }, (_, r) => vecDotF32(w.subarray(r * cols, (r + 1) * cols), x, cols));
+    const weight = native.createWeight('w', GGMLType.F32, rows, cols, new Uint8Array(w.buffer.slice(0)));
+    forEachIsa((isa) => {
+      if (isa !== 'avx512') return;
+      const got = new Float32Array(rows);
+      native.matmul(got, x, 1, weight);
+      assert.deepEqual(got, want, `cols ${cols}`);
+    });
   }
 });

@@ -111,3 +111,32 @@ export function attentionHead(q: ArrayLike<number>, keys: ArrayLike<number>[], v
   }
   return out;
 }
+
+/**
+ * ggml_compute_forward_soft_max_f32 on one row (an expert router's): exp of x - max by ggml_v_expf on each
+ * whole 16 values, each 16 added by halves into an f64 sum; expf on the rest (Math.exp rounded to f32
+ * stands for it, and may differ in its last bit now and then); every exp times the f32 reciprocal.
+ */
+export function softmax(x: ArrayLike<number>): Float32Array {
+  const max = Math.max(...Array.from(x));
+  const e = new Float32Array(x.length);
+  let sum = 0, i = 0;
+  for (; i + 16 <= x.length; i += 16) {
+    for (let l = 0; l < 16; l++) e[i + l] = expAsLlamaCpp(f32(x[i + l]! - max));
+    sum += sumHalving(e.subarray(i, i + 16));
+  }
+  for (; i < x.length; i++) sum += e[i] = f32(Math.exp(f32(x[i]! - max)));
+  const inv = f32(1 / sum);
+  return e.map((v) => f32(v * inv));
+}
+
+/**
+ * ggml_vec_dot_f32 (AVX-512) for any n: dotF32 over the whole 64-value steps, then each remaining
+ * product added to the f32 total by a fused multiply-add (the build contracts `sumf += x[i]*y[i]`).
+ */
+export function vecDotF32(a: ArrayLike<number>, b: ArrayLike<number>, n: number): number {
+  const whole = n - (n % 64);
+  let sum = dotF32(a, b, whole);
+  for (let i = whole; i < n; i++) sum = fusedF32(a[i]!, b[i]!, sum);
+  return sum;
+}

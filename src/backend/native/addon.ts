@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nativeEnvProblem } from './native-env.js';
 
 /** The addon API version this binding expects (native/addon.cc exports it as abiVersion). */
-const EXPECTED_API_VERSION = 7;
+const EXPECTED_API_VERSION = 8;
 const REBUILD_HINT = 'run `npm run build:native` (or `npm rebuild vserve` where vserve is a dependency)';
 
 export interface ModelFileHandle {
@@ -99,6 +99,7 @@ export interface NativeAddon {
   rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, ropeDim: number, freqBase: number, freqScale: number, neox: boolean, freqFactors: Float32Array | null, attnFactor: number): void;
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
+  softmax(out: Float32Array, x: Float32Array, n: number, len: number): void;
   add(x: Float32Array, y: Float32Array, len: number): void;
   addBias(x: Float32Array, bias: Float32Array, n: number): void;
   kvStore(...args: [...ContiguousKVArgs, k: Float32Array, v: Float32Array, slots: Int32Array, positions: Int32Array]): void;

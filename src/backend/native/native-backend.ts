@@ -116,6 +116,10 @@ export class NativeBackend implements Backend {
     this.addon.swiglu(out, gate, up, len);
   }
 
+  softmax(out: Float32Array, x: Float32Array, n: number, len: number): void {
+    this.addon.softmax(out, x, n, len);
+  }
+
   geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {
     this.addon.geglu(out, gate, up, len);
   }

@@ -136,6 +136,24 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  softmax(out: Float32Array, x: Float32Array, n: number, len: number): void {
+    if (!(Number.isInteger(len) && len > 0)) throw new RangeError(`softmax: len ${len} must be a positive integer`);
+    checkLength('softmax x', x, n * len);
+    checkLength('softmax out', out, n * len);
+    for (let r = 0; r < n; r++) {
+      const at = r * len;
+      let max = -Infinity;
+      for (let i = 0; i < len; i++) max = Math.max(max, x[at + i]!);
+      let sum = 0;
+      for (let i = 0; i < len; i++) {
+        out[at + i] = Math.exp(Math.fround(x[at + i]! - max));
+        sum += out[at + i]!;
+      }
+      const inv = Math.fround(1 / sum);
+      for (let i = 0; i < len; i++) out[at + i] = out[at + i]! * inv;
+    }
+  }
+
   geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {
     checkLength('geglu gate', gate, len);
     checkLength('geglu up', up, len);

@@ -52,11 +52,14 @@ export class MoEFeedForward implements FeedForward {
   forward(out: Float32Array, h: Float32Array, s: LayerStep): void {
     const { backend: b, n, scratch } = s;
     const { dim, width } = this;
-    const logits = scratch.get('moeLogits', n * this.p.experts.length);
-    b.matmul(logits, h, n, this.p.router);
-    const r = routeTokens(logits, n, this.routing);
-    // out may alias h, which every expert still reads: sum into a separate buffer.
-    const sum = scratch.get('moeSum', n * dim).fill(0);
+    const k = this.p.nUsed;
+    const nExperts = this.p.experts.length;
+    const probs = scratch.get('moeProbs', n * nExperts);
+    b.matmul(probs, h, n, this.p.router);
+    b.softmax(probs, probs, n, nExperts);
+    const r = routeTokens(probs, n, this.routing);
+    // Each route's output row, at (token, slot): out may alias h, which every expert still reads.
+    const routed = scratch.get('moeRouted', n * k * dim);
     this.p.experts.forEach((x, e) => {
       const from = r.start[e]!, count = r.start[e + 1]! - from;
       if (count === 0) return;
@@ -67,20 +70,38 @@ export class MoEFeedForward implements FeedForward {
       b.matmulMany([gate, up], rows, count, [x.gate, x.up]);
       b.swiglu(gate, gate, up, count * width);
       b.matmul(rows, gate, count, x.down);
-      for (let j = 0; j < count; j++) addScaled(sum, r.token[from + j]! * dim, rows, j * dim, r.weight[from + j]!, dim);
+      for (let j = 0; j < count; j++) {
+        const route = from + j;
+        scaleInto(routed, (r.token[route]! * k + r.slot[route]!) * dim, rows, j * dim, r.weight[route]!, dim);
+      }
     });
+    const sum = scratch.get('moeSum', n * dim);
+    // As llama.cpp adds them: the weighted outputs in slot order, each sum rounded to f32.
+    for (let t = 0; t < n; t++) {
+      sum.set(routed.subarray(t * k * dim, (t * k + 1) * dim), t * dim);
+      for (let i = 1; i < k; i++) addInto(sum, t * dim, routed, (t * k + i) * dim, dim);
+    }
     const shared = this.p.shared;
     if (shared) {
       const y = scratch.get('moeShared', n * dim);
       shared.ffn.forward(y, h, s);
-      for (let t = 0; t < n; t++) addScaled(sum, t * dim, y, t * dim, shared.gate ? sigmoid(dot(h, t * dim, shared.gate)) : 1, dim);
+      for (let t = 0; t < n; t++) {
+        if (shared.gate) scaleInto(y, t * dim, y, t * dim, sharedExpertGate(dot(h, t * dim, shared.gate)), dim);
+        addInto(sum, t * dim, y, t * dim, dim);
+      }
     }
     out.set(sum);
   }
 }
 
-function addScaled(to: Float32Array, at: number, from: Float32Array, fromAt: number, scale: number, len: number): void {
-  for (let i = 0; i < len; i++) to[at + i] = to[at + i]! + scale * from[fromAt + i]!;
+/** to[at..] = from[fromAt..] * scale, each product rounded to f32. */
+function scaleInto(to: Float32Array, at: number, from: Float32Array, fromAt: number, scale: number, len: number): void {
+  for (let i = 0; i < len; i++) to[at + i] = from[fromAt + i]! * scale;
+}
+
+/** to[at..] += from[fromAt..], each sum rounded to f32. */
+function addInto(to: Float32Array, at: number, from: Float32Array, fromAt: number, len: number): void {
+  for (let i = 0; i < len; i++) to[at + i] = to[at + i]! + from[fromAt + i]!;
 }
 
 function dot(x: Float32Array, at: number, w: Float32Array): number {
@@ -89,6 +110,10 @@ function dot(x: Float32Array, at: number, w: Float32Array): number {
   return acc;
 }
 
-function sigmoid(x: number): number {
-  return 1 / (1 + Math.exp(-x));
+/** sigmoid(g) as llama.cpp's Qwen2-MoE graph takes it, in f32: silu(g) / g (0.5 at g = 0, where that is 0 / 0). */
+function sharedExpertGate(g: number): number {
+  const x = Math.fround(g);
+  if (x === 0) return 0.5;
+  const silu = Math.fround(x / Math.fround(1 + Math.fround(Math.exp(-x))));
+  return Math.fround(silu / x);
 }
