@@ -47,3 +47,33 @@ export interface BatchScores {
   acc(layer: number): Float32Array;
   stride: number;
 }
+
+/** The batch restricted to tokens `keep` (ascending), logit rows renumbered; every logit row must be kept. */
+export function narrowBatch(batch: Batch, keep: Int32Array): Batch {
+  const local = new Int32Array(batch.tokens.length).fill(-1);
+  keep.forEach((i, j) => (local[i] = j));
+  const take = (a: Int32Array) => Int32Array.from(keep, (i) => a[i]!);
+  const logitRows = Int32Array.from(batch.logitRows, (r) => {
+    const j = local[r] ?? -1;
+    if (j < 0) throw new Error(`narrowBatch: logit row ${r} was dropped from the batch`);
+    return j;
+  });
+  const blend = batch.blend && { ...batch.blend, groups: take(batch.blend.groups) };
+  return {
+    tokens: take(batch.tokens),
+    positions: take(batch.positions),
+    ...(batch.rows ? { rows: take(batch.rows) } : {}),
+    slots: take(batch.slots),
+    logitRows,
+    ...(batch.scores ? { scores: { ...batch.scores, voters: take(batch.scores.voters) } } : {}),
+    ...(batch.layerRows ? { layerRows: (layer: number) => take(batch.layerRows!(layer)) } : {}),
+    ...(blend ? { blend } : {}),
+  };
+}
+
+/** Moves rows `keep` (ascending) of a [rows][width] activation to its front, in place. */
+export function gatherRows(x: Float32Array, width: number, keep: Int32Array): void {
+  keep.forEach((i, j) => {
+    if (i !== j) x.copyWithin(j * width, i * width, (i + 1) * width);
+  });
+}

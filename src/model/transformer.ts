@@ -4,8 +4,8 @@
 import type { Backend, KVView } from '../backend/backend.js';
 import type { ModelParts } from './architecture.js';
 import { architectureOf } from './architectures/index.js';
-import type { Batch } from './batch.js';
-import { BlendSelectionPass, gatherRows, narrowBatch, withoutReusedGroups } from './blend-selection.js';
+import { type Batch, gatherRows, narrowBatch } from './batch.js';
+import { BlendSelectionPass, withoutReusedGroups } from './blend-selection.js';
 import { type LayerStep, Scratch } from './blocks/layer-step.js';
 import { GGUFFile } from './gguf/reader.js';
 import { MetadataReader, type ModelConfig } from './model-config.js';
@@ -79,9 +79,16 @@ export class TransformerModel {
     for (let l = 0; l < p.layers.length; l++) {
       selection?.before(l, kv, batch);
       const step: LayerStep = { backend: b, batch, kv, layer: l, n, rows: batch.layerRows?.(l) ?? batch.rows ?? batch.positions, scratch: this.scratch };
-      const out = p.layers[l]!.forward(x, h, step);
-      // The next layer's input norm rides on this add; the final norm only needs the logit rows.
       const next = p.layers[l + 1];
+      // Past the last layer's attention only the logit rows matter: its MLP runs on them alone (as in
+      // llama.cpp, whose matmuls then sum as for those rows alone, a decode's order where that is one row).
+      const ffnRows = next || selection ? undefined : rowsToKeep(batch.logitRows, n);
+      const out = p.layers[l]!.forward(x, h, step, ffnRows);
+      if (ffnRows) {
+        batch = narrowBatch(batch, ffnRows);
+        n = ffnRows.length;
+      }
+      // The next layer's input norm rides on this add; the final norm only needs the logit rows.
       if (next) b.addRmsnorm(x, out, h, next.inputNorm, n, c.dim, c.normEps);
       else b.add(x, out, n * c.dim);
       const keep = selection?.after(l, kv, batch);
@@ -131,4 +138,16 @@ function prepareMatrices(backend: Backend, loader: WeightLoader, onProgress?: (d
     done += m.bytes;
     onProgress?.(done, total);
   }
+}
+
+/** The batch rows that logits are asked for, ascending and once each; undefined where that is every row (or a row is out of range, which forward reports). */
+function rowsToKeep(logitRows: Int32Array, n: number): Int32Array | undefined {
+  const keep = new Uint8Array(n);
+  for (const r of logitRows) {
+    if (!(r >= 0 && r < n)) return undefined;
+    keep[r] = 1;
+  }
+  const rows: number[] = [];
+  keep.forEach((k, i) => k && rows.push(i));
+  return rows.length === n ? undefined : Int32Array.from(rows);
 }
