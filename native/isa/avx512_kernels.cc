@@ -532,7 +532,11 @@ struct Q4_KTiles {
   static size_t groupBytes(size_t cols) { return cols / kQKSuper * kQ4_KPackedBytes; }
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    packedQ4_KLayoutTile<RX, false>(x, group, i0, out, outStride);
+    if (x.rows == 1 || !prefillInLlamaCppOrder()) return packedQ4_KLayoutTile<RX, false>(x, group, i0, out, outStride);
+    // llama.cpp's order, row by row: its repacked gemm takes the first n - n % 4 of n > 3 rows, its gemv
+    // (a one-row tile) the rest.
+    const size_t gemmRows = x.rows > 3 ? x.rows - x.rows % 4 : 0;
+    for (size_t i = i0; i < i0 + RX; i++) packedQ4_KLayoutTile<1, false>(x, group, i, out, outStride, i < gemmRows);
   }
 };
 

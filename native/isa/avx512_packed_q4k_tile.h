@@ -42,9 +42,11 @@ inline Q4_KLayoutColumn q4KLayoutColumn(const uint8_t* p) {
 // mins. Per sub-block the 8 quant vectors (low or high nibbles of a chunk; Q5_K: each gains its fifth
 // bit from the high-bit vector of the same k, bit 2c for the low nibbles and 2c + 1 for the high ones)
 // are made once; each activation row takes 8 vpdpbusd against broadcast activation dwords, and the
-// 16 rows' 6-bit scales multiply that sum. The mins meet the activation sums in 4 vpdpwssd.
+// 16 rows' 6-bit scales multiply that sum. The mins meet the activation sums in 4 vpdpwssd. With
+// `asLlamaCppGemm` (Q4_K) the sums go as in llama.cpp's repacked Q4_K gemm, its prefill: the mins in a sum
+// of their own, and both sums taking each 64 values (two sub-blocks) on their own.
 template <int RX, bool kFifthBit>
-void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride, bool asLlamaCppGemm = false) {
   constexpr size_t kColumnBytes = kFifthBit ? kQ5_KPackedBytes : kQ4_KPackedBytes;
   const size_t supers = x.cols / kQKSuper;
   const size_t blocks = x.cols / kQKBlock;
@@ -52,7 +54,9 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
   const __m512i fifth = _mm512_set1_epi8(0x10);
   // A one-row Q4_K matmul keeps the mins' products in a sum of their own, subtracted at the end, as
   // llama.cpp's repacked Q4_K gemv does (its decode); with one row that costs one register.
-  constexpr bool kMinsApart = !kFifthBit && RX == 1;
+  const bool gemm = !kFifthBit && asLlamaCppGemm;
+  const bool minsApart = !kFifthBit && (RX == 1 || gemm);
+  const int chunksPerSum = gemm ? 1 : 4;
   __m512 acc[RX], accMins[RX];
   for (int i = 0; i < RX; i++) acc[i] = accMins[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
@@ -60,9 +64,19 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
     prefetchWeightLines(p + kWeightPrefetchBytes, kColumnBytes);
     const auto [scales, mins, quantsAt, high] = q4KLayoutColumn(p);
     const uint8_t* quants = quantsAt;
+    // Lane r of vector c: the mins of sub-blocks 2c and 2c + 1 of row r as an int16 pair, against the
+    // activation sums of the same sub-blocks (KQuantRows::blockSums, read as one dword).
+    __m512i minPairs[4];
+    for (int c = 0; c < 4; c++) {
+      const __m512i even = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 32 * c)));
+      const __m512i odd = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 32 * c + 16)));
+      minPairs[c] = _mm512_or_si512(even, _mm512_slli_epi32(odd, 16));
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512 negDmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))));
     // At most 8 sub-blocks x 32 x 31 x 127 x 63 in magnitude: well inside int32.
-    __m512i total[RX];
-    for (int i = 0; i < RX; i++) total[i] = _mm512_setzero_si512();
+    __m512i total[RX], m[RX];
+    for (int i = 0; i < RX; i++) total[i] = m[i] = _mm512_setzero_si512();
     for (int c = 0; c < 4; c++, quants += 32 * kPackRows) {
       for (int half = 0; half < 2; half++) {
         // Q5_K: a byte test of the high-bit vector turns the value's fifth bit into a lane mask, and a
@@ -87,28 +101,21 @@ void packedQ4_KLayoutTile(const KQuantRows& x, const uint8_t* group, size_t i0, 
           total[i] = _mm512_add_epi32(total[i], _mm512_mullo_epi32(_mm512_add_epi32(d0, d1), sc));
         }
       }
-    }
-    // Lane r of vector t: the mins of sub-blocks 2t and 2t + 1 of row r as an int16 pair, against the
-    // activation sums of the same sub-blocks (KQuantRows::blockSums, read as one dword).
-    __m512i minPairs[4];
-    for (int t = 0; t < 4; t++) {
-      const __m512i even = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 32 * t)));
-      const __m512i odd = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins + 32 * t + 16)));
-      minPairs[t] = _mm512_or_si512(even, _mm512_slli_epi32(odd, 16));
-    }
-    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    const __m512 negDmin = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))));
-    for (int i = 0; i < RX; i++) {
-      const int16_t* qsum = x.blockSums + (i0 + i) * blocks + b * 8;
-      __m512i m = _mm512_setzero_si512();
-      for (int t = 0; t < 4; t++) m = _mm512_dpwssd_epi32(m, minPairs[t], broadcastDword(reinterpret_cast<const int8_t*>(qsum + 2 * t)));
-      const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, dx), acc[i]);
-      __m512& mins = kMinsApart ? accMins[i] : acc[i];
-      mins = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(negDmin, dx), mins);
+      for (int i = 0; i < RX; i++) {
+        const int16_t* qsum = x.blockSums + (i0 + i) * blocks + b * 8;
+        m[i] = _mm512_dpwssd_epi32(m[i], minPairs[c], broadcastDword(reinterpret_cast<const int8_t*>(qsum + 2 * c)));
+      }
+      if ((c + 1) % chunksPerSum != 0) continue;
+      for (int i = 0; i < RX; i++) {
+        const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, dx), acc[i]);
+        __m512& sum = minsApart ? accMins[i] : acc[i];
+        sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(m[i]), _mm512_mul_ps(negDmin, dx), sum);
+        total[i] = m[i] = _mm512_setzero_si512();
+      }
     }
   }
-  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, kMinsApart ? _mm512_add_ps(acc[i], accMins[i]) : acc[i]);
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, minsApart ? _mm512_add_ps(acc[i], accMins[i]) : acc[i]);
 }
 
 // Activation row `row` against Q5_K in the order of llama.cpp's dot product of that type, which

@@ -290,8 +290,10 @@ struct IQ4_XSTiles {
   static constexpr size_t kColumnBytes = kIQ4_XSPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    // llama.cpp does not repack IQ4_XS on x86.
-    if (tileRowsInLlamaCppOrder<RX>(x, group, i0, out, outStride, packedIQ4_XSRowInLlamaCppOrder)) return;
+    // llama.cpp does not repack IQ4_XS on x86; from 8 activation rows on it runs its IQ panel gemm
+    // (weights of 8k rows, as every packed group is), which sums each super-block as packedIQ4_XSTile does.
+    constexpr size_t kLlamaCppPanelRows = 8;
+    if (x.rows < kLlamaCppPanelRows && tileRowsInLlamaCppOrder<RX>(x, group, i0, out, outStride, packedIQ4_XSRowInLlamaCppOrder)) return;
     packedIQ4_XSTile<RX>(x, group, i0, out, outStride);
   }
 };
@@ -422,40 +424,37 @@ struct Q3_KTiles {
 
 // ---- packed Q2_K: one lane per weight row, 16 rows per vector ----
 
-// 16 weight rows (one group) x RX activation rows from i0, summed as packed Q4_K's: within a super-block
-// in integers (each sub-block's dot times its 4-bit scale), then one float multiply-add per super-block.
-// Per run of 32 values (half h, shift s) the 8 quant vectors (bits 2s..2s+1 of the qs vectors) are made
-// once and each activation row takes 8 vpdpbusd against broadcast activation dwords. The mins go first:
-// each activation row's sum over the 16 sub-blocks of min x (the sub-block's scaled activation sum).
-// A decode sums as llama.cpp's repacked Q2_K gemv does (it repacks Q2_K on AVX-512): the mins in one
-// integer against the activation sums of 16 values, meeting dmin * d_x in an f32 sum of their own that
-// is subtracted at the end.
+// How packedQ2_KTile adds up a row. kFast: as packed Q4_K's tile (below). The other two as llama.cpp's
+// repacked Q2_K kernels on AVX-512 (it repacks Q2_K there), which keep the mins' products in an f32 sum of
+// their own, subtracted at the end: kGemv (its decode) adds each super-block's integer sums to the two
+// f32 sums, kGemm (its prefill, for all but the last n % 4 of n > 3 rows) each 128-value half's.
+enum class Q2_KOrder { kFast, kGemv, kGemm };
+
+// 16 weight rows (one group) x RX activation rows from i0. kFast sums as packed Q4_K's: within a
+// super-block in integers (each sub-block's dot times its 4-bit scale), then one float multiply-add per
+// super-block; the mins go first, each activation row's sum over the 16 sub-blocks of min x (the
+// sub-block's scaled activation sum). Per run of 32 values (half h, shift s) the 8 quant vectors (bits
+// 2s..2s+1 of the qs vectors) are made once and each activation row takes 8 vpdpbusd against broadcast
+// activation dwords. In llama.cpp's orders the mins are integers against the activation sums of 16
+// values (KQuantRows::halfBlockSums), meeting dmin * d_x in their own f32 sum.
 template <int RX>
-void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
+void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride, Q2_KOrder order = Q2_KOrder::kFast) {
   const size_t supers = x.cols / kQKSuper;
   const size_t blocks = x.cols / kQKBlock, sums = x.cols / 16;
   const __m512i lowBits = _mm512_set1_epi8(0x03);
   const __m512i nibble = _mm512_set1_epi32(0x0f);
-  const bool asGemv = RX == 1 && x.rows == 1 && x.halfBlockSums != nullptr;
-  __m512 acc[RX], accMins = _mm512_setzero_ps();
-  for (int i = 0; i < RX; i++) acc[i] = _mm512_setzero_ps();
+  const bool minsApart = order != Q2_KOrder::kFast;
+  // kGemm: the sums go to the f32 sums after each half (4 runs of 32 values), the others after all 8.
+  const int runsPerSum = order == Q2_KOrder::kGemm ? 4 : 8;
+  __m512 acc[RX], accMins[RX];
+  for (int i = 0; i < RX; i++) acc[i] = accMins[i] = _mm512_setzero_ps();
   const uint8_t* p = group;
   for (size_t b = 0; b < supers; b++, p += kQ2_KPackedBytes) {
     prefetchWeightLines(p + kWeightPrefetchBytes, kQ2_KPackedBytes);
     const uint8_t* scales = p + kQ2_KPackedScalesAt;
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * kPackRows)));
-    if (asGemv) {
-      // The 4-bit mins of sub-blocks 2t and 2t + 1 as an int16 pair, against the pair of activation sums.
-      const int16_t* sums16 = x.halfBlockSums + b * 16;
-      __m512i mins = _mm512_setzero_si512();
-      for (int t = 0; t < 8; t++) {
-        const __m512i even = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), 4);
-        const __m512i odd = _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), 4);
-        mins = _mm512_dpwssd_epi32(mins, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)), broadcastDword(reinterpret_cast<const int8_t*>(sums16 + 2 * t)));
-      }
-      accMins = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, _mm512_set1_ps(x.d[b * 8])), accMins);
-    } else {
+    if (!minsApart) {
       __m512 minSums[RX];
       for (int i = 0; i < RX; i++) minSums[i] = _mm512_setzero_ps();
       for (int j = 0; j < 16; j++) {
@@ -466,15 +465,18 @@ void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
       for (int i = 0; i < RX; i++) acc[i] = _mm512_fnmadd_ps(dmin, minSums[i], acc[i]);
     }
     // At most 16 sub-blocks x 16 x 3 x 127 x 15 in magnitude: well inside int32.
-    __m512i total[RX];
-    for (int i = 0; i < RX; i++) total[i] = _mm512_setzero_si512();
+    __m512i total[RX], mins[RX];
+    for (int i = 0; i < RX; i++) total[i] = mins[i] = _mm512_setzero_si512();
     for (int t = 0; t < 8; t++) {
       const int h = t / 4, s = t % 4;
       const uint8_t* qs = p + kQ2_KPackedQuantsAt + 8 * 64 * h;
       __m512i w[8];
       for (int k = 0; k < 8; k++) w[k] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(qs + 64 * k), 2 * s), lowBits);
-      const __m512i sc0 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t))), nibble);
-      const __m512i sc1 = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16))), nibble);
+      const __m512i packed0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t)));
+      const __m512i packed1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 32 * t + 16)));
+      const __m512i sc0 = _mm512_and_si512(packed0, nibble), sc1 = _mm512_and_si512(packed1, nibble);
+      // The 4-bit mins of sub-blocks 2t and 2t + 1 as an int16 pair, against the pair of activation sums.
+      const __m512i minPair = _mm512_or_si512(_mm512_srli_epi32(packed0, 4), _mm512_slli_epi32(_mm512_srli_epi32(packed1, 4), 16));
       for (int i = 0; i < RX; i++) {
         const int8_t* xq = x.q + (i0 + i) * x.cols + b * kQKSuper + 32 * t;
         // One dependency chain per sub-block (vectors 0-3: sub-block 2t, 4-7: 2t + 1).
@@ -484,22 +486,31 @@ void packedQ2_KTile(const KQuantRows& x, const uint8_t* group, size_t i0, float*
           c = _mm512_dpbusd_epi32(c, w[k + 4], broadcastDword(xq + 16 + 4 * k));
         }
         total[i] = _mm512_add_epi32(total[i], _mm512_add_epi32(_mm512_mullo_epi32(a, sc0), _mm512_mullo_epi32(c, sc1)));
+        if (minsApart) {
+          const int16_t* sums16 = x.halfBlockSums + (i0 + i) * sums + b * 16 + 2 * t;
+          mins[i] = _mm512_dpwssd_epi32(mins[i], minPair, broadcastDword(reinterpret_cast<const int8_t*>(sums16)));
+        }
+      }
+      if ((t + 1) % runsPerSum != 0) continue;
+      for (int i = 0; i < RX; i++) {
+        const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, dx), acc[i]);
+        if (minsApart) accMins[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins[i]), _mm512_mul_ps(dmin, dx), accMins[i]);
+        total[i] = mins[i] = _mm512_setzero_si512();
       }
     }
-    for (int i = 0; i < RX; i++) {
-      const __m512 dx = _mm512_set1_ps(x.d[(i0 + i) * blocks + b * 8]);
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[i]), _mm512_mul_ps(d, dx), acc[i]);
-    }
   }
-  if (asGemv) acc[0] = _mm512_sub_ps(acc[0], accMins);
-  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, acc[i]);
+  for (int i = 0; i < RX; i++) _mm512_storeu_ps(out + (i0 + i) * outStride, minsApart ? _mm512_sub_ps(acc[i], accMins[i]) : acc[i]);
 }
 
 struct Q2_KTiles {
   static constexpr size_t kColumnBytes = kQ2_KPackedBytes;
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
-    packedQ2_KTile<RX>(x, group, i0, out, outStride);
+    if (x.halfBlockSums == nullptr || (x.rows != 1 && !prefillInLlamaCppOrder())) return packedQ2_KTile<RX>(x, group, i0, out, outStride);
+    // llama.cpp's order, row by row: its gemm takes the first n - n % 4 of n > 3 rows, its gemv the rest.
+    const size_t gemmRows = x.rows > 3 ? x.rows - x.rows % 4 : 0;
+    for (size_t i = i0; i < i0 + RX; i++) packedQ2_KTile<1>(x, group, i, out, outStride, i < gemmRows ? Q2_KOrder::kGemm : Q2_KOrder::kGemv);
   }
 };
 

@@ -5,7 +5,8 @@
 // times its sub-block scale), d_w * d_x times the integer dot of values 4k..4k+3 with one rounding, then
 // adds ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)); the minimums go into sums of their own, added
 // last. The expected values are that computation written out here, on the activations as llama.cpp
-// quantizes them (llama-activation-quant.ts).
+// quantizes them (llama-activation-quant.ts). Further down: the repacked Q2_K / Q4_K gemv and gemm, and
+// IQ4_XS's IQ panel gemm, which llama.cpp takes for prefills of 8 rows or more.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { f16ToF32 } from '../../src/model/gguf/dequant.js';
@@ -222,7 +223,8 @@ test('with sum order llama.cpp, a prefill against packed Q3_K / Q5_K / Q6_K / IQ
     return;
   }
   // A decode of these types sums as llama.cpp's dot product does (arch-parity.test.ts checks the tokens);
-  // in that order a prefill must give every activation row exactly what a decode of that row gives.
+  // in that order a prefill must give every activation row exactly what a decode of that row gives (for
+  // IQ4_XS below 8 rows: from 8 on llama.cpp takes its IQ panel gemm, tested below).
   const rng = new Rng(47);
   try {
     for (const type of [GGMLType.Q3_K, GGMLType.Q5_K, GGMLType.Q6_K, GGMLType.IQ4_XS]) {
@@ -301,5 +303,129 @@ test('a decode against packed Q2_K / Q4_K weights sums as llama.cpp\'s repacked 
         assert.deepEqual(got, want, `${typeName(type)} cols=${cols}`);
       });
     }
+  }
+});
+
+/**
+ * One output as llama.cpp's repacked Q2_K (AVX-512) or Q4_K gemm computes it: as its gemv (llamaGemvDot),
+ * but the two f32 sums take each 128 (Q2_K) or 64 (Q4_K) values of a super-block on their own.
+ */
+function llamaGemmDot(type: GGMLType, bytes: Uint8Array, at: number, x: ReturnType<typeof llamaActivations>, cols: number): number {
+  const half = (o: number) => f16ToF32(bytes[o]! | (bytes[o + 1]! << 8));
+  const row = type === GGMLType.Q4_K ? unpackSuperRow(type, bytes, at, cols) : undefined;
+  const span = row ? 64 : 128;
+  let acc = 0, accMins = 0;
+  for (let b = 0; b < cols / 256; b++) {
+    const o = at + b * 84;
+    const d = row ? row.d[b]! : half(o + 80), dmin = row ? row.dmin[b]! : half(o + 82);
+    for (let c = 0; c < 256 / span; c++) {
+      let total = 0, mins = 0;
+      for (let v = span * c; v < span * (c + 1); v++) {
+        if (row) {
+          total += row.scale[b * 8 + (v >> 5)]! * row.q[b * 256 + v]! * x.q[b * 256 + v]!;
+        } else {
+          const h = v >> 7, s = (v >> 5) & 3, l = v & 31;
+          total += (bytes[o + 8 * h + 2 * s + (l >> 4)]! & 15) * ((bytes[o + 16 + 32 * h + l]! >> (2 * s)) & 3) * x.q[b * 256 + v]!;
+        }
+      }
+      // The mins of the span's sub-blocks (16 values for Q2_K, 32 for Q4_K) against the activation sums.
+      for (let j = span * c / 16; j < span * (c + 1) / 16; j++) {
+        mins += row ? row.min[b * 8 + (j >> 1)]! * x.sums16[b * 16 + j]! : (bytes[o + j]! >> 4) * x.sums16[b * 16 + j]!;
+      }
+      acc = fusedF32(total, f32(d * x.d[b * 8]!), acc);
+      accMins = fusedF32(mins, f32(dmin * x.d[b * 8]!), accMins);
+    }
+  }
+  return f32(acc - accMins);
+}
+
+test('with sum order llama.cpp, a prefill against packed Q2_K / Q4_K sums as llama.cpp\'s repacked gemm for the first n - n % 4 rows and its gemv for the rest (AVX-512)', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
+    return;
+  }
+  const rng = new Rng(55);
+  try {
+    for (const type of [GGMLType.Q2_K, GGMLType.Q4_K]) {
+      for (const n of [3, 7, 8]) {
+        const rows = 32, cols = 512;
+        const bytes = randomWeightBytes(type, rows, cols, rng);
+        const rowBytes = bytes.length / rows;
+        const x = rng.floats(n * cols).map((v, i) => v * (1 + (i % 7)));
+        const want = new Float32Array(n * rows);
+        const gemmRows = n > 3 ? n - (n % 4) : 0;
+        for (let i = 0; i < n; i++) {
+          const xq = llamaActivations(type, x.subarray(i * cols, (i + 1) * cols));
+          for (let r = 0; r < rows; r++) want[i * rows + r] = i < gemmRows ? llamaGemmDot(type, bytes, r * rowBytes, xq, cols) : llamaGemvDot(type, bytes, r * rowBytes, xq, cols);
+        }
+        forEachIsa((isa) => {
+          if (isa !== 'avx512') return;
+          const got = new Float32Array(n * rows);
+          addon.setSumOrder('llama.cpp');
+          native.matmul(got, x, n, native.createWeight('w', type, rows, cols, bytes));
+          assert.deepEqual(got, want, `${typeName(type)} n=${n}`);
+        });
+      }
+    }
+  } finally {
+    addon.setSumOrder('fast');
+  }
+});
+
+const IQ4_NL_VALUES = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/**
+ * One output as llama.cpp's IQ panel gemm computes an IQ4_XS row, which it runs from 8 activation rows
+ * on: per super-block the integer dots times the sub-block scales in one integer, meeting d_w * d_x in a
+ * fused multiply-add.
+ */
+function llamaIQ4_XSPanelDot(bytes: Uint8Array, at: number, x: ReturnType<typeof llamaActivations>, cols: number): number {
+  let acc = 0;
+  for (let b = 0; b < cols / 256; b++) {
+    const o = at + b * 136;
+    const d = f16ToF32(bytes[o]! | (bytes[o + 1]! << 8));
+    const scalesHigh = bytes[o + 2]! | (bytes[o + 3]! << 8);
+    let total = 0;
+    for (let j = 0; j < 8; j++) {
+      const scale = (((bytes[o + 4 + (j >> 1)]! >> (4 * (j & 1))) & 15) | (((scalesHigh >> (2 * j)) & 3) << 4)) - 32;
+      let dot = 0;
+      for (let l = 0; l < 16; l++) {
+        const byte = bytes[o + 8 + 16 * j + l]!;
+        dot += IQ4_NL_VALUES[byte & 15]! * x.q[b * 256 + 32 * j + l]! + IQ4_NL_VALUES[byte >> 4]! * x.q[b * 256 + 32 * j + 16 + l]!;
+      }
+      total += scale * dot;
+    }
+    acc = fusedF32(total, f32(d * x.d[b * 8]!), acc);
+  }
+  return acc;
+}
+
+test('with sum order llama.cpp, a prefill of 8 or more rows against packed IQ4_XS sums as llama.cpp\'s IQ panel gemm (AVX-512)', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
+    return;
+  }
+  const rng = new Rng(56);
+  try {
+    for (const n of [8, 11]) {
+      const rows = 32, cols = 512;
+      const bytes = randomWeightBytes(GGMLType.IQ4_XS, rows, cols, rng);
+      const rowBytes = bytes.length / rows;
+      const x = rng.floats(n * cols).map((v, i) => v * (1 + (i % 7)));
+      const want = new Float32Array(n * rows);
+      for (let i = 0; i < n; i++) {
+        const xq = llamaActivations(GGMLType.IQ4_XS, x.subarray(i * cols, (i + 1) * cols));
+        for (let r = 0; r < rows; r++) want[i * rows + r] = llamaIQ4_XSPanelDot(bytes, r * rowBytes, xq, cols);
+      }
+      forEachIsa((isa) => {
+        if (isa !== 'avx512') return;
+        const got = new Float32Array(n * rows);
+        addon.setSumOrder('llama.cpp');
+        native.matmul(got, x, n, native.createWeight('w', GGMLType.IQ4_XS, rows, cols, bytes));
+        assert.deepEqual(got, want, `n=${n}`);
+      });
+    }
+  } finally {
+    addon.setSumOrder('fast');
   }
 });
