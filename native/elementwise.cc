@@ -93,18 +93,29 @@ Napi::Value AddRmsNorm(const Napi::CallbackInfo& info) { return NormRows(info, t
 // at the same positions (decode: one position, 2 x layers times), so the rows of the last positions are
 // kept, for two sets of parameters (models that alternate two rope bases between layers): a TinyLlama
 // prefill or decode step pays for the pow/cos/sin once instead of 44 times. Kept rows are reused only for
-// the same positions, base, scale, frequency factors (compared by value, not address) and attention factor.
+// the same positions, base, scale, frequency factors and YaRN ramp (compared by value, not address) and
+// attention factor.
 struct RopeRows {
   double freqScale = 0, freqBase = 0, attnFactor = 0;
   size_t ropeDim = 0;
   std::vector<float> factors;  // empty: no per-pair frequency factors
+  std::vector<float> ramp;     // empty: no YaRN blend
   std::vector<int32_t> positions;
   std::vector<float> rows;  // per position: ropeDim / 2 cos values, then ropeDim / 2 sin values
 };
 
-bool sameFactors(const RopeRows& t, const float* factors, size_t half) {
-  if (factors == nullptr) return t.factors.empty();
-  return t.factors.size() == half && std::memcmp(t.factors.data(), factors, half * sizeof(float)) == 0;
+// Whether kept per-pair values (empty: none) are `values` (null: none), half of them.
+bool sameValues(const std::vector<float>& kept, const float* values, size_t half) {
+  if (values == nullptr) return kept.empty();
+  return kept.size() == half && std::memcmp(kept.data(), values, half * sizeof(float)) == 0;
+}
+
+void keepValues(std::vector<float>& kept, const float* values, size_t half) {
+  if (values != nullptr) {
+    kept.assign(values, values + half);
+  } else {
+    kept.clear();
+  }
 }
 
 // The kept rows are process-wide (an addon loaded by several worker threads shares them): the caller holds
@@ -116,13 +127,13 @@ std::mutex& ropeRowsMutex() {
 
 // Called on the op's calling thread under ropeRowsMutex(), before the rows are read on the pool.
 const RopeRows& ropeRows(const int32_t* positions, size_t n, size_t ropeDim, double freqBase, double freqScale, const float* factors,
-                         double attnFactor) {
+                         const float* ramp, double attnFactor) {
   static RopeRows kept[2];
   static size_t next = 0;
   const size_t half = ropeDim / 2;
   for (const RopeRows& r : kept) {
     if (r.ropeDim == ropeDim && r.freqBase == freqBase && r.freqScale == freqScale && r.attnFactor == attnFactor &&
-        sameFactors(r, factors, half) && r.positions.size() == n && std::memcmp(r.positions.data(), positions, n * sizeof(int32_t)) == 0) {
+        sameValues(r.factors, factors, half) && sameValues(r.ramp, ramp, half) && r.positions.size() == n && std::memcmp(r.positions.data(), positions, n * sizeof(int32_t)) == 0) {
       return r;
     }
   }
@@ -132,17 +143,16 @@ const RopeRows& ropeRows(const int32_t* positions, size_t n, size_t ropeDim, dou
   r.freqBase = freqBase;
   r.freqScale = freqScale;
   r.attnFactor = attnFactor;
-  if (factors != nullptr) {
-    r.factors.assign(factors, factors + half);
-  } else {
-    r.factors.clear();
-  }
+  keepValues(r.factors, factors, half);
+  keepValues(r.ramp, ramp, half);
   r.positions.assign(positions, positions + n);
   r.rows.resize(n * ropeDim);
   // In f32 as llama.cpp computes them, so that both engines rotate by the same angles to the bit: pair i's
   // angle is the position times base^(-2/ropeDim) multiplied in i times, over the pair's factor, times
-  // the position scale. Computed exactly instead, the angles differ in their last bits, and those bits
-  // decide now and then how a later activation rounds to int8, after which the two engines' logits part.
+  // the position scale, blended with the unscaled angle where YaRN's ramp says (one fused multiply-add, as
+  // llama.cpp's build contracts it). Computed exactly instead, the angles differ in their last bits, and
+  // those bits decide now and then how a later activation rounds to int8, after which the two engines'
+  // logits part.
   const float thetaScale = std::pow(float(freqBase), -2.0f / float(ropeDim));
   for (size_t t = 0; t < n; t++) {
     float theta = float(positions[t]);
@@ -150,7 +160,9 @@ const RopeRows& ropeRows(const int32_t* positions, size_t n, size_t ropeDim, dou
     float* sinv = cosv + half;
     for (size_t i = 0; i < half; i++) {
       const float ff = factors != nullptr ? factors[i] : 1.0f;
-      const float angle = float(freqScale) * (theta / ff);
+      const float extrapolated = theta / ff, interpolated = float(freqScale) * extrapolated;
+      const float mix = ramp != nullptr ? ramp[i] : 0.0f;
+      const float angle = mix == 0.0f ? interpolated : std::fma(interpolated, 1.0f - mix, extrapolated * mix);
       cosv[i] = std::cos(angle) * float(attnFactor);
       sinv[i] = std::sin(angle) * float(attnFactor);
       theta *= thetaScale;
@@ -173,8 +185,9 @@ void rotatePairs(float* v, const float* cosv, const float* sinv, size_t half, bo
   }
 }
 
-// rope(x, positions, nHeads, headDim, ropeDim, freqBase, freqScale, neox, freqFactors?, attnFactor?)
-// freqFactors (null or ropeDim/2 positive floats) divide each pair's frequency; attnFactor scales cos and sin.
+// rope(x, positions, nHeads, headDim, ropeDim, freqBase, freqScale, neox, freqFactors?, attnFactor?, yarnRamp?)
+// freqFactors (null or ropeDim/2 positive floats) divide each pair's frequency; attnFactor scales cos and
+// sin; yarnRamp (null or ropeDim/2 values in [0, 1]) blends each pair's scaled angle with its unscaled one.
 Napi::Value Rope(const Napi::CallbackInfo& info) {
   Args args(info, "rope");
   const ArrayArg<float> x = args.float32(0, "x");
@@ -202,6 +215,15 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
     }
     factors = f.data;
   }
+  const float* ramp = nullptr;
+  if (args.given(10) && !info[10].IsNull()) {
+    const ArrayArg<float> f = args.float32(10, "yarnRamp");
+    if (f.length != half) args.rangeError("yarnRamp has " + std::to_string(f.length) + " elements, needs ropeDim / 2 = " + std::to_string(half));
+    for (size_t i = 0; i < half; i++) {
+      if (!(f.data[i] >= 0 && f.data[i] <= 1)) args.rangeError("yarnRamp[" + std::to_string(i) + "] must be in [0, 1]");
+    }
+    ramp = f.data;
+  }
   const size_t n = positions.length;
   const size_t rowLen = checkedMul(args, nHeads, headDim, "nHeads * headDim");
   args.requireLength(x, checkedMul(args, n, rowLen, "x size"), "x");
@@ -209,7 +231,7 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
     if (positions.data[t] < 0) args.rangeError("positions[" + std::to_string(t) + "] is negative");
   }
   std::lock_guard<std::mutex> lock(ropeRowsMutex());
-  const RopeRows& angles = ropeRows(positions.data, n, ropeDim, freqBase, freqScale, factors, attnFactor);
+  const RopeRows& angles = ropeRows(positions.data, n, ropeDim, freqBase, freqScale, factors, ramp, attnFactor);
   forRanges(n, std::max<size_t>(1, kElementGrain / std::max<size_t>(1, rowLen)), [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; t++) {
       const float* cosv = angles.rows.data() + t * ropeDim;

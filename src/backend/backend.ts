@@ -165,6 +165,12 @@ export interface RopeParams {
   /** Multiplies cos and sin, so q·k by its square (LongRoPE and YaRN attention scaling; default 1). */
   attnFactor?: number;
   /**
+   * YaRN's blend per rotated pair, ropeDim/2 values in [0, 1] (absent = all 0): pair i turns by
+   * (1 - r) x freqScale x θᵢ + r x θᵢ, the interpolated and the extrapolated angle mixed in f32 as
+   * llama.cpp mixes them (θᵢ is the angle before freqScale, freqFactors applied).
+   */
+  yarnRamp?: Float32Array;
+  /**
    * 'normal' rotates adjacent pairs (x[2i], x[2i+1]) as original Llama GGUFs need; 'neox' rotates
    * (x[i], x[i + ropeDim/2]) as Qwen2 / GPT-NeoX-style models do.
    */

@@ -36,13 +36,30 @@ export function checkRopeParams(p: RopeParams): void {
     if (bad >= 0) throw new RangeError(`rope: frequency factor ${bad} is ${factors[bad]}, not a positive number`);
   }
   if (p.attnFactor !== undefined && !Number.isFinite(p.attnFactor)) throw new RangeError(`rope: attnFactor ${p.attnFactor} is not finite`);
+  const ramp = p.yarnRamp;
+  if (ramp) {
+    if (ramp.length !== half) throw new RangeError(`rope: ${ramp.length} YaRN ramp values for ${half} rotated pairs`);
+    const bad = ramp.findIndex((v) => !(v >= 0 && v <= 1));
+    if (bad >= 0) throw new RangeError(`rope: YaRN ramp value ${bad} is ${ramp[bad]}, not in [0, 1]`);
+  }
+}
+
+/**
+ * Each rotated pair's frequency divisor with YaRN's blend folded in (the angle times freqScale over it is
+ * the pair's angle), for code that turns keys by a whole angle at once (shiftKeys); undefined where every
+ * divisor is 1.
+ */
+export function ropeShiftFactors(p: RopeParams): Float32Array | undefined {
+  const ramp = p.yarnRamp;
+  if (!ramp) return p.freqFactors;
+  return Float32Array.from(ramp, (r, i) => (p.freqFactors ? p.freqFactors[i]! : 1) * p.freqScale / (p.freqScale * (1 - r) + r));
 }
 
 /** RoPE inverse frequencies base^(-2i/ropeDim) for i < ropeDim/2. */
 export function ropeInvFreqs(p: RopeParams): Float64Array {
   checkRopeParams(p);
   const half = p.ropeDim / 2;
-  const factors = p.freqFactors;
+  const factors = ropeShiftFactors(p);
   const f = new Float64Array(half);
   for (let i = 0; i < half; i++) f[i] = Math.pow(p.freqBase, (-2 * i) / p.ropeDim) / (factors ? factors[i]! : 1);
   return f;

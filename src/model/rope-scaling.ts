@@ -38,6 +38,8 @@ export interface RopeOptions {
   ropeFreqScale: number;
   ropeFreqFactors?: Float32Array;
   ropeAttnFactor?: number;
+  /** YaRN's per-pair blend of the scaled and unscaled angles (RopeParams.yarnRamp). */
+  ropeYarnRamp?: Float32Array;
 }
 
 const TYPES: readonly RopeScalingType[] = ['none', 'linear', 'yarn', 'longrope'];
@@ -96,7 +98,7 @@ export function loadRopeOptions(w: WeightLoader, c: RopeShape, contextSize: numb
   const factors = w.optionalVector('rope_freqs.weight', half) ?? (contextSize > s.originalContext ? long : short);
   if (factors && factors.some((f) => !(f > 0))) throw new ModelConfigError(`${w.where}: RoPE frequency factors must be positive`);
   if (s.type !== 'yarn') return { ropeFreqScale: ropeFreqScaleOf(s), ropeFreqFactors: factors, ropeAttnFactor: s.attnFactor };
-  return { ropeFreqScale: 1, ropeFreqFactors: yarnFactors(c, factors), ropeAttnFactor: s.attnFactor * yarnMagnitude(s) };
+  return { ropeFreqScale: 1 / s.factor, ropeFreqFactors: factors, ropeYarnRamp: yarnRamp(c), ropeAttnFactor: s.attnFactor * yarnMagnitude(s) };
 }
 
 /**
@@ -109,21 +111,16 @@ export function yarnMagnitude(s: RopeScaling): number {
 }
 
 /**
- * YaRN as per-pair divisors: pair i turns at scale·θᵢ (interpolated) below the ramp, θᵢ (extrapolated)
- * above it, and a linear blend between, where the ramp runs over the dimensions that turn between
- * betaFast and betaSlow times across the original context.
+ * YaRN's ramp per rotated pair: 1 (the unscaled angle θᵢ, extrapolated) for the dimensions that turn more
+ * than betaFast times across the original context, 0 (scale·θᵢ, interpolated) for those that turn fewer
+ * than betaSlow times, linear between; in f32 as llama.cpp computes it, so the angles blend to its bits.
  */
-function yarnFactors(c: RopeShape, base: Float32Array | undefined): Float32Array {
+function yarnRamp(c: RopeShape): Float32Array {
   const s = c.ropeScaling;
-  const scale = 1 / s.factor;
+  const f32 = Math.fround;
   const d = c.ropeDim;
   const corrDim = (turns: number) => (d * Math.log(s.originalContext / (turns * 2 * Math.PI))) / (2 * Math.log(c.ropeFreqBase));
   const low = Math.max(0, Math.floor(corrDim(s.yarnBetaFast)));
   const high = Math.min(d - 1, Math.ceil(corrDim(s.yarnBetaSlow)));
-  const out = new Float32Array(d / 2);
-  for (let i = 0; i < out.length; i++) {
-    const ramp = 1 - Math.min(1, Math.max(0, (i - low) / Math.max(0.001, high - low)));
-    out[i] = (base ? base[i]! : 1) / (scale * (1 - ramp) + ramp);
-  }
-  return out;
+  return Float32Array.from({ length: d / 2 }, (_, i) => f32(1 - Math.min(1, Math.max(0, f32(f32(i - low) / Math.max(f32(0.001), f32(high - low)))))));
 }

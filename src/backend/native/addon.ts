@@ -96,7 +96,7 @@ export interface NativeAddon {
   toFloat32(w: WeightTensorHandle): Float32Array;
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
   addRmsnorm(x: Float32Array, y: Float32Array, out: Float32Array, weight: Float32Array, n: number, dim: number, eps: number): void;
-  rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, ropeDim: number, freqBase: number, freqScale: number, neox: boolean, freqFactors: Float32Array | null, attnFactor: number): void;
+  rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, ropeDim: number, freqBase: number, freqScale: number, neox: boolean, freqFactors: Float32Array | null, attnFactor: number, yarnRamp: Float32Array | null): void;
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   geglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void;
   softmax(out: Float32Array, x: Float32Array, n: number, len: number): void;

@@ -3,7 +3,7 @@
 // The thread count and ISA are process-wide settings of the addon, shared by all NativeBackends.
 import type { SumOrder } from '../index.js';
 import type { AttentionScores, AttentionShape, Backend, ContiguousKV, KVView, PagedKV, RopeParams, Weight } from '../backend.js';
-import { checkAttentionOptions, checkKeyShift, checkWeightShape, weightDims } from '../checks.js';
+import { checkAttentionOptions, checkKeyShift, checkWeightShape, ropeShiftFactors, weightDims } from '../checks.js';
 import type { GGUFFile, GGUFTensorInfo } from '../../model/gguf/reader.js';
 import { GGMLType } from '../../model/gguf/types.js';
 import { loadNativeAddon, type ContiguousKVArgs, type ModelFileHandle, type NativeAddon, type PagedKVArgs, type ResidualArgs, type ScoreArgs, type ShiftKeysArgs, type WeightTensorHandle } from './addon.js';
@@ -109,7 +109,7 @@ export class NativeBackend implements Backend {
   }
 
   rope(x: Float32Array, positions: Int32Array, p: RopeParams): void {
-    this.addon.rope(x, positions, p.nHeads, p.headDim, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox', p.freqFactors ?? null, p.attnFactor ?? 1);
+    this.addon.rope(x, positions, p.nHeads, p.headDim, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox', p.freqFactors ?? null, p.attnFactor ?? 1, p.yarnRamp ?? null);
   }
 
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, len: number): void {
@@ -151,7 +151,7 @@ export class NativeBackend implements Backend {
 
   shiftKeys(kv: KVView, layer: number, slot: number, first: number, count: number, delta: number, p: RopeParams): void {
     checkKeyShift(kv, slot, first, count, delta, p);
-    const shift: ShiftKeysArgs = [slot, first, count, delta, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox' ? 1 : 0, p.freqFactors ?? NO_FACTORS];
+    const shift: ShiftKeysArgs = [slot, first, count, delta, p.ropeDim, p.freqBase, p.freqScale, p.mode === 'neox' ? 1 : 0, ropeShiftFactors(p) ?? NO_FACTORS];
     if (kv.layout === 'paged') this.addon.pagedShiftKeys(...pagedArgs(kv, layer), ...shift);
     else this.addon.shiftKeys(...contiguousArgs(kv, layer), ...shift);
   }

@@ -28,10 +28,11 @@ export interface AttentionOptions {
   ropeFreqBase: number;
   ropeFreqScale: number;
   ropeMode: 'normal' | 'neox';
-  /** Per-pair frequency divisors and the cos/sin multiplier (loadRopeOptions in rope-scaling.ts). */
+  /** Per-pair frequency divisors, the cos/sin multiplier and YaRN's blend (loadRopeOptions in rope-scaling.ts). */
   ropeFreqFactors?: Float32Array;
   ropeAttnFactor?: number;
-  /** The file's scaling, checked to have been resolved into the two above. */
+  ropeYarnRamp?: Float32Array;
+  /** The file's scaling, checked to have been resolved into the three above. */
   ropeScaling?: RopeScaling;
   /** Softmax scale (default 1/sqrt(headDim) as llama.cpp rounds it, softmaxScale). */
   scale?: number;
@@ -60,10 +61,10 @@ export class AttentionBlock {
   private readonly shape: AttentionShape;
 
   constructor(readonly w: AttentionWeights, private readonly o: AttentionOptions) {
-    if (o.ropeScaling?.type === 'yarn' && !o.ropeFreqFactors) throw new Error('attention: YaRN scaling was not resolved into frequency factors (loadRopeOptions)');
+    if (o.ropeScaling?.type === 'yarn' && !o.ropeYarnRamp) throw new Error('attention: YaRN scaling was not resolved into its ramp (loadRopeOptions)');
     this.ropeQ = {
       nHeads: o.nHeads, headDim: o.headDim, ropeDim: o.ropeDim, freqBase: o.ropeFreqBase, freqScale: o.ropeFreqScale, mode: o.ropeMode,
-      freqFactors: o.ropeFreqFactors, attnFactor: o.ropeAttnFactor,
+      freqFactors: o.ropeFreqFactors, attnFactor: o.ropeAttnFactor, ...(o.ropeYarnRamp ? { yarnRamp: o.ropeYarnRamp } : {}),
     };
     this.ropeK = { ...this.ropeQ, nHeads: o.nKVHeads };
     this.shape = {
