@@ -112,7 +112,11 @@ export class TransformerModel {
     const logits = new Float32Array(m * c.vocabSize);
     b.matmul(logits, last, m, p.output);
     const cap = p.logitSoftcap;
-    if (cap !== undefined) for (let i = 0; i < logits.length; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
+    if (cap !== undefined) {
+      // As llama.cpp's graph does it, in f32: times 1/cap, tanh (Math.tanh rounded stands for tanhf), times cap.
+      const inverse = Math.fround(1 / cap);
+      for (let i = 0; i < logits.length; i++) logits[i] = Math.fround(Math.tanh(Math.fround(logits[i]! * inverse))) * cap;
+    }
     return logits;
   }
 
