@@ -11,7 +11,10 @@ let replicas: ReplicaProcess[];
 let rr: TestRouter;
 before(async () => {
   // Eight slots each: one request of eight choices fills a replica, and what follows waits in its queue.
-  replicas = await Promise.all([startReplica({ args: [...REPLICA_ARGS, '--max-seqs', '8'] }), startReplica({ args: [...REPLICA_ARGS, '--max-seqs', '8'] })]);
+  // Two tokens a step keep that request's stream going for seconds (at the default budget the bundled
+  // model finished it in under one on a fast host, sometimes before the queue behind it was seen).
+  const args = [...REPLICA_ARGS, '--max-seqs', '8', '--max-batch-tokens', '2'];
+  replicas = await Promise.all([startReplica({ args }), startReplica({ args })]);
   rr = await startRouter(replicas.map((r) => r.url), { policy: 'round-robin' });
   await replicasReady(rr);
 });
