@@ -533,9 +533,8 @@ struct Q4_KTiles {
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
     if (x.rows == 1 || !prefillInLlamaCppOrder()) return packedQ4_KLayoutTile<RX, false>(x, group, i0, out, outStride);
-    // llama.cpp's order, row by row: its repacked gemm takes the first n - n % 4 of n > 3 rows, its gemv
-    // (a one-row tile) the rest.
-    const size_t gemmRows = x.rows > 3 ? x.rows - x.rows % 4 : 0;
+    // llama.cpp's order, row by row: its repacked gemm or gemv (a one-row tile), as llamaCppGemmRows says.
+    const size_t gemmRows = llamaCppGemmRows(x.rows);
     for (size_t i = i0; i < i0 + RX; i++) packedQ4_KLayoutTile<1, false>(x, group, i, out, outStride, i < gemmRows);
   }
 };
@@ -729,8 +728,7 @@ float floatRowDotInLlamaCppOrder(const typename L::T* w, const float* x, size_t 
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   for (size_t c = 0; c < whole; c += 64)
     for (int j = 0; j < 4; j++) acc[j] = _mm512_fmadd_ps(L::load(w + c + 16 * j, 0xffff), _mm512_loadu_ps(x + c + 16 * j), acc[j]);
-  const float lanes = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3])));
-  return L::addLeftovers(lanes, w, x, whole, cols);
+  return L::addLeftovers(sumHalvingAsLlamaCpp(foldFourAsLlamaCpp(acc)), w, x, whole, cols);
 }
 
 template <class L, bool kDecodeInLlamaCppOrder = true>

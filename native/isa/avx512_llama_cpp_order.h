@@ -31,6 +31,10 @@ inline bool tileRowsInLlamaCppOrder(const KQuantRows& x, const uint8_t* group, s
   return true;
 }
 
+// How many of a matmul's n activation rows llama.cpp's repacked kernels (Q2_K, Q4_K) take through their
+// gemm: the first n - n % 4 where n > 3; the rest go through their gemv, one row at a time.
+inline size_t llamaCppGemmRows(size_t n) { return n > 3 ? n - n % 4 : 0; }
+
 // Where dot k (k < 8) of a 32-value block starts when the weights carry +bias: -bias times the sum of
 // activations 4k..4k+3, so each lane's integer dot is the one of the weights' true values.
 inline void offsetStarts(const int8_t* xq, uint8_t bias, int32_t (&start)[8]) {

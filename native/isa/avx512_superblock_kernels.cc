@@ -508,8 +508,8 @@ struct Q2_KTiles {
   template <int RX>
   static void tile(const KQuantRows& x, const uint8_t* group, size_t i0, float* out, size_t outStride) {
     if (x.halfBlockSums == nullptr || (x.rows != 1 && !prefillInLlamaCppOrder())) return packedQ2_KTile<RX>(x, group, i0, out, outStride);
-    // llama.cpp's order, row by row: its gemm takes the first n - n % 4 of n > 3 rows, its gemv the rest.
-    const size_t gemmRows = x.rows > 3 ? x.rows - x.rows % 4 : 0;
+    // llama.cpp's order, row by row: its repacked gemm or gemv, as llamaCppGemmRows says.
+    const size_t gemmRows = llamaCppGemmRows(x.rows);
     for (size_t i = i0; i < i0 + RX; i++) packedQ2_KTile<1>(x, group, i, out, outStride, i < gemmRows ? Q2_KOrder::kGemm : Q2_KOrder::kGemv);
   }
 };

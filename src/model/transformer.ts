@@ -6,6 +6,7 @@ import type { ModelParts } from './architecture.js';
 import { architectureOf } from './architectures/index.js';
 import { type Batch, gatherRows, narrowBatch } from './batch.js';
 import { BlendSelectionPass, withoutReusedGroups } from './blend-selection.js';
+import type { FfnRows } from './blocks/decoder-layer.js';
 import { type LayerStep, Scratch } from './blocks/layer-step.js';
 import { GGUFFile } from './gguf/reader.js';
 import { MetadataReader, type ModelConfig } from './model-config.js';
@@ -83,11 +84,13 @@ export class TransformerModel {
       // Past the last layer's attention only the logit rows matter: its MLP runs on them alone (as in
       // llama.cpp, whose matmuls then sum as for those rows alone, a decode's order where that is one row).
       const ffnRows = next || selection ? undefined : rowsToKeep(batch.logitRows, n);
-      const out = p.layers[l]!.forward(x, h, step, ffnRows);
+      let ffn: FfnRows | undefined;
       if (ffnRows) {
         batch = narrowBatch(batch, ffnRows);
         n = ffnRows.length;
+        ffn = { rows: ffnRows, step: { ...step, batch, n, rows: Int32Array.from(ffnRows, (i) => step.rows[i]!) } };
       }
+      const out = p.layers[l]!.forward(x, h, step, ffn);
       // The next layer's input norm rides on this add; the final norm only needs the logit rows.
       if (next) b.addRmsnorm(x, out, h, next.inputNorm, n, c.dim, c.normEps);
       else b.add(x, out, n * c.dim);

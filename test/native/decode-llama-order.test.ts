@@ -250,70 +250,14 @@ test('with sum order llama.cpp, a prefill against packed Q3_K / Q5_K / Q6_K / IQ
 });
 
 /**
- * One output as llama.cpp's repacked gemv of Q2_K (on AVX-512) and Q4_K computes it: per super-block the
- * scaled dots in one integer and the mins against the activation sums in another; each meets its f32
- * scale (d_w * d_x, dmin * d_x) in a fused multiply-add into a sum of its own; the first sum less the
- * second.
+ * One output as llama.cpp's repacked Q2_K (on AVX-512) and Q4_K kernels compute it: per span of values
+ * (its gemv: a whole super-block; its gemm: 128 values for Q2_K, 64 for Q4_K) the scaled dots in one
+ * integer and the mins against the activation sums in another; each meets its f32 scale (d_w * d_x,
+ * dmin * d_x) in a fused multiply-add into a sum of its own; the first sum less the second.
  */
-function llamaGemvDot(type: GGMLType, bytes: Uint8Array, at: number, x: ReturnType<typeof llamaActivations>, cols: number): number {
-  const half = (o: number) => f16ToF32(bytes[o]! | (bytes[o + 1]! << 8));
-  let acc = 0, accMins = 0;
-  for (let b = 0; b < cols / 256; b++) {
-    let total = 0, mins = 0, d: number, dmin: number;
-    if (type === GGMLType.Q2_K) {
-      const o = at + b * 84;
-      d = half(o + 80);
-      dmin = half(o + 82);
-      for (let v = 0; v < 256; v++) {
-        const h = v >> 7, s = (v >> 5) & 3, l = v & 31;
-        total += (bytes[o + 8 * h + 2 * s + (l >> 4)]! & 15) * ((bytes[o + 16 + 32 * h + l]! >> (2 * s)) & 3) * x.q[b * 256 + v]!;
-      }
-      for (let j = 0; j < 16; j++) mins += (bytes[o + j]! >> 4) * x.sums16[b * 16 + j]!;
-    } else {
-      const row = unpackSuperRow(type, bytes, at, cols);
-      d = row.d[b]!;
-      dmin = row.dmin[b]!;
-      for (let v = 0; v < 256; v++) total += row.scale[b * 8 + (v >> 5)]! * row.q[b * 256 + v]! * x.q[b * 256 + v]!;
-      for (let j = 0; j < 8; j++) mins += row.min[b * 8 + j]! * (x.sums16[b * 16 + 2 * j]! + x.sums16[b * 16 + 2 * j + 1]!);
-    }
-    acc = fusedF32(total, f32(d * x.d[b * 8]!), acc);
-    accMins = fusedF32(mins, f32(dmin * x.d[b * 8]!), accMins);
-  }
-  return f32(acc - accMins);
-}
-
-test('a decode against packed Q2_K / Q4_K weights sums as llama.cpp\'s repacked gemv does (AVX-512)', (t) => {
-  if (!isas.includes('avx512')) {
-    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
-    return;
-  }
-  const rng = new Rng(49);
-  for (const type of [GGMLType.Q2_K, GGMLType.Q4_K]) {
-    for (const cols of [256, 1024]) {
-      const rows = 48;
-      const bytes = randomWeightBytes(type, rows, cols, rng);
-      const rowBytes = bytes.length / rows;
-      const x = rng.floats(cols).map((v, i) => v * (1 + (i % 7)));
-      const xq = llamaActivations(type, x);
-      const want = Float32Array.from({ length: rows }, (_, r) => llamaGemvDot(type, bytes, r * rowBytes, xq, cols));
-      forEachIsa((isa) => {
-        if (isa !== 'avx512') return;
-        const got = new Float32Array(rows);
-        native.matmul(got, x, 1, native.createWeight('w', type, rows, cols, bytes));
-        assert.deepEqual(got, want, `${typeName(type)} cols=${cols}`);
-      });
-    }
-  }
-});
-
-/**
- * One output as llama.cpp's repacked Q2_K (AVX-512) or Q4_K gemm computes it: as its gemv (llamaGemvDot),
- * but the two f32 sums take each 128 (Q2_K) or 64 (Q4_K) values of a super-block on their own.
- */
-function llamaGemmDot(type: GGMLType, bytes: Uint8Array, at: number, x: ReturnType<typeof llamaActivations>, cols: number): number {
+function llamaRepackedDot(type: GGMLType, bytes: Uint8Array, at: number, x: ReturnType<typeof llamaActivations>, cols: number, span: number): number {
   const half = (o: number) => f16ToF32(bytes[o]! | (bytes[o + 1]! << 8));
   const row = type === GGMLType.Q4_K ? unpackSuperRow(type, bytes, at, cols) : undefined;
-  const span = row ? 64 : 128;
   let acc = 0, accMins = 0;
   for (let b = 0; b < cols / 256; b++) {
     const o = at + b * 84;
@@ -339,6 +283,34 @@ function llamaGemmDot(type: GGMLType, bytes: Uint8Array, at: number, x: ReturnTy
   return f32(acc - accMins);
 }
 
+/** The spans llamaRepackedDot takes: a whole super-block for the gemv; for the gemm, 128 values (Q2_K) or 64 (Q4_K). */
+const gemvSpan = 256;
+const gemmSpan = (type: GGMLType) => (type === GGMLType.Q4_K ? 64 : 128);
+
+test('a decode against packed Q2_K / Q4_K weights sums as llama.cpp\'s repacked gemv does (AVX-512)', (t) => {
+  if (!isas.includes('avx512')) {
+    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
+    return;
+  }
+  const rng = new Rng(49);
+  for (const type of [GGMLType.Q2_K, GGMLType.Q4_K]) {
+    for (const cols of [256, 1024]) {
+      const rows = 48;
+      const bytes = randomWeightBytes(type, rows, cols, rng);
+      const rowBytes = bytes.length / rows;
+      const x = rng.floats(cols).map((v, i) => v * (1 + (i % 7)));
+      const xq = llamaActivations(type, x);
+      const want = Float32Array.from({ length: rows }, (_, r) => llamaRepackedDot(type, bytes, r * rowBytes, xq, cols, gemvSpan));
+      forEachIsa((isa) => {
+        if (isa !== 'avx512') return;
+        const got = new Float32Array(rows);
+        native.matmul(got, x, 1, native.createWeight('w', type, rows, cols, bytes));
+        assert.deepEqual(got, want, `${typeName(type)} cols=${cols}`);
+      });
+    }
+  }
+});
+
 test('with sum order llama.cpp, a prefill against packed Q2_K / Q4_K sums as llama.cpp\'s repacked gemm for the first n - n % 4 rows and its gemv for the rest (AVX-512)', (t) => {
   if (!isas.includes('avx512')) {
     t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
@@ -356,7 +328,7 @@ test('with sum order llama.cpp, a prefill against packed Q2_K / Q4_K sums as lla
         const gemmRows = n > 3 ? n - (n % 4) : 0;
         for (let i = 0; i < n; i++) {
           const xq = llamaActivations(type, x.subarray(i * cols, (i + 1) * cols));
-          for (let r = 0; r < rows; r++) want[i * rows + r] = i < gemmRows ? llamaGemmDot(type, bytes, r * rowBytes, xq, cols) : llamaGemvDot(type, bytes, r * rowBytes, xq, cols);
+          for (let r = 0; r < rows; r++) want[i * rows + r] = llamaRepackedDot(type, bytes, r * rowBytes, xq, cols, i < gemmRows ? gemmSpan(type) : gemvSpan);
         }
         forEachIsa((isa) => {
           if (isa !== 'avx512') return;

@@ -1,6 +1,6 @@
 // One pre-norm transformer layer: x += attention(norm(x)); x += ffn(ffnNorm(x)). Gemma 2/3 also norm
 // each branch's output before it is added (the post norms).
-import { gatherRows, narrowBatch } from '../batch.js';
+import { gatherRows } from '../batch.js';
 import type { AttentionBlock } from './attention.js';
 import type { FeedForward } from './feed-forward.js';
 import type { LayerStep } from './layer-step.js';
@@ -14,6 +14,12 @@ export interface DecoderLayerParts {
   postFfnNorm?: Float32Array;
   normEps: number;
   dim: number;
+}
+
+/** Only some rows go on past attention: those batch rows (ascending), and the step the MLP runs as on them. */
+export interface FfnRows {
+  rows: Int32Array;
+  step: LayerStep;
 }
 
 export class DecoderLayer {
@@ -30,21 +36,20 @@ export class DecoderLayer {
   /**
    * x is the residual stream and h holds inputNorm(x). Adds the attention branch into x and returns
    * the MLP branch (in h) for the caller to add, so that add can carry the next layer's input norm.
-   * With `ffnRows` (ascending batch rows), only those rows go on past attention: x and h are narrowed
-   * to them (row j becomes ffnRows[j]) and the MLP runs on them alone; the caller narrows its batch.
+   * With `ffn`, only its rows go on past attention: x and h are narrowed to them (row j becomes
+   * ffn.rows[j]) and the MLP runs on them alone, as ffn.step.
    */
-  forward(x: Float32Array, h: Float32Array, s: LayerStep, ffnRows?: Int32Array): Float32Array {
-    const { backend: b } = s;
-    let n = s.n;
+  forward(x: Float32Array, h: Float32Array, s: LayerStep, ffn?: FfnRows): Float32Array {
+    const b = s.backend;
     const p = this.p;
     p.attention.forward(h, h, s);
-    if (p.postAttentionNorm) b.rmsnorm(h, h, p.postAttentionNorm, n, p.dim, p.normEps);
-    if (ffnRows) {
-      gatherRows(x, p.dim, ffnRows);
-      gatherRows(h, p.dim, ffnRows);
-      n = ffnRows.length;
-      s = { ...s, n, batch: narrowBatch(s.batch, ffnRows), rows: Int32Array.from(ffnRows, (i) => s.rows[i]!) };
+    if (p.postAttentionNorm) b.rmsnorm(h, h, p.postAttentionNorm, s.n, p.dim, p.normEps);
+    if (ffn) {
+      gatherRows(x, p.dim, ffn.rows);
+      gatherRows(h, p.dim, ffn.rows);
+      s = ffn.step;
     }
+    const n = s.n;
     b.addRmsnorm(x, h, h, p.ffnNorm, n, p.dim, p.normEps);
     p.ffn.forward(h, h, s);
     if (p.postFfnNorm) b.rmsnorm(h, h, p.postFfnNorm, n, p.dim, p.normEps);
