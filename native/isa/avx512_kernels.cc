@@ -739,7 +739,13 @@ void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& 
       return;
     }
   }
-  tileGrid<4, 4>(FloatKernel<L>{{x, w, range}}, x.rows, range.rowBegin, range.rowEnd);
+  // Activation rows go 32 at a time (cols x 128 bytes, which L2 holds) past every group of weight rows:
+  // each group's rows are read from L2 while they serve the chunk, not the whole batch.
+  constexpr size_t kActivationChunk = 32;
+  const FloatKernel<L> kernel{{x, w, range}};
+  for (size_t x0 = 0; x0 < x.rows; x0 += kActivationChunk) {
+    tileGrid<6, 4>(kernel, x0, std::min(x.rows, x0 + kActivationChunk), range.rowBegin, range.rowEnd);
+  }
 }
 
 void matmulF32(const FloatRows& x, const float* w, const MatmulRange& range) { matmulFloat<F32Loader>(x, w, range); }

@@ -27,11 +27,16 @@ inline void tileActivationRows(const Kernel& k, size_t xRow, size_t xRows, size_
 }
 
 template <int RW, int RX, class Kernel>
-inline void tileGrid(const Kernel& k, size_t xRows, size_t wRow, size_t wRowEnd) {
-  for (; wRow + RW <= wRowEnd; wRow += RW) tileActivationRows<RW, RX>(k, 0, xRows, wRow);
+inline void tileGrid(const Kernel& k, size_t xRowBegin, size_t xRowEnd, size_t wRow, size_t wRowEnd) {
+  for (; wRow + RW <= wRowEnd; wRow += RW) tileActivationRows<RW, RX>(k, xRowBegin, xRowEnd, wRow);
   if constexpr (RW > 1) {
-    if (wRow < wRowEnd) tileGrid<RW - 1, RX>(k, xRows, wRow, wRowEnd);
+    if (wRow < wRowEnd) tileGrid<RW - 1, RX>(k, xRowBegin, xRowEnd, wRow, wRowEnd);
   }
+}
+
+template <int RW, int RX, class Kernel>
+inline void tileGrid(const Kernel& k, size_t xRows, size_t wRow, size_t wRowEnd) {
+  tileGrid<RW, RX>(k, 0, xRows, wRow, wRowEnd);
 }
 
 }  // namespace vserve
