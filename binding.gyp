@@ -26,7 +26,14 @@
       ],
       "conditions": [
         ["target_arch=='x64'", {"dependencies": ["vserve_kernels_avx2", "vserve_kernels_avx512", "vserve_kernels_amx"]}],
-        ["target_arch=='arm64'", {"sources": ["native/isa/neon_kernels.cc", "native/isa/neon_kv_tiles.cc", "native/isa/neon_superblock_kernels.cc", "native/isa/neon_block32_kernels.cc"]}]
+        # arm64 has fused multiply-add in its base instruction set, and compilers fuse a * b + c there unless
+        # told not to; the x86-64 base build cannot, and the reference backend never does. Off, every
+        # expression rounds as written on both, and the fused ones are spelled std::fma.
+        ["target_arch=='arm64'", {
+          "sources": ["native/isa/neon_kernels.cc", "native/isa/neon_kv_tiles.cc", "native/isa/neon_superblock_kernels.cc", "native/isa/neon_block32_kernels.cc"],
+          "cflags_cc": ["-ffp-contract=off"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-ffp-contract=off"]}
+        }]
       ]
     }
   ],
