@@ -691,19 +691,24 @@ struct BF16Loader {
   }
 };
 
+// A prefill tile: 16 lane sums per output over one block of columns, as llama.cpp's tiled sgemm sums
+// (each lane adds its column's products in order; the lanes are added at the end). The sums wait in
+// `sums` between blocks, stored and reloaded as they are, so blocking changes no result.
 template <class L>
-struct FloatKernel : TileOperands<FloatRows, typename L::T> {
-  using Operands = TileOperands<FloatRows, typename L::T>;  // a dependent base: name its members
-  using Operands::range;
-  using Operands::w;
-  using Operands::x;
+struct FloatKernel {
+  static constexpr int kGroupRows = 6;  // weight rows per group (the tile's RW)
+  const FloatRows& x;
+  const typename L::T* w;
+  size_t c0, c1;   // the block's columns
+  size_t x0, w0;   // the chunk's first activation row and the group's first weight row
+  __m512* sums;    // [activation row - x0][weight row - w0], kGroupRows per activation row
 
   template <int RW, int RX>
   void tile(size_t i0, size_t r0) const {
     __m512 acc[RW][RX];
     for (int j = 0; j < RW; j++)
-      for (int i = 0; i < RX; i++) acc[j][i] = _mm512_setzero_ps();
-    for (size_t c = 0; c < x.cols; c += 16) {
+      for (int i = 0; i < RX; i++) acc[j][i] = c0 == 0 ? _mm512_setzero_ps() : sums[(i0 + i - x0) * kGroupRows + (r0 + j - w0)];
+    for (size_t c = c0; c < c1; c += 16) {
       const size_t left = x.cols - c;
       const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
       __m512 wv[RW];
@@ -713,8 +718,8 @@ struct FloatKernel : TileOperands<FloatRows, typename L::T> {
         for (int j = 0; j < RW; j++) acc[j][i] = _mm512_fmadd_ps(wv[j], xv, acc[j][i]);
       }
     }
-    for (int i = 0; i < RX; i++)
-      for (int j = 0; j < RW; j++) range.out[(i0 + i) * range.outStride + r0 + j] = _mm512_reduce_add_ps(acc[j][i]);
+    for (int j = 0; j < RW; j++)
+      for (int i = 0; i < RX; i++) sums[(i0 + i - x0) * kGroupRows + (r0 + j - w0)] = acc[j][i];
   }
 };
 
@@ -739,12 +744,23 @@ void matmulFloat(const FloatRows& x, const typename L::T* w, const MatmulRange& 
       return;
     }
   }
-  // Activation rows go 32 at a time (cols x 128 bytes, which L2 holds) past every group of weight rows:
-  // each group's rows are read from L2 while they serve the chunk, not the whole batch.
+  // Activation rows go 32 at a time (their f32 values stay in L2); past them, groups of 6 weight rows a
+  // block of columns at a time, so that the group's part of the block (12 KiB) stays in L1 while every
+  // activation tile of the chunk uses it.
+  using K = FloatKernel<L>;
   constexpr size_t kActivationChunk = 32;
-  const FloatKernel<L> kernel{{x, w, range}};
+  constexpr size_t kColumnBlock = 12288 / (K::kGroupRows * sizeof(typename L::T)) / 16 * 16;
+  alignas(64) __m512 sums[kActivationChunk * K::kGroupRows];
   for (size_t x0 = 0; x0 < x.rows; x0 += kActivationChunk) {
-    tileGrid<6, 4>(kernel, x0, std::min(x.rows, x0 + kActivationChunk), range.rowBegin, range.rowEnd);
+    const size_t x1 = std::min(x.rows, x0 + kActivationChunk);
+    for (size_t w0 = range.rowBegin; w0 < range.rowEnd; w0 += K::kGroupRows) {
+      const size_t w1 = std::min(range.rowEnd, w0 + K::kGroupRows);
+      for (size_t c0 = 0; c0 < x.cols; c0 += kColumnBlock) {
+        tileGrid<K::kGroupRows, 4>(K{x, w, c0, std::min(x.cols, c0 + kColumnBlock), x0, w0, sums}, x0, x1, w0, w1);
+      }
+      for (size_t i = x0; i < x1; i++)
+        for (size_t r = w0; r < w1; r++) range.out[i * range.outStride + r] = _mm512_reduce_add_ps(sums[(i - x0) * K::kGroupRows + (r - w0)]);
+    }
   }
 }
 

@@ -1,12 +1,8 @@
 // Stand-alone check that every compiled kernel set agrees with the portable one on random data,
-// without Node, and that its KV-format tile kernels agree with scalar references. Used to verify the
-// NEON kernels from an x86 machine:
-//   aarch64-linux-gnu-g++ -std=c++17 -O2 -static -o parity native/tests/kernel_parity.cc
-//       native/isa/portable_kernels.cc native/isa/neon_kernels.cc native/isa/neon_kv_tiles.cc
-//       native/isa/portable_superblock_kernels.cc native/isa/neon_superblock_kernels.cc
-//       native/isa/portable_block32_kernels.cc native/isa/neon_block32_kernels.cc
-//       native/ggml_types.cc native/kv_format.cc
-//   qemu-aarch64 ./parity
+// without Node, and that its KV-format tile kernels agree with scalar references. The NEON kernels are
+// checked from an x86 machine by test/native/neon-cross.test.ts, which builds this file with
+// aarch64-linux-gnu-g++ (with the NEON and portable kernel sources, ggml_types.cc and kv_format.cc) and
+// runs it under qemu-aarch64.
 // On x86-64, define VSERVE_PARITY_X86 and link the avx2/avx512 kernel objects compiled with their
 // flags (see binding.gyp); run it only on a CPU with AVX-512.
 #include <algorithm>

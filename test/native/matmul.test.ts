@@ -70,6 +70,12 @@ test('matmul with prefill-sized batches and many rows exercises every tile shape
   for (const type of [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.F16, GGMLType.Q6_K]) compare(type, 70, 512, 130, rng);
 });
 
+test('float prefills longer than one block of columns and one chunk of activation rows', () => {
+  // AVX-512 sums a float prefill 512 (f32) or 1024 (f16, bf16) columns at a time over chunks of 32 rows.
+  const rng = new Rng(8);
+  for (const type of [GGMLType.F32, GGMLType.F16, GGMLType.BF16]) compare(type, 13, 2100, 41, rng);
+});
+
 test('Q8_0 and Q4_0 matmuls on whole 16-row groups (packed kernels), with and without a tail of rows', () => {
   const rng = new Rng(11);
   for (const type of [GGMLType.Q8_0, GGMLType.Q4_0]) {
