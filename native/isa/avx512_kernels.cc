@@ -731,8 +731,10 @@ template <class L>
 float floatRowDotInLlamaCppOrder(const typename L::T* w, const float* x, size_t cols) {
   const size_t whole = cols - cols % 64;
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  for (size_t c = 0; c < whole; c += 64)
+  for (size_t c = 0; c < whole; c += 64) {
+    prefetchWeightLines(reinterpret_cast<const uint8_t*>(w + c) + kWeightPrefetchBytes, 64 * sizeof(typename L::T));
     for (int j = 0; j < 4; j++) acc[j] = _mm512_fmadd_ps(L::load(w + c + 16 * j, 0xffff), _mm512_loadu_ps(x + c + 16 * j), acc[j]);
+  }
   return L::addLeftovers(sumHalvingAsLlamaCpp(foldFourAsLlamaCpp(acc)), w, x, whole, cols);
 }
 
