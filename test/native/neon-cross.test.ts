@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { repoRoot } from '../paths.js';
 
@@ -64,7 +64,12 @@ const armAddon = join(work, 'vserve_native.node');
 
 test('the addon compiles and links for arm64, leaving only Node-API and runtime symbols open', { skip }, async () => {
   assert.ok(hasTools, 'aarch64-linux-gnu-g++ and qemu-aarch64 are needed (apt-get install g++-aarch64-linux-gnu qemu-user)');
-  const headers = [join(repoRoot, 'node_modules', 'node-api-headers', 'include'), join(repoRoot, 'node_modules', 'node-addon-api')];
+  // Node-API's C headers (the same on every architecture): beside the running Node.js, where node-gyp
+  // finds them for the native build too, or from the node-api-headers package where that is installed.
+  const nodeApi = [join(dirname(process.execPath), '..', 'include', 'node'), join(repoRoot, 'node_modules', 'node-api-headers', 'include')]
+    .find((dir) => existsSync(join(dir, 'node_api.h')));
+  assert.ok(nodeApi !== undefined, `no node_api.h beside ${process.execPath} or in node-api-headers`);
+  const headers = [nodeApi, join(repoRoot, 'node_modules', 'node-addon-api')];
   // binding.gyp's flags for arm64, at -O2 (shorter to build; the models run under emulation anyway).
   const flags = ['-std=c++17', '-O2', '-fPIC', '-fexceptions', '-fno-math-errno', '-fno-trapping-math', '-ffp-contract=off', '-DNAPI_VERSION=8',
     '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_CPP_EXCEPTIONS_ALL', ...headers.map((h) => `-I${h}`)];
