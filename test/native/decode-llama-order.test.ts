@@ -17,6 +17,9 @@ import { fusedF32 } from './llama-cpp-emulation.js';
 
 const f32 = Math.fround;
 
+/** Options for the tests of llama.cpp's x86 order, which only the AVX-512 kernels follow. */
+const onAvx512 = isas.includes('avx512') ? {} : { skip: 'this CPU has no AVX-512 (the other kernel sets sum in their own order)' };
+
 interface Unpacked {
   q: Int32Array;     // the value of every weight (what multiplies d)
   d: Float32Array;   // per block
@@ -136,11 +139,7 @@ function llamaOrderQ5_KDot(w: SuperRow, x: ReturnType<typeof llamaActivations>, 
   return f32(f32(f32(a(0, 4) + a(2, 6)) + f32(a(1, 5) + a(3, 7))) + mins);
 }
 
-test('a decode against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 / Q5_K weights sums in llama.cpp\'s order (AVX-512)', (t) => {
-  if (!isas.includes('avx512')) {
-    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
-    return;
-  }
+test('a decode against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 / Q5_K weights sums in llama.cpp\'s order (AVX-512)', onAvx512, () => {
   const rng = new Rng(41);
   for (const type of [GGMLType.Q8_0, GGMLType.Q5_0, GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q5_K]) {
     const superBlocks = type === GGMLType.Q5_K;
@@ -164,11 +163,7 @@ test('a decode against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 / Q5_K weights sums in l
   }
 });
 
-test('with sum order llama.cpp, a prefill against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 weights sums every row in llama.cpp\'s order too (AVX-512)', (t) => {
-  if (!isas.includes('avx512')) {
-    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
-    return;
-  }
+test('with sum order llama.cpp, a prefill against packed Q8_0 / Q5_0 / Q4_1 / Q5_1 weights sums every row in llama.cpp\'s order too (AVX-512)', onAvx512, () => {
   const rng = new Rng(43);
   assert.equal(addon.sumOrder(), 'fast', 'the default');
   try {
@@ -217,11 +212,7 @@ test('the sum order takes only its two names', () => {
   assert.equal(addon.sumOrder(), 'fast');
 });
 
-test('with sum order llama.cpp, a prefill against packed Q3_K / Q5_K / Q6_K / IQ4_XS weights gives each row\'s decode to the bit (AVX-512)', (t) => {
-  if (!isas.includes('avx512')) {
-    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
-    return;
-  }
+test('with sum order llama.cpp, a prefill against packed Q3_K / Q5_K / Q6_K / IQ4_XS weights gives each row\'s decode to the bit (AVX-512)', onAvx512, () => {
   // A decode of these types sums as llama.cpp's dot product does (arch-parity.test.ts checks the tokens);
   // in that order a prefill must give every activation row exactly what a decode of that row gives (for
   // IQ4_XS below 8 rows: from 8 on llama.cpp takes its IQ panel gemm, tested below).
@@ -287,11 +278,7 @@ function llamaRepackedDot(type: GGMLType, bytes: Uint8Array, at: number, x: Retu
 const gemvSpan = 256;
 const gemmSpan = (type: GGMLType) => (type === GGMLType.Q4_K ? 64 : 128);
 
-test('a decode against packed Q2_K / Q4_K weights sums as llama.cpp\'s repacked gemv does (AVX-512)', (t) => {
-  if (!isas.includes('avx512')) {
-    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
-    return;
-  }
+test('a decode against packed Q2_K / Q4_K weights sums as llama.cpp\'s repacked gemv does (AVX-512)', onAvx512, () => {
   const rng = new Rng(49);
   for (const type of [GGMLType.Q2_K, GGMLType.Q4_K]) {
     for (const cols of [256, 1024]) {
@@ -311,11 +298,7 @@ test('a decode against packed Q2_K / Q4_K weights sums as llama.cpp\'s repacked 
   }
 });
 
-test('with sum order llama.cpp, a prefill against packed Q2_K / Q4_K sums as llama.cpp\'s repacked gemm for the first n - n % 4 rows and its gemv for the rest (AVX-512)', (t) => {
-  if (!isas.includes('avx512')) {
-    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
-    return;
-  }
+test('with sum order llama.cpp, a prefill against packed Q2_K / Q4_K sums as llama.cpp\'s repacked gemm for the first n - n % 4 rows and its gemv for the rest (AVX-512)', onAvx512, () => {
   const rng = new Rng(55);
   try {
     for (const type of [GGMLType.Q2_K, GGMLType.Q4_K]) {
@@ -372,11 +355,7 @@ function llamaIQ4_XSPanelDot(bytes: Uint8Array, at: number, x: ReturnType<typeof
   return acc;
 }
 
-test('with sum order llama.cpp, a prefill of 8 or more rows against packed IQ4_XS sums as llama.cpp\'s IQ panel gemm (AVX-512)', (t) => {
-  if (!isas.includes('avx512')) {
-    t.skip('this CPU has no AVX-512 (the other kernel sets sum in their own order)');
-    return;
-  }
+test('with sum order llama.cpp, a prefill of 8 or more rows against packed IQ4_XS sums as llama.cpp\'s IQ panel gemm (AVX-512)', onAvx512, () => {
   const rng = new Rng(56);
   try {
     for (const n of [8, 11]) {
